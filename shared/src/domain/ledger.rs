@@ -1,0 +1,95 @@
+//! What a ledger entry says: why a wallet changed, and who changed it.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Balance, LedgerEntryId, PointsDelta};
+
+/// Why a wallet changed. Each kind carries exactly the facts that explain it; new kinds arrive
+/// with the features that create them (purchases, top-ups, renewals, usage, refunds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EntryKind {
+    /// A partner added or deducted points by hand.
+    Adjustment { reason: String },
+}
+
+impl EntryKind {
+    /// The stable name stored beside the entry (and used to filter ledgers).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EntryKind::Adjustment { .. } => "adjustment",
+        }
+    }
+}
+
+/// Who caused a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// A person, by the `sub` claim of their token.
+    User(String),
+    /// A scheduled or internal process, by name (`renewal`, `usage-fold`).
+    System(String),
+    /// Stripe, by the event id that carried the news.
+    Stripe(String),
+}
+
+/// May this change take the balance below zero? Purchases and renewals: never. Usage: yes
+/// (minutes already spoken can't be refused afterwards). A partner's deduction: only when
+/// the partner says so explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overdraft {
+    Forbid,
+    Allow,
+}
+
+impl Overdraft {
+    /// Whether moving to `after` is allowed. A credit is always allowed, even to a wallet that
+    /// stays negative; a debit under `Forbid` must leave the balance at zero or above.
+    pub fn permits(self, delta: PointsDelta, after: Balance) -> bool {
+        match self {
+            Overdraft::Allow => true,
+            Overdraft::Forbid => !delta.is_debit() || !after.is_negative(),
+        }
+    }
+}
+
+/// One change of one wallet. `id.seq` is the wallet version the change created, so a wallet's
+/// entries are numbered 1, 2, 3... without gaps, and `balance_after` of the last one is the
+/// wallet's balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub id: LedgerEntryId,
+    pub amount: PointsDelta,
+    pub balance_after: Balance,
+    pub kind: EntryKind,
+    pub actor: Actor,
+    pub created_at: OffsetDateTime,
+    /// The idempotency key of the request that made the change.
+    pub idempotency_key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overdraft_guard() {
+        let d = |s| PointsDelta::parse(s).unwrap();
+        let b = |s| Balance::parse(s).unwrap();
+        assert!(Overdraft::Forbid.permits(d("-10"), b("0")));
+        assert!(!Overdraft::Forbid.permits(d("-10.01"), b("-0.01")));
+        assert!(Overdraft::Forbid.permits(d("5"), b("-3")), "a credit to a negative wallet is fine");
+        assert!(Overdraft::Allow.permits(d("-10"), b("-7")));
+    }
+
+    #[test]
+    fn kinds_serialize_with_their_name() {
+        let k = EntryKind::Adjustment { reason: "goodwill".into() };
+        assert_eq!(serde_json::to_string(&k).unwrap(), r#"{"type":"adjustment","reason":"goodwill"}"#);
+        assert_eq!(k.name(), "adjustment");
+        let a = Actor::User("user-1".into());
+        assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"type":"user","id":"user-1"}"#);
+    }
+}

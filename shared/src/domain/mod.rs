@@ -1,0 +1,20 @@
+//! Pure rules: ids, points, money and currencies, proration, cycles, plans, add-ons, limits.
+//! No AWS, Stripe or HTTP types in here.
+
+pub mod catalog;
+pub mod cycle;
+pub mod ids;
+pub mod ledger;
+pub mod money;
+pub mod points;
+pub mod proration;
+pub mod topup;
+
+pub use catalog::*;
+pub use cycle::*;
+pub use ids::*;
+pub use ledger::*;
+pub use money::*;
+pub use points::*;
+pub use proration::*;
+pub use topup::*;
