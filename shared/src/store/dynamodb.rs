@@ -1,0 +1,434 @@
+//! The production table: DynamoDB through aws-sdk-dynamodb.
+//!
+//! Every transaction asks for `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so a cancelled
+//! transaction hands back the items whose conditions failed and a version conflict is retried
+//! with fresh state at no extra read. SDK errors are classified here, once, into
+//! [`TableError`]; nothing else in the code base looks at an SDK error.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use rust_decimal::Decimal;
+
+use super::item::{Attr, Condition, Item, Key, Order, PK, SK, Write};
+use super::schema::TABLE;
+use super::table::{FailedCondition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+
+/// A query stops after this many round trips even if DynamoDB keeps returning short pages
+/// (each page is at most 1 MB; our pages are far smaller).
+const MAX_QUERY_ROUNDS: usize = 16;
+/// How long `create_table` waits for the table to become active.
+const CREATE_WAIT_ROUNDS: u32 = 120;
+const CREATE_WAIT_STEP: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone)]
+pub struct DynamoTable {
+    client: Client,
+    table_name: String,
+}
+
+impl DynamoTable {
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        Self { client, table_name: table_name.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table_name
+    }
+}
+
+fn to_av(attr: &Attr) -> AttributeValue {
+    match attr {
+        Attr::S(s) => AttributeValue::S(s.clone()),
+        Attr::N(n) => AttributeValue::N(n.to_string()),
+        Attr::Bool(b) => AttributeValue::Bool(*b),
+        Attr::Null => AttributeValue::Null(true),
+        Attr::L(l) => AttributeValue::L(l.iter().map(to_av).collect()),
+        Attr::M(m) => AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()),
+    }
+}
+
+fn from_av(av: &AttributeValue) -> Result<Attr, TableError> {
+    Ok(match av {
+        AttributeValue::S(s) => Attr::S(s.clone()),
+        AttributeValue::N(n) => Attr::N(
+            Decimal::from_str(n)
+                .or_else(|_| Decimal::from_scientific(n))
+                .map_err(|_| TableError::Fatal(format!("number {n:?} does not fit a decimal")))?,
+        ),
+        AttributeValue::Bool(b) => Attr::Bool(*b),
+        AttributeValue::Null(_) => Attr::Null,
+        AttributeValue::L(l) => Attr::L(l.iter().map(from_av).collect::<Result<_, _>>()?),
+        AttributeValue::M(m) => {
+            Attr::M(m.iter().map(|(k, v)| Ok((k.clone(), from_av(v)?))).collect::<Result<_, TableError>>()?)
+        }
+        other => return Err(TableError::Fatal(format!("attribute type we never write: {other:?}"))),
+    })
+}
+
+fn to_map(item: &Item) -> HashMap<String, AttributeValue> {
+    item.0.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()
+}
+
+fn from_map(map: &HashMap<String, AttributeValue>) -> Result<Item, TableError> {
+    Ok(Item(map.iter().map(|(k, v)| Ok((k.clone(), from_av(v)?))).collect::<Result<_, TableError>>()?))
+}
+
+fn key_map(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// A condition as a DynamoDB expression with its placeholders.
+#[derive(Default)]
+struct Expression {
+    text: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expression {
+    fn condition(condition: &Condition) -> Self {
+        let mut e = Self::default();
+        e.text = match condition {
+            Condition::Always => None,
+            Condition::NotExists => Some(format!("attribute_not_exists({PK})")),
+            Condition::Exists => Some(format!("attribute_exists({PK})")),
+            Condition::Equals { attr, value } => {
+                e.names.insert("#c".into(), attr.clone());
+                e.values.insert(":c".into(), to_av(value));
+                Some("#c = :c".into())
+            }
+            Condition::NotExistsOrExpired { attr, now_epoch_s } => {
+                e.names.insert("#c".into(), attr.clone());
+                e.values.insert(":c".into(), AttributeValue::N(now_epoch_s.to_string()));
+                Some(format!("attribute_not_exists({PK}) OR #c < :c"))
+            }
+        };
+        e
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> TableError {
+    TableError::Fatal(format!("request could not be built: {e}"))
+}
+
+impl DynamoTable {
+    fn transact_item(&self, write: &Write) -> Result<TransactWriteItem, TableError> {
+        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
+        let cond = Expression::condition(write.condition());
+        let item = match write {
+            Write::Put { item, .. } => TransactWriteItem::builder().put(
+                Put::builder()
+                    .table_name(&self.table_name)
+                    .set_item(Some(to_map(item)))
+                    .set_condition_expression(cond.text.clone())
+                    .set_expression_attribute_names(cond.names())
+                    .set_expression_attribute_values(cond.values())
+                    .return_values_on_condition_check_failure(all_old)
+                    .build()
+                    .map_err(build_err)?,
+            ),
+            Write::Update { key, set, .. } => {
+                let mut names = cond.names.clone();
+                let mut values = cond.values.clone();
+                let assignments: Vec<String> = set
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, value))| {
+                        names.insert(format!("#u{i}"), name.clone());
+                        values.insert(format!(":u{i}"), to_av(value));
+                        format!("#u{i} = :u{i}")
+                    })
+                    .collect();
+                TransactWriteItem::builder().update(
+                    Update::builder()
+                        .table_name(&self.table_name)
+                        .set_key(Some(key_map(key)))
+                        .update_expression(format!("SET {}", assignments.join(", ")))
+                        .set_condition_expression(cond.text.clone())
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                        .return_values_on_condition_check_failure(all_old)
+                        .build()
+                        .map_err(build_err)?,
+                )
+            }
+            Write::Delete { key, .. } => TransactWriteItem::builder().delete(
+                Delete::builder()
+                    .table_name(&self.table_name)
+                    .set_key(Some(key_map(key)))
+                    .set_condition_expression(cond.text.clone())
+                    .set_expression_attribute_names(cond.names())
+                    .set_expression_attribute_values(cond.values())
+                    .return_values_on_condition_check_failure(all_old)
+                    .build()
+                    .map_err(build_err)?,
+            ),
+            Write::Check { key, condition } => {
+                assert!(*condition != Condition::Always, "a check without a condition checks nothing");
+                TransactWriteItem::builder().condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table_name)
+                        .set_key(Some(key_map(key)))
+                        .set_condition_expression(cond.text.clone())
+                        .set_expression_attribute_names(cond.names())
+                        .set_expression_attribute_values(cond.values())
+                        .return_values_on_condition_check_failure(all_old)
+                        .build()
+                        .map_err(build_err)?,
+                )
+            }
+        };
+        Ok(item.build())
+    }
+}
+
+/// Error codes after which nothing was written and a retry may succeed.
+const TRANSIENT_CODES: &[&str] = &[
+    "TransactionConflict",
+    "TransactionConflictException",
+    "ThrottlingError",
+    "ThrottlingException",
+    "ProvisionedThroughputExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionInProgressException",
+    "LimitExceededException",
+];
+
+/// Classifies any SDK error but a cancelled transaction.
+fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err: SdkError<E, R>) -> TableError {
+    match &err {
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code().unwrap_or("unknown");
+            if TRANSIENT_CODES.contains(&code) {
+                TableError::Transient(code.to_owned())
+            } else if code == "InternalServerError" || code == "ServiceUnavailable" {
+                // A 5xx from DynamoDB does not say whether the write happened.
+                TableError::Ambiguous(code.to_owned())
+            } else {
+                TableError::Fatal(format!("{code}: {}", ctx.err().message().unwrap_or("")))
+            }
+        }
+        SdkError::ConstructionFailure(_) => TableError::Fatal(format!("{err:?}")),
+        // Timeouts, dropped connections, unreadable responses: the request may have landed.
+        _ => TableError::Ambiguous(format!("{err}")),
+    }
+}
+
+/// Reads the reasons of a cancelled transaction: condition failures carry the current item.
+pub fn classify_cancellation(reasons: &[CancellationReason]) -> TableError {
+    let code = |r: &CancellationReason| r.code().unwrap_or("None").to_owned();
+    let failed: Result<Vec<FailedCondition>, TableError> = reasons
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| code(r) == "ConditionalCheckFailed")
+        .map(|(index, r)| Ok(FailedCondition { index, current: r.item().map(from_map).transpose()? }))
+        .collect();
+    let failed = match failed {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    if !failed.is_empty() {
+        return TableError::ConditionFailed { failed };
+    }
+    let codes: Vec<String> = reasons.iter().map(code).filter(|c| c != "None").collect();
+    if codes.iter().all(|c| TRANSIENT_CODES.contains(&c.as_str())) && !codes.is_empty() {
+        TableError::Transient(codes.join(","))
+    } else {
+        TableError::Fatal(format!("transaction cancelled: {codes:?}"))
+    }
+}
+
+fn classify_transact(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> TableError {
+    if let SdkError::ServiceError(ctx) = &err
+        && let TransactWriteItemsError::TransactionCanceledException(e) = ctx.err()
+    {
+        return classify_cancellation(e.cancellation_reasons());
+    }
+    classify(err)
+}
+
+impl Table for DynamoTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item().map(from_map).transpose()
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Vec<Item>, TableError> {
+        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
+        let mut items = Vec::with_capacity(limit);
+        let mut start = start_after.map(|sk| key_map(&Key::new(pk, sk)));
+        for _ in 0..MAX_QUERY_ROUNDS {
+            let remaining = i32::try_from(limit - items.len()).expect("limit <= MAX_QUERY_LIMIT");
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table_name)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .scan_index_forward(order == Order::Ascending)
+                .limit(remaining)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(classify)?;
+            for map in out.items() {
+                items.push(from_map(map)?);
+            }
+            match out.last_evaluated_key() {
+                Some(lek) if items.len() < limit => start = Some(lek.clone()),
+                _ => return Ok(items),
+            }
+        }
+        Ok(items)
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
+        if writes.is_empty() || writes.len() > MAX_TRANSACTION_ACTIONS {
+            return Err(TableError::Fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
+        }
+        let items = writes.iter().map(|w| self.transact_item(w)).collect::<Result<Vec<_>, _>>()?;
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(classify_transact)?;
+        Ok(())
+    }
+}
+
+/// Creates the table as [`TABLE`] defines it (tests and local runs; production tables come
+/// from template.yaml) and waits until it is active.
+pub async fn create_table(client: &Client, table_name: &str) -> Result<(), TableError> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(build_err)
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(build_err)
+    };
+    let mut request = client
+        .create_table()
+        .table_name(table_name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(TABLE.primary.partition)?)
+        .attribute_definitions(attr(TABLE.primary.sort)?)
+        .key_schema(key(TABLE.primary.partition, KeyType::Hash)?)
+        .key_schema(key(TABLE.primary.sort, KeyType::Range)?);
+    for gsi in TABLE.global_indexes {
+        request = request
+            .attribute_definitions(attr(gsi.partition)?)
+            .attribute_definitions(attr(gsi.sort)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(gsi.name)
+                    .key_schema(key(gsi.partition, KeyType::Hash)?)
+                    .key_schema(key(gsi.sort, KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()
+                    .map_err(build_err)?,
+            );
+    }
+    request.send().await.map_err(classify)?;
+    for _ in 0..CREATE_WAIT_ROUNDS {
+        let out = client.describe_table().table_name(table_name).send().await.map_err(classify)?;
+        if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            client
+                .update_time_to_live()
+                .table_name(table_name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(TABLE.ttl_attribute)
+                        .enabled(true)
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .send()
+                .await
+                .map_err(classify)?;
+            return Ok(());
+        }
+        tokio::time::sleep(CREATE_WAIT_STEP).await;
+    }
+    Err(TableError::Fatal(format!("table {table_name} did not become active")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancellation_reasons_are_classified() {
+        let reason = |code: &str| CancellationReason::builder().code(code).build();
+        let with_item = CancellationReason::builder()
+            .code("ConditionalCheckFailed")
+            .item("PK", AttributeValue::S("WS#a".into()))
+            .item("version", AttributeValue::N("7".into()))
+            .build();
+        match classify_cancellation(&[reason("None"), with_item, reason("None")]) {
+            TableError::ConditionFailed { failed } => {
+                assert_eq!(failed.len(), 1);
+                assert_eq!(failed[0].index, 1);
+                let item = failed[0].current.as_ref().unwrap();
+                assert_eq!(item.get("version"), Some(&Attr::N(7.into())));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            classify_cancellation(&[reason("TransactionConflict"), reason("None")]),
+            TableError::Transient(_)
+        ));
+        assert!(matches!(classify_cancellation(&[reason("ThrottlingError")]), TableError::Transient(_)));
+        assert!(matches!(classify_cancellation(&[reason("ValidationError")]), TableError::Fatal(_)));
+    }
+
+    #[test]
+    fn numbers_round_trip_exactly() {
+        let n = Decimal::from_str("-1234567.8901").unwrap();
+        assert_eq!(from_av(&to_av(&Attr::N(n))).unwrap(), Attr::N(n));
+        assert_eq!(from_av(&AttributeValue::N("1E+3".into())).unwrap(), Attr::N(1000.into()));
+    }
+}

@@ -1,0 +1,91 @@
+//! Storage over the single-table design (DESIGN.md section 5).
+//!
+//! [`Table`] is the handful of DynamoDB operations the product uses, implemented by
+//! [`dynamodb::DynamoTable`] (production) and [`memory::MemoryTable`] (embedded). [`Store`]
+//! holds the product's operations, written once over any table.
+
+pub mod dynamodb;
+pub mod item;
+pub mod keys;
+pub mod memory;
+pub mod schema;
+pub mod table;
+pub mod wallet;
+
+pub use item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
+pub use table::{FailedCondition, Table, TableError};
+pub use wallet::{
+    Cursor, IdempotencyKey, InvalidCursor, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy, Verified,
+    WalletState,
+};
+
+/// The attribute DynamoDB's TTL sweeps on (epoch seconds).
+pub const TTL_ATTR: &str = "expires_at";
+
+/// The product's storage operations over one table.
+#[derive(Debug, Clone)]
+pub struct Store<T> {
+    table: T,
+    retry: RetryPolicy,
+}
+
+impl<T: Table> Store<T> {
+    pub fn new(table: T) -> Self {
+        Self { table, retry: RetryPolicy::DEFAULT }
+    }
+
+    pub fn with_retry(table: T, retry: RetryPolicy) -> Self {
+        Self { table, retry }
+    }
+
+    pub fn table(&self) -> &T {
+        &self.table
+    }
+}
+
+/// Store failures, typed so that callers never match on strings.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The wallet kept moving under us for every attempt; nothing was written. (HTTP 409.)
+    #[error("the wallet changed concurrently {attempts} times; nothing was written")]
+    Conflict { attempts: u32 },
+    /// One of the caller's own writes had its condition fail; nothing was written.
+    #[error("condition failed on write {index} of the caller's writes")]
+    ConditionFailed { index: usize, current: Option<Item> },
+    /// The change would take a balance beyond the representable range; nothing was written.
+    #[error("the balance would leave the representable range")]
+    BalanceOutOfRange,
+    /// DynamoDB stayed unavailable (throttling, service errors) through every retry.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data breaks an invariant. Someone must look; nothing retries this away.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// A request DynamoDB refuses outright (validation, permissions, missing table).
+    #[error("storage error: {0}")]
+    Fatal(String),
+}
+
+impl StoreError {
+    /// Maps a table error that reached a caller without being handled.
+    pub fn from_table(e: TableError) -> Self {
+        match e {
+            TableError::Transient(m) | TableError::Ambiguous(m) => Self::Unavailable(m),
+            TableError::Fatal(m) => Self::Fatal(m),
+            TableError::ConditionFailed { failed } => {
+                Self::Fatal(format!("unexpected condition failure on actions {failed:?}"))
+            }
+        }
+    }
+
+    /// Whether the same request, sent again later, may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Conflict { .. } | Self::Unavailable(_))
+    }
+}
+
+impl From<MalformedItem> for StoreError {
+    fn from(e: MalformedItem) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}

@@ -1,0 +1,65 @@
+//! The table trait: the few DynamoDB operations the product needs, with typed errors.
+
+use std::future::Future;
+
+use super::item::{Item, Key, Order, Write};
+
+/// DynamoDB allows at most 100 actions in one `TransactWriteItems`.
+pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+/// Largest page a query returns; callers page with a cursor.
+pub const MAX_QUERY_LIMIT: usize = 1000;
+
+/// Why a transaction or read failed, in the terms callers act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TableError {
+    /// The transaction was cancelled because these actions' conditions failed. Each carries the
+    /// item as it is now (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so the caller can
+    /// retry with fresh state without another read. Nothing was written.
+    #[error("condition failed on transaction action(s) {failed:?}", failed = .failed.iter().map(|f| f.index).collect::<Vec<_>>())]
+    ConditionFailed { failed: Vec<FailedCondition> },
+    /// Nothing was written and trying again may work: throttling, a `TransactionConflict`
+    /// with another transaction, a service error.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The outcome is unknown (a timeout or dropped connection after the request left): the
+    /// write may or may not have happened. Safe to retry only with an idempotency guard.
+    #[error("ambiguous: {0}")]
+    Ambiguous(String),
+    /// Retrying won't help: validation error, missing table, access denied.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+impl TableError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::Ambiguous(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedCondition {
+    /// Position of the action in the transaction.
+    pub index: usize,
+    /// The item's current state, `None` if it does not exist.
+    pub current: Option<Item>,
+}
+
+/// One table of the single-table design. Implemented by DynamoDB and by the in-memory store.
+pub trait Table: Send + Sync + 'static {
+    /// A strongly consistent read of one item.
+    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, TableError>> + Send;
+
+    /// Items of partition `pk` whose sort key starts with `sk_prefix`, strictly after
+    /// `start_after` in the given order, at most `limit` (<= [`MAX_QUERY_LIMIT`]). Consistent.
+    fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        order: Order,
+    ) -> impl Future<Output = Result<Vec<Item>, TableError>> + Send;
+
+    /// All of `writes` or none of them. At most [`MAX_TRANSACTION_ACTIONS`], one per key.
+    fn transact(&self, writes: Vec<Write>) -> impl Future<Output = Result<(), TableError>> + Send;
+}

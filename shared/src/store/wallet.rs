@@ -1,0 +1,487 @@
+//! Wallets and their ledgers: the one operation every balance change goes through.
+//!
+//! The rules (DESIGN.md section 5), and where they are kept:
+//! 1. A change is ONE transaction: the wallet put conditioned on `version = :expected`, the
+//!    ledger entry `LEDGER#<new version>` conditioned on not existing, the idempotency record
+//!    conditioned on not existing (or expired), and every other item the caller adds.
+//! 2. Hence the ledger is gapless and `sum(amounts) == balance`; [`Store::verify`] proves it.
+//! 3. The overdraft guard is checked against the balance the transaction is conditioned on.
+//! 4. A version conflict is retried with the fresh state the cancelled transaction returns
+//!    (no extra read), with jittered backoff, at most [`RetryPolicy::max_attempts`] times.
+//! 5. A replay returns the stored first response; the same key with another request is refused.
+//!
+//! Cost of one change: one consistent read and one transaction, plus one read only when a
+//! debit is refused (to tell a replay from a real shortfall).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::domain::{Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Overdraft, PointsDelta, WalletId};
+
+use super::item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
+use super::keys;
+use super::table::{FailedCondition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::{Store, StoreError};
+
+/// How long an idempotency record answers replays. Longer than Stripe's 3 days of webhook
+/// retries, so a late retry of anything keyed by an event still finds its record.
+pub const IDEMPOTENCY_TTL_S: i64 = 7 * 24 * 60 * 60;
+/// Stripe's limit, which we share: keys are at most 255 characters.
+pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 255;
+/// Actions the wallet change itself uses: wallet, ledger entry, idempotency record.
+const OWN_ACTIONS: usize = 3;
+const WALLET_INDEX: usize = 0;
+const LEDGER_INDEX: usize = 1;
+const IDEMP_INDEX: usize = 2;
+
+/// Bounded retries with full jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Transactions attempted before giving up with a conflict (or unavailable) error.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    pub const DEFAULT: RetryPolicy =
+        RetryPolicy { max_attempts: 12, base_delay: Duration::from_millis(2), max_delay: Duration::from_millis(200) };
+
+    /// Full jitter: a random delay in `[0, min(max, base * 2^attempt))`.
+    fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        let ceiling_us = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX).max(1);
+        Duration::from_micros(fastrand::u64(0..ceiling_us))
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// An `Idempotency-Key` bound to who may use it and to the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    scope: String,
+    key: String,
+    request_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Idempotency-Key must be 1 to 255 printable ASCII characters")]
+pub struct InvalidIdempotencyKey;
+
+impl IdempotencyKey {
+    /// `scope` says whose key this is (a workspace, a partner, Stripe); `request` is what the
+    /// key promises: the same key with a different request is refused, never applied.
+    pub fn new(scope: &str, key: &str, request: &[u8]) -> Result<Self, InvalidIdempotencyKey> {
+        let printable = |s: &str| s.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX_LEN || !printable(key) || !printable(scope) {
+            return Err(InvalidIdempotencyKey);
+        }
+        let hash = Sha256::digest(request);
+        Ok(Self { scope: scope.to_owned(), key: key.to_owned(), request_hash: hex(&hash) })
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn item_key(&self) -> Key {
+        keys::idempotency(&self.scope, &self.key)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A balance change and everything that must land with it.
+#[derive(Debug, Clone)]
+pub struct Posting {
+    pub wallet: WalletId,
+    pub amount: PointsDelta,
+    pub overdraft: Overdraft,
+    pub kind: EntryKind,
+    pub actor: Actor,
+    pub at: OffsetDateTime,
+    pub idempotency: IdempotencyKey,
+    /// Other items that change in the same transaction (an add-on, a checkout's status...).
+    /// If one of their conditions fails, nothing is written and the caller gets
+    /// [`StoreError::ConditionFailed`] with that write's index in this list.
+    pub also: Vec<Write>,
+}
+
+/// What became of a posting. Every variant but `Applied` wrote nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Applied {
+        entry: LedgerEntry,
+        response: Value,
+    },
+    /// The key was used before with the same request: here is the first response.
+    Replayed {
+        response: Value,
+    },
+    /// A debit the overdraft guard refuses.
+    InsufficientBalance {
+        balance: Balance,
+    },
+    /// The key was used before with a different request.
+    KeyReused,
+}
+
+/// A wallet's state. A wallet that was never written is at version 0 with balance 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalletState {
+    pub balance: Balance,
+    pub version: u64,
+}
+
+/// One page of a listing, and where the next starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+}
+
+/// An opaque position in a ledger (it encodes the last sort key seen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cursor is not one this API returned")]
+pub struct InvalidCursor;
+
+impl Cursor {
+    fn from_ledger_sk(sk: &str) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(sk))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidCursor> {
+        let cursor = Self(s.to_owned());
+        cursor.ledger_sk().ok_or(InvalidCursor)?;
+        Ok(cursor)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn ledger_sk(&self) -> Option<String> {
+        let raw = URL_SAFE_NO_PAD.decode(&self.0).ok()?;
+        let sk = String::from_utf8(raw).ok()?;
+        keys::ledger_seq(&sk).map(|_| sk)
+    }
+}
+
+/// What [`Store::verify`] found in a healthy wallet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    pub balance: Balance,
+}
+
+/// Entries read per page while verifying, and the most a verification reads before it stops
+/// (an admin can page further; nothing real comes near it).
+const VERIFY_PAGE: usize = MAX_QUERY_LIMIT;
+const VERIFY_MAX_ENTRIES: u64 = 50_000_000;
+
+fn wallet_from_item(item: &Item) -> Result<WalletState, MalformedItem> {
+    let balance = item.num("balance")?;
+    Ok(WalletState {
+        balance: Balance::from_decimal(balance)
+            .map_err(|_| MalformedItem { key: item.key(), attr: "balance".into() })?,
+        version: item.u64("version")?,
+    })
+}
+
+fn wallet_item(wallet: &WalletId, state: WalletState, at: OffsetDateTime) -> Item {
+    Item::new(&keys::wallet(wallet), "wallet")
+        .with("balance", Attr::N(state.balance.as_decimal()))
+        .with("version", Attr::n(state.version))
+        .with("updated_at", Attr::s(rfc3339(at)))
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).expect("every OffsetDateTime within years 0-9999 formats as RFC 3339")
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("ledger types serialize to JSON")
+}
+
+fn entry_item(entry: &LedgerEntry) -> Item {
+    Item::new(&keys::ledger_entry(&entry.id.wallet, entry.id.seq), "ledger_entry")
+        .with("seq", Attr::n(entry.id.seq))
+        .with("amount", Attr::N(entry.amount.as_decimal()))
+        .with("balance_after", Attr::N(entry.balance_after.as_decimal()))
+        .with("kind", Attr::s(entry.kind.name()))
+        .with("detail", Attr::s(json(&entry.kind)))
+        .with("actor", Attr::s(json(&entry.actor)))
+        .with("created_at", Attr::s(rfc3339(entry.created_at)))
+        .with("idempotency_key", Attr::s(&entry.idempotency_key))
+}
+
+fn entry_from_item(wallet: &WalletId, item: &Item) -> Result<LedgerEntry, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.to_owned() };
+    Ok(LedgerEntry {
+        id: LedgerEntryId { wallet: wallet.clone(), seq: item.u64("seq")? },
+        amount: PointsDelta::from_decimal(item.num("amount")?).map_err(|_| bad("amount"))?,
+        balance_after: Balance::from_decimal(item.num("balance_after")?).map_err(|_| bad("balance_after"))?,
+        kind: item.parsed("detail", |s| serde_json::from_str(s))?,
+        actor: item.parsed("actor", |s| serde_json::from_str(s))?,
+        created_at: item.parsed("created_at", |s| OffsetDateTime::parse(s, &Rfc3339))?,
+        idempotency_key: item.str("idempotency_key")?.to_owned(),
+    })
+}
+
+fn idempotency_item(idem: &IdempotencyKey, entry: &LedgerEntry, response: &Value) -> Item {
+    let created = entry.created_at.unix_timestamp();
+    Item::new(&idem.item_key(), "idempotency")
+        .with("request_hash", Attr::s(&idem.request_hash))
+        .with("response", Attr::s(response.to_string()))
+        .with("ledger_entry", Attr::s(entry.id.to_string()))
+        .with("created_at", Attr::s(rfc3339(entry.created_at)))
+        .with(super::TTL_ATTR, Attr::n(created + IDEMPOTENCY_TTL_S))
+}
+
+/// A stored idempotency record still in force answers a replay (same request) or refuses
+/// a reuse (different request). An expired record no longer counts.
+fn replay_of(idem: &IdempotencyKey, record: &Item, now: OffsetDateTime) -> Result<Option<Outcome>, StoreError> {
+    let expires = record.num(super::TTL_ATTR)?;
+    if expires < Decimal::from(now.unix_timestamp()) {
+        return Ok(None);
+    }
+    if record.str("request_hash")? != idem.request_hash {
+        return Ok(Some(Outcome::KeyReused));
+    }
+    let response = record.parsed("response", |s| serde_json::from_str(s))?;
+    Ok(Some(Outcome::Replayed { response }))
+}
+
+impl<T: Table> Store<T> {
+    /// The wallet's balance and version (a consistent read).
+    pub async fn wallet(&self, wallet: &WalletId) -> Result<WalletState, StoreError> {
+        let item = self.retrying_get(&keys::wallet(wallet)).await?;
+        Ok(item.as_ref().map(wallet_from_item).transpose()?.unwrap_or_default())
+    }
+
+    async fn retrying_get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.table.get(key).await {
+                Ok(item) => return Ok(item),
+                Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
+                    tracing::warn!(error = %e, attempt, "read failed, retrying");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(StoreError::from_table(e)),
+            }
+        }
+    }
+
+    /// Applies `posting` exactly once (see the module doc). `respond` renders the response to
+    /// store with the idempotency record; a replay returns that same response.
+    pub async fn post(
+        &self,
+        posting: Posting,
+        respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
+    ) -> Result<Outcome, StoreError> {
+        assert!(
+            posting.also.len() + OWN_ACTIONS <= MAX_TRANSACTION_ACTIONS,
+            "a posting carries at most {} other writes",
+            MAX_TRANSACTION_ACTIONS - OWN_ACTIONS
+        );
+        let mut state = self.wallet(&posting.wallet).await?;
+        let mut attempt = 0;
+        loop {
+            let balance_after = state.balance.apply(posting.amount).ok_or(StoreError::BalanceOutOfRange)?;
+            if !posting.overdraft.permits(posting.amount, balance_after) {
+                return self.refused_debit(&posting, state.balance).await;
+            }
+            let entry = LedgerEntry {
+                id: LedgerEntryId { wallet: posting.wallet.clone(), seq: state.version + 1 },
+                amount: posting.amount,
+                balance_after,
+                kind: posting.kind.clone(),
+                actor: posting.actor.clone(),
+                created_at: posting.at,
+                idempotency_key: posting.idempotency.key.clone(),
+            };
+            let response = respond(&entry);
+            let writes = self.transaction(&posting, state, &entry, &response);
+
+            let retry_after = match self.table.transact(writes).await {
+                Ok(()) => return Ok(Outcome::Applied { entry, response }),
+                Err(TableError::ConditionFailed { failed }) => {
+                    match self.after_cancellation(&posting, &failed)? {
+                        Cancelled::Done(outcome) => return Ok(outcome),
+                        Cancelled::WalletMoved(fresh) => {
+                            state = fresh;
+                            // The first conflict retries at once: we hold the fresh state.
+                            (attempt > 0).then(|| self.retry.delay(attempt))
+                        }
+                    }
+                }
+                Err(e) if e.is_retryable() => {
+                    if attempt + 1 >= self.retry.max_attempts {
+                        return Err(StoreError::from_table(e));
+                    }
+                    tracing::warn!(error = %e, attempt, wallet = %posting.wallet, "transaction failed, retrying");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    // After an ambiguous failure the write may have landed: read again, and
+                    // the idempotency record will answer if it did.
+                    state = self.wallet(&posting.wallet).await?;
+                    None
+                }
+                Err(e) => return Err(StoreError::from_table(e)),
+            };
+            attempt += 1;
+            if attempt >= self.retry.max_attempts {
+                return Err(StoreError::Conflict { attempts: attempt });
+            }
+            if let Some(delay) = retry_after {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    fn transaction(&self, posting: &Posting, state: WalletState, entry: &LedgerEntry, response: &Value) -> Vec<Write> {
+        let wallet_condition = if state.version == 0 {
+            Condition::NotExists
+        } else {
+            Condition::equals("version", Attr::n(state.version))
+        };
+        let new_state = WalletState { balance: entry.balance_after, version: entry.id.seq };
+        let mut writes = Vec::with_capacity(OWN_ACTIONS + posting.also.len());
+        writes.push(Write::Put {
+            item: wallet_item(&posting.wallet, new_state, posting.at),
+            condition: wallet_condition,
+        });
+        writes.push(Write::Put { item: entry_item(entry), condition: Condition::NotExists });
+        writes.push(Write::Put {
+            item: idempotency_item(&posting.idempotency, entry, response),
+            condition: Condition::NotExistsOrExpired {
+                attr: super::TTL_ATTR.into(),
+                now_epoch_s: posting.at.unix_timestamp(),
+            },
+        });
+        writes.extend(posting.also.iter().cloned());
+        debug_assert_eq!(writes[WALLET_INDEX].key(), keys::wallet(&posting.wallet));
+        debug_assert_eq!(writes[LEDGER_INDEX].key(), keys::ledger_entry(&posting.wallet, entry.id.seq));
+        writes
+    }
+
+    /// Reads a cancelled transaction's reasons, most decisive first: a used idempotency key
+    /// settles the request; a moved wallet means retry; only then is a caller's condition
+    /// failure the caller's to handle.
+    fn after_cancellation(&self, posting: &Posting, failed: &[FailedCondition]) -> Result<Cancelled, StoreError> {
+        let at = |index: usize| failed.iter().find(|f| f.index == index);
+        if let Some(record) = at(IDEMP_INDEX).and_then(|f| f.current.as_ref())
+            && let Some(outcome) = replay_of(&posting.idempotency, record, posting.at)?
+        {
+            return Ok(Cancelled::Done(outcome));
+        }
+        if let Some(wallet) = at(WALLET_INDEX) {
+            let fresh = wallet.current.as_ref().map(wallet_from_item).transpose()?.unwrap_or_default();
+            return Ok(Cancelled::WalletMoved(fresh));
+        }
+        if at(LEDGER_INDEX).is_some() {
+            // The wallet said version v, yet entry v+1 exists: the ledger and the wallet
+            // disagree. Never paper over that.
+            return Err(StoreError::Corrupt(format!("ledger entry exists ahead of wallet {}", posting.wallet)));
+        }
+        match failed.iter().find(|f| f.index >= OWN_ACTIONS) {
+            Some(f) => Err(StoreError::ConditionFailed { index: f.index - OWN_ACTIONS, current: f.current.clone() }),
+            None => Err(StoreError::Corrupt(format!("transaction cancelled without a reason we know: {failed:?}"))),
+        }
+    }
+
+    /// A debit the guard refuses writes nothing, but it may be the replay of a request that
+    /// succeeded when the balance was higher: the stored response wins over a refusal.
+    async fn refused_debit(&self, posting: &Posting, balance: Balance) -> Result<Outcome, StoreError> {
+        if let Some(record) = self.retrying_get(&posting.idempotency.item_key()).await?
+            && let Some(outcome) = replay_of(&posting.idempotency, &record, posting.at)?
+        {
+            return Ok(outcome);
+        }
+        Ok(Outcome::InsufficientBalance { balance })
+    }
+
+    /// A page of a wallet's ledger, newest first or oldest first.
+    pub async fn ledger(
+        &self,
+        wallet: &WalletId,
+        after: Option<&Cursor>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Page<LedgerEntry>, StoreError> {
+        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "page size {limit} out of range");
+        let start = after.map(|c| c.ledger_sk().expect("cursors are checked when parsed"));
+        let items = self
+            .table
+            .query(&keys::wallet_pk(wallet), keys::LEDGER_PREFIX, start.as_deref(), limit, order)
+            .await
+            .map_err(StoreError::from_table)?;
+        let entries = items.iter().map(|i| entry_from_item(wallet, i)).collect::<Result<Vec<_>, _>>()?;
+        let next = (entries.len() == limit)
+            .then(|| entries.last().map(|e| Cursor::from_ledger_sk(&keys::ledger_sk(e.id.seq))))
+            .flatten();
+        Ok(Page { items: entries, next })
+    }
+
+    /// Proves the wallet's invariants: entries numbered 1..=version without a gap, each
+    /// `balance_after` equal to the previous one plus its amount, and the last one equal to
+    /// the wallet's balance (so `sum(amounts) == balance`).
+    pub async fn verify(&self, wallet: &WalletId) -> Result<Verified, StoreError> {
+        let state = self.wallet(wallet).await?;
+        let corrupt = |what: String| Err(StoreError::Corrupt(format!("wallet {wallet}: {what}")));
+        let mut expected_seq = 1u64;
+        let mut running = Balance::ZERO;
+        let mut cursor = None;
+        loop {
+            let page = self.ledger(wallet, cursor.as_ref(), VERIFY_PAGE, Order::Ascending).await?;
+            for entry in &page.items {
+                if entry.id.seq != expected_seq {
+                    return corrupt(format!("expected entry {expected_seq}, found {}", entry.id.seq));
+                }
+                running = match running.apply(entry.amount) {
+                    Some(b) if b == entry.balance_after => b,
+                    _ => return corrupt(format!("entry {} does not add up", entry.id.seq)),
+                };
+                expected_seq += 1;
+            }
+            if expected_seq > VERIFY_MAX_ENTRIES {
+                return Err(StoreError::Fatal(format!("wallet {wallet} has over {VERIFY_MAX_ENTRIES} entries")));
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let entries = expected_seq - 1;
+        if entries != state.version {
+            return corrupt(format!("{entries} entries for version {}", state.version));
+        }
+        if running != state.balance {
+            return corrupt(format!("entries sum to {running}, balance is {}", state.balance));
+        }
+        Ok(Verified { entries, balance: state.balance })
+    }
+}
+
+enum Cancelled {
+    Done(Outcome),
+    WalletMoved(WalletState),
+}

@@ -1,0 +1,170 @@
+//! Wallet benchmark: debits per second on ONE wallet with 1, 8 and 64 concurrent clients,
+//! next to raw conditional `TransactWriteItems` of the same item count on the same hot item,
+//! against the same DynamoDB Local in the same run; and DynamoDB calls per debit.
+//!
+//! Run with `scripts/test --bench` (release build; it starts DynamoDB Local). It prints
+//! figures and asserts nothing. `BENCH_SECONDS` sets the length of each run (default 5).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use integration_tests::{CountingTable, fresh_table};
+use shared::domain::{Actor, EntryKind, Overdraft, PointsDelta, WalletId, WorkspaceId};
+use shared::store::dynamodb::DynamoTable;
+use shared::store::item::{Attr, Condition, Item, Key, Write};
+use shared::store::{IdempotencyKey, Outcome, Posting, Store, StoreError, Table, keys};
+use time::OffsetDateTime;
+
+const CLIENTS: [usize; 3] = [1, 8, 64];
+/// A client whose debit met a 409 sends it again with the same key; this bounds how often.
+const CLIENT_RETRIES: u32 = 1000;
+
+struct Run {
+    ops: u64,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn per_second(&self) -> f64 {
+        // Figures for a human to read; no money is ever computed here.
+        #[allow(clippy::float_arithmetic)]
+        let rate = self.ops as f64 / self.elapsed.as_secs_f64();
+        rate
+    }
+}
+
+async fn ours(store: Arc<Store<CountingTable<DynamoTable>>>, clients: usize, length: Duration) -> (Run, u64) {
+    let wallet = WalletId::Workspace(WorkspaceId::parse(&format!("bench-{clients}")).unwrap());
+    let fund = posting(&wallet, "1000000000", "fund".into());
+    store.post(fund, |_| serde_json::Value::Null).await.unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let client_retries = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (store, wallet, done, retries) = (store.clone(), wallet.clone(), done.clone(), client_retries.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while start.elapsed() < length {
+                    let key = format!("c{c}-{n}");
+                    for attempt in 0..CLIENT_RETRIES {
+                        let p = posting(&wallet, "-0.0001", key.clone());
+                        match store.post(p, |e| serde_json::json!({ "seq": e.id.seq })).await {
+                            Ok(Outcome::Applied { .. }) => break,
+                            Err(StoreError::Conflict { .. }) if attempt + 1 < CLIENT_RETRIES => {
+                                retries.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                    n += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let run = Run { ops: done.load(Ordering::Relaxed), elapsed: start.elapsed() };
+    store.verify(&wallet).await.expect("the benchmark wallet verifies");
+    (run, client_retries.load(Ordering::Relaxed))
+}
+
+fn posting(wallet: &WalletId, amount: &str, key: String) -> Posting {
+    Posting {
+        wallet: wallet.clone(),
+        amount: PointsDelta::parse(amount).unwrap(),
+        overdraft: Overdraft::Forbid,
+        kind: EntryKind::Adjustment { reason: "bench".into() },
+        actor: Actor::System("bench".into()),
+        at: OffsetDateTime::now_utc(),
+        idempotency: IdempotencyKey::new("bench", &key, amount.as_bytes()).unwrap(),
+        also: Vec::new(),
+    }
+}
+
+/// The ceiling: the same three items per transaction (the hot wallet item updated under a
+/// condition, two new items conditioned on not existing), without version checks, reads or
+/// retries.
+async fn raw(table: Arc<DynamoTable>, clients: usize, length: Duration) -> Run {
+    let hot = Key::new(format!("RAW#{clients}"), keys::WALLET_SK);
+    table
+        .transact(vec![Write::Put {
+            item: Item::new(&hot, "wallet").with("n", Attr::n(0)),
+            condition: Condition::Always,
+        }])
+        .await
+        .unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (table, hot, done) = (table.clone(), hot.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while start.elapsed() < length {
+                    let a = Key::new(hot.pk.clone(), format!("RAWLEDGER#{c}#{n}"));
+                    let b = Key::new(format!("RAWIDEMP#{clients}#{c}#{n}"), keys::IDEMP_SK);
+                    let writes = vec![
+                        Write::Update {
+                            key: hot.clone(),
+                            set: vec![("n".into(), Attr::n(n))],
+                            condition: Condition::Exists,
+                        },
+                        Write::Put { item: Item::new(&a, "x").with("v", Attr::n(n)), condition: Condition::NotExists },
+                        Write::Put { item: Item::new(&b, "x").with("v", Attr::n(n)), condition: Condition::NotExists },
+                    ];
+                    table.transact(writes).await.unwrap();
+                    n += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    Run { ops: done.load(Ordering::Relaxed), elapsed: start.elapsed() }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let length = Duration::from_secs(seconds);
+    let table = fresh_table().await;
+    let raw_table = Arc::new(table.clone());
+    let store = Arc::new(Store::new(CountingTable::new(table)));
+
+    println!("wallet benchmark: one hot wallet on DynamoDB Local, {seconds} s per run, release build");
+    println!(
+        "{:>7} | {:>12} | {:>12} | {:>6} | {:>7} | {:>8} | {:>13}",
+        "clients", "debits/s", "raw tx/s", "ratio", "gets/op", "txns/op", "client 409s"
+    );
+    for clients in CLIENTS {
+        let raw_run = raw(raw_table.clone(), clients, length).await;
+        let before = store.table().counts();
+        let (run, retries) = ours(store.clone(), clients, length).await;
+        let after = store.table().counts();
+        // The counts include the funding posting and the verification reads; both are one-offs
+        // next to thousands of debits, and are left in rather than hidden.
+        let per_op = |a: u64, b: u64| {
+            #[allow(clippy::float_arithmetic)]
+            let v = (a - b) as f64 / run.ops as f64;
+            v
+        };
+        #[allow(clippy::float_arithmetic)]
+        let ratio_percent = run.per_second() / raw_run.per_second() * 100.0;
+        println!(
+            "{:>7} | {:>12.0} | {:>12.0} | {:>5.0}% | {:>7.2} | {:>8.2} | {:>13}",
+            clients,
+            run.per_second(),
+            raw_run.per_second(),
+            ratio_percent,
+            per_op(after.0, before.0),
+            per_op(after.2, before.2),
+            retries
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! The store contract: the same tests, unchanged, against the memory store and DynamoDB Local.
+
+use serde_json::json;
+use shared::domain::{Balance, Overdraft, Points, PointsDelta};
+use shared::store::item::{Attr, Condition, Item, Write};
+use shared::store::{Cursor, Order, Outcome, Store, StoreError, Table, TableError, keys};
+use time::Duration;
+
+use crate::support::{T0, new_wallet, posting, respond};
+
+fn bal(s: &str) -> Balance {
+    Balance::parse(s).unwrap()
+}
+
+async fn credit_and_debit_keep_the_ledger<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    let first = store.post(posting(&w, "100", Overdraft::Forbid, "k1"), respond).await.unwrap();
+    let Outcome::Applied { entry, response } = first else { panic!("{first:?}") };
+    assert_eq!((entry.id.seq, entry.balance_after), (1, bal("100")));
+    assert_eq!(response, json!({"entry": 1, "balance": "100.00"}));
+
+    let second = store.post(posting(&w, "-30.2575", Overdraft::Forbid, "k2"), respond).await.unwrap();
+    assert!(matches!(second, Outcome::Applied { ref entry, .. } if entry.balance_after == bal("69.7425")));
+
+    let state = store.wallet(&w).await.unwrap();
+    assert_eq!((state.balance, state.version), (bal("69.7425"), 2));
+    let page = store.ledger(&w, None, 10, Order::Descending).await.unwrap();
+    let seen: Vec<_> =
+        page.items.iter().map(|e| (e.id.seq, e.amount.to_string(), e.balance_after.to_string())).collect();
+    assert_eq!(seen, [(2, "-30.2575".into(), "69.7425".into()), (1, "100.00".into(), "100.00".into())]);
+    assert_eq!(page.items[1].created_at, T0);
+    assert_eq!(page.next, None);
+    assert_eq!(store.verify(&w).await.unwrap().entries, 2);
+}
+
+async fn a_refused_debit_writes_nothing<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    store.post(posting(&w, "10", Overdraft::Forbid, "fund"), respond).await.unwrap();
+    let refused = store.post(posting(&w, "-10.01", Overdraft::Forbid, "too-much"), respond).await.unwrap();
+    assert_eq!(refused, Outcome::InsufficientBalance { balance: bal("10") });
+    assert_eq!(store.wallet(&w).await.unwrap().version, 1);
+    // Nothing was recorded under the key: once funded, the same request goes through.
+    store.post(posting(&w, "0.01", Overdraft::Forbid, "top"), respond).await.unwrap();
+    let later = store.post(posting(&w, "-10.01", Overdraft::Forbid, "too-much"), respond).await.unwrap();
+    assert!(matches!(later, Outcome::Applied { ref entry, .. } if entry.balance_after.is_zero()));
+    store.verify(&w).await.unwrap();
+}
+
+async fn overdraft_only_when_allowed<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    let out = store.post(posting(&w, "-5.5", Overdraft::Allow, "usage"), respond).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { ref entry, .. } if entry.balance_after == bal("-5.5")));
+    // A credit to a negative wallet is always fine, even under Forbid.
+    let out = store.post(posting(&w, "2", Overdraft::Forbid, "credit"), respond).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { ref entry, .. } if entry.balance_after == bal("-3.5")));
+    let out = store.post(posting(&w, "-1", Overdraft::Forbid, "debit"), respond).await.unwrap();
+    assert_eq!(out, Outcome::InsufficientBalance { balance: bal("-3.5") });
+    store.verify(&w).await.unwrap();
+}
+
+async fn a_replay_returns_the_first_response<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    store.post(posting(&w, "10", Overdraft::Forbid, "fund"), respond).await.unwrap();
+    let first = store.post(posting(&w, "-10", Overdraft::Forbid, "buy"), respond).await.unwrap();
+    let Outcome::Applied { response, .. } = first else { panic!("{first:?}") };
+    // The balance is now 0: a replay must still answer with the stored success, not a 402.
+    for _ in 0..2 {
+        let again = store.post(posting(&w, "-10", Overdraft::Forbid, "buy"), respond).await.unwrap();
+        assert_eq!(again, Outcome::Replayed { response: response.clone() });
+    }
+    let state = store.wallet(&w).await.unwrap();
+    assert_eq!((state.balance, state.version), (bal("0"), 2));
+}
+
+async fn a_reused_key_is_refused<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    store.post(posting(&w, "10", Overdraft::Forbid, "k"), respond).await.unwrap();
+    let reuse = store.post(posting(&w, "11", Overdraft::Forbid, "k"), respond).await.unwrap();
+    assert_eq!(reuse, Outcome::KeyReused);
+    // Also when the different request is a debit the guard would refuse.
+    let reuse = store.post(posting(&w, "-50", Overdraft::Forbid, "k"), respond).await.unwrap();
+    assert_eq!(reuse, Outcome::KeyReused);
+    assert_eq!(store.wallet(&w).await.unwrap().version, 1);
+}
+
+async fn keys_are_scoped<T: Table>(store: Store<T>) {
+    let (a, b) = (new_wallet(), new_wallet());
+    store.post(posting(&a, "1", Overdraft::Forbid, "same"), respond).await.unwrap();
+    let out = store.post(posting(&b, "1", Overdraft::Forbid, "same"), respond).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { .. }), "{out:?}");
+}
+
+async fn an_expired_key_can_be_used_again<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    store.post(posting(&w, "1", Overdraft::Forbid, "k"), respond).await.unwrap();
+    let mut later = posting(&w, "2", Overdraft::Forbid, "k");
+    later.at = T0 + Duration::days(8);
+    let out = store.post(later, respond).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { ref entry, .. } if entry.balance_after == bal("3")), "{out:?}");
+}
+
+async fn other_writes_land_with_the_change_or_not_at_all<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    let addon = keys::idempotency("test", "an-item-of-the-caller");
+    let mut p = posting(&w, "5", Overdraft::Forbid, "with-item");
+    p.also.push(Write::Put {
+        item: Item::new(&addon, "addon").with("status", Attr::s("active")),
+        condition: Condition::NotExists,
+    });
+    assert!(matches!(store.post(p, respond).await.unwrap(), Outcome::Applied { .. }));
+    assert_eq!(store.table().get(&addon).await.unwrap().unwrap().get("status"), Some(&Attr::s("active")));
+
+    // The caller's condition fails: no balance change, no ledger entry, no idempotency record.
+    let mut p = posting(&w, "7", Overdraft::Forbid, "second");
+    p.also.push(Write::Update {
+        key: addon.clone(),
+        set: vec![("status".into(), Attr::s("credited"))],
+        condition: Condition::equals("status", Attr::s("pending")),
+    });
+    let err = store.post(p.clone(), respond).await.unwrap_err();
+    let StoreError::ConditionFailed { index: 0, current: Some(current) } = err else { panic!("{err:?}") };
+    assert_eq!(current.get("status"), Some(&Attr::s("active")));
+    let state = store.wallet(&w).await.unwrap();
+    assert_eq!((state.balance, state.version), (bal("5"), 1));
+    // The key was not consumed: the same request fails the same way rather than replaying.
+    assert!(matches!(store.post(p, respond).await, Err(StoreError::ConditionFailed { index: 0, .. })));
+    store.verify(&w).await.unwrap();
+}
+
+async fn zero_amounts_are_recorded<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    let out = store.post(posting(&w, "0", Overdraft::Forbid, "free"), respond).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { ref entry, .. } if entry.id.seq == 1 && entry.amount.is_zero()));
+    assert_eq!(store.verify(&w).await.unwrap().entries, 1);
+}
+
+async fn balances_stay_in_range<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    store.post(posting(&w, "1000000000000", Overdraft::Forbid, "max"), respond).await.unwrap();
+    let err = store.post(posting(&w, "0.0001", Overdraft::Forbid, "over"), respond).await.unwrap_err();
+    assert_eq!(err, StoreError::BalanceOutOfRange);
+    assert_eq!(store.wallet(&w).await.unwrap().version, 1);
+}
+
+async fn ledgers_page_with_opaque_cursors<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    for i in 1..=25 {
+        store.post(posting(&w, &i.to_string(), Overdraft::Forbid, &format!("k{i}")), respond).await.unwrap();
+    }
+    for order in [Order::Ascending, Order::Descending] {
+        let mut seqs = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        let mut pages = 0;
+        loop {
+            let page = store.ledger(&w, cursor.as_ref(), 10, order).await.unwrap();
+            seqs.extend(page.items.iter().map(|e| e.id.seq));
+            pages += 1;
+            // A cursor survives a round trip through a client as a string.
+            match page.next {
+                Some(c) => cursor = Some(Cursor::parse(c.as_str()).unwrap()),
+                None => break,
+            }
+        }
+        let mut expected: Vec<u64> = (1..=25).collect();
+        if order == Order::Descending {
+            expected.reverse();
+        }
+        assert_eq!((seqs, pages), (expected, 3));
+    }
+    assert!(Cursor::parse("not-a-cursor").is_err());
+    assert!(Cursor::parse("V0FMTEVU").is_err(), "base64 of WALLET is not a ledger position");
+}
+
+async fn verify_catches_a_tampered_ledger<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    store.post(posting(&w, "10", Overdraft::Forbid, "a"), respond).await.unwrap();
+    store.post(posting(&w, "-4", Overdraft::Forbid, "b"), respond).await.unwrap();
+    let key = keys::ledger_entry(&w, 2);
+    let mut entry = store.table().get(&key).await.unwrap().unwrap();
+    entry.set("amount", Attr::N(PointsDelta::parse("-3").unwrap().as_decimal()));
+    store.table().transact(vec![Write::Put { item: entry, condition: Condition::Exists }]).await.unwrap();
+    assert!(matches!(store.verify(&w).await, Err(StoreError::Corrupt(_))));
+}
+
+async fn an_entry_ahead_of_its_wallet_is_corruption<T: Table>(store: Store<T>) {
+    let w = new_wallet();
+    let stray = Item::new(&keys::ledger_entry(&w, 1), "ledger_entry");
+    store.table().transact(vec![Write::Put { item: stray, condition: Condition::NotExists }]).await.unwrap();
+    let err = store.post(posting(&w, "1", Overdraft::Forbid, "k"), respond).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+/// The table layer itself, where the two implementations could most easily differ.
+async fn tables_agree_on_conditions<T: Table>(store: Store<T>) {
+    let t = store.table();
+    let a = keys::idempotency("contract", &format!("a{}", fastrand::u32(..)));
+    let b = keys::idempotency("contract", &format!("b{}", fastrand::u32(..)));
+    // Update creates a missing item, as DynamoDB's UpdateItem does.
+    t.transact(vec![Write::Update {
+        key: a.clone(),
+        set: vec![("n".into(), Attr::n(1))],
+        condition: Condition::Always,
+    }])
+    .await
+    .unwrap();
+    assert_eq!(t.get(&a).await.unwrap().unwrap().get("n"), Some(&Attr::n(1)));
+    // A failed check returns every failed action's current item, and writes nothing.
+    let err = t
+        .transact(vec![
+            Write::Put { item: Item::new(&b, "x"), condition: Condition::NotExists },
+            Write::Check { key: a.clone(), condition: Condition::equals("n", Attr::n(2)) },
+            Write::Delete { key: a.clone().with_sk_suffix(), condition: Condition::Exists },
+        ])
+        .await
+        .unwrap_err();
+    let TableError::ConditionFailed { failed } = err else { panic!("{err:?}") };
+    let summary: Vec<_> =
+        failed.iter().map(|f| (f.index, f.current.as_ref().and_then(|i| i.get("n").cloned()))).collect();
+    assert_eq!(summary, [(1, Some(Attr::n(1))), (2, None)]);
+    assert_eq!(t.get(&b).await.unwrap(), None);
+    // Numbers compare by value, whatever their scale.
+    t.transact(vec![Write::Check {
+        key: a.clone(),
+        condition: Condition::equals("n", Attr::N("1.000".parse().unwrap())),
+    }])
+    .await
+    .unwrap();
+    // Two actions on one item are refused.
+    let twice = vec![
+        Write::Check { key: a.clone(), condition: Condition::Exists },
+        Write::Delete { key: a, condition: Condition::Always },
+    ];
+    assert!(matches!(t.transact(twice).await, Err(TableError::Fatal(_))));
+}
+
+trait KeyExt {
+    fn with_sk_suffix(self) -> Self;
+}
+impl KeyExt for shared::store::Key {
+    fn with_sk_suffix(mut self) -> Self {
+        self.sk.push_str("-missing");
+        self
+    }
+}
+
+#[test]
+fn points_used_here_are_exact() {
+    // Guard for the fixtures above: "-30.2575" really has 4 places and survives parsing.
+    assert_eq!(Points::parse("30.2575").unwrap().to_string(), "30.2575");
+}
+
+macro_rules! contract_suite {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test] async fn $name() { super::$name(crate::support::memory_store()).await } )*
+        }
+        mod dynamodb {
+            $( #[tokio::test] async fn $name() { super::$name(crate::support::dynamo_store().await).await } )*
+        }
+    };
+}
+
+contract_suite!(
+    credit_and_debit_keep_the_ledger,
+    a_refused_debit_writes_nothing,
+    overdraft_only_when_allowed,
+    a_replay_returns_the_first_response,
+    a_reused_key_is_refused,
+    keys_are_scoped,
+    an_expired_key_can_be_used_again,
+    other_writes_land_with_the_change_or_not_at_all,
+    zero_amounts_are_recorded,
+    balances_stay_in_range,
+    ledgers_page_with_opaque_cursors,
+    verify_catches_a_tampered_ledger,
+    an_entry_ahead_of_its_wallet_is_corruption,
+    tables_agree_on_conditions,
+);

@@ -1,0 +1,9 @@
+//! Integration tests: one binary (link time), modules by subject. The DynamoDB tests need
+//! DynamoDB Local; `scripts/test` starts it.
+
+mod support;
+
+mod concurrency;
+mod contract;
+mod faults;
+mod model;
