@@ -1,2 +1,5 @@
 pub mod domain;
+pub mod http;
+pub mod ops;
+pub mod runtime;
 pub mod store;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Balance, LedgerEntryId, PointsDelta};
+use super::{AddonCode, AddonId, Balance, LedgerEntryId, Points, PointsDelta};
 
 /// Why a wallet changed. Each kind carries exactly the facts that explain it; new kinds arrive
 /// with the features that create them (purchases, top-ups, renewals, usage, refunds).
@@ -12,6 +12,18 @@ use super::{Balance, LedgerEntryId, PointsDelta};
 pub enum EntryKind {
     /// A partner added or deducted points by hand.
     Adjustment { reason: String },
+    /// An add-on bought mid-cycle at the prorated price: `unit_points x quantity x
+    /// days_remaining / days_in_cycle`, rounded once. `by_partner` when the partner added it
+    /// for the workspace (then the amount is zero unless the partner chose to charge).
+    AddonPurchase {
+        addon_id: AddonId,
+        addon: AddonCode,
+        quantity: u32,
+        unit_points: Points,
+        days_remaining: u32,
+        days_in_cycle: u32,
+        by_partner: bool,
+    },
 }
 
 impl EntryKind {
@@ -19,6 +31,7 @@ impl EntryKind {
     pub fn name(&self) -> &'static str {
         match self {
             EntryKind::Adjustment { .. } => "adjustment",
+            EntryKind::AddonPurchase { .. } => "addon_purchase",
         }
     }
 }

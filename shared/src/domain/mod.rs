@@ -2,6 +2,7 @@
 //! No AWS, Stripe or HTTP types in here.
 
 pub mod catalog;
+pub mod clock;
 pub mod cycle;
 pub mod ids;
 pub mod ledger;
@@ -9,8 +10,10 @@ pub mod money;
 pub mod points;
 pub mod proration;
 pub mod topup;
+pub mod workspace;
 
 pub use catalog::*;
+pub use clock::*;
 pub use cycle::*;
 pub use ids::*;
 pub use ledger::*;
@@ -18,3 +21,4 @@ pub use money::*;
 pub use points::*;
 pub use proration::*;
 pub use topup::*;
+pub use workspace::*;

@@ -5,14 +5,48 @@
 //! | `WS#w` / `PARTNER#p` | `WALLET` | `wallet` |
 //! | `WS#w` / `PARTNER#p` | `LEDGER#<seq, 20 digits>` | `ledger_entry` |
 //! | `IDEMP#<scope>#<key>` | `IDEMP` | `idempotency` |
+//! | `PARTNER#p` | `PROFILE` | `partner` |
+//! | `PARTNER#p` | `ADDON#<code>` | `partner_addon` |
+//! | `PARTNER#p` | `PLAN#<id>` | `plan` |
+//! | `PARTNER#p` | `WS#w` | `workspace_ref` (lists a partner's workspaces) |
+//! | `WS#w` | `PROFILE` | `workspace` |
+//! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` |
 
-use crate::domain::{PartnerId, WalletId, WorkspaceId};
+use crate::domain::{AddonCode, AddonId, PartnerId, PlanId, WalletId, WorkspaceId};
 
 use super::item::Key;
 
 pub const WALLET_SK: &str = "WALLET";
 pub const LEDGER_PREFIX: &str = "LEDGER#";
 pub const IDEMP_SK: &str = "IDEMP";
+pub const PROFILE_SK: &str = "PROFILE";
+pub const ADDON_PREFIX: &str = "ADDON#";
+pub const PLAN_PREFIX: &str = "PLAN#";
+pub const WORKSPACE_REF_PREFIX: &str = "WS#";
+
+pub fn partner_profile(p: &PartnerId) -> Key {
+    Key::new(partner_pk(p), PROFILE_SK)
+}
+
+pub fn partner_addon(p: &PartnerId, code: AddonCode) -> Key {
+    Key::new(partner_pk(p), format!("{ADDON_PREFIX}{}", code.as_str()))
+}
+
+pub fn partner_plan(p: &PartnerId, plan: PlanId) -> Key {
+    Key::new(partner_pk(p), format!("{PLAN_PREFIX}{}", plan.as_str()))
+}
+
+pub fn workspace_ref(p: &PartnerId, w: &WorkspaceId) -> Key {
+    Key::new(partner_pk(p), format!("{WORKSPACE_REF_PREFIX}{w}"))
+}
+
+pub fn workspace_profile(w: &WorkspaceId) -> Key {
+    Key::new(workspace_pk(w), PROFILE_SK)
+}
+
+pub fn workspace_addon(w: &WorkspaceId, id: &AddonId) -> Key {
+    Key::new(workspace_pk(w), format!("{ADDON_PREFIX}{id}"))
+}
 
 pub fn workspace_pk(w: &WorkspaceId) -> String {
     format!("WS#{w}")

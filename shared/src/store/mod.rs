@@ -8,6 +8,7 @@ pub mod dynamodb;
 pub mod item;
 pub mod keys;
 pub mod memory;
+pub mod records;
 pub mod schema;
 pub mod table;
 pub mod wallet;
@@ -15,8 +16,8 @@ pub mod wallet;
 pub use item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 pub use table::{FailedCondition, Table, TableError};
 pub use wallet::{
-    Cursor, IdempotencyKey, InvalidCursor, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy, Verified,
-    WalletState,
+    Committed, Cursor, IdempotencyKey, InvalidCursor, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy,
+    Verified, WalletState,
 };
 
 /// The attribute DynamoDB's TTL sweeps on (epoch seconds).

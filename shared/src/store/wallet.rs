@@ -27,6 +27,7 @@ use crate::domain::{Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Overd
 
 use super::item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 use super::keys;
+use super::records::rfc3339;
 use super::table::{FailedCondition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
 use super::{Store, StoreError};
 
@@ -212,10 +213,6 @@ fn wallet_item(wallet: &WalletId, state: WalletState, at: OffsetDateTime) -> Ite
         .with("updated_at", Attr::s(rfc3339(at)))
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).expect("every OffsetDateTime within years 0-9999 formats as RFC 3339")
-}
-
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("ledger types serialize to JSON")
 }
@@ -245,14 +242,33 @@ fn entry_from_item(wallet: &WalletId, item: &Item) -> Result<LedgerEntry, Malfor
     })
 }
 
-fn idempotency_item(idem: &IdempotencyKey, entry: &LedgerEntry, response: &Value) -> Item {
-    let created = entry.created_at.unix_timestamp();
-    Item::new(&idem.item_key(), "idempotency")
+fn idempotency_item(
+    idem: &IdempotencyKey,
+    at: OffsetDateTime,
+    response: &Value,
+    entry: Option<&LedgerEntryId>,
+) -> Item {
+    let mut item = Item::new(&idem.item_key(), "idempotency")
         .with("request_hash", Attr::s(&idem.request_hash))
         .with("response", Attr::s(response.to_string()))
-        .with("ledger_entry", Attr::s(entry.id.to_string()))
-        .with("created_at", Attr::s(rfc3339(entry.created_at)))
-        .with(super::TTL_ATTR, Attr::n(created + IDEMPOTENCY_TTL_S))
+        .with("created_at", Attr::s(rfc3339(at)))
+        .with(super::TTL_ATTR, Attr::n(at.unix_timestamp() + IDEMPOTENCY_TTL_S));
+    if let Some(id) = entry {
+        item.set("ledger_entry", Attr::s(id.to_string()));
+    }
+    item
+}
+
+fn idempotency_write(
+    idem: &IdempotencyKey,
+    at: OffsetDateTime,
+    response: &Value,
+    entry: Option<&LedgerEntryId>,
+) -> Write {
+    Write::Put {
+        item: idempotency_item(idem, at, response, entry),
+        condition: Condition::NotExistsOrExpired { attr: super::TTL_ATTR.into(), now_epoch_s: at.unix_timestamp() },
+    }
 }
 
 /// A stored idempotency record still in force answers a replay (same request) or refuses
@@ -326,7 +342,7 @@ impl<T: Table> Store<T> {
                 Ok(()) => return Ok(Outcome::Applied { entry, response }),
                 Err(TableError::ConditionFailed { failed }) => {
                     match self.after_cancellation(&posting, &failed)? {
-                        Cancelled::Done(outcome) => return Ok(outcome),
+                        Cancelled::Done(outcome) => return Ok(*outcome),
                         Cancelled::WalletMoved(fresh) => {
                             state = fresh;
                             // The first conflict retries at once: we hold the fresh state.
@@ -370,13 +386,7 @@ impl<T: Table> Store<T> {
             condition: wallet_condition,
         });
         writes.push(Write::Put { item: entry_item(entry), condition: Condition::NotExists });
-        writes.push(Write::Put {
-            item: idempotency_item(&posting.idempotency, entry, response),
-            condition: Condition::NotExistsOrExpired {
-                attr: super::TTL_ATTR.into(),
-                now_epoch_s: posting.at.unix_timestamp(),
-            },
-        });
+        writes.push(idempotency_write(&posting.idempotency, posting.at, response, Some(&entry.id)));
         writes.extend(posting.also.iter().cloned());
         debug_assert_eq!(writes[WALLET_INDEX].key(), keys::wallet(&posting.wallet));
         debug_assert_eq!(writes[LEDGER_INDEX].key(), keys::ledger_entry(&posting.wallet, entry.id.seq));
@@ -391,7 +401,7 @@ impl<T: Table> Store<T> {
         if let Some(record) = at(IDEMP_INDEX).and_then(|f| f.current.as_ref())
             && let Some(outcome) = replay_of(&posting.idempotency, record, posting.at)?
         {
-            return Ok(Cancelled::Done(outcome));
+            return Ok(Cancelled::Done(Box::new(outcome)));
         }
         if let Some(wallet) = at(WALLET_INDEX) {
             let fresh = wallet.current.as_ref().map(wallet_from_item).transpose()?.unwrap_or_default();
@@ -481,7 +491,78 @@ impl<T: Table> Store<T> {
     }
 }
 
+/// What became of an idempotent change that moves no points.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Committed {
+    Applied,
+    /// The key was used before with the same request: here is the first response.
+    Replayed {
+        response: Value,
+    },
+    /// The key was used before with a different request.
+    KeyReused,
+}
+
+impl<T: Table> Store<T> {
+    /// Writes `writes` and the idempotency record for `response` in one transaction, exactly
+    /// once per key. A caller's failed condition comes back as [`StoreError::ConditionFailed`]
+    /// with the index in `writes`, and nothing is written.
+    pub async fn commit(
+        &self,
+        idem: &IdempotencyKey,
+        at: OffsetDateTime,
+        writes: Vec<Write>,
+        response: &Value,
+    ) -> Result<Committed, StoreError> {
+        assert!(writes.len() < MAX_TRANSACTION_ACTIONS, "a commit carries at most 99 writes");
+        let mut all = Vec::with_capacity(writes.len() + 1);
+        all.push(idempotency_write(idem, at, response, None));
+        all.extend(writes);
+        let mut attempt = 0;
+        loop {
+            match self.table.transact(all.clone()).await {
+                Ok(()) => return Ok(Committed::Applied),
+                Err(TableError::ConditionFailed { failed }) => {
+                    if let Some(record) = failed.iter().find(|f| f.index == 0).and_then(|f| f.current.as_ref()) {
+                        match replay_of(idem, record, at)? {
+                            Some(Outcome::Replayed { response }) => return Ok(Committed::Replayed { response }),
+                            Some(_) => return Ok(Committed::KeyReused),
+                            None => {}
+                        }
+                    }
+                    let f = failed.iter().find(|f| f.index > 0).ok_or_else(|| {
+                        StoreError::Corrupt(format!("commit cancelled without a reason we know: {failed:?}"))
+                    })?;
+                    return Err(StoreError::ConditionFailed { index: f.index - 1, current: f.current.clone() });
+                }
+                Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
+                    tracing::warn!(error = %e, attempt, "commit failed, retrying");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(StoreError::from_table(e)),
+            }
+        }
+    }
+
+    /// One item by key (consistent read, transient failures retried).
+    pub async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.retrying_get(key).await
+    }
+
+    /// A page of one partition's items whose sort key starts with `prefix`.
+    pub async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.table.query(pk, prefix, start_after, limit, Order::Ascending).await.map_err(StoreError::from_table)
+    }
+}
+
 enum Cancelled {
-    Done(Outcome),
+    Done(Box<Outcome>),
     WalletMoved(WalletState),
 }

@@ -1,0 +1,175 @@
+//! A partner's side: settings, add-on prices and labels, plans, workspaces and the ledger.
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shared::domain::{
+    AddonCode, AnchorDay, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, WorkspaceId,
+    check_label,
+};
+use shared::http::{self, ApiError, Caller, partner_scope};
+use shared::ops::{Billing, NewWorkspace, partner_addon_view, plan_view, settings_view};
+use shared::store::Table;
+use shared::store::records::rfc3339;
+
+pub const ROUTES: &[&str] = &[
+    "GET /partner/addons",
+    "PUT /partner/addons/{code}",
+    "GET /partner/plans",
+    "GET /partner/plans/{id}",
+    "PUT /partner/plans/{id}",
+    "GET /partner/settings",
+    "PUT /partner/settings",
+    "GET /partner/workspaces",
+    "POST /partner/workspaces",
+    "GET /partner/workspaces/{id}",
+    "PUT /partner/workspaces/{id}/plan",
+    "GET /partner/ledger",
+];
+
+pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
+    http::finish(route(billing, &req).await)
+}
+
+async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = Caller::from_request(req)?;
+    let Some(route) = http::route_key(req).filter(|r| ROUTES.contains(&r.as_str())) else {
+        return Err(ApiError::route_not_found());
+    };
+    let p = caller.partner_admin()?;
+    // Every change carries an Idempotency-Key scoped to the partner.
+    let idem =
+        if http::is_mutation(req.method()) { Some(http::idempotency_key(req, &partner_scope(p))?) } else { None };
+    let idem = || idem.as_ref().expect("mutations have a key");
+    match route.as_str() {
+        "GET /partner/addons" => {
+            let addons = billing.partner_addons(p).await?;
+            Ok(http::ok(json!({ "data": addons.iter().map(partner_addon_view).collect::<Vec<_>>() })))
+        }
+        "PUT /partner/addons/{code}" => {
+            let code = AddonCode::parse(&http::path_param(req, "code")?).map_err(|_| ApiError::not_found("add-on"))?;
+            let body: AddonTerms = http::json_body(req)?;
+            let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
+            body.points.check_price().map_err(|e| ApiError::invalid("points", e))?;
+            let addon = PartnerAddon { code, label, points: body.points, enabled: body.enabled };
+            Ok(http::reply(billing.put_partner_addon(p, &addon, idem()).await?))
+        }
+        "GET /partner/plans" => {
+            let plans = billing.plans(p).await?;
+            Ok(http::ok(json!({ "data": plans.iter().map(plan_view).collect::<Vec<_>>() })))
+        }
+        "GET /partner/plans/{id}" => {
+            let id = plan_id(req)?;
+            billing.partner_settings(p).await?;
+            Ok(http::ok(plan_view(&billing.plan(p, id).await?)))
+        }
+        "PUT /partner/plans/{id}" => {
+            let id = plan_id(req)?;
+            let body: PlanTerms = http::json_body(req)?;
+            let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
+            let plan = Plan { id, label, limits: body.limits, monthly_price: body.monthly_price };
+            Ok(http::reply(billing.put_plan(p, &plan, idem()).await?))
+        }
+        "GET /partner/settings" => Ok(http::ok(settings_view(&billing.partner_settings(p).await?))),
+        "PUT /partner/settings" => {
+            let settings: PartnerSettings = http::json_body(req)?;
+            Ok(http::reply(billing.put_partner_settings(p, &settings, idem()).await?))
+        }
+        "GET /partner/workspaces" => list_workspaces(billing, p, req).await,
+        "POST /partner/workspaces" => {
+            let body: CreateWorkspace = http::json_body(req)?;
+            let id = WorkspaceId::parse(&body.id).map_err(|e| ApiError::invalid("id", e))?;
+            let plan = PlanId::parse(&body.plan).map_err(|e| ApiError::invalid("plan", e))?;
+            let anchor = body
+                .cycle_anchor_day
+                .map(AnchorDay::new)
+                .transpose()
+                .map_err(|e| ApiError::invalid("cycle_anchor_day", e))?;
+            let new = NewWorkspace { id, name: body.name, plan, anchor };
+            Ok(http::reply(billing.create_workspace(p, new, idem()).await?))
+        }
+        "GET /partner/workspaces/{id}" => {
+            let ws = billing.partner_workspace(p, &workspace_id(req)?).await?;
+            Ok(http::ok(billing.workspace_details(&ws).await?))
+        }
+        "PUT /partner/workspaces/{id}/plan" => {
+            let w = workspace_id(req)?;
+            let body: ChangePlan = http::json_body(req)?;
+            let plan = PlanId::parse(&body.plan).map_err(|e| ApiError::invalid("plan", e))?;
+            Ok(http::reply(billing.change_plan(p, &w, plan, idem()).await?))
+        }
+        "GET /partner/ledger" => {
+            let w = http::query_param(req, "workspace_id")
+                .ok_or_else(|| ApiError::invalid("workspace_id", "name the workspace whose ledger to list"))?;
+            let w = WorkspaceId::parse(&w).map_err(|_| ApiError::not_found("workspace"))?;
+            let (limit, cursor) = (http::page_size(req)?, http::ledger_cursor(req)?);
+            billing.partner_workspace(p, &w).await?;
+            Ok(http::ok(billing.workspace_ledger(&w, cursor.as_ref(), limit).await?))
+        }
+        other => unreachable!("route {other} is in ROUTES but not handled"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddonTerms {
+    label: String,
+    points: Points,
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanTerms {
+    label: String,
+    limits: Limits,
+    monthly_price: Money,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateWorkspace {
+    id: String,
+    name: String,
+    plan: String,
+    cycle_anchor_day: Option<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePlan {
+    plan: String,
+}
+
+fn plan_id(req: &Request) -> Result<PlanId, ApiError> {
+    PlanId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("plan"))
+}
+
+fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {
+    WorkspaceId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))
+}
+
+async fn list_workspaces<T: Table>(
+    billing: &Billing<T>,
+    p: &PartnerId,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let limit = http::page_size(req)?;
+    let after = http::query_param(req, "cursor")
+        .map(|c| WorkspaceId::parse(&c).map_err(|e| ApiError::invalid("cursor", e)))
+        .transpose()?;
+    let (refs, next) = billing.list_workspaces(p, after.as_ref(), limit).await?;
+    let data: Vec<_> = refs
+        .iter()
+        .map(|r| json!({ "id": r.id.as_str(), "name": r.name, "created_at": rfc3339(r.created_at) }))
+        .collect();
+    Ok(http::ok(json!({ "data": data, "next_cursor": next.as_ref().map(WorkspaceId::as_str) })))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn get_is_not_a_mutation() {
+        assert!(!shared::http::is_mutation(&lambda_http::http::Method::GET));
+    }
+}

@@ -1,0 +1,105 @@
+//! Add-ons: a workspace buys one with points (prorated, DESIGN.md section 4) or cancels one at
+//! the cycle end; its partner adds one (free unless `charge_points`) or removes one now.
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::domain::{AddonCode, AddonId, WorkspaceId, check_quantity};
+use shared::http::{self, ApiError, Caller, partner_scope, workspace_scope};
+use shared::ops::{AddonOrder, Billing};
+use shared::store::Table;
+
+pub const ROUTES: &[&str] = &[
+    "POST /workspace/addons",
+    "DELETE /workspace/addons/{addon_id}",
+    "POST /partner/workspace/{id}/add-addon",
+    "DELETE /partner/workspaces/{id}/addons/{addon_id}",
+];
+
+pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
+    http::finish(route(billing, &req).await)
+}
+
+async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = Caller::from_request(req)?;
+    match http::route_key(req).as_deref() {
+        Some("POST /workspace/addons") => buy(billing, &caller, req).await,
+        Some("DELETE /workspace/addons/{addon_id}") => cancel(billing, &caller, req).await,
+        Some("POST /partner/workspace/{id}/add-addon") => partner_add(billing, &caller, req).await,
+        Some("DELETE /partner/workspaces/{id}/addons/{addon_id}") => partner_remove(billing, &caller, req).await,
+        _ => Err(ApiError::route_not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Buy {
+    addon: String,
+    quantity: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerAdd {
+    addon: String,
+    quantity: u32,
+    #[serde(default)]
+    charge_points: bool,
+}
+
+fn order(addon: &str, quantity: u32) -> Result<(AddonCode, u32), ApiError> {
+    let code = AddonCode::parse(addon).map_err(|e| ApiError::invalid("addon", e))?;
+    let quantity = check_quantity(quantity).map_err(|e| ApiError::invalid("quantity", e))?;
+    Ok((code, quantity))
+}
+
+/// Ids that can't be valid can't exist: not found, like any other unknown id.
+fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {
+    WorkspaceId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))
+}
+
+fn addon_id(req: &Request) -> Result<AddonId, ApiError> {
+    AddonId::parse(&http::path_param(req, "addon_id")?).map_err(|_| ApiError::not_found("add-on"))
+}
+
+async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+    let w = caller.workspace_admin()?;
+    let idem = http::idempotency_key(req, &workspace_scope(w))?;
+    let body: Buy = http::json_body(req)?;
+    let (code, quantity) = order(&body.addon, body.quantity)?;
+    let order = AddonOrder { code, quantity, by_partner: false, charge: true, actor: caller.actor() };
+    Ok(http::reply(billing.add_addon(w, &order, &idem).await?))
+}
+
+async fn cancel<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+    let w = caller.workspace_admin()?;
+    let id = addon_id(req)?;
+    let idem = http::idempotency_key(req, &workspace_scope(w))?;
+    Ok(http::reply(billing.cancel_addon(w, &id, &idem).await?))
+}
+
+async fn partner_add<T: Table>(
+    billing: &Billing<T>,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let p = caller.partner_admin()?;
+    let w = workspace_id(req)?;
+    let idem = http::idempotency_key(req, &partner_scope(p))?;
+    let body: PartnerAdd = http::json_body(req)?;
+    let (code, quantity) = order(&body.addon, body.quantity)?;
+    billing.partner_workspace(p, &w).await?;
+    let order = AddonOrder { code, quantity, by_partner: true, charge: body.charge_points, actor: caller.actor() };
+    Ok(http::reply(billing.add_addon(&w, &order, &idem).await?))
+}
+
+async fn partner_remove<T: Table>(
+    billing: &Billing<T>,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let p = caller.partner_admin()?;
+    let w = workspace_id(req)?;
+    let id = addon_id(req)?;
+    let idem = http::idempotency_key(req, &partner_scope(p))?;
+    Ok(http::reply(billing.remove_addon(p, &w, &id, &idem).await?))
+}

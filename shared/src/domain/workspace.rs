@@ -1,0 +1,270 @@
+//! Workspaces, their add-ons and their partner's settings: the rules that decide whether a
+//! workspace is active or paused (seed 001).
+//!
+//! A workspace's effective limits are its partner's version of its plan plus the add-ons that
+//! still count (active, or cancelled but running to the end of the cycle). Usage above an
+//! effective limit pauses the workspace; the same evaluation resumes it once usage is within
+//! them, whatever brought it back (an add-on bought, a plan upgraded, usage reduced).
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use super::{
+    AddonCode, AddonId, AnchorDay, CatalogError, LimitKind, Limits, Money, PartnerId, PlanId, Points, Usage,
+    WorkspaceId, effective_limits, exceeded_limits,
+};
+
+/// Longest label or name a partner may set.
+pub const LABEL_MAX_CHARS: usize = 80;
+/// Longest grace period a partner may set for unpaid renewals.
+pub const GRACE_DAYS_MAX: u32 = 30;
+/// Longest URL we store (Stripe's own limit for Checkout URLs is higher; ours is a sanity cap).
+pub const URL_MAX_LEN: usize = 2048;
+/// Most add-ons of one kind bought in one request.
+pub const ADDON_QUANTITY_MAX: u32 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("must be 1 to {LABEL_MAX_CHARS} characters, without control characters")]
+    Label,
+    #[error("must be an https URL (http is accepted for localhost) of at most {URL_MAX_LEN} characters")]
+    Url,
+    #[error("must be at most {GRACE_DAYS_MAX}")]
+    GraceDays,
+    #[error("must be 1 to {ADDON_QUANTITY_MAX}")]
+    Quantity,
+}
+
+/// Checks a label or name and returns it trimmed.
+pub fn check_label(s: &str) -> Result<String, SettingError> {
+    let t = s.trim();
+    let ok = !t.is_empty() && t.chars().count() <= LABEL_MAX_CHARS && !t.chars().any(char::is_control);
+    if ok { Ok(t.to_owned()) } else { Err(SettingError::Label) }
+}
+
+/// Checks a redirect URL a partner gives for Checkout.
+pub fn check_url(s: &str) -> Result<(), SettingError> {
+    let local = ["http://localhost", "http://127.0.0.1"].iter().any(|p| s.starts_with(p));
+    let ok = s.len() <= URL_MAX_LEN
+        && (s.starts_with("https://") || local)
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok { Ok(()) } else { Err(SettingError::Url) }
+}
+
+pub fn check_quantity(q: u32) -> Result<u32, SettingError> {
+    if (1..=ADDON_QUANTITY_MAX).contains(&q) { Ok(q) } else { Err(SettingError::Quantity) }
+}
+
+/// What a partner has decided about selling add-ons and points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerSettings {
+    /// Add-on credit billing on: workspaces may buy add-ons and points.
+    pub credit_billing: bool,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    /// Days an unpaid add-on is kept after its renewal failed (0: it lapses at once).
+    pub grace_days: u32,
+}
+
+impl PartnerSettings {
+    pub fn validate(&self) -> Result<(), (&'static str, SettingError)> {
+        for (param, url) in [("success_url", &self.success_url), ("cancel_url", &self.cancel_url)] {
+            if let Some(u) = url {
+                check_url(u).map_err(|e| (param, e))?;
+            }
+        }
+        if self.grace_days > GRACE_DAYS_MAX {
+            return Err(("grace_days", SettingError::GraceDays));
+        }
+        Ok(())
+    }
+}
+
+impl Default for PartnerSettings {
+    /// A new partner starts with credit billing off: selling is something a partner turns on.
+    fn default() -> Self {
+        Self { credit_billing: false, success_url: None, cancel_url: None, grace_days: 0 }
+    }
+}
+
+/// A partner's selling terms for one add-on: what its workspaces see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerAddon {
+    pub code: AddonCode,
+    pub label: String,
+    /// Selling price per month, in points (a partner-set price: at most 2 decimals).
+    pub points: Points,
+    pub enabled: bool,
+}
+
+impl PartnerAddon {
+    /// Before a partner edits it: the platform's label and suggested price, on sale.
+    pub fn default_for(code: AddonCode) -> Self {
+        Self { code, label: code.default_label().to_owned(), points: code.default_points(), enabled: true }
+    }
+}
+
+/// A partner's version of one of the three plans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub id: PlanId,
+    pub label: String,
+    pub limits: Limits,
+    pub monthly_price: Money,
+}
+
+impl Plan {
+    pub fn default_for(id: PlanId) -> Self {
+        let d = id.defaults();
+        Self { id, label: d.label.to_owned(), limits: d.limits, monthly_price: d.monthly_price }
+    }
+}
+
+/// Where an add-on is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddonStatus {
+    /// Counts toward limits and renews at the cycle end.
+    Active,
+    /// Cancelled by the workspace: counts until its period ends, then ends instead of renewing.
+    Cancelling,
+    /// Removed by the partner: no longer counts.
+    Removed,
+    /// Not paid at renewal (after any grace period): no longer counts.
+    Lapsed,
+}
+
+impl AddonStatus {
+    pub fn counts_toward_limits(self) -> bool {
+        matches!(self, AddonStatus::Active | AddonStatus::Cancelling)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddonStatus::Active => "active",
+            AddonStatus::Cancelling => "cancelling",
+            AddonStatus::Removed => "removed",
+            AddonStatus::Lapsed => "lapsed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Cancelling, Self::Removed, Self::Lapsed].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// An add-on a workspace holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceAddon {
+    pub id: AddonId,
+    pub code: AddonCode,
+    pub quantity: u32,
+    /// The price per unit that renews at the next cycle (the full monthly price in points).
+    pub unit_points: Points,
+    pub status: AddonStatus,
+    /// Last day of the period paid for.
+    pub period_end: Date,
+    pub created_at: OffsetDateTime,
+}
+
+/// Active, or paused with the limits it is over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WorkspaceStatus {
+    Active,
+    Paused { exceeded: Vec<LimitKind> },
+}
+
+impl WorkspaceStatus {
+    pub fn is_paused(&self) -> bool {
+        matches!(self, WorkspaceStatus::Paused { .. })
+    }
+}
+
+/// A workspace (sub-account) of a partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub partner: PartnerId,
+    pub name: String,
+    pub plan: PlanId,
+    pub anchor: AnchorDay,
+    pub usage: Usage,
+    pub status: WorkspaceStatus,
+    /// Optimistic-concurrency version of the workspace's profile.
+    pub version: u64,
+    pub created_at: OffsetDateTime,
+}
+
+/// Effective limits and status of a workspace with `plan`, `addons` and `usage`.
+pub fn evaluate(
+    plan: &Plan,
+    addons: &[WorkspaceAddon],
+    usage: &Usage,
+) -> Result<(Limits, WorkspaceStatus), CatalogError> {
+    let counted = addons.iter().filter(|a| a.status.counts_toward_limits()).map(|a| (a.code, a.quantity));
+    let limits = effective_limits(&plan.limits, counted)?;
+    let exceeded = exceeded_limits(&limits, usage);
+    let status = if exceeded.is_empty() { WorkspaceStatus::Active } else { WorkspaceStatus::Paused { exceeded } };
+    Ok((limits, status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    fn addon(code: AddonCode, quantity: u32, status: AddonStatus) -> WorkspaceAddon {
+        WorkspaceAddon {
+            id: AddonId::generate(),
+            code,
+            quantity,
+            unit_points: code.default_points(),
+            status,
+            period_end: date!(2026 - 04 - 30),
+            created_at: datetime!(2026-04-15 0:00 UTC),
+        }
+    }
+
+    #[test]
+    fn pause_and_resume_follow_the_limits() {
+        let starter = Plan::default_for(PlanId::Starter);
+        let two_bots = Usage { bots: 2, members: 1, bot_users: 10 };
+        let (_, status) = evaluate(&starter, &[], &two_bots).unwrap();
+        assert_eq!(status, WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] });
+        let bought = [addon(AddonCode::ExtraBot, 1, AddonStatus::Active)];
+        let (limits, status) = evaluate(&starter, &bought, &two_bots).unwrap();
+        assert_eq!((limits.bots, status), (2, WorkspaceStatus::Active));
+        // A cancelled add-on still counts until its period ends; a removed or lapsed one not.
+        for (s, paused) in [(AddonStatus::Cancelling, false), (AddonStatus::Removed, true), (AddonStatus::Lapsed, true)]
+        {
+            let (_, status) = evaluate(&starter, &[addon(AddonCode::ExtraBot, 1, s)], &two_bots).unwrap();
+            assert_eq!(status.is_paused(), paused, "{s:?}");
+        }
+        // A plan upgrade alone resumes it.
+        let (_, status) = evaluate(&Plan::default_for(PlanId::Growth), &[], &two_bots).unwrap();
+        assert_eq!(status, WorkspaceStatus::Active);
+    }
+
+    #[test]
+    fn status_json() {
+        let paused = WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots, LimitKind::BotUsers] };
+        assert_eq!(serde_json::to_string(&paused).unwrap(), r#"{"status":"paused","exceeded":["bots","bot_users"]}"#);
+        assert_eq!(serde_json::to_string(&WorkspaceStatus::Active).unwrap(), r#"{"status":"active"}"#);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let mut s = PartnerSettings { success_url: Some("https://agency.example/ok".into()), ..Default::default() };
+        assert_eq!(s.validate(), Ok(()));
+        s.cancel_url = Some("ftp://x".into());
+        assert_eq!(s.validate(), Err(("cancel_url", SettingError::Url)));
+        s.cancel_url = Some("http://localhost:3000/cancel".into());
+        s.grace_days = 31;
+        assert_eq!(s.validate(), Err(("grace_days", SettingError::GraceDays)));
+        assert_eq!(check_label("  Extra bot "), Ok("Extra bot".into()));
+        assert!(check_label("").is_err() && check_label("a\nb").is_err());
+        assert!(check_quantity(0).is_err() && check_quantity(1001).is_err() && check_quantity(3).is_ok());
+    }
+}

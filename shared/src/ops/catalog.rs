@@ -1,0 +1,128 @@
+//! A partner's settings and catalog: add-on prices and labels, and its three plans.
+
+use serde_json::{Value, json};
+
+use crate::domain::{AddonCode, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId};
+use crate::store::{Committed, Condition, IdempotencyKey, Table, Write, keys, records};
+
+use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
+
+impl<T: Table> Billing<T> {
+    /// Provisions a partner (the platform does this when it signs a partner up; the local
+    /// runner does it for the demo). Its catalog starts as the platform's defaults.
+    pub async fn create_partner(
+        &self,
+        p: &PartnerId,
+        settings: &PartnerSettings,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
+        let reply = Reply::new(201, json!({ "id": p.as_str(), "settings": settings_view(settings) }));
+        let item = records::partner_item(p, settings, self.clock.now());
+        let writes = vec![Write::Put { item, condition: Condition::NotExists }];
+        self.commit(idem, writes, reply, |_| OpError::AlreadyExists("partner")).await
+    }
+
+    pub async fn partner_settings(&self, p: &PartnerId) -> Result<PartnerSettings, OpError> {
+        let item = self.store.get(&keys::partner_profile(p)).await?.ok_or(OpError::NotFound("partner"))?;
+        Ok(records::partner_settings_from(&item)?)
+    }
+
+    pub async fn put_partner_settings(
+        &self,
+        p: &PartnerId,
+        settings: &PartnerSettings,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
+        let created_at = self.store.get(&keys::partner_profile(p)).await?.ok_or(OpError::NotFound("partner"))?;
+        let created_at = created_at.str("created_at")?;
+        let mut item = records::partner_item(p, settings, self.clock.now());
+        item.set("created_at", crate::store::Attr::s(created_at));
+        let writes = vec![Write::Put { item, condition: Condition::Exists }];
+        self.commit(idem, writes, Reply::ok(settings_view(settings)), |_| OpError::NotFound("partner")).await
+    }
+
+    /// The partner's terms for every platform add-on, in catalog order; defaults where the
+    /// partner has not set its own.
+    pub async fn partner_addons(&self, p: &PartnerId) -> Result<Vec<PartnerAddon>, OpError> {
+        self.partner_settings(p).await?;
+        let items =
+            self.store.query_prefix(&keys::partner_pk(p), keys::ADDON_PREFIX, None, AddonCode::ALL.len()).await?;
+        let stored = items.iter().map(records::partner_addon_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(AddonCode::ALL
+            .into_iter()
+            .map(|code| {
+                stored.iter().find(|a| a.code == code).cloned().unwrap_or_else(|| PartnerAddon::default_for(code))
+            })
+            .collect())
+    }
+
+    pub async fn partner_addon(&self, p: &PartnerId, code: AddonCode) -> Result<PartnerAddon, OpError> {
+        let item = self.store.get(&keys::partner_addon(p, code)).await?;
+        Ok(item
+            .as_ref()
+            .map(records::partner_addon_from)
+            .transpose()?
+            .unwrap_or_else(|| PartnerAddon::default_for(code)))
+    }
+
+    pub async fn put_partner_addon(
+        &self,
+        p: &PartnerId,
+        addon: &PartnerAddon,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        addon.points.check_price().map_err(|e| OpError::invalid("points", e))?;
+        let writes = vec![
+            // A full replacement of the partner's own terms: last writer wins, on purpose.
+            Write::Put { item: records::partner_addon_item(p, addon), condition: Condition::Always },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+        ];
+        self.commit(idem, writes, Reply::ok(partner_addon_view(addon)), |_| OpError::NotFound("partner")).await
+    }
+
+    pub async fn plans(&self, p: &PartnerId) -> Result<Vec<Plan>, OpError> {
+        self.partner_settings(p).await?;
+        let items = self.store.query_prefix(&keys::partner_pk(p), keys::PLAN_PREFIX, None, PlanId::ALL.len()).await?;
+        let stored = items.iter().map(records::plan_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(PlanId::ALL
+            .into_iter()
+            .map(|id| stored.iter().find(|x| x.id == id).cloned().unwrap_or_else(|| Plan::default_for(id)))
+            .collect())
+    }
+
+    pub async fn plan(&self, p: &PartnerId, id: PlanId) -> Result<Plan, OpError> {
+        let item = self.store.get(&keys::partner_plan(p, id)).await?;
+        Ok(item.as_ref().map(records::plan_from).transpose()?.unwrap_or_else(|| Plan::default_for(id)))
+    }
+
+    /// Replaces a plan's label, limits and price. Workspaces on the plan see the new limits the
+    /// next time their status is evaluated (any change to them, or a usage report).
+    pub async fn put_plan(&self, p: &PartnerId, plan: &Plan, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        let writes = vec![
+            Write::Put { item: records::plan_item(p, plan), condition: Condition::Always },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+        ];
+        self.commit(idem, writes, Reply::ok(plan_view(plan)), |_| OpError::NotFound("partner")).await
+    }
+
+    /// Commits `writes` with the idempotency record of `reply`; `on_condition` names what a
+    /// failed condition of write `i` means.
+    pub(super) async fn commit(
+        &self,
+        idem: &IdempotencyKey,
+        writes: Vec<Write>,
+        reply: Reply,
+        on_condition: impl FnOnce(usize) -> OpError,
+    ) -> Result<Reply, OpError> {
+        let stored: Value = reply.to_stored();
+        match self.store.commit(idem, self.clock.now(), writes, &stored).await {
+            Ok(Committed::Applied) => Ok(reply),
+            Ok(Committed::Replayed { response }) => replayed(response),
+            Ok(Committed::KeyReused) => Err(OpError::KeyReused),
+            Err(crate::store::StoreError::ConditionFailed { index, .. }) => Err(on_condition(index)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

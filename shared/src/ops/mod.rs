@@ -1,0 +1,136 @@
+//! The product's operations: each one reads what it needs, applies the pure rules of
+//! `domain`, and writes the outcome in one transaction through `store`. Handlers call exactly
+//! one of these; no business rule lives in a handler.
+//!
+//! Mutations take the request's idempotency key and return a [`Reply`]: the status and body
+//! the caller is sent, stored with the key so that a replay is sent the same thing.
+
+mod catalog;
+mod views;
+mod workspace;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::domain::{Balance, Clock, PartnerId, Points, Workspace, WorkspaceId};
+use crate::store::{Store, StoreError, Table, keys, records};
+
+pub use views::*;
+pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS};
+
+/// An operation whose workspace changed under it is attempted again, at most this often.
+pub const MAX_OP_ATTEMPTS: u32 = 5;
+/// Most add-ons read for one workspace (pages of the table's maximum size).
+pub const MAX_ADDON_PAGES: usize = 10;
+
+/// The status and body a mutation answers with, and answers again on a replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: Value) -> Self {
+        Self { status, body }
+    }
+
+    pub fn ok(body: Value) -> Self {
+        Self::new(200, body)
+    }
+
+    /// The form kept in the idempotency record.
+    pub fn to_stored(&self) -> Value {
+        json!({ "status": self.status, "body": self.body })
+    }
+
+    pub fn from_stored(v: Value) -> Result<Self, OpError> {
+        let status = v.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok());
+        match (status, v.get("body")) {
+            (Some(status), Some(body)) => Ok(Self { status, body: body.clone() }),
+            _ => Err(OpError::Internal("stored response is malformed".into())),
+        }
+    }
+}
+
+/// Why an operation did not happen. Nothing was written in any of these cases.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OpError {
+    #[error("{param}: {message}")]
+    Invalid { param: String, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    #[error("insufficient points: balance {balance}, required {required}")]
+    InsufficientPoints { balance: Balance, required: Points },
+    #[error("idempotency key reused with a different request")]
+    KeyReused,
+    #[error("the resource changed concurrently; retry")]
+    Conflict,
+    #[error("storage temporarily unavailable; retry")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl OpError {
+    pub fn invalid(param: &str, message: impl ToString) -> Self {
+        Self::Invalid { param: param.to_owned(), message: message.to_string() }
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => OpError::Conflict,
+            StoreError::Unavailable(_) => OpError::Unavailable,
+            StoreError::BalanceOutOfRange => OpError::invalid("amount", "the balance would leave the allowed range"),
+            // A caller's condition that reaches here was not expected by the operation.
+            StoreError::ConditionFailed { .. } => OpError::Conflict,
+            StoreError::Corrupt(m) | StoreError::Fatal(m) => OpError::Internal(m),
+        }
+    }
+}
+
+impl From<crate::store::MalformedItem> for OpError {
+    fn from(e: crate::store::MalformedItem) -> Self {
+        OpError::Internal(e.to_string())
+    }
+}
+
+/// The operations, over a table and a clock.
+pub struct Billing<T> {
+    pub store: Store<T>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl<T: Table> Billing<T> {
+    pub fn new(store: Store<T>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// A workspace by id, whoever owns it (for the workspace's own and the platform's routes).
+    pub async fn workspace(&self, w: &WorkspaceId) -> Result<Workspace, OpError> {
+        let item = self.store.get(&keys::workspace_profile(w)).await?.ok_or(OpError::NotFound("workspace"))?;
+        Ok(records::workspace_from(&item)?)
+    }
+
+    /// A workspace of partner `p`. Another partner's workspace is "not found", exactly like
+    /// one that does not exist, so ids can't be probed.
+    pub async fn partner_workspace(&self, p: &PartnerId, w: &WorkspaceId) -> Result<Workspace, OpError> {
+        let ws = self.workspace(w).await?;
+        if &ws.partner != p {
+            return Err(OpError::NotFound("workspace"));
+        }
+        Ok(ws)
+    }
+}
+
+/// Maps the outcome of a replayable step to the reply.
+fn replayed(response: Value) -> Result<Reply, OpError> {
+    Reply::from_stored(response)
+}

@@ -1,0 +1,124 @@
+//! The JSON bodies the API answers with, built in one place. What a workspace is shown never
+//! includes a cost price: only labels and points.
+
+use serde_json::{Value, json};
+
+use crate::domain::{
+    Balance, Cycle, LedgerEntry, Limits, PartnerAddon, PartnerSettings, Plan, Workspace, WorkspaceAddon,
+    WorkspaceStatus,
+};
+use crate::store::records::format_date;
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("API types serialize to JSON")
+}
+
+/// An add-on as its partner manages it: with the platform's cost price.
+pub fn partner_addon_view(a: &PartnerAddon) -> Value {
+    let (limit, amount) = a.code.effect();
+    json!({
+        "code": a.code.as_str(),
+        "label": a.label,
+        "effect": { "limit": limit.as_str(), "amount": amount },
+        "cost_price": to_value(&a.code.cost_price()),
+        "points": a.points.to_string(),
+        "enabled": a.enabled,
+    })
+}
+
+/// An add-on on offer, as a workspace sees it: label and points only.
+pub fn addon_offer_view(a: &PartnerAddon) -> Value {
+    let (limit, amount) = a.code.effect();
+    json!({
+        "code": a.code.as_str(),
+        "label": a.label,
+        "effect": { "limit": limit.as_str(), "amount": amount },
+        "points": a.points.to_string(),
+    })
+}
+
+/// An add-on a workspace holds.
+pub fn owned_addon_view(a: &WorkspaceAddon, label: &str) -> Value {
+    json!({
+        "id": a.id.as_str(),
+        "addon": a.code.as_str(),
+        "label": label,
+        "quantity": a.quantity,
+        "unit_points": a.unit_points.to_string(),
+        "status": a.status.as_str(),
+        "period_end": format_date(a.period_end),
+    })
+}
+
+pub fn plan_view(p: &Plan) -> Value {
+    json!({
+        "id": p.id.as_str(),
+        "label": p.label,
+        "limits": to_value(&p.limits),
+        "monthly_price": to_value(&p.monthly_price),
+    })
+}
+
+pub fn settings_view(s: &PartnerSettings) -> Value {
+    to_value(s)
+}
+
+pub fn status_view(s: &WorkspaceStatus) -> Value {
+    match s {
+        WorkspaceStatus::Active => json!({ "status": "active", "exceeded": [] }),
+        WorkspaceStatus::Paused { exceeded } => json!({ "status": "paused", "exceeded": to_value(exceeded) }),
+    }
+}
+
+pub fn cycle_view(c: &Cycle) -> Value {
+    json!({ "start": format_date(c.start()), "end": format_date(c.end()) })
+}
+
+pub fn entry_view(e: &LedgerEntry) -> Value {
+    let (kind, detail) = match to_value(&e.kind) {
+        Value::Object(mut m) => {
+            let kind = m.remove("type").unwrap_or(Value::Null);
+            (kind, Value::Object(m))
+        }
+        other => (Value::Null, other),
+    };
+    json!({
+        "id": e.id.to_string(),
+        "seq": e.id.seq,
+        "amount": e.amount.to_string(),
+        "balance_after": e.balance_after.to_string(),
+        "kind": kind,
+        "detail": detail,
+        "actor": to_value(&e.actor),
+        "created_at": crate::store::records::rfc3339(e.created_at),
+    })
+}
+
+/// A workspace with everything its owner needs at a glance.
+pub struct WorkspaceDetails<'a> {
+    pub workspace: &'a Workspace,
+    pub cycle: &'a Cycle,
+    pub limits: &'a Limits,
+    pub balance: Balance,
+    /// Add-ons that still count, with their labels.
+    pub addons: Vec<(&'a WorkspaceAddon, String)>,
+}
+
+pub fn workspace_view(d: &WorkspaceDetails<'_>) -> Value {
+    let ws = d.workspace;
+    let mut v = json!({
+        "id": ws.id.as_str(),
+        "partner_id": ws.partner.as_str(),
+        "name": ws.name,
+        "plan": ws.plan.as_str(),
+        "cycle": cycle_view(d.cycle),
+        "limits": to_value(d.limits),
+        "usage": to_value(&ws.usage),
+        "balance": d.balance.to_string(),
+        "addons": d.addons.iter().map(|(a, label)| owned_addon_view(a, label)).collect::<Vec<_>>(),
+    });
+    if let (Value::Object(m), Value::Object(s)) = (&mut v, status_view(&ws.status)) {
+        m.extend(s);
+    }
+    v
+}

@@ -1,0 +1,312 @@
+//! Item <-> type mapping for the partner and workspace records, in one place.
+
+use std::collections::BTreeMap;
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+use crate::domain::{
+    AddonCode, AddonId, AddonStatus, AnchorDay, Currency, LimitKind, Limits, Money, PartnerAddon, PartnerId,
+    PartnerSettings, Plan, PlanId, Points, Usage, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
+};
+
+use super::item::{Attr, Item, MalformedItem};
+use super::keys;
+
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).expect("every OffsetDateTime within years 0-9999 formats as RFC 3339")
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
+    OffsetDateTime::parse(s, &Rfc3339)
+}
+
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+pub fn format_date(d: Date) -> String {
+    d.format(DATE).expect("dates format")
+}
+
+fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
+    Date::parse(s, DATE)
+}
+
+fn opt_str(v: &Option<String>) -> Attr {
+    v.as_ref().map_or(Attr::Null, Attr::s)
+}
+
+fn get_opt_str(item: &Item, name: &str) -> Result<Option<String>, MalformedItem> {
+    match item.get(name) {
+        None | Some(Attr::Null) => Ok(None),
+        Some(Attr::S(s)) => Ok(Some(s.clone())),
+        _ => Err(MalformedItem { key: item.key(), attr: name.into() }),
+    }
+}
+
+fn get_bool(item: &Item, name: &str) -> Result<bool, MalformedItem> {
+    match item.get(name) {
+        Some(Attr::Bool(b)) => Ok(*b),
+        _ => Err(MalformedItem { key: item.key(), attr: name.into() }),
+    }
+}
+
+fn get_u32(item: &Item, name: &str) -> Result<u32, MalformedItem> {
+    u32::try_from(item.u64(name)?).map_err(|_| MalformedItem { key: item.key(), attr: name.into() })
+}
+
+fn points_attr(p: Points) -> Attr {
+    Attr::N(p.as_decimal())
+}
+
+fn get_points(item: &Item, name: &str) -> Result<Points, MalformedItem> {
+    Points::from_decimal(item.num(name)?).map_err(|_| MalformedItem { key: item.key(), attr: name.into() })
+}
+
+fn sub_item(item: &Item, name: &str) -> Result<Item, MalformedItem> {
+    match item.get(name) {
+        Some(Attr::M(m)) => Ok(Item(m.clone())),
+        _ => Err(MalformedItem { key: item.key(), attr: name.into() }),
+    }
+}
+
+// ---- partner ----
+
+pub fn partner_item(p: &PartnerId, s: &PartnerSettings, created_at: OffsetDateTime) -> Item {
+    Item::new(&keys::partner_profile(p), "partner")
+        .with("partner_id", Attr::s(p.as_str()))
+        .with("credit_billing", Attr::Bool(s.credit_billing))
+        .with("success_url", opt_str(&s.success_url))
+        .with("cancel_url", opt_str(&s.cancel_url))
+        .with("grace_days", Attr::n(s.grace_days))
+        .with("created_at", Attr::s(rfc3339(created_at)))
+}
+
+pub fn partner_settings_from(item: &Item) -> Result<PartnerSettings, MalformedItem> {
+    Ok(PartnerSettings {
+        credit_billing: get_bool(item, "credit_billing")?,
+        success_url: get_opt_str(item, "success_url")?,
+        cancel_url: get_opt_str(item, "cancel_url")?,
+        grace_days: get_u32(item, "grace_days")?,
+    })
+}
+
+pub fn partner_addon_item(p: &PartnerId, a: &PartnerAddon) -> Item {
+    Item::new(&keys::partner_addon(p, a.code), "partner_addon")
+        .with("code", Attr::s(a.code.as_str()))
+        .with("label", Attr::s(&a.label))
+        .with("points", points_attr(a.points))
+        .with("enabled", Attr::Bool(a.enabled))
+}
+
+pub fn partner_addon_from(item: &Item) -> Result<PartnerAddon, MalformedItem> {
+    Ok(PartnerAddon {
+        code: item.parsed("code", AddonCode::parse)?,
+        label: item.str("label")?.to_owned(),
+        points: get_points(item, "points")?,
+        enabled: get_bool(item, "enabled")?,
+    })
+}
+
+fn limits_attr(l: &Limits) -> Attr {
+    let m: BTreeMap<String, Attr> = [
+        LimitKind::Bots,
+        LimitKind::Members,
+        LimitKind::BotUsers,
+        LimitKind::InboundWebhookRequestsPerMonth,
+        LimitKind::ExternalRequestTimeoutS,
+    ]
+    .into_iter()
+    .map(|k| (k.as_str().to_owned(), Attr::n(l.get(k))))
+    .collect();
+    Attr::M(m)
+}
+
+fn limits_from(item: &Item, name: &str) -> Result<Limits, MalformedItem> {
+    let m = sub_item(item, name)?;
+    Ok(Limits {
+        bots: get_u32(&m, "bots")?,
+        members: get_u32(&m, "members")?,
+        bot_users: get_u32(&m, "bot_users")?,
+        inbound_webhook_requests_per_month: get_u32(&m, "inbound_webhook_requests_per_month")?,
+        external_request_timeout_s: get_u32(&m, "external_request_timeout_s")?,
+    })
+}
+
+pub fn plan_item(p: &PartnerId, plan: &Plan) -> Item {
+    Item::new(&keys::partner_plan(p, plan.id), "plan")
+        .with("plan_id", Attr::s(plan.id.as_str()))
+        .with("label", Attr::s(&plan.label))
+        .with("limits", limits_attr(&plan.limits))
+        .with("price_minor", Attr::n(plan.monthly_price.amount_minor()))
+        .with("currency", Attr::s(plan.monthly_price.currency().code()))
+}
+
+pub fn plan_from(item: &Item) -> Result<Plan, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let currency = item.parsed("currency", Currency::parse)?;
+    let minor = i64::try_from(item.num("price_minor")?).map_err(|_| bad("price_minor"))?;
+    Ok(Plan {
+        id: item.parsed("plan_id", PlanId::parse)?,
+        label: item.str("label")?.to_owned(),
+        limits: limits_from(item, "limits")?,
+        monthly_price: Money::from_minor(minor, currency).map_err(|_| bad("price_minor"))?,
+    })
+}
+
+// ---- workspace ----
+
+fn usage_attr(u: &Usage) -> Attr {
+    Attr::M(BTreeMap::from([
+        ("bots".to_owned(), Attr::n(u.bots)),
+        ("members".to_owned(), Attr::n(u.members)),
+        ("bot_users".to_owned(), Attr::n(u.bot_users)),
+    ]))
+}
+
+fn usage_from(item: &Item) -> Result<Usage, MalformedItem> {
+    let m = sub_item(item, "usage")?;
+    Ok(Usage { bots: get_u32(&m, "bots")?, members: get_u32(&m, "members")?, bot_users: get_u32(&m, "bot_users")? })
+}
+
+pub fn workspace_item(w: &Workspace) -> Item {
+    let (status, exceeded) = match &w.status {
+        WorkspaceStatus::Active => ("active", Vec::new()),
+        WorkspaceStatus::Paused { exceeded } => ("paused", exceeded.clone()),
+    };
+    Item::new(&keys::workspace_profile(&w.id), "workspace")
+        .with("workspace_id", Attr::s(w.id.as_str()))
+        .with("partner_id", Attr::s(w.partner.as_str()))
+        .with("name", Attr::s(&w.name))
+        .with("plan", Attr::s(w.plan.as_str()))
+        .with("anchor_day", Attr::n(w.anchor.get()))
+        .with("usage", usage_attr(&w.usage))
+        .with("status", Attr::s(status))
+        .with("exceeded", Attr::L(exceeded.iter().map(|k| Attr::s(k.as_str())).collect()))
+        .with("version", Attr::n(w.version))
+        .with("created_at", Attr::s(rfc3339(w.created_at)))
+}
+
+fn limit_kind(s: &str) -> Option<LimitKind> {
+    LimitKind::USAGE_COUNTED.into_iter().find(|k| k.as_str() == s)
+}
+
+pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let exceeded = match item.get("exceeded") {
+        Some(Attr::L(l)) => l
+            .iter()
+            .map(|a| match a {
+                Attr::S(s) => limit_kind(s).ok_or_else(|| bad("exceeded")),
+                _ => Err(bad("exceeded")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(bad("exceeded")),
+    };
+    let status = match item.str("status")? {
+        "active" if exceeded.is_empty() => WorkspaceStatus::Active,
+        "paused" if !exceeded.is_empty() => WorkspaceStatus::Paused { exceeded },
+        _ => return Err(bad("status")),
+    };
+    let anchor = u8::try_from(get_u32(item, "anchor_day")?).ok().and_then(|d| AnchorDay::new(d).ok());
+    Ok(Workspace {
+        id: item.parsed("workspace_id", WorkspaceId::parse)?,
+        partner: item.parsed("partner_id", PartnerId::parse)?,
+        name: item.str("name")?.to_owned(),
+        plan: item.parsed("plan", PlanId::parse)?,
+        anchor: anchor.ok_or_else(|| bad("anchor_day"))?,
+        usage: usage_from(item)?,
+        status,
+        version: item.u64("version")?,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+/// A partner's pointer to one of its workspaces, with what a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceRef {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn workspace_ref_item(p: &PartnerId, w: &Workspace) -> Item {
+    Item::new(&keys::workspace_ref(p, &w.id), "workspace_ref")
+        .with("workspace_id", Attr::s(w.id.as_str()))
+        .with("name", Attr::s(&w.name))
+        .with("created_at", Attr::s(rfc3339(w.created_at)))
+}
+
+pub fn workspace_ref_from(item: &Item) -> Result<WorkspaceRef, MalformedItem> {
+    Ok(WorkspaceRef {
+        id: item.parsed("workspace_id", WorkspaceId::parse)?,
+        name: item.str("name")?.to_owned(),
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+pub fn workspace_addon_item(w: &WorkspaceId, a: &WorkspaceAddon) -> Item {
+    Item::new(&keys::workspace_addon(w, &a.id), "workspace_addon")
+        .with("addon_id", Attr::s(a.id.as_str()))
+        .with("code", Attr::s(a.code.as_str()))
+        .with("quantity", Attr::n(a.quantity))
+        .with("unit_points", points_attr(a.unit_points))
+        .with("status", Attr::s(a.status.as_str()))
+        .with("period_end", Attr::s(format_date(a.period_end)))
+        .with("created_at", Attr::s(rfc3339(a.created_at)))
+}
+
+pub fn workspace_addon_from(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
+    Ok(WorkspaceAddon {
+        id: item.parsed("addon_id", AddonId::parse)?,
+        code: item.parsed("code", AddonCode::parse)?,
+        quantity: get_u32(item, "quantity")?,
+        unit_points: get_points(item, "unit_points")?,
+        status: item.parsed("status", |s| AddonStatus::parse(s).ok_or(()))?,
+        period_end: item.parsed("period_end", parse_date)?,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn records_round_trip() {
+        let p = PartnerId::parse("p1").unwrap();
+        let s = PartnerSettings {
+            credit_billing: true,
+            success_url: Some("https://x.example/ok".into()),
+            ..Default::default()
+        };
+        assert_eq!(partner_settings_from(&partner_item(&p, &s, datetime!(2026-01-01 0:00 UTC))).unwrap(), s);
+        let plan = Plan::default_for(PlanId::Growth);
+        assert_eq!(plan_from(&plan_item(&p, &plan)).unwrap(), plan);
+        let a = PartnerAddon::default_for(AddonCode::ExtraMember);
+        assert_eq!(partner_addon_from(&partner_addon_item(&p, &a)).unwrap(), a);
+        let w = Workspace {
+            id: WorkspaceId::parse("w1").unwrap(),
+            partner: p.clone(),
+            name: "Acme".into(),
+            plan: PlanId::Starter,
+            anchor: AnchorDay::new(31).unwrap(),
+            usage: Usage { bots: 2, members: 1, bot_users: 5 },
+            status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] },
+            version: 3,
+            created_at: datetime!(2026-04-01 10:00 UTC),
+        };
+        assert_eq!(workspace_from(&workspace_item(&w)).unwrap(), w);
+        let wa = WorkspaceAddon {
+            id: AddonId::generate(),
+            code: AddonCode::Extra10kBotUsers,
+            quantity: 2,
+            unit_points: Points::parse("60").unwrap(),
+            status: AddonStatus::Cancelling,
+            period_end: date!(2026 - 04 - 30),
+            created_at: datetime!(2026-04-15 10:00 UTC),
+        };
+        assert_eq!(workspace_addon_from(&workspace_addon_item(&w.id, &wa)).unwrap(), wa);
+    }
+}
