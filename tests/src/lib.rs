@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use shared::store::dynamodb::{DynamoTable, create_table};
+use shared::store::schema::IndexKeys;
+use shared::store::table::IndexPosition;
 use shared::store::{Item, Key, Order, Table, TableError, Write};
 
 /// Where DynamoDB Local listens; `scripts/test` starts it and sets this.
@@ -75,6 +77,18 @@ impl<T: Table> Table for CountingTable<T> {
     ) -> Result<Vec<Item>, TableError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         self.inner.query(pk, sk_prefix, start_after, limit, order).await
+    }
+
+    async fn query_index(
+        &self,
+        index: &IndexKeys,
+        pk: &str,
+        start_after: Option<&IndexPosition>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Vec<Item>, TableError> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.inner.query_index(index, pk, start_after, limit, order).await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
@@ -151,6 +165,17 @@ impl<T: Table> Table for FaultyTable<T> {
         order: Order,
     ) -> Result<Vec<Item>, TableError> {
         self.inner.query(pk, sk_prefix, start_after, limit, order).await
+    }
+
+    async fn query_index(
+        &self,
+        index: &IndexKeys,
+        pk: &str,
+        start_after: Option<&IndexPosition>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Vec<Item>, TableError> {
+        self.inner.query_index(index, pk, start_after, limit, order).await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {

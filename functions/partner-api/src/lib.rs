@@ -9,8 +9,8 @@ use shared::domain::{
 };
 use shared::http::{self, ApiError, Caller, partner_scope};
 use shared::ops::{Billing, NewWorkspace, partner_addon_view, plan_view, settings_view};
-use shared::store::Table;
 use shared::store::records::rfc3339;
+use shared::store::{IndexCursor, Table};
 
 pub const ROUTES: &[&str] = &[
     "GET /partner/addons",
@@ -99,12 +99,23 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             Ok(http::reply(billing.change_plan(p, &w, plan, idem()).await?))
         }
         "GET /partner/ledger" => {
-            let w = http::query_param(req, "workspace_id")
-                .ok_or_else(|| ApiError::invalid("workspace_id", "name the workspace whose ledger to list"))?;
-            let w = WorkspaceId::parse(&w).map_err(|_| ApiError::not_found("workspace"))?;
-            let (limit, cursor) = (http::page_size(req)?, http::ledger_cursor(req)?);
-            billing.partner_workspace(p, &w).await?;
-            Ok(http::ok(billing.workspace_ledger(&w, cursor.as_ref(), limit).await?))
+            let limit = http::page_size(req)?;
+            match http::query_param(req, "workspace_id") {
+                // One workspace: its own ledger, read consistently.
+                Some(w) => {
+                    let w = WorkspaceId::parse(&w).map_err(|_| ApiError::not_found("workspace"))?;
+                    let cursor = http::ledger_cursor(req)?;
+                    billing.partner_workspace(p, &w).await?;
+                    Ok(http::ok(billing.workspace_ledger(&w, cursor.as_ref(), limit).await?))
+                }
+                // All of them, from the partner-ledger index.
+                None => {
+                    let cursor = http::query_param(req, "cursor")
+                        .map(|c| IndexCursor::parse(&c).map_err(|e| ApiError::invalid("cursor", e)))
+                        .transpose()?;
+                    Ok(http::ok(billing.partner_ledger(p, cursor.as_ref(), limit).await?))
+                }
+            }
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }

@@ -9,7 +9,8 @@ use crate::domain::{
     prorate,
 };
 use crate::store::{
-    Committed, Condition, Cursor, IdempotencyKey, Order, Outcome, Posting, StoreError, Table, Write, keys, records,
+    Committed, Condition, Cursor, IdempotencyKey, IndexCursor, Order, Outcome, Posting, StoreError, Table, Write, keys,
+    records,
 };
 
 use super::{
@@ -204,6 +205,29 @@ impl<T: Table> Billing<T> {
         }))
     }
 
+    /// A page of the partner's ledger across all its workspaces, newest first.
+    pub async fn partner_ledger(
+        &self,
+        p: &PartnerId,
+        after: Option<&IndexCursor>,
+        limit: usize,
+    ) -> Result<Value, OpError> {
+        self.partner_settings(p).await?;
+        let page = self.store.partner_ledger(p, after, limit).await?;
+        let data: Vec<Value> = page
+            .items
+            .iter()
+            .map(|e| {
+                let mut v = entry_view(e);
+                if let WalletId::Workspace(w) = &e.id.wallet {
+                    v["workspace_id"] = json!(w.as_str());
+                }
+                v
+            })
+            .collect();
+        Ok(json!({ "data": data, "next_cursor": page.next.as_ref().map(IndexCursor::encode) }))
+    }
+
     /// Buys (or, for a partner, grants) an add-on: the prorated points are debited in ONE
     /// transaction with the new add-on, the ledger entry, the idempotency record and the
     /// workspace's re-evaluated status. If the workspace changed meanwhile, it starts over.
@@ -258,6 +282,7 @@ impl<T: Table> Billing<T> {
                 actor: order.actor.clone(),
                 at: now,
                 idempotency: idem.clone(),
+                partner: Some(ws.partner.clone()),
                 also: vec![
                     Write::Put { item: records::workspace_addon_item(w, &addon), condition: Condition::NotExists },
                     Write::Put {
@@ -324,6 +349,7 @@ impl<T: Table> Billing<T> {
             actor,
             at: self.clock.now(),
             idempotency: idem.clone(),
+            partner: Some(p.clone()),
             also: vec![Write::Check { key: keys::workspace_profile(w), condition: Condition::Exists }],
         };
         let reply = |e: &crate::domain::LedgerEntry| {

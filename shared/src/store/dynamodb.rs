@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::types::{
 use rust_decimal::Decimal;
 
 use super::item::{Attr, Condition, Item, Key, Order, PK, SK, Write};
-use super::schema::TABLE;
-use super::table::{FailedCondition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::schema::{IndexKeys, TABLE};
+use super::table::{FailedCondition, IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
 
 /// A query stops after this many round trips even if DynamoDB keeps returning short pages
 /// (each page is at most 1 MB; our pages are far smaller).
@@ -313,6 +313,49 @@ impl Table for DynamoTable {
                 .scan_index_forward(order == Order::Ascending)
                 .limit(remaining)
                 .consistent_read(true)
+                .send()
+                .await
+                .map_err(classify)?;
+            for map in out.items() {
+                items.push(from_map(map)?);
+            }
+            match out.last_evaluated_key() {
+                Some(lek) if items.len() < limit => start = Some(lek.clone()),
+                _ => return Ok(items),
+            }
+        }
+        Ok(items)
+    }
+
+    async fn query_index(
+        &self,
+        index: &IndexKeys,
+        pk: &str,
+        start_after: Option<&IndexPosition>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Vec<Item>, TableError> {
+        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
+        let mut items = Vec::with_capacity(limit);
+        let mut start = start_after.map(|pos| {
+            let mut k = key_map(&pos.key);
+            k.insert(index.partition.to_owned(), AttributeValue::S(pk.to_owned()));
+            k.insert(index.sort.to_owned(), AttributeValue::S(pos.index_sk.clone()));
+            k
+        });
+        for _ in 0..MAX_QUERY_ROUNDS {
+            let remaining = i32::try_from(limit - items.len()).expect("limit <= MAX_QUERY_LIMIT");
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table_name)
+                .index_name(index.name)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", index.partition)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .scan_index_forward(order == Order::Ascending)
+                .limit(remaining)
                 .send()
                 .await
                 .map_err(classify)?;

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::item::{Attr, Condition, Item, Key, Order, PK, SK, Write};
-use super::table::{FailedCondition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::schema::IndexKeys;
+use super::table::{FailedCondition, IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
 
 #[derive(Debug, Default)]
 pub struct MemoryTable {
@@ -69,6 +70,38 @@ impl Table for MemoryTable {
             }
         };
         Ok(page)
+    }
+
+    /// A scan of every item: the embedded store is for local runs and tests, where that is
+    /// cheap; DynamoDB keeps a real index.
+    async fn query_index(
+        &self,
+        index: &IndexKeys,
+        pk: &str,
+        start_after: Option<&IndexPosition>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Vec<Item>, TableError> {
+        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
+        let items = self.lock();
+        let mut hits: Vec<(String, &Key, &Item)> = items
+            .iter()
+            .filter(|(_, i)| i.get(index.partition) == Some(&Attr::s(pk)))
+            .filter_map(|(k, i)| match i.get(index.sort) {
+                Some(Attr::S(sk)) => Some((sk.clone(), k, i)),
+                _ => None,
+            })
+            .collect();
+        hits.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        if order == Order::Descending {
+            hits.reverse();
+        }
+        let after = |sk: &String, k: &Key| match (start_after, order) {
+            (None, _) => true,
+            (Some(pos), Order::Ascending) => (sk, k) > (&pos.index_sk, &pos.key),
+            (Some(pos), Order::Descending) => (sk, k) < (&pos.index_sk, &pos.key),
+        };
+        Ok(hits.into_iter().filter(|(sk, k, _)| after(sk, k)).take(limit).map(|(_, _, i)| i.clone()).collect())
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {

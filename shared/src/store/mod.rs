@@ -16,8 +16,8 @@ pub mod wallet;
 pub use item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 pub use table::{FailedCondition, Table, TableError};
 pub use wallet::{
-    Committed, Cursor, IdempotencyKey, InvalidCursor, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy,
-    Verified, WalletState,
+    Committed, Cursor, IdempotencyKey, IndexCursor, InvalidCursor, InvalidIdempotencyKey, Outcome, Page, Posting,
+    RetryPolicy, Verified, WalletState,
 };
 
 /// The attribute DynamoDB's TTL sweeps on (epoch seconds).

@@ -18,9 +18,14 @@ pub struct TableDefinition {
     pub ttl_attribute: &'static str,
 }
 
+/// GSI1 lists renewals due: `DUE#<shard>` / `<period_end>#<workspace>` (write-sharded).
+pub const DUE_INDEX: IndexKeys = IndexKeys { name: "GSI1", partition: "GSI1PK", sort: "GSI1SK" };
+/// GSI2 lists a partner's ledger across its workspaces: `PARTNER#p` /
+/// `<created_at in ns, 20 digits>#<wallet pk>#<seq>`.
+pub const PARTNER_LEDGER_INDEX: IndexKeys = IndexKeys { name: "GSI2", partition: "GSI2PK", sort: "GSI2SK" };
+
 pub const TABLE: TableDefinition = TableDefinition {
     primary: IndexKeys { name: "primary", partition: super::item::PK, sort: super::item::SK },
-    // GSI1 lists renewals due: `DUE#<shard>` / `<period_end>#<workspace>` (write-sharded).
-    global_indexes: &[IndexKeys { name: "GSI1", partition: "GSI1PK", sort: "GSI1SK" }],
+    global_indexes: &[DUE_INDEX, PARTNER_LEDGER_INDEX],
     ttl_attribute: super::TTL_ATTR,
 };

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use super::item::{Item, Key, Order, Write};
+use super::schema::IndexKeys;
 
 /// DynamoDB allows at most 100 actions in one `TransactWriteItems`.
 pub const MAX_TRANSACTION_ACTIONS: usize = 100;
@@ -36,6 +37,14 @@ impl TableError {
     }
 }
 
+/// Where a page of an index query stopped: the last item's table key and index sort key
+/// (what DynamoDB's `ExclusiveStartKey` needs for a global secondary index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexPosition {
+    pub key: Key,
+    pub index_sk: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedCondition {
     /// Position of the action in the transaction.
@@ -56,6 +65,18 @@ pub trait Table: Send + Sync + 'static {
         pk: &str,
         sk_prefix: &str,
         start_after: Option<&str>,
+        limit: usize,
+        order: Order,
+    ) -> impl Future<Output = Result<Vec<Item>, TableError>> + Send;
+
+    /// Items whose `index.partition` attribute is `pk`, in `index.sort` order, strictly after
+    /// `start_after`, at most `limit`. Eventually consistent, as every DynamoDB global
+    /// secondary index is.
+    fn query_index(
+        &self,
+        index: &IndexKeys,
+        pk: &str,
+        start_after: Option<&IndexPosition>,
         limit: usize,
         order: Order,
     ) -> impl Future<Output = Result<Vec<Item>, TableError>> + Send;

@@ -23,12 +23,15 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::{Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Overdraft, PointsDelta, WalletId};
+use crate::domain::{
+    Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Overdraft, PartnerId, PointsDelta, WalletId, WorkspaceId,
+};
 
 use super::item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 use super::keys;
 use super::records::rfc3339;
-use super::table::{FailedCondition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::schema::PARTNER_LEDGER_INDEX;
+use super::table::{FailedCondition, IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
 use super::{Store, StoreError};
 
 /// How long an idempotency record answers replays. Longer than Stripe's 3 days of webhook
@@ -116,6 +119,9 @@ pub struct Posting {
     pub actor: Actor,
     pub at: OffsetDateTime,
     pub idempotency: IdempotencyKey,
+    /// The partner whose cross-workspace ledger lists this entry (a workspace wallet's
+    /// partner); `None` keeps it out of any partner's listing.
+    pub partner: Option<PartnerId>,
     /// Other items that change in the same transaction (an add-on, a checkout's status...).
     /// If one of their conditions fails, nothing is written and the caller gets
     /// [`StoreError::ConditionFailed`] with that write's index in this list.
@@ -150,9 +156,36 @@ pub struct WalletState {
 
 /// One page of a listing, and where the next starts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
+pub struct Page<T, C = Cursor> {
     pub items: Vec<T>,
-    pub next: Option<Cursor>,
+    pub next: Option<C>,
+}
+
+/// An opaque position in an index listing (the last item's keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexCursor {
+    position: IndexPosition,
+}
+
+impl IndexCursor {
+    pub fn parse(s: &str) -> Result<Self, InvalidCursor> {
+        let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidCursor)?;
+        let text = String::from_utf8(raw).map_err(|_| InvalidCursor)?;
+        let mut parts = text.split('\n');
+        let (Some(index_sk), Some(pk), Some(sk), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(InvalidCursor);
+        };
+        if keys::ledger_seq(sk).is_none() || !pk.starts_with("WS#") {
+            return Err(InvalidCursor);
+        }
+        Ok(Self { position: IndexPosition { key: Key::new(pk, sk), index_sk: index_sk.to_owned() } })
+    }
+
+    pub fn encode(&self) -> String {
+        let p = &self.position;
+        URL_SAFE_NO_PAD.encode(format!("{}\n{}\n{}", p.index_sk, p.key.pk, p.key.sk))
+    }
 }
 
 /// An opaque position in a ledger (it encodes the last sort key seen).
@@ -217,7 +250,23 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("ledger types serialize to JSON")
 }
 
-fn entry_item(entry: &LedgerEntry) -> Item {
+/// The partner-ledger index's sort key: time first (nanoseconds, fixed width, so that text
+/// order is time order), then the wallet and sequence to make it unique.
+fn partner_ledger_sk(entry: &LedgerEntry) -> String {
+    let ns = entry.created_at.unix_timestamp_nanos().max(0);
+    format!("{ns:020}#{}#{:020}", keys::wallet_pk(&entry.id.wallet), entry.id.seq)
+}
+
+fn entry_item(entry: &LedgerEntry, partner: Option<&PartnerId>) -> Item {
+    let mut item = base_entry_item(entry);
+    if let Some(p) = partner {
+        item.set(PARTNER_LEDGER_INDEX.partition, Attr::s(keys::partner_pk(p)));
+        item.set(PARTNER_LEDGER_INDEX.sort, Attr::s(partner_ledger_sk(entry)));
+    }
+    item
+}
+
+fn base_entry_item(entry: &LedgerEntry) -> Item {
     Item::new(&keys::ledger_entry(&entry.id.wallet, entry.id.seq), "ledger_entry")
         .with("seq", Attr::n(entry.id.seq))
         .with("amount", Attr::N(entry.amount.as_decimal()))
@@ -385,7 +434,7 @@ impl<T: Table> Store<T> {
             item: wallet_item(&posting.wallet, new_state, posting.at),
             condition: wallet_condition,
         });
-        writes.push(Write::Put { item: entry_item(entry), condition: Condition::NotExists });
+        writes.push(Write::Put { item: entry_item(entry, posting.partner.as_ref()), condition: Condition::NotExists });
         writes.push(idempotency_write(&posting.idempotency, posting.at, response, Some(&entry.id)));
         writes.extend(posting.also.iter().cloned());
         debug_assert_eq!(writes[WALLET_INDEX].key(), keys::wallet(&posting.wallet));
@@ -448,6 +497,41 @@ impl<T: Table> Store<T> {
         let next = (entries.len() == limit)
             .then(|| entries.last().map(|e| Cursor::from_ledger_sk(&keys::ledger_sk(e.id.seq))))
             .flatten();
+        Ok(Page { items: entries, next })
+    }
+
+    /// A page of partner `p`'s ledger: the entries of all its workspaces, newest first. Read
+    /// from a global secondary index, so an entry appears there a moment after it is written.
+    pub async fn partner_ledger(
+        &self,
+        p: &PartnerId,
+        after: Option<&IndexCursor>,
+        limit: usize,
+    ) -> Result<Page<LedgerEntry, IndexCursor>, StoreError> {
+        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "page size {limit} out of range");
+        let position = after.map(|c| c.position.clone());
+        let items = self
+            .table
+            .query_index(&PARTNER_LEDGER_INDEX, &keys::partner_pk(p), position.as_ref(), limit, Order::Descending)
+            .await
+            .map_err(StoreError::from_table)?;
+        let mut entries = Vec::with_capacity(items.len());
+        for item in &items {
+            let pk = item.str(super::item::PK)?;
+            let w = pk.strip_prefix("WS#").and_then(|w| WorkspaceId::parse(w).ok()).ok_or_else(|| {
+                StoreError::Corrupt(format!("partner ledger lists an entry of {pk}, not a workspace"))
+            })?;
+            entries.push(entry_from_item(&WalletId::Workspace(w), item)?);
+        }
+        let next = match items.last() {
+            Some(last) if items.len() == limit => Some(IndexCursor {
+                position: IndexPosition {
+                    key: last.key().ok_or_else(|| StoreError::Corrupt("index item without a key".into()))?,
+                    index_sk: last.str(PARTNER_LEDGER_INDEX.sort)?.to_owned(),
+                },
+            }),
+            _ => None,
+        };
         Ok(Page { items: entries, next })
     }
 

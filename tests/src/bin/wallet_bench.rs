@@ -82,6 +82,7 @@ fn posting(wallet: &WalletId, amount: &str, key: String) -> Posting {
         actor: Actor::System("bench".into()),
         at: OffsetDateTime::now_utc(),
         idempotency: IdempotencyKey::new(&wallet.to_string(), &key, amount.as_bytes()).unwrap(),
+        partner: None,
         also: Vec::new(),
     }
 }

@@ -1,9 +1,9 @@
 //! The store contract: the same tests, unchanged, against the memory store and DynamoDB Local.
 
 use serde_json::json;
-use shared::domain::{Balance, Overdraft, Points, PointsDelta};
+use shared::domain::{Balance, Overdraft, PartnerId, Points, PointsDelta};
 use shared::store::item::{Attr, Condition, Item, Write};
-use shared::store::{Cursor, Order, Outcome, Store, StoreError, Table, TableError, keys};
+use shared::store::{Cursor, IndexCursor, Order, Outcome, Store, StoreError, Table, TableError, keys};
 use time::Duration;
 
 use crate::support::{T0, new_wallet, posting, respond};
@@ -190,6 +190,33 @@ async fn an_entry_ahead_of_its_wallet_is_corruption<T: Table>(store: Store<T>) {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
 
+async fn partner_ledger_lists_all_its_workspaces<T: Table>(store: Store<T>) {
+    let p = PartnerId::parse(&format!("p-{:08x}", fastrand::u32(..))).unwrap();
+    let (a, b) = (new_wallet(), new_wallet());
+    for i in 0..7i64 {
+        let w = if i % 2 == 0 { &a } else { &b };
+        let mut posting = posting(w, &format!("{}", i + 1), Overdraft::Forbid, &format!("k{i}"));
+        posting.at = T0 + Duration::seconds(i);
+        posting.partner = Some(p.clone());
+        store.post(posting, respond).await.unwrap();
+    }
+    // An entry not indexed for the partner stays out of its listing.
+    store.post(posting(&a, "100", Overdraft::Forbid, "unlisted"), respond).await.unwrap();
+    let mut amounts = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = store.partner_ledger(&p, cursor.as_ref(), 3).await.unwrap();
+        amounts.extend(page.items.iter().map(|e| e.amount.to_string()));
+        match page.next {
+            // The cursor survives a trip through a client as a string.
+            Some(c) => cursor = Some(IndexCursor::parse(&c.encode()).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(amounts, ["7.00", "6.00", "5.00", "4.00", "3.00", "2.00", "1.00"], "newest first, all workspaces");
+    assert!(IndexCursor::parse("bm9wZQ").is_err());
+}
+
 /// The table layer itself, where the two implementations could most easily differ.
 async fn tables_agree_on_conditions<T: Table>(store: Store<T>) {
     let t = store.table();
@@ -275,4 +302,5 @@ contract_suite!(
     verify_catches_a_tampered_ledger,
     an_entry_ahead_of_its_wallet_is_corruption,
     tables_agree_on_conditions,
+    partner_ledger_lists_all_its_workspaces,
 );

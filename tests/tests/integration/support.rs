@@ -36,6 +36,7 @@ pub fn posting(wallet: &WalletId, amount: &str, overdraft: Overdraft, key: &str)
         actor: Actor::User("tester".into()),
         at: T0,
         idempotency: IdempotencyKey::new(&wallet.to_string(), key, request.as_bytes()).unwrap(),
+        partner: None,
         also: Vec::new(),
     }
 }
