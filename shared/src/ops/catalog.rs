@@ -16,6 +16,9 @@ impl<T: Table> Billing<T> {
         settings: &PartnerSettings,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
         let reply = Reply::new(201, json!({ "id": p.as_str(), "settings": settings_view(settings) }));
         let item = records::partner_item(p, settings, self.clock.now());
@@ -34,6 +37,9 @@ impl<T: Table> Billing<T> {
         settings: &PartnerSettings,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
         let created_at = self.store.get(&keys::partner_profile(p)).await?.ok_or(OpError::NotFound("partner"))?;
         let created_at = created_at.str("created_at")?;
@@ -73,6 +79,9 @@ impl<T: Table> Billing<T> {
         addon: &PartnerAddon,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         addon.points.check_price().map_err(|e| OpError::invalid("points", e))?;
         let writes = vec![
             // A full replacement of the partner's own terms: last writer wins, on purpose.
@@ -100,6 +109,9 @@ impl<T: Table> Billing<T> {
     /// Replaces a plan's label, limits and price. Workspaces on the plan see the new limits the
     /// next time their status is evaluated (any change to them, or a usage report).
     pub async fn put_plan(&self, p: &PartnerId, plan: &Plan, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         let writes = vec![
             Write::Put { item: records::plan_item(p, plan), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },

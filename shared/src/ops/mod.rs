@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::domain::{Balance, Clock, PartnerId, Points, Workspace, WorkspaceId};
-use crate::store::{Store, StoreError, Table, keys, records};
+use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
 pub use views::*;
 pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS};
@@ -111,6 +111,18 @@ pub struct Billing<T> {
 impl<T: Table> Billing<T> {
     pub fn new(store: Store<T>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
+    }
+
+    /// A request that was already answered is answered the same way again, before anything is
+    /// re-checked: a replay must not turn into a different outcome because the world moved on
+    /// (the add-on is now cancelled, the balance is lower, a setting changed). The
+    /// transaction's own idempotency condition still guards the race between two first tries.
+    pub async fn replay(&self, idem: &IdempotencyKey) -> Result<Option<Reply>, OpError> {
+        match self.store.used_key(idem, self.clock.now()).await? {
+            None => Ok(None),
+            Some(Committed::Replayed { response }) => Ok(Some(Reply::from_stored(response)?)),
+            Some(Committed::KeyReused | Committed::Applied) => Err(OpError::KeyReused),
+        }
     }
 
     /// A workspace by id, whoever owns it (for the workspace's own and the platform's routes).

@@ -64,6 +64,9 @@ impl<T: Table> Billing<T> {
         new: NewWorkspace,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         let name = check_label(&new.name).map_err(|e| OpError::invalid("name", e))?;
         let now = self.clock.now();
         let plan = self.plan(p, new.plan).await?;
@@ -237,6 +240,9 @@ impl<T: Table> Billing<T> {
         order: &AddonOrder,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         for _ in 0..MAX_OP_ATTEMPTS {
             let ws = self.workspace(w).await?;
             let settings = self.partner_settings(&ws.partner).await?;
@@ -332,6 +338,9 @@ impl<T: Table> Billing<T> {
         adjustment: PointsAdjustment,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         let PointsAdjustment { amount, reason, allow_negative, actor } = adjustment;
         let reason = reason.trim().to_owned();
         if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
@@ -369,6 +378,9 @@ impl<T: Table> Billing<T> {
     /// The workspace cancels an add-on: it keeps counting until its period ends, then ends
     /// instead of renewing.
     pub async fn cancel_addon(&self, w: &WorkspaceId, id: &AddonId, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         let item = self.store.get(&keys::workspace_addon(w, id)).await?.ok_or(OpError::NotFound("add-on"))?;
         let mut addon = records::workspace_addon_from(&item)?;
         if addon.status != AddonStatus::Active {
@@ -396,6 +408,9 @@ impl<T: Table> Billing<T> {
         id: &AddonId,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         self.partner_workspace(p, w).await?;
         let id = id.clone();
         self.evolve(w, idem, move |_, addons| {
@@ -447,6 +462,9 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
         change: impl Fn(&mut Workspace, &mut Vec<WorkspaceAddon>) -> Result<Vec<Write>, OpError>,
     ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
         for _ in 0..MAX_OP_ATTEMPTS {
             let mut ws = self.workspace(w).await?;
             let mut addons = self.addons_of(w).await?;

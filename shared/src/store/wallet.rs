@@ -629,6 +629,17 @@ impl<T: Table> Store<T> {
         }
     }
 
+    /// What an idempotency key already answered, if it is in force: the stored response for
+    /// the same request, [`Committed::KeyReused`] for another one, `None` if unused.
+    pub async fn used_key(&self, idem: &IdempotencyKey, now: OffsetDateTime) -> Result<Option<Committed>, StoreError> {
+        let Some(record) = self.retrying_get(&idem.item_key()).await? else { return Ok(None) };
+        Ok(match replay_of(idem, &record, now)? {
+            Some(Outcome::Replayed { response }) => Some(Committed::Replayed { response }),
+            Some(_) => Some(Committed::KeyReused),
+            None => None,
+        })
+    }
+
     /// One item by key (consistent read, transient failures retried).
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.retrying_get(key).await
