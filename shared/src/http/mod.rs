@@ -82,18 +82,18 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let message = e.inner().to_string();
+        // Only a data error sits at a field; broken or truncated JSON is the body's fault.
+        if e.inner().classify() != serde_json::error::Category::Data {
+            return ApiError::invalid("body", strip_position(&message));
+        }
+        // The path names the field, unknown ones included ("limits.seats"); a missing field
+        // is reported at its parent, so at the top it is the body's.
         let path = e.path().to_string();
-        let param = unknown_field(&message).unwrap_or(if path == "." { "body".to_owned() } else { path });
+        let param = if path == "." { "body".to_owned() } else { path };
         ApiError::invalid(&param, strip_position(&message))
     })?;
     de.end().map_err(|_| ApiError::invalid("body", "trailing characters after the JSON value"))?;
     Ok(value)
-}
-
-/// serde names an unknown field only in its message: "unknown field `x`, expected ...".
-fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    rest.split_once('`').map(|(f, _)| f.to_owned())
 }
 
 /// "... at line 1 column 17" helps nobody reading an API error.
@@ -178,6 +178,8 @@ mod tests {
         assert_eq!(param(r#"{"addon":"extra_bot","quantity":1,"x":2}"#).as_deref(), Some("x"));
         assert_eq!(param(r#"{"addon":"extra_bot"}"#).as_deref(), Some("body"));
         assert_eq!(param("not json").as_deref(), Some("body"));
+        assert_eq!(param(r#"{"addon":"extra_bot","#).as_deref(), Some("body"), "truncated");
+        assert_eq!(param(r#"{"addon":"#).as_deref(), Some("body"), "truncated in a value");
         assert_eq!(param("").as_deref(), Some("body"));
         assert!(json_body::<Buy>(&req(r#"{"addon":"extra_bot","quantity":2}"#)).is_ok());
     }

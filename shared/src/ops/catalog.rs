@@ -7,6 +7,9 @@ use crate::store::{Committed, Condition, IdempotencyKey, Table, Write, keys, rec
 
 use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
 
+/// Pages of workspaces (of the table's maximum page size) one plan edit re-evaluates.
+const MAX_REFRESH_PAGES: usize = 100;
+
 impl<T: Table> Billing<T> {
     /// Provisions a partner (the platform does this when it signs a partner up; the local
     /// runner does it for the demo). Its catalog starts as the platform's defaults.
@@ -116,7 +119,35 @@ impl<T: Table> Billing<T> {
             Write::Put { item: records::plan_item(p, plan), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
         ];
-        self.commit(idem, writes, Reply::ok(plan_view(plan)), |_| OpError::NotFound("partner")).await
+        let reply = self.commit(idem, writes, Reply::ok(plan_view(plan)), |_| OpError::NotFound("partner")).await?;
+        self.refresh_plan_workspaces(p, plan.id).await;
+        Ok(reply)
+    }
+
+    /// After a plan edit, pauses or resumes the partner's workspaces on that plan. Views and
+    /// entitlements evaluate limits when read, so they are right at once; this brings the
+    /// stored status in line. A failure is logged, not returned: the edit itself stands, and
+    /// each workspace's status is evaluated again at its next change.
+    async fn refresh_plan_workspaces(&self, p: &PartnerId, plan: PlanId) {
+        let mut after = None;
+        for _ in 0..MAX_REFRESH_PAGES {
+            let (refs, next) = match self.list_workspaces(p, after.as_ref(), crate::store::table::MAX_QUERY_LIMIT).await
+            {
+                Ok(page) => page,
+                Err(e) => return tracing::warn!(error = %e, partner = %p, "listing workspaces to refresh failed"),
+            };
+            for r in refs {
+                let on_plan = matches!(self.workspace(&r.id).await, Ok(ws) if ws.plan == plan);
+                if on_plan && let Err(e) = self.refresh_status(&r.id).await {
+                    tracing::warn!(error = %e, workspace = %r.id, "refreshing status after a plan edit failed");
+                }
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => return,
+            }
+        }
+        tracing::warn!(partner = %p, "more workspaces than one plan edit refreshes; the rest catch up at their next change");
     }
 
     /// Commits `writes` with the idempotency record of `reply`; `on_condition` names what a

@@ -144,7 +144,9 @@ impl<T: Table> Billing<T> {
     pub async fn workspace_details(&self, ws: &Workspace) -> Result<Value, OpError> {
         let addons = self.addons_of(&ws.id).await?;
         let plan = self.plan(&ws.partner, ws.plan).await?;
-        let (limits, _) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+        // Evaluated now, not read back: a plan edited since the last change shows at once.
+        let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+        let ws = &Workspace { status, ..ws.clone() };
         let balance = self.store.wallet(&WalletId::Workspace(ws.id.clone())).await?.balance;
         let cycle = Cycle::containing(ws.anchor, self.clock.now().date()).map_err(internal)?;
         let mut labelled = Vec::new();
@@ -451,6 +453,32 @@ impl<T: Table> Billing<T> {
             Ok(vec![])
         })
         .await
+    }
+
+    /// Re-evaluates a workspace's stored status from its current plan, add-ons and usage, and
+    /// stores it if it changed. Deterministic from the stored state, so it needs no
+    /// idempotency key: running it twice changes nothing the second time.
+    pub async fn refresh_status(&self, w: &WorkspaceId) -> Result<WorkspaceStatus, OpError> {
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let ws = self.workspace(w).await?;
+            let addons = self.addons_of(w).await?;
+            let plan = self.plan(&ws.partner, ws.plan).await?;
+            let (_, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+            if status == ws.status {
+                return Ok(status);
+            }
+            let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
+            let write = Write::Put {
+                item: records::workspace_item(&updated),
+                condition: Condition::equals("version", crate::store::Attr::n(ws.version)),
+            };
+            match self.store.table().transact(vec![write]).await {
+                Ok(()) => return Ok(status),
+                Err(crate::store::TableError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(StoreError::from_table(e).into()),
+            }
+        }
+        Err(OpError::Conflict)
     }
 
     /// Applies `change` to the workspace (and its add-ons), re-evaluates its status and writes
