@@ -3,7 +3,9 @@
 
 mod support;
 
+mod api;
 mod concurrency;
 mod contract;
 mod faults;
 mod model;
+mod routes;

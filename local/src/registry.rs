@@ -1,0 +1,66 @@
+//! The function crates the runner can serve, by the `CodeUri` template.yaml gives them. A new
+//! HTTP function is one line here (and its crate in Cargo.toml); start-up refuses a template
+//! route whose function is missing from this list.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use lambda_http::{Body, Request, Response};
+use shared::ops::Billing;
+use shared::store::Table;
+
+/// A function's handler, as its crate exports it (`handle(&billing, request)`).
+pub type Handler<T> = for<'a> fn(&'a Billing<T>, Request) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+
+/// One function crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionEntry {
+    /// The crate's folder, as template.yaml's `CodeUri` names it.
+    pub code_uri: &'static str,
+    /// The package (and binary) name, as `BuildProperties.Binary` names it.
+    pub package: &'static str,
+    /// The routes the crate's handler answers (its `ROUTES`).
+    pub routes: &'static [&'static str],
+}
+
+pub const FUNCTIONS: &[FunctionEntry] = &[
+    FunctionEntry { code_uri: "functions/adjust-points", package: "adjust-points", routes: adjust_points::ROUTES },
+    FunctionEntry { code_uri: "functions/partner-api", package: "partner-api", routes: partner_api::ROUTES },
+    FunctionEntry { code_uri: "functions/platform-api", package: "platform-api", routes: platform_api::ROUTES },
+    FunctionEntry { code_uri: "functions/purchase-addon", package: "purchase-addon", routes: purchase_addon::ROUTES },
+    FunctionEntry { code_uri: "functions/workspace-api", package: "workspace-api", routes: workspace_api::ROUTES },
+];
+
+/// Boxes a crate's `handle` into a [`Handler`].
+macro_rules! handler {
+    ($krate:ident) => {{
+        fn handle<T: Table>(
+            billing: &Billing<T>,
+            req: Request,
+        ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>> {
+            Box::pin($krate::handle(billing, req))
+        }
+        handle::<T> as Handler<T>
+    }};
+}
+
+/// The handler of the crate at `code_uri` (`functions/purchase-addon`), if the runner knows it.
+pub fn handler<T: Table>(code_uri: &str) -> Option<Handler<T>> {
+    Some(match normalize(code_uri) {
+        "functions/adjust-points" => handler!(adjust_points),
+        "functions/partner-api" => handler!(partner_api),
+        "functions/platform-api" => handler!(platform_api),
+        "functions/purchase-addon" => handler!(purchase_addon),
+        "functions/workspace-api" => handler!(workspace_api),
+        _ => return None,
+    })
+}
+
+pub fn entry(code_uri: &str) -> Option<&'static FunctionEntry> {
+    FUNCTIONS.iter().find(|f| f.code_uri == normalize(code_uri))
+}
+
+/// `./functions/x/` and `functions/x` are the same folder.
+pub fn normalize(code_uri: &str) -> &str {
+    code_uri.trim_start_matches("./").trim_end_matches('/')
+}

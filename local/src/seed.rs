@@ -1,0 +1,76 @@
+//! The demo data a newcomer's curl walk-through starts from: partner `demo-partner` (default
+//! catalog and plans, credit billing on) and its workspaces `demo-ws-1` (starter, 100 points)
+//! and `demo-ws-2` (growth, 25 points), both billed by calendar month (cycle anchor day 1).
+//!
+//! Seeding runs at every start and must not fail or add points twice when the store persists
+//! (DynamoDB): every write has a fixed idempotency key, an existing partner or workspace is
+//! left as it is, and points go only to a wallet that has never changed.
+
+use shared::domain::{Actor, AnchorDay, PartnerId, PartnerSettings, PlanId, PointsDelta, WalletId, WorkspaceId};
+use shared::ops::{Billing, NewWorkspace, OpError, PointsAdjustment};
+use shared::store::{IdempotencyKey, Table};
+
+pub const DEMO_PARTNER: &str = "demo-partner";
+/// (id, name, plan, points).
+pub const DEMO_WORKSPACES: [(&str, &str, PlanId, u32); 2] = [
+    ("demo-ws-1", "Demo workspace one", PlanId::Starter, 100),
+    ("demo-ws-2", "Demo workspace two", PlanId::Growth, 25),
+];
+/// Idempotency scope of the seed's writes (no API caller can use it: theirs are tenant-scoped).
+const SEED_SCOPE: &str = "local-seed";
+/// Who the seed's ledger entries name.
+const SEED_ACTOR: &str = "local-seed";
+
+#[derive(Debug, thiserror::Error)]
+#[error("seeding {what} failed: {source}")]
+pub struct SeedError {
+    what: String,
+    source: OpError,
+}
+
+fn key(name: &str, request: &str) -> IdempotencyKey {
+    IdempotencyKey::new(SEED_SCOPE, name, request.as_bytes()).expect("seed keys are short printable ASCII")
+}
+
+/// Creates the demo partner and workspaces unless they exist. `base_url` is where the runner
+/// listens (`http://localhost:3000`), for the partner's Checkout return URLs.
+pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str) -> Result<(), SeedError> {
+    let p = PartnerId::parse(DEMO_PARTNER).expect("a valid id");
+    let settings = PartnerSettings {
+        credit_billing: true,
+        success_url: Some(format!("{base_url}/checkout/success")),
+        cancel_url: Some(format!("{base_url}/checkout/cancel")),
+        grace_days: 3,
+    };
+    let fail = |what: &str| {
+        let what = what.to_owned();
+        move |source| SeedError { what, source }
+    };
+    // The key binds only the partner id: a restart on another port keeps the first settings.
+    match billing.create_partner(&p, &settings, &key("partner", DEMO_PARTNER)).await {
+        Ok(_) | Err(OpError::AlreadyExists(_)) => {}
+        Err(e) => return Err(fail(DEMO_PARTNER)(e)),
+    }
+    for (id, name, plan, points) in DEMO_WORKSPACES {
+        let w = WorkspaceId::parse(id).expect("a valid id");
+        // Cycles on calendar months, so a purchase shows the proration of DESIGN.md section 4.
+        let anchor = Some(AnchorDay::new(1).expect("1 is a day of every month"));
+        let new = NewWorkspace { id: w.clone(), name: name.to_owned(), plan, anchor };
+        match billing.create_workspace(&p, new, &key(&format!("workspace:{id}"), id)).await {
+            Ok(_) | Err(OpError::AlreadyExists(_)) => {}
+            Err(e) => return Err(fail(id)(e)),
+        }
+        let wallet = billing.store.wallet(&WalletId::Workspace(w.clone())).await.map_err(|e| fail(id)(e.into()))?;
+        if wallet.version > 0 {
+            continue;
+        }
+        let adjustment = PointsAdjustment {
+            amount: PointsDelta::parse(&points.to_string()).expect("a small whole number of points"),
+            reason: "Demo points".into(),
+            allow_negative: false,
+            actor: Actor::System(SEED_ACTOR.into()),
+        };
+        billing.adjust_points(&p, &w, adjustment, &key(&format!("points:{id}"), id)).await.map_err(fail(id))?;
+    }
+    Ok(())
+}

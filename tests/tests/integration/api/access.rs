@@ -1,0 +1,227 @@
+//! Who may call what: no claims is 401, the wrong role 403 and another tenant's ids 404, on
+//! every route, and none of them writes anything.
+
+use serde_json::{Value, json};
+use shared::store::Table;
+
+use super::{
+    ALL_ROUTES, Api, Claims, P, Q, Req, W, X, claims, dispatch, functions_serving, partner_admin, platform, req,
+    workspace_admin, workspace_member,
+};
+
+/// The ids a sample request names.
+pub(super) struct Target<'a> {
+    pub workspace: &'a str,
+    pub addon: &'a str,
+}
+
+/// A request to `route` that its rightful caller may send (only the caller is missing).
+pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
+    let r = req(route);
+    match route {
+        "PUT /partner/addons/{code}" => {
+            r.param("code", "extra_bot").json(json!({ "label": "Bot", "points": "10", "enabled": true }))
+        }
+        "GET /partner/plans/{id}" => r.param("id", "starter"),
+        "PUT /partner/plans/{id}" => r.param("id", "starter").json(json!({
+            "label": "Starter",
+            "limits": super::starter_limits(1, 2),
+            "monthly_price": { "amount_minor": 4900, "currency": "usd" },
+        })),
+        "PUT /partner/settings" => {
+            r.json(json!({ "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 0 }))
+        }
+        "POST /partner/workspaces" => {
+            r.json(json!({ "id": "ws-new", "name": "New", "plan": "starter", "cycle_anchor_day": 1 }))
+        }
+        "GET /partner/workspaces/{id}" | "GET /platform/workspaces/{id}/entitlements" => r.param("id", t.workspace),
+        "PUT /partner/workspaces/{id}/plan" => r.param("id", t.workspace).json(json!({ "plan": "growth" })),
+        "GET /partner/ledger" => r.query("workspace_id", t.workspace),
+        "POST /partner/workspaces/{id}/points" => {
+            r.param("id", t.workspace).json(json!({ "amount": "-1", "reason": "test" }))
+        }
+        "POST /workspace/addons" => r.json(json!({ "addon": "extra_bot", "quantity": 1 })),
+        "DELETE /workspace/addons/{addon_id}" => r.param("addon_id", t.addon),
+        "POST /partner/workspace/{id}/add-addon" => {
+            r.param("id", t.workspace).json(json!({ "addon": "extra_bot", "quantity": 1, "charge_points": true }))
+        }
+        "DELETE /partner/workspaces/{id}/addons/{addon_id}" => r.param("id", t.workspace).param("addon_id", t.addon),
+        "PUT /platform/workspaces/{id}/usage-counts" => {
+            r.param("id", t.workspace).json(json!({ "bots": 1, "members": 1, "bot_users": 1 }))
+        }
+        _ => r,
+    }
+}
+
+/// The callers a route accepts, among partner admin, workspace admin, workspace member, platform.
+pub(super) fn allowed(route: &str) -> [bool; 4] {
+    let (method, path) = route.split_once(' ').unwrap();
+    if path.starts_with("/partner") {
+        [true, false, false, false]
+    } else if path.starts_with("/workspace") {
+        [false, true, method == "GET", false]
+    } else {
+        assert!(path.starts_with("/platform"), "{route}");
+        [false, false, false, true]
+    }
+}
+
+pub(super) fn callers() -> [Claims; 4] {
+    [partner_admin(P), workspace_admin(P, W), workspace_member(P, W), platform()]
+}
+
+/// Two tenants, each workspace funded and holding one add-on.
+async fn setup<T: Table>(api: &Api<T>) -> (String, String) {
+    api.tenants().await;
+    let mut ids = vec![];
+    for (p, w) in [(P, W), (Q, X)] {
+        api.fund(p, w, "100").await;
+        ids.push(api.buy(p, w, "extra_bot", 1).await.ok(201)["addon"]["id"].as_str().unwrap().to_owned());
+    }
+    let theirs = ids.pop().unwrap();
+    (ids.pop().unwrap(), theirs)
+}
+
+#[test]
+fn every_route_is_served_by_exactly_one_function() {
+    for route in ALL_ROUTES {
+        assert_eq!(functions_serving(route).len(), 1, "{route}: {:?}", functions_serving(route));
+    }
+    let served: usize = [
+        purchase_addon::ROUTES,
+        adjust_points::ROUTES,
+        partner_api::ROUTES,
+        workspace_api::ROUTES,
+        platform_api::ROUTES,
+    ]
+    .iter()
+    .map(|r| r.len())
+    .sum();
+    assert_eq!(served, ALL_ROUTES.len(), "a function serves a route these tests don't know");
+}
+
+/// A function answers only its own routes: another function's route key is a 404.
+#[tokio::test]
+async fn functions_refuse_routes_they_do_not_own() {
+    let api = Api::memory();
+    api.tenants().await;
+    let foreign = sample("GET /partner/addons", &Target { workspace: W, addon: "ad_x" }).by(partner_admin(P));
+    let b = &api.billing;
+    let answers = [
+        purchase_addon::handle(b, foreign.build()).await,
+        adjust_points::handle(b, foreign.build()).await,
+        workspace_api::handle(b, foreign.build()).await,
+        platform_api::handle(b, foreign.build()).await,
+    ];
+    for a in answers {
+        assert_eq!(a.status().as_u16(), 404);
+    }
+    assert_eq!(dispatch(b, foreign.build()).await.status().as_u16(), 200);
+}
+
+async fn no_claims_is_401_on_every_route<T: Table>(api: Api<T>) {
+    let (mine, _) = setup(&api).await;
+    let before = api.state().await;
+    let target = Target { workspace: W, addon: &mine };
+    let no_sub: Claims = claims(&[
+        ("partner_id", P),
+        ("workspace_id", W),
+        ("roles", "[partner_admin workspace_admin platform_service]"),
+    ]);
+    let bad_tenant: Claims = claims(&[("sub", "u"), ("partner_id", "P ACME"), ("roles", "[partner_admin]")]);
+    for route in ALL_ROUTES {
+        api.call(sample(route, &target)).await.err(401, "unauthorized", None);
+        api.call(sample(route, &target).by(no_sub.clone())).await.err(401, "unauthorized", None);
+        api.call(sample(route, &target).by(bad_tenant.clone())).await.err(401, "unauthorized", None);
+    }
+    assert_eq!(api.state().await, before);
+}
+
+async fn wrong_roles_are_403_on_every_route<T: Table>(api: Api<T>) {
+    let (mine, _) = setup(&api).await;
+    let target = Target { workspace: W, addon: &mine };
+    let no_roles: Claims = claims(&[("sub", "u"), ("partner_id", P), ("workspace_id", W)]);
+    let unknown_role: Claims =
+        claims(&[("sub", "u"), ("partner_id", P), ("workspace_id", W), ("roles", "[superuser]")]);
+    // The right role without the tenant it applies to is no better.
+    let tenantless: [Claims; 2] = [
+        claims(&[("sub", "u"), ("roles", "[partner_admin]")]),
+        claims(&[("sub", "u"), ("roles", "[workspace_admin workspace_member]")]),
+    ];
+    let before = api.state().await;
+    for route in ALL_ROUTES {
+        let allowed = allowed(route);
+        for (caller, ok) in callers().into_iter().zip(allowed) {
+            if !ok {
+                let r = api.call(sample(route, &target).by(caller.clone())).await;
+                assert_eq!(r.status, 403, "{route} by {caller:?}: {}", r.body);
+                r.err(403, "forbidden", None);
+            }
+        }
+        for caller in [no_roles.clone(), unknown_role.clone()].into_iter().chain(tenantless.clone()) {
+            api.call(sample(route, &target).by(caller)).await.err(403, "forbidden", None);
+        }
+    }
+    assert_eq!(api.state().await, before, "a forbidden request writes nothing");
+    // The same requests from their rightful callers go through: the 403s were about the caller.
+    for route in ALL_ROUTES {
+        for (caller, ok) in callers().into_iter().zip(allowed(route)) {
+            if ok {
+                let r = api.call(sample(route, &target).by(caller.clone())).await;
+                assert!((200..300).contains(&r.status), "{route} by {caller:?}: {} {}", r.status, r.body);
+            }
+        }
+    }
+}
+
+async fn another_tenants_ids_are_404_on_every_route<T: Table>(api: Api<T>) {
+    let (mine, theirs) = setup(&api).await;
+    let before = api.state().await;
+    let nobody = "ws-nobody";
+    let not_found = |what: &str| json!({ "error": { "type": "not_found", "message": format!("{what} not found") } });
+    // P's admin with Q's workspace, and with a workspace that doesn't exist: the same answer.
+    for route in
+        ALL_ROUTES.iter().copied().filter(|r| r.contains("/partner/workspace") || r.contains("/partner/ledger"))
+    {
+        if route == "GET /partner/workspaces" || route == "POST /partner/workspaces" {
+            continue;
+        }
+        for w in [X, nobody] {
+            let r = api.call(sample(route, &Target { workspace: w, addon: &theirs }).by(partner_admin(P))).await;
+            assert_eq!((r.status, &r.body), (404, &not_found("workspace")), "{route} on {w}");
+        }
+    }
+    // P's own workspace with Q's add-on id.
+    let remove = sample("DELETE /partner/workspaces/{id}/addons/{addon_id}", &Target { workspace: W, addon: &theirs });
+    let r = api.call(remove.by(partner_admin(P))).await;
+    assert_eq!((r.status, &r.body), (404, &not_found("add-on")));
+    // W's admin cancelling X's add-on.
+    let cancel = sample("DELETE /workspace/addons/{addon_id}", &Target { workspace: W, addon: &theirs });
+    let r = api.call(cancel.by(workspace_admin(P, W))).await;
+    assert_eq!((r.status, &r.body), (404, &not_found("add-on")));
+    // A workspace token naming a workspace that doesn't exist.
+    for route in ALL_ROUTES.iter().copied().filter(|r| r.contains(" /workspace")) {
+        for who in [workspace_admin(P, nobody), workspace_admin(P, "ws-gone")] {
+            let r = api.call(sample(route, &Target { workspace: nobody, addon: &mine }).by(who)).await;
+            assert_eq!(r.status, 404, "{route}: {}", r.body);
+        }
+    }
+    // The platform naming a workspace that doesn't exist.
+    for route in ["PUT /platform/workspaces/{id}/usage-counts", "GET /platform/workspaces/{id}/entitlements"] {
+        let r = api.call(sample(route, &Target { workspace: nobody, addon: &mine }).by(platform())).await;
+        assert_eq!((r.status, &r.body), (404, &not_found("workspace")));
+    }
+    assert_eq!(api.state().await, before, "nothing was written to either tenant");
+    // Q's workspace is as it was: its add-on active, its balance whole.
+    let theirs_now = api.call(req("GET /workspace/addons").by(workspace_admin(Q, X))).await.ok(200);
+    let owned: Vec<_> =
+        theirs_now["owned"].as_array().unwrap().iter().map(|a| (a["id"].clone(), a["status"].clone())).collect();
+    assert_eq!(owned, [(Value::String(theirs), json!("active"))]);
+    assert_eq!(api.balance(Q, X).await, "95.00");
+}
+
+api_suite!(
+    no_claims_is_401_on_every_route,
+    wrong_roles_are_403_on_every_route,
+    another_tenants_ids_are_404_on_every_route
+);

@@ -1,0 +1,343 @@
+//! One set of routes: template.yaml's HttpApi events, openapi.yaml's operations, the function
+//! crates' `ROUTES` and what the local runner serves are the same set, each route in the
+//! function that answers it. template.yaml's table is the one `shared::store::schema` defines.
+//! And every route answers through the runner within the DynamoDB permissions template.yaml
+//! gives its function. None of this needs DynamoDB Local.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use local::http::{Method, Request, header};
+use local::policy::PolicyTable;
+use local::registry::FUNCTIONS;
+use local::template::{Template, openapi_route_keys};
+use local::{Body, Router, TokenRequest, Verifier};
+use serde_json::{Value, json};
+use shared::domain::FixedClock;
+use shared::ops::Billing;
+use shared::store::Store;
+use shared::store::memory::MemoryTable;
+use shared::store::schema::TABLE;
+use time::macros::datetime;
+
+fn repo_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join(name)
+}
+
+/// What is in `a` and not in `b`, for a failure message that says where a route is missing.
+fn missing(a: &BTreeSet<String>, b: &BTreeSet<String>) -> Vec<String> {
+    a.difference(b).cloned().collect()
+}
+
+#[test]
+fn template_openapi_crates_and_runner_have_the_same_routes() {
+    let template = Template::load(&repo_file("template.yaml")).unwrap();
+    let in_template = template.route_keys();
+    let in_openapi = openapi_route_keys(&repo_file("openapi.yaml")).unwrap();
+    let in_crates: BTreeSet<String> = FUNCTIONS.iter().flat_map(|f| f.routes.iter().map(|r| r.to_string())).collect();
+    // The runner refuses a template that disagrees with the crates; say so, and compare the rest.
+    let mut problems = Vec::new();
+    let in_runner = match Router::<MemoryTable>::from_template(&repo_file("template.yaml")) {
+        Ok(router) => router.routes(),
+        Err(e) => {
+            problems.push(format!("the runner refuses template.yaml: {e}"));
+            in_template.clone()
+        }
+    };
+
+    let sets = [
+        ("template.yaml", &in_template),
+        ("openapi.yaml", &in_openapi),
+        ("the crates' ROUTES", &in_crates),
+        ("the runner", &in_runner),
+    ];
+    for (name_a, a) in sets {
+        for (name_b, b) in sets {
+            for route in missing(a, b) {
+                problems.push(format!("{route} is in {name_a} but not in {name_b}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "the route sets differ:\n{}", problems.join("\n"));
+    assert_eq!(in_template.len(), FUNCTIONS.iter().map(|f| f.routes.len()).sum::<usize>(), "a route is declared twice");
+
+    // Each route is in the function whose crate answers it.
+    for f in &template.functions {
+        let entry = local::registry::entry(&f.code_uri).unwrap_or_else(|| panic!("{} has no crate", f.code_uri));
+        let routes: BTreeSet<String> = f.routes.iter().map(|r| r.key()).collect();
+        let expected: BTreeSet<String> = entry.routes.iter().map(|r| r.to_string()).collect();
+        assert_eq!(routes, expected, "{}'s events are not {}'s ROUTES", f.logical_id, entry.package);
+        assert_eq!(f.binary.as_deref(), Some(entry.package), "{}: BuildProperties.Binary", f.logical_id);
+        assert!(f.routes.iter().all(|r| r.jwt), "{}: every route is behind the JWT authorizer", f.logical_id);
+    }
+}
+
+#[test]
+fn template_table_is_the_schema() {
+    let template = Template::load(&repo_file("template.yaml")).unwrap();
+    let [table] = template.tables.as_slice() else { panic!("one table expected, found {}", template.tables.len()) };
+    let pair = |p: &str, s: &str| (p.to_owned(), s.to_owned());
+    assert_eq!(table.primary, pair(TABLE.primary.partition, TABLE.primary.sort), "primary key");
+    let expected: Vec<_> = TABLE
+        .global_indexes
+        .iter()
+        .map(|g| (g.name.to_owned(), g.partition.to_owned(), g.sort.to_owned(), "ALL".to_owned()))
+        .collect();
+    assert_eq!(table.global_indexes, expected, "global secondary indexes (name, partition, sort, projection)");
+    let mut key_attributes: Vec<_> = std::iter::once(&TABLE.primary)
+        .chain(TABLE.global_indexes)
+        .flat_map(|k| [k.partition, k.sort])
+        .map(|a| (a.to_owned(), "S".to_owned()))
+        .collect();
+    key_attributes.sort();
+    let mut declared = table.attributes.clone();
+    declared.sort();
+    assert_eq!(declared, key_attributes, "AttributeDefinitions: every key attribute, a string, and nothing else");
+    assert_eq!(table.ttl_attribute.as_deref(), Some(TABLE.ttl_attribute), "TTL attribute");
+    assert_eq!(table.billing_mode.as_deref(), Some("PAY_PER_REQUEST"));
+    assert!(table.point_in_time_recovery, "point-in-time recovery");
+    assert!(table.deletion_protection, "deletion protection");
+}
+
+#[test]
+fn template_functions_are_arm64_rust_lambdas() {
+    let doc = local::template::load_yaml(&repo_file("template.yaml")).unwrap();
+    let globals = &doc["Globals"]["Function"];
+    for (id, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().unwrap();
+        let prop = |name: &str| {
+            let own = &resource["Properties"][name];
+            if own.is_null() { globals[name].clone() } else { own.clone() }
+        };
+        assert_eq!(prop("Runtime").as_str(), Some("provided.al2023"), "{id}");
+        assert_eq!(prop("Handler").as_str(), Some("bootstrap"), "{id}");
+        assert_eq!(prop("Architectures")[0].as_str(), Some("arm64"), "{id}");
+        assert_eq!(resource["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
+        let env = prop("Environment");
+        assert!(!env["Variables"]["TABLE_NAME"].is_null() && !env["Variables"]["RUST_LOG"].is_null(), "{id}");
+        let code_uri = resource["Properties"]["CodeUri"].as_str().unwrap();
+        assert!(repo_file(code_uri).join("Cargo.toml").is_file(), "{id}: CodeUri {code_uri} is not a crate");
+    }
+}
+
+// ---- Every route through the runner, as API Gateway and IAM would let it run ----
+
+const PARTNER: &str = "demo-partner";
+
+struct Runner {
+    router: Router<PolicyTable<MemoryTable>>,
+    billing: Billing<PolicyTable<MemoryTable>>,
+    verifier: Verifier,
+    served: BTreeSet<String>,
+}
+
+fn now_s() -> u64 {
+    local::server::now_epoch_s()
+}
+
+impl Runner {
+    async fn new() -> Runner {
+        let router = Router::from_template(&repo_file("template.yaml")).unwrap();
+        // 15 April: the seeded workspaces are billed by calendar month, so a purchase today
+        // has 15 of the cycle's 30 days remaining (DESIGN.md section 4's test vector).
+        let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
+        let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock);
+        local::seed::seed(&billing, "http://localhost:3000").await.unwrap();
+        Runner { router, billing, verifier: Verifier::new("test-secret"), served: BTreeSet::new() }
+    }
+
+    fn token(&self, partner: Option<&str>, workspace: Option<&str>, role: &str) -> String {
+        let request = TokenRequest {
+            sub: format!("{role}-user"),
+            partner_id: partner.map(str::to_owned),
+            workspace_id: workspace.map(str::to_owned),
+            roles: vec![role.to_owned()],
+            ttl_s: 600,
+        };
+        request.mint(&self.verifier, now_s())
+    }
+
+    /// Sends a request the way a client does, through routing, the JWT check and the handler.
+    async fn send(&mut self, token: Option<&str>, method: Method, uri: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = Request::builder().method(method.clone()).uri(uri).header(header::HOST, "localhost:3000");
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if method != Method::GET {
+            req = req.header("idempotency-key", format!("key-{:x}", fastrand::u64(..)));
+        }
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let req = req.body(body).unwrap();
+        if let Some(m) = self.router.resolve(req.method(), req.uri().path()) {
+            self.served.insert(m.route.key());
+        }
+        let response = self.router.handle(&self.billing, &self.verifier, req, now_s()).await;
+        let status = response.status().as_u16();
+        let json = match response.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap(),
+            Body::Binary(b) => serde_json::from_slice(b).unwrap(),
+            _ => Value::Null,
+        };
+        assert_ne!(status, 500, "{method} {uri} failed inside (denied by its template policy?): {json}");
+        (status, json)
+    }
+
+    /// Like `send`, asserting the status.
+    async fn ok(&mut self, token: &str, method: Method, uri: &str, body: Option<Value>, status: u16) -> Value {
+        let (got, json) = self.send(Some(token), method.clone(), uri, body).await;
+        assert_eq!(got, status, "{method} {uri}: {json}");
+        json
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_through_the_runner_within_its_template_policy() {
+    use Method as M;
+    let mut r = Runner::new().await;
+    let partner = r.token(Some(PARTNER), None, "partner_admin");
+    let admin = r.token(Some(PARTNER), Some("demo-ws-1"), "workspace_admin");
+    let platform = r.token(None, None, "platform_service");
+
+    // The partner's catalog, plans and settings.
+    let addons = r.ok(&partner, M::GET, "/partner/addons", None, 200).await;
+    assert_eq!(addons["data"].as_array().unwrap().len(), 6);
+    let seat = json!({ "label": "Seat", "points": "8.00", "enabled": true });
+    assert_eq!(r.ok(&partner, M::PUT, "/partner/addons/extra_member", Some(seat), 200).await["points"], "8.00");
+    assert_eq!(r.ok(&partner, M::GET, "/partner/plans", None, 200).await["data"].as_array().unwrap().len(), 3);
+    assert_eq!(r.ok(&partner, M::GET, "/partner/plans/growth", None, 200).await["id"], "growth");
+    let starter = json!({
+        "label": "Starter",
+        "limits": { "bots": 1, "members": 2, "bot_users": 1000, "inbound_webhook_requests_per_month": 1000,
+                    "external_request_timeout_s": 10 },
+        "monthly_price": { "amount_minor": 4900, "currency": "usd" }
+    });
+    r.ok(&partner, M::PUT, "/partner/plans/starter", Some(starter), 200).await;
+    let settings = r.ok(&partner, M::GET, "/partner/settings", None, 200).await;
+    assert_eq!(settings["credit_billing"], true, "the demo partner sells add-ons");
+    r.ok(&partner, M::PUT, "/partner/settings", Some(settings), 200).await;
+
+    // Workspaces.
+    let listed = r.ok(&partner, M::GET, "/partner/workspaces", None, 200).await;
+    let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["demo-ws-1", "demo-ws-2"]);
+    let new = json!({ "id": "ws-3", "name": "Third", "plan": "starter" });
+    r.ok(&partner, M::POST, "/partner/workspaces", Some(new), 201).await;
+    assert_eq!(r.ok(&partner, M::GET, "/partner/workspaces/demo-ws-2", None, 200).await["balance"], "25.00");
+    let plan = json!({ "plan": "growth" });
+    assert_eq!(
+        r.ok(&partner, M::PUT, "/partner/workspaces/ws-3/plan", Some(plan), 200).await["workspace"]["plan"],
+        "growth"
+    );
+    let bonus = json!({ "amount": "5", "reason": "welcome bonus" });
+    assert_eq!(
+        r.ok(&partner, M::POST, "/partner/workspaces/demo-ws-1/points", Some(bonus), 201).await["balance"],
+        "105.00"
+    );
+
+    // The workspace's side: 10 points x 15/30 days = 5.00.
+    assert_eq!(r.ok(&admin, M::GET, "/workspace", None, 200).await["balance"], "105.00");
+    let offers = r.ok(&admin, M::GET, "/workspace/addons", None, 200).await;
+    assert!(!offers.to_string().contains("cost_price"), "a workspace never sees cost prices");
+    let bought =
+        r.ok(&admin, M::POST, "/workspace/addons", Some(json!({ "addon": "extra_bot", "quantity": 1 })), 201).await;
+    assert_eq!((bought["charged"].as_str(), bought["balance"].as_str()), (Some("5.00"), Some("100.00")));
+    let id = bought["addon"]["id"].as_str().unwrap().to_owned();
+    let cancelled = r.ok(&admin, M::DELETE, &format!("/workspace/addons/{id}"), None, 200).await;
+    assert_eq!(cancelled["addon"]["status"], "cancelling");
+    assert_eq!(r.ok(&admin, M::GET, "/workspace/ledger?limit=2", None, 200).await["data"][0]["amount"], "-5.00");
+
+    // The partner gives and removes an add-on.
+    let given = json!({ "addon": "extra_member", "quantity": 2 });
+    let given = r.ok(&partner, M::POST, "/partner/workspace/demo-ws-1/add-addon", Some(given), 201).await;
+    assert_eq!(given["charged"], "0.00");
+    let id = given["addon"]["id"].as_str().unwrap().to_owned();
+    r.ok(&partner, M::DELETE, &format!("/partner/workspaces/demo-ws-1/addons/{id}"), None, 200).await;
+    let ledger = r.ok(&partner, M::GET, "/partner/ledger?workspace_id=demo-ws-1", None, 200).await;
+    assert_eq!(ledger["data"].as_array().unwrap().len(), 4, "seed, bonus, purchase, grant: {ledger}");
+    r.ok(&partner, M::GET, "/partner/ledger", None, 200).await;
+
+    // The platform: over the starter plan's one bot (plus the cancelling extra bot) pauses it.
+    let usage = json!({ "bots": 3, "members": 1, "bot_users": 10 });
+    let paused = r.ok(&platform, M::PUT, "/platform/workspaces/demo-ws-1/usage-counts", Some(usage), 200).await;
+    assert_eq!(
+        (paused["workspace"]["status"].as_str(), paused["workspace"]["exceeded"].clone()),
+        (Some("paused"), json!(["bots"]))
+    );
+    let entitlements = r.ok(&platform, M::GET, "/platform/workspaces/demo-ws-1/entitlements", None, 200).await;
+    assert_eq!(entitlements["paused"], true);
+
+    let all = r.router.routes();
+    assert_eq!(
+        r.served,
+        all,
+        "this test must call every route once (routes not called: {:?})",
+        all.difference(&r.served).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn the_runner_answers_like_api_gateway_before_any_function() {
+    use Method as M;
+    let mut r = Runner::new().await;
+    let partner = r.token(Some(PARTNER), None, "partner_admin");
+
+    // Unknown route (or method): 404 in the API's error shape, token or not.
+    for (token, method, uri) in [
+        (None, M::GET, "/nowhere"),
+        (Some(partner.as_str()), M::DELETE, "/partner/addons"),
+        (None, M::GET, "/partner/plans/"),
+    ] {
+        let (status, body) = r.send(token, method, uri, None).await;
+        assert_eq!((status, body["error"]["type"].as_str()), (404, Some("not_found")), "{uri}");
+    }
+
+    // A JWT route without a valid token: 401.
+    let expired = TokenRequest {
+        sub: "u".into(),
+        partner_id: Some(PARTNER.into()),
+        roles: vec!["partner_admin".into()],
+        ttl_s: 60,
+        ..Default::default()
+    }
+    .mint(&r.verifier, now_s() - 120);
+    let forged = TokenRequest {
+        sub: "u".into(),
+        partner_id: Some(PARTNER.into()),
+        roles: vec!["partner_admin".into()],
+        ttl_s: 60,
+        ..Default::default()
+    }
+    .mint(&Verifier::new("another-secret"), now_s());
+    for token in [None, Some("not-a-jwt"), Some(expired.as_str()), Some(forged.as_str())] {
+        let (status, body) = r.send(token, M::GET, "/partner/addons", None).await;
+        assert_eq!((status, body["error"]["type"].as_str()), (401, Some("unauthorized")), "{token:?}");
+    }
+
+    // The claims reach the handler as API Gateway passes them: roles flattened to "[a b]".
+    let member = TokenRequest {
+        sub: "carol".into(),
+        partner_id: Some(PARTNER.into()),
+        workspace_id: Some("demo-ws-2".into()),
+        roles: vec!["workspace_member".into(), "something_else".into()],
+        ttl_s: 60,
+    }
+    .mint(&r.verifier, now_s());
+    let (status, ws) = r.send(Some(&member), M::GET, "/workspace", None).await;
+    assert_eq!((status, ws["id"].as_str(), ws["balance"].as_str()), (200, Some("demo-ws-2"), Some("25.00")));
+    let (status, _) =
+        r.send(Some(&member), M::POST, "/workspace/addons", Some(json!({"addon": "extra_bot", "quantity": 1}))).await;
+    assert_eq!(status, 403, "a member may read, not buy");
+}
+
+#[tokio::test]
+async fn seeding_twice_changes_nothing() {
+    let r = Runner::new().await;
+    local::seed::seed(&r.billing, "http://localhost:4000").await.unwrap();
+    let w = shared::domain::WorkspaceId::parse("demo-ws-1").unwrap();
+    let wallet = r.billing.store.wallet(&shared::domain::WalletId::Workspace(w)).await.unwrap();
+    assert_eq!((wallet.balance.to_string(), wallet.version), ("100.00".to_owned(), 1));
+}
