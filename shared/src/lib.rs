@@ -3,3 +3,4 @@ pub mod http;
 pub mod ops;
 pub mod runtime;
 pub mod store;
+pub mod stripe;
