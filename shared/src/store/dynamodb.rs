@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, GlobalSecondaryIndex,
@@ -295,36 +296,18 @@ impl Table for DynamoTable {
         limit: usize,
         order: Order,
     ) -> Result<Vec<Item>, TableError> {
-        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
-        let mut items = Vec::with_capacity(limit);
-        let mut start = start_after.map(|sk| key_map(&Key::new(pk, sk)));
-        for _ in 0..MAX_QUERY_ROUNDS {
-            let remaining = i32::try_from(limit - items.len()).expect("limit <= MAX_QUERY_LIMIT");
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table_name)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-                .set_exclusive_start_key(start.take())
-                .scan_index_forward(order == Order::Ascending)
-                .limit(remaining)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(classify)?;
-            for map in out.items() {
-                items.push(from_map(map)?);
-            }
-            match out.last_evaluated_key() {
-                Some(lek) if items.len() < limit => start = Some(lek.clone()),
-                _ => return Ok(items),
-            }
-        }
-        Ok(items)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table_name)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            .scan_index_forward(order == Order::Ascending)
+            .consistent_read(true);
+        collect_pages(query, start_after.map(|sk| key_map(&Key::new(pk, sk))), limit).await
     }
 
     async fn query_index(
@@ -335,39 +318,22 @@ impl Table for DynamoTable {
         limit: usize,
         order: Order,
     ) -> Result<Vec<Item>, TableError> {
-        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
-        let mut items = Vec::with_capacity(limit);
-        let mut start = start_after.map(|pos| {
+        let start = start_after.map(|pos| {
             let mut k = key_map(&pos.key);
             k.insert(index.partition.to_owned(), AttributeValue::S(pk.to_owned()));
             k.insert(index.sort.to_owned(), AttributeValue::S(pos.index_sk.clone()));
             k
         });
-        for _ in 0..MAX_QUERY_ROUNDS {
-            let remaining = i32::try_from(limit - items.len()).expect("limit <= MAX_QUERY_LIMIT");
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table_name)
-                .index_name(index.name)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", index.partition)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .set_exclusive_start_key(start.take())
-                .scan_index_forward(order == Order::Ascending)
-                .limit(remaining)
-                .send()
-                .await
-                .map_err(classify)?;
-            for map in out.items() {
-                items.push(from_map(map)?);
-            }
-            match out.last_evaluated_key() {
-                Some(lek) if items.len() < limit => start = Some(lek.clone()),
-                _ => return Ok(items),
-            }
-        }
-        Ok(items)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table_name)
+            .index_name(index.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", index.partition)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .scan_index_forward(order == Order::Ascending);
+        collect_pages(query, start, limit).await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
@@ -378,6 +344,31 @@ impl Table for DynamoTable {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(classify_transact)?;
         Ok(())
     }
+}
+
+/// Runs `query` from `start` until `limit` items are read or the results end. DynamoDB may
+/// stop a page early (1 MB), so this follows `LastEvaluatedKey`, at most
+/// [`MAX_QUERY_ROUNDS`] times.
+async fn collect_pages(
+    query: QueryFluentBuilder,
+    mut start: Option<HashMap<String, AttributeValue>>,
+    limit: usize,
+) -> Result<Vec<Item>, TableError> {
+    assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
+    let mut items = Vec::with_capacity(limit);
+    for _ in 0..MAX_QUERY_ROUNDS {
+        let remaining = i32::try_from(limit - items.len()).expect("limit <= MAX_QUERY_LIMIT");
+        let out =
+            query.clone().set_exclusive_start_key(start.take()).limit(remaining).send().await.map_err(classify)?;
+        for map in out.items() {
+            items.push(from_map(map)?);
+        }
+        match out.last_evaluated_key() {
+            Some(lek) if items.len() < limit => start = Some(lek.clone()),
+            _ => return Ok(items),
+        }
+    }
+    Ok(items)
 }
 
 /// Creates the table as [`TABLE`] defines it (tests and local runs; production tables come

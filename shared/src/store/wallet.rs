@@ -392,23 +392,25 @@ impl<T: Table> Store<T> {
                 Err(TableError::ConditionFailed { failed }) => {
                     match self.after_cancellation(&posting, &failed)? {
                         Cancelled::Done(outcome) => return Ok(*outcome),
-                        Cancelled::WalletMoved(fresh) => {
+                        // The first conflict retries at once with the state the cancelled
+                        // transaction handed back (no read). After that the wallet is hot:
+                        // back off so contenders spread out, then read afresh, because state
+                        // that aged through a sleep would only conflict again.
+                        Cancelled::WalletMoved(fresh) if attempt == 0 => {
                             state = fresh;
-                            // The first conflict retries at once: we hold the fresh state.
-                            (attempt > 0).then(|| self.retry.delay(attempt))
+                            None
                         }
+                        Cancelled::WalletMoved(_) => Some(self.retry.delay(attempt)),
                     }
                 }
                 Err(e) if e.is_retryable() => {
                     if attempt + 1 >= self.retry.max_attempts {
                         return Err(StoreError::from_table(e));
                     }
+                    // After an ambiguous failure the write may have landed: the read after
+                    // the backoff sees it, and the idempotency record answers the retry.
                     tracing::warn!(error = %e, attempt, wallet = %posting.wallet, "transaction failed, retrying");
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
-                    // After an ambiguous failure the write may have landed: read again, and
-                    // the idempotency record will answer if it did.
-                    state = self.wallet(&posting.wallet).await?;
-                    None
+                    Some(self.retry.delay(attempt))
                 }
                 Err(e) => return Err(StoreError::from_table(e)),
             };
@@ -418,6 +420,7 @@ impl<T: Table> Store<T> {
             }
             if let Some(delay) = retry_after {
                 tokio::time::sleep(delay).await;
+                state = self.wallet(&posting.wallet).await?;
             }
         }
     }

@@ -13,7 +13,7 @@ use integration_tests::{CountingTable, fresh_table};
 use shared::domain::{Actor, EntryKind, Overdraft, PointsDelta, WalletId, WorkspaceId};
 use shared::store::dynamodb::DynamoTable;
 use shared::store::item::{Attr, Condition, Item, Key, Write};
-use shared::store::{IdempotencyKey, Outcome, Posting, Store, StoreError, Table, keys};
+use shared::store::{IdempotencyKey, Outcome, Posting, RetryPolicy, Store, StoreError, Table, keys};
 use time::OffsetDateTime;
 
 const CLIENTS: [usize; 3] = [1, 8, 64];
@@ -131,15 +131,29 @@ async fn raw(table: Arc<DynamoTable>, clients: usize, length: Duration) -> Run {
     Run { ops: done.load(Ordering::Relaxed), elapsed: start.elapsed() }
 }
 
+/// The store's default retry policy, unless `BENCH_BASE_MS` / `BENCH_MAX_MS` /
+/// `BENCH_ATTEMPTS` say otherwise (to compare policies on the same machine).
+fn retry_policy_from_env() -> RetryPolicy {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let d = RetryPolicy::DEFAULT;
+    RetryPolicy {
+        max_attempts: env("BENCH_ATTEMPTS").map_or(d.max_attempts, |a| u32::try_from(a).unwrap_or(u32::MAX)),
+        base_delay: env("BENCH_BASE_MS").map_or(d.base_delay, Duration::from_millis),
+        max_delay: env("BENCH_MAX_MS").map_or(d.max_delay, Duration::from_millis),
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let length = Duration::from_secs(seconds);
     let table = fresh_table().await;
     let raw_table = Arc::new(table.clone());
-    let store = Arc::new(Store::new(CountingTable::new(table)));
+    let retry = retry_policy_from_env();
+    let store = Arc::new(Store::with_retry(CountingTable::new(table), retry));
 
     println!("wallet benchmark: one hot wallet on DynamoDB Local, {seconds} s per run, release build");
+    println!("retry policy: {retry:?}");
     println!(
         "{:>7} | {:>12} | {:>12} | {:>6} | {:>7} | {:>8} | {:>13}",
         "clients", "debits/s", "raw tx/s", "ratio", "gets/op", "txns/op", "client 409s"
