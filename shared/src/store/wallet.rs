@@ -55,8 +55,11 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Measured with `scripts/test --bench` on DynamoDB Local: against 64 clients on one
+    /// wallet, a 1 s cap wasted a third as many transactions per debit as a 200 ms cap did.
+    /// Without contention no retry happens, so these cost nothing then.
     pub const DEFAULT: RetryPolicy =
-        RetryPolicy { max_attempts: 12, base_delay: Duration::from_millis(2), max_delay: Duration::from_millis(200) };
+        RetryPolicy { max_attempts: 12, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(1000) };
 
     /// Full jitter: a random delay in `[0, min(max, base * 2^attempt))`.
     fn delay(&self, attempt: u32) -> Duration {
