@@ -1,14 +1,17 @@
-//! A partner's side: settings, add-on prices and labels, plans, workspaces and the ledger.
+//! A partner's side: settings, add-on prices and labels, plans, top-up options and the credit
+//! rate, workspaces and the ledger.
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{
-    AddonCode, AnchorDay, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, WorkspaceId,
-    check_label,
+    AddonCode, AnchorDay, CreditRate, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points,
+    TopupOption, TopupOptionId, WorkspaceId, check_label,
 };
 use shared::http::{self, ApiError, Caller, partner_scope};
-use shared::ops::{Billing, NewWorkspace, partner_addon_view, plan_view, settings_view};
+use shared::ops::{
+    Billing, MAX_TOPUP_OPTIONS, NewWorkspace, TopupOptionDraft, partner_addon_view, plan_view, settings_view,
+};
 use shared::store::records::rfc3339;
 use shared::store::{IndexCursor, Table};
 
@@ -20,6 +23,9 @@ pub const ROUTES: &[&str] = &[
     "PUT /partner/plans/{id}",
     "GET /partner/settings",
     "PUT /partner/settings",
+    "GET /partner/topup-options",
+    "PUT /partner/topup-options",
+    "PUT /partner/credit-rate",
     "GET /partner/workspaces",
     "POST /partner/workspaces",
     "GET /partner/workspaces/{id}",
@@ -74,6 +80,17 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         "PUT /partner/settings" => {
             let settings: PartnerSettings = http::json_body(req)?;
             Ok(http::reply(billing.put_partner_settings(p, &settings, idem()).await?))
+        }
+        "GET /partner/topup-options" => Ok(http::ok(billing.partner_topup_options(p).await?)),
+        "PUT /partner/topup-options" => {
+            let drafts = topup_drafts(http::json_body(req)?)?;
+            Ok(http::reply(billing.put_topup_options(p, drafts, idem()).await?))
+        }
+        "PUT /partner/credit-rate" => {
+            let body: CreditRateTerms = http::json_body(req)?;
+            let rate = CreditRate::parse(&body.currency, &body.price_per_point)
+                .map_err(|e| ApiError::invalid(e.param(), e))?;
+            Ok(http::reply(billing.put_credit_rate(p, &rate, idem()).await?))
         }
         "GET /partner/workspaces" => list_workspaces(billing, p, req).await,
         "POST /partner/workspaces" => {
@@ -135,6 +152,52 @@ struct PlanTerms {
     label: String,
     limits: Limits,
     monthly_price: Money,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopupOptions {
+    options: Vec<TopupOptionTerms>,
+}
+
+/// Raw, so that each field's error can name its place in the list (`options[2].amount_minor`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopupOptionTerms {
+    id: Option<String>,
+    label: String,
+    currency: String,
+    /// An integer: 1000.5 JPY can't even be said.
+    amount_minor: i64,
+    points: String,
+}
+
+/// Each option checked by [`TopupOption`] (label, currency, amount for the currency and Stripe's
+/// minimum, points), the first fault named by its place: `options[2].amount_minor`.
+fn topup_drafts(body: TopupOptions) -> Result<Vec<TopupOptionDraft>, ApiError> {
+    if body.options.len() > MAX_TOPUP_OPTIONS {
+        return Err(ApiError::invalid("options", format!("at most {MAX_TOPUP_OPTIONS} top-up options")));
+    }
+    body.options
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let at = |field: &str| format!("options[{i}].{field}");
+            let id =
+                o.id.map(|id| TopupOptionId::parse(&id)).transpose().map_err(|e| ApiError::invalid(&at("id"), e))?;
+            let option = TopupOption::parse(&o.label, &o.currency, o.amount_minor, &o.points)
+                .map_err(|e| ApiError::invalid(&at(e.param()), e))?;
+            Ok(TopupOptionDraft { id, option })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditRateTerms {
+    currency: String,
+    /// A decimal string ("0.05"), never a JSON number.
+    price_per_point: String,
 }
 
 #[derive(Deserialize)]

@@ -98,10 +98,24 @@ string_id!(
     |s| check_prefixed("checkout id", "cs_", " after the prefix 'cs_'", s)
 );
 
+string_id!(
+    /// One of a partner's top-up options: `to_<random>`, minted when the partner saves a new
+    /// option and kept across its edits, so a workspace can pay for it by id.
+    TopupOptionId,
+    |s| check_prefixed("top-up option id", "to_", " after the prefix 'to_'", s)
+);
+
 impl AddonId {
     /// A fresh random add-on id (96 bits of randomness).
     pub fn generate() -> Self {
         Self(format!("ad_{:024x}", fastrand::u128(..) >> 32))
+    }
+}
+
+impl TopupOptionId {
+    /// A fresh random top-up option id (96 bits of randomness).
+    pub fn generate() -> Self {
+        Self(format!("to_{:024x}", fastrand::u128(..) >> 32))
     }
 }
 

@@ -6,6 +6,7 @@
 //! the caller is sent, stored with the key so that a replay is sent the same thing.
 
 mod catalog;
+mod topup;
 mod views;
 mod workspace;
 
@@ -16,6 +17,10 @@ use serde_json::{Value, json};
 use crate::domain::{Balance, Clock, PartnerId, Points, Workspace, WorkspaceId};
 use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
+pub use topup::{
+    DEFAULT_WHOLESALE_PER_POINT_USD, MAX_TOPUP_OPTIONS, PartnerTopupOption, PlatformConfig, TopupOptionDraft,
+    TopupOptionList,
+};
 pub use views::*;
 pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS};
 
@@ -102,15 +107,17 @@ impl From<crate::store::MalformedItem> for OpError {
     }
 }
 
-/// The operations, over a table and a clock.
+/// The operations, over a table and a clock, with the platform's own figures.
 pub struct Billing<T> {
     pub store: Store<T>,
     pub clock: Arc<dyn Clock>,
+    pub platform: PlatformConfig,
 }
 
 impl<T: Table> Billing<T> {
+    /// With the platform's defaults ([`PlatformConfig::default`]); see [`Billing::with_platform`].
     pub fn new(store: Store<T>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self { store, clock, platform: PlatformConfig::default() }
     }
 
     /// A request that was already answered is answered the same way again, before anything is

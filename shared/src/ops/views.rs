@@ -4,10 +4,12 @@
 use serde_json::{Value, json};
 
 use crate::domain::{
-    Balance, Cycle, LedgerEntry, Limits, PartnerAddon, PartnerSettings, Plan, Workspace, WorkspaceAddon,
+    Balance, CreditRate, Cycle, LedgerEntry, Limits, PartnerAddon, PartnerSettings, Plan, Workspace, WorkspaceAddon,
     WorkspaceStatus,
 };
 use crate::store::records::format_date;
+
+use super::PartnerTopupOption;
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("API types serialize to JSON")
@@ -48,6 +50,38 @@ pub fn owned_addon_view(a: &WorkspaceAddon, label: &str) -> Value {
         "status": a.status.as_str(),
         "period_end": format_date(a.period_end),
     })
+}
+
+/// A top-up option as its partner manages it: exactly the fields `PUT /partner/topup-options`
+/// takes, so a partner can send back what it read.
+pub fn partner_topup_view(o: &PartnerTopupOption) -> Value {
+    let amount = o.option.amount();
+    json!({
+        "id": o.id.as_str(),
+        "label": o.option.label(),
+        "currency": amount.currency(),
+        "amount_minor": amount.amount_minor(),
+        "points": o.option.points().to_string(),
+    })
+}
+
+/// A top-up option on offer, as a workspace sees it: with the amount in major units for display
+/// ("10.00" usd, "1000" jpy, "5.120" kwd).
+pub fn topup_offer_view(o: &PartnerTopupOption) -> Value {
+    let amount = o.option.amount();
+    json!({
+        "id": o.id.as_str(),
+        "label": o.option.label(),
+        "currency": amount.currency(),
+        "amount_minor": amount.amount_minor(),
+        "amount_major": amount.format_major(),
+        "points": o.option.points().to_string(),
+    })
+}
+
+/// `{"currency": "usd", "price_per_point": "0.05"}`.
+pub fn credit_rate_view(r: &CreditRate) -> Value {
+    to_value(r)
 }
 
 pub fn plan_view(p: &Plan) -> Value {

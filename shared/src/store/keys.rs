@@ -8,6 +8,8 @@
 //! | `PARTNER#p` | `PROFILE` | `partner` |
 //! | `PARTNER#p` | `ADDON#<code>` | `partner_addon` |
 //! | `PARTNER#p` | `PLAN#<id>` | `plan` |
+//! | `PARTNER#p` | `TOPUPS` | `topup_options` (the whole list, replaced at once) |
+//! | `PARTNER#p` | `RATE` | `credit_rate` |
 //! | `PARTNER#p` | `WS#w` | `workspace_ref` (lists a partner's workspaces) |
 //! | `WS#w` | `PROFILE` | `workspace` |
 //! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` |
@@ -23,6 +25,8 @@ pub const PROFILE_SK: &str = "PROFILE";
 pub const ADDON_PREFIX: &str = "ADDON#";
 pub const PLAN_PREFIX: &str = "PLAN#";
 pub const WORKSPACE_REF_PREFIX: &str = "WS#";
+pub const TOPUPS_SK: &str = "TOPUPS";
+pub const RATE_SK: &str = "RATE";
 
 pub fn partner_profile(p: &PartnerId) -> Key {
     Key::new(partner_pk(p), PROFILE_SK)
@@ -34,6 +38,14 @@ pub fn partner_addon(p: &PartnerId, code: AddonCode) -> Key {
 
 pub fn partner_plan(p: &PartnerId, plan: PlanId) -> Key {
     Key::new(partner_pk(p), format!("{PLAN_PREFIX}{}", plan.as_str()))
+}
+
+pub fn partner_topups(p: &PartnerId) -> Key {
+    Key::new(partner_pk(p), TOPUPS_SK)
+}
+
+pub fn partner_credit_rate(p: &PartnerId) -> Key {
+    Key::new(partner_pk(p), RATE_SK)
 }
 
 pub fn workspace_ref(p: &PartnerId, w: &WorkspaceId) -> Key {

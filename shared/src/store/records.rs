@@ -7,9 +7,13 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use crate::domain::{
-    AddonCode, AddonId, AddonStatus, AnchorDay, Currency, LimitKind, Limits, Money, PartnerAddon, PartnerId,
-    PartnerSettings, Plan, PlanId, Points, Usage, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
+    AddonCode, AddonId, AddonStatus, AnchorDay, CreditRate, Currency, LimitKind, Limits, Money, PartnerAddon,
+    PartnerId, PartnerSettings, Plan, PlanId, Points, TopupOption, Usage, Workspace, WorkspaceAddon, WorkspaceId,
+    WorkspaceStatus,
 };
+// The top-up option id sits in `ops` until `domain::ids` can take it.
+use crate::domain::TopupOptionId;
+use crate::ops::{PartnerTopupOption, TopupOptionList};
 
 use super::item::{Attr, Item, MalformedItem};
 use super::keys;
@@ -154,6 +158,64 @@ pub fn plan_from(item: &Item) -> Result<Plan, MalformedItem> {
     })
 }
 
+/// The partner's whole list of top-up options, in its order, as one item.
+pub fn topup_options_item(p: &PartnerId, list: &TopupOptionList, updated_at: OffsetDateTime) -> Item {
+    let options = list
+        .options
+        .iter()
+        .map(|o| {
+            let amount = o.option.amount();
+            Attr::M(BTreeMap::from([
+                ("id".to_owned(), Attr::s(o.id.as_str())),
+                ("label".to_owned(), Attr::s(o.option.label())),
+                ("currency".to_owned(), Attr::s(amount.currency().code())),
+                ("amount_minor".to_owned(), Attr::n(amount.amount_minor())),
+                ("points".to_owned(), points_attr(o.option.points())),
+            ]))
+        })
+        .collect();
+    Item::new(&keys::partner_topups(p), "topup_options")
+        .with("options", Attr::L(options))
+        .with("version", Attr::n(list.version))
+        .with("updated_at", Attr::s(rfc3339(updated_at)))
+}
+
+/// Each option is checked again as it is read: what Stripe would refuse never leaves storage.
+pub fn topup_options_from(item: &Item) -> Result<TopupOptionList, MalformedItem> {
+    let Some(Attr::L(list)) = item.get("options") else {
+        return Err(MalformedItem { key: item.key(), attr: "options".into() });
+    };
+    let options = list
+        .iter()
+        .enumerate()
+        .map(|(i, attr)| {
+            let bad = || MalformedItem { key: item.key(), attr: format!("options[{i}]") };
+            let Attr::M(m) = attr else { return Err(bad()) };
+            let o = Item(m.clone());
+            let currency = o.parsed("currency", Currency::parse).map_err(|_| bad())?;
+            let minor = o.num("amount_minor").ok().and_then(|n| i64::try_from(n).ok()).ok_or_else(bad)?;
+            let amount = Money::from_minor(minor, currency).map_err(|_| bad())?;
+            let points = get_points(&o, "points").map_err(|_| bad())?;
+            let option = TopupOption::new(o.str("label").map_err(|_| bad())?, amount, points).map_err(|_| bad())?;
+            Ok(PartnerTopupOption { id: o.parsed("id", TopupOptionId::parse).map_err(|_| bad())?, option })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TopupOptionList { version: item.u64("version")?, options })
+}
+
+pub fn credit_rate_item(p: &PartnerId, r: &CreditRate, updated_at: OffsetDateTime) -> Item {
+    Item::new(&keys::partner_credit_rate(p), "credit_rate")
+        .with("currency", Attr::s(r.currency().code()))
+        .with("price_per_point", Attr::N(r.price_per_point()))
+        .with("updated_at", Attr::s(rfc3339(updated_at)))
+}
+
+pub fn credit_rate_from(item: &Item) -> Result<CreditRate, MalformedItem> {
+    let currency = item.parsed("currency", Currency::parse)?;
+    CreditRate::new(currency, item.num("price_per_point")?)
+        .map_err(|_| MalformedItem { key: item.key(), attr: "price_per_point".into() })
+}
+
 // ---- workspace ----
 
 fn usage_attr(u: &Usage) -> Attr {
@@ -286,6 +348,37 @@ mod tests {
         assert_eq!(plan_from(&plan_item(&p, &plan)).unwrap(), plan);
         let a = PartnerAddon::default_for(AddonCode::ExtraMember);
         assert_eq!(partner_addon_from(&partner_addon_item(&p, &a)).unwrap(), a);
+        let at = datetime!(2026-01-01 0:00 UTC);
+        let topups = TopupOptionList {
+            version: 3,
+            options: vec![
+                PartnerTopupOption {
+                    id: TopupOptionId::generate(),
+                    option: TopupOption::parse("Dinar pack", "kwd", 5120, "20.5").unwrap(),
+                },
+                PartnerTopupOption {
+                    id: TopupOptionId::generate(),
+                    option: TopupOption::parse("Yen pack", "jpy", 1000, "12").unwrap(),
+                },
+            ],
+        };
+        let item = topup_options_item(&p, &topups, at);
+        assert_eq!(item.str("entity_type").unwrap(), "topup_options");
+        assert_eq!(topup_options_from(&item).unwrap(), topups);
+        // What Stripe would refuse is refused on the way out too: 5.125 KWD.
+        let mut bad = topup_options_item(&p, &topups, at);
+        if let Some(Attr::L(options)) = bad.0.get_mut("options")
+            && let Some(Attr::M(first)) = options.first_mut()
+        {
+            first.insert("amount_minor".into(), Attr::n(5125));
+        }
+        assert_eq!(topup_options_from(&bad).unwrap_err().attr, "options[0]");
+        let empty = TopupOptionList { version: 1, options: vec![] };
+        assert_eq!(topup_options_from(&topup_options_item(&p, &empty, at)).unwrap(), empty);
+        let rate = CreditRate::parse("usd", "0.0333").unwrap();
+        let item = credit_rate_item(&p, &rate, at);
+        assert_eq!(item.str("entity_type").unwrap(), "credit_rate");
+        assert_eq!(credit_rate_from(&item).unwrap(), rate);
         let w = Workspace {
             id: WorkspaceId::parse("w1").unwrap(),
             partner: p.clone(),

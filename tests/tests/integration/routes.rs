@@ -220,6 +220,15 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     assert_eq!(settings["credit_billing"], true, "the demo partner sells add-ons");
     r.ok(&partner, M::PUT, "/partner/settings", Some(settings), 200).await;
 
+    // Top-up options and the credit rate.
+    let options = json!({ "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "10" }] });
+    let saved = r.ok(&partner, M::PUT, "/partner/topup-options", Some(options), 200).await;
+    let option_id = saved["data"][0]["id"].as_str().unwrap().to_owned();
+    let rate = json!({ "currency": "usd", "price_per_point": "0.05" });
+    r.ok(&partner, M::PUT, "/partner/credit-rate", Some(rate.clone()), 200).await;
+    let topups = r.ok(&partner, M::GET, "/partner/topup-options", None, 200).await;
+    assert_eq!((topups["data"][0]["id"].as_str(), &topups["credit_rate"]), (Some(option_id.as_str()), &rate));
+
     // Workspaces.
     let listed = r.ok(&partner, M::GET, "/partner/workspaces", None, 200).await;
     let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
@@ -242,6 +251,8 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     assert_eq!(r.ok(&admin, M::GET, "/workspace", None, 200).await["balance"], "105.00");
     let offers = r.ok(&admin, M::GET, "/workspace/addons", None, 200).await;
     assert!(!offers.to_string().contains("cost_price"), "a workspace never sees cost prices");
+    let topups = r.ok(&admin, M::GET, "/workspace/topup-options", None, 200).await;
+    assert_eq!((topups["data"][0]["amount_major"].as_str(), &topups["credit_rate"]), (Some("10.00"), &rate));
     let bought =
         r.ok(&admin, M::POST, "/workspace/addons", Some(json!({ "addon": "extra_bot", "quantity": 1 })), 201).await;
     assert_eq!((bought["charged"].as_str(), bought["balance"].as_str()), (Some("5.00"), Some("100.00")));

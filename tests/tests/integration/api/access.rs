@@ -31,6 +31,10 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
         "PUT /partner/settings" => {
             r.json(json!({ "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 0 }))
         }
+        "PUT /partner/topup-options" => r.json(json!({
+            "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "10" }],
+        })),
+        "PUT /partner/credit-rate" => r.json(json!({ "currency": "usd", "price_per_point": "0.05" })),
         "POST /partner/workspaces" => {
             r.json(json!({ "id": "ws-new", "name": "New", "plan": "starter", "cycle_anchor_day": 1 }))
         }

@@ -37,6 +37,7 @@ mod input;
 mod partner;
 mod points;
 mod status;
+mod topup;
 
 /// The clock every scenario starts at: mid-April, in a cycle 1-30 April for anchor day 1.
 pub const T0: OffsetDateTime = datetime!(2026-04-15 10:00 UTC);
@@ -48,7 +49,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route of the five functions, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 22] = [
+pub const ALL_ROUTES: [&str; 26] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -56,6 +57,9 @@ pub const ALL_ROUTES: [&str; 22] = [
     "PUT /partner/plans/{id}",
     "GET /partner/settings",
     "PUT /partner/settings",
+    "GET /partner/topup-options",
+    "PUT /partner/topup-options",
+    "PUT /partner/credit-rate",
     "GET /partner/workspaces",
     "POST /partner/workspaces",
     "GET /partner/workspaces/{id}",
@@ -68,6 +72,7 @@ pub const ALL_ROUTES: [&str; 22] = [
     "DELETE /partner/workspaces/{id}/addons/{addon_id}",
     "GET /workspace",
     "GET /workspace/addons",
+    "GET /workspace/topup-options",
     "GET /workspace/ledger",
     "PUT /platform/workspaces/{id}/usage-counts",
     "GET /platform/workspaces/{id}/entitlements",
@@ -391,8 +396,16 @@ impl Api<DynamoTable> {
 }
 
 /// Every sort-key prefix an item of a partner or workspace partition has (keys.rs).
-const SK_PREFIXES: [&str; 6] =
-    [keys::PROFILE_SK, keys::WALLET_SK, keys::LEDGER_PREFIX, keys::ADDON_PREFIX, keys::PLAN_PREFIX, "WS#"];
+const SK_PREFIXES: [&str; 8] = [
+    keys::PROFILE_SK,
+    keys::WALLET_SK,
+    keys::LEDGER_PREFIX,
+    keys::ADDON_PREFIX,
+    keys::PLAN_PREFIX,
+    "WS#",
+    keys::TOPUPS_SK,
+    keys::RATE_SK,
+];
 
 impl<T: Table> Api<T> {
     fn new(table: T) -> Self {

@@ -1,0 +1,292 @@
+//! How a partner sells points (DESIGN.md sections 1 and 3): its top-up options (pay this amount,
+//! get these points) and its credit rate (a price per point, at or above the platform's wholesale
+//! cost per point), and what a workspace is shown of them.
+//!
+//! Storage: the whole list of options is one item, `PARTNER#p / TOPUPS`, so that a PUT replaces
+//! it atomically under a version check and a workspace reads it in one `GetItem`; 20 options are
+//! a few kilobytes, far below DynamoDB's 400 KB item limit. (DESIGN.md section 5 suggests one
+//! `TOPUP#id` item per option; replacing a list of those atomically would need a transaction of
+//! deletes and puts sized by the old and new lists, for nothing gained.) The rate is
+//! `PARTNER#p / RATE`; a partner without one simply has none.
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::domain::{CreditRate, CreditRateError, Currency, PartnerId, TopupOption, TopupOptionId, WorkspaceId};
+use crate::store::{Attr, Condition, IdempotencyKey, Table, Write, keys, records};
+
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_view, partner_topup_view, topup_offer_view};
+
+/// Most top-up options a partner may offer. A workspace picks one from a short menu; a longer
+/// list is a mistake, and a bound keeps the list one small item.
+pub const MAX_TOPUP_OPTIONS: usize = 20;
+
+/// The platform's wholesale cost of one point when nothing else is configured: USD 0.01.
+///
+/// Why this figure: in this product the platform is paid for what a workspace consumes through
+/// the partner's own wallet (add-on cost prices and usage land there, DESIGN.md section 3), not
+/// through the points a partner sells. The per-point floor is therefore a guard against nonsense
+/// rates (0.0001 per point, a typo), not the platform's margin: one cent, the smallest unit of
+/// USD, refuses those and leaves real pricing to the partner. A platform
+/// that charges per point sold (seed 002's example: a 12 cent wholesale cost) sets its own figure
+/// with [`Billing::with_platform`]. It is in USD because the platform's costs are
+/// ([`Currency::USD`]).
+pub const DEFAULT_WHOLESALE_PER_POINT_USD: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// What the platform itself decides, held by the operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformConfig {
+    /// No partner's credit rate may be below this, and it must be in this currency (we hold no
+    /// exchange rates to compare another one with it).
+    pub wholesale_per_point: CreditRate,
+}
+
+impl Default for PlatformConfig {
+    /// [`DEFAULT_WHOLESALE_PER_POINT_USD`] per point.
+    fn default() -> Self {
+        let wholesale_per_point = CreditRate::new(Currency::USD, DEFAULT_WHOLESALE_PER_POINT_USD)
+            .expect("the default wholesale cost is a valid rate");
+        Self { wholesale_per_point }
+    }
+}
+
+/// One of a partner's top-up options, with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerTopupOption {
+    pub id: TopupOptionId,
+    pub option: TopupOption,
+}
+
+/// An option as the partner sends it: with the id of the option it replaces, or without one
+/// for a new option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopupOptionDraft {
+    pub id: Option<TopupOptionId>,
+    pub option: TopupOption,
+}
+
+/// The stored list and its version (0: never saved), for the replace-with-version-check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TopupOptionList {
+    pub version: u64,
+    pub options: Vec<PartnerTopupOption>,
+}
+
+fn invalid_rate(e: CreditRateError) -> OpError {
+    match e {
+        // The domain's message speaks of price_per_point; the field at fault is the currency.
+        CreditRateError::CurrencyMismatch { wholesale, found } => OpError::invalid(
+            e.param(),
+            format!(
+                "must be {wholesale}, the currency of the platform's wholesale cost per point, not {found}: \
+                 without exchange rates a rate in another currency can't be checked against it"
+            ),
+        ),
+        e => OpError::invalid(e.param(), e),
+    }
+}
+
+impl<T: Table> Billing<T> {
+    /// Sets the platform's own figures (the wholesale cost per point); [`Billing::new`] starts
+    /// from [`PlatformConfig::default`].
+    pub fn with_platform(mut self, platform: PlatformConfig) -> Self {
+        self.platform = platform;
+        self
+    }
+
+    /// The partner's top-up options in the partner's order, with the stored version.
+    pub async fn topup_options(&self, p: &PartnerId) -> Result<TopupOptionList, OpError> {
+        let item = self.store.get(&keys::partner_topups(p)).await?;
+        Ok(item.as_ref().map(records::topup_options_from).transpose()?.unwrap_or_default())
+    }
+
+    /// The partner's credit rate, if it set one. It was at or above the wholesale cost when it
+    /// was saved; whoever sells at it checks it against the current one again
+    /// ([`CreditRate::validate_against`]), since the platform may have raised its cost since.
+    pub async fn credit_rate(&self, p: &PartnerId) -> Result<Option<CreditRate>, OpError> {
+        let item = self.store.get(&keys::partner_credit_rate(p)).await?;
+        Ok(item.as_ref().map(records::credit_rate_from).transpose()?)
+    }
+
+    /// `GET /partner/topup-options`: the options with their ids, the credit rate, and the
+    /// wholesale cost per point the rate must stay at or above.
+    pub async fn partner_topup_options(&self, p: &PartnerId) -> Result<Value, OpError> {
+        self.partner_settings(p).await?;
+        let list = self.topup_options(p).await?;
+        let rate = self.credit_rate(p).await?;
+        Ok(json!({
+            "data": list.options.iter().map(partner_topup_view).collect::<Vec<_>>(),
+            "credit_rate": rate.as_ref().map(credit_rate_view),
+            "wholesale_per_point": credit_rate_view(&self.platform.wholesale_per_point),
+        }))
+    }
+
+    /// Replaces the partner's whole list of top-up options. An option sent with the id of one of
+    /// the current options keeps that id; one without an id gets a fresh one; an id the partner
+    /// doesn't have (or sends twice) is refused, naming `options[i].id`. Two options may have
+    /// the same currency and amount: each is its own offer (a label, a bonus), and a checkout
+    /// charges and credits exactly the one picked, whatever the others say.
+    ///
+    /// The list is written with a version check against the list the ids were checked with; if
+    /// another edit landed in between, the ids are checked again against it (a bounded number
+    /// of times).
+    pub async fn put_topup_options(
+        &self,
+        p: &PartnerId,
+        drafts: Vec<TopupOptionDraft>,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        if drafts.len() > MAX_TOPUP_OPTIONS {
+            return Err(OpError::invalid("options", format!("at most {MAX_TOPUP_OPTIONS} top-up options")));
+        }
+        for (i, d) in drafts.iter().enumerate() {
+            if let Some(id) = &d.id
+                && drafts[..i].iter().any(|e| e.id.as_ref() == Some(id))
+            {
+                return Err(OpError::invalid(&format!("options[{i}].id"), "this id is given to two options"));
+            }
+        }
+        self.partner_settings(p).await?;
+        let ids: Vec<TopupOptionId> =
+            drafts.iter().map(|d| d.id.clone().unwrap_or_else(TopupOptionId::generate)).collect();
+        let options: Vec<PartnerTopupOption> = ids
+            .into_iter()
+            .zip(drafts.iter())
+            .map(|(id, d)| PartnerTopupOption { id, option: d.option.clone() })
+            .collect();
+        let reply = Reply::ok(json!({ "data": options.iter().map(partner_topup_view).collect::<Vec<_>>() }));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = self.topup_options(p).await?;
+            for (i, d) in drafts.iter().enumerate() {
+                if let Some(id) = &d.id
+                    && !current.options.iter().any(|o| &o.id == id)
+                {
+                    return Err(OpError::invalid(
+                        &format!("options[{i}].id"),
+                        "the partner has no top-up option with this id; leave the id out to add a new option",
+                    ));
+                }
+            }
+            let condition = match current.version {
+                0 => Condition::NotExists,
+                v => Condition::equals("version", Attr::n(v)),
+            };
+            let list = TopupOptionList { version: current.version + 1, options: options.clone() };
+            let writes = vec![
+                Write::Put { item: records::topup_options_item(p, &list, self.clock.now()), condition },
+                Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+            ];
+            let outcome = self
+                .commit(idem, writes, reply.clone(), |i| match i {
+                    0 => OpError::Conflict,
+                    _ => OpError::NotFound("partner"),
+                })
+                .await;
+            match outcome {
+                Err(OpError::Conflict) if attempt < MAX_OP_ATTEMPTS => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Sets the partner's credit rate: at or above the platform's wholesale cost per point, in
+    /// its currency. A replacement, last writer wins, like the partner's other terms.
+    pub async fn put_credit_rate(
+        &self,
+        p: &PartnerId,
+        rate: &CreditRate,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        rate.validate_against(&self.platform.wholesale_per_point).map_err(invalid_rate)?;
+        let writes = vec![
+            Write::Put { item: records::credit_rate_item(p, rate, self.clock.now()), condition: Condition::Always },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+        ];
+        self.commit(idem, writes, Reply::ok(credit_rate_view(rate)), |_| OpError::NotFound("partner")).await
+    }
+
+    /// `GET /workspace/topup-options`: what the workspace may pay for points, as it sees it
+    /// (labels, amounts, points, the partner's rate; never the wholesale cost). Reading is
+    /// harmless, so a partner whose credit billing is off still shows them, with
+    /// `"credit_billing": false` to say a checkout would be refused. A rate the platform's
+    /// wholesale cost has since overtaken can't be sold at, and is not shown.
+    pub async fn workspace_topup_options(&self, w: &WorkspaceId) -> Result<Value, OpError> {
+        let ws = self.workspace(w).await?;
+        let settings = self.partner_settings(&ws.partner).await?;
+        let list = self.topup_options(&ws.partner).await?;
+        let rate = self.credit_rate(&ws.partner).await?;
+        let rate = rate.filter(|r| match r.validate_against(&self.platform.wholesale_per_point) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(partner = %ws.partner, error = %e, "credit rate no longer sellable; not shown");
+                false
+            }
+        });
+        Ok(json!({
+            "credit_billing": settings.credit_billing,
+            "data": list.options.iter().map(topup_offer_view).collect::<Vec<_>>(),
+            "credit_rate": rate.as_ref().map(credit_rate_view),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::domain::FixedClock;
+    use crate::store::Store;
+    use crate::store::memory::MemoryTable;
+
+    #[test]
+    fn ids_are_checked_and_generated() {
+        let id = TopupOptionId::generate();
+        assert_eq!(TopupOptionId::parse(id.as_str()), Ok(id.clone()));
+        assert_eq!(id.as_str().len(), 27);
+        assert_ne!(TopupOptionId::generate(), id);
+        for bad in ["", "to_", "ad_123", "to_a-b", "TO_abc", &format!("to_{}", "a".repeat(62))] {
+            assert!(TopupOptionId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(TopupOptionId::parse(&format!("to_{}", "a".repeat(61))).is_ok());
+    }
+
+    #[test]
+    fn the_default_wholesale_cost_is_one_us_cent() {
+        let w = PlatformConfig::default().wholesale_per_point;
+        assert_eq!((w.currency(), w.price_per_point()), (Currency::USD, Decimal::new(1, 2)));
+        assert_eq!(w.to_string(), "0.01 usd");
+    }
+
+    #[test]
+    fn the_platform_figures_start_from_the_default_and_can_be_set() {
+        let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
+        let billing = Billing::new(Store::new(MemoryTable::new()), clock);
+        assert_eq!(billing.platform, PlatformConfig::default());
+        let twelve_cents = PlatformConfig { wholesale_per_point: CreditRate::parse("usd", "0.12").unwrap() };
+        assert_eq!(billing.with_platform(twelve_cents).platform, twelve_cents);
+    }
+
+    #[test]
+    fn a_currency_mismatch_names_the_currency_and_says_why() {
+        let wholesale = PlatformConfig::default().wholesale_per_point;
+        let eur = CreditRate::parse("eur", "1").unwrap();
+        match invalid_rate(eur.validate_against(&wholesale).unwrap_err()) {
+            OpError::Invalid { param, message } => {
+                assert_eq!(param, "currency");
+                assert!(message.starts_with("must be usd,") && message.contains("exchange rates"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
