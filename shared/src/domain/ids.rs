@@ -9,9 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const ID_MAX_LEN: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} must be 1 to {ID_MAX_LEN} characters of a-z, 0-9, '-' or '_'{extra}")]
+#[error("{kind} must be 1 to {max_len} characters of a-z, 0-9, '-' or '_'{extra}")]
 pub struct InvalidId {
     kind: &'static str,
+    max_len: usize,
     extra: &'static str,
 }
 
@@ -20,15 +21,29 @@ fn check_slug(kind: &'static str, s: &str) -> Result<(), InvalidId> {
     let ok = !s.is_empty()
         && s.len() <= ID_MAX_LEN
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok { Ok(()) } else { Err(InvalidId { kind, extra: "" }) }
+    if ok { Ok(()) } else { Err(InvalidId { kind, max_len: ID_MAX_LEN, extra: "" }) }
 }
+
+/// Stripe's own ids are longer than ours (a Checkout Session id is 66 characters); Stripe
+/// documents them as at most 255.
+pub const STRIPE_ID_MAX_LEN: usize = 255;
 
 /// Ids the system mints itself carry a prefix (`ad_...`) so they can't be confused.
 fn check_prefixed(kind: &'static str, prefix: &'static str, extra: &'static str, s: &str) -> Result<(), InvalidId> {
-    let ok = s.len() <= ID_MAX_LEN
+    check_prefixed_up_to(ID_MAX_LEN, kind, prefix, extra, s)
+}
+
+fn check_prefixed_up_to(
+    max_len: usize,
+    kind: &'static str,
+    prefix: &'static str,
+    extra: &'static str,
+    s: &str,
+) -> Result<(), InvalidId> {
+    let ok = s.len() <= max_len
         && s.strip_prefix(prefix)
             .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-    if ok { Ok(()) } else { Err(InvalidId { kind, extra }) }
+    if ok { Ok(()) } else { Err(InvalidId { kind, max_len, extra }) }
 }
 
 macro_rules! string_id {
@@ -95,7 +110,7 @@ string_id!(
 string_id!(
     /// A Stripe Checkout Session id: `cs_test_...` or `cs_live_...`.
     CheckoutId,
-    |s| check_prefixed("checkout id", "cs_", " after the prefix 'cs_'", s)
+    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "checkout id", "cs_", " after the prefix 'cs_'", s)
 );
 
 string_id!(
@@ -165,6 +180,8 @@ mod tests {
     fn prefixed_ids_are_checked() {
         assert!(CheckoutId::parse("cs_test_a1B2").is_ok());
         assert!(CheckoutId::parse("cs_").is_err());
+        // A real Stripe session id is 66 characters.
+        assert!(CheckoutId::parse(&format!("cs_test_{}", "a1B2".repeat(15))).is_ok());
         assert!(CheckoutId::parse("pi_123").is_err());
         let id = AddonId::generate();
         assert_eq!(AddonId::parse(id.as_str()), Ok(id));

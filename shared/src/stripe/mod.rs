@@ -1,4 +1,7 @@
-//! Stripe: webhook signatures today; the payment gateway trait, its async-stripe
-//! implementation and the fake arrive with the top-up feature.
+//! Stripe: webhook signatures, the payment gateway trait and its async-stripe implementation.
+//! The fake Stripe server the tests and the local runner use is the `stripe-fake` crate.
 
+pub mod client;
+pub mod gateway;
+pub mod ids;
 pub mod signature;

@@ -1,0 +1,161 @@
+//! The two pages a person sees: the pay page of a Checkout Session (`/pay/{id}`) and Connect's
+//! consent page (`/oauth/authorize`). Small HTML, no scripts.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+
+use crate::form::Param;
+use crate::state::PageSession;
+use crate::{Fake, text_response};
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// For query strings we build: everything but unreserved characters escaped.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response<Full<Bytes>> {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;background:#f6f9fc;color:#1a1f36}}\
+         main{{max-width:26rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 2px 8px #0002}}\
+         .test{{color:#a04100;font-size:.8rem;font-weight:600;letter-spacing:.05em}}\
+         .amount{{font-size:2rem;font-weight:600;margin:.5rem 0 1.5rem}}\
+         button{{width:100%;padding:.8rem;font-size:1rem;border:0;border-radius:6px;background:#635bff;color:#fff;cursor:pointer}}\
+         a{{color:#635bff}}</style></head>\n<body><main>\
+         <p class=\"test\">TEST MODE &middot; FAKE STRIPE</p>\n{body}\n</main></body></html>\n",
+        title = escape(title),
+    );
+    text_response(status, "text/html; charset=utf-8", html)
+}
+
+/// `10.00 USD`, `1000 JPY`, `5.120 KWD`: the currency's own number of decimals.
+pub fn format_amount(s: &PageSession) -> String {
+    match s.amount {
+        Some(m) => format!("{} {}", m.format_major(), s.currency.to_uppercase()),
+        None => format!("{} {} (minor units)", s.amount_minor, s.currency.to_uppercase()),
+    }
+}
+
+pub fn pay_page(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
+    let Some(s) = fake.state().session_for_page(id) else {
+        return page(StatusCode::NOT_FOUND, "Not found", "<h1>No such checkout session</h1>");
+    };
+    if !s.open {
+        let body = format!("<h1>This checkout session is {}</h1><p>{}</p>", s.status, escape(&s.label));
+        return page(StatusCode::OK, "Checkout", &body);
+    }
+    let cancel = s
+        .cancel_url
+        .as_ref()
+        .map(|u| format!("<p><a id=\"cancel\" href=\"{}\">Cancel and go back</a></p>", escape(u)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1 id=\"label\">{label}</h1>\n<p class=\"amount\" id=\"amount\">{amount}</p>\n\
+         <form method=\"post\" action=\"/pay/{id}\"><button type=\"submit\" id=\"pay\">Pay now</button></form>\n{cancel}",
+        label = escape(&s.label),
+        amount = escape(&format_amount(&s)),
+        id = escape(&s.id),
+    );
+    page(StatusCode::OK, &format!("Pay {}", format_amount(&s)), &body)
+}
+
+/// "Pay now": the session is paid (see `State::pay`), its events leave, and the browser goes to
+/// the success URL (`{CHECKOUT_SESSION_ID}` filled in, as Stripe does).
+pub async fn pay(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
+    let paid = fake.state().pay(id);
+    crate::webhooks::dispatch(fake).await;
+    if let Err(message) = paid {
+        let status = if message.starts_with("no session") { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
+        return page(status, "Checkout", &format!("<h1>Payment not possible</h1><p>{}</p>", escape(&message)));
+    }
+    let success = fake.state().session_for_page(id).and_then(|s| s.success_url);
+    match success {
+        Some(url) => {
+            let mut response =
+                page(StatusCode::SEE_OTHER, "Paid", &format!("<p>Paid. <a href=\"{0}\">{0}</a></p>", escape(&url)));
+            if let Ok(location) = hyper::header::HeaderValue::from_str(&url) {
+                response.headers_mut().insert(hyper::header::LOCATION, location);
+            }
+            response
+        }
+        None => page(StatusCode::OK, "Paid", "<h1 id=\"paid\">Payment complete</h1>"),
+    }
+}
+
+/// Connect's consent page: `GET /oauth/authorize?response_type=code&client_id=..&scope=read_write
+/// &redirect_uri=..&state=..`.
+pub fn authorize_page(_fake: &Fake, query: &str) -> Response<Full<Bytes>> {
+    let q = Param::parse(query).unwrap_or_else(|_| Param::empty());
+    let field = |name: &str| {
+        q.str_at(&[name])
+            .map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(v)))
+            .unwrap_or_default()
+    };
+    let body = format!(
+        "<h1>Connect your Stripe account</h1>\n<p>The platform asks to take payments on your account.</p>\n\
+         <form method=\"post\" action=\"/oauth/authorize\">{}{}\
+         <button type=\"submit\" id=\"connect\">Connect</button></form>",
+        field("redirect_uri"),
+        field("state"),
+    );
+    page(StatusCode::OK, "Connect with Stripe", &body)
+}
+
+/// "Connect": a new test-mode account and a code for it; back to `redirect_uri` with
+/// `code`, `scope` and `state`, as Stripe redirects.
+pub fn authorize(fake: &Fake, body: &[u8]) -> Response<Full<Bytes>> {
+    let form = std::str::from_utf8(body).ok().and_then(|b| Param::parse(b).ok()).unwrap_or_else(Param::empty);
+    let (code, account) = fake.state().issue_oauth_code(None, false);
+    let Some(redirect) = form.str_at(&["redirect_uri"]).filter(|u| !u.is_empty()) else {
+        let html = format!(
+            "<h1>Connected</h1><p>Account <code id=\"account\">{}</code></p><p>Code <code id=\"code\">{}</code></p>",
+            escape(&account),
+            escape(&code)
+        );
+        return page(StatusCode::OK, "Connected", &html);
+    };
+    let separator = if redirect.contains('?') { '&' } else { '?' };
+    let mut location = format!("{redirect}{separator}code={}&scope=read_write", url_encode(&code));
+    if let Some(state) = form.str_at(&["state"]) {
+        location.push_str(&format!("&state={}", url_encode(state)));
+    }
+    let mut response = page(StatusCode::SEE_OTHER, "Connected", &format!("<a href=\"{0}\">{0}</a>", escape(&location)));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_encodes() {
+        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(url_encode("a b/c?d=e&f"), "a%20b%2Fc%3Fd%3De%26f");
+    }
+}

@@ -1,0 +1,7 @@
+//! One test binary (FACTS.md: one link, not one per file): the gateway over async-stripe against
+//! the fake, the fake's objects against async-stripe's parser, and the control endpoints.
+
+mod control;
+mod gateway;
+mod objects;
+mod support;

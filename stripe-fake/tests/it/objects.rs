@@ -1,0 +1,161 @@
+//! Every object, error and event the fake returns parses with async-stripe's own types (miniserde,
+//! as async-stripe parses Stripe's answers): if the fake drifts from what async-stripe requires,
+//! these fail here rather than as an opaque "error deserializing request data" in the gateway.
+
+use serde_json::{Value, json};
+use stripe_fake::NextPaymentIntent;
+
+use crate::support::*;
+
+fn parses<T: miniserde::Deserialize>(what: &str, v: &Value) -> T {
+    miniserde::json::from_str::<T>(&v.to_string())
+        .unwrap_or_else(|_| panic!("async-stripe can't parse this {what}: {v:#}"))
+}
+
+/// The object of an event, by type.
+fn event_object_parses(event: &Value) {
+    let object = &event["data"]["object"];
+    let type_ = event["type"].as_str().unwrap();
+    match type_.rsplit_once('.').map(|(kind, _)| kind).unwrap_or(type_) {
+        "checkout.session" => {
+            let _ = parses::<stripe_shared::CheckoutSession>(type_, object);
+        }
+        "payment_intent" => {
+            let _ = parses::<stripe_shared::PaymentIntent>(type_, object);
+        }
+        "charge" => {
+            let _ = parses::<stripe_shared::Charge>(type_, object);
+        }
+        "account.application" => {
+            let _ = parses::<stripe_shared::Application>(type_, object);
+        }
+        other => panic!("no check for events of kind {other}"),
+    }
+}
+
+#[tokio::test]
+async fn objects_errors_and_events_parse_with_async_stripe_types() {
+    let stack = Stack::start().await;
+    let api = |method: &'static str, path: String, key: Option<&'static str>, form: &'static str| {
+        let http = stack.http.clone();
+        async move { http.api(method, &path, Some(ACCOUNT), key, form).await }
+    };
+
+    let customer = api("POST", "/v1/customers".into(), Some("c1"), "description=ws&metadata[workspace_id]=ws-1").await;
+    assert_eq!(customer.status, 200);
+    let customer = customer.json();
+    parses::<stripe_shared::Customer>("customer", &customer);
+    let cus = customer["id"].as_str().unwrap().to_owned();
+    parses::<stripe_shared::Customer>(
+        "customer",
+        &stack.http.api("GET", &format!("/v1/customers/{cus}"), Some(ACCOUNT), None, "").await.json(),
+    );
+
+    let form = format!(
+        "mode=payment&customer={cus}&line_items[0][price_data][currency]=eur&line_items[0][price_data][unit_amount]=990\
+         &line_items[0][price_data][product_data][name]=Points&line_items[0][quantity]=2\
+         &payment_intent_data[setup_future_usage]=off_session&success_url=https://x.example/ok"
+    );
+    let session = stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), Some("s1"), &form).await;
+    assert_eq!(session.status, 200, "{}", session.text());
+    let session = session.json();
+    assert_eq!(session["amount_total"], 1980);
+    parses::<stripe_shared::CheckoutSession>("open session", &session);
+    let cs = session["id"].as_str().unwrap().to_owned();
+    stack.fake.pay(&cs).await.unwrap();
+    let expanded = stack
+        .http
+        .api("GET", &format!("/v1/checkout/sessions/{cs}?expand[]=payment_intent"), Some(ACCOUNT), None, "")
+        .await
+        .json();
+    assert_eq!(expanded["payment_intent"]["object"], "payment_intent");
+    let parsed = parses::<stripe_shared::CheckoutSession>("session with its PaymentIntent", &expanded);
+    assert!(parsed.payment_intent.unwrap().as_object().is_some());
+    let pi = expanded["payment_intent"]["id"].as_str().unwrap().to_owned();
+    let pm = expanded["payment_intent"]["payment_method"].as_str().unwrap().to_owned();
+    let ch = expanded["payment_intent"]["latest_charge"].as_str().unwrap().to_owned();
+    parses::<stripe_shared::PaymentIntent>(
+        "payment intent",
+        &api("GET", format!("/v1/payment_intents/{pi}"), None, "").await.json(),
+    );
+    parses::<stripe_shared::Charge>("charge", &api("GET", format!("/v1/charges/{ch}"), None, "").await.json());
+
+    let refund =
+        stack.http.api("POST", "/v1/refunds", Some(ACCOUNT), Some("r1"), &format!("charge={ch}&amount=500")).await;
+    assert_eq!(refund.status, 200, "{}", refund.text());
+    let refund = refund.json();
+    parses::<stripe_shared::Refund>("refund", &refund);
+    let re = refund["id"].as_str().unwrap();
+    parses::<stripe_shared::Refund>("refund", &api("GET", format!("/v1/refunds/{re}"), None, "").await.json());
+
+    // An off-session PaymentIntent, and the 402 of a declined one with its PaymentIntent inside.
+    let pi_form = format!("amount=700&currency=eur&customer={cus}&payment_method={pm}&off_session=true&confirm=true");
+    let ok = stack.http.api("POST", "/v1/payment_intents", Some(ACCOUNT), Some("p1"), &pi_form).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    parses::<stripe_shared::PaymentIntent>("off-session payment intent", &ok.json());
+    stack.fake.next_payment_intents(NextPaymentIntent::Decline("generic_decline".into()), 1);
+    let declined = stack.http.api("POST", "/v1/payment_intents", Some(ACCOUNT), Some("p2"), &pi_form).await;
+    assert_eq!(declined.status, 402);
+    let error = parses::<stripe_shared::Error>("card error", &declined.json());
+    assert_eq!(error.error.decline_code.as_deref(), Some("generic_decline"));
+    assert_eq!(
+        error.error.payment_intent.map(|p| p.status.as_str().to_owned()).as_deref(),
+        Some("requires_payment_method")
+    );
+
+    // Errors of every kind the fake answers.
+    let refusals = [
+        stack.http.api("POST", "/v1/customers", Some(ACCOUNT), Some("c1"), "description=other").await,
+        stack.http.api("POST", "/v1/customers", Some("acct_nobody"), None, "").await,
+        stack.http.api("GET", "/v1/charges/ch_nonesuch", Some(ACCOUNT), None, "").await,
+        stack.http.api("POST", "/v1/customers", Some(ACCOUNT), None, "bogus=1").await,
+        stack.http.api("POST", "/v1/nonesuch", Some(ACCOUNT), None, "").await,
+        stack.http.send("POST", "/v1/customers", &[], "").await,
+    ];
+    let statuses: Vec<u16> = refusals.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [400, 403, 404, 400, 404, 401]);
+    for r in &refusals {
+        parses::<stripe_shared::Error>("error", &r.json());
+    }
+    assert_eq!(refusals[0].json()["error"]["type"], "idempotency_error");
+    assert_eq!(refusals[3].json()["error"]["code"], "parameter_unknown");
+
+    // Events of every kind.
+    stack.fake.refund(&ch, None).await.unwrap();
+    let cs2 = stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), Some("s2"), &form).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.fake.expire(&cs2).await.unwrap();
+    let cs3 = stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), Some("s3"), &form).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.fake.make_async(&cs3).unwrap();
+    stack.fake.pay(&cs3).await.unwrap();
+    stack.fake.finish_async(&cs3, false).await.unwrap();
+    stack.fake.deauthorize(ACCOUNT).await.unwrap();
+    let mut kinds: Vec<String> = stack.receiver.types();
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        [
+            "account.application.deauthorized",
+            "charge.refunded",
+            "checkout.session.async_payment_failed",
+            "checkout.session.completed",
+            "checkout.session.expired",
+            "payment_intent.payment_failed",
+            "payment_intent.succeeded",
+        ]
+    );
+    for received in stack.receiver.events() {
+        let event = received.json();
+        let parsed = parses::<stripe_shared::Event>("event", &event);
+        assert_eq!(parsed.account.as_deref(), Some(ACCOUNT));
+        assert!(!parsed.livemode);
+        event_object_parses(&event);
+    }
+    assert_eq!(json!(stack.fake.events().len()), json!(stack.receiver.events().len()));
+}
