@@ -3,17 +3,15 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// Longest id we accept. Ids end up inside DynamoDB keys and Stripe metadata, so they stay short.
 pub const ID_MAX_LEN: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} must be 1 to {max_len} characters of a-z, 0-9, '-' or '_'{extra}")]
+#[error("{kind} must be {shape}, at most {max_len} characters")]
 pub struct InvalidId {
     kind: &'static str,
+    shape: &'static str,
     max_len: usize,
-    extra: &'static str,
 }
 
 /// Partner and workspace ids are chosen by the platform: lowercase slugs such as `demo-ws-1`.
@@ -21,7 +19,7 @@ fn check_slug(kind: &'static str, s: &str) -> Result<(), InvalidId> {
     let ok = !s.is_empty()
         && s.len() <= ID_MAX_LEN
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok { Ok(()) } else { Err(InvalidId { kind, max_len: ID_MAX_LEN, extra: "" }) }
+    if ok { Ok(()) } else { Err(InvalidId { kind, shape: "a-z, 0-9, '-' or '_'", max_len: ID_MAX_LEN }) }
 }
 
 /// Stripe's own ids are longer than ours (a Checkout Session id is 66 characters); Stripe
@@ -29,23 +27,27 @@ fn check_slug(kind: &'static str, s: &str) -> Result<(), InvalidId> {
 pub const STRIPE_ID_MAX_LEN: usize = 255;
 
 /// Ids the system mints itself carry a prefix (`ad_...`) so they can't be confused.
-fn check_prefixed(kind: &'static str, prefix: &'static str, extra: &'static str, s: &str) -> Result<(), InvalidId> {
-    check_prefixed_up_to(ID_MAX_LEN, kind, prefix, extra, s)
+fn check_prefixed(kind: &'static str, shape: &'static str, s: &str) -> Result<(), InvalidId> {
+    check_prefixed_up_to(ID_MAX_LEN, kind, shape, s)
 }
 
-fn check_prefixed_up_to(
+/// `shape` is the human form of the prefix rule, e.g. "'ad_' then letters, digits or '_'"; the
+/// prefix is what comes before its first `'` pair.
+pub(crate) fn check_prefixed_up_to(
     max_len: usize,
     kind: &'static str,
-    prefix: &'static str,
-    extra: &'static str,
+    shape: &'static str,
     s: &str,
 ) -> Result<(), InvalidId> {
+    let prefix = shape.split('\'').nth(1).expect("a shape names its prefix in quotes");
     let ok = s.len() <= max_len
         && s.strip_prefix(prefix)
             .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-    if ok { Ok(()) } else { Err(InvalidId { kind, max_len, extra }) }
+    if ok { Ok(()) } else { Err(InvalidId { kind, shape, max_len }) }
 }
 
+/// Declares a checked string id: private field, `parse`, `as_str`, `Display`, `TryFrom`,
+/// serde as a string through `parse`.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $check:expr) => {
         $(#[$doc])*
@@ -53,8 +55,8 @@ macro_rules! string_id {
         pub struct $name(String);
 
         impl $name {
-            pub fn parse(s: &str) -> Result<Self, InvalidId> {
-                let check: fn(&str) -> Result<(), InvalidId> = $check;
+            pub fn parse(s: &str) -> Result<Self, $crate::domain::InvalidId> {
+                let check: fn(&str) -> Result<(), $crate::domain::InvalidId> = $check;
                 check(s)?;
                 Ok(Self(s.to_owned()))
             }
@@ -64,33 +66,35 @@ macro_rules! string_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
 
         impl TryFrom<&str> for $name {
-            type Error = InvalidId;
-            fn try_from(s: &str) -> Result<Self, InvalidId> {
+            type Error = $crate::domain::InvalidId;
+            fn try_from(s: &str) -> Result<Self, $crate::domain::InvalidId> {
                 Self::parse(s)
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
+                Self::parse(&s).map_err(::serde::de::Error::custom)
             }
         }
     };
 }
+
+pub(crate) use string_id;
 
 string_id!(
     /// A partner: the agency that resells the platform under its own brand.
@@ -105,19 +109,19 @@ string_id!(
 string_id!(
     /// One add-on bought by (or given to) a workspace: `ad_<random>`.
     AddonId,
-    |s| check_prefixed("add-on id", "ad_", " after the prefix 'ad_'", s)
+    |s| check_prefixed("add-on id", "'ad_' then letters, digits or '_'", s)
 );
 string_id!(
     /// A Stripe Checkout Session id: `cs_test_...` or `cs_live_...`.
     CheckoutId,
-    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "checkout id", "cs_", " after the prefix 'cs_'", s)
+    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "Checkout Session id", "'cs_' then letters, digits or '_'", s)
 );
 
 string_id!(
     /// One of a partner's top-up options: `to_<random>`, minted when the partner saves a new
     /// option and kept across its edits, so a workspace can pay for it by id.
     TopupOptionId,
-    |s| check_prefixed("top-up option id", "to_", " after the prefix 'to_'", s)
+    |s| check_prefixed("top-up option id", "'to_' then letters, digits or '_'", s)
 );
 
 impl AddonId {

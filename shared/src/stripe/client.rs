@@ -42,7 +42,7 @@ use super::gateway::{
     OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus, RetryPolicy, SessionStatus,
 };
 use super::ids::{
-    AccountId, ChargeId, CheckoutSessionId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
+    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
 };
 use crate::domain::{Currency, Money};
 
@@ -357,7 +357,7 @@ fn session_from_stripe(s: stripe_shared::CheckoutSession) -> Result<CheckoutSess
         }
     };
     Ok(CheckoutSession {
-        id: returned("session id", CheckoutSessionId::parse(s.id.as_str()))?,
+        id: returned("session id", CheckoutId::parse(s.id.as_str()))?,
         status: session_status(s.status.as_ref())?,
         payment_status: payment_status(&s.payment_status)?,
         amount_total,
@@ -468,7 +468,7 @@ impl PaymentGateway for StripeGateway {
                     .map_err(classify)
             })
             .await?;
-        let id = returned("session id", CheckoutSessionId::parse(created.id.as_str()))?;
+        let id = returned("session id", CheckoutId::parse(created.id.as_str()))?;
         let url = created.url.ok_or_else(|| GatewayError::Fatal(format!("session {id} has no url")))?;
         Ok(CreatedCheckoutSession {
             payment_status: payment_status(&created.payment_status)?,
@@ -481,7 +481,7 @@ impl PaymentGateway for StripeGateway {
     async fn retrieve_checkout_session(
         &self,
         account: &AccountId,
-        id: &CheckoutSessionId,
+        id: &CheckoutId,
     ) -> Result<CheckoutSession, GatewayError> {
         let request = RetrieveCheckoutSession::new(id.as_str()).expand(vec!["payment_intent".to_owned()]);
         let request = &request;

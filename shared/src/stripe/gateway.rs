@@ -16,7 +16,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::ids::{
-    AccountId, ChargeId, CheckoutSessionId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
+    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
 };
 use crate::domain::Money;
 
@@ -220,7 +220,7 @@ pub enum PaymentStatus {
 /// A session just created: send the customer to `url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedCheckoutSession {
-    pub id: CheckoutSessionId,
+    pub id: CheckoutId,
     pub url: String,
     pub payment_status: PaymentStatus,
     pub expires_at: OffsetDateTime,
@@ -229,7 +229,7 @@ pub struct CreatedCheckoutSession {
 /// A session as Stripe holds it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutSession {
-    pub id: CheckoutSessionId,
+    pub id: CheckoutId,
     pub status: SessionStatus,
     pub payment_status: PaymentStatus,
     /// The total charged; `None` only if Stripe left it out.
@@ -307,7 +307,7 @@ pub trait PaymentGateway: Send + Sync + 'static {
     fn retrieve_checkout_session(
         &self,
         account: &AccountId,
-        id: &CheckoutSessionId,
+        id: &CheckoutId,
     ) -> impl Future<Output = Result<CheckoutSession, GatewayError>> + Send;
 
     /// Creates and confirms an off-session PaymentIntent on the connected account.

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::stripe::gateway::{PaymentGateway, PaymentStatus, SessionStatus};
-use shared::stripe::ids::CheckoutSessionId;
+use shared::stripe::ids::CheckoutId;
 
 use crate::support::*;
 
 /// A customer and an open session on [`ACCOUNT`], through the gateway.
-async fn open_session(stack: &Stack, n: u32, minor: i64) -> CheckoutSessionId {
+async fn open_session(stack: &Stack, n: u32, minor: i64) -> CheckoutId {
     let cus = stack.gateway.create_customer(&account(), &key(&format!("c{n}")), &new_customer("ws-1")).await.unwrap();
     stack
         .gateway
@@ -20,7 +20,7 @@ async fn open_session(stack: &Stack, n: u32, minor: i64) -> CheckoutSessionId {
         .id
 }
 
-fn session_path(id: &CheckoutSessionId, action: &str) -> String {
+fn session_path(id: &CheckoutId, action: &str) -> String {
     format!("/checkout/sessions/{id}/{action}")
 }
 

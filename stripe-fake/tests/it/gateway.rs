@@ -6,7 +6,7 @@ use shared::stripe::gateway::{
     GatewayError, MAX_ATTEMPTS, Metadata, OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus,
     SessionStatus,
 };
-use shared::stripe::ids::{AccountId, CheckoutSessionId, CustomerId, OAuthCode, PaymentMethodId};
+use shared::stripe::ids::{AccountId, CheckoutId, CustomerId, OAuthCode, PaymentMethodId};
 use shared::stripe::signature;
 use stripe_fake::{FaultKind, NextPaymentIntent};
 
@@ -469,7 +469,7 @@ async fn stripe_s_refusals_come_back_typed() {
         matches!(&hidden, Err(GatewayError::InvalidRequest { code: Some(c), .. }) if c == "resource_missing"),
         "{hidden:?}"
     );
-    let nonesuch = CheckoutSessionId::parse("cs_test_nonesuch").unwrap();
+    let nonesuch = CheckoutId::parse("cs_test_nonesuch").unwrap();
     assert!(stack.gateway.retrieve_checkout_session(&account(), &nonesuch).await.is_err());
 
     // A wrong secret key.
