@@ -66,6 +66,7 @@ async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> 
     let idem = http::idempotency_key(req, &workspace_scope(w))?;
     let body: Buy = http::json_body(req)?;
     let (code, quantity) = order(&body.addon, body.quantity)?;
+    billing.caller_workspace(w, caller.partner.as_ref()).await?;
     let order = AddonOrder { code, quantity, by_partner: false, charge: true, actor: caller.actor() };
     Ok(http::reply(billing.add_addon(w, &order, &idem).await?))
 }
@@ -74,6 +75,7 @@ async fn cancel<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) 
     let w = caller.workspace_admin()?;
     let id = addon_id(req)?;
     let idem = http::idempotency_key(req, &workspace_scope(w))?;
+    billing.caller_workspace(w, caller.partner.as_ref()).await?;
     Ok(http::reply(billing.cancel_addon(w, &id, &idem).await?))
 }
 

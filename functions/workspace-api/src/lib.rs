@@ -22,17 +22,17 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
     let w = caller.workspace_reader()?;
     match route.as_str() {
         "GET /workspace" => {
-            let ws = billing.workspace(w).await?;
+            let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
             Ok(http::ok(billing.workspace_details(&ws).await?))
         }
         "GET /workspace/addons" => {
-            let ws = billing.workspace(w).await?;
+            let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
             Ok(http::ok(billing.workspace_addons(&ws).await?))
         }
         "GET /workspace/topup-options" => Ok(http::ok(billing.workspace_topup_options(w).await?)),
         "GET /workspace/ledger" => {
             let (limit, cursor) = (http::page_size(req)?, http::ledger_cursor(req)?);
-            billing.workspace(w).await?;
+            billing.caller_workspace(w, caller.partner.as_ref()).await?;
             Ok(http::ok(billing.workspace_ledger(w, cursor.as_ref(), limit).await?))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),

@@ -138,6 +138,20 @@ impl<T: Table> Billing<T> {
         Ok(records::workspace_from(&item)?)
     }
 
+    /// The workspace a workspace user's token names. A token that also names a partner must
+    /// name the workspace's own partner: a mismatch is "not found", never a way in.
+    pub async fn caller_workspace(
+        &self,
+        w: &WorkspaceId,
+        partner_claim: Option<&PartnerId>,
+    ) -> Result<Workspace, OpError> {
+        let ws = self.workspace(w).await?;
+        if partner_claim.is_some_and(|p| p != &ws.partner) {
+            return Err(OpError::NotFound("workspace"));
+        }
+        Ok(ws)
+    }
+
     /// A workspace of partner `p`. Another partner's workspace is "not found", exactly like
     /// one that does not exist, so ids can't be probed.
     pub async fn partner_workspace(&self, p: &PartnerId, w: &WorkspaceId) -> Result<Workspace, OpError> {

@@ -247,7 +247,24 @@ async fn views_agree_after_a_plan_is_edited<T: Table>(api: Api<T>) {
     );
 }
 
+/// A token naming workspace W of partner P but partner Q is refused like an unknown id, on
+/// reads and on a purchase, and the purchase writes nothing.
+async fn a_workspace_token_naming_another_partner_is_not_found<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.fund(P, W, "30").await;
+    let before = api.state().await;
+    let mixed = workspace_admin(Q, W);
+    api.call(req("GET /workspace").by(mixed.clone())).await.err(404, "not_found", None);
+    api.call(req("GET /workspace/ledger").by(mixed.clone())).await.err(404, "not_found", None);
+    let buy = req("POST /workspace/addons").by(mixed).json(json!({ "addon": "extra_bot", "quantity": 1 }));
+    api.call(buy).await.err(404, "not_found", None);
+    assert_eq!(api.state().await, before, "nothing written");
+    // The right token still works.
+    api.call(req("GET /workspace").by(workspace_admin(P, W))).await.ok(200);
+}
+
 api_suite!(
+    a_workspace_token_naming_another_partner_is_not_found,
     over_the_limit_pauses_and_a_purchase_resumes,
     a_purchase_that_lifts_one_of_two_limits_stays_paused,
     views_agree_after_a_plan_is_edited,
