@@ -7,8 +7,9 @@ use crate::store::{Committed, Condition, IdempotencyKey, Table, Write, keys, rec
 
 use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
 
-/// Pages of workspaces (of the table's maximum page size) one plan edit re-evaluates.
-const MAX_REFRESH_PAGES: usize = 100;
+/// Pages of workspaces one plan edit re-evaluates, and their size.
+const MAX_REFRESH_PAGES: usize = 200;
+const REFRESH_PAGE: usize = 500;
 
 impl<T: Table> Billing<T> {
     /// Provisions a partner (the platform does this when it signs a partner up; the local
@@ -131,8 +132,7 @@ impl<T: Table> Billing<T> {
     async fn refresh_plan_workspaces(&self, p: &PartnerId, plan: PlanId) {
         let mut after = None;
         for _ in 0..MAX_REFRESH_PAGES {
-            let (refs, next) = match self.list_workspaces(p, after.as_ref(), crate::store::table::MAX_QUERY_LIMIT).await
-            {
+            let (refs, next) = match self.list_workspaces(p, after.as_ref(), REFRESH_PAGE).await {
                 Ok(page) => page,
                 Err(e) => return tracing::warn!(error = %e, partner = %p, "listing workspaces to refresh failed"),
             };

@@ -111,10 +111,15 @@ impl<T: Table> Billing<T> {
     ) -> Result<(Vec<records::WorkspaceRef>, Option<WorkspaceId>), OpError> {
         self.partner_settings(p).await?;
         let start = after.map(|w| keys::workspace_ref(p, w).sk);
-        let items =
-            self.store.query_prefix(&keys::partner_pk(p), keys::WORKSPACE_REF_PREFIX, start.as_deref(), limit).await?;
+        // One more than asked tells whether another page exists.
+        let mut items = self
+            .store
+            .query_prefix(&keys::partner_pk(p), keys::WORKSPACE_REF_PREFIX, start.as_deref(), limit + 1)
+            .await?;
+        let more = items.len() > limit;
+        items.truncate(limit);
         let refs = items.iter().map(records::workspace_ref_from).collect::<Result<Vec<_>, _>>()?;
-        let next = (refs.len() == limit).then(|| refs.last().map(|r| r.id.clone())).flatten();
+        let next = more.then(|| refs.last().map(|r| r.id.clone())).flatten();
         Ok((refs, next))
     }
 

@@ -230,7 +230,7 @@ pub struct Verified {
 
 /// Entries read per page while verifying, and the most a verification reads before it stops
 /// (an admin can page further; nothing real comes near it).
-const VERIFY_PAGE: usize = MAX_QUERY_LIMIT;
+const VERIFY_PAGE: usize = MAX_QUERY_LIMIT - 1;
 const VERIFY_MAX_ENTRIES: u64 = 50_000_000;
 
 fn wallet_from_item(item: &Item) -> Result<WalletState, MalformedItem> {
@@ -492,17 +492,19 @@ impl<T: Table> Store<T> {
         limit: usize,
         order: Order,
     ) -> Result<Page<LedgerEntry>, StoreError> {
-        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "page size {limit} out of range");
+        assert!(limit > 0 && limit < MAX_QUERY_LIMIT, "page size {limit} out of range");
         let start = after.map(|c| c.ledger_sk().expect("cursors are checked when parsed"));
-        let items = self
+        // One more than asked tells whether a next page exists, so a last page that happens to
+        // be full carries no cursor to an empty page.
+        let mut items = self
             .table
-            .query(&keys::wallet_pk(wallet), keys::LEDGER_PREFIX, start.as_deref(), limit, order)
+            .query(&keys::wallet_pk(wallet), keys::LEDGER_PREFIX, start.as_deref(), limit + 1, order)
             .await
             .map_err(StoreError::from_table)?;
+        let more = items.len() > limit;
+        items.truncate(limit);
         let entries = items.iter().map(|i| entry_from_item(wallet, i)).collect::<Result<Vec<_>, _>>()?;
-        let next = (entries.len() == limit)
-            .then(|| entries.last().map(|e| Cursor::from_ledger_sk(&keys::ledger_sk(e.id.seq))))
-            .flatten();
+        let next = more.then(|| entries.last().map(|e| Cursor::from_ledger_sk(&keys::ledger_sk(e.id.seq)))).flatten();
         Ok(Page { items: entries, next })
     }
 
@@ -514,13 +516,15 @@ impl<T: Table> Store<T> {
         after: Option<&IndexCursor>,
         limit: usize,
     ) -> Result<Page<LedgerEntry, IndexCursor>, StoreError> {
-        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "page size {limit} out of range");
+        assert!(limit > 0 && limit < MAX_QUERY_LIMIT, "page size {limit} out of range");
         let position = after.map(|c| c.position.clone());
-        let items = self
+        let mut items = self
             .table
-            .query_index(&PARTNER_LEDGER_INDEX, &keys::partner_pk(p), position.as_ref(), limit, Order::Descending)
+            .query_index(&PARTNER_LEDGER_INDEX, &keys::partner_pk(p), position.as_ref(), limit + 1, Order::Descending)
             .await
             .map_err(StoreError::from_table)?;
+        let more = items.len() > limit;
+        items.truncate(limit);
         let mut entries = Vec::with_capacity(items.len());
         for item in &items {
             let pk = item.str(super::item::PK)?;
@@ -530,7 +534,7 @@ impl<T: Table> Store<T> {
             entries.push(entry_from_item(&WalletId::Workspace(w), item)?);
         }
         let next = match items.last() {
-            Some(last) if items.len() == limit => Some(IndexCursor {
+            Some(last) if more => Some(IndexCursor {
                 position: IndexPosition {
                     key: last.key().ok_or_else(|| StoreError::Corrupt("index item without a key".into()))?,
                     index_sk: last.str(PARTNER_LEDGER_INDEX.sort)?.to_owned(),

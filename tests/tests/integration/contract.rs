@@ -167,6 +167,9 @@ async fn ledgers_page_with_opaque_cursors<T: Table>(store: Store<T>) {
         }
         assert_eq!((seqs, pages), (expected, 3));
     }
+    // A last page that is exactly full has no cursor to an empty page.
+    let exact = store.ledger(&w, None, 25, Order::Ascending).await.unwrap();
+    assert_eq!((exact.items.len(), exact.next), (25, None));
     assert!(Cursor::parse("not-a-cursor").is_err());
     assert!(Cursor::parse("V0FMTEVU").is_err(), "base64 of WALLET is not a ledger position");
 }
