@@ -153,6 +153,7 @@ impl Metadata {
     }
 
     /// What Stripe returned: within its own limits, so not checked again.
+    #[cfg(feature = "stripe")]
     pub(crate) fn from_stripe(map: std::collections::HashMap<String, String>) -> Self {
         Self(map.into_iter().collect())
     }
