@@ -116,18 +116,6 @@ pub fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
-/// A DynamoDB client for a local endpoint: static dummy credentials, region us-east-1.
-pub async fn dynamo_client(endpoint: &str) -> Client {
-    let credentials = aws_credential_types::Credentials::new("local", "local", None, None, "static");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(credentials)
-        .load()
-        .await;
-    Client::new(&config)
-}
-
 /// Creates `table` as `shared::store::schema::TABLE` defines it, unless it exists.
 pub async fn ensure_table(client: &Client, endpoint: &str, table: &str) -> Result<(), Error> {
     let fail = |message: String| Error::Dynamo { endpoint: endpoint.to_owned(), message };
@@ -150,7 +138,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
             serve_with(&config, billing, "the in-memory store (data is lost on exit)".into()).await
         }
         StoreConfig::Dynamo { endpoint, table } => {
-            let client = dynamo_client(endpoint).await;
+            let client = shared::store::dynamodb::local_client(endpoint).await;
             ensure_table(&client, endpoint, table).await?;
             let billing = Billing::new(Store::new(PolicyTable::new(DynamoTable::new(client, table.clone()))), clock);
             serve_with(&config, billing, format!("DynamoDB at {endpoint}, table {table}")).await

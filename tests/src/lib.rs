@@ -20,14 +20,7 @@ pub async fn local_client() -> Client {
     let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
         panic!("{ENDPOINT_VAR} is not set: run the tests with scripts/test, which starts DynamoDB Local")
     });
-    let credentials = aws_credential_types::Credentials::new("local", "local", None, None, "static");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(credentials)
-        .load()
-        .await;
-    Client::new(&config)
+    shared::store::dynamodb::local_client(&endpoint).await
 }
 
 /// A new, empty table with a unique name (3-255 characters of [a-zA-Z0-9_.-]).

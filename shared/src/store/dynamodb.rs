@@ -371,6 +371,19 @@ async fn collect_pages(
     Ok(items)
 }
 
+/// A client for a DynamoDB outside AWS (DynamoDB Local): static dummy credentials, region
+/// us-east-1, the given endpoint. The tests and the local runner use it; Lambdas never do.
+pub async fn local_client(endpoint: &str) -> Client {
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "static");
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .load()
+        .await;
+    Client::new(&config)
+}
+
 /// Creates the table as [`TABLE`] defines it (tests and local runs; production tables come
 /// from template.yaml) and waits until it is active.
 pub async fn create_table(client: &Client, table_name: &str) -> Result<(), TableError> {
