@@ -8,6 +8,7 @@
 //! - [`router`] matches a request to a route key and builds the API Gateway v2 event;
 //! - [`jwt`] mints and checks local tokens; [`seed`] creates the demo data;
 //! - [`policy`] enforces each function's DynamoDB permissions from template.yaml;
+//! - [`stripe`] runs the fake Stripe the top-ups are paid on;
 //! - [`server`] is the hyper server.
 
 pub mod jwt;
@@ -16,6 +17,7 @@ pub mod registry;
 pub mod router;
 pub mod seed;
 pub mod server;
+pub mod stripe;
 pub mod template;
 
 use std::path::PathBuf;
@@ -77,6 +79,8 @@ pub struct Config {
     pub template_path: PathBuf,
     pub jwt_secret: String,
     pub store: StoreConfig,
+    /// The port of the fake Stripe (0: any free port).
+    pub stripe_fake_port: u16,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -100,7 +104,13 @@ impl Config {
                 table: var(TABLE_NAME_VAR).unwrap_or_else(|| DEFAULT_TABLE_NAME.into()),
             },
         };
-        Ok(Config { port, template_path, jwt_secret: jwt_secret(), store })
+        let stripe_fake_port = match var(stripe::FAKE_PORT_VAR) {
+            None => stripe::DEFAULT_FAKE_PORT,
+            Some(p) => p
+                .parse()
+                .map_err(|_| Error::Config { var: stripe::FAKE_PORT_VAR, message: format!("{p:?} is not a port") })?,
+        };
+        Ok(Config { port, template_path, jwt_secret: jwt_secret(), store, stripe_fake_port })
     }
 }
 
@@ -149,7 +159,11 @@ pub async fn run(config: Config) -> Result<(), Error> {
 async fn serve_with<T: Table>(config: &Config, billing: Billing<T>, store: String) -> Result<(), Error> {
     let router = Router::<T>::from_template(&config.template_path)?;
     let base_url = format!("http://localhost:{}", config.port);
-    seed::seed(&billing, &base_url).await?;
+    let fake = stripe::start_fake(([127, 0, 0, 1], config.stripe_fake_port).into(), &base_url)
+        .await
+        .map_err(|source| Error::Bind { port: config.stripe_fake_port, source })?;
+    let billing = billing.with_payments(stripe::payments(&fake.url));
+    seed::seed(&billing, &base_url, &fake).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
         .await
         .map_err(|source| Error::Bind { port: config.port, source })?;
@@ -164,6 +178,7 @@ async fn serve_with<T: Table>(config: &Config, billing: Billing<T>, store: Strin
         tracing::debug!("  {:<52} -> {} ({auth})", route.key(), route.code_uri);
     }
     tracing::info!("store: {store}");
+    tracing::info!("Stripe: the fake at {} (test mode; pay pages at {}/pay/<session>)", fake.url, fake.url);
     tracing::info!(
         "demo data: partner {} with workspaces {}",
         seed::DEMO_PARTNER,

@@ -25,9 +25,15 @@ pub struct FunctionEntry {
 
 pub const FUNCTIONS: &[FunctionEntry] = &[
     FunctionEntry { code_uri: "functions/adjust-points", package: "adjust-points", routes: adjust_points::ROUTES },
+    FunctionEntry {
+        code_uri: "functions/create-checkout",
+        package: "create-checkout",
+        routes: create_checkout::ROUTES,
+    },
     FunctionEntry { code_uri: "functions/partner-api", package: "partner-api", routes: partner_api::ROUTES },
     FunctionEntry { code_uri: "functions/platform-api", package: "platform-api", routes: platform_api::ROUTES },
     FunctionEntry { code_uri: "functions/purchase-addon", package: "purchase-addon", routes: purchase_addon::ROUTES },
+    FunctionEntry { code_uri: "functions/stripe-webhook", package: "stripe-webhook", routes: stripe_webhook::ROUTES },
     FunctionEntry { code_uri: "functions/workspace-api", package: "workspace-api", routes: workspace_api::ROUTES },
 ];
 
@@ -48,9 +54,11 @@ macro_rules! handler {
 pub fn handler<T: Table>(code_uri: &str) -> Option<Handler<T>> {
     Some(match normalize(code_uri) {
         "functions/adjust-points" => handler!(adjust_points),
+        "functions/create-checkout" => handler!(create_checkout),
         "functions/partner-api" => handler!(partner_api),
         "functions/platform-api" => handler!(platform_api),
         "functions/purchase-addon" => handler!(purchase_addon),
+        "functions/stripe-webhook" => handler!(stripe_webhook),
         "functions/workspace-api" => handler!(workspace_api),
         _ => return None,
     })

@@ -1,14 +1,22 @@
 //! The demo data a newcomer's curl walk-through starts from: partner `demo-partner` (default
-//! catalog and plans, credit billing on) and its workspaces `demo-ws-1` (starter, 100 points)
-//! and `demo-ws-2` (growth, 25 points), both billed by calendar month (cycle anchor day 1).
+//! catalog and plans, its Stripe account `acct_demo` connected on the fake, credit billing on,
+//! three top-up options in USD and a credit rate) and its workspaces `demo-ws-1` (starter, 100
+//! points) and `demo-ws-2` (growth, 25 points), both billed by calendar month (anchor day 1).
 //!
 //! Seeding runs at every start and must not fail or add points twice when the store persists
 //! (DynamoDB): every write has a fixed idempotency key, an existing partner or workspace is
 //! left as it is, and points go only to a wallet that has never changed.
 
-use shared::domain::{Actor, AnchorDay, PartnerId, PartnerSettings, PlanId, PointsDelta, WalletId, WorkspaceId};
-use shared::ops::{Billing, NewWorkspace, OpError, PointsAdjustment};
+use shared::domain::{
+    Actor, AnchorDay, CreditRate, Currency, Money, PartnerId, PartnerSettings, PlanId, Points, PointsDelta,
+    TopupOption, WalletId, WorkspaceId,
+};
+use shared::ops::{Billing, NewWorkspace, OpError, PointsAdjustment, TopupOptionDraft};
 use shared::store::{IdempotencyKey, Table};
+use shared::stripe::ids::OAuthCode;
+use stripe_fake::Fake;
+
+use crate::stripe::DEMO_ACCOUNT;
 
 pub const DEMO_PARTNER: &str = "demo-partner";
 /// (id, name, plan, points).
@@ -16,6 +24,11 @@ pub const DEMO_WORKSPACES: [(&str, &str, PlanId, u32); 2] = [
     ("demo-ws-1", "Demo workspace one", PlanId::Starter, 100),
     ("demo-ws-2", "Demo workspace two", PlanId::Growth, 25),
 ];
+/// The demo partner's top-up options: (label, USD cents, points).
+pub const DEMO_TOPUP_OPTIONS: [(&str, i64, &str); 3] =
+    [("Starter pack", 1000, "1000"), ("Value pack", 2500, "2750"), ("Pro pack", 5000, "6000")];
+/// The demo partner's credit rate: USD per point.
+pub const DEMO_PRICE_PER_POINT: &str = "0.012";
 /// Idempotency scope of the seed's writes (no API caller can use it: theirs are tenant-scoped).
 const SEED_SCOPE: &str = "local-seed";
 /// Who the seed's ledger entries name.
@@ -33,8 +46,9 @@ fn key(name: &str, request: &str) -> IdempotencyKey {
 }
 
 /// Creates the demo partner and workspaces unless they exist. `base_url` is where the runner
-/// listens (`http://localhost:3000`), for the partner's Checkout return URLs.
-pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str) -> Result<(), SeedError> {
+/// listens (`http://localhost:3000`), for the partner's Checkout return URLs; `stripe` is the
+/// fake the partner's account is connected on.
+pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake) -> Result<(), SeedError> {
     let p = PartnerId::parse(DEMO_PARTNER).expect("a valid id");
     let settings = PartnerSettings {
         credit_billing: true,
@@ -46,11 +60,34 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str) -> Result<(), 
         let what = what.to_owned();
         move |source| SeedError { what, source }
     };
+    // Credit billing goes on once the account is connected (as a partner does it).
+    let created = PartnerSettings { credit_billing: false, ..settings.clone() };
     // The key binds only the partner id: a restart on another port keeps the first settings.
-    match billing.create_partner(&p, &settings, &key("partner", DEMO_PARTNER)).await {
+    match billing.create_partner(&p, &created, &key("partner", DEMO_PARTNER)).await {
         Ok(_) | Err(OpError::AlreadyExists(_)) => {}
         Err(e) => return Err(fail(DEMO_PARTNER)(e)),
     }
+    if billing.stripe_connection(&p).await.map_err(fail("the Stripe connection"))?.is_none() {
+        let (code, _) = stripe.issue_oauth_code(Some(DEMO_ACCOUNT), false);
+        let code = OAuthCode::parse(&code).expect("the fake issues Stripe-shaped codes");
+        billing
+            .connect_stripe(&p, &code, &key("connect", DEMO_ACCOUNT))
+            .await
+            .map_err(fail("the Stripe connection"))?;
+    }
+    billing.put_partner_settings(&p, &settings, &key("settings", DEMO_PARTNER)).await.map_err(fail("the settings"))?;
+    let options = DEMO_TOPUP_OPTIONS
+        .iter()
+        .map(|(label, cents, points)| {
+            let amount = Money::from_minor(*cents, Currency::USD).expect("whole cents");
+            let option =
+                TopupOption::new(label, amount, Points::parse(points).expect("points")).expect("a valid demo option");
+            TopupOptionDraft { id: None, option }
+        })
+        .collect();
+    billing.put_topup_options(&p, options, &key("topups", DEMO_PARTNER)).await.map_err(fail("the top-up options"))?;
+    let rate = CreditRate::parse("USD", DEMO_PRICE_PER_POINT).expect("a valid rate");
+    billing.put_credit_rate(&p, &rate, &key("rate", DEMO_PARTNER)).await.map_err(fail("the credit rate"))?;
     for (id, name, plan, points) in DEMO_WORKSPACES {
         let w = WorkspaceId::parse(id).expect("a valid id");
         // Cycles on calendar months, so a purchase shows the proration of DESIGN.md section 4.

@@ -15,6 +15,10 @@ pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    #[error("{name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+    #[error("SSM parameter {name}: {why}")]
+    Parameter { name: String, why: String },
 }
 
 /// JSON logs filtered by `RUST_LOG` (default `info`), without ANSI colours (CloudWatch).
@@ -30,10 +34,93 @@ pub fn init_tracing() {
         .init();
 }
 
+/// The AWS configuration of the function's role and region.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
 /// The operations over the production table named by `TABLE_NAME`, on the real clock.
 pub async fn billing_from_env() -> Result<Arc<Billing<DynamoTable>>, ConfigError> {
-    let table = std::env::var(TABLE_NAME_VAR).map_err(|_| ConfigError::Missing(TABLE_NAME_VAR))?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    Ok(Arc::new(Billing::new(Store::new(DynamoTable::new(client, table)), Arc::new(SystemClock))))
+    Ok(Arc::new(billing(&aws_config().await)?))
+}
+
+/// [`billing_from_env`] with a configuration already loaded (to add [`crate::ops::Payments`]).
+pub fn billing(config: &aws_config::SdkConfig) -> Result<Billing<DynamoTable>, ConfigError> {
+    let table = env(TABLE_NAME_VAR)?;
+    let client = aws_sdk_dynamodb::Client::new(config);
+    Ok(Billing::new(Store::new(DynamoTable::new(client, table)), Arc::new(SystemClock)))
+}
+
+/// `"true"` on a deployment that takes real money, `"false"` on a test one (template.yaml's
+/// `StripeLivemode`).
+pub const STRIPE_LIVEMODE_VAR: &str = "STRIPE_LIVEMODE";
+/// The SSM parameter (SecureString) holding the platform's Stripe secret key.
+pub const STRIPE_SECRET_KEY_PARAM_VAR: &str = "STRIPE_SECRET_KEY_PARAM";
+/// The SSM parameter (SecureString) holding the webhook signing secrets, comma-separated (two
+/// during a rotation).
+pub const STRIPE_WEBHOOK_SECRETS_PARAM_VAR: &str = "STRIPE_WEBHOOK_SECRETS_PARAM";
+
+fn env(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name))
+}
+
+fn livemode_from_env() -> Result<bool, ConfigError> {
+    match env(STRIPE_LIVEMODE_VAR)?.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => {
+            Err(ConfigError::Invalid { name: STRIPE_LIVEMODE_VAR, why: format!("{other:?} is not true or false") })
+        }
+    }
+}
+
+/// Whether a Stripe secret key is a live one (`sk_live_...`, `rk_live_...`).
+pub fn is_live_key(key: &str) -> bool {
+    key.starts_with("sk_live_") || key.starts_with("rk_live_")
+}
+
+/// Reads a SecureString parameter, decrypted. Its value never reaches a log.
+#[cfg(feature = "ssm")]
+pub async fn parameter(config: &aws_config::SdkConfig, var: &'static str) -> Result<String, ConfigError> {
+    let name = env(var)?;
+    let client = aws_sdk_ssm::Client::new(config);
+    let answer = client.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
+        ConfigError::Parameter { name: name.clone(), why: aws_sdk_ssm::error::DisplayErrorContext(e).to_string() }
+    })?;
+    answer
+        .parameter
+        .and_then(|p| p.value)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError::Parameter { name, why: "the parameter is empty".into() })
+}
+
+/// The webhook function's Stripe: the signing secrets and the mode, no client.
+#[cfg(feature = "ssm")]
+pub async fn webhook_payments_from_env(config: &aws_config::SdkConfig) -> Result<crate::ops::Payments, ConfigError> {
+    let livemode = livemode_from_env()?;
+    let secrets: Vec<String> = parameter(config, STRIPE_WEBHOOK_SECRETS_PARAM_VAR)
+        .await?
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    Ok(crate::ops::Payments::new(livemode).with_webhook_secrets(secrets))
+}
+
+/// The Stripe client of the functions that call Stripe, with the key from SSM. A key of the
+/// other mode than `STRIPE_LIVEMODE` stops the function at init: a test key on a live
+/// deployment (or the reverse) is a misconfiguration, not something to run with.
+#[cfg(feature = "stripe")]
+pub async fn client_payments_from_env(config: &aws_config::SdkConfig) -> Result<crate::ops::Payments, ConfigError> {
+    let livemode = livemode_from_env()?;
+    let key = parameter(config, STRIPE_SECRET_KEY_PARAM_VAR).await?;
+    if is_live_key(&key) != livemode {
+        return Err(ConfigError::Invalid {
+            name: STRIPE_SECRET_KEY_PARAM_VAR,
+            why: format!("the key's mode does not match {STRIPE_LIVEMODE_VAR}={livemode}"),
+        });
+    }
+    let gateway = crate::stripe::client::StripeGateway::new(crate::stripe::client::StripeConfig::new(key))
+        .map_err(|e| ConfigError::Invalid { name: STRIPE_SECRET_KEY_PARAM_VAR, why: e.to_string() })?;
+    Ok(crate::ops::Payments::new(livemode).with_gateway(Arc::new(gateway)))
 }

@@ -1,5 +1,5 @@
 //! A partner's side: settings, add-on prices and labels, plans, top-up options and the credit
-//! rate, workspaces and the ledger.
+//! rate, workspaces, the ledger, and the connection of its Stripe account.
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -11,9 +11,11 @@ use shared::domain::{
 use shared::http::{self, ApiError, Caller, partner_scope};
 use shared::ops::{
     Billing, MAX_TOPUP_OPTIONS, NewWorkspace, TopupOptionDraft, partner_addon_view, plan_view, settings_view,
+    stripe_connection_view,
 };
 use shared::store::records::rfc3339;
 use shared::store::{IndexCursor, Table};
+use shared::stripe::ids::OAuthCode;
 
 pub const ROUTES: &[&str] = &[
     "GET /partner/addons",
@@ -31,6 +33,8 @@ pub const ROUTES: &[&str] = &[
     "GET /partner/workspaces/{id}",
     "PUT /partner/workspaces/{id}/plan",
     "GET /partner/ledger",
+    "GET /partner/stripe",
+    "POST /partner/stripe/connect",
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
@@ -75,6 +79,16 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             let plan = Plan { id, label, limits: body.limits, monthly_price: body.monthly_price };
             Ok(http::reply(billing.put_plan(p, &plan, idem()).await?))
+        }
+        "GET /partner/stripe" => {
+            billing.partner_settings(p).await?;
+            let connection = billing.stripe_connection(p).await?;
+            Ok(http::ok(json!({ "connection": connection.as_ref().map(stripe_connection_view) })))
+        }
+        "POST /partner/stripe/connect" => {
+            let body: Connect = http::json_body(req)?;
+            let code = OAuthCode::parse(&body.code).map_err(|e| ApiError::invalid("code", e))?;
+            Ok(http::reply(billing.connect_stripe(p, &code, idem()).await?))
         }
         "GET /partner/settings" => Ok(http::ok(settings_view(&billing.partner_settings(p).await?))),
         "PUT /partner/settings" => {
@@ -246,4 +260,11 @@ mod tests {
     fn get_is_not_a_mutation() {
         assert!(!shared::http::is_mutation(&lambda_http::http::Method::GET));
     }
+}
+
+/// `POST /partner/stripe/connect`: the `code` Stripe's OAuth redirect handed the partner.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Connect {
+    code: String,
 }

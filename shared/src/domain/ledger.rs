@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{AddonCode, AddonId, Balance, LedgerEntryId, Points, PointsDelta};
+use super::{AddonCode, AddonId, Balance, LedgerEntryId, Points, PointsDelta, TopupOptionId};
 
 /// Why a wallet changed. Each kind carries exactly the facts that explain it; new kinds arrive
 /// with the features that create them (purchases, top-ups, renewals, usage, refunds).
@@ -24,6 +24,22 @@ pub enum EntryKind {
         days_in_cycle: u32,
         by_partner: bool,
     },
+    /// Points bought with money: `payment` is the paid Checkout Session (`cs_...`), `amount`
+    /// what was paid in `currency` (major units, as a string), `topup_option_id` the option
+    /// picked, if one was (else the points were bought at the partner's credit rate).
+    TopUp { payment: String, topup_option_id: Option<TopupOptionId>, amount: String, currency: String },
+    /// Points taken back because money went back to the customer. `refunded` and `disputed` are
+    /// the payment's totals so far (major units); the amount is what those totals newly take
+    /// back: `points x min(paid, refunded + disputed) / paid`, less what was taken before.
+    ClawBack { payment_intent: String, cause: ClawBackCause, refunded: String, disputed: String, currency: String },
+}
+
+/// What made money go back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClawBackCause {
+    Refund,
+    Dispute,
 }
 
 impl EntryKind {
@@ -32,6 +48,8 @@ impl EntryKind {
         match self {
             EntryKind::Adjustment { .. } => "adjustment",
             EntryKind::AddonPurchase { .. } => "addon_purchase",
+            EntryKind::TopUp { .. } => "top_up",
+            EntryKind::ClawBack { .. } => "claw_back",
         }
     }
 }

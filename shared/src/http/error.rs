@@ -94,6 +94,17 @@ impl From<OpError> for ApiError {
                 "unavailable",
                 "storage is briefly unavailable; retry with the same Idempotency-Key",
             ),
+            OpError::StripeUnavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stripe_unavailable",
+                "Stripe is briefly unavailable; nothing was charged, retry with the same Idempotency-Key",
+            ),
+            OpError::StripeFailed => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "stripe_error",
+                "Stripe refused the request; nothing was charged",
+            ),
+            OpError::RetryLater(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retry_later", why),
             OpError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
@@ -122,6 +133,9 @@ mod tests {
             (OpError::KeyReused, 422, "idempotency_key_reused"),
             (OpError::Conflict, 409, "conflict"),
             (OpError::Unavailable, 503, "unavailable"),
+            (OpError::StripeUnavailable, 503, "stripe_unavailable"),
+            (OpError::StripeFailed, 502, "stripe_error"),
+            (OpError::RetryLater("not yet"), 503, "retry_later"),
             (OpError::Internal("secret detail".into()), 500, "internal"),
         ];
         for (e, status, kind) in cases {

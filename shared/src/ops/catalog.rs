@@ -46,6 +46,18 @@ impl<T: Table> Billing<T> {
         }
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
         let created_at = self.store.get(&keys::partner_profile(p)).await?.ok_or(OpError::NotFound("partner"))?;
+        // Seed 001: credit billing sells through the partner's own Stripe account, connected in
+        // the deployment's mode (live for real money).
+        if settings.credit_billing && self.usable_connection(p).await?.is_none() {
+            return Err(OpError::invalid(
+                "credit_billing",
+                if self.livemode() {
+                    "connect a live-mode Stripe account first (POST /partner/stripe/connect)"
+                } else {
+                    "connect a Stripe account first (POST /partner/stripe/connect)"
+                },
+            ));
+        }
         let created_at = created_at.str("created_at")?;
         let mut item = records::partner_item(p, settings, self.clock.now());
         item.set("created_at", crate::store::Attr::s(created_at));

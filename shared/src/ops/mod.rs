@@ -6,8 +6,10 @@
 //! the caller is sent, stored with the key so that a replay is sent the same thing.
 
 mod catalog;
+mod payments;
 mod topup;
 mod views;
+mod webhook;
 mod workspace;
 
 use std::sync::Arc;
@@ -17,11 +19,13 @@ use serde_json::{Value, json};
 use crate::domain::{Balance, Clock, PartnerId, Points, Workspace, WorkspaceId};
 use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
+pub use payments::{CheckoutRequest, Payments};
 pub use topup::{
     DEFAULT_WHOLESALE_PER_POINT_USD, MAX_TOPUP_OPTIONS, PartnerTopupOption, PlatformConfig, TopupOptionDraft,
     TopupOptionList,
 };
 pub use views::*;
+pub use webhook::WebhookOutcome;
 pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS};
 
 /// An operation whose workspace changed under it is attempted again, at most this often.
@@ -78,6 +82,16 @@ pub enum OpError {
     Conflict,
     #[error("storage temporarily unavailable; retry")]
     Unavailable,
+    /// Stripe could not be reached or is rate limiting: retry with the same key.
+    #[error("Stripe is unavailable; retry")]
+    StripeUnavailable,
+    /// Stripe refused a call that should have worked (logged with its detail).
+    #[error("Stripe refused the request")]
+    StripeFailed,
+    /// Something this depends on has not happened yet (a refund of a payment whose crediting
+    /// event is still on its way): retry later.
+    #[error("{0}; retry later")]
+    RetryLater(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -112,12 +126,14 @@ pub struct Billing<T> {
     pub store: Store<T>,
     pub clock: Arc<dyn Clock>,
     pub platform: PlatformConfig,
+    /// The deployment's Stripe, for the functions that take payments ([`Billing::with_payments`]).
+    pub payments: Option<Arc<Payments>>,
 }
 
 impl<T: Table> Billing<T> {
     /// With the platform's defaults ([`PlatformConfig::default`]); see [`Billing::with_platform`].
     pub fn new(store: Store<T>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, platform: PlatformConfig::default() }
+        Self { store, clock, platform: PlatformConfig::default(), payments: None }
     }
 
     /// A request that was already answered is answered the same way again, before anything is

@@ -7,7 +7,9 @@ use crate::domain::{
     Balance, CreditRate, Cycle, LedgerEntry, Limits, PartnerAddon, PartnerSettings, Plan, Workspace, WorkspaceAddon,
     WorkspaceStatus,
 };
-use crate::store::records::format_date;
+use time::OffsetDateTime;
+
+use crate::store::records::{CheckoutRecord, StripeConnection, format_date, rfc3339};
 
 use super::PartnerTopupOption;
 
@@ -155,4 +157,28 @@ pub fn workspace_view(d: &WorkspaceDetails<'_>) -> Value {
         m.extend(s);
     }
     v
+}
+
+pub fn stripe_connection_view(c: &StripeConnection) -> Value {
+    json!({
+        "account": c.account.as_str(),
+        "livemode": c.livemode,
+        "connected_at": rfc3339(c.connected_at),
+        "deauthorized_at": c.deauthorized_at.map(rfc3339),
+    })
+}
+
+/// A checkout; `url` while the customer can still pay on it.
+pub fn checkout_view(c: &CheckoutRecord, url: Option<&str>, expires_at: OffsetDateTime) -> Value {
+    json!({
+        "id": c.id.as_str(),
+        "url": url,
+        "status": c.status.as_str(),
+        "points": c.points.to_string(),
+        "currency": c.amount.currency(),
+        "amount_minor": c.amount.amount_minor(),
+        "amount_major": c.amount.format_major(),
+        "topup_option_id": c.topup_option_id.as_ref().map(|o| o.as_str()),
+        "expires_at": rfc3339(expires_at),
+    })
 }

@@ -120,6 +120,14 @@ impl Expression {
                 e.values.insert(":c".into(), AttributeValue::N(now_epoch_s.to_string()));
                 Some(format!("attribute_not_exists({PK}) OR #c < :c"))
             }
+            Condition::OneOf { attr, values } => {
+                e.names.insert("#c".into(), attr.clone());
+                let placeholders: Vec<String> = (0..values.len()).map(|i| format!(":c{i}")).collect();
+                for (name, value) in placeholders.iter().zip(values) {
+                    e.values.insert(name.clone(), to_av(value));
+                }
+                Some(format!("#c IN ({})", placeholders.join(", ")))
+            }
         };
         e
     }

@@ -137,11 +137,22 @@ pub enum Condition {
         attr: String,
         now_epoch_s: i64,
     },
+    /// The item exists and `attr` holds one of `values` (a state machine's "from" states).
+    OneOf {
+        attr: String,
+        values: Vec<Attr>,
+    },
 }
 
 impl Condition {
     pub fn equals(attr: &str, value: Attr) -> Self {
         Self::Equals { attr: attr.to_owned(), value }
+    }
+
+    /// `attr` is one of the strings `values`.
+    pub fn one_of(attr: &str, values: &[&str]) -> Self {
+        assert!(!values.is_empty(), "a OneOf condition needs at least one value");
+        Self::OneOf { attr: attr.to_owned(), values: values.iter().map(|v| Attr::s(*v)).collect() }
     }
 }
 

@@ -13,8 +13,15 @@
 //! | `PARTNER#p` | `WS#w` | `workspace_ref` (lists a partner's workspaces) |
 //! | `WS#w` | `PROFILE` | `workspace` |
 //! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` |
+//! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
+//! | `ACCOUNT#acct_..` | `ACCOUNT` | `stripe_account` (which partner connected it) |
+//! | `WS#w` | `STRIPE#acct_..` | `stripe_customer` (the workspace's customer on that account, saved card) |
+//! | `CHECKOUT#cs_..` | `CHECKOUT` | `checkout` (points promised, pending/awaiting_payment/credited/expired/failed) |
+//! | `PAYMENT#pi_..` | `PAYMENT` | `payment` (a credited payment: points, amount, refunded and disputed shares) |
 
-use crate::domain::{AddonCode, AddonId, PartnerId, PlanId, WalletId, WorkspaceId};
+use crate::domain::{AddonCode, AddonId, CheckoutId, PartnerId, PlanId, WalletId, WorkspaceId};
+
+use crate::stripe::ids::{AccountId, PaymentIntentId};
 
 use super::item::Key;
 
@@ -27,6 +34,29 @@ pub const PLAN_PREFIX: &str = "PLAN#";
 pub const WORKSPACE_REF_PREFIX: &str = "WS#";
 pub const TOPUPS_SK: &str = "TOPUPS";
 pub const RATE_SK: &str = "RATE";
+pub const STRIPE_SK: &str = "STRIPE";
+pub const STRIPE_PREFIX: &str = "STRIPE#";
+
+pub fn partner_stripe(p: &PartnerId) -> Key {
+    Key::new(partner_pk(p), STRIPE_SK)
+}
+
+pub fn stripe_account(account: &AccountId) -> Key {
+    Key::new(format!("ACCOUNT#{account}"), "ACCOUNT")
+}
+
+pub fn workspace_customer(w: &WorkspaceId, account: &AccountId) -> Key {
+    Key::new(workspace_pk(w), format!("{STRIPE_PREFIX}{account}"))
+}
+
+pub fn checkout(id: &CheckoutId) -> Key {
+    Key::new(format!("CHECKOUT#{id}"), "CHECKOUT")
+}
+
+/// Keyed by the PaymentIntent that refunds and disputes name.
+pub fn payment(payment_intent: &PaymentIntentId) -> Key {
+    Key::new(format!("PAYMENT#{payment_intent}"), "PAYMENT")
+}
 
 pub fn partner_profile(p: &PartnerId) -> Key {
     Key::new(partner_pk(p), PROFILE_SK)

@@ -37,6 +37,7 @@ fn holds(condition: &Condition, current: Option<&Item>) -> bool {
             None => true,
             Some(item) => matches!(item.get(attr), Some(Attr::N(n)) if *n < (*now_epoch_s).into()),
         },
+        Condition::OneOf { attr, values } => current.and_then(|i| i.get(attr)).is_some_and(|v| values.contains(v)),
     }
 }
 

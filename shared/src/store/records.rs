@@ -7,13 +7,14 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use crate::domain::{
-    AddonCode, AddonId, AddonStatus, AnchorDay, CreditRate, Currency, LimitKind, Limits, Money, PartnerAddon,
-    PartnerId, PartnerSettings, Plan, PlanId, Points, TopupOption, Usage, Workspace, WorkspaceAddon, WorkspaceId,
-    WorkspaceStatus,
+    AddonCode, AddonId, AddonStatus, AnchorDay, CheckoutId, CheckoutStatus, CreditRate, Currency, LimitKind, Limits,
+    Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, TopupOption, Usage, Workspace,
+    WorkspaceAddon, WorkspaceId, WorkspaceStatus,
 };
 // The top-up option id sits in `ops` until `domain::ids` can take it.
 use crate::domain::TopupOptionId;
 use crate::ops::{PartnerTopupOption, TopupOptionList};
+use crate::stripe::ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
 
 use super::item::{Attr, Item, MalformedItem};
 use super::keys;
@@ -402,4 +403,219 @@ mod tests {
         };
         assert_eq!(workspace_addon_from(&workspace_addon_item(&w.id, &wa)).unwrap(), wa);
     }
+}
+
+// ---- Stripe: connected accounts, customers, checkouts, payments ----
+
+/// A partner's connected Stripe account (Connect OAuth).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeConnection {
+    pub account: AccountId,
+    pub livemode: bool,
+    pub connected_at: OffsetDateTime,
+    /// Set when the partner revoked our access (`account.application.deauthorized`).
+    pub deauthorized_at: Option<OffsetDateTime>,
+}
+
+pub fn stripe_connection_item(p: &PartnerId, c: &StripeConnection) -> Item {
+    Item::new(&keys::partner_stripe(p), "stripe_connection")
+        .with("account", Attr::s(c.account.as_str()))
+        .with("livemode", Attr::Bool(c.livemode))
+        .with("connected_at", Attr::s(rfc3339(c.connected_at)))
+        .with("deauthorized_at", c.deauthorized_at.map_or(Attr::Null, |t| Attr::s(rfc3339(t))))
+}
+
+pub fn stripe_connection_from(item: &Item) -> Result<StripeConnection, MalformedItem> {
+    Ok(StripeConnection {
+        account: item.parsed("account", AccountId::parse)?,
+        livemode: get_bool(item, "livemode")?,
+        connected_at: item.parsed("connected_at", parse_time)?,
+        deauthorized_at: match get_opt_str(item, "deauthorized_at")? {
+            None => None,
+            Some(s) => {
+                Some(parse_time(&s).map_err(|_| MalformedItem { key: item.key(), attr: "deauthorized_at".into() })?)
+            }
+        },
+    })
+}
+
+/// Which partner connected an account: events of `account.application.deauthorized` name only it.
+pub fn stripe_account_item(account: &AccountId, p: &PartnerId) -> Item {
+    Item::new(&keys::stripe_account(account), "stripe_account").with("partner_id", Attr::s(p.as_str()))
+}
+
+pub fn stripe_account_partner(item: &Item) -> Result<PartnerId, MalformedItem> {
+    item.parsed("partner_id", PartnerId::parse)
+}
+
+/// A workspace's customer on a connected account, and the card its last checkout saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeCustomer {
+    pub account: AccountId,
+    pub customer: CustomerId,
+    pub payment_method: Option<PaymentMethodId>,
+    /// When the PaymentIntent that saved `payment_method` was created (unix s): an older one
+    /// arriving late doesn't replace a newer card.
+    pub payment_method_created: Option<i64>,
+    pub version: u64,
+}
+
+pub fn stripe_customer_item(w: &WorkspaceId, c: &StripeCustomer) -> Item {
+    Item::new(&keys::workspace_customer(w, &c.account), "stripe_customer")
+        .with("account", Attr::s(c.account.as_str()))
+        .with("customer", Attr::s(c.customer.as_str()))
+        .with("payment_method", c.payment_method.as_ref().map_or(Attr::Null, |m| Attr::s(m.as_str())))
+        .with("payment_method_created", c.payment_method_created.map_or(Attr::Null, Attr::n))
+        .with("version", Attr::n(c.version))
+}
+
+pub fn stripe_customer_from(item: &Item) -> Result<StripeCustomer, MalformedItem> {
+    Ok(StripeCustomer {
+        account: item.parsed("account", AccountId::parse)?,
+        customer: item.parsed("customer", CustomerId::parse)?,
+        payment_method: get_opt_str(item, "payment_method")?
+            .map(|m| {
+                PaymentMethodId::parse(&m).map_err(|_| MalformedItem { key: item.key(), attr: "payment_method".into() })
+            })
+            .transpose()?,
+        payment_method_created: match item.get("payment_method_created") {
+            None | Some(Attr::Null) => None,
+            Some(_) => Some(
+                i64::try_from(item.num("payment_method_created")?)
+                    .map_err(|_| MalformedItem { key: item.key(), attr: "payment_method_created".into() })?,
+            ),
+        },
+        version: item.u64("version")?,
+    })
+}
+
+/// A Checkout Session we created, with the points it promises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRecord {
+    pub id: CheckoutId,
+    pub workspace: WorkspaceId,
+    pub partner: PartnerId,
+    pub account: AccountId,
+    pub points: Points,
+    pub amount: Money,
+    pub topup_option_id: Option<TopupOptionId>,
+    pub status: CheckoutStatus,
+    pub payment_intent: Option<PaymentIntentId>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub fn checkout_item(c: &CheckoutRecord) -> Item {
+    Item::new(&keys::checkout(&c.id), "checkout")
+        .with("checkout_id", Attr::s(c.id.as_str()))
+        .with("workspace_id", Attr::s(c.workspace.as_str()))
+        .with("partner_id", Attr::s(c.partner.as_str()))
+        .with("account", Attr::s(c.account.as_str()))
+        .with("points", points_attr(c.points))
+        .with("currency", Attr::s(c.amount.currency().code()))
+        .with("amount_minor", Attr::n(c.amount.amount_minor()))
+        .with("topup_option_id", c.topup_option_id.as_ref().map_or(Attr::Null, |o| Attr::s(o.as_str())))
+        .with("status", Attr::s(c.status.as_str()))
+        .with("payment_intent", c.payment_intent.as_ref().map_or(Attr::Null, |p| Attr::s(p.as_str())))
+        .with("created_at", Attr::s(rfc3339(c.created_at)))
+        .with("updated_at", Attr::s(rfc3339(c.updated_at)))
+}
+
+fn get_money(item: &Item) -> Result<Money, MalformedItem> {
+    let currency = item.parsed("currency", Currency::parse)?;
+    let minor = i64::try_from(item.num("amount_minor")?)
+        .map_err(|_| MalformedItem { key: item.key(), attr: "amount_minor".into() })?;
+    Money::from_minor(minor, currency).map_err(|_| MalformedItem { key: item.key(), attr: "amount_minor".into() })
+}
+
+fn get_opt_parsed<T, E>(
+    item: &Item,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, MalformedItem> {
+    get_opt_str(item, name)?
+        .map(|s| parse(&s).map_err(|_| MalformedItem { key: item.key(), attr: name.into() }))
+        .transpose()
+}
+
+pub fn checkout_from(item: &Item) -> Result<CheckoutRecord, MalformedItem> {
+    Ok(CheckoutRecord {
+        id: item.parsed("checkout_id", CheckoutId::parse)?,
+        workspace: item.parsed("workspace_id", WorkspaceId::parse)?,
+        partner: item.parsed("partner_id", PartnerId::parse)?,
+        account: item.parsed("account", AccountId::parse)?,
+        points: get_points(item, "points")?,
+        amount: get_money(item)?,
+        topup_option_id: get_opt_parsed(item, "topup_option_id", TopupOptionId::parse)?,
+        status: item.parsed("status", |s| CheckoutStatus::parse(s).ok_or(()))?,
+        payment_intent: get_opt_parsed(item, "payment_intent", PaymentIntentId::parse)?,
+        created_at: item.parsed("created_at", parse_time)?,
+        updated_at: item.parsed("updated_at", parse_time)?,
+    })
+}
+
+/// A credited payment, by its PaymentIntent: what refunds and disputes of it have taken back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub payment_intent: PaymentIntentId,
+    pub checkout: CheckoutId,
+    pub workspace: WorkspaceId,
+    pub partner: PartnerId,
+    pub account: AccountId,
+    pub points: Points,
+    pub amount: Money,
+    /// Stripe's `amount_refunded` of the charge, the highest seen (minor units).
+    pub refunded_minor: i64,
+    /// The sum of the disputes in `disputes` (minor units).
+    pub disputed_minor: i64,
+    pub disputes: Vec<String>,
+    /// The points taken back so far.
+    pub clawed_back: Points,
+    pub version: u64,
+}
+
+pub fn payment_item(r: &PaymentRecord) -> Item {
+    Item::new(&keys::payment(&r.payment_intent), "payment")
+        .with("payment_intent", Attr::s(r.payment_intent.as_str()))
+        .with("checkout_id", Attr::s(r.checkout.as_str()))
+        .with("workspace_id", Attr::s(r.workspace.as_str()))
+        .with("partner_id", Attr::s(r.partner.as_str()))
+        .with("account", Attr::s(r.account.as_str()))
+        .with("points", points_attr(r.points))
+        .with("currency", Attr::s(r.amount.currency().code()))
+        .with("amount_minor", Attr::n(r.amount.amount_minor()))
+        .with("refunded_minor", Attr::n(r.refunded_minor))
+        .with("disputed_minor", Attr::n(r.disputed_minor))
+        .with("disputes", Attr::L(r.disputes.iter().map(Attr::s).collect()))
+        .with("clawed_back", points_attr(r.clawed_back))
+        .with("version", Attr::n(r.version))
+}
+
+pub fn payment_from(item: &Item) -> Result<PaymentRecord, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let minor = |name: &str| i64::try_from(item.num(name)?).map_err(|_| bad(name));
+    let disputes = match item.get("disputes") {
+        Some(Attr::L(l)) => l
+            .iter()
+            .map(|a| match a {
+                Attr::S(s) => Ok(s.clone()),
+                _ => Err(bad("disputes")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(bad("disputes")),
+    };
+    Ok(PaymentRecord {
+        payment_intent: item.parsed("payment_intent", PaymentIntentId::parse)?,
+        checkout: item.parsed("checkout_id", CheckoutId::parse)?,
+        workspace: item.parsed("workspace_id", WorkspaceId::parse)?,
+        partner: item.parsed("partner_id", PartnerId::parse)?,
+        account: item.parsed("account", AccountId::parse)?,
+        points: get_points(item, "points")?,
+        amount: get_money(item)?,
+        refunded_minor: minor("refunded_minor")?,
+        disputed_minor: minor("disputed_minor")?,
+        disputes,
+        clawed_back: get_points(item, "clawed_back")?,
+        version: item.u64("version")?,
+    })
 }

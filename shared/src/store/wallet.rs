@@ -103,6 +103,16 @@ impl IdempotencyKey {
         &self.key
     }
 
+    /// A short stand-in for the scope and key (hex SHA-256): to derive the keys of the calls
+    /// this request makes elsewhere (Stripe), so that its retries make the same calls.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.scope.as_bytes());
+        h.update(b"\n");
+        h.update(self.key.as_bytes());
+        hex(&h.finalize())
+    }
+
     fn item_key(&self) -> Key {
         keys::idempotency(&self.scope, &self.key)
     }
@@ -135,7 +145,7 @@ pub struct Posting {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Applied {
-        entry: LedgerEntry,
+        entry: Box<LedgerEntry>,
         response: Value,
     },
     /// The key was used before with the same request: here is the first response.
@@ -391,7 +401,7 @@ impl<T: Table> Store<T> {
             let writes = self.transaction(&posting, state, &entry, &response);
 
             let retry_after = match self.table.transact(writes).await {
-                Ok(()) => return Ok(Outcome::Applied { entry, response }),
+                Ok(()) => return Ok(Outcome::Applied { entry: Box::new(entry), response }),
                 Err(TableError::ConditionFailed { failed }) => {
                     match self.after_cancellation(&posting, &failed)? {
                         Cancelled::Done(outcome) => return Ok(*outcome),
@@ -631,6 +641,31 @@ impl<T: Table> Store<T> {
                 }
                 Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
                     tracing::warn!(error = %e, attempt, "commit failed, retrying");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(StoreError::from_table(e)),
+            }
+        }
+    }
+
+    /// Writes `writes` in one transaction without an idempotency record: for changes whose own
+    /// conditions make them safe to repeat (a state move guarded by the state it leaves). Transient
+    /// failures are retried; a failed condition comes back with its index, nothing written.
+    pub async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        assert!(writes.len() <= MAX_TRANSACTION_ACTIONS, "a transaction carries at most 100 writes");
+        let mut attempt = 0;
+        loop {
+            match self.table.transact(writes.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(TableError::ConditionFailed { failed }) => {
+                    let f = failed.first().ok_or_else(|| {
+                        StoreError::Corrupt(format!("write cancelled without a reason we know: {failed:?}"))
+                    })?;
+                    return Err(StoreError::ConditionFailed { index: f.index, current: f.current.clone() });
+                }
+                Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
+                    tracing::warn!(error = %e, attempt, "write failed, retrying");
                     tokio::time::sleep(self.retry.delay(attempt)).await;
                     attempt += 1;
                 }

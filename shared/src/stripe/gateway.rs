@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -324,6 +325,84 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// connected account. Made on the platform's own account; the code is single use, which makes
     /// the call idempotent by itself (see [`GatewayError::Ambiguous`] for a lost first answer).
     fn connect_account(&self, code: &OAuthCode) -> impl Future<Output = Result<ConnectedAccount, GatewayError>> + Send;
+}
+
+/// A gateway call's future, boxed so that the gateway can sit behind a pointer.
+pub type GatewayFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GatewayError>> + Send + 'a>>;
+
+/// [`PaymentGateway`] as a trait object: the operations hold an `Arc<dyn Gateway>` so that the
+/// handlers' signatures don't grow a type parameter for it. Every [`PaymentGateway`] is one; the
+/// box per call is nothing next to a network round trip.
+pub trait Gateway: Send + Sync {
+    fn create_customer<'a>(
+        &'a self,
+        account: &'a AccountId,
+        key: &'a IdempotencyKey,
+        customer: &'a NewCustomer,
+    ) -> GatewayFuture<'a, CustomerId>;
+
+    fn create_checkout_session<'a>(
+        &'a self,
+        account: &'a AccountId,
+        key: &'a IdempotencyKey,
+        session: &'a NewCheckoutSession,
+    ) -> GatewayFuture<'a, CreatedCheckoutSession>;
+
+    fn retrieve_checkout_session<'a>(
+        &'a self,
+        account: &'a AccountId,
+        id: &'a CheckoutId,
+    ) -> GatewayFuture<'a, CheckoutSession>;
+
+    fn charge_off_session<'a>(
+        &'a self,
+        account: &'a AccountId,
+        key: &'a IdempotencyKey,
+        charge: &'a OffSessionCharge,
+    ) -> GatewayFuture<'a, OffSessionOutcome>;
+
+    fn connect_account<'a>(&'a self, code: &'a OAuthCode) -> GatewayFuture<'a, ConnectedAccount>;
+}
+
+impl<G: PaymentGateway> Gateway for G {
+    fn create_customer<'a>(
+        &'a self,
+        account: &'a AccountId,
+        key: &'a IdempotencyKey,
+        customer: &'a NewCustomer,
+    ) -> GatewayFuture<'a, CustomerId> {
+        Box::pin(PaymentGateway::create_customer(self, account, key, customer))
+    }
+
+    fn create_checkout_session<'a>(
+        &'a self,
+        account: &'a AccountId,
+        key: &'a IdempotencyKey,
+        session: &'a NewCheckoutSession,
+    ) -> GatewayFuture<'a, CreatedCheckoutSession> {
+        Box::pin(PaymentGateway::create_checkout_session(self, account, key, session))
+    }
+
+    fn retrieve_checkout_session<'a>(
+        &'a self,
+        account: &'a AccountId,
+        id: &'a CheckoutId,
+    ) -> GatewayFuture<'a, CheckoutSession> {
+        Box::pin(PaymentGateway::retrieve_checkout_session(self, account, id))
+    }
+
+    fn charge_off_session<'a>(
+        &'a self,
+        account: &'a AccountId,
+        key: &'a IdempotencyKey,
+        charge: &'a OffSessionCharge,
+    ) -> GatewayFuture<'a, OffSessionOutcome> {
+        Box::pin(PaymentGateway::charge_off_session(self, account, key, charge))
+    }
+
+    fn connect_account<'a>(&'a self, code: &'a OAuthCode) -> GatewayFuture<'a, ConnectedAccount> {
+        Box::pin(PaymentGateway::connect_account(self, code))
+    }
 }
 
 #[cfg(test)]

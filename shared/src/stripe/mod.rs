@@ -3,6 +3,7 @@
 
 #[cfg(feature = "stripe")]
 pub mod client;
+pub mod event;
 pub mod gateway;
 pub mod ids;
 pub mod signature;

@@ -69,7 +69,18 @@ fn template_openapi_crates_and_runner_have_the_same_routes() {
         let expected: BTreeSet<String> = entry.routes.iter().map(|r| r.to_string()).collect();
         assert_eq!(routes, expected, "{}'s events are not {}'s ROUTES", f.logical_id, entry.package);
         assert_eq!(f.binary.as_deref(), Some(entry.package), "{}: BuildProperties.Binary", f.logical_id);
-        assert!(f.routes.iter().all(|r| r.jwt), "{}: every route is behind the JWT authorizer", f.logical_id);
+        for r in &f.routes {
+            // Stripe can't send our JWT: its signature authenticates the webhook instead.
+            let open = r.key() == "POST /stripe/webhook";
+            assert_eq!(
+                r.jwt,
+                !open,
+                "{}: {} must be {}",
+                f.logical_id,
+                r.key(),
+                if open { "open" } else { "behind the JWT authorizer" }
+            );
+        }
     }
 }
 
@@ -117,8 +128,14 @@ fn template_functions_are_arm64_rust_lambdas() {
         assert_eq!(prop("Handler").as_str(), Some("bootstrap"), "{id}");
         assert_eq!(prop("Architectures")[0].as_str(), Some("arm64"), "{id}");
         assert_eq!(resource["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
-        let env = prop("Environment");
-        assert!(!env["Variables"]["TABLE_NAME"].is_null() && !env["Variables"]["RUST_LOG"].is_null(), "{id}");
+        // SAM merges a function's own variables over the global ones.
+        let var = |name: &str| {
+            let own = &resource["Properties"]["Environment"]["Variables"][name];
+            if own.is_null() { globals["Environment"]["Variables"][name].clone() } else { own.clone() }
+        };
+        for name in ["TABLE_NAME", "RUST_LOG", "STRIPE_LIVEMODE"] {
+            assert!(!var(name).is_null(), "{id}: {name}");
+        }
         let code_uri = resource["Properties"]["CodeUri"].as_str().unwrap();
         assert!(repo_file(code_uri).join("Cargo.toml").is_file(), "{id}: CodeUri {code_uri} is not a crate");
     }
@@ -133,6 +150,8 @@ struct Runner {
     billing: Billing<PolicyTable<MemoryTable>>,
     verifier: Verifier,
     served: BTreeSet<String>,
+    /// The fake Stripe the runner's top-ups go to (its events go nowhere here).
+    fake: stripe_fake::RunningFake,
 }
 
 fn now_s() -> u64 {
@@ -145,9 +164,11 @@ impl Runner {
         // 15 April: the seeded workspaces are billed by calendar month, so a purchase today
         // has 15 of the cycle's 30 days remaining (DESIGN.md section 4's test vector).
         let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
-        let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock);
-        local::seed::seed(&billing, "http://localhost:3000").await.unwrap();
-        Runner { router, billing, verifier: Verifier::new("test-secret"), served: BTreeSet::new() }
+        let fake = local::stripe::start_fake(([127, 0, 0, 1], 0).into(), "http://127.0.0.1:9").await.unwrap();
+        let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock)
+            .with_payments(local::stripe::payments(&fake.url));
+        local::seed::seed(&billing, "http://localhost:3000", &fake).await.unwrap();
+        Runner { router, billing, verifier: Verifier::new("test-secret"), served: BTreeSet::new(), fake }
     }
 
     fn token(&self, partner: Option<&str>, workspace: Option<&str>, role: &str) -> String {
@@ -184,6 +205,28 @@ impl Runner {
         };
         assert_ne!(status, 500, "{method} {uri} failed inside (denied by its template policy?): {json}");
         (status, json)
+    }
+
+    /// Delivers a Stripe event as Stripe does: no token, the signature header, the raw body.
+    async fn webhook(&mut self, payload: &str, signature: &str) -> (u16, Value) {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/stripe/webhook")
+            .header(header::HOST, "localhost:3000")
+            .header("stripe-signature", signature)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(payload.as_bytes().to_vec())
+            .unwrap();
+        if let Some(m) = self.router.resolve(req.method(), req.uri().path()) {
+            self.served.insert(m.route.key());
+        }
+        let response = self.router.handle(&self.billing, &self.verifier, req, now_s()).await;
+        let json = match response.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap(),
+            Body::Binary(b) => serde_json::from_slice(b).unwrap(),
+            _ => Value::Null,
+        };
+        (response.status().as_u16(), json)
     }
 
     /// Like `send`, asserting the status.
@@ -281,6 +324,25 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     let entitlements = r.ok(&platform, M::GET, "/platform/workspaces/demo-ws-1/entitlements", None, 200).await;
     assert_eq!(entitlements["paused"], true);
 
+    // Stripe: the partner's account, a top-up paid on the fake, and its webhook.
+    let connection = r.ok(&partner, M::GET, "/partner/stripe", None, 200).await;
+    assert_eq!(connection["connection"]["account"], local::stripe::DEMO_ACCOUNT);
+    let (code, _) = r.fake.issue_oauth_code(Some(local::stripe::DEMO_ACCOUNT), false);
+    r.ok(&partner, M::POST, "/partner/stripe/connect", Some(json!({ "code": code })), 200).await;
+    let checkout = json!({ "topup_option_id": option_id });
+    let session = r.ok(&admin, M::POST, "/workspace/checkout", Some(checkout), 201).await;
+    let session = session["id"].as_str().unwrap().to_owned();
+    r.fake.pay(&session).await.unwrap();
+    let completed = r.fake.events().into_iter().find(|e| e.type_ == "checkout.session.completed").unwrap();
+    let signature = shared::stripe::signature::sign(
+        completed.payload.as_bytes(),
+        &[local::stripe::FAKE_WEBHOOK_SECRET],
+        i64::try_from(now_s()).unwrap(),
+    );
+    let (status, answer) = r.webhook(&completed.payload, &signature).await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("credited")), "{answer}");
+    assert_eq!(r.ok(&admin, M::GET, "/workspace", None, 200).await["balance"], "110.00");
+
     let all = r.router.routes();
     assert_eq!(
         r.served,
@@ -347,7 +409,7 @@ async fn the_runner_answers_like_api_gateway_before_any_function() {
 #[tokio::test]
 async fn seeding_twice_changes_nothing() {
     let r = Runner::new().await;
-    local::seed::seed(&r.billing, "http://localhost:4000").await.unwrap();
+    local::seed::seed(&r.billing, "http://localhost:4000", &r.fake).await.unwrap();
     let w = shared::domain::WorkspaceId::parse("demo-ws-1").unwrap();
     let wallet = r.billing.store.wallet(&shared::domain::WalletId::Workspace(w)).await.unwrap();
     assert_eq!((wallet.balance.to_string(), wallet.version), ("100.00".to_owned(), 1));

@@ -13,6 +13,8 @@ use super::{
 pub(super) struct Target<'a> {
     pub workspace: &'a str,
     pub addon: &'a str,
+    /// A Connect OAuth code for `POST /partner/stripe/connect` (single use).
+    pub code: &'a str,
 }
 
 /// A request to `route` that its rightful caller may send (only the caller is missing).
@@ -28,9 +30,14 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
             "limits": super::starter_limits(1, 2),
             "monthly_price": { "amount_minor": 4900, "currency": "usd" },
         })),
-        "PUT /partner/settings" => {
-            r.json(json!({ "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 0 }))
-        }
+        "PUT /partner/settings" => r.json(json!({
+            "credit_billing": true,
+            "success_url": "https://agency.example/paid",
+            "cancel_url": "https://agency.example/back",
+            "grace_days": 0,
+        })),
+        "POST /partner/stripe/connect" => r.json(json!({ "code": t.code })),
+        "POST /workspace/checkout" => r.json(json!({ "points": "100" })),
         "PUT /partner/topup-options" => r.json(json!({
             "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "10" }],
         })),
@@ -57,6 +64,11 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
     }
 }
 
+/// A sample target with a code that is never exchanged.
+pub(super) fn target<'a>(workspace: &'a str, addon: &'a str) -> Target<'a> {
+    Target { workspace, addon, code: "ac_unused" }
+}
+
 /// The callers a route accepts, among partner admin, workspace admin, workspace member, platform.
 pub(super) fn allowed(route: &str) -> [bool; 4] {
     let (method, path) = route.split_once(' ').unwrap();
@@ -77,6 +89,9 @@ pub(super) fn callers() -> [Claims; 4] {
 /// Two tenants, each workspace funded and holding one add-on.
 async fn setup<T: Table>(api: &Api<T>) -> (String, String) {
     api.tenants().await;
+    // P sells points at a rate, so that a checkout by W's admin goes through.
+    let rate = json!({ "currency": "usd", "price_per_point": "0.05" });
+    api.call(req("PUT /partner/credit-rate").by(partner_admin(P)).json(rate)).await.ok(200);
     let mut ids = vec![];
     for (p, w) in [(P, W), (Q, X)] {
         api.fund(p, w, "100").await;
@@ -91,8 +106,13 @@ fn every_route_is_served_by_exactly_one_function() {
     for route in ALL_ROUTES {
         assert_eq!(functions_serving(route).len(), 1, "{route}: {:?}", functions_serving(route));
     }
+    for route in super::OPEN_ROUTES {
+        assert_eq!(functions_serving(route).len(), 1, "{route}: {:?}", functions_serving(route));
+    }
     let served: usize = [
         purchase_addon::ROUTES,
+        create_checkout::ROUTES,
+        stripe_webhook::ROUTES,
         adjust_points::ROUTES,
         partner_api::ROUTES,
         workspace_api::ROUTES,
@@ -101,15 +121,15 @@ fn every_route_is_served_by_exactly_one_function() {
     .iter()
     .map(|r| r.len())
     .sum();
-    assert_eq!(served, ALL_ROUTES.len(), "a function serves a route these tests don't know");
+    assert_eq!(served, ALL_ROUTES.len() + super::OPEN_ROUTES.len(), "a function serves a route these tests don't know");
 }
 
 /// A function answers only its own routes: another function's route key is a 404.
 #[tokio::test]
 async fn functions_refuse_routes_they_do_not_own() {
-    let api = Api::memory();
+    let api = Api::memory().await;
     api.tenants().await;
-    let foreign = sample("GET /partner/addons", &Target { workspace: W, addon: "ad_x" }).by(partner_admin(P));
+    let foreign = sample("GET /partner/addons", &target(W, "ad_x")).by(partner_admin(P));
     let b = &api.billing;
     let answers = [
         purchase_addon::handle(b, foreign.build()).await,
@@ -126,7 +146,7 @@ async fn functions_refuse_routes_they_do_not_own() {
 async fn no_claims_is_401_on_every_route<T: Table>(api: Api<T>) {
     let (mine, _) = setup(&api).await;
     let before = api.state().await;
-    let target = Target { workspace: W, addon: &mine };
+    let target = target(W, &mine);
     let no_sub: Claims = claims(&[
         ("partner_id", P),
         ("workspace_id", W),
@@ -143,7 +163,9 @@ async fn no_claims_is_401_on_every_route<T: Table>(api: Api<T>) {
 
 async fn wrong_roles_are_403_on_every_route<T: Table>(api: Api<T>) {
     let (mine, _) = setup(&api).await;
-    let target = Target { workspace: W, addon: &mine };
+    // The rightful partner admin below connects another account with this code.
+    let (code, _) = api.stripe.issue_oauth_code(None, false);
+    let target = Target { workspace: W, addon: &mine, code: &code };
     let no_roles: Claims = claims(&[("sub", "u"), ("partner_id", P), ("workspace_id", W)]);
     let unknown_role: Claims =
         claims(&[("sub", "u"), ("partner_id", P), ("workspace_id", W), ("roles", "[superuser]")]);
@@ -191,28 +213,28 @@ async fn another_tenants_ids_are_404_on_every_route<T: Table>(api: Api<T>) {
             continue;
         }
         for w in [X, nobody] {
-            let r = api.call(sample(route, &Target { workspace: w, addon: &theirs }).by(partner_admin(P))).await;
+            let r = api.call(sample(route, &target(w, &theirs)).by(partner_admin(P))).await;
             assert_eq!((r.status, &r.body), (404, &not_found("workspace")), "{route} on {w}");
         }
     }
     // P's own workspace with Q's add-on id.
-    let remove = sample("DELETE /partner/workspaces/{id}/addons/{addon_id}", &Target { workspace: W, addon: &theirs });
+    let remove = sample("DELETE /partner/workspaces/{id}/addons/{addon_id}", &target(W, &theirs));
     let r = api.call(remove.by(partner_admin(P))).await;
     assert_eq!((r.status, &r.body), (404, &not_found("add-on")));
     // W's admin cancelling X's add-on.
-    let cancel = sample("DELETE /workspace/addons/{addon_id}", &Target { workspace: W, addon: &theirs });
+    let cancel = sample("DELETE /workspace/addons/{addon_id}", &target(W, &theirs));
     let r = api.call(cancel.by(workspace_admin(P, W))).await;
     assert_eq!((r.status, &r.body), (404, &not_found("add-on")));
     // A workspace token naming a workspace that doesn't exist.
     for route in ALL_ROUTES.iter().copied().filter(|r| r.contains(" /workspace")) {
         for who in [workspace_admin(P, nobody), workspace_admin(P, "ws-gone")] {
-            let r = api.call(sample(route, &Target { workspace: nobody, addon: &mine }).by(who)).await;
+            let r = api.call(sample(route, &target(nobody, &mine)).by(who)).await;
             assert_eq!(r.status, 404, "{route}: {}", r.body);
         }
     }
     // The platform naming a workspace that doesn't exist.
     for route in ["PUT /platform/workspaces/{id}/usage-counts", "GET /platform/workspaces/{id}/entitlements"] {
-        let r = api.call(sample(route, &Target { workspace: nobody, addon: &mine }).by(platform())).await;
+        let r = api.call(sample(route, &target(nobody, &mine)).by(platform())).await;
         assert_eq!((r.status, &r.body), (404, &not_found("workspace")));
     }
     assert_eq!(api.state().await, before, "nothing was written to either tenant");

@@ -3,7 +3,7 @@
 use serde_json::json;
 use shared::store::Table;
 
-use super::access::{Target, allowed, callers, sample};
+use super::access::{allowed, callers, sample};
 use super::{ALL_ROUTES, Api, P, W, partner_admin, req};
 
 /// Every route that takes a body, with JSON cut short in the middle of a value, between
@@ -12,7 +12,7 @@ use super::{ALL_ROUTES, Api, P, W, partner_admin, req};
 async fn truncated_json_names_the_body<T: Table>(api: Api<T>) {
     api.tenants().await;
     api.fund(P, W, "100").await;
-    let target = Target { workspace: W, addon: "ad_unused" };
+    let target = super::access::target(W, "ad_unused");
     let before = api.state().await;
     let mut wrong = vec![];
     for route in ALL_ROUTES.iter().copied().filter(|r| r.starts_with("POST") || r.starts_with("PUT")) {

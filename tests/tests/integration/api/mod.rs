@@ -6,15 +6,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use integration_tests::fresh_table;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::domain::{FixedClock, PartnerId, PartnerSettings, WalletId, WorkspaceId};
-use shared::ops::Billing;
+use shared::ops::{Billing, Payments};
 use shared::store::dynamodb::DynamoTable;
 use shared::store::memory::MemoryTable;
 use shared::store::{IdempotencyKey, Item, Store, Table, keys};
+use shared::stripe::client::{StripeConfig, StripeGateway};
+use shared::stripe::gateway::RetryPolicy;
+use stripe_fake::{Fake, FakeConfig, RunningFake};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -22,7 +26,7 @@ use time::macros::datetime;
 macro_rules! api_suite {
     ($($name:ident),* $(,)?) => {
         mod memory {
-            $( #[tokio::test] async fn $name() { super::$name(crate::api::Api::memory()).await } )*
+            $( #[tokio::test] async fn $name() { super::$name(crate::api::Api::memory().await).await } )*
         }
         mod dynamodb {
             $( #[tokio::test] async fn $name() { super::$name(crate::api::Api::dynamodb().await).await } )*
@@ -32,6 +36,7 @@ macro_rules! api_suite {
 
 mod access;
 mod addons;
+mod checkout;
 mod idempotency;
 mod input;
 mod partner;
@@ -48,8 +53,8 @@ pub const W: &str = "ws-acme-1";
 pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
-/// Every route of the five functions, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 26] = [
+/// Every route behind the JWT authorizer, as API Gateway names them.
+pub const ALL_ROUTES: [&str; 29] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -65,6 +70,8 @@ pub const ALL_ROUTES: [&str; 26] = [
     "GET /partner/workspaces/{id}",
     "PUT /partner/workspaces/{id}/plan",
     "GET /partner/ledger",
+    "GET /partner/stripe",
+    "POST /partner/stripe/connect",
     "POST /partner/workspaces/{id}/points",
     "POST /workspace/addons",
     "DELETE /workspace/addons/{addon_id}",
@@ -74,14 +81,20 @@ pub const ALL_ROUTES: [&str; 26] = [
     "GET /workspace/addons",
     "GET /workspace/topup-options",
     "GET /workspace/ledger",
+    "POST /workspace/checkout",
     "PUT /platform/workspaces/{id}/usage-counts",
     "GET /platform/workspaces/{id}/entitlements",
 ];
 
+/// The routes without a JWT: Stripe's webhook, authenticated by its signature.
+pub const OPEN_ROUTES: [&str; 1] = ["POST /stripe/webhook"];
+
 /// Which function serves a route key: the one whose `ROUTES` lists it.
 pub fn functions_serving(route: &str) -> Vec<&'static str> {
-    let table: [(&'static str, &[&str]); 5] = [
+    let table: [(&'static str, &[&str]); 7] = [
         ("purchase-addon", purchase_addon::ROUTES),
+        ("create-checkout", create_checkout::ROUTES),
+        ("stripe-webhook", stripe_webhook::ROUTES),
         ("adjust-points", adjust_points::ROUTES),
         ("partner-api", partner_api::ROUTES),
         ("workspace-api", workspace_api::ROUTES),
@@ -95,6 +108,8 @@ pub async fn dispatch<T: Table>(billing: &Billing<T>, req: Request) -> Response<
     let route = shared::http::route_key(&req).expect("the test request has a route key");
     match functions_serving(&route).as_slice() {
         ["purchase-addon"] => purchase_addon::handle(billing, req).await,
+        ["create-checkout"] => create_checkout::handle(billing, req).await,
+        ["stripe-webhook"] => stripe_webhook::handle(billing, req).await,
         ["adjust-points"] => adjust_points::handle(billing, req).await,
         ["partner-api"] => partner_api::handle(billing, req).await,
         ["workspace-api"] => workspace_api::handle(billing, req).await,
@@ -158,12 +173,13 @@ pub struct Req {
     claims: Option<Claims>,
     key: KeyHeader,
     body: Option<String>,
+    headers: Vec<(&'static str, String)>,
 }
 
 /// A request for `route` ("POST /workspace/addons"); fill in the path parameters with `param`.
 pub fn req(route: &'static str) -> Req {
-    assert!(ALL_ROUTES.contains(&route), "not a route of the API: {route}");
-    Req { route, params: vec![], query: vec![], claims: None, key: KeyHeader::Auto, body: None }
+    assert!(ALL_ROUTES.contains(&route) || OPEN_ROUTES.contains(&route), "not a route of the API: {route}");
+    Req { route, params: vec![], query: vec![], claims: None, key: KeyHeader::Auto, body: None, headers: vec![] }
 }
 
 impl Req {
@@ -184,6 +200,11 @@ impl Req {
 
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = KeyHeader::Fixed(key.into());
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
         self
     }
 
@@ -240,6 +261,9 @@ impl Req {
         };
         if let Some(k) = key {
             headers["idempotency-key"] = json!(k);
+        }
+        for (name, value) in &self.headers {
+            headers[*name] = json!(value);
         }
         let mut context = json!({
             "accountId": "123456789012",
@@ -381,22 +405,25 @@ pub struct Api<T> {
     pub billing: Billing<T>,
     pub clock: Arc<FixedClock>,
     partitions: Mutex<Vec<String>>,
+    /// The fake Stripe the partners' accounts live on. Its events are only recorded: a test
+    /// delivers them to the webhook route itself ([`Api::deliver`]).
+    pub stripe: RunningFake,
 }
 
 impl Api<MemoryTable> {
-    pub fn memory() -> Self {
-        Self::new(MemoryTable::new())
+    pub async fn memory() -> Self {
+        Self::new(MemoryTable::new()).await
     }
 }
 
 impl Api<DynamoTable> {
     pub async fn dynamodb() -> Self {
-        Self::new(fresh_table().await)
+        Self::new(fresh_table().await).await
     }
 }
 
 /// Every sort-key prefix an item of a partner or workspace partition has (keys.rs).
-const SK_PREFIXES: [&str; 8] = [
+const SK_PREFIXES: [&str; 9] = [
     keys::PROFILE_SK,
     keys::WALLET_SK,
     keys::LEDGER_PREFIX,
@@ -405,12 +432,31 @@ const SK_PREFIXES: [&str; 8] = [
     "WS#",
     keys::TOPUPS_SK,
     keys::RATE_SK,
+    keys::STRIPE_SK,
 ];
 
 impl<T: Table> Api<T> {
-    fn new(table: T) -> Self {
+    async fn new(table: T) -> Self {
         let clock = Arc::new(FixedClock::new(T0));
-        Self { billing: Billing::new(Store::new(table), clock.clone()), clock, partitions: Mutex::new(vec![]) }
+        let mut config = FakeConfig::new(local::stripe::FAKE_SECRET_KEY, local::stripe::FAKE_WEBHOOK_SECRET);
+        config.webhook_url = None;
+        let stripe = Fake::start(config, ([127, 0, 0, 1], 0).into()).await.expect("start the fake Stripe");
+        // The production client, tuned for tests: a short timeout (the fake's timeout faults
+        // sleep past it) and short waits between its attempts.
+        let gateway = StripeConfig {
+            timeout: Duration::from_millis(400),
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(20),
+            },
+            ..StripeConfig::new(local::stripe::FAKE_SECRET_KEY).with_base(&stripe.url)
+        };
+        let payments = Payments::new(false)
+            .with_gateway(Arc::new(StripeGateway::new(gateway).expect("a test-mode client")))
+            .with_webhook_secrets(vec![local::stripe::FAKE_WEBHOOK_SECRET.to_owned()]);
+        let billing = Billing::new(Store::new(table), clock.clone()).with_payments(payments);
+        Self { billing, clock, partitions: Mutex::new(vec![]), stripe }
     }
 
     pub async fn call(&self, r: Req) -> Resp {
@@ -428,7 +474,8 @@ impl<T: Table> Api<T> {
         }
     }
 
-    /// Provisions a partner (there is no route for it: the platform signs partners up).
+    /// Provisions a partner (there is no route for it: the platform signs partners up) with
+    /// its own Stripe account connected on the fake (`POST /partner/stripe/connect`).
     pub async fn partner(&self, p: &str, credit_billing: bool) {
         let id = PartnerId::parse(p).unwrap();
         let settings = PartnerSettings { credit_billing, ..Default::default() };
@@ -436,6 +483,21 @@ impl<T: Table> Api<T> {
         let reply = self.billing.create_partner(&id, &settings, &key).await.expect("create the partner");
         assert_eq!(reply.status, 201);
         self.track(keys::partner_pk(&id));
+        let (code, _) = self.stripe.issue_oauth_code(None, false);
+        self.call(req("POST /partner/stripe/connect").by(partner_admin(p)).json(json!({ "code": code }))).await.ok(200);
+    }
+
+    /// Delivers `payload` to the webhook route as Stripe would, signed now with the secret.
+    pub async fn deliver(&self, payload: &str) -> Resp {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let signature = shared::stripe::signature::sign(payload.as_bytes(), &[local::stripe::FAKE_WEBHOOK_SECRET], now);
+        self.call(req("POST /stripe/webhook").no_key().header("stripe-signature", &signature).raw(payload)).await
+    }
+
+    /// The partner's connected account on the fake.
+    pub async fn account(&self, p: &str) -> String {
+        let got = self.call(req("GET /partner/stripe").by(partner_admin(p))).await.ok(200);
+        got["connection"]["account"].as_str().expect("a connected account").to_owned()
     }
 
     /// Creates a workspace of `p` through `POST /partner/workspaces`, cycles anchored on day 1.

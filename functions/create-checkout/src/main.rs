@@ -1,0 +1,20 @@
+//! The create-checkout Lambda: tracing, configuration, the Stripe key from SSM and the clients
+//! once, then one handler per event.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::{Error, Request, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::runtime::init_tracing();
+    let config = shared::runtime::aws_config().await;
+    let payments = shared::runtime::client_payments_from_env(&config).await?;
+    let billing = Arc::new(shared::runtime::billing(&config)?.with_payments(payments));
+    run(service_fn(|req: Request| {
+        let billing = billing.clone();
+        async move { Ok::<_, Infallible>(create_checkout::handle(&billing, req).await) }
+    }))
+    .await
+}

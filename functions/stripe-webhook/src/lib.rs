@@ -1,0 +1,36 @@
+//! Stripe's webhook (`POST /stripe/webhook`, no JWT: the signature is the authentication).
+//! The raw body is verified and applied by [`Billing::stripe_webhook`]; the answer's status
+//! tells Stripe whether to deliver again (any non-2xx is retried for up to 3 days).
+
+use lambda_http::{Body, Request, Response};
+use shared::http::{self, ApiError};
+use shared::ops::Billing;
+use shared::store::Table;
+
+pub const ROUTES: &[&str] = &["POST /stripe/webhook"];
+
+/// Stripe's signature header.
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
+
+pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
+    http::finish(route(billing, &req).await)
+}
+
+async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
+    if http::route_key(req).as_deref() != Some("POST /stripe/webhook") {
+        return Err(ApiError::route_not_found());
+    }
+    // The bytes exactly as Stripe signed them: never re-serialized JSON.
+    let payload: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => return Err(ApiError::invalid("body", "unreadable body")),
+    };
+    let signature = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let reply = billing.stripe_webhook(payload, signature).await.inspect_err(|e| {
+        // Stripe retries what we refuse: say why in the log (the body itself is never logged).
+        tracing::warn!(error = %e, "Stripe event refused");
+    })?;
+    Ok(http::reply(reply))
+}

@@ -1,0 +1,38 @@
+//! The runner's Stripe: the project's fake (`stripe-fake`), in-process, so the whole top-up
+//! works offline. The checkout URL opens the fake's pay page; "Pay now" there posts a signed
+//! `checkout.session.completed` to the runner's own `/stripe/webhook`, and the points arrive
+//! through the real webhook path. The gateway is the production one (async-stripe), pointed at
+//! the fake.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shared::ops::Payments;
+use shared::stripe::client::{StripeConfig, StripeGateway};
+use stripe_fake::{Fake, FakeConfig, RunningFake};
+
+/// The fake's secret key: test mode, local only.
+pub const FAKE_SECRET_KEY: &str = "sk_test_local_fake";
+/// The secret the fake signs webhooks with.
+pub const FAKE_WEBHOOK_SECRET: &str = "whsec_local_fake";
+/// The demo partner's connected account, which the fake has from the start.
+pub const DEMO_ACCOUNT: &str = "acct_demo";
+/// The fake listens here unless `STRIPE_FAKE_PORT` says otherwise.
+pub const DEFAULT_FAKE_PORT: u16 = 3001;
+pub const FAKE_PORT_VAR: &str = "STRIPE_FAKE_PORT";
+
+/// Starts the fake on `addr`; its events go to `runner_url` + `/stripe/webhook`.
+pub async fn start_fake(addr: SocketAddr, runner_url: &str) -> std::io::Result<RunningFake> {
+    let mut config = FakeConfig::new(FAKE_SECRET_KEY, FAKE_WEBHOOK_SECRET);
+    config.webhook_url = Some(format!("{}/stripe/webhook", runner_url.trim_end_matches('/')));
+    config.accounts = vec![DEMO_ACCOUNT.to_owned()];
+    Fake::start(config, addr).await
+}
+
+/// The deployment's Stripe as the runner has it: the gateway to the fake at `fake_url`, the
+/// fake's webhook secret, test mode.
+pub fn payments(fake_url: &str) -> Payments {
+    let gateway = StripeGateway::new(StripeConfig::new(FAKE_SECRET_KEY).with_base(fake_url))
+        .expect("the fake's test key builds a client");
+    Payments::new(false).with_gateway(Arc::new(gateway)).with_webhook_secrets(vec![FAKE_WEBHOOK_SECRET.to_owned()])
+}

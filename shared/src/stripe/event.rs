@@ -1,0 +1,199 @@
+//! The webhook events the product acts on, read from a verified payload.
+//!
+//! Only the fields the product uses are read; everything else in Stripe's objects is ignored,
+//! so a new field (or API version) never breaks the webhook. A field the product needs that is
+//! missing or malformed is an error: the event is refused rather than half understood.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::gateway::PaymentStatus;
+use super::ids::{AccountId, ChargeId, CheckoutId, CustomerId, PaymentIntentId, PaymentMethodId};
+
+/// Metadata keys the product writes on its Checkout Sessions (and, through
+/// `payment_intent_data.metadata`, on their PaymentIntents and charges).
+pub mod metadata {
+    pub const WORKSPACE: &str = "workspace_id";
+    pub const PARTNER: &str = "partner_id";
+    pub const POINTS: &str = "points";
+    pub const TOPUP_OPTION: &str = "topup_option_id";
+    /// `checkout` for a Checkout Session's payment, `auto_topup` for an off-session one.
+    pub const SOURCE: &str = "source";
+    pub const SOURCE_CHECKOUT: &str = "checkout";
+}
+
+/// An event as Stripe sends it: the envelope, and the object by type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub type_: String,
+    pub livemode: bool,
+    /// The connected account the event happened on (Connect webhooks); `None` for events of
+    /// the platform's own account.
+    pub account: Option<AccountId>,
+    pub object: EventObject,
+}
+
+/// The `data.object` of the event types the product handles.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventObject {
+    /// `checkout.session.completed | async_payment_succeeded | async_payment_failed | expired`.
+    CheckoutSession(SessionObject),
+    /// `payment_intent.succeeded | payment_failed`.
+    PaymentIntent(PaymentIntentObject),
+    /// `charge.refunded`.
+    Charge(ChargeObject),
+    /// `charge.dispute.created`.
+    Dispute(DisputeObject),
+    /// `account.application.deauthorized` (the object is the application: nothing in it is used).
+    Deauthorized,
+    /// Any other type: acknowledged and ignored.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SessionObject {
+    pub id: CheckoutId,
+    #[serde(deserialize_with = "payment_status")]
+    pub payment_status: PaymentStatus,
+    #[serde(default)]
+    pub payment_intent: Option<PaymentIntentId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PaymentIntentObject {
+    pub id: PaymentIntentId,
+    pub created: i64,
+    pub status: String,
+    #[serde(default)]
+    pub customer: Option<CustomerId>,
+    #[serde(default)]
+    pub payment_method: Option<PaymentMethodId>,
+    #[serde(default)]
+    pub setup_future_usage: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChargeObject {
+    pub id: ChargeId,
+    #[serde(default)]
+    pub payment_intent: Option<PaymentIntentId>,
+    /// In the currency's minor unit, like every Stripe amount.
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DisputeObject {
+    /// `dp_...` (or `du_...`).
+    pub id: String,
+    #[serde(default)]
+    pub payment_intent: Option<PaymentIntentId>,
+    pub amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the event can't be read: {0}")]
+pub struct MalformedEvent(pub String);
+
+#[derive(Deserialize)]
+struct Envelope {
+    id: String,
+    #[serde(rename = "type")]
+    type_: String,
+    livemode: bool,
+    #[serde(default)]
+    account: Option<AccountId>,
+    data: Data,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    object: Value,
+}
+
+fn payment_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PaymentStatus, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "paid" => Ok(PaymentStatus::Paid),
+        "unpaid" => Ok(PaymentStatus::Unpaid),
+        "no_payment_required" => Ok(PaymentStatus::NoPaymentRequired),
+        other => Err(serde::de::Error::custom(format!("unknown payment_status {other:?}"))),
+    }
+}
+
+fn object<T: for<'de> Deserialize<'de>>(type_: &str, v: Value) -> Result<T, MalformedEvent> {
+    serde_path_to_error::deserialize(v).map_err(|e| MalformedEvent(format!("{type_}: data.object.{e}")))
+}
+
+impl Event {
+    /// Reads a payload whose signature was verified.
+    pub fn parse(payload: &[u8]) -> Result<Event, MalformedEvent> {
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let envelope: Envelope =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| MalformedEvent(e.to_string()))?;
+        let Envelope { id, type_, livemode, account, data } = envelope;
+        let object = match type_.as_str() {
+            "checkout.session.completed"
+            | "checkout.session.async_payment_succeeded"
+            | "checkout.session.async_payment_failed"
+            | "checkout.session.expired" => EventObject::CheckoutSession(object(&type_, data.object)?),
+            "payment_intent.succeeded" | "payment_intent.payment_failed" => {
+                EventObject::PaymentIntent(object(&type_, data.object)?)
+            }
+            "charge.refunded" => EventObject::Charge(object(&type_, data.object)?),
+            "charge.dispute.created" => EventObject::Dispute(object(&type_, data.object)?),
+            "account.application.deauthorized" => EventObject::Deauthorized,
+            _ => EventObject::Other,
+        };
+        Ok(Event { id, type_, livemode, account, object })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> Result<Event, MalformedEvent> {
+        Event::parse(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn reads_a_completed_session() {
+        let e = parse(json!({
+            "id": "evt_1", "type": "checkout.session.completed", "livemode": false, "account": "acct_1",
+            "data": { "object": { "id": "cs_test_1", "payment_status": "paid", "payment_intent": "pi_1",
+                                  "amount_total": 1000, "anything": { "else": true } } }
+        }))
+        .unwrap();
+        assert_eq!(e.account, Some(AccountId::parse("acct_1").unwrap()));
+        let EventObject::CheckoutSession(s) = e.object else { panic!("{e:?}") };
+        assert_eq!((s.id.as_str(), s.payment_status), ("cs_test_1", PaymentStatus::Paid));
+        assert_eq!(s.payment_intent, Some(PaymentIntentId::parse("pi_1").unwrap()));
+    }
+
+    #[test]
+    fn unknown_types_are_other_and_bad_objects_are_refused() {
+        let other = parse(json!({ "id": "evt_2", "type": "customer.created", "livemode": true,
+                                  "data": { "object": { "id": 7 } } }))
+        .unwrap();
+        assert_eq!((other.object, other.account), (EventObject::Other, None));
+        let bad = parse(json!({ "id": "evt_3", "type": "charge.refunded", "livemode": false,
+                                "data": { "object": { "id": "ch_1", "amount": "10" } } }))
+        .unwrap_err();
+        assert!(bad.0.contains("data.object.amount"), "{bad}");
+        assert!(Event::parse(b"not json").is_err());
+        let bad_status = parse(json!({ "id": "evt_4", "type": "checkout.session.expired", "livemode": false,
+                                       "data": { "object": { "id": "cs_1", "payment_status": "maybe" } } }));
+        assert!(bad_status.is_err());
+    }
+}
