@@ -9,3 +9,4 @@ mod contract;
 mod faults;
 mod model;
 mod routes;
+mod stack;
