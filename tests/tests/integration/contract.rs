@@ -255,6 +255,27 @@ async fn tables_agree_on_conditions<T: Table>(store: Store<T>) {
     }])
     .await
     .unwrap();
+    // OneOf: the attribute is one of the values (a state machine's "from" states); a missing
+    // item or attribute is not.
+    t.transact(vec![Write::Update {
+        key: a.clone(),
+        set: vec![("s".into(), Attr::s("pending"))],
+        condition: Condition::Always,
+    }])
+    .await
+    .unwrap();
+    let moves = |from: &[&str]| Write::Update {
+        key: a.clone(),
+        set: vec![("s".into(), Attr::s("credited"))],
+        condition: Condition::one_of("s", from),
+    };
+    assert!(matches!(t.transact(vec![moves(&["expired", "failed"])]).await, Err(TableError::ConditionFailed { .. })));
+    t.transact(vec![moves(&["awaiting", "pending"])]).await.unwrap();
+    assert_eq!(t.get(&a).await.unwrap().unwrap().get("s"), Some(&Attr::s("credited")));
+    let on_missing = Write::Check { key: a.clone().with_sk_suffix(), condition: Condition::one_of("s", &["credited"]) };
+    assert!(matches!(t.transact(vec![on_missing]).await, Err(TableError::ConditionFailed { .. })));
+    let no_attr = Write::Check { key: a.clone(), condition: Condition::one_of("absent", &["credited"]) };
+    assert!(matches!(t.transact(vec![no_attr]).await, Err(TableError::ConditionFailed { .. })));
     // Two actions on one item are refused.
     let twice = vec![
         Write::Check { key: a.clone(), condition: Condition::Exists },
