@@ -52,8 +52,8 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
     let p = PartnerId::parse(DEMO_PARTNER).expect("a valid id");
     let settings = PartnerSettings {
         credit_billing: true,
-        success_url: Some(format!("{base_url}/checkout/success")),
-        cancel_url: Some(format!("{base_url}/checkout/cancel")),
+        success_url: Some(format!("{base_url}{}", crate::server::SUCCESS_PATH)),
+        cancel_url: Some(format!("{base_url}{}", crate::server::CANCEL_PATH)),
         grace_days: 3,
     };
     let fail = |what: &str| {

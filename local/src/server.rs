@@ -88,6 +88,11 @@ async fn respond<T: Table>(
             return plain(status, body.to_string());
         }
     };
+    if method == hyper::Method::GET
+        && let Some(page) = partner_page(&path)
+    {
+        return html(page);
+    }
     // API Gateway tells the function who called.
     if let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string()) {
         parts.headers.insert("x-forwarded-for", ip);
@@ -109,6 +114,32 @@ async fn respond<T: Table>(
         "request"
     );
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// The demo partner's Checkout return pages (`seed.rs` sets them to the runner's own address).
+/// They stand in for the partner's website; no function serves them and they are not routes.
+pub const SUCCESS_PATH: &str = "/checkout/success";
+pub const CANCEL_PATH: &str = "/checkout/cancel";
+
+fn partner_page(path: &str) -> Option<&'static str> {
+    match path {
+        SUCCESS_PATH => Some(
+            "<h1>Thank you!</h1><p>Your payment went through. The points are added as soon as Stripe's \
+             webhook arrives, usually at once: <code>GET /workspace</code> shows the balance.</p>",
+        ),
+        CANCEL_PATH => Some("<h1>Payment cancelled</h1><p>Nothing was charged.</p>"),
+        _ => None,
+    }
+}
+
+fn html(main: &str) -> hyper::Response<Full<Bytes>> {
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Demo partner</title></head>\
+         <body><main><p>demo-partner's website (served by the local runner)</p>{main}</main></body></html>"
+    );
+    let mut response = hyper::Response::new(Full::new(Bytes::from(page)));
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
 }
 
 fn plain(status: StatusCode, body: String) -> hyper::Response<Full<Bytes>> {

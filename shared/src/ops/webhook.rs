@@ -99,8 +99,8 @@ impl<T: Table> Billing<T> {
             EventObject::Deauthorized => self.on_deauthorized(&event).await?,
             EventObject::Other => WebhookOutcome::Ignored,
         };
-        tracing::info!(event = %event.id, r#type = %event.type_, account = ?event.account.as_ref().map(AccountId::as_str),
-            outcome = outcome.as_str(), "Stripe event");
+        let account = event.account.as_ref().map_or("", AccountId::as_str);
+        tracing::info!(event = %event.id, r#type = %event.type_, account, outcome = outcome.as_str(), "Stripe event");
         Ok(Reply::ok(json!({ "received": true, "outcome": outcome.as_str() })))
     }
 
@@ -443,8 +443,8 @@ impl<T: Table> Billing<T> {
 /// that owns the workspace.
 fn same_account(event: &Event, expected: &AccountId) -> Result<(), OpError> {
     if event.account.as_ref() != Some(expected) {
-        tracing::warn!(event = %event.id, account = ?event.account.as_ref().map(AccountId::as_str), expected = %expected,
-            "an event from another account than the payment's");
+        let account = event.account.as_ref().map_or("", AccountId::as_str);
+        tracing::warn!(event = %event.id, account, expected = %expected, "an event from another account than the payment's");
         return Err(refused("account", "the event is not from the account of the workspace's partner"));
     }
     Ok(())
