@@ -64,6 +64,7 @@ fn env(name: &'static str) -> Result<String, ConfigError> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name))
 }
 
+#[cfg(feature = "ssm")]
 fn livemode_from_env() -> Result<bool, ConfigError> {
     match env(STRIPE_LIVEMODE_VAR)?.as_str() {
         "true" => Ok(true),
