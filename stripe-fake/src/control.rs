@@ -15,8 +15,10 @@
 //! | `POST /_fake/checkout/sessions/{cs}/async_result` | `{"result": "succeeded"\|"failed"}` | `checkout.session.async_payment_*` |
 //! | `POST /_fake/checkout/sessions/{cs}/expire` | | `checkout.session.expired` |
 //! | `POST /_fake/charges/{ch}/refund` | `{"amount"?}` | a full or partial refund, `charge.refunded` |
+//! | `POST /_fake/charges/{ch}/dispute` | `{"amount"?, "reason"?}` | a chargeback (once per charge; default: all not refunded, `fraudulent`), `charge.dispute.created` |
 //! | `GET /_fake/customers?account=acct_..` | | the account's customers |
 //! | `GET /_fake/charges?account=acct_..` | | the account's charges |
+//! | `GET /_fake/disputes?account=acct_..` | | the account's disputes |
 //! | `GET\|POST /_fake/events/config` | `{"hold"?, "duplicate"?, "delay_ms"?}` | how events leave |
 //! | `POST /_fake/events/release` | `{"order"?: "fifo"\|"reverse"\|"shuffle", "seed"?, "ids"?}` | send held events |
 //! | `POST /_fake/events/{evt}/deliver` | | send one event (again) now |
@@ -123,6 +125,14 @@ impl Fake {
         refunded
     }
 
+    /// The cardholder disputes `amount` (by default all that was not refunded) of a charge for
+    /// `reason` (by default `fraudulent`): the dispute object.
+    pub async fn dispute(&self, charge: &str, amount: Option<i64>, reason: Option<&str>) -> Result<Value, String> {
+        let disputed = self.state().dispute(charge, amount, reason).map_err(error_message);
+        webhooks::dispatch(self).await;
+        disputed
+    }
+
     /// The session as the API shows it, plus `fake: {account, charge, payment_method, ..}`.
     pub fn session(&self, id: &str) -> Option<Value> {
         self.state().session_control_view(id)
@@ -139,6 +149,10 @@ impl Fake {
 
     pub fn charges(&self, account: Option<&str>) -> Vec<Value> {
         self.state().charges_of_account(&account.map(str::to_owned))
+    }
+
+    pub fn disputes(&self, account: Option<&str>) -> Vec<Value> {
+        self.state().disputes_of_account(&account.map(str::to_owned))
     }
 
     pub fn set_delivery(&self, mode: DeliveryMode) {
@@ -232,6 +246,13 @@ struct AsyncResultBody {
 #[serde(deny_unknown_fields)]
 struct RefundBody {
     amount: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisputeBody {
+    amount: Option<i64>,
+    reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -369,6 +390,10 @@ pub async fn handle(fake: &Fake, method: &Method, path: &[&str], query: Option<&
                 let b: RefundBody = body(bytes)?;
                 done(fake.refund(id, b.amount).await)
             }
+            (&Method::POST, ["charges", id, "dispute"]) => {
+                let b: DisputeBody = body(bytes)?;
+                done(fake.dispute(id, b.amount, b.reason.as_deref()).await)
+            }
             (&Method::GET, ["customers"]) => {
                 ok(json!({ "data": fake.customers(query_param(query, "account").as_deref()) }))
             }
@@ -377,6 +402,9 @@ pub async fn handle(fake: &Fake, method: &Method, path: &[&str], query: Option<&
             }
             (&Method::GET, ["charges"]) => {
                 ok(json!({ "data": fake.charges(query_param(query, "account").as_deref()) }))
+            }
+            (&Method::GET, ["disputes"]) => {
+                ok(json!({ "data": fake.disputes(query_param(query, "account").as_deref()) }))
             }
             (&Method::GET, ["events", "config"]) => ok(json!(fake.delivery())),
             (&Method::POST, ["events", "config"]) => {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{AddonCode, AddonId, Balance, LedgerEntryId, Points, PointsDelta, TopupOptionId};
+use super::{AddonCode, AddonId, Balance, LedgerEntryId, Points, PointsDelta, RenewalLine, TopupOptionId};
 
 /// Why a wallet changed. Each kind carries exactly the facts that explain it; new kinds arrive
 /// with the features that create them (purchases, top-ups, renewals, usage, refunds).
@@ -32,6 +32,12 @@ pub enum EntryKind {
     /// the payment's totals so far (major units); the amount is what those totals newly take
     /// back: `points x min(paid, refunded + disputed) / paid`, less what was taken before.
     ClawBack { payment_intent: String, cause: ClawBackCause, refunded: String, disputed: String, currency: String },
+    /// The cycle's add-ons paid for the next cycle (`cycle_start..=cycle_end`), at the partner's
+    /// price then; the amount is the sum of the lines.
+    Renewal { cycle_start: String, cycle_end: String, lines: Vec<RenewalLine> },
+    /// The renewal could not be paid by the end of the grace days: these add-ons lapsed. Zero
+    /// points; `shortfall` is what the balance lacked.
+    Lapse { cycle_start: String, cycle_end: String, lines: Vec<RenewalLine>, shortfall: Points, reason: String },
 }
 
 /// What made money go back.
@@ -50,6 +56,8 @@ impl EntryKind {
             EntryKind::AddonPurchase { .. } => "addon_purchase",
             EntryKind::TopUp { .. } => "top_up",
             EntryKind::ClawBack { .. } => "claw_back",
+            EntryKind::Renewal { .. } => "renewal",
+            EntryKind::Lapse { .. } => "lapse",
         }
     }
 }

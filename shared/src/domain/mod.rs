@@ -10,6 +10,7 @@ pub mod money;
 pub mod payment;
 pub mod points;
 pub mod proration;
+pub mod renewal;
 pub mod topup;
 pub mod workspace;
 
@@ -22,5 +23,6 @@ pub use money::*;
 pub use payment::*;
 pub use points::*;
 pub use proration::*;
+pub use renewal::*;
 pub use topup::*;
 pub use workspace::*;

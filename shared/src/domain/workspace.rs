@@ -192,6 +192,10 @@ pub struct Workspace {
     pub anchor: AnchorDay,
     pub usage: Usage,
     pub status: WorkspaceStatus,
+    /// The day its add-ons renew next: the first day after the cycle they are paid through.
+    /// It moves on only when that renewal is done (paid, or lapsed after the grace days), so a
+    /// workspace stays due until it is renewed.
+    pub renews_on: Date,
     /// Optimistic-concurrency version of the workspace's profile.
     pub version: u64,
     pub created_at: OffsetDateTime,

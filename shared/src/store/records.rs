@@ -17,7 +17,7 @@ use crate::ops::{PartnerTopupOption, TopupOptionList};
 use crate::stripe::ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
 
 use super::item::{Attr, Item, MalformedItem};
-use super::keys;
+use super::{keys, schema};
 
 pub fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).expect("every OffsetDateTime within years 0-9999 formats as RFC 3339")
@@ -246,6 +246,9 @@ pub fn workspace_item(w: &Workspace) -> Item {
         .with("usage", usage_attr(&w.usage))
         .with("status", Attr::s(status))
         .with("exceeded", Attr::L(exceeded.iter().map(|k| Attr::s(k.as_str())).collect()))
+        .with("renews_on", Attr::s(format_date(w.renews_on)))
+        .with(schema::DUE_INDEX.partition, Attr::s(keys::due_pk(keys::due_shard(&w.id))))
+        .with(schema::DUE_INDEX.sort, Attr::s(keys::due_sk(&format_date(w.renews_on), &w.id)))
         .with("version", Attr::n(w.version))
         .with("created_at", Attr::s(rfc3339(w.created_at)))
 }
@@ -280,6 +283,7 @@ pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
         anchor: anchor.ok_or_else(|| bad("anchor_day"))?,
         usage: usage_from(item)?,
         status,
+        renews_on: item.parsed("renews_on", parse_date)?,
         version: item.u64("version")?,
         created_at: item.parsed("created_at", parse_time)?,
     })
@@ -388,6 +392,7 @@ mod tests {
             anchor: AnchorDay::new(31).unwrap(),
             usage: Usage { bots: 2, members: 1, bot_users: 5 },
             status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] },
+            renews_on: time::macros::date!(2026 - 04 - 30),
             version: 3,
             created_at: datetime!(2026-04-01 10:00 UTC),
         };

@@ -1,5 +1,5 @@
-//! The control endpoints over HTTP: asynchronous payments, expiry, refunds, and events delivered
-//! twice, late, held and released out of order.
+//! The control endpoints over HTTP: asynchronous payments, expiry, refunds, disputes, and events
+//! delivered twice, late, held and released out of order.
 
 use std::time::Duration;
 
@@ -115,6 +115,84 @@ async fn refunds_full_or_partial_send_charge_refunded_with_the_running_total() {
     assert_eq!(summary(&refunded[0]), (json!(charge), json!(300), json!(false), json!(0)));
     assert_eq!(summary(&refunded[1]), (json!(charge), json!(1000), json!(true), json!(300)));
     assert_eq!(refunded[0]["account"], ACCOUNT);
+}
+
+/// A session of `minor` on [`ACCOUNT`], paid: its charge and PaymentIntent.
+async fn paid_charge(stack: &Stack, n: u32, minor: i64) -> (String, String) {
+    let id = open_session(stack, n, minor).await;
+    assert_eq!(stack.http.control("POST", &session_path(&id, "pay"), Value::Null).await.status, 200);
+    let view = stack.http.control("GET", &format!("/checkout/sessions/{id}"), Value::Null).await.json();
+    (view["fake"]["charge"].as_str().unwrap().to_owned(), view["payment_intent"]["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_dispute_sends_charge_dispute_created_for_what_was_not_refunded_once_per_charge() {
+    let stack = Stack::start().await;
+    let (charge, payment_intent) = paid_charge(&stack, 1, 1000).await;
+    stack.http.control("POST", &format!("/charges/{charge}/refund"), json!({ "amount": 300 })).await;
+    let dispute_path = format!("/charges/{charge}/dispute");
+
+    let disputed = stack.http.control("POST", &dispute_path, json!({})).await;
+    assert_eq!(disputed.status, 200, "{}", disputed.text());
+    let dispute = disputed.json();
+    let id = dispute["id"].as_str().unwrap();
+    assert!(id.starts_with("dp_") && id.len() == 27, "{id}");
+    let summary = |d: &Value| {
+        (
+            d["amount"].clone(),
+            d["reason"].clone(),
+            d["status"].clone(),
+            d["charge"].clone(),
+            d["payment_intent"].clone(),
+        )
+    };
+    let expected = (json!(700), json!("fraudulent"), json!("needs_response"), json!(charge), json!(payment_intent));
+    assert_eq!(summary(&dispute), expected, "the default: all that was not refunded");
+    assert_eq!(dispute["currency"], "usd");
+    let due_by = dispute["evidence_details"]["due_by"].as_i64().unwrap();
+    assert_eq!(due_by - dispute["created"].as_i64().unwrap(), 7 * 24 * 60 * 60);
+
+    let events: Vec<Value> =
+        stack.receiver.events().iter().map(|e| e.json()).filter(|e| e["type"] == "charge.dispute.created").collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["account"], ACCOUNT);
+    assert_eq!(summary(&events[0]["data"]["object"]), expected);
+    assert_eq!(events[0]["data"]["object"]["id"], id);
+
+    let charges = stack.http.control("GET", &format!("/charges?account={ACCOUNT}"), Value::Null).await.json();
+    assert_eq!(charges["data"][0]["disputed"], true);
+    let disputes = stack.http.control("GET", &format!("/disputes?account={ACCOUNT}"), Value::Null).await.json();
+    assert_eq!(disputes["data"], json!([dispute]));
+
+    let again = stack.http.control("POST", &dispute_path, json!({ "amount": 100 })).await;
+    assert_eq!(again.status, 409);
+    assert!(again.json()["error"]["message"].as_str().unwrap().contains("already been disputed"), "{}", again.text());
+    assert_eq!(stack.fake.events().iter().filter(|e| e.type_ == "charge.dispute.created").count(), 1);
+}
+
+#[tokio::test]
+async fn a_dispute_of_an_unknown_charge_or_of_more_than_the_charge_is_refused() {
+    let stack = Stack::start().await;
+    let (charge, _) = paid_charge(&stack, 1, 1000).await;
+    let dispute = |body: Value| {
+        let (http, path) = (stack.http.clone(), format!("/charges/{charge}/dispute"));
+        async move { http.control("POST", &path, body).await }
+    };
+
+    assert_eq!(stack.http.control("POST", "/charges/ch_nonesuch/dispute", json!({})).await.status, 404);
+    assert_eq!(dispute(json!({ "amount": 1001 })).await.status, 409);
+    assert_eq!(dispute(json!({ "amount": 0 })).await.status, 409);
+    assert_eq!(dispute(json!({ "amount": 10, "evidence": "x" })).await.status, 400, "unknown fields");
+    assert!(stack.fake.events().iter().all(|e| e.type_ != "charge.dispute.created"), "nothing refused was sent");
+
+    // The refusals left the charge disputable: the whole charge, for the reason given.
+    let disputed = dispute(json!({ "amount": 1000, "reason": "product_not_received" })).await;
+    assert_eq!(disputed.status, 200, "{}", disputed.text());
+    assert_eq!(
+        (disputed.json()["amount"].as_i64(), disputed.json()["reason"].as_str()),
+        (Some(1000), Some("product_not_received"))
+    );
+    assert_eq!(stack.receiver.types().last().map(String::as_str), Some("charge.dispute.created"));
 }
 
 #[tokio::test]

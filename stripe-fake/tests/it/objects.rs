@@ -26,6 +26,9 @@ fn event_object_parses(event: &Value) {
         "charge" => {
             let _ = parses::<stripe_shared::Charge>(type_, object);
         }
+        "charge.dispute" => {
+            let _ = parses::<stripe_shared::Dispute>(type_, object);
+        }
         "account.application" => {
             let _ = parses::<stripe_shared::Application>(type_, object);
         }
@@ -93,6 +96,7 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
     let ok = stack.http.api("POST", "/v1/payment_intents", Some(ACCOUNT), Some("p1"), &pi_form).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     parses::<stripe_shared::PaymentIntent>("off-session payment intent", &ok.json());
+    let off_session_charge = ok.json()["latest_charge"].as_str().unwrap().to_owned();
     stack.fake.next_payment_intents(NextPaymentIntent::Decline("generic_decline".into()), 1);
     let declined = stack.http.api("POST", "/v1/payment_intents", Some(ACCOUNT), Some("p2"), &pi_form).await;
     assert_eq!(declined.status, 402);
@@ -122,6 +126,8 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
 
     // Events of every kind.
     stack.fake.refund(&ch, None).await.unwrap();
+    let dispute = stack.fake.dispute(&off_session_charge, None, None).await.unwrap();
+    parses::<stripe_shared::Dispute>("dispute", &dispute);
     let cs2 = stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), Some("s2"), &form).await.json()["id"]
         .as_str()
         .unwrap()
@@ -142,6 +148,7 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
         kinds,
         [
             "account.application.deauthorized",
+            "charge.dispute.created",
             "charge.refunded",
             "checkout.session.async_payment_failed",
             "checkout.session.completed",

@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod browser;
 mod concurrency;
 mod contract;
 mod faults;

@@ -41,6 +41,7 @@ mod idempotency;
 mod input;
 mod partner;
 mod points;
+mod renewal;
 mod schedules;
 mod status;
 mod topup;

@@ -223,6 +223,7 @@ async fn workspaces_are_created_listed_and_shown<T: Table>(api: Api<T>) {
         "name": "Workspace ws-acme-1",
         "plan": "starter",
         "cycle": { "start": "2026-04-01", "end": "2026-04-30" },
+        "renews_on": "2026-05-01",
         "limits": starter_limits(1, 2),
         "usage": usage_json(0, 0, 0),
         "balance": "0.00",

@@ -175,6 +175,7 @@ async fn workspace_views_for_admins_and_members<T: Table>(api: Api<T>) {
         "name": "Workspace ws-acme-1",
         "plan": "starter",
         "cycle": { "start": "2026-04-01", "end": "2026-04-30" },
+        "renews_on": "2026-05-01",
         "limits": starter_limits(3, 2),
         "usage": usage_json(0, 0, 0),
         "balance": "20.00",

@@ -1,0 +1,295 @@
+//! Renewal: at each cycle end, the add-ons a workspace holds are paid again with points, or
+//! lapse (seeds 000 and 001). The decision is `domain::plan_renewal`; this writes it.
+//!
+//! One workspace's renewal is ONE transaction: the debit (or, for a lapse, a zero-amount entry
+//! that says why), the workspace's next `renews_on` (which moves it off the due index), every
+//! renewed add-on's new period and price, every ended or lapsed add-on's status, and the
+//! idempotency record `renewal:<workspace>:<renews_on>`. A re-run, a retry after a crash and two
+//! concurrent invocations therefore renew once and charge once: whichever commits first moves
+//! the workspace's version, and the others find it renewed.
+//!
+//! The scheduler ([`Billing::renew_due`]) reads the due index shard by shard, in bounded pages,
+//! renews a bounded number of workspaces at once, and stops before its deadline. A workspace
+//! stays due until it is renewed or lapses, so what a tick leaves, the next one finds.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use serde_json::json;
+use time::Date;
+
+use crate::domain::{
+    Actor, AddonStatus, Cycle, EntryKind, Overdraft, Points, PointsDelta, RenewalPlan, WalletId, Workspace,
+    WorkspaceAddon, WorkspaceId, evaluate, lapses_on, plan_renewal, renews_on,
+};
+use crate::store::records::{self, format_date};
+use crate::store::schema::DUE_INDEX;
+use crate::store::table::IndexPosition;
+use crate::store::{Attr, Condition, IdempotencyKey, Order, Outcome, StoreError, Table, Write, keys};
+
+use super::{Billing, MAX_OP_ATTEMPTS, OpError};
+
+/// Scope of the renewals' idempotency records.
+const RENEWAL_SCOPE: &str = "renewal";
+/// Who the renewals' ledger entries name.
+pub const RENEWAL_ACTOR: &str = "renewal";
+
+/// What became of one workspace's renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenewalOutcome {
+    /// Its renewal day has not come.
+    NotDue,
+    /// Paid for the next cycle (`charged` may be zero: nothing to renew, the cycle moved on).
+    Renewed { charged: Points, renews_on: Date },
+    /// Renewed by another run meanwhile.
+    AlreadyRenewed,
+    /// The points don't cover the renewal; the add-ons are kept until `lapses_on`.
+    InGrace { shortfall: Points, lapses_on: Date },
+    /// Not paid by the end of the grace days: the add-ons lapsed together.
+    Lapsed { shortfall: Points, renews_on: Date },
+}
+
+/// How a scheduled run goes through the due renewals.
+#[derive(Debug, Clone, Copy)]
+pub struct RenewalLimits {
+    /// Index items read per query.
+    pub page_size: usize,
+    /// Workspaces renewed at once.
+    pub concurrency: usize,
+}
+
+impl Default for RenewalLimits {
+    fn default() -> Self {
+        Self { page_size: 100, concurrency: 16 }
+    }
+}
+
+/// What a scheduled run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenewalRun {
+    pub renewed: u64,
+    pub lapsed: u64,
+    pub in_grace: u64,
+    /// Found due on the (eventually consistent) index, but renewed already or not due.
+    pub skipped: u64,
+    /// Renewals that failed (logged); they stay due for the next run.
+    pub failed: u64,
+    /// Every shard was read to its last due renewal before the deadline.
+    pub finished: bool,
+}
+
+impl<T: Table> Billing<T> {
+    /// Renews workspace `w` if its renewal is due (see the module doc).
+    pub async fn renew_workspace(&self, w: &WorkspaceId) -> Result<RenewalOutcome, OpError> {
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let ws = self.workspace(w).await?;
+            let now = self.clock.now();
+            if ws.renews_on > now.date() {
+                return Ok(RenewalOutcome::NotDue);
+            }
+            let ended_on = ws.renews_on.previous_day().ok_or_else(|| internal("renews_on is the first day"))?;
+            let ended = Cycle::containing(ws.anchor, ended_on).map_err(internal)?;
+            let addons = self.addons_of(w).await?;
+            let prices = self.partner_addons(&ws.partner).await?;
+            let price = |code| prices.iter().find(|p| p.code == code).map(|p| p.points);
+            let plan = plan_renewal(ended, &addons, price).map_err(internal)?;
+            let wallet = WalletId::Workspace(w.clone());
+            let balance = self.store.wallet(&wallet).await?.balance;
+            let shortfall = plan.shortfall(balance);
+            let lapse = !shortfall.is_zero();
+            if lapse {
+                let grace = self.partner_settings(&ws.partner).await?.grace_days;
+                let lapses_on = lapses_on(ws.renews_on, grace);
+                if now.date() < lapses_on {
+                    return Ok(RenewalOutcome::InGrace { shortfall, lapses_on });
+                }
+            }
+            let next_renews_on = renews_on(&plan.next).map_err(internal)?;
+            let writes = self.renewal_writes(&ws, &addons, &plan, lapse, next_renews_on).await?;
+            if plan.lines.is_empty() {
+                // Nothing to pay or lapse: only the cycle (and any cancelled add-on) moves on.
+                return match self.store.write(writes).await {
+                    Ok(()) => Ok(RenewalOutcome::Renewed { charged: Points::ZERO, renews_on: next_renews_on }),
+                    Err(StoreError::ConditionFailed { .. }) => continue,
+                    Err(e) => Err(e.into()),
+                };
+            }
+            let (cycle_start, cycle_end) = (format_date(plan.next.start()), format_date(plan.next.end()));
+            let (amount, kind) = if lapse {
+                let reason = format!("not paid: the balance lacked {shortfall} points when the grace days ended");
+                let kind = EntryKind::Lapse { cycle_start, cycle_end, lines: plan.lines.clone(), shortfall, reason };
+                (PointsDelta::ZERO, kind)
+            } else {
+                (PointsDelta::debit(plan.total), EntryKind::Renewal { cycle_start, cycle_end, lines: plan.lines.clone() })
+            };
+            let key = format!("{w}:{}", format_date(ws.renews_on));
+            let idempotency = IdempotencyKey::new(RENEWAL_SCOPE, &key, key.as_bytes())
+                .map_err(|_| internal(format!("renewal key {key} is not a key")))?;
+            let posting = crate::store::Posting {
+                wallet,
+                amount,
+                overdraft: Overdraft::Forbid,
+                kind,
+                actor: Actor::System(RENEWAL_ACTOR.into()),
+                at: now,
+                idempotency,
+                partner: Some(ws.partner.clone()),
+                also: writes,
+            };
+            let outcome = if lapse { "lapsed" } else { "renewed" };
+            match self.store.post(posting, |_| json!({ "outcome": outcome })).await {
+                Ok(Outcome::Applied { entry, .. }) => {
+                    tracing::info!(workspace = %w, entry = %entry.id, outcome, points = %plan.total,
+                        renews_on = %next_renews_on, "renewal");
+                    return Ok(if lapse {
+                        RenewalOutcome::Lapsed { shortfall, renews_on: next_renews_on }
+                    } else {
+                        RenewalOutcome::Renewed { charged: plan.total, renews_on: next_renews_on }
+                    });
+                }
+                Ok(Outcome::Replayed { .. } | Outcome::KeyReused) => return Ok(RenewalOutcome::AlreadyRenewed),
+                // Spent or changed meanwhile (a purchase, a cancellation): decide again.
+                Ok(Outcome::InsufficientBalance { .. }) | Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// The workspace and add-on writes of a renewal (or lapse), each guarded by the state it
+    /// was decided on.
+    async fn renewal_writes(
+        &self,
+        ws: &Workspace,
+        addons: &[WorkspaceAddon],
+        plan: &RenewalPlan,
+        lapse: bool,
+        next_renews_on: Date,
+    ) -> Result<Vec<Write>, OpError> {
+        let mut changed = Vec::new();
+        let after: Vec<WorkspaceAddon> = addons
+            .iter()
+            .map(|a| {
+                let mut next = a.clone();
+                if let Some(line) = plan.lines.iter().find(|l| l.addon_id == a.id) {
+                    if lapse {
+                        next.status = AddonStatus::Lapsed;
+                    } else {
+                        next.period_end = plan.next.end();
+                        next.unit_points = line.unit_points;
+                    }
+                } else if plan.ending.contains(&a.id) {
+                    next.status = AddonStatus::Removed;
+                }
+                if &next != a {
+                    changed.push((a.status, next.clone()));
+                }
+                next
+            })
+            .collect();
+        let plan_terms = self.plan(&ws.partner, ws.plan).await?;
+        let (_, status) = evaluate(&plan_terms, &after, &ws.usage).map_err(internal)?;
+        if status != ws.status {
+            tracing::info!(workspace = %ws.id, paused = status.is_paused(), "renewal changes the workspace's status");
+        }
+        let updated = Workspace { status, renews_on: next_renews_on, version: ws.version + 1, ..ws.clone() };
+        let mut writes = vec![Write::Put {
+            item: records::workspace_item(&updated),
+            condition: Condition::equals("version", Attr::n(ws.version)),
+        }];
+        for (was, a) in changed {
+            writes.push(Write::Put {
+                item: records::workspace_addon_item(&ws.id, &a),
+                condition: Condition::equals("status", Attr::s(was.as_str())),
+            });
+        }
+        Ok(writes)
+    }
+
+    /// Renews every workspace due today, shard by shard, until `out_of_time()` says to stop (it
+    /// is asked before each page and each batch: the Lambda passes its deadline less a margin).
+    /// Failures are logged and counted, not fatal: the workspace stays due for the next run.
+    pub async fn renew_due(&self, out_of_time: impl Fn() -> bool, limits: RenewalLimits) -> Result<RenewalRun, OpError> {
+        let today = format_date(self.clock.now().date());
+        let mut run = RenewalRun::default();
+        let page_size = limits.page_size.clamp(1, crate::store::table::MAX_QUERY_LIMIT);
+        for shard in 0..keys::DUE_SHARDS {
+            let pk = keys::due_pk(shard);
+            let mut after: Option<IndexPosition> = None;
+            loop {
+                if out_of_time() {
+                    return Ok(run);
+                }
+                let items = self
+                    .store
+                    .table()
+                    .query_index(&DUE_INDEX, &pk, after.as_ref(), page_size, Order::Ascending)
+                    .await
+                    .map_err(StoreError::from_table)?;
+                let full = items.len() == page_size;
+                let mut due = Vec::new();
+                let mut reached_future = false;
+                for item in &items {
+                    let sk = item.str(DUE_INDEX.sort)?;
+                    // `<yyyy-mm-dd>#<workspace>`: dates compare as strings.
+                    if sk.get(..10).is_none_or(|d| d > today.as_str()) {
+                        reached_future = true;
+                        break;
+                    }
+                    due.push(item.parsed("workspace_id", WorkspaceId::parse)?);
+                }
+                for chunk in due.chunks(limits.concurrency.max(1)) {
+                    if out_of_time() {
+                        return Ok(run);
+                    }
+                    for (w, result) in chunk.iter().zip(join_all(chunk.iter().map(|w| self.renew_workspace(w))).await) {
+                        match result {
+                            Ok(RenewalOutcome::Renewed { .. }) => run.renewed += 1,
+                            Ok(RenewalOutcome::Lapsed { .. }) => run.lapsed += 1,
+                            Ok(RenewalOutcome::InGrace { .. }) => run.in_grace += 1,
+                            Ok(RenewalOutcome::NotDue | RenewalOutcome::AlreadyRenewed) => run.skipped += 1,
+                            Err(e) => {
+                                tracing::error!(workspace = %w, error = %e, "renewal failed; it stays due");
+                                run.failed += 1;
+                            }
+                        }
+                    }
+                }
+                if reached_future || !full {
+                    break;
+                }
+                let last = items.last().expect("a full page has a last item");
+                let key = last.key().ok_or_else(|| internal("an index item without its key"))?;
+                after = Some(IndexPosition { key, index_sk: last.str(DUE_INDEX.sort)?.to_owned() });
+            }
+        }
+        run.finished = true;
+        Ok(run)
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> OpError {
+    OpError::Internal(e.to_string())
+}
+
+/// Runs the futures concurrently on this task and returns their outputs in order (a bounded
+/// batch: the caller chunks).
+pub(crate) async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        let mut done = true;
+        for (f, out) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+}

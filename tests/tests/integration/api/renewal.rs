@@ -1,0 +1,241 @@
+//! Renewal at the cycle end (seeds 000/001): add-ons paid again with points at the partner's
+//! price then, cancelled ones ending, unpaid ones kept through the grace days and then lapsing
+//! together, the workspace pausing when that puts it over its limits; once per cycle, however
+//! many runs race.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+use shared::domain::{Points, WorkspaceId};
+use shared::ops::{RenewalLimits, RenewalOutcome, RenewalRun};
+use shared::store::Table;
+use time::OffsetDateTime;
+use time::macros::{date, datetime};
+
+use super::checkout::futures_join_all;
+use super::{Api, P, W, partner_admin, req, workspace_admin};
+
+async fn run<T: Table>(api: &Api<T>) -> RenewalRun {
+    api.billing.renew_due(|| false, RenewalLimits::default()).await.unwrap()
+}
+
+fn at(d: time::Date) -> OffsetDateTime {
+    d.with_hms(6, 0, 0).unwrap().assume_utc()
+}
+
+async fn addons<T: Table>(api: &Api<T>, p: &str, w: &str) -> Vec<(String, String, String)> {
+    let got = api.call(req("GET /workspace/addons").by(workspace_admin(p, w))).await.ok(200);
+    got["owned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["addon"].as_str().unwrap().into(),
+                a["status"].as_str().unwrap().into(),
+                a["period_end"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+async fn set_price<T: Table>(api: &Api<T>, code: &str, points: &str) {
+    let body = json!({ "label": "Extra", "points": points, "enabled": true });
+    api.call(req("PUT /partner/addons/{code}").param("code", code).by(partner_admin(P)).json(body)).await.ok(200);
+}
+
+async fn enough_points_renew_at_the_price_of_the_day<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.fund(P, W, "100").await;
+    // 15 April, cycle 1-30 April: 10 x 15/30 = 5.00.
+    assert_eq!(api.buy(P, W, "extra_bot", 2).await.ok(201)["charged"], "10.00");
+    assert_eq!(api.view(P, W).await["renews_on"], "2026-05-01");
+    // Nothing is due before 1 May.
+    api.set_clock(datetime!(2026-04-30 23:00 UTC));
+    assert_eq!(run(&api).await, RenewalRun { finished: true, ..Default::default() });
+    api.set_clock(at(date!(2026 - 05 - 01)));
+    // W, and the other tenant's X (nothing to pay: its cycle just moves on).
+    assert_eq!(run(&api).await, RenewalRun { renewed: 2, finished: true, ..Default::default() });
+    assert_eq!(api.balance(P, W).await, "70.00", "2 x 10.00 for May");
+    assert_eq!(addons(&api, P, W).await, [("extra_bot".into(), "active".into(), "2026-05-31".into())]);
+    assert_eq!(api.view(P, W).await["renews_on"], "2026-06-01");
+    let entry = &api.ledger(P, W).await[0];
+    assert_eq!((&entry["kind"], &entry["amount"]), (&json!("renewal"), &json!("-20.00")), "{entry}");
+    assert_eq!(entry["detail"]["cycle_start"], "2026-05-01");
+    assert_eq!(entry["detail"]["lines"][0]["unit_points"], "10.00");
+    assert_eq!(entry["actor"], json!({ "type": "system", "id": "renewal" }));
+    // Again the same day: nothing more.
+    assert_eq!(run(&api).await, RenewalRun { finished: true, ..Default::default() });
+    let w = WorkspaceId::parse(W).unwrap();
+    assert_eq!(api.billing.renew_workspace(&w).await.unwrap(), RenewalOutcome::NotDue);
+    // The partner raises the price in May: June renews at 12.
+    set_price(&api, "extra_bot", "12").await;
+    api.set_clock(at(date!(2026 - 06 - 01)));
+    assert_eq!(run(&api).await.renewed, 2);
+    assert_eq!(api.balance(P, W).await, "46.00");
+    assert_eq!(api.verify(W).await, 4);
+}
+
+async fn cancelled_addons_end_and_the_workspace_pauses_if_over<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.fund(P, W, "100").await;
+    let bought = api.buy(P, W, "extra_bot", 1).await.ok(201);
+    let id = bought["addon"]["id"].as_str().unwrap().to_owned();
+    api.usage(W, 2, 1, 1).await.ok(200);
+    api.call(req("DELETE /workspace/addons/{addon_id}").param("addon_id", &id).by(workspace_admin(P, W))).await.ok(200);
+    assert_eq!(api.view(P, W).await["status"], "active", "a cancelled add-on counts until its period ends");
+    api.set_clock(at(date!(2026 - 05 - 01)));
+    assert_eq!(run(&api).await.renewed, 2, "W and X");
+    assert_eq!(api.balance(P, W).await, "95.00", "nothing charged for an add-on that ends");
+    assert_eq!(addons(&api, P, W).await, []);
+    let view = api.view(P, W).await;
+    assert_eq!((&view["status"], &view["exceeded"]), (&json!("paused"), &json!(["bots"])), "2 bots on a 1-bot plan");
+    // Back within limits: active again.
+    api.usage(W, 1, 1, 1).await.ok(200);
+    assert_eq!(api.view(P, W).await["status"], "active");
+}
+
+async fn unpaid_addons_lapse_together_after_the_grace_days<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    let settings = json!({ "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 3 });
+    api.call(req("PUT /partner/settings").by(partner_admin(P)).json(settings)).await.ok(200);
+    api.fund(P, W, "20").await;
+    api.buy(P, W, "extra_bot", 1).await.ok(201);
+    api.buy(P, W, "extra_member", 1).await.ok(201);
+    api.usage(W, 2, 3, 1).await.ok(200);
+    // 10.00 left; May costs 20.00 (both add-ons): all or nothing, so neither renews.
+    assert_eq!(api.balance(P, W).await, "10.00");
+    let w = WorkspaceId::parse(W).unwrap();
+    for day in [date!(2026 - 05 - 01), date!(2026 - 05 - 03)] {
+        api.set_clock(at(day));
+        let outcome = api.billing.renew_workspace(&w).await.unwrap();
+        let shortfall = Points::parse("10").unwrap();
+        assert_eq!(outcome, RenewalOutcome::InGrace { shortfall, lapses_on: date!(2026 - 05 - 04) }, "{day}");
+        assert_eq!(api.view(P, W).await["status"], "active", "kept during the grace days");
+    }
+    let w_state = || async {
+        api.state()
+            .await
+            .into_iter()
+            .filter(|i| i.get("PK") == Some(&shared::store::Attr::s(format!("WS#{W}"))))
+            .collect::<Vec<_>>()
+    };
+    let before = w_state().await;
+    // X (nothing to pay) moves on; W stays in grace.
+    assert_eq!(run(&api).await, RenewalRun { renewed: 1, in_grace: 1, finished: true, ..Default::default() });
+    assert_eq!(w_state().await, before, "a renewal in grace writes nothing");
+    api.set_clock(at(date!(2026 - 05 - 04)));
+    assert_eq!(run(&api).await, RenewalRun { lapsed: 1, finished: true, ..Default::default() });
+    let statuses: Vec<_> = addons(&api, P, W).await;
+    assert_eq!(statuses, [], "both lapsed (they no longer count)");
+    let view = api.view(P, W).await;
+    assert_eq!((&view["status"], &view["exceeded"]), (&json!("paused"), &json!(["bots", "members"])));
+    assert_eq!(api.balance(P, W).await, "10.00", "nothing charged");
+    let entry = &api.ledger(P, W).await[0];
+    assert_eq!((&entry["kind"], &entry["amount"]), (&json!("lapse"), &json!("0.00")), "{entry}");
+    assert_eq!(entry["detail"]["shortfall"], "10.00");
+    assert!(entry["detail"]["reason"].as_str().unwrap().contains("10.00"), "{entry}");
+    assert_eq!(entry["detail"]["lines"].as_array().unwrap().len(), 2);
+    // The workspace buys what it needs again and resumes.
+    api.fund(P, W, "100").await;
+    api.buy(P, W, "extra_bot", 1).await.ok(201);
+    api.buy(P, W, "extra_member", 1).await.ok(201);
+    assert_eq!(api.view(P, W).await["status"], "active");
+    assert_eq!(api.view(P, W).await["renews_on"], "2026-06-01");
+}
+
+async fn anchor_day_31_renews_through_a_whole_year<T: Table>(api: Api<T>) {
+    api.partner(P, true).await;
+    api.set_clock(at(date!(2027 - 01 - 31)));
+    let body = json!({ "id": W, "name": "Month ends", "plan": "starter", "cycle_anchor_day": 31 });
+    api.call(req("POST /partner/workspaces").by(partner_admin(P)).json(body)).await.ok(201);
+    api.fund(P, W, "1000").await;
+    // Bought on the cycle's first day (31 Jan - 27 Feb: 27 of 28 days left).
+    assert_eq!(api.buy(P, W, "extra_member", 1).await.ok(201)["charged"], "9.64");
+    let expected = [
+        "2027-02-28",
+        "2027-03-31",
+        "2027-04-30",
+        "2027-05-31",
+        "2027-06-30",
+        "2027-07-31",
+        "2027-08-31",
+        "2027-09-30",
+        "2027-10-31",
+        "2027-11-30",
+        "2027-12-31",
+        "2028-01-31",
+        "2028-02-29",
+    ];
+    assert_eq!(api.view(P, W).await["renews_on"], expected[0]);
+    for pair in expected.windows(2) {
+        let day = time::Date::parse(pair[0], time::macros::format_description!("[year]-[month]-[day]")).unwrap();
+        api.set_clock(at(day));
+        assert_eq!(run(&api).await.renewed, 1, "renewal on {}", pair[0]);
+        assert_eq!(api.view(P, W).await["renews_on"], pair[1]);
+    }
+    // 12 renewals of 10.00 each, after the prorated first month.
+    assert_eq!(api.balance(P, W).await, "870.36");
+    assert_eq!(api.verify(W).await, 14);
+}
+
+async fn concurrent_runs_renew_once<T: Table>(api: Api<T>) {
+    api.partner(P, true).await;
+    let workspaces: Vec<String> = (0..12).map(|i| format!("ws-r{i}")).collect();
+    for w in &workspaces {
+        api.workspace(P, w, "starter").await;
+        api.fund(P, w, "100").await;
+        api.buy(P, w, "extra_bot", 1).await.ok(201);
+    }
+    api.set_clock(at(date!(2026 - 05 - 01)));
+    let limits = RenewalLimits { page_size: 5, concurrency: 3 };
+    let runs = futures_join_all((0..3).map(|_| api.billing.renew_due(|| false, limits))).await;
+    let renewed: u64 = runs.iter().map(|r| r.as_ref().unwrap().renewed).sum();
+    assert_eq!(renewed, 12, "{runs:?}");
+    for w in &workspaces {
+        assert_eq!(api.balance(P, w).await, "85.00", "{w}: charged once");
+        assert_eq!(api.verify(w).await, 3);
+    }
+}
+
+async fn a_run_that_runs_out_of_time_leaves_the_rest_to_the_next<T: Table>(api: Api<T>) {
+    api.partner(P, true).await;
+    for i in 0..20 {
+        let w = format!("ws-t{i}");
+        api.workspace(P, &w, "starter").await;
+        api.fund(P, &w, "100").await;
+        api.buy(P, &w, "extra_bot", 1).await.ok(201);
+    }
+    api.set_clock(at(date!(2026 - 05 - 01)));
+    // Out of time after a few looks at the clock: mid-shard, mid-page.
+    let looks = AtomicUsize::new(0);
+    let limits = RenewalLimits { page_size: 4, concurrency: 2 };
+    let first = api.billing.renew_due(|| looks.fetch_add(1, Ordering::Relaxed) >= 6, limits).await.unwrap();
+    assert!(!first.finished && first.renewed > 0 && first.renewed < 20, "{first:?}");
+    let second = api.billing.renew_due(|| false, limits).await.unwrap();
+    assert!(second.finished, "{second:?}");
+    assert_eq!(first.renewed + second.renewed, 20, "{first:?} then {second:?}");
+    for i in 0..20 {
+        assert_eq!(api.balance(P, &format!("ws-t{i}")).await, "85.00");
+    }
+}
+
+async fn a_workspace_without_addons_just_moves_on<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.set_clock(at(date!(2026 - 05 - 01)));
+    let before: Value = api.view(P, W).await;
+    assert_eq!(run(&api).await.renewed, 2, "both tenants' workspaces");
+    let after = api.view(P, W).await;
+    assert_eq!((&before["renews_on"], &after["renews_on"]), (&json!("2026-05-01"), &json!("2026-06-01")));
+    assert_eq!(api.ledger(P, W).await, Vec::<Value>::new(), "no entry for nothing");
+}
+
+api_suite!(
+    enough_points_renew_at_the_price_of_the_day,
+    cancelled_addons_end_and_the_workspace_pauses_if_over,
+    unpaid_addons_lapse_together_after_the_grace_days,
+    anchor_day_31_renews_through_a_whole_year,
+    concurrent_runs_renew_once,
+    a_run_that_runs_out_of_time_leaves_the_rest_to_the_next,
+    a_workspace_without_addons_just_moves_on,
+);
