@@ -86,7 +86,13 @@ pub fn plan_renewal(
                 let unit_points = price(a.code).unwrap_or(a.unit_points);
                 let points = unit_points.checked_mul(a.quantity).ok_or(RenewalError::OutOfRange)?;
                 total = total.checked_add(points).ok_or(RenewalError::OutOfRange)?;
-                lines.push(RenewalLine { addon_id: a.id.clone(), addon: a.code, quantity: a.quantity, unit_points, points });
+                lines.push(RenewalLine {
+                    addon_id: a.id.clone(),
+                    addon: a.code,
+                    quantity: a.quantity,
+                    unit_points,
+                    points,
+                });
             }
             AddonStatus::Cancelling => ending.push(a.id.clone()),
             AddonStatus::Removed | AddonStatus::Lapsed => {}
@@ -142,7 +148,10 @@ mod tests {
         let plan = plan_renewal(april, &addons, price).unwrap();
         assert_eq!((plan.next.start(), plan.next.end()), (date!(2026 - 05 - 01), date!(2026 - 05 - 31)));
         assert_eq!(plan.lines.len(), 1);
-        assert_eq!((plan.lines[0].unit_points.to_string(), plan.lines[0].points.to_string()), ("12.00".into(), "24.00".into()));
+        assert_eq!(
+            (plan.lines[0].unit_points.to_string(), plan.lines[0].points.to_string()),
+            ("12.00".into(), "24.00".into())
+        );
         assert_eq!(plan.ending, [AddonId::parse("ad_member").unwrap()]);
         assert_eq!(plan.total.to_string(), "24.00");
         assert_eq!(plan.shortfall(Balance::parse("20").unwrap()).to_string(), "4.00");

@@ -121,7 +121,10 @@ impl<T: Table> Billing<T> {
                 let kind = EntryKind::Lapse { cycle_start, cycle_end, lines: plan.lines.clone(), shortfall, reason };
                 (PointsDelta::ZERO, kind)
             } else {
-                (PointsDelta::debit(plan.total), EntryKind::Renewal { cycle_start, cycle_end, lines: plan.lines.clone() })
+                (
+                    PointsDelta::debit(plan.total),
+                    EntryKind::Renewal { cycle_start, cycle_end, lines: plan.lines.clone() },
+                )
             };
             let key = format!("{w}:{}", format_date(ws.renews_on));
             let idempotency = IdempotencyKey::new(RENEWAL_SCOPE, &key, key.as_bytes())
@@ -210,7 +213,11 @@ impl<T: Table> Billing<T> {
     /// Renews every workspace due today, shard by shard, until `out_of_time()` says to stop (it
     /// is asked before each page and each batch: the Lambda passes its deadline less a margin).
     /// Failures are logged and counted, not fatal: the workspace stays due for the next run.
-    pub async fn renew_due(&self, out_of_time: impl Fn() -> bool, limits: RenewalLimits) -> Result<RenewalRun, OpError> {
+    pub async fn renew_due(
+        &self,
+        out_of_time: impl Fn() -> bool,
+        limits: RenewalLimits,
+    ) -> Result<RenewalRun, OpError> {
         let today = format_date(self.clock.now().date());
         let mut run = RenewalRun::default();
         let page_size = limits.page_size.clamp(1, crate::store::table::MAX_QUERY_LIMIT);

@@ -46,7 +46,8 @@ pub const DUE_SHARDS: u32 = 16;
 /// FNV-1a of the id, modulo [`DUE_SHARDS`]: stable across processes and releases (a shard
 /// that moved would leave a due renewal where nobody looks).
 pub fn due_shard(w: &WorkspaceId) -> u32 {
-    let hash = w.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash =
+        w.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     u32::try_from(hash % u64::from(DUE_SHARDS)).expect("below DUE_SHARDS")
 }
 
