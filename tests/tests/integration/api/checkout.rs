@@ -333,6 +333,40 @@ async fn refunds_take_back_their_share_once<T: Table>(api: Api<T>) {
     assert_eq!(api.verify(W).await, 5);
 }
 
+async fn a_dispute_takes_back_the_disputed_share_once<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    let option = seller(&api, P).await;
+    let id = session(&api, P, W, &option).await;
+    api.stripe.pay(&id).await.unwrap();
+    assert_eq!(outcome(&api.deliver(&of_type(&events_of(&api, W), "checkout.session.completed")).await), "credited");
+    let charge = api.stripe.session(&id).unwrap()["payment_intent"]["latest_charge"].as_str().unwrap().to_owned();
+    // 4.00 refunded, then the rest (6.00) disputed: all 1,000 points are taken back, once.
+    api.stripe.refund(&charge, Some(400)).await.unwrap();
+    assert_eq!(outcome(&api.deliver(&of_type(&events_of(&api, W), "charge.refunded")).await), "clawed_back");
+    api.stripe.dispute(&charge, None, None).await.unwrap();
+    let disputed = api
+        .stripe
+        .events()
+        .into_iter()
+        .find(|e| e.type_ == "charge.dispute.created")
+        .expect("the fake sends the dispute")
+        .payload;
+    assert_eq!(outcome(&api.deliver(&disputed).await), "clawed_back");
+    assert_eq!(outcome(&api.deliver(&disputed).await), "unchanged");
+    assert_eq!(api.balance(P, W).await, "0.00");
+    let entry = &api.ledger(P, W).await[0];
+    assert_eq!((&entry["kind"], &entry["amount"]), (&json!("claw_back"), &json!("-600.00")), "{entry}");
+    assert_eq!(
+        (&entry["detail"]["cause"], &entry["detail"]["refunded"], &entry["detail"]["disputed"]),
+        (&json!("dispute"), &json!("4.00"), &json!("6.00"))
+    );
+    // A dispute of a payment we never credited is not ours to act on.
+    let mut other: Value = serde_json::from_str(&disputed).unwrap();
+    other["data"]["object"]["payment_intent"] = json!("pi_not_ours");
+    assert_eq!(outcome(&api.deliver(&other.to_string()).await), "ignored");
+    assert_eq!(api.verify(W).await, 3);
+}
+
 async fn a_refund_before_its_credit_is_retried_later<T: Table>(api: Api<T>) {
     api.tenants().await;
     let option = seller(&api, P).await;
@@ -489,6 +523,7 @@ api_suite!(
     one_event_ten_times_at_once_credits_once,
     refunds_take_back_their_share_once,
     a_refund_before_its_credit_is_retried_later,
+    a_dispute_takes_back_the_disputed_share_once,
     a_revoked_account_turns_credit_billing_off,
     connecting_checks_the_code_the_mode_and_the_owner,
     stripe_failures_answer_clearly_and_duplicate_nothing,
