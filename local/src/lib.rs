@@ -9,8 +9,18 @@
 //! - [`jwt`] mints and checks local tokens; [`seed`] creates the demo data;
 //! - [`policy`] enforces each function's DynamoDB permissions from template.yaml;
 //! - [`stripe`] runs the fake Stripe the top-ups are paid on;
+//! - [`clock`] moves the runner's time and renews what falls due, as renew-addons does;
 //! - [`server`] is the hyper server.
+//!
+//! Time, for demos: the runner's clock is the real time plus an offset that only grows.
+//! `POST /_local/clock` with `{"advance_days": N}` and/or `{"advance_hours": N}` (whole
+//! numbers, at most 3660 days or 87840 hours at a time) moves it ahead and runs a renewal pass
+//! at once; the answer is the new time, the offset and what the pass did. `GET /_local/clock`
+//! answers the time and the offset. The control needs no token (a local tool on 127.0.0.1,
+//! not a route of template.yaml). Besides, a renewal pass runs every `LOCAL_RENEWAL_TICK_S`
+//! seconds (default 60, 0: never), standing in for the deployed schedule (every 15 minutes).
 
+pub mod clock;
 pub mod jwt;
 pub mod policy;
 pub mod registry;
@@ -22,9 +32,10 @@ pub mod template;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use shared::domain::SystemClock;
+use shared::domain::OffsetClock;
 use shared::ops::Billing;
 use shared::store::dynamodb::{DynamoTable, create_table};
 use shared::store::memory::MemoryTable;
@@ -43,9 +54,15 @@ pub const TEMPLATE_PATH_VAR: &str = "TEMPLATE_PATH";
 pub const JWT_SECRET_VAR: &str = "LOCAL_JWT_SECRET";
 pub const DYNAMODB_ENDPOINT_VAR: &str = "DYNAMODB_ENDPOINT";
 pub const TABLE_NAME_VAR: &str = shared::runtime::TABLE_NAME_VAR;
+pub const RENEWAL_TICK_VAR: &str = "LOCAL_RENEWAL_TICK_S";
 
 pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_TABLE_NAME: &str = "billing-local";
+/// Seconds between renewal passes: often enough that a demo sees a renewal soon after the
+/// day comes, without a pass per request.
+pub const DEFAULT_RENEWAL_TICK_S: u64 = 60;
+/// The longest period `LOCAL_RENEWAL_TICK_S` may set: a day.
+pub const MAX_RENEWAL_TICK_S: u64 = 86_400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -81,6 +98,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The port of the fake Stripe (0: any free port).
     pub stripe_fake_port: u16,
+    /// How often the renewal ticker runs a pass; `None`: it does not run.
+    pub renewal_tick: Option<Duration>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -110,7 +129,15 @@ impl Config {
                 .parse()
                 .map_err(|_| Error::Config { var: stripe::FAKE_PORT_VAR, message: format!("{p:?} is not a port") })?,
         };
-        Ok(Config { port, template_path, jwt_secret: jwt_secret(), store, stripe_fake_port })
+        let renewal_tick_s = match var(RENEWAL_TICK_VAR) {
+            None => DEFAULT_RENEWAL_TICK_S,
+            Some(s) => s.parse().ok().filter(|s| *s <= MAX_RENEWAL_TICK_S).ok_or_else(|| Error::Config {
+                var: RENEWAL_TICK_VAR,
+                message: format!("{s:?} is not a whole number of seconds from 0 (no ticker) to {MAX_RENEWAL_TICK_S}"),
+            })?,
+        };
+        let renewal_tick = (renewal_tick_s > 0).then(|| Duration::from_secs(renewal_tick_s));
+        Ok(Config { port, template_path, jwt_secret: jwt_secret(), store, stripe_fake_port, renewal_tick })
     }
 }
 
@@ -141,7 +168,7 @@ pub async fn ensure_table(client: &Client, endpoint: &str, table: &str) -> Resul
 
 /// Starts the runner as `config` says and serves until Ctrl-C.
 pub async fn run(config: Config) -> Result<(), Error> {
-    let clock = Arc::new(SystemClock);
+    let clock = Arc::new(OffsetClock::new());
     match &config.store {
         StoreConfig::Memory => {
             let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock);
@@ -188,8 +215,16 @@ async fn serve_with<T: Table>(config: &Config, billing: Billing<T>, store: Strin
         tracing::info!("tokens are signed with the default {JWT_SECRET_VAR} (local use only)");
     }
     tracing::info!("mint a token: cargo run -p local -- token --partner {} --role partner_admin", seed::DEMO_PARTNER);
+    match config.renewal_tick {
+        Some(every) => tracing::info!("renewals: a pass every {} s ({RENEWAL_TICK_VAR})", every.as_secs()),
+        None => tracing::info!("renewals: no ticker ({RENEWAL_TICK_VAR}=0); each clock move runs a pass"),
+    }
+    tracing::info!("move time ahead: curl -X POST http://{addr}{} -d '{{\"advance_days\": 31}}'", clock::CLOCK_PATH);
     tracing::info!("listening on http://{addr}");
     let app = Arc::new(App { router, billing, verifier: Verifier::new(&config.jwt_secret) });
+    if let Some(every) = config.renewal_tick {
+        tokio::spawn(clock::tick(app.clone(), every));
+    }
     let shutdown = async {
         if tokio::signal::ctrl_c().await.is_err() {
             // No signal handling on this platform: run until killed.

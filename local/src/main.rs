@@ -14,7 +14,8 @@ usage:
                      workspace_member, platform_service
   local routes       print the routes template.yaml gives each function, and exit
 
-environment: PORT, TEMPLATE_PATH, LOCAL_JWT_SECRET, DYNAMODB_ENDPOINT and TABLE_NAME, RUST_LOG";
+environment: PORT, TEMPLATE_PATH, LOCAL_JWT_SECRET, DYNAMODB_ENDPOINT and TABLE_NAME, STRIPE_FAKE_PORT,
+             LOCAL_RENEWAL_TICK_S, RUST_LOG";
 
 /// A token's default lifetime: one working day.
 const DEFAULT_TTL_S: u64 = 8 * 60 * 60;

@@ -1,6 +1,8 @@
-//! The function crates the runner can serve, by the `CodeUri` template.yaml gives them. A new
-//! HTTP function is one line here (and its crate in Cargo.toml); start-up refuses a template
-//! route whose function is missing from this list.
+//! The function crates of template.yaml, by the `CodeUri` it gives them: the HTTP ones, which
+//! the runner serves, and renew-addons, which runs on a schedule and has no routes (the
+//! runner's own ticker renews in its place, with its permissions: `crate::clock`). A new HTTP
+//! function is one line here (and its crate in Cargo.toml); start-up refuses a template route
+//! whose function is missing from this list.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,9 +21,12 @@ pub struct FunctionEntry {
     pub code_uri: &'static str,
     /// The package (and binary) name, as `BuildProperties.Binary` names it.
     pub package: &'static str,
-    /// The routes the crate's handler answers (its `ROUTES`).
+    /// The routes the crate's handler answers (its `ROUTES`); none for a scheduled function.
     pub routes: &'static [&'static str],
 }
+
+/// The scheduled renewal function (EventBridge Scheduler, no routes).
+pub const RENEW_ADDONS: &str = "functions/renew-addons";
 
 pub const FUNCTIONS: &[FunctionEntry] = &[
     FunctionEntry { code_uri: "functions/adjust-points", package: "adjust-points", routes: adjust_points::ROUTES },
@@ -33,6 +38,7 @@ pub const FUNCTIONS: &[FunctionEntry] = &[
     FunctionEntry { code_uri: "functions/partner-api", package: "partner-api", routes: partner_api::ROUTES },
     FunctionEntry { code_uri: "functions/platform-api", package: "platform-api", routes: platform_api::ROUTES },
     FunctionEntry { code_uri: "functions/purchase-addon", package: "purchase-addon", routes: purchase_addon::ROUTES },
+    FunctionEntry { code_uri: RENEW_ADDONS, package: "renew-addons", routes: &[] },
     FunctionEntry { code_uri: "functions/stripe-webhook", package: "stripe-webhook", routes: stripe_webhook::ROUTES },
     FunctionEntry { code_uri: "functions/workspace-api", package: "workspace-api", routes: workspace_api::ROUTES },
 ];

@@ -20,10 +20,11 @@ use shared::http::ApiError;
 use shared::ops::Billing;
 use shared::store::Table;
 
+use crate::clock;
 use crate::jwt::{self, Verifier};
 use crate::policy::{self, ActivePolicy};
 use crate::registry::{self, Handler};
-use crate::template::{RouteSpec, SpecError, Template};
+use crate::template::{FunctionSpec, RouteSpec, SpecError, Template};
 
 /// A request as it reaches the runner: method, URI, headers, the whole body.
 pub type HttpRequest = http::Request<Vec<u8>>;
@@ -116,15 +117,19 @@ pub struct Matched<'r, T> {
     pub path_parameters: HashMap<String, String>,
 }
 
-/// Every route of template.yaml, each bound to its function's handler.
+/// Every route of template.yaml, each bound to its function's handler, and the permissions of
+/// the scheduled renewal function, which the runner's renewals run with.
 pub struct Router<T> {
     routes: Vec<Route<T>>,
+    renewal: Option<Arc<ActivePolicy>>,
 }
 
 impl<T: Table> Router<T> {
     /// Reads template.yaml and binds its routes to the function crates. Fails, naming every
     /// problem, when a templated function has no crate here, a route in the template is not
-    /// one its crate answers, or a crate answers a route the template does not give it.
+    /// one its crate answers, a crate answers a route the template does not give it, a crate
+    /// of the registry is in no function of the template, or a route is under `/_local` (the
+    /// runner's own controls, answered before routing).
     pub fn from_template(path: &Path) -> Result<Router<T>, RouterError> {
         Self::from_spec(&Template::load(path)?)
     }
@@ -144,21 +149,17 @@ impl<T: Table> Router<T> {
                 continue;
             };
             served.insert(entry.code_uri);
-            let policy =
-                f.dynamodb.clone().map(|policy| Arc::new(ActivePolicy { function: f.logical_id.clone(), policy }));
-            if policy.is_none() {
-                tracing::warn!(function = %f.logical_id, "its Policies are not inline statements: not enforced locally");
-            }
-            if let Some(binary) = &f.binary
-                && binary != entry.package
-            {
-                problems.push(format!(
-                    "function {}: BuildProperties.Binary is {binary} but {} is package {}",
-                    f.logical_id, entry.code_uri, entry.package
-                ));
-            }
+            let policy = active_policy(f);
+            problems.extend(binary_mismatch(f, entry));
             for spec in &f.routes {
                 let key = spec.key();
+                if spec.path.split('/').nth(1) == Some(clock::LOCAL_SEGMENT) {
+                    problems.push(format!(
+                        "route {key} (function {}) is under /{}, which the runner keeps for its own controls",
+                        f.logical_id,
+                        clock::LOCAL_SEGMENT
+                    ));
+                }
                 if !entry.routes.contains(&key.as_str()) {
                     problems.push(format!(
                         "route {key} (function {}) is not in {}'s ROUTES: its handler would answer 404",
@@ -187,17 +188,53 @@ impl<T: Table> Router<T> {
                 }
             }
         }
+        // Functions without routes: the runner runs renew-addons' work itself (`crate::clock`).
+        let mut renewal = None;
+        for f in template.functions.iter().filter(|f| f.routes.is_empty()) {
+            let Some(entry) = registry::entry(&f.code_uri) else { continue };
+            served.insert(entry.code_uri);
+            problems.extend(binary_mismatch(f, entry));
+            if entry.code_uri == registry::RENEW_ADDONS {
+                renewal = active_policy(f);
+            }
+        }
         for entry in registry::FUNCTIONS.iter().filter(|e| !served.contains(e.code_uri)) {
+            let what = if entry.routes.is_empty() { "runs on a schedule" } else { "has routes" };
             problems.push(format!(
-                "{} has routes but no function in template.yaml has CodeUri {}",
+                "{} {what} but no function in template.yaml has CodeUri {}",
                 entry.package, entry.code_uri
             ));
         }
-        if problems.is_empty() { Ok(Router { routes }) } else { Err(RouterError::Mismatch(problems)) }
+        if problems.is_empty() { Ok(Router { routes, renewal }) } else { Err(RouterError::Mismatch(problems)) }
     }
 }
 
+/// The permissions template.yaml gives `f`, to enforce while it runs; `None` (with a warning)
+/// when they are not inline statements the runner can read.
+fn active_policy(f: &FunctionSpec) -> Option<Arc<ActivePolicy>> {
+    let policy = f.dynamodb.clone().map(|policy| Arc::new(ActivePolicy { function: f.logical_id.clone(), policy }));
+    if policy.is_none() {
+        tracing::warn!(function = %f.logical_id, "its Policies are not inline statements: not enforced locally");
+    }
+    policy
+}
+
+/// cargo-lambda builds `BuildProperties.Binary`: it must be the crate at `CodeUri`.
+fn binary_mismatch(f: &FunctionSpec, entry: &registry::FunctionEntry) -> Option<String> {
+    f.binary.as_ref().filter(|binary| *binary != entry.package).map(|binary| {
+        format!(
+            "function {}: BuildProperties.Binary is {binary} but {} is package {}",
+            f.logical_id, entry.code_uri, entry.package
+        )
+    })
+}
+
 impl<T> Router<T> {
+    /// The scheduled renewal function's permissions, for the runner's renewal passes.
+    pub fn renewal_policy(&self) -> Option<Arc<ActivePolicy>> {
+        self.renewal.clone()
+    }
+
     /// Every route key the runner serves.
     pub fn routes(&self) -> BTreeSet<String> {
         self.routes.iter().map(Route::key).collect()
@@ -394,7 +431,7 @@ pub fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::FunctionSpec;
+    use crate::policy::DynamoPolicy;
     use shared::store::memory::MemoryTable;
 
     fn spec(routes: &[(&str, &str)]) -> Template {
@@ -451,6 +488,28 @@ mod tests {
         assert!(err(&[("functions/workspace-api", "GET /workspace/secret")]).contains("not in workspace-api's ROUTES"));
         assert!(err(&[("functions/renew-addons", "POST /renew")]).contains("no handler"));
         assert!(err(&[("functions/partner-api", "GET /workspace")]).contains("declared twice"));
+        assert!(err(&[("functions/workspace-api", "GET /_local/clock")]).contains("keeps for its own controls"));
+        let mut without_renewal = spec(&[]);
+        without_renewal.functions.retain(|f| f.code_uri != registry::RENEW_ADDONS);
+        match Router::<MemoryTable>::from_spec(&without_renewal) {
+            Err(RouterError::Mismatch(problems)) => assert_eq!(
+                problems,
+                ["renew-addons runs on a schedule but no function in template.yaml has CodeUri functions/renew-addons"]
+            ),
+            other => panic!("accepted a template without renew-addons: {:?}", other.map(|r| r.routes())),
+        }
+    }
+
+    #[test]
+    fn renewals_run_with_the_renewal_functions_permissions() {
+        let mut t = spec(&[]);
+        let f = t.functions.iter_mut().find(|f| f.code_uri == registry::RENEW_ADDONS).unwrap();
+        let policy = DynamoPolicy { table: ["GetItem".to_owned()].into(), ..Default::default() };
+        f.dynamodb = Some(policy.clone());
+        let router = Router::<MemoryTable>::from_spec(&t).unwrap();
+        assert!(!router.routes().iter().any(|r| r.contains("renew")), "a scheduled function has no routes");
+        let active = router.renewal_policy().unwrap();
+        assert_eq!((active.function.as_str(), &active.policy), ("renewaddons", &policy));
     }
 
     #[test]
@@ -492,6 +551,7 @@ mod tests {
                     policy: None,
                 })
                 .collect(),
+            renewal: None,
         };
         let key = |m: Method, p: &str| router.resolve(&m, p).unwrap().route.key();
         assert_eq!(key(Method::GET, "/x/me"), "GET /x/me");

@@ -1,4 +1,6 @@
-//! The HTTP server: hyper (HTTP/1.1) on 127.0.0.1, every request through the [`Router`].
+//! The HTTP server: hyper (HTTP/1.1) on 127.0.0.1, every request through the [`Router`], but
+//! the runner's own pages and controls: the demo partner's Checkout return pages and the clock
+//! control ([`clock`]), which are not routes of template.yaml.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,6 +20,7 @@ use shared::ops::Billing;
 use shared::store::Table;
 use tokio::net::TcpListener;
 
+use crate::clock;
 use crate::jwt::Verifier;
 use crate::router::Router;
 
@@ -98,7 +101,11 @@ async fn respond<T: Table>(
         parts.headers.insert("x-forwarded-for", ip);
     }
     let request = hyper::Request::from_parts(parts, body.to_vec());
-    let response = app.router.handle(&app.billing, &app.verifier, request, now_epoch_s()).await;
+    let response = if path == clock::CLOCK_PATH {
+        clock::control(app, request).await
+    } else {
+        app.router.handle(&app.billing, &app.verifier, request, now_epoch_s()).await
+    };
     let (parts, body) = response.into_parts();
     let bytes = match body {
         Body::Empty => Bytes::new(),

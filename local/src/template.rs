@@ -432,11 +432,26 @@ Resources:
         Tick:
           Type: Schedule
           Properties: { Schedule: rate(1 hour) }
+  Renew:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/renew-crate
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:Query
+              Resource: !Sub "${Table.Arn}/index/GSI1"
+      Events:
+        Every15Minutes:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: rate(15 minutes)
+            DeadLetterConfig: { Arn: !GetAtt Dlq.Arn }
 "#,
         )
         .unwrap();
         let t = Template::load(&path).unwrap();
-        assert_eq!(t.functions.len(), 1);
+        assert_eq!(t.functions.len(), 2);
         let f = &t.functions[0];
         assert_eq!((f.code_uri.as_str(), f.binary.as_deref()), ("functions/fn-crate", Some("fn-crate")));
         let routes: Vec<_> = f.routes.iter().map(|r| (r.key(), r.jwt)).collect();
@@ -445,6 +460,11 @@ Resources:
         assert!(policy.allows_table("GetItem") && policy.allows_table("Query") && !policy.allows_table("PutItem"));
         assert!(policy.allows_index("GSI2", "Query") && !policy.allows_index("GSI1", "Query"));
         assert!(!policy.allows_table("GetObject"));
+        // A scheduled function: read, with its policy, and no routes.
+        let renew = &t.functions[1];
+        assert_eq!((renew.logical_id.as_str(), renew.code_uri.as_str()), ("Renew", "functions/renew-crate"));
+        assert_eq!(renew.routes, []);
+        assert!(renew.dynamodb.as_ref().unwrap().allows_index("GSI1", "Query"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -98,6 +98,8 @@ pub enum Fault {
     /// The call reaches the table and commits, then the caller sees this error anyway (a
     /// timeout after the write, say).
     After(TableError),
+    /// The call goes through untouched: scripted to let earlier calls pass and strike a later one.
+    Pass,
 }
 
 /// Which call a fault targets.
@@ -145,7 +147,7 @@ impl<T: Table> Table for FaultyTable<T> {
                 self.inner.get(key).await?;
                 Err(e)
             }
-            None => self.inner.get(key).await,
+            Some(Fault::Pass) | None => self.inner.get(key).await,
         }
     }
 
@@ -180,7 +182,7 @@ impl<T: Table> Table for FaultyTable<T> {
                 }
                 Err(e)
             }
-            None => self.inner.transact(writes).await,
+            Some(Fault::Pass) | None => self.inner.transact(writes).await,
         }
     }
 }

@@ -1,14 +1,22 @@
 //! A workspace's own view: plan, effective limits, usage, status, balance, add-ons on offer
 //! (labels and points, never cost prices), the top-up options and credit rate it may pay with
-//! (never the wholesale cost), and its ledger. Admins and members may read.
+//! (never the wholesale cost), and its ledger. Admins and members may read; an admin sets auto
+//! top-up.
 
 use lambda_http::{Body, Request, Response};
-use shared::http::{self, ApiError, Caller};
+use serde::Deserialize;
+use shared::domain::TopupOptionId;
+use shared::http::{self, ApiError, Caller, workspace_scope};
 use shared::ops::Billing;
 use shared::store::Table;
 
-pub const ROUTES: &[&str] =
-    &["GET /workspace", "GET /workspace/addons", "GET /workspace/topup-options", "GET /workspace/ledger"];
+pub const ROUTES: &[&str] = &[
+    "GET /workspace",
+    "GET /workspace/addons",
+    "GET /workspace/topup-options",
+    "GET /workspace/ledger",
+    "PUT /workspace/auto-topup",
+];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
     http::finish(route(billing, &req).await)
@@ -19,6 +27,19 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
     let Some(route) = http::route_key(req).filter(|r| ROUTES.contains(&r.as_str())) else {
         return Err(ApiError::route_not_found());
     };
+    if route == "PUT /workspace/auto-topup" {
+        let w = caller.workspace_admin()?;
+        let idem = http::idempotency_key(req, &workspace_scope(w))?;
+        let body: AutoTopupBody = http::json_body(req)?;
+        let option = body
+            .topup_option_id
+            .map(|id| {
+                TopupOptionId::parse(&id).map_err(|_| ApiError::invalid("topup_option_id", "no such top-up option"))
+            })
+            .transpose()?;
+        let reply = billing.put_auto_topup(w, caller.partner.as_ref(), body.enabled, option, &idem).await?;
+        return Ok(http::reply(reply));
+    }
     let w = caller.workspace_reader()?;
     match route.as_str() {
         "GET /workspace" => {
@@ -37,4 +58,12 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }
+}
+
+/// `PUT /workspace/auto-topup`: `{"enabled": true, "topup_option_id": "to_..."}` or `{"enabled": false}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutoTopupBody {
+    enabled: bool,
+    topup_option_id: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! Pure rules: ids, points, money and currencies, proration, cycles, plans, add-ons, limits.
 //! No AWS, Stripe or HTTP types in here.
 
+pub mod autotopup;
 pub mod catalog;
 pub mod clock;
 pub mod cycle;
@@ -14,6 +15,7 @@ pub mod renewal;
 pub mod topup;
 pub mod workspace;
 
+pub use autotopup::*;
 pub use catalog::*;
 pub use clock::*;
 pub use cycle::*;

@@ -5,6 +5,7 @@
 //! Mutations take the request's idempotency key and return a [`Reply`]: the status and body
 //! the caller is sent, stored with the key so that a replay is sent the same thing.
 
+mod autotopup;
 mod catalog;
 mod payments;
 mod renewal;
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 use crate::domain::{Balance, Clock, PartnerId, Points, Workspace, WorkspaceId};
 use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
+pub use autotopup::{AUTO_TOPUP_ACTOR, auto_topup_view};
 pub use payments::{CheckoutRequest, Payments};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun};
 pub use topup::{

@@ -12,16 +12,18 @@
 //! renews a bounded number of workspaces at once, and stops before its deadline. A workspace
 //! stays due until it is renewed or lapses, so what a tick leaves, the next one finds.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use serde_json::json;
 use time::Date;
 
 use crate::domain::{
-    Actor, AddonStatus, Cycle, EntryKind, Overdraft, Points, PointsDelta, RenewalPlan, WalletId, Workspace,
-    WorkspaceAddon, WorkspaceId, evaluate, lapses_on, plan_renewal, renews_on,
+    Actor, AddonStatus, Cycle, EntryKind, Overdraft, PartnerAddon, PartnerId, Plan, PlanId, Points, PointsDelta,
+    RenewalPlan, WalletId, Workspace, WorkspaceAddon, WorkspaceId, evaluate, lapses_on, plan_renewal, renews_on,
 };
 use crate::store::records::{self, format_date};
 use crate::store::schema::DUE_INDEX;
@@ -82,22 +84,47 @@ pub struct RenewalRun {
 impl<T: Table> Billing<T> {
     /// Renews workspace `w` if its renewal is due (see the module doc).
     pub async fn renew_workspace(&self, w: &WorkspaceId) -> Result<RenewalOutcome, OpError> {
+        self.renew(w, None, &PartnerTerms::default()).await
+    }
+
+    /// The renewal of `w`, starting from `hint` (the workspace as the due index showed it, so
+    /// the first attempt reads no profile: its version condition catches a stale one) and the
+    /// partner terms this run has read already.
+    async fn renew(
+        &self,
+        w: &WorkspaceId,
+        mut hint: Option<Workspace>,
+        terms: &PartnerTerms,
+    ) -> Result<RenewalOutcome, OpError> {
+        // One auto top-up per call, whatever happens after it: never a second charge for one
+        // shortfall (a price raised meanwhile waits for the next run, and the next attempt for its hour).
+        let mut topped_up = false;
         for _ in 0..MAX_OP_ATTEMPTS {
-            let ws = self.workspace(w).await?;
+            let ws = match hint.take() {
+                Some(ws) => ws,
+                None => self.workspace(w).await?,
+            };
             let now = self.clock.now();
             if ws.renews_on > now.date() {
                 return Ok(RenewalOutcome::NotDue);
             }
             let ended_on = ws.renews_on.previous_day().ok_or_else(|| internal("renews_on is the first day"))?;
             let ended = Cycle::containing(ws.anchor, ended_on).map_err(internal)?;
-            let addons = self.addons_of(w).await?;
-            let prices = self.partner_addons(&ws.partner).await?;
+            let wallet = WalletId::Workspace(w.clone());
+            // The two reads a renewal needs, at once.
+            let (addons, state) = tokio::join!(self.addons_of(w), self.store.wallet(&wallet));
+            let (addons, state) = (addons?, state?);
+            let prices = terms.prices(self, &ws.partner).await?;
             let price = |code| prices.iter().find(|p| p.code == code).map(|p| p.points);
             let plan = plan_renewal(ended, &addons, price).map_err(internal)?;
-            let wallet = WalletId::Workspace(w.clone());
-            let balance = self.store.wallet(&wallet).await?.balance;
-            let shortfall = plan.shortfall(balance);
+            let shortfall = plan.shortfall(state.balance);
             let lapse = !shortfall.is_zero();
+            if lapse && !topped_up && self.payments.is_some() {
+                topped_up = true;
+                if self.try_auto_topup(&ws, shortfall).await? == super::autotopup::TopupResult::Credited {
+                    continue;
+                }
+            }
             if lapse {
                 let grace = self.partner_settings(&ws.partner).await?.grace_days;
                 let lapses_on = lapses_on(ws.renews_on, grace);
@@ -106,7 +133,8 @@ impl<T: Table> Billing<T> {
                 }
             }
             let next_renews_on = renews_on(&plan.next).map_err(internal)?;
-            let writes = self.renewal_writes(&ws, &addons, &plan, lapse, next_renews_on).await?;
+            let plan_terms = terms.plan(self, &ws.partner, ws.plan).await?;
+            let writes = renewal_writes(&ws, &addons, &plan, &plan_terms, lapse, next_renews_on)?;
             if plan.lines.is_empty() {
                 // Nothing to pay or lapse: only the cycle (and any cancelled add-on) moves on.
                 return match self.store.write(writes).await {
@@ -141,7 +169,7 @@ impl<T: Table> Billing<T> {
                 also: writes,
             };
             let outcome = if lapse { "lapsed" } else { "renewed" };
-            match self.store.post(posting, |_| json!({ "outcome": outcome })).await {
+            match self.store.post_from(posting, state, |_| json!({ "outcome": outcome })).await {
                 Ok(Outcome::Applied { entry, .. }) => {
                     tracing::info!(workspace = %w, entry = %entry.id, outcome, points = %plan.total,
                         renews_on = %next_renews_on, "renewal");
@@ -160,56 +188,6 @@ impl<T: Table> Billing<T> {
         Err(OpError::Conflict)
     }
 
-    /// The workspace and add-on writes of a renewal (or lapse), each guarded by the state it
-    /// was decided on.
-    async fn renewal_writes(
-        &self,
-        ws: &Workspace,
-        addons: &[WorkspaceAddon],
-        plan: &RenewalPlan,
-        lapse: bool,
-        next_renews_on: Date,
-    ) -> Result<Vec<Write>, OpError> {
-        let mut changed = Vec::new();
-        let after: Vec<WorkspaceAddon> = addons
-            .iter()
-            .map(|a| {
-                let mut next = a.clone();
-                if let Some(line) = plan.lines.iter().find(|l| l.addon_id == a.id) {
-                    if lapse {
-                        next.status = AddonStatus::Lapsed;
-                    } else {
-                        next.period_end = plan.next.end();
-                        next.unit_points = line.unit_points;
-                    }
-                } else if plan.ending.contains(&a.id) {
-                    next.status = AddonStatus::Removed;
-                }
-                if &next != a {
-                    changed.push((a.status, next.clone()));
-                }
-                next
-            })
-            .collect();
-        let plan_terms = self.plan(&ws.partner, ws.plan).await?;
-        let (_, status) = evaluate(&plan_terms, &after, &ws.usage).map_err(internal)?;
-        if status != ws.status {
-            tracing::info!(workspace = %ws.id, paused = status.is_paused(), "renewal changes the workspace's status");
-        }
-        let updated = Workspace { status, renews_on: next_renews_on, version: ws.version + 1, ..ws.clone() };
-        let mut writes = vec![Write::Put {
-            item: records::workspace_item(&updated),
-            condition: Condition::equals("version", Attr::n(ws.version)),
-        }];
-        for (was, a) in changed {
-            writes.push(Write::Put {
-                item: records::workspace_addon_item(&ws.id, &a),
-                condition: Condition::equals("status", Attr::s(was.as_str())),
-            });
-        }
-        Ok(writes)
-    }
-
     /// Renews every workspace due today, shard by shard, until `out_of_time()` says to stop (it
     /// is asked before each page and each batch: the Lambda passes its deadline less a margin).
     /// Failures are logged and counted, not fatal: the workspace stays due for the next run.
@@ -219,6 +197,7 @@ impl<T: Table> Billing<T> {
         limits: RenewalLimits,
     ) -> Result<RenewalRun, OpError> {
         let today = format_date(self.clock.now().date());
+        let terms = PartnerTerms::default();
         let mut run = RenewalRun::default();
         let page_size = limits.page_size.clamp(1, crate::store::table::MAX_QUERY_LIMIT);
         for shard in 0..keys::DUE_SHARDS {
@@ -244,13 +223,16 @@ impl<T: Table> Billing<T> {
                         reached_future = true;
                         break;
                     }
-                    due.push(item.parsed("workspace_id", WorkspaceId::parse)?);
+                    // The index projects the whole profile: the first attempt starts from it.
+                    due.push(records::workspace_from(item)?);
                 }
                 for chunk in due.chunks(limits.concurrency.max(1)) {
                     if out_of_time() {
                         return Ok(run);
                     }
-                    for (w, result) in chunk.iter().zip(join_all(chunk.iter().map(|w| self.renew_workspace(w))).await) {
+                    let renewals = chunk.iter().map(|ws| self.renew(&ws.id, Some(ws.clone()), &terms));
+                    for (ws, result) in chunk.iter().zip(join_all(renewals).await) {
+                        let w = &ws.id;
                         match result {
                             Ok(RenewalOutcome::Renewed { .. }) => run.renewed += 1,
                             Ok(RenewalOutcome::Lapsed { .. }) => run.lapsed += 1,
@@ -273,6 +255,85 @@ impl<T: Table> Billing<T> {
         }
         run.finished = true;
         Ok(run)
+    }
+}
+
+/// The workspace and add-on writes of a renewal (or lapse), each guarded by the state it was
+/// decided on.
+fn renewal_writes(
+    ws: &Workspace,
+    addons: &[WorkspaceAddon],
+    plan: &RenewalPlan,
+    plan_terms: &Plan,
+    lapse: bool,
+    next_renews_on: Date,
+) -> Result<Vec<Write>, OpError> {
+    let mut changed = Vec::new();
+    let after: Vec<WorkspaceAddon> = addons
+        .iter()
+        .map(|a| {
+            let mut next = a.clone();
+            if let Some(line) = plan.lines.iter().find(|l| l.addon_id == a.id) {
+                if lapse {
+                    next.status = AddonStatus::Lapsed;
+                } else {
+                    next.period_end = plan.next.end();
+                    next.unit_points = line.unit_points;
+                }
+            } else if plan.ending.contains(&a.id) {
+                next.status = AddonStatus::Removed;
+            }
+            if &next != a {
+                changed.push((a.status, next.clone()));
+            }
+            next
+        })
+        .collect();
+    let (_, status) = evaluate(plan_terms, &after, &ws.usage).map_err(internal)?;
+    if status != ws.status {
+        tracing::info!(workspace = %ws.id, paused = status.is_paused(), "renewal changes the workspace's status");
+    }
+    let updated = Workspace { status, renews_on: next_renews_on, version: ws.version + 1, ..ws.clone() };
+    let mut writes = vec![Write::Put {
+        item: records::workspace_item(&updated),
+        condition: Condition::equals("version", Attr::n(ws.version)),
+    }];
+    for (was, a) in changed {
+        writes.push(Write::Put {
+            item: records::workspace_addon_item(&ws.id, &a),
+            condition: Condition::equals("status", Attr::s(was.as_str())),
+        });
+    }
+    Ok(writes)
+}
+
+/// A partner's add-on prices and plans, read once per scheduled run and shared by its
+/// workspaces' renewals. A price edited during a run applies from the next run: the same rule
+/// as a price edited during the cycle (it applies at the next renewal), one run later at most.
+#[derive(Default)]
+struct PartnerTerms {
+    prices: Mutex<HashMap<PartnerId, Arc<Vec<PartnerAddon>>>>,
+    plans: Mutex<HashMap<(PartnerId, PlanId), Arc<Plan>>>,
+}
+
+impl PartnerTerms {
+    async fn prices<T: Table>(&self, billing: &Billing<T>, p: &PartnerId) -> Result<Arc<Vec<PartnerAddon>>, OpError> {
+        if let Some(known) = self.prices.lock().unwrap_or_else(|e| e.into_inner()).get(p) {
+            return Ok(known.clone());
+        }
+        let read = Arc::new(billing.partner_addons(p).await?);
+        self.prices.lock().unwrap_or_else(|e| e.into_inner()).insert(p.clone(), read.clone());
+        Ok(read)
+    }
+
+    async fn plan<T: Table>(&self, billing: &Billing<T>, p: &PartnerId, id: PlanId) -> Result<Arc<Plan>, OpError> {
+        let key = (p.clone(), id);
+        if let Some(known) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(known.clone());
+        }
+        let read = Arc::new(billing.plan(p, id).await?);
+        self.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(key, read.clone());
+        Ok(read)
     }
 }
 

@@ -138,6 +138,8 @@ pub struct WorkspaceDetails<'a> {
     pub balance: Balance,
     /// Add-ons that still count, with their labels.
     pub addons: Vec<(&'a WorkspaceAddon, String)>,
+    /// [`super::auto_topup_view`].
+    pub auto_topup: Value,
 }
 
 pub fn workspace_view(d: &WorkspaceDetails<'_>) -> Value {
@@ -153,6 +155,7 @@ pub fn workspace_view(d: &WorkspaceDetails<'_>) -> Value {
         "usage": to_value(&ws.usage),
         "balance": d.balance.to_string(),
         "addons": d.addons.iter().map(|(a, label)| owned_addon_view(a, label)).collect::<Vec<_>>(),
+        "auto_topup": d.auto_topup,
     });
     if let (Value::Object(m), Value::Object(s)) = (&mut v, status_view(&ws.status)) {
         m.extend(s);

@@ -70,7 +70,7 @@ impl WebhookOutcome {
 }
 
 /// Scope of the idempotency records of webhook effects.
-const CREDIT_SCOPE: &str = "stripe-credit";
+pub(super) const CREDIT_SCOPE: &str = "stripe-credit";
 const CLAWBACK_SCOPE: &str = "stripe-clawback";
 
 fn refused(param: &str, message: impl ToString) -> OpError {
@@ -149,7 +149,7 @@ impl<T: Table> Billing<T> {
             .map_err(|_| OpError::Internal(format!("checkout id {id} can't key a credit")))?;
         let payment = PaymentRecord {
             payment_intent: payment_intent.clone(),
-            checkout: checkout.id.clone(),
+            checkout: Some(checkout.id.clone()),
             workspace: checkout.workspace.clone(),
             partner: checkout.partner.clone(),
             account: checkout.account.clone(),
@@ -229,10 +229,16 @@ impl<T: Table> Billing<T> {
     /// A Checkout payment that saved its card: the workspace's customer record keeps the card
     /// for off-session top-ups. Crediting is the session's business, never this event's.
     async fn on_payment_intent(&self, event: &Event, pi: &PaymentIntentObject) -> Result<WebhookOutcome, OpError> {
-        if event.type_ != "payment_intent.succeeded"
-            || pi.metadata.get(metadata::SOURCE).map(String::as_str) != Some(metadata::SOURCE_CHECKOUT)
-        {
-            return Ok(WebhookOutcome::Ignored);
+        let succeeded = event.type_ == "payment_intent.succeeded";
+        match pi.metadata.get(metadata::SOURCE).map(String::as_str) {
+            Some(super::autotopup::SOURCE_AUTO_TOPUP) => {
+                let Some(account) = &event.account else {
+                    return Err(refused("account", "an auto top-up is made on a connected account"));
+                };
+                return self.on_auto_topup_event(succeeded, account, pi, self.clock.now(), &event.id).await;
+            }
+            Some(metadata::SOURCE_CHECKOUT) if succeeded => {}
+            _ => return Ok(WebhookOutcome::Ignored),
         }
         let (Some(account), Some(w), Some(customer), Some(method)) = (
             event.account.as_ref(),
@@ -283,7 +289,8 @@ impl<T: Table> Billing<T> {
     async fn on_refund(&self, event: &Event, charge: &ChargeObject) -> Result<WebhookOutcome, OpError> {
         let Some(pi) = &charge.payment_intent else { return Ok(WebhookOutcome::Ignored) };
         if self.store.get(&keys::payment(pi)).await?.is_none() {
-            if charge.metadata.get(metadata::SOURCE).map(String::as_str) == Some(metadata::SOURCE_CHECKOUT) {
+            let source = charge.metadata.get(metadata::SOURCE).map(String::as_str);
+            if source == Some(metadata::SOURCE_CHECKOUT) || source == Some(super::autotopup::SOURCE_AUTO_TOPUP) {
                 // Ours, and its crediting event has not been handled yet: Stripe will deliver
                 // that one too; until then this refund can't be matched to the points.
                 return Err(OpError::RetryLater("the refunded payment is not credited yet"));

@@ -90,6 +90,7 @@ impl<T: Table> Billing<T> {
             limits: &plan.limits,
             balance: Default::default(),
             addons: vec![],
+            auto_topup: super::auto_topup_view(&Default::default(), false),
         };
         let reply = Reply::new(201, workspace_view(&details));
         let writes = vec![
@@ -166,6 +167,7 @@ impl<T: Table> Billing<T> {
             limits: &limits,
             balance,
             addons: labelled,
+            auto_topup: self.auto_topup_details(ws).await?,
         }))
     }
 

@@ -15,6 +15,7 @@
 //! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` |
 //! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
 //! | `ACCOUNT#acct_..` | `ACCOUNT` | `stripe_account` (which partner connected it) |
+//! | `WS#w` | `AUTOTOPUP` | `auto_topup` (on/off, the option, failures, the attempt in flight) |
 //! | `WS#w` | `STRIPE#acct_..` | `stripe_customer` (the workspace's customer on that account, saved card) |
 //! | `CHECKOUT#cs_..` | `CHECKOUT` | `checkout` (points promised, pending/awaiting_payment/credited/expired/failed) |
 //! | `PAYMENT#pi_..` | `PAYMENT` | `payment` (a credited payment: points, amount, refunded and disputed shares) |
@@ -35,6 +36,11 @@ pub const WORKSPACE_REF_PREFIX: &str = "WS#";
 pub const TOPUPS_SK: &str = "TOPUPS";
 pub const RATE_SK: &str = "RATE";
 pub const STRIPE_SK: &str = "STRIPE";
+pub const AUTO_TOPUP_SK: &str = "AUTOTOPUP";
+
+pub fn workspace_auto_topup(w: &WorkspaceId) -> Key {
+    Key::new(workspace_pk(w), AUTO_TOPUP_SK)
+}
 pub const STRIPE_PREFIX: &str = "STRIPE#";
 
 /// Renewals are due on a write-sharded index (DESIGN.md section 5): every workspace profile

@@ -7,9 +7,9 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use crate::domain::{
-    AddonCode, AddonId, AddonStatus, AnchorDay, CheckoutId, CheckoutStatus, CreditRate, Currency, LimitKind, Limits,
-    Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, TopupOption, Usage, Workspace,
-    WorkspaceAddon, WorkspaceId, WorkspaceStatus,
+    AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CheckoutId, CheckoutStatus, CreditRate, Currency, LimitKind,
+    Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, TopupAttempt, TopupFailure,
+    TopupOption, Usage, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
 };
 // The top-up option id sits in `ops` until `domain::ids` can take it.
 use crate::domain::TopupOptionId;
@@ -563,7 +563,8 @@ pub fn checkout_from(item: &Item) -> Result<CheckoutRecord, MalformedItem> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRecord {
     pub payment_intent: PaymentIntentId,
-    pub checkout: CheckoutId,
+    /// The Checkout Session it paid; `None` for an off-session auto top-up.
+    pub checkout: Option<CheckoutId>,
     pub workspace: WorkspaceId,
     pub partner: PartnerId,
     pub account: AccountId,
@@ -582,7 +583,7 @@ pub struct PaymentRecord {
 pub fn payment_item(r: &PaymentRecord) -> Item {
     Item::new(&keys::payment(&r.payment_intent), "payment")
         .with("payment_intent", Attr::s(r.payment_intent.as_str()))
-        .with("checkout_id", Attr::s(r.checkout.as_str()))
+        .with("checkout_id", r.checkout.as_ref().map_or(Attr::Null, |c| Attr::s(c.as_str())))
         .with("workspace_id", Attr::s(r.workspace.as_str()))
         .with("partner_id", Attr::s(r.partner.as_str()))
         .with("account", Attr::s(r.account.as_str()))
@@ -611,7 +612,7 @@ pub fn payment_from(item: &Item) -> Result<PaymentRecord, MalformedItem> {
     };
     Ok(PaymentRecord {
         payment_intent: item.parsed("payment_intent", PaymentIntentId::parse)?,
-        checkout: item.parsed("checkout_id", CheckoutId::parse)?,
+        checkout: get_opt_parsed(item, "checkout_id", CheckoutId::parse)?,
         workspace: item.parsed("workspace_id", WorkspaceId::parse)?,
         partner: item.parsed("partner_id", PartnerId::parse)?,
         account: item.parsed("account", AccountId::parse)?,
@@ -621,6 +622,77 @@ pub fn payment_from(item: &Item) -> Result<PaymentRecord, MalformedItem> {
         disputed_minor: minor("disputed_minor")?,
         disputes,
         clawed_back: get_points(item, "clawed_back")?,
+        version: item.u64("version")?,
+    })
+}
+
+// ---- auto top-up ----
+
+fn opt_time(t: Option<OffsetDateTime>) -> Attr {
+    t.map_or(Attr::Null, |t| Attr::s(rfc3339(t)))
+}
+
+fn get_opt_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, MalformedItem> {
+    get_opt_parsed(item, name, parse_time)
+}
+
+pub fn auto_topup_item(w: &WorkspaceId, a: &AutoTopup) -> Item {
+    let in_flight = a.in_flight.as_ref().map_or(Attr::Null, |f| {
+        Attr::M(BTreeMap::from([
+            ("number".to_owned(), Attr::n(f.number)),
+            ("option".to_owned(), Attr::s(f.option.as_str())),
+            ("quantity".to_owned(), Attr::n(f.quantity)),
+            ("points".to_owned(), points_attr(f.points)),
+            ("currency".to_owned(), Attr::s(f.amount.currency().code())),
+            ("amount_minor".to_owned(), Attr::n(f.amount.amount_minor())),
+            ("started_at".to_owned(), Attr::s(rfc3339(f.started_at))),
+            ("payment_intent".to_owned(), opt_str(&f.payment_intent)),
+        ]))
+    });
+    Item::new(&keys::workspace_auto_topup(w), "auto_topup")
+        .with("enabled", Attr::Bool(a.enabled))
+        .with("option", a.option.as_ref().map_or(Attr::Null, |o| Attr::s(o.as_str())))
+        .with("consecutive_failures", Attr::n(a.consecutive_failures))
+        .with("last_failure_code", opt_str(&a.last_failure.as_ref().map(|f| f.code.clone())))
+        .with("last_failure_at", opt_time(a.last_failure.as_ref().map(|f| f.at)))
+        .with("next_attempt_after", opt_time(a.next_attempt_after))
+        .with("disabled_reason", opt_str(&a.disabled_reason))
+        .with("attempts", Attr::n(a.attempts))
+        .with("in_flight", in_flight)
+        .with("version", Attr::n(a.version))
+}
+
+pub fn auto_topup_from(item: &Item) -> Result<AutoTopup, MalformedItem> {
+    let in_flight = match item.get("in_flight") {
+        None | Some(Attr::Null) => None,
+        Some(Attr::M(m)) => {
+            let f = Item(m.clone());
+            Some(TopupAttempt {
+                number: f.u64("number")?,
+                option: f.parsed("option", TopupOptionId::parse)?,
+                quantity: get_u32(&f, "quantity")?,
+                points: get_points(&f, "points")?,
+                amount: get_money(&f)?,
+                started_at: f.parsed("started_at", parse_time)?,
+                payment_intent: get_opt_str(&f, "payment_intent")?,
+            })
+        }
+        _ => return Err(MalformedItem { key: item.key(), attr: "in_flight".into() }),
+    };
+    let last_failure = match (get_opt_str(item, "last_failure_code")?, get_opt_time(item, "last_failure_at")?) {
+        (Some(code), Some(at)) => Some(TopupFailure { code, at }),
+        (None, None) => None,
+        _ => return Err(MalformedItem { key: item.key(), attr: "last_failure_at".into() }),
+    };
+    Ok(AutoTopup {
+        enabled: get_bool(item, "enabled")?,
+        option: get_opt_parsed(item, "option", TopupOptionId::parse)?,
+        consecutive_failures: get_u32(item, "consecutive_failures")?,
+        last_failure,
+        next_attempt_after: get_opt_time(item, "next_attempt_after")?,
+        disabled_reason: get_opt_str(item, "disabled_reason")?,
+        attempts: item.u64("attempts")?,
+        in_flight,
         version: item.u64("version")?,
     })
 }

@@ -376,12 +376,25 @@ impl<T: Table> Store<T> {
         posting: Posting,
         respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
     ) -> Result<Outcome, StoreError> {
+        let state = self.wallet(&posting.wallet).await?;
+        self.post_from(posting, state, respond).await
+    }
+
+    /// [`Store::post`] from a wallet state the caller just read (to decide the amount), saving
+    /// the read. A state that moved since fails the wallet's condition, and the cancelled
+    /// transaction hands back the current one: correct either way, one read fewer when not.
+    pub async fn post_from(
+        &self,
+        posting: Posting,
+        state: WalletState,
+        respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
+    ) -> Result<Outcome, StoreError> {
         assert!(
             posting.also.len() + OWN_ACTIONS <= MAX_TRANSACTION_ACTIONS,
             "a posting carries at most {} other writes",
             MAX_TRANSACTION_ACTIONS - OWN_ACTIONS
         );
-        let mut state = self.wallet(&posting.wallet).await?;
+        let mut state = state;
         let mut attempt = 0;
         loop {
             let balance_after = state.balance.apply(posting.amount).ok_or(StoreError::BalanceOutOfRange)?;

@@ -67,6 +67,11 @@ pub struct PaymentIntentObject {
     pub id: PaymentIntentId,
     pub created: i64,
     pub status: String,
+    /// In the currency's minor unit.
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub last_payment_error: Option<PaymentError>,
     #[serde(default)]
     pub customer: Option<CustomerId>,
     #[serde(default)]
@@ -75,6 +80,23 @@ pub struct PaymentIntentObject {
     pub setup_future_usage: Option<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+}
+
+/// Why a PaymentIntent's last attempt failed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PaymentError {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+}
+
+impl PaymentIntentObject {
+    /// The bank's decline code if it gave one, else Stripe's error code.
+    pub fn failure_code(&self) -> Option<&str> {
+        let e = self.last_payment_error.as_ref()?;
+        e.decline_code.as_deref().or(e.code.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

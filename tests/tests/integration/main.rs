@@ -8,6 +8,7 @@ mod browser;
 mod concurrency;
 mod contract;
 mod faults;
+mod local_clock;
 mod model;
 mod routes;
 mod stack;

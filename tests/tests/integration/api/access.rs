@@ -38,6 +38,7 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
         })),
         "POST /partner/stripe/connect" => r.json(json!({ "code": t.code })),
         "POST /workspace/checkout" => r.json(json!({ "points": "100" })),
+        "PUT /workspace/auto-topup" => r.json(json!({ "enabled": false })),
         "PUT /partner/topup-options" => r.json(json!({
             "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "10" }],
         })),

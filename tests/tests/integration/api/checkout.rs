@@ -515,6 +515,48 @@ async fn stripe_failures_answer_clearly_and_duplicate_nothing<T: Table>(api: Api
     assert_eq!(api.state().await, before);
 }
 
+/// A live deployment takes live accounts only, and credit billing needs one (seed 001: "make
+/// sure it's in the live mode").
+#[tokio::test]
+async fn a_live_deployment_refuses_test_mode_accounts() {
+    let api = Api::memory().await;
+    api.tenants().await;
+    let live = shared::ops::Payments::new(true)
+        .with_gateway(std::sync::Arc::new(
+            shared::stripe::client::StripeGateway::new(
+                shared::stripe::client::StripeConfig::new(local::stripe::FAKE_SECRET_KEY).with_base(&api.stripe.url),
+            )
+            .unwrap(),
+        ))
+        .with_webhook_secrets(vec![local::stripe::FAKE_WEBHOOK_SECRET.to_owned()]);
+    let billing = shared::ops::Billing::new(
+        shared::store::Store::new(shared::store::memory::MemoryTable::new()),
+        api.clock.clone(),
+    )
+    .with_payments(live);
+    let p = shared::domain::PartnerId::parse(P).unwrap();
+    let key = |k: &str| shared::store::IdempotencyKey::new("t", k, k.as_bytes()).unwrap();
+    billing.create_partner(&p, &shared::domain::PartnerSettings::default(), &key("p")).await.unwrap();
+    let (test_code, _) = api.stripe.issue_oauth_code(None, false);
+    let test_code = shared::stripe::ids::OAuthCode::parse(&test_code).unwrap();
+    let refused = billing.connect_stripe(&p, &test_code, &key("c1")).await.unwrap_err();
+    assert!(matches!(&refused, shared::ops::OpError::Invalid { param, .. } if param == "code"), "{refused:?}");
+    let on = shared::domain::PartnerSettings { credit_billing: true, ..Default::default() };
+    let refused = billing.put_partner_settings(&p, &on, &key("s1")).await.unwrap_err();
+    assert!(
+        matches!(&refused, shared::ops::OpError::Invalid { param, .. } if param == "credit_billing"),
+        "{refused:?}"
+    );
+    let (live_code, account) = api.stripe.issue_oauth_code(None, true);
+    let live_code = shared::stripe::ids::OAuthCode::parse(&live_code).unwrap();
+    let connected = billing.connect_stripe(&p, &live_code, &key("c2")).await.unwrap();
+    assert_eq!(
+        (connected.body["account"].as_str(), &connected.body["livemode"]),
+        (Some(account.as_str()), &json!(true))
+    );
+    billing.put_partner_settings(&p, &on, &key("s2")).await.unwrap();
+}
+
 api_suite!(
     a_paid_checkout_credits_its_points_once,
     checkouts_are_refused_with_nothing_written,

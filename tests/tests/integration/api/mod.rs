@@ -36,6 +36,7 @@ macro_rules! api_suite {
 
 mod access;
 mod addons;
+mod autotopup;
 mod checkout;
 mod idempotency;
 mod input;
@@ -56,7 +57,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 29] = [
+pub const ALL_ROUTES: [&str; 30] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -84,6 +85,7 @@ pub const ALL_ROUTES: [&str; 29] = [
     "GET /workspace/topup-options",
     "GET /workspace/ledger",
     "POST /workspace/checkout",
+    "PUT /workspace/auto-topup",
     "PUT /platform/workspaces/{id}/usage-counts",
     "GET /platform/workspaces/{id}/entitlements",
 ];
@@ -425,7 +427,7 @@ impl Api<DynamoTable> {
 }
 
 /// Every sort-key prefix an item of a partner or workspace partition has (keys.rs).
-const SK_PREFIXES: [&str; 9] = [
+const SK_PREFIXES: [&str; 10] = [
     keys::PROFILE_SK,
     keys::WALLET_SK,
     keys::LEDGER_PREFIX,
@@ -435,9 +437,15 @@ const SK_PREFIXES: [&str; 9] = [
     keys::TOPUPS_SK,
     keys::RATE_SK,
     keys::STRIPE_SK,
+    keys::AUTO_TOPUP_SK,
 ];
 
 impl<T: Table> Api<T> {
+    /// Over any table (a faulty one, say).
+    pub async fn over(table: T) -> Self {
+        Self::new(table).await
+    }
+
     async fn new(table: T) -> Self {
         let clock = Arc::new(FixedClock::new(T0));
         let mut config = FakeConfig::new(local::stripe::FAKE_SECRET_KEY, local::stripe::FAKE_WEBHOOK_SECRET);

@@ -230,6 +230,10 @@ async fn workspaces_are_created_listed_and_shown<T: Table>(api: Api<T>) {
         "addons": [],
         "status": "active",
         "exceeded": [],
+        "auto_topup": {
+            "enabled": false, "topup_option_id": null, "card_saved": false, "consecutive_failures": 0,
+            "last_failure": null, "next_attempt_after": null, "disabled_reason": null, "payment_pending": false,
+        },
     });
     assert_eq!(created, expected);
     let shown = api.call(req("GET /partner/workspaces/{id}").param("id", W).by(partner_admin(P))).await.ok(200);

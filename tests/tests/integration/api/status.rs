@@ -182,6 +182,10 @@ async fn workspace_views_for_admins_and_members<T: Table>(api: Api<T>) {
         "addons": [bought["addon"]],
         "status": "active",
         "exceeded": [],
+        "auto_topup": {
+            "enabled": false, "topup_option_id": null, "card_saved": false, "consecutive_failures": 0,
+            "last_failure": null, "next_attempt_after": null, "disabled_reason": null, "payment_pending": false,
+        },
     });
     assert_eq!(api.call(req("GET /workspace").by(workspace_member(P, W))).await.ok(200), expected);
     assert_eq!(api.call(req("GET /workspace").by(workspace_admin(P, W))).await.ok(200), expected);

@@ -1,0 +1,317 @@
+//! Renewal on a schedule: EventBridge Scheduler invokes this function every 15 minutes, and it
+//! renews every workspace whose renewal is due (`Billing::renew_due`, shard by shard), until
+//! its own deadline is near. A workspace stays due until it is renewed or lapses, so what one
+//! run leaves, the next one finds; each renewal is one idempotent transaction, so two runs
+//! that overlap (a slow run and the next tick, or a retry) renew and charge once.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use shared::ops::{Billing, OpError, RenewalLimits, RenewalRun};
+use shared::runtime::ConfigError;
+use shared::store::Table;
+use shared::store::table::MAX_QUERY_LIMIT;
+
+/// How long before the invocation's deadline a run stops starting work. `renew_due` asks
+/// before each page and each batch, and a batch already started (up to `concurrency`
+/// workspaces, each a few reads and one transaction, and perhaps an off-session Stripe charge
+/// for an auto top-up, which may take several seconds with its retries) must finish before
+/// Lambda stops the process. Being stopped would lose nothing (the renewals in flight commit
+/// or not, and stay due if not), but it counts as an error and sets off the alarm.
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(20);
+
+/// Optional: index items read per query (1 to `MAX_QUERY_LIMIT`; default 100).
+pub const PAGE_SIZE_VAR: &str = "RENEWAL_PAGE_SIZE";
+/// Optional: workspaces renewed at once (1 to [`MAX_CONCURRENCY`]; default 16).
+pub const CONCURRENCY_VAR: &str = "RENEWAL_CONCURRENCY";
+/// Renewals in flight at once, at most: each holds a few DynamoDB calls (and maybe a Stripe
+/// charge) open, and one run must not throttle the table for the API.
+pub const MAX_CONCURRENCY: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenewError {
+    /// The run stopped: the due index could not be read.
+    #[error("the renewal run stopped: {0}")]
+    Run(#[from] OpError),
+    /// The run went through, but some renewals failed (each is logged with its workspace).
+    /// They stay due: the retry or the next run renews them.
+    #[error("{} renewal(s) failed and stay due ({})", .0.failed, summary(.0))]
+    Failed(RenewalRun),
+}
+
+impl RenewError {
+    /// Whether a run soon after may succeed: failed renewals stay due and an unavailable or
+    /// busy store clears by itself; a broken item or a refused Stripe call needs a person.
+    pub fn retryable(&self) -> bool {
+        match self {
+            RenewError::Failed(_) => true,
+            RenewError::Run(e) => matches!(
+                e,
+                OpError::Conflict | OpError::Unavailable | OpError::StripeUnavailable | OpError::RetryLater(_)
+            ),
+        }
+    }
+}
+
+/// What Lambda records for a failed invocation: its `errorType` says whether to wait for the
+/// next run or to look now.
+impl From<RenewError> for lambda_runtime::Diagnostic {
+    fn from(e: RenewError) -> Self {
+        let error_type = if e.retryable() { "RenewalRetryable" } else { "RenewalNotRetryable" };
+        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+    }
+}
+
+/// Renews what is due until `SAFETY_MARGIN` before `deadline`, logs one line with every
+/// count, and fails when any renewal failed, so that the function's `Errors` metric (and its
+/// alarm) sees it and Lambda's retry runs again at once (renewals are idempotent).
+pub async fn handle<T: Table>(
+    billing: &Billing<T>,
+    deadline: Instant,
+    limits: RenewalLimits,
+) -> Result<RenewalRun, RenewError> {
+    let run = billing.renew_due(|| out_of_time(Instant::now(), deadline), limits).await?;
+    let RenewalRun { renewed, lapsed, in_grace, skipped, failed, finished } = run;
+    tracing::info!(renewed, lapsed, in_grace, skipped, failed, finished, "renewal run");
+    if !finished {
+        tracing::warn!("the deadline came before every due renewal was read; the next run goes on");
+    }
+    if failed > 0 {
+        return Err(RenewError::Failed(run));
+    }
+    Ok(run)
+}
+
+/// Whether a run at `now` must stop starting work for `deadline`.
+pub fn out_of_time(now: Instant, deadline: Instant) -> bool {
+    deadline.saturating_duration_since(now) <= SAFETY_MARGIN
+}
+
+/// The invocation's deadline (wall-clock time, as Lambda gives it) on the monotonic clock,
+/// which the run measures itself by: `now` and `now_instant` are the same moment on both.
+/// A deadline already past is `now_instant`.
+pub fn deadline_instant(deadline: SystemTime, now: SystemTime, now_instant: Instant) -> Instant {
+    now_instant + deadline.duration_since(now).unwrap_or(Duration::ZERO)
+}
+
+/// The limits of a run, from `PAGE_SIZE_VAR` and `CONCURRENCY_VAR` as `var` reads them (unset
+/// or empty: the defaults). A value out of range stops the function at init, naming it.
+pub fn limits_from_env(var: impl Fn(&str) -> Option<String>) -> Result<RenewalLimits, ConfigError> {
+    let defaults = RenewalLimits::default();
+    let read = |name: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
+        match var(name).filter(|v| !v.trim().is_empty()) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                name,
+                why: format!("{v:?} is not a whole number from 1 to {max}"),
+            }),
+        }
+    };
+    Ok(RenewalLimits {
+        page_size: read(PAGE_SIZE_VAR, defaults.page_size, MAX_QUERY_LIMIT)?,
+        concurrency: read(CONCURRENCY_VAR, defaults.concurrency, MAX_CONCURRENCY)?,
+    })
+}
+
+/// The run's counts, as the invocation answers them.
+pub fn summary(run: &RenewalRun) -> Value {
+    json!({
+        "renewed": run.renewed,
+        "lapsed": run.lapsed,
+        "in_grace": run.in_grace,
+        "skipped": run.skipped,
+        "failed": run.failed,
+        "finished": run.finished,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use shared::domain::{
+        Actor, AddonCode, AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, PointsDelta, WalletId, WorkspaceId,
+    };
+    use shared::ops::{AddonOrder, NewWorkspace, PointsAdjustment};
+    use shared::store::memory::MemoryTable;
+    use shared::store::schema::IndexKeys;
+    use shared::store::table::IndexPosition;
+    use shared::store::{IdempotencyKey, Item, Key, Order, Store, TableError, Write};
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn a_run_stops_starting_work_a_margin_before_its_deadline() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(900);
+        assert!(!out_of_time(now, deadline));
+        assert!(!out_of_time(deadline - SAFETY_MARGIN - Duration::from_millis(1), deadline));
+        assert!(out_of_time(deadline - SAFETY_MARGIN, deadline));
+        assert!(out_of_time(deadline, deadline));
+        assert!(out_of_time(deadline + Duration::from_secs(1), deadline), "past the deadline");
+    }
+
+    #[test]
+    fn the_deadline_moves_to_the_monotonic_clock() {
+        let (now, now_instant) = (SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000), Instant::now());
+        let in_15_min = now + Duration::from_millis(900_000);
+        assert_eq!(deadline_instant(in_15_min, now, now_instant), now_instant + Duration::from_secs(900));
+        assert_eq!(deadline_instant(now - Duration::from_secs(1), now, now_instant), now_instant, "already past");
+    }
+
+    #[test]
+    fn limits_come_from_the_environment_or_default() {
+        let env = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            limits_from_env(move |name| map.get(name).cloned())
+        };
+        let defaults = RenewalLimits::default();
+        let got = env(&[]).unwrap();
+        assert_eq!((got.page_size, got.concurrency), (defaults.page_size, defaults.concurrency));
+        let got = env(&[(PAGE_SIZE_VAR, " 250 "), (CONCURRENCY_VAR, "")]).unwrap();
+        assert_eq!((got.page_size, got.concurrency), (250, defaults.concurrency));
+        for (name, bad) in
+            [(PAGE_SIZE_VAR, "0"), (PAGE_SIZE_VAR, "1001"), (CONCURRENCY_VAR, "65"), (CONCURRENCY_VAR, "x")]
+        {
+            match env(&[(name, bad)]) {
+                Err(ConfigError::Invalid { name: got, why }) => assert_eq!(got, name, "{why}"),
+                other => panic!("{name}={bad} gave {other:?}"),
+            }
+        }
+    }
+
+    /// The memory table, whose writes can be made to fail as DynamoDB's do when throttled.
+    #[derive(Default)]
+    struct Flaky {
+        inner: MemoryTable,
+        fail_writes: AtomicBool,
+    }
+
+    impl Table for Flaky {
+        async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+            self.inner.get(key).await
+        }
+
+        async fn query(
+            &self,
+            pk: &str,
+            sk_prefix: &str,
+            start_after: Option<&str>,
+            limit: usize,
+            order: Order,
+        ) -> Result<Vec<Item>, TableError> {
+            self.inner.query(pk, sk_prefix, start_after, limit, order).await
+        }
+
+        async fn query_index(
+            &self,
+            index: &IndexKeys,
+            pk: &str,
+            start_after: Option<&IndexPosition>,
+            limit: usize,
+            order: Order,
+        ) -> Result<Vec<Item>, TableError> {
+            self.inner.query_index(index, pk, start_after, limit, order).await
+        }
+
+        async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
+            if self.fail_writes.load(Ordering::Relaxed) {
+                return Err(TableError::Transient("ProvisionedThroughputExceededException (test)".into()));
+            }
+            self.inner.transact(writes).await
+        }
+    }
+
+    const W: &str = "ws-1";
+
+    fn key(name: &str) -> IdempotencyKey {
+        IdempotencyKey::new("test", name, name.as_bytes()).unwrap()
+    }
+
+    /// A partner and its workspace `W` (billed by calendar month) with 100 points, which buys
+    /// one extra bot (10 points a month) on 15 April: 5.00 for the half month left.
+    async fn workspace_with_an_addon() -> (Billing<Flaky>, Arc<FixedClock>) {
+        let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
+        let billing = Billing::new(Store::new(Flaky::default()), clock.clone());
+        let p = PartnerId::parse("partner-1").unwrap();
+        let settings = PartnerSettings { credit_billing: true, success_url: None, cancel_url: None, grace_days: 3 };
+        billing.create_partner(&p, &settings, &key("partner")).await.unwrap();
+        let w = WorkspaceId::parse(W).unwrap();
+        let new = NewWorkspace {
+            id: w.clone(),
+            name: "One".into(),
+            plan: PlanId::Starter,
+            anchor: Some(AnchorDay::new(1).unwrap()),
+        };
+        billing.create_workspace(&p, new, &key("workspace")).await.unwrap();
+        let points = PointsAdjustment {
+            amount: PointsDelta::parse("100").unwrap(),
+            reason: "test points".into(),
+            allow_negative: false,
+            actor: Actor::System("test".into()),
+        };
+        billing.adjust_points(&p, &w, points, &key("points")).await.unwrap();
+        let order = AddonOrder {
+            code: AddonCode::ExtraBot,
+            quantity: 1,
+            by_partner: false,
+            charge: true,
+            actor: Actor::User("admin".into()),
+        };
+        billing.add_addon(&w, &order, &key("addon")).await.unwrap();
+        (billing, clock)
+    }
+
+    async fn balance(billing: &Billing<Flaky>) -> String {
+        let wallet = WalletId::Workspace(WorkspaceId::parse(W).unwrap());
+        billing.store.wallet(&wallet).await.unwrap().balance.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_due_workspace_is_renewed_once() {
+        let (billing, clock) = workspace_with_an_addon().await;
+        assert_eq!(balance(&billing).await, "95.00");
+        let deadline = Instant::now() + Duration::from_secs(900);
+        let run = handle(&billing, deadline, RenewalLimits::default()).await.unwrap();
+        assert_eq!(run, RenewalRun { finished: true, ..Default::default() }, "nothing is due in April");
+        clock.set(datetime!(2026-05-01 06:00 UTC));
+        let run = handle(&billing, deadline, RenewalLimits::default()).await.unwrap();
+        assert_eq!(run, RenewalRun { renewed: 1, finished: true, ..Default::default() });
+        assert_eq!(balance(&billing).await, "85.00", "May's 10.00");
+        let again = handle(&billing, deadline, RenewalLimits::default()).await.unwrap();
+        assert_eq!(again, RenewalRun { finished: true, ..Default::default() }, "renewed until 1 June");
+    }
+
+    #[tokio::test]
+    async fn a_run_with_failed_renewals_fails_and_the_next_one_renews_them() {
+        let (billing, clock) = workspace_with_an_addon().await;
+        clock.set(datetime!(2026-05-01 06:00 UTC));
+        let deadline = Instant::now() + Duration::from_secs(900);
+        billing.store.table().fail_writes.store(true, Ordering::Relaxed);
+        let err = handle(&billing, deadline, RenewalLimits::default()).await.unwrap_err();
+        match &err {
+            RenewError::Failed(run) => assert_eq!(*run, RenewalRun { failed: 1, finished: true, ..Default::default() }),
+            other => panic!("{other}"),
+        }
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "RenewalRetryable");
+        assert!(diagnostic.error_message.starts_with("1 renewal(s) failed"), "{}", diagnostic.error_message);
+        assert_eq!(balance(&billing).await, "95.00", "nothing was charged");
+        billing.store.table().fail_writes.store(false, Ordering::Relaxed);
+        let run = handle(&billing, deadline, RenewalLimits::default()).await.unwrap();
+        assert_eq!(run.renewed, 1);
+        assert_eq!(balance(&billing).await, "85.00");
+    }
+
+    #[tokio::test]
+    async fn a_run_out_of_time_starts_nothing() {
+        let (billing, clock) = workspace_with_an_addon().await;
+        clock.set(datetime!(2026-05-01 06:00 UTC));
+        let run = handle(&billing, Instant::now() + SAFETY_MARGIN, RenewalLimits::default()).await.unwrap();
+        assert_eq!(run, RenewalRun::default(), "not finished, nothing renewed");
+        assert_eq!(balance(&billing).await, "95.00");
+    }
+}

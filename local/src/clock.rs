@@ -1,0 +1,167 @@
+//! The runner's time, for demos ("buy an add-on, move a month ahead, see it renewed"): its
+//! `Billing` runs on an [`OffsetClock`] (the real time plus an offset that only grows), and it
+//! does the scheduled renewals the deployed stack leaves to the renew-addons function.
+//!
+//! - The ticker ([`tick`]) runs a renewal pass every `LOCAL_RENEWAL_TICK_S` seconds.
+//! - `POST /_local/clock` with `{"advance_days": N}` and/or `{"advance_hours": N}` moves the
+//!   clock ahead and runs a pass at once; `GET /_local/clock` says what time it is.
+//!
+//! The control has no authentication: it is a local tool, on a runner that listens on
+//! 127.0.0.1 only, and it is not a route of template.yaml, so it does not exist when deployed.
+//! A renewal pass runs with the DynamoDB permissions template.yaml gives renew-addons, as a
+//! handler runs with its function's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::domain::{Clock, OffsetClock};
+use shared::http::{self, ApiError};
+use shared::ops::{OpError, RenewalLimits, RenewalRun};
+use shared::store::Table;
+use shared::store::records::rfc3339;
+
+use crate::policy;
+use crate::router::HttpRequest;
+use crate::server::App;
+
+/// The control's path. Everything under `/_local` is the runner's: no template route may use it.
+pub const CLOCK_PATH: &str = "/_local/clock";
+/// The first path segment the runner keeps for its own controls.
+pub const LOCAL_SEGMENT: &str = "_local";
+/// The most the clock moves in one request: ten years, far beyond any demo.
+pub const MAX_ADVANCE_DAYS: u32 = 3660;
+pub const MAX_ADVANCE_HOURS: u32 = MAX_ADVANCE_DAYS * 24;
+
+/// `POST /_local/clock`'s body: at least one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    advance_days: Option<u32>,
+    advance_hours: Option<u32>,
+}
+
+/// How far `POST /_local/clock` asks to move: whole days and hours, each within its bound.
+fn advance_of(req: HttpRequest) -> Result<time::Duration, ApiError> {
+    let (parts, body) = req.into_parts();
+    let advance: Advance = http::json_body(&lambda_http::Request::from_parts(parts, Body::from(body)))?;
+    let (days, hours) = match (advance.advance_days, advance.advance_hours) {
+        (None, None) => return Err(ApiError::invalid("advance_days", "give advance_days and/or advance_hours")),
+        (days, hours) => (days.unwrap_or(0), hours.unwrap_or(0)),
+    };
+    if days > MAX_ADVANCE_DAYS {
+        return Err(ApiError::invalid("advance_days", format!("at most {MAX_ADVANCE_DAYS} days at a time")));
+    }
+    if hours > MAX_ADVANCE_HOURS {
+        return Err(ApiError::invalid("advance_hours", format!("at most {MAX_ADVANCE_HOURS} hours at a time")));
+    }
+    Ok(time::Duration::days(days.into()) + time::Duration::hours(hours.into()))
+}
+
+/// Answers `GET` and `POST /_local/clock` (see the module doc). A runner whose `Billing` is on
+/// another clock (a test's) answers 404: there is nothing to move.
+pub async fn control<T: Table>(app: &App<T>, req: HttpRequest) -> Response<Body> {
+    let Some(clock) = app.billing.clock.as_offset() else {
+        return ApiError::not_found("an adjustable clock").into_response();
+    };
+    let answer = match *req.method() {
+        Method::GET => Ok(now(clock)),
+        Method::POST => advance(app, clock, req).await,
+        _ => Err(ApiError::route_not_found()),
+    };
+    http::finish(answer.map(|body| http::json_response(StatusCode::OK, &body)))
+}
+
+async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) -> Result<Value, ApiError> {
+    let by = advance_of(req)?;
+    clock.advance(by).map_err(|e| ApiError::invalid("advance_days", e))?;
+    tracing::info!(offset_s = clock.offset().whole_seconds(), "the clock moved ahead by {by}");
+    let run = renew(app).await?;
+    log_run("renewal pass", &run);
+    let mut body = now(clock);
+    body["renewal"] = summary(&run);
+    Ok(body)
+}
+
+fn now(clock: &OffsetClock) -> Value {
+    json!({ "now": rfc3339(clock.now()), "offset_s": clock.offset().whole_seconds() })
+}
+
+/// One pass over the due renewals, as renew-addons runs it, with its permissions (when
+/// template.yaml's policies are ones the runner can read). No deadline: a local table is small.
+pub async fn renew<T: Table>(app: &App<T>) -> Result<RenewalRun, OpError> {
+    let pass = app.billing.renew_due(|| false, RenewalLimits::default());
+    match app.router.renewal_policy() {
+        Some(p) => policy::scope(p, pass).await,
+        None => pass.await,
+    }
+}
+
+/// Runs a renewal pass every `every`, for as long as the runner runs, and logs the passes that
+/// did something. A failed pass is logged; the renewals it left stay due for the next.
+pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    // A pass that overran its period is followed by a full period, not by a burst.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match renew(&app).await {
+            Ok(run) if run == (RenewalRun { finished: true, ..RenewalRun::default() }) => {}
+            Ok(run) => log_run("renewal tick", &run),
+            Err(e) => tracing::warn!(error = %e, "renewal tick failed; the next tick tries again"),
+        }
+    }
+}
+
+fn log_run(what: &str, run: &RenewalRun) {
+    let RenewalRun { renewed, lapsed, in_grace, skipped, failed, finished } = *run;
+    tracing::info!(renewed, lapsed, in_grace, skipped, failed, finished, "{what}");
+}
+
+/// A pass's counts, as the control answers them.
+fn summary(run: &RenewalRun) -> Value {
+    json!({
+        "renewed": run.renewed,
+        "lapsed": run.lapsed,
+        "in_grace": run.in_grace,
+        "skipped": run.skipped,
+        "failed": run.failed,
+        "finished": run.finished,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(body: &str) -> HttpRequest {
+        lambda_http::http::Request::builder().method(Method::POST).uri(CLOCK_PATH).body(body.into()).unwrap()
+    }
+
+    #[test]
+    fn the_advance_is_whole_days_and_hours_within_bounds() {
+        let ok = |body: &str| advance_of(post(body)).unwrap();
+        assert_eq!(ok(r#"{"advance_days": 31}"#), time::Duration::days(31));
+        assert_eq!(ok(r#"{"advance_hours": 5}"#), time::Duration::hours(5));
+        assert_eq!(ok(r#"{"advance_days": 1, "advance_hours": 2}"#), time::Duration::hours(26));
+        assert_eq!(ok(r#"{"advance_days": 0}"#), time::Duration::ZERO, "a pass without moving");
+        assert_eq!(ok(r#"{"advance_days": 3660}"#), time::Duration::days(3660));
+        let refused = |body: &str| {
+            let e = advance_of(post(body)).unwrap_err();
+            assert_eq!((e.status(), e.kind()), (StatusCode::BAD_REQUEST, "invalid_request"), "{body}");
+            e.param().unwrap_or_default().to_owned()
+        };
+        assert_eq!(refused(r#"{"advance_days": -1}"#), "advance_days");
+        assert_eq!(refused(r#"{"advance_days": 1.5}"#), "advance_days");
+        assert_eq!(refused(r#"{"advance_days": "31"}"#), "advance_days");
+        assert_eq!(refused(r#"{"advance_days": 3661}"#), "advance_days");
+        assert_eq!(refused(r#"{"advance_hours": 87841}"#), "advance_hours");
+        assert_eq!(refused(r#"{"advance_weeks": 1}"#), "advance_weeks");
+        assert_eq!(refused("{}"), "advance_days");
+        assert_eq!(refused(""), "body");
+        assert_eq!(refused("31"), "body");
+    }
+}

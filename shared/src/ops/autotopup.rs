@@ -1,0 +1,403 @@
+//! Auto top-up (`domain::autotopup` holds the rules): the workspace's setting, the off-session
+//! charge a renewal makes on a shortfall, and its crediting.
+//!
+//! The charge is made on the partner's connected account with the card the workspace's last
+//! checkout saved, under the idempotency key `autotopup:<workspace>:<attempt number>`. Attempt
+//! numbers never repeat within a workspace, so the key is unique per workspace, cycle and
+//! attempt; and the attempt is stored before the charge, so a crash after it charges again
+//! under the same key, which Stripe answers with the first charge. The points are credited keyed
+//! by the PaymentIntent (`PAYMENT#pi`, the idempotency record `stripe-credit:<pi>`): the
+//! renewal that charged and the `payment_intent.succeeded` webhook credit once between them.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    Actor, AutoTopup, EntryKind, Money, Overdraft, PartnerId, Points, PointsDelta, TopupAttempt, TopupOptionId,
+    WalletId, Workspace, WorkspaceId,
+};
+use crate::store::records::{self, PaymentRecord, StripeCustomer, rfc3339};
+use crate::store::{Attr, Condition, IdempotencyKey, Outcome, StoreError, Table, Write, keys};
+use crate::stripe::event::metadata;
+use crate::stripe::gateway::{Metadata, OffSessionCharge, OffSessionOutcome};
+use crate::stripe::ids::{AccountId, IdempotencyKey as StripeKey, PaymentIntentId};
+
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply};
+
+/// Who the ledger names for a top-up the renewal charged.
+pub const AUTO_TOPUP_ACTOR: &str = "auto-topup";
+/// The metadata `source` of an off-session top-up.
+pub const SOURCE_AUTO_TOPUP: &str = "auto_topup";
+/// The metadata key carrying the attempt number.
+pub const ATTEMPT_KEY: &str = "attempt";
+
+/// What a renewal's auto top-up came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TopupResult {
+    /// Off, waiting out the hour after a failure, or nothing to charge with.
+    NotTried,
+    /// Paid and credited: the renewal can go on.
+    Credited,
+    /// Accepted by Stripe, the money arrives later (the webhook credits it).
+    Pending,
+    /// Declined (or could not be made); recorded.
+    Failed,
+}
+
+/// The setting as the workspace and its partner see it.
+pub fn auto_topup_view(a: &AutoTopup, card_saved: bool) -> Value {
+    json!({
+        "enabled": a.enabled,
+        "topup_option_id": a.option.as_ref().map(|o| o.as_str()),
+        "card_saved": card_saved,
+        "consecutive_failures": a.consecutive_failures,
+        "last_failure": a.last_failure.as_ref().map(|f| json!({ "code": f.code, "at": rfc3339(f.at) })),
+        "next_attempt_after": a.next_attempt_after.map(rfc3339),
+        "disabled_reason": a.disabled_reason,
+        "payment_pending": a.in_flight.as_ref().is_some_and(|f| f.payment_intent.is_some()),
+    })
+}
+
+impl<T: Table> Billing<T> {
+    /// The workspace's auto top-up (off, version 0, if it never set one).
+    pub async fn auto_topup(&self, w: &WorkspaceId) -> Result<AutoTopup, OpError> {
+        let item = self.store.get(&keys::workspace_auto_topup(w)).await?;
+        Ok(item.as_ref().map(records::auto_topup_from).transpose()?.unwrap_or_default())
+    }
+
+    /// The card the workspace's last checkout saved, on its partner's account as it is now.
+    pub async fn saved_card(&self, ws: &Workspace) -> Result<Option<(AccountId, StripeCustomer)>, OpError> {
+        let Some(connection) = self.usable_connection(&ws.partner).await? else { return Ok(None) };
+        let item = self.store.get(&keys::workspace_customer(&ws.id, &connection.account)).await?;
+        let customer = item.as_ref().map(records::stripe_customer_from).transpose()?;
+        Ok(customer.filter(|c| c.payment_method.is_some()).map(|c| (connection.account, c)))
+    }
+
+    /// The `auto_topup` part of the workspace's view.
+    pub(super) async fn auto_topup_details(&self, ws: &Workspace) -> Result<Value, OpError> {
+        let a = self.auto_topup(&ws.id).await?;
+        Ok(auto_topup_view(&a, self.saved_card(ws).await?.is_some()))
+    }
+
+    /// `PUT /workspace/auto-topup`: on with a top-up option (refused until a checkout saved a
+    /// card, and for an option the partner doesn't offer), or off.
+    pub async fn put_auto_topup(
+        &self,
+        w: &WorkspaceId,
+        partner_claim: Option<&PartnerId>,
+        enabled: bool,
+        option: Option<TopupOptionId>,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        let ws = self.caller_workspace(w, partner_claim).await?;
+        let current = self.auto_topup(w).await?;
+        let card = self.saved_card(&ws).await?;
+        let next = if enabled {
+            let option =
+                option.ok_or_else(|| OpError::invalid("topup_option_id", "required to turn auto top-up on"))?;
+            let offered = self.topup_options(&ws.partner).await?;
+            if !offered.options.iter().any(|o| o.id == option) {
+                return Err(OpError::invalid("topup_option_id", "no such top-up option"));
+            }
+            if card.is_none() {
+                return Err(OpError::invalid(
+                    "enabled",
+                    "no card is saved yet: pay once through POST /workspace/checkout, which saves the card",
+                ));
+            }
+            current.turned_on(option)
+        } else {
+            if option.is_some() {
+                return Err(OpError::invalid("topup_option_id", "only with \"enabled\": true"));
+            }
+            current.turned_off()
+        };
+        let next = AutoTopup { version: current.version + 1, ..next };
+        let reply = Reply::ok(auto_topup_view(&next, card.is_some()));
+        let writes =
+            vec![Write::Put { item: records::auto_topup_item(w, &next), condition: version_is(current.version) }];
+        self.commit(idem, writes, reply, |_| OpError::Conflict).await
+    }
+
+    /// On a renewal's shortfall: charges the saved card for enough of the chosen option, once.
+    pub(super) async fn try_auto_topup(&self, ws: &Workspace, shortfall: Points) -> Result<TopupResult, OpError> {
+        let now = self.clock.now();
+        let mut state = self.auto_topup(&ws.id).await?;
+        let attempt = match state.in_flight.clone() {
+            // Accepted, settling later: the webhook concludes it.
+            Some(a) if a.payment_intent.is_some() => return Ok(TopupResult::Pending),
+            // Recorded by a run that stopped before it knew the outcome: the same attempt again.
+            Some(a) => a,
+            None => {
+                if !state.may_attempt(now) {
+                    return Ok(TopupResult::NotTried);
+                }
+                let Some(id) = state.option.clone() else { return Ok(TopupResult::NotTried) };
+                let offered = self.topup_options(&ws.partner).await?;
+                let Some(option) = offered.options.iter().find(|o| o.id == id) else {
+                    self.topup_failed(&ws.id, None, "topup_option_removed").await?;
+                    return Ok(TopupResult::Failed);
+                };
+                if self.saved_card(ws).await?.is_none() {
+                    self.topup_failed(&ws.id, None, "no_saved_card").await?;
+                    return Ok(TopupResult::Failed);
+                }
+                let started = state.start(id, &option.option, shortfall, now).map_err(|e| internal(e.to_string()))?;
+                let started = AutoTopup { version: state.version + 1, ..started };
+                let put = Write::Put {
+                    item: records::auto_topup_item(&ws.id, &started),
+                    condition: version_is(state.version),
+                };
+                match self.store.write(vec![put]).await {
+                    Ok(()) => {}
+                    Err(StoreError::ConditionFailed { .. }) => return Err(OpError::Conflict),
+                    Err(e) => return Err(e.into()),
+                }
+                state = started;
+                state.in_flight.clone().expect("just started")
+            }
+        };
+        let Some((account, customer)) = self.saved_card(ws).await? else {
+            self.topup_failed(&ws.id, Some(attempt.number), "no_saved_card").await?;
+            return Ok(TopupResult::Failed);
+        };
+        let charge = OffSessionCharge {
+            customer: customer.customer.clone(),
+            payment_method: customer.payment_method.clone().expect("saved_card has a payment method"),
+            amount: attempt.amount,
+            description: format!("Auto top-up: {} points", attempt.points),
+            metadata: topup_metadata(ws, &attempt)?,
+        };
+        let key = StripeKey::parse(&format!("autotopup:{}:{}", ws.id, attempt.number))
+            .map_err(|_| internal("an auto top-up key is not a Stripe key"))?;
+        let outcome = self.payments()?.gateway()?.charge_off_session(&account, &key, &charge).await;
+        tracing::info!(workspace = %ws.id, attempt = attempt.number, amount = %attempt.amount.format_major(),
+            currency = attempt.amount.currency().code(), outcome = ?outcome, "auto top-up charge");
+        match outcome {
+            Ok(OffSessionOutcome::Succeeded { payment_intent }) => {
+                let actor = Actor::System(AUTO_TOPUP_ACTOR.into());
+                self.credit_auto_topup(ws, &account, &attempt, &payment_intent, actor).await?;
+                Ok(TopupResult::Credited)
+            }
+            Ok(OffSessionOutcome::Processing { payment_intent }) => {
+                self.topup_processing(&ws.id, attempt.number, &payment_intent).await?;
+                Ok(TopupResult::Pending)
+            }
+            Ok(OffSessionOutcome::AuthenticationRequired { .. }) => {
+                self.topup_failed(&ws.id, Some(attempt.number), "authentication_required").await?;
+                Ok(TopupResult::Failed)
+            }
+            Ok(OffSessionOutcome::Declined { code, .. }) => {
+                self.topup_failed(&ws.id, Some(attempt.number), &code).await?;
+                Ok(TopupResult::Failed)
+            }
+            // Stripe may have charged: keep the attempt, the next run asks again under its key.
+            Err(e) if e.is_retryable() => Err(OpError::StripeUnavailable),
+            Err(e) => {
+                tracing::error!(workspace = %ws.id, error = %e, "auto top-up refused by Stripe");
+                self.topup_failed(&ws.id, Some(attempt.number), "stripe_error").await?;
+                Ok(TopupResult::Failed)
+            }
+        }
+    }
+
+    /// Credits a paid top-up once (by its PaymentIntent), and settles the attempt in flight
+    /// if it is this one.
+    pub(super) async fn credit_auto_topup(
+        &self,
+        ws: &Workspace,
+        account: &AccountId,
+        attempt: &TopupAttempt,
+        payment_intent: &PaymentIntentId,
+        actor: Actor,
+    ) -> Result<bool, OpError> {
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let state = self.auto_topup(&ws.id).await?;
+            let settles = state.in_flight.as_ref().is_some_and(|f| f.number == attempt.number);
+            let payment = PaymentRecord {
+                payment_intent: payment_intent.clone(),
+                checkout: None,
+                workspace: ws.id.clone(),
+                partner: ws.partner.clone(),
+                account: account.clone(),
+                points: attempt.points,
+                amount: attempt.amount,
+                refunded_minor: 0,
+                disputed_minor: 0,
+                disputes: Vec::new(),
+                clawed_back: Points::ZERO,
+                version: 1,
+            };
+            let mut also = vec![Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists }];
+            if settles {
+                let done = AutoTopup { version: state.version + 1, ..state.succeeded() };
+                also.push(Write::Put {
+                    item: records::auto_topup_item(&ws.id, &done),
+                    condition: version_is(state.version),
+                });
+            }
+            let pi = payment_intent.as_str();
+            let idempotency = IdempotencyKey::new(super::webhook::CREDIT_SCOPE, pi, pi.as_bytes())
+                .map_err(|_| internal("a PaymentIntent id can't key a credit"))?;
+            let posting = crate::store::Posting {
+                wallet: WalletId::Workspace(ws.id.clone()),
+                amount: PointsDelta::credit(attempt.points),
+                overdraft: Overdraft::Forbid,
+                kind: EntryKind::TopUp {
+                    payment: pi.to_owned(),
+                    topup_option_id: Some(attempt.option.clone()),
+                    amount: attempt.amount.format_major(),
+                    currency: attempt.amount.currency().code().to_owned(),
+                },
+                actor: actor.clone(),
+                at: self.clock.now(),
+                idempotency,
+                partner: Some(ws.partner.clone()),
+                also,
+            };
+            match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
+                Ok(Outcome::Applied { .. }) => return Ok(true),
+                Ok(Outcome::Replayed { .. }) => {
+                    self.settle_if_in_flight(&ws.id, attempt.number).await?;
+                    return Ok(false);
+                }
+                // Credited already (the payment exists): settle the attempt if still open.
+                Err(StoreError::ConditionFailed { index: 0, .. }) => {
+                    self.settle_if_in_flight(&ws.id, attempt.number).await?;
+                    return Ok(false);
+                }
+                // The setting moved meanwhile: read it again.
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Ok(other) => return Err(internal(format!("an auto top-up credit came to {other:?}"))),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    async fn settle_if_in_flight(&self, w: &WorkspaceId, number: u64) -> Result<(), OpError> {
+        self.update_auto_topup(w, |a| a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded()))
+            .await
+    }
+
+    async fn topup_processing(&self, w: &WorkspaceId, number: u64, pi: &PaymentIntentId) -> Result<(), OpError> {
+        self.update_auto_topup(w, |a| {
+            let mut next = a.clone();
+            let f = next.in_flight.as_mut().filter(|f| f.number == number)?;
+            f.payment_intent = Some(pi.to_string());
+            Some(next)
+        })
+        .await
+    }
+
+    /// Records a failure: of the attempt `number` if it is still in flight, or of an attempt
+    /// that could not start (`None`).
+    pub(super) async fn topup_failed(&self, w: &WorkspaceId, number: Option<u64>, code: &str) -> Result<(), OpError> {
+        let now = self.clock.now();
+        self.update_auto_topup(w, |a| {
+            let ours = match number {
+                Some(n) => a.in_flight.as_ref().is_some_and(|f| f.number == n),
+                None => a.in_flight.is_none(),
+            };
+            if ours {
+                tracing::warn!(workspace = %w, code, failures = a.consecutive_failures + 1, "auto top-up failed");
+            }
+            ours.then(|| a.failed(code, now))
+        })
+        .await
+    }
+
+    /// Read, change (`None`: leave it), write with the version check; again on a race.
+    async fn update_auto_topup(
+        &self,
+        w: &WorkspaceId,
+        change: impl Fn(&AutoTopup) -> Option<AutoTopup>,
+    ) -> Result<(), OpError> {
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let current = self.auto_topup(w).await?;
+            let Some(next) = change(&current) else { return Ok(()) };
+            let next = AutoTopup { version: current.version + 1, ..next };
+            let put = Write::Put { item: records::auto_topup_item(w, &next), condition: version_is(current.version) };
+            match self.store.write(vec![put]).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// `payment_intent.succeeded | payment_failed` of an off-session top-up (from the webhook):
+    /// a payment that settled after the renewal moved on, or whose first answer was lost.
+    pub(super) async fn on_auto_topup_event(
+        &self,
+        succeeded: bool,
+        account: &AccountId,
+        pi: &crate::stripe::event::PaymentIntentObject,
+        at: OffsetDateTime,
+        event_id: &str,
+    ) -> Result<super::WebhookOutcome, OpError> {
+        use super::WebhookOutcome;
+        let bad = |what: &str| OpError::invalid("data.object.metadata", format!("an auto top-up without its {what}"));
+        let w = pi
+            .metadata
+            .get(metadata::WORKSPACE)
+            .and_then(|w| WorkspaceId::parse(w).ok())
+            .ok_or_else(|| bad("workspace"))?;
+        let number: u64 = pi.metadata.get(ATTEMPT_KEY).and_then(|n| n.parse().ok()).ok_or_else(|| bad("attempt"))?;
+        let ws = match self.workspace(&w).await {
+            Ok(ws) => ws,
+            Err(OpError::NotFound(_)) => return Ok(WebhookOutcome::Ignored),
+            Err(e) => return Err(e),
+        };
+        let connection = self.stripe_connection(&ws.partner).await?;
+        if connection.as_ref().map(|c| &c.account) != Some(account) {
+            return Err(OpError::invalid("account", "the event is not from the account of the workspace's partner"));
+        }
+        if !succeeded {
+            let code = pi.failure_code().unwrap_or("payment_failed").to_owned();
+            self.topup_failed(&w, Some(number), &code).await?;
+            return Ok(WebhookOutcome::Recorded);
+        }
+        let points =
+            pi.metadata.get(metadata::POINTS).and_then(|p| Points::parse(p).ok()).ok_or_else(|| bad("points"))?;
+        let option = pi
+            .metadata
+            .get(metadata::TOPUP_OPTION)
+            .and_then(|o| TopupOptionId::parse(o).ok())
+            .ok_or_else(|| bad("option"))?;
+        let currency = crate::domain::Currency::parse(&pi.currency).map_err(|_| bad("currency"))?;
+        let amount = Money::from_minor(pi.amount, currency).map_err(|_| bad("amount"))?;
+        let attempt =
+            TopupAttempt { number, option, quantity: 0, points, amount, started_at: at, payment_intent: None };
+        let credited =
+            self.credit_auto_topup(&ws, account, &attempt, &pi.id, Actor::Stripe(event_id.to_owned())).await?;
+        Ok(if credited { WebhookOutcome::Credited } else { WebhookOutcome::AlreadyCredited })
+    }
+}
+
+fn topup_metadata(ws: &Workspace, attempt: &TopupAttempt) -> Result<Metadata, OpError> {
+    let mut m = Metadata::new();
+    for (k, v) in [
+        (metadata::WORKSPACE, ws.id.to_string()),
+        (metadata::PARTNER, ws.partner.to_string()),
+        (metadata::POINTS, attempt.points.to_string()),
+        (metadata::TOPUP_OPTION, attempt.option.to_string()),
+        (metadata::SOURCE, SOURCE_AUTO_TOPUP.to_owned()),
+        (ATTEMPT_KEY, attempt.number.to_string()),
+    ] {
+        m.insert(k, &v).map_err(|e| internal(e.to_string()))?;
+    }
+    Ok(m)
+}
+
+fn version_is(version: u64) -> Condition {
+    if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
+}
+
+fn internal(e: impl std::fmt::Display) -> OpError {
+    OpError::Internal(e.to_string())
+}

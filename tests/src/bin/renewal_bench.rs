@@ -1,0 +1,175 @@
+//! Renewal benchmark: `RENEWAL_BENCH_WORKSPACES` (default 20,000) workspaces due on DynamoDB
+//! Local, each holding one add-on with points to pay for it, renewed by the scheduler's own
+//! `renew_due` with `RENEWAL_BENCH_CONCURRENCY` (default 32) renewals at once; next to raw
+//! `TransactWriteItems` of the same shape (five conditional puts on fresh items) at the same
+//! concurrency, in the same run; and the DynamoDB calls per renewal.
+//!
+//! Run with `scripts/test --bench` (release build; it starts DynamoDB Local). It prints figures
+//! and asserts only that every workspace was renewed exactly once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use integration_tests::{CountingTable, fresh_table};
+use shared::domain::{
+    Actor, AddonCode, AddonId, AddonStatus, AnchorDay, EntryKind, FixedClock, Overdraft, PartnerId, PartnerSettings,
+    PlanId, Points, PointsDelta, Usage, WalletId, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
+};
+use shared::ops::{Billing, RenewalLimits};
+use shared::store::dynamodb::DynamoTable;
+use shared::store::item::{Attr, Condition, Item, Key, Write};
+use shared::store::{IdempotencyKey, Posting, Store, Table, records};
+use time::macros::{date, datetime};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a count")))
+}
+
+#[allow(clippy::float_arithmetic)]
+fn per_second(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+/// One workspace due on 1 May with one extra bot (10 points) and 100 points: ONE transaction
+/// (the funding entry, the profile, the add-on).
+async fn seed(billing: &Billing<CountingTable<DynamoTable>>, p: &PartnerId, i: usize) {
+    let w = WorkspaceId::parse(&format!("bench-{i}")).unwrap();
+    let created_at = datetime!(2026-04-01 09:00 UTC);
+    let ws = Workspace {
+        id: w.clone(),
+        partner: p.clone(),
+        name: format!("Bench {i}"),
+        plan: PlanId::Starter,
+        anchor: AnchorDay::new(1).unwrap(),
+        usage: Usage::default(),
+        status: WorkspaceStatus::Active,
+        renews_on: date!(2026 - 05 - 01),
+        version: 1,
+        created_at,
+    };
+    let addon = WorkspaceAddon {
+        id: AddonId::generate(),
+        code: AddonCode::ExtraBot,
+        quantity: 1,
+        unit_points: Points::parse("10").unwrap(),
+        status: AddonStatus::Active,
+        period_end: date!(2026 - 04 - 30),
+        created_at,
+    };
+    let posting = Posting {
+        wallet: WalletId::Workspace(w.clone()),
+        amount: PointsDelta::parse("100").unwrap(),
+        overdraft: Overdraft::Forbid,
+        kind: EntryKind::Adjustment { reason: "bench".into() },
+        actor: Actor::System("bench".into()),
+        at: created_at,
+        idempotency: IdempotencyKey::new("bench", &format!("seed-{i}"), b"seed").unwrap(),
+        partner: Some(p.clone()),
+        also: vec![
+            Write::Put { item: records::workspace_item(&ws), condition: Condition::NotExists },
+            Write::Put { item: records::workspace_addon_item(&w, &addon), condition: Condition::NotExists },
+        ],
+    };
+    billing.store.post(posting, |_| serde_json::Value::Null).await.unwrap();
+}
+
+/// Five conditional puts on fresh items: the shape of one renewal's transaction (wallet,
+/// ledger entry, idempotency record, workspace, add-on).
+async fn raw(table: &CountingTable<DynamoTable>, i: usize) {
+    let writes = (0..5)
+        .map(|k| {
+            let key = Key::new(format!("RAW#{i}"), format!("ITEM#{k}"));
+            let item = Item::new(&key, "raw").with("n", Attr::n(k as u64)).with("pad", Attr::s("x".repeat(200)));
+            Write::Put { item, condition: Condition::NotExists }
+        })
+        .collect();
+    table.transact(writes).await.unwrap();
+}
+
+async fn concurrently<F, Fut>(n: usize, concurrency: usize, f: F) -> Duration
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let f = Arc::new(f);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (next, f) = (next.clone(), f.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= n {
+                        break;
+                    }
+                    f(i).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    start.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env("RENEWAL_BENCH_WORKSPACES", 20_000);
+    let concurrency = env("RENEWAL_BENCH_CONCURRENCY", 32);
+    let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
+    let billing = Arc::new(Billing::new(Store::new(CountingTable::new(fresh_table().await)), clock.clone()));
+    let p = PartnerId::parse("bench-partner").unwrap();
+    let key = IdempotencyKey::new("bench", "partner", b"p").unwrap();
+    billing.create_partner(&p, &PartnerSettings::default(), &key).await.unwrap();
+
+    println!("renewal benchmark: {n} workspaces due, {concurrency} at once, DynamoDB Local");
+    let seeding = {
+        let (billing, p) = (billing.clone(), p.clone());
+        concurrently(n, concurrency, move |i| {
+            let (billing, p) = (billing.clone(), p.clone());
+            async move { seed(&billing, &p, i).await }
+        })
+        .await
+    };
+    println!("  seeded in {:.1} s ({:.0} transactions/s)", seeding.as_secs_f64(), per_second(n as u64, seeding));
+
+    clock.set(datetime!(2026-05-01 06:00 UTC));
+    let before = billing.store.table().counts();
+    let start = Instant::now();
+    let limits = RenewalLimits { page_size: 100, concurrency };
+    let run = billing.renew_due(|| false, limits).await.unwrap();
+    let renewing = start.elapsed();
+    let after = billing.store.table().counts();
+    assert_eq!((run.renewed, run.failed, run.finished), (n as u64, 0, true), "{run:?}");
+    let renewals = per_second(run.renewed, renewing);
+
+    let table = Arc::new(CountingTable::new(fresh_table().await));
+    let raw_n = n.min(10_000);
+    let raw_time = {
+        let table = table.clone();
+        concurrently(raw_n, concurrency, move |i| {
+            let table = table.clone();
+            async move { raw(&table, i).await }
+        })
+        .await
+    };
+    let raw_rate = per_second(raw_n as u64, raw_time);
+    // A second run finds nothing due: renewed exactly once.
+    let again = billing.renew_due(|| false, limits).await.unwrap();
+    assert_eq!((again.renewed, again.lapsed), (0, 0));
+
+    #[allow(clippy::float_arithmetic)]
+    let (gets, queries, txns) = {
+        let per = |a: u64, b: u64| (b - a) as f64 / run.renewed as f64;
+        (per(before.0, after.0), per(before.1, after.1), per(before.2, after.2))
+    };
+    #[allow(clippy::float_arithmetic)]
+    let ratio = 100.0 * renewals / raw_rate;
+    println!("  renewed {} in {:.1} s: {renewals:.0} renewals/s", run.renewed, renewing.as_secs_f64());
+    println!("  raw TransactWriteItems (5 conditional puts), same concurrency: {raw_rate:.0}/s");
+    println!("  renewals/s vs raw transactions/s: {ratio:.0}% (goal: at least 80%)");
+    println!("  DynamoDB calls per renewal: {gets:.2} GetItem, {queries:.2} Query, {txns:.2} TransactWriteItems");
+}

@@ -1,0 +1,204 @@
+//! Auto top-up at renewal: the card saved at checkout is charged once for a shortfall, declines
+//! wait an hour, three in a row switch it off (the add-ons then lapse and the workspace pauses),
+//! and a crash between the charge and the renewal never charges twice.
+
+use serde_json::{Value, json};
+use shared::ops::{RenewalLimits, RenewalRun};
+use shared::store::Table;
+use shared::store::memory::MemoryTable;
+use shared::store::table::TableError;
+use stripe_fake::NextPaymentIntent;
+use time::macros::datetime;
+
+use integration_tests::{Call, Fault, FaultyTable};
+
+use super::checkout::{events_of, session};
+use super::{Api, P, W, partner_admin, req, workspace_admin, workspace_member};
+
+async fn run<T: Table>(api: &Api<T>) -> RenewalRun {
+    api.billing.renew_due(|| false, RenewalLimits::default()).await.unwrap()
+}
+
+/// P sells a small option (1.00 USD for 10 points) with `grace_days`; W pays for one through
+/// Checkout (which saves its card, and credits 10 points), then buys two extra bots on 15 April
+/// (10.00 prorated): balance 0, and May's renewal needs 20.00. Returns the option id.
+async fn with_saved_card<T: Table>(api: &Api<T>, grace_days: u32) -> String {
+    api.partner(P, true).await;
+    api.workspace(P, W, "starter").await;
+    let settings = json!({
+        "credit_billing": true, "success_url": "https://agency.example/ok", "cancel_url": "https://agency.example/back",
+        "grace_days": grace_days,
+    });
+    api.call(req("PUT /partner/settings").by(partner_admin(P)).json(settings)).await.ok(200);
+    let options = json!({ "options": [{ "label": "Small", "currency": "usd", "amount_minor": 100, "points": "10" }] });
+    let saved = api.call(req("PUT /partner/topup-options").by(partner_admin(P)).json(options)).await.ok(200);
+    let option = saved["data"][0]["id"].as_str().unwrap().to_owned();
+    let id = session(api, P, W, &option).await;
+    api.stripe.pay(&id).await.unwrap();
+    for (_, payload) in events_of(api, W) {
+        api.deliver(&payload).await.ok(200);
+    }
+    assert_eq!(api.view(P, W).await["auto_topup"]["card_saved"], true);
+    assert_eq!(api.buy(P, W, "extra_bot", 2).await.ok(201)["balance"], "0.00");
+    option
+}
+
+async fn turn_on<T: Table>(api: &Api<T>, option: &str) -> Value {
+    let body = json!({ "enabled": true, "topup_option_id": option });
+    api.call(req("PUT /workspace/auto-topup").by(workspace_admin(P, W)).json(body)).await.ok(200)
+}
+
+/// PaymentIntents the workspace's renewals asked Stripe for (each attempt, retries included).
+fn charge_requests<T>(api: &Api<T>) -> usize {
+    api.stripe.requests().iter().filter(|r| r.operation.as_deref() == Some("payment_intents.create")).count()
+}
+
+async fn a_shortfall_is_charged_once_and_the_renewal_goes_on<T: Table>(api: Api<T>) {
+    let option = with_saved_card(&api, 0).await;
+    let on = turn_on(&api, &option).await;
+    assert_eq!(
+        (&on["enabled"], &on["topup_option_id"], &on["card_saved"]),
+        (&json!(true), &json!(option), &json!(true))
+    );
+    api.set_clock(datetime!(2026-05-01 06:00 UTC));
+    assert_eq!(run(&api).await, RenewalRun { renewed: 1, finished: true, ..Default::default() });
+    // 20 points short: two of the option (one charge of 2.00), then the renewal of 20.
+    assert_eq!(charge_requests(&api), 1);
+    assert_eq!(api.balance(P, W).await, "0.00");
+    let ledger = api.ledger(P, W).await;
+    let kinds: Vec<_> = ledger.iter().map(|e| (e["kind"].as_str().unwrap(), e["amount"].as_str().unwrap())).collect();
+    assert_eq!(kinds, [("renewal", "-20.00"), ("top_up", "20.00"), ("addon_purchase", "-10.00"), ("top_up", "10.00")]);
+    let topup = &ledger[1];
+    assert!(topup["detail"]["payment"].as_str().unwrap().starts_with("pi_"), "{topup}");
+    assert_eq!((&topup["detail"]["amount"], &topup["actor"]["id"]), (&json!("2.00"), &json!("auto-topup")));
+    // Stripe's own word on that payment credits nothing more.
+    let succeeded = api
+        .stripe
+        .events()
+        .into_iter()
+        .filter(|e| e.type_ == "payment_intent.succeeded")
+        .find(|e| e.payload.contains("\"auto_topup\""))
+        .expect("the off-session payment's event");
+    assert_eq!(api.deliver(&succeeded.payload).await.ok(200)["outcome"], "already_credited");
+    assert_eq!(api.balance(P, W).await, "0.00");
+    assert_eq!(api.verify(W).await, 4);
+    let view = api.view(P, W).await["auto_topup"].clone();
+    assert_eq!((&view["consecutive_failures"], &view["last_failure"]), (&json!(0), &Value::Null));
+}
+
+async fn a_decline_waits_an_hour_then_succeeds<T: Table>(api: Api<T>) {
+    let option = with_saved_card(&api, 1).await;
+    turn_on(&api, &option).await;
+    api.stripe.next_payment_intents(NextPaymentIntent::Decline("insufficient_funds".into()), 1);
+    api.set_clock(datetime!(2026-05-01 06:00 UTC));
+    assert_eq!(run(&api).await, RenewalRun { in_grace: 1, finished: true, ..Default::default() });
+    let seen = api.call(req("GET /workspace").by(workspace_member(P, W))).await.ok(200)["auto_topup"].clone();
+    assert_eq!(seen["last_failure"]["code"], "insufficient_funds");
+    assert_eq!((&seen["consecutive_failures"], &seen["enabled"]), (&json!(1), &json!(true)));
+    assert_eq!(seen["next_attempt_after"], "2026-05-01T07:00:00Z");
+    // The partner sees it too.
+    let theirs = api.call(req("GET /partner/workspaces/{id}").param("id", W).by(partner_admin(P))).await.ok(200);
+    assert_eq!(theirs["auto_topup"], seen);
+    // Half an hour later: no new attempt.
+    api.set_clock(datetime!(2026-05-01 06:30 UTC));
+    assert_eq!(run(&api).await.in_grace, 1);
+    assert_eq!(charge_requests(&api), 1);
+    // An hour later: paid, renewed.
+    api.set_clock(datetime!(2026-05-01 07:00 UTC));
+    assert_eq!(run(&api).await.renewed, 1);
+    assert_eq!(charge_requests(&api), 2);
+    assert_eq!(api.balance(P, W).await, "0.00");
+    assert_eq!(api.view(P, W).await["auto_topup"]["consecutive_failures"], 0);
+}
+
+async fn three_declines_switch_it_off_then_the_addons_lapse<T: Table>(api: Api<T>) {
+    let option = with_saved_card(&api, 1).await;
+    turn_on(&api, &option).await;
+    api.usage(W, 3, 1, 1).await.ok(200);
+    api.stripe.next_payment_intents(NextPaymentIntent::Decline("card_declined".into()), 2);
+    api.stripe.next_payment_intents(NextPaymentIntent::AuthenticationRequired, 1);
+    for hour in [6, 7, 8] {
+        api.set_clock(datetime!(2026-05-01 00:00 UTC) + time::Duration::hours(hour));
+        assert_eq!(run(&api).await.in_grace, 1, "{hour}:00");
+    }
+    assert_eq!(charge_requests(&api), 3);
+    let seen = api.view(P, W).await["auto_topup"].clone();
+    assert_eq!((&seen["enabled"], &seen["consecutive_failures"]), (&json!(false), &json!(3)));
+    assert_eq!(seen["last_failure"]["code"], "authentication_required");
+    assert!(seen["disabled_reason"].as_str().unwrap().contains("3 failed attempts"), "{seen}");
+    // Off: no more attempts, however long it waits.
+    api.set_clock(datetime!(2026-05-01 12:00 UTC));
+    run(&api).await;
+    assert_eq!(charge_requests(&api), 3);
+    // The grace day ends: both bots lapse, and 3 bots on a 1-bot plan pause the workspace.
+    api.set_clock(datetime!(2026-05-02 06:00 UTC));
+    assert_eq!(run(&api).await.lapsed, 1);
+    let view = api.view(P, W).await;
+    assert_eq!((&view["status"], &view["exceeded"]), (&json!("paused"), &json!(["bots"])));
+    assert_eq!(api.ledger(P, W).await[0]["kind"], "lapse");
+    // Turning it on again starts the count over.
+    let on = turn_on(&api, &option).await;
+    assert_eq!(
+        (&on["enabled"], &on["consecutive_failures"], &on["disabled_reason"]),
+        (&json!(true), &json!(0), &Value::Null)
+    );
+}
+
+async fn settings_are_checked<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    let put = |body: Value| req("PUT /workspace/auto-topup").by(workspace_admin(P, W)).json(body);
+    let before = api.state().await;
+    // No card saved yet; no option; an option the partner doesn't sell; an option with "off".
+    let options = json!({ "options": [{ "label": "Small", "currency": "usd", "amount_minor": 100, "points": "10" }] });
+    let saved = api.call(req("PUT /partner/topup-options").by(partner_admin(P)).json(options)).await.ok(200);
+    let option = saved["data"][0]["id"].as_str().unwrap().to_owned();
+    let before_put = api.state().await;
+    assert_ne!(before, before_put);
+    api.call(put(json!({ "enabled": true, "topup_option_id": option }))).await.invalid("enabled");
+    api.call(put(json!({ "enabled": true }))).await.invalid("topup_option_id");
+    api.call(put(json!({ "enabled": true, "topup_option_id": "to_nope" }))).await.invalid("topup_option_id");
+    api.call(put(json!({ "enabled": false, "topup_option_id": option }))).await.invalid("topup_option_id");
+    api.call(req("PUT /workspace/auto-topup").by(workspace_member(P, W)).json(json!({ "enabled": false }))).await.err(
+        403,
+        "forbidden",
+        None,
+    );
+    assert_eq!(api.state().await, before_put, "nothing written");
+    // Off is always allowed.
+    let off = api.call(put(json!({ "enabled": false }))).await.ok(200);
+    assert_eq!((&off["enabled"], &off["card_saved"]), (&json!(false), &json!(false)));
+}
+
+/// The crediting transaction after the charge fails (the process dies there): the next run
+/// asks Stripe again under the same key, gets the same payment, credits it once and renews.
+#[tokio::test]
+async fn a_crash_between_the_charge_and_the_renewal_never_charges_twice() {
+    let api = Api::over(FaultyTable::new(MemoryTable::new())).await;
+    let option = with_saved_card(&api, 0).await;
+    turn_on(&api, &option).await;
+    api.set_clock(datetime!(2026-05-01 06:00 UTC));
+    // The attempt is recorded (a transaction that passes), the card is charged, then the
+    // transaction that credits it and the renewal never happen.
+    let table = api.billing.store.table();
+    table.inject(Call::Transact, Fault::Pass);
+    table.inject(Call::Transact, Fault::Before(TableError::Fatal("the process died".into())));
+    let crashed = run(&api).await;
+    assert_eq!(crashed, RenewalRun { failed: 1, finished: true, ..Default::default() });
+    assert_eq!(table.pending(), 0);
+    assert_eq!(api.balance(P, W).await, "0.00", "nothing credited yet");
+    let account = api.account(P).await;
+    assert_eq!(api.stripe.charges(Some(&account)).len(), 2, "the checkout and the top-up");
+    // The next run: the same attempt, the same payment, one credit, the renewal.
+    assert_eq!(run(&api).await.renewed, 1);
+    assert_eq!(api.stripe.charges(Some(&account)).len(), 2, "no second charge");
+    assert_eq!(charge_requests(&api), 2, "asked twice, under one key");
+    assert_eq!(api.balance(P, W).await, "0.00");
+    assert_eq!(api.verify(W).await, 4);
+}
+
+api_suite!(
+    a_shortfall_is_charged_once_and_the_renewal_goes_on,
+    a_decline_waits_an_hour_then_succeeds,
+    three_declines_switch_it_off_then_the_addons_lapse,
+    settings_are_checked,
+);
