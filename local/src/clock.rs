@@ -82,7 +82,7 @@ async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) 
     let run = renew(app).await?;
     log_run("renewal pass", &run);
     let mut body = now(clock);
-    body["renewal"] = summary(&run);
+    body["renewal"] = run.summary();
     Ok(body)
 }
 
@@ -119,18 +119,6 @@ pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
 fn log_run(what: &str, run: &RenewalRun) {
     let RenewalRun { renewed, lapsed, in_grace, skipped, failed, finished } = *run;
     tracing::info!(renewed, lapsed, in_grace, skipped, failed, finished, "{what}");
-}
-
-/// A pass's counts, as the control answers them.
-fn summary(run: &RenewalRun) -> Value {
-    json!({
-        "renewed": run.renewed,
-        "lapsed": run.lapsed,
-        "in_grace": run.in_grace,
-        "skipped": run.skipped,
-        "failed": run.failed,
-        "finished": run.finished,
-    })
 }
 
 #[cfg(test)]

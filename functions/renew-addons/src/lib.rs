@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
 use shared::ops::{Billing, OpError, RenewalLimits, RenewalRun};
 use shared::runtime::ConfigError;
 use shared::store::Table;
@@ -35,7 +34,7 @@ pub enum RenewError {
     Run(#[from] OpError),
     /// The run went through, but some renewals failed (each is logged with its workspace).
     /// They stay due: the retry or the next run renews them.
-    #[error("{} renewal(s) failed and stay due ({})", .0.failed, summary(.0))]
+    #[error("{} renewal(s) failed and stay due ({})", .0.failed, .0.summary())]
     Failed(RenewalRun),
 }
 
@@ -110,18 +109,6 @@ pub fn limits_from_env(var: impl Fn(&str) -> Option<String>) -> Result<RenewalLi
     Ok(RenewalLimits {
         page_size: read(PAGE_SIZE_VAR, defaults.page_size, MAX_QUERY_LIMIT)?,
         concurrency: read(CONCURRENCY_VAR, defaults.concurrency, MAX_CONCURRENCY)?,
-    })
-}
-
-/// The run's counts, as the invocation answers them.
-pub fn summary(run: &RenewalRun) -> Value {
-    json!({
-        "renewed": run.renewed,
-        "lapsed": run.lapsed,
-        "in_grace": run.in_grace,
-        "skipped": run.skipped,
-        "failed": run.failed,
-        "finished": run.finished,
     })
 }
 

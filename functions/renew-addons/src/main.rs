@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
         async move {
             let deadline = renew_addons::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
             let run = renew_addons::handle(&billing, deadline, limits).await?;
-            Ok::<_, renew_addons::RenewError>(renew_addons::summary(&run))
+            Ok::<_, renew_addons::RenewError>(run.summary())
         }
     }))
     .await

@@ -23,7 +23,7 @@ use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, re
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, auto_topup_view};
 pub use payments::{CheckoutRequest, Payments};
-pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun};
+pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
 pub use topup::{
     DEFAULT_WHOLESALE_PER_POINT_USD, MAX_TOPUP_OPTIONS, PartnerTopupOption, PlatformConfig, TopupOptionDraft,
     TopupOptionList,

@@ -67,8 +67,8 @@ impl Default for RenewalLimits {
     }
 }
 
-/// What a scheduled run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a scheduled run did (serialized as the Lambda's answer and the local clock control's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RenewalRun {
     pub renewed: u64,
     pub lapsed: u64,
@@ -79,6 +79,13 @@ pub struct RenewalRun {
     pub failed: u64,
     /// Every shard was read to its last due renewal before the deadline.
     pub finished: bool,
+}
+
+impl RenewalRun {
+    /// The counts as JSON: `{"renewed": .., "lapsed": .., ..}`.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("counts serialize")
+    }
 }
 
 impl<T: Table> Billing<T> {
@@ -343,7 +350,7 @@ fn internal(e: impl std::fmt::Display) -> OpError {
 
 /// Runs the futures concurrently on this task and returns their outputs in order (a bounded
 /// batch: the caller chunks).
-pub(crate) async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
     std::future::poll_fn(|cx: &mut Context<'_>| {

@@ -270,32 +270,12 @@ async fn one_event_ten_times_at_once_credits_once<T: Table>(api: Api<T>) {
     let id = session(&api, P, W, &option).await;
     api.stripe.pay(&id).await.unwrap();
     let completed = of_type(&events_of(&api, W), "checkout.session.completed");
-    let answers = futures_join_all((0..10).map(|_| api.deliver(&completed))).await;
+    let answers = shared::ops::join_all((0..10).map(|_| api.deliver(&completed))).await;
     let mut outcomes: Vec<&str> = answers.iter().map(outcome).collect();
     outcomes.sort_unstable();
     assert_eq!(outcomes, [vec!["already_credited"; 9], vec!["credited"]].concat());
     assert_eq!(api.balance(P, W).await, "1000.00");
     assert_eq!(api.verify(W).await, 1);
-}
-
-/// Runs the futures concurrently on this task, in the order given, and collects their outputs.
-pub(super) async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (f, out) in pending.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *out = Some(v),
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
 }
 
 async fn refunds_take_back_their_share_once<T: Table>(api: Api<T>) {

@@ -12,8 +12,8 @@ use shared::store::Table;
 use time::OffsetDateTime;
 use time::macros::{date, datetime};
 
-use super::checkout::futures_join_all;
 use super::{Api, P, W, partner_admin, req, workspace_admin};
+use shared::ops::join_all;
 
 async fn run<T: Table>(api: &Api<T>) -> RenewalRun {
     api.billing.renew_due(|| false, RenewalLimits::default()).await.unwrap()
@@ -189,7 +189,7 @@ async fn concurrent_runs_renew_once<T: Table>(api: Api<T>) {
     }
     api.set_clock(at(date!(2026 - 05 - 01)));
     let limits = RenewalLimits { page_size: 5, concurrency: 3 };
-    let runs = futures_join_all((0..3).map(|_| api.billing.renew_due(|| false, limits))).await;
+    let runs = join_all((0..3).map(|_| api.billing.renew_due(|| false, limits))).await;
     let renewed: u64 = runs.iter().map(|r| r.as_ref().unwrap().renewed).sum();
     assert_eq!(renewed, 12, "{runs:?}");
     for w in &workspaces {

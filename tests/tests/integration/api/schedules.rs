@@ -12,8 +12,9 @@ use serde_json::json;
 use shared::domain::{CheckoutId, CheckoutStatus};
 use shared::store::{Table, keys, records};
 
-use super::checkout::{events_of, futures_join_all, seller};
+use super::checkout::{events_of, seller};
 use super::{Api, P, req, workspace_admin};
+use shared::ops::join_all;
 
 /// Schedules run against the memory store, and (more slowly) against DynamoDB Local.
 const MEMORY_SCHEDULES: usize = 1_000;
@@ -98,7 +99,7 @@ async fn schedule<T: Table>(api: &Api<T>, w: &str, seed: u64) -> (usize, usize) 
     let mut rest = deliveries.as_slice();
     while !rest.is_empty() {
         let (burst, after) = rest.split_at(rng.usize(1..=4).min(rest.len()));
-        for answer in futures_join_all(burst.iter().map(|p| api.deliver(p))).await {
+        for answer in join_all(burst.iter().map(|p| api.deliver(p))).await {
             assert_eq!(answer.status, 200, "seed {seed}: {}", answer.body);
         }
         rest = after;
