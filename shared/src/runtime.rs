@@ -29,7 +29,9 @@ pub fn init_tracing() {
         .json()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_current_span(false)
+        // The request span's fields (request id, operation, partner, workspace) on every line.
+        .with_current_span(true)
+        .with_span_list(false)
         .without_time()
         .init();
 }

@@ -12,7 +12,7 @@ use shared::store::Table;
 pub const ROUTES: &[&str] = &["POST /workspace/checkout"];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::finish(route(billing, &req).await)
+    http::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -11,7 +11,7 @@ pub const ROUTES: &[&str] =
     &["PUT /platform/workspaces/{id}/usage-counts", "GET /platform/workspaces/{id}/entitlements"];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::finish(route(billing, &req).await)
+    http::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -13,7 +13,7 @@ pub const ROUTES: &[&str] = &["POST /stripe/webhook"];
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::finish(route(billing, &req).await)
+    http::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {

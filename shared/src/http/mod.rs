@@ -152,6 +152,46 @@ pub fn finish(result: Result<Response<Body>, ApiError>) -> Response<Body> {
     }
 }
 
+/// Runs a function's handling of `req` inside its request span, and logs one line when it is
+/// answered. Every log line of the request then carries the request id, the operation (the route
+/// key), and the partner and workspace it concerns, as far as the request names them: from the
+/// token's claims, else from the path (`/partner/workspaces/{id}`); the webhook records its own
+/// once it has read the event (`tracing::Span::current().record(..)`).
+pub async fn handled(
+    req: &Request,
+    handling: impl std::future::Future<Output = Result<Response<Body>, ApiError>>,
+) -> Response<Body> {
+    use tracing::Instrument;
+    let span = request_span(req);
+    let started = std::time::Instant::now();
+    // On the heap: a handler's future is large, and a debug build's stack is not.
+    let response = finish(Box::pin(handling).instrument(span.clone()).await);
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), elapsed_ms, "answered"));
+    response
+}
+
+/// The span of one request (see [`handled`]). Never fails: what the request doesn't say is empty.
+pub fn request_span(req: &Request) -> tracing::Span {
+    let (request_id, claims) = match req.request_context_ref() {
+        Some(ctx @ lambda_http::request::RequestContext::ApiGatewayV2(v2)) => {
+            (v2.request_id.clone(), ctx.authorizer().and_then(|a| a.jwt.as_ref()).map(|j| j.claims.clone()))
+        }
+        _ => (None, None),
+    };
+    let claim = |name: &str| claims.as_ref().and_then(|c| c.get(name)).cloned();
+    let partner = claim("partner_id");
+    let workspace = claim("workspace_id")
+        .or_else(|| route_key(req).filter(|r| r.contains("/workspace")).and_then(|_| path_param(req, "id").ok()));
+    tracing::info_span!(
+        "request",
+        request_id = request_id.as_deref().unwrap_or(""),
+        operation = route_key(req).as_deref().unwrap_or(""),
+        partner = partner.as_deref().unwrap_or(""),
+        workspace = workspace.as_deref().unwrap_or(""),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

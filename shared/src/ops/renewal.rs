@@ -237,7 +237,10 @@ impl<T: Table> Billing<T> {
                     if out_of_time() {
                         return Ok(run);
                     }
-                    let renewals = chunk.iter().map(|ws| self.renew(&ws.id, Some(ws.clone()), &terms));
+                    let renewals = chunk.iter().map(|ws| {
+                        let span = tracing::info_span!("renewal", operation = "renewal", workspace = %ws.id, partner = %ws.partner);
+                        tracing::Instrument::instrument(self.renew(&ws.id, Some(ws.clone()), &terms), span)
+                    });
                     for (ws, result) in chunk.iter().zip(join_all(renewals).await) {
                         let w = &ws.id;
                         match result {

@@ -113,6 +113,7 @@ impl<T: Table> Billing<T> {
             return Ok(WebhookOutcome::Ignored);
         };
         let checkout = records::checkout_from(&item)?;
+        note_tenant(&checkout.partner, &checkout.workspace);
         same_account(event, &checkout.account)?;
         match (event.type_.as_str(), s.payment_status) {
             ("checkout.session.completed" | "checkout.session.async_payment_succeeded", PaymentStatus::Paid) => {
@@ -337,6 +338,7 @@ impl<T: Table> Billing<T> {
         for _ in 0..MAX_OP_ATTEMPTS {
             let item = self.store.get(&keys::payment(pi)).await?.ok_or(OpError::NotFound("payment"))?;
             let current = records::payment_from(&item)?;
+            note_tenant(&current.partner, &current.workspace);
             same_account(event, &current.account)?;
             if Currency::parse(currency).ok() != Some(current.amount.currency()) {
                 return Err(refused("data.object.currency", "not the currency of the payment"));
@@ -414,6 +416,7 @@ impl<T: Table> Billing<T> {
             return Ok(WebhookOutcome::Ignored);
         };
         let partner: PartnerId = records::stripe_account_partner(&owner)?;
+        tracing::Span::current().record("partner", partner.as_str());
         let Some(connection) = self.stripe_connection(&partner).await? else { return Ok(WebhookOutcome::Ignored) };
         if &connection.account != account {
             // The partner has connected another account since: that one stays.
@@ -444,6 +447,13 @@ impl<T: Table> Billing<T> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Puts the tenant an event concerns on the request's log lines.
+fn note_tenant(p: &PartnerId, w: &WorkspaceId) {
+    let span = tracing::Span::current();
+    span.record("partner", p.as_str());
+    span.record("workspace", w.as_str());
 }
 
 /// The event must come from the account the payment was made on: the account of the partner

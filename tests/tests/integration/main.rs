@@ -9,6 +9,7 @@ mod concurrency;
 mod contract;
 mod faults;
 mod local_clock;
+mod logs;
 mod model;
 mod routes;
 mod stack;

@@ -17,7 +17,7 @@ const CANCEL: &str = "https://agency.example/back";
 
 /// P sells: return URLs, one option (10.00 USD for 1,000 points) and a rate (0.012 per point).
 /// Returns the option's id.
-pub(super) async fn seller<T: Table>(api: &Api<T>, p: &str) -> String {
+pub(crate) async fn seller<T: Table>(api: &Api<T>, p: &str) -> String {
     let settings = json!({ "credit_billing": true, "success_url": SUCCESS, "cancel_url": CANCEL, "grace_days": 0 });
     api.call(req("PUT /partner/settings").by(partner_admin(p)).json(settings)).await.ok(200);
     let options =
@@ -28,18 +28,18 @@ pub(super) async fn seller<T: Table>(api: &Api<T>, p: &str) -> String {
     saved["data"][0]["id"].as_str().unwrap().to_owned()
 }
 
-pub(super) fn checkout(p: &str, w: &str, body: Value) -> super::Req {
+pub(crate) fn checkout(p: &str, w: &str, body: Value) -> super::Req {
     req("POST /workspace/checkout").by(workspace_admin(p, w)).json(body)
 }
 
 /// Creates a checkout for the option and returns its session id.
-pub(super) async fn session<T: Table>(api: &Api<T>, p: &str, w: &str, option: &str) -> String {
+pub(crate) async fn session<T: Table>(api: &Api<T>, p: &str, w: &str, option: &str) -> String {
     let created = api.call(checkout(p, w, json!({ "topup_option_id": option }))).await.ok(201);
     created["id"].as_str().unwrap().to_owned()
 }
 
 /// The fake's events about workspace `w`, oldest first: (type, payload).
-pub(super) fn events_of<T>(api: &Api<T>, w: &str) -> Vec<(String, String)> {
+pub(crate) fn events_of<T>(api: &Api<T>, w: &str) -> Vec<(String, String)> {
     api.stripe
         .events()
         .into_iter()

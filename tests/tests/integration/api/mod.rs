@@ -37,7 +37,7 @@ macro_rules! api_suite {
 mod access;
 mod addons;
 mod autotopup;
-mod checkout;
+pub(crate) mod checkout;
 mod idempotency;
 mod input;
 mod partner;
