@@ -28,6 +28,13 @@ impl LimitKind {
     /// The limits that usage is counted against; exceeding one pauses the workspace. The other two
     /// are enforced where the request happens (webhook quota, timeout), not by pausing.
     pub const USAGE_COUNTED: [LimitKind; 3] = [LimitKind::Bots, LimitKind::Members, LimitKind::BotUsers];
+    pub const ALL: [LimitKind; 5] = [
+        LimitKind::Bots,
+        LimitKind::Members,
+        LimitKind::BotUsers,
+        LimitKind::InboundWebhookRequestsPerMonth,
+        LimitKind::ExternalRequestTimeoutS,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -57,7 +64,17 @@ pub struct Limits {
     pub external_request_timeout_s: u32,
 }
 
+/// The most a plan may give of any limit: a billion, far above any real plan, and low enough that
+/// add-ons on top of it (each purchase checked to stay within `u32`) leave room to spare. A plan
+/// at `u32::MAX` made every later evaluation of its workspaces overflow: found by fuzzing.
+pub const PLAN_LIMIT_MAX: u32 = 1_000_000_000;
+
 impl Limits {
+    /// The first limit above [`PLAN_LIMIT_MAX`], if any.
+    pub fn above_plan_maximum(&self) -> Option<LimitKind> {
+        LimitKind::ALL.into_iter().find(|&k| self.get(k) > PLAN_LIMIT_MAX)
+    }
+
     pub fn get(&self, kind: LimitKind) -> u32 {
         match kind {
             LimitKind::Bots => self.bots,

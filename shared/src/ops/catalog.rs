@@ -128,6 +128,10 @@ impl<T: Table> Billing<T> {
         if let Some(reply) = self.replay(idem).await? {
             return Ok(reply);
         }
+        if let Some(kind) = plan.limits.above_plan_maximum() {
+            let max = crate::domain::PLAN_LIMIT_MAX;
+            return Err(OpError::invalid(&format!("limits.{}", kind.as_str()), format!("must be at most {max}")));
+        }
         let writes = vec![
             Write::Put { item: records::plan_item(p, plan), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },

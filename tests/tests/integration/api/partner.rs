@@ -163,6 +163,9 @@ async fn plan_errors_write_nothing<T: Table>(api: Api<T>) {
     api.call(put("starter", body(json!(-1)))).await.invalid("limits.bots");
     api.call(put("starter", body(lit("1.5")))).await.invalid("limits.bots");
     api.call(put("starter", body(json!("2")))).await.invalid("limits.bots");
+    // Above a billion: add-ons on top could overflow every later evaluation (found by fuzzing).
+    api.call(put("starter", body(json!(1_000_000_001)))).await.invalid("limits.bots");
+    api.call(put("starter", body(json!(4_294_967_295_u32)))).await.invalid("limits.bots");
     let mut priced_in_floats = body(json!(1));
     priced_in_floats["monthly_price"]["amount_minor"] = lit("49.5");
     let r = api.call(put("starter", priced_in_floats)).await;
