@@ -8,6 +8,7 @@ mod browser;
 mod concurrency;
 mod contract;
 mod faults;
+mod faults_everywhere;
 mod local_clock;
 mod logs;
 mod model;

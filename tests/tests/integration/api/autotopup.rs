@@ -22,7 +22,7 @@ async fn run<T: Table>(api: &Api<T>) -> RenewalRun {
 /// P sells a small option (1.00 USD for 10 points) with `grace_days`; W pays for one through
 /// Checkout (which saves its card, and credits 10 points), then buys two extra bots on 15 April
 /// (10.00 prorated): balance 0, and May's renewal needs 20.00. Returns the option id.
-async fn with_saved_card<T: Table>(api: &Api<T>, grace_days: u32) -> String {
+pub(crate) async fn with_saved_card<T: Table>(api: &Api<T>, grace_days: u32) -> String {
     api.partner(P, true).await;
     api.workspace(P, W, "starter").await;
     let settings = json!({
@@ -43,7 +43,7 @@ async fn with_saved_card<T: Table>(api: &Api<T>, grace_days: u32) -> String {
     option
 }
 
-async fn turn_on<T: Table>(api: &Api<T>, option: &str) -> Value {
+pub(crate) async fn turn_on<T: Table>(api: &Api<T>, option: &str) -> Value {
     let body = json!({ "enabled": true, "topup_option_id": option });
     api.call(req("PUT /workspace/auto-topup").by(workspace_admin(P, W)).json(body)).await.ok(200)
 }

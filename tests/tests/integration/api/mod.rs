@@ -36,7 +36,7 @@ macro_rules! api_suite {
 
 mod access;
 mod addons;
-mod autotopup;
+pub(crate) mod autotopup;
 pub(crate) mod checkout;
 mod idempotency;
 mod input;

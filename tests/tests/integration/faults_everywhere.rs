@@ -1,0 +1,204 @@
+//! Faults across the money paths: for each operation (a checkout, the webhook's credit, a
+//! refund's claw-back, a renewal, a renewal that charges the saved card), each DynamoDB call it
+//! makes fails in turn (a read; a write before it lands; a write that lands but answers an
+//! error), and the operation is then retried as its caller would (the client with the same
+//! Idempotency-Key, Stripe with the same event, the next scheduled run). Afterwards the state is
+//! exactly that of one clean run: the ledger verifies, no wallet changed twice, no card was
+//! charged twice, no second session was made.
+
+use std::io::Write;
+
+use integration_tests::{Call, Fault, FaultyTable};
+use serde_json::json;
+use shared::ops::{RenewalLimits, RenewalRun};
+use shared::store::memory::MemoryTable;
+use shared::store::table::TableError;
+use time::macros::datetime;
+
+use crate::api::autotopup::{turn_on, with_saved_card};
+use crate::api::checkout::{checkout, events_of, seller, session};
+use crate::api::{Api, P, W};
+
+type FaultyApi = Api<FaultyTable<MemoryTable>>;
+
+/// The faults each call kind gets, in turn.
+fn faults(call: Call) -> Vec<Fault> {
+    let fatal = |m: &str| TableError::Fatal(m.into());
+    match call {
+        Call::Get => vec![Fault::Before(fatal("the read failed"))],
+        Call::Transact => {
+            vec![Fault::Before(fatal("the write failed")), Fault::After(fatal("the write landed, the answer was lost"))]
+        }
+    }
+}
+
+/// Runs `op` once with the `index`-th call of kind `call` failing with `fault`, then again
+/// clean (the retry), and checks the end state. Returns false when `op` makes fewer such calls.
+async fn once_failing(
+    call: Call,
+    index: usize,
+    fault: Fault,
+    setup: impl AsyncFn(&FaultyApi) -> String,
+    op: impl AsyncFn(&FaultyApi, &str) -> bool,
+    check: impl AsyncFn(&FaultyApi, &str),
+) -> bool {
+    let api = Api::over(FaultyTable::new(MemoryTable::new())).await;
+    let ctx = setup(&api).await;
+    let table = api.billing.store.table();
+    for _ in 0..index {
+        table.inject(call, Fault::Pass);
+    }
+    table.inject(call, fault.clone());
+    let first = op(&api, &ctx).await;
+    if table.pending() > 0 {
+        // Fewer calls than `index + 1`: the operation ran clean and must have succeeded.
+        assert!(first, "a clean run failed");
+        return false;
+    }
+    // The caller's retry, without faults; then the state of exactly one application.
+    assert!(op(&api, &ctx).await, "{call:?} #{index} {fault:?}: the retry did not succeed");
+    check(&api, &ctx).await;
+    true
+}
+
+async fn every_call_fails_once(
+    name: &str,
+    setup: impl AsyncFn(&FaultyApi) -> String,
+    op: impl AsyncFn(&FaultyApi, &str) -> bool,
+    check: impl AsyncFn(&FaultyApi, &str),
+) {
+    let mut runs = 0;
+    for call in [Call::Get, Call::Transact] {
+        for fault in faults(call) {
+            let mut index = 0;
+            while once_failing(call, index, fault.clone(), &setup, &op, &check).await {
+                index += 1;
+                runs += 1;
+                assert!(index < 40, "{name}: more calls than expected");
+            }
+        }
+    }
+    assert!(runs >= 3, "{name}: only {runs} faults struck");
+    // Past the harness's capture: how many faults each path took, in every test run's output.
+    let _ = writeln!(std::io::stderr(), "faults: {name}: {runs} injected faults, each retried to one clean outcome");
+}
+
+async fn renew(api: &FaultyApi) -> RenewalRun {
+    api.billing.renew_due(|| false, RenewalLimits::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_checkout_under_faults_makes_one_session() {
+    every_call_fails_once(
+        "checkout",
+        async |api| {
+            api.tenants().await;
+            seller(api, P).await
+        },
+        async |api, option| {
+            let r = api.call(checkout(P, W, json!({ "topup_option_id": option })).key("checkout-1")).await;
+            r.status == 201
+        },
+        async |api, _| {
+            let account = api.account(P).await;
+            assert_eq!(api.stripe.sessions(Some(&account)).len(), 1, "one session");
+            assert_eq!(api.stripe.customers(Some(&account)).len(), 1, "one customer");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_webhook_credit_under_faults_credits_once() {
+    every_call_fails_once(
+        "credit",
+        async |api| {
+            api.tenants().await;
+            let option = seller(api, P).await;
+            let id = session(api, P, W, &option).await;
+            api.stripe.pay(&id).await.unwrap();
+            events_of(api, W).into_iter().find(|(t, _)| t == "checkout.session.completed").unwrap().1
+        },
+        async |api, payload| api.deliver(payload).await.status == 200,
+        async |api, _| {
+            assert_eq!(api.balance(P, W).await, "1000.00");
+            assert_eq!(api.verify(W).await, 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refund_under_faults_claws_back_once() {
+    every_call_fails_once(
+        "refund",
+        async |api| {
+            api.tenants().await;
+            let option = seller(api, P).await;
+            let id = session(api, P, W, &option).await;
+            api.stripe.pay(&id).await.unwrap();
+            for (_, payload) in events_of(api, W) {
+                api.deliver(&payload).await.ok(200);
+            }
+            let charge =
+                api.stripe.session(&id).unwrap()["payment_intent"]["latest_charge"].as_str().unwrap().to_owned();
+            api.stripe.refund(&charge, Some(250)).await.unwrap();
+            events_of(api, W).into_iter().find(|(t, _)| t == "charge.refunded").unwrap().1
+        },
+        async |api, payload| api.deliver(payload).await.status == 200,
+        async |api, _| {
+            assert_eq!(api.balance(P, W).await, "750.00");
+            assert_eq!(api.verify(W).await, 2);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_renewal_under_faults_charges_once() {
+    every_call_fails_once(
+        "renewal",
+        async |api| {
+            api.tenants().await;
+            api.fund(P, W, "100").await;
+            api.buy(P, W, "extra_bot", 1).await.ok(201);
+            api.set_clock(datetime!(2026-05-01 06:00 UTC));
+            String::new()
+        },
+        // The scheduler counts a failed renewal and leaves it due; the next run is the retry.
+        async |api, _| {
+            let run = renew(api).await;
+            run.failed == 0 && run.finished
+        },
+        async |api, _| {
+            assert_eq!(api.balance(P, W).await, "85.00");
+            assert_eq!(api.verify(W).await, 3);
+            assert_eq!(api.view(P, W).await["renews_on"], "2026-06-01");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_auto_top_up_under_faults_charges_the_card_once() {
+    every_call_fails_once(
+        "auto top-up",
+        async |api| {
+            let option = with_saved_card(api, 0).await;
+            turn_on(api, &option).await;
+            api.set_clock(datetime!(2026-05-01 06:00 UTC));
+            String::new()
+        },
+        async |api, _| {
+            let run = renew(api).await;
+            run.failed == 0 && run.finished
+        },
+        async |api, _| {
+            let account = api.account(P).await;
+            assert_eq!(api.stripe.charges(Some(&account)).len(), 2, "the checkout and one top-up");
+            assert_eq!(api.balance(P, W).await, "0.00");
+            assert_eq!(api.verify(W).await, 4);
+        },
+    )
+    .await;
+}
