@@ -35,6 +35,7 @@ pub const ROUTES: &[&str] = &[
     "GET /partner/ledger",
     "GET /partner/stripe",
     "POST /partner/stripe/connect",
+    "GET /partner/events",
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
@@ -79,6 +80,16 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             let plan = Plan { id, label, limits: body.limits, monthly_price: body.monthly_price };
             Ok(http::reply(billing.put_plan(p, &plan, idem()).await?))
+        }
+        "GET /partner/events" => {
+            let limit = http::page_size(req)?;
+            let after = http::query_param(req, "cursor")
+                .map(|c| {
+                    shared::ops::parse_events_cursor(&c)
+                        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API returned"))
+                })
+                .transpose()?;
+            Ok(http::ok(billing.partner_events(p, after.as_deref(), limit).await?))
         }
         "GET /partner/stripe" => {
             billing.partner_settings(p).await?;

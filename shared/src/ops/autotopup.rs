@@ -138,11 +138,11 @@ impl<T: Table> Billing<T> {
                 let Some(id) = state.option.clone() else { return Ok(TopupResult::NotTried) };
                 let offered = self.topup_options(&ws.partner).await?;
                 let Some(option) = offered.options.iter().find(|o| o.id == id) else {
-                    self.topup_failed(&ws.id, None, "topup_option_removed").await?;
+                    self.topup_failed(ws, None, "topup_option_removed").await?;
                     return Ok(TopupResult::Failed);
                 };
                 if self.saved_card(ws).await?.is_none() {
-                    self.topup_failed(&ws.id, None, "no_saved_card").await?;
+                    self.topup_failed(ws, None, "no_saved_card").await?;
                     return Ok(TopupResult::Failed);
                 }
                 let started = state.start(id, &option.option, shortfall, now).map_err(|e| internal(e.to_string()))?;
@@ -161,7 +161,7 @@ impl<T: Table> Billing<T> {
             }
         };
         let Some((account, customer)) = self.saved_card(ws).await? else {
-            self.topup_failed(&ws.id, Some(attempt.number), "no_saved_card").await?;
+            self.topup_failed(ws, Some(attempt.number), "no_saved_card").await?;
             return Ok(TopupResult::Failed);
         };
         let charge = OffSessionCharge {
@@ -183,22 +183,22 @@ impl<T: Table> Billing<T> {
                 Ok(TopupResult::Credited)
             }
             Ok(OffSessionOutcome::Processing { payment_intent }) => {
-                self.topup_processing(&ws.id, attempt.number, &payment_intent).await?;
+                self.topup_processing(ws, attempt.number, &payment_intent).await?;
                 Ok(TopupResult::Pending)
             }
             Ok(OffSessionOutcome::AuthenticationRequired { .. }) => {
-                self.topup_failed(&ws.id, Some(attempt.number), "authentication_required").await?;
+                self.topup_failed(ws, Some(attempt.number), "authentication_required").await?;
                 Ok(TopupResult::Failed)
             }
             Ok(OffSessionOutcome::Declined { code, .. }) => {
-                self.topup_failed(&ws.id, Some(attempt.number), &code).await?;
+                self.topup_failed(ws, Some(attempt.number), &code).await?;
                 Ok(TopupResult::Failed)
             }
             // Stripe may have charged: keep the attempt, the next run asks again under its key.
             Err(e) if e.is_retryable() => Err(OpError::StripeUnavailable),
             Err(e) => {
                 tracing::error!(workspace = %ws.id, error = %e, "auto top-up refused by Stripe");
-                self.topup_failed(&ws.id, Some(attempt.number), "stripe_error").await?;
+                self.topup_failed(ws, Some(attempt.number), "stripe_error").await?;
                 Ok(TopupResult::Failed)
             }
         }
@@ -231,7 +231,16 @@ impl<T: Table> Billing<T> {
                 clawed_back: Points::ZERO,
                 version: 1,
             };
-            let mut also = vec![Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists }];
+            let succeeded = super::events::event_write(
+                &ws.partner,
+                &ws.id,
+                super::events::PartnerEventKind::TopupSucceeded,
+                json!({ "payment": payment_intent.as_str(), "points": attempt.points, "amount": attempt.amount.format_major(),
+                        "currency": attempt.amount.currency().code(), "auto": true }),
+                self.clock.now(),
+            );
+            let mut also =
+                vec![Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists }, succeeded];
             if settles {
                 let done = AutoTopup { version: state.version + 1, ..state.succeeded() };
                 also.push(Write::Put {
@@ -261,12 +270,12 @@ impl<T: Table> Billing<T> {
             match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
                 Ok(Outcome::Applied { .. }) => return Ok(true),
                 Ok(Outcome::Replayed { .. }) => {
-                    self.settle_if_in_flight(&ws.id, attempt.number).await?;
+                    self.settle_if_in_flight(ws, attempt.number).await?;
                     return Ok(false);
                 }
                 // Credited already (the payment exists): settle the attempt if still open.
                 Err(StoreError::ConditionFailed { index: 0, .. }) => {
-                    self.settle_if_in_flight(&ws.id, attempt.number).await?;
+                    self.settle_if_in_flight(ws, attempt.number).await?;
                     return Ok(false);
                 }
                 // The setting moved meanwhile: read it again.
@@ -278,13 +287,13 @@ impl<T: Table> Billing<T> {
         Err(OpError::Conflict)
     }
 
-    async fn settle_if_in_flight(&self, w: &WorkspaceId, number: u64) -> Result<(), OpError> {
-        self.update_auto_topup(w, |a| a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded()))
+    async fn settle_if_in_flight(&self, ws: &Workspace, number: u64) -> Result<(), OpError> {
+        self.update_auto_topup(ws, |a| a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded()))
             .await
     }
 
-    async fn topup_processing(&self, w: &WorkspaceId, number: u64, pi: &PaymentIntentId) -> Result<(), OpError> {
-        self.update_auto_topup(w, |a| {
+    async fn topup_processing(&self, ws: &Workspace, number: u64, pi: &PaymentIntentId) -> Result<(), OpError> {
+        self.update_auto_topup(ws, |a| {
             let mut next = a.clone();
             let f = next.in_flight.as_mut().filter(|f| f.number == number)?;
             f.payment_intent = Some(pi.to_string());
@@ -295,9 +304,10 @@ impl<T: Table> Billing<T> {
 
     /// Records a failure: of the attempt `number` if it is still in flight, or of an attempt
     /// that could not start (`None`).
-    pub(super) async fn topup_failed(&self, w: &WorkspaceId, number: Option<u64>, code: &str) -> Result<(), OpError> {
+    pub(super) async fn topup_failed(&self, ws: &Workspace, number: Option<u64>, code: &str) -> Result<(), OpError> {
         let now = self.clock.now();
-        self.update_auto_topup(w, |a| {
+        let w = &ws.id;
+        self.update_auto_topup(ws, |a| {
             let ours = match number {
                 Some(n) => a.in_flight.as_ref().is_some_and(|f| f.number == n),
                 None => a.in_flight.is_none(),
@@ -310,18 +320,33 @@ impl<T: Table> Billing<T> {
         .await
     }
 
-    /// Read, change (`None`: leave it), write with the version check; again on a race.
+    /// Read, change (`None`: leave it), write with the version check; again on a race. A new
+    /// failure is a `topup.failed` event for the partner, a switch-off `autotopup.disabled`: in
+    /// the same transaction.
     async fn update_auto_topup(
         &self,
-        w: &WorkspaceId,
+        ws: &Workspace,
         change: impl Fn(&AutoTopup) -> Option<AutoTopup>,
     ) -> Result<(), OpError> {
+        use super::events::{PartnerEventKind, event_write};
+        let w = &ws.id;
         for _ in 0..MAX_OP_ATTEMPTS {
             let current = self.auto_topup(w).await?;
             let Some(next) = change(&current) else { return Ok(()) };
             let next = AutoTopup { version: current.version + 1, ..next };
-            let put = Write::Put { item: records::auto_topup_item(w, &next), condition: version_is(current.version) };
-            match self.store.write(vec![put]).await {
+            let mut writes =
+                vec![Write::Put { item: records::auto_topup_item(w, &next), condition: version_is(current.version) }];
+            let now = self.clock.now();
+            if let Some(f) = next.last_failure.as_ref().filter(|_| next.last_failure != current.last_failure) {
+                let data = json!({ "code": f.code, "consecutive_failures": next.consecutive_failures,
+                                   "next_attempt_after": next.next_attempt_after.map(rfc3339) });
+                writes.push(event_write(&ws.partner, w, PartnerEventKind::TopupFailed, data, now));
+            }
+            if current.enabled && !next.enabled && next.disabled_reason.is_some() {
+                let data = json!({ "reason": next.disabled_reason });
+                writes.push(event_write(&ws.partner, w, PartnerEventKind::AutotopupDisabled, data, now));
+            }
+            match self.store.write(writes).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -359,7 +384,7 @@ impl<T: Table> Billing<T> {
         }
         if !succeeded {
             let code = pi.failure_code().unwrap_or("payment_failed").to_owned();
-            self.topup_failed(&w, Some(number), &code).await?;
+            self.topup_failed(&ws, Some(number), &code).await?;
             return Ok(WebhookOutcome::Recorded);
         }
         let points =

@@ -7,6 +7,7 @@
 
 mod autotopup;
 mod catalog;
+mod events;
 mod payments;
 mod renewal;
 mod topup;
@@ -22,6 +23,7 @@ use crate::domain::{Balance, Clock, PartnerId, Points, Workspace, WorkspaceId};
 use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, auto_topup_view};
+pub use events::{PartnerEventKind, parse_events_cursor};
 pub use payments::{CheckoutRequest, Payments};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
 pub use topup::{

@@ -141,7 +141,7 @@ impl<T: Table> Billing<T> {
             }
             let next_renews_on = renews_on(&plan.next).map_err(internal)?;
             let plan_terms = terms.plan(self, &ws.partner, ws.plan).await?;
-            let writes = renewal_writes(&ws, &addons, &plan, &plan_terms, lapse, next_renews_on)?;
+            let writes = renewal_writes(&ws, &addons, &plan, &plan_terms, lapse, next_renews_on, now)?;
             if plan.lines.is_empty() {
                 // Nothing to pay or lapse: only the cycle (and any cancelled add-on) moves on.
                 return match self.store.write(writes).await {
@@ -277,6 +277,7 @@ fn renewal_writes(
     plan_terms: &Plan,
     lapse: bool,
     next_renews_on: Date,
+    now: time::OffsetDateTime,
 ) -> Result<Vec<Write>, OpError> {
     let mut changed = Vec::new();
     let after: Vec<WorkspaceAddon> = addons
@@ -314,6 +315,22 @@ fn renewal_writes(
             condition: Condition::equals("status", Attr::s(was.as_str())),
         });
     }
+    if lapse && !plan.lines.is_empty() {
+        let lapsed: Vec<_> = plan
+            .lines
+            .iter()
+            .map(|l| json!({ "addon_id": l.addon_id, "addon": l.addon, "quantity": l.quantity }))
+            .collect();
+        let data = json!({ "addons": lapsed, "cycle_start": format_date(plan.next.start()) });
+        writes.push(super::events::event_write(
+            &ws.partner,
+            &ws.id,
+            super::events::PartnerEventKind::AddonLapsed,
+            data,
+            now,
+        ));
+    }
+    writes.extend(super::events::status_event(&ws.partner, &ws.id, &ws.status, &updated.status, now));
     Ok(writes)
 }
 

@@ -189,6 +189,14 @@ impl<T: Table> Billing<T> {
                     condition: Condition::one_of("status", &credited),
                 },
                 Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists },
+                super::events::event_write(
+                    &checkout.partner,
+                    &checkout.workspace,
+                    super::events::PartnerEventKind::TopupSucceeded,
+                    json!({ "payment": id, "points": checkout.points, "amount": checkout.amount.format_major(),
+                            "currency": checkout.amount.currency().code(), "auto": false }),
+                    now,
+                ),
             ],
         };
         match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
@@ -388,7 +396,18 @@ impl<T: Table> Billing<T> {
                 at: self.clock.now(),
                 idempotency,
                 partner: Some(current.partner.clone()),
-                also: vec![put],
+                also: vec![
+                    put,
+                    super::events::event_write(
+                        &current.partner,
+                        &current.workspace,
+                        super::events::PartnerEventKind::RefundClawedBack,
+                        json!({ "payment_intent": pi.as_str(), "cause": cause, "points": take,
+                                "refunded": format(updated.refunded_minor)?, "disputed": format(updated.disputed_minor)?,
+                                "currency": current.amount.currency().code() }),
+                        self.clock.now(),
+                    ),
+                ],
             };
             match self.store.post(posting, |_| json!({ "outcome": "clawed_back" })).await {
                 Ok(Outcome::Applied { entry, .. }) => {

@@ -300,13 +300,16 @@ impl<T: Table> Billing<T> {
                 at: now,
                 idempotency: idem.clone(),
                 partner: Some(ws.partner.clone()),
-                also: vec![
+                also: [
                     Write::Put { item: records::workspace_addon_item(w, &addon), condition: Condition::NotExists },
                     Write::Put {
                         item: records::workspace_item(&updated),
                         condition: Condition::equals("version", crate::store::Attr::n(ws.version)),
                     },
-                ],
+                ]
+                .into_iter()
+                .chain(super::events::status_event(&ws.partner, w, &ws.status, &updated.status, now))
+                .collect(),
             };
             let reply = |entry: &crate::domain::LedgerEntry| {
                 Reply::new(
@@ -481,7 +484,8 @@ impl<T: Table> Billing<T> {
                 item: records::workspace_item(&updated),
                 condition: Condition::equals("version", crate::store::Attr::n(ws.version)),
             };
-            match self.store.table().transact(vec![write]).await {
+            let event = super::events::status_event(&ws.partner, w, &ws.status, &status, self.clock.now());
+            match self.store.table().transact(std::iter::once(write).chain(event).collect()).await {
                 Ok(()) => return Ok(status),
                 Err(crate::store::TableError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(StoreError::from_table(e).into()),
@@ -506,11 +510,13 @@ impl<T: Table> Billing<T> {
             let mut ws = self.workspace(w).await?;
             let mut addons = self.addons_of(w).await?;
             let expected = ws.version;
+            let before = ws.status.clone();
             let mut writes = change(&mut ws, &mut addons)?;
             let plan = self.plan(&ws.partner, ws.plan).await?;
             let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
             ws.status = status;
             ws.version = expected + 1;
+            writes.extend(super::events::status_event(&ws.partner, w, &before, &ws.status, self.clock.now()));
             writes.insert(
                 0,
                 Write::Put {

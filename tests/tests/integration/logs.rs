@@ -13,13 +13,25 @@ use time::OffsetDateTime;
 use crate::api::checkout::{events_of, seller, session};
 use crate::api::{Api, P, W, req};
 
-/// The log lines written while it is the thread's subscriber.
+/// The log lines written on this thread while it captures (a test's current-thread runtime
+/// runs everything it starts on its own thread, the fake Stripe included).
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
-impl Write for Captured {
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to the capture of the thread it writes on.
+struct ThreadCapture;
+
+impl Write for ThreadCapture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some(captured) = c.borrow().as_ref() {
+                captured.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
 
@@ -28,12 +40,25 @@ impl Write for Captured {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
+/// One process-wide subscriber in the production format, enabled only on a capturing thread.
+/// (A thread-local default subscriber would race the other tests over tracing's per-callsite
+/// cache and miss lines; a filter asked at every event doesn't.)
+fn capture_this_thread() -> Captured {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        use tracing_subscriber::prelude::*;
+        let only_while_capturing = tracing_subscriber::filter::filter_fn(|_| CAPTURE.with(|c| c.borrow().is_some()));
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(|| ThreadCapture)
+            .with_filter(only_while_capturing);
+        tracing_subscriber::registry().with(layer).init();
+    });
+    let captured = Captured::default();
+    CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
+    captured
 }
 
 impl Captured {
@@ -43,19 +68,13 @@ impl Captured {
     }
 }
 
+/// Alone in its process (`scripts/test` runs it so): tracing caches per call site whether
+/// anyone listens, and the other tests of this binary hit the same call sites with nobody
+/// listening, so among them this capture misses lines.
 #[tokio::test]
+#[ignore = "owns the process's tracing subscriber: scripts/test runs it alone"]
 async fn webhook_logs_name_the_request_and_never_a_secret_or_a_body() {
-    let logs = Captured::default();
-    // The production format (shared::runtime::init_tracing), every level.
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(logs.clone())
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let logs = capture_this_thread();
     let api = Api::memory().await;
     api.tenants().await;
     let option = seller(&api, P).await;
@@ -100,7 +119,7 @@ async fn webhook_logs_name_the_request_and_never_a_secret_or_a_body() {
     }
     // Every line a webhook request wrote names it; those about the payment name the tenant.
     let webhook: Vec<&Value> = lines.iter().filter(|l| l["span"]["operation"] == "POST /stripe/webhook").collect();
-    assert!(webhook.len() >= 6, "{} webhook lines", webhook.len());
+    assert!(webhook.len() >= 6, "{} webhook lines of {}", webhook.len(), lines.len());
     for l in &webhook {
         assert!(l["span"]["request_id"].as_str().is_some_and(|r| r.starts_with("req-")), "{l}");
     }

@@ -342,6 +342,8 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     let (status, answer) = r.webhook(&completed.payload, &signature).await;
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("credited")), "{answer}");
     assert_eq!(r.ok(&admin, M::GET, "/workspace", None, 200).await["balance"], "110.00");
+    let events = r.ok(&partner, M::GET, "/partner/events?limit=5", None, 200).await;
+    assert_eq!(events["data"][0]["type"], "topup.succeeded", "{events}");
     let off = r.ok(&admin, M::PUT, "/workspace/auto-topup", Some(json!({ "enabled": false })), 200).await;
     assert_eq!(off["enabled"], false);
 

@@ -38,6 +38,7 @@ mod access;
 mod addons;
 pub(crate) mod autotopup;
 pub(crate) mod checkout;
+mod events;
 mod idempotency;
 mod input;
 mod partner;
@@ -57,7 +58,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 30] = [
+pub const ALL_ROUTES: [&str; 31] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -74,6 +75,7 @@ pub const ALL_ROUTES: [&str; 30] = [
     "PUT /partner/workspaces/{id}/plan",
     "GET /partner/ledger",
     "GET /partner/stripe",
+    "GET /partner/events",
     "POST /partner/stripe/connect",
     "POST /partner/workspaces/{id}/points",
     "POST /workspace/addons",

@@ -1,0 +1,124 @@
+//! Events for partners: the state changes a partner reacts to, written as an outbox item in the
+//! SAME transaction as the change, so an event exists exactly when its change does (no event
+//! lost, none invented). Infrastructure delivers them (DynamoDB Streams, then EventBridge Pipes
+//! to the partners' event bus: template.yaml); `GET /partner/events` lists them.
+//!
+//! Items: `PARTNER#p / EVENT#<unix ns, 20 digits><process sequence, 10 digits>#<id>`,
+//! `entity_type = partner_event`, newest last in key order. A partner's events share its partition: they are rare next to the
+//! changes that cause them (a pause, a top-up, a lapse), never one per usage event.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::domain::{PartnerId, WorkspaceId, WorkspaceStatus};
+use crate::store::records::rfc3339;
+use crate::store::{Attr, Condition, Item, Key, Order, Table, Write, keys};
+
+use super::{Billing, OpError};
+
+pub const EVENT_PREFIX: &str = "EVENT#";
+
+/// Events this process wrote: breaks ties between events written in the same nanosecond.
+static WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub const EVENT_ENTITY: &str = "partner_event";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerEventKind {
+    WorkspacePaused,
+    WorkspaceResumed,
+    TopupSucceeded,
+    TopupFailed,
+    AutotopupDisabled,
+    AddonLapsed,
+    RefundClawedBack,
+}
+
+impl PartnerEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerEventKind::WorkspacePaused => "workspace.paused",
+            PartnerEventKind::WorkspaceResumed => "workspace.resumed",
+            PartnerEventKind::TopupSucceeded => "topup.succeeded",
+            PartnerEventKind::TopupFailed => "topup.failed",
+            PartnerEventKind::AutotopupDisabled => "autotopup.disabled",
+            PartnerEventKind::AddonLapsed => "addon.lapsed",
+            PartnerEventKind::RefundClawedBack => "refund.clawed_back",
+        }
+    }
+}
+
+/// The outbox write of one event, to add to the change's transaction.
+pub fn event_write(p: &PartnerId, w: &WorkspaceId, kind: PartnerEventKind, data: Value, at: OffsetDateTime) -> Write {
+    let id = format!("evt_{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..));
+    // Ordered by when it was written (the real clock, with this process's sequence for ties),
+    // not by `at`, the business time it shows (which tests and demos move at will).
+    let ns = u128::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0);
+    let seq = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let key = Key::new(keys::partner_pk(p), format!("{EVENT_PREFIX}{ns:020}{seq:010}#{id}"));
+    let item = Item::new(&key, EVENT_ENTITY)
+        .with("id", Attr::s(&id))
+        .with("type", Attr::s(kind.as_str()))
+        .with("partner_id", Attr::s(p.as_str()))
+        .with("workspace_id", Attr::s(w.as_str()))
+        .with("data", Attr::s(data.to_string()))
+        .with("created_at", Attr::s(rfc3339(at)));
+    Write::Put { item, condition: Condition::NotExists }
+}
+
+/// `workspace.paused` or `workspace.resumed` when a change moves the status (what it exceeds
+/// now, when paused).
+pub fn status_event(
+    p: &PartnerId,
+    w: &WorkspaceId,
+    before: &WorkspaceStatus,
+    after: &WorkspaceStatus,
+    at: OffsetDateTime,
+) -> Option<Write> {
+    match (before.is_paused(), after) {
+        (false, WorkspaceStatus::Paused { exceeded }) => {
+            Some(event_write(p, w, PartnerEventKind::WorkspacePaused, json!({ "exceeded": exceeded }), at))
+        }
+        (true, WorkspaceStatus::Active) => Some(event_write(p, w, PartnerEventKind::WorkspaceResumed, json!({}), at)),
+        _ => None,
+    }
+}
+
+fn event_view(item: &Item) -> Result<Value, OpError> {
+    let data: Value = serde_json::from_str(item.str("data")?).map_err(|e| OpError::Internal(e.to_string()))?;
+    Ok(json!({
+        "id": item.str("id")?,
+        "type": item.str("type")?,
+        "workspace_id": item.str("workspace_id")?,
+        "data": data,
+        "created_at": item.str("created_at")?,
+    }))
+}
+
+/// A page position in a partner's events (opaque to clients).
+pub fn parse_events_cursor(s: &str) -> Option<String> {
+    let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
+    let sk = String::from_utf8(raw).ok()?;
+    sk.starts_with(EVENT_PREFIX).then_some(sk)
+}
+
+impl<T: Table> Billing<T> {
+    /// `GET /partner/events`: newest first, `limit` at a time after the cursor `after` (a sort
+    /// key from [`parse_events_cursor`]).
+    pub async fn partner_events(&self, p: &PartnerId, after: Option<&str>, limit: usize) -> Result<Value, OpError> {
+        self.partner_settings(p).await?;
+        let mut items = self
+            .store
+            .table()
+            .query(&keys::partner_pk(p), EVENT_PREFIX, after, limit + 1, Order::Descending)
+            .await
+            .map_err(crate::store::StoreError::from_table)?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more { items.last().and_then(|i| i.key()).map(|k| URL_SAFE_NO_PAD.encode(k.sk)) } else { None };
+        let data = items.iter().map(event_view).collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({ "data": data, "next_cursor": next }))
+    }
+}
