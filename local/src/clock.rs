@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::domain::{Clock, OffsetClock};
 use shared::http::{self, ApiError};
-use shared::ops::{OpError, RenewalLimits, RenewalRun};
+use shared::ops::{FoldRun, OpError, RenewalLimits, RenewalRun};
 use shared::store::Table;
 use shared::store::records::rfc3339;
 
@@ -81,8 +81,10 @@ async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) 
     tracing::info!(offset_s = clock.offset().whole_seconds(), "the clock moved ahead by {by}");
     let run = renew(app).await?;
     log_run("renewal pass", &run);
+    let folded = fold(app).await?;
     let mut body = now(clock);
     body["renewal"] = run.summary();
+    body["fold"] = folded.summary();
     Ok(body)
 }
 
@@ -100,7 +102,17 @@ pub async fn renew<T: Table>(app: &App<T>) -> Result<RenewalRun, OpError> {
     }
 }
 
-/// Runs a renewal pass every `every`, for as long as the runner runs, and logs the passes that
+/// One fold of the partners' accrued wholesale charges, as fold-usage runs it, with its
+/// permissions.
+pub async fn fold<T: Table>(app: &App<T>) -> Result<FoldRun, OpError> {
+    let pass = app.billing.fold_all(None);
+    match app.router.fold_policy() {
+        Some(p) => policy::scope(p, pass).await,
+        None => pass.await,
+    }
+}
+
+/// Runs a renewal pass (then a fold) every `every`, for as long as the runner runs, and logs the passes that
 /// did something. A failed pass is logged; the renewals it left stay due for the next.
 pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
     let mut interval = tokio::time::interval(every);
@@ -112,6 +124,11 @@ pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
             Ok(run) if run == (RenewalRun { finished: true, ..RenewalRun::default() }) => {}
             Ok(run) => log_run("renewal tick", &run),
             Err(e) => tracing::warn!(error = %e, "renewal tick failed; the next tick tries again"),
+        }
+        match fold(&app).await {
+            Ok(run) if run.batches == 0 => {}
+            Ok(run) => tracing::info!(batches = run.batches, charges = run.charges, "fold tick"),
+            Err(e) => tracing::warn!(error = %e, "fold tick failed; the next tick folds what it left"),
         }
     }
 }

@@ -100,6 +100,11 @@ impl<T: Table> Table for PolicyTable<T> {
         self.inner.get(key).await
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
+        check("BatchGetItem", None)?;
+        self.inner.get_many(keys).await
+    }
+
     async fn query(
         &self,
         pk: &str,

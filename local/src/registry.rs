@@ -27,9 +27,12 @@ pub struct FunctionEntry {
 
 /// The scheduled renewal function (EventBridge Scheduler, no routes).
 pub const RENEW_ADDONS: &str = "functions/renew-addons";
+/// The scheduled fold of partners' wholesale charges (EventBridge Scheduler, no routes).
+pub const FOLD_USAGE: &str = "functions/fold-usage";
 
 pub const FUNCTIONS: &[FunctionEntry] = &[
     FunctionEntry { code_uri: "functions/adjust-points", package: "adjust-points", routes: adjust_points::ROUTES },
+    FunctionEntry { code_uri: FOLD_USAGE, package: "fold-usage", routes: &[] },
     FunctionEntry {
         code_uri: "functions/create-checkout",
         package: "create-checkout",

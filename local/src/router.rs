@@ -118,10 +118,11 @@ pub struct Matched<'r, T> {
 }
 
 /// Every route of template.yaml, each bound to its function's handler, and the permissions of
-/// the scheduled renewal function, which the runner's renewals run with.
+/// the scheduled functions (renewal, fold), which the runner's own passes run with.
 pub struct Router<T> {
     routes: Vec<Route<T>>,
     renewal: Option<Arc<ActivePolicy>>,
+    fold: Option<Arc<ActivePolicy>>,
 }
 
 impl<T: Table> Router<T> {
@@ -188,14 +189,17 @@ impl<T: Table> Router<T> {
                 }
             }
         }
-        // Functions without routes: the runner runs renew-addons' work itself (`crate::clock`).
-        let mut renewal = None;
+        // Functions without routes: the runner runs renew-addons' and fold-usage's work itself
+        // (`crate::clock`).
+        let (mut renewal, mut fold) = (None, None);
         for f in template.functions.iter().filter(|f| f.routes.is_empty()) {
             let Some(entry) = registry::entry(&f.code_uri) else { continue };
             served.insert(entry.code_uri);
             problems.extend(binary_mismatch(f, entry));
             if entry.code_uri == registry::RENEW_ADDONS {
                 renewal = active_policy(f);
+            } else if entry.code_uri == registry::FOLD_USAGE {
+                fold = active_policy(f);
             }
         }
         for entry in registry::FUNCTIONS.iter().filter(|e| !served.contains(e.code_uri)) {
@@ -205,7 +209,7 @@ impl<T: Table> Router<T> {
                 entry.package, entry.code_uri
             ));
         }
-        if problems.is_empty() { Ok(Router { routes, renewal }) } else { Err(RouterError::Mismatch(problems)) }
+        if problems.is_empty() { Ok(Router { routes, renewal, fold }) } else { Err(RouterError::Mismatch(problems)) }
     }
 }
 
@@ -233,6 +237,11 @@ impl<T> Router<T> {
     /// The scheduled renewal function's permissions, for the runner's renewal passes.
     pub fn renewal_policy(&self) -> Option<Arc<ActivePolicy>> {
         self.renewal.clone()
+    }
+
+    /// The scheduled fold function's permissions, for the runner's fold passes.
+    pub fn fold_policy(&self) -> Option<Arc<ActivePolicy>> {
+        self.fold.clone()
     }
 
     /// Every route key the runner serves.
@@ -552,6 +561,7 @@ mod tests {
                 })
                 .collect(),
             renewal: None,
+            fold: None,
         };
         let key = |m: Method, p: &str| router.resolve(&m, p).unwrap().route.key();
         assert_eq!(key(Method::GET, "/x/me"), "GET /x/me");

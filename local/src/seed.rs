@@ -8,8 +8,8 @@
 //! left as it is, and points go only to a wallet that has never changed.
 
 use shared::domain::{
-    Actor, AnchorDay, CreditRate, Currency, Money, PartnerId, PartnerSettings, PlanId, Points, PointsDelta,
-    TopupOption, WalletId, WorkspaceId,
+    Actor, AnchorDay, CreditRate, CreditRateTerms, Currency, Money, PartnerId, PartnerSettings, PlanId, Points,
+    PointsDelta, TopupOption, WalletId, WorkspaceId,
 };
 use shared::ops::{Billing, NewWorkspace, OpError, PointsAdjustment, TopupOptionDraft};
 use shared::store::{IdempotencyKey, Table};
@@ -55,6 +55,7 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
         success_url: Some(format!("{base_url}{}", crate::server::SUCCESS_PATH)),
         cancel_url: Some(format!("{base_url}{}", crate::server::CANCEL_PATH)),
         grace_days: 3,
+        default_rebilling: Default::default(),
     };
     let fail = |what: &str| {
         let what = what.to_owned();
@@ -86,7 +87,7 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
         })
         .collect();
     billing.put_topup_options(&p, options, &key("topups", DEMO_PARTNER)).await.map_err(fail("the top-up options"))?;
-    let rate = CreditRate::parse("USD", DEMO_PRICE_PER_POINT).expect("a valid rate");
+    let rate = CreditRateTerms::unbounded(CreditRate::parse("USD", DEMO_PRICE_PER_POINT).expect("a valid rate"));
     billing.put_credit_rate(&p, &rate, &key("rate", DEMO_PARTNER)).await.map_err(fail("the credit rate"))?;
     for (id, name, plan, points) in DEMO_WORKSPACES {
         let w = WorkspaceId::parse(id).expect("a valid id");

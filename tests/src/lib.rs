@@ -60,6 +60,12 @@ impl<T: Table> Table for CountingTable<T> {
         self.inner.get(key).await
     }
 
+    /// One request, counted with the reads.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.inner.get_many(keys).await
+    }
+
     async fn query(
         &self,
         pk: &str,
@@ -148,6 +154,18 @@ impl<T: Table> Table for FaultyTable<T> {
                 Err(e)
             }
             Some(Fault::Pass) | None => self.inner.get(key).await,
+        }
+    }
+
+    /// Scripted like a read: a `Call::Get` fault fails the whole batch.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
+        match self.next_fault(Call::Get) {
+            Some(Fault::Before(e)) => Err(e),
+            Some(Fault::After(e)) => {
+                self.inner.get_many(keys).await?;
+                Err(e)
+            }
+            Some(Fault::Pass) | None => self.inner.get_many(keys).await,
         }
     }
 

@@ -5,8 +5,8 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{
-    AddonCode, AnchorDay, CreditRate, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points,
-    TopupOption, TopupOptionId, WorkspaceId, check_label,
+    AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
+    Points, Rebilling, TopupOption, TopupOptionId, WorkspaceId, check_label,
 };
 use shared::http::{self, ApiError, Caller, partner_scope};
 use shared::ops::{
@@ -36,6 +36,8 @@ pub const ROUTES: &[&str] = &[
     "GET /partner/stripe",
     "POST /partner/stripe/connect",
     "GET /partner/events",
+    "PUT /partner/workspaces/{id}/rebilling",
+    "GET /partner/wallet",
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
@@ -112,10 +114,15 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             Ok(http::reply(billing.put_topup_options(p, drafts, idem()).await?))
         }
         "PUT /partner/credit-rate" => {
-            let body: CreditRateTerms = http::json_body(req)?;
-            let rate = CreditRate::parse(&body.currency, &body.price_per_point)
-                .map_err(|e| ApiError::invalid(e.param(), e))?;
-            Ok(http::reply(billing.put_credit_rate(p, &rate, idem()).await?))
+            let body: CreditRateBody = http::json_body(req)?;
+            let terms = CreditRateTerms::parse(
+                &body.currency,
+                &body.price_per_point,
+                body.min_points.as_deref(),
+                body.max_points.as_deref(),
+            )
+            .map_err(|e| ApiError::invalid(e.param(), e))?;
+            Ok(http::reply(billing.put_credit_rate(p, &terms, idem()).await?))
         }
         "GET /partner/workspaces" => list_workspaces(billing, p, req).await,
         "POST /partner/workspaces" => {
@@ -158,6 +165,15 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
                     Ok(http::ok(billing.partner_ledger(p, cursor.as_ref(), limit).await?))
                 }
             }
+        }
+        "PUT /partner/workspaces/{id}/rebilling" => {
+            let w = workspace_id(req)?;
+            let rebilling: Rebilling = http::json_body(req)?;
+            Ok(http::reply(billing.put_rebilling(p, &w, rebilling, idem()).await?))
+        }
+        "GET /partner/wallet" => {
+            let (limit, cursor) = (http::page_size(req)?, http::ledger_cursor(req)?);
+            Ok(http::ok(billing.partner_wallet(p, cursor.as_ref(), limit).await?))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }
@@ -219,10 +235,14 @@ fn topup_drafts(body: TopupOptions) -> Result<Vec<TopupOptionDraft>, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreditRateTerms {
+struct CreditRateBody {
     currency: String,
     /// A decimal string ("0.05"), never a JSON number.
     price_per_point: String,
+    /// Points strings ("100"); absent or `null`: no bound, so a partner can send back what
+    /// `GET /partner/topup-options` shows.
+    min_points: Option<String>,
+    max_points: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -182,6 +182,10 @@ mod tests {
             self.inner.get(key).await
         }
 
+        async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
+            self.inner.get_many(keys).await
+        }
+
         async fn query(
             &self,
             pk: &str,
@@ -224,7 +228,13 @@ mod tests {
         let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
         let billing = Billing::new(Store::new(Flaky::default()), clock.clone());
         let p = PartnerId::parse("partner-1").unwrap();
-        let settings = PartnerSettings { credit_billing: true, success_url: None, cancel_url: None, grace_days: 3 };
+        let settings = PartnerSettings {
+            credit_billing: true,
+            success_url: None,
+            cancel_url: None,
+            grace_days: 3,
+            default_rebilling: Default::default(),
+        };
         billing.create_partner(&p, &settings, &key("partner")).await.unwrap();
         let w = WorkspaceId::parse(W).unwrap();
         let new = NewWorkspace {

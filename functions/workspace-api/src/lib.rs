@@ -5,9 +5,9 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::domain::TopupOptionId;
+use shared::domain::{Points, TopupOptionId};
 use shared::http::{self, ApiError, Caller, workspace_scope};
-use shared::ops::Billing;
+use shared::ops::{Billing, RefillTerms};
 use shared::store::Table;
 
 pub const ROUTES: &[&str] = &[
@@ -37,7 +37,8 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
                 TopupOptionId::parse(&id).map_err(|_| ApiError::invalid("topup_option_id", "no such top-up option"))
             })
             .transpose()?;
-        let reply = billing.put_auto_topup(w, caller.partner.as_ref(), body.enabled, option, &idem).await?;
+        let refill = RefillTerms { threshold: body.threshold, monthly_cap_minor: body.monthly_cap_minor };
+        let reply = billing.put_auto_topup(w, caller.partner.as_ref(), body.enabled, option, refill, &idem).await?;
         return Ok(http::reply(reply));
     }
     let w = caller.workspace_reader()?;
@@ -50,7 +51,11 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
             Ok(http::ok(billing.workspace_addons(&ws).await?))
         }
-        "GET /workspace/topup-options" => Ok(http::ok(billing.workspace_topup_options(w).await?)),
+        "GET /workspace/topup-options" => {
+            // The token's partner must be the workspace's: another partner's options are not found.
+            let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
+            Ok(http::ok(billing.workspace_topup_options(&ws).await?))
+        }
         "GET /workspace/ledger" => {
             let (limit, cursor) = (http::page_size(req)?, http::ledger_cursor(req)?);
             billing.caller_workspace(w, caller.partner.as_ref()).await?;
@@ -60,10 +65,15 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
     }
 }
 
-/// `PUT /workspace/auto-topup`: `{"enabled": true, "topup_option_id": "to_..."}` or `{"enabled": false}`.
+/// `PUT /workspace/auto-topup`: `{"enabled": true, "topup_option_id": "to_..."}` (with an
+/// optional `"threshold": "5"` and `"monthly_cap_minor": 5000`) or `{"enabled": false}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AutoTopupBody {
     enabled: bool,
     topup_option_id: Option<String>,
+    /// Refill when a debit (usage) leaves the balance below this many points.
+    threshold: Option<Points>,
+    /// The most auto top-up may charge in a calendar month, in the option's minor units.
+    monthly_cap_minor: Option<i64>,
 }

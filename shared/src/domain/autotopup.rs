@@ -9,7 +9,12 @@
 //!   with the first charge, never a second one;
 //! - after a decline (or a bank that wants the customer present) the next attempt waits at
 //!   least [`RETRY_AFTER`]; after [`MAX_CONSECUTIVE_FAILURES`] in a row auto top-up switches
-//!   itself off, says why, and stays off until the workspace turns it on again.
+//!   itself off, says why, and stays off until the workspace turns it on again;
+//! - with a `threshold`, a debit that leaves the balance below it starts a refill (usage is
+//!   the debit that does): the same attempt, one at a time, under the same rails;
+//! - an optional `monthly_cap` bounds what auto top-up may charge in a calendar month (UTC):
+//!   an attempt that would pass it is not started. An attempt counts towards it when it starts
+//!   and stops counting if it fails, so the cap holds even while a charge is in flight.
 
 use time::{Duration, OffsetDateTime};
 
@@ -57,7 +62,28 @@ pub struct AutoTopup {
     /// Attempts started so far (the next one is number `attempts + 1`).
     pub attempts: u64,
     pub in_flight: Option<TopupAttempt>,
+    /// Refill when a debit leaves the balance below this (none: only renewals top up).
+    pub threshold: Option<Points>,
+    /// The most auto top-up may charge in one calendar month, in the option's currency.
+    pub monthly_cap: Option<Money>,
+    /// What attempts started in `spent.0` (`YYYY-MM`) charge, in the cap's currency.
+    pub spent: Option<(String, Money)>,
     pub version: u64,
+}
+
+/// Why a new attempt did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Money(#[from] MoneyError),
+    #[error("the monthly cap of {cap} would be passed ({spent} charged this month)")]
+    MonthlyCap { cap: Money, spent: Money },
+}
+
+/// The calendar month (UTC) a cap counts in: `2026-04`.
+pub fn cap_month(at: OffsetDateTime) -> String {
+    let d = at.to_offset(time::UtcOffset::UTC).date();
+    format!("{:04}-{:02}", d.year(), u8::from(d.month()))
 }
 
 /// How many of an option cover `shortfall`: the smallest whole number (at least one).
@@ -100,10 +126,22 @@ impl AutoTopup {
         option: &TopupOption,
         shortfall: Points,
         now: OffsetDateTime,
-    ) -> Result<AutoTopup, MoneyError> {
+    ) -> Result<AutoTopup, StartError> {
         let quantity = quantity_for(shortfall, option).ok_or(MoneyError::TooLarge)?;
         let amount = option.amount().checked_mul(quantity)?;
         let points = option.points().checked_mul(quantity).ok_or(MoneyError::TooLarge)?;
+        let spent = match self.monthly_cap {
+            None => None,
+            Some(cap) => {
+                let month = cap_month(now);
+                let so_far = self.spent_in(&month).unwrap_or(Money::from_minor(0, cap.currency())?);
+                let after = so_far.checked_add(amount).map_err(|_| StartError::MonthlyCap { cap, spent: so_far })?;
+                if after.amount_minor() > cap.amount_minor() {
+                    return Err(StartError::MonthlyCap { cap, spent: so_far });
+                }
+                Some((month, after))
+            }
+        };
         let attempt = TopupAttempt {
             number: self.attempts + 1,
             option: id,
@@ -113,7 +151,27 @@ impl AutoTopup {
             started_at: now,
             payment_intent: None,
         };
-        Ok(AutoTopup { attempts: attempt.number, in_flight: Some(attempt), ..self.clone() })
+        Ok(AutoTopup {
+            attempts: attempt.number,
+            in_flight: Some(attempt),
+            spent: spent.or(self.spent.clone()),
+            ..self.clone()
+        })
+    }
+
+    /// What started attempts charge in `month`, if anything was counted there.
+    pub fn spent_in(&self, month: &str) -> Option<Money> {
+        self.spent.as_ref().filter(|(m, _)| m == month).map(|(_, s)| *s)
+    }
+
+    /// A failed attempt no longer counts towards its month's cap.
+    fn uncounted(&self) -> Option<(String, Money)> {
+        let (Some(attempt), Some((month, spent))) = (&self.in_flight, &self.spent) else { return self.spent.clone() };
+        if cap_month(attempt.started_at) != *month || attempt.amount.currency() != spent.currency() {
+            return self.spent.clone();
+        }
+        let back = spent.amount_minor().saturating_sub(attempt.amount.amount_minor()).max(0);
+        Money::from_minor(back, spent.currency()).ok().map(|m| (month.clone(), m))
     }
 
     /// The attempt in flight was paid.
@@ -126,6 +184,7 @@ impl AutoTopup {
         let failures = self.consecutive_failures + 1;
         let off = failures >= MAX_CONSECUTIVE_FAILURES;
         AutoTopup {
+            spent: self.uncounted(),
             in_flight: None,
             consecutive_failures: failures,
             last_failure: Some(TopupFailure { code: code.to_owned(), at: now }),
@@ -193,5 +252,33 @@ mod tests {
         let on = a.turned_on(id.clone());
         assert!(on.may_attempt(t0) && on.disabled_reason.is_none() && on.consecutive_failures == 0);
         assert_eq!(on.start(id, &pack, Points::parse("1").unwrap(), t0).unwrap().in_flight.unwrap().number, 4);
+    }
+
+    #[test]
+    fn a_monthly_cap_bounds_what_starts_and_a_failure_gives_its_share_back() {
+        let id = TopupOptionId::parse("to_a").unwrap();
+        let pack = option(1000, "100");
+        let usd = |cents| Money::from_minor(cents, Currency::USD).unwrap();
+        let t0 = datetime!(2026-04-30 23:00 UTC);
+        let capped = AutoTopup { monthly_cap: Some(usd(2500)), ..AutoTopup::default().turned_on(id.clone()) };
+        let one = capped.start(id.clone(), &pack, Points::parse("1").unwrap(), t0).unwrap();
+        assert_eq!(one.spent_in("2026-04"), Some(usd(1000)));
+        // Paid: it keeps counting. A second pack fits (20.00), a third would not (30.00 > 25.00).
+        let two = one.succeeded().start(id.clone(), &pack, Points::parse("1").unwrap(), t0).unwrap().succeeded();
+        assert_eq!(two.spent_in("2026-04"), Some(usd(2000)));
+        let refused = two.start(id.clone(), &pack, Points::parse("1").unwrap(), t0);
+        assert_eq!(refused, Err(StartError::MonthlyCap { cap: usd(2500), spent: usd(2000) }));
+        // Two packs at once (a shortfall of 150 points) would pass it too.
+        assert!(capped.start(id.clone(), &pack, Points::parse("250").unwrap(), t0).is_err());
+        // A failed attempt stops counting.
+        let failed = two.clone();
+        let failed = AutoTopup { monthly_cap: Some(usd(3000)), ..failed };
+        let failed = failed.start(id.clone(), &pack, Points::parse("1").unwrap(), t0).unwrap();
+        assert_eq!(failed.spent_in("2026-04"), Some(usd(3000)));
+        assert_eq!(failed.failed("card_declined", t0).spent_in("2026-04"), Some(usd(2000)));
+        // A new month starts from nothing.
+        let may = two.start(id, &pack, Points::parse("1").unwrap(), datetime!(2026-05-01 00:00 UTC)).unwrap();
+        assert_eq!((may.spent_in("2026-05"), may.spent_in("2026-04")), (Some(usd(1000)), None));
+        assert_eq!(cap_month(datetime!(2026-05-01 00:30 +02:00)), "2026-04");
     }
 }

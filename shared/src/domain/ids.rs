@@ -14,6 +14,12 @@ pub struct InvalidId {
     max_len: usize,
 }
 
+impl InvalidId {
+    pub(crate) fn new(kind: &'static str, shape: &'static str, max_len: usize) -> Self {
+        Self { kind, shape, max_len }
+    }
+}
+
 /// Partner and workspace ids are chosen by the platform: lowercase slugs such as `demo-ws-1`.
 fn check_slug(kind: &'static str, s: &str) -> Result<(), InvalidId> {
     let ok = !s.is_empty()

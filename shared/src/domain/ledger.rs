@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{AddonCode, AddonId, Balance, LedgerEntryId, Points, PointsDelta, RenewalLine, TopupOptionId};
+use super::{
+    AddonCode, AddonId, Balance, LedgerEntryId, MeterCode, Points, PointsDelta, RenewalLine, TopupOptionId, UnitRate,
+    UsageQuantity,
+};
 
 /// Why a wallet changed. Each kind carries exactly the facts that explain it; new kinds arrive
 /// with the features that create them (purchases, top-ups, renewals, usage, refunds).
@@ -38,6 +41,26 @@ pub enum EntryKind {
     /// The renewal could not be paid by the end of the grace days: these add-ons lapsed. Zero
     /// points; `shortfall` is what the balance lacked.
     Lapse { cycle_start: String, cycle_end: String, lines: Vec<RenewalLine>, shortfall: Points, reason: String },
+    /// Metered usage re-billed to the workspace: `quantity` units of `meter` at `rate` points
+    /// each, rounded once to 4 places. `event_id` is the platform's id for the usage.
+    Usage { meter: MeterCode, quantity: UsageQuantity, rate: UnitRate, event_id: String },
+    /// A partner wallet's wholesale costs, folded from the charges its workspaces accrued
+    /// (usage at the platform's unit cost, add-on cost prices): `charges` of them, summed per
+    /// workspace and source in `lines`.
+    WholesaleCharges { charges: u32, lines: Vec<WholesaleLine> },
+}
+
+/// One line of a fold: what one workspace's charges of one source came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WholesaleLine {
+    pub workspace_id: String,
+    /// `usage:<meter>`, `addon_purchase:<add-on>` or `renewal`.
+    pub source: String,
+    pub charges: u32,
+    /// Units of the meter, for usage.
+    pub quantity: Option<String>,
+    pub amount: String,
 }
 
 /// What made money go back.
@@ -58,6 +81,8 @@ impl EntryKind {
             EntryKind::ClawBack { .. } => "claw_back",
             EntryKind::Renewal { .. } => "renewal",
             EntryKind::Lapse { .. } => "lapse",
+            EntryKind::Usage { .. } => "usage",
+            EntryKind::WholesaleCharges { .. } => "wholesale_charges",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod points;
 pub mod proration;
 pub mod renewal;
 pub mod topup;
+pub mod usage;
 pub mod workspace;
 
 pub use autotopup::*;
@@ -27,4 +28,5 @@ pub use points::*;
 pub use proration::*;
 pub use renewal::*;
 pub use topup::*;
+pub use usage::*;
 pub use workspace::*;

@@ -2,7 +2,8 @@
 //! - a [`TopupOption`]: pay this amount, get these points (bonus tiers: $10 -> 10 points,
 //!   $100 -> 150 points), in any currency Stripe supports;
 //! - a [`CreditRate`]: a price per point, so a workspace can buy any number of points. It must stay
-//!   at or above the platform's wholesale cost per point.
+//!   at or above the platform's wholesale cost per point. The partner's rate comes as
+//!   [`CreditRateTerms`], with optional bounds on the points one purchase may buy at it.
 //!
 //! Both are checked when the partner saves them, so an option Stripe would refuse never reaches a
 //! workspace.
@@ -166,6 +167,20 @@ pub enum CreditRateError {
     PointsZero,
     #[error("amount: {0}")]
     Amount(MoneyError),
+    #[error("min_points: {0}")]
+    MinPoints(PointsError),
+    #[error("min_points: must be greater than 0")]
+    MinPointsZero,
+    #[error("max_points: {0}")]
+    MaxPoints(PointsError),
+    #[error("max_points: must be greater than 0")]
+    MaxPointsZero,
+    #[error("min_points: {min} is more than max_points ({max}); the minimum must be at most the maximum")]
+    MinAboveMax { min: Points, max: Points },
+    #[error("points: must be at least {min}, the partner's minimum for points bought at its credit rate")]
+    BelowMinPoints { min: Points },
+    #[error("points: must be at most {max}, the partner's maximum for points bought at its credit rate")]
+    AboveMaxPoints { max: Points },
 }
 
 impl CreditRateError {
@@ -178,9 +193,18 @@ impl CreditRateError {
             | CreditRateError::TooManyDecimals
             | CreditRateError::TooLarge
             | CreditRateError::BelowWholesale { .. } => "price_per_point",
-            CreditRateError::Points(_) | CreditRateError::PointsZero => "points",
+            CreditRateError::Points(_)
+            | CreditRateError::PointsZero
+            | CreditRateError::BelowMinPoints { .. }
+            | CreditRateError::AboveMaxPoints { .. } => "points",
             // The amount follows from the points asked for: too few points to reach the minimum.
             CreditRateError::Amount(_) => "points",
+            // A minimum above the maximum: the minimum is what the partner is told to lower (the
+            // maximum is usually the partner's risk limit, the one it means).
+            CreditRateError::MinPoints(_) | CreditRateError::MinPointsZero | CreditRateError::MinAboveMax { .. } => {
+                "min_points"
+            }
+            CreditRateError::MaxPoints(_) | CreditRateError::MaxPointsZero => "max_points",
         }
     }
 }
@@ -306,6 +330,148 @@ impl CreditRate {
 impl fmt::Display for CreditRate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.price_text(), self.currency)
+    }
+}
+
+/// A partner's credit rate with the bounds it sets on one purchase at it: buy any number of
+/// points from `min_points` to `max_points` (both included; either may be absent, meaning no
+/// bound). The bounds are the partner's, so they live here and not on [`CreditRate`], which is
+/// also the platform's wholesale cost per point and has none.
+///
+/// Each bound is a price in points (more than 0, at most 2 decimal places) and the minimum is at
+/// most the maximum; a minimum equal to the maximum sells exactly one quantity. A bound does not
+/// lift Stripe's own limits: 10 points at 0.012 USD (0.12 USD) stays refused even with
+/// `min_points` "1", because Stripe charges at least 0.50 USD.
+///
+/// JSON: `{"currency": "usd", "price_per_point": "0.05", "min_points": "100.00", "max_points": null}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "CreditRateTermsRepr", into = "CreditRateTermsRepr")]
+pub struct CreditRateTerms {
+    rate: CreditRate,
+    min_points: Option<Points>,
+    max_points: Option<Points>,
+}
+
+/// Every field always present (`null` for no bound), so what a partner reads it can send back.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditRateTermsRepr {
+    currency: Currency,
+    price_per_point: String,
+    min_points: Option<Points>,
+    max_points: Option<Points>,
+}
+
+impl TryFrom<CreditRateTermsRepr> for CreditRateTerms {
+    type Error = CreditRateError;
+    fn try_from(r: CreditRateTermsRepr) -> Result<Self, CreditRateError> {
+        let rate = CreditRate::new(r.currency, parse_plain_decimal(&r.price_per_point)?)?;
+        CreditRateTerms::new(rate, r.min_points, r.max_points)
+    }
+}
+
+impl From<CreditRateTerms> for CreditRateTermsRepr {
+    fn from(t: CreditRateTerms) -> Self {
+        CreditRateTermsRepr {
+            currency: t.rate.currency,
+            price_per_point: t.rate.price_text(),
+            min_points: t.min_points,
+            max_points: t.max_points,
+        }
+    }
+}
+
+fn check_min_points(min: Points) -> Result<Points, CreditRateError> {
+    if min.is_zero() {
+        return Err(CreditRateError::MinPointsZero);
+    }
+    min.check_price().map_err(CreditRateError::MinPoints)?;
+    Ok(min)
+}
+
+fn check_max_points(max: Points) -> Result<Points, CreditRateError> {
+    if max.is_zero() {
+        return Err(CreditRateError::MaxPointsZero);
+    }
+    max.check_price().map_err(CreditRateError::MaxPoints)?;
+    Ok(max)
+}
+
+impl CreditRateTerms {
+    /// Checks, in field order: `min_points`, then `max_points` (each more than 0, at most 2
+    /// decimal places), then that the minimum is at most the maximum.
+    pub fn new(
+        rate: CreditRate,
+        min_points: Option<Points>,
+        max_points: Option<Points>,
+    ) -> Result<Self, CreditRateError> {
+        min_points.map(check_min_points).transpose()?;
+        max_points.map(check_max_points).transpose()?;
+        if let (Some(min), Some(max)) = (min_points, max_points)
+            && min > max
+        {
+            return Err(CreditRateError::MinAboveMax { min, max });
+        }
+        Ok(Self { rate, min_points, max_points })
+    }
+
+    /// A rate without bounds: any number of points Stripe can charge for.
+    pub fn unbounded(rate: CreditRate) -> Self {
+        Self { rate, min_points: None, max_points: None }
+    }
+
+    /// From the raw request fields: `parse("usd", "0.05", Some("100"), Some("5000"))`. The first
+    /// fault is the first field's, in that order.
+    pub fn parse(
+        currency: &str,
+        price_per_point: &str,
+        min_points: Option<&str>,
+        max_points: Option<&str>,
+    ) -> Result<Self, CreditRateError> {
+        let rate = CreditRate::parse(currency, price_per_point)?;
+        let min_points = min_points
+            .map(|s| Points::parse(s).map_err(CreditRateError::MinPoints).and_then(check_min_points))
+            .transpose()?;
+        let max_points = max_points
+            .map(|s| Points::parse(s).map_err(CreditRateError::MaxPoints).and_then(check_max_points))
+            .transpose()?;
+        Self::new(rate, min_points, max_points)
+    }
+
+    pub fn rate(&self) -> &CreditRate {
+        &self.rate
+    }
+
+    /// The fewest points one purchase may buy, if the partner set a minimum.
+    pub fn min_points(&self) -> Option<Points> {
+        self.min_points
+    }
+
+    /// The most points one purchase may buy, if the partner set a maximum.
+    pub fn max_points(&self) -> Option<Points> {
+        self.max_points
+    }
+
+    /// What `points` cost, within the bounds: the points are checked as a price (more than 0, at
+    /// most 2 decimal places), then against the bounds (100 to 5000: 99.99 and 5000.01 are
+    /// refused, 100 and 5000 are sold), then priced by [`CreditRate::amount_for`] (rounded up,
+    /// chargeable by Stripe). Refusals name `points`.
+    pub fn amount_for(&self, points: Points) -> Result<Money, CreditRateError> {
+        if points.is_zero() {
+            return Err(CreditRateError::PointsZero);
+        }
+        points.check_price().map_err(CreditRateError::Points)?;
+        if let Some(min) = self.min_points
+            && points < min
+        {
+            return Err(CreditRateError::BelowMinPoints { min });
+        }
+        if let Some(max) = self.max_points
+            && points > max
+        {
+            return Err(CreditRateError::AboveMaxPoints { max });
+        }
+        self.rate.amount_for(points)
     }
 }
 
@@ -494,6 +660,159 @@ mod tests {
         assert_eq!(back, r);
         assert!(serde_json::from_str::<CreditRate>(r#"{"currency":"usd","price_per_point":0.5}"#).is_err());
         assert!(serde_json::from_str::<CreditRate>(r#"{"currency":"usd","price_per_point":"0"}"#).is_err());
+    }
+
+    fn terms(min: Option<&str>, max: Option<&str>) -> Result<CreditRateTerms, CreditRateError> {
+        CreditRateTerms::parse("usd", "0.05", min, max)
+    }
+
+    #[test]
+    fn credit_rate_bounds_are_checked() {
+        let t = terms(Some("100"), Some("5000")).unwrap();
+        assert_eq!(
+            (t.rate(), t.min_points(), t.max_points()),
+            (&rate("usd", "0.05"), Some(pts("100")), Some(pts("5000")))
+        );
+        let none = terms(None, None).unwrap();
+        assert_eq!((none.min_points(), none.max_points()), (None, None));
+        assert_eq!(none, CreditRateTerms::unbounded(rate("usd", "0.05")));
+        assert_eq!(terms(Some("250.5"), Some("250.50")).unwrap().min_points(), Some(pts("250.5")), "min = max is fine");
+        assert_eq!(terms(None, Some("1")).unwrap().max_points(), Some(pts("1")));
+        let cases = [
+            (terms(Some("0"), None), CreditRateError::MinPointsZero, "min_points"),
+            (terms(Some("0.00"), Some("10")), CreditRateError::MinPointsZero, "min_points"),
+            (terms(Some("-1"), None), CreditRateError::MinPoints(PointsError::Negative), "min_points"),
+            (
+                terms(Some("10.001"), None),
+                CreditRateError::MinPoints(PointsError::TooManyDecimals { max_dp: 2 }),
+                "min_points",
+            ),
+            (terms(Some("1e3"), None), CreditRateError::MinPoints(PointsError::NotADecimal), "min_points"),
+            (terms(Some("1000000000001"), None), CreditRateError::MinPoints(PointsError::TooLarge), "min_points"),
+            (terms(None, Some("0")), CreditRateError::MaxPointsZero, "max_points"),
+            (
+                terms(None, Some("5000.005")),
+                CreditRateError::MaxPoints(PointsError::TooManyDecimals { max_dp: 2 }),
+                "max_points",
+            ),
+            (terms(Some("100"), Some("")), CreditRateError::MaxPoints(PointsError::NotADecimal), "max_points"),
+            (
+                terms(Some("5000.01"), Some("5000")),
+                CreditRateError::MinAboveMax { min: pts("5000.01"), max: pts("5000") },
+                "min_points",
+            ),
+            // The first fault in field order: the rate's, then the minimum's, then the maximum's.
+            (CreditRateTerms::parse("usd", "0", Some("0"), Some("0")), CreditRateError::NotPositive, "price_per_point"),
+            (terms(Some("0"), Some("x")), CreditRateError::MinPointsZero, "min_points"),
+            (
+                terms(Some("10.001"), Some("0")),
+                CreditRateError::MinPoints(PointsError::TooManyDecimals { max_dp: 2 }),
+                "min_points",
+            ),
+        ];
+        for (got, want, param) in cases {
+            assert_eq!(got.as_ref().unwrap_err(), &want);
+            assert_eq!(want.param(), param, "{want}");
+        }
+        assert_eq!(
+            terms(Some("6000"), Some("5000")).unwrap_err().to_string(),
+            "min_points: 6000.00 is more than max_points (5000.00); the minimum must be at most the maximum"
+        );
+        // `new` checks what `parse` checks, for callers holding typed points.
+        let r = rate("usd", "0.05");
+        assert_eq!(CreditRateTerms::new(r, Some(Points::ZERO), None), Err(CreditRateError::MinPointsZero));
+        assert_eq!(
+            CreditRateTerms::new(r, None, Some(pts("0.125"))),
+            Err(CreditRateError::MaxPoints(PointsError::TooManyDecimals { max_dp: 2 }))
+        );
+        assert_eq!(
+            CreditRateTerms::new(r, Some(pts("2")), Some(pts("1"))),
+            Err(CreditRateError::MinAboveMax { min: pts("2"), max: pts("1") })
+        );
+    }
+
+    #[test]
+    fn a_purchase_must_be_within_the_bounds() {
+        let t = terms(Some("100"), Some("5000")).unwrap();
+        assert_eq!(t.amount_for(pts("100")).unwrap(), money("5.00", "usd"));
+        assert_eq!(t.amount_for(pts("250")).unwrap(), money("12.50", "usd"));
+        assert_eq!(t.amount_for(pts("5000")).unwrap(), money("250.00", "usd"));
+        assert_eq!(t.amount_for(pts("100.01")).unwrap(), money("5.01", "usd")); // 5.0005 -> 5.01
+        let below = t.amount_for(pts("99.99")).unwrap_err();
+        assert_eq!(below, CreditRateError::BelowMinPoints { min: pts("100") });
+        assert_eq!(below.param(), "points");
+        assert_eq!(
+            below.to_string(),
+            "points: must be at least 100.00, the partner's minimum for points bought at its credit rate"
+        );
+        let above = t.amount_for(pts("5000.01")).unwrap_err();
+        assert_eq!(above, CreditRateError::AboveMaxPoints { max: pts("5000") });
+        assert_eq!(above.param(), "points");
+        assert_eq!(
+            above.to_string(),
+            "points: must be at most 5000.00, the partner's maximum for points bought at its credit rate"
+        );
+        // The points' own faults come first, whatever the bounds.
+        assert_eq!(t.amount_for(Points::ZERO), Err(CreditRateError::PointsZero));
+        assert_eq!(
+            t.amount_for(pts("5000.001")),
+            Err(CreditRateError::Points(PointsError::TooManyDecimals { max_dp: 2 }))
+        );
+        // A low minimum doesn't lift Stripe's: 1 point x 0.05 = 0.05 USD, below 0.50.
+        let low = terms(Some("1"), None).unwrap();
+        assert_eq!(
+            low.amount_for(pts("1")),
+            Err(CreditRateError::Amount(MoneyError::BelowMinimumCharge { minimum: money("0.50", "usd") }))
+        );
+        assert_eq!(low.amount_for(pts("10")).unwrap(), money("0.50", "usd"));
+        // No bounds: exactly the rate's rules.
+        let none = terms(None, None).unwrap();
+        assert_eq!(none.amount_for(pts("1000000")).unwrap(), money("50000.00", "usd"));
+        assert_eq!(none.amount_for(pts("9")), rate("usd", "0.05").amount_for(pts("9")));
+    }
+
+    #[test]
+    fn credit_rate_terms_json() {
+        let t = terms(Some("100"), None).unwrap();
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, r#"{"currency":"usd","price_per_point":"0.05","min_points":"100.00","max_points":null}"#);
+        assert_eq!(serde_json::from_str::<CreditRateTerms>(&json).unwrap(), t);
+        let bare: CreditRateTerms = serde_json::from_str(r#"{"currency":"usd","price_per_point":"0.05"}"#).unwrap();
+        assert_eq!(bare, CreditRateTerms::unbounded(rate("usd", "0.05")));
+        for bad in [
+            r#"{"currency":"usd","price_per_point":"0.05","min_points":"6000","max_points":"5000"}"#,
+            r#"{"currency":"usd","price_per_point":"0.05","min_points":100}"#,
+            r#"{"currency":"usd","price_per_point":"0.05","max_points":"0"}"#,
+            r#"{"currency":"usd","price_per_point":"0.05","max_points":"1.005"}"#,
+            r#"{"currency":"usd","price_per_point":"0.05","minimum":"1"}"#,
+        ] {
+            assert!(serde_json::from_str::<CreditRateTerms>(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_purchase_is_sold_exactly_when_within_the_bounds(
+            min_cents in proptest::option::of(1i64..=1_000_000),
+            span_cents in 0i64..=1_000_000,
+            points_cents in 1i64..=3_000_000,
+            no_max in any::<bool>(),
+        ) {
+            let cents = |c: i64| Points::from_decimal(Decimal::new(c, 2)).unwrap();
+            let min = min_cents.map(cents);
+            let max = (!no_max).then(|| cents(min_cents.unwrap_or(1) + span_cents));
+            let r = CreditRate::parse("usd", "0.05").unwrap();
+            let t = CreditRateTerms::new(r, min, max).unwrap();
+            let p = cents(points_cents);
+            let expected = if min.is_some_and(|m| p < m) {
+                Err(CreditRateError::BelowMinPoints { min: min.unwrap() })
+            } else if max.is_some_and(|m| p > m) {
+                Err(CreditRateError::AboveMaxPoints { max: max.unwrap() })
+            } else {
+                r.amount_for(p)
+            };
+            prop_assert_eq!(t.amount_for(p), expected);
+        }
     }
 
     proptest! {

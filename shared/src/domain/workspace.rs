@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use super::{
-    AddonCode, AddonId, AnchorDay, CatalogError, LimitKind, Limits, Money, PartnerId, PlanId, Points, Usage,
+    AddonCode, AddonId, AnchorDay, CatalogError, LimitKind, Limits, Money, PartnerId, PlanId, Points, Rebilling, Usage,
     WorkspaceId, effective_limits, exceeded_limits,
 };
 
@@ -65,6 +65,9 @@ pub struct PartnerSettings {
     pub cancel_url: Option<String>,
     /// Days an unpaid add-on is kept after its renewal failed (0: it lapses at once).
     pub grace_days: u32,
+    /// The re-billing every new workspace starts with (seed 004's "agency settings").
+    #[serde(default)]
+    pub default_rebilling: Rebilling,
 }
 
 impl PartnerSettings {
@@ -84,7 +87,13 @@ impl PartnerSettings {
 impl Default for PartnerSettings {
     /// A new partner starts with credit billing off: selling is something a partner turns on.
     fn default() -> Self {
-        Self { credit_billing: false, success_url: None, cancel_url: None, grace_days: 0 }
+        Self {
+            credit_billing: false,
+            success_url: None,
+            cancel_url: None,
+            grace_days: 0,
+            default_rebilling: Rebilling::default(),
+        }
     }
 }
 
@@ -196,6 +205,8 @@ pub struct Workspace {
     /// It moves on only when that renewal is done (paid, or lapsed after the grace days), so a
     /// workspace stays due until it is renewed.
     pub renews_on: Date,
+    /// Whether, and at what rates, the partner re-bills the workspace's metered usage.
+    pub rebilling: Rebilling,
     /// Optimistic-concurrency version of the workspace's profile.
     pub version: u64,
     pub created_at: OffsetDateTime,

@@ -74,6 +74,7 @@ impl From<OpError> for ApiError {
             OpError::AlreadyExists(what) => {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", format!("{what} already exists"))
             }
+            OpError::AccessDenied(why) => ApiError::new(StatusCode::FORBIDDEN, why.code(), why.to_string()),
             OpError::InsufficientPoints { balance, required } => ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "insufficient_points",
@@ -124,6 +125,9 @@ mod tests {
             (OpError::invalid("x", "bad"), 400, "invalid_request"),
             (OpError::NotFound("workspace"), 404, "not_found"),
             (OpError::Forbidden("no"), 403, "forbidden"),
+            (OpError::AccessDenied(crate::domain::AccessDenied::WalletDepleted), 403, "wallet_depleted"),
+            (OpError::AccessDenied(crate::domain::AccessDenied::PartnerWalletDepleted), 403, "partner_wallet_depleted"),
+            (OpError::AccessDenied(crate::domain::AccessDenied::Paused), 403, "paused"),
             (OpError::AlreadyExists("workspace"), 409, "already_exists"),
             (
                 OpError::InsufficientPoints { balance: Balance::ZERO, required: Points::ZERO },

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Actor, AutoTopup, EntryKind, Money, Overdraft, PartnerId, Points, PointsDelta, TopupAttempt, TopupOptionId,
-    WalletId, Workspace, WorkspaceId,
+    Actor, AutoTopup, Balance, EntryKind, Money, Overdraft, PartnerId, Points, PointsDelta, StartError, TopupAttempt,
+    TopupOptionId, WalletId, Workspace, WorkspaceId, cap_month,
 };
 use crate::store::records::{self, PaymentRecord, StripeCustomer, rfc3339};
 use crate::store::{Attr, Condition, IdempotencyKey, Outcome, StoreError, Table, Write, keys};
@@ -28,6 +28,17 @@ use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply};
 pub const AUTO_TOPUP_ACTOR: &str = "auto-topup";
 /// The metadata `source` of an off-session top-up.
 pub const SOURCE_AUTO_TOPUP: &str = "auto_topup";
+/// An attempt in flight that long without an answer is taken up again by the next refill.
+pub const REFILL_RESUME_AFTER: time::Duration = time::Duration::minutes(2);
+
+/// The threshold refill and the monthly cap, as `PUT /workspace/auto-topup` sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RefillTerms {
+    pub threshold: Option<Points>,
+    /// In minor units of the chosen option's currency.
+    pub monthly_cap_minor: Option<i64>,
+}
+
 /// The metadata key carrying the attempt number.
 pub const ATTEMPT_KEY: &str = "attempt";
 
@@ -45,7 +56,7 @@ pub(super) enum TopupResult {
 }
 
 /// The setting as the workspace and its partner see it.
-pub fn auto_topup_view(a: &AutoTopup, card_saved: bool) -> Value {
+pub fn auto_topup_view(a: &AutoTopup, card_saved: bool, now: OffsetDateTime) -> Value {
     json!({
         "enabled": a.enabled,
         "topup_option_id": a.option.as_ref().map(|o| o.as_str()),
@@ -55,7 +66,16 @@ pub fn auto_topup_view(a: &AutoTopup, card_saved: bool) -> Value {
         "next_attempt_after": a.next_attempt_after.map(rfc3339),
         "disabled_reason": a.disabled_reason,
         "payment_pending": a.in_flight.as_ref().is_some_and(|f| f.payment_intent.is_some()),
+        "threshold": a.threshold.map(|t| t.to_string()),
+        "monthly_cap": a.monthly_cap.as_ref().map(money_view),
+        "spent_this_month": a.monthly_cap.as_ref().map(|cap| {
+            money_view(&a.spent_in(&cap_month(now)).unwrap_or_else(|| Money::from_minor(0, cap.currency()).expect("zero is money")))
+        }),
     })
+}
+
+fn money_view(m: &Money) -> Value {
+    json!({ "amount_minor": m.amount_minor(), "currency": m.currency().code() })
 }
 
 impl<T: Table> Billing<T> {
@@ -76,7 +96,7 @@ impl<T: Table> Billing<T> {
     /// The `auto_topup` part of the workspace's view.
     pub(super) async fn auto_topup_details(&self, ws: &Workspace) -> Result<Value, OpError> {
         let a = self.auto_topup(&ws.id).await?;
-        Ok(auto_topup_view(&a, self.saved_card(ws).await?.is_some()))
+        Ok(auto_topup_view(&a, self.saved_card(ws).await?.is_some(), self.clock.now()))
     }
 
     /// `PUT /workspace/auto-topup`: on with a top-up option (refused until a checkout saved a
@@ -87,6 +107,7 @@ impl<T: Table> Billing<T> {
         partner_claim: Option<&PartnerId>,
         enabled: bool,
         option: Option<TopupOptionId>,
+        refill: RefillTerms,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         if let Some(reply) = self.replay(idem).await? {
@@ -99,8 +120,25 @@ impl<T: Table> Billing<T> {
             let option =
                 option.ok_or_else(|| OpError::invalid("topup_option_id", "required to turn auto top-up on"))?;
             let offered = self.topup_options(&ws.partner).await?;
-            if !offered.options.iter().any(|o| o.id == option) {
+            let Some(chosen) = offered.options.iter().find(|o| o.id == option) else {
                 return Err(OpError::invalid("topup_option_id", "no such top-up option"));
+            };
+            if refill.threshold.is_some_and(|t| t.is_zero()) {
+                return Err(OpError::invalid("threshold", "must be greater than 0"));
+            }
+            // The cap is in the option's currency, and at least one charge of it, or it could
+            // never let a top-up through.
+            let amount = chosen.option.amount();
+            let cap = refill
+                .monthly_cap_minor
+                .map(|minor| Money::from_minor(minor, amount.currency()))
+                .transpose()
+                .map_err(|e| OpError::invalid("monthly_cap_minor", e))?;
+            if let Some(cap) = cap.filter(|c| c.amount_minor() < amount.amount_minor()) {
+                return Err(OpError::invalid(
+                    "monthly_cap_minor",
+                    format!("must be at least one charge of the option ({}), not {}", amount, cap),
+                ));
             }
             if card.is_none() {
                 return Err(OpError::invalid(
@@ -108,27 +146,61 @@ impl<T: Table> Billing<T> {
                     "no card is saved yet: pay once through POST /workspace/checkout, which saves the card",
                 ));
             }
-            current.turned_on(option)
+            AutoTopup { threshold: refill.threshold, monthly_cap: cap, ..current.turned_on(option) }
         } else {
             if option.is_some() {
                 return Err(OpError::invalid("topup_option_id", "only with \"enabled\": true"));
             }
+            if refill.threshold.is_some() || refill.monthly_cap_minor.is_some() {
+                let param = if refill.threshold.is_some() { "threshold" } else { "monthly_cap_minor" };
+                return Err(OpError::invalid(param, "only with \"enabled\": true"));
+            }
             current.turned_off()
         };
         let next = AutoTopup { version: current.version + 1, ..next };
-        let reply = Reply::ok(auto_topup_view(&next, card.is_some()));
+        let reply = Reply::ok(auto_topup_view(&next, card.is_some(), self.clock.now()));
         let writes =
             vec![Write::Put { item: records::auto_topup_item(w, &next), condition: version_is(current.version) }];
         self.commit(idem, writes, reply, |_| OpError::Conflict).await
     }
 
-    /// On a renewal's shortfall: charges the saved card for enough of the chosen option, once.
-    pub(super) async fn try_auto_topup(&self, ws: &Workspace, shortfall: Points) -> Result<TopupResult, OpError> {
+    /// After a debit that left `balance`: below the workspace's refill threshold, a refill starts
+    /// (the same attempt as a renewal's, under the same rails), unless one is in flight. An
+    /// attempt recorded by a call that stopped before its charge is taken up again after
+    /// [`REFILL_RESUME_AFTER`] (under its own idempotency key: Stripe charges it once). A
+    /// deployment without Stripe leaves it to the renewal.
+    pub(super) async fn refill_if_low(&self, ws: &Workspace, balance: Balance) -> Result<(), OpError> {
+        if self.payments.is_none() {
+            return Ok(());
+        }
+        let state = self.auto_topup(&ws.id).await?;
+        let Some(threshold) = state.threshold.filter(|_| state.enabled) else { return Ok(()) };
+        let lacking = threshold.as_decimal() - balance.as_decimal();
+        if lacking <= rust_decimal::Decimal::ZERO {
+            return Ok(());
+        }
+        let shortfall = Points::from_decimal(lacking).map_err(internal)?;
+        let result = self.try_auto_topup(ws, shortfall, Some(REFILL_RESUME_AFTER)).await?;
+        tracing::info!(workspace = %ws.id, balance = %balance, threshold = %threshold, result = ?result, "refill");
+        Ok(())
+    }
+
+    /// On a shortfall (a renewal's, or a refill's): charges the saved card for enough of the
+    /// chosen option, once. An attempt in flight is taken up again (the same charge, under its
+    /// key), unless it started less than `leave_in_flight` ago: a refill leaves one that another
+    /// request is charging right now.
+    pub(super) async fn try_auto_topup(
+        &self,
+        ws: &Workspace,
+        shortfall: Points,
+        leave_in_flight: Option<time::Duration>,
+    ) -> Result<TopupResult, OpError> {
         let now = self.clock.now();
         let mut state = self.auto_topup(&ws.id).await?;
         let attempt = match state.in_flight.clone() {
             // Accepted, settling later: the webhook concludes it.
             Some(a) if a.payment_intent.is_some() => return Ok(TopupResult::Pending),
+            Some(a) if leave_in_flight.is_some_and(|d| now - a.started_at < d) => return Ok(TopupResult::NotTried),
             // Recorded by a run that stopped before it knew the outcome: the same attempt again.
             Some(a) => a,
             None => {
@@ -145,7 +217,16 @@ impl<T: Table> Billing<T> {
                     self.topup_failed(ws, None, "no_saved_card").await?;
                     return Ok(TopupResult::Failed);
                 }
-                let started = state.start(id, &option.option, shortfall, now).map_err(|e| internal(e.to_string()))?;
+                let started = match state.start(id, &option.option, shortfall, now) {
+                    Ok(started) => started,
+                    // Not a failure of the card: nothing is charged until the month turns (or the
+                    // cap is raised), and the workspace sees why in `spent_this_month`.
+                    Err(StartError::MonthlyCap { cap, spent }) => {
+                        tracing::info!(workspace = %ws.id, cap = %cap, spent = %spent, "auto top-up held by its monthly cap");
+                        return Ok(TopupResult::NotTried);
+                    }
+                    Err(e) => return Err(internal(e)),
+                };
                 let started = AutoTopup { version: state.version + 1, ..started };
                 let put = Write::Put {
                     item: records::auto_topup_item(&ws.id, &started),

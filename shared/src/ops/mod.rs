@@ -11,6 +11,7 @@ mod events;
 mod payments;
 mod renewal;
 mod topup;
+mod usage;
 mod views;
 mod webhook;
 mod workspace;
@@ -19,10 +20,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::domain::{Balance, Clock, PartnerId, Points, Workspace, WorkspaceId};
+use crate::domain::{Balance, Clock, Meters, PartnerId, Points, Workspace, WorkspaceId};
 use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
-pub use autotopup::{AUTO_TOPUP_ACTOR, auto_topup_view};
+pub use autotopup::{AUTO_TOPUP_ACTOR, REFILL_RESUME_AFTER, RefillTerms, auto_topup_view};
 pub use events::{PartnerEventKind, parse_events_cursor};
 pub use payments::{CheckoutRequest, Payments};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
@@ -30,6 +31,7 @@ pub use topup::{
     DEFAULT_WHOLESALE_PER_POINT_USD, MAX_TOPUP_OPTIONS, PartnerTopupOption, PlatformConfig, TopupOptionDraft,
     TopupOptionList,
 };
+pub use usage::{FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, UsageEvent, rebilling_view};
 pub use views::*;
 pub use webhook::WebhookOutcome;
 pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS};
@@ -80,6 +82,9 @@ pub enum OpError {
     Forbidden(&'static str),
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
+    /// The workspace may not use (or buy) now: paused, or the wallet that pays is depleted.
+    #[error("{0}")]
+    AccessDenied(crate::domain::AccessDenied),
     #[error("insufficient points: balance {balance}, required {required}")]
     InsufficientPoints { balance: Balance, required: Points },
     #[error("idempotency key reused with a different request")]
@@ -134,12 +139,25 @@ pub struct Billing<T> {
     pub platform: PlatformConfig,
     /// The deployment's Stripe, for the functions that take payments ([`Billing::with_payments`]).
     pub payments: Option<Arc<Payments>>,
+    /// The platform's meters and their wholesale unit costs ([`Billing::with_meters`]).
+    pub meters: Meters,
+    /// Which partner each workspace belongs to, as read before: a workspace never changes
+    /// partner, so the access check can name the partner's items without reading the workspace
+    /// first. Bounded by [`usage::MAX_CACHED_WORKSPACES`].
+    partner_of: std::sync::Mutex<std::collections::HashMap<WorkspaceId, PartnerId>>,
 }
 
 impl<T: Table> Billing<T> {
     /// With the platform's defaults ([`PlatformConfig::default`]); see [`Billing::with_platform`].
     pub fn new(store: Store<T>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, platform: PlatformConfig::default(), payments: None }
+        Self {
+            store,
+            clock,
+            platform: PlatformConfig::default(),
+            payments: None,
+            meters: Meters::default_usd(),
+            partner_of: Default::default(),
+        }
     }
 
     /// A request that was already answered is answered the same way again, before anything is

@@ -294,7 +294,7 @@ impl<T: Table> Billing<T> {
                 let rate = self.credit_rate(p).await?.ok_or_else(|| {
                     OpError::invalid("points", "this partner sells no points at a rate: pick a top-up option")
                 })?;
-                rate.validate_against(&self.platform.wholesale_per_point).map_err(|e| match e {
+                rate.rate().validate_against(&self.platform.wholesale_per_point).map_err(|e| match e {
                     CreditRateError::BelowWholesale { .. } | CreditRateError::CurrencyMismatch { .. } => {
                         OpError::Forbidden(
                             "the partner's credit rate is below the platform's cost: points can't be sold at it",

@@ -128,7 +128,7 @@ impl<T: Table> Billing<T> {
             let lapse = !shortfall.is_zero();
             if lapse && !topped_up && self.payments.is_some() {
                 topped_up = true;
-                if self.try_auto_topup(&ws, shortfall).await? == super::autotopup::TopupResult::Credited {
+                if self.try_auto_topup(&ws, shortfall, None).await? == super::autotopup::TopupResult::Credited {
                     continue;
                 }
             }
@@ -149,6 +149,24 @@ impl<T: Table> Billing<T> {
                     Err(StoreError::ConditionFailed { .. }) => continue,
                     Err(e) => Err(e.into()),
                 };
+            }
+            let mut writes = writes;
+            if !lapse {
+                // The partner owes the platform each renewed add-on's whole-month cost price.
+                let cost = plan.lines.iter().try_fold(Points::ZERO, |sum, l| {
+                    let unit = Points::from_decimal(l.addon.cost_price().as_major()).ok()?;
+                    sum.checked_add(unit.checked_mul(l.quantity)?)
+                });
+                let accrual = records::Accrual {
+                    partner: ws.partner.clone(),
+                    workspace: w.clone(),
+                    source: "renewal".into(),
+                    reference: format!("renewal#{w}#{}", format_date(ws.renews_on)),
+                    amount: cost.ok_or_else(|| internal("a renewal's cost price is out of range"))?,
+                    quantity: None,
+                    created_at: now,
+                };
+                writes.extend(super::usage::accrual_write(&accrual));
             }
             let (cycle_start, cycle_end) = (format_date(plan.next.start()), format_date(plan.next.end()));
             let (amount, kind) = if lapse {

@@ -6,16 +6,21 @@
 //! it atomically under a version check and a workspace reads it in one `GetItem`; 20 options are
 //! a few kilobytes, far below DynamoDB's 400 KB item limit. (DESIGN.md section 5 suggests one
 //! `TOPUP#id` item per option; replacing a list of those atomically would need a transaction of
-//! deletes and puts sized by the old and new lists, for nothing gained.) The rate is
-//! `PARTNER#p / RATE`; a partner without one simply has none.
+//! deletes and puts sized by the old and new lists, for nothing gained.) The rate and its bounds
+//! on one purchase are `PARTNER#p / RATE`; a partner without one simply has none.
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::domain::{CreditRate, CreditRateError, Currency, PartnerId, TopupOption, TopupOptionId, WorkspaceId};
+use crate::domain::{
+    CreditRate, CreditRateError, CreditRateTerms, Currency, PartnerId, TopupOption, TopupOptionId, Workspace,
+};
 use crate::store::{Attr, Condition, IdempotencyKey, Table, Write, keys, records};
 
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_view, partner_topup_view, topup_offer_view};
+use super::{
+    Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_terms_view, credit_rate_view, partner_topup_view,
+    topup_offer_view,
+};
 
 /// Most top-up options a partner may offer. A workspace picks one from a short menu; a longer
 /// list is a mistake, and a bound keeps the list one small item.
@@ -100,23 +105,23 @@ impl<T: Table> Billing<T> {
         Ok(item.as_ref().map(records::topup_options_from).transpose()?.unwrap_or_default())
     }
 
-    /// The partner's credit rate, if it set one. It was at or above the wholesale cost when it
-    /// was saved; whoever sells at it checks it against the current one again
-    /// ([`CreditRate::validate_against`]), since the platform may have raised its cost since.
-    pub async fn credit_rate(&self, p: &PartnerId) -> Result<Option<CreditRate>, OpError> {
+    /// The partner's credit rate and its bounds, if it set one. The rate was at or above the
+    /// wholesale cost when it was saved; whoever sells at it checks it against the current one
+    /// again ([`CreditRate::validate_against`]), since the platform may have raised its cost since.
+    pub async fn credit_rate(&self, p: &PartnerId) -> Result<Option<CreditRateTerms>, OpError> {
         let item = self.store.get(&keys::partner_credit_rate(p)).await?;
         Ok(item.as_ref().map(records::credit_rate_from).transpose()?)
     }
 
-    /// `GET /partner/topup-options`: the options with their ids, the credit rate, and the
-    /// wholesale cost per point the rate must stay at or above.
+    /// `GET /partner/topup-options`: the options with their ids, the credit rate with its
+    /// bounds, and the wholesale cost per point the rate must stay at or above.
     pub async fn partner_topup_options(&self, p: &PartnerId) -> Result<Value, OpError> {
         self.partner_settings(p).await?;
         let list = self.topup_options(p).await?;
         let rate = self.credit_rate(p).await?;
         Ok(json!({
             "data": list.options.iter().map(partner_topup_view).collect::<Vec<_>>(),
-            "credit_rate": rate.as_ref().map(credit_rate_view),
+            "credit_rate": rate.as_ref().map(credit_rate_terms_view),
             "wholesale_per_point": credit_rate_view(&self.platform.wholesale_per_point),
         }))
     }
@@ -194,36 +199,36 @@ impl<T: Table> Billing<T> {
         }
     }
 
-    /// Sets the partner's credit rate: at or above the platform's wholesale cost per point, in
-    /// its currency. A replacement, last writer wins, like the partner's other terms.
+    /// Sets the partner's credit rate and its bounds (checked by [`CreditRateTerms`]): the rate
+    /// at or above the platform's wholesale cost per point, in its currency. A replacement, last
+    /// writer wins, like the partner's other terms: a PUT without bounds removes them.
     pub async fn put_credit_rate(
         &self,
         p: &PartnerId,
-        rate: &CreditRate,
+        terms: &CreditRateTerms,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         if let Some(reply) = self.replay(idem).await? {
             return Ok(reply);
         }
-        rate.validate_against(&self.platform.wholesale_per_point).map_err(invalid_rate)?;
+        terms.rate().validate_against(&self.platform.wholesale_per_point).map_err(invalid_rate)?;
         let writes = vec![
-            Write::Put { item: records::credit_rate_item(p, rate, self.clock.now()), condition: Condition::Always },
+            Write::Put { item: records::credit_rate_item(p, terms, self.clock.now()), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
         ];
-        self.commit(idem, writes, Reply::ok(credit_rate_view(rate)), |_| OpError::NotFound("partner")).await
+        self.commit(idem, writes, Reply::ok(credit_rate_terms_view(terms)), |_| OpError::NotFound("partner")).await
     }
 
     /// `GET /workspace/topup-options`: what the workspace may pay for points, as it sees it
-    /// (labels, amounts, points, the partner's rate; never the wholesale cost). Reading is
+    /// (labels, amounts, points, the partner's rate and its bounds; never the wholesale cost). Reading is
     /// harmless, so a partner whose credit billing is off still shows them, with
     /// `"credit_billing": false` to say a checkout would be refused. A rate the platform's
     /// wholesale cost has since overtaken can't be sold at, and is not shown.
-    pub async fn workspace_topup_options(&self, w: &WorkspaceId) -> Result<Value, OpError> {
-        let ws = self.workspace(w).await?;
+    pub async fn workspace_topup_options(&self, ws: &Workspace) -> Result<Value, OpError> {
         let settings = self.partner_settings(&ws.partner).await?;
         let list = self.topup_options(&ws.partner).await?;
         let rate = self.credit_rate(&ws.partner).await?;
-        let rate = rate.filter(|r| match r.validate_against(&self.platform.wholesale_per_point) {
+        let rate = rate.filter(|r| match r.rate().validate_against(&self.platform.wholesale_per_point) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(partner = %ws.partner, error = %e, "credit rate no longer sellable; not shown");
@@ -233,7 +238,7 @@ impl<T: Table> Billing<T> {
         Ok(json!({
             "credit_billing": settings.credit_billing,
             "data": list.options.iter().map(topup_offer_view).collect::<Vec<_>>(),
-            "credit_rate": rate.as_ref().map(credit_rate_view),
+            "credit_rate": rate.as_ref().map(credit_rate_terms_view),
         }))
     }
 }

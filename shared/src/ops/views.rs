@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::domain::{
-    Balance, CreditRate, Cycle, LedgerEntry, Limits, PartnerAddon, PartnerSettings, Plan, Workspace, WorkspaceAddon,
-    WorkspaceStatus,
+    Balance, CreditRate, CreditRateTerms, Cycle, LedgerEntry, Limits, PartnerAddon, PartnerSettings, Plan, Workspace,
+    WorkspaceAddon, WorkspaceStatus,
 };
 use time::OffsetDateTime;
 
@@ -81,9 +81,16 @@ pub fn topup_offer_view(o: &PartnerTopupOption) -> Value {
     })
 }
 
-/// `{"currency": "usd", "price_per_point": "0.05"}`.
+/// `{"currency": "usd", "price_per_point": "0.05"}`: the platform's wholesale cost per point.
 pub fn credit_rate_view(r: &CreditRate) -> Value {
     to_value(r)
+}
+
+/// A partner's credit rate with its bounds, to the partner and its workspaces alike, exactly
+/// the fields `PUT /partner/credit-rate` takes (a bound not set is `null`):
+/// `{"currency": "usd", "price_per_point": "0.05", "min_points": "100.00", "max_points": null}`.
+pub fn credit_rate_terms_view(t: &CreditRateTerms) -> Value {
+    to_value(t)
 }
 
 pub fn plan_view(p: &Plan) -> Value {

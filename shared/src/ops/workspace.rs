@@ -70,6 +70,8 @@ impl<T: Table> Billing<T> {
         let name = check_label(&new.name).map_err(|e| OpError::invalid("name", e))?;
         let now = self.clock.now();
         let plan = self.plan(p, new.plan).await?;
+        // A workspace starts with its partner's default re-billing (checked when it was saved).
+        let settings = self.partner_settings(p).await?;
         let anchor = new.anchor.unwrap_or_else(|| AnchorDay::of(now.date()));
         let cycle = Cycle::containing(anchor, now.date()).map_err(internal)?;
         let ws = Workspace {
@@ -81,6 +83,7 @@ impl<T: Table> Billing<T> {
             usage: Usage::default(),
             status: WorkspaceStatus::Active,
             renews_on: crate::domain::renews_on(&cycle).map_err(internal)?,
+            rebilling: settings.default_rebilling,
             version: 1,
             created_at: now,
         };
@@ -90,7 +93,7 @@ impl<T: Table> Billing<T> {
             limits: &plan.limits,
             balance: Default::default(),
             addons: vec![],
-            auto_topup: super::auto_topup_view(&Default::default(), false),
+            auto_topup: super::auto_topup_view(&Default::default(), false, now),
         };
         let reply = Reply::new(201, workspace_view(&details));
         let writes = vec![
@@ -264,6 +267,8 @@ impl<T: Table> Billing<T> {
             if !order.by_partner && !offer.enabled {
                 return Err(OpError::invalid("addon", "this add-on is not offered"));
             }
+            // A prepaid partner pays the platform before its workspaces take more.
+            self.partner_may_spend(&ws.partner).await?;
             let now = self.clock.now();
             let cycle = Cycle::containing(ws.anchor, now.date()).map_err(internal)?;
             let prorated = prorate(offer.points, order.quantity, &cycle, now.date())
@@ -283,6 +288,18 @@ impl<T: Table> Billing<T> {
             let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(|e| OpError::invalid("quantity", e))?;
             let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
             let charged = if order.charge { prorated.amount() } else { Default::default() };
+            // The partner owes the platform the add-on's cost price, prorated by the same rule,
+            // whether the workspace paid points for it or the partner gave it.
+            let cost = super::usage::addon_cost(order.code, order.quantity, &cycle, now.date())?;
+            let accrual = records::Accrual {
+                partner: ws.partner.clone(),
+                workspace: w.clone(),
+                source: format!("addon_purchase:{}", order.code.as_str()),
+                reference: format!("addon#{w}#{}", addon.id),
+                amount: cost,
+                quantity: None,
+                created_at: now,
+            };
             let posting = Posting {
                 wallet: WalletId::Workspace(w.clone()),
                 amount: PointsDelta::debit(charged),
@@ -309,6 +326,7 @@ impl<T: Table> Billing<T> {
                 ]
                 .into_iter()
                 .chain(super::events::status_event(&ws.partner, w, &ws.status, &updated.status, now))
+                .chain(super::usage::accrual_write(&accrual))
                 .collect(),
             };
             let reply = |entry: &crate::domain::LedgerEntry| {

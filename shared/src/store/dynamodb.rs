@@ -15,18 +15,22 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use rust_decimal::Decimal;
 
 use super::item::{Attr, Condition, Item, Key, Order, PK, SK, Write};
 use super::schema::{IndexKeys, TABLE};
-use super::table::{FailedCondition, IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::table::{
+    FailedCondition, IndexPosition, MAX_BATCH_GET_KEYS, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError,
+};
 
 /// A query stops after this many round trips even if DynamoDB keeps returning short pages
 /// (each page is at most 1 MB; our pages are far smaller).
 const MAX_QUERY_ROUNDS: usize = 16;
+/// A batch get asks again for unprocessed keys at most this often.
+const MAX_BATCH_GET_ROUNDS: u32 = 5;
 /// How long `create_table` waits for the table to become active.
 const CREATE_WAIT_ROUNDS: u32 = 120;
 const CREATE_WAIT_STEP: Duration = Duration::from_millis(500);
@@ -296,6 +300,42 @@ impl Table for DynamoTable {
         out.item().map(from_map).transpose()
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
+        assert!(!keys.is_empty() && keys.len() <= MAX_BATCH_GET_KEYS, "a batch get of {} keys", keys.len());
+        let mut found: HashMap<Key, Item> = HashMap::with_capacity(keys.len());
+        let mut pending: Vec<HashMap<String, AttributeValue>> = keys.iter().map(key_map).collect();
+        // DynamoDB may answer part of a batch and hand back the rest as `UnprocessedKeys` (under
+        // throttling): ask again for those, a bounded number of times, backing off a little.
+        for round in 0..MAX_BATCH_GET_ROUNDS {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(build_err)?;
+            let out =
+                self.client.batch_get_item().request_items(&self.table_name, request).send().await.map_err(classify)?;
+            for map in out.responses().and_then(|r| r.get(&self.table_name)).into_iter().flatten() {
+                let item = from_map(map)?;
+                let key =
+                    item.key().ok_or_else(|| TableError::Fatal("a batch get returned an item without keys".into()))?;
+                found.insert(key, item);
+            }
+            pending = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table_name))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(keys.iter().map(|k| found.remove(k)).collect());
+            }
+            tokio::time::sleep(Duration::from_millis(10 << round)).await;
+        }
+        Err(TableError::Transient(format!(
+            "{} keys still unprocessed after {MAX_BATCH_GET_ROUNDS} rounds",
+            pending.len()
+        )))
+    }
+
     async fn query(
         &self,
         pk: &str,
@@ -308,13 +348,19 @@ impl Table for DynamoTable {
             .client
             .query()
             .table_name(&self.table_name)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
             .scan_index_forward(order == Order::Ascending)
             .consistent_read(true);
+        // A key condition can't compare with an empty string: no prefix is the whole partition.
+        let query = if sk_prefix.is_empty() {
+            query.key_condition_expression("#pk = :pk")
+        } else {
+            query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+        };
         collect_pages(query, start_after.map(|sk| key_map(&Key::new(pk, sk))), limit).await
     }
 

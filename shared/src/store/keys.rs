@@ -19,6 +19,8 @@
 //! | `WS#w` | `STRIPE#acct_..` | `stripe_customer` (the workspace's customer on that account, saved card) |
 //! | `CHECKOUT#cs_..` | `CHECKOUT` | `checkout` (points promised, pending/awaiting_payment/credited/expired/failed) |
 //! | `PAYMENT#pi_..` | `PAYMENT` | `payment` (a credited payment: points, amount, refunded and disputed shares) |
+//! | `PARTNER#p` | `BILLING` | `partner_billing` (prepaid or postpaid, set by the platform) |
+//! | `ACCRUAL#<shard>` | `<partner>#<source>` | `accrual` (a wholesale charge waiting to be folded into the partner's wallet) |
 
 use crate::domain::{AddonCode, AddonId, CheckoutId, PartnerId, PlanId, WalletId, WorkspaceId};
 
@@ -52,9 +54,48 @@ pub const DUE_SHARDS: u32 = 16;
 /// FNV-1a of the id, modulo [`DUE_SHARDS`]: stable across processes and releases (a shard
 /// that moved would leave a due renewal where nobody looks).
 pub fn due_shard(w: &WorkspaceId) -> u32 {
+    shard_of(w, DUE_SHARDS)
+}
+
+fn shard_of(w: &WorkspaceId, shards: u32) -> u32 {
     let hash =
         w.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    u32::try_from(hash % u64::from(DUE_SHARDS)).expect("below DUE_SHARDS")
+    u32::try_from(hash % u64::from(shards)).expect("below the shard count")
+}
+
+/// A partner's wallet is shared by all its workspaces, so it must not be one item that every
+/// usage event rewrites (DESIGN.md section 5 rule 6). Each wholesale charge is instead written
+/// once, as its own item, into one of these partitions (by a stable hash of the workspace), and
+/// the fold moves them into the partner's ledger in batches. No item is written more than
+/// twice (created, then deleted by the fold), and each partition takes 1/16 of the platform's
+/// usage events.
+pub const ACCRUAL_SHARDS: u32 = 16;
+
+pub fn accrual_shard(w: &WorkspaceId) -> u32 {
+    shard_of(w, ACCRUAL_SHARDS)
+}
+
+pub fn accrual_pk(shard: u32) -> String {
+    format!("ACCRUAL#{shard}")
+}
+
+/// The partner first, so one partner's charges in a shard are one key range, then what the
+/// charge is for (unique: a usage event, an add-on bought, a renewal).
+pub fn accrual_sk(p: &PartnerId, source: &str) -> String {
+    format!("{p}#{source}")
+}
+
+/// The sort-key prefix of partner `p`'s charges in any shard.
+pub fn accrual_prefix(p: &PartnerId) -> String {
+    format!("{p}#")
+}
+
+pub fn accrual(w: &WorkspaceId, p: &PartnerId, source: &str) -> Key {
+    Key::new(accrual_pk(accrual_shard(w)), accrual_sk(p, source))
+}
+
+pub fn partner_billing(p: &PartnerId) -> Key {
+    Key::new(partner_pk(p), "BILLING")
 }
 
 pub fn due_pk(shard: u32) -> String {

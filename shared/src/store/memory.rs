@@ -41,9 +41,24 @@ fn holds(condition: &Condition, current: Option<&Item>) -> bool {
     }
 }
 
+/// What DynamoDB refuses in a `BatchGetItem`: no keys, too many, or one key twice.
+fn check_batch(keys: &[Key]) -> Result<(), TableError> {
+    let unique: std::collections::BTreeSet<&Key> = keys.iter().collect();
+    if keys.is_empty() || keys.len() > super::table::MAX_BATCH_GET_KEYS || unique.len() != keys.len() {
+        return Err(TableError::Fatal(format!("a batch get of {} keys ({} distinct)", keys.len(), unique.len())));
+    }
+    Ok(())
+}
+
 impl Table for MemoryTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
         Ok(self.lock().get(key).cloned())
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
+        check_batch(keys)?;
+        let items = self.lock();
+        Ok(keys.iter().map(|k| items.get(k).cloned()).collect())
     }
 
     async fn query(

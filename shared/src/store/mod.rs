@@ -17,7 +17,7 @@ pub use item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 pub use table::{FailedCondition, Table, TableError};
 pub use wallet::{
     Committed, Cursor, IdempotencyKey, IndexCursor, InvalidCursor, InvalidIdempotencyKey, Outcome, Page, Posting,
-    RetryPolicy, Verified, WalletState,
+    RetryPolicy, Verified, WalletState, wallet_state,
 };
 
 /// The attribute DynamoDB's TTL sweeps on (epoch seconds).

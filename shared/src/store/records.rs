@@ -7,9 +7,10 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use crate::domain::{
-    AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CheckoutId, CheckoutStatus, CreditRate, Currency, LimitKind,
-    Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, TopupAttempt, TopupFailure,
-    TopupOption, Usage, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
+    AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CheckoutId, CheckoutStatus, CreditRate, CreditRateTerms,
+    Currency, LimitKind, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, Rebilling,
+    TopupAttempt, TopupFailure, TopupOption, Usage, UsageQuantity, WalletMode, Workspace, WorkspaceAddon, WorkspaceId,
+    WorkspaceStatus,
 };
 // The top-up option id sits in `ops` until `domain::ids` can take it.
 use crate::domain::TopupOptionId;
@@ -68,6 +69,13 @@ fn get_points(item: &Item, name: &str) -> Result<Points, MalformedItem> {
     Points::from_decimal(item.num(name)?).map_err(|_| MalformedItem { key: item.key(), attr: name.into() })
 }
 
+fn get_opt_points(item: &Item, name: &str) -> Result<Option<Points>, MalformedItem> {
+    match item.get(name) {
+        None | Some(Attr::Null) => Ok(None),
+        Some(_) => get_points(item, name).map(Some),
+    }
+}
+
 fn sub_item(item: &Item, name: &str) -> Result<Item, MalformedItem> {
     match item.get(name) {
         Some(Attr::M(m)) => Ok(Item(m.clone())),
@@ -84,7 +92,20 @@ pub fn partner_item(p: &PartnerId, s: &PartnerSettings, created_at: OffsetDateTi
         .with("success_url", opt_str(&s.success_url))
         .with("cancel_url", opt_str(&s.cancel_url))
         .with("grace_days", Attr::n(s.grace_days))
+        .with("default_rebilling", rebilling_attr(&s.default_rebilling))
         .with("created_at", Attr::s(rfc3339(created_at)))
+}
+
+fn rebilling_attr(r: &Rebilling) -> Attr {
+    Attr::s(serde_json::to_string(r).expect("re-billing serializes"))
+}
+
+/// Absent on items written before re-billing existed: off.
+fn get_rebilling(item: &Item, name: &str) -> Result<Rebilling, MalformedItem> {
+    match item.get(name) {
+        None => Ok(Rebilling::default()),
+        Some(_) => item.parsed(name, |s| serde_json::from_str(s)),
+    }
 }
 
 pub fn partner_settings_from(item: &Item) -> Result<PartnerSettings, MalformedItem> {
@@ -93,6 +114,7 @@ pub fn partner_settings_from(item: &Item) -> Result<PartnerSettings, MalformedIt
         success_url: get_opt_str(item, "success_url")?,
         cancel_url: get_opt_str(item, "cancel_url")?,
         grace_days: get_u32(item, "grace_days")?,
+        default_rebilling: get_rebilling(item, "default_rebilling")?,
     })
 }
 
@@ -204,17 +226,25 @@ pub fn topup_options_from(item: &Item) -> Result<TopupOptionList, MalformedItem>
     Ok(TopupOptionList { version: item.u64("version")?, options })
 }
 
-pub fn credit_rate_item(p: &PartnerId, r: &CreditRate, updated_at: OffsetDateTime) -> Item {
+/// The rate and its bounds, one item; a bound not set is `NULL`.
+pub fn credit_rate_item(p: &PartnerId, t: &CreditRateTerms, updated_at: OffsetDateTime) -> Item {
+    let r = t.rate();
     Item::new(&keys::partner_credit_rate(p), "credit_rate")
         .with("currency", Attr::s(r.currency().code()))
         .with("price_per_point", Attr::N(r.price_per_point()))
+        .with("min_points", t.min_points().map_or(Attr::Null, points_attr))
+        .with("max_points", t.max_points().map_or(Attr::Null, points_attr))
         .with("updated_at", Attr::s(rfc3339(updated_at)))
 }
 
-pub fn credit_rate_from(item: &Item) -> Result<CreditRate, MalformedItem> {
+/// Items written before rates had bounds have no `min_points`/`max_points`: no bound.
+pub fn credit_rate_from(item: &Item) -> Result<CreditRateTerms, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
     let currency = item.parsed("currency", Currency::parse)?;
-    CreditRate::new(currency, item.num("price_per_point")?)
-        .map_err(|_| MalformedItem { key: item.key(), attr: "price_per_point".into() })
+    let rate = CreditRate::new(currency, item.num("price_per_point")?).map_err(|_| bad("price_per_point"))?;
+    let min_points = get_opt_points(item, "min_points")?;
+    let max_points = get_opt_points(item, "max_points")?;
+    CreditRateTerms::new(rate, min_points, max_points).map_err(|e| bad(e.param()))
 }
 
 // ---- workspace ----
@@ -249,6 +279,7 @@ pub fn workspace_item(w: &Workspace) -> Item {
         .with("renews_on", Attr::s(format_date(w.renews_on)))
         .with(schema::DUE_INDEX.partition, Attr::s(keys::due_pk(keys::due_shard(&w.id))))
         .with(schema::DUE_INDEX.sort, Attr::s(keys::due_sk(&format_date(w.renews_on), &w.id)))
+        .with("rebilling", rebilling_attr(&w.rebilling))
         .with("version", Attr::n(w.version))
         .with("created_at", Attr::s(rfc3339(w.created_at)))
 }
@@ -284,6 +315,7 @@ pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
         usage: usage_from(item)?,
         status,
         renews_on: item.parsed("renews_on", parse_date)?,
+        rebilling: get_rebilling(item, "rebilling")?,
         version: item.u64("version")?,
         created_at: item.parsed("created_at", parse_time)?,
     })
@@ -380,10 +412,28 @@ mod tests {
         assert_eq!(topup_options_from(&bad).unwrap_err().attr, "options[0]");
         let empty = TopupOptionList { version: 1, options: vec![] };
         assert_eq!(topup_options_from(&topup_options_item(&p, &empty, at)).unwrap(), empty);
-        let rate = CreditRate::parse("usd", "0.0333").unwrap();
+        let rate = CreditRateTerms::parse("usd", "0.0333", Some("100"), Some("5000.50")).unwrap();
         let item = credit_rate_item(&p, &rate, at);
         assert_eq!(item.str("entity_type").unwrap(), "credit_rate");
         assert_eq!(credit_rate_from(&item).unwrap(), rate);
+        let unbounded = CreditRateTerms::unbounded(CreditRate::parse("usd", "0.05").unwrap());
+        let item = credit_rate_item(&p, &unbounded, at);
+        assert_eq!((item.get("min_points"), item.get("max_points")), (Some(&Attr::Null), Some(&Attr::Null)));
+        assert_eq!(credit_rate_from(&item).unwrap(), unbounded);
+        let only_max = CreditRateTerms::parse("usd", "0.05", None, Some("10")).unwrap();
+        assert_eq!(credit_rate_from(&credit_rate_item(&p, &only_max, at)).unwrap(), only_max);
+        // An item written before rates had bounds: no bound.
+        let mut old = credit_rate_item(&p, &unbounded, at);
+        old.0.remove("min_points");
+        old.0.remove("max_points");
+        assert_eq!(credit_rate_from(&old).unwrap(), unbounded);
+        // Bounds that could not have been saved are refused on the way out too.
+        let mut crossed = credit_rate_item(&p, &rate, at);
+        crossed.set("min_points", Attr::n(6000));
+        assert_eq!(credit_rate_from(&crossed).unwrap_err().attr, "min_points");
+        let mut text = credit_rate_item(&p, &rate, at);
+        text.set("max_points", Attr::s("5000"));
+        assert_eq!(credit_rate_from(&text).unwrap_err().attr, "max_points");
         let w = Workspace {
             id: WorkspaceId::parse("w1").unwrap(),
             partner: p.clone(),
@@ -393,6 +443,7 @@ mod tests {
             usage: Usage { bots: 2, members: 1, bot_users: 5 },
             status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] },
             renews_on: time::macros::date!(2026 - 04 - 30),
+            rebilling: Default::default(),
             version: 3,
             created_at: datetime!(2026-04-01 10:00 UTC),
         };
@@ -659,7 +710,36 @@ pub fn auto_topup_item(w: &WorkspaceId, a: &AutoTopup) -> Item {
         .with("disabled_reason", opt_str(&a.disabled_reason))
         .with("attempts", Attr::n(a.attempts))
         .with("in_flight", in_flight)
+        .with("threshold", a.threshold.map_or(Attr::Null, points_attr))
+        .with("monthly_cap", a.monthly_cap.as_ref().map_or(Attr::Null, money_attr))
+        .with(
+            "spent",
+            a.spent.as_ref().map_or(Attr::Null, |(month, m)| {
+                Attr::M(BTreeMap::from([
+                    ("month".to_owned(), Attr::s(month)),
+                    ("currency".to_owned(), Attr::s(m.currency().code())),
+                    ("amount_minor".to_owned(), Attr::n(m.amount_minor())),
+                ]))
+            }),
+        )
         .with("version", Attr::n(a.version))
+}
+
+fn money_attr(m: &Money) -> Attr {
+    Attr::M(BTreeMap::from([
+        ("currency".to_owned(), Attr::s(m.currency().code())),
+        ("amount_minor".to_owned(), Attr::n(m.amount_minor())),
+    ]))
+}
+
+/// A map attribute holding `currency` and `amount_minor`; absent or null is `None` (items
+/// written before the attribute existed).
+fn get_opt_money_map(item: &Item, name: &str) -> Result<Option<Item>, MalformedItem> {
+    match item.get(name) {
+        None | Some(Attr::Null) => Ok(None),
+        Some(Attr::M(m)) => Ok(Some(Item(m.clone()))),
+        _ => Err(MalformedItem { key: item.key(), attr: name.into() }),
+    }
 }
 
 pub fn auto_topup_from(item: &Item) -> Result<AutoTopup, MalformedItem> {
@@ -693,6 +773,118 @@ pub fn auto_topup_from(item: &Item) -> Result<AutoTopup, MalformedItem> {
         disabled_reason: get_opt_str(item, "disabled_reason")?,
         attempts: item.u64("attempts")?,
         in_flight,
+        threshold: get_opt_points(item, "threshold")?,
+        monthly_cap: get_opt_money_map(item, "monthly_cap")?.map(|m| get_money(&m)).transpose()?,
+        spent: match get_opt_money_map(item, "spent")? {
+            None => None,
+            Some(m) => Some((m.str("month")?.to_owned(), get_money(&m)?)),
+        },
         version: item.u64("version")?,
     })
+}
+
+// ---- wholesale charges waiting to be folded, and how a partner pays ----
+
+/// A wholesale charge owed by a partner, written in the same transaction as what caused it (a
+/// usage event, an add-on bought or renewed), and deleted by the fold that moves it into the
+/// partner's wallet (`keys::ACCRUAL_SHARDS` explains why it is not written to the wallet itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accrual {
+    pub partner: PartnerId,
+    pub workspace: WorkspaceId,
+    /// What it is for, as the fold's lines name it: `usage:<meter>`, `addon_purchase:<add-on>`,
+    /// `renewal`.
+    pub source: String,
+    /// What made it, unique within the partner: `usage#<w>#<event id>`, `addon#<w>#<add-on id>`,
+    /// `renewal#<w>#<renews_on>`. Part of the item's key.
+    pub reference: String,
+    /// In the platform's currency, 4 places at most.
+    pub amount: Points,
+    /// Units of the meter, for usage.
+    pub quantity: Option<UsageQuantity>,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn accrual_item(a: &Accrual) -> Item {
+    let mut item = Item::new(&keys::accrual(&a.workspace, &a.partner, &a.reference), "accrual")
+        .with("partner_id", Attr::s(a.partner.as_str()))
+        .with("workspace_id", Attr::s(a.workspace.as_str()))
+        .with("source", Attr::s(&a.source))
+        .with("reference", Attr::s(&a.reference))
+        .with("amount", points_attr(a.amount))
+        .with("created_at", Attr::s(rfc3339(a.created_at)));
+    if let Some(q) = a.quantity {
+        item.set("quantity", Attr::N(q.as_decimal()));
+    }
+    item
+}
+
+pub fn accrual_from(item: &Item) -> Result<Accrual, MalformedItem> {
+    let quantity = match item.get("quantity") {
+        None => None,
+        Some(_) => Some(
+            UsageQuantity::from_decimal(item.num("quantity")?)
+                .map_err(|_| MalformedItem { key: item.key(), attr: "quantity".into() })?,
+        ),
+    };
+    Ok(Accrual {
+        partner: item.parsed("partner_id", PartnerId::parse)?,
+        workspace: item.parsed("workspace_id", WorkspaceId::parse)?,
+        source: item.str("source")?.to_owned(),
+        reference: item.str("reference")?.to_owned(),
+        amount: get_points(item, "amount")?,
+        quantity,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+/// How a partner pays the platform, with the version its replacement is checked against
+/// (0: never set, postpaid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PartnerBilling {
+    pub mode: WalletMode,
+    pub version: u64,
+}
+
+pub fn partner_billing_item(p: &PartnerId, b: &PartnerBilling, updated_at: OffsetDateTime) -> Item {
+    Item::new(&keys::partner_billing(p), "partner_billing")
+        .with("mode", Attr::s(b.mode.as_str()))
+        .with("version", Attr::n(b.version))
+        .with("updated_at", Attr::s(rfc3339(updated_at)))
+}
+
+/// `None` (never set) is postpaid at version 0.
+pub fn partner_billing_from(item: Option<&Item>) -> Result<PartnerBilling, MalformedItem> {
+    let Some(item) = item else { return Ok(PartnerBilling::default()) };
+    Ok(PartnerBilling { mode: item.parsed("mode", |s| WalletMode::parse(s).ok_or(()))?, version: item.u64("version")? })
+}
+
+#[cfg(test)]
+mod usage_records {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn accruals_and_billing_round_trip() {
+        let a = Accrual {
+            partner: PartnerId::parse("p-1").unwrap(),
+            workspace: WorkspaceId::parse("w-1").unwrap(),
+            source: "usage:voice_minutes".into(),
+            reference: "usage#w-1#evt-1".into(),
+            amount: Points::parse("0.035").unwrap(),
+            quantity: Some(UsageQuantity::parse("0.5").unwrap()),
+            created_at: datetime!(2026-12-01 10:00 UTC),
+        };
+        let item = accrual_item(&a);
+        assert_eq!(item.key().unwrap(), keys::accrual(&a.workspace, &a.partner, "usage#w-1#evt-1"));
+        assert_eq!(accrual_from(&item).unwrap(), a);
+        let without = Accrual { quantity: None, source: "renewal".into(), ..a };
+        assert_eq!(accrual_from(&accrual_item(&without)).unwrap(), without);
+
+        let p = PartnerId::parse("p-1").unwrap();
+        let b = PartnerBilling { mode: WalletMode::Prepaid, version: 2 };
+        let item = partner_billing_item(&p, &b, datetime!(2026-12-01 10:00 UTC));
+        assert_eq!(partner_billing_from(Some(&item)).unwrap(), b);
+        assert_eq!(partner_billing_from(None).unwrap(), PartnerBilling { mode: WalletMode::Postpaid, version: 0 });
+    }
 }

@@ -7,6 +7,8 @@ use super::schema::IndexKeys;
 
 /// DynamoDB allows at most 100 actions in one `TransactWriteItems`.
 pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+/// DynamoDB's limit on the keys of one `BatchGetItem`.
+pub const MAX_BATCH_GET_KEYS: usize = 100;
 /// Largest page a query returns; callers page with a cursor.
 pub const MAX_QUERY_LIMIT: usize = 1000;
 
@@ -80,6 +82,11 @@ pub trait Table: Send + Sync + 'static {
         limit: usize,
         order: Order,
     ) -> impl Future<Output = Result<Vec<Item>, TableError>> + Send;
+
+    /// Several items in one request (`BatchGetItem`, strongly consistent): the answer has one
+    /// entry per key, in the order of `keys`, `None` for an item that does not exist. At most
+    /// [`MAX_BATCH_GET_KEYS`] keys, each once.
+    fn get_many(&self, keys: &[Key]) -> impl Future<Output = Result<Vec<Option<Item>>, TableError>> + Send;
 
     /// All of `writes` or none of them. At most [`MAX_TRANSACTION_ACTIONS`], one per key.
     fn transact(&self, writes: Vec<Write>) -> impl Future<Output = Result<(), TableError>> + Send;

@@ -347,7 +347,29 @@ fn replay_of(idem: &IdempotencyKey, record: &Item, now: OffsetDateTime) -> Resul
     Ok(Some(Outcome::Replayed { response }))
 }
 
+/// A wallet's state from its item as read (`None`: never written, version 0).
+pub fn wallet_state(item: Option<&Item>) -> Result<WalletState, StoreError> {
+    Ok(item.map(wallet_from_item).transpose()?.unwrap_or_default())
+}
+
 impl<T: Table> Store<T> {
+    /// Several items in one consistent read (`BatchGetItem`), in the order of `keys`; transient
+    /// failures are retried like any read.
+    pub async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.table.get_many(keys).await {
+                Ok(items) => return Ok(items),
+                Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
+                    tracing::warn!(error = %e, attempt, "batch read failed, retrying");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(StoreError::from_table(e)),
+            }
+        }
+    }
+
     /// The wallet's balance and version (a consistent read).
     pub async fn wallet(&self, wallet: &WalletId) -> Result<WalletState, StoreError> {
         let item = self.retrying_get(&keys::wallet(wallet)).await?;

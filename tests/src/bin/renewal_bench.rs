@@ -45,6 +45,7 @@ async fn seed(billing: &Billing<CountingTable<DynamoTable>>, p: &PartnerId, i: u
         usage: Usage::default(),
         status: WorkspaceStatus::Active,
         renews_on: date!(2026 - 05 - 01),
+        rebilling: Default::default(),
         version: 1,
         created_at,
     };

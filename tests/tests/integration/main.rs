@@ -9,6 +9,7 @@ mod concurrency;
 mod contract;
 mod faults;
 mod faults_everywhere;
+mod isolation;
 mod local_clock;
 mod logs;
 mod model;

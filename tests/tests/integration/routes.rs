@@ -267,7 +267,7 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     let options = json!({ "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "10" }] });
     let saved = r.ok(&partner, M::PUT, "/partner/topup-options", Some(options), 200).await;
     let option_id = saved["data"][0]["id"].as_str().unwrap().to_owned();
-    let rate = json!({ "currency": "usd", "price_per_point": "0.05" });
+    let rate = json!({ "currency": "usd", "price_per_point": "0.05", "min_points": "100.00", "max_points": null });
     r.ok(&partner, M::PUT, "/partner/credit-rate", Some(rate.clone()), 200).await;
     let topups = r.ok(&partner, M::GET, "/partner/topup-options", None, 200).await;
     assert_eq!((topups["data"][0]["id"].as_str(), &topups["credit_rate"]), (Some(option_id.as_str()), &rate));
@@ -346,6 +346,28 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     assert_eq!(events["data"][0]["type"], "topup.succeeded", "{events}");
     let off = r.ok(&admin, M::PUT, "/workspace/auto-topup", Some(json!({ "enabled": false })), 200).await;
     assert_eq!(off["enabled"], false);
+
+    // Metered usage, re-billed at 10 points a minute (0.12 USD at the demo's 0.012 a point, above
+    // the 0.07 wholesale cost); the platform makes the partner prepaid and credits its wallet.
+    let rebill = json!({ "enabled": true, "rates": { "voice_minutes": "10" } });
+    r.ok(&partner, M::PUT, "/partner/workspaces/demo-ws-2/rebilling", Some(rebill), 200).await;
+    let call =
+        json!({ "workspace_id": "demo-ws-2", "meter": "voice_minutes", "quantity": "1.5", "event_id": "call-1" });
+    let used = r.ok(&platform, M::POST, "/platform/usage", Some(call), 200).await;
+    assert_eq!(
+        (&used["wholesale"]["amount"], &used["workspace_charge"]["balance"]),
+        (&json!("0.105"), &json!("10.00"))
+    );
+    let access = "/platform/workspaces/demo-ws-2/access?meter=voice_minutes";
+    assert_eq!(r.ok(&platform, M::GET, access, None, 200).await["allowed"], true);
+    let prepaid = json!({ "mode": "prepaid" });
+    r.ok(&platform, M::PUT, "/platform/partners/demo-partner/billing", Some(prepaid), 200).await;
+    let credit = json!({ "amount": "50", "reason": "invoice paid" });
+    let credited =
+        r.ok(&platform, M::POST, "/platform/partners/demo-partner/wallet/adjustments", Some(credit), 201).await;
+    assert_eq!(credited["balance"], "50.00");
+    let wallet = r.ok(&partner, M::GET, "/partner/wallet", None, 200).await;
+    assert_eq!((&wallet["mode"], &wallet["balance"]), (&json!("prepaid"), &json!("50.00")));
 
     let all = r.router.routes();
     assert_eq!(

@@ -61,6 +61,15 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
         "PUT /platform/workspaces/{id}/usage-counts" => {
             r.param("id", t.workspace).json(json!({ "bots": 1, "members": 1, "bot_users": 1 }))
         }
+        "POST /platform/usage" => r.json(
+            json!({ "workspace_id": t.workspace, "meter": "voice_minutes", "quantity": "1", "event_id": "evt-sample" }),
+        ),
+        "GET /platform/workspaces/{id}/access" => r.param("id", t.workspace).query("meter", "voice_minutes"),
+        "PUT /platform/partners/{id}/billing" => r.param("id", P).json(json!({ "mode": "postpaid" })),
+        "POST /platform/partners/{id}/wallet/adjustments" => {
+            r.param("id", P).json(json!({ "amount": "1", "reason": "test" }))
+        }
+        "PUT /partner/workspaces/{id}/rebilling" => r.param("id", t.workspace).json(json!({ "enabled": false })),
         _ => r,
     }
 }

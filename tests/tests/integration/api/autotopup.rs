@@ -196,7 +196,111 @@ async fn a_crash_between_the_charge_and_the_renewal_never_charges_twice() {
     assert_eq!(api.verify(W).await, 4);
 }
 
+/// Threshold refill: W (with a saved card, 10 points) is re-billed 0.15 points a voice minute
+/// and refills below 5 points with the Small option (10 points for 1.00 USD).
+async fn with_a_refill<T: Table>(api: &Api<T>, cap_minor: Option<i64>) -> String {
+    let option = with_saved_card(api, 0).await;
+    api.fund(P, W, "10").await;
+    let rate = json!({ "currency": "usd", "price_per_point": "0.50" });
+    api.call(req("PUT /partner/credit-rate").by(partner_admin(P)).json(rate)).await.ok(200);
+    let rebill = json!({ "enabled": true, "rates": { "voice_minutes": "0.15" } });
+    api.call(req("PUT /partner/workspaces/{id}/rebilling").param("id", W).by(partner_admin(P)).json(rebill))
+        .await
+        .ok(200);
+    let mut body = json!({ "enabled": true, "topup_option_id": option, "threshold": "5" });
+    if let Some(cap) = cap_minor {
+        body["monthly_cap_minor"] = json!(cap);
+    }
+    let on = api.call(req("PUT /workspace/auto-topup").by(workspace_admin(P, W)).json(body)).await.ok(200);
+    assert_eq!(on["threshold"], "5.00");
+    option
+}
+
+async fn spend<T: Table>(api: &Api<T>, event_id: String) -> super::Resp {
+    let body = json!({ "workspace_id": W, "meter": "voice_minutes", "quantity": "1", "event_id": event_id });
+    api.call(req("POST /platform/usage").by(super::platform()).json(body)).await
+}
+
+/// 50 usage events at once take the balance from 10 down through the threshold: exactly one
+/// refill is charged and credited (10 - 50 x 0.15 + 10 = 12.50; a second one would make 22.50).
+async fn a_threshold_refill_fires_once_under_concurrent_usage<T: Table>(api: Api<T>) {
+    with_a_refill(&api, None).await;
+    let answers = shared::ops::join_all((0..50).map(|i| spend(&api, format!("call-{i}")))).await;
+    assert!(answers.iter().all(|r| r.status == 200), "{answers:?}");
+    assert_eq!(charge_requests(&api), 1, "one refill, asked for once");
+    assert_eq!(api.balance(P, W).await, "12.50");
+    let ledger = api.ledger(P, W).await;
+    let refills: Vec<_> = ledger.iter().filter(|e| e["kind"] == "top_up" && e["detail"]["amount"] == "1.00").collect();
+    assert_eq!(refills.len(), 2, "the checkout's and the one refill: {refills:?}");
+    assert_eq!(ledger.iter().filter(|e| e["kind"] == "usage").count(), 50);
+    assert_eq!(api.view(P, W).await["auto_topup"]["payment_pending"], false);
+    // The checkout, the purchase, the funding, 50 calls and one refill.
+    assert_eq!(api.verify(W).await, 3 + 50 + 1);
+}
+
+/// A monthly cap of one charge: the second time the balance drops below the threshold in the
+/// month, nothing is charged; the next month, a refill goes through again.
+async fn a_monthly_cap_holds_refills<T: Table>(api: Api<T>) {
+    with_a_refill(&api, Some(100)).await;
+    for i in 0..34 {
+        spend(&api, format!("a-{i}")).await.ok(200);
+    }
+    // 10 - 34 x 0.15 = 4.90: below 5, one refill of 10.
+    assert_eq!((charge_requests(&api), api.balance(P, W).await), (1, "14.90".to_owned()));
+    for i in 0..66 {
+        spend(&api, format!("b-{i}")).await.ok(200);
+    }
+    // 14.90 - 9.90 = 5.00, then below: the cap (1.00 USD, spent) holds the refill.
+    spend(&api, "b-last".into()).await.ok(200);
+    assert_eq!((charge_requests(&api), api.balance(P, W).await), (1, "4.85".to_owned()));
+    let seen = api.view(P, W).await["auto_topup"].clone();
+    assert_eq!(seen["monthly_cap"], json!({ "amount_minor": 100, "currency": "usd" }));
+    assert_eq!(seen["spent_this_month"], json!({ "amount_minor": 100, "currency": "usd" }));
+    assert_eq!(seen["last_failure"], Value::Null, "a cap is not a failure");
+    api.set_clock(datetime!(2026-05-01 00:10 UTC));
+    spend(&api, "c-1".into()).await.ok(200);
+    assert_eq!((charge_requests(&api), api.balance(P, W).await), (2, "14.70".to_owned()));
+}
+
+/// A declined refill waits an hour, like any auto top-up.
+async fn a_declined_refill_waits_an_hour<T: Table>(api: Api<T>) {
+    with_a_refill(&api, None).await;
+    api.stripe.next_payment_intents(NextPaymentIntent::Decline("insufficient_funds".into()), 1);
+    for i in 0..40 {
+        spend(&api, format!("a-{i}")).await.ok(200);
+    }
+    assert_eq!(charge_requests(&api), 1, "declined once, not asked again within the hour");
+    assert_eq!(api.balance(P, W).await, "4.00");
+    assert_eq!(api.view(P, W).await["auto_topup"]["last_failure"]["code"], "insufficient_funds");
+    api.set_clock(super::T0 + time::Duration::minutes(61));
+    spend(&api, "b-1".into()).await.ok(200);
+    assert_eq!((charge_requests(&api), api.balance(P, W).await), (2, "13.85".to_owned()));
+}
+
+/// Refill settings are checked: a threshold of zero, a cap below one charge, either while off.
+async fn refill_settings_are_checked<T: Table>(api: Api<T>) {
+    let option = with_saved_card(&api, 0).await;
+    let put = |body: Value| api.call(req("PUT /workspace/auto-topup").by(workspace_admin(P, W)).json(body));
+    put(json!({ "enabled": true, "topup_option_id": option, "threshold": "0" })).await.invalid("threshold");
+    put(json!({ "enabled": true, "topup_option_id": option, "threshold": "-1" })).await.invalid("threshold");
+    put(json!({ "enabled": true, "topup_option_id": option, "monthly_cap_minor": 99 }))
+        .await
+        .invalid("monthly_cap_minor");
+    put(json!({ "enabled": false, "threshold": "5" })).await.invalid("threshold");
+    put(json!({ "enabled": false, "monthly_cap_minor": 500 })).await.invalid("monthly_cap_minor");
+    let on = put(json!({ "enabled": true, "topup_option_id": option, "threshold": "5", "monthly_cap_minor": 500 }));
+    let on = on.await.ok(200);
+    assert_eq!(
+        (&on["monthly_cap"], &on["spent_this_month"]),
+        (&json!({ "amount_minor": 500, "currency": "usd" }), &json!({ "amount_minor": 0, "currency": "usd" }))
+    );
+}
+
 api_suite!(
+    a_threshold_refill_fires_once_under_concurrent_usage,
+    a_monthly_cap_holds_refills,
+    a_declined_refill_waits_an_hour,
+    refill_settings_are_checked,
     a_shortfall_is_charged_once_and_the_renewal_goes_on,
     a_decline_waits_an_hour_then_succeeds,
     three_declines_switch_it_off_then_the_addons_lapse,

@@ -4,7 +4,7 @@
 //! their share; a revoked account turns credit billing off.
 
 use serde_json::{Value, json};
-use shared::domain::{CheckoutId, CheckoutStatus};
+use shared::domain::{CheckoutId, CheckoutStatus, PartnerId, WalletId, WorkspaceId};
 use shared::store::{Table, keys, records};
 use shared::stripe::signature;
 use stripe_fake::FaultKind;
@@ -160,6 +160,65 @@ async fn checkouts_are_refused_with_nothing_written<T: Table>(api: Api<T>) {
     api.call(checkout(P, W, json!({ "topup_option_id": option }))).await.err(403, "forbidden", None);
     assert_eq!(api.state().await, after_off, "a refused checkout writes nothing");
     assert_eq!(api.stripe.sessions(None).len(), before_fake, "and creates nothing on Stripe");
+}
+
+/// P sells at 0.012 USD per point, 100 to 5000 points a purchase: at the bounds the amount is
+/// exact; outside them the checkout is refused before Stripe is asked anything; what is bought
+/// lands in W's own wallet and nowhere else.
+async fn points_at_the_rate_stay_within_the_partner_bounds<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    seller(&api, P).await;
+    let bounded = json!({ "currency": "usd", "price_per_point": "0.012", "min_points": "100", "max_points": "5000" });
+    api.call(req("PUT /partner/credit-rate").by(partner_admin(P)).json(bounded)).await.ok(200);
+    let account = api.account(P).await;
+
+    let before = api.state().await;
+    let stripe_calls = api.stripe.requests().len();
+    for (points, message) in [
+        ("99.99", "points: must be at least 100.00, the partner's minimum"),
+        // 50 x 0.012 = 0.60 USD: Stripe would take it, the partner doesn't sell so few.
+        ("50", "points: must be at least 100.00, the partner's minimum"),
+        ("5000.01", "points: must be at most 5000.00, the partner's maximum"),
+        ("1000000", "points: must be at most 5000.00, the partner's maximum"),
+    ] {
+        let r = api.call(checkout(P, W, json!({ "points": points })).key("k-out")).await;
+        r.invalid("points");
+        let said = r.body["error"]["message"].as_str().unwrap();
+        assert!(said.starts_with(message), "{points}: {said:?} should start with {message:?}");
+    }
+    assert_eq!(api.state().await, before, "a refused checkout writes nothing");
+    assert!(!api.key_recorded("ws:ws-acme-1", "k-out").await);
+    assert_eq!(api.stripe.requests().len(), stripe_calls, "and asks nothing of Stripe");
+    assert_eq!(api.stripe.sessions(None).len(), 0);
+
+    // At the bounds: 100 x 0.012 = 1.20 USD, 5000 x 0.012 = 60.00 USD.
+    let at_min = api.call(checkout(P, W, json!({ "points": "100" }))).await.ok(201);
+    assert_eq!(
+        (&at_min["points"], &at_min["amount_minor"], &at_min["amount_major"], &at_min["topup_option_id"]),
+        (&json!("100.00"), &json!(120), &json!("1.20"), &Value::Null)
+    );
+    let at_max = api.call(checkout(P, W, json!({ "points": "5000" }))).await.ok(201);
+    assert_eq!((&at_max["points"], &at_max["amount_minor"]), (&json!("5000.00"), &json!(6000)));
+    let id = at_max["id"].as_str().unwrap();
+    let on_stripe = api.stripe.session(id).expect("the session is on the fake");
+    assert_eq!((&on_stripe["metadata"]["points"], &on_stripe["client_reference_id"]), (&json!("5000.00"), &json!(W)));
+    assert_eq!(api.stripe.sessions(Some(&account)).len(), 2);
+
+    let partner_wallet = WalletId::Partner(PartnerId::parse(P).unwrap());
+    let x_wallet = WalletId::Workspace(WorkspaceId::parse(X).unwrap());
+    let others_before =
+        (api.billing.store.wallet(&partner_wallet).await.unwrap(), api.billing.store.wallet(&x_wallet).await.unwrap());
+    api.stripe.pay(id).await.unwrap();
+    let completed = events_of(&api, W).into_iter().rfind(|(t, _)| t == "checkout.session.completed").unwrap();
+    assert_eq!(outcome(&api.deliver(&completed.1).await), "credited");
+    assert_eq!(api.balance(P, W).await, "5000.00");
+    let entry = &api.ledger(P, W).await[0];
+    assert_eq!((&entry["kind"], &entry["amount"]), (&json!("top_up"), &json!("5000.00")), "{entry}");
+    assert_eq!(api.verify(W).await, 1);
+    // Only W's wallet moved: not its partner's, not the other tenant's workspace.
+    let others_after =
+        (api.billing.store.wallet(&partner_wallet).await.unwrap(), api.billing.store.wallet(&x_wallet).await.unwrap());
+    assert_eq!(others_after, others_before);
 }
 
 async fn webhook_refusals_credit_nothing<T: Table>(api: Api<T>) {
@@ -540,6 +599,7 @@ async fn a_live_deployment_refuses_test_mode_accounts() {
 api_suite!(
     a_paid_checkout_credits_its_points_once,
     checkouts_are_refused_with_nothing_written,
+    points_at_the_rate_stay_within_the_partner_bounds,
     webhook_refusals_credit_nothing,
     two_events_for_one_payment_and_late_ones_change_nothing,
     one_event_ten_times_at_once_credits_once,

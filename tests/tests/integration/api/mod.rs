@@ -47,6 +47,7 @@ mod renewal;
 mod schedules;
 mod status;
 mod topup;
+mod usage;
 
 /// The clock every scenario starts at: mid-April, in a cycle 1-30 April for anchor day 1.
 pub const T0: OffsetDateTime = datetime!(2026-04-15 10:00 UTC);
@@ -58,7 +59,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 31] = [
+pub const ALL_ROUTES: [&str; 37] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -90,6 +91,12 @@ pub const ALL_ROUTES: [&str; 31] = [
     "PUT /workspace/auto-topup",
     "PUT /platform/workspaces/{id}/usage-counts",
     "GET /platform/workspaces/{id}/entitlements",
+    "POST /platform/usage",
+    "GET /platform/workspaces/{id}/access",
+    "PUT /platform/partners/{id}/billing",
+    "POST /platform/partners/{id}/wallet/adjustments",
+    "PUT /partner/workspaces/{id}/rebilling",
+    "GET /partner/wallet",
 ];
 
 /// The routes without a JWT: Stripe's webhook, authenticated by its signature.
@@ -429,7 +436,8 @@ impl Api<DynamoTable> {
 }
 
 /// Every sort-key prefix an item of a partner or workspace partition has (keys.rs).
-const SK_PREFIXES: [&str; 10] = [
+const SK_PREFIXES: [&str; 11] = [
+    "BILLING",
     keys::PROFILE_SK,
     keys::WALLET_SK,
     keys::LEDGER_PREFIX,

@@ -185,12 +185,17 @@ async fn plan_errors_write_nothing<T: Table>(api: Api<T>) {
 async fn settings_are_read_and_replaced<T: Table>(api: Api<T>) {
     api.tenants().await;
     let got = api.call(req("GET /partner/settings").by(partner_admin(P))).await.ok(200);
-    assert_eq!(got, json!({ "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 0 }));
+    let off = json!({ "enabled": false, "rates": {} });
+    assert_eq!(
+        got,
+        json!({ "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 0, "default_rebilling": off })
+    );
     let new = json!({
         "credit_billing": false,
         "success_url": "https://agency.example/paid",
         "cancel_url": "https://agency.example/cancelled",
         "grace_days": 3,
+        "default_rebilling": { "enabled": true, "rates": { "voice_minutes": "0.20" } },
     });
     let put = api.call(req("PUT /partner/settings").by(partner_admin(P)).json(new.clone())).await.ok(200);
     assert_eq!(put, new);
@@ -236,6 +241,7 @@ async fn workspaces_are_created_listed_and_shown<T: Table>(api: Api<T>) {
         "auto_topup": {
             "enabled": false, "topup_option_id": null, "card_saved": false, "consecutive_failures": 0,
             "last_failure": null, "next_attempt_after": null, "disabled_reason": null, "payment_pending": false,
+            "threshold": null, "monthly_cap": null, "spent_this_month": null,
         },
     });
     assert_eq!(created, expected);

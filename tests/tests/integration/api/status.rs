@@ -185,6 +185,7 @@ async fn workspace_views_for_admins_and_members<T: Table>(api: Api<T>) {
         "auto_topup": {
             "enabled": false, "topup_option_id": null, "card_saved": false, "consecutive_failures": 0,
             "last_failure": null, "next_attempt_after": null, "disabled_reason": null, "payment_pending": false,
+            "threshold": null, "monthly_cap": null, "spent_this_month": null,
         },
     });
     assert_eq!(api.call(req("GET /workspace").by(workspace_member(P, W))).await.ok(200), expected);

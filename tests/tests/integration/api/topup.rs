@@ -2,6 +2,7 @@
 //! Stripe would charge it, the rate at or above the platform's wholesale cost per point), the
 //! workspace sees what it may pay and never the wholesale cost.
 
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use shared::domain::{CreditRate, PartnerId};
 use shared::ops::{MAX_TOPUP_OPTIONS, PlatformConfig};
@@ -26,6 +27,21 @@ fn put_rate(p: &str, currency: &str, price_per_point: &str) -> Req {
     req("PUT /partner/credit-rate")
         .by(partner_admin(p))
         .json(json!({ "currency": currency, "price_per_point": price_per_point }))
+}
+
+/// A partner's credit rate as the API shows it: every field, a bound not set is `null`.
+fn rate_view(currency: &str, price_per_point: &str, min_points: Option<&str>, max_points: Option<&str>) -> Value {
+    json!({
+        "currency": currency,
+        "price_per_point": price_per_point,
+        "min_points": min_points,
+        "max_points": max_points,
+    })
+}
+
+fn put_bounded_rate(p: &str, price_per_point: &str, min_points: Value, max_points: Value) -> Req {
+    let body = json!({ "currency": "usd", "price_per_point": price_per_point, "min_points": min_points, "max_points": max_points });
+    req("PUT /partner/credit-rate").by(partner_admin(p)).json(body)
 }
 
 async fn partner_view<T: Table>(api: &Api<T>, p: &str) -> Value {
@@ -261,12 +277,12 @@ async fn credit_rate_is_checked_against_the_wholesale_cost<T: Table>(mut api: Ap
 
     // At the wholesale cost is allowed; the rate answers with at least the currency's decimals.
     let at = api.call(put_rate(P, "USD", "0.01").key("k-rate")).await.ok(200);
-    assert_eq!(at, json!({ "currency": "usd", "price_per_point": "0.01" }));
+    assert_eq!(at, rate_view("usd", "0.01", None, None));
     let rate = api.call(put_rate(P, "usd", "0.0333")).await.ok(200);
-    assert_eq!(rate, json!({ "currency": "usd", "price_per_point": "0.0333" }));
+    assert_eq!(rate, rate_view("usd", "0.0333", None, None));
     assert_eq!(api.call(put_rate(P, "usd", "0.5")).await.ok(200)["price_per_point"], "0.50");
     let view = partner_view(&api, P).await;
-    assert_eq!(view["credit_rate"], json!({ "currency": "usd", "price_per_point": "0.50" }));
+    assert_eq!(view["credit_rate"], rate_view("usd", "0.50", None, None));
     assert_eq!(partner_view(&api, Q).await["credit_rate"], Value::Null, "the other partner has none");
 
     // A platform that charges 12 cents a point (seed 002's example): 0.1199 is refused, 0.12 and
@@ -295,7 +311,7 @@ async fn the_workspace_sees_what_it_may_pay_and_no_costs<T: Table>(mut api: Api<
             { "id": ids[3], "label": "Dinar pack", "currency": "kwd", "amount_minor": 5120, "amount_major": "5.120", "points": "20.00" },
             { "id": ids[4], "label": "Spring promo", "currency": "usd", "amount_minor": 1000, "amount_major": "10.00", "points": "15.00" },
         ],
-        "credit_rate": { "currency": "usd", "price_per_point": "0.05" },
+        "credit_rate": rate_view("usd", "0.05", None, None),
     });
     let seen = workspace_view(&api, P, W).await;
     assert_eq!(seen, expected);
@@ -322,10 +338,7 @@ async fn the_workspace_sees_what_it_may_pay_and_no_costs<T: Table>(mut api: Api<
     let partner = partner_view(&api, P).await;
     assert_eq!(
         (&partner["credit_rate"], &partner["wholesale_per_point"]),
-        (
-            &json!({ "currency": "usd", "price_per_point": "0.05" }),
-            &json!({ "currency": "usd", "price_per_point": "0.06" })
-        )
+        (&rate_view("usd", "0.05", None, None), &json!({ "currency": "usd", "price_per_point": "0.06" }))
     );
 }
 
@@ -405,6 +418,75 @@ async fn topup_puts_replay_and_refuse_a_reused_key<T: Table>(api: Api<T>) {
     assert_eq!(without_ids(&theirs["data"]), [option("Q pack", "usd", 1000, "10.00")]);
 }
 
+/// The partner bounds one purchase at its rate (100 to 5000 points): saved with the rate, shown to
+/// the partner and its workspaces, removed by a PUT without them; bad bounds write nothing.
+async fn credit_rate_bounds_are_saved_shown_and_checked<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    let saved = api.call(put_bounded_rate(P, "0.05", json!("100"), json!("5000")).key("rate-b")).await.ok(200);
+    let bounded = rate_view("usd", "0.05", Some("100.00"), Some("5000.00"));
+    assert_eq!(saved, bounded);
+    assert_eq!(partner_view(&api, P).await["credit_rate"], bounded);
+    assert_eq!(workspace_view(&api, P, W).await["credit_rate"], bounded);
+    assert_eq!(workspace_view(&api, Q, X).await["credit_rate"], Value::Null, "Q's workspace sees Q's (none)");
+    let item = api.billing.store.get(&keys::partner_credit_rate(&PartnerId::parse(P).unwrap())).await.unwrap();
+    let item = item.expect("the rate is stored");
+    assert_eq!(
+        (item.num("min_points").unwrap(), item.num("max_points").unwrap()),
+        (Decimal::from(100), Decimal::from(5000)),
+        "the bounds are on the rate's own item"
+    );
+
+    let before = api.state().await;
+    let cases = [
+        (json!("6000"), json!("5000"), "min_points", "min_points: 6000.00 is more than max_points (5000.00)"),
+        (json!("5000.01"), json!("5000"), "min_points", "the minimum must be at most the maximum"),
+        (json!("0"), json!(null), "min_points", "greater than 0"),
+        (json!("-5"), json!(null), "min_points", "negative"),
+        (json!("10.001"), json!(null), "min_points", "2 decimal places"),
+        (json!("1e3"), json!(null), "min_points", "decimal number"),
+        (json!(100), json!(null), "min_points", "string"),
+        (lit("100.5"), json!(null), "min_points", "string"),
+        (json!(null), json!("0"), "max_points", "greater than 0"),
+        (json!(null), json!("0.00"), "max_points", "greater than 0"),
+        (json!(null), json!("5000.005"), "max_points", "2 decimal places"),
+        (json!("100"), json!("lots"), "max_points", "decimal number"),
+        (json!(null), json!(5000), "max_points", "string"),
+        (json!("0"), json!("0"), "min_points", "greater than 0"),
+    ];
+    for (min, max, param, message) in cases {
+        let r = api.call(put_bounded_rate(P, "0.05", min.clone(), max.clone()).key("k-bounds")).await;
+        r.invalid(param);
+        let said = r.body["error"]["message"].as_str().unwrap();
+        assert!(said.contains(message), "{min} {max}: {said:?} should say {message:?}");
+    }
+    // The rate's own faults come first.
+    api.call(put_bounded_rate(P, "0.00001", json!("0"), json!("0")).key("k-bounds")).await.invalid("price_per_point");
+    let misnamed = json!({ "currency": "usd", "price_per_point": "0.05", "minimum": "100" });
+    api.call(req("PUT /partner/credit-rate").by(partner_admin(P)).json(misnamed).key("k-bounds"))
+        .await
+        .invalid("minimum");
+    assert_eq!(api.state().await, before, "a refused rate writes nothing");
+    assert!(!api.key_recorded("partner:p-acme", "k-bounds").await);
+    assert_eq!(partner_view(&api, P).await["credit_rate"], bounded);
+
+    // One bound alone, and min = max (exactly one quantity on sale).
+    let only_min = api.call(put_bounded_rate(P, "0.05", json!("20"), json!(null))).await.ok(200);
+    assert_eq!(only_min, rate_view("usd", "0.05", Some("20.00"), None));
+    let exact = api.call(put_bounded_rate(P, "0.05", json!("250.5"), json!("250.50"))).await.ok(200);
+    assert_eq!(exact, rate_view("usd", "0.05", Some("250.50"), Some("250.50")));
+    // What the partner reads it can send back as is, nulls included.
+    let read = partner_view(&api, P).await["credit_rate"].clone();
+    let again = req("PUT /partner/credit-rate").by(partner_admin(P)).json(read.clone());
+    assert_eq!(api.call(again).await.ok(200), read);
+    // A PUT without bounds replaces the rate whole: no bounds any more.
+    assert_eq!(api.call(put_rate(P, "usd", "0.05")).await.ok(200), rate_view("usd", "0.05", None, None));
+    assert_eq!(workspace_view(&api, P, W).await["credit_rate"], rate_view("usd", "0.05", None, None));
+    // The replay of the first PUT is its stored answer, and changes nothing.
+    let now = api.state().await;
+    let replay = api.call(put_bounded_rate(P, "0.05", json!("100"), json!("5000")).key("rate-b")).await.ok(200);
+    assert_eq!((replay, api.state().await), (bounded, now));
+}
+
 /// Two PUTs at once: each lands whole (the version check re-reads and retries), never a mix.
 async fn concurrent_puts_each_land_whole<T: Table>(api: Api<T>) {
     api.tenants().await;
@@ -425,4 +507,5 @@ api_suite!(
     topup_routes_check_roles_and_tenants,
     topup_puts_replay_and_refuse_a_reused_key,
     concurrent_puts_each_land_whole,
+    credit_rate_bounds_are_saved_shown_and_checked,
 );

@@ -1,0 +1,87 @@
+//! The fold on a schedule: EventBridge Scheduler invokes this function every minute, and it
+//! moves every accrued wholesale charge (usage at the platform's unit cost, add-on cost prices)
+//! into its partner's wallet, one transaction per batch (`Billing::fold_all`), until the shards
+//! are empty or its deadline is near. What one run leaves, the next finds; two runs that
+//! overlap fold each charge once (a batch another fold took first is read again).
+//!
+//! The interval is the staleness bound of the partner balance that gates usage and purchases:
+//! a charge is in the partner's wallet at most one interval (plus a run's time) after it
+//! happened.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use shared::ops::{Billing, FoldRun, OpError};
+use shared::store::Table;
+
+/// How long before the invocation's deadline a run stops starting batches (one batch is one
+/// query and one transaction: well under a second).
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(5);
+
+/// A run that stopped: the shards could not be read or a batch not written. What it left
+/// stays accrued; the next run folds it.
+#[derive(Debug)]
+pub struct FoldError(pub OpError);
+
+impl std::fmt::Display for FoldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the fold run stopped: {}", self.0)
+    }
+}
+
+impl std::error::Error for FoldError {}
+
+/// What Lambda records for a failed invocation: its `errorType` says whether to wait for the
+/// next run (storage busy or unavailable) or to look now (a broken item).
+impl From<FoldError> for lambda_runtime::Diagnostic {
+    fn from(e: FoldError) -> Self {
+        let retryable = matches!(e.0, OpError::Conflict | OpError::Unavailable);
+        let error_type = if retryable { "FoldRetryable" } else { "FoldNotRetryable" };
+        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+    }
+}
+
+/// One run, stopping [`SAFETY_MARGIN`] before `deadline`.
+pub async fn handle<T: Table>(billing: &Billing<T>, deadline: Instant) -> Result<FoldRun, FoldError> {
+    let stop = deadline.checked_sub(SAFETY_MARGIN).unwrap_or(deadline);
+    billing.fold_all(Some(stop)).await.map_err(FoldError)
+}
+
+/// The invocation's deadline (wall clock) as an `Instant`.
+pub fn deadline_instant(deadline: SystemTime, now: SystemTime, now_instant: Instant) -> Instant {
+    now_instant + deadline.duration_since(now).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::FixedClock;
+    use shared::store::Store;
+    use shared::store::memory::MemoryTable;
+    use std::sync::Arc;
+    use time::OffsetDateTime;
+
+    #[tokio::test]
+    async fn a_run_with_nothing_accrued_finishes_without_writing() {
+        let billing =
+            Billing::new(Store::new(MemoryTable::new()), Arc::new(FixedClock::new(OffsetDateTime::UNIX_EPOCH)));
+        let run = handle(&billing, Instant::now() + Duration::from_secs(60)).await.unwrap();
+        assert_eq!(run, FoldRun { batches: 0, charges: 0, raced: 0, finished: true });
+    }
+
+    #[tokio::test]
+    async fn a_run_past_its_deadline_starts_nothing() {
+        let billing =
+            Billing::new(Store::new(MemoryTable::new()), Arc::new(FixedClock::new(OffsetDateTime::UNIX_EPOCH)));
+        let run = handle(&billing, Instant::now()).await.unwrap();
+        assert!(!run.finished);
+        assert_eq!(run.batches, 0);
+    }
+
+    #[test]
+    fn the_deadline_converts() {
+        let now = SystemTime::now();
+        let i = Instant::now();
+        assert_eq!(deadline_instant(now + Duration::from_secs(3), now, i), i + Duration::from_secs(3));
+        assert_eq!(deadline_instant(now - Duration::from_secs(3), now, i), i);
+    }
+}

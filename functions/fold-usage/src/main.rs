@@ -1,0 +1,26 @@
+//! The fold-usage Lambda: tracing and the DynamoDB client once, then one fold run per
+//! scheduled event (whose payload says nothing we need).
+// The fold's future nests the store's retrying transaction inside the run's loop inside the
+// runtime's service: deeper than the default limit lets rustc compute its layout.
+#![recursion_limit = "256"]
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::runtime::init_tracing();
+    let billing = shared::runtime::billing_from_env().await?;
+    run(service_fn(|event: LambdaEvent<Value>| {
+        let billing = Arc::clone(&billing);
+        async move {
+            let deadline = fold_usage::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
+            let run = fold_usage::handle(&billing, deadline).await?;
+            Ok::<_, fold_usage::FoldError>(run.summary())
+        }
+    }))
+    .await
+}
