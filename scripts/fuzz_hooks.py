@@ -22,6 +22,8 @@ VALID_KEY = re.compile(r"^[\x20-\x7E]{1,255}$")  # what the API accepts as an Id
 SEED = os.environ.get("FUZZ_SEED", "0")
 WORKSPACES = [w for w in os.environ.get("FUZZ_WORKSPACES", "demo-ws-1,demo-ws-2").split(",") if w]
 WORKSPACE_ROUTES = ("/partner/workspace", "/platform/workspaces")  # also /partner/workspaces
+PARTNER = os.environ.get("FUZZ_PARTNER", "demo-partner")
+PARTNER_ROUTES = ("/platform/partners",)
 LOG = os.environ.get("FUZZ_REQUESTS_LOG")
 
 _rng = random.Random(SEED)
@@ -38,7 +40,28 @@ def map_path_parameters(context, path_parameters):
         and _rng.random() < 0.7
     ):
         path_parameters["id"] = _rng.choice(WORKSPACES)
+    if (
+        path_parameters
+        and "id" in path_parameters
+        and context.operation.path.startswith(PARTNER_ROUTES)
+        and _rng.random() < 0.7
+    ):
+        path_parameters["id"] = PARTNER
     return path_parameters
+
+
+@schemathesis.hook
+def map_body(context, body):
+    # A usage event names its workspace in the body: mostly a demo one, to reach the handler.
+    if (
+        WORKSPACES
+        and context.operation.path == "/platform/usage"
+        and isinstance(body, dict)
+        and "workspace_id" in body
+        and _rng.random() < 0.7
+    ):
+        body["workspace_id"] = _rng.choice(WORKSPACES)
+    return body
 
 
 @schemathesis.hook

@@ -166,18 +166,25 @@ pub async fn ensure_table(client: &Client, endpoint: &str, table: &str) -> Resul
     }
 }
 
+/// The platform's meters from `PLATFORM_METERS`, as a deployed function reads them.
+fn meters() -> Result<shared::domain::Meters, Error> {
+    shared::runtime::meters_from_env()
+        .map_err(|e| Error::Config { var: shared::runtime::PLATFORM_METERS_VAR, message: e.to_string() })
+}
+
 /// Starts the runner as `config` says and serves until Ctrl-C.
 pub async fn run(config: Config) -> Result<(), Error> {
     let clock = Arc::new(OffsetClock::new());
     match &config.store {
         StoreConfig::Memory => {
-            let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock);
+            let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock).with_meters(meters()?);
             serve_with(&config, billing, "the in-memory store (data is lost on exit)".into()).await
         }
         StoreConfig::Dynamo { endpoint, table } => {
             let client = shared::store::dynamodb::local_client(endpoint).await;
             ensure_table(&client, endpoint, table).await?;
-            let billing = Billing::new(Store::new(PolicyTable::new(DynamoTable::new(client, table.clone()))), clock);
+            let billing = Billing::new(Store::new(PolicyTable::new(DynamoTable::new(client, table.clone()))), clock)
+                .with_meters(meters()?);
             serve_with(&config, billing, format!("DynamoDB at {endpoint}, table {table}")).await
         }
     }

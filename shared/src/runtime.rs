@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::SystemClock;
+use crate::domain::{Currency, Meters, SystemClock};
 use crate::ops::Billing;
 use crate::store::Store;
 use crate::store::dynamodb::DynamoTable;
@@ -50,7 +50,22 @@ pub async fn billing_from_env() -> Result<Arc<Billing<DynamoTable>>, ConfigError
 pub fn billing(config: &aws_config::SdkConfig) -> Result<Billing<DynamoTable>, ConfigError> {
     let table = env(TABLE_NAME_VAR)?;
     let client = aws_sdk_dynamodb::Client::new(config);
-    Ok(Billing::new(Store::new(DynamoTable::new(client, table)), Arc::new(SystemClock)))
+    let billing = Billing::new(Store::new(DynamoTable::new(client, table)), Arc::new(SystemClock));
+    Ok(billing.with_meters(meters_from_env()?))
+}
+
+/// The platform's meters and their wholesale unit costs in USD, `code=unit_cost` separated by
+/// commas (`voice_minutes=0.07,sms=0.01`); unset, voice minutes at 0.07.
+pub const PLATFORM_METERS_VAR: &str = "PLATFORM_METERS";
+
+/// The meters of [`PLATFORM_METERS_VAR`]; a value that does not parse stops the function at init.
+pub fn meters_from_env() -> Result<Meters, ConfigError> {
+    match std::env::var(PLATFORM_METERS_VAR) {
+        Ok(v) if !v.trim().is_empty() => {
+            Meters::parse(Currency::USD, &v).map_err(|why| ConfigError::Invalid { name: PLATFORM_METERS_VAR, why })
+        }
+        _ => Ok(Meters::default_usd()),
+    }
 }
 
 /// `"true"` on a deployment that takes real money, `"false"` on a test one (template.yaml's

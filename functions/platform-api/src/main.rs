@@ -1,13 +1,17 @@
 //! The platform-api Lambda: tracing, configuration and clients once, then one handler per event.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_tracing();
-    let billing = shared::runtime::billing_from_env().await?;
+    let config = shared::runtime::aws_config().await;
+    // A usage debit below a workspace's refill threshold charges its saved card (auto top-up).
+    let payments = shared::runtime::client_payments_from_env(&config).await?;
+    let billing = Arc::new(shared::runtime::billing(&config)?.with_payments(payments));
     run(service_fn(|req: Request| {
         let billing = billing.clone();
         async move { Ok::<_, Infallible>(platform_api::handle(&billing, req).await) }
