@@ -1,5 +1,6 @@
 //! Faults across the money paths: for each operation (a checkout, the webhook's credit, a
-//! refund's claw-back, a renewal, a renewal that charges the saved card), each DynamoDB call it
+//! refund's claw-back, a renewal, a renewal that charges the saved card, a usage event, the fold
+//! of wholesale charges, a threshold refill), each DynamoDB call it
 //! makes fails in turn (a read; a write before it lands; a write that lands but answers an
 //! error), and the operation is then retried as its caller would (the client with the same
 //! Idempotency-Key, Stripe with the same event, the next scheduled run). Afterwards the state is
@@ -10,6 +11,7 @@ use std::io::Write;
 
 use integration_tests::{Call, Fault, FaultyTable};
 use serde_json::json;
+use shared::domain::Clock;
 use shared::ops::{RenewalLimits, RenewalRun};
 use shared::store::memory::MemoryTable;
 use shared::store::table::TableError;
@@ -198,6 +200,89 @@ async fn an_auto_top_up_under_faults_charges_the_card_once() {
             assert_eq!(api.stripe.charges(Some(&account)).len(), 2, "the checkout and one top-up");
             assert_eq!(api.balance(P, W).await, "0.00");
             assert_eq!(api.verify(W).await, 4);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_usage_event_under_faults_counts_once() {
+    every_call_fails_once(
+        "usage",
+        async |api| {
+            api.tenants().await;
+            api.point_price(P, "0.50").await;
+            api.rebill(P, W, "0.15").await.ok(200);
+            api.fund(P, W, "10").await;
+            String::new()
+        },
+        // The platform sends the event again with its id.
+        async |api, _| api.spend(W, "2", "evt-1").await.status == 200,
+        async |api, _| {
+            assert_eq!(api.balance(P, W).await, "9.70");
+            assert_eq!(api.verify(W).await, 2);
+            assert_eq!(api.fold(P).await.charges, 1);
+            assert_eq!(api.partner_wallet(P).await["balance"], "-0.14");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_fold_under_faults_charges_the_partner_once() {
+    every_call_fails_once(
+        "fold",
+        async |api| {
+            api.tenants().await;
+            for i in 0..3 {
+                api.spend(W, "10", &format!("evt-{i}")).await.ok(200);
+            }
+            String::new()
+        },
+        // The next scheduled run is the retry.
+        async |api, _| api.billing.fold_partner(&shared::domain::PartnerId::parse(P).unwrap()).await.is_ok(),
+        async |api, _| {
+            assert_eq!(api.partner_wallet(P).await["balance"], "-2.10");
+            assert_eq!(api.verify_partner(P).await, 1);
+            assert!(api.billing.unfolded(&shared::domain::PartnerId::parse(P).unwrap()).await.unwrap().is_empty());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_threshold_refill_under_faults_charges_the_card_once() {
+    every_call_fails_once(
+        "refill",
+        async |api| {
+            crate::api::autotopup::with_a_refill(api, None).await;
+            // 10 - 33 x 0.15 = 5.05: one more minute takes it below the threshold of 5.
+            for i in 0..33 {
+                api.spend(W, "1", &format!("setup-{i}")).await.ok(200);
+            }
+            String::new()
+        },
+        // The platform's next call comes a few minutes later: it takes up a refill that a
+        // failure left recorded but not charged (after REFILL_RESUME_AFTER).
+        async |api, _| {
+            let now = api.clock.now() + time::Duration::minutes(3);
+            api.set_clock(now);
+            api.spend(W, "1", &format!("call-{}", now.unix_timestamp())).await.status == 200
+        },
+        async |api, _| {
+            let account = api.account(P).await;
+            assert_eq!(api.stripe.charges(Some(&account)).len(), 2, "the checkout and one refill");
+            // The call that failed before its usage was recorded counts nothing: 34 or 35 calls.
+            let ledger = api.ledger(P, W).await;
+            let calls = ledger.iter().filter(|e| e["kind"] == "usage").count();
+            assert!(calls == 34 || calls == 35, "{calls} calls recorded");
+            let refills = ledger.iter().filter(|e| e["actor"]["id"] == "auto-topup").count();
+            assert_eq!(refills, 1, "one refill credited");
+            // 10 - calls x 0.15 + 10.
+            let expected = rust_decimal::Decimal::from(20)
+                - rust_decimal::Decimal::new(15, 2) * rust_decimal::Decimal::from(calls);
+            assert_eq!(api.balance(P, W).await, format!("{:.2}", expected));
+            assert_eq!(api.verify(W).await, u64::try_from(3 + calls + 1).unwrap());
         },
     )
     .await;

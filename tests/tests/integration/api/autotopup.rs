@@ -49,7 +49,7 @@ pub(crate) async fn turn_on<T: Table>(api: &Api<T>, option: &str) -> Value {
 }
 
 /// PaymentIntents the workspace's renewals asked Stripe for (each attempt, retries included).
-fn charge_requests<T>(api: &Api<T>) -> usize {
+pub(crate) fn charge_requests<T>(api: &Api<T>) -> usize {
     api.stripe.requests().iter().filter(|r| r.operation.as_deref() == Some("payment_intents.create")).count()
 }
 
@@ -198,7 +198,7 @@ async fn a_crash_between_the_charge_and_the_renewal_never_charges_twice() {
 
 /// Threshold refill: W (with a saved card, 10 points) is re-billed 0.15 points a voice minute
 /// and refills below 5 points with the Small option (10 points for 1.00 USD).
-async fn with_a_refill<T: Table>(api: &Api<T>, cap_minor: Option<i64>) -> String {
+pub(crate) async fn with_a_refill<T: Table>(api: &Api<T>, cap_minor: Option<i64>) -> String {
     let option = with_saved_card(api, 0).await;
     api.fund(P, W, "10").await;
     let rate = json!({ "currency": "usd", "price_per_point": "0.50" });

@@ -47,7 +47,7 @@ mod renewal;
 mod schedules;
 mod status;
 mod topup;
-mod usage;
+pub(crate) mod usage;
 
 /// The clock every scenario starts at: mid-April, in a cycle 1-30 April for anchor day 1.
 pub const T0: OffsetDateTime = datetime!(2026-04-15 10:00 UTC);

@@ -20,45 +20,45 @@ fn partner_id(p: &str) -> PartnerId {
 
 impl<T: Table> Api<T> {
     /// Partner `p` prices a point at `price` USD.
-    async fn point_price(&self, p: &str, price: &str) {
+    pub(crate) async fn point_price(&self, p: &str, price: &str) {
         let body = json!({ "currency": "usd", "price_per_point": price });
         self.call(req("PUT /partner/credit-rate").by(partner_admin(p)).json(body)).await.ok(200);
     }
 
     /// Partner `p` re-bills `w` for voice minutes at `rate` points a minute.
-    async fn rebill(&self, p: &str, w: &str, rate: &str) -> super::Resp {
+    pub(crate) async fn rebill(&self, p: &str, w: &str, rate: &str) -> super::Resp {
         let body = json!({ "enabled": true, "rates": { VOICE: rate } });
         self.call(req("PUT /partner/workspaces/{id}/rebilling").param("id", w).by(partner_admin(p)).json(body)).await
     }
 
     /// The platform reports `quantity` voice minutes of `w` as event `event_id`.
-    async fn spend(&self, w: &str, quantity: &str, event_id: &str) -> super::Resp {
+    pub(crate) async fn spend(&self, w: &str, quantity: &str, event_id: &str) -> super::Resp {
         let body = json!({ "workspace_id": w, "meter": VOICE, "quantity": quantity, "event_id": event_id });
         self.call(req("POST /platform/usage").by(platform()).json(body)).await
     }
 
-    async fn access(&self, w: &str) -> super::Resp {
+    pub(crate) async fn access(&self, w: &str) -> super::Resp {
         self.call(req("GET /platform/workspaces/{id}/access").param("id", w).query("meter", VOICE).by(platform())).await
     }
 
-    async fn partner_wallet(&self, p: &str) -> Value {
+    pub(crate) async fn partner_wallet(&self, p: &str) -> Value {
         self.call(req("GET /partner/wallet").by(partner_admin(p)).query("limit", "100")).await.ok(200)
     }
 
-    async fn fold(&self, p: &str) -> shared::ops::FoldRun {
+    pub(crate) async fn fold(&self, p: &str) -> shared::ops::FoldRun {
         self.billing.fold_partner(&partner_id(p)).await.expect("the fold runs")
     }
 
-    async fn verify_partner(&self, p: &str) -> u64 {
+    pub(crate) async fn verify_partner(&self, p: &str) -> u64 {
         self.billing.store.verify(&WalletId::Partner(partner_id(p))).await.expect("the partner ledger adds up").entries
     }
 
-    async fn set_billing(&self, p: &str, mode: &str) {
+    pub(crate) async fn set_billing(&self, p: &str, mode: &str) {
         let body = json!({ "mode": mode });
         self.call(req("PUT /platform/partners/{id}/billing").param("id", p).by(platform()).json(body)).await.ok(200);
     }
 
-    async fn credit_partner(&self, p: &str, amount: &str) -> Value {
+    pub(crate) async fn credit_partner(&self, p: &str, amount: &str) -> Value {
         let body = json!({ "amount": amount, "reason": "invoice paid" });
         self.call(req("POST /platform/partners/{id}/wallet/adjustments").param("id", p).by(platform()).json(body))
             .await
