@@ -110,10 +110,11 @@ impl<T: Table> Billing<T> {
         refill: RefillTerms,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        // Who asks before what was answered (see `create_checkout`).
+        let ws = self.caller_workspace(w, partner_claim).await?;
         if let Some(reply) = self.replay(idem).await? {
             return Ok(reply);
         }
-        let ws = self.caller_workspace(w, partner_claim).await?;
         let current = self.auto_topup(w).await?;
         let card = self.saved_card(&ws).await?;
         let next = if enabled {

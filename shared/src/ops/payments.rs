@@ -200,11 +200,13 @@ impl<T: Table> Billing<T> {
         request: &CheckoutRequest,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
+        // Who asks comes before what was answered: a token whose partner is not the workspace's
+        // must not read that workspace's stored answers back through a known key.
+        let ws = self.caller_workspace(w, partner_claim).await?;
         if let Some(reply) = self.replay(idem).await? {
             return Ok(reply);
         }
         let payments = self.payments()?;
-        let ws = self.caller_workspace(w, partner_claim).await?;
         let settings = self.partner_settings(&ws.partner).await?;
         if !settings.credit_billing {
             return Err(OpError::Forbidden("credit billing is off for this workspace's partner"));

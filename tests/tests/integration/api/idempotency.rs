@@ -184,7 +184,25 @@ async fn keys_are_scoped_to_the_tenant<T: Table>(api: Api<T>) {
     api.call(usage.json(json!({ "bots": 1, "members": 1, "bot_users": 1 })).key("same")).await.ok(200);
 }
 
+/// A key's stored answer belongs to the workspace it was used in: a token that names that
+/// workspace under another partner gets "not found", never the answer (the checkout's URL, say).
+async fn a_replay_checks_the_caller_first<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    let option = super::checkout::seller(&api, Q).await;
+    let theirs = api.call(super::checkout::checkout(Q, X, json!({ "topup_option_id": option })).key("k-1")).await;
+    let theirs = theirs.ok(201);
+    let intruder = req("POST /workspace/checkout").by(workspace_admin(P, X)).json(json!({ "topup_option_id": option }));
+    let r = api.call(intruder.key("k-1")).await;
+    r.err(404, "not_found", None);
+    assert!(!r.body.to_string().contains(theirs["id"].as_str().unwrap()));
+    let auto = json!({ "enabled": false });
+    api.call(req("PUT /workspace/auto-topup").by(workspace_admin(Q, X)).json(auto.clone()).key("k-2")).await.ok(200);
+    let r = api.call(req("PUT /workspace/auto-topup").by(workspace_admin(P, X)).json(auto).key("k-2")).await;
+    r.err(404, "not_found", None);
+}
+
 api_suite!(
+    a_replay_checks_the_caller_first,
     a_purchase_replays_and_debits_once,
     a_purchase_replays_after_the_world_moved_on,
     an_adjustment_replays_and_credits_once,
