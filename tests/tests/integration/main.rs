@@ -14,4 +14,5 @@ mod local_clock;
 mod logs;
 mod model;
 mod routes;
+mod smoke;
 mod stack;
