@@ -45,9 +45,7 @@ impl<T: Table> Billing<T> {
             return Ok(reply);
         }
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
-        self.check_rebilling(p, &settings.default_rebilling)
-            .await
-            .map_err(|(param, e)| OpError::invalid(&format!("default_rebilling.{param}"), e))?;
+        self.check_rebilling(p, &settings.default_rebilling, "default_rebilling.").await?;
         let created_at = self.store.get(&keys::partner_profile(p)).await?.ok_or(OpError::NotFound("partner"))?;
         // Seed 001: credit billing sells through the partner's own Stripe account, connected in
         // the deployment's mode (live for real money).

@@ -279,7 +279,7 @@ impl<T: Table> Billing<T> {
         if let Some(reply) = self.replay(idem).await? {
             return Ok(reply);
         }
-        self.check_rebilling(p, &rebilling).await.map_err(|(param, e)| OpError::invalid(&param, e))?;
+        self.check_rebilling(p, &rebilling, "").await?;
         for _ in 0..MAX_OP_ATTEMPTS {
             let ws = self.partner_workspace(p, w).await?;
             let updated = Workspace { rebilling: rebilling.clone(), version: ws.version + 1, ..ws.clone() };
@@ -294,18 +294,18 @@ impl<T: Table> Billing<T> {
         Err(OpError::Conflict)
     }
 
-    /// Re-billing rates against the platform's meters and the partner's price of a point.
+    /// Re-billing rates against the platform's meters and the partner's price of a point; a
+    /// refusal names the field under `param_prefix` (`default_rebilling.` in the settings).
     pub(super) async fn check_rebilling(
         &self,
         p: &PartnerId,
         rebilling: &Rebilling,
-    ) -> Result<(), (String, crate::domain::UsageError)> {
-        let terms = match self.credit_rate(p).await {
-            Ok(t) => t,
-            // The rate can't be read: refuse rather than skip the floor.
-            Err(_) => return Err(("rates".into(), crate::domain::UsageError::NotADecimal)),
-        };
-        rebilling.validate(&self.meters, terms.as_ref().map(|t| t.rate()))
+        param_prefix: &str,
+    ) -> Result<(), OpError> {
+        let terms = self.credit_rate(p).await?;
+        rebilling
+            .validate(&self.meters, terms.as_ref().map(|t| t.rate()))
+            .map_err(|(param, e)| OpError::invalid(&format!("{param_prefix}{param}"), e))
     }
 
     /// The partner's billing mode (postpaid unless the platform set it).
@@ -392,8 +392,9 @@ impl<T: Table> Billing<T> {
         }
     }
 
-    /// `GET /partner/wallet`: the partner's wallet in the platform's currency, its mode, what
-    /// waits to be folded is not included (see the module doc), and a page of its ledger.
+    /// `GET /partner/wallet`: the partner's wallet in the platform's currency, its mode and a
+    /// page of its ledger. The balance is the folded one: charges still waiting for the fold are
+    /// not in it (see the module doc).
     pub async fn partner_wallet(
         &self,
         p: &PartnerId,
