@@ -72,6 +72,13 @@ fn per_second(n: u64, d: Duration) -> u64 {
     u64::try_from(u128::from(n) * 1_000_000 / us).unwrap_or(u64::MAX)
 }
 
+/// `n` per second over `d` with two decimals, from integers: "0.85/s".
+fn rate(n: u64, d: Duration) -> String {
+    let us = d.as_micros().max(1);
+    let hundredths = u128::from(n) * 100_000_000 / us;
+    format!("{}.{:02}/s", hundredths / 100, hundredths % 100)
+}
+
 /// The `p`-th percentile (0-100) of sorted samples, nearest rank.
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
     assert!(!sorted.is_empty(), "no samples");
@@ -116,7 +123,10 @@ struct Tally {
     /// Global secondary index partitions the writes land in (`GSI2PK=PARTNER#p`, say): an index
     /// partition has a write ceiling of its own.
     index_partitions: HashMap<String, ItemWrites>,
-    cancelled_transactions: u64,
+    /// Transactions that wrote nothing: a condition failed (a wallet's version moved, say), or
+    /// the table refused them (DynamoDB Local's `TransactionConflict`, throttling).
+    cancelled_on_condition: u64,
+    cancelled_otherwise: u64,
 }
 
 /// Counts every write action (Put, Update, Delete; a Check writes nothing) per item key, while
@@ -199,7 +209,11 @@ impl<T: Table> Table for WriteCounter<T> {
         let Some(since) = tally.since else { return result };
         let window = since.elapsed().as_secs();
         let committed = result.is_ok();
-        tally.cancelled_transactions += u64::from(!committed);
+        match &result {
+            Ok(()) => {}
+            Err(TableError::ConditionFailed { .. }) => tally.cancelled_on_condition += 1,
+            Err(_) => tally.cancelled_otherwise += 1,
+        }
         for (key, partitions) in written {
             let item = tally.items.entry(key).or_default();
             item.attempted.add(window);
@@ -382,23 +396,26 @@ fn print_writes(tally: &Tally, run: Duration) {
     println!("  hottest items (writes in their busiest second; average over the {} s run):", run.as_secs());
     for (key, w) in top.into_iter().take(TOP_ITEMS) {
         println!(
-            "    {:<40} {:>5}/s max, {:>5}/s avg, {:>6} writes [{} sent]",
+            "    {:<40} {:>5}/s max, {:>8} avg, {:>6} writes [{} sent]",
             format!("{} / {}", key.pk, key.sk),
             w.committed.max_in_window,
-            per_second(w.committed.total, run),
+            rate(w.committed.total, run),
             w.committed.total,
             w.attempted.total
         );
     }
     for (partition, w) in &tally.index_partitions {
         println!(
-            "  index partition {partition}: {}/s in its busiest second, {}/s avg, {} writes",
+            "  index partition {partition}: {}/s in its busiest second, {} avg, {} writes",
             w.committed.max_in_window,
-            per_second(w.committed.total, run),
+            rate(w.committed.total, run),
             w.committed.total
         );
     }
-    println!("  cancelled transactions: {}", tally.cancelled_transactions);
+    println!(
+        "  cancelled transactions: {} on a condition, {} otherwise",
+        tally.cancelled_on_condition, tally.cancelled_otherwise
+    );
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -486,11 +503,11 @@ async fn main() {
         after.batches, after.charges, after.raced
     );
     let rebilled_events: u64 = per_workspace.iter().enumerate().filter(|(i, _)| rebilled(*i)).map(|(_, n)| n).sum();
+    let rebilled_workspaces = workspaces.div_ceil(2);
     println!(
-        "  a re-billed workspace's wallet is written once per event: {}/s expected on average ({} of {} ws)",
-        per_second(rebilled_events / u64::try_from(workspaces.div_ceil(2)).unwrap(), usage_time),
-        workspaces.div_ceil(2),
-        workspaces
+        "  expected: a re-billed workspace's wallet written once per event, {} on average ({rebilled_events} events \
+         over {rebilled_workspaces} wallets); the partner wallet once per fold batch",
+        rate(rebilled_events, usage_time * u32::try_from(rebilled_workspaces).unwrap())
     );
     print_writes(&tally, counted_for);
 
