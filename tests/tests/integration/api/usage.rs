@@ -103,6 +103,13 @@ async fn voice_minutes_are_charged_to_both_wallets<T: Table>(api: Api<T>) {
         json!({ "meter": VOICE, "quantity": "2.25", "rate": "0.15", "event_id": "call-3" })
     );
     assert_eq!(api.verify(W).await, 4);
+    // Usage stays out of the partner's cross-workspace ledger (its index would be one hot
+    // partition); the workspace's own ledger, read through the partner, has it.
+    let across = api.call(req("GET /partner/ledger").by(partner_admin(P)).query("limit", "100")).await.ok(200);
+    assert!(across["data"].as_array().unwrap().iter().all(|e| e["kind"] != "usage"), "{across}");
+    let one = req("GET /partner/ledger").by(partner_admin(P)).query("workspace_id", W).query("limit", "100");
+    let one = api.call(one).await.ok(200);
+    assert_eq!(one["data"].as_array().unwrap().iter().filter(|e| e["kind"] == "usage").count(), 3);
 
     // The partner's wallet moves only when the fold runs: one entry for the three charges.
     assert_eq!(api.partner_wallet(P).await["balance"], "0.00");
