@@ -141,7 +141,7 @@ impl<T: Table> Billing<T> {
             }
             let next_renews_on = renews_on(&plan.next).map_err(internal)?;
             let plan_terms = terms.plan(self, &ws.partner, ws.plan).await?;
-            let writes = renewal_writes(&ws, &addons, &plan, &plan_terms, lapse, next_renews_on, now)?;
+            let mut writes = renewal_writes(&ws, &addons, &plan, &plan_terms, lapse, next_renews_on, now)?;
             if plan.lines.is_empty() {
                 // Nothing to pay or lapse: only the cycle (and any cancelled add-on) moves on.
                 return match self.store.write(writes).await {
@@ -150,7 +150,6 @@ impl<T: Table> Billing<T> {
                     Err(e) => Err(e.into()),
                 };
             }
-            let mut writes = writes;
             if !lapse {
                 // The partner owes the platform each renewed add-on's whole-month cost price.
                 let cost = plan.lines.iter().try_fold(Points::ZERO, |sum, l| {
