@@ -34,6 +34,7 @@ pub enum PartnerEventKind {
     AutotopupDisabled,
     AddonLapsed,
     RefundClawedBack,
+    WalletLowBalance,
 }
 
 impl PartnerEventKind {
@@ -46,6 +47,7 @@ impl PartnerEventKind {
             PartnerEventKind::AutotopupDisabled => "autotopup.disabled",
             PartnerEventKind::AddonLapsed => "addon.lapsed",
             PartnerEventKind::RefundClawedBack => "refund.clawed_back",
+            PartnerEventKind::WalletLowBalance => "wallet.low_balance",
         }
     }
 }

@@ -26,13 +26,15 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    AccessDenied, AccessFacts, Actor, EntryKind, LedgerEntry, MeterCode, Overdraft, PartnerId, Points, PointsDelta,
-    Rebilling, UsageQuantity, WalletId, WalletMode, WholesaleLine, Workspace, WorkspaceId, check_access, usage_charge,
+    AccessDenied, AccessFacts, Actor, Balance, EntryKind, LedgerEntry, MeterCode, Overdraft, PartnerId, Points,
+    PointsDelta, Rebilling, UsageQuantity, WalletId, WalletMode, WholesaleLine, Workspace, WorkspaceId, check_access,
+    usage_charge,
 };
 use crate::store::records::{self, Accrual, PartnerBilling};
 use crate::store::table::MAX_TRANSACTION_ACTIONS;
 use crate::store::{
-    Attr, Condition, IdempotencyKey, Item, Key, Order, Outcome, Posting, StoreError, Table, Write, keys, wallet_state,
+    Attr, Condition, Crossing, IdempotencyKey, Item, Key, Order, Outcome, Posting, StoreError, Table, Write, keys,
+    wallet_state,
 };
 
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, entry_view, replayed};
@@ -136,7 +138,9 @@ impl<T: Table> Billing<T> {
             // The workspace and its wallet in one read: the wallet state is the one the debit is
             // conditioned on.
             let wallet = WalletId::Workspace(w.clone());
-            let [profile, wallet_item] = self.read::<2>([keys::workspace_profile(w), keys::wallet(&wallet)]).await?;
+            let [profile, wallet_item, auto_topup] = self
+                .read::<3>([keys::workspace_profile(w), keys::wallet(&wallet), keys::workspace_auto_topup(w)])
+                .await?;
             let ws = records::workspace_from(&profile.ok_or(OpError::NotFound("workspace"))?)?;
             self.remember_partner(&ws);
             let now = self.clock.now();
@@ -209,7 +213,9 @@ impl<T: Table> Billing<T> {
                 Reply::ok(body).to_stored()
             };
             let state = wallet_state(wallet_item.as_ref())?;
-            match self.store.post_from(posting, state, respond).await {
+            let auto_topup = auto_topup.as_ref().map(records::auto_topup_from).transpose()?.unwrap_or_default();
+            let crossing = low_balance_event(&ws, &auto_topup, &event.event_id);
+            match self.store.post_crossing(posting, state, Some(crossing), respond).await {
                 Ok(Outcome::Applied { response, entry }) => {
                     // The usage is recorded whatever becomes of the refill; a refill that could
                     // not start is started by the next debit that finds the balance low.
@@ -576,6 +582,37 @@ pub(super) fn addon_cost(
 ) -> Result<Points, OpError> {
     let unit = Points::from_decimal(code.cost_price().as_major()).map_err(internal)?;
     Ok(crate::domain::prorate(unit, quantity, cycle, date).map_err(|e| OpError::invalid("quantity", e))?.amount())
+}
+
+/// `wallet.low_balance` for the partner, in the transaction of the usage debit that crossed
+/// into "low": under the workspace's refill threshold when it has one on, else at or below zero
+/// (where the access check starts refusing).
+fn low_balance_event(ws: &Workspace, auto_topup: &crate::domain::AutoTopup, event_id: &str) -> Crossing {
+    let threshold = auto_topup.threshold.filter(|_| auto_topup.enabled);
+    // "At or below zero" is "under the smallest positive balance".
+    let below = match threshold {
+        Some(t) => Balance::from_decimal(t.as_decimal()).expect("a threshold is a balance"),
+        None => Balance::from_decimal(Decimal::new(1, crate::domain::BALANCE_DP)).expect("0.0001 is a balance"),
+    };
+    let (partner, w, event_id) = (ws.partner.clone(), ws.id.clone(), event_id.to_owned());
+    Crossing {
+        below,
+        write: std::sync::Arc::new(move |e: &LedgerEntry| {
+            let data = json!({
+                "balance": e.balance_after.to_string(),
+                "threshold": threshold.map(|t| t.to_string()),
+                "ledger_entry": e.id.to_string(),
+                "usage_event_id": event_id,
+            });
+            super::events::event_write(
+                &partner,
+                &w,
+                super::events::PartnerEventKind::WalletLowBalance,
+                data,
+                e.created_at,
+            )
+        }),
+    }
 }
 
 /// The write that records an accrual; none for a charge of zero (nothing to fold).

@@ -16,8 +16,8 @@ pub mod wallet;
 pub use item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 pub use table::{FailedCondition, Table, TableError};
 pub use wallet::{
-    Committed, Cursor, IdempotencyKey, IndexCursor, InvalidCursor, InvalidIdempotencyKey, Outcome, Page, Posting,
-    RetryPolicy, Verified, WalletState, wallet_state,
+    Committed, Crossing, Cursor, IdempotencyKey, IndexCursor, InvalidCursor, InvalidIdempotencyKey, Outcome, Page,
+    Posting, RetryPolicy, Verified, WalletState, wallet_state,
 };
 
 /// The attribute DynamoDB's TTL sweeps on (epoch seconds).

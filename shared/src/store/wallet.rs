@@ -141,6 +141,20 @@ pub struct Posting {
     pub also: Vec<Write>,
 }
 
+/// A write that goes with a posting only when the posting takes the balance from at or above
+/// `below` to under it ([`Store::post_crossing`]); `write` builds it from the entry.
+#[derive(Clone)]
+pub struct Crossing {
+    pub below: Balance,
+    pub write: std::sync::Arc<dyn Fn(&LedgerEntry) -> Write + Send + Sync>,
+}
+
+impl std::fmt::Debug for Crossing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crossing").field("below", &self.below).finish_non_exhaustive()
+    }
+}
+
 /// What became of a posting. Every variant but `Applied` wrote nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -411,8 +425,23 @@ impl<T: Table> Store<T> {
         state: WalletState,
         respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
     ) -> Result<Outcome, StoreError> {
+        self.post_crossing(posting, state, None, respond).await
+    }
+
+    /// [`Store::post_from`], and one more write that belongs to the change only when it takes
+    /// the balance across `crossing.below` (from at or above it to under it): decided on the
+    /// state each attempt is conditioned on, so a retry after the wallet moved decides again
+    /// (a low-balance event is written once, by the debit that crossed).
+    pub async fn post_crossing(
+        &self,
+        posting: Posting,
+        state: WalletState,
+        crossing: Option<Crossing>,
+        respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
+    ) -> Result<Outcome, StoreError> {
+        let extra = usize::from(crossing.is_some());
         assert!(
-            posting.also.len() + OWN_ACTIONS <= MAX_TRANSACTION_ACTIONS,
+            posting.also.len() + OWN_ACTIONS + extra <= MAX_TRANSACTION_ACTIONS,
             "a posting carries at most {} other writes",
             MAX_TRANSACTION_ACTIONS - OWN_ACTIONS
         );
@@ -433,7 +462,11 @@ impl<T: Table> Store<T> {
                 idempotency_key: posting.idempotency.key.clone(),
             };
             let response = respond(&entry);
-            let writes = self.transaction(&posting, state, &entry, &response);
+            let mut writes = self.transaction(&posting, state, &entry, &response);
+            if let Some(c) = crossing.as_ref().filter(|c| state.balance >= c.below && entry.balance_after < c.below) {
+                // Last, so that the caller's writes keep their indexes.
+                writes.push((c.write)(&entry));
+            }
 
             let retry_after = match self.table.transact(writes).await {
                 Ok(()) => return Ok(Outcome::Applied { entry: Box::new(entry), response }),

@@ -236,6 +236,11 @@ async fn a_threshold_refill_fires_once_under_concurrent_usage<T: Table>(api: Api
     assert_eq!(api.view(P, W).await["auto_topup"]["payment_pending"], false);
     // The checkout, the purchase, the funding, 50 calls and one refill.
     assert_eq!(api.verify(W).await, 3 + 50 + 1);
+    // One crossing under the threshold, one event for the partner, whatever the race.
+    let events = api.call(req("GET /partner/events").by(partner_admin(P)).query("limit", "100")).await.ok(200);
+    let low: Vec<_> = events["data"].as_array().unwrap().iter().filter(|e| e["type"] == "wallet.low_balance").collect();
+    assert_eq!(low.len(), 1, "{events}");
+    assert_eq!(low[0]["data"]["threshold"], "5.00");
 }
 
 /// A monthly cap of one charge: the second time the balance drops below the threshold in the

@@ -205,14 +205,25 @@ async fn usage_goes_negative_and_a_top_up_recovers<T: Table>(api: Api<T>) {
     let r = api.spend(W, "20", "call-1").await.ok(200);
     assert_eq!(r["workspace_charge"]["balance"], "-2.00");
     api.access(W).await.err(403, "wallet_depleted", None);
+    // The debit that took it to zero or below told the partner, once.
+    let events = api.call(req("GET /partner/events").by(partner_admin(P))).await.ok(200);
+    let low: Vec<_> = events["data"].as_array().unwrap().iter().filter(|e| e["type"] == "wallet.low_balance").collect();
+    assert_eq!(low.len(), 1, "{events}");
+    assert_eq!(
+        low[0]["data"],
+        json!({ "balance": "-2.00", "threshold": null, "ledger_entry": "ws:ws-acme-1:2", "usage_event_id": "call-1" })
+    );
+    api.spend(W, "1", "call-2").await.ok(200);
+    let events = api.call(req("GET /partner/events").by(partner_admin(P))).await.ok(200);
+    assert_eq!(events["data"].as_array().unwrap().iter().filter(|e| e["type"] == "wallet.low_balance").count(), 1);
     // A purchase with points is refused while the balance is negative.
     api.buy(P, W, "extra_bot", 1).await.err(402, "insufficient_points", None);
-    api.fund(P, W, "2").await;
+    api.fund(P, W, "2.15").await;
     assert_eq!(api.balance(P, W).await, "0.00");
     api.access(W).await.err(403, "wallet_depleted", None);
     api.fund(P, W, "0.01").await;
     api.access(W).await.ok(200);
-    assert_eq!(api.verify(W).await, 4);
+    assert_eq!(api.verify(W).await, 5);
 }
 
 /// One event id is one usage: a retry is answered as the first time and charges nothing more;
