@@ -1,6 +1,7 @@
-//! Faults across the money paths: for each operation (a checkout, the webhook's credit, a
-//! refund's claw-back, a renewal, a renewal that charges the saved card, a usage event, the fold
-//! of wholesale charges, a threshold refill), each DynamoDB call it
+//! Faults across the money paths: for each operation (an add-on purchase, a partner's
+//! adjustment, a checkout, the webhook's credit, a refund's claw-back, a renewal, a renewal that
+//! charges the saved card, a usage event, the fold of wholesale charges, a threshold refill),
+//! each DynamoDB call it
 //! makes fails in turn (a read; a write before it lands; a write that lands but answers an
 //! error), and the operation is then retried as its caller would (the client with the same
 //! Idempotency-Key, Stripe with the same event, the next scheduled run). Afterwards the state is
@@ -283,6 +284,57 @@ async fn a_threshold_refill_under_faults_charges_the_card_once() {
                 - rust_decimal::Decimal::new(15, 2) * rust_decimal::Decimal::from(calls);
             assert_eq!(api.balance(P, W).await, format!("{:.2}", expected));
             assert_eq!(api.verify(W).await, u64::try_from(3 + calls + 1).unwrap());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_purchase_under_faults_debits_once() {
+    every_call_fails_once(
+        "purchase",
+        async |api| {
+            api.tenants().await;
+            api.fund(P, W, "100").await;
+            String::new()
+        },
+        // The client sends the same request with the same Idempotency-Key.
+        async |api, _| {
+            let body = json!({ "addon": "extra_bot", "quantity": 1 });
+            let buy = crate::api::req("POST /workspace/addons").by(crate::api::workspace_admin(P, W)).json(body);
+            api.call(buy.key("buy-1")).await.status == 201
+        },
+        async |api, _| {
+            // 10 points x 15/30 days, once; one add-on; its cost price accrued once.
+            assert_eq!(api.balance(P, W).await, "95.00");
+            assert_eq!(api.verify(W).await, 2);
+            assert_eq!(api.view(P, W).await["addons"].as_array().unwrap().len(), 1);
+            assert_eq!(api.fold(P).await.charges, 1);
+            assert_eq!(api.partner_wallet(P).await["balance"], "-2.50");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_adjustment_under_faults_credits_once() {
+    every_call_fails_once(
+        "adjustment",
+        async |api| {
+            api.tenants().await;
+            String::new()
+        },
+        async |api, _| {
+            let body = json!({ "amount": "25", "reason": "goodwill" });
+            let adjust = crate::api::req("POST /partner/workspaces/{id}/points")
+                .param("id", W)
+                .by(crate::api::partner_admin(P))
+                .json(body);
+            api.call(adjust.key("adjust-1")).await.status == 201
+        },
+        async |api, _| {
+            assert_eq!(api.balance(P, W).await, "25.00");
+            assert_eq!(api.verify(W).await, 1);
         },
     )
     .await;
