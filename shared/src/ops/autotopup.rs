@@ -170,11 +170,17 @@ impl<T: Table> Billing<T> {
     /// attempt recorded by a call that stopped before its charge is taken up again after
     /// [`REFILL_RESUME_AFTER`] (under its own idempotency key: Stripe charges it once). A
     /// deployment without Stripe leaves it to the renewal.
-    pub(super) async fn refill_if_low(&self, ws: &Workspace, balance: Balance) -> Result<(), OpError> {
+    /// `state` is the setting as the debit read it: only a balance under its threshold costs a
+    /// further read (the attempt itself re-reads it).
+    pub(super) async fn refill_if_low(
+        &self,
+        ws: &Workspace,
+        balance: Balance,
+        state: &AutoTopup,
+    ) -> Result<(), OpError> {
         if self.payments.is_none() {
             return Ok(());
         }
-        let state = self.auto_topup(&ws.id).await?;
         let Some(threshold) = state.threshold.filter(|_| state.enabled) else { return Ok(()) };
         let lacking = threshold.as_decimal() - balance.as_decimal();
         if lacking <= rust_decimal::Decimal::ZERO {
