@@ -294,6 +294,19 @@ impl KeyExt for shared::store::Key {
     }
 }
 
+/// A batch read answers in the order asked, `None` for what is missing, and on both stores
+/// refuses an empty batch and a key asked twice (DynamoDB's validation).
+async fn batch_reads_answer_in_order<T: Table>(store: Store<T>) {
+    let (a, b) = (new_wallet(), new_wallet());
+    store.post(posting(&a, "1", Overdraft::Forbid, "a"), respond).await.unwrap();
+    store.post(posting(&b, "2", Overdraft::Forbid, "b"), respond).await.unwrap();
+    let missing = keys::wallet(&new_wallet());
+    let got = store.table().get_many(&[keys::wallet(&b), missing.clone(), keys::wallet(&a)]).await.unwrap();
+    let balances: Vec<_> = got.iter().map(|i| i.as_ref().map(|i| i.num("balance").unwrap().normalize())).collect();
+    assert_eq!(balances, [Some(2.into()), None, Some(1.into())]);
+    assert!(matches!(store.table().get_many(&[missing.clone(), missing]).await, Err(TableError::Fatal(_))));
+}
+
 #[test]
 fn points_used_here_are_exact() {
     // Guard for the fixtures above: "-30.2575" really has 4 places and survives parsing.
@@ -327,4 +340,5 @@ contract_suite!(
     an_entry_ahead_of_its_wallet_is_corruption,
     tables_agree_on_conditions,
     partner_ledger_lists_all_its_workspaces,
+    batch_reads_answer_in_order,
 );
