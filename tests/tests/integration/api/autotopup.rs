@@ -216,9 +216,20 @@ pub(crate) async fn with_a_refill<T: Table>(api: &Api<T>, cap_minor: Option<i64>
     option
 }
 
+/// Most attempts at one usage event: a 409 (the wallet kept moving under 50 writers; nothing was
+/// written) is sent again with the same event id, as the platform does.
+const SEND_ATTEMPTS: usize = 5;
+
 async fn spend<T: Table>(api: &Api<T>, event_id: String) -> super::Resp {
     let body = json!({ "workspace_id": W, "meter": "voice_minutes", "quantity": "1", "event_id": event_id });
-    api.call(req("POST /platform/usage").by(super::platform()).json(body)).await
+    let mut r = api.call(req("POST /platform/usage").by(super::platform()).json(body.clone())).await;
+    for _ in 1..SEND_ATTEMPTS {
+        if r.status != 409 {
+            break;
+        }
+        r = api.call(req("POST /platform/usage").by(super::platform()).json(body.clone())).await;
+    }
+    r
 }
 
 /// 50 usage events at once take the balance from 10 down through the threshold: exactly one

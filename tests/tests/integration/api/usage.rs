@@ -32,9 +32,18 @@ impl<T: Table> Api<T> {
     }
 
     /// The platform reports `quantity` voice minutes of `w` as event `event_id`.
+    /// A 409 (the wallet kept moving under concurrent writers; nothing was written) is sent
+    /// again with the same event id, as the platform does, at most a few times.
     pub(crate) async fn spend(&self, w: &str, quantity: &str, event_id: &str) -> super::Resp {
         let body = json!({ "workspace_id": w, "meter": VOICE, "quantity": quantity, "event_id": event_id });
-        self.call(req("POST /platform/usage").by(platform()).json(body)).await
+        let mut r = self.call(req("POST /platform/usage").by(platform()).json(body.clone())).await;
+        for _ in 1..5 {
+            if r.status != 409 {
+                break;
+            }
+            r = self.call(req("POST /platform/usage").by(platform()).json(body.clone())).await;
+        }
+        r
     }
 
     pub(crate) async fn access(&self, w: &str) -> super::Resp {
