@@ -13,18 +13,24 @@ use stripe_fake::{Fake, FakeConfig, RunningFake};
 
 /// The fake's secret key: test mode, local only.
 pub const FAKE_SECRET_KEY: &str = "sk_test_local_fake";
-/// The secret the fake signs webhooks with.
+/// The secret the fake signs connected accounts' webhooks with.
 pub const FAKE_WEBHOOK_SECRET: &str = "whsec_local_fake";
+/// The secret the fake signs the platform account's own webhooks with.
+pub const FAKE_PLATFORM_WEBHOOK_SECRET: &str = "whsec_local_fake_platform";
 /// The demo partner's connected account, which the fake has from the start.
 pub const DEMO_ACCOUNT: &str = "acct_demo";
 /// The fake listens here unless `STRIPE_FAKE_PORT` says otherwise.
 pub const DEFAULT_FAKE_PORT: u16 = 3001;
 pub const FAKE_PORT_VAR: &str = "STRIPE_FAKE_PORT";
 
-/// Starts the fake on `addr`; its events go to `runner_url` + `/stripe/webhook`.
+/// Starts the fake on `addr`; its events go to `runner_url` + `/stripe/webhook` (connected
+/// accounts') and `/stripe/platform-webhook` (the platform's own).
 pub async fn start_fake(addr: SocketAddr, runner_url: &str) -> std::io::Result<RunningFake> {
     let mut config = FakeConfig::new(FAKE_SECRET_KEY, FAKE_WEBHOOK_SECRET);
-    config.webhook_url = Some(format!("{}/stripe/webhook", runner_url.trim_end_matches('/')));
+    let base = runner_url.trim_end_matches('/');
+    config.webhook_url = Some(format!("{base}/stripe/webhook"));
+    config.platform_webhook_url = Some(format!("{base}/stripe/platform-webhook"));
+    config.platform_webhook_secret = FAKE_PLATFORM_WEBHOOK_SECRET.to_owned();
     config.accounts = vec![DEMO_ACCOUNT.to_owned()];
     Fake::start(config, addr).await
 }
@@ -34,5 +40,8 @@ pub async fn start_fake(addr: SocketAddr, runner_url: &str) -> std::io::Result<R
 pub fn payments(fake_url: &str) -> Payments {
     let gateway = StripeGateway::new(StripeConfig::new(FAKE_SECRET_KEY).with_base(fake_url))
         .expect("the fake's test key builds a client");
-    Payments::new(false).with_gateway(Arc::new(gateway)).with_webhook_secrets(vec![FAKE_WEBHOOK_SECRET.to_owned()])
+    Payments::new(false)
+        .with_gateway(Arc::new(gateway))
+        .with_webhook_secrets(vec![FAKE_WEBHOOK_SECRET.to_owned()])
+        .with_platform_webhook_secrets(vec![FAKE_PLATFORM_WEBHOOK_SECRET.to_owned()])
 }

@@ -76,6 +76,8 @@ pub const STRIPE_SECRET_KEY_PARAM_VAR: &str = "STRIPE_SECRET_KEY_PARAM";
 /// The SSM parameter (SecureString) holding the webhook signing secrets, comma-separated (two
 /// during a rotation).
 pub const STRIPE_WEBHOOK_SECRETS_PARAM_VAR: &str = "STRIPE_WEBHOOK_SECRETS_PARAM";
+/// The same for the platform account's own webhook endpoint (`POST /stripe/platform-webhook`).
+pub const STRIPE_PLATFORM_WEBHOOK_SECRETS_PARAM_VAR: &str = "STRIPE_PLATFORM_WEBHOOK_SECRETS_PARAM";
 
 fn env(name: &'static str) -> Result<String, ConfigError> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name))
@@ -116,13 +118,16 @@ pub async fn parameter(config: &aws_config::SdkConfig, var: &'static str) -> Res
 #[cfg(feature = "ssm")]
 pub async fn webhook_payments_from_env(config: &aws_config::SdkConfig) -> Result<crate::ops::Payments, ConfigError> {
     let livemode = livemode_from_env()?;
-    let secrets: Vec<String> = parameter(config, STRIPE_WEBHOOK_SECRETS_PARAM_VAR)
-        .await?
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    Ok(crate::ops::Payments::new(livemode).with_webhook_secrets(secrets))
+    let secrets = |list: String| -> Vec<String> {
+        list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+    };
+    let (connect, platform) = tokio::try_join!(
+        parameter(config, STRIPE_WEBHOOK_SECRETS_PARAM_VAR),
+        parameter(config, STRIPE_PLATFORM_WEBHOOK_SECRETS_PARAM_VAR),
+    )?;
+    Ok(crate::ops::Payments::new(livemode)
+        .with_webhook_secrets(secrets(connect))
+        .with_platform_webhook_secrets(secrets(platform)))
 }
 
 /// The Stripe client of the functions that call Stripe, with the key from SSM. A key of the

@@ -1,7 +1,9 @@
 //! A fake Stripe that async-stripe can talk to (`stripe::ClientBuilder::url`), for tests and the
 //! local runner. It keeps state in memory, checks the secret key, `Stripe-Account` and idempotency
 //! keys as Stripe does, fails on demand, serves a pay page per Checkout Session and an OAuth
-//! consent page, and sends signed webhooks with the Connect `account` set.
+//! consent page, and sends signed webhooks as Stripe does: connected accounts' events (with the
+//! Connect `account` set) to one endpoint, the platform account's own to another, each signed
+//! with its endpoint's secret.
 //!
 //! Endpoints (`/v1` answers Stripe-shaped JSON; see `api.rs` for each operation's name):
 //! - `POST /v1/customers`, `GET /v1/customers/{id}`
@@ -48,10 +50,16 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct FakeConfig {
     /// The only secret key accepted (`Authorization: Bearer ...`); must start with `sk_test_`.
     pub secret_key: String,
-    /// Where events are POSTed; none: events are only recorded.
+    /// Where connected accounts' events are POSTed (the Connect endpoint); none: they are only
+    /// recorded.
     pub webhook_url: Option<String>,
-    /// Signs the events (`Stripe-Signature`).
+    /// Signs them (`Stripe-Signature`).
     pub webhook_secret: String,
+    /// Where the platform account's own events are POSTed (an account endpoint); none: they
+    /// are only recorded.
+    pub platform_webhook_url: Option<String>,
+    /// Signs those.
+    pub platform_webhook_secret: String,
     /// The base of the URLs the fake hands out (the pay page). Default: its own address.
     pub public_url: Option<String>,
     /// Connected accounts that exist from the start (`acct_...`).
@@ -65,6 +73,8 @@ impl FakeConfig {
             secret_key: secret_key.to_owned(),
             webhook_url: None,
             webhook_secret: webhook_secret.to_owned(),
+            platform_webhook_url: None,
+            platform_webhook_secret: format!("{webhook_secret}_platform"),
             public_url: None,
             accounts: Vec::new(),
         }

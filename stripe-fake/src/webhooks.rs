@@ -71,15 +71,21 @@ pub async fn dispatch(fake: &Fake) {
 
 /// Sends one event now (again, if it was sent before), signed at the current time.
 pub async fn deliver(fake: &Fake, id: &str) -> Option<Delivery> {
-    let payload = {
+    let (payload, platform) = {
         let mut state = fake.state();
         let event = state.event_mut(id)?;
         event.held = false;
-        event.payload.clone()
+        (event.payload.clone(), event.account.is_none())
     };
-    let delivery = match &fake.config().webhook_url {
+    let config = fake.config();
+    let (url, secret) = if platform {
+        (&config.platform_webhook_url, &config.platform_webhook_secret)
+    } else {
+        (&config.webhook_url, &config.webhook_secret)
+    };
+    let delivery = match url {
         None => Delivery { at_ms: now_ms(), status: None, error: Some("no webhook URL configured".into()) },
-        Some(url) => post(fake, url, payload).await,
+        Some(url) => post(fake, url, secret, payload).await,
     };
     tracing::info!(event = id, status = ?delivery.status, error = ?delivery.error, "event delivered");
     if let Some(event) = fake.state().event_mut(id) {
@@ -88,9 +94,9 @@ pub async fn deliver(fake: &Fake, id: &str) -> Option<Delivery> {
     Some(delivery)
 }
 
-async fn post(fake: &Fake, url: &str, payload: String) -> Delivery {
+async fn post(fake: &Fake, url: &str, secret: &str, payload: String) -> Delivery {
     let at_ms = now_ms();
-    let signature = shared::stripe::signature::sign(payload.as_bytes(), &[&fake.config().webhook_secret], now_s());
+    let signature = shared::stripe::signature::sign(payload.as_bytes(), &[secret], now_s());
     let request = hyper::Request::post(url)
         .header(hyper::header::CONTENT_TYPE, "application/json; charset=utf-8")
         .header(hyper::header::USER_AGENT, "Stripe/1.0 (+https://stripe.com/docs/webhooks)")

@@ -1,4 +1,5 @@
-//! The fold-usage Lambda: tracing and the DynamoDB client once, then one fold run per
+//! The fold-usage Lambda: tracing, the DynamoDB client and the Stripe client (a fold below a
+//! partner wallet's refill threshold charges the partner's card) once, then one fold run per
 //! scheduled event (whose payload says nothing we need).
 // The fold's future nests the store's retrying transaction inside the run's loop inside the
 // runtime's service: deeper than the default limit lets rustc compute its layout.
@@ -13,7 +14,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_tracing();
-    let billing = shared::runtime::billing_from_env().await?;
+    let config = shared::runtime::aws_config().await;
+    let payments = shared::runtime::client_payments_from_env(&config).await?;
+    let billing = Arc::new(shared::runtime::billing(&config)?.with_payments(payments));
     run(service_fn(|event: LambdaEvent<Value>| {
         let billing = Arc::clone(&billing);
         async move {

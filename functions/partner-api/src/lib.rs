@@ -10,8 +10,8 @@ use shared::domain::{
 };
 use shared::http::{self, ApiError, Caller, partner_scope};
 use shared::ops::{
-    Billing, MAX_TOPUP_OPTIONS, NewWorkspace, TopupOptionDraft, partner_addon_view, plan_view, settings_view,
-    stripe_connection_view,
+    Billing, MAX_TOPUP_OPTIONS, NewWorkspace, PartnerRefillTerms, TopupOptionDraft, partner_addon_view, plan_view,
+    settings_view, stripe_connection_view,
 };
 use shared::store::records::rfc3339;
 use shared::store::{IndexCursor, Table};
@@ -38,6 +38,8 @@ pub const ROUTES: &[&str] = &[
     "GET /partner/events",
     "PUT /partner/workspaces/{id}/rebilling",
     "GET /partner/wallet",
+    "POST /partner/wallet/checkout",
+    "PUT /partner/wallet/auto-refill",
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
@@ -175,6 +177,30 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             let (limit, cursor) = (http::page_size(req)?, http::ledger_cursor(req)?);
             Ok(http::ok(billing.partner_wallet(p, cursor.as_ref(), limit).await?))
         }
+        "POST /partner/wallet/checkout" => {
+            let body: WalletCheckout = http::json_body(req)?;
+            Ok(http::reply(
+                billing.create_partner_checkout(p, &body.amount, &body.success_url, &body.cancel_url, idem()).await?,
+            ))
+        }
+        "PUT /partner/wallet/auto-refill" => {
+            let body: AutoRefill = http::json_body(req)?;
+            let currency = billing.meters.currency();
+            let money = |param: &str, v: Option<&String>| {
+                v.map(|s| Money::parse_major(s, currency).map_err(|e| ApiError::invalid(param, e))).transpose()
+            };
+            let terms = PartnerRefillTerms {
+                enabled: body.enabled,
+                threshold: body
+                    .threshold
+                    .as_deref()
+                    .map(|t| Points::parse(t).map_err(|e| ApiError::invalid("threshold", e)))
+                    .transpose()?,
+                amount: money("amount", body.amount.as_ref())?,
+                monthly_cap: money("monthly_cap", body.monthly_cap.as_ref())?,
+            };
+            Ok(http::reply(billing.put_partner_refill(p, &terms, idem()).await?))
+        }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }
 }
@@ -291,6 +317,29 @@ mod tests {
     fn get_is_not_a_mutation() {
         assert!(!shared::http::is_mutation(&lambda_http::http::Method::GET));
     }
+}
+
+/// `POST /partner/wallet/checkout`: an amount in the wallet's currency (a string of major
+/// units, "100.00") and where Checkout sends the partner back to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WalletCheckout {
+    amount: String,
+    success_url: String,
+    cancel_url: String,
+}
+
+/// `PUT /partner/wallet/auto-refill`: amounts as strings of major units of the wallet's currency.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutoRefill {
+    enabled: bool,
+    #[serde(default)]
+    threshold: Option<String>,
+    #[serde(default)]
+    amount: Option<String>,
+    #[serde(default)]
+    monthly_cap: Option<String>,
 }
 
 /// `POST /partner/stripe/connect`: the `code` Stripe's OAuth redirect handed the partner.

@@ -1,13 +1,15 @@
-//! Stripe's webhook (`POST /stripe/webhook`, no JWT: the signature is the authentication).
+//! Stripe's webhooks (no JWT: the signature is the authentication): `POST /stripe/webhook`, the
+//! Connect endpoint (the partners' connected accounts), and `POST /stripe/platform-webhook`, the
+//! platform's own account (partner wallet payments), each with its own signing secret.
 //! The raw body is verified and applied by [`Billing::stripe_webhook`]; the answer's status
 //! tells Stripe whether to deliver again (any non-2xx is retried for up to 3 days).
 
 use lambda_http::{Body, Request, Response};
 use shared::http::{self, ApiError};
-use shared::ops::Billing;
+use shared::ops::{Billing, WebhookEndpoint};
 use shared::store::Table;
 
-pub const ROUTES: &[&str] = &["POST /stripe/webhook"];
+pub const ROUTES: &[&str] = &["POST /stripe/webhook", "POST /stripe/platform-webhook"];
 
 /// Stripe's signature header.
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
@@ -17,9 +19,11 @@ pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Bo
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
-    if http::route_key(req).as_deref() != Some("POST /stripe/webhook") {
-        return Err(ApiError::route_not_found());
-    }
+    let endpoint = match http::route_key(req).as_deref() {
+        Some("POST /stripe/webhook") => WebhookEndpoint::Connect,
+        Some("POST /stripe/platform-webhook") => WebhookEndpoint::Platform,
+        _ => return Err(ApiError::route_not_found()),
+    };
     // The bytes exactly as Stripe signed them: never re-serialized JSON.
     let payload: &[u8] = match req.body() {
         Body::Empty => b"",
@@ -28,7 +32,7 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         _ => return Err(ApiError::invalid("body", "unreadable body")),
     };
     let signature = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    let reply = billing.stripe_webhook(payload, signature).await.inspect_err(|e| {
+    let reply = billing.stripe_webhook(endpoint, payload, signature).await.inspect_err(|e| {
         // Stripe retries what we refuse: say why in the log (the body itself is never logged).
         tracing::warn!(error = %e, "Stripe event refused");
     })?;

@@ -19,7 +19,7 @@ use crate::domain::{
 use crate::store::records::{self, PaymentRecord, StripeCustomer, rfc3339};
 use crate::store::{Attr, Condition, IdempotencyKey, Outcome, StoreError, Table, Write, keys};
 use crate::stripe::event::metadata;
-use crate::stripe::gateway::{Metadata, OffSessionCharge, OffSessionOutcome};
+use crate::stripe::gateway::{Account, Metadata, OffSessionCharge, OffSessionOutcome};
 use crate::stripe::ids::{AccountId, IdempotencyKey as StripeKey, PaymentIntentId};
 
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply};
@@ -261,7 +261,7 @@ impl<T: Table> Billing<T> {
         };
         let key = StripeKey::parse(&format!("autotopup:{}:{}", ws.id, attempt.number))
             .map_err(|_| internal("an auto top-up key is not a Stripe key"))?;
-        let outcome = self.payments()?.gateway()?.charge_off_session(&account, &key, &charge).await;
+        let outcome = self.payments()?.gateway()?.charge_off_session(Account::Connected(&account), &key, &charge).await;
         tracing::info!(workspace = %ws.id, attempt = attempt.number, amount = %attempt.amount.format_major(),
             currency = attempt.amount.currency().code(), outcome = ?outcome, "auto top-up charge");
         match outcome {
@@ -308,9 +308,9 @@ impl<T: Table> Billing<T> {
             let payment = PaymentRecord {
                 payment_intent: payment_intent.clone(),
                 checkout: None,
-                workspace: ws.id.clone(),
+                wallet: WalletId::Workspace(ws.id.clone()),
                 partner: ws.partner.clone(),
-                account: account.clone(),
+                account: Some(account.clone()),
                 points: attempt.points,
                 amount: attempt.amount,
                 refunded_minor: 0,

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::domain::{PartnerId, WorkspaceId, WorkspaceStatus};
+use crate::domain::{PartnerId, WalletId, WorkspaceId, WorkspaceStatus};
 use crate::store::records::rfc3339;
 use crate::store::{Attr, Condition, Item, Key, Order, Table, Write, keys};
 
@@ -52,8 +52,33 @@ impl PartnerEventKind {
     }
 }
 
-/// The outbox write of one event, to add to the change's transaction.
+/// The outbox write of one event about workspace `w`, to add to the change's transaction.
 pub fn event_write(p: &PartnerId, w: &WorkspaceId, kind: PartnerEventKind, data: Value, at: OffsetDateTime) -> Write {
+    outbox_write(p, Some(w), kind, data, at)
+}
+
+/// The outbox write of an event about `wallet`: a workspace's (as [`event_write`]), or the
+/// partner's own (no `workspace_id`).
+pub fn wallet_event_write(
+    p: &PartnerId,
+    wallet: &WalletId,
+    kind: PartnerEventKind,
+    data: Value,
+    at: OffsetDateTime,
+) -> Write {
+    match wallet {
+        WalletId::Workspace(w) => outbox_write(p, Some(w), kind, data, at),
+        WalletId::Partner(_) => outbox_write(p, None, kind, data, at),
+    }
+}
+
+fn outbox_write(
+    p: &PartnerId,
+    w: Option<&WorkspaceId>,
+    kind: PartnerEventKind,
+    data: Value,
+    at: OffsetDateTime,
+) -> Write {
     let id = format!("evt_{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..));
     // Ordered by when it was written (the real clock, with this process's sequence for ties),
     // not by `at`, the business time it shows (which tests and demos move at will).
@@ -64,7 +89,7 @@ pub fn event_write(p: &PartnerId, w: &WorkspaceId, kind: PartnerEventKind, data:
         .with("id", Attr::s(&id))
         .with("type", Attr::s(kind.as_str()))
         .with("partner_id", Attr::s(p.as_str()))
-        .with("workspace_id", Attr::s(w.as_str()))
+        .with("workspace_id", w.map_or(Attr::Null, |w| Attr::s(w.as_str())))
         .with("data", Attr::s(data.to_string()))
         .with("created_at", Attr::s(rfc3339(at)));
     Write::Put { item, condition: Condition::NotExists }
@@ -93,7 +118,11 @@ fn event_view(item: &Item) -> Result<Value, OpError> {
     Ok(json!({
         "id": item.str("id")?,
         "type": item.str("type")?,
-        "workspace_id": item.str("workspace_id")?,
+        // None: an event about the partner's own wallet.
+        "workspace_id": match item.get("workspace_id") {
+            None | Some(Attr::Null) => None,
+            Some(_) => Some(item.str("workspace_id")?),
+        },
         "data": data,
         "created_at": item.str("created_at")?,
     }))

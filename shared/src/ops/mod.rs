@@ -8,6 +8,7 @@
 mod autotopup;
 mod catalog;
 mod events;
+mod partner_wallet;
 mod payments;
 mod renewal;
 mod topup;
@@ -25,7 +26,10 @@ use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, re
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, REFILL_RESUME_AFTER, RefillTerms, auto_topup_view};
 pub use events::{PartnerEventKind, parse_events_cursor};
-pub use payments::{CheckoutRequest, Payments};
+pub use partner_wallet::{
+    PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET, partner_refill_view,
+};
+pub use payments::{CheckoutRequest, Payments, WebhookEndpoint};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
 pub use topup::{
     DEFAULT_WHOLESALE_PER_POINT_USD, MAX_TOPUP_OPTIONS, PartnerTopupOption, PlatformConfig, TopupOptionDraft,

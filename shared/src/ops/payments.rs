@@ -9,11 +9,13 @@
 
 use std::sync::Arc;
 
-use crate::domain::{CheckoutStatus, CreditRateError, Money, PartnerId, Points, TopupOptionId, Workspace, WorkspaceId};
+use crate::domain::{
+    CheckoutStatus, CreditRateError, Money, PartnerId, Points, TopupOptionId, WalletId, Workspace, WorkspaceId,
+};
 use crate::store::records::{self, CheckoutRecord, StripeConnection, StripeCustomer};
 use crate::store::{Attr, Condition, IdempotencyKey, StoreError, Table, Write, keys};
 use crate::stripe::event::metadata;
-use crate::stripe::gateway::{Gateway, GatewayError, Metadata, NewCheckoutSession, NewCustomer};
+use crate::stripe::gateway::{Account, Gateway, GatewayError, Metadata, NewCheckoutSession, NewCustomer};
 use crate::stripe::ids::{self as stripe_ids, AccountId, CustomerId, OAuthCode};
 
 use super::{Billing, OpError, Reply};
@@ -22,8 +24,11 @@ use super::{Billing, OpError, Reply};
 /// secrets (for the one that hears from it) and the mode.
 pub struct Payments {
     gateway: Option<Arc<dyn Gateway>>,
-    /// The webhook endpoint's signing secrets: one, or two during a rotation.
+    /// The Connect webhook endpoint's signing secrets (events of the partners' connected
+    /// accounts): one, or two during a rotation.
     webhook_secrets: Vec<String>,
+    /// The platform endpoint's (events of the platform's own account: partner wallet payments).
+    platform_webhook_secrets: Vec<String>,
     /// Whether this deployment takes real money. Events and connected accounts of the other
     /// mode are refused.
     livemode: bool,
@@ -31,7 +36,7 @@ pub struct Payments {
 
 impl Payments {
     pub fn new(livemode: bool) -> Self {
-        Self { gateway: None, webhook_secrets: Vec::new(), livemode }
+        Self { gateway: None, webhook_secrets: Vec::new(), platform_webhook_secrets: Vec::new(), livemode }
     }
 
     pub fn with_gateway(mut self, gateway: Arc<dyn Gateway>) -> Self {
@@ -44,6 +49,11 @@ impl Payments {
         self
     }
 
+    pub fn with_platform_webhook_secrets(mut self, secrets: Vec<String>) -> Self {
+        self.platform_webhook_secrets = secrets;
+        self
+    }
+
     pub fn livemode(&self) -> bool {
         self.livemode
     }
@@ -52,11 +62,15 @@ impl Payments {
         self.gateway.as_deref().ok_or_else(|| OpError::Internal("this function has no Stripe client".into()))
     }
 
-    pub(super) fn webhook_secrets(&self) -> Result<Vec<&str>, OpError> {
-        if self.webhook_secrets.is_empty() {
-            return Err(OpError::Internal("this function has no webhook secret".into()));
+    pub(super) fn webhook_secrets(&self, endpoint: WebhookEndpoint) -> Result<Vec<&str>, OpError> {
+        let secrets = match endpoint {
+            WebhookEndpoint::Connect => &self.webhook_secrets,
+            WebhookEndpoint::Platform => &self.platform_webhook_secrets,
+        };
+        if secrets.is_empty() {
+            return Err(OpError::Internal(format!("this function has no {} webhook secret", endpoint.as_str())));
         }
-        Ok(self.webhook_secrets.iter().map(String::as_str).collect())
+        Ok(secrets.iter().map(String::as_str).collect())
     }
 }
 
@@ -67,7 +81,28 @@ impl std::fmt::Debug for Payments {
             .field("livemode", &self.livemode)
             .field("gateway", &self.gateway.is_some())
             .field("webhook_secrets", &self.webhook_secrets.len())
+            .field("platform_webhook_secrets", &self.platform_webhook_secrets.len())
             .finish()
+    }
+}
+
+/// The deployment's two Stripe webhook endpoints, each with its own signing secret: Stripe sends
+/// the partners' connected accounts' events to a Connect endpoint (`connect=true`; each event
+/// names its `account`) and the platform's own account's to an account endpoint (no `account`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookEndpoint {
+    /// `POST /stripe/webhook`: workspaces' payments on the partners' accounts.
+    Connect,
+    /// `POST /stripe/platform-webhook`: partners' payments into their partner wallets.
+    Platform,
+}
+
+impl WebhookEndpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEndpoint::Connect => "connect",
+            WebhookEndpoint::Platform => "platform",
+        }
     }
 }
 
@@ -248,15 +283,15 @@ impl<T: Table> Billing<T> {
         let key = stripe_key(format!("checkout:{}:{}", ws.id, idem.fingerprint()))?;
         let created = payments
             .gateway()?
-            .create_checkout_session(&connection.account, &key, &session)
+            .create_checkout_session(Account::Connected(&connection.account), &key, &session)
             .await
             .map_err(|e| stripe_error("checkout.sessions.create", e))?;
         let now = self.clock.now();
         let record = CheckoutRecord {
             id: created.id.clone(),
-            workspace: ws.id.clone(),
+            wallet: WalletId::Workspace(ws.id.clone()),
             partner: ws.partner.clone(),
-            account: connection.account,
+            account: Some(connection.account),
             points,
             amount,
             topup_option_id: option,
@@ -332,7 +367,7 @@ impl<T: Table> Billing<T> {
         let stripe_key = stripe_key(format!("customer:{}:{}", ws.id, account))?;
         let customer = payments
             .gateway()?
-            .create_customer(account, &stripe_key, &new)
+            .create_customer(Account::Connected(account), &stripe_key, &new)
             .await
             .map_err(|e| stripe_error("customers.create", e))?;
         let record = StripeCustomer {

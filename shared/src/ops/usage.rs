@@ -421,6 +421,7 @@ impl<T: Table> Billing<T> {
             "currency": self.meters.currency().code(),
             "balance": state.balance.to_string(),
             "mode": billing.mode.as_str(),
+            "auto_refill": self.partner_refill_details(p).await?,
             "ledger": {
                 "data": page.items.iter().map(entry_view).collect::<Vec<_>>(),
                 "next_cursor": page.next.as_ref().map(crate::store::Cursor::as_str),
@@ -538,8 +539,13 @@ impl<T: Table> Billing<T> {
                 .collect(),
         };
         match self.store.post(posting, |e| json!({ "ledger_entry": e.id.to_string() })).await {
-            Ok(Outcome::Applied { .. }) => {
+            Ok(Outcome::Applied { entry, .. }) => {
                 tracing::info!(partner = %p, shard, charges = count, amount = %total, "usage folded");
+                // The fold is done whatever the refill comes to: a refill that could not be made
+                // now is tried again after the next fold (or by its own event).
+                if let Err(e) = self.refill_partner_if_low(&p, entry.balance_after).await {
+                    tracing::warn!(partner = %p, error = %e, "partner wallet refill not made");
+                }
                 Ok(Folded::Batch(count))
             }
             // Folded before under the same key, or another fold took some of these first.

@@ -33,7 +33,7 @@ use crate::stripe::gateway::PaymentStatus;
 use crate::stripe::ids::AccountId;
 use crate::stripe::signature;
 
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply};
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, WebhookEndpoint};
 
 /// What an event came to, as the webhook answers it (and logs it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,11 +78,16 @@ fn refused(param: &str, message: impl ToString) -> OpError {
 }
 
 impl<T: Table> Billing<T> {
-    /// Verifies and applies one webhook delivery: `payload` is the raw body, `signature` the
-    /// `Stripe-Signature` header.
-    pub async fn stripe_webhook(&self, payload: &[u8], signature: Option<&str>) -> Result<Reply, OpError> {
+    /// Verifies and applies one webhook delivery to `endpoint`: `payload` is the raw body,
+    /// `signature` the `Stripe-Signature` header, checked with that endpoint's secrets.
+    pub async fn stripe_webhook(
+        &self,
+        endpoint: WebhookEndpoint,
+        payload: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Reply, OpError> {
         let payments = self.payments()?;
-        let secrets = payments.webhook_secrets()?;
+        let secrets = payments.webhook_secrets(endpoint)?;
         // The tolerance bounds a replay in real time, so it is checked against the real clock,
         // not the business clock (which tests and demos move through months).
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -90,6 +95,17 @@ impl<T: Table> Billing<T> {
         let event = Event::parse(payload).map_err(|e| refused("body", e))?;
         if event.livemode != payments.livemode() {
             return Err(refused("livemode", "the event's mode is not this deployment's"));
+        }
+        // Stripe sends a Connect endpoint only events of connected accounts, and an account
+        // endpoint only its own account's: an event on the wrong one is not Stripe's doing.
+        match (endpoint, &event.account) {
+            (WebhookEndpoint::Connect, None) => {
+                return Err(refused("account", "an event on the Connect endpoint names its connected account"));
+            }
+            (WebhookEndpoint::Platform, Some(_)) => {
+                return Err(refused("account", "the platform endpoint takes the platform account's own events"));
+            }
+            _ => {}
         }
         let outcome = match &event.object {
             EventObject::CheckoutSession(s) => self.on_session(&event, s).await?,
@@ -113,8 +129,8 @@ impl<T: Table> Billing<T> {
             return Ok(WebhookOutcome::Ignored);
         };
         let checkout = records::checkout_from(&item)?;
-        note_tenant(&checkout.partner, &checkout.workspace);
-        same_account(event, &checkout.account)?;
+        note_tenant(&checkout.partner, &checkout.wallet);
+        same_account(event, checkout.account.as_ref())?;
         match (event.type_.as_str(), s.payment_status) {
             ("checkout.session.completed" | "checkout.session.async_payment_succeeded", PaymentStatus::Paid) => {
                 self.credit_checkout(event, &checkout, s).await
@@ -151,7 +167,7 @@ impl<T: Table> Billing<T> {
         let payment = PaymentRecord {
             payment_intent: payment_intent.clone(),
             checkout: Some(checkout.id.clone()),
-            workspace: checkout.workspace.clone(),
+            wallet: checkout.wallet.clone(),
             partner: checkout.partner.clone(),
             account: checkout.account.clone(),
             points: checkout.points,
@@ -165,7 +181,7 @@ impl<T: Table> Billing<T> {
         let credited: Vec<&str> =
             CheckoutStatus::sources_of(CheckoutStatus::Credited).iter().map(|s| s.as_str()).collect();
         let posting = Posting {
-            wallet: WalletId::Workspace(checkout.workspace.clone()),
+            wallet: checkout.wallet.clone(),
             amount: PointsDelta::credit(checkout.points),
             overdraft: Overdraft::Forbid,
             kind: EntryKind::TopUp {
@@ -177,7 +193,7 @@ impl<T: Table> Billing<T> {
             actor: Actor::Stripe(event.id.clone()),
             at: now,
             idempotency,
-            partner: Some(checkout.partner.clone()),
+            partner: partner_index(&checkout.wallet, &checkout.partner),
             also: vec![
                 Write::Update {
                     key: keys::checkout(&checkout.id),
@@ -189,9 +205,9 @@ impl<T: Table> Billing<T> {
                     condition: Condition::one_of("status", &credited),
                 },
                 Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists },
-                super::events::event_write(
+                super::events::wallet_event_write(
                     &checkout.partner,
-                    &checkout.workspace,
+                    &checkout.wallet,
                     super::events::PartnerEventKind::TopupSucceeded,
                     json!({ "payment": id, "points": checkout.points, "amount": checkout.amount.format_major(),
                             "currency": checkout.amount.currency().code(), "auto": false }),
@@ -201,8 +217,8 @@ impl<T: Table> Billing<T> {
         };
         match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
             Ok(Outcome::Applied { entry, .. }) => {
-                tracing::info!(workspace = %checkout.workspace, checkout = %checkout.id, points = %checkout.points,
-                    entry = %entry.id, "points credited");
+                tracing::info!(wallet = %checkout.wallet, checkout = %checkout.id, points = %checkout.points,
+                    entry = %entry.id, "checkout credited");
                 Ok(WebhookOutcome::Credited)
             }
             Ok(Outcome::Replayed { .. }) => Ok(WebhookOutcome::AlreadyCredited),
@@ -245,6 +261,18 @@ impl<T: Table> Billing<T> {
                     return Err(refused("account", "an auto top-up is made on a connected account"));
                 };
                 return self.on_auto_topup_event(succeeded, account, pi, self.clock.now(), &event.id).await;
+            }
+            Some(super::partner_wallet::SOURCE_PARTNER_REFILL) => {
+                if event.account.is_some() {
+                    return Err(refused("account", "a partner wallet refill is made on the platform's account"));
+                }
+                return self.on_partner_refill_event(succeeded, pi, &event.id).await;
+            }
+            Some(super::partner_wallet::SOURCE_PARTNER_WALLET) if succeeded => {
+                if event.account.is_some() {
+                    return Err(refused("account", "a partner wallet payment is made on the platform's account"));
+                }
+                return self.save_partner_card(pi).await;
             }
             Some(metadata::SOURCE_CHECKOUT) if succeeded => {}
             _ => return Ok(WebhookOutcome::Ignored),
@@ -299,7 +327,13 @@ impl<T: Table> Billing<T> {
         let Some(pi) = &charge.payment_intent else { return Ok(WebhookOutcome::Ignored) };
         if self.store.get(&keys::payment(pi)).await?.is_none() {
             let source = charge.metadata.get(metadata::SOURCE).map(String::as_str);
-            if source == Some(metadata::SOURCE_CHECKOUT) || source == Some(super::autotopup::SOURCE_AUTO_TOPUP) {
+            let ours = [
+                metadata::SOURCE_CHECKOUT,
+                super::autotopup::SOURCE_AUTO_TOPUP,
+                super::partner_wallet::SOURCE_PARTNER_WALLET,
+                super::partner_wallet::SOURCE_PARTNER_REFILL,
+            ];
+            if source.is_some_and(|s| ours.contains(&s)) {
                 // Ours, and its crediting event has not been handled yet: Stripe will deliver
                 // that one too; until then this refund can't be matched to the points.
                 return Err(OpError::RetryLater("the refunded payment is not credited yet"));
@@ -346,8 +380,8 @@ impl<T: Table> Billing<T> {
         for _ in 0..MAX_OP_ATTEMPTS {
             let item = self.store.get(&keys::payment(pi)).await?.ok_or(OpError::NotFound("payment"))?;
             let current = records::payment_from(&item)?;
-            note_tenant(&current.partner, &current.workspace);
-            same_account(event, &current.account)?;
+            note_tenant(&current.partner, &current.wallet);
+            same_account(event, current.account.as_ref())?;
             if Currency::parse(currency).ok() != Some(current.amount.currency()) {
                 return Err(refused("data.object.currency", "not the currency of the payment"));
             }
@@ -380,7 +414,7 @@ impl<T: Table> Billing<T> {
                 IdempotencyKey::new(CLAWBACK_SCOPE, &format!("{pi}:{}", updated.version), request.as_bytes())
                     .map_err(|_| OpError::Internal(format!("payment {pi} can't key a claw-back")))?;
             let posting = Posting {
-                wallet: WalletId::Workspace(current.workspace.clone()),
+                wallet: current.wallet.clone(),
                 amount: PointsDelta::debit(take),
                 // The money went back: so do the points, even if they were spent (the ledger
                 // says why the balance is negative).
@@ -395,12 +429,12 @@ impl<T: Table> Billing<T> {
                 actor: Actor::Stripe(event.id.clone()),
                 at: self.clock.now(),
                 idempotency,
-                partner: Some(current.partner.clone()),
+                partner: partner_index(&current.wallet, &current.partner),
                 also: vec![
                     put,
-                    super::events::event_write(
+                    super::events::wallet_event_write(
                         &current.partner,
-                        &current.workspace,
+                        &current.wallet,
                         super::events::PartnerEventKind::RefundClawedBack,
                         json!({ "payment_intent": pi.as_str(), "cause": cause, "points": take,
                                 "refunded": format(updated.refunded_minor)?, "disputed": format(updated.disputed_minor)?,
@@ -411,7 +445,7 @@ impl<T: Table> Billing<T> {
             };
             match self.store.post(posting, |_| json!({ "outcome": "clawed_back" })).await {
                 Ok(Outcome::Applied { entry, .. }) => {
-                    tracing::info!(workspace = %current.workspace, payment_intent = %pi, points = %take,
+                    tracing::info!(wallet = %current.wallet, payment_intent = %pi, points = %take,
                         entry = %entry.id, ?cause, "points clawed back");
                     return Ok(WebhookOutcome::ClawedBack);
                 }
@@ -469,19 +503,28 @@ impl<T: Table> Billing<T> {
 }
 
 /// Puts the tenant an event concerns on the request's log lines.
-fn note_tenant(p: &PartnerId, w: &WorkspaceId) {
+fn note_tenant(p: &PartnerId, wallet: &WalletId) {
     let span = tracing::Span::current();
     span.record("partner", p.as_str());
-    span.record("workspace", w.as_str());
+    if let WalletId::Workspace(w) = wallet {
+        span.record("workspace", w.as_str());
+    }
 }
 
-/// The event must come from the account the payment was made on: the account of the partner
-/// that owns the workspace.
-fn same_account(event: &Event, expected: &AccountId) -> Result<(), OpError> {
-    if event.account.as_ref() != Some(expected) {
+/// A workspace's ledger entries are also listed in its partner's ledger index; the partner
+/// wallet's own are in its own ledger.
+fn partner_index(wallet: &WalletId, p: &PartnerId) -> Option<PartnerId> {
+    matches!(wallet, WalletId::Workspace(_)).then(|| p.clone())
+}
+
+/// The event must come from the account the payment was made on: the connected account of the
+/// workspace's partner, or the platform's own (`None`) for a partner wallet's payment.
+fn same_account(event: &Event, expected: Option<&AccountId>) -> Result<(), OpError> {
+    if event.account.as_ref() != expected {
         let account = event.account.as_ref().map_or("", AccountId::as_str);
-        tracing::warn!(event = %event.id, account, expected = %expected, "an event from another account than the payment's");
-        return Err(refused("account", "the event is not from the account of the workspace's partner"));
+        let expected = expected.map_or("the platform's", AccountId::as_str);
+        tracing::warn!(event = %event.id, account, expected, "an event from another account than the payment's");
+        return Err(refused("account", "the event is not from the account the payment was made on"));
     }
     Ok(())
 }

@@ -20,6 +20,8 @@
 //! | `CHECKOUT#cs_..` | `CHECKOUT` | `checkout` (points promised, pending/awaiting_payment/credited/expired/failed) |
 //! | `PAYMENT#pi_..` | `PAYMENT` | `payment` (a credited payment: points, amount, refunded and disputed shares) |
 //! | `PARTNER#p` | `BILLING` | `partner_billing` (prepaid or postpaid, set by the platform) |
+//! | `PARTNER#p` | `CUSTOMER` | `platform_customer` (the partner as the platform's Stripe customer, saved card) |
+//! | `PARTNER#p` | `REFILL` | `partner_refill` (the partner wallet's auto-refill: amount, threshold, attempts) |
 //! | `ACCRUAL#<shard>` | `<partner>#<source>` | `accrual` (a wholesale charge waiting to be folded into the partner's wallet) |
 
 use crate::domain::{AddonCode, AddonId, CheckoutId, PartnerId, PlanId, WalletId, WorkspaceId};
@@ -92,6 +94,14 @@ pub fn accrual_prefix(p: &PartnerId) -> String {
 
 pub fn accrual(w: &WorkspaceId, p: &PartnerId, source: &str) -> Key {
     Key::new(accrual_pk(accrual_shard(w)), accrual_sk(p, source))
+}
+
+pub fn partner_customer(p: &PartnerId) -> Key {
+    Key::new(partner_pk(p), "CUSTOMER")
+}
+
+pub fn partner_refill(p: &PartnerId) -> Key {
+    Key::new(partner_pk(p), "REFILL")
 }
 
 pub fn partner_billing(p: &PartnerId) -> Key {

@@ -9,8 +9,8 @@ use time::{Date, OffsetDateTime};
 use crate::domain::{
     AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CheckoutId, CheckoutStatus, CreditRate, CreditRateTerms,
     Currency, LimitKind, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, Rebilling,
-    TopupAttempt, TopupFailure, TopupOption, Usage, UsageQuantity, WalletMode, Workspace, WorkspaceAddon, WorkspaceId,
-    WorkspaceStatus,
+    TopupAttempt, TopupFailure, TopupOption, Usage, UsageQuantity, WalletId, WalletMode, Workspace, WorkspaceAddon,
+    WorkspaceId, WorkspaceStatus,
 };
 // The top-up option id sits in `ops` until `domain::ids` can take it.
 use crate::domain::TopupOptionId;
@@ -545,13 +545,15 @@ pub fn stripe_customer_from(item: &Item) -> Result<StripeCustomer, MalformedItem
     })
 }
 
-/// A Checkout Session we created, with the points it promises.
+/// A Checkout Session we created, with the points it promises: a workspace buying points on its
+/// partner's connected account, or a partner paying into its partner wallet on the platform's
+/// own account (`account: None`; `points` is then the amount in the wallet's currency).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutRecord {
     pub id: CheckoutId,
-    pub workspace: WorkspaceId,
+    pub wallet: WalletId,
     pub partner: PartnerId,
-    pub account: AccountId,
+    pub account: Option<AccountId>,
     pub points: Points,
     pub amount: Money,
     pub topup_option_id: Option<TopupOptionId>,
@@ -561,12 +563,34 @@ pub struct CheckoutRecord {
     pub updated_at: OffsetDateTime,
 }
 
+/// Whose wallet a payment credits: `workspace_id` for a workspace's, `wallet = "partner"` (and
+/// the item's `partner_id`) for the partner's own.
+fn with_wallet(item: Item, wallet: &WalletId) -> Item {
+    match wallet {
+        WalletId::Workspace(w) => item.with("workspace_id", Attr::s(w.as_str())),
+        WalletId::Partner(_) => item.with("wallet", Attr::s("partner")),
+    }
+}
+
+fn get_wallet(item: &Item, partner: &PartnerId) -> Result<WalletId, MalformedItem> {
+    if let Some(w) = get_opt_parsed(item, "workspace_id", WorkspaceId::parse)? {
+        return Ok(WalletId::Workspace(w));
+    }
+    match get_opt_str(item, "wallet")?.as_deref() {
+        Some("partner") => Ok(WalletId::Partner(partner.clone())),
+        _ => Err(MalformedItem { key: item.key(), attr: "workspace_id".into() }),
+    }
+}
+
+fn opt_account(account: &Option<AccountId>) -> Attr {
+    account.as_ref().map_or(Attr::Null, |a| Attr::s(a.as_str()))
+}
+
 pub fn checkout_item(c: &CheckoutRecord) -> Item {
-    Item::new(&keys::checkout(&c.id), "checkout")
-        .with("checkout_id", Attr::s(c.id.as_str()))
-        .with("workspace_id", Attr::s(c.workspace.as_str()))
+    let item = Item::new(&keys::checkout(&c.id), "checkout").with("checkout_id", Attr::s(c.id.as_str()));
+    with_wallet(item, &c.wallet)
         .with("partner_id", Attr::s(c.partner.as_str()))
-        .with("account", Attr::s(c.account.as_str()))
+        .with("account", opt_account(&c.account))
         .with("points", points_attr(c.points))
         .with("currency", Attr::s(c.amount.currency().code()))
         .with("amount_minor", Attr::n(c.amount.amount_minor()))
@@ -595,11 +619,12 @@ fn get_opt_parsed<T, E>(
 }
 
 pub fn checkout_from(item: &Item) -> Result<CheckoutRecord, MalformedItem> {
+    let partner = item.parsed("partner_id", PartnerId::parse)?;
     Ok(CheckoutRecord {
         id: item.parsed("checkout_id", CheckoutId::parse)?,
-        workspace: item.parsed("workspace_id", WorkspaceId::parse)?,
-        partner: item.parsed("partner_id", PartnerId::parse)?,
-        account: item.parsed("account", AccountId::parse)?,
+        wallet: get_wallet(item, &partner)?,
+        partner,
+        account: get_opt_parsed(item, "account", AccountId::parse)?,
         points: get_points(item, "points")?,
         amount: get_money(item)?,
         topup_option_id: get_opt_parsed(item, "topup_option_id", TopupOptionId::parse)?,
@@ -616,9 +641,10 @@ pub struct PaymentRecord {
     pub payment_intent: PaymentIntentId,
     /// The Checkout Session it paid; `None` for an off-session auto top-up.
     pub checkout: Option<CheckoutId>,
-    pub workspace: WorkspaceId,
+    pub wallet: WalletId,
     pub partner: PartnerId,
-    pub account: AccountId,
+    /// `None`: the platform's own account (a partner wallet's payment).
+    pub account: Option<AccountId>,
     pub points: Points,
     pub amount: Money,
     /// Stripe's `amount_refunded` of the charge, the highest seen (minor units).
@@ -632,12 +658,12 @@ pub struct PaymentRecord {
 }
 
 pub fn payment_item(r: &PaymentRecord) -> Item {
-    Item::new(&keys::payment(&r.payment_intent), "payment")
+    let item = Item::new(&keys::payment(&r.payment_intent), "payment")
         .with("payment_intent", Attr::s(r.payment_intent.as_str()))
-        .with("checkout_id", r.checkout.as_ref().map_or(Attr::Null, |c| Attr::s(c.as_str())))
-        .with("workspace_id", Attr::s(r.workspace.as_str()))
+        .with("checkout_id", r.checkout.as_ref().map_or(Attr::Null, |c| Attr::s(c.as_str())));
+    with_wallet(item, &r.wallet)
         .with("partner_id", Attr::s(r.partner.as_str()))
-        .with("account", Attr::s(r.account.as_str()))
+        .with("account", opt_account(&r.account))
         .with("points", points_attr(r.points))
         .with("currency", Attr::s(r.amount.currency().code()))
         .with("amount_minor", Attr::n(r.amount.amount_minor()))
@@ -661,12 +687,13 @@ pub fn payment_from(item: &Item) -> Result<PaymentRecord, MalformedItem> {
             .collect::<Result<Vec<_>, _>>()?,
         _ => return Err(bad("disputes")),
     };
+    let partner = item.parsed("partner_id", PartnerId::parse)?;
     Ok(PaymentRecord {
         payment_intent: item.parsed("payment_intent", PaymentIntentId::parse)?,
         checkout: get_opt_parsed(item, "checkout_id", CheckoutId::parse)?,
-        workspace: item.parsed("workspace_id", WorkspaceId::parse)?,
-        partner: item.parsed("partner_id", PartnerId::parse)?,
-        account: item.parsed("account", AccountId::parse)?,
+        wallet: get_wallet(item, &partner)?,
+        partner,
+        account: get_opt_parsed(item, "account", AccountId::parse)?,
         points: get_points(item, "points")?,
         amount: get_money(item)?,
         refunded_minor: minor("refunded_minor")?,
@@ -688,6 +715,56 @@ fn get_opt_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, Malfo
 }
 
 pub fn auto_topup_item(w: &WorkspaceId, a: &AutoTopup) -> Item {
+    auto_topup_attrs(Item::new(&keys::workspace_auto_topup(w), "auto_topup"), a)
+}
+
+/// A partner wallet's auto-refill: the auto top-up rails (attempts, failures, the cap) over the
+/// partner's card on the platform account, charging `amount` (or a multiple) at a time.
+pub fn partner_refill_item(p: &PartnerId, a: &AutoTopup, amount: Option<&Money>) -> Item {
+    auto_topup_attrs(Item::new(&keys::partner_refill(p), "partner_refill"), a)
+        .with("amount", amount.map_or(Attr::Null, money_attr))
+}
+
+pub fn partner_refill_from(item: &Item) -> Result<(AutoTopup, Option<Money>), MalformedItem> {
+    let amount = get_opt_money_map(item, "amount")?.map(|m| get_money(&m)).transpose()?;
+    Ok((auto_topup_from(item)?, amount))
+}
+
+/// The partner as the platform's own Stripe customer (it pays into its partner wallet), and
+/// the card its last wallet checkout saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformCustomer {
+    pub customer: CustomerId,
+    pub payment_method: Option<PaymentMethodId>,
+    /// When the PaymentIntent that saved `payment_method` was created (unix s).
+    pub payment_method_created: Option<i64>,
+    pub version: u64,
+}
+
+pub fn platform_customer_item(p: &PartnerId, c: &PlatformCustomer) -> Item {
+    Item::new(&keys::partner_customer(p), "platform_customer")
+        .with("customer", Attr::s(c.customer.as_str()))
+        .with("payment_method", c.payment_method.as_ref().map_or(Attr::Null, |m| Attr::s(m.as_str())))
+        .with("payment_method_created", c.payment_method_created.map_or(Attr::Null, Attr::n))
+        .with("version", Attr::n(c.version))
+}
+
+pub fn platform_customer_from(item: &Item) -> Result<PlatformCustomer, MalformedItem> {
+    Ok(PlatformCustomer {
+        customer: item.parsed("customer", CustomerId::parse)?,
+        payment_method: get_opt_parsed(item, "payment_method", PaymentMethodId::parse)?,
+        payment_method_created: match item.get("payment_method_created") {
+            None | Some(Attr::Null) => None,
+            Some(_) => Some(
+                i64::try_from(item.num("payment_method_created")?)
+                    .map_err(|_| MalformedItem { key: item.key(), attr: "payment_method_created".into() })?,
+            ),
+        },
+        version: item.u64("version")?,
+    })
+}
+
+fn auto_topup_attrs(item: Item, a: &AutoTopup) -> Item {
     let in_flight = a.in_flight.as_ref().map_or(Attr::Null, |f| {
         Attr::M(BTreeMap::from([
             ("number".to_owned(), Attr::n(f.number)),
@@ -700,8 +777,7 @@ pub fn auto_topup_item(w: &WorkspaceId, a: &AutoTopup) -> Item {
             ("payment_intent".to_owned(), opt_str(&f.payment_intent)),
         ]))
     });
-    Item::new(&keys::workspace_auto_topup(w), "auto_topup")
-        .with("enabled", Attr::Bool(a.enabled))
+    item.with("enabled", Attr::Bool(a.enabled))
         .with("option", a.option.as_ref().map_or(Attr::Null, |o| Attr::s(o.as_str())))
         .with("consecutive_failures", Attr::n(a.consecutive_failures))
         .with("last_failure_code", opt_str(&a.last_failure.as_ref().map(|f| f.code.clone())))

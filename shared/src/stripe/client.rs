@@ -38,8 +38,8 @@ use stripe_shared::{CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutS
 use time::OffsetDateTime;
 
 use super::gateway::{
-    CheckoutSession, ConnectedAccount, CreatedCheckoutSession, GatewayError, Metadata, NewCheckoutSession, NewCustomer,
-    OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus, RetryPolicy, SessionStatus,
+    Account, CheckoutSession, ConnectedAccount, CreatedCheckoutSession, GatewayError, Metadata, NewCheckoutSession,
+    NewCustomer, OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus, RetryPolicy, SessionStatus,
 };
 use super::ids::{
     AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
@@ -299,8 +299,15 @@ fn classify_api(status: u16, api: &ApiErrors) -> GatewayError {
     }
 }
 
-fn to_account(account: &AccountId) -> stripe::AccountId {
-    stripe::AccountId::from(account.as_str())
+/// Names the connected account on a request (`Stripe-Account`); the platform's own calls name none.
+macro_rules! on {
+    ($request:expr, $account:expr) => {{
+        let request = $request;
+        match $account {
+            Account::Platform => request,
+            Account::Connected(a) => request.account_id(stripe::AccountId::from(a.as_str())),
+        }
+    }};
 }
 
 fn to_currency(currency: Currency) -> stripe_types::Currency {
@@ -407,7 +414,7 @@ fn outcome_from_intent(pi: stripe_shared::PaymentIntent) -> Result<OffSessionOut
 impl PaymentGateway for StripeGateway {
     async fn create_customer(
         &self,
-        account: &AccountId,
+        account: Account<'_>,
         key: &IdempotencyKey,
         customer: &NewCustomer,
     ) -> Result<CustomerId, GatewayError> {
@@ -416,9 +423,7 @@ impl PaymentGateway for StripeGateway {
         let (request, strategy) = (&request, &Self::strategy(key)?);
         let created = self
             .with_retries("customers.create", || async move {
-                request
-                    .customize()
-                    .account_id(to_account(account))
+                on!(request.customize(), account)
                     .request_strategy(strategy.clone())
                     .send(&self.client)
                     .await
@@ -430,7 +435,7 @@ impl PaymentGateway for StripeGateway {
 
     async fn create_checkout_session(
         &self,
-        account: &AccountId,
+        account: Account<'_>,
         key: &IdempotencyKey,
         session: &NewCheckoutSession,
     ) -> Result<CreatedCheckoutSession, GatewayError> {
@@ -459,9 +464,7 @@ impl PaymentGateway for StripeGateway {
         let (request, strategy) = (&request, &Self::strategy(key)?);
         let created = self
             .with_retries("checkout.sessions.create", || async move {
-                request
-                    .customize()
-                    .account_id(to_account(account))
+                on!(request.customize(), account)
                     .request_strategy(strategy.clone())
                     .send(&self.client)
                     .await
@@ -480,14 +483,14 @@ impl PaymentGateway for StripeGateway {
 
     async fn retrieve_checkout_session(
         &self,
-        account: &AccountId,
+        account: Account<'_>,
         id: &CheckoutId,
     ) -> Result<CheckoutSession, GatewayError> {
         let request = RetrieveCheckoutSession::new(id.as_str()).expand(vec!["payment_intent".to_owned()]);
         let request = &request;
         let session = self
             .with_retries("checkout.sessions.retrieve", || async move {
-                request.customize().account_id(to_account(account)).send(&self.client).await.map_err(classify)
+                on!(request.customize(), account).send(&self.client).await.map_err(classify)
             })
             .await?;
         session_from_stripe(session)
@@ -495,7 +498,7 @@ impl PaymentGateway for StripeGateway {
 
     async fn charge_off_session(
         &self,
-        account: &AccountId,
+        account: Account<'_>,
         key: &IdempotencyKey,
         charge: &OffSessionCharge,
     ) -> Result<OffSessionOutcome, GatewayError> {
@@ -512,13 +515,7 @@ impl PaymentGateway for StripeGateway {
             .metadata(to_metadata(&charge.metadata));
         let (request, strategy) = (&request, &Self::strategy(key)?);
         self.with_retries("payment_intents.create", || async move {
-            match request
-                .customize()
-                .account_id(to_account(account))
-                .request_strategy(strategy.clone())
-                .send(&self.client)
-                .await
-            {
+            match on!(request.customize(), account).request_strategy(strategy.clone()).send(&self.client).await {
                 Ok(pi) => outcome_from_intent(pi),
                 Err(e) => match outcome_from_error(&e) {
                     Some(outcome) => Ok(outcome),

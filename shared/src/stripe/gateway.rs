@@ -285,21 +285,32 @@ pub struct ConnectedAccount {
     pub livemode: bool,
 }
 
+/// Whose Stripe account a call acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account<'a> {
+    /// The platform's own account (no `Stripe-Account` header): a partner paying into its
+    /// partner wallet is the platform's customer.
+    Platform,
+    /// A partner's connected account (`Stripe-Account: acct_...`): a workspace paying for points
+    /// is the partner's customer.
+    Connected(&'a AccountId),
+}
+
 /// The Stripe calls the product makes.
 pub trait PaymentGateway: Send + Sync + 'static {
-    /// Creates a customer on the connected account. Call it once per workspace and store the id;
+    /// Creates a customer on `account`. Call it once per workspace and store the id;
     /// a retry with the same `key` returns the same customer.
     fn create_customer(
         &self,
-        account: &AccountId,
+        account: Account<'_>,
         key: &IdempotencyKey,
         customer: &NewCustomer,
     ) -> impl Future<Output = Result<CustomerId, GatewayError>> + Send;
 
-    /// Creates a hosted Checkout Session on the connected account.
+    /// Creates a hosted Checkout Session on `account`.
     fn create_checkout_session(
         &self,
-        account: &AccountId,
+        account: Account<'_>,
         key: &IdempotencyKey,
         session: &NewCheckoutSession,
     ) -> impl Future<Output = Result<CreatedCheckoutSession, GatewayError>> + Send;
@@ -308,15 +319,15 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// needs no idempotency key: it is retried as it is.
     fn retrieve_checkout_session(
         &self,
-        account: &AccountId,
+        account: Account<'_>,
         id: &CheckoutId,
     ) -> impl Future<Output = Result<CheckoutSession, GatewayError>> + Send;
 
-    /// Creates and confirms an off-session PaymentIntent on the connected account.
+    /// Creates and confirms an off-session PaymentIntent on `account`.
     /// `Err(Declined | AuthenticationRequired)` never comes out of this call: those are outcomes.
     fn charge_off_session(
         &self,
-        account: &AccountId,
+        account: Account<'_>,
         key: &IdempotencyKey,
         charge: &OffSessionCharge,
     ) -> impl Future<Output = Result<OffSessionOutcome, GatewayError>> + Send;
@@ -336,27 +347,27 @@ pub type GatewayFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GatewayErr
 pub trait Gateway: Send + Sync {
     fn create_customer<'a>(
         &'a self,
-        account: &'a AccountId,
+        account: Account<'a>,
         key: &'a IdempotencyKey,
         customer: &'a NewCustomer,
     ) -> GatewayFuture<'a, CustomerId>;
 
     fn create_checkout_session<'a>(
         &'a self,
-        account: &'a AccountId,
+        account: Account<'a>,
         key: &'a IdempotencyKey,
         session: &'a NewCheckoutSession,
     ) -> GatewayFuture<'a, CreatedCheckoutSession>;
 
     fn retrieve_checkout_session<'a>(
         &'a self,
-        account: &'a AccountId,
+        account: Account<'a>,
         id: &'a CheckoutId,
     ) -> GatewayFuture<'a, CheckoutSession>;
 
     fn charge_off_session<'a>(
         &'a self,
-        account: &'a AccountId,
+        account: Account<'a>,
         key: &'a IdempotencyKey,
         charge: &'a OffSessionCharge,
     ) -> GatewayFuture<'a, OffSessionOutcome>;
@@ -367,7 +378,7 @@ pub trait Gateway: Send + Sync {
 impl<G: PaymentGateway> Gateway for G {
     fn create_customer<'a>(
         &'a self,
-        account: &'a AccountId,
+        account: Account<'a>,
         key: &'a IdempotencyKey,
         customer: &'a NewCustomer,
     ) -> GatewayFuture<'a, CustomerId> {
@@ -376,7 +387,7 @@ impl<G: PaymentGateway> Gateway for G {
 
     fn create_checkout_session<'a>(
         &'a self,
-        account: &'a AccountId,
+        account: Account<'a>,
         key: &'a IdempotencyKey,
         session: &'a NewCheckoutSession,
     ) -> GatewayFuture<'a, CreatedCheckoutSession> {
@@ -385,7 +396,7 @@ impl<G: PaymentGateway> Gateway for G {
 
     fn retrieve_checkout_session<'a>(
         &'a self,
-        account: &'a AccountId,
+        account: Account<'a>,
         id: &'a CheckoutId,
     ) -> GatewayFuture<'a, CheckoutSession> {
         Box::pin(PaymentGateway::retrieve_checkout_session(self, account, id))
@@ -393,7 +404,7 @@ impl<G: PaymentGateway> Gateway for G {
 
     fn charge_off_session<'a>(
         &'a self,
-        account: &'a AccountId,
+        account: Account<'a>,
         key: &'a IdempotencyKey,
         charge: &'a OffSessionCharge,
     ) -> GatewayFuture<'a, OffSessionOutcome> {

@@ -4,17 +4,21 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::stripe::gateway::{PaymentGateway, PaymentStatus, SessionStatus};
+use shared::stripe::gateway::{Account, PaymentGateway, PaymentStatus, SessionStatus};
 use shared::stripe::ids::CheckoutId;
 
 use crate::support::*;
 
 /// A customer and an open session on [`ACCOUNT`], through the gateway.
 async fn open_session(stack: &Stack, n: u32, minor: i64) -> CheckoutId {
-    let cus = stack.gateway.create_customer(&account(), &key(&format!("c{n}")), &new_customer("ws-1")).await.unwrap();
+    let cus = stack
+        .gateway
+        .create_customer(Account::Connected(&account()), &key(&format!("c{n}")), &new_customer("ws-1"))
+        .await
+        .unwrap();
     stack
         .gateway
-        .create_checkout_session(&account(), &key(&format!("s{n}")), &new_session(&cus, usd(minor)))
+        .create_checkout_session(Account::Connected(&account()), &key(&format!("s{n}")), &new_session(&cus, usd(minor)))
         .await
         .unwrap()
         .id
@@ -58,10 +62,10 @@ async fn an_asynchronous_payment_completes_unpaid_then_succeeds_or_fails() {
             "checkout.session.async_payment_failed"
         ]
     );
-    let good = stack.gateway.retrieve_checkout_session(&account(), &good).await.unwrap();
+    let good = stack.gateway.retrieve_checkout_session(Account::Connected(&account()), &good).await.unwrap();
     assert_eq!((good.status, good.payment_status), (SessionStatus::Complete, PaymentStatus::Paid));
     assert!(good.charge.is_some());
-    let bad = stack.gateway.retrieve_checkout_session(&account(), &bad).await.unwrap();
+    let bad = stack.gateway.retrieve_checkout_session(Account::Connected(&account()), &bad).await.unwrap();
     assert_eq!((bad.status, bad.payment_status, bad.charge), (SessionStatus::Complete, PaymentStatus::Unpaid, None));
 }
 
@@ -76,7 +80,7 @@ async fn an_expired_session_cannot_be_paid() {
     assert_eq!(stack.http.send("POST", &format!("/pay/{id}"), &[], "").await.status, 409);
     assert!(stack.http.send("GET", &format!("/pay/{id}"), &[], "").await.text().contains("is expired"));
     assert_eq!(stack.http.control("POST", &session_path(&id, "expire"), Value::Null).await.status, 409);
-    let read = stack.gateway.retrieve_checkout_session(&account(), &id).await.unwrap();
+    let read = stack.gateway.retrieve_checkout_session(Account::Connected(&account()), &id).await.unwrap();
     assert_eq!((read.status, read.url), (SessionStatus::Expired, None));
     assert_eq!(stack.receiver.events().len(), 1);
 }

@@ -3,7 +3,7 @@
 use serde_json::json;
 use shared::domain::{Currency, Money};
 use shared::stripe::gateway::{
-    GatewayError, MAX_ATTEMPTS, Metadata, OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus,
+    Account, GatewayError, MAX_ATTEMPTS, Metadata, OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus,
     SessionStatus,
 };
 use shared::stripe::ids::{AccountId, CheckoutId, CustomerId, OAuthCode, PaymentMethodId};
@@ -15,7 +15,11 @@ use crate::support::*;
 async fn customer(stack: &Stack, workspace: &str) -> CustomerId {
     stack
         .gateway
-        .create_customer(&account(), &key(&format!("customer:{workspace}")), &new_customer(workspace))
+        .create_customer(
+            Account::Connected(&account()),
+            &key(&format!("customer:{workspace}")),
+            &new_customer(workspace),
+        )
         .await
         .unwrap()
 }
@@ -24,11 +28,15 @@ async fn customer(stack: &Stack, workspace: &str) -> CustomerId {
 async fn saved_card(stack: &Stack, customer: &CustomerId) -> PaymentMethodId {
     let session = stack
         .gateway
-        .create_checkout_session(&account(), &key(&format!("checkout:{customer}")), &new_session(customer, usd(1000)))
+        .create_checkout_session(
+            Account::Connected(&account()),
+            &key(&format!("checkout:{customer}")),
+            &new_session(customer, usd(1000)),
+        )
         .await
         .unwrap();
     stack.fake.pay(session.id.as_str()).await.unwrap();
-    let paid = stack.gateway.retrieve_checkout_session(&account(), &session.id).await.unwrap();
+    let paid = stack.gateway.retrieve_checkout_session(Account::Connected(&account()), &session.id).await.unwrap();
     paid.payment_method.expect("the card is saved")
 }
 
@@ -46,11 +54,15 @@ fn off_session(customer: &CustomerId, payment_method: &PaymentMethodId, minor: i
 async fn a_customer_is_created_once_per_idempotency_key() {
     let stack = Stack::start().await;
     let k = key("customer:ws-1");
-    let first = stack.gateway.create_customer(&account(), &k, &new_customer("ws-1")).await.unwrap();
-    let again = stack.gateway.create_customer(&account(), &k, &new_customer("ws-1")).await.unwrap();
+    let first = stack.gateway.create_customer(Account::Connected(&account()), &k, &new_customer("ws-1")).await.unwrap();
+    let again = stack.gateway.create_customer(Account::Connected(&account()), &k, &new_customer("ws-1")).await.unwrap();
     assert_eq!(first, again);
     assert!(first.as_str().starts_with("cus_"));
-    let other = stack.gateway.create_customer(&account(), &key("customer:ws-2"), &new_customer("ws-2")).await.unwrap();
+    let other = stack
+        .gateway
+        .create_customer(Account::Connected(&account()), &key("customer:ws-2"), &new_customer("ws-2"))
+        .await
+        .unwrap();
     assert_ne!(first, other);
 
     let customers = stack.fake.customers(Some(ACCOUNT));
@@ -70,7 +82,7 @@ async fn a_checkout_session_is_created_as_designed_and_read_back() {
     let cus = customer(&stack, "ws-1").await;
     let created = stack
         .gateway
-        .create_checkout_session(&account(), &key("checkout:ws-1:1"), &new_session(&cus, usd(1000)))
+        .create_checkout_session(Account::Connected(&account()), &key("checkout:ws-1:1"), &new_session(&cus, usd(1000)))
         .await
         .unwrap();
     assert!(created.id.as_str().starts_with("cs_test_"));
@@ -105,7 +117,7 @@ async fn a_checkout_session_is_created_as_designed_and_read_back() {
         })
     );
 
-    let read = stack.gateway.retrieve_checkout_session(&account(), &created.id).await.unwrap();
+    let read = stack.gateway.retrieve_checkout_session(Account::Connected(&account()), &created.id).await.unwrap();
     assert_eq!(read.id, created.id);
     assert_eq!(read.status, SessionStatus::Open);
     assert_eq!(read.payment_status, PaymentStatus::Unpaid);
@@ -126,7 +138,7 @@ async fn paying_on_the_pay_page_sends_a_signed_webhook_for_the_connected_account
     let cus = customer(&stack, "ws-1").await;
     let created = stack
         .gateway
-        .create_checkout_session(&account(), &key("checkout:1"), &new_session(&cus, usd(1250)))
+        .create_checkout_session(Account::Connected(&account()), &key("checkout:1"), &new_session(&cus, usd(1250)))
         .await
         .unwrap();
     let path = format!("/pay/{}", created.id);
@@ -170,7 +182,7 @@ async fn paying_on_the_pay_page_sends_a_signed_webhook_for_the_connected_account
     assert_eq!(session["metadata"]["points"], "1000");
     assert!(session["payment_intent"].as_str().unwrap().starts_with("pi_"));
 
-    let read = stack.gateway.retrieve_checkout_session(&account(), &created.id).await.unwrap();
+    let read = stack.gateway.retrieve_checkout_session(Account::Connected(&account()), &created.id).await.unwrap();
     assert_eq!((read.status, read.payment_status), (SessionStatus::Complete, PaymentStatus::Paid));
     assert_eq!(read.payment_intent.as_ref().map(|p| p.as_str()), session["payment_intent"].as_str());
     assert!(read.payment_method.is_some() && read.charge.is_some());
@@ -191,7 +203,11 @@ async fn the_pay_page_writes_amounts_in_the_currency_s_own_decimals() {
         let amount = Money::from_minor(minor, Currency::parse(code).unwrap()).unwrap();
         let created = stack
             .gateway
-            .create_checkout_session(&account(), &key(&format!("checkout:{code}")), &new_session(&cus, amount))
+            .create_checkout_session(
+                Account::Connected(&account()),
+                &key(&format!("checkout:{code}")),
+                &new_session(&cus, amount),
+            )
             .await
             .unwrap();
         let html = stack.http.send("GET", &format!("/pay/{}", created.id), &[], "").await.text();
@@ -205,8 +221,10 @@ async fn off_session_charges_succeed_decline_or_need_authentication() {
     let cus = customer(&stack, "ws-1").await;
     let pm = saved_card(&stack, &cus).await;
 
-    let ok =
-        stack.gateway.charge_off_session(&account(), &key("topup:ws-1:2026-11:1"), &off_session(&cus, &pm, 2000)).await;
+    let ok = stack
+        .gateway
+        .charge_off_session(Account::Connected(&account()), &key("topup:ws-1:2026-11:1"), &off_session(&cus, &pm, 2000))
+        .await;
     let Ok(OffSessionOutcome::Succeeded { payment_intent }) = ok else { panic!("{ok:?}") };
     let sent = stack.requests("payment_intents.create").pop().unwrap();
     assert_eq!(sent.params["off_session"], "true");
@@ -221,13 +239,21 @@ async fn off_session_charges_succeed_decline_or_need_authentication() {
 
     stack.fake.next_payment_intents(NextPaymentIntent::Decline("insufficient_funds".into()), 1);
     let k = key("topup:ws-1:2026-12:1");
-    let declined = stack.gateway.charge_off_session(&account(), &k, &off_session(&cus, &pm, 2000)).await.unwrap();
+    let declined = stack
+        .gateway
+        .charge_off_session(Account::Connected(&account()), &k, &off_session(&cus, &pm, 2000))
+        .await
+        .unwrap();
     let OffSessionOutcome::Declined { payment_intent: Some(declined_pi), code } = &declined else {
         panic!("{declined:?}")
     };
     assert_eq!(code, "insufficient_funds");
     // The same key replays the decline (Stripe keeps 402s under the key): no second attempt.
-    let replay = stack.gateway.charge_off_session(&account(), &k, &off_session(&cus, &pm, 2000)).await.unwrap();
+    let replay = stack
+        .gateway
+        .charge_off_session(Account::Connected(&account()), &k, &off_session(&cus, &pm, 2000))
+        .await
+        .unwrap();
     assert_eq!(replay, declined);
     assert!(stack.requests("payment_intents.create").last().unwrap().replayed);
     let failed =
@@ -236,14 +262,18 @@ async fn off_session_charges_succeed_decline_or_need_authentication() {
     assert_eq!(failed.json()["data"]["object"]["last_payment_error"]["decline_code"], "insufficient_funds");
 
     stack.fake.next_payment_intents(NextPaymentIntent::AuthenticationRequired, 1);
-    let auth =
-        stack.gateway.charge_off_session(&account(), &key("topup:ws-1:2027-01:1"), &off_session(&cus, &pm, 2000)).await;
+    let auth = stack
+        .gateway
+        .charge_off_session(Account::Connected(&account()), &key("topup:ws-1:2027-01:1"), &off_session(&cus, &pm, 2000))
+        .await;
     assert!(matches!(auth, Ok(OffSessionOutcome::AuthenticationRequired { payment_intent: Some(_) })), "{auth:?}");
 
     // A card never saved on this customer is refused before any charge.
     let other = customer(&stack, "ws-2").await;
-    let refused =
-        stack.gateway.charge_off_session(&account(), &key("topup:ws-2:1"), &off_session(&other, &pm, 2000)).await;
+    let refused = stack
+        .gateway
+        .charge_off_session(Account::Connected(&account()), &key("topup:ws-2:1"), &off_session(&other, &pm, 2000))
+        .await;
     assert!(
         matches!(refused, Err(GatewayError::InvalidRequest { ref param, .. }) if param.as_deref() == Some("payment_method")),
         "{refused:?}"
@@ -266,7 +296,11 @@ async fn the_oauth_code_exchange_connects_an_account_once() {
     );
 
     // The account works at once.
-    let cus = stack.gateway.create_customer(&connected.account, &key("c"), &new_customer("ws-9")).await.unwrap();
+    let cus = stack
+        .gateway
+        .create_customer(Account::Connected(&connected.account), &key("c"), &new_customer("ws-9"))
+        .await
+        .unwrap();
     assert_eq!(stack.fake.customers(Some(connected.account.as_str()))[0]["id"], cus.as_str());
 
     let used = stack.gateway.connect_account(&code).await;
@@ -300,7 +334,11 @@ async fn a_lost_oauth_answer_is_ambiguous_not_invalid() {
 async fn a_500_is_retried_with_the_same_key_and_creates_one_customer() {
     let stack = Stack::start().await;
     stack.fake.fail_next("customers.create", FaultKind::ServerError, 1, 0);
-    let cus = stack.gateway.create_customer(&account(), &key("customer:ws-1"), &new_customer("ws-1")).await.unwrap();
+    let cus = stack
+        .gateway
+        .create_customer(Account::Connected(&account()), &key("customer:ws-1"), &new_customer("ws-1"))
+        .await
+        .unwrap();
     let log = stack.requests("customers.create");
     assert_eq!(log.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 200]);
     assert!(log.iter().all(|r| r.idempotency_key.as_deref() == Some("customer:ws-1")));
@@ -309,7 +347,10 @@ async fn a_500_is_retried_with_the_same_key_and_creates_one_customer() {
 
     // A 500 on every attempt: the attempts are bounded, the error says "try again later".
     stack.fake.fail_next("customers.create", FaultKind::ServerError, 100, 0);
-    let err = stack.gateway.create_customer(&account(), &key("customer:ws-2"), &new_customer("ws-2")).await;
+    let err = stack
+        .gateway
+        .create_customer(Account::Connected(&account()), &key("customer:ws-2"), &new_customer("ws-2"))
+        .await;
     assert_eq!(err, Err(GatewayError::Unavailable));
     assert!(err.unwrap_err().is_retryable());
     let attempts = stack
@@ -325,7 +366,11 @@ async fn a_500_is_retried_with_the_same_key_and_creates_one_customer() {
 async fn a_proxy_s_html_502_is_retried_too() {
     let stack = Stack::start().await;
     stack.fake.fail_next("customers.create", FaultKind::BadGateway, 1, 0);
-    stack.gateway.create_customer(&account(), &key("customer:ws-1"), &new_customer("ws-1")).await.unwrap();
+    stack
+        .gateway
+        .create_customer(Account::Connected(&account()), &key("customer:ws-1"), &new_customer("ws-1"))
+        .await
+        .unwrap();
     let log = stack.requests("customers.create");
     assert_eq!(log.iter().map(|r| r.status).collect::<Vec<_>>(), [502, 200]);
     assert_eq!(stack.fake.customers(Some(ACCOUNT)).len(), 1);
@@ -338,7 +383,7 @@ async fn a_429_backs_off_and_retries_then_gives_up_as_rate_limited() {
     stack.fake.fail_next("checkout.sessions.create", FaultKind::RateLimited, 2, 0);
     let created = stack
         .gateway
-        .create_checkout_session(&account(), &key("checkout:1"), &new_session(&cus, usd(1000)))
+        .create_checkout_session(Account::Connected(&account()), &key("checkout:1"), &new_session(&cus, usd(1000)))
         .await
         .unwrap();
     let log = stack.requests("checkout.sessions.create");
@@ -354,8 +399,10 @@ async fn a_429_backs_off_and_retries_then_gives_up_as_rate_limited() {
     assert_eq!(stack.fake.sessions(Some(ACCOUNT))[0]["id"], created.id.as_str());
 
     stack.fake.fail_next("checkout.sessions.create", FaultKind::RateLimited, 100, 0);
-    let err =
-        stack.gateway.create_checkout_session(&account(), &key("checkout:2"), &new_session(&cus, usd(1000))).await;
+    let err = stack
+        .gateway
+        .create_checkout_session(Account::Connected(&account()), &key("checkout:2"), &new_session(&cus, usd(1000)))
+        .await;
     assert_eq!(err, Err(GatewayError::RateLimited));
     assert_eq!(stack.requests("checkout.sessions.create").len(), 3 + MAX_ATTEMPTS as usize);
     assert_eq!(stack.fake.sessions(Some(ACCOUNT)).len(), 1);
@@ -368,7 +415,7 @@ async fn a_timeout_after_stripe_acted_is_retried_and_replays_the_same_session() 
     stack.fake.fail_next("checkout.sessions.create", FaultKind::TimeoutAfter, 1, FAULT_DELAY_MS);
     let created = stack
         .gateway
-        .create_checkout_session(&account(), &key("checkout:1"), &new_session(&cus, usd(1000)))
+        .create_checkout_session(Account::Connected(&account()), &key("checkout:1"), &new_session(&cus, usd(1000)))
         .await
         .unwrap();
     let log = stack.requests("checkout.sessions.create");
@@ -383,7 +430,7 @@ async fn a_timeout_after_stripe_acted_is_retried_and_replays_the_same_session() 
     stack.fake.fail_next("checkout.sessions.create", FaultKind::TimeoutBefore, 1, FAULT_DELAY_MS);
     let second = stack
         .gateway
-        .create_checkout_session(&account(), &key("checkout:2"), &new_session(&cus, usd(1000)))
+        .create_checkout_session(Account::Connected(&account()), &key("checkout:2"), &new_session(&cus, usd(1000)))
         .await
         .unwrap();
     let sessions = stack.fake.sessions(Some(ACCOUNT));
@@ -392,7 +439,10 @@ async fn a_timeout_after_stripe_acted_is_retried_and_replays_the_same_session() 
 
     // A timeout on every attempt: bounded, retryable.
     stack.fake.fail_next("customers.create", FaultKind::TimeoutBefore, 100, FAULT_DELAY_MS);
-    let err = stack.gateway.create_customer(&account(), &key("customer:ws-3"), &new_customer("ws-3")).await;
+    let err = stack
+        .gateway
+        .create_customer(Account::Connected(&account()), &key("customer:ws-3"), &new_customer("ws-3"))
+        .await;
     assert_eq!(err, Err(GatewayError::Unavailable));
 }
 
@@ -403,7 +453,10 @@ async fn a_timeout_after_an_off_session_charge_does_not_charge_twice() {
     let pm = saved_card(&stack, &cus).await;
     let charges_before = stack.fake.charges(Some(ACCOUNT)).len();
     stack.fake.fail_next("payment_intents.create", FaultKind::TimeoutAfter, 1, FAULT_DELAY_MS);
-    let outcome = stack.gateway.charge_off_session(&account(), &key("topup:1"), &off_session(&cus, &pm, 2000)).await;
+    let outcome = stack
+        .gateway
+        .charge_off_session(Account::Connected(&account()), &key("topup:1"), &off_session(&cus, &pm, 2000))
+        .await;
     assert!(matches!(outcome, Ok(OffSessionOutcome::Succeeded { .. })), "{outcome:?}");
     assert_eq!(stack.fake.charges(Some(ACCOUNT)).len(), charges_before + 1);
 }
@@ -412,8 +465,8 @@ async fn a_timeout_after_an_off_session_charge_does_not_charge_twice() {
 async fn a_key_reused_with_other_parameters_is_refused() {
     let stack = Stack::start().await;
     let k = key("customer:ws-1");
-    stack.gateway.create_customer(&account(), &k, &new_customer("ws-1")).await.unwrap();
-    let err = stack.gateway.create_customer(&account(), &k, &new_customer("ws-other")).await;
+    stack.gateway.create_customer(Account::Connected(&account()), &k, &new_customer("ws-1")).await.unwrap();
+    let err = stack.gateway.create_customer(Account::Connected(&account()), &k, &new_customer("ws-other")).await;
     let Err(GatewayError::InvalidRequest { code, message, .. }) = &err else { panic!("{err:?}") };
     assert_eq!(code.as_deref(), Some("idempotency_error"));
     assert!(message.contains("same parameters"), "{message}");
@@ -426,7 +479,7 @@ async fn a_key_reused_with_other_parameters_is_refused() {
 async fn an_unknown_or_disconnected_account_is_refused() {
     let stack = Stack::start().await;
     let stranger = AccountId::parse("acct_1Unknown").unwrap();
-    let err = stack.gateway.create_customer(&stranger, &key("c"), &new_customer("ws-1")).await;
+    let err = stack.gateway.create_customer(Account::Connected(&stranger), &key("c"), &new_customer("ws-1")).await;
     assert!(
         matches!(&err, Err(GatewayError::Fatal(m)) if m.contains("does not have access to account 'acct_1Unknown'")),
         "{err:?}"
@@ -440,7 +493,10 @@ async fn an_unknown_or_disconnected_account_is_refused() {
     stack.http.control("POST", &format!("/accounts/{ACCOUNT}/deauthorize"), serde_json::Value::Null).await;
     assert_eq!(stack.receiver.types(), ["account.application.deauthorized"]);
     assert_eq!(stack.receiver.events()[0].json()["account"], ACCOUNT);
-    let err = stack.gateway.create_checkout_session(&account(), &key("k"), &new_session(&cus, usd(1000))).await;
+    let err = stack
+        .gateway
+        .create_checkout_session(Account::Connected(&account()), &key("k"), &new_session(&cus, usd(1000)))
+        .await;
     assert!(matches!(err, Err(GatewayError::Fatal(_))), "{err:?}");
 }
 
@@ -448,33 +504,42 @@ async fn an_unknown_or_disconnected_account_is_refused() {
 async fn stripe_s_refusals_come_back_typed() {
     let stack = Stack::start().await;
     let cus = customer(&stack, "ws-1").await;
-    let small = stack.gateway.create_checkout_session(&account(), &key("k1"), &new_session(&cus, usd(49))).await;
+    let small = stack
+        .gateway
+        .create_checkout_session(Account::Connected(&account()), &key("k1"), &new_session(&cus, usd(49)))
+        .await;
     let Err(GatewayError::InvalidRequest { code, param, .. }) = &small else { panic!("{small:?}") };
     assert_eq!(code.as_deref(), Some("amount_too_small"));
     assert_eq!(param.as_deref(), Some("line_items[0][price_data][unit_amount]"));
 
     let nobody = CustomerId::parse("cus_nobody").unwrap();
-    let missing = stack.gateway.create_checkout_session(&account(), &key("k2"), &new_session(&nobody, usd(1000))).await;
+    let missing = stack
+        .gateway
+        .create_checkout_session(Account::Connected(&account()), &key("k2"), &new_session(&nobody, usd(1000)))
+        .await;
     assert!(
         matches!(&missing, Err(GatewayError::InvalidRequest { code: Some(c), param: Some(p), .. }) if c == "resource_missing" && p == "customer"),
         "{missing:?}"
     );
 
     // Another account's session is not there.
-    let created =
-        stack.gateway.create_checkout_session(&account(), &key("k3"), &new_session(&cus, usd(1000))).await.unwrap();
+    let created = stack
+        .gateway
+        .create_checkout_session(Account::Connected(&account()), &key("k3"), &new_session(&cus, usd(1000)))
+        .await
+        .unwrap();
     let other = AccountId::parse(&stack.fake.create_account(None, false)).unwrap();
-    let hidden = stack.gateway.retrieve_checkout_session(&other, &created.id).await;
+    let hidden = stack.gateway.retrieve_checkout_session(Account::Connected(&other), &created.id).await;
     assert!(
         matches!(&hidden, Err(GatewayError::InvalidRequest { code: Some(c), .. }) if c == "resource_missing"),
         "{hidden:?}"
     );
     let nonesuch = CheckoutId::parse("cs_test_nonesuch").unwrap();
-    assert!(stack.gateway.retrieve_checkout_session(&account(), &nonesuch).await.is_err());
+    assert!(stack.gateway.retrieve_checkout_session(Account::Connected(&account()), &nonesuch).await.is_err());
 
     // A wrong secret key.
     let wrong = gateway(&stack.fake.url, "sk_test_wrong");
-    let err = wrong.create_customer(&account(), &key("k4"), &new_customer("ws-1")).await;
+    let err = wrong.create_customer(Account::Connected(&account()), &key("k4"), &new_customer("ws-1")).await;
     assert!(matches!(&err, Err(GatewayError::Fatal(m)) if m.contains("Invalid API Key")), "{err:?}");
 }
 
@@ -484,6 +549,8 @@ async fn nothing_listening_is_unavailable_after_bounded_attempts() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let err = gateway(&url, SECRET_KEY).create_customer(&account(), &key("k"), &new_customer("ws-1")).await;
+    let err = gateway(&url, SECRET_KEY)
+        .create_customer(Account::Connected(&account()), &key("k"), &new_customer("ws-1"))
+        .await;
     assert_eq!(err, Err(GatewayError::Unavailable));
 }

@@ -34,6 +34,7 @@ const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 const SECRET_KEY_PARAM: &str = "/billing/stripe/secret-key";
 const WEBHOOK_SECRETS_PARAM: &str = "/billing/stripe/webhook-secrets";
+const PLATFORM_WEBHOOK_SECRETS_PARAM: &str = "/billing/stripe/platform-webhook-secrets";
 
 /// What the stand-ins saw during the current run.
 #[derive(Debug, Default)]
@@ -160,6 +161,7 @@ fn ssm_answer(state: &State, req: &HttpRequest, stream: &mut TcpStream) -> bool 
     let value = match name.as_str() {
         SECRET_KEY_PARAM => "sk_test_init_bench",
         WEBHOOK_SECRETS_PARAM => "whsec_init_bench",
+        PLATFORM_WEBHOOK_SECRETS_PARAM => "whsec_init_bench_platform",
         _ => {
             let body = r#"{"__type":"ParameterNotFound","message":"no such parameter"}"#;
             return respond(stream, "400 Bad Request", "application/x-amz-json-1.1", body).is_ok();
@@ -214,6 +216,7 @@ fn environment(label: &str, runtime_api: &str, ssm_url: &str, home: &str) -> Vec
         ("PLATFORM_METERS", "voice_minutes=0.07"),
         ("STRIPE_SECRET_KEY_PARAM", SECRET_KEY_PARAM),
         ("STRIPE_WEBHOOK_SECRETS_PARAM", WEBHOOK_SECRETS_PARAM),
+        ("STRIPE_PLATFORM_WEBHOOK_SECRETS_PARAM", PLATFORM_WEBHOOK_SECRETS_PARAM),
     ];
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }

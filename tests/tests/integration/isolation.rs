@@ -254,10 +254,10 @@ fn cases() -> Vec<Case> {
         .map(|r| {
             let spec = &r.spec;
             let family = if !spec.jwt {
-                assert_eq!(
-                    spec.key(),
-                    "POST /stripe/webhook",
-                    "a new route without the JWT authorizer: how is it authenticated? teach isolation.rs"
+                assert!(
+                    ["POST /stripe/webhook", "POST /stripe/platform-webhook"].contains(&spec.key().as_str()),
+                    "{}: a new route without the JWT authorizer: how is it authenticated? teach isolation.rs",
+                    spec.key()
                 );
                 Family::Stripe
             } else {
@@ -335,6 +335,11 @@ impl Case {
         });
         let body = match self.key.as_str() {
             "POST /stripe/webhook" => return Some(t.completed.clone()),
+            "POST /stripe/platform-webhook" => return Some(t.platform_completed.clone()),
+            "POST /partner/wallet/checkout" => {
+                json!({ "amount": "10.00", "success_url": SUCCESS, "cancel_url": CANCEL })
+            }
+            "PUT /partner/wallet/auto-refill" => json!({ "enabled": false }),
             "PUT /partner/addons/{code}" => json!({ "label": "Rival Bot", "points": "10", "enabled": true }),
             "PUT /partner/plans/{id}" => json!({
                 "label": "Rival Starter",
@@ -390,6 +395,9 @@ struct Tenants {
     /// X's paid checkout's `checkout.session.completed`, not delivered yet: the webhook's
     /// payload, which would credit X if it were let through.
     completed: String,
+    /// Q's paid wallet checkout's `checkout.session.completed` on the platform's account, not
+    /// delivered yet: it would credit Q's partner wallet.
+    platform_completed: String,
     /// A Connect code for Q's own account (single use; the rightful control spends it).
     code: String,
     /// Strings that are the victim's alone: no answer to anyone else may carry them.
@@ -444,6 +452,17 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
         .find(|(t, _)| t == "checkout.session.completed")
         .expect("the fake says the checkout is paid")
         .1;
+    let wallet = json!({ "amount": "25.00", "success_url": SUCCESS, "cancel_url": CANCEL });
+    let wallet = api.call(req("POST /partner/wallet/checkout").by(partner_admin(Q)).json(wallet)).await.ok(201);
+    let wallet_checkout = wallet["id"].as_str().unwrap().to_owned();
+    api.stripe.pay(&wallet_checkout).await.unwrap();
+    let platform_completed = api
+        .stripe
+        .events()
+        .into_iter()
+        .find(|e| e.account.is_none() && e.type_ == "checkout.session.completed")
+        .expect("the fake says the wallet checkout is paid")
+        .payload;
     let account = api.account(Q).await;
     let (code, _) = api.stripe.issue_oauth_code(Some(&account), false);
     let markers = vec![
@@ -460,9 +479,10 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
         api.balance(Q, X2).await,
         account,
         checkout,
+        wallet_checkout,
         option,
     ];
-    Tenants { bought, given, own_addon, completed, code, markers }
+    Tenants { bought, given, own_addon, completed, platform_completed, code, markers }
 }
 
 // ---- the whole table -----------------------------------------------------------------------
@@ -604,10 +624,14 @@ where
         }
     }
 
-    fn stripe_signature(cred: Cred, body: &[u8]) -> Option<String> {
+    fn stripe_signature(c: &Case, cred: Cred, body: &[u8]) -> Option<String> {
         let Cred::Signature(s) = cred else { return None };
         let now = i64::try_from(now_s()).unwrap();
-        let secret = local::stripe::FAKE_WEBHOOK_SECRET;
+        let secret = if c.key == "POST /stripe/platform-webhook" {
+            local::stripe::FAKE_PLATFORM_WEBHOOK_SECRET
+        } else {
+            local::stripe::FAKE_WEBHOOK_SECRET
+        };
         Some(match s {
             Sig::Valid => signature::sign(body, &[secret], now),
             Sig::Garbage => "t=garbage,v1=zz".into(),
@@ -625,7 +649,7 @@ where
         if let Some(a) = self.authorization(cred, c.family) {
             r = r.header(header::AUTHORIZATION, a);
         }
-        if let Some(s) = Self::stripe_signature(cred, body.as_bytes()) {
+        if let Some(s) = Self::stripe_signature(c, cred, body.as_bytes()) {
             r = r.header("stripe-signature", s);
         }
         if !body.is_empty() {

@@ -71,7 +71,7 @@ fn template_openapi_crates_and_runner_have_the_same_routes() {
         assert_eq!(f.binary.as_deref(), Some(entry.package), "{}: BuildProperties.Binary", f.logical_id);
         for r in &f.routes {
             // Stripe can't send our JWT: its signature authenticates the webhook instead.
-            let open = r.key() == "POST /stripe/webhook";
+            let open = ["POST /stripe/webhook", "POST /stripe/platform-webhook"].contains(&r.key().as_str());
             assert_eq!(
                 r.jwt,
                 !open,
@@ -208,10 +208,10 @@ impl Runner {
     }
 
     /// Delivers a Stripe event as Stripe does: no token, the signature header, the raw body.
-    async fn webhook(&mut self, payload: &str, signature: &str) -> (u16, Value) {
+    async fn webhook(&mut self, uri: &str, payload: &str, signature: &str) -> (u16, Value) {
         let req = Request::builder()
             .method(Method::POST)
-            .uri("/stripe/webhook")
+            .uri(uri)
             .header(header::HOST, "localhost:3000")
             .header("stripe-signature", signature)
             .header(header::CONTENT_TYPE, "application/json")
@@ -339,7 +339,7 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
         &[local::stripe::FAKE_WEBHOOK_SECRET],
         i64::try_from(now_s()).unwrap(),
     );
-    let (status, answer) = r.webhook(&completed.payload, &signature).await;
+    let (status, answer) = r.webhook("/stripe/webhook", &completed.payload, &signature).await;
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("credited")), "{answer}");
     assert_eq!(r.ok(&admin, M::GET, "/workspace", None, 200).await["balance"], "110.00");
     let events = r.ok(&partner, M::GET, "/partner/events?limit=5", None, 200).await;
@@ -368,6 +368,26 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     assert_eq!(credited["balance"], "50.00");
     let wallet = r.ok(&partner, M::GET, "/partner/wallet", None, 200).await;
     assert_eq!((&wallet["mode"], &wallet["balance"]), (&json!("prepaid"), &json!("50.00")));
+    // The partner pays into its wallet on the platform's own account; that account's endpoint
+    // credits it, and the saved card allows the auto-refill.
+    let pay = json!({ "amount": "25.00", "success_url": "https://agency.example/paid", "cancel_url": "https://agency.example/back" });
+    let session = r.ok(&partner, M::POST, "/partner/wallet/checkout", Some(pay), 201).await;
+    r.fake.pay(session["id"].as_str().unwrap()).await.unwrap();
+    let platform_secret = [local::stripe::FAKE_PLATFORM_WEBHOOK_SECRET];
+    for (t, outcome) in [("payment_intent.succeeded", "card_saved"), ("checkout.session.completed", "credited")] {
+        let event = r.fake.events().into_iter().find(|e| e.account.is_none() && e.type_ == t).unwrap();
+        let signature = shared::stripe::signature::sign(
+            event.payload.as_bytes(),
+            &platform_secret,
+            i64::try_from(now_s()).unwrap(),
+        );
+        let (status, answer) = r.webhook("/stripe/platform-webhook", &event.payload, &signature).await;
+        assert_eq!((status, answer["outcome"].as_str()), (200, Some(outcome)), "{answer}");
+    }
+    assert_eq!(r.ok(&partner, M::GET, "/partner/wallet", None, 200).await["balance"], "75.00");
+    let refill = json!({ "enabled": true, "threshold": "20.00", "amount": "50.00" });
+    let refill = r.ok(&partner, M::PUT, "/partner/wallet/auto-refill", Some(refill), 200).await;
+    assert_eq!((&refill["enabled"], &refill["card_saved"]), (&json!(true), &json!(true)));
 
     let all = r.router.routes();
     assert_eq!(

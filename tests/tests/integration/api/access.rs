@@ -70,6 +70,10 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
             r.param("id", P).json(json!({ "amount": "1", "reason": "test" }))
         }
         "PUT /partner/workspaces/{id}/rebilling" => r.param("id", t.workspace).json(json!({ "enabled": false })),
+        "POST /partner/wallet/checkout" => r.json(json!({
+            "amount": "10.00", "success_url": "https://agency.example/paid", "cancel_url": "https://agency.example/back",
+        })),
+        "PUT /partner/wallet/auto-refill" => r.json(json!({ "enabled": false })),
         _ => r,
     }
 }

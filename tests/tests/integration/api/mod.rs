@@ -42,6 +42,7 @@ mod events;
 mod idempotency;
 mod input;
 mod partner;
+mod partner_wallet;
 mod points;
 mod renewal;
 mod schedules;
@@ -59,7 +60,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 37] = [
+pub const ALL_ROUTES: [&str; 39] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -97,10 +98,13 @@ pub const ALL_ROUTES: [&str; 37] = [
     "POST /platform/partners/{id}/wallet/adjustments",
     "PUT /partner/workspaces/{id}/rebilling",
     "GET /partner/wallet",
+    "POST /partner/wallet/checkout",
+    "PUT /partner/wallet/auto-refill",
 ];
 
-/// The routes without a JWT: Stripe's webhook, authenticated by its signature.
-pub const OPEN_ROUTES: [&str; 1] = ["POST /stripe/webhook"];
+/// The routes without a JWT: Stripe's webhooks (the Connect endpoint and the platform account's),
+/// authenticated by their signatures.
+pub const OPEN_ROUTES: [&str; 2] = ["POST /stripe/webhook", "POST /stripe/platform-webhook"];
 
 /// Which function serves a route key: the one whose `ROUTES` lists it.
 pub fn functions_serving(route: &str) -> Vec<&'static str> {
@@ -436,8 +440,10 @@ impl Api<DynamoTable> {
 }
 
 /// Every sort-key prefix an item of a partner or workspace partition has (keys.rs).
-const SK_PREFIXES: [&str; 11] = [
+const SK_PREFIXES: [&str; 13] = [
     "BILLING",
+    "CUSTOMER",
+    "REFILL",
     keys::PROFILE_SK,
     keys::WALLET_SK,
     keys::LEDGER_PREFIX,
@@ -474,7 +480,8 @@ impl<T: Table> Api<T> {
         };
         let payments = Payments::new(false)
             .with_gateway(Arc::new(StripeGateway::new(gateway).expect("a test-mode client")))
-            .with_webhook_secrets(vec![local::stripe::FAKE_WEBHOOK_SECRET.to_owned()]);
+            .with_webhook_secrets(vec![local::stripe::FAKE_WEBHOOK_SECRET.to_owned()])
+            .with_platform_webhook_secrets(vec![local::stripe::FAKE_PLATFORM_WEBHOOK_SECRET.to_owned()]);
         let billing = Billing::new(Store::new(table), clock.clone()).with_payments(payments);
         Self { billing, clock, partitions: Mutex::new(vec![]), stripe }
     }
@@ -512,6 +519,15 @@ impl<T: Table> Api<T> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let signature = shared::stripe::signature::sign(payload.as_bytes(), &[local::stripe::FAKE_WEBHOOK_SECRET], now);
         self.call(req("POST /stripe/webhook").no_key().header("stripe-signature", &signature).raw(payload)).await
+    }
+
+    /// Delivers `payload` to the platform account's webhook route, signed now with its secret.
+    pub async fn deliver_platform(&self, payload: &str) -> Resp {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let secret = local::stripe::FAKE_PLATFORM_WEBHOOK_SECRET;
+        let signature = shared::stripe::signature::sign(payload.as_bytes(), &[secret], now);
+        self.call(req("POST /stripe/platform-webhook").no_key().header("stripe-signature", &signature).raw(payload))
+            .await
     }
 
     /// The partner's connected account on the fake.
