@@ -1,6 +1,7 @@
 //! Faults across the money paths: for each operation (an add-on purchase, a partner's
 //! adjustment, a checkout, the webhook's credit, a refund's claw-back, a renewal, a renewal that
-//! charges the saved card, a usage event, the fold of wholesale charges, a threshold refill),
+//! charges the saved card, a usage event, the fold of wholesale charges, a threshold refill, a
+//! partner's wallet checkout, its credit, and the partner wallet's refill after a fold),
 //! each DynamoDB call it
 //! makes fails in turn (a read; a write before it lands; a write that lands but answers an
 //! error), and the operation is then retried as its caller would (the client with the same
@@ -335,6 +336,89 @@ async fn an_adjustment_under_faults_credits_once() {
         async |api, _| {
             assert_eq!(api.balance(P, W).await, "25.00");
             assert_eq!(api.verify(W).await, 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_wallet_checkout_under_faults_makes_one_session() {
+    every_call_fails_once(
+        "wallet checkout",
+        async |api| {
+            api.tenants().await;
+            String::new()
+        },
+        async |api, _| {
+            api.call(crate::api::partner_wallet::wallet_checkout(P, "100.00").key("wallet-1")).await.status == 201
+        },
+        async |api, _| {
+            assert_eq!(api.stripe.sessions(None).len(), 1, "one session on the platform's account");
+            assert_eq!(api.stripe.customers(None).len(), 1, "one platform customer");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_wallet_credit_under_faults_credits_once() {
+    every_call_fails_once(
+        "wallet credit",
+        async |api| {
+            api.tenants().await;
+            let created = api.call(crate::api::partner_wallet::wallet_checkout(P, "100.00")).await.ok(201);
+            api.stripe.pay(created["id"].as_str().unwrap()).await.unwrap();
+            api.platform_event(P, "checkout.session.completed")
+        },
+        // Stripe delivers the same event again.
+        async |api, payload| api.deliver_platform(payload).await.status == 200,
+        async |api, _| {
+            assert_eq!(api.wallet_balance(P).await, "100.00");
+            assert_eq!(api.verify_partner(P).await, 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_partner_refill_under_faults_charges_the_card_once() {
+    every_call_fails_once(
+        "partner refill",
+        async |api| {
+            api.tenants().await;
+            api.pay_into_wallet(P, "100.00").await;
+            let on = json!({ "enabled": true, "threshold": "50.00", "amount": "200.00" });
+            api.auto_refill(P, on).await.ok(200);
+            // 800 minutes at 0.07: 56.00, which the next fold takes below the threshold.
+            api.spend(W, "800", "setup").await.ok(200);
+            String::new()
+        },
+        // The next scheduled fold, a few minutes later (after REFILL_RESUME_AFTER), with the
+        // minute of usage that came meanwhile: it takes up a refill a failure left recorded.
+        async |api, _| {
+            let now = api.clock.now() + time::Duration::minutes(3);
+            api.set_clock(now);
+            api.spend(W, "1", &format!("call-{}", now.unix_timestamp())).await.status == 200
+                && api.billing.fold_partner(&shared::domain::PartnerId::parse(P).unwrap()).await.is_ok()
+        },
+        async |api, _| {
+            assert_eq!(api.stripe.charges(None).len(), 2, "the wallet checkout and one refill");
+            let wallet = api.partner_wallet(P).await;
+            let entries = wallet["ledger"]["data"].as_array().unwrap();
+            let refills = entries.iter().filter(|e| e["kind"] == "top_up").count();
+            assert_eq!(refills, 2, "the checkout and one refill credited: {wallet}");
+            // The minutes folded: the setup's 800, then 1 or 2 (a call whose answer was lost is
+            // sent again under a new id, as the platform's next call).
+            let charges: u64 = entries
+                .iter()
+                .filter(|e| e["kind"] == "wholesale_charges")
+                .map(|e| e["detail"]["charges"].as_u64().unwrap())
+                .sum();
+            let minutes = rust_decimal::Decimal::from(800 + charges - 1);
+            let expected = rust_decimal::Decimal::from(300) - rust_decimal::Decimal::new(7, 2) * minutes;
+            assert_eq!(wallet["balance"], format!("{:.2}", expected), "{wallet}");
+            api.verify_partner(P).await;
+            assert!(api.billing.unfolded(&shared::domain::PartnerId::parse(P).unwrap()).await.unwrap().is_empty());
         },
     )
     .await;

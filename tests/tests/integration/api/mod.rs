@@ -42,7 +42,7 @@ mod events;
 mod idempotency;
 mod input;
 mod partner;
-mod partner_wallet;
+pub(crate) mod partner_wallet;
 mod points;
 mod renewal;
 mod schedules;

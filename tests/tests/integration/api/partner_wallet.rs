@@ -13,7 +13,7 @@ use super::{Api, P, Q, W, partner_admin, req};
 const SUCCESS: &str = "https://console.agency.example/wallet/paid";
 const CANCEL: &str = "https://console.agency.example/wallet";
 
-fn wallet_checkout(p: &str, amount: &str) -> super::Req {
+pub(crate) fn wallet_checkout(p: &str, amount: &str) -> super::Req {
     req("POST /partner/wallet/checkout")
         .by(partner_admin(p))
         .json(json!({ "amount": amount, "success_url": SUCCESS, "cancel_url": CANCEL }))
@@ -26,7 +26,7 @@ fn outcome(r: &super::Resp) -> String {
 
 impl<T: Table> Api<T> {
     /// The fake's events on the platform's own account about partner `p`, oldest first.
-    fn platform_events(&self, p: &str) -> Vec<(String, String)> {
+    pub(crate) fn platform_events(&self, p: &str) -> Vec<(String, String)> {
         self.stripe
             .events()
             .into_iter()
@@ -39,13 +39,13 @@ impl<T: Table> Api<T> {
             .collect()
     }
 
-    fn platform_event(&self, p: &str, t: &str) -> String {
+    pub(crate) fn platform_event(&self, p: &str, t: &str) -> String {
         let all = self.platform_events(p);
         all.iter().rev().find(|(ty, _)| ty == t).unwrap_or_else(|| panic!("no {t} event in {all:?}")).1.clone()
     }
 
     /// Partner `p` pays `amount` into its wallet through Checkout, and Stripe's events arrive.
-    async fn pay_into_wallet(&self, p: &str, amount: &str) -> String {
+    pub(crate) async fn pay_into_wallet(&self, p: &str, amount: &str) -> String {
         let created = self.call(wallet_checkout(p, amount)).await.ok(201);
         let id = created["id"].as_str().unwrap().to_owned();
         self.stripe.pay(&id).await.unwrap();
@@ -59,16 +59,16 @@ impl<T: Table> Api<T> {
         id
     }
 
-    async fn wallet_balance(&self, p: &str) -> String {
+    pub(crate) async fn wallet_balance(&self, p: &str) -> String {
         self.partner_wallet(p).await["balance"].as_str().unwrap().to_owned()
     }
 
-    async fn auto_refill(&self, p: &str, body: Value) -> super::Resp {
+    pub(crate) async fn auto_refill(&self, p: &str, body: Value) -> super::Resp {
         self.call(req("PUT /partner/wallet/auto-refill").by(partner_admin(p)).json(body)).await
     }
 
     /// Off-session PaymentIntents made on the platform's account.
-    fn platform_charges(&self) -> usize {
+    pub(crate) fn platform_charges(&self) -> usize {
         self.stripe
             .requests()
             .iter()
