@@ -13,9 +13,13 @@ use std::time::{Duration, Instant, SystemTime};
 use shared::ops::{Billing, FoldRun, OpError};
 use shared::store::Table;
 
-/// How long before the invocation's deadline a run stops starting batches (one batch is one
-/// query and one transaction: well under a second).
-pub const SAFETY_MARGIN: Duration = Duration::from_secs(5);
+/// How long before the invocation's deadline a run stops starting batches. A batch is one
+/// query and one transaction (well under a second), and when it leaves a partner wallet below
+/// its refill threshold, one refill: a Stripe call of at most 25.75 s in the worst case
+/// (`shared::stripe::client::DEFAULT_TIMEOUT`'s comment) and its credit. A run killed mid-refill
+/// loses nothing (the attempt is recorded before its charge and taken up again under its key),
+/// but it would count as the function's error.
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 
 /// A run that stopped: the shards could not be read or a batch not written. What it left
 /// stays accrued; the next run folds it.

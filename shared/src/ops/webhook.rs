@@ -1,5 +1,8 @@
-//! `POST /stripe/webhook`: what Stripe tells us, applied exactly once whatever its retries and
-//! ordering do (DESIGN.md sections 5 and 6).
+//! `POST /stripe/webhook` (the Connect endpoint: the partners' connected accounts) and
+//! `POST /stripe/platform-webhook` (the platform's own account: partner wallet payments): what
+//! Stripe tells us, applied exactly once whatever its retries and ordering do (DESIGN.md
+//! sections 5 and 6). Both run the same rules; each endpoint has its own signing secret, and an
+//! event must come from the account its payment was made on (`account: None` for the platform's).
 //!
 //! Nothing here is keyed by the event id: two different events about one payment
 //! (`checkout.session.completed` and `checkout.session.async_payment_succeeded`, or a retry of
