@@ -36,6 +36,7 @@ const P: &str = "p-bench";
 const W: &str = "ws-bench-1";
 const SECRET_KEY: &str = local::stripe::FAKE_SECRET_KEY;
 const WEBHOOK_SECRET: &str = local::stripe::FAKE_WEBHOOK_SECRET;
+const PLATFORM_WEBHOOK_SECRET: &str = local::stripe::FAKE_PLATFORM_WEBHOOK_SECRET;
 /// The clock the handlers see: mid-cycle, as in the API tests.
 const T0: OffsetDateTime = datetime!(2026-04-15 10:00 UTC);
 /// The tenant each route starts from: W's ledger entries beyond its funding, the partner's
@@ -272,7 +273,8 @@ impl<'f, T: Table> Bench<'f, T> {
         let gateway = StripeConfig::new(SECRET_KEY).with_base(&stripe.url);
         let payments = Payments::new(false)
             .with_gateway(Arc::new(StripeGateway::new(gateway).expect("a test-mode client")))
-            .with_webhook_secrets(vec![WEBHOOK_SECRET.to_owned()]);
+            .with_webhook_secrets(vec![WEBHOOK_SECRET.to_owned()])
+            .with_platform_webhook_secrets(vec![PLATFORM_WEBHOOK_SECRET.to_owned()]);
         let clock = Arc::new(FixedClock::new(T0));
         let billing = Billing::new(Store::new(table), clock).with_payments(payments);
         let functions = routes.all.iter().cloned().collect();
@@ -360,7 +362,10 @@ impl<'f, T: Table> Bench<'f, T> {
     /// Session per webhook delivery); `None` for a route this bench has no request for.
     async fn requests(&self, route: &str, n: usize) -> Option<Vec<Request>> {
         if route == "POST /stripe/webhook" {
-            return Some(self.webhook_deliveries(n).await);
+            return Some(self.webhook_deliveries(n, false).await);
+        }
+        if route == "POST /stripe/platform-webhook" {
+            return Some(self.webhook_deliveries(n, true).await);
         }
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -385,6 +390,12 @@ impl<'f, T: Table> Bench<'f, T> {
                 "POST /partner/stripe/connect" => r.json(json!({ "code": self.stripe.issue_oauth_code(None, false).0 })),
                 "POST /workspace/checkout" => r.json(json!({ "points": "100" })),
                 "PUT /workspace/auto-topup" => r.json(json!({ "enabled": false })),
+                "POST /partner/wallet/checkout" => r.json(json!({
+                    "amount": "100.00",
+                    "success_url": "https://agency.example/paid",
+                    "cancel_url": "https://agency.example/back",
+                })),
+                "PUT /partner/wallet/auto-refill" => r.json(json!({ "enabled": false })),
                 "PUT /partner/topup-options" => r.json(json!({
                     "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "1000" }],
                 })),
@@ -439,12 +450,22 @@ impl<'f, T: Table> Bench<'f, T> {
         Some(out)
     }
 
-    /// `n` top-up Checkout Sessions created through the API and paid on the fake: their
-    /// `checkout.session.completed` events, signed as Stripe delivers them.
-    async fn webhook_deliveries(&self, n: usize) -> Vec<Request> {
+    /// `n` Checkout Sessions created through the API and paid on the fake: their
+    /// `checkout.session.completed` events, signed as Stripe delivers them. Workspace top-ups on
+    /// the partner's account for the Connect endpoint, or (`platform`) partner wallet payments on
+    /// the platform's account for its own endpoint.
+    async fn webhook_deliveries(&self, n: usize, platform: bool) -> Vec<Request> {
+        let (create, route, secret) = if platform {
+            let body = json!({
+                "amount": "100.00", "success_url": "https://agency.example/paid", "cancel_url": "https://agency.example/back",
+            });
+            (req("POST /partner/wallet/checkout").json(body), "POST /stripe/platform-webhook", PLATFORM_WEBHOOK_SECRET)
+        } else {
+            (req("POST /workspace/checkout").json(json!({ "points": "100" })), "POST /stripe/webhook", WEBHOOK_SECRET)
+        };
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
-            let created = self.must(req("POST /workspace/checkout").json(json!({ "points": "100" }))).await;
+            let created = self.must(create.clone()).await;
             let id = created["id"].as_str().expect("a session id").to_owned();
             self.stripe.pay(&id).await.expect("pay the session on the fake");
             ids.push(id);
@@ -460,8 +481,8 @@ impl<'f, T: Table> Bench<'f, T> {
         ids.iter()
             .map(|id| {
                 let payload = completed.get(id).expect("the fake recorded checkout.session.completed");
-                let signature = shared::stripe::signature::sign(payload.as_bytes(), &[WEBHOOK_SECRET], now);
-                req("POST /stripe/webhook").header("stripe-signature", signature).raw(payload).build()
+                let signature = shared::stripe::signature::sign(payload.as_bytes(), &[secret], now);
+                req(route).header("stripe-signature", signature).raw(payload).build()
             })
             .collect()
     }
