@@ -507,7 +507,7 @@ fn topup_metadata(ws: &Workspace, attempt: &TopupAttempt) -> Result<Metadata, Op
     Ok(m)
 }
 
-fn version_is(version: u64) -> Condition {
+pub(super) fn version_is(version: u64) -> Condition {
     if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
 }
 

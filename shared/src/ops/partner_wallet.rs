@@ -26,11 +26,11 @@ use crate::store::records::{self, CheckoutRecord, PaymentRecord, PlatformCustome
 use crate::store::{Attr, Condition, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
 use crate::stripe::event::{PaymentIntentObject, metadata};
 use crate::stripe::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer, OffSessionCharge, OffSessionOutcome};
-use crate::stripe::ids::{self as stripe_ids, CustomerId, PaymentIntentId};
+use crate::stripe::ids::{CustomerId, PaymentIntentId};
 
-use super::autotopup::{ATTEMPT_KEY, REFILL_RESUME_AFTER, TopupResult};
+use super::autotopup::{ATTEMPT_KEY, REFILL_RESUME_AFTER, TopupResult, version_is};
 use super::events::{PartnerEventKind, wallet_event_write};
-use super::payments::{Payments, stripe_error};
+use super::payments::{Payments, stripe_error, stripe_key};
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, WebhookOutcome};
 
 /// The metadata `source` of a partner's wallet checkout.
@@ -56,14 +56,6 @@ pub struct PartnerRefillTerms {
 
 fn internal(e: impl std::fmt::Display) -> OpError {
     OpError::Internal(e.to_string())
-}
-
-fn version_is(version: u64) -> Condition {
-    if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
-}
-
-fn stripe_key(s: String) -> Result<stripe_ids::IdempotencyKey, OpError> {
-    stripe_ids::IdempotencyKey::parse(&s).map_err(|_| internal(format!("bad Stripe idempotency key {s:?}")))
 }
 
 /// Money of the wallet's currency as the wallet's amount: 100.00 USD is 100.0000 in the wallet.
@@ -342,31 +334,43 @@ impl<T: Table> Billing<T> {
         if self.payments.as_ref().is_none_or(|s| s.gateway().is_err()) {
             return Ok(());
         }
-        let (state, _) = self.partner_refill(p).await?;
+        let (state, amount) = self.partner_refill(p).await?;
         let Some(threshold) = state.threshold.filter(|_| state.enabled) else { return Ok(()) };
         let lacking = threshold.as_decimal() - balance.as_decimal();
         if lacking <= rust_decimal::Decimal::ZERO {
             return Ok(());
         }
         let shortfall = Points::from_decimal(lacking).map_err(internal)?;
-        let result = self.try_partner_refill(p, shortfall).await?;
+        let result = self.try_partner_refill(p, state, amount, shortfall).await?;
         tracing::info!(partner = %p, balance = %balance, threshold = %threshold, result = ?result, "partner wallet refill");
         Ok(())
     }
 
-    async fn try_partner_refill(&self, p: &PartnerId, shortfall: Points) -> Result<TopupResult, OpError> {
+    /// Starts (or takes up) a refill from `state`, the setting as the caller read it: its
+    /// version guards the attempt's start, so a setting that moved meanwhile starts nothing.
+    async fn try_partner_refill(
+        &self,
+        p: &PartnerId,
+        state: AutoTopup,
+        amount: Option<Money>,
+        shortfall: Points,
+    ) -> Result<TopupResult, OpError> {
         let now = self.clock.now();
-        let (state, amount) = self.partner_refill(p).await?;
-        let attempt = match state.in_flight.clone() {
+        let card = async {
+            let c = self.platform_customer(p).await?;
+            Ok::<_, OpError>(c.and_then(|c| c.payment_method.map(|m| (c.customer, m))))
+        };
+        let (attempt, card) = match state.in_flight.clone() {
             Some(a) if a.payment_intent.is_some() => return Ok(TopupResult::Pending),
             Some(a) if now - a.started_at < REFILL_RESUME_AFTER => return Ok(TopupResult::NotTried),
-            Some(a) => a,
+            Some(a) => (a, card.await?),
             None => {
                 if !state.may_attempt(now) {
                     return Ok(TopupResult::NotTried);
                 }
                 let Some(amount) = amount else { return Ok(TopupResult::NotTried) };
-                if self.platform_customer(p).await?.and_then(|c| c.payment_method).is_none() {
+                let card = card.await?;
+                if card.is_none() {
                     self.partner_refill_failed(p, None, "no_saved_card").await?;
                     return Ok(TopupResult::Failed);
                 }
@@ -390,12 +394,10 @@ impl<T: Table> Billing<T> {
                     Err(StoreError::ConditionFailed { .. }) => return Ok(TopupResult::NotTried),
                     Err(e) => return Err(e.into()),
                 }
-                started.in_flight.clone().expect("just started")
+                (started.in_flight.clone().expect("just started"), card)
             }
         };
-        let Some((customer, method)) =
-            self.platform_customer(p).await?.and_then(|c| c.payment_method.clone().map(|m| (c.customer, m)))
-        else {
+        let Some((customer, method)) = card else {
             self.partner_refill_failed(p, Some(attempt.number), "no_saved_card").await?;
             return Ok(TopupResult::Failed);
         };

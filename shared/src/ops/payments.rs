@@ -133,7 +133,7 @@ pub(super) fn stripe_error(call: &'static str, e: GatewayError) -> OpError {
     }
 }
 
-fn stripe_key(s: String) -> Result<stripe_ids::IdempotencyKey, OpError> {
+pub(super) fn stripe_key(s: String) -> Result<stripe_ids::IdempotencyKey, OpError> {
     stripe_ids::IdempotencyKey::parse(&s).map_err(|_| OpError::Internal(format!("bad Stripe idempotency key {s:?}")))
 }
 

@@ -525,6 +525,15 @@ pub fn stripe_customer_item(w: &WorkspaceId, c: &StripeCustomer) -> Item {
         .with("version", Attr::n(c.version))
 }
 
+fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, MalformedItem> {
+    match item.get(name) {
+        None | Some(Attr::Null) => Ok(None),
+        Some(_) => {
+            i64::try_from(item.num(name)?).map(Some).map_err(|_| MalformedItem { key: item.key(), attr: name.into() })
+        }
+    }
+}
+
 pub fn stripe_customer_from(item: &Item) -> Result<StripeCustomer, MalformedItem> {
     Ok(StripeCustomer {
         account: item.parsed("account", AccountId::parse)?,
@@ -534,13 +543,7 @@ pub fn stripe_customer_from(item: &Item) -> Result<StripeCustomer, MalformedItem
                 PaymentMethodId::parse(&m).map_err(|_| MalformedItem { key: item.key(), attr: "payment_method".into() })
             })
             .transpose()?,
-        payment_method_created: match item.get("payment_method_created") {
-            None | Some(Attr::Null) => None,
-            Some(_) => Some(
-                i64::try_from(item.num("payment_method_created")?)
-                    .map_err(|_| MalformedItem { key: item.key(), attr: "payment_method_created".into() })?,
-            ),
-        },
+        payment_method_created: get_opt_i64(item, "payment_method_created")?,
         version: item.u64("version")?,
     })
 }
@@ -753,13 +756,7 @@ pub fn platform_customer_from(item: &Item) -> Result<PlatformCustomer, Malformed
     Ok(PlatformCustomer {
         customer: item.parsed("customer", CustomerId::parse)?,
         payment_method: get_opt_parsed(item, "payment_method", PaymentMethodId::parse)?,
-        payment_method_created: match item.get("payment_method_created") {
-            None | Some(Attr::Null) => None,
-            Some(_) => Some(
-                i64::try_from(item.num("payment_method_created")?)
-                    .map_err(|_| MalformedItem { key: item.key(), attr: "payment_method_created".into() })?,
-            ),
-        },
+        payment_method_created: get_opt_i64(item, "payment_method_created")?,
         version: item.u64("version")?,
     })
 }
