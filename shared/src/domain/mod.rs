@@ -1,6 +1,7 @@
 //! Pure rules: ids, points, money and currencies, proration, cycles, plans, add-ons, limits.
 //! No AWS, Stripe or HTTP types in here.
 
+pub mod amount;
 pub mod autotopup;
 pub mod catalog;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod topup;
 pub mod usage;
 pub mod workspace;
 
+pub use amount::*;
 pub use autotopup::*;
 pub use catalog::*;
 pub use clock::*;

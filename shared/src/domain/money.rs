@@ -23,6 +23,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::{AmountSyntax, AmountTextError, parse_amount};
+
 /// What Stripe does with one presentment currency. Built only in [`CURRENCIES`].
 #[derive(Debug)]
 struct CurrencyInfo {
@@ -58,6 +60,10 @@ pub enum MinCharge {
     /// No published minimum: we require one whole major unit (see above).
     Unpublished,
 }
+
+/// Digits before the point in a major amount a client writes: more could never fit an `i64` of
+/// minor units (fewer still may not, which the conversion refuses).
+const MAJOR_INT_DIGITS: u32 = 18;
 
 /// Stripe's general maximum: an amount supports up to eight digits (99999999 is USD 999,999.99).
 const MAX_CHARGE_8_DIGITS: i64 = 99_999_999;
@@ -463,38 +469,17 @@ impl Money {
     /// zeros. Syntax is strict: digits, optionally `.` and digits; no sign, exponent or spaces.
     /// `"5.123"` KWD and `"10.50"` ISK are refused by the currency's step.
     pub fn parse_major(s: &str, currency: Currency) -> Result<Self, MoneyError> {
-        let (negative, unsigned) = match s.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, s),
-        };
-        let (int, frac) = match unsigned.split_once('.') {
-            Some((i, f)) => (i, f),
-            None => (unsigned, ""),
-        };
-        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-        if int.is_empty() || !digits(int) || !digits(frac) || (unsigned.contains('.') && frac.is_empty()) {
-            return Err(MoneyError::NotADecimal);
-        }
-        if negative {
-            return Err(MoneyError::Negative);
-        }
         let exponent = currency.exponent();
-        if frac.len() > exponent as usize {
-            return Err(MoneyError::TooManyDecimals { currency, max_dp: exponent });
-        }
-        // Leading zeros can be arbitrarily many; they don't count towards the size.
-        let int = int.trim_start_matches('0');
-        if int.len() > 18 {
-            return Err(MoneyError::TooLarge);
-        }
-        let int_value: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| MoneyError::NotADecimal)? };
-        let frac_value: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotADecimal)? };
-        // `frac.len() <= exponent <= 3`, so the cast and the power can't overflow.
-        let frac_minor = frac_value * 10i64.pow(exponent - frac.len() as u32);
-        let amount_minor = int_value
-            .checked_mul(currency.minor_per_major())
-            .and_then(|m| m.checked_add(frac_minor))
-            .ok_or(MoneyError::TooLarge)?;
+        let major = parse_amount(s, AmountSyntax::new(exponent, MAJOR_INT_DIGITS)).map_err(|e| match e {
+            AmountTextError::NotADecimal => MoneyError::NotADecimal,
+            AmountTextError::Negative => MoneyError::Negative,
+            AmountTextError::TooManyDecimals => MoneyError::TooManyDecimals { currency, max_dp: exponent },
+            AmountTextError::TooManyDigits => MoneyError::TooLarge,
+        })?;
+        // The text had at most `exponent` places, so this is exact: no rounding can happen.
+        let minor = major.checked_mul(Decimal::from(currency.minor_per_major())).ok_or(MoneyError::TooLarge)?;
+        debug_assert!(minor.fract().is_zero());
+        let amount_minor = i64::try_from(minor).map_err(|_| MoneyError::TooLarge)?;
         Self::from_minor(amount_minor, currency)
     }
 
@@ -727,6 +712,13 @@ mod tests {
         assert_eq!(money("-1.00", "usd"), Err(MoneyError::Negative));
         assert_eq!(money("99999999999999999.99", "usd"), Err(MoneyError::TooLarge));
         assert_eq!(money("9999999999999999999", "jpy"), Err(MoneyError::TooLarge));
+        assert_eq!(money("9223372036854775807", "jpy"), Err(MoneyError::TooLarge));
+        assert_eq!(money("922337203685477580.70", "usd"), Err(MoneyError::TooLarge));
+        assert_eq!(money("92233720368547758.07", "usd").map(|m| m.amount_minor()), Ok(i64::MAX));
+        // Never rounded, however many places: `Decimal::from_str` would make these 1 and 0.
+        let tiny = MoneyError::TooManyDecimals { currency: Currency::USD, max_dp: 2 };
+        assert_eq!(money("0.99999999999999999999999999999", "usd"), Err(tiny.clone()));
+        assert_eq!(money("0.000000000000000000000000000001", "usd"), Err(tiny));
         for bad in ["", ".", "1.", ".5", "1e3", "+1", " 1", "1 ", "1,00", "1.2.3", "--1", "-", "NaN", "١"] {
             assert_eq!(money(bad, "usd"), Err(MoneyError::NotADecimal), "{bad:?}");
         }

@@ -9,11 +9,11 @@
 //! Nothing else rounds: every other operation is exact or refused.
 //! In JSON, points travel as strings (`"10.50"`); a JSON number is refused.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+use super::{AmountSyntax, AmountTextError, parse_amount};
 
 /// Decimal places a balance or ledger amount may carry.
 pub const BALANCE_DP: u32 = 4;
@@ -40,18 +40,20 @@ pub fn round_half_up(value: Decimal, dp: u32) -> Decimal {
     value.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// Strict decimal syntax: `-?digits(.digits)?`. No exponent, no `+`, no spaces, no `.5`.
-fn parse_decimal(s: &str) -> Result<Decimal, PointsError> {
-    let unsigned = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = match unsigned.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (unsigned, None),
-    };
-    let digits = |p: &str| !p.is_empty() && p.len() <= 30 && p.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
-        return Err(PointsError::NotADecimal);
-    }
-    Decimal::from_str(s).map_err(|_| PointsError::NotADecimal)
+/// Digits before the point in a points amount: [`POINTS_MAX`] has 13.
+const POINTS_INT_DIGITS: u32 = 13;
+
+/// The text of a points amount, checked by the shared amount parser: at most `max_dp` places
+/// (zeros past them are not precision: `"1.2300"` is a valid price), a sign only if allowed.
+fn parse_points(s: &str, max_dp: u32, allow_negative: bool) -> Result<Decimal, PointsError> {
+    let syntax = AmountSyntax::new(max_dp, POINTS_INT_DIGITS).zeros_past_dp();
+    let syntax = if allow_negative { syntax.signed() } else { syntax };
+    parse_amount(s, syntax).map_err(|e| match e {
+        AmountTextError::NotADecimal => PointsError::NotADecimal,
+        AmountTextError::Negative => PointsError::Negative,
+        AmountTextError::TooManyDecimals => PointsError::TooManyDecimals { max_dp },
+        AmountTextError::TooManyDigits => PointsError::TooLarge,
+    })
 }
 
 fn check(value: Decimal, max_dp: u32, allow_negative: bool) -> Result<Decimal, PointsError> {
@@ -97,9 +99,10 @@ macro_rules! points_type {
         impl $name {
             pub const ZERO: Self = Self(Decimal::ZERO);
 
-            /// Parses a string such as `"10.5"` with at most 4 decimal places.
+            /// Parses a string such as `"10.5"` with at most 4 decimal places, exactly as
+            /// written: more places are refused, never rounded.
             pub fn parse(s: &str) -> Result<Self, PointsError> {
-                Self::from_decimal(parse_decimal(s)?)
+                Self::from_decimal(parse_points(s, BALANCE_DP, $allow_negative)?)
             }
 
             pub fn from_decimal(value: Decimal) -> Result<Self, PointsError> {
@@ -146,9 +149,7 @@ points_type!(Points, false);
 impl Points {
     /// A price set by a partner: at most 2 decimal places.
     pub fn parse_price(s: &str) -> Result<Self, PointsError> {
-        let p = Self::parse(s)?;
-        p.check_price()?;
-        Ok(p)
+        Self::from_decimal(parse_points(s, PRICE_DP, false)?)
     }
 
     /// Refuses more than [`PRICE_DP`] decimal places.
@@ -215,6 +216,7 @@ impl Balance {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::str::FromStr;
 
     #[test]
     fn parses_and_formats() {
@@ -239,6 +241,24 @@ mod tests {
         }
         // Trailing zeros beyond the limit are not extra precision.
         assert!(Points::parse_price("1.2300").is_ok());
+        assert_eq!(Points::parse_price("1.230000000000000000000000000000000"), Points::parse("1.23"));
+    }
+
+    /// Past 28 digits `Decimal::from_str` rounds: these would be 1.00 and 0.00, few enough places to
+    /// pass a scale check made afterwards. The text is checked first, so they are refused.
+    #[test]
+    fn many_places_are_refused_not_rounded() {
+        let nines = "0.99999999999999999999999999999";
+        let tiny = "0.000000000000000000000000000001";
+        assert_eq!(Points::parse(nines), Err(PointsError::TooManyDecimals { max_dp: 4 }));
+        assert_eq!(PointsDelta::parse(nines), Err(PointsError::TooManyDecimals { max_dp: 4 }));
+        assert_eq!(PointsDelta::parse(&format!("-{nines}")), Err(PointsError::TooManyDecimals { max_dp: 4 }));
+        assert_eq!(Balance::parse(tiny), Err(PointsError::TooManyDecimals { max_dp: 4 }));
+        assert_eq!(Points::parse_price(tiny), Err(PointsError::TooManyDecimals { max_dp: 2 }));
+        assert_eq!(Points::parse_price("0.999"), Err(PointsError::TooManyDecimals { max_dp: 2 }));
+        assert_eq!(Points::parse("99999999999999999999999999999999"), Err(PointsError::TooLarge));
+        let err = serde_json::from_str::<Points>(&format!("\"{tiny}\"")).unwrap_err();
+        assert!(err.to_string().starts_with("must have at most 4 decimal places"), "{err}");
     }
 
     #[test]

@@ -9,12 +9,13 @@
 //! workspace.
 
 use std::fmt;
-use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Currency, Money, MoneyError, Points, PointsError, UnknownCurrency};
+use super::{
+    AmountSyntax, AmountTextError, Currency, Money, MoneyError, Points, PointsError, UnknownCurrency, parse_amount,
+};
 
 /// Longest top-up label, in characters (it becomes the Stripe Checkout line item's name).
 pub const TOPUP_LABEL_MAX_CHARS: usize = 80;
@@ -241,18 +242,19 @@ impl From<CreditRate> for CreditRateRepr {
     }
 }
 
-/// Strict syntax: `digits(.digits)?`, optionally with a leading `-` (refused later as not positive).
+/// Digits before the point of a price per point: [`PRICE_PER_POINT_MAX`] has 7.
+const PRICE_PER_POINT_INT_DIGITS: u32 = 7;
+
+/// The text checked by the shared amount parser: at most [`PRICE_PER_POINT_DP`] places (zeros
+/// past them are not precision), no sign (a negative price is refused as not positive).
 fn parse_plain_decimal(s: &str) -> Result<Decimal, CreditRateError> {
-    let unsigned = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = match unsigned.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (unsigned, None),
-    };
-    let digits = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
-        return Err(CreditRateError::NotADecimal);
-    }
-    Decimal::from_str(s).map_err(|_| CreditRateError::NotADecimal)
+    let syntax = AmountSyntax::new(PRICE_PER_POINT_DP, PRICE_PER_POINT_INT_DIGITS).zeros_past_dp();
+    parse_amount(s, syntax).map_err(|e| match e {
+        AmountTextError::NotADecimal => CreditRateError::NotADecimal,
+        AmountTextError::Negative => CreditRateError::NotPositive,
+        AmountTextError::TooManyDecimals => CreditRateError::TooManyDecimals,
+        AmountTextError::TooManyDigits => CreditRateError::TooLarge,
+    })
 }
 
 impl CreditRate {
@@ -479,6 +481,7 @@ impl CreditRateTerms {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::str::FromStr;
 
     fn cur(code: &str) -> Currency {
         Currency::parse(code).unwrap()
@@ -600,6 +603,17 @@ mod tests {
         assert_eq!(CreditRate::parse("usd", "0"), Err(CreditRateError::NotPositive));
         assert_eq!(CreditRate::parse("usd", "-0.1"), Err(CreditRateError::NotPositive));
         assert_eq!(CreditRate::parse("usd", "0.00001"), Err(CreditRateError::TooManyDecimals));
+        // Past 28 digits `Decimal::from_str` would round these to 0.05 and 0: refused, not rounded.
+        assert_eq!(
+            CreditRate::parse("usd", "0.0499999999999999999999999999999"),
+            Err(CreditRateError::TooManyDecimals)
+        );
+        assert_eq!(CreditRate::parse("usd", "0.000000000000000000000000000001"), Err(CreditRateError::TooManyDecimals));
+        assert_eq!(
+            CreditRate::parse("usd", "0.05000000000000000000000000000000").map(|r| r.price_text()),
+            Ok("0.05".into())
+        );
+        assert_eq!(CreditRate::parse("usd", "99999999999999999999999999999"), Err(CreditRateError::TooLarge));
         assert_eq!(CreditRate::parse("usd", "1000000.0001"), Err(CreditRateError::TooLarge));
         assert!(CreditRate::parse("usd", "1000000").is_ok());
         assert_eq!(CreditRate::parse("usd", "1e-2"), Err(CreditRateError::NotADecimal));

@@ -15,12 +15,14 @@
 //! workspace's wallet is at or below zero, or while a prepaid partner's wallet is.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{BALANCE_DP, Balance, CreditRate, Currency, InvalidId, Points, WorkspaceStatus, round_half_up};
+use super::{
+    AmountSyntax, AmountTextError, BALANCE_DP, Balance, CreditRate, Currency, InvalidId, Points, WorkspaceStatus,
+    parse_amount, round_half_up,
+};
 
 /// Longest meter code.
 pub const METER_CODE_MAX_LEN: usize = 40;
@@ -64,17 +66,19 @@ pub enum UsageError {
     BelowWholesale { rate: String, price_per_point: Decimal, resale: Decimal, cost: Decimal, currency: Currency },
 }
 
-/// Strict decimal syntax (`digits(.digits)?`), more than 0, at most 4 places, at most `max`.
+/// Digits before the point of a quantity or a rate: [`USAGE_QUANTITY_MAX`] and [`UNIT_RATE_MAX`] have 7.
+const USAGE_INT_DIGITS: u32 = 7;
+
+/// The text checked by the shared amount parser (at most 4 places, zeros past them are not
+/// precision), then more than 0 and at most `max`.
 fn parse_positive(s: &str, max: Decimal) -> Result<Decimal, UsageError> {
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (s, None),
-    };
-    let digits = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
-        return Err(UsageError::NotADecimal);
-    }
-    let v = Decimal::from_str(s).map_err(|_| UsageError::NotADecimal)?;
+    let syntax = AmountSyntax::new(USAGE_DP, USAGE_INT_DIGITS).zeros_past_dp();
+    let v = parse_amount(s, syntax).map_err(|e| match e {
+        AmountTextError::NotADecimal => UsageError::NotADecimal,
+        AmountTextError::Negative => UsageError::NotPositive,
+        AmountTextError::TooManyDecimals => UsageError::TooManyDecimals,
+        AmountTextError::TooManyDigits => UsageError::TooLarge { max },
+    })?;
     check_positive(v, max)
 }
 
@@ -382,6 +386,14 @@ mod tests {
         assert_eq!(UsageQuantity::parse("0"), Err(UsageError::NotPositive));
         assert_eq!(UsageQuantity::parse("1.23456"), Err(UsageError::TooManyDecimals));
         assert_eq!(UsageQuantity::parse("1000000.0001"), Err(UsageError::TooLarge { max: USAGE_QUANTITY_MAX }));
+        // Past 28 digits `Decimal::from_str` would round these to 1 and 0: refused, not rounded.
+        assert_eq!(UsageQuantity::parse("0.99999999999999999999999999999"), Err(UsageError::TooManyDecimals));
+        assert_eq!(UnitRate::parse("0.000000000000000000000000000001"), Err(UsageError::TooManyDecimals));
+        assert_eq!(
+            UsageQuantity::parse("99999999999999999999999"),
+            Err(UsageError::TooLarge { max: USAGE_QUANTITY_MAX })
+        );
+        assert_eq!(UsageQuantity::parse("-1"), Err(UsageError::NotPositive));
         for bad in ["", "-1", "1e3", ".5", "5.", " 1", "NaN"] {
             assert!(UsageQuantity::parse(bad).is_err(), "{bad:?}");
         }
