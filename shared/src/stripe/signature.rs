@@ -36,10 +36,17 @@ fn mac(secret: &str, timestamp: i64, payload: &[u8]) -> Hmac<Sha256> {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.len() > 128 {
+    // `from_str_radix` alone would take a `+` sign: "+f" is not a hex byte.
+    if !s.len().is_multiple_of(2) || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    s.as_bytes().chunks_exact(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()).collect()
+}
+
+/// Whether `timestamp` is within [`TOLERANCE_S`] of `now`. Both may be any `i64` (the header's
+/// comes from outside): a distance that does not even fit an `i64` is out of tolerance.
+fn is_fresh(timestamp: i64, now: i64) -> bool {
+    now.checked_sub(timestamp).and_then(i64::checked_abs).is_some_and(|age_s| age_s <= TOLERANCE_S)
 }
 
 /// The header Stripe would send for `payload` signed with each of `secrets` at `timestamp`.
@@ -76,7 +83,7 @@ pub fn verify(payload: &[u8], header: Option<&str>, secrets: &[&str], now: i64) 
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > TOLERANCE_S {
+    if !is_fresh(timestamp, now) {
         return Err(SignatureError::Stale);
     }
     let matches = secrets.iter().any(|secret| {
@@ -110,6 +117,39 @@ mod tests {
         for bad in ["", "t=abc,v1=00", "v1=00", "t=1", "t=1,v1=zz", "garbage"] {
             assert!(verify(body, Some(bad), &["whsec_a"], NOW).is_err(), "{bad:?}");
         }
+    }
+
+    /// A timestamp from outside at either end of `i64` is stale, never an overflow (a panic in a
+    /// debug build, a wrapped difference in a release one).
+    #[test]
+    fn extreme_timestamps_are_stale() {
+        let body = b"{}";
+        let zeros = "0".repeat(64);
+        let opposite = |t: i64| if t < 0 { i64::MAX } else { i64::MIN };
+        for t in [i64::MIN, i64::MAX, i64::MIN + 1] {
+            let header = format!("t={t},v1={zeros}");
+            for now in [NOW, 0, -NOW, opposite(t)] {
+                assert_eq!(
+                    verify(body, Some(&header), &["whsec_a"], now),
+                    Err(SignatureError::Stale),
+                    "t={t} at {now}"
+                );
+            }
+        }
+        assert_eq!(
+            verify(body, Some("t=-9223372036854775808,v1=00"), &["whsec_a"], i64::MIN + TOLERANCE_S),
+            Err(SignatureError::Mismatch),
+            "within the tolerance even down there: only the signature is wrong"
+        );
+        // Validly signed at the far ends, and checked at the very same instant: fresh, and it verifies.
+        for t in [i64::MIN, i64::MAX] {
+            assert_eq!(verify(body, Some(&sign(body, &["whsec_a"], t)), &["whsec_a"], t), Ok(()));
+        }
+        assert_eq!(
+            verify(body, Some("t=9223372036854775808,v1=00"), &["whsec_a"], NOW),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(verify(body, Some("t=1,v1=+f"), &["whsec_a"], NOW), Err(SignatureError::Malformed));
     }
 
     #[test]
