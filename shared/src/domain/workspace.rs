@@ -27,7 +27,7 @@ pub const ADDON_QUANTITY_MAX: u32 = 1000;
 pub enum SettingError {
     #[error("must be 1 to {LABEL_MAX_CHARS} characters, without control characters")]
     Label,
-    #[error("must be an https URL (http is accepted for localhost) of at most {URL_MAX_LEN} characters")]
+    #[error("must be an https URL with a host (http is accepted for localhost) of at most {URL_MAX_LEN} characters")]
     Url,
     #[error("must be at most {GRACE_DAYS_MAX}")]
     GraceDays,
@@ -42,13 +42,79 @@ pub fn check_label(s: &str) -> Result<String, SettingError> {
     if ok { Ok(t.to_owned()) } else { Err(SettingError::Label) }
 }
 
-/// Checks a redirect URL a partner gives for Checkout.
+/// Checks a redirect URL a partner gives for Checkout: `https://host[:port][/path][?query][#frag]`,
+/// or `http://` to `localhost`, `127.0.0.1` or `[::1]` for a partner testing locally.
+///
+/// The host must be there and be one Stripe can redirect to: DNS labels (letters, digits, `-`,
+/// not at either end of a label) joined by dots, or a bracketed IPv6 address. Stripe refuses a
+/// Checkout Session whose URL has no host, so `https://`, `https:///path` or `https://@x` are
+/// refused here, when the partner sends them, not on every checkout later. No user info (`@`):
+/// `https://good.example@evil.example` goes to evil.example.
 pub fn check_url(s: &str) -> Result<(), SettingError> {
-    let local = ["http://localhost", "http://127.0.0.1"].iter().any(|p| s.starts_with(p));
-    let ok = s.len() <= URL_MAX_LEN
-        && (s.starts_with("https://") || local)
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    let ok = s.len() <= URL_MAX_LEN && !s.chars().any(|c| c.is_whitespace() || c.is_control()) && url_host_ok(s);
     if ok { Ok(()) } else { Err(SettingError::Url) }
+}
+
+/// Longest host name DNS allows, and longest label in it.
+const HOST_MAX_LEN: usize = 253;
+const LABEL_MAX_LEN: usize = 63;
+
+fn url_host_ok(s: &str) -> bool {
+    let lower = |n: usize| s.get(..n).map(str::to_ascii_lowercase);
+    let (rest, https) = if lower(8).as_deref() == Some("https://") {
+        (&s[8..], true)
+    } else if lower(7).as_deref() == Some("http://") {
+        (&s[7..], false)
+    } else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let Some((host, port)) = split_port(authority) else {
+        return false;
+    };
+    let port_ok = port.is_none_or(|p| {
+        p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n != 0)
+    });
+    let host_ok = if host.starts_with('[') { ipv6_literal_ok(host) } else { dns_name_ok(host) };
+    let local = ["localhost", "127.0.0.1", "[::1]"].iter().any(|l| host.eq_ignore_ascii_case(l));
+    port_ok && host_ok && (https || local)
+}
+
+/// `host[:port]` or `[v6][:port]`; `None` when something other than a port follows the host.
+fn split_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    // A bracketed host ends at its `]` (it holds `:`s of its own); without one, the whole rest is
+    // the host, and the IPv6 check refuses it.
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    let after = authority.get(host.len()..)?;
+    match after.strip_prefix(':') {
+        Some(port) => Some((host, Some(port))),
+        None if after.is_empty() => Some((host, None)),
+        None => None,
+    }
+}
+
+fn dns_name_ok(host: &str) -> bool {
+    let label_ok = |l: &str| {
+        (1..=LABEL_MAX_LEN).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    (1..=HOST_MAX_LEN).contains(&host.len()) && host.split('.').all(label_ok)
+}
+
+/// `[` hex digits, `:` and `.` (an embedded IPv4) `]`, with at least one `:`.
+fn ipv6_literal_ok(host: &str) -> bool {
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|inner| {
+        inner.contains(':') && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    })
 }
 
 pub fn check_quantity(q: u32) -> Result<u32, SettingError> {
@@ -281,5 +347,67 @@ mod tests {
         assert_eq!(check_label("  Extra bot "), Ok("Extra bot".into()));
         assert!(check_label("").is_err() && check_label("a\nb").is_err());
         assert!(check_quantity(0).is_err() && check_quantity(1001).is_err() && check_quantity(3).is_ok());
+    }
+
+    #[test]
+    fn a_url_needs_a_scheme_and_a_host() {
+        let good = [
+            "https://agency.example/ok",
+            "https://agency.example",
+            "HTTPS://Agency.Example:8443/ok?session={CHECKOUT_SESSION_ID}#top",
+            "https://console.agency-1.example/wallet/paid",
+            "https://intranet/ok",
+            "https://192.0.2.10/ok",
+            "https://[2001:db8::1]:443/ok",
+            "http://localhost:3000/cancel",
+            "http://127.0.0.1/ok",
+            "http://[::1]:8080",
+            "https://x.example?next=https://other.example/@home",
+        ];
+        for u in good {
+            assert_eq!(check_url(u), Ok(()), "{u}");
+        }
+        let long_label = format!("https://{}.example", "a".repeat(64));
+        let too_long = format!("https://x.example/{}", "a".repeat(URL_MAX_LEN));
+        let bad = [
+            "https://",
+            "https:///ok",
+            "https://?x=1",
+            "https://#x",
+            "https://:443/ok",
+            "https://@",
+            "https://@agency.example",
+            "https://user:pass@agency.example/ok",
+            "https://agency.example@evil.example/ok",
+            "https://.example",
+            "https://agency..example",
+            "https://-agency.example",
+            "https://agency-.example",
+            "https://agency_1.example",
+            "https://agency.example:",
+            "https://agency.example:0",
+            "https://agency.example:65536",
+            "https://agency.example:+443",
+            "https://agency.example:443:1",
+            "https://[2001:db8::1",
+            "https://[]/ok",
+            "https://[2001:db8::g]/ok",
+            "https://[2001:db8::1]x/ok",
+            "https://agence.exämple/ok",
+            "https://agency example/ok",
+            "http://agency.example/ok",
+            "http://localhost.evil.example/ok",
+            "http://127.0.0.1.evil.example/ok",
+            "ftp://agency.example",
+            "agency.example/ok",
+            "//agency.example/ok",
+            "https:agency.example",
+            "",
+            &long_label,
+            &too_long,
+        ];
+        for u in bad {
+            assert_eq!(check_url(u), Err(SettingError::Url), "{u}");
+        }
     }
 }
