@@ -28,7 +28,7 @@ impl AmountSyntax {
     /// a `Decimal` exactly; a `const` that breaks this does not compile.
     pub const fn new(max_dp: u32, max_int_digits: u32) -> Self {
         assert!(
-            max_dp <= DECIMAL_DIGITS && max_int_digits <= DECIMAL_DIGITS - max_dp,
+            matches!(max_dp.checked_add(max_int_digits), Some(digits) if digits <= DECIMAL_DIGITS),
             "more digits than a Decimal holds"
         );
         Self { max_dp, max_int_digits, signed: false, zeros_past_dp: false }

@@ -92,8 +92,8 @@ pub fn quantity_for(shortfall: Points, option: &TopupOption) -> Option<u32> {
     if per <= rust_decimal::Decimal::ZERO {
         return None;
     }
-    let n = (shortfall.as_decimal() / per).ceil().max(rust_decimal::Decimal::ONE);
-    u32::try_from(n.mantissa() / 10_i128.pow(n.scale())).ok()
+    let n = shortfall.as_decimal().checked_div(per)?.ceil().max(rust_decimal::Decimal::ONE);
+    u32::try_from(n).ok()
 }
 
 impl AutoTopup {
@@ -143,7 +143,8 @@ impl AutoTopup {
             }
         };
         let attempt = TopupAttempt {
-            number: self.attempts + 1,
+            // Attempts are counted one by one: u32 runs out after four billion of them.
+            number: self.attempts.saturating_add(1),
             option: id,
             quantity,
             points,
@@ -181,14 +182,14 @@ impl AutoTopup {
 
     /// The attempt in flight (or one that could not start) failed with `code`.
     pub fn failed(&self, code: &str, now: OffsetDateTime) -> AutoTopup {
-        let failures = self.consecutive_failures + 1;
+        let failures = self.consecutive_failures.saturating_add(1);
         let off = failures >= MAX_CONSECUTIVE_FAILURES;
         AutoTopup {
             spent: self.uncounted(),
             in_flight: None,
             consecutive_failures: failures,
             last_failure: Some(TopupFailure { code: code.to_owned(), at: now }),
-            next_attempt_after: Some(now + RETRY_AFTER),
+            next_attempt_after: Some(now.saturating_add(RETRY_AFTER)),
             enabled: self.enabled && !off,
             disabled_reason: if off {
                 Some(format!("{failures} failed attempts in a row (last: {code}); turn it on again to retry"))

@@ -175,7 +175,7 @@ impl AddonCode {
             AddonCode::Extra10kBotUsers => 30,
             AddonCode::Extra1kWebhookRequests | AddonCode::Extra10sTimeout => 20,
         };
-        let cents = i64::from(dollars) * Currency::USD.minor_per_major();
+        let cents = i64::from(dollars).checked_mul(Currency::USD.minor_per_major()).expect("a few dollars in cents");
         Money::from_minor(cents, Currency::USD).expect("a whole-dollar USD amount is valid")
     }
 
@@ -208,7 +208,8 @@ impl AddonCode {
     /// seed's "$10 -> 10 points" top-up is a 100% markup. Partners change it.
     pub fn default_points(&self) -> Points {
         let dollars = self.cost_price().as_major();
-        Points::from_decimal(dollars * Decimal::TWO).expect("twice a small cost price is valid points")
+        Points::from_decimal(dollars.checked_mul(Decimal::TWO).expect("a few dollars twice"))
+            .expect("twice a small cost price is valid points")
     }
 }
 
@@ -303,8 +304,11 @@ impl PlanId {
                 inbound_webhook_requests_per_month: webhooks,
                 external_request_timeout_s: timeout_s,
             },
-            monthly_price: Money::from_minor(dollars * Currency::USD.minor_per_major(), Currency::USD)
-                .expect("a whole-dollar USD amount is valid"),
+            monthly_price: Money::from_minor(
+                i64::checked_mul(dollars, Currency::USD.minor_per_major()).expect("a default plan's price in cents"),
+                Currency::USD,
+            )
+            .expect("a whole-dollar USD amount is valid"),
         }
     }
 }

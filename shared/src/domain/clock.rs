@@ -93,13 +93,13 @@ impl OffsetClock {
                 s.checked_add(by.whole_seconds()).filter(|next| *next <= max_s)
             })
             .map_err(|_| OffsetTooLarge)?;
-        Ok(Duration::seconds(previous + by.whole_seconds()))
+        Ok(Duration::seconds(previous.checked_add(by.whole_seconds()).expect("checked by the update above")))
     }
 }
 
 impl Clock for OffsetClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.offset()
+        OffsetDateTime::now_utc().checked_add(self.offset()).expect("the offset is at most MAX_CLOCK_OFFSET")
     }
 }
 

@@ -73,11 +73,12 @@ impl fmt::Display for AnchorDay {
 }
 
 fn previous_month(year: i32, month: Month) -> (i32, Month) {
-    if month == Month::January { (year - 1, Month::December) } else { (year, month.previous()) }
+    // A `Date`'s year is within +-9999 (the `time` crate's range): one less fits an i32.
+    if month == Month::January { (year.saturating_sub(1), Month::December) } else { (year, month.previous()) }
 }
 
 fn next_month(year: i32, month: Month) -> (i32, Month) {
-    if month == Month::December { (year + 1, Month::January) } else { (year, month.next()) }
+    if month == Month::December { (year.saturating_add(1), Month::January) } else { (year, month.next()) }
 }
 
 /// One billing cycle: `start` to `end`, both days included. Built only from an anchor, so it is
@@ -133,7 +134,8 @@ impl Cycle {
     /// Days in the cycle, both ends included: 30 for 1-30 April, 31 for 1-31 May. Always 28..=31.
     pub fn days_in_cycle(&self) -> u32 {
         // At most 31, so the cast can't truncate.
-        ((self.end - self.start).whole_days() + 1) as u32
+        let span = self.end.to_julian_day().abs_diff(self.start.to_julian_day());
+        span.saturating_add(1)
     }
 
     /// The whole days after `date` up to and including the cycle's last day: in 1-30 April,
@@ -143,7 +145,7 @@ impl Cycle {
         if !self.contains(date) {
             return Err(CycleError::DateOutsideCycle { date, start: self.start, end: self.end });
         }
-        Ok((self.end - date).whole_days() as u32)
+        Ok(self.end.to_julian_day().abs_diff(date.to_julian_day()))
     }
 }
 

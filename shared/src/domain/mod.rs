@@ -1,6 +1,10 @@
 //! Pure rules: ids, points, money and currencies, proration, cycles, plans, add-ons, limits.
 //! No AWS, Stripe or HTTP types in here.
 
+// Numbers from outside (amounts, quantities, timestamps) are combined only with checked
+// arithmetic; test code, exercising generated values, is exempt.
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+
 pub mod amount;
 pub mod autotopup;
 pub mod catalog;

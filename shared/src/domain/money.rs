@@ -252,7 +252,10 @@ const fn index_of(code: &str) -> usize {
         if c.len() == w.len() && c[0] == w[0] && c[1] == w[1] && c[2] == w[2] {
             return i;
         }
-        i += 1;
+        // `i < CURRENCIES.len()`: far from usize::MAX.
+        #[allow(clippy::arithmetic_side_effects)]
+        let next = i + 1;
+        i = next;
     }
     panic!("currency not in the table");
 }
@@ -329,7 +332,8 @@ impl Currency {
     pub fn max_charge(&self) -> Money {
         // Round down to the step so the maximum itself is a valid amount.
         let m = self.0.max_charge_minor;
-        Money { amount_minor: m - m % self.0.step_minor, currency: *self }
+        let rem = m.checked_rem(self.0.step_minor).expect("a step is a positive constant");
+        Money { amount_minor: m.checked_sub(rem).expect("0 <= rem <= m"), currency: *self }
     }
 }
 
@@ -457,7 +461,7 @@ impl Money {
             return Err(MoneyError::Negative);
         }
         let step = currency.step_minor();
-        if amount_minor % step != 0 {
+        if amount_minor.checked_rem(step) != Some(0) {
             return Err(MoneyError::NotAMultipleOfStep { step: Money { amount_minor: step, currency } });
         }
         Ok(Money { amount_minor, currency })
@@ -496,8 +500,13 @@ impl Money {
             amount_major.checked_mul(Decimal::from(currency.minor_per_major())).ok_or(MoneyError::TooLarge)?.ceil();
         let minor = i64::try_from(minor).map_err(|_| MoneyError::TooLarge)?;
         let step = currency.step_minor();
-        let rem = minor % step;
-        let amount_minor = if rem == 0 { minor } else { minor.checked_add(step - rem).ok_or(MoneyError::TooLarge)? };
+        // `minor >= 0` and `step > 0`: `0 <= rem < step`.
+        let rem = minor.checked_rem(step).expect("a step is a positive constant");
+        let amount_minor = if rem == 0 {
+            minor
+        } else {
+            step.checked_sub(rem).and_then(|up| minor.checked_add(up)).ok_or(MoneyError::TooLarge)?
+        };
         Self::from_minor(amount_minor, currency)
     }
 
@@ -527,7 +536,8 @@ impl Money {
             return self.amount_minor.to_string();
         }
         let per_major = self.currency.minor_per_major();
-        let (int, frac) = (self.amount_minor / per_major, self.amount_minor % per_major);
+        let int = self.amount_minor.checked_div(per_major).expect("a positive power of ten");
+        let frac = self.amount_minor.checked_rem(per_major).expect("a positive power of ten");
         format!("{int}.{frac:0width$}", width = exponent as usize)
     }
 

@@ -182,7 +182,10 @@ impl PointsDelta {
     }
 
     pub fn debit(p: Points) -> Self {
-        Self((-p.0).normalize_zero())
+        // Negating a `Decimal` flips its sign bit: it cannot overflow.
+        #[allow(clippy::arithmetic_side_effects)]
+        let negated = -p.0;
+        Self(negated.normalize_zero())
     }
 
     pub fn is_debit(&self) -> bool {

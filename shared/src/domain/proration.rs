@@ -62,7 +62,12 @@ impl Prorated {
 /// A test checks this against integer arithmetic.
 fn prorate_decimal(full: Decimal, days_remaining: u32, days_in_cycle: u32) -> Decimal {
     assert!(days_in_cycle > 0 && days_remaining < days_in_cycle, "not a cycle: {days_remaining}/{days_in_cycle}");
-    let mut v = round_half_up(full * Decimal::from(days_remaining) / Decimal::from(days_in_cycle), PRICE_DP);
+    // `full` is a price in points (at most POINTS_MAX) and a cycle at most 31 days: far within range.
+    let exact = full
+        .checked_mul(Decimal::from(days_remaining))
+        .and_then(|x| x.checked_div(Decimal::from(days_in_cycle)))
+        .expect("a price times at most 31 days fits a Decimal");
+    let mut v = round_half_up(exact, PRICE_DP);
     v.rescale(PRICE_DP);
     v
 }

@@ -47,7 +47,9 @@ pub struct RenewalPlan {
 impl RenewalPlan {
     /// What the balance lacks to pay `total` (zero when it suffices).
     pub fn shortfall(&self, balance: Balance) -> Points {
-        let lacking = self.total.as_decimal() - balance.as_decimal();
+        // Both are within +-POINTS_MAX: their difference fits a Decimal.
+        let lacking =
+            self.total.as_decimal().checked_sub(balance.as_decimal()).expect("two amounts within +-POINTS_MAX");
         if lacking > rust_decimal::Decimal::ZERO {
             Points::from_decimal(lacking).expect("a shortfall is at most the total, a valid amount")
         } else {
@@ -98,7 +100,7 @@ pub fn plan_renewal(
             AddonStatus::Removed | AddonStatus::Lapsed => {}
         }
     }
-    if lines.len() + ending.len() > MAX_RENEWAL_ADDONS {
+    if lines.len().saturating_add(ending.len()) > MAX_RENEWAL_ADDONS {
         return Err(RenewalError::TooManyAddons);
     }
     Ok(RenewalPlan { ended, next, lines, ending, total })

@@ -311,8 +311,12 @@ impl CreditRate {
             return Err(CreditRateError::PointsZero);
         }
         points.check_price().map_err(CreditRateError::Points)?;
-        // points <= 1e12 and rate <= 1e6 with 4 places: the product is exact in `Decimal`.
-        let major = points.as_decimal() * self.price_per_point;
+        // points <= 1e12 and rate <= 1e6 with 4 places: the product is exact in `Decimal`, and
+        // were the bounds ever loosened, too large an amount is refused, not a panic.
+        let major = points
+            .as_decimal()
+            .checked_mul(self.price_per_point)
+            .ok_or(CreditRateError::Amount(MoneyError::TooLarge))?;
         let amount = Money::from_major_ceil(major, self.currency).map_err(CreditRateError::Amount)?;
         amount.check_chargeable().map_err(CreditRateError::Amount)?;
         Ok(amount)

@@ -40,7 +40,7 @@ pub const USAGE_DP: u32 = 4;
 /// `0.07 x 0.5 = 0.035`; `0.15 x 1.5 = 0.225`; `0.0333 x 0.5 = 0.01665 -> 0.0167`.
 pub fn usage_charge(rate: UnitRate, quantity: UsageQuantity) -> Points {
     // Both at most 1e6 with 4 places: the product is exact in `Decimal` and below POINTS_MAX.
-    let exact = rate.0 * quantity.0;
+    let exact = rate.0.checked_mul(quantity.0).expect("two values of at most 1e6 multiply exactly");
     Points::from_decimal(round_half_up(exact, BALANCE_DP)).expect("a usage charge is at most 1e12")
 }
 
@@ -258,7 +258,8 @@ impl Rebilling {
             let param = format!("rates.{code}");
             let meter = meters.get(code).ok_or_else(|| (param.clone(), UsageError::UnknownMeter(code.to_string())))?;
             let Some(price) = credit_rate.filter(|r| r.currency() == meters.currency()) else { continue };
-            let resale = rate.as_decimal() * price.price_per_point();
+            // Both at most 1e6 with 4 places (their types' bounds): the product is exact.
+            let resale = rate.as_decimal().checked_mul(price.price_per_point()).expect("two values of at most 1e6");
             if resale < meter.unit_cost.as_decimal() {
                 return Err((
                     param,

@@ -1,6 +1,10 @@
 //! The HTTP edge every function shares: who is calling (the JWT authorizer's claims), request
 //! parsing, the `Idempotency-Key`, and the one mapping from errors to status codes.
 
+// Numbers from outside (amounts, quantities, timestamps) are combined only with checked
+// arithmetic; test code, exercising generated values, is exempt.
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+
 mod auth;
 mod error;
 
@@ -113,7 +117,7 @@ pub fn idempotency_key(req: &Request, scope: &str) -> Result<IdempotencyKey, Api
         .ok_or_else(|| ApiError::invalid("Idempotency-Key", "this request needs an Idempotency-Key header"))?
         .to_str()
         .map_err(|_| ApiError::invalid("Idempotency-Key", "must be printable ASCII"))?;
-    let mut request = Vec::with_capacity(64 + body_bytes(req).len());
+    let mut request = Vec::with_capacity(body_bytes(req).len().saturating_add(64));
     request.extend_from_slice(req.method().as_str().as_bytes());
     request.push(b' ');
     request.extend_from_slice(req.uri().path().as_bytes());

@@ -5,6 +5,10 @@
 //! secret, and async-stripe's parser keeps only the last one: FACTS.md), against every secret
 //! we hold, in constant time; the timestamp must be within [`TOLERANCE_S`] of now.
 
+// Numbers from outside (amounts, quantities, timestamps) are combined only with checked
+// arithmetic; test code, exercising generated values, is exempt.
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
