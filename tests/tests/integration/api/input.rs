@@ -4,7 +4,7 @@ use serde_json::json;
 use shared::store::Table;
 
 use super::access::{allowed, callers, sample};
-use super::{ALL_ROUTES, Api, P, W, partner_admin, req};
+use super::{ALL_ROUTES, Api, P, W, partner_admin, platform, req};
 
 /// Every route that takes a body, with JSON cut short in the middle of a value, between
 /// fields, or before the closing brace. A syntax error is about the body, not about the field
@@ -51,4 +51,105 @@ async fn unknown_nested_fields_name_their_path<T: Table>(api: Api<T>) {
     assert_eq!(api.state().await, before);
 }
 
-api_suite!(truncated_json_names_the_body, unknown_nested_fields_name_their_path);
+/// `Decimal::from_str` rounds past 28 digits: these amounts would become 1.00 points, a 0.00
+/// price, a 0.05 rate, 1 minute, a 10.00 USD charge. Each is refused on its text, naming its field,
+/// with nothing written and nothing sent to Stripe.
+async fn many_decimal_places_are_refused_not_rounded<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.fund(P, W, "10").await;
+    let before = api.state().await;
+    let stripe_requests = api.stripe.requests().len();
+    let nines = "0.99999999999999999999999999999";
+    let tiny = "0.000000000000000000000000000001";
+    let by_partner = |route: &'static str| req(route).by(partner_admin(P)).key("k-many");
+    let adjust = |amount: String| {
+        by_partner("POST /partner/workspaces/{id}/points")
+            .param("id", W)
+            .json(json!({ "amount": amount, "reason": "r" }))
+    };
+    let cases = [
+        (adjust(nines.into()), "amount"),
+        (adjust(format!("-{nines}")), "amount"),
+        (adjust(tiny.into()), "amount"),
+        (
+            by_partner("PUT /partner/addons/{code}").param("code", "extra_bot").json(json!({
+                "label": "Bot", "points": tiny, "enabled": true,
+            })),
+            "points",
+        ),
+        (
+            by_partner("PUT /partner/credit-rate")
+                .json(json!({ "currency": "usd", "price_per_point": "0.0499999999999999999999999999999" })),
+            "price_per_point",
+        ),
+        (
+            by_partner("PUT /partner/topup-options").json(json!({
+                "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "9.999999999999999999999999999999" }],
+            })),
+            "options[0].points",
+        ),
+        (
+            by_partner("POST /partner/wallet/checkout").json(json!({
+                "amount": "9.999999999999999999999999999999",
+                "success_url": "https://agency.example/paid",
+                "cancel_url": "https://agency.example/back",
+            })),
+            "amount",
+        ),
+        (
+            req("POST /platform/usage").by(platform()).key("k-many").json(json!({
+                "workspace_id": W, "meter": "voice_minutes", "quantity": nines, "event_id": "evt-nines",
+            })),
+            "quantity",
+        ),
+    ];
+    for (request, param) in cases {
+        let r = api.call(request).await;
+        assert_eq!((r.status, r.body["error"]["param"].as_str()), (400, Some(param)), "{}", r.body);
+        r.invalid(param);
+    }
+    assert_eq!(api.state().await, before, "a refused amount writes nothing");
+    assert_eq!(api.stripe.requests().len(), stripe_requests, "no Stripe call");
+    assert!(!api.key_recorded("partner:p-acme", "k-many").await);
+    assert_eq!(api.balance(P, W).await, "10.00");
+    // The same field takes its 2 places exactly, zeros past them included.
+    let r = api.call(adjust("0.99000000000000000000000000000000".into()).key("k-ok")).await.ok(201);
+    assert_eq!((&r["entry"]["amount"], &r["balance"]), (&json!("0.99"), &json!("10.99")));
+    assert_eq!(api.balance(P, W).await, "10.99");
+}
+
+/// Every Checkout URL needs a scheme and a host: Stripe would refuse every session on `https://`.
+async fn checkout_urls_need_a_host<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    let before = api.state().await;
+    let stripe_requests = api.stripe.requests().len();
+    let ok = "https://agency.example/paid";
+    for bad in ["https://", "https:///paid", "https://@", "https://agency.example@evil.example/", "https://:443"] {
+        for (param, success, cancel) in [("success_url", bad, ok), ("cancel_url", ok, bad)] {
+            let settings =
+                json!({ "credit_billing": false, "success_url": success, "cancel_url": cancel, "grace_days": 0 });
+            let put = req("PUT /partner/settings").by(partner_admin(P)).json(settings).key("k-url");
+            api.call(put).await.invalid(param);
+            let body = json!({ "amount": "10.00", "success_url": success, "cancel_url": cancel });
+            let checkout = req("POST /partner/wallet/checkout").by(partner_admin(P)).json(body).key("k-url");
+            api.call(checkout).await.invalid(param);
+        }
+    }
+    assert_eq!(api.state().await, before, "a refused URL writes nothing");
+    assert_eq!(api.stripe.requests().len(), stripe_requests, "no Stripe call");
+    assert!(!api.key_recorded("partner:p-acme", "k-url").await);
+    let settings = json!({ "credit_billing": false, "success_url": ok, "cancel_url": "http://localhost:3000/back", "grace_days": 0 });
+    let saved = api.call(req("PUT /partner/settings").by(partner_admin(P)).json(settings).key("k-url")).await.ok(200);
+    assert_eq!(
+        (&saved["success_url"], &saved["cancel_url"]),
+        (&json!(ok), &json!("http://localhost:3000/back")),
+        "{saved}"
+    );
+}
+
+api_suite!(
+    truncated_json_names_the_body,
+    unknown_nested_fields_name_their_path,
+    many_decimal_places_are_refused_not_rounded,
+    checkout_urls_need_a_host,
+);
