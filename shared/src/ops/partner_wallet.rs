@@ -636,12 +636,13 @@ impl<T: Table> Billing<T> {
         if !succeeded {
             let code = pi.failure_code().unwrap_or("payment_failed").to_owned();
             let now = self.clock.now();
-            let why = std::cell::RefCell::new(None);
+            // Why the last read matched nothing (the closure may run once per read).
+            let why = std::sync::Mutex::new(None);
             let recorded = self
                 .update_partner_refill(&p, |a| match match_attempt(a.in_flight.as_ref(), number, pi, false) {
                     Ok(_) => Some(a.failed(&code, now)),
                     Err(e) => {
-                        why.replace(Some(e));
+                        *why.lock().expect("not poisoned") = Some(e);
                         None
                     }
                 })
@@ -650,7 +651,7 @@ impl<T: Table> Billing<T> {
                 tracing::warn!(partner = %p, code, attempt = number, "partner refill failed");
                 return Ok(WebhookOutcome::Recorded);
             }
-            let why = why.into_inner().unwrap_or(Unmatched::NothingInFlight { named: number });
+            let why = why.into_inner().expect("not poisoned").unwrap_or(Unmatched::NothingInFlight { named: number });
             return Ok(unmatched(event_id, &pi.id, &wallet, &why));
         }
         let actor = Actor::Stripe(event_id.to_owned());
