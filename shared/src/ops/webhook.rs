@@ -18,6 +18,12 @@
 //! - session states (awaiting payment, expired, failed) move only from the states Stripe's session
 //!   moves from, so a late `expired` after `completed` changes nothing.
 //!
+//! What is credited is only what was stored before Stripe was asked: the checkout record, or
+//! the auto top-up (partner refill) attempt in flight, with the amount paid and its currency
+//! checked against it. A PaymentIntent's metadata is the payer's to write, so it only finds the
+//! record. An event that matches nothing stored is logged and answered 200 `ignored` (Stripe
+//! stops delivering it), with nothing written.
+//!
 //! A refusal (bad signature, wrong mode or account, unreadable event) is a 400 with nothing
 //! written; a failure worth retrying is a 5xx (or 409), so Stripe delivers the event again.
 
