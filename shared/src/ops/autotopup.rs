@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Actor, AutoTopup, Balance, EntryKind, Money, Overdraft, PartnerId, Points, PointsDelta, StartError, TopupAttempt,
-    TopupOptionId, WalletId, Workspace, WorkspaceId, cap_month,
+    Actor, AutoTopup, Balance, Currency, EntryKind, Money, Overdraft, PartnerId, Points, PointsDelta, StartError,
+    TopupAttempt, TopupOptionId, WalletId, Workspace, WorkspaceId, cap_month,
 };
 use crate::store::records::{self, PaymentRecord, StripeCustomer, rfc3339};
 use crate::store::{Attr, Condition, IdempotencyKey, Outcome, StoreError, Table, Write, keys};
-use crate::stripe::event::metadata;
+use crate::stripe::event::{PaymentIntentObject, metadata};
 use crate::stripe::gateway::{Account, Metadata, OffSessionCharge, OffSessionOutcome};
 use crate::stripe::ids::{AccountId, IdempotencyKey as StripeKey, PaymentIntentId};
 
@@ -53,6 +53,77 @@ pub(super) enum TopupResult {
     Pending,
     /// Declined (or could not be made); recorded.
     Failed,
+}
+
+/// How a paid auto top-up (or partner refill) reached its credit.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Paid<'a> {
+    /// This run's own charge of the attempt came back succeeded: Stripe's answer to our request,
+    /// under the attempt's key, for the attempt as it was stored before the charge.
+    Charge(&'a TopupAttempt),
+    /// A `payment_intent.succeeded` event naming attempt `number` in its metadata: credited only
+    /// as the attempt in flight under that number stored it, if the payment matches it.
+    Event { number: u64, pi: &'a PaymentIntentObject },
+}
+
+/// What a credit of a paid attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Credit {
+    Credited,
+    AlreadyCredited,
+    /// An event that matches no stored attempt: nothing written.
+    Unmatched(Unmatched),
+}
+
+/// Why a PaymentIntent event does not match the attempt it names. Its metadata is the payer's
+/// to write (a partner can create a PaymentIntent with any metadata on its own account), so it
+/// only finds the stored attempt; the stored attempt says what may be credited.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Unmatched {
+    #[error("its metadata does not name an attempt")]
+    NoLookupKey,
+    #[error("no attempt is in flight (it names attempt {named})")]
+    NothingInFlight { named: u64 },
+    #[error("it names attempt {named}, attempt {in_flight} is in flight")]
+    OtherAttempt { named: u64, in_flight: u64 },
+    #[error("the attempt in flight is another PaymentIntent's")]
+    OtherPaymentIntent,
+    #[error("paid in {paid:?}, the attempt is in {stored}")]
+    Currency { paid: String, stored: &'static str },
+    #[error("paid {paid_minor:?} (minor units), the attempt is for {stored_minor}")]
+    Amount { paid_minor: Option<i64>, stored_minor: i64 },
+}
+
+/// The attempt in flight that the PaymentIntent `pi` pays, if it is the one numbered `named`
+/// and `pi` paid exactly its amount in its currency (`amount_received` of a succeeded one, the
+/// `amount` asked of a failed one), and no other PaymentIntent is known for it.
+pub(super) fn match_attempt<'a>(
+    in_flight: Option<&'a TopupAttempt>,
+    named: u64,
+    pi: &PaymentIntentObject,
+    succeeded: bool,
+) -> Result<&'a TopupAttempt, Unmatched> {
+    let attempt = in_flight.ok_or(Unmatched::NothingInFlight { named })?;
+    if attempt.number != named {
+        return Err(Unmatched::OtherAttempt { named, in_flight: attempt.number });
+    }
+    if attempt.payment_intent.as_deref().is_some_and(|known| known != pi.id.as_str()) {
+        return Err(Unmatched::OtherPaymentIntent);
+    }
+    let stored = attempt.amount;
+    if Currency::parse(&pi.currency).ok() != Some(stored.currency()) {
+        return Err(Unmatched::Currency { paid: pi.currency.clone(), stored: stored.currency().code() });
+    }
+    let paid_minor = if succeeded { pi.amount_received } else { Some(pi.amount) };
+    if paid_minor != Some(stored.amount_minor()) {
+        return Err(Unmatched::Amount { paid_minor, stored_minor: stored.amount_minor() });
+    }
+    Ok(attempt)
+}
+
+/// The attempt number a PaymentIntent's metadata names (a lookup key, nothing more).
+pub(super) fn named_attempt(pi: &PaymentIntentObject) -> Option<u64> {
+    pi.metadata.get(ATTEMPT_KEY).and_then(|n| n.parse().ok())
 }
 
 /// The setting as the workspace and its partner see it.
@@ -267,7 +338,7 @@ impl<T: Table> Billing<T> {
         match outcome {
             Ok(OffSessionOutcome::Succeeded { payment_intent }) => {
                 let actor = Actor::System(AUTO_TOPUP_ACTOR.into());
-                self.credit_auto_topup(ws, &account, &attempt, &payment_intent, actor).await?;
+                self.credit_auto_topup(ws, &account, Paid::Charge(&attempt), &payment_intent, actor).await?;
                 Ok(TopupResult::Credited)
             }
             Ok(OffSessionOutcome::Processing { payment_intent }) => {
@@ -292,23 +363,34 @@ impl<T: Table> Billing<T> {
         }
     }
 
-    /// Credits a paid top-up once (by its PaymentIntent), and settles the attempt in flight
-    /// if it is this one.
+    /// Credits a paid top-up once (by its PaymentIntent) with the points and amount its attempt
+    /// stored before the charge, and settles the attempt in flight if it is this one. An event
+    /// ([`Paid::Event`]) credits only the attempt in flight that it matches ([`match_attempt`]).
     pub(super) async fn credit_auto_topup(
         &self,
         ws: &Workspace,
         account: &AccountId,
-        attempt: &TopupAttempt,
+        paid: Paid<'_>,
         payment_intent: &PaymentIntentId,
         actor: Actor,
-    ) -> Result<bool, OpError> {
+    ) -> Result<Credit, OpError> {
+        let wallet = WalletId::Workspace(ws.id.clone());
         for _ in 0..MAX_OP_ATTEMPTS {
             let state = self.auto_topup(&ws.id).await?;
+            let attempt = match paid {
+                Paid::Charge(attempt) => attempt.clone(),
+                Paid::Event { number, pi } => match match_attempt(state.in_flight.as_ref(), number, pi, true) {
+                    Ok(attempt) => attempt.clone(),
+                    // A repeat, or the renewal's own answer came first: the attempt is settled.
+                    Err(_) if self.credited_to(payment_intent, &wallet).await? => return Ok(Credit::AlreadyCredited),
+                    Err(why) => return Ok(Credit::Unmatched(why)),
+                },
+            };
             let settles = state.in_flight.as_ref().is_some_and(|f| f.number == attempt.number);
             let payment = PaymentRecord {
                 payment_intent: payment_intent.clone(),
                 checkout: None,
-                wallet: WalletId::Workspace(ws.id.clone()),
+                wallet: wallet.clone(),
                 partner: ws.partner.clone(),
                 account: Some(account.clone()),
                 points: attempt.points,
@@ -340,7 +422,7 @@ impl<T: Table> Billing<T> {
             let idempotency = IdempotencyKey::new(super::webhook::CREDIT_SCOPE, pi, pi.as_bytes())
                 .map_err(|_| internal("a PaymentIntent id can't key a credit"))?;
             let posting = crate::store::Posting {
-                wallet: WalletId::Workspace(ws.id.clone()),
+                wallet: wallet.clone(),
                 amount: PointsDelta::credit(attempt.points),
                 overdraft: Overdraft::Forbid,
                 kind: EntryKind::TopUp {
@@ -356,15 +438,15 @@ impl<T: Table> Billing<T> {
                 also,
             };
             match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
-                Ok(Outcome::Applied { .. }) => return Ok(true),
+                Ok(Outcome::Applied { .. }) => return Ok(Credit::Credited),
                 Ok(Outcome::Replayed { .. }) => {
                     self.settle_if_in_flight(ws, attempt.number).await?;
-                    return Ok(false);
+                    return Ok(Credit::AlreadyCredited);
                 }
                 // Credited already (the payment exists): settle the attempt if still open.
                 Err(StoreError::ConditionFailed { index: 0, .. }) => {
                     self.settle_if_in_flight(ws, attempt.number).await?;
-                    return Ok(false);
+                    return Ok(Credit::AlreadyCredited);
                 }
                 // The setting moved meanwhile: read it again.
                 Err(StoreError::ConditionFailed { .. }) => continue,
@@ -375,9 +457,16 @@ impl<T: Table> Billing<T> {
         Err(OpError::Conflict)
     }
 
+    /// Whether the PaymentIntent is credited already, to `wallet`.
+    pub(super) async fn credited_to(&self, pi: &PaymentIntentId, wallet: &WalletId) -> Result<bool, OpError> {
+        let Some(item) = self.store.get(&keys::payment(pi)).await? else { return Ok(false) };
+        Ok(&records::payment_from(&item)?.wallet == wallet)
+    }
+
     async fn settle_if_in_flight(&self, ws: &Workspace, number: u64) -> Result<(), OpError> {
         self.update_auto_topup(ws, |a| a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded()))
             .await
+            .map(drop)
     }
 
     async fn topup_processing(&self, ws: &Workspace, number: u64, pi: &PaymentIntentId) -> Result<(), OpError> {
@@ -388,6 +477,7 @@ impl<T: Table> Billing<T> {
             Some(next)
         })
         .await
+        .map(drop)
     }
 
     /// Records a failure: of the attempt `number` if it is still in flight, or of an attempt
@@ -406,21 +496,22 @@ impl<T: Table> Billing<T> {
             ours.then(|| a.failed(code, now))
         })
         .await
+        .map(drop)
     }
 
     /// Read, change (`None`: leave it), write with the version check; again on a race. A new
     /// failure is a `topup.failed` event for the partner, a switch-off `autotopup.disabled`: in
-    /// the same transaction.
+    /// the same transaction. `true` if it wrote.
     async fn update_auto_topup(
         &self,
         ws: &Workspace,
         change: impl Fn(&AutoTopup) -> Option<AutoTopup>,
-    ) -> Result<(), OpError> {
+    ) -> Result<bool, OpError> {
         use super::events::{PartnerEventKind, event_write};
         let w = &ws.id;
         for _ in 0..MAX_OP_ATTEMPTS {
             let current = self.auto_topup(w).await?;
-            let Some(next) = change(&current) else { return Ok(()) };
+            let Some(next) = change(&current) else { return Ok(false) };
             let next = AutoTopup { version: current.version + 1, ..next };
             let mut writes =
                 vec![Write::Put { item: records::auto_topup_item(w, &next), condition: version_is(current.version) }];
@@ -435,7 +526,7 @@ impl<T: Table> Billing<T> {
                 writes.push(event_write(&ws.partner, w, PartnerEventKind::AutotopupDisabled, data, now));
             }
             match self.store.write(writes).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -444,52 +535,73 @@ impl<T: Table> Billing<T> {
     }
 
     /// `payment_intent.succeeded | payment_failed` of an off-session top-up (from the webhook):
-    /// a payment that settled after the renewal moved on, or whose first answer was lost.
+    /// a payment that settled after the renewal moved on, or whose first answer was lost. Its
+    /// metadata (workspace, attempt number) only finds the stored attempt; what is credited or
+    /// recorded as failed is that attempt, if the payment matches it. Anything else is logged
+    /// and ignored, with nothing written.
     pub(super) async fn on_auto_topup_event(
         &self,
         succeeded: bool,
         account: &AccountId,
-        pi: &crate::stripe::event::PaymentIntentObject,
-        at: OffsetDateTime,
+        pi: &PaymentIntentObject,
         event_id: &str,
     ) -> Result<super::WebhookOutcome, OpError> {
         use super::WebhookOutcome;
-        let bad = |what: &str| OpError::invalid("data.object.metadata", format!("an auto top-up without its {what}"));
-        let w = pi
-            .metadata
-            .get(metadata::WORKSPACE)
-            .and_then(|w| WorkspaceId::parse(w).ok())
-            .ok_or_else(|| bad("workspace"))?;
-        let number: u64 = pi.metadata.get(ATTEMPT_KEY).and_then(|n| n.parse().ok()).ok_or_else(|| bad("attempt"))?;
+        let named = pi.metadata.get(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok());
+        let (Some(w), Some(number)) = (named, named_attempt(pi)) else {
+            return Ok(unmatched(event_id, &pi.id, "", &Unmatched::NoLookupKey));
+        };
         let ws = match self.workspace(&w).await {
             Ok(ws) => ws,
-            Err(OpError::NotFound(_)) => return Ok(WebhookOutcome::Ignored),
+            Err(OpError::NotFound(_)) => {
+                tracing::warn!(event = event_id, payment_intent = %pi.id, "an auto top-up of a workspace we don't have");
+                return Ok(WebhookOutcome::Ignored);
+            }
             Err(e) => return Err(e),
         };
         let connection = self.stripe_connection(&ws.partner).await?;
         if connection.as_ref().map(|c| &c.account) != Some(account) {
-            return Err(OpError::invalid("account", "the event is not from the account of the workspace's partner"));
+            // Another partner's PaymentIntent naming this workspace.
+            tracing::warn!(event = event_id, payment_intent = %pi.id, workspace = %ws.id, account = %account,
+                "an auto top-up from another account than the workspace's partner's: ignored");
+            return Ok(WebhookOutcome::Ignored);
         }
         if !succeeded {
             let code = pi.failure_code().unwrap_or("payment_failed").to_owned();
-            self.topup_failed(&ws, Some(number), &code).await?;
-            return Ok(WebhookOutcome::Recorded);
+            let now = self.clock.now();
+            // Why the last read matched nothing (the closure may run once per read).
+            let why = std::sync::Mutex::new(None);
+            let recorded = self
+                .update_auto_topup(&ws, |a| match match_attempt(a.in_flight.as_ref(), number, pi, false) {
+                    Ok(_) => Some(a.failed(&code, now)),
+                    Err(e) => {
+                        *why.lock().expect("not poisoned") = Some(e);
+                        None
+                    }
+                })
+                .await?;
+            if recorded {
+                tracing::warn!(workspace = %ws.id, code, attempt = number, "auto top-up failed");
+                return Ok(WebhookOutcome::Recorded);
+            }
+            let why = why.into_inner().expect("not poisoned").unwrap_or(Unmatched::NothingInFlight { named: number });
+            return Ok(unmatched(event_id, &pi.id, ws.id.as_str(), &why));
         }
-        let points =
-            pi.metadata.get(metadata::POINTS).and_then(|p| Points::parse(p).ok()).ok_or_else(|| bad("points"))?;
-        let option = pi
-            .metadata
-            .get(metadata::TOPUP_OPTION)
-            .and_then(|o| TopupOptionId::parse(o).ok())
-            .ok_or_else(|| bad("option"))?;
-        let currency = crate::domain::Currency::parse(&pi.currency).map_err(|_| bad("currency"))?;
-        let amount = Money::from_minor(pi.amount, currency).map_err(|_| bad("amount"))?;
-        let attempt =
-            TopupAttempt { number, option, quantity: 0, points, amount, started_at: at, payment_intent: None };
-        let credited =
-            self.credit_auto_topup(&ws, account, &attempt, &pi.id, Actor::Stripe(event_id.to_owned())).await?;
-        Ok(if credited { WebhookOutcome::Credited } else { WebhookOutcome::AlreadyCredited })
+        let actor = Actor::Stripe(event_id.to_owned());
+        Ok(match self.credit_auto_topup(&ws, account, Paid::Event { number, pi }, &pi.id, actor).await? {
+            Credit::Credited => WebhookOutcome::Credited,
+            Credit::AlreadyCredited => WebhookOutcome::AlreadyCredited,
+            Credit::Unmatched(why) => unmatched(event_id, &pi.id, ws.id.as_str(), &why),
+        })
     }
+}
+
+/// Logs why a PaymentIntent event of an auto top-up (or partner refill) was not applied; Stripe
+/// is answered 200 `ignored`, so it stops delivering it.
+pub(super) fn unmatched(event_id: &str, pi: &PaymentIntentId, wallet: &str, why: &Unmatched) -> super::WebhookOutcome {
+    tracing::warn!(event = event_id, payment_intent = %pi, wallet, reason = %why,
+        "a payment that matches no stored attempt: nothing credited");
+    super::WebhookOutcome::Ignored
 }
 
 fn topup_metadata(ws: &Workspace, attempt: &TopupAttempt) -> Result<Metadata, OpError> {
@@ -513,4 +625,67 @@ pub(super) fn version_is(version: u64) -> Condition {
 
 fn internal(e: impl std::fmt::Display) -> OpError {
     OpError::Internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::domain::Currency;
+
+    fn attempt(number: u64, payment_intent: Option<&str>) -> TopupAttempt {
+        TopupAttempt {
+            number,
+            option: TopupOptionId::parse("to_small").unwrap(),
+            quantity: 2,
+            points: Points::parse("20").unwrap(),
+            amount: Money::from_minor(200, Currency::parse("usd").unwrap()).unwrap(),
+            started_at: datetime!(2026-05-01 06:00 UTC),
+            payment_intent: payment_intent.map(str::to_owned),
+        }
+    }
+
+    fn pi(amount: i64, received: Option<i64>, currency: &str) -> PaymentIntentObject {
+        serde_json::from_value(json!({
+            "id": "pi_1", "created": 1, "status": "succeeded", "amount": amount, "amount_received": received,
+            "currency": currency, "metadata": { "attempt": "3", "points": "5000000" }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_event_matches_only_the_attempt_in_flight_it_pays_exactly() {
+        let stored = attempt(3, None);
+        let paid = pi(200, Some(200), "usd");
+        assert_eq!(match_attempt(Some(&stored), 3, &paid, true), Ok(&stored));
+        // The currency's case is Stripe's: any case names the same currency.
+        assert_eq!(match_attempt(Some(&stored), 3, &pi(200, Some(200), "USD"), true), Ok(&stored));
+        // A failed one is matched by what it asked for (nothing was received).
+        assert_eq!(match_attempt(Some(&stored), 3, &pi(200, Some(0), "usd"), false), Ok(&stored));
+        assert_eq!(match_attempt(None, 3, &paid, true), Err(Unmatched::NothingInFlight { named: 3 }));
+        assert_eq!(
+            match_attempt(Some(&stored), 4, &paid, true),
+            Err(Unmatched::OtherAttempt { named: 4, in_flight: 3 })
+        );
+        assert_eq!(
+            match_attempt(Some(&stored), 3, &pi(50, Some(50), "usd"), true),
+            Err(Unmatched::Amount { paid_minor: Some(50), stored_minor: 200 })
+        );
+        assert_eq!(
+            match_attempt(Some(&stored), 3, &pi(200, None, "usd"), true),
+            Err(Unmatched::Amount { paid_minor: None, stored_minor: 200 }),
+            "a succeeded PaymentIntent that says nothing of what it received"
+        );
+        assert_eq!(
+            match_attempt(Some(&stored), 3, &pi(200, Some(200), "eur"), true),
+            Err(Unmatched::Currency { paid: "eur".into(), stored: "usd" })
+        );
+        let processing = attempt(3, Some("pi_other"));
+        assert_eq!(match_attempt(Some(&processing), 3, &paid, true), Err(Unmatched::OtherPaymentIntent));
+        let known = attempt(3, Some("pi_1"));
+        assert_eq!(match_attempt(Some(&known), 3, &paid, true), Ok(&known));
+        assert_eq!(named_attempt(&paid), Some(3));
+    }
 }

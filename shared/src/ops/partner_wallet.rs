@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     Actor, AutoTopup, Balance, CheckoutStatus, EntryKind, Money, Overdraft, PartnerId, Points, PointsDelta, StartError,
-    TopupAttempt, TopupOption, TopupOptionId, WalletId, cap_month, check_url,
+    TopupOption, TopupOptionId, WalletId, cap_month, check_url,
 };
 use crate::store::records::{self, CheckoutRecord, PaymentRecord, PlatformCustomer, rfc3339};
 use crate::store::{Attr, Condition, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
@@ -28,7 +28,10 @@ use crate::stripe::event::{PaymentIntentObject, metadata};
 use crate::stripe::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer, OffSessionCharge, OffSessionOutcome};
 use crate::stripe::ids::{CustomerId, PaymentIntentId};
 
-use super::autotopup::{ATTEMPT_KEY, REFILL_RESUME_AFTER, TopupResult, version_is};
+use super::autotopup::{
+    ATTEMPT_KEY, Credit, Paid, REFILL_RESUME_AFTER, TopupResult, Unmatched, match_attempt, named_attempt, unmatched,
+    version_is,
+};
 use super::events::{PartnerEventKind, wallet_event_write};
 use super::payments::{Payments, stripe_error, stripe_key};
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, WebhookOutcome};
@@ -424,7 +427,7 @@ impl<T: Table> Billing<T> {
         match outcome {
             Ok(OffSessionOutcome::Succeeded { payment_intent }) => {
                 let actor = Actor::System(PARTNER_REFILL_ACTOR.into());
-                self.credit_partner_refill(p, &attempt, &payment_intent, actor).await?;
+                self.credit_partner_refill(p, Paid::Charge(&attempt), &payment_intent, actor).await?;
                 Ok(TopupResult::Credited)
             }
             Ok(OffSessionOutcome::Processing { payment_intent }) => {
@@ -456,18 +459,28 @@ impl<T: Table> Billing<T> {
         }
     }
 
-    /// Credits a paid refill once (by its PaymentIntent) and settles the attempt in flight if
-    /// it is this one. `true` if this call credited it.
+    /// Credits a paid refill once (by its PaymentIntent) with the amount its attempt stored
+    /// before the charge, and settles the attempt in flight if it is this one. An event
+    /// ([`Paid::Event`]) credits only the attempt in flight that it matches.
     async fn credit_partner_refill(
         &self,
         p: &PartnerId,
-        attempt: &TopupAttempt,
+        paid: Paid<'_>,
         payment_intent: &PaymentIntentId,
         actor: Actor,
-    ) -> Result<bool, OpError> {
+    ) -> Result<Credit, OpError> {
         let wallet = WalletId::Partner(p.clone());
         for _ in 0..MAX_OP_ATTEMPTS {
             let (state, amount) = self.partner_refill(p).await?;
+            let attempt = match paid {
+                Paid::Charge(attempt) => attempt.clone(),
+                Paid::Event { number, pi } => match match_attempt(state.in_flight.as_ref(), number, pi, true) {
+                    Ok(attempt) => attempt.clone(),
+                    // A repeat, or the refill's own answer came first: the attempt is settled.
+                    Err(_) if self.credited_to(payment_intent, &wallet).await? => return Ok(Credit::AlreadyCredited),
+                    Err(why) => return Ok(Credit::Unmatched(why)),
+                },
+            };
             let settles = state.in_flight.as_ref().is_some_and(|f| f.number == attempt.number);
             let payment = PaymentRecord {
                 payment_intent: payment_intent.clone(),
@@ -521,7 +534,7 @@ impl<T: Table> Billing<T> {
                 also,
             };
             match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
-                Ok(Outcome::Applied { .. }) => return Ok(true),
+                Ok(Outcome::Applied { .. }) => return Ok(Credit::Credited),
                 // Credited already (the payment exists, or its record answers): settle the
                 // attempt if it is still open.
                 Ok(Outcome::Replayed { .. }) | Err(StoreError::ConditionFailed { index: 0, .. }) => {
@@ -530,7 +543,7 @@ impl<T: Table> Billing<T> {
                         a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded())
                     })
                     .await?;
-                    return Ok(false);
+                    return Ok(Credit::AlreadyCredited);
                 }
                 // The setting moved meanwhile: read it again.
                 Err(StoreError::ConditionFailed { .. }) => continue,
@@ -556,20 +569,21 @@ impl<T: Table> Billing<T> {
             ours.then(|| a.failed(code, now))
         })
         .await
+        .map(drop)
     }
 
     /// Read, change (`None`: leave it), write with the version check; again on a race. A new
     /// failure is a `topup.failed` event, a switch-off `autotopup.disabled` (without a
-    /// workspace: the partner's own wallet), in the same transaction.
+    /// workspace: the partner's own wallet), in the same transaction. `true` if it wrote.
     async fn update_partner_refill(
         &self,
         p: &PartnerId,
         change: impl Fn(&AutoTopup) -> Option<AutoTopup>,
-    ) -> Result<(), OpError> {
+    ) -> Result<bool, OpError> {
         let wallet = WalletId::Partner(p.clone());
         for _ in 0..MAX_OP_ATTEMPTS {
             let (current, amount) = self.partner_refill(p).await?;
-            let Some(next) = change(&current) else { return Ok(()) };
+            let Some(next) = change(&current) else { return Ok(false) };
             let next = AutoTopup { version: current.version + 1, ..next };
             let mut writes = vec![Write::Put {
                 item: records::partner_refill_item(p, &next, amount.as_ref()),
@@ -586,7 +600,7 @@ impl<T: Table> Billing<T> {
                 writes.push(wallet_event_write(p, &wallet, PartnerEventKind::AutotopupDisabled, data, now));
             }
             match self.store.write(writes).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -595,43 +609,56 @@ impl<T: Table> Billing<T> {
     }
 
     /// `payment_intent.succeeded | payment_failed` of a partner refill (from the platform
-    /// endpoint): a payment that settled later, or whose first answer was lost.
+    /// endpoint): a payment that settled later, or whose first answer was lost. Its metadata
+    /// (partner, attempt number) only finds the stored attempt; what is credited or recorded as
+    /// failed is that attempt, if the payment matches it. Anything else is logged and ignored,
+    /// with nothing written.
     pub(super) async fn on_partner_refill_event(
         &self,
         succeeded: bool,
         pi: &PaymentIntentObject,
         event_id: &str,
     ) -> Result<WebhookOutcome, OpError> {
-        let bad = |what: &str| OpError::invalid("data.object.metadata", format!("a partner refill without its {what}"));
-        let p =
-            pi.metadata.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok()).ok_or_else(|| bad("partner"))?;
-        let number: u64 = pi.metadata.get(ATTEMPT_KEY).and_then(|n| n.parse().ok()).ok_or_else(|| bad("attempt"))?;
+        let named = pi.metadata.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok());
+        let (Some(p), Some(number)) = (named, named_attempt(pi)) else {
+            return Ok(unmatched(event_id, &pi.id, "", &Unmatched::NoLookupKey));
+        };
         match self.partner_settings(&p).await {
             Ok(_) => {}
-            Err(OpError::NotFound(_)) => return Ok(WebhookOutcome::Ignored),
+            Err(OpError::NotFound(_)) => {
+                tracing::warn!(event = event_id, payment_intent = %pi.id, "a partner refill of a partner we don't have");
+                return Ok(WebhookOutcome::Ignored);
+            }
             Err(e) => return Err(e),
         }
         tracing::Span::current().record("partner", p.as_str());
+        let wallet = WalletId::Partner(p.clone()).to_string();
         if !succeeded {
             let code = pi.failure_code().unwrap_or("payment_failed").to_owned();
-            self.partner_refill_failed(&p, Some(number), &code).await?;
-            return Ok(WebhookOutcome::Recorded);
+            let now = self.clock.now();
+            // Why the last read matched nothing (the closure may run once per read).
+            let why = std::sync::Mutex::new(None);
+            let recorded = self
+                .update_partner_refill(&p, |a| match match_attempt(a.in_flight.as_ref(), number, pi, false) {
+                    Ok(_) => Some(a.failed(&code, now)),
+                    Err(e) => {
+                        *why.lock().expect("not poisoned") = Some(e);
+                        None
+                    }
+                })
+                .await?;
+            if recorded {
+                tracing::warn!(partner = %p, code, attempt = number, "partner refill failed");
+                return Ok(WebhookOutcome::Recorded);
+            }
+            let why = why.into_inner().expect("not poisoned").unwrap_or(Unmatched::NothingInFlight { named: number });
+            return Ok(unmatched(event_id, &pi.id, &wallet, &why));
         }
-        let points =
-            pi.metadata.get(metadata::POINTS).and_then(|v| Points::parse(v).ok()).ok_or_else(|| bad("amount"))?;
-        let currency = crate::domain::Currency::parse(&pi.currency).map_err(|_| bad("currency"))?;
-        let amount = Money::from_minor(pi.amount, currency).map_err(|_| bad("amount"))?;
-        let (option, _) = refill_option(amount)?;
-        let attempt = TopupAttempt {
-            number,
-            option,
-            quantity: 0,
-            points,
-            amount,
-            started_at: self.clock.now(),
-            payment_intent: None,
-        };
-        let credited = self.credit_partner_refill(&p, &attempt, &pi.id, Actor::Stripe(event_id.to_owned())).await?;
-        Ok(if credited { WebhookOutcome::Credited } else { WebhookOutcome::AlreadyCredited })
+        let actor = Actor::Stripe(event_id.to_owned());
+        Ok(match self.credit_partner_refill(&p, Paid::Event { number, pi }, &pi.id, actor).await? {
+            Credit::Credited => WebhookOutcome::Credited,
+            Credit::AlreadyCredited => WebhookOutcome::AlreadyCredited,
+            Credit::Unmatched(why) => unmatched(event_id, &pi.id, &wallet, &why),
+        })
     }
 }

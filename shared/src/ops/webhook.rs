@@ -18,6 +18,12 @@
 //! - session states (awaiting payment, expired, failed) move only from the states Stripe's session
 //!   moves from, so a late `expired` after `completed` changes nothing.
 //!
+//! What is credited is only what was stored before Stripe was asked: the checkout record, or
+//! the auto top-up (partner refill) attempt in flight, with the amount paid and its currency
+//! checked against it. A PaymentIntent's metadata is the payer's to write, so it only finds the
+//! record. An event that matches nothing stored is logged and answered 200 `ignored` (Stripe
+//! stops delivering it), with nothing written.
+//!
 //! A refusal (bad signature, wrong mode or account, unreadable event) is a 400 with nothing
 //! written; a failure worth retrying is a 5xx (or 409), so Stripe delivers the event again.
 
@@ -159,6 +165,13 @@ impl<T: Table> Billing<T> {
         if checkout.status == CheckoutStatus::Credited {
             return Ok(WebhookOutcome::AlreadyCredited);
         }
+        // The checkout record says what may be credited; a session that charged anything else
+        // credits nothing.
+        if let Err(why) = paid_as_stored(checkout.amount, s) {
+            tracing::warn!(event = %event.id, checkout = %checkout.id, wallet = %checkout.wallet, reason = %why,
+                "a paid session that does not match its checkout: nothing credited");
+            return Ok(WebhookOutcome::Ignored);
+        }
         let payment_intent = s
             .payment_intent
             .clone()
@@ -259,21 +272,24 @@ impl<T: Table> Billing<T> {
     async fn on_payment_intent(&self, event: &Event, pi: &PaymentIntentObject) -> Result<WebhookOutcome, OpError> {
         let succeeded = event.type_ == "payment_intent.succeeded";
         match pi.metadata.get(metadata::SOURCE).map(String::as_str) {
+            // A PaymentIntent's metadata is the payer's to write: one that claims to be ours on
+            // the wrong account is someone else's payment, ignored (a refusal would have Stripe
+            // deliver it again for days).
             Some(super::autotopup::SOURCE_AUTO_TOPUP) => {
                 let Some(account) = &event.account else {
-                    return Err(refused("account", "an auto top-up is made on a connected account"));
+                    return Ok(not_ours(event, pi, "an auto top-up is made on a connected account"));
                 };
-                return self.on_auto_topup_event(succeeded, account, pi, self.clock.now(), &event.id).await;
+                return self.on_auto_topup_event(succeeded, account, pi, &event.id).await;
             }
             Some(super::partner_wallet::SOURCE_PARTNER_REFILL) => {
                 if event.account.is_some() {
-                    return Err(refused("account", "a partner wallet refill is made on the platform's account"));
+                    return Ok(not_ours(event, pi, "a partner wallet refill is made on the platform's account"));
                 }
                 return self.on_partner_refill_event(succeeded, pi, &event.id).await;
             }
             Some(super::partner_wallet::SOURCE_PARTNER_WALLET) if succeeded => {
                 if event.account.is_some() {
-                    return Err(refused("account", "a partner wallet payment is made on the platform's account"));
+                    return Ok(not_ours(event, pi, "a partner wallet payment is made on the platform's account"));
                 }
                 return self.save_partner_card(pi).await;
             }
@@ -329,18 +345,12 @@ impl<T: Table> Billing<T> {
     async fn on_refund(&self, event: &Event, charge: &ChargeObject) -> Result<WebhookOutcome, OpError> {
         let Some(pi) = &charge.payment_intent else { return Ok(WebhookOutcome::Ignored) };
         if self.store.get(&keys::payment(pi)).await?.is_none() {
-            let source = charge.metadata.get(metadata::SOURCE).map(String::as_str);
-            let ours = [
-                metadata::SOURCE_CHECKOUT,
-                super::autotopup::SOURCE_AUTO_TOPUP,
-                super::partner_wallet::SOURCE_PARTNER_WALLET,
-                super::partner_wallet::SOURCE_PARTNER_REFILL,
-            ];
-            if source.is_some_and(|s| ours.contains(&s)) {
+            if self.may_be_ours(event, charge).await? {
                 // Ours, and its crediting event has not been handled yet: Stripe will deliver
                 // that one too; until then this refund can't be matched to the points.
                 return Err(OpError::RetryLater("the refunded payment is not credited yet"));
             }
+            tracing::warn!(event = %event.id, payment_intent = %pi, "a refund of a payment we don't know: ignored");
             return Ok(WebhookOutcome::Ignored);
         }
         let refunded = charge.amount_refunded;
@@ -349,6 +359,46 @@ impl<T: Table> Billing<T> {
             (refunded > p.refunded_minor).then(|| PaymentRecord { refunded_minor: refunded, ..p.clone() })
         })
         .await
+    }
+
+    /// Whether an uncredited charge may still be credited: its metadata (the payer's to write,
+    /// so only a lookup key) names one of our sources and a workspace of the partner whose
+    /// account it is on, or, on the platform's account, a partner we have.
+    async fn may_be_ours(&self, event: &Event, charge: &ChargeObject) -> Result<bool, OpError> {
+        let source = charge.metadata.get(metadata::SOURCE).map(String::as_str);
+        let ours = [
+            metadata::SOURCE_CHECKOUT,
+            super::autotopup::SOURCE_AUTO_TOPUP,
+            super::partner_wallet::SOURCE_PARTNER_WALLET,
+            super::partner_wallet::SOURCE_PARTNER_REFILL,
+        ];
+        if !source.is_some_and(|s| ours.contains(&s)) {
+            return Ok(false);
+        }
+        let named = |k: &str| charge.metadata.get(k).map(String::as_str);
+        match &event.account {
+            Some(account) => {
+                let Some(w) = named(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok()) else {
+                    return Ok(false);
+                };
+                let ws = match self.workspace(&w).await {
+                    Ok(ws) => ws,
+                    Err(OpError::NotFound(_)) => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                Ok(self.stripe_connection(&ws.partner).await?.is_some_and(|c| &c.account == account))
+            }
+            None => {
+                let Some(p) = named(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok()) else {
+                    return Ok(false);
+                };
+                match self.partner_settings(&p).await {
+                    Ok(_) => Ok(true),
+                    Err(OpError::NotFound(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        }
     }
 
     async fn on_dispute(&self, event: &Event, dispute: &DisputeObject) -> Result<WebhookOutcome, OpError> {
@@ -503,6 +553,33 @@ impl<T: Table> Billing<T> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Logs a PaymentIntent event that names one of our sources on the wrong account.
+fn not_ours(event: &Event, pi: &PaymentIntentObject, reason: &str) -> WebhookOutcome {
+    let account = event.account.as_ref().map_or("", AccountId::as_str);
+    tracing::warn!(event = %event.id, payment_intent = %pi.id, account, reason, "not a payment of ours: ignored");
+    WebhookOutcome::Ignored
+}
+
+/// Why a paid session does not match its checkout record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum SessionMismatch {
+    #[error("paid in {paid:?}, the checkout is in {stored}")]
+    Currency { paid: Option<String>, stored: &'static str },
+    #[error("paid {paid_minor:?} (minor units), the checkout is for {stored_minor}")]
+    Amount { paid_minor: Option<i64>, stored_minor: i64 },
+}
+
+/// The session charged exactly what its checkout record stored, in its currency.
+fn paid_as_stored(stored: Money, s: &SessionObject) -> Result<(), SessionMismatch> {
+    if s.currency.as_deref().and_then(|c| Currency::parse(c).ok()) != Some(stored.currency()) {
+        return Err(SessionMismatch::Currency { paid: s.currency.clone(), stored: stored.currency().code() });
+    }
+    if s.amount_total != Some(stored.amount_minor()) {
+        return Err(SessionMismatch::Amount { paid_minor: s.amount_total, stored_minor: stored.amount_minor() });
+    }
+    Ok(())
 }
 
 /// Puts the tenant an event concerns on the request's log lines.

@@ -60,6 +60,12 @@ pub struct SessionObject {
     pub payment_status: PaymentStatus,
     #[serde(default)]
     pub payment_intent: Option<PaymentIntentId>,
+    /// What the session charged, in the currency's minor unit: checked against the checkout
+    /// record before anything is credited (absent: nothing is).
+    #[serde(default)]
+    pub amount_total: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -69,6 +75,9 @@ pub struct PaymentIntentObject {
     pub status: String,
     /// In the currency's minor unit.
     pub amount: i64,
+    /// What was actually paid (a succeeded PaymentIntent's), in the currency's minor unit.
+    #[serde(default)]
+    pub amount_received: Option<i64>,
     pub currency: String,
     #[serde(default)]
     pub last_payment_error: Option<PaymentError>,
@@ -201,6 +210,7 @@ mod tests {
         let EventObject::CheckoutSession(s) = e.object else { panic!("{e:?}") };
         assert_eq!((s.id.as_str(), s.payment_status), ("cs_test_1", PaymentStatus::Paid));
         assert_eq!(s.payment_intent, Some(PaymentIntentId::parse("pi_1").unwrap()));
+        assert_eq!((s.amount_total, s.currency), (Some(1000), None));
     }
 
     #[test]
