@@ -53,6 +53,17 @@ pub(crate) fn charge_requests<T>(api: &Api<T>) -> usize {
     api.stripe.requests().iter().filter(|r| r.operation.as_deref() == Some("payment_intents.create")).count()
 }
 
+/// Distinct charges asked for: requests under one idempotency key are one charge.
+fn charges_asked<T>(api: &Api<T>) -> usize {
+    let requests = api.stripe.requests();
+    let keys: std::collections::BTreeSet<_> = requests
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("payment_intents.create"))
+        .map(|r| r.idempotency_key.clone().expect("every charge carries an idempotency key"))
+        .collect();
+    keys.len()
+}
+
 async fn a_shortfall_is_charged_once_and_the_renewal_goes_on<T: Table>(api: Api<T>) {
     let option = with_saved_card(&api, 0).await;
     let on = turn_on(&api, &option).await;
@@ -238,7 +249,9 @@ async fn a_threshold_refill_fires_once_under_concurrent_usage<T: Table>(api: Api
     with_a_refill(&api, None).await;
     let answers = shared::ops::join_all((0..50).map(|i| spend(&api, format!("call-{i}")))).await;
     assert!(answers.iter().all(|r| r.status == 200), "{answers:?}");
-    assert_eq!(charge_requests(&api), 1, "one refill, asked for once");
+    // Counted by idempotency key: on a loaded machine the client's short test timeout may send
+    // the one charge twice under its key, which Stripe answers once.
+    assert_eq!(charges_asked(&api), 1, "one refill, asked for once");
     assert_eq!(api.balance(P, W).await, "12.50");
     let ledger = api.ledger(P, W).await;
     let refills: Vec<_> = ledger.iter().filter(|e| e["kind"] == "top_up" && e["detail"]["amount"] == "1.00").collect();
