@@ -1,5 +1,6 @@
 //! Test harness shared by the integration tests and the wallet benchmark: a DynamoDB Local
-//! client, a fresh table per test, and table wrappers that count calls or fail on purpose.
+//! client, a fresh table per test, and table wrappers that count calls or fail on purpose; and
+//! Lambda's side of a function process ([`lambda`]) for the init benchmark and the wiring test.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -10,6 +11,8 @@ use shared::store::dynamodb::{DynamoTable, create_table};
 use shared::store::schema::IndexKeys;
 use shared::store::table::IndexPosition;
 use shared::store::{Item, Key, Order, Table, TableError, Write};
+
+pub mod lambda;
 
 /// Where DynamoDB Local listens; `scripts/test` starts it and sets this.
 pub const ENDPOINT_VAR: &str = "DYNAMODB_ENDPOINT";

@@ -10,6 +10,7 @@ mod contract;
 mod faults;
 mod faults_everywhere;
 mod isolation;
+mod lambda_wiring;
 mod local_clock;
 mod logs;
 mod model;
