@@ -260,7 +260,7 @@ mod tests {
         let roles = shared::http::parse_roles(&claims["roles"]);
         assert_eq!(roles, vec![shared::http::Role::WorkspaceAdmin, shared::http::Role::WorkspaceMember]);
         // A header the crate writes: HS256, typed JWT.
-        let header = jsonwebtoken::decode_header(&request().mint(&v, issued)).unwrap();
+        let header = jsonwebtoken::decode_header(request().mint(&v, issued)).unwrap();
         assert_eq!((header.alg, header.typ.as_deref()), (Algorithm::HS256, Some("JWT")));
     }
 
