@@ -91,7 +91,7 @@ fn number<N: std::str::FromStr + ToString>(s: &str) -> Option<N> {
     (n.to_string() == s).then_some(n)
 }
 
-/// Exactly `width` digits or more, zero-padded, as a key writes them.
+/// A number as a key writes it: digits only, zero-padded to at least `width`.
 fn padded<N: std::str::FromStr>(s: &str, width: usize) -> Option<N> {
     (s.len() >= width && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
 }
