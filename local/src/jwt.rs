@@ -1,6 +1,6 @@
-//! Local JWTs: HS256 with a shared secret, checked the way API Gateway's JWT authorizer checks
-//! the deployed API's tokens (signature, `exp`, `nbf`, issuer, audience), and turned into the
-//! same claims map it hands a function.
+//! Local JWTs: HS256 with a shared secret, signed and checked by the `jsonwebtoken` crate the
+//! way API Gateway's JWT authorizer checks the deployed API's tokens (signature and algorithm,
+//! `exp`, `nbf`, issuer, audience), and turned into the same claims map it hands a function.
 //!
 //! Deployed, tokens come from a real identity provider (RS256 and a JWKS); locally a shared
 //! secret is enough, and it is for local use only.
@@ -8,11 +8,9 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 
 /// The secret when `LOCAL_JWT_SECRET` is not set. For a developer's machine only.
 pub const DEFAULT_SECRET: &str = "local-dev-secret-change-me";
@@ -23,19 +21,23 @@ pub const LOCAL_AUDIENCE: &str = "billing-api";
 /// Longest token accepted, and the longest lifetime `mint` gives one.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 pub const MAX_TTL_S: u64 = 30 * 24 * 60 * 60;
-
-type HmacSha256 = Hmac<Sha256>;
+/// The one algorithm local tokens are signed with and the only one accepted.
+const ALGORITHM: Algorithm = Algorithm::HS256;
+/// Claims that hold a time, in whole seconds since the epoch.
+const TIME_CLAIMS: [&str; 3] = ["exp", "nbf", "iat"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
-    #[error("the token is not three base64url parts")]
+    #[error("the token is not a JWT")]
     Malformed,
     #[error("the token is not signed with HS256")]
     Algorithm,
     #[error("the signature does not match")]
     Signature,
-    #[error("the token has no numeric exp claim")]
-    MissingExpiry,
+    #[error("the token has no {0} claim")]
+    Missing(String),
+    #[error("the token's {0} claim is not a whole number of seconds")]
+    NotWholeSeconds(&'static str),
     #[error("the token has expired")]
     Expired,
     #[error("the token is not valid yet")]
@@ -49,7 +51,9 @@ pub enum JwtError {
 /// How tokens are checked: the secret, and what `iss` and `aud` must say.
 #[derive(Clone)]
 pub struct Verifier {
-    secret: Vec<u8>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
     pub issuer: String,
     pub audience: String,
 }
@@ -62,38 +66,62 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
+    /// `secret` is never empty (`LOCAL_JWT_SECRET` unset or blank means the default): an empty
+    /// one is a bug, and the crate refuses it.
     pub fn new(secret: &str) -> Self {
-        Self { secret: secret.as_bytes().to_vec(), issuer: LOCAL_ISSUER.into(), audience: LOCAL_AUDIENCE.into() }
+        let mut validation = Validation::new(ALGORITHM);
+        validation.set_issuer(&[LOCAL_ISSUER]);
+        validation.set_audience(&[LOCAL_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        // Checked to the second, as the runner always did: no grace period.
+        validation.leeway = 0;
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()).expect("a non-empty secret"),
+            decoding: DecodingKey::from_secret(secret.as_bytes()).expect("a non-empty secret"),
+            validation,
+            issuer: LOCAL_ISSUER.into(),
+            audience: LOCAL_AUDIENCE.into(),
+        }
     }
 
-    /// Checks `token` at `now_epoch_s` and returns its claims as API Gateway passes them on.
-    pub fn verify(&self, token: &str, now_epoch_s: u64) -> Result<HashMap<String, String>, JwtError> {
-        let payload = verify_hs256(&self.secret, token)?;
-        let time = |name: &str| payload.get(name).and_then(Value::as_u64);
-        let exp = time("exp").ok_or(JwtError::MissingExpiry)?;
-        if now_epoch_s >= exp {
-            return Err(JwtError::Expired);
+    /// Checks `token` now (the signature and its algorithm, `exp`, `nbf`, `iss`, `aud`) and
+    /// returns its claims as API Gateway passes them on.
+    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, JwtError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(JwtError::Malformed);
         }
-        if time("nbf").is_some_and(|nbf| now_epoch_s < nbf) {
-            return Err(JwtError::NotYetValid);
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
+            .map_err(|e| self.refusal(e.kind()))?;
+        // The crate reads a fractional NumericDate and rounds it. Our tokens and API Gateway's
+        // use whole seconds, so a time the runner might read otherwise than the deployed API
+        // is refused instead.
+        if let Some(name) = TIME_CLAIMS.into_iter().find(|n| data.claims.get(*n).is_some_and(|v| v.as_u64().is_none()))
+        {
+            return Err(JwtError::NotWholeSeconds(name));
         }
-        if payload.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(JwtError::Issuer(self.issuer.clone()));
-        }
-        let audience_ok = match payload.get("aud") {
-            Some(Value::String(a)) => *a == self.audience,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(self.audience.as_str())),
-            _ => false,
-        };
-        if !audience_ok {
-            return Err(JwtError::Audience(self.audience.clone()));
-        }
-        Ok(gateway_claims(&payload))
+        Ok(gateway_claims(&data.claims))
     }
 
-    /// Signs `claims` (which should carry `exp`, `iss` and `aud`; see [`TokenRequest`]).
+    fn refusal(&self, kind: &ErrorKind) -> JwtError {
+        match kind {
+            ErrorKind::InvalidSignature => JwtError::Signature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => JwtError::Algorithm,
+            ErrorKind::ExpiredSignature => JwtError::Expired,
+            ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+            ErrorKind::InvalidIssuer => JwtError::Issuer(self.issuer.clone()),
+            ErrorKind::InvalidAudience => JwtError::Audience(self.audience.clone()),
+            ErrorKind::MissingRequiredClaim(name) => JwtError::Missing(name.clone()),
+            ErrorKind::InvalidClaimFormat(name) if name == "nbf" => JwtError::NotWholeSeconds("nbf"),
+            ErrorKind::InvalidClaimFormat(name) if name == "exp" => JwtError::NotWholeSeconds("exp"),
+            _ => JwtError::Malformed,
+        }
+    }
+
+    /// Signs `claims` with HS256 (they should carry `exp`, `iss` and `aud`; see [`TokenRequest`]).
     pub fn sign(&self, claims: &Map<String, Value>) -> String {
-        sign_hs256(&self.secret, claims)
+        jsonwebtoken::encode(&Header::new(ALGORITHM), claims, &self.encoding).expect("a JSON object signs with HS256")
     }
 }
 
@@ -129,47 +157,6 @@ impl TokenRequest {
 
     pub fn mint(&self, verifier: &Verifier, now_epoch_s: u64) -> String {
         verifier.sign(&self.claims(verifier, now_epoch_s))
-    }
-}
-
-fn mac(secret: &[u8]) -> HmacSha256 {
-    HmacSha256::new_from_slice(secret).expect("HMAC takes a key of any length")
-}
-
-pub fn sign_hs256(secret: &[u8], claims: &Map<String, Value>) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
-    let signing_input = format!("{header}.{payload}");
-    let mut m = mac(secret);
-    m.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
-    format!("{signing_input}.{signature}")
-}
-
-/// Checks the header and signature of `token` and returns its payload. `alg` must be HS256:
-/// `none` and every other algorithm are refused, whatever the token claims.
-pub fn verify_hs256(secret: &[u8], token: &str) -> Result<Map<String, Value>, JwtError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(JwtError::Malformed);
-    }
-    let mut parts = token.split('.');
-    let (Some(header_part), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed);
-    let header: Value = serde_json::from_slice(&decode(header_part)?).map_err(|_| JwtError::Malformed)?;
-    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
-        return Err(JwtError::Algorithm);
-    }
-    let mut m = mac(secret);
-    m.update(format!("{header_part}.{payload}").as_bytes());
-    // Constant-time comparison.
-    m.verify_slice(&decode(signature)?).map_err(|_| JwtError::Signature)?;
-    match serde_json::from_slice(&decode(payload)?) {
-        Ok(Value::Object(claims)) => Ok(claims),
-        _ => Err(JwtError::Malformed),
     }
 }
 
@@ -223,7 +210,12 @@ pub fn bearer(header: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    const NOW: u64 = 1_800_000_000;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn now() -> u64 {
+        crate::server::now_epoch_s()
+    }
 
     fn request() -> TokenRequest {
         TokenRequest {
@@ -231,66 +223,113 @@ mod tests {
             partner_id: Some("demo-partner".into()),
             workspace_id: Some("demo-ws-1".into()),
             roles: vec!["workspace_admin".into(), "workspace_member".into()],
-            ttl_s: 60,
+            ttl_s: 600,
         }
+    }
+
+    /// A token of `request()` issued now, with `edit` applied to its claims, signed by `v`.
+    fn resign(v: &Verifier, edit: impl Fn(&mut Map<String, Value>)) -> String {
+        let mut c = request().claims(v, now());
+        edit(&mut c);
+        v.sign(&c)
+    }
+
+    /// `header` and `claims` signed with HMAC-SHA256 under `secret`, whatever the header says.
+    fn forge(header: &str, claims: &Map<String, Value>, secret: &str) -> String {
+        let head = URL_SAFE_NO_PAD.encode(header);
+        let body = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
+        let key = EncodingKey::from_secret(secret.as_bytes()).unwrap();
+        let signature = jsonwebtoken::crypto::sign(format!("{head}.{body}").as_bytes(), &key, Algorithm::HS256);
+        format!("{head}.{body}.{}", signature.unwrap())
     }
 
     #[test]
     fn minted_tokens_verify_into_gateway_claims() {
         let v = Verifier::new("s3cret");
-        let claims = v.verify(&request().mint(&v, NOW), NOW + 59).unwrap();
+        let issued = now();
+        let claims = v.verify(&request().mint(&v, issued)).unwrap();
         assert_eq!(claims["sub"], "user-1");
         assert_eq!(claims["partner_id"], "demo-partner");
         assert_eq!(claims["workspace_id"], "demo-ws-1");
         assert_eq!(claims["roles"], "[workspace_admin workspace_member]");
-        assert_eq!(claims["exp"], (NOW + 60).to_string());
+        assert_eq!(claims["exp"], (issued + 600).to_string());
+        assert_eq!(claims["iat"], issued.to_string());
+        assert_eq!(claims["iss"], LOCAL_ISSUER);
         assert_eq!(claims["aud"], LOCAL_AUDIENCE);
         // The shared edge reads the flattened form.
         let roles = shared::http::parse_roles(&claims["roles"]);
         assert_eq!(roles, vec![shared::http::Role::WorkspaceAdmin, shared::http::Role::WorkspaceMember]);
+        // A header the crate writes: HS256, typed JWT.
+        let header = jsonwebtoken::decode_header(request().mint(&v, issued)).unwrap();
+        assert_eq!((header.alg, header.typ.as_deref()), (Algorithm::HS256, Some("JWT")));
+    }
+
+    #[test]
+    fn times_are_checked_to_the_second() {
+        let v = Verifier::new("s3cret");
+        let t = now();
+        assert_eq!(v.verify(&request().mint(&v, t - 700)), Err(JwtError::Expired), "expired 100 s ago");
+        assert_eq!(v.verify(&resign(&v, |c| drop(c.insert("exp".into(), json!(t - 2))))), Err(JwtError::Expired));
+        assert_eq!(v.verify(&resign(&v, |c| drop(c.remove("exp")))), Err(JwtError::Missing("exp".into())));
+        let later = resign(&v, |c| drop(c.insert("nbf".into(), json!(t + 3600))));
+        assert_eq!(v.verify(&later), Err(JwtError::NotYetValid));
+        assert!(v.verify(&resign(&v, |c| drop(c.insert("nbf".into(), json!(t - 10))))).is_ok());
+        // A time that is not a whole number of seconds is refused, wherever it points.
+        let with = |name: &str, text: String| {
+            resign(&v, |c| drop(c.insert(name.into(), serde_json::from_str(&text).expect("JSON"))))
+        };
+        assert_eq!(v.verify(&with("nbf", "1.5".into())), Err(JwtError::NotWholeSeconds("nbf")));
+        assert_eq!(v.verify(&with("nbf", format!("{}.5", t - 10))), Err(JwtError::NotWholeSeconds("nbf")));
+        assert_eq!(v.verify(&with("nbf", format!("\"{}\"", t - 10))), Err(JwtError::NotWholeSeconds("nbf")));
+        assert_eq!(v.verify(&with("nbf", format!("{}.5", t + 3600))), Err(JwtError::NotYetValid));
+        assert_eq!(v.verify(&with("nbf", "-1".into())), Err(JwtError::NotWholeSeconds("nbf")));
+        assert_eq!(v.verify(&with("exp", format!("{}.5", t + 600))), Err(JwtError::NotWholeSeconds("exp")));
+        assert_eq!(v.verify(&with("exp", format!("\"{}\"", t + 600))), Err(JwtError::Missing("exp".into())));
+        assert_eq!(v.verify(&with("iat", format!("{}.5", t))), Err(JwtError::NotWholeSeconds("iat")));
     }
 
     #[test]
     fn bad_tokens_are_refused() {
         let v = Verifier::new("s3cret");
-        let token = request().mint(&v, NOW);
-        assert_eq!(v.verify(&token, NOW + 60), Err(JwtError::Expired));
-        assert_eq!(Verifier::new("other").verify(&token, NOW), Err(JwtError::Signature));
-        assert_eq!(v.verify("a.b", NOW), Err(JwtError::Malformed));
-        assert_eq!(v.verify("", NOW), Err(JwtError::Malformed));
+        let token = request().mint(&v, now());
+        assert_eq!(Verifier::new("other").verify(&token), Err(JwtError::Signature));
+        assert_eq!(v.verify("a.b"), Err(JwtError::Malformed));
+        assert_eq!(v.verify(""), Err(JwtError::Malformed));
+        assert_eq!(v.verify(&"a".repeat(MAX_TOKEN_LEN + 1)), Err(JwtError::Malformed));
 
         // A changed payload with the old signature.
         let parts: Vec<&str> = token.split('.').collect();
-        let mut claims = request().claims(&v, NOW);
+        let mut claims = request().claims(&v, now());
         claims.insert("partner_id".into(), json!("someone-else"));
         let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string()), parts[2]);
-        assert_eq!(v.verify(&forged, NOW), Err(JwtError::Signature));
+        assert_eq!(v.verify(&forged), Err(JwtError::Signature));
 
-        // alg "none" with an empty signature.
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), parts[1]);
-        assert_eq!(v.verify(&none, NOW), Err(JwtError::Algorithm));
+        // alg "none" with an empty signature: the crate knows no such algorithm, so the header
+        // itself is refused.
+        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        assert_eq!(v.verify(&none), Err(JwtError::Malformed));
+        // Another algorithm the crate knows, even with a valid HMAC under our secret.
+        let claims = request().claims(&v, now());
+        assert_eq!(v.verify(&forge(r#"{"alg":"HS384","typ":"JWT"}"#, &claims, "s3cret")), Err(JwtError::Algorithm));
+        assert!(v.verify(&forge(r#"{"alg":"HS256","typ":"JWT"}"#, &claims, "s3cret")).is_ok(), "the forge is sound");
 
-        // No exp; the wrong issuer; the wrong audience; not before.
-        let resign = |edit: &dyn Fn(&mut Map<String, Value>)| {
-            let mut c = request().claims(&v, NOW);
-            edit(&mut c);
-            v.sign(&c)
-        };
-        assert_eq!(v.verify(&resign(&|c| drop(c.remove("exp"))), NOW), Err(JwtError::MissingExpiry));
-        assert!(matches!(
-            v.verify(&resign(&|c| drop(c.insert("iss".into(), json!("x")))), NOW),
-            Err(JwtError::Issuer(_))
-        ));
-        assert!(matches!(
-            v.verify(&resign(&|c| drop(c.insert("aud".into(), json!(["x", "y"])))), NOW),
-            Err(JwtError::Audience(_))
-        ));
-        let in_list = resign(&|c| drop(c.insert("aud".into(), json!(["x", LOCAL_AUDIENCE]))));
-        assert!(v.verify(&in_list, NOW).is_ok());
+        // The wrong issuer or audience; none at all.
         assert_eq!(
-            v.verify(&resign(&|c| drop(c.insert("nbf".into(), json!(NOW + 10)))), NOW),
-            Err(JwtError::NotYetValid)
+            v.verify(&resign(&v, |c| drop(c.insert("iss".into(), json!("x"))))),
+            Err(JwtError::Issuer(LOCAL_ISSUER.into()))
         );
+        assert_eq!(v.verify(&resign(&v, |c| drop(c.remove("iss")))), Err(JwtError::Missing("iss".into())));
+        assert_eq!(
+            v.verify(&resign(&v, |c| drop(c.insert("aud".into(), json!(["x", "y"]))))),
+            Err(JwtError::Audience(LOCAL_AUDIENCE.into()))
+        );
+        assert_eq!(
+            v.verify(&resign(&v, |c| drop(c.insert("aud".into(), json!("billing-api-other"))))),
+            Err(JwtError::Audience(LOCAL_AUDIENCE.into()))
+        );
+        assert_eq!(v.verify(&resign(&v, |c| drop(c.remove("aud")))), Err(JwtError::Missing("aud".into())));
+        let in_list = resign(&v, |c| drop(c.insert("aud".into(), json!(["x", LOCAL_AUDIENCE]))));
+        assert!(v.verify(&in_list).is_ok());
     }
 
     #[test]

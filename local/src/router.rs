@@ -270,22 +270,16 @@ impl<T> Router<T> {
 }
 
 impl<T: Table> Router<T> {
-    /// The whole of API Gateway's part: route, authorize with `verifier` at `now_epoch_s`,
-    /// invoke. Unknown routes are 404 and a missing, invalid or expired token on a JWT route
+    /// The whole of API Gateway's part: route, authorize with `verifier` (against the real
+    /// clock, as API Gateway does), invoke. Unknown routes are 404 and a missing, invalid or expired token on a JWT route
     /// is 401, both in the API's error shape.
-    pub async fn handle(
-        &self,
-        billing: &Billing<T>,
-        verifier: &Verifier,
-        req: HttpRequest,
-        now_epoch_s: u64,
-    ) -> Response<Body> {
+    pub async fn handle(&self, billing: &Billing<T>, verifier: &Verifier, req: HttpRequest) -> Response<Body> {
         let Some(matched) = self.resolve(req.method(), req.uri().path()) else {
             return ApiError::route_not_found().into_response();
         };
         let claims = if matched.route.spec.jwt {
             let token = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(jwt::bearer);
-            match token.map(|t| verifier.verify(t, now_epoch_s)) {
+            match token.map(|t| verifier.verify(t)) {
                 Some(Ok(claims)) => Some(claims),
                 Some(Err(e)) => {
                     tracing::info!(route = %matched.route.key(), error = %e, "token refused");

@@ -104,7 +104,7 @@ async fn respond<T: Table>(
     let response = if path == clock::CLOCK_PATH {
         clock::control(app, request).await
     } else {
-        app.router.handle(&app.billing, &app.verifier, request, now_epoch_s()).await
+        app.router.handle(&app.billing, &app.verifier, request).await
     };
     let (parts, body) = response.into_parts();
     let bytes = match body {

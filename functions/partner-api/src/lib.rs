@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{
     AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
-    Points, Rebilling, TopupOption, TopupOptionId, WorkspaceId, check_label,
+    Points, Rebilling, TopupOption, TopupOptionId, WalletId, WorkspaceId, check_label,
 };
 use shared::http::{self, ApiError, Caller, partner_scope};
 use shared::ops::{
@@ -14,7 +14,7 @@ use shared::ops::{
     settings_view, stripe_connection_view,
 };
 use shared::store::records::rfc3339;
-use shared::store::{IndexCursor, Table};
+use shared::store::{EventCursor, LedgerCursor, PartnerLedgerCursor, Table, WorkspaceCursor};
 use shared::stripe::ids::OAuthCode;
 
 pub const ROUTES: &[&str] = &[
@@ -87,13 +87,8 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         }
         "GET /partner/events" => {
             let limit = http::page_size(req)?;
-            let after = http::query_param(req, "cursor")
-                .map(|c| {
-                    shared::ops::parse_events_cursor(&c)
-                        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API returned"))
-                })
-                .transpose()?;
-            Ok(http::ok(billing.partner_events(p, after.as_deref(), limit).await?))
+            let after = http::cursor(req, |c| EventCursor::decode(c, p))?;
+            Ok(http::ok(billing.partner_events(p, after.as_ref(), limit).await?))
         }
         "GET /partner/stripe" => {
             billing.partner_settings(p).await?;
@@ -155,15 +150,14 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
                 // One workspace: its own ledger, read consistently.
                 Some(w) => {
                     let w = WorkspaceId::parse(&w).map_err(|_| ApiError::not_found("workspace"))?;
-                    let cursor = http::ledger_cursor(req)?;
+                    let wallet = WalletId::Workspace(w.clone());
+                    let cursor = http::cursor(req, |c| LedgerCursor::decode(c, &wallet))?;
                     billing.partner_workspace(p, &w).await?;
                     Ok(http::ok(billing.workspace_ledger(&w, cursor.as_ref(), limit).await?))
                 }
                 // All of them, from the partner-ledger index.
                 None => {
-                    let cursor = http::query_param(req, "cursor")
-                        .map(|c| IndexCursor::parse(&c).map_err(|e| ApiError::invalid("cursor", e)))
-                        .transpose()?;
+                    let cursor = http::cursor(req, |c| PartnerLedgerCursor::decode(c, p))?;
                     Ok(http::ok(billing.partner_ledger(p, cursor.as_ref(), limit).await?))
                 }
             }
@@ -174,7 +168,8 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             Ok(http::reply(billing.put_rebilling(p, &w, rebilling, idem()).await?))
         }
         "GET /partner/wallet" => {
-            let (limit, cursor) = (http::page_size(req)?, http::ledger_cursor(req)?);
+            let wallet = WalletId::Partner(p.clone());
+            let (limit, cursor) = (http::page_size(req)?, http::cursor(req, |c| LedgerCursor::decode(c, &wallet))?);
             Ok(http::ok(billing.partner_wallet(p, cursor.as_ref(), limit).await?))
         }
         "POST /partner/wallet/checkout" => {
@@ -300,15 +295,14 @@ async fn list_workspaces<T: Table>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let limit = http::page_size(req)?;
-    let after = http::query_param(req, "cursor")
-        .map(|c| WorkspaceId::parse(&c).map_err(|e| ApiError::invalid("cursor", e)))
-        .transpose()?;
-    let (refs, next) = billing.list_workspaces(p, after.as_ref(), limit).await?;
+    let after = http::cursor(req, |c| WorkspaceCursor::decode(c, p))?;
+    let (refs, next) = billing.list_workspaces(p, after.as_ref().map(WorkspaceCursor::workspace), limit).await?;
     let data: Vec<_> = refs
         .iter()
         .map(|r| json!({ "id": r.id.as_str(), "name": r.name, "created_at": rfc3339(r.created_at) }))
         .collect();
-    Ok(http::ok(json!({ "data": data, "next_cursor": next.as_ref().map(WorkspaceId::as_str) })))
+    let next = next.map(|w| WorkspaceCursor::after(w).encode(p));
+    Ok(http::ok(json!({ "data": data, "next_cursor": next })))
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::domain::{Points, TopupOptionId};
+use shared::domain::{Points, TopupOptionId, WalletId};
 use shared::http::{self, ApiError, Caller, workspace_scope};
 use shared::ops::{Billing, RefillTerms};
-use shared::store::Table;
+use shared::store::{LedgerCursor, Table};
 
 pub const ROUTES: &[&str] = &[
     "GET /workspace",
@@ -57,7 +57,8 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             Ok(http::ok(billing.workspace_topup_options(&ws).await?))
         }
         "GET /workspace/ledger" => {
-            let (limit, cursor) = (http::page_size(req)?, http::ledger_cursor(req)?);
+            let wallet = WalletId::Workspace(w.clone());
+            let (limit, cursor) = (http::page_size(req)?, http::cursor(req, |c| LedgerCursor::decode(c, &wallet))?);
             billing.caller_workspace(w, caller.partner.as_ref()).await?;
             Ok(http::ok(billing.workspace_ledger(w, cursor.as_ref(), limit).await?))
         }

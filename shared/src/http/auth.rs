@@ -34,20 +34,37 @@ impl Role {
     }
 }
 
-/// Reads the `roles` claim in both forms it arrives in: a JSON array (`["a","b"]`) and API
-/// Gateway's flattening of an array claim (`[a b]`). Roles we don't know are ignored.
+/// Reads the `roles` claim. The identity provider puts a JSON array of exact role names in the
+/// token (`"roles": ["partner_admin"]`); API Gateway's JWT authorizer hands the function an array
+/// claim flattened to `[partner_admin workspace_member]`. Accepted, exactly:
+/// - a JSON array of strings, each one role name;
+/// - `[`, names separated by single spaces, `]` (the flattened array; `[]` is no role);
+/// - a plain string equal to one role name.
+///
+/// Anything else (commas, spaces outside brackets, quotes, doubled or trailing separators) is one
+/// unknown role, that is no role: `"workspace_member,partner_admin"` never becomes two. Other
+/// well-formed names in a list (the identity provider's own roles) are ignored.
 pub fn parse_roles(claim: &str) -> Vec<Role> {
-    let claim = claim.trim();
     if let Ok(list) = serde_json::from_str::<Vec<String>>(claim) {
         return list.iter().filter_map(|r| Role::parse(r)).collect();
     }
-    claim
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|r| r.trim_matches('"'))
-        .filter_map(Role::parse)
-        .collect()
+    match claim.strip_prefix('[').and_then(|c| c.strip_suffix(']')) {
+        Some("") => vec![],
+        Some(names) => {
+            let names: Vec<&str> = names.split(' ').collect();
+            if names.iter().any(|n| n.is_empty() || n.contains(is_separator)) {
+                return vec![];
+            }
+            names.into_iter().filter_map(Role::parse).collect()
+        }
+        None => Role::parse(claim).into_iter().collect(),
+    }
+}
+
+/// What separates or quotes names in the shapes we refuse: inside a flattened list, a name that
+/// holds one makes the whole claim malformed.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\'' | '[' | ']')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,9 +159,45 @@ mod tests {
     fn roles_in_both_forms() {
         let both = vec![Role::PartnerAdmin, Role::WorkspaceMember];
         assert_eq!(parse_roles(r#"["partner_admin","workspace_member"]"#), both);
+        assert_eq!(parse_roles(r#"[ "partner_admin", "workspace_member" ]"#), both);
         assert_eq!(parse_roles("[partner_admin workspace_member]"), both);
-        assert_eq!(parse_roles("[partner_admin, workspace_member, something_else]"), both);
+        assert_eq!(parse_roles("[partner_admin something_else workspace_member]"), both);
         assert_eq!(parse_roles("platform_service"), vec![Role::PlatformService]);
+        assert_eq!(parse_roles("[platform_service]"), vec![Role::PlatformService]);
         assert_eq!(parse_roles("[]"), vec![]);
+        assert_eq!(parse_roles(r#"[]"#), vec![]);
+    }
+
+    #[test]
+    fn a_string_with_separators_is_one_unknown_role() {
+        let none: Vec<Role> = vec![];
+        // The two shapes that used to become two roles each.
+        assert_eq!(parse_roles("workspace_member,partner_admin"), none);
+        assert_eq!(parse_roles("viewer platform_service"), none);
+        for claim in [
+            "partner_admin workspace_member",
+            "[partner_admin, workspace_member]",
+            "[partner_admin,workspace_member]",
+            "[partner_admin  workspace_member]",
+            "[partner_admin workspace_member ]",
+            "[ partner_admin]",
+            "[partner_admin\tworkspace_member]",
+            " [partner_admin]",
+            "[partner_admin] ",
+            " partner_admin",
+            "partner_admin ",
+            "partner_admin;platform_service",
+            r#""partner_admin""#,
+            r#"["partner_admin"]"#.trim_end_matches(']'),
+            "[\"partner_admin\"]x",
+            r#"["partner_admin platform_service"]"#,
+            r#"["partner_admin,platform_service"]"#,
+            "[partner_admin",
+            "partner_admin]",
+            "",
+            "Partner_Admin",
+        ] {
+            assert_eq!(parse_roles(claim), none, "{claim:?}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ops::Reply;
-use crate::store::{Cursor, IdempotencyKey};
+use crate::store::{IdempotencyKey, InvalidCursor};
 
 pub use auth::{Caller, PLATFORM_SCOPE, Role, parse_roles, partner_scope, workspace_scope};
 pub use error::ApiError;
@@ -59,9 +59,10 @@ pub fn page_size(req: &Request) -> Result<usize, ApiError> {
     }
 }
 
-/// `?cursor=` as returned by a previous page.
-pub fn ledger_cursor(req: &Request) -> Result<Option<Cursor>, ApiError> {
-    query_param(req, "cursor").map(|c| Cursor::parse(&c).map_err(|e| ApiError::invalid("cursor", e))).transpose()
+/// `?cursor=` as a previous page of the same listing returned it, decoded by `decode` (for
+/// example `|c| LedgerCursor::decode(c, &wallet)`) into a position of the caller's listing.
+pub fn cursor<C>(req: &Request, decode: impl FnOnce(&str) -> Result<C, InvalidCursor>) -> Result<Option<C>, ApiError> {
+    query_param(req, "cursor").map(|c| decode(&c).map_err(|e| ApiError::invalid("cursor", e))).transpose()
 }
 
 fn body_bytes(req: &Request) -> &[u8] {

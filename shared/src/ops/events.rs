@@ -7,18 +7,16 @@
 //! `entity_type = partner_event`, newest last in key order. A partner's events share its partition: they are rare next to the
 //! changes that cause them (a pause, a top-up, a lapse), never one per usage event.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::domain::{PartnerId, WalletId, WorkspaceId, WorkspaceStatus};
 use crate::store::records::rfc3339;
-use crate::store::{Attr, Condition, Item, Key, Order, Table, Write, keys};
+use crate::store::{Attr, Condition, EventCursor, Item, Key, Order, Table, Write, keys};
 
 use super::{Billing, OpError};
 
-pub const EVENT_PREFIX: &str = "EVENT#";
+pub use crate::store::keys::EVENT_PREFIX;
 
 /// Events this process wrote: breaks ties between events written in the same nanosecond.
 static WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -84,7 +82,7 @@ fn outbox_write(
     // not by `at`, the business time it shows (which tests and demos move at will).
     let ns = u128::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0);
     let seq = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let key = Key::new(keys::partner_pk(p), format!("{EVENT_PREFIX}{ns:020}{seq:010}#{id}"));
+    let key = Key::new(keys::partner_pk(p), keys::event_sk(ns, seq, &id));
     let item = Item::new(&key, EVENT_ENTITY)
         .with("id", Attr::s(&id))
         .with("type", Attr::s(kind.as_str()))
@@ -128,27 +126,33 @@ fn event_view(item: &Item) -> Result<Value, OpError> {
     }))
 }
 
-/// A page position in a partner's events (opaque to clients).
-pub fn parse_events_cursor(s: &str) -> Option<String> {
-    let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
-    let sk = String::from_utf8(raw).ok()?;
-    sk.starts_with(EVENT_PREFIX).then_some(sk)
-}
-
 impl<T: Table> Billing<T> {
-    /// `GET /partner/events`: newest first, `limit` at a time after the cursor `after` (a sort
-    /// key from [`parse_events_cursor`]).
-    pub async fn partner_events(&self, p: &PartnerId, after: Option<&str>, limit: usize) -> Result<Value, OpError> {
+    /// `GET /partner/events`: newest first, `limit` at a time after the cursor `after`.
+    pub async fn partner_events(
+        &self,
+        p: &PartnerId,
+        after: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<Value, OpError> {
         self.partner_settings(p).await?;
+        let start = after.map(EventCursor::sort_key);
         let mut items = self
             .store
             .table()
-            .query(&keys::partner_pk(p), EVENT_PREFIX, after, limit + 1, Order::Descending)
+            .query(&keys::partner_pk(p), EVENT_PREFIX, start.as_deref(), limit + 1, Order::Descending)
             .await
             .map_err(crate::store::StoreError::from_table)?;
         let more = items.len() > limit;
         items.truncate(limit);
-        let next = if more { items.last().and_then(|i| i.key()).map(|k| URL_SAFE_NO_PAD.encode(k.sk)) } else { None };
+        let next = match items.last() {
+            Some(last) if more => {
+                let sk = last.str(crate::store::item::SK)?;
+                let position = EventCursor::from_sort_key(sk)
+                    .ok_or_else(|| OpError::Internal(format!("partner event sort key {sk:?}")))?;
+                Some(position.encode(p))
+            }
+            _ => None,
+        };
         let data = items.iter().map(event_view).collect::<Result<Vec<_>, _>>()?;
         Ok(json!({ "data": data, "next_cursor": next }))
     }

@@ -25,7 +25,7 @@ use crate::domain::{Balance, Clock, Meters, PartnerId, Points, Workspace, Worksp
 use crate::store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, REFILL_RESUME_AFTER, RefillTerms, auto_topup_view};
-pub use events::{PartnerEventKind, parse_events_cursor};
+pub use events::PartnerEventKind;
 pub use partner_wallet::{
     PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET, partner_refill_view,
 };

@@ -408,7 +408,7 @@ impl<T: Table> Billing<T> {
     pub async fn partner_wallet(
         &self,
         p: &PartnerId,
-        after: Option<&crate::store::Cursor>,
+        after: Option<&crate::store::LedgerCursor>,
         limit: usize,
     ) -> Result<Value, OpError> {
         self.partner_settings(p).await?;
@@ -424,7 +424,7 @@ impl<T: Table> Billing<T> {
             "auto_refill": self.partner_refill_details(p).await?,
             "ledger": {
                 "data": page.items.iter().map(entry_view).collect::<Vec<_>>(),
-                "next_cursor": page.next.as_ref().map(crate::store::Cursor::as_str),
+                "next_cursor": page.next.map(|c| c.encode(&wallet)),
             },
         }))
     }

@@ -9,8 +9,8 @@ use crate::domain::{
     prorate,
 };
 use crate::store::{
-    Committed, Condition, Cursor, IdempotencyKey, IndexCursor, Order, Outcome, Posting, StoreError, Table, Write, keys,
-    records,
+    Committed, Condition, IdempotencyKey, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting, StoreError,
+    Table, Write, keys, records,
 };
 
 use super::{
@@ -212,13 +212,14 @@ impl<T: Table> Billing<T> {
     pub async fn workspace_ledger(
         &self,
         w: &WorkspaceId,
-        after: Option<&Cursor>,
+        after: Option<&LedgerCursor>,
         limit: usize,
     ) -> Result<Value, OpError> {
-        let page = self.store.ledger(&WalletId::Workspace(w.clone()), after, limit, Order::Descending).await?;
+        let wallet = WalletId::Workspace(w.clone());
+        let page = self.store.ledger(&wallet, after, limit, Order::Descending).await?;
         Ok(json!({
             "data": page.items.iter().map(entry_view).collect::<Vec<_>>(),
-            "next_cursor": page.next.as_ref().map(Cursor::as_str),
+            "next_cursor": page.next.map(|c| c.encode(&wallet)),
         }))
     }
 
@@ -226,7 +227,7 @@ impl<T: Table> Billing<T> {
     pub async fn partner_ledger(
         &self,
         p: &PartnerId,
-        after: Option<&IndexCursor>,
+        after: Option<&PartnerLedgerCursor>,
         limit: usize,
     ) -> Result<Value, OpError> {
         self.partner_settings(p).await?;
@@ -242,7 +243,7 @@ impl<T: Table> Billing<T> {
                 v
             })
             .collect();
-        Ok(json!({ "data": data, "next_cursor": page.next.as_ref().map(IndexCursor::encode) }))
+        Ok(json!({ "data": data, "next_cursor": page.next.map(|c| c.encode(p)) }))
     }
 
     /// Buys (or, for a partner, grants) an add-on: the prorated points are debited in ONE

@@ -3,7 +3,7 @@
 //! | PK | SK | entity_type |
 //! |---|---|---|
 //! | `WS#w` / `PARTNER#p` | `WALLET` | `wallet` |
-//! | `WS#w` / `PARTNER#p` | `LEDGER#<seq, 20 digits>` | `ledger_entry` |
+//! | `WS#w` / `PARTNER#p` | `LEDGER#<seq, 20 digits>` | `ledger_entry` (a workspace's: GSI2 `PARTNER#p` / `<ns>#WS#w#<seq>`) |
 //! | `IDEMP#<scope>#<key>` | `IDEMP` | `idempotency` |
 //! | `PARTNER#p` | `PROFILE` | `partner` |
 //! | `PARTNER#p` | `ADDON#<code>` | `partner_addon` |
@@ -11,6 +11,7 @@
 //! | `PARTNER#p` | `TOPUPS` | `topup_options` (the whole list, replaced at once) |
 //! | `PARTNER#p` | `RATE` | `credit_rate` |
 //! | `PARTNER#p` | `WS#w` | `workspace_ref` (lists a partner's workspaces) |
+//! | `PARTNER#p` | `EVENT#<ns, 20 digits><seq, 10 digits>#<id>` | `partner_event` (the outbox) |
 //! | `WS#w` | `PROFILE` | `workspace` (GSI1 `DUE#<shard>` / `<renews_on>#w`: renewals due) |
 //! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` |
 //! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
@@ -196,6 +197,21 @@ pub fn ledger_sk(seq: u64) -> String {
 
 pub fn ledger_entry(wallet: &WalletId, seq: u64) -> Key {
     Key::new(wallet_pk(wallet), ledger_sk(seq))
+}
+
+/// The partner-ledger index's sort key of entry `seq` of `wallet`: time first (nanoseconds,
+/// fixed width, so that text order is time order), then the wallet and sequence to make it
+/// unique.
+pub fn partner_ledger_sk(written_ns: u128, wallet: &WalletId, seq: u64) -> String {
+    format!("{written_ns:020}#{}#{seq:020}", wallet_pk(wallet))
+}
+
+pub const EVENT_PREFIX: &str = "EVENT#";
+
+/// A partner event's sort key: when it was written (nanoseconds, then the writing process's
+/// sequence for ties), then its id.
+pub fn event_sk(written_ns: u128, seq: u64, id: &str) -> String {
+    format!("{EVENT_PREFIX}{written_ns:020}{seq:010}#{id}")
 }
 
 pub fn ledger_seq(sk: &str) -> Option<u64> {

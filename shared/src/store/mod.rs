@@ -4,6 +4,7 @@
 //! [`dynamodb::DynamoTable`] (production) and [`memory::MemoryTable`] (embedded). [`Store`]
 //! holds the product's operations, written once over any table.
 
+pub mod cursor;
 pub mod dynamodb;
 pub mod item;
 pub mod keys;
@@ -13,11 +14,12 @@ pub mod schema;
 pub mod table;
 pub mod wallet;
 
+pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerLedgerCursor, WorkspaceCursor};
 pub use item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 pub use table::{FailedCondition, Table, TableError};
 pub use wallet::{
-    Committed, Crossing, Cursor, IdempotencyKey, IndexCursor, InvalidCursor, InvalidIdempotencyKey, Outcome, Page,
-    Posting, RetryPolicy, Verified, WalletState, wallet_state,
+    Committed, Crossing, IdempotencyKey, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy, Verified,
+    WalletState, wallet_state,
 };
 
 /// The attribute DynamoDB's TTL sweeps on (epoch seconds).

@@ -15,8 +15,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -27,11 +25,12 @@ use crate::domain::{
     Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Overdraft, PartnerId, PointsDelta, WalletId, WorkspaceId,
 };
 
+use super::cursor::{LedgerCursor, PartnerLedgerCursor};
 use super::item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 use super::keys;
 use super::records::rfc3339;
 use super::schema::PARTNER_LEDGER_INDEX;
-use super::table::{FailedCondition, IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::table::{FailedCondition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
 use super::{Store, StoreError};
 
 /// How long an idempotency record answers replays. Longer than Stripe's 3 days of webhook
@@ -183,66 +182,9 @@ pub struct WalletState {
 
 /// One page of a listing, and where the next starts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page<T, C = Cursor> {
+pub struct Page<T, C = LedgerCursor> {
     pub items: Vec<T>,
     pub next: Option<C>,
-}
-
-/// An opaque position in an index listing (the last item's keys).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexCursor {
-    position: IndexPosition,
-}
-
-impl IndexCursor {
-    pub fn parse(s: &str) -> Result<Self, InvalidCursor> {
-        let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidCursor)?;
-        let text = String::from_utf8(raw).map_err(|_| InvalidCursor)?;
-        let mut parts = text.split('\n');
-        let (Some(index_sk), Some(pk), Some(sk), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(InvalidCursor);
-        };
-        if keys::ledger_seq(sk).is_none() || !pk.starts_with("WS#") {
-            return Err(InvalidCursor);
-        }
-        Ok(Self { position: IndexPosition { key: Key::new(pk, sk), index_sk: index_sk.to_owned() } })
-    }
-
-    pub fn encode(&self) -> String {
-        let p = &self.position;
-        URL_SAFE_NO_PAD.encode(format!("{}\n{}\n{}", p.index_sk, p.key.pk, p.key.sk))
-    }
-}
-
-/// An opaque position in a ledger (it encodes the last sort key seen).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor(String);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cursor is not one this API returned")]
-pub struct InvalidCursor;
-
-impl Cursor {
-    fn from_ledger_sk(sk: &str) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(sk))
-    }
-
-    pub fn parse(s: &str) -> Result<Self, InvalidCursor> {
-        let cursor = Self(s.to_owned());
-        cursor.ledger_sk().ok_or(InvalidCursor)?;
-        Ok(cursor)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    fn ledger_sk(&self) -> Option<String> {
-        let raw = URL_SAFE_NO_PAD.decode(&self.0).ok()?;
-        let sk = String::from_utf8(raw).ok()?;
-        keys::ledger_seq(&sk).map(|_| sk)
-    }
 }
 
 /// What [`Store::verify`] found in a healthy wallet.
@@ -277,11 +219,9 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("ledger types serialize to JSON")
 }
 
-/// The partner-ledger index's sort key: time first (nanoseconds, fixed width, so that text
-/// order is time order), then the wallet and sequence to make it unique.
 fn partner_ledger_sk(entry: &LedgerEntry) -> String {
-    let ns = entry.created_at.unix_timestamp_nanos().max(0);
-    format!("{ns:020}#{}#{:020}", keys::wallet_pk(&entry.id.wallet), entry.id.seq)
+    let ns = u128::try_from(entry.created_at.unix_timestamp_nanos()).unwrap_or(0);
+    keys::partner_ledger_sk(ns, &entry.id.wallet, entry.id.seq)
 }
 
 fn entry_item(entry: &LedgerEntry, partner: Option<&PartnerId>) -> Item {
@@ -566,12 +506,12 @@ impl<T: Table> Store<T> {
     pub async fn ledger(
         &self,
         wallet: &WalletId,
-        after: Option<&Cursor>,
+        after: Option<&LedgerCursor>,
         limit: usize,
         order: Order,
     ) -> Result<Page<LedgerEntry>, StoreError> {
         assert!(limit > 0 && limit < MAX_QUERY_LIMIT, "page size {limit} out of range");
-        let start = after.map(|c| c.ledger_sk().expect("cursors are checked when parsed"));
+        let start = after.map(LedgerCursor::sort_key);
         // One more than asked tells whether a next page exists, so a last page that happens to
         // be full carries no cursor to an empty page.
         let mut items = self
@@ -582,7 +522,7 @@ impl<T: Table> Store<T> {
         let more = items.len() > limit;
         items.truncate(limit);
         let entries = items.iter().map(|i| entry_from_item(wallet, i)).collect::<Result<Vec<_>, _>>()?;
-        let next = more.then(|| entries.last().map(|e| Cursor::from_ledger_sk(&keys::ledger_sk(e.id.seq)))).flatten();
+        let next = more.then(|| entries.last().map(|e| LedgerCursor::after(e.id.seq))).flatten();
         Ok(Page { items: entries, next })
     }
 
@@ -591,11 +531,11 @@ impl<T: Table> Store<T> {
     pub async fn partner_ledger(
         &self,
         p: &PartnerId,
-        after: Option<&IndexCursor>,
+        after: Option<&PartnerLedgerCursor>,
         limit: usize,
-    ) -> Result<Page<LedgerEntry, IndexCursor>, StoreError> {
+    ) -> Result<Page<LedgerEntry, PartnerLedgerCursor>, StoreError> {
         assert!(limit > 0 && limit < MAX_QUERY_LIMIT, "page size {limit} out of range");
-        let position = after.map(|c| c.position.clone());
+        let position = after.map(PartnerLedgerCursor::index_position);
         let mut items = self
             .table
             .query_index(&PARTNER_LEDGER_INDEX, &keys::partner_pk(p), position.as_ref(), limit + 1, Order::Descending)
@@ -612,12 +552,12 @@ impl<T: Table> Store<T> {
             entries.push(entry_from_item(&WalletId::Workspace(w), item)?);
         }
         let next = match items.last() {
-            Some(last) if more => Some(IndexCursor {
-                position: IndexPosition {
-                    key: last.key().ok_or_else(|| StoreError::Corrupt("index item without a key".into()))?,
-                    index_sk: last.str(PARTNER_LEDGER_INDEX.sort)?.to_owned(),
-                },
-            }),
+            Some(last) if more => {
+                let sk = last.str(PARTNER_LEDGER_INDEX.sort)?;
+                let position = PartnerLedgerCursor::from_index_sk(sk)
+                    .ok_or_else(|| StoreError::Corrupt(format!("partner ledger index sort key {sk:?}")))?;
+                Some(position)
+            }
             _ => None,
         };
         Ok(Page { items: entries, next })

@@ -3,7 +3,9 @@
 use serde_json::json;
 use shared::domain::{Balance, Overdraft, PartnerId, Points, PointsDelta};
 use shared::store::item::{Attr, Condition, Item, Write};
-use shared::store::{Cursor, IndexCursor, Order, Outcome, Store, StoreError, Table, TableError, keys};
+use shared::store::{
+    InvalidCursor, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Store, StoreError, Table, TableError, keys,
+};
 use time::Duration;
 
 use crate::support::{T0, new_wallet, posting, respond};
@@ -149,7 +151,7 @@ async fn ledgers_page_with_opaque_cursors<T: Table>(store: Store<T>) {
     }
     for order in [Order::Ascending, Order::Descending] {
         let mut seqs = Vec::new();
-        let mut cursor: Option<Cursor> = None;
+        let mut cursor: Option<LedgerCursor> = None;
         let mut pages = 0;
         loop {
             let page = store.ledger(&w, cursor.as_ref(), 10, order).await.unwrap();
@@ -157,7 +159,7 @@ async fn ledgers_page_with_opaque_cursors<T: Table>(store: Store<T>) {
             pages += 1;
             // A cursor survives a round trip through a client as a string.
             match page.next {
-                Some(c) => cursor = Some(Cursor::parse(c.as_str()).unwrap()),
+                Some(c) => cursor = Some(LedgerCursor::decode(&c.encode(&w), &w).unwrap()),
                 None => break,
             }
         }
@@ -170,8 +172,8 @@ async fn ledgers_page_with_opaque_cursors<T: Table>(store: Store<T>) {
     // A last page that is exactly full has no cursor to an empty page.
     let exact = store.ledger(&w, None, 25, Order::Ascending).await.unwrap();
     assert_eq!((exact.items.len(), exact.next), (25, None));
-    assert!(Cursor::parse("not-a-cursor").is_err());
-    assert!(Cursor::parse("V0FMTEVU").is_err(), "base64 of WALLET is not a ledger position");
+    assert_eq!(LedgerCursor::decode("not-a-cursor", &w), Err(InvalidCursor));
+    assert_eq!(LedgerCursor::decode("V0FMTEVU", &w), Err(InvalidCursor), "base64 of WALLET is not a ledger position");
 }
 
 async fn verify_catches_a_tampered_ledger<T: Table>(store: Store<T>) {
@@ -212,12 +214,12 @@ async fn partner_ledger_lists_all_its_workspaces<T: Table>(store: Store<T>) {
         amounts.extend(page.items.iter().map(|e| e.amount.to_string()));
         match page.next {
             // The cursor survives a trip through a client as a string.
-            Some(c) => cursor = Some(IndexCursor::parse(&c.encode()).unwrap()),
+            Some(c) => cursor = Some(PartnerLedgerCursor::decode(&c.encode(&p), &p).unwrap()),
             None => break,
         }
     }
     assert_eq!(amounts, ["7.00", "6.00", "5.00", "4.00", "3.00", "2.00", "1.00"], "newest first, all workspaces");
-    assert!(IndexCursor::parse("bm9wZQ").is_err());
+    assert_eq!(PartnerLedgerCursor::decode("bm9wZQ", &p), Err(InvalidCursor));
 }
 
 /// The table layer itself, where the two implementations could most easily differ.

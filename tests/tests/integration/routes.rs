@@ -196,7 +196,7 @@ impl Runner {
         if let Some(m) = self.router.resolve(req.method(), req.uri().path()) {
             self.served.insert(m.route.key());
         }
-        let response = self.router.handle(&self.billing, &self.verifier, req, now_s()).await;
+        let response = self.router.handle(&self.billing, &self.verifier, req).await;
         let status = response.status().as_u16();
         let json = match response.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap(),
@@ -220,7 +220,7 @@ impl Runner {
         if let Some(m) = self.router.resolve(req.method(), req.uri().path()) {
             self.served.insert(m.route.key());
         }
-        let response = self.router.handle(&self.billing, &self.verifier, req, now_s()).await;
+        let response = self.router.handle(&self.billing, &self.verifier, req).await;
         let json = match response.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap(),
             Body::Binary(b) => serde_json::from_slice(b).unwrap(),

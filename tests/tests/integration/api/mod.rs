@@ -38,6 +38,7 @@ mod access;
 mod addons;
 pub(crate) mod autotopup;
 pub(crate) mod checkout;
+mod cursors;
 mod events;
 mod forged;
 mod idempotency;
