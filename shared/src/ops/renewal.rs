@@ -15,8 +15,8 @@
 //!
 //! A purchase is refused once a workspace holds [`MAX_RENEWAL_ADDONS`] add-ons, so one
 //! transaction carries every renewal. A workspace that held more before that bound existed
-//! first lapses the newest of its due add-ons, in transactions of their own (see
-//! [`Billing::make_room`]), and then renews the rest: nothing stays active unpaid.
+//! first lapses the newest of its due add-ons, in transactions of their own (`make_room`), and
+//! then renews the rest: nothing stays active unpaid.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -255,11 +255,10 @@ impl<T: Table> Billing<T> {
 
     /// Lapses the due add-ons one renewal cannot carry ([`renewal_overflow`]), at most
     /// [`MAX_RENEWAL_ADDONS`] per transaction, so that the renewal of the rest fits one. Each
-    /// batch is one transaction guarded by the workspace's version and the add-ons' statuses,
-    /// with a zero-amount `lapse` ledger entry naming the active ones and an `addon.lapsed`
-    /// event (only the workspace moves when the batch is cancelled add-ons that end): a
-    /// concurrent run or a retry finds the workspace moved and decides again. Returns what the
-    /// renewal continues from, or `None` when something moved meanwhile.
+    /// batch is one transaction guarded by the workspace's version and the add-ons' statuses
+    /// ([`commit_overflow`](Self::commit_overflow)): a concurrent run or a retry finds the
+    /// workspace moved and decides again. Returns what the renewal continues from, or `None`
+    /// when something moved meanwhile.
     async fn make_room(
         &self,
         mut held: Holding,
@@ -273,90 +272,65 @@ impl<T: Table> Billing<T> {
                 return Ok(Some(held));
             }
             let batch = &overflow[..overflow.len().min(MAX_RENEWAL_ADDONS)];
-            let Holding { ws, addons, state } = &held;
-            let after: Vec<WorkspaceAddon> = addons
-                .iter()
-                .map(|a| match batch.iter().any(|b| b.id == a.id) {
-                    true if a.status == AddonStatus::Cancelling => {
-                        WorkspaceAddon { status: AddonStatus::Removed, ..a.clone() }
-                    }
-                    true => WorkspaceAddon { status: AddonStatus::Lapsed, ..a.clone() },
-                    false => a.clone(),
-                })
-                .collect();
-            let plan_terms = terms.plan(self, &ws.partner, ws.plan).await?;
-            let (_, status) = evaluate(&plan_terms, &after, &ws.usage).map_err(internal)?;
-            let updated = Workspace { status, version: ws.version + 1, ..ws.clone() };
-            let now = self.clock.now();
-            let mut writes = vec![Write::Put {
-                item: records::workspace_item(&updated),
-                condition: Condition::equals("version", Attr::n(ws.version)),
-            }];
-            let mut lines = Vec::new();
-            for was in batch {
-                let next = after.iter().find(|a| a.id == was.id).expect("the batch is among the add-ons");
-                writes.push(Write::Put {
-                    item: records::workspace_addon_item(&ws.id, next),
-                    condition: Condition::equals("status", Attr::s(was.status.as_str())),
-                });
-                if was.status == AddonStatus::Active {
-                    let unit_points = prices.iter().find(|p| p.code == was.code).map_or(was.unit_points, |p| p.points);
-                    let points = unit_points.checked_mul(was.quantity).ok_or_else(|| internal("price out of range"))?;
-                    let (addon_id, addon, quantity) = (was.id.clone(), was.code, was.quantity);
-                    lines.push(RenewalLine { addon_id, addon, quantity, unit_points, points });
-                }
-            }
+            let plan_terms = terms.plan(self, &held.ws.partner, held.ws.plan).await?;
             let next = ended.next().map_err(internal)?;
-            if !lines.is_empty() {
-                let lapsed: Vec<_> = lines
-                    .iter()
-                    .map(|l| json!({ "addon_id": l.addon_id, "addon": l.addon, "quantity": l.quantity }))
-                    .collect();
-                let data = json!({ "addons": lapsed, "cycle_start": format_date(next.start()) });
-                let kind = super::events::PartnerEventKind::AddonLapsed;
-                writes.push(super::events::event_write(&ws.partner, &ws.id, kind, data, now));
+            let decided = overflow_batch(&held, batch, prices, &plan_terms, next, self.clock.now())?;
+            match self.commit_overflow(&held, decided, next).await? {
+                Some(after) => held = after,
+                None => return Ok(None),
             }
-            writes.extend(super::events::status_event(&ws.partner, &ws.id, &ws.status, &updated.status, now));
-            let wallet = if lines.is_empty() {
-                match self.store.write(writes).await {
-                    Ok(()) => *state,
-                    Err(StoreError::ConditionFailed { .. }) => return Ok(None),
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                let key = format!("{}:{}:overflow:{}", ws.id, format_date(ws.renews_on), ws.version);
-                let idempotency = IdempotencyKey::new(RENEWAL_SCOPE, &key, key.as_bytes())
-                    .map_err(|_| internal(format!("renewal key {key} is not a key")))?;
-                let reason = format!(
-                    "more add-ons fell due at once than the {MAX_RENEWAL_ADDONS} one renewal carries: the newest \
-                     lapsed instead of renewing"
-                );
-                let (cycle_start, cycle_end) = (format_date(next.start()), format_date(next.end()));
-                let posting = crate::store::Posting {
-                    wallet: WalletId::Workspace(ws.id.clone()),
-                    amount: PointsDelta::ZERO,
-                    overdraft: Overdraft::Forbid,
-                    kind: EntryKind::Lapse { cycle_start, cycle_end, lines, shortfall: Points::ZERO, reason },
-                    actor: Actor::System(RENEWAL_ACTOR.into()),
-                    at: now,
-                    idempotency,
-                    partner: Some(ws.partner.clone()),
-                    also: writes,
-                };
-                match self.store.post_from(posting, *state, |_| json!({ "outcome": "overflow_lapsed" })).await {
-                    Ok(Outcome::Applied { entry, .. }) => {
-                        tracing::info!(workspace = %ws.id, entry = %entry.id, lapsed = batch.len(),
-                            "renewal overflow lapsed");
-                        WalletState { balance: entry.balance_after, version: entry.id.seq }
-                    }
-                    Ok(Outcome::Replayed { .. } | Outcome::KeyReused | Outcome::InsufficientBalance { .. })
-                    | Err(StoreError::ConditionFailed { .. }) => return Ok(None),
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            held = Holding { ws: updated, addons: after, state: wallet };
         }
         Err(internal(format!("workspace {} has more add-ons due than its renewal lapses", held.ws.id)))
+    }
+
+    /// Writes one overflow batch: with a zero-amount `lapse` ledger entry naming the active
+    /// add-ons it lapses (keyed by the workspace's version it was decided on), or, when it only
+    /// ends cancelled ones, without one.
+    async fn commit_overflow(
+        &self,
+        held: &Holding,
+        decided: OverflowBatch,
+        next: Cycle,
+    ) -> Result<Option<Holding>, OpError> {
+        let OverflowBatch { ws, addons, writes, lines } = decided;
+        let before = &held.ws;
+        if lines.is_empty() {
+            return match self.store.write(writes).await {
+                Ok(()) => Ok(Some(Holding { ws, addons, state: held.state })),
+                Err(StoreError::ConditionFailed { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let key = format!("{}:{}:overflow:{}", before.id, format_date(before.renews_on), before.version);
+        let idempotency = IdempotencyKey::new(RENEWAL_SCOPE, &key, key.as_bytes())
+            .map_err(|_| internal(format!("renewal key {key} is not a key")))?;
+        let reason = format!(
+            "more add-ons fell due at once than the {MAX_RENEWAL_ADDONS} one renewal carries: the newest lapsed \
+             instead of renewing"
+        );
+        let (cycle_start, cycle_end) = (format_date(next.start()), format_date(next.end()));
+        let lapsed = lines.len();
+        let posting = crate::store::Posting {
+            wallet: WalletId::Workspace(before.id.clone()),
+            amount: PointsDelta::ZERO,
+            overdraft: Overdraft::Forbid,
+            kind: EntryKind::Lapse { cycle_start, cycle_end, lines, shortfall: Points::ZERO, reason },
+            actor: Actor::System(RENEWAL_ACTOR.into()),
+            at: self.clock.now(),
+            idempotency,
+            partner: Some(before.partner.clone()),
+            also: writes,
+        };
+        match self.store.post_from(posting, held.state, |_| json!({ "outcome": "overflow_lapsed" })).await {
+            Ok(Outcome::Applied { entry, .. }) => {
+                tracing::info!(workspace = %before.id, entry = %entry.id, lapsed, "renewal overflow lapsed");
+                let state = WalletState { balance: entry.balance_after, version: entry.id.seq };
+                Ok(Some(Holding { ws, addons, state }))
+            }
+            Ok(Outcome::Replayed { .. } | Outcome::KeyReused | Outcome::InsufficientBalance { .. })
+            | Err(StoreError::ConditionFailed { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Renews `ws` cycle after cycle until it is current or `MAX_CATCH_UP_CYCLES` are done (a
@@ -522,6 +496,68 @@ fn renewal_writes(
     }
     writes.extend(super::events::status_event(&ws.partner, &ws.id, &ws.status, &updated.status, now));
     Ok(writes)
+}
+
+/// One batch of an overflow's lapse, decided: the workspace and its add-ons after it, the
+/// writes that take them there, and the lines of the active add-ons it lapses (at the price
+/// they would have renewed at).
+struct OverflowBatch {
+    ws: Workspace,
+    addons: Vec<WorkspaceAddon>,
+    writes: Vec<Write>,
+    lines: Vec<RenewalLine>,
+}
+
+/// Decides one overflow batch: active add-ons of `batch` lapse, cancelled ones end.
+fn overflow_batch(
+    held: &Holding,
+    batch: &[WorkspaceAddon],
+    prices: &[PartnerAddon],
+    plan_terms: &Plan,
+    next: Cycle,
+    now: time::OffsetDateTime,
+) -> Result<OverflowBatch, OpError> {
+    let ws = &held.ws;
+    let ended = |a: &WorkspaceAddon| match a.status {
+        AddonStatus::Cancelling => AddonStatus::Removed,
+        _ => AddonStatus::Lapsed,
+    };
+    let addons: Vec<WorkspaceAddon> = held
+        .addons
+        .iter()
+        .map(|a| match batch.iter().any(|b| b.id == a.id) {
+            true => WorkspaceAddon { status: ended(a), ..a.clone() },
+            false => a.clone(),
+        })
+        .collect();
+    let (_, status) = evaluate(plan_terms, &addons, &ws.usage).map_err(internal)?;
+    let updated = Workspace { status, version: ws.version + 1, ..ws.clone() };
+    let mut writes = vec![Write::Put {
+        item: records::workspace_item(&updated),
+        condition: Condition::equals("version", Attr::n(ws.version)),
+    }];
+    let mut lines = Vec::new();
+    for was in batch {
+        writes.push(Write::Put {
+            item: records::workspace_addon_item(&ws.id, &WorkspaceAddon { status: ended(was), ..was.clone() }),
+            condition: Condition::equals("status", Attr::s(was.status.as_str())),
+        });
+        if was.status == AddonStatus::Active {
+            let unit_points = prices.iter().find(|p| p.code == was.code).map_or(was.unit_points, |p| p.points);
+            let points = unit_points.checked_mul(was.quantity).ok_or_else(|| internal("price out of range"))?;
+            let (addon_id, addon, quantity) = (was.id.clone(), was.code, was.quantity);
+            lines.push(RenewalLine { addon_id, addon, quantity, unit_points, points });
+        }
+    }
+    if !lines.is_empty() {
+        let lapsed: Vec<_> =
+            lines.iter().map(|l| json!({ "addon_id": l.addon_id, "addon": l.addon, "quantity": l.quantity })).collect();
+        let data = json!({ "addons": lapsed, "cycle_start": format_date(next.start()) });
+        let kind = super::events::PartnerEventKind::AddonLapsed;
+        writes.push(super::events::event_write(&ws.partner, &ws.id, kind, data, now));
+    }
+    writes.extend(super::events::status_event(&ws.partner, &ws.id, &ws.status, &updated.status, now));
+    Ok(OverflowBatch { ws: updated, addons, writes, lines })
 }
 
 /// A partner's add-on prices and plans, read once per scheduled run and shared by its
