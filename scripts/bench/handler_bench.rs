@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use integration_tests::CountingTable;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::domain::{FixedClock, PartnerId, PartnerSettings};
-use shared::ops::{Billing, Payments};
+use shared::domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WorkspaceId};
+use shared::ops::{Billing, NewWorkspace, Payments};
 use shared::store::memory::MemoryTable;
 use shared::store::{IdempotencyKey, Store, Table};
 use shared::stripe::client::{StripeConfig, StripeGateway};
@@ -319,8 +319,7 @@ impl<'f, T: Table> Bench<'f, T> {
             json!({ "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "1000" }] });
         self.must(req("PUT /partner/topup-options").json(options)).await;
         self.must(req("PUT /partner/credit-rate").json(json!({ "currency": "usd", "price_per_point": "0.05" }))).await;
-        let ws = json!({ "id": W, "name": "Bench", "plan": "starter", "cycle_anchor_day": 1 });
-        self.must(req("POST /partner/workspaces").json(ws)).await;
+        self.provision(W, "Bench").await;
         let fund = json!({ "amount": "1000000", "reason": "bench funding" });
         self.must(req("POST /partner/workspaces/{id}/points").param("id", W).json(fund)).await;
         self.buy(W).await;
@@ -330,9 +329,23 @@ impl<'f, T: Table> Bench<'f, T> {
             self.must(req("POST /partner/workspaces/{id}/points").param("id", W).json(body)).await;
         }
         for i in 0..SEED_WORKSPACES {
-            let ws = json!({ "id": format!("ws-seed-{i}"), "name": "Seed", "plan": "starter", "cycle_anchor_day": 1 });
-            self.must(req("POST /partner/workspaces").json(ws)).await;
+            self.provision(&format!("ws-seed-{i}"), "Seed").await;
         }
+    }
+
+    /// A workspace under a fixed id, through the provisioning operation (the route assigns
+    /// ids itself), so that the timed requests can name it.
+    async fn provision(&self, w: &str, name: &str) {
+        let new = NewWorkspace {
+            id: WorkspaceId::parse(w).unwrap(),
+            name: name.to_owned(),
+            plan: PlanId::Starter,
+            anchor: Some(AnchorDay::new(1).unwrap()),
+        };
+        let key = IdempotencyKey::new(&format!("partner:{P}"), &format!("provision-{w}"), w.as_bytes()).unwrap();
+        let p = PartnerId::parse(P).unwrap();
+        let reply = self.billing.create_workspace(&p, new, &key).await.expect("provision a workspace");
+        assert_eq!(reply.status, 201, "{}", reply.body);
     }
 
     /// Buys one extra bot for `w` and returns the add-on's id.
@@ -349,8 +362,7 @@ impl<'f, T: Table> Bench<'f, T> {
         let slot = self.pool_slots.fetch_add(1, Ordering::Relaxed);
         let w = format!("ws-pool-{}", slot / ADDONS_PER_WORKSPACE);
         if slot.is_multiple_of(ADDONS_PER_WORKSPACE) {
-            let ws = json!({ "id": w, "name": "Pool", "plan": "starter", "cycle_anchor_day": 1 });
-            self.must(req("POST /partner/workspaces").json(ws)).await;
+            self.provision(&w, "Pool").await;
             let fund = json!({ "amount": "1000000", "reason": "bench funding" });
             self.must(req("POST /partner/workspaces/{id}/points").param("id", &w).json(fund)).await;
         }
@@ -387,7 +399,9 @@ impl<'f, T: Table> Bench<'f, T> {
                     "cancel_url": "https://agency.example/back",
                     "grace_days": 0,
                 })),
-                "POST /partner/stripe/connect" => r.json(json!({ "code": self.stripe.issue_oauth_code(None, false).0 })),
+                "POST /partner/stripe/connect" => {
+                    r.json(json!({ "code": self.stripe.issue_oauth_code(None, false).0 }))
+                }
                 "POST /workspace/checkout" => r.json(json!({ "points": "100" })),
                 "PUT /workspace/auto-topup" => r.json(json!({ "enabled": false })),
                 "POST /partner/wallet/checkout" => r.json(json!({
@@ -400,9 +414,9 @@ impl<'f, T: Table> Bench<'f, T> {
                     "options": [{ "label": "Pack", "currency": "usd", "amount_minor": 1000, "points": "1000" }],
                 })),
                 "PUT /partner/credit-rate" => r.json(json!({ "currency": "usd", "price_per_point": "0.05" })),
-                "POST /partner/workspaces" => r.json(
-                    json!({ "id": format!("ws-new-{i}-{:08x}", fastrand::u32(..)), "name": "New", "plan": "starter", "cycle_anchor_day": 1 }),
-                ),
+                "POST /partner/workspaces" => {
+                    r.json(json!({ "name": "New", "plan": "starter", "cycle_anchor_day": 1 }))
+                }
                 "GET /partner/workspaces/{id}" | "GET /platform/workspaces/{id}/entitlements" => r.param("id", W),
                 // Back and forth, so that every request is a real change.
                 "PUT /partner/workspaces/{id}/plan" => {

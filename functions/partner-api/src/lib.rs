@@ -10,7 +10,7 @@ use shared::domain::{
 };
 use shared::http::{self, ApiError, Caller, partner_scope};
 use shared::ops::{
-    Billing, MAX_TOPUP_OPTIONS, NewWorkspace, PartnerRefillTerms, TopupOptionDraft, partner_addon_view, plan_view,
+    Billing, MAX_TOPUP_OPTIONS, PartnerRefillTerms, TopupOptionDraft, WorkspaceDraft, partner_addon_view, plan_view,
     settings_view, stripe_connection_view,
 };
 use shared::store::records::rfc3339;
@@ -124,15 +124,17 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         "GET /partner/workspaces" => list_workspaces(billing, p, req).await,
         "POST /partner/workspaces" => {
             let body: CreateWorkspace = http::json_body(req)?;
-            let id = WorkspaceId::parse(&body.id).map_err(|e| ApiError::invalid("id", e))?;
+            if body.id {
+                return Err(ApiError::invalid("id", "workspace ids are assigned by the API"));
+            }
             let plan = PlanId::parse(&body.plan).map_err(|e| ApiError::invalid("plan", e))?;
             let anchor = body
                 .cycle_anchor_day
                 .map(AnchorDay::new)
                 .transpose()
                 .map_err(|e| ApiError::invalid("cycle_anchor_day", e))?;
-            let new = NewWorkspace { id, name: body.name, plan, anchor };
-            Ok(http::reply(billing.create_workspace(p, new, idem()).await?))
+            let draft = WorkspaceDraft { name: body.name, plan, anchor };
+            Ok(http::reply(billing.create_assigned_workspace(p, draft, idem()).await?))
         }
         "GET /partner/workspaces/{id}" => {
             let ws = billing.partner_workspace(p, &workspace_id(req)?).await?;
@@ -269,7 +271,9 @@ struct CreditRateBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateWorkspace {
-    id: String,
+    /// Refused with its own answer, whatever its value: an id is the API's to give.
+    #[serde(default, deserialize_with = "present")]
+    id: bool,
     name: String,
     plan: String,
     cycle_anchor_day: Option<u8>,
@@ -341,4 +345,10 @@ struct AutoRefill {
 #[serde(deny_unknown_fields)]
 struct Connect {
     code: String,
+}
+
+/// True for a field that is there, whatever it holds (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d)?;
+    Ok(true)
 }

@@ -137,6 +137,16 @@ impl AddonId {
     }
 }
 
+impl WorkspaceId {
+    /// A fresh workspace id, `ws_` and 96 random bits in hex, from the same generator as the
+    /// add-on and top-up option ids. It is not a CSPRNG, and needs not be: an id is no secret
+    /// (every route checks that the caller's partner or workspace owns it), it only has to be
+    /// new, and creation is conditioned on it being so (a clash draws another).
+    pub fn generate() -> Self {
+        Self(format!("ws_{:024x}", fastrand::u128(..) >> 32))
+    }
+}
+
 impl TopupOptionId {
     /// A fresh random top-up option id (96 bits of randomness).
     pub fn generate() -> Self {

@@ -18,8 +18,45 @@ use super::{AddonCode, AddonId, AddonStatus, Balance, Cycle, CycleError, Points,
 
 /// Most add-ons one renewal carries: each is one action of the renewal's single transaction,
 /// beside the wallet, the ledger entry, the idempotency record and the workspace (DynamoDB
-/// allows 100).
+/// allows 100). It is also the most add-ons a workspace may hold at once ([`room_for_addon`]):
+/// every add-on it holds may fall due at the same renewal.
 pub const MAX_RENEWAL_ADDONS: usize = 90;
+
+/// A purchase refused because the workspace holds as many add-ons as one renewal carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this workspace already holds {max} add-ons, the most a workspace may hold at once; buy a larger quantity of \
+     one it holds instead, or wait until a cancelled one ends"
+)]
+pub struct AddonLimitReached {
+    pub max: usize,
+}
+
+/// Whether a workspace holding `addons` may take one more. Cancelled add-ons count until their
+/// period ends, since the renewal that ends them writes them too. A quantity is one add-on
+/// whatever its size: a renewal writes one item for it.
+pub fn room_for_addon(addons: &[WorkspaceAddon]) -> Result<(), AddonLimitReached> {
+    let held = addons.iter().filter(|a| a.status.counts_toward_limits()).count();
+    if held < MAX_RENEWAL_ADDONS { Ok(()) } else { Err(AddonLimitReached { max: MAX_RENEWAL_ADDONS }) }
+}
+
+/// The add-ons due at the end of `ended` that one renewal cannot carry: a workspace that held
+/// more than [`MAX_RENEWAL_ADDONS`] before purchases were bounded. They give way in this order:
+/// cancelled ones first (they end at this renewal anyway), then active ones, newest first (the
+/// workspace keeps what it has held longest). Empty when all fit.
+pub fn renewal_overflow(ended: &Cycle, addons: &[WorkspaceAddon]) -> Vec<WorkspaceAddon> {
+    let mut due: Vec<&WorkspaceAddon> =
+        addons.iter().filter(|a| a.period_end <= ended.end() && a.status.counts_toward_limits()).collect();
+    let Some(excess) = due.len().checked_sub(MAX_RENEWAL_ADDONS).filter(|n| *n > 0) else {
+        return Vec::new();
+    };
+    due.sort_by(|a, b| {
+        let cancelled = |x: &WorkspaceAddon| x.status != AddonStatus::Cancelling;
+        (cancelled(a), std::cmp::Reverse((a.created_at, &a.id)))
+            .cmp(&(cancelled(b), std::cmp::Reverse((b.created_at, &b.id))))
+    });
+    due.into_iter().take(excess).cloned().collect()
+}
 
 /// One add-on renewed: its price now, times its quantity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +196,57 @@ mod tests {
         assert_eq!(plan.shortfall(Balance::parse("20").unwrap()).to_string(), "4.00");
         assert_eq!(plan.shortfall(Balance::parse("24").unwrap()), Points::ZERO);
         assert_eq!(plan.shortfall(Balance::parse("-1").unwrap()).to_string(), "25.00");
+    }
+
+    fn many(n: usize, status: AddonStatus, end: Date) -> Vec<WorkspaceAddon> {
+        (0..n)
+            .map(|i| WorkspaceAddon {
+                id: AddonId::parse(&format!("ad_{i:04}")).unwrap(),
+                code: AddonCode::ExtraMember,
+                quantity: 1,
+                unit_points: Points::parse("10").unwrap(),
+                status,
+                period_end: end,
+                created_at: datetime!(2026-04-15 10:00 UTC) + time::Duration::minutes(i as i64),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_workspace_holds_as_many_addons_as_one_renewal_carries() {
+        let april_end = date!(2026 - 04 - 30);
+        let mut held = many(MAX_RENEWAL_ADDONS - 1, AddonStatus::Active, april_end);
+        // Ended ones take no room; a cancelled one does until it ends.
+        held.extend(many(5, AddonStatus::Lapsed, april_end));
+        held.extend(many(3, AddonStatus::Removed, april_end));
+        assert_eq!(room_for_addon(&held), Ok(()));
+        held.extend(many(1, AddonStatus::Cancelling, april_end));
+        assert_eq!(room_for_addon(&held), Err(AddonLimitReached { max: 90 }));
+        assert!(AddonLimitReached { max: 90 }.to_string().contains("90 add-ons"));
+    }
+
+    #[test]
+    fn the_overflow_is_cancelled_ones_then_the_newest() {
+        let april = Cycle::containing(AnchorDay::new(1).unwrap(), date!(2026 - 04 - 15)).unwrap();
+        let end = april.end();
+        let mut addons = many(MAX_RENEWAL_ADDONS, AddonStatus::Active, end);
+        assert_eq!(renewal_overflow(&april, &addons), [], "exactly as many as fit");
+        // Not due at this renewal (bought during grace, paid into May), or ended: not counted.
+        addons.push(addon("ad_may", AddonCode::ExtraBot, 1, "10", AddonStatus::Active, date!(2026 - 05 - 31)));
+        addons.push(addon("ad_gone", AddonCode::ExtraBot, 1, "10", AddonStatus::Lapsed, end));
+        assert_eq!(renewal_overflow(&april, &addons), []);
+        // 3 more due: the cancelled one gives way first, then the two newest active ones.
+        addons.push(addon("ad_cancelled", AddonCode::ExtraBot, 1, "10", AddonStatus::Cancelling, end));
+        let mut newest = many(MAX_RENEWAL_ADDONS + 2, AddonStatus::Active, end).split_off(MAX_RENEWAL_ADDONS);
+        newest.iter_mut().for_each(|a| a.id = AddonId::parse(&format!("ad_new{}", a.id)).unwrap());
+        addons.extend(newest);
+        let ids: Vec<String> = renewal_overflow(&april, &addons).iter().map(|a| a.id.to_string()).collect();
+        assert_eq!(ids, ["ad_cancelled", "ad_newad_0091", "ad_newad_0090"]);
+        // What is left fits one renewal.
+        let left: Vec<_> = addons.iter().filter(|a| !ids.contains(&a.id.to_string())).cloned().collect();
+        let plan = plan_renewal(april, &left, |_| None).unwrap();
+        assert_eq!(plan.lines.len() + plan.ending.len(), MAX_RENEWAL_ADDONS);
+        assert_eq!(plan_renewal(april, &addons, |_| None), Err(RenewalError::TooManyAddons));
     }
 
     #[test]

@@ -80,6 +80,9 @@ impl From<OpError> for ApiError {
                 "insufficient_points",
                 format!("this needs {required} points and the balance is {balance}"),
             ),
+            // A conflict with what the workspace holds, like an existing id: the request was
+            // well formed, and the same one succeeds once an add-on has ended.
+            OpError::AddonLimit(limit) => ApiError::new(StatusCode::CONFLICT, "addon_limit", limit.to_string()),
             OpError::KeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -134,6 +137,7 @@ mod tests {
                 402,
                 "insufficient_points",
             ),
+            (OpError::AddonLimit(crate::domain::AddonLimitReached { max: 90 }), 409, "addon_limit"),
             (OpError::KeyReused, 422, "idempotency_key_reused"),
             (OpError::Conflict, 409, "conflict"),
             (OpError::Unavailable, 503, "unavailable"),

@@ -38,7 +38,7 @@ pub use topup::{
 pub use usage::{FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, UsageEvent, rebilling_view};
 pub use views::*;
 pub use webhook::WebhookOutcome;
-pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS};
+pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS, WorkspaceDraft};
 
 /// An operation whose workspace changed under it is attempted again, at most this often.
 pub const MAX_OP_ATTEMPTS: u32 = 5;
@@ -91,6 +91,9 @@ pub enum OpError {
     AccessDenied(crate::domain::AccessDenied),
     #[error("insufficient points: balance {balance}, required {required}")]
     InsufficientPoints { balance: Balance, required: Points },
+    /// The workspace holds as many add-ons as one renewal carries.
+    #[error(transparent)]
+    AddonLimit(crate::domain::AddonLimitReached),
     #[error("idempotency key reused with a different request")]
     KeyReused,
     #[error("the resource changed concurrently; retry")]

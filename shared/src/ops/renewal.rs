@@ -10,7 +10,13 @@
 //!
 //! The scheduler ([`Billing::renew_due`]) reads the due index shard by shard, in bounded pages,
 //! renews a bounded number of workspaces at once, and stops before its deadline. A workspace
-//! stays due until it is renewed or lapses, so what a tick leaves, the next one finds.
+//! stays due until it is renewed or lapses, so what a tick leaves, the next one finds; one
+//! several cycles behind is renewed (or lapses) cycle after cycle in the same run.
+//!
+//! A purchase is refused once a workspace holds [`MAX_RENEWAL_ADDONS`] add-ons, so one
+//! transaction carries every renewal. A workspace that held more before that bound existed
+//! first lapses the newest of its due add-ons, in transactions of their own (`make_room`), and
+//! then renews the rest: nothing stays active unpaid.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,18 +28,32 @@ use serde_json::json;
 use time::Date;
 
 use crate::domain::{
-    Actor, AddonStatus, Cycle, EntryKind, Overdraft, PartnerAddon, PartnerId, Plan, PlanId, Points, PointsDelta,
-    RenewalPlan, WalletId, Workspace, WorkspaceAddon, WorkspaceId, evaluate, lapses_on, plan_renewal, renews_on,
+    Actor, AddonStatus, Cycle, EntryKind, MAX_RENEWAL_ADDONS, Overdraft, PartnerAddon, PartnerId, Plan, PlanId, Points,
+    PointsDelta, RenewalLine, RenewalPlan, WalletId, Workspace, WorkspaceAddon, WorkspaceId, evaluate, lapses_on,
+    plan_renewal, renewal_overflow, renews_on,
 };
 use crate::store::records::{self, format_date};
 use crate::store::schema::DUE_INDEX;
-use crate::store::table::IndexPosition;
-use crate::store::{Attr, Condition, IdempotencyKey, Order, Outcome, StoreError, Table, Write, keys};
+use crate::store::table::{IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS};
+use crate::store::{Attr, Condition, IdempotencyKey, Order, Outcome, StoreError, Table, WalletState, Write, keys};
 
-use super::{Billing, MAX_OP_ATTEMPTS, OpError};
+use super::{Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError};
 
 /// Scope of the renewals' idempotency records.
 const RENEWAL_SCOPE: &str = "renewal";
+
+/// What a renewal (or an overflow's lapse) writes besides its add-ons: the wallet, the ledger
+/// entry, the idempotency record, the workspace, the partner's accrual or the lapse event, and
+/// a pause/resume event.
+const RENEWAL_FIXED_ACTIONS: usize = 6;
+const _: () = assert!(MAX_RENEWAL_ADDONS + RENEWAL_FIXED_ACTIONS <= MAX_TRANSACTION_ACTIONS);
+
+/// Overflow batches one renewal may write: enough for every add-on record a workspace's
+/// listing reads.
+const MAX_OVERFLOW_BATCHES: usize = (MAX_ADDON_PAGES * MAX_QUERY_LIMIT).div_ceil(MAX_RENEWAL_ADDONS);
+
+/// Cycles one scheduled run renews of one workspace that is behind; the next run goes on.
+pub const MAX_CATCH_UP_CYCLES: usize = 24;
 /// Who the renewals' ledger entries name.
 pub const RENEWAL_ACTOR: &str = "renewal";
 
@@ -86,6 +106,21 @@ impl RenewalRun {
     pub fn summary(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("counts serialize")
     }
+
+    fn add(&mut self, other: &RenewalRun) {
+        self.renewed += other.renewed;
+        self.lapsed += other.lapsed;
+        self.in_grace += other.in_grace;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
+}
+
+/// A workspace as a renewal decides on it: its profile, its add-ons and its wallet.
+struct Holding {
+    ws: Workspace,
+    addons: Vec<WorkspaceAddon>,
+    state: WalletState,
 }
 
 impl<T: Table> Billing<T> {
@@ -122,6 +157,12 @@ impl<T: Table> Billing<T> {
             let (addons, state) = tokio::join!(self.addons_of(w), self.store.wallet(&wallet));
             let (addons, state) = (addons?, state?);
             let prices = terms.prices(self, &ws.partner).await?;
+            let Some(Holding { ws, addons, state }) =
+                self.make_room(Holding { ws, addons, state }, ended, &prices, terms).await?
+            else {
+                // The workspace or its wallet moved meanwhile: decide again.
+                continue;
+            };
             let price = |code| prices.iter().find(|p| p.code == code).map(|p| p.points);
             let plan = plan_renewal(ended, &addons, price).map_err(internal)?;
             let shortfall = plan.shortfall(state.balance);
@@ -212,6 +253,122 @@ impl<T: Table> Billing<T> {
         Err(OpError::Conflict)
     }
 
+    /// Lapses the due add-ons one renewal cannot carry ([`renewal_overflow`]), at most
+    /// [`MAX_RENEWAL_ADDONS`] per transaction, so that the renewal of the rest fits one. Each
+    /// batch is one transaction guarded by the workspace's version and the add-ons' statuses
+    /// ([`commit_overflow`](Self::commit_overflow)): a concurrent run or a retry finds the
+    /// workspace moved and decides again. Returns what the renewal continues from, or `None`
+    /// when something moved meanwhile.
+    async fn make_room(
+        &self,
+        mut held: Holding,
+        ended: Cycle,
+        prices: &[PartnerAddon],
+        terms: &PartnerTerms,
+    ) -> Result<Option<Holding>, OpError> {
+        for _ in 0..MAX_OVERFLOW_BATCHES {
+            let overflow = renewal_overflow(&ended, &held.addons);
+            if overflow.is_empty() {
+                return Ok(Some(held));
+            }
+            let batch = &overflow[..overflow.len().min(MAX_RENEWAL_ADDONS)];
+            let plan_terms = terms.plan(self, &held.ws.partner, held.ws.plan).await?;
+            let next = ended.next().map_err(internal)?;
+            let decided = overflow_batch(&held, batch, prices, &plan_terms, next, self.clock.now())?;
+            match self.commit_overflow(&held, decided, next).await? {
+                Some(after) => held = after,
+                None => return Ok(None),
+            }
+        }
+        Err(internal(format!("workspace {} has more add-ons due than its renewal lapses", held.ws.id)))
+    }
+
+    /// Writes one overflow batch: with a zero-amount `lapse` ledger entry naming the active
+    /// add-ons it lapses (keyed by the workspace's version it was decided on), or, when it only
+    /// ends cancelled ones, without one.
+    async fn commit_overflow(
+        &self,
+        held: &Holding,
+        decided: OverflowBatch,
+        next: Cycle,
+    ) -> Result<Option<Holding>, OpError> {
+        let OverflowBatch { ws, addons, writes, lines } = decided;
+        let before = &held.ws;
+        if lines.is_empty() {
+            return match self.store.write(writes).await {
+                Ok(()) => Ok(Some(Holding { ws, addons, state: held.state })),
+                Err(StoreError::ConditionFailed { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let key = format!("{}:{}:overflow:{}", before.id, format_date(before.renews_on), before.version);
+        let idempotency = IdempotencyKey::new(RENEWAL_SCOPE, &key, key.as_bytes())
+            .map_err(|_| internal(format!("renewal key {key} is not a key")))?;
+        let reason = format!(
+            "more add-ons fell due at once than the {MAX_RENEWAL_ADDONS} one renewal carries: the newest lapsed \
+             instead of renewing"
+        );
+        let (cycle_start, cycle_end) = (format_date(next.start()), format_date(next.end()));
+        let lapsed = lines.len();
+        let posting = crate::store::Posting {
+            wallet: WalletId::Workspace(before.id.clone()),
+            amount: PointsDelta::ZERO,
+            overdraft: Overdraft::Forbid,
+            kind: EntryKind::Lapse { cycle_start, cycle_end, lines, shortfall: Points::ZERO, reason },
+            actor: Actor::System(RENEWAL_ACTOR.into()),
+            at: self.clock.now(),
+            idempotency,
+            partner: Some(before.partner.clone()),
+            also: writes,
+        };
+        match self.store.post_from(posting, held.state, |_| json!({ "outcome": "overflow_lapsed" })).await {
+            Ok(Outcome::Applied { entry, .. }) => {
+                tracing::info!(workspace = %before.id, entry = %entry.id, lapsed, "renewal overflow lapsed");
+                let state = WalletState { balance: entry.balance_after, version: entry.id.seq };
+                Ok(Some(Holding { ws, addons, state }))
+            }
+            Ok(Outcome::Replayed { .. } | Outcome::KeyReused | Outcome::InsufficientBalance { .. })
+            | Err(StoreError::ConditionFailed { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renews `ws` cycle after cycle until it is current or `MAX_CATCH_UP_CYCLES` are done (a
+    /// workspace whose renewal failed for a while has several due), and counts each step.
+    async fn renew_until_current(&self, ws: &Workspace, terms: &PartnerTerms) -> RenewalRun {
+        let mut run = RenewalRun::default();
+        let mut hint = Some(ws.clone());
+        for _ in 0..MAX_CATCH_UP_CYCLES {
+            let next = match self.renew(&ws.id, hint.take(), terms).await {
+                Ok(RenewalOutcome::Renewed { renews_on, .. }) => {
+                    run.renewed += 1;
+                    renews_on
+                }
+                Ok(RenewalOutcome::Lapsed { renews_on, .. }) => {
+                    run.lapsed += 1;
+                    renews_on
+                }
+                Ok(RenewalOutcome::InGrace { .. }) => {
+                    run.in_grace += 1;
+                    break;
+                }
+                Ok(RenewalOutcome::NotDue | RenewalOutcome::AlreadyRenewed) => {
+                    run.skipped += 1;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(workspace = %ws.id, error = %e, "renewal failed; it stays due");
+                    run.failed += 1;
+                    break;
+                }
+            };
+            if next > self.clock.now().date() {
+                break;
+            }
+        }
+        run
+    }
+
     /// Renews every workspace due today, shard by shard, until `out_of_time()` says to stop (it
     /// is asked before each page and each batch: the Lambda passes its deadline less a margin).
     /// Failures are logged and counted, not fatal: the workspace stays due for the next run.
@@ -256,20 +413,10 @@ impl<T: Table> Billing<T> {
                     }
                     let renewals = chunk.iter().map(|ws| {
                         let span = tracing::info_span!("renewal", operation = "renewal", workspace = %ws.id, partner = %ws.partner);
-                        tracing::Instrument::instrument(self.renew(&ws.id, Some(ws.clone()), &terms), span)
+                        tracing::Instrument::instrument(self.renew_until_current(ws, &terms), span)
                     });
-                    for (ws, result) in chunk.iter().zip(join_all(renewals).await) {
-                        let w = &ws.id;
-                        match result {
-                            Ok(RenewalOutcome::Renewed { .. }) => run.renewed += 1,
-                            Ok(RenewalOutcome::Lapsed { .. }) => run.lapsed += 1,
-                            Ok(RenewalOutcome::InGrace { .. }) => run.in_grace += 1,
-                            Ok(RenewalOutcome::NotDue | RenewalOutcome::AlreadyRenewed) => run.skipped += 1,
-                            Err(e) => {
-                                tracing::error!(workspace = %w, error = %e, "renewal failed; it stays due");
-                                run.failed += 1;
-                            }
-                        }
+                    for counted in join_all(renewals).await {
+                        run.add(&counted);
                     }
                 }
                 if reached_future || !full {
@@ -349,6 +496,68 @@ fn renewal_writes(
     }
     writes.extend(super::events::status_event(&ws.partner, &ws.id, &ws.status, &updated.status, now));
     Ok(writes)
+}
+
+/// One batch of an overflow's lapse, decided: the workspace and its add-ons after it, the
+/// writes that take them there, and the lines of the active add-ons it lapses (at the price
+/// they would have renewed at).
+struct OverflowBatch {
+    ws: Workspace,
+    addons: Vec<WorkspaceAddon>,
+    writes: Vec<Write>,
+    lines: Vec<RenewalLine>,
+}
+
+/// Decides one overflow batch: active add-ons of `batch` lapse, cancelled ones end.
+fn overflow_batch(
+    held: &Holding,
+    batch: &[WorkspaceAddon],
+    prices: &[PartnerAddon],
+    plan_terms: &Plan,
+    next: Cycle,
+    now: time::OffsetDateTime,
+) -> Result<OverflowBatch, OpError> {
+    let ws = &held.ws;
+    let ended = |a: &WorkspaceAddon| match a.status {
+        AddonStatus::Cancelling => AddonStatus::Removed,
+        _ => AddonStatus::Lapsed,
+    };
+    let addons: Vec<WorkspaceAddon> = held
+        .addons
+        .iter()
+        .map(|a| match batch.iter().any(|b| b.id == a.id) {
+            true => WorkspaceAddon { status: ended(a), ..a.clone() },
+            false => a.clone(),
+        })
+        .collect();
+    let (_, status) = evaluate(plan_terms, &addons, &ws.usage).map_err(internal)?;
+    let updated = Workspace { status, version: ws.version + 1, ..ws.clone() };
+    let mut writes = vec![Write::Put {
+        item: records::workspace_item(&updated),
+        condition: Condition::equals("version", Attr::n(ws.version)),
+    }];
+    let mut lines = Vec::new();
+    for was in batch {
+        writes.push(Write::Put {
+            item: records::workspace_addon_item(&ws.id, &WorkspaceAddon { status: ended(was), ..was.clone() }),
+            condition: Condition::equals("status", Attr::s(was.status.as_str())),
+        });
+        if was.status == AddonStatus::Active {
+            let unit_points = prices.iter().find(|p| p.code == was.code).map_or(was.unit_points, |p| p.points);
+            let points = unit_points.checked_mul(was.quantity).ok_or_else(|| internal("price out of range"))?;
+            let (addon_id, addon, quantity) = (was.id.clone(), was.code, was.quantity);
+            lines.push(RenewalLine { addon_id, addon, quantity, unit_points, points });
+        }
+    }
+    if !lines.is_empty() {
+        let lapsed: Vec<_> =
+            lines.iter().map(|l| json!({ "addon_id": l.addon_id, "addon": l.addon, "quantity": l.quantity })).collect();
+        let data = json!({ "addons": lapsed, "cycle_start": format_date(next.start()) });
+        let kind = super::events::PartnerEventKind::AddonLapsed;
+        writes.push(super::events::event_write(&ws.partner, &ws.id, kind, data, now));
+    }
+    writes.extend(super::events::status_event(&ws.partner, &ws.id, &ws.status, &updated.status, now));
+    Ok(OverflowBatch { ws: updated, addons, writes, lines })
 }
 
 /// A partner's add-on prices and plans, read once per scheduled run and shared by its

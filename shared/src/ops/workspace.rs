@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::domain::{
     Actor, AddonCode, AddonId, AddonStatus, AnchorDay, Cycle, EntryKind, Limits, Overdraft, PartnerId, PlanId,
     PointsDelta, Usage, WalletId, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus, check_label, evaluate,
-    prorate,
+    prorate, room_for_addon,
 };
 use crate::store::{
     Committed, Condition, IdempotencyKey, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting, StoreError,
@@ -18,10 +18,20 @@ use super::{
     entry_view, owned_addon_view, replayed, status_view, workspace_view,
 };
 
-/// What a partner gives to create a workspace.
+/// A workspace to provision under a chosen id ([`Billing::create_workspace`]).
 #[derive(Debug, Clone)]
 pub struct NewWorkspace {
     pub id: WorkspaceId,
+    pub name: String,
+    pub plan: PlanId,
+    /// Day of the month cycles start; the creation day when not given.
+    pub anchor: Option<AnchorDay>,
+}
+
+/// What a partner gives to create a workspace; the API assigns its id
+/// ([`Billing::create_assigned_workspace`]).
+#[derive(Debug, Clone)]
+pub struct WorkspaceDraft {
     pub name: String,
     pub plan: PlanId,
     /// Day of the month cycles start; the creation day when not given.
@@ -58,6 +68,33 @@ fn internal(e: impl std::fmt::Display) -> OpError {
 }
 
 impl<T: Table> Billing<T> {
+    /// Creates a workspace of `p` under an id the API draws ([`WorkspaceId::generate`]): the
+    /// partners' route. Its answer never depends on the ids other partners use: a drawn id
+    /// that exists already is drawn again, never reported. A retry with the same idempotency
+    /// key answers the id of the first.
+    pub async fn create_assigned_workspace(
+        &self,
+        p: &PartnerId,
+        draft: WorkspaceDraft,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let WorkspaceDraft { name, plan, anchor } = draft.clone();
+            let new = NewWorkspace { id: WorkspaceId::generate(), name, plan, anchor };
+            match self.insert_workspace(p, new, idem).await {
+                Err(OpError::AlreadyExists(_)) => continue,
+                done => return done,
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// Provisions a workspace of `p` under the id the caller chose: the local runner's demo
+    /// data, tests and benchmarks. No HTTP route reaches it; an id in use answers
+    /// `AlreadyExists`.
     pub async fn create_workspace(
         &self,
         p: &PartnerId,
@@ -67,6 +104,15 @@ impl<T: Table> Billing<T> {
         if let Some(reply) = self.replay(idem).await? {
             return Ok(reply);
         }
+        self.insert_workspace(p, new, idem).await
+    }
+
+    async fn insert_workspace(
+        &self,
+        p: &PartnerId,
+        new: NewWorkspace,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
         let name = check_label(&new.name).map_err(|e| OpError::invalid("name", e))?;
         let now = self.clock.now();
         let plan = self.plan(p, new.plan).await?;
@@ -284,6 +330,9 @@ impl<T: Table> Billing<T> {
                 created_at: now,
             };
             let mut addons = self.addons_of(w).await?;
+            // Exact under concurrent purchases: the workspace's version condition below makes a
+            // purchase that raced another decide again on the list that includes it.
+            room_for_addon(&addons).map_err(OpError::AddonLimit)?;
             addons.push(addon.clone());
             let plan = self.plan(&ws.partner, ws.plan).await?;
             let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(|e| OpError::invalid("quantity", e))?;

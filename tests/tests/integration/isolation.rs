@@ -38,8 +38,6 @@ const X2_NAME: &str = "Rival Second Office";
 const NOBODY: &str = "ws-nobody";
 const NO_PARTNER: &str = "p-nobody";
 const NO_ADDON: &str = "ad_000000000000000000000000";
-/// A workspace the rightful partner admin creates in the control run.
-const NEW_WORKSPACE: &str = "ws-rival-3";
 const JWT_SECRET: &str = "isolation-secret";
 /// The base64url of `{"alg":"none","typ":"JWT"}`: an unsigned token's header.
 const ALG_NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
@@ -353,7 +351,7 @@ impl Case {
             }),
             "PUT /partner/credit-rate" => json!({ "currency": "usd", "price_per_point": "0.012" }),
             "POST /partner/workspaces" => {
-                json!({ "id": NEW_WORKSPACE, "name": "New", "plan": "starter", "cycle_anchor_day": 1 })
+                json!({ "name": "New", "plan": "starter", "cycle_anchor_day": 1 })
             }
             "PUT /partner/workspaces/{id}/plan" => json!({ "plan": "growth" }),
             "POST /partner/workspaces/{id}/points" => json!({ "amount": "-1", "reason": "isolation probe" }),
@@ -428,8 +426,7 @@ async fn sell<T: Table>(api: &Api<T>, p: &str, brand: &str) -> String {
 async fn setup<T: Table>(api: &Api<T>) -> Tenants {
     api.tenants().await;
     for (p, w, name) in [(P, W2, "Acme Second Office"), (Q, X2, X2_NAME)] {
-        let body = json!({ "id": w, "name": name, "plan": "starter", "cycle_anchor_day": 1 });
-        api.call(req("POST /partner/workspaces").by(partner_admin(p)).json(body)).await.ok(201);
+        api.provision(p, w, name, "starter", Some(1)).await;
     }
     sell(api, P, "Acme").await;
     let option = sell(api, Q, "Rival").await;

@@ -276,12 +276,14 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     let listed = r.ok(&partner, M::GET, "/partner/workspaces", None, 200).await;
     let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["demo-ws-1", "demo-ws-2"]);
-    let new = json!({ "id": "ws-3", "name": "Third", "plan": "starter" });
-    r.ok(&partner, M::POST, "/partner/workspaces", Some(new), 201).await;
+    let new = json!({ "name": "Third", "plan": "starter" });
+    let third = r.ok(&partner, M::POST, "/partner/workspaces", Some(new), 201).await;
+    let third = third["id"].as_str().expect("an assigned id").to_owned();
+    assert!(third.starts_with("ws_"), "{third}");
     assert_eq!(r.ok(&partner, M::GET, "/partner/workspaces/demo-ws-2", None, 200).await["balance"], "25.00");
     let plan = json!({ "plan": "growth" });
     assert_eq!(
-        r.ok(&partner, M::PUT, "/partner/workspaces/ws-3/plan", Some(plan), 200).await["workspace"]["plan"],
+        r.ok(&partner, M::PUT, &format!("/partner/workspaces/{third}/plan"), Some(plan), 200).await["workspace"]["plan"],
         "growth"
     );
     let bonus = json!({ "amount": "5", "reason": "welcome bonus" });

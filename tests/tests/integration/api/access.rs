@@ -44,7 +44,7 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
         })),
         "PUT /partner/credit-rate" => r.json(json!({ "currency": "usd", "price_per_point": "0.05" })),
         "POST /partner/workspaces" => {
-            r.json(json!({ "id": "ws-new", "name": "New", "plan": "starter", "cycle_anchor_day": 1 }))
+            r.json(json!({ "name": "New", "plan": "starter", "cycle_anchor_day": 1 }))
         }
         "GET /partner/workspaces/{id}" | "GET /platform/workspaces/{id}/entitlements" => r.param("id", t.workspace),
         "PUT /partner/workspaces/{id}/plan" => r.param("id", t.workspace).json(json!({ "plan": "growth" })),

@@ -135,8 +135,7 @@ async fn proration_vector_thirty_one_day_cycle<T: Table>(api: Api<T>) {
 /// 15 April has 14 days left: 10 x 14/30 = 4.6667 -> 4.67.
 async fn proration_with_a_clamped_anchor<T: Table>(api: Api<T>) {
     api.partner(P, true).await;
-    let body = json!({ "id": W, "name": "Late", "plan": "starter", "cycle_anchor_day": 31 });
-    let created = api.call(req("POST /partner/workspaces").by(partner_admin(P)).json(body)).await.ok(201);
+    let created = api.provision(P, W, "Late", "starter", Some(31)).await;
     assert_eq!(created["cycle"], json!({ "start": "2026-03-31", "end": "2026-04-29" }));
     api.fund(P, W, "10").await;
     let bought = api.buy(P, W, "extra_member", 1).await.ok(201);

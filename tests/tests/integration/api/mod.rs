@@ -11,8 +11,8 @@ use std::time::Duration;
 use integration_tests::fresh_table;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::domain::{FixedClock, PartnerId, PartnerSettings, WalletId, WorkspaceId};
-use shared::ops::{Billing, Payments};
+use shared::domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WalletId, WorkspaceId};
+use shared::ops::{Billing, NewWorkspace, Payments};
 use shared::store::dynamodb::DynamoTable;
 use shared::store::memory::MemoryTable;
 use shared::store::{IdempotencyKey, Item, Store, Table, keys};
@@ -538,12 +538,32 @@ impl<T: Table> Api<T> {
         got["connection"]["account"].as_str().expect("a connected account").to_owned()
     }
 
-    /// Creates a workspace of `p` through `POST /partner/workspaces`, cycles anchored on day 1.
+    /// Creates a workspace of `p` under the fixed id `w`, cycles anchored on day 1.
     pub async fn workspace(&self, p: &str, w: &str, plan: &str) -> Value {
-        let body = json!({ "id": w, "name": format!("Workspace {w}"), "plan": plan, "cycle_anchor_day": 1 });
-        let created = self.call(req("POST /partner/workspaces").by(partner_admin(p)).json(body)).await.ok(201);
+        self.provision(p, w, &format!("Workspace {w}"), plan, Some(1)).await
+    }
+
+    /// Creates a workspace of `p` under the fixed id `w` through the provisioning operation
+    /// (`POST /partner/workspaces` assigns ids itself; `partner.rs` tests it); answers what
+    /// the route would.
+    pub async fn provision(&self, p: &str, w: &str, name: &str, plan: &str, anchor: Option<u8>) -> Value {
+        let new = NewWorkspace {
+            id: WorkspaceId::parse(w).unwrap(),
+            name: name.to_owned(),
+            plan: PlanId::parse(plan).unwrap(),
+            anchor: anchor.map(|d| AnchorDay::new(d).unwrap()),
+        };
+        let key = IdempotencyKey::new(&format!("partner:{p}"), &format!("provision-{w}"), w.as_bytes()).unwrap();
+        let id = PartnerId::parse(p).unwrap();
+        let reply = self.billing.create_workspace(&id, new, &key).await.expect("provision the workspace");
+        assert_eq!(reply.status, 201, "{}", reply.body);
         self.track(keys::workspace_pk(&WorkspaceId::parse(w).unwrap()));
-        created
+        reply.body
+    }
+
+    /// Remembers a workspace the route created, for [`Api::state`].
+    pub fn track_workspace(&self, w: &str) {
+        self.track(keys::workspace_pk(&WorkspaceId::parse(w).unwrap()));
     }
 
     /// Two partners with credit billing on, one starter workspace each.

@@ -221,14 +221,30 @@ async fn settings_are_read_and_replaced<T: Table>(api: Api<T>) {
     assert_eq!(api.state().await, before);
 }
 
+/// `ws_` and 24 lowercase hex digits: the shape of an id the API assigns.
+#[track_caller]
+fn assigned_id(created: &Value) -> String {
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let hex = id.strip_prefix("ws_").unwrap_or_else(|| panic!("{id}: not ws_..."));
+    assert!(hex.len() == 24 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
+    id
+}
+
+fn new_workspace(name: &str) -> Value {
+    json!({ "name": name, "plan": "starter", "cycle_anchor_day": 1 })
+}
+
 async fn workspaces_are_created_listed_and_shown<T: Table>(api: Api<T>) {
     api.partner(P, true).await;
     api.partner(Q, true).await;
-    let created = api.workspace(P, W, "starter").await;
+    let created = api.call(req("POST /partner/workspaces").by(partner_admin(P)).json(new_workspace("Front desk")));
+    let created = created.await.ok(201);
+    let first = assigned_id(&created);
+    api.track_workspace(&first);
     let expected = json!({
-        "id": W,
+        "id": first,
         "partner_id": P,
-        "name": "Workspace ws-acme-1",
+        "name": "Front desk",
         "plan": "starter",
         "cycle": { "start": "2026-04-01", "end": "2026-04-30" },
         "renews_on": "2026-05-01",
@@ -245,40 +261,48 @@ async fn workspaces_are_created_listed_and_shown<T: Table>(api: Api<T>) {
         },
     });
     assert_eq!(created, expected);
-    let shown = api.call(req("GET /partner/workspaces/{id}").param("id", W).by(partner_admin(P))).await.ok(200);
+    let shown = api.call(req("GET /partner/workspaces/{id}").param("id", &first).by(partner_admin(P))).await.ok(200);
     assert_eq!(shown, expected);
+    // The other partner reads it as it reads an id no one has.
+    let theirs = api.call(req("GET /partner/workspaces/{id}").param("id", &first).by(partner_admin(Q))).await;
+    let nobody =
+        api.call(req("GET /partner/workspaces/{id}").param("id", "ws_000000000000000000000000").by(partner_admin(Q)));
+    let nobody = nobody.await;
+    theirs.err(404, "not_found", None);
+    assert_eq!(theirs.body, nobody.body);
+    // Its own admin reads it too.
+    assert_eq!(api.call(req("GET /workspace").by(workspace_admin(P, &first))).await.ok(200)["id"], json!(first));
 
     // Without an anchor day, cycles start on the day of creation.
-    let body = json!({ "id": "ws-acme-2", "name": "Second", "plan": "growth" });
+    let body = json!({ "name": "Second", "plan": "growth" });
     let second = api.call(req("POST /partner/workspaces").by(partner_admin(P)).json(body)).await.ok(201);
+    let second_id = assigned_id(&second);
+    assert_ne!(second_id, first);
     assert_eq!(second["cycle"], json!({ "start": "2026-04-15", "end": "2026-05-14" }));
     assert_eq!(second["limits"]["bots"], 5);
     api.set_clock(datetime!(2026-04-16 09:00 UTC));
     api.workspace(P, "ws-acme-3", "agency").await;
     api.workspace(Q, X, "starter").await;
 
+    // In id order: '-' sorts before '_'.
+    let mut listed = vec![
+        json!({ "id": first, "name": "Front desk", "created_at": "2026-04-15T10:00:00Z" }),
+        json!({ "id": second_id, "name": "Second", "created_at": "2026-04-15T10:00:00Z" }),
+    ];
+    listed.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    listed.insert(0, json!({ "id": "ws-acme-3", "name": "Workspace ws-acme-3", "created_at": "2026-04-16T09:00:00Z" }));
     let list = api.call(req("GET /partner/workspaces").by(partner_admin(P))).await.ok(200);
-    assert_eq!(
-        list,
-        json!({
-            "data": [
-                { "id": W, "name": "Workspace ws-acme-1", "created_at": "2026-04-15T10:00:00Z" },
-                { "id": "ws-acme-2", "name": "Second", "created_at": "2026-04-15T10:00:00Z" },
-                { "id": "ws-acme-3", "name": "Workspace ws-acme-3", "created_at": "2026-04-16T09:00:00Z" },
-            ],
-            "next_cursor": null,
-        })
-    );
+    assert_eq!(list, json!({ "data": listed, "next_cursor": null }));
     // Pages: two, then the rest.
-    let first = api.call(req("GET /partner/workspaces").query("limit", "2").by(partner_admin(P))).await.ok(200);
-    let ids: Vec<_> = first["data"].as_array().unwrap().iter().map(|w| w["id"].clone()).collect();
-    assert_eq!(ids, [json!(W), json!("ws-acme-2")]);
-    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let page = api.call(req("GET /partner/workspaces").query("limit", "2").by(partner_admin(P))).await.ok(200);
+    let ids: Vec<_> = page["data"].as_array().unwrap().iter().map(|w| w["id"].clone()).collect();
+    assert_eq!(ids, [listed[0]["id"].clone(), listed[1]["id"].clone()]);
+    let cursor = page["next_cursor"].as_str().expect("a next page").to_owned();
     let rest =
         api.call(req("GET /partner/workspaces").query("limit", "2").query("cursor", cursor).by(partner_admin(P)));
     let rest = rest.await.ok(200);
     let ids: Vec<_> = rest["data"].as_array().unwrap().iter().map(|w| w["id"].clone()).collect();
-    assert_eq!(ids, [json!("ws-acme-3")]);
+    assert_eq!(ids, [listed[2]["id"].clone()]);
     assert_eq!(rest["next_cursor"], Value::Null);
     let theirs = api.call(req("GET /partner/workspaces").by(partner_admin(Q))).await.ok(200);
     assert_eq!(theirs["data"].as_array().unwrap().len(), 1);
@@ -291,14 +315,21 @@ async fn workspace_creation_errors_write_nothing<T: Table>(api: Api<T>) {
     api.tenants().await;
     let before = api.state().await;
     let create = |body: Value| req("POST /partner/workspaces").by(partner_admin(P)).json(body);
-    let ok = json!({ "id": "ws-new", "name": "New", "plan": "starter", "cycle_anchor_day": 1 });
+    let ok = new_workspace("New");
     let with = |field: &str, value: Value| {
         let mut b = ok.clone();
         b[field] = value;
         b
     };
-    api.call(create(with("id", json!("WS New")))).await.invalid("id");
-    api.call(create(with("id", json!("")))).await.invalid("id");
+    // An id is the API's to give: refused whatever it is, its own, another partner's, or none's,
+    // with one answer.
+    let refused = json!({ "error": {
+        "type": "invalid_request", "param": "id", "message": "workspace ids are assigned by the API",
+    } });
+    for id in [json!(W), json!(X), json!("ws-nobody"), json!("WS New"), json!(""), json!(null), json!(7)] {
+        let r = api.call(create(with("id", id.clone()))).await;
+        assert_eq!((r.status, &r.body), (400, &refused), "id {id}");
+    }
     api.call(create(with("plan", json!("platinum")))).await.invalid("plan");
     api.call(create(with("cycle_anchor_day", json!(0)))).await.invalid("cycle_anchor_day");
     api.call(create(with("cycle_anchor_day", json!(32)))).await.invalid("cycle_anchor_day");
@@ -310,12 +341,131 @@ async fn workspace_creation_errors_write_nothing<T: Table>(api: Api<T>) {
     api.call(create(with("partner_id", json!(Q)))).await.invalid("partner_id");
     api.call(req("POST /partner/workspaces").by(partner_admin(P)).raw("[\"ws-new\"]")).await.invalid("body");
     api.call(create(ok.clone()).no_key()).await.invalid("Idempotency-Key");
-    // Ids are global: its own and another partner's existing ids are both taken.
-    api.call(create(with("id", json!(W)))).await.err(409, "already_exists", None);
-    api.call(create(with("id", json!(X)))).await.err(409, "already_exists", None);
     assert_eq!(api.state().await, before);
     let listed = api.call(req("GET /partner/workspaces").by(partner_admin(P))).await.ok(200);
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+}
+
+/// Sends `r` with fastrand's generator on this thread seeded with `seed` (a tokio test runs
+/// on one thread), so that the ids the route may draw are known.
+async fn call_seeded<T: Table>(api: &Api<T>, r: super::Req, seed: u64) -> super::Resp {
+    let built = r.build();
+    let resume = fastrand::u64(..);
+    fastrand::seed(seed);
+    let answer = super::Resp::from_response(super::dispatch(&api.billing, built).await);
+    // Random again: the DynamoDB client draws its requests' idempotency tokens from the same
+    // generator, and a token must not come back.
+    fastrand::seed(resume);
+    answer
+}
+
+/// The workspace ids the generator seeded with `seed` gives after `skip` other draws, for
+/// `skip` in `0..n` (the DynamoDB client draws from the same generator for its requests).
+fn seeded_ids(seed: u64, n: usize) -> Vec<String> {
+    let resume = fastrand::u64(..);
+    let ids = (0..n)
+        .map(|skip| {
+            fastrand::seed(seed);
+            for _ in 0..skip {
+                fastrand::u64(..);
+            }
+            shared::domain::WorkspaceId::generate().to_string()
+        })
+        .collect();
+    fastrand::seed(resume);
+    ids
+}
+
+/// A partner learns nothing of another's ids by creating workspaces: the answer is a 201 with
+/// a fresh id whether or not the other partner has workspaces, even when the id drawn is the
+/// other partner's.
+async fn creation_answers_alike_whatever_ids_others_hold<T: Table>(api: Api<T>) {
+    api.partner(P, true).await;
+    api.partner(Q, true).await;
+    // Seeds of this run only: the tokens the DynamoDB client draws must differ between runs.
+    let (control_seed, seed) = (fastrand::u64(..), fastrand::u64(..));
+    let create =
+        |p: &str, key: &str| req("POST /partner/workspaces").by(partner_admin(p)).json(new_workspace("Mine")).key(key);
+    // Q first, while P has no workspace. Where the route's draw falls in the seeded sequence
+    // (after the DynamoDB client's own draws) is the same for every creation.
+    let q_first = call_seeded(&api, create(Q, "q-1"), control_seed).await.ok(201);
+    let q_id = assigned_id(&q_first);
+    api.track_workspace(&q_id);
+    let at = seeded_ids(control_seed, 32).iter().position(|id| *id == q_id).expect("Q's id is a seeded draw");
+    // Q holds the id P's creation will draw: P gets a later draw, with the same answer.
+    let sequence = seeded_ids(seed, 32);
+    let drawn = sequence[at].clone();
+    api.provision(Q, &drawn, "Taken", "starter", Some(1)).await;
+    let p_first = call_seeded(&api, create(P, "p-1"), seed).await.ok(201);
+    let p_id = assigned_id(&p_first);
+    api.track_workspace(&p_id);
+    let p_at = sequence.iter().position(|id| *id == p_id).expect("P's id is a seeded draw");
+    assert!(p_at > at, "P got {p_id} (draw {p_at}), not the taken {drawn} (draw {at})");
+    let same_shape = |mut v: Value| {
+        v["id"] = json!("ws_");
+        v["partner_id"] = json!("p");
+        v
+    };
+    assert_eq!(same_shape(p_first), same_shape(q_first.clone()));
+    // Q's workspace is untouched and still Q's alone.
+    let q_view = api.call(req("GET /partner/workspaces/{id}").param("id", &drawn).by(partner_admin(Q))).await.ok(200);
+    assert_eq!(q_view["name"], "Taken");
+    api.call(req("GET /partner/workspaces/{id}").param("id", &drawn).by(partner_admin(P))).await.err(
+        404,
+        "not_found",
+        None,
+    );
+    let p_list = api.call(req("GET /partner/workspaces").by(partner_admin(P))).await.ok(200);
+    assert_eq!(p_list["data"].as_array().unwrap().iter().map(|w| w["id"].clone()).collect::<Vec<_>>(), [json!(p_id)]);
+    // Q again, now that P holds workspaces: a 201 with a fresh id, as before.
+    let q_second = api.call(create(Q, "q-2")).await.ok(201);
+    let q_second_id = assigned_id(&q_second);
+    api.track_workspace(&q_second_id);
+    assert!(![drawn.as_str(), p_id.as_str()].contains(&q_second_id.as_str()));
+}
+
+/// A retry with the same Idempotency-Key answers the first id and creates nothing more; many
+/// creations of two partners at once never share an id, and each partner sees its own only.
+async fn concurrent_creations_never_collide_and_replays_answer_the_same_id<T: Table>(api: Api<T>) {
+    api.partner(P, true).await;
+    api.partner(Q, true).await;
+    let create = |p: &str, i: usize| {
+        req("POST /partner/workspaces")
+            .by(partner_admin(p))
+            .json(new_workspace(&format!("{p} {i}")))
+            .key(format!("c-{i}"))
+    };
+    let first = api.call(create(P, 0)).await.ok(201);
+    let again = api.call(create(P, 0)).await.ok(201);
+    assert_eq!(again, first, "the replay answers the same id");
+    const EACH: usize = 10;
+    let calls = (0..2 * EACH).map(|i| api.call(create(if i % 2 == 0 { P } else { Q }, 1 + i / 2)));
+    let answers = shared::ops::join_all(calls).await;
+    let mut ids = vec![assigned_id(&first)];
+    for (i, r) in answers.into_iter().enumerate() {
+        let body = r.ok(201);
+        assert_eq!(body["partner_id"], if i % 2 == 0 { P } else { Q });
+        ids.push(assigned_id(&body));
+    }
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 2 * EACH + 1, "{ids:?}");
+    for (p, q, expected) in [(P, Q, EACH + 1), (Q, P, EACH)] {
+        let list = api.call(req("GET /partner/workspaces").by(partner_admin(p))).await.ok(200);
+        let listed: Vec<String> =
+            list["data"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(listed.len(), expected, "{p}: {listed:?}");
+        for w in &listed {
+            api.track_workspace(w);
+            api.call(req("GET /partner/workspaces/{id}").param("id", w).by(partner_admin(p))).await.ok(200);
+            api.call(req("GET /partner/workspaces/{id}").param("id", w).by(partner_admin(q))).await.err(
+                404,
+                "not_found",
+                None,
+            );
+        }
+    }
 }
 
 async fn plan_change_answers_with_the_workspace<T: Table>(api: Api<T>) {
@@ -417,6 +567,8 @@ api_suite!(
     settings_are_read_and_replaced,
     workspaces_are_created_listed_and_shown,
     workspace_creation_errors_write_nothing,
+    creation_answers_alike_whatever_ids_others_hold,
+    concurrent_creations_never_collide_and_replays_answer_the_same_id,
     plan_change_answers_with_the_workspace,
     partner_ledger_lists_entries,
     partner_ledger_spans_its_workspaces,

@@ -6,9 +6,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
-use shared::domain::{Points, WorkspaceId};
+use shared::domain::{AddonCode, AddonId, AddonStatus, MAX_RENEWAL_ADDONS, Points, WorkspaceAddon, WorkspaceId};
 use shared::ops::{RenewalLimits, RenewalOutcome, RenewalRun};
-use shared::store::Table;
+use shared::store::{Condition, Table, Write, records};
 use time::OffsetDateTime;
 use time::macros::{date, datetime};
 
@@ -147,8 +147,7 @@ async fn unpaid_addons_lapse_together_after_the_grace_days<T: Table>(api: Api<T>
 async fn anchor_day_31_renews_through_a_whole_year<T: Table>(api: Api<T>) {
     api.partner(P, true).await;
     api.set_clock(at(date!(2027 - 01 - 31)));
-    let body = json!({ "id": W, "name": "Month ends", "plan": "starter", "cycle_anchor_day": 31 });
-    api.call(req("POST /partner/workspaces").by(partner_admin(P)).json(body)).await.ok(201);
+    api.provision(P, W, "Month ends", "starter", Some(31)).await;
     api.fund(P, W, "1000").await;
     // Bought on the cycle's first day (31 Jan - 27 Feb: 27 of 28 days left).
     assert_eq!(api.buy(P, W, "extra_member", 1).await.ok(201)["charged"], "9.64");
@@ -230,7 +229,135 @@ async fn a_workspace_without_addons_just_moves_on<T: Table>(api: Api<T>) {
     assert_eq!(api.ledger(P, W).await, Vec::<Value>::new(), "no entry for nothing");
 }
 
+/// A workspace holds at most as many add-ons as one renewal carries: the limit-th purchase
+/// succeeds, the next is refused with nothing written, and at the cycle end every one is
+/// renewed; none stays active past its period.
+async fn purchases_stop_at_the_addon_limit_and_every_addon_renews<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.fund(P, W, "1400").await;
+    // 15 April: 10 x 15/30 = 5.00 each.
+    for _ in 0..MAX_RENEWAL_ADDONS - 1 {
+        assert_eq!(api.buy(P, W, "extra_member", 1).await.ok(201)["charged"], "5.00");
+    }
+    // The limit-th, given by the partner (free).
+    let give = || {
+        req("POST /partner/workspace/{id}/add-addon")
+            .param("id", W)
+            .by(partner_admin(P))
+            .json(json!({ "addon": "extra_bot", "quantity": 1 }))
+    };
+    let given = api.call(give()).await.ok(201);
+    assert_eq!(api.balance(P, W).await, "955.00");
+    let before = api.state().await;
+    let refused = |r: super::Resp| {
+        r.err(409, "addon_limit", None);
+        let message = r.body["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("90 add-ons"), "{message}");
+    };
+    refused(api.buy(P, W, "extra_member", 1).await);
+    refused(api.buy(P, W, "extra_bot", 3).await);
+    refused(api.call(give()).await);
+    assert_eq!(api.state().await, before, "a refused purchase writes nothing");
+    // A cancelled add-on holds its place until its period ends.
+    let cancel = req("DELETE /workspace/addons/{addon_id}").param("addon_id", given["addon"]["id"].as_str().unwrap());
+    api.call(cancel.by(workspace_admin(P, W))).await.ok(200);
+    refused(api.buy(P, W, "extra_member", 1).await);
+
+    api.set_clock(at(date!(2026 - 05 - 01)));
+    assert_eq!(run(&api).await, RenewalRun { renewed: 2, finished: true, ..Default::default() });
+    assert_eq!(api.balance(P, W).await, "65.00", "89 x 10.00 for May");
+    let entry = &api.ledger(P, W).await[0];
+    assert_eq!((&entry["kind"], &entry["amount"]), (&json!("renewal"), &json!("-890.00")), "{entry}");
+    assert_eq!(entry["detail"]["lines"].as_array().unwrap().len(), MAX_RENEWAL_ADDONS - 1);
+    let held = api.billing.addons_of(&WorkspaceId::parse(W).unwrap()).await.unwrap();
+    let active = held.iter().filter(|a| a.status == AddonStatus::Active);
+    assert!(active.clone().all(|a| a.period_end == date!(2026 - 05 - 31)), "{held:?}");
+    assert_eq!(active.count(), MAX_RENEWAL_ADDONS - 1);
+    assert_eq!(held.iter().filter(|a| a.status == AddonStatus::Removed).count(), 1, "the cancelled one ended");
+    // The ended one freed its place: one more (10 x 30/31), then the limit again.
+    assert_eq!(api.buy(P, W, "extra_member", 1).await.ok(201)["charged"], "9.68");
+    refused(api.buy(P, W, "extra_member", 1).await);
+    assert_eq!(api.verify(W).await, 93);
+}
+
+/// A workspace that held more add-ons than one renewal carries (bought before purchases were
+/// bounded; written here straight into the table), whose renewals failed for months: the
+/// renewal lapses the newest that do not fit in a transaction of their own, renews the rest
+/// cycle after cycle until it is current, and lapses them when the points run out. Runs racing
+/// each other do each step once.
+async fn a_workspace_over_the_limit_and_behind_is_renewed_or_lapsed_in_full<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.fund(P, W, "2000").await;
+    let w = WorkspaceId::parse(W).unwrap();
+    let seeded: Vec<WorkspaceAddon> = (0..100)
+        .map(|i| WorkspaceAddon {
+            id: AddonId::parse(&format!("ad_seed{i:03}")).unwrap(),
+            code: AddonCode::ExtraMember,
+            quantity: 1,
+            unit_points: Points::parse("10").unwrap(),
+            // The four oldest were cancelled.
+            status: if i < 4 { AddonStatus::Cancelling } else { AddonStatus::Active },
+            period_end: date!(2026 - 04 - 30),
+            created_at: datetime!(2026-04-01 00:00 UTC) + time::Duration::minutes(i),
+        })
+        .collect();
+    for chunk in seeded.chunks(50) {
+        let writes = chunk
+            .iter()
+            .map(|a| Write::Put { item: records::workspace_addon_item(&w, a), condition: Condition::NotExists })
+            .collect();
+        api.billing.store.table().transact(writes).await.unwrap();
+    }
+    // Mid-July: May, June and July are due.
+    api.set_clock(at(date!(2026 - 07 - 15)));
+    let runs = join_all((0..3).map(|_| api.billing.renew_due(|| false, RenewalLimits::default()))).await;
+    let mut runs: Vec<RenewalRun> = runs.into_iter().map(Result::unwrap).collect();
+    runs.push(run(&api).await);
+    let total = |f: fn(&RenewalRun) -> u64| runs.iter().map(f).sum::<u64>();
+    // W: May and June renewed, July lapsed; X (no add-ons): three cycles moved on.
+    assert_eq!((total(|r| r.renewed), total(|r| r.lapsed), total(|r| r.in_grace)), (5, 1, 0), "{runs:?}");
+    assert_eq!(run(&api).await, RenewalRun { finished: true, ..Default::default() }, "nothing left due");
+
+    assert_eq!(api.balance(P, W).await, "200.00", "2000 - 900 (May) - 900 (June)");
+    let ledger = api.ledger(P, W).await;
+    let shape: Vec<_> = ledger.iter().map(|e| (e["kind"].clone(), e["amount"].clone())).collect();
+    assert_eq!(
+        shape,
+        [
+            (json!("lapse"), json!("0.00")),
+            (json!("renewal"), json!("-900.00")),
+            (json!("renewal"), json!("-900.00")),
+            (json!("lapse"), json!("0.00")),
+            (json!("adjustment"), json!("2000.00")),
+        ]
+    );
+    // First, the overflow: the 4 cancelled ended, and the 6 newest lapsed instead of renewing.
+    let overflow = &ledger[3]["detail"];
+    let lapsed: Vec<_> = overflow["lines"].as_array().unwrap().iter().map(|l| l["addon_id"].clone()).collect();
+    let newest: Vec<_> = (94..100).rev().map(|i| json!(format!("ad_seed{i:03}"))).collect();
+    assert_eq!(lapsed, newest);
+    assert_eq!((&overflow["shortfall"], &overflow["cycle_start"]), (&json!("0.00"), &json!("2026-05-01")));
+    assert!(overflow["reason"].as_str().unwrap().contains("90"), "{overflow}");
+    assert_eq!(ledger[2]["detail"]["lines"].as_array().unwrap().len(), MAX_RENEWAL_ADDONS);
+    assert_eq!(ledger[1]["detail"]["cycle_start"], "2026-06-01");
+    // July: 900.00 due, 200.00 there, no grace days: all 90 lapsed together.
+    let july = &ledger[0]["detail"];
+    assert_eq!((&july["shortfall"], &july["cycle_start"]), (&json!("700.00"), &json!("2026-07-01")));
+    assert_eq!(july["lines"].as_array().unwrap().len(), MAX_RENEWAL_ADDONS);
+
+    let held = api.billing.addons_of(&w).await.unwrap();
+    let count = |s: AddonStatus| held.iter().filter(|a| a.status == s).count();
+    assert_eq!((count(AddonStatus::Lapsed), count(AddonStatus::Removed)), (96, 4));
+    assert_eq!(addons(&api, P, W).await, [], "none active");
+    let view = api.view(P, W).await;
+    assert_eq!((&view["renews_on"], &view["status"]), (&json!("2026-08-01"), &json!("active")));
+    assert_eq!(api.view(super::Q, super::X).await["renews_on"], "2026-08-01");
+    assert_eq!(api.verify(W).await, 5);
+}
+
 api_suite!(
+    purchases_stop_at_the_addon_limit_and_every_addon_renews,
+    a_workspace_over_the_limit_and_behind_is_renewed_or_lapsed_in_full,
     enough_points_renew_at_the_price_of_the_day,
     cancelled_addons_end_and_the_workspace_pauses_if_over,
     unpaid_addons_lapse_together_after_the_grace_days,
