@@ -172,19 +172,28 @@ fn meters() -> Result<shared::domain::Meters, Error> {
         .map_err(|e| Error::Config { var: shared::runtime::PLATFORM_METERS_VAR, message: e.to_string() })
 }
 
+/// The default wholesale floors from `WHOLESALE_FLOORS`, as a deployed function reads them.
+fn platform() -> Result<shared::ops::PlatformConfig, Error> {
+    shared::runtime::platform_from_env()
+        .map_err(|e| Error::Config { var: shared::runtime::WHOLESALE_FLOORS_VAR, message: e.to_string() })
+}
+
 /// Starts the runner as `config` says and serves until Ctrl-C.
 pub async fn run(config: Config) -> Result<(), Error> {
     let clock = Arc::new(OffsetClock::new());
     match &config.store {
         StoreConfig::Memory => {
-            let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock).with_meters(meters()?);
+            let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock)
+                .with_meters(meters()?)
+                .with_platform(platform()?);
             serve_with(&config, billing, "the in-memory store (data is lost on exit)".into()).await
         }
         StoreConfig::Dynamo { endpoint, table } => {
             let client = shared::store::dynamodb::local_client(endpoint).await;
             ensure_table(&client, endpoint, table).await?;
             let billing = Billing::new(Store::new(PolicyTable::new(DynamoTable::new(client, table.clone()))), clock)
-                .with_meters(meters()?);
+                .with_meters(meters()?)
+                .with_platform(platform()?);
             serve_with(&config, billing, format!("DynamoDB at {endpoint}, table {table}")).await
         }
     }

@@ -9,9 +9,9 @@
 
 use shared::domain::{
     Actor, AnchorDay, CreditRate, CreditRateTerms, Currency, Money, PartnerId, PartnerSettings, PlanId, Points,
-    PointsDelta, TopupOption, WalletId, WorkspaceId,
+    PointsDelta, TopupOption, WalletId, WalletMode, WholesaleFloors, WorkspaceId,
 };
-use shared::ops::{Billing, NewWorkspace, OpError, PointsAdjustment, TopupOptionDraft};
+use shared::ops::{Billing, NewWorkspace, OpError, PartnerTerms, PointsAdjustment, TopupOptionDraft};
 use shared::store::{IdempotencyKey, Table};
 use shared::stripe::ids::OAuthCode;
 use stripe_fake::Fake;
@@ -29,6 +29,10 @@ pub const DEMO_TOPUP_OPTIONS: [(&str, i64, &str); 3] =
     [("Starter pack", 1000, "1000"), ("Value pack", 2500, "2750"), ("Pro pack", 5000, "6000")];
 /// The demo partner's credit rate: USD per point.
 pub const DEMO_PRICE_PER_POINT: &str = "0.012";
+/// The demo partner's own wholesale floor (its terms with the platform): below its cheapest
+/// point, the 50.00 USD for 6,000 points bonus tier (0.0083 a point), which the deployment's
+/// default of 0.01 would refuse.
+pub const DEMO_WHOLESALE_FLOORS: &str = "usd=0.008";
 /// Idempotency scope of the seed's writes (no API caller can use it: theirs are tenant-scoped).
 const SEED_SCOPE: &str = "local-seed";
 /// Who the seed's ledger entries name.
@@ -68,6 +72,11 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
         Ok(_) | Err(OpError::AlreadyExists(_)) => {}
         Err(e) => return Err(fail(DEMO_PARTNER)(e)),
     }
+    let terms = PartnerTerms {
+        floors: Some(WholesaleFloors::parse_setting(DEMO_WHOLESALE_FLOORS).expect("valid demo floors")),
+        billing_mode: WalletMode::Postpaid,
+    };
+    billing.put_partner_terms(&p, &terms, &key("terms", DEMO_PARTNER)).await.map_err(fail("the partner's terms"))?;
     if billing.stripe_connection(&p).await.map_err(fail("the Stripe connection"))?.is_none() {
         let (code, _) = stripe.issue_oauth_code(Some(DEMO_ACCOUNT), false);
         let code = OAuthCode::parse(&code).expect("the fake issues Stripe-shaped codes");

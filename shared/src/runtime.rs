@@ -51,7 +51,22 @@ pub fn billing(config: &aws_config::SdkConfig) -> Result<Billing<DynamoTable>, C
     let table = env(TABLE_NAME_VAR)?;
     let client = aws_sdk_dynamodb::Client::new(config);
     let billing = Billing::new(Store::new(DynamoTable::new(client, table)), Arc::new(SystemClock));
-    Ok(billing.with_meters(meters_from_env()?))
+    Ok(billing.with_meters(meters_from_env()?).with_platform(platform_from_env()?))
+}
+
+/// The deployment's default wholesale floor per point, per currency, `currency=price` separated
+/// by commas (`usd=0.12,eur=0.11`); unset, one US cent in USD. A partner's own terms replace it.
+pub const WHOLESALE_FLOORS_VAR: &str = "WHOLESALE_FLOORS";
+
+/// The platform's figures from [`WHOLESALE_FLOORS_VAR`]; a value that does not parse stops the
+/// function at init.
+pub fn platform_from_env() -> Result<crate::ops::PlatformConfig, ConfigError> {
+    let wholesale_floors = match std::env::var(WHOLESALE_FLOORS_VAR) {
+        Ok(v) => crate::domain::WholesaleFloors::parse_setting(&v)
+            .map_err(|e| ConfigError::Invalid { name: WHOLESALE_FLOORS_VAR, why: e.to_string() })?,
+        Err(_) => crate::domain::WholesaleFloors::default(),
+    };
+    Ok(crate::ops::PlatformConfig { wholesale_floors })
 }
 
 /// The platform's meters and their wholesale unit costs in USD, `code=unit_cost` separated by

@@ -33,6 +33,7 @@ struct Adjust {
 
 async fn adjust<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
     let p = caller.partner_admin()?;
+    billing.partner_admin_gate(p).await?;
     let w = WorkspaceId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))?;
     let idem = http::idempotency_key(req, &partner_scope(p))?;
     let body: Adjust = http::json_body(req)?;

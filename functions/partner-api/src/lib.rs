@@ -52,6 +52,8 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         return Err(ApiError::route_not_found());
     };
     let p = caller.partner_admin()?;
+    // A partner the platform suspended can do nothing here until it is reinstated.
+    billing.partner_admin_gate(p).await?;
     // Every change carries an Idempotency-Key scoped to the partner.
     let idem =
         if http::is_mutation(req.method()) { Some(http::idempotency_key(req, &partner_scope(p))?) } else { None };

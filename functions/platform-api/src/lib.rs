@@ -1,14 +1,17 @@
 //! The platform's side: it reports what a workspace uses (counts that pause or resume it, and
 //! metered usage that its partner's wallet and, when re-billed, its own pay for), asks what a
-//! workspace is entitled to and whether it may use a meter now, and keeps its partners' wallets
-//! (prepaid or postpaid, credits and corrections).
+//! workspace is entitled to and whether it may use a meter now, signs its partners up (their
+//! terms, suspension and reinstatement) and keeps their wallets (prepaid or postpaid, credits
+//! and corrections).
 
 use lambda_http::{Body, Request, Response};
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
-use shared::domain::{MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WorkspaceId};
+use shared::domain::{MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WholesaleFloors, WorkspaceId};
 use shared::http::{self, ApiError, Caller, PLATFORM_SCOPE};
-use shared::ops::{Billing, UsageEvent};
-use shared::store::Table;
+use shared::ops::{Billing, NewPartner, PartnerTerms, UsageEvent};
+use shared::store::{PartnerCursor, Table};
 
 pub const ROUTES: &[&str] = &[
     "PUT /platform/workspaces/{id}/usage-counts",
@@ -17,6 +20,12 @@ pub const ROUTES: &[&str] = &[
     "GET /platform/workspaces/{id}/access",
     "PUT /platform/partners/{id}/billing",
     "POST /platform/partners/{id}/wallet/adjustments",
+    "POST /platform/partners",
+    "GET /platform/partners",
+    "GET /platform/partners/{id}",
+    "PUT /platform/partners/{id}/terms",
+    "POST /platform/partners/{id}/suspend",
+    "POST /platform/partners/{id}/reinstate",
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
@@ -36,6 +45,44 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         "POST /platform/usage" => {
             let event: UsageEvent = http::json_body(req)?;
             Ok(http::reply(billing.record_usage(&event).await?))
+        }
+        "POST /platform/partners" => {
+            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
+            let body: CreatePartner = http::json_body(req)?;
+            let id = PartnerId::parse(&body.id).map_err(|e| ApiError::invalid("id", e))?;
+            let terms = match body.terms {
+                Some(t) => terms(t, "terms.")?,
+                None => PartnerTerms { floors: None, billing_mode: WalletMode::Postpaid },
+            };
+            Ok(http::reply(billing.onboard_partner(&NewPartner { id, name: body.name, terms }, &idem).await?))
+        }
+        "GET /platform/partners" => {
+            let limit = http::page_size(req)?;
+            let after = http::cursor(req, PartnerCursor::decode)?;
+            Ok(http::ok(billing.list_partners(after.as_ref().map(PartnerCursor::partner), limit).await?))
+        }
+        "GET /platform/partners/{id}" => Ok(http::ok(billing.platform_partner(&partner_id(req)?).await?)),
+        "PUT /platform/partners/{id}/terms" => {
+            let p = partner_id(req)?;
+            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
+            let body: TermsBody = http::json_body(req)?;
+            // A replacement: the billing mode is said, not left to a default.
+            if body.billing_mode.is_none() {
+                return Err(ApiError::invalid("billing_mode", "required: \"prepaid\" or \"postpaid\""));
+            }
+            let t = terms(body, "")?;
+            Ok(http::reply(billing.put_partner_terms(&p, &t, &idem).await?))
+        }
+        "POST /platform/partners/{id}/suspend" => {
+            let p = partner_id(req)?;
+            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
+            let body: Suspend = http::json_body(req)?;
+            Ok(http::reply(billing.suspend_partner(&p, &body.reason, &idem).await?))
+        }
+        "POST /platform/partners/{id}/reinstate" => {
+            let p = partner_id(req)?;
+            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
+            Ok(http::reply(billing.reinstate_partner(&p, &idem).await?))
         }
         "PUT /platform/partners/{id}/billing" => {
             let p = partner_id(req)?;
@@ -92,5 +139,48 @@ struct BillingBody {
 struct Adjustment {
     /// Signed: a credit (a payment the platform received) or, with a minus sign, a debit.
     amount: PointsDelta,
+    reason: String,
+}
+
+/// `POST /platform/partners`: the platform chooses the id (the partner's JWT `partner_id`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreatePartner {
+    id: String,
+    name: String,
+    terms: Option<TermsBody>,
+}
+
+/// The platform's terms: `wholesale_floors` absent or null follows the deployment's default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TermsBody {
+    wholesale_floors: Option<BTreeMap<String, String>>,
+    billing_mode: Option<String>,
+}
+
+/// The terms with each refusal's field under `prefix`; a billing mode not given is postpaid.
+fn terms(body: TermsBody, prefix: &str) -> Result<PartnerTerms, ApiError> {
+    let floors = body
+        .wholesale_floors
+        .map(|m| {
+            WholesaleFloors::from_pairs(m.iter().map(|(c, p)| (c.as_str(), p.as_str()))).map_err(|e| {
+                let field = if e.param.is_empty() { String::new() } else { format!(".{}", e.param) };
+                ApiError::invalid(&format!("{prefix}wholesale_floors{field}"), e.message)
+            })
+        })
+        .transpose()?;
+    let billing_mode = match body.billing_mode {
+        Some(m) => WalletMode::parse(&m).ok_or_else(|| {
+            ApiError::invalid(&format!("{prefix}billing_mode"), "must be \"prepaid\" or \"postpaid\"")
+        })?,
+        None => WalletMode::Postpaid,
+    };
+    Ok(PartnerTerms { floors, billing_mode })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Suspend {
     reason: String,
 }

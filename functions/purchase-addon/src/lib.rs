@@ -85,6 +85,8 @@ async fn partner_add<T: Table>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let p = caller.partner_admin()?;
+    // A partner the platform suspended can do nothing until it is reinstated.
+    billing.partner_admin_gate(p).await?;
     let w = workspace_id(req)?;
     let idem = http::idempotency_key(req, &partner_scope(p))?;
     let body: PartnerAdd = http::json_body(req)?;
@@ -100,6 +102,8 @@ async fn partner_remove<T: Table>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let p = caller.partner_admin()?;
+    // A partner the platform suspended can do nothing until it is reinstated.
+    billing.partner_admin_gate(p).await?;
     let w = workspace_id(req)?;
     let id = addon_id(req)?;
     let idem = http::idempotency_key(req, &partner_scope(p))?;

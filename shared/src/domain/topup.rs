@@ -162,6 +162,12 @@ pub enum CreditRateError {
     CurrencyMismatch { wholesale: Currency, found: Currency },
     #[error("price_per_point must be at least the wholesale cost of {wholesale} per point")]
     BelowWholesale { wholesale: CreditRate },
+    /// The platform set no wholesale floor in this currency ([`super::WholesaleFloors`]), so
+    /// nothing may be sold in it.
+    #[error(
+        "the platform sets no wholesale floor in {found}, so points can't be sold in it; currencies with a floor: {floors}"
+    )]
+    NoFloor { found: Currency, floors: String },
     #[error("points: {0}")]
     Points(PointsError),
     #[error("points: must be greater than 0")]
@@ -188,7 +194,9 @@ impl CreditRateError {
     /// The request field at fault.
     pub fn param(&self) -> &'static str {
         match self {
-            CreditRateError::Currency(_) | CreditRateError::CurrencyMismatch { .. } => "currency",
+            CreditRateError::Currency(_)
+            | CreditRateError::CurrencyMismatch { .. }
+            | CreditRateError::NoFloor { .. } => "currency",
             CreditRateError::NotADecimal
             | CreditRateError::NotPositive
             | CreditRateError::TooManyDecimals
@@ -323,7 +331,7 @@ impl CreditRate {
     }
 
     /// At least the currency's decimals: "0.0333", "0.50" (USD), "3" (JPY), "0.100" (KWD).
-    fn price_text(&self) -> String {
+    pub(crate) fn price_text(&self) -> String {
         let mut v = self.price_per_point;
         if v.scale() < self.currency.exponent() {
             v.rescale(self.currency.exponent());

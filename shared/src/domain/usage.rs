@@ -312,6 +312,10 @@ impl WalletMode {
 /// Why a workspace may not use a meter now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AccessDenied {
+    /// The platform suspended the workspace's partner (nothing is deleted; reinstating it
+    /// restores everything).
+    #[error("the partner is suspended by the platform")]
+    PartnerSuspended,
     #[error("the workspace is paused: its usage is over its limits")]
     Paused,
     #[error("the workspace's wallet is at or below zero")]
@@ -323,6 +327,7 @@ pub enum AccessDenied {
 impl AccessDenied {
     pub fn code(self) -> &'static str {
         match self {
+            AccessDenied::PartnerSuspended => "partner_suspended",
             AccessDenied::Paused => "paused",
             AccessDenied::WalletDepleted => "wallet_depleted",
             AccessDenied::PartnerWalletDepleted => "partner_wallet_depleted",
@@ -333,6 +338,7 @@ impl AccessDenied {
 /// What the access check knows about a workspace and its partner.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessFacts<'a> {
+    pub partner_suspended: bool,
     pub status: &'a WorkspaceStatus,
     /// Whether the workspace pays for this meter itself (re-billed at a rate).
     pub rebilled: bool,
@@ -341,10 +347,13 @@ pub struct AccessFacts<'a> {
     pub partner_balance: Balance,
 }
 
-/// May the workspace use the meter now? Paused first (nothing runs while over limits), then
-/// the wallet that would pay: the workspace's own when it is re-billed (at or below zero is
+/// May the workspace use the meter now? Not under a suspended partner; then not paused (nothing
+/// runs while over limits); then the wallet that would pay: the workspace's own when it is re-billed (at or below zero is
 /// refused), then a prepaid partner's.
 pub fn check_access(f: AccessFacts<'_>) -> Result<(), AccessDenied> {
+    if f.partner_suspended {
+        return Err(AccessDenied::PartnerSuspended);
+    }
     if matches!(f.status, WorkspaceStatus::Paused { .. }) {
         return Err(AccessDenied::Paused);
     }
@@ -445,6 +454,7 @@ mod tests {
         let paused = WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] };
         let facts = |status, rebilled, ws: &str, mode, partner: &str| {
             check_access(AccessFacts {
+                partner_suspended: false,
                 status,
                 rebilled,
                 workspace_balance: b(ws),
@@ -460,5 +470,16 @@ mod tests {
         assert_eq!(facts(&active, false, "-5", Postpaid, "-100"), Ok(()), "not re-billed, postpaid partner");
         assert_eq!(facts(&active, false, "-5", Prepaid, "0"), Err(AccessDenied::PartnerWalletDepleted));
         assert_eq!(facts(&active, true, "1", Prepaid, "-0.01"), Err(AccessDenied::PartnerWalletDepleted));
+        // A suspended partner's workspaces are refused before anything else is looked at.
+        let suspended = |status| AccessFacts {
+            partner_suspended: true,
+            status,
+            rebilled: false,
+            workspace_balance: b("10"),
+            partner_mode: Postpaid,
+            partner_balance: b("10"),
+        };
+        assert_eq!(check_access(suspended(&active)), Err(AccessDenied::PartnerSuspended));
+        assert_eq!(check_access(suspended(&paused)), Err(AccessDenied::PartnerSuspended));
     }
 }

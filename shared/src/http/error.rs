@@ -131,6 +131,7 @@ mod tests {
             (OpError::AccessDenied(crate::domain::AccessDenied::WalletDepleted), 403, "wallet_depleted"),
             (OpError::AccessDenied(crate::domain::AccessDenied::PartnerWalletDepleted), 403, "partner_wallet_depleted"),
             (OpError::AccessDenied(crate::domain::AccessDenied::Paused), 403, "paused"),
+            (OpError::AccessDenied(crate::domain::AccessDenied::PartnerSuspended), 403, "partner_suspended"),
             (OpError::AlreadyExists("workspace"), 409, "already_exists"),
             (
                 OpError::InsufficientPoints { balance: Balance::ZERO, required: Points::ZERO },

@@ -1,6 +1,6 @@
 //! A partner's settings and catalog: add-on prices and labels, and its three plans.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::domain::{AddonCode, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId};
 use crate::store::{Committed, Condition, IdempotencyKey, Table, Write, keys, records};
@@ -12,8 +12,9 @@ const MAX_REFRESH_PAGES: usize = 200;
 const REFRESH_PAGE: usize = 500;
 
 impl<T: Table> Billing<T> {
-    /// Provisions a partner (the platform does this when it signs a partner up; the local
-    /// runner does it for the demo). Its catalog starts as the platform's defaults.
+    /// Provisions a partner named by its id, on the deployment's floors and postpaid (the
+    /// local runner's demo and the tests; the platform signs partners up through
+    /// [`Billing::onboard_partner`]). Its catalog starts as the platform's defaults.
     pub async fn create_partner(
         &self,
         p: &PartnerId,
@@ -24,17 +25,24 @@ impl<T: Table> Billing<T> {
             return Ok(reply);
         }
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
-        let reply = Reply::new(201, json!({ "id": p.as_str(), "settings": settings_view(settings) }));
-        let item = records::partner_item(p, settings, self.clock.now());
-        let writes = vec![Write::Put { item, condition: Condition::NotExists }];
-        self.commit(idem, writes, reply, |_| OpError::AlreadyExists("partner")).await
+        let profile = records::PartnerProfile {
+            id: p.clone(),
+            name: p.as_str().to_owned(),
+            settings: settings.clone(),
+            status: records::PartnerStatus::Active,
+            floors: None,
+            version: 1,
+            created_at: self.clock.now(),
+        };
+        self.insert_partner(&profile, None, idem).await
     }
 
     pub async fn partner_settings(&self, p: &PartnerId) -> Result<PartnerSettings, OpError> {
-        let item = self.store.get(&keys::partner_profile(p)).await?.ok_or(OpError::NotFound("partner"))?;
-        Ok(records::partner_settings_from(&item)?)
+        Ok(self.partner_profile(p).await?.settings)
     }
 
+    /// Replaces the partner's own settings; the platform's part of the profile (name, status,
+    /// terms) stays as it is.
     pub async fn put_partner_settings(
         &self,
         p: &PartnerId,
@@ -46,7 +54,7 @@ impl<T: Table> Billing<T> {
         }
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
         self.check_rebilling(p, &settings.default_rebilling, "default_rebilling.").await?;
-        let created_at = self.store.get(&keys::partner_profile(p)).await?.ok_or(OpError::NotFound("partner"))?;
+        let read = self.partner_profile(p).await?;
         // Seed 001: credit billing sells through the partner's own Stripe account, connected in
         // the deployment's mode (live for real money).
         if settings.credit_billing && self.usable_connection(p).await?.is_none() {
@@ -59,11 +67,12 @@ impl<T: Table> Billing<T> {
                 },
             ));
         }
-        let created_at = created_at.str("created_at")?;
-        let mut item = records::partner_item(p, settings, self.clock.now());
-        item.set("created_at", crate::store::Attr::s(created_at));
-        let writes = vec![Write::Put { item, condition: Condition::Exists }];
-        self.commit(idem, writes, Reply::ok(settings_view(settings)), |_| OpError::NotFound("partner")).await
+        // The whole item with the platform's part as read: a change of it in between (a
+        // suspension, new terms) fails the version check, and this answers 409 to be retried.
+        let condition = super::partners::version_is(read.version);
+        let profile = records::PartnerProfile { settings: settings.clone(), ..read };
+        let writes = vec![Write::Put { item: records::partner_item(&profile), condition }];
+        self.commit(idem, writes, Reply::ok(settings_view(settings)), |_| OpError::Conflict).await
     }
 
     /// The partner's terms for every platform add-on, in catalog order; defaults where the

@@ -9,6 +9,7 @@ mod autotopup;
 mod catalog;
 mod events;
 mod partner_wallet;
+mod partners;
 mod payments;
 mod renewal;
 mod topup;
@@ -29,12 +30,10 @@ pub use events::PartnerEventKind;
 pub use partner_wallet::{
     PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET, partner_refill_view,
 };
+pub use partners::{NewPartner, PartnerTerms, check_partner_name};
 pub use payments::{CheckoutRequest, Payments, WebhookEndpoint};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
-pub use topup::{
-    DEFAULT_WHOLESALE_PER_POINT_USD, MAX_TOPUP_OPTIONS, PartnerTopupOption, PlatformConfig, TopupOptionDraft,
-    TopupOptionList,
-};
+pub use topup::{MAX_TOPUP_OPTIONS, PartnerTopupOption, PlatformConfig, TopupOptionDraft, TopupOptionList};
 pub use usage::{FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, UsageEvent, rebilling_view};
 pub use views::*;
 pub use webhook::WebhookOutcome;

@@ -242,7 +242,11 @@ impl<T: Table> Billing<T> {
             return Ok(reply);
         }
         let payments = self.payments()?;
-        let settings = self.partner_settings(&ws.partner).await?;
+        let profile = self.partner_profile(&ws.partner).await?;
+        if profile.status.is_suspended() {
+            return Err(OpError::AccessDenied(crate::domain::AccessDenied::PartnerSuspended));
+        }
+        let settings = profile.settings.clone();
         if !settings.credit_billing {
             return Err(OpError::Forbidden("credit billing is off for this workspace's partner"));
         }
@@ -255,7 +259,7 @@ impl<T: Table> Billing<T> {
                 "this workspace's partner has not set its checkout success and cancel URLs",
             ));
         };
-        let (points, amount, option) = self.offer(&ws.partner, request).await?;
+        let (points, amount, option) = self.offer(&ws.partner, self.floors_of(&profile), request).await?;
 
         let customer = self.workspace_customer(&ws, &connection.account, payments).await?;
         let mut meta = Metadata::new();
@@ -313,6 +317,7 @@ impl<T: Table> Billing<T> {
     async fn offer(
         &self,
         p: &PartnerId,
+        floors: &crate::domain::WholesaleFloors,
         request: &CheckoutRequest,
     ) -> Result<(Points, Money, Option<TopupOptionId>), OpError> {
         match request {
@@ -323,6 +328,10 @@ impl<T: Table> Billing<T> {
                     .iter()
                     .find(|o| &o.id == id)
                     .ok_or_else(|| OpError::invalid("topup_option_id", "no such top-up option"))?;
+                // Saved at or above the floor; the platform may have raised it since.
+                floors.check_option(&found.option).map_err(|_| {
+                    OpError::Forbidden("this top-up option is below the platform's wholesale floor: it can't be sold")
+                })?;
                 let amount = found.option.amount();
                 amount.check_chargeable().map_err(|e| OpError::invalid("topup_option_id", e))?;
                 Ok((found.option.points(), amount, Some(id.clone())))
@@ -331,12 +340,10 @@ impl<T: Table> Billing<T> {
                 let rate = self.credit_rate(p).await?.ok_or_else(|| {
                     OpError::invalid("points", "this partner sells no points at a rate: pick a top-up option")
                 })?;
-                rate.rate().validate_against(&self.platform.wholesale_per_point).map_err(|e| match e {
-                    CreditRateError::BelowWholesale { .. } | CreditRateError::CurrencyMismatch { .. } => {
-                        OpError::Forbidden(
-                            "the partner's credit rate is below the platform's cost: points can't be sold at it",
-                        )
-                    }
+                floors.check_rate(rate.rate()).map_err(|e| match e {
+                    CreditRateError::BelowWholesale { .. } | CreditRateError::NoFloor { .. } => OpError::Forbidden(
+                        "the partner's credit rate is below the platform's cost: points can't be sold at it",
+                    ),
                     e => OpError::invalid("points", e),
                 })?;
                 let amount = rate.amount_for(*points).map_err(|e| OpError::invalid("points", e))?;

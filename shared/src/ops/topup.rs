@@ -1,6 +1,6 @@
 //! How a partner sells points (DESIGN.md sections 1 and 3): its top-up options (pay this amount,
-//! get these points) and its credit rate (a price per point, at or above the platform's wholesale
-//! cost per point), and what a workspace is shown of them.
+//! get these points) and its credit rate (a price per point), both at or above the partner's
+//! wholesale floor per point in their currency, and what a workspace is shown of them.
 //!
 //! Storage: the whole list of options is one item, `PARTNER#p / TOPUPS`, so that a PUT replaces
 //! it atomically under a version check and a workspace reads it in one `GetItem`; 20 options are
@@ -9,50 +9,28 @@
 //! deletes and puts sized by the old and new lists, for nothing gained.) The rate and its bounds
 //! on one purchase are `PARTNER#p / RATE`; a partner without one simply has none.
 
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::domain::{
-    CreditRate, CreditRateError, CreditRateTerms, Currency, PartnerId, TopupOption, TopupOptionId, Workspace,
+    CreditRateError, CreditRateTerms, PartnerId, TopupOption, TopupOptionId, WholesaleFloors, Workspace,
 };
 use crate::store::{Attr, Condition, IdempotencyKey, Table, Write, keys, records};
 
-use super::{
-    Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_terms_view, credit_rate_view, partner_topup_view,
-    topup_offer_view,
-};
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_terms_view, partner_topup_view, topup_offer_view};
 
 /// Most top-up options a partner may offer. A workspace picks one from a short menu; a longer
 /// list is a mistake, and a bound keeps the list one small item.
 pub const MAX_TOPUP_OPTIONS: usize = 20;
 
-/// The platform's wholesale cost of one point when nothing else is configured: USD 0.01.
-///
-/// Why this figure: in this product the platform is paid for what a workspace consumes through
-/// the partner's own wallet (add-on cost prices and usage land there, DESIGN.md section 3), not
-/// through the points a partner sells. The per-point floor is therefore a guard against nonsense
-/// rates (0.0001 per point, a typo), not the platform's margin: one cent, the smallest unit of
-/// USD, refuses those and leaves real pricing to the partner. A platform
-/// that charges per point sold (seed 002's example: a 12 cent wholesale cost) sets its own figure
-/// with [`Billing::with_platform`]. It is in USD because the platform's costs are
-/// ([`Currency::USD`]).
-pub const DEFAULT_WHOLESALE_PER_POINT_USD: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
-
 /// What the platform itself decides, held by the operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PlatformConfig {
-    /// No partner's credit rate may be below this, and it must be in this currency (we hold no
-    /// exchange rates to compare another one with it).
-    pub wholesale_per_point: CreditRate,
-}
-
-impl Default for PlatformConfig {
-    /// [`DEFAULT_WHOLESALE_PER_POINT_USD`] per point.
-    fn default() -> Self {
-        let wholesale_per_point = CreditRate::new(Currency::USD, DEFAULT_WHOLESALE_PER_POINT_USD)
-            .expect("the default wholesale cost is a valid rate");
-        Self { wholesale_per_point }
-    }
+    /// The deployment's wholesale floor per point in each currency partners may sell in
+    /// (`WHOLESALE_FLOORS`), for every partner whose terms set none of its own. The default,
+    /// one US cent in USD, only refuses nonsense rates: in this product the platform is paid
+    /// for what a workspace consumes through the partner's own wallet, so a platform that also
+    /// charges per point sold (a 12 cent floor under a 25 cent price, say) sets its figure.
+    pub wholesale_floors: WholesaleFloors,
 }
 
 /// One of a partner's top-up options, with its id.
@@ -78,21 +56,28 @@ pub struct TopupOptionList {
 }
 
 fn invalid_rate(e: CreditRateError) -> OpError {
+    OpError::invalid(e.param(), e)
+}
+
+/// An option below its currency's floor names the option in its message; one in a currency
+/// without a floor names the option's currency.
+fn invalid_option(i: usize, option: &TopupOption, e: CreditRateError) -> OpError {
     match e {
-        // The domain's message speaks of price_per_point; the field at fault is the currency.
-        CreditRateError::CurrencyMismatch { wholesale, found } => OpError::invalid(
-            e.param(),
+        CreditRateError::BelowWholesale { wholesale } => OpError::invalid(
+            "price_per_point",
             format!(
-                "must be {wholesale}, the currency of the platform's wholesale cost per point, not {found}: \
-                 without exchange rates a rate in another currency can't be checked against it"
+                "options[{i}]: {} {} for {} points is below the wholesale floor of {wholesale} per point",
+                option.amount().as_major(),
+                option.amount().currency(),
+                option.points(),
             ),
         ),
-        e => OpError::invalid(e.param(), e),
+        e => OpError::invalid(&format!("options[{i}].{}", e.param()), e),
     }
 }
 
 impl<T: Table> Billing<T> {
-    /// Sets the platform's own figures (the wholesale cost per point); [`Billing::new`] starts
+    /// Sets the platform's own figures (the default wholesale floors); [`Billing::new`] starts
     /// from [`PlatformConfig::default`].
     pub fn with_platform(mut self, platform: PlatformConfig) -> Self {
         self.platform = platform;
@@ -114,15 +99,15 @@ impl<T: Table> Billing<T> {
     }
 
     /// `GET /partner/topup-options`: the options with their ids, the credit rate with its
-    /// bounds, and the wholesale cost per point the rate must stay at or above.
+    /// bounds, and the wholesale floors per point that both must stay at or above.
     pub async fn partner_topup_options(&self, p: &PartnerId) -> Result<Value, OpError> {
-        self.partner_settings(p).await?;
+        let profile = self.partner_profile(p).await?;
         let list = self.topup_options(p).await?;
         let rate = self.credit_rate(p).await?;
         Ok(json!({
             "data": list.options.iter().map(partner_topup_view).collect::<Vec<_>>(),
             "credit_rate": rate.as_ref().map(credit_rate_terms_view),
-            "wholesale_per_point": credit_rate_view(&self.platform.wholesale_per_point),
+            "wholesale_floors": self.floors_of(&profile),
         }))
     }
 
@@ -131,6 +116,9 @@ impl<T: Table> Billing<T> {
     /// doesn't have (or sends twice) is refused, naming `options[i].id`. Two options may have
     /// the same currency and amount: each is its own offer (a label, a bonus), and a checkout
     /// charges and credits exactly the one picked, whatever the others say.
+    ///
+    /// Each option's price per point (amount over points) must be at or above the wholesale
+    /// floor of its currency, and its currency must have one ([`WholesaleFloors::check_option`]).
     ///
     /// The list is written with a version check against the list the ids were checked with; if
     /// another edit landed in between, the ids are checked again against it (a bounded number
@@ -154,7 +142,11 @@ impl<T: Table> Billing<T> {
                 return Err(OpError::invalid(&format!("options[{i}].id"), "this id is given to two options"));
             }
         }
-        self.partner_settings(p).await?;
+        let profile = self.partner_profile(p).await?;
+        let floors = self.floors_of(&profile);
+        for (i, d) in drafts.iter().enumerate() {
+            floors.check_option(&d.option).map_err(|e| invalid_option(i, &d.option, e))?;
+        }
         let ids: Vec<TopupOptionId> =
             drafts.iter().map(|d| d.id.clone().unwrap_or_else(TopupOptionId::generate)).collect();
         let options: Vec<PartnerTopupOption> = ids
@@ -200,8 +192,9 @@ impl<T: Table> Billing<T> {
     }
 
     /// Sets the partner's credit rate and its bounds (checked by [`CreditRateTerms`]): the rate
-    /// at or above the platform's wholesale cost per point, in its currency. A replacement, last
-    /// writer wins, like the partner's other terms: a PUT without bounds removes them.
+    /// at or above the partner's wholesale floor in its currency, which must have one. A
+    /// replacement, last writer wins, like the partner's other terms: a PUT without bounds
+    /// removes them.
     pub async fn put_credit_rate(
         &self,
         p: &PartnerId,
@@ -211,7 +204,8 @@ impl<T: Table> Billing<T> {
         if let Some(reply) = self.replay(idem).await? {
             return Ok(reply);
         }
-        terms.rate().validate_against(&self.platform.wholesale_per_point).map_err(invalid_rate)?;
+        let profile = self.partner_profile(p).await?;
+        self.floors_of(&profile).check_rate(terms.rate()).map_err(invalid_rate)?;
         let writes = vec![
             Write::Put { item: records::credit_rate_item(p, terms, self.clock.now()), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
@@ -222,13 +216,15 @@ impl<T: Table> Billing<T> {
     /// `GET /workspace/topup-options`: what the workspace may pay for points, as it sees it
     /// (labels, amounts, points, the partner's rate and its bounds; never the wholesale cost). Reading is
     /// harmless, so a partner whose credit billing is off still shows them, with
-    /// `"credit_billing": false` to say a checkout would be refused. A rate the platform's
-    /// wholesale cost has since overtaken can't be sold at, and is not shown.
+    /// `"credit_billing": false` to say a checkout would be refused. A rate or an option that
+    /// the partner's wholesale floors have since overtaken can't be sold, and is not shown.
     pub async fn workspace_topup_options(&self, ws: &Workspace) -> Result<Value, OpError> {
-        let settings = self.partner_settings(&ws.partner).await?;
-        let list = self.topup_options(&ws.partner).await?;
+        let profile = self.partner_profile(&ws.partner).await?;
+        let floors = self.floors_of(&profile);
+        let mut list = self.topup_options(&ws.partner).await?;
+        list.options.retain(|o| floors.check_option(&o.option).is_ok());
         let rate = self.credit_rate(&ws.partner).await?;
-        let rate = rate.filter(|r| match r.rate().validate_against(&self.platform.wholesale_per_point) {
+        let rate = rate.filter(|r| match floors.check_rate(r.rate()) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(partner = %ws.partner, error = %e, "credit rate no longer sellable; not shown");
@@ -236,7 +232,7 @@ impl<T: Table> Billing<T> {
             }
         });
         Ok(json!({
-            "credit_billing": settings.credit_billing,
+            "credit_billing": profile.settings.credit_billing,
             "data": list.options.iter().map(topup_offer_view).collect::<Vec<_>>(),
             "credit_rate": rate.as_ref().map(credit_rate_terms_view),
         }))
@@ -267,29 +263,31 @@ mod tests {
     }
 
     #[test]
-    fn the_default_wholesale_cost_is_one_us_cent() {
-        let w = PlatformConfig::default().wholesale_per_point;
-        assert_eq!((w.currency(), w.price_per_point()), (Currency::USD, Decimal::new(1, 2)));
-        assert_eq!(w.to_string(), "0.01 usd");
-    }
-
-    #[test]
-    fn the_platform_figures_start_from_the_default_and_can_be_set() {
+    fn the_default_floor_is_one_us_cent_and_can_be_set() {
         let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
         let billing = Billing::new(Store::new(MemoryTable::new()), clock);
-        assert_eq!(billing.platform, PlatformConfig::default());
-        let twelve_cents = PlatformConfig { wholesale_per_point: CreditRate::parse("usd", "0.12").unwrap() };
-        assert_eq!(billing.with_platform(twelve_cents).platform, twelve_cents);
+        assert_eq!(billing.platform.wholesale_floors.to_setting(), "usd=0.01");
+        let twelve_cents = PlatformConfig { wholesale_floors: WholesaleFloors::parse_setting("usd=0.12").unwrap() };
+        assert_eq!(billing.with_platform(twelve_cents.clone()).platform, twelve_cents);
     }
 
     #[test]
-    fn a_currency_mismatch_names_the_currency_and_says_why() {
-        let wholesale = PlatformConfig::default().wholesale_per_point;
-        let eur = CreditRate::parse("eur", "1").unwrap();
-        match invalid_rate(eur.validate_against(&wholesale).unwrap_err()) {
+    fn a_refused_option_is_named() {
+        let floors = WholesaleFloors::parse_setting("usd=0.12").unwrap();
+        let cheap = TopupOption::parse("Cheap", "usd", 1000, "100").unwrap();
+        match invalid_option(2, &cheap, floors.check_option(&cheap).unwrap_err()) {
             OpError::Invalid { param, message } => {
-                assert_eq!(param, "currency");
-                assert!(message.starts_with("must be usd,") && message.contains("exchange rates"), "{message}");
+                assert_eq!(param, "price_per_point");
+                assert!(message.starts_with("options[2]: 10.00 usd for 100.00 points"), "{message}");
+                assert!(message.contains("0.12 usd"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let yen = TopupOption::parse("Yen", "jpy", 1000, "10").unwrap();
+        match invalid_option(0, &yen, floors.check_option(&yen).unwrap_err()) {
+            OpError::Invalid { param, message } => {
+                assert_eq!(param, "options[0].currency");
+                assert!(message.contains("no wholesale floor in jpy"), "{message}");
             }
             other => panic!("{other:?}"),
         }

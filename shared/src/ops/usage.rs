@@ -89,6 +89,12 @@ fn version_is(version: u64) -> Condition {
     if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
 }
 
+/// A partner that is gone reads as not suspended: the caller's own check of the workspace or
+/// partner answers for it.
+fn partner_is_suspended(profile: Option<&Item>) -> Result<bool, OpError> {
+    Ok(profile.map(records::partner_profile_from).transpose()?.is_some_and(|p| p.status.is_suspended()))
+}
+
 fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -112,7 +118,8 @@ impl<T: Table> Billing<T> {
         self.partner_of.lock().unwrap_or_else(|p| p.into_inner()).get(w).cloned()
     }
 
-    /// `POST /platform/usage`: records usage that happened, once per `event_id`. The partner is
+    /// `POST /platform/usage`: records usage that happened, once per `event_id`; a suspended
+    /// partner's workspaces are refused (403 `partner_suspended`), nothing recorded. The partner is
     /// charged the wholesale cost (accrued, folded later); a re-billed workspace is charged its
     /// rate in points, and its balance may go below zero. The same event id with another
     /// workspace, meter or quantity is refused.
@@ -138,11 +145,25 @@ impl<T: Table> Billing<T> {
             // The workspace and its wallet in one read: the wallet state is the one the debit is
             // conditioned on.
             let wallet = WalletId::Workspace(w.clone());
-            let [profile, wallet_item, auto_topup] = self
-                .read::<3>([keys::workspace_profile(w), keys::wallet(&wallet), keys::workspace_auto_topup(w)])
-                .await?;
+            // The partner's profile comes in the same read when this instance knows the
+            // workspace's partner, else in a read of its own.
+            let known = self.known_partner(w);
+            let mut read_keys = vec![keys::workspace_profile(w), keys::wallet(&wallet), keys::workspace_auto_topup(w)];
+            read_keys.extend(known.as_ref().map(keys::partner_profile));
+            let mut items = self.store.get_many(&read_keys).await?.into_iter();
+            let (profile, wallet_item, auto_topup) =
+                (items.next().flatten(), items.next().flatten(), items.next().flatten());
             let ws = records::workspace_from(&profile.ok_or(OpError::NotFound("workspace"))?)?;
             self.remember_partner(&ws);
+            let partner_profile = match known {
+                Some(p) if p == ws.partner => items.next().flatten(),
+                _ => self.store.get(&keys::partner_profile(&ws.partner)).await?,
+            };
+            // Usage is refused before it is recorded: the platform asks the access check before
+            // a call, and a suspended partner's workspaces may not make one.
+            if partner_is_suspended(partner_profile.as_ref())? {
+                return Err(OpError::AccessDenied(AccessDenied::PartnerSuspended));
+            }
             let now = self.clock.now();
             let accrual = Accrual {
                 partner: ws.partner.clone(),
@@ -243,7 +264,8 @@ impl<T: Table> Billing<T> {
     }
 
     /// `GET /platform/workspaces/{id}/access?meter=`: may the workspace use `meter` now?
-    /// One `BatchGetItem` of the workspace, its wallet, its partner's wallet and billing mode
+    /// One `BatchGetItem` of the workspace, its wallet, its partner's wallet, billing mode and
+    /// profile (a suspended partner's workspaces may not)
     /// (plus one read of the workspace the first time this instance sees it, for its partner).
     pub async fn access(&self, w: &WorkspaceId, meter: &MeterCode) -> Result<Value, OpError> {
         if self.meters.get(meter).is_none() {
@@ -258,16 +280,18 @@ impl<T: Table> Billing<T> {
             }
         };
         let partner_wallet = WalletId::Partner(partner.clone());
-        let [profile, wallet, partner_wallet, billing] = self
-            .read::<4>([
+        let [profile, wallet, partner_wallet, billing, partner_profile] = self
+            .read::<5>([
                 keys::workspace_profile(w),
                 keys::wallet(&WalletId::Workspace(w.clone())),
                 keys::wallet(&partner_wallet),
                 keys::partner_billing(&partner),
+                keys::partner_profile(&partner),
             ])
             .await?;
         let ws = records::workspace_from(&profile.ok_or(OpError::NotFound("workspace"))?)?;
         let facts = AccessFacts {
+            partner_suspended: partner_is_suspended(partner_profile.as_ref())?,
             status: &ws.status,
             rebilled: ws.rebilling.rate(meter).is_some(),
             workspace_balance: wallet_state(wallet.as_ref())?.balance,

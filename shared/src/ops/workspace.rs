@@ -306,7 +306,11 @@ impl<T: Table> Billing<T> {
         }
         for _ in 0..MAX_OP_ATTEMPTS {
             let ws = self.workspace(w).await?;
-            let settings = self.partner_settings(&ws.partner).await?;
+            let profile = self.partner_profile(&ws.partner).await?;
+            if profile.status.is_suspended() {
+                return Err(OpError::AccessDenied(crate::domain::AccessDenied::PartnerSuspended));
+            }
+            let settings = profile.settings;
             if !order.by_partner && !settings.credit_billing {
                 return Err(OpError::Forbidden("add-on credit billing is off for this workspace's partner"));
             }

@@ -37,6 +37,7 @@ enum Listing {
     PartnerLedger,
     Events,
     Workspaces,
+    Partners,
 }
 
 impl Listing {
@@ -46,6 +47,7 @@ impl Listing {
             Listing::PartnerLedger => "partner-ledger",
             Listing::Events => "events",
             Listing::Workspaces => "workspaces",
+            Listing::Partners => "partners",
         }
     }
 }
@@ -251,6 +253,37 @@ impl WorkspaceCursor {
     }
 }
 
+/// After one partner in the platform's list of partners (they list in id order). The platform
+/// is the one owner of that listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerCursor {
+    after: PartnerId,
+}
+
+impl PartnerCursor {
+    const OWNER: &str = "platform";
+
+    pub fn after(p: PartnerId) -> Self {
+        Self { after: p }
+    }
+
+    pub fn decode(cursor: &str) -> Result<Self, InvalidCursor> {
+        open(cursor, Listing::Partners, Self::OWNER, |fields| match fields {
+            [p] => PartnerId::parse(p).ok().map(Self::after),
+            _ => None,
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        seal(Listing::Partners, Self::OWNER, &[self.after.as_str()])
+    }
+
+    /// The last partner of the previous page; the listing starts after it.
+    pub fn partner(&self) -> &PartnerId {
+        &self.after
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +327,16 @@ mod tests {
         let text = workspace.encode(&p("acme"));
         assert_eq!(WorkspaceCursor::decode(&text, &p("acme")), Ok(workspace));
         assert_eq!(WorkspaceCursor::decode(&text, &p("rival")), Err(InvalidCursor));
+
+        let partner = PartnerCursor::after(p("acme"));
+        assert_eq!(PartnerCursor::decode(&partner.encode()), Ok(partner));
+        // A partner's workspace list is not the platform's partner list, whatever it names.
+        assert_eq!(
+            PartnerCursor::decode(&WorkspaceCursor::after(w("acme")).encode(&p("platform"))),
+            Err(InvalidCursor)
+        );
+        assert_eq!(PartnerCursor::decode(&b64("c1.partners.platform.")), Err(InvalidCursor));
+        assert_eq!(PartnerCursor::decode(&b64("c1.partners.platform.a b")), Err(InvalidCursor));
     }
 
     #[test]

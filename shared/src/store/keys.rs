@@ -12,6 +12,7 @@
 //! | `PARTNER#p` | `RATE` | `credit_rate` |
 //! | `PARTNER#p` | `WS#w` | `workspace_ref` (lists a partner's workspaces) |
 //! | `PARTNER#p` | `EVENT#<ns, 20 digits><seq, 10 digits>#<id>` | `partner_event` (the outbox) |
+//! | `PARTNERS` | `PARTNER#p` | `partner_ref` (lists the platform's partners) |
 //! | `WS#w` | `PROFILE` | `workspace` (GSI1 `DUE#<shard>` / `<renews_on>#w`: renewals due) |
 //! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` |
 //! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
@@ -137,6 +138,15 @@ pub fn checkout(id: &CheckoutId) -> Key {
 /// Keyed by the PaymentIntent that refunds and disputes name.
 pub fn payment(payment_intent: &PaymentIntentId) -> Key {
     Key::new(format!("PAYMENT#{payment_intent}"), "PAYMENT")
+}
+
+/// The one partition of the platform's partner index: written once per partner sign-up and
+/// status change, far below a partition's write limit.
+pub const PARTNERS_PK: &str = "PARTNERS";
+pub const PARTNER_REF_PREFIX: &str = "PARTNER#";
+
+pub fn partner_ref(p: &PartnerId) -> Key {
+    Key::new(PARTNERS_PK, format!("{PARTNER_REF_PREFIX}{p}"))
 }
 
 pub fn partner_profile(p: &PartnerId) -> Key {

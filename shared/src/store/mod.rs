@@ -14,7 +14,7 @@ pub mod schema;
 pub mod table;
 pub mod wallet;
 
-pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerLedgerCursor, WorkspaceCursor};
+pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerCursor, PartnerLedgerCursor, WorkspaceCursor};
 pub use item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
 pub use table::{FailedCondition, Table, TableError};
 pub use wallet::{

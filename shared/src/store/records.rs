@@ -9,8 +9,8 @@ use time::{Date, OffsetDateTime};
 use crate::domain::{
     AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CheckoutId, CheckoutStatus, CreditRate, CreditRateTerms,
     Currency, LimitKind, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, Rebilling,
-    TopupAttempt, TopupFailure, TopupOption, Usage, UsageQuantity, WalletId, WalletMode, Workspace, WorkspaceAddon,
-    WorkspaceId, WorkspaceStatus,
+    TopupAttempt, TopupFailure, TopupOption, Usage, UsageQuantity, WalletId, WalletMode, WholesaleFloors, Workspace,
+    WorkspaceAddon, WorkspaceId, WorkspaceStatus,
 };
 // The top-up option id sits in `ops` until `domain::ids` can take it.
 use crate::domain::TopupOptionId;
@@ -85,15 +85,149 @@ fn sub_item(item: &Item, name: &str) -> Result<Item, MalformedItem> {
 
 // ---- partner ----
 
-pub fn partner_item(p: &PartnerId, s: &PartnerSettings, created_at: OffsetDateTime) -> Item {
-    Item::new(&keys::partner_profile(p), "partner")
-        .with("partner_id", Attr::s(p.as_str()))
+/// Whether the platform lets a partner work. Suspension deletes nothing: reinstating restores
+/// everything as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartnerStatus {
+    Active,
+    Suspended { reason: String, at: OffsetDateTime },
+}
+
+impl PartnerStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PartnerStatus::Active => "active",
+            PartnerStatus::Suspended { .. } => "suspended",
+        }
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        matches!(self, PartnerStatus::Suspended { .. })
+    }
+}
+
+/// A partner's profile item: its own settings, and the platform's part (name, status, terms),
+/// which only the platform's routes change, under `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerProfile {
+    pub id: PartnerId,
+    pub name: String,
+    pub settings: PartnerSettings,
+    pub status: PartnerStatus,
+    /// `None`: the deployment's default floors (`PlatformConfig`), for a partner provisioned
+    /// without its own.
+    pub floors: Option<WholesaleFloors>,
+    /// Of the platform's part; 0 on items written before it was versioned.
+    pub version: u64,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn partner_item(profile: &PartnerProfile) -> Item {
+    let s = &profile.settings;
+    let item = Item::new(&keys::partner_profile(&profile.id), "partner")
+        .with("partner_id", Attr::s(profile.id.as_str()))
         .with("credit_billing", Attr::Bool(s.credit_billing))
         .with("success_url", opt_str(&s.success_url))
         .with("cancel_url", opt_str(&s.cancel_url))
         .with("grace_days", Attr::n(s.grace_days))
         .with("default_rebilling", rebilling_attr(&s.default_rebilling))
-        .with("created_at", Attr::s(rfc3339(created_at)))
+        .with("created_at", Attr::s(rfc3339(profile.created_at)));
+    partner_platform_attrs(profile).into_iter().fold(item, |item, (name, value)| item.with(&name, value))
+}
+
+/// The attributes of the platform's part.
+fn partner_platform_attrs(profile: &PartnerProfile) -> Vec<(String, Attr)> {
+    let (reason, at) = match &profile.status {
+        PartnerStatus::Active => (Attr::Null, Attr::Null),
+        PartnerStatus::Suspended { reason, at } => (Attr::s(reason), Attr::s(rfc3339(*at))),
+    };
+    vec![
+        ("name".into(), Attr::s(&profile.name)),
+        ("status".into(), Attr::s(profile.status.as_str())),
+        ("suspended_reason".into(), reason),
+        ("suspended_at".into(), at),
+        ("wholesale_floors".into(), profile.floors.as_ref().map_or(Attr::Null, floors_attr)),
+        ("version".into(), Attr::n(profile.version)),
+    ]
+}
+
+fn floors_attr(f: &WholesaleFloors) -> Attr {
+    Attr::M(f.iter().map(|r| (r.currency().code().to_owned(), Attr::N(r.price_per_point()))).collect())
+}
+
+fn get_floors(item: &Item) -> Result<Option<WholesaleFloors>, MalformedItem> {
+    let bad = || MalformedItem { key: item.key(), attr: "wholesale_floors".into() };
+    match item.get("wholesale_floors") {
+        None | Some(Attr::Null) => Ok(None),
+        Some(Attr::M(m)) => {
+            let texts = m
+                .iter()
+                .map(|(code, v)| match v {
+                    Attr::N(d) => Ok((code.as_str(), d.to_string())),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            WholesaleFloors::from_pairs(texts.iter().map(|(c, d)| (*c, d.as_str()))).map(Some).map_err(|_| bad())
+        }
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Items written before the platform's part existed read as an active partner named by its
+/// id, on the deployment's floors, at version 0.
+pub fn partner_profile_from(item: &Item) -> Result<PartnerProfile, MalformedItem> {
+    let id = item.parsed("partner_id", PartnerId::parse)?;
+    let status = match get_opt_str(item, "status")?.as_deref() {
+        None | Some("active") => PartnerStatus::Active,
+        Some("suspended") => PartnerStatus::Suspended {
+            reason: item.str("suspended_reason")?.to_owned(),
+            at: item.parsed("suspended_at", parse_time)?,
+        },
+        Some(_) => return Err(MalformedItem { key: item.key(), attr: "status".into() }),
+    };
+    Ok(PartnerProfile {
+        name: get_opt_str(item, "name")?.unwrap_or_else(|| id.as_str().to_owned()),
+        id,
+        settings: partner_settings_from(item)?,
+        status,
+        floors: get_floors(item)?,
+        version: match item.get("version") {
+            None => 0,
+            Some(_) => item.u64("version")?,
+        },
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+/// The platform's index of its partners, one item each under one partition, in id order: what
+/// `GET /platform/partners` pages through. Rewritten with every change of name or status.
+pub fn partner_ref_item(profile: &PartnerProfile) -> Item {
+    Item::new(&keys::partner_ref(&profile.id), "partner_ref")
+        .with("partner_id", Attr::s(profile.id.as_str()))
+        .with("name", Attr::s(&profile.name))
+        .with("status", Attr::s(profile.status.as_str()))
+        .with("created_at", Attr::s(rfc3339(profile.created_at)))
+}
+
+/// A partner as the platform's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerRef {
+    pub id: PartnerId,
+    pub name: String,
+    pub status: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn partner_ref_from(item: &Item) -> Result<PartnerRef, MalformedItem> {
+    Ok(PartnerRef {
+        id: item.parsed("partner_id", PartnerId::parse)?,
+        name: item.str("name")?.to_owned(),
+        status: item.parsed("status", |s| match s {
+            "active" | "suspended" => Ok(s.to_owned()),
+            _ => Err(()),
+        })?,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
 }
 
 fn rebilling_attr(r: &Rebilling) -> Attr {
@@ -380,7 +514,33 @@ mod tests {
             success_url: Some("https://x.example/ok".into()),
             ..Default::default()
         };
-        assert_eq!(partner_settings_from(&partner_item(&p, &s, datetime!(2026-01-01 0:00 UTC))).unwrap(), s);
+        let mut profile = PartnerProfile {
+            id: p.clone(),
+            name: "Acme Agency".into(),
+            settings: s.clone(),
+            status: PartnerStatus::Active,
+            floors: None,
+            version: 1,
+            created_at: datetime!(2026-01-01 0:00 UTC),
+        };
+        assert_eq!(partner_settings_from(&partner_item(&profile)).unwrap(), s);
+        assert_eq!(partner_profile_from(&partner_item(&profile)).unwrap(), profile);
+        profile.status = PartnerStatus::Suspended { reason: "Unpaid".into(), at: datetime!(2026-02-01 0:00 UTC) };
+        profile.floors = Some(WholesaleFloors::parse_setting("usd=0.12,eur=0.1050").unwrap());
+        profile.version = 7;
+        assert_eq!(partner_profile_from(&partner_item(&profile)).unwrap(), profile);
+        let r = partner_ref_from(&partner_ref_item(&profile)).unwrap();
+        assert_eq!((r.id, r.name.as_str(), r.status.as_str()), (p.clone(), "Acme Agency", "suspended"));
+        // An item from before the platform's part: active, named by its id, the default floors.
+        let mut old = partner_item(&profile);
+        for name in ["name", "status", "suspended_reason", "suspended_at", "wholesale_floors", "version"] {
+            old.0.remove(name);
+        }
+        let read = partner_profile_from(&old).unwrap();
+        assert_eq!(
+            (read.name.as_str(), &read.status, &read.floors, read.version),
+            ("p1", &PartnerStatus::Active, &None, 0)
+        );
         let plan = Plan::default_for(PlanId::Growth);
         assert_eq!(plan_from(&plan_item(&p, &plan)).unwrap(), plan);
         let a = PartnerAddon::default_for(AddonCode::ExtraMember);

@@ -369,6 +369,12 @@ impl Case {
             }),
             "PUT /platform/partners/{id}/billing" => json!({ "mode": "postpaid" }),
             "POST /platform/partners/{id}/wallet/adjustments" => json!({ "amount": "10", "reason": "isolation probe" }),
+            "POST /platform/partners" => json!({ "id": "p-isolation-new", "name": "New Agency" }),
+            "PUT /platform/partners/{id}/terms" => {
+                json!({ "wholesale_floors": { "usd": "0.01" }, "billing_mode": "postpaid" })
+            }
+            "POST /platform/partners/{id}/suspend" => json!({ "reason": "isolation probe" }),
+            "POST /platform/partners/{id}/reinstate" => return None,
             _ if !self.mutates() || self.method == Method::DELETE => return None,
             other => panic!(
                 "{other} is new: give it a valid body in isolation.rs's `Case::body`, so that its refusals are about \
@@ -903,6 +909,12 @@ where
         assert_eq!(expect(c, cred), Expect::Allowed, "{}", c.key);
         let a = m.send(c, cred, &victim, &t, true).await;
         assert!((200..300).contains(&a.status), "{} by its rightful caller: {} {}", c.key, a.status, a.body);
+        if c.key == "POST /platform/partners/{id}/suspend" {
+            // The routes after it act as the victim's rightful callers again.
+            let reinstate = cases.iter().find(|c| c.key == "POST /platform/partners/{id}/reinstate").unwrap();
+            let back = m.send(reinstate, cred, &victim, &t, true).await;
+            assert_eq!((back.status, &back.body["status"]), (200, &json!("active")), "{}", back.body);
+        }
         if c.family == Family::Stripe {
             assert_eq!(a.body["outcome"], "credited", "the refused event was the real thing: {}", a.body);
         }

@@ -370,6 +370,25 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     assert_eq!(credited["balance"], "50.00");
     let wallet = r.ok(&partner, M::GET, "/partner/wallet", None, 200).await;
     assert_eq!((&wallet["mode"], &wallet["balance"]), (&json!("prepaid"), &json!("50.00")));
+    // The platform signs a partner up, reads and lists it, changes its terms, suspends and
+    // reinstates it; its own token works on its routes.
+    let new =
+        json!({ "id": "runner-agency", "name": "Runner Agency", "terms": { "wholesale_floors": { "usd": "0.12" } } });
+    r.ok(&platform, M::POST, "/platform/partners", Some(new), 201).await;
+    let got = r.ok(&platform, M::GET, "/platform/partners/runner-agency", None, 200).await;
+    assert_eq!(got["terms"]["wholesale_floors"], json!({ "usd": "0.12" }));
+    let listed = r.ok(&platform, M::GET, "/platform/partners?limit=100", None, 200).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(2), "{listed}");
+    let terms = json!({ "wholesale_floors": { "usd": "0.20" }, "billing_mode": "postpaid" });
+    r.ok(&platform, M::PUT, "/platform/partners/runner-agency/terms", Some(terms), 200).await;
+    let agency = r.token(Some("runner-agency"), None, "partner_admin");
+    let rate = json!({ "currency": "usd", "price_per_point": "0.25" });
+    r.ok(&agency, M::PUT, "/partner/credit-rate", Some(rate.clone()), 200).await;
+    let reason = json!({ "reason": "runner check" });
+    r.ok(&platform, M::POST, "/platform/partners/runner-agency/suspend", Some(reason), 200).await;
+    r.ok(&agency, M::PUT, "/partner/credit-rate", Some(rate.clone()), 403).await;
+    r.ok(&platform, M::POST, "/platform/partners/runner-agency/reinstate", None, 200).await;
+    r.ok(&agency, M::PUT, "/partner/credit-rate", Some(rate), 200).await;
     // The partner pays into its wallet on the platform's own account; that account's endpoint
     // credits it, and the saved card allows the auto-refill.
     let pay = json!({ "amount": "25.00", "success_url": "https://agency.example/paid", "cancel_url": "https://agency.example/back" });

@@ -74,6 +74,13 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
             "amount": "10.00", "success_url": "https://agency.example/paid", "cancel_url": "https://agency.example/back",
         })),
         "PUT /partner/wallet/auto-refill" => r.json(json!({ "enabled": false })),
+        "POST /platform/partners" => r.json(json!({ "id": "p-new", "name": "New Agency" })),
+        "GET /platform/partners/{id}" | "POST /platform/partners/{id}/reinstate" => r.param("id", P),
+        "PUT /platform/partners/{id}/terms" => {
+            r.param("id", P).json(json!({ "wholesale_floors": { "usd": "0.01" }, "billing_mode": "postpaid" }))
+        }
+        // Suspends the other tenant: the routes after it in `ALL_ROUTES` act as P.
+        "POST /platform/partners/{id}/suspend" => r.param("id", Q).json(json!({ "reason": "test" })),
         _ => r,
     }
 }

@@ -15,7 +15,9 @@ async fn truncated_json_names_the_body<T: Table>(api: Api<T>) {
     let target = super::access::target(W, "ad_unused");
     let before = api.state().await;
     let mut wrong = vec![];
-    for route in ALL_ROUTES.iter().copied().filter(|r| r.starts_with("POST") || r.starts_with("PUT")) {
+    // Reinstating a partner is the one mutation without a body.
+    let with_body = |r: &&str| (r.starts_with("POST") || r.starts_with("PUT")) && !r.ends_with("/reinstate");
+    for route in ALL_ROUTES.iter().copied().filter(with_body) {
         let caller = callers().into_iter().zip(allowed(route)).find(|(_, ok)| *ok).map(|(c, _)| c).unwrap();
         let body = sample(route, &target).event()["body"].as_str().expect("a route with a body").to_owned();
         let colon = body.find(':').expect("a body of fields");

@@ -43,6 +43,7 @@ mod events;
 mod forged;
 mod idempotency;
 mod input;
+mod onboarding;
 mod partner;
 pub(crate) mod partner_wallet;
 mod points;
@@ -62,7 +63,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 39] = [
+pub const ALL_ROUTES: [&str; 45] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -102,6 +103,12 @@ pub const ALL_ROUTES: [&str; 39] = [
     "GET /partner/wallet",
     "POST /partner/wallet/checkout",
     "PUT /partner/wallet/auto-refill",
+    "POST /platform/partners",
+    "GET /platform/partners",
+    "GET /platform/partners/{id}",
+    "PUT /platform/partners/{id}/terms",
+    "POST /platform/partners/{id}/suspend",
+    "POST /platform/partners/{id}/reinstate",
 ];
 
 /// The routes without a JWT: Stripe's webhooks (the Connect endpoint and the platform account's),
@@ -503,8 +510,9 @@ impl<T: Table> Api<T> {
         }
     }
 
-    /// Provisions a partner (there is no route for it: the platform signs partners up) with
-    /// its own Stripe account connected on the fake (`POST /partner/stripe/connect`).
+    /// Provisions a partner through the operation the local runner's demo uses (the platform's
+    /// own route is tested in `onboarding`) with its own Stripe account connected on the fake
+    /// (`POST /partner/stripe/connect`).
     pub async fn partner(&self, p: &str, credit_billing: bool) {
         let id = PartnerId::parse(p).unwrap();
         let settings = PartnerSettings { credit_billing, ..Default::default() };

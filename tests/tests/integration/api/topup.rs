@@ -1,10 +1,10 @@
 //! Top-up options and the credit rate: the partner sets them (each option checked per currency as
-//! Stripe would charge it, the rate at or above the platform's wholesale cost per point), the
-//! workspace sees what it may pay and never the wholesale cost.
+//! Stripe would charge it, both at or above the wholesale floor per point of their currency), the
+//! workspace sees what it may pay and never the wholesale floors.
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use shared::domain::{CreditRate, PartnerId};
+use shared::domain::{PartnerId, WholesaleFloors};
 use shared::ops::{MAX_TOPUP_OPTIONS, PlatformConfig};
 use shared::store::{Table, keys};
 
@@ -82,11 +82,20 @@ fn tiers() -> Vec<Value> {
     ]
 }
 
-fn wholesale(price_per_point: &str) -> PlatformConfig {
-    PlatformConfig { wholesale_per_point: CreditRate::parse("usd", price_per_point).unwrap() }
+/// The deployment's default floors, as `WHOLESALE_FLOORS` would set them.
+fn floors(setting: &str) -> PlatformConfig {
+    PlatformConfig { wholesale_floors: WholesaleFloors::parse_setting(setting).unwrap() }
 }
 
-async fn options_are_set_and_read_back<T: Table>(api: Api<T>) {
+fn wholesale(price_per_point: &str) -> PlatformConfig {
+    floors(&format!("usd={price_per_point}"))
+}
+
+/// Floors in the three currencies of [`tiers`]: 80 JPY and 0.256 KWD a point are above them.
+const THREE_CURRENCIES: &str = "usd=0.01,jpy=1,kwd=0.01";
+
+async fn options_are_set_and_read_back<T: Table>(mut api: Api<T>) {
+    api.billing.platform = floors(THREE_CURRENCIES);
     api.tenants().await;
     let empty = partner_view(&api, P).await;
     assert_eq!(
@@ -94,7 +103,7 @@ async fn options_are_set_and_read_back<T: Table>(api: Api<T>) {
         json!({
             "data": [],
             "credit_rate": null,
-            "wholesale_per_point": { "currency": "usd", "price_per_point": "0.01" },
+            "wholesale_floors": { "jpy": "1", "kwd": "0.010", "usd": "0.01" },
         })
     );
     let before = api.state().await;
@@ -130,7 +139,8 @@ async fn options_are_set_and_read_back<T: Table>(api: Api<T>) {
     assert_eq!(workspace_view(&api, Q, X).await["data"], json!([]));
 }
 
-async fn ids_are_kept_across_a_put<T: Table>(api: Api<T>) {
+async fn ids_are_kept_across_a_put<T: Table>(mut api: Api<T>) {
+    api.billing.platform = floors("usd=0.01,eur=0.01");
     api.tenants().await;
     let first = api
         .call(put_options(P, vec![option("Small", "usd", 500, "5"), option("Large", "usd", 5000, "60")]))
@@ -256,7 +266,7 @@ async fn credit_rate_is_checked_against_the_wholesale_cost<T: Table>(mut api: Ap
         ("usd", json!("abc"), "price_per_point", "decimal number"),
         ("usd", lit("0.05"), "price_per_point", "string"),
         ("usd", json!(5), "price_per_point", "string"),
-        ("eur", json!("1.00"), "currency", "must be usd, the currency of the platform's wholesale cost per point"),
+        ("eur", json!("1.00"), "currency", "no wholesale floor in eur"),
         ("xyz", json!("0.05"), "currency", "currency Stripe supports"),
     ];
     for (currency, price, param, message) in cases {
@@ -291,13 +301,11 @@ async fn credit_rate_is_checked_against_the_wholesale_cost<T: Table>(mut api: Ap
     api.call(put_rate(P, "usd", "0.1199")).await.invalid("price_per_point");
     assert_eq!(api.call(put_rate(P, "usd", "0.12")).await.ok(200)["price_per_point"], "0.12");
     assert_eq!(api.call(put_rate(P, "usd", "0.25")).await.ok(200)["price_per_point"], "0.25");
-    assert_eq!(
-        partner_view(&api, P).await["wholesale_per_point"],
-        json!({ "currency": "usd", "price_per_point": "0.12" })
-    );
+    assert_eq!(partner_view(&api, P).await["wholesale_floors"], json!({ "usd": "0.12" }));
 }
 
 async fn the_workspace_sees_what_it_may_pay_and_no_costs<T: Table>(mut api: Api<T>) {
+    api.billing.platform = floors(THREE_CURRENCIES);
     api.tenants().await;
     let saved = api.call(put_options(P, tiers())).await.ok(200);
     let ids = ids(&saved["data"]);
@@ -316,7 +324,7 @@ async fn the_workspace_sees_what_it_may_pay_and_no_costs<T: Table>(mut api: Api<
     let seen = workspace_view(&api, P, W).await;
     assert_eq!(seen, expected);
     let keys = all_keys(&seen);
-    for secret in ["wholesale_per_point", "cost_price", "wholesale"] {
+    for secret in ["wholesale_floors", "cost_price", "wholesale"] {
         assert!(!keys.iter().any(|k| k == secret), "{secret} in {seen}");
     }
     assert!(!seen.to_string().contains("0.01"), "the wholesale figure never reaches a workspace: {seen}");
@@ -333,13 +341,15 @@ async fn the_workspace_sees_what_it_may_pay_and_no_costs<T: Table>(mut api: Api<
 
     // The platform raises its cost above the partner's rate: the rate can't be sold at, so the
     // workspace no longer sees it; the partner still does, next to the new floor.
-    api.billing.platform = wholesale("0.06");
+    api.billing.platform = floors("usd=0.06,jpy=1,kwd=0.01");
     assert_eq!(workspace_view(&api, P, W).await["credit_rate"], Value::Null);
     let partner = partner_view(&api, P).await;
     assert_eq!(
-        (&partner["credit_rate"], &partner["wholesale_per_point"]),
-        (&rate_view("usd", "0.05", None, None), &json!({ "currency": "usd", "price_per_point": "0.06" }))
+        (&partner["credit_rate"], &partner["wholesale_floors"]["usd"]),
+        (&rate_view("usd", "0.05", None, None), &json!("0.06"))
     );
+    // The options stay above it (1.00, 10.00 and 0.6667 USD a point) and are still shown.
+    assert_eq!(workspace_view(&api, P, W).await["data"], expected["data"]);
 }
 
 async fn topup_routes_check_roles_and_tenants<T: Table>(api: Api<T>) {
@@ -385,7 +395,8 @@ async fn topup_routes_check_roles_and_tenants<T: Table>(api: Api<T>) {
     assert_eq!(workspace_view(&api, Q, X).await["credit_rate"]["price_per_point"], "0.02");
 }
 
-async fn topup_puts_replay_and_refuse_a_reused_key<T: Table>(api: Api<T>) {
+async fn topup_puts_replay_and_refuse_a_reused_key<T: Table>(mut api: Api<T>) {
+    api.billing.platform = floors(THREE_CURRENCIES);
     api.tenants().await;
     let first = api.call(put_options(P, tiers()).key("topups-1")).await;
     assert_eq!(first.status, 200, "{}", first.body);
@@ -488,7 +499,8 @@ async fn credit_rate_bounds_are_saved_shown_and_checked<T: Table>(api: Api<T>) {
 }
 
 /// Two PUTs at once: each lands whole (the version check re-reads and retries), never a mix.
-async fn concurrent_puts_each_land_whole<T: Table>(api: Api<T>) {
+async fn concurrent_puts_each_land_whole<T: Table>(mut api: Api<T>) {
+    api.billing.platform = floors("usd=0.01,eur=0.01");
     api.tenants().await;
     let a = vec![option("A1", "usd", 1000, "10"), option("A2", "usd", 2000, "20")];
     let b = vec![option("B1", "eur", 1000, "11")];
