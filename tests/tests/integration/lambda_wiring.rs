@@ -51,6 +51,7 @@ fn parameter(name: &str, table: &str) -> String {
         "LogLevel" => "info",
         "StripeLivemode" => "false",
         "PlatformMeters" => "voice_minutes=0.07",
+        "WholesaleFloors" => "usd=0.01",
         "StripeSecretKeyParameter" => SECRET_KEY_PARAM,
         "StripeWebhookSecretsParameter" => WEBHOOK_SECRETS_PARAM,
         "StripePlatformWebhookSecretsParameter" => PLATFORM_WEBHOOK_SECRETS_PARAM,

@@ -2,7 +2,8 @@
 //! wholesale floor per point, per currency) and suspends and reinstates them.
 
 use serde_json::{Value, json};
-use shared::store::{Table, keys};
+use shared::domain::{PartnerId, WorkspaceId};
+use shared::store::{PartnerCursor, Table, WorkspaceCursor, keys};
 
 use super::access::sample;
 use super::{ALL_ROUTES, Api, P, Q, W, X, partner_admin, platform, req, workspace_admin};
@@ -110,14 +111,26 @@ async fn partners_are_listed_a_page_at_a_time<T: Table>(api: Api<T>) {
     }
     let first = partners_page(&api, "2", None).await;
     let entry = |id: &str, name: &str| json!({ "id": id, "name": name, "status": "active", "created_at": "2026-04-15T10:00:00Z" });
-    assert_eq!(first, json!({ "data": [entry("p-a", "Agency p-a"), entry("p-acme", P)], "next_cursor": "p-acme" }));
-    let second = partners_page(&api, "2", Some("p-acme")).await;
+    // Cursors are opaque: each page's is the typed position after its last partner.
+    let after = |id: &str| PartnerCursor::after(PartnerId::parse(id).unwrap()).encode();
+    assert_eq!(
+        first,
+        json!({ "data": [entry("p-a", "Agency p-a"), entry("p-acme", P)], "next_cursor": after("p-acme") })
+    );
+    let second = partners_page(&api, "2", first["next_cursor"].as_str()).await;
     assert_eq!(
         second,
-        json!({ "data": [entry("p-b", "Agency p-b"), entry("p-c", "Agency p-c")], "next_cursor": "p-c" })
+        json!({ "data": [entry("p-b", "Agency p-b"), entry("p-c", "Agency p-c")], "next_cursor": after("p-c") })
     );
-    let last = partners_page(&api, "2", Some("p-c")).await;
+    let last = partners_page(&api, "2", second["next_cursor"].as_str()).await;
     assert_eq!(last, json!({ "data": [entry("p-rival", Q)], "next_cursor": null }));
+    // A bare partner id (what a cursor once was) and another listing's cursor are refused.
+    for crafted in [
+        "p-acme".to_owned(),
+        WorkspaceCursor::after(WorkspaceId::parse("p-acme").unwrap()).encode(&PartnerId::parse(P).unwrap()),
+    ] {
+        api.call(req("GET /platform/partners").by(platform()).query("cursor", crafted)).await.invalid("cursor");
+    }
     assert_eq!(partners_page(&api, "100", None).await["data"].as_array().unwrap().len(), 5);
     let bad = req("GET /platform/partners").by(platform()).query("cursor", "Not A Cursor!");
     api.call(bad).await.invalid("cursor");
