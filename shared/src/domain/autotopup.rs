@@ -44,7 +44,7 @@ pub struct TopupAttempt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopupFailure {
     /// Stripe's decline code (`insufficient_funds`), `authentication_required`, or ours
-    /// (`no_saved_card`, `topup_option_removed`, `stripe_error`).
+    /// (`no_saved_card`, `topup_option_removed`, `topup_option_below_floor`, `stripe_error`).
     pub code: String,
     pub at: OffsetDateTime,
 }

@@ -291,6 +291,15 @@ impl<T: Table> Billing<T> {
                     self.topup_failed(ws, None, "topup_option_removed").await?;
                     return Ok(TopupResult::Failed);
                 };
+                // The option was at or above the floor when the partner saved it; the platform
+                // may have raised the floor since, and an option under it is not sold, on a
+                // Checkout page or off-session.
+                let profile = self.partner_profile(&ws.partner).await?;
+                if let Err(e) = self.floors_of(&profile).check_option(&option.option) {
+                    tracing::warn!(workspace = %ws.id, option = %id, error = %e, "auto top-up option under the wholesale floor");
+                    self.topup_failed(ws, None, "topup_option_below_floor").await?;
+                    return Ok(TopupResult::Failed);
+                }
                 if self.saved_card(ws).await?.is_none() {
                     self.topup_failed(ws, None, "no_saved_card").await?;
                     return Ok(TopupResult::Failed);

@@ -97,6 +97,33 @@ async fn a_shortfall_is_charged_once_and_the_renewal_goes_on<T: Table>(api: Api<
     assert_eq!((&view["consecutive_failures"], &view["last_failure"]), (&json!(0), &Value::Null));
 }
 
+/// An option the platform's floor has overtaken since the partner saved it is not charged
+/// off-session either: the attempt fails with its reason (and counts towards switching auto
+/// top-up off) until the partner prices it at or above the floor.
+async fn an_option_under_a_raised_floor_is_not_charged<T: Table>(api: Api<T>) {
+    let option = with_saved_card(&api, 1).await;
+    turn_on(&api, &option).await;
+    // 1.00 USD for 10 points is 0.10 a point: under a floor of 0.12.
+    let terms = json!({ "wholesale_floors": { "usd": "0.12" }, "billing_mode": "postpaid" });
+    api.call(req("PUT /platform/partners/{id}/terms").param("id", P).by(super::platform()).json(terms)).await.ok(200);
+    api.set_clock(datetime!(2026-05-01 06:00 UTC));
+    assert_eq!(run(&api).await, RenewalRun { in_grace: 1, finished: true, ..Default::default() });
+    assert_eq!(charge_requests(&api), 0);
+    assert_eq!(api.balance(P, W).await, "0.00");
+    let seen = api.view(P, W).await["auto_topup"].clone();
+    assert_eq!(
+        (&seen["last_failure"]["code"], &seen["consecutive_failures"]),
+        (&json!("topup_option_below_floor"), &json!(1))
+    );
+    // Priced at the floor (1.20 for 10 points), the next attempt an hour later is charged.
+    let options = json!({ "options": [{ "id": option, "label": "Small", "currency": "usd", "amount_minor": 120, "points": "10" }] });
+    api.call(req("PUT /partner/topup-options").by(partner_admin(P)).json(options)).await.ok(200);
+    api.set_clock(datetime!(2026-05-01 07:00 UTC));
+    assert_eq!(run(&api).await.renewed, 1);
+    assert_eq!(charge_requests(&api), 1);
+    assert_eq!(api.balance(P, W).await, "0.00");
+}
+
 async fn a_decline_waits_an_hour_then_succeeds<T: Table>(api: Api<T>) {
     let option = with_saved_card(&api, 1).await;
     turn_on(&api, &option).await;
@@ -332,6 +359,7 @@ api_suite!(
     refill_settings_are_checked,
     a_shortfall_is_charged_once_and_the_renewal_goes_on,
     a_decline_waits_an_hour_then_succeeds,
+    an_option_under_a_raised_floor_is_not_charged,
     three_declines_switch_it_off_then_the_addons_lapse,
     settings_are_checked,
 );
