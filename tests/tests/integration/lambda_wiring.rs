@@ -4,8 +4,9 @@
 //! Each process gets Lambda's environment plus the variables template.yaml gives that function
 //! (read from the template, so a variable it forgets fails here), SSM at a stand-in answering
 //! the Stripe parameters, and DynamoDB Local with a fresh table that the in-process handlers
-//! seeded. The binaries are the ones `cargo test --workspace --all-targets` (`scripts/test`)
-//! builds next to this test's executable; a missing one fails the test.
+//! seeded. The binaries are the ones `scripts/test` builds (`cargo build --bins` of every
+//! function, before `cargo test`, which builds another package's bins only as test harnesses)
+//! next to this test's executable; a missing one fails the test.
 //!
 //! The production binaries always talk to api.stripe.com (there is no setting to point them
 //! elsewhere), so every event here is one whose answer comes before any Stripe call.
@@ -111,8 +112,8 @@ fn binary(name: &str) -> PathBuf {
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
-        "{} is missing: build the workspace first (scripts/test runs `cargo test --workspace --all-targets`, \
-         which builds every function's binary; or `cargo build --workspace`)",
+        "{} is missing: build the functions' binaries first (scripts/test runs `cargo build --bins` for every \
+         function before the tests; `cargo test` alone builds another package's bins only as test harnesses)",
         path.display()
     );
     path
