@@ -576,25 +576,12 @@ impl<T: Table> Billing<T> {
             return Ok(WebhookOutcome::Ignored);
         }
         if !succeeded {
-            let code = pi.failure_code().unwrap_or("payment_failed").to_owned();
-            let now = self.clock.now();
-            // Why the last read matched nothing (the closure may run once per read).
-            let why = std::sync::Mutex::new(None);
-            let recorded = self
-                .update_auto_topup(&ws, |a| match match_attempt(a.in_flight.as_ref(), number, pi, false) {
-                    Ok(_) => Some(a.failed(&code, now)),
-                    Err(e) => {
-                        *why.lock().expect("not poisoned") = Some(e);
-                        None
-                    }
-                })
-                .await?;
-            if recorded {
-                tracing::warn!(workspace = %ws.id, code, attempt = number, "auto top-up failed");
+            let failure = FailedPayment::new(number, pi, self.clock.now());
+            if self.update_auto_topup(&ws, |a| failure.record(a)).await? {
+                tracing::warn!(workspace = %ws.id, code = failure.code, attempt = number, "auto top-up failed");
                 return Ok(WebhookOutcome::Recorded);
             }
-            let why = why.into_inner().expect("not poisoned").unwrap_or(Unmatched::NothingInFlight { named: number });
-            return Ok(unmatched(event_id, &pi.id, ws.id.as_str(), &why));
+            return Ok(unmatched(event_id, &pi.id, ws.id.as_str(), &failure.why()));
         }
         let actor = Actor::Stripe(event_id.to_owned());
         Ok(match self.credit_auto_topup(&ws, account, Paid::Event { number, pi }, &pi.id, actor).await? {
@@ -602,6 +589,40 @@ impl<T: Table> Billing<T> {
             Credit::AlreadyCredited => WebhookOutcome::AlreadyCredited,
             Credit::Unmatched(why) => unmatched(event_id, &pi.id, ws.id.as_str(), &why),
         })
+    }
+}
+
+/// A `payment_intent.payment_failed` of an auto top-up (or partner refill): it fails the attempt
+/// in flight it matches ([`match_attempt`]), and remembers why the last state it was tried on
+/// matched nothing (the change may run once per read of a retried update).
+pub(super) struct FailedPayment<'a> {
+    number: u64,
+    pi: &'a PaymentIntentObject,
+    pub(super) code: String,
+    now: OffsetDateTime,
+    why: std::sync::Mutex<Option<Unmatched>>,
+}
+
+impl<'a> FailedPayment<'a> {
+    pub(super) fn new(number: u64, pi: &'a PaymentIntentObject, now: OffsetDateTime) -> Self {
+        let code = pi.failure_code().unwrap_or("payment_failed").to_owned();
+        Self { number, pi, code, now, why: std::sync::Mutex::new(None) }
+    }
+
+    /// The state after the failure, or `None` when `a` has no matching attempt in flight.
+    pub(super) fn record(&self, a: &AutoTopup) -> Option<AutoTopup> {
+        match match_attempt(a.in_flight.as_ref(), self.number, self.pi, false) {
+            Ok(_) => Some(a.failed(&self.code, self.now)),
+            Err(e) => {
+                *self.why.lock().expect("not poisoned") = Some(e);
+                None
+            }
+        }
+    }
+
+    /// Why nothing was recorded.
+    pub(super) fn why(self) -> Unmatched {
+        self.why.into_inner().expect("not poisoned").unwrap_or(Unmatched::NothingInFlight { named: self.number })
     }
 }
 

@@ -29,8 +29,8 @@ use crate::stripe::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer,
 use crate::stripe::ids::{CustomerId, PaymentIntentId};
 
 use super::autotopup::{
-    ATTEMPT_KEY, Credit, Paid, REFILL_RESUME_AFTER, TopupResult, Unmatched, match_attempt, named_attempt, unmatched,
-    version_is,
+    ATTEMPT_KEY, Credit, FailedPayment, Paid, REFILL_RESUME_AFTER, TopupResult, Unmatched, match_attempt,
+    named_attempt, unmatched, version_is,
 };
 use super::events::{PartnerEventKind, wallet_event_write};
 use super::payments::{Payments, stripe_error, stripe_key};
@@ -634,25 +634,12 @@ impl<T: Table> Billing<T> {
         tracing::Span::current().record("partner", p.as_str());
         let wallet = WalletId::Partner(p.clone()).to_string();
         if !succeeded {
-            let code = pi.failure_code().unwrap_or("payment_failed").to_owned();
-            let now = self.clock.now();
-            // Why the last read matched nothing (the closure may run once per read).
-            let why = std::sync::Mutex::new(None);
-            let recorded = self
-                .update_partner_refill(&p, |a| match match_attempt(a.in_flight.as_ref(), number, pi, false) {
-                    Ok(_) => Some(a.failed(&code, now)),
-                    Err(e) => {
-                        *why.lock().expect("not poisoned") = Some(e);
-                        None
-                    }
-                })
-                .await?;
-            if recorded {
-                tracing::warn!(partner = %p, code, attempt = number, "partner refill failed");
+            let failure = FailedPayment::new(number, pi, self.clock.now());
+            if self.update_partner_refill(&p, |a| failure.record(a)).await? {
+                tracing::warn!(partner = %p, code = failure.code, attempt = number, "partner refill failed");
                 return Ok(WebhookOutcome::Recorded);
             }
-            let why = why.into_inner().expect("not poisoned").unwrap_or(Unmatched::NothingInFlight { named: number });
-            return Ok(unmatched(event_id, &pi.id, &wallet, &why));
+            return Ok(unmatched(event_id, &pi.id, &wallet, &failure.why()));
         }
         let actor = Actor::Stripe(event_id.to_owned());
         Ok(match self.credit_partner_refill(&p, Paid::Event { number, pi }, &pi.id, actor).await? {
