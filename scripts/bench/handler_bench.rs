@@ -20,15 +20,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use billing::{Billing, NewWorkspace, Payments};
+use domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WorkspaceId};
 use integration_tests::CountingTable;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WorkspaceId};
-use shared::ops::{Billing, NewWorkspace, Payments};
-use shared::store::memory::MemoryTable;
-use shared::store::{IdempotencyKey, Store, Table};
-use shared::stripe::client::{StripeConfig, StripeGateway};
+use store::memory::MemoryTable;
+use store::{IdempotencyKey, Store, Table};
 use stripe_fake::{Fake, FakeConfig, RunningFake};
+use stripe_gateway::client::{StripeConfig, StripeGateway};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -495,7 +495,7 @@ impl<'f, T: Table> Bench<'f, T> {
         ids.iter()
             .map(|id| {
                 let payload = completed.get(id).expect("the fake recorded checkout.session.completed");
-                let signature = shared::stripe::signature::sign(payload.as_bytes(), &[secret], now);
+                let signature = stripe_gateway::signature::sign(payload.as_bytes(), &[secret], now);
                 req(route).header("stripe-signature", signature).raw(payload).build()
             })
             .collect()

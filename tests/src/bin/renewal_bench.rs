@@ -11,15 +11,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use integration_tests::{CountingTable, fresh_table};
-use shared::domain::{
+use billing::{Billing, RenewalLimits};
+use domain::{
     Actor, AddonCode, AddonId, AddonStatus, AnchorDay, EntryKind, FixedClock, Overdraft, PartnerId, PartnerSettings,
     PlanId, Points, PointsDelta, Usage, WalletId, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
 };
-use shared::ops::{Billing, RenewalLimits};
-use shared::store::dynamodb::DynamoTable;
-use shared::store::item::{Attr, Condition, Item, Key, Write};
-use shared::store::{IdempotencyKey, Posting, Store, Table, records};
+use integration_tests::{CountingTable, fresh_table};
+use store::dynamodb::DynamoTable;
+use store::item::{Attr, Condition, Item, Key, Write};
+use store::{IdempotencyKey, Posting, Store, Table, records};
 use time::macros::{date, datetime};
 
 fn env(name: &str, default: usize) -> usize {

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use domain::{Actor, EntryKind, Overdraft, PointsDelta, WalletId, WorkspaceId};
 use integration_tests::{CountingTable, fresh_table};
-use shared::domain::{Actor, EntryKind, Overdraft, PointsDelta, WalletId, WorkspaceId};
-use shared::store::dynamodb::DynamoTable;
-use shared::store::item::{Attr, Condition, Item, Key, Write};
-use shared::store::{IdempotencyKey, Outcome, Posting, RetryPolicy, Store, StoreError, Table, keys};
+use store::dynamodb::DynamoTable;
+use store::item::{Attr, Condition, Item, Key, Write};
+use store::{IdempotencyKey, Outcome, Posting, RetryPolicy, Store, StoreError, Table, keys};
 use time::OffsetDateTime;
 
 const CLIENTS: [usize; 3] = [1, 8, 64];
