@@ -12,6 +12,7 @@ use store::schema::IndexKeys;
 use store::table::IndexPosition;
 use store::{Item, Key, Order, Table, TableError, Write};
 
+pub mod floor;
 pub mod lambda;
 
 /// Where DynamoDB Local listens; `scripts/test` starts it and sets this.
