@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::{ApiError};
+use api::ApiError;
 use billing::{FoldRun, OpError, RenewalLimits, RenewalRun};
 use domain::{Clock, OffsetClock};
 use lambda_http::http::{Method, StatusCode};

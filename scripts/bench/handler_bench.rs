@@ -470,7 +470,7 @@ impl<'f, T: Table> Bench<'f, T> {
                 }
                 // Back and forth, ending where it started (postpaid) for the routes measured after.
                 "PUT /platform/partners/{id}/terms" => {
-                    let mode = if (n - 1 - i) % 2 == 0 { "postpaid" } else { "prepaid" };
+                    let mode = if (n - 1 - i).is_multiple_of(2) { "postpaid" } else { "prepaid" };
                     r.param("id", P).json(json!({ "billing_mode": mode }))
                 }
                 "POST /platform/partners/{id}/suspend" => {
