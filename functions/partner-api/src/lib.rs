@@ -55,7 +55,8 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
     // A partner the platform suspended can do nothing here until it is reinstated.
     billing.partner_admin_gate(p).await?;
     // Every change carries an Idempotency-Key scoped to the partner.
-    let idem = if api::is_mutation(req.method()) { Some(api::idempotency_key(req, &partner_scope(p))?) } else { None };
+    let idem =
+        if api::is_mutation(req.method()) { Some(api::idempotency_key(req, &partner_scope(p))?) } else { None };
     let idem = || idem.as_ref().expect("mutations have a key");
     match route.as_str() {
         "GET /partner/addons" => {

@@ -4,7 +4,7 @@
 //! The raw body is verified and applied by [`Billing::stripe_webhook`]; the answer's status
 //! tells Stripe whether to deliver again (any non-2xx is retried for up to 3 days).
 
-use api::ApiError;
+use api::{ApiError};
 use billing::{Billing, WebhookEndpoint};
 use lambda_http::{Body, Request, Response};
 use store::Table;
