@@ -4,23 +4,32 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Acct, R, Reply, State, metadata_json, missing};
+use super::{Acct, PaymentIntent, R, Reply, State, metadata_json, now_s, of_account, owned, random_id};
 
 #[derive(Debug, Clone)]
 pub(super) struct Charge {
-    pub(super) seq: u64,
+    seq: u64,
     pub(super) id: String,
     pub(super) account: Acct,
-    pub(super) created: i64,
+    created: i64,
     pub(super) amount: i64,
     pub(super) amount_refunded: i64,
     pub(super) currency: String,
-    pub(super) customer: Option<String>,
+    customer: Option<String>,
     pub(super) payment_intent: String,
-    pub(super) payment_method: Option<String>,
-    pub(super) metadata: BTreeMap<String, String>,
+    payment_method: Option<String>,
+    metadata: BTreeMap<String, String>,
     /// The dispute's id once the cardholder has disputed it (once: the fake keeps one per charge).
     pub(super) dispute: Option<String>,
+}
+
+owned_by_account_field!(Charge);
+
+impl Charge {
+    /// What is left to refund or dispute.
+    pub(super) fn unrefunded(&self) -> i64 {
+        self.amount - self.amount_refunded
+    }
 }
 
 fn billing_details() -> Value {
@@ -28,6 +37,28 @@ fn billing_details() -> Value {
 }
 
 impl State {
+    /// The PaymentIntent succeeds: it leaves a charge, its `latest_charge`.
+    pub(super) fn succeed_payment_intent(&mut self, pi: &mut PaymentIntent) {
+        let charge = Charge {
+            seq: self.next_seq(),
+            id: random_id("ch_", 24),
+            account: pi.account.clone(),
+            created: now_s(),
+            amount: pi.amount,
+            amount_refunded: 0,
+            currency: pi.currency.clone(),
+            customer: pi.customer.clone(),
+            payment_intent: pi.id.clone(),
+            payment_method: pi.payment_method.clone(),
+            metadata: pi.metadata.clone(),
+            dispute: None,
+        };
+        pi.status = "succeeded";
+        pi.latest_charge = Some(charge.id.clone());
+        pi.last_payment_error = None;
+        self.charges.insert(charge.id.clone(), charge);
+    }
+
     pub(super) fn charge_json(&self, c: &Charge) -> Value {
         json!({
             "id": c.id,
@@ -57,13 +88,11 @@ impl State {
     }
 
     pub fn retrieve_charge(&self, acct: &Acct, id: &str) -> R<Reply> {
-        let c = self.charges.get(id).filter(|c| &c.account == acct).ok_or_else(|| missing("charge", id, None))?;
+        let c = owned(&self.charges, acct, "charge", id, None)?;
         Ok(Reply::ok(self.charge_json(c)))
     }
 
     pub fn charges_of_account(&self, account: &Acct) -> Vec<Value> {
-        let mut v: Vec<_> = self.charges.values().filter(|c| &c.account == account).collect();
-        v.sort_by_key(|c| c.seq);
-        v.into_iter().map(|c| self.charge_json(c)).collect()
+        of_account(&self.charges, account, |c| c.seq).into_iter().map(|c| self.charge_json(c)).collect()
     }
 }

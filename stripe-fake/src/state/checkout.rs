@@ -1,4 +1,6 @@
-//! Checkout Sessions: created, retrieved and expired through the API.
+//! Checkout Sessions: created, retrieved and expired through the API; paid in `payment`.
+
+mod payment;
 
 use std::collections::BTreeMap;
 
@@ -6,9 +8,11 @@ use serde_json::{Value, json};
 
 use super::{
     Acct, Currency, R, Reply, State, check_amount, check_known_params, invalid, metadata_json, missing, now_s,
-    opt_string, parse_amount, parse_currency, random_id, string_map,
+    of_account, opt_string, owned, parse_amount, parse_currency, random_id, string_map,
 };
 use crate::form::Param;
+
+pub use payment::PageSession;
 
 /// Stripe's default and maximum Checkout Session lifetime.
 pub const SESSION_LIFETIME_S: i64 = 24 * 60 * 60;
@@ -16,14 +20,14 @@ pub const SESSION_LIFETIME_S: i64 = 24 * 60 * 60;
 const SESSION_MIN_LIFETIME_S: i64 = 30 * 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SessionStatus {
+enum SessionStatus {
     Open,
     Complete,
     Expired,
 }
 
 impl SessionStatus {
-    pub(super) fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Self::Open => "open",
             Self::Complete => "complete",
@@ -34,39 +38,41 @@ impl SessionStatus {
 
 #[derive(Debug, Clone)]
 pub(super) struct Session {
-    pub(super) seq: u64,
-    pub(super) id: String,
-    pub(super) account: Acct,
-    pub(super) created: i64,
-    pub(super) expires_at: i64,
-    pub(super) currency: String,
-    pub(super) amount_total: i64,
-    pub(super) line_items: Vec<LineItem>,
-    pub(super) customer: Option<String>,
-    pub(super) client_reference_id: Option<String>,
-    pub(super) metadata: BTreeMap<String, String>,
-    pub(super) success_url: Option<String>,
-    pub(super) cancel_url: Option<String>,
-    pub(super) setup_future_usage: Option<String>,
-    pub(super) pi_metadata: BTreeMap<String, String>,
-    pub(super) pi_description: Option<String>,
-    pub(super) status: SessionStatus,
+    seq: u64,
+    id: String,
+    account: Acct,
+    created: i64,
+    expires_at: i64,
+    currency: String,
+    amount_total: i64,
+    line_items: Vec<LineItem>,
+    customer: Option<String>,
+    client_reference_id: Option<String>,
+    metadata: BTreeMap<String, String>,
+    success_url: Option<String>,
+    cancel_url: Option<String>,
+    setup_future_usage: Option<String>,
+    pi_metadata: BTreeMap<String, String>,
+    pi_description: Option<String>,
+    status: SessionStatus,
     /// "paid" | "unpaid".
-    pub(super) payment_status: &'static str,
-    pub(super) payment_intent: Option<String>,
+    payment_status: &'static str,
+    payment_intent: Option<String>,
     /// Set by the control endpoint: the payment completes later (`async_payment_*` events).
-    pub(super) async_payment: bool,
+    async_payment: bool,
 }
+
+owned_by_account_field!(Session);
 
 #[derive(Debug, Clone)]
 pub(super) struct LineItem {
-    pub(super) name: String,
-    pub(super) unit_amount: i64,
-    pub(super) quantity: i64,
+    name: String,
+    unit_amount: i64,
+    quantity: i64,
 }
 
 impl State {
-    pub(super) fn session_json(&self, s: &Session, expand_payment_intent: bool) -> Value {
+    fn session_json(&self, s: &Session, expand_payment_intent: bool) -> Value {
         let payment_intent = match (&s.payment_intent, expand_payment_intent) {
             (Some(pi), true) => self.payment_intents.get(pi).map_or(json!(pi), |pi| self.payment_intent_json(pi)),
             (pi, _) => json!(pi),
@@ -195,10 +201,7 @@ impl State {
             .try_fold(0i64, |sum, li| li.unit_amount.checked_mul(li.quantity).and_then(|a| sum.checked_add(a)))
             .ok_or_else(|| invalid(Some("amount_too_large"), "Amount too large.", Some("line_items")))?;
         check_amount(amount_total, currency, "line_items[0][price_data][unit_amount]")?;
-        let customer = match p.str_at(&["customer"]) {
-            Some(c) => Some(self.customer(acct, c, Some("customer"))?.id.clone()),
-            None => None,
-        };
+        let customer = self.customer_param(acct, p)?;
         let created = now_s();
         let expires_at = match p.str_at(&["expires_at"]) {
             None => created + SESSION_LIFETIME_S,
@@ -256,7 +259,7 @@ impl State {
     }
 
     fn session(&self, acct: &Acct, id: &str) -> R<&Session> {
-        self.sessions.get(id).filter(|s| &s.account == acct).ok_or_else(|| missing("checkout.session", id, None))
+        owned(&self.sessions, acct, "checkout.session", id, None)
     }
 
     pub fn retrieve_session(&self, acct: &Acct, id: &str, p: &Param) -> R<Reply> {
@@ -281,17 +284,19 @@ impl State {
                 None,
             ));
         }
-        let s = self.sessions.get_mut(id).expect("found above");
-        s.status = SessionStatus::Expired;
-        let (s, account) = (s.clone(), s.account.clone());
-        let body = self.session_json(&s, false);
-        self.emit("checkout.session.expired", &account, body.clone(), None);
-        Ok(Reply::ok(body))
+        self.sessions.get_mut(id).expect("found above").status = SessionStatus::Expired;
+        Ok(Reply::ok(self.emit_session(id, "checkout.session.expired")))
+    }
+
+    /// Event `type_` with session `id` as it is now; the call answers the same JSON.
+    fn emit_session(&mut self, id: &str, type_: &str) -> Value {
+        let s = self.sessions.get(id).expect("the caller found the session");
+        let (body, account) = (self.session_json(s, false), s.account.clone());
+        self.emit(type_, &account, body.clone(), None);
+        body
     }
 
     pub fn sessions_of_account(&self, account: &Acct) -> Vec<Value> {
-        let mut v: Vec<_> = self.sessions.values().filter(|s| &s.account == account).collect();
-        v.sort_by_key(|s| s.seq);
-        v.into_iter().map(|s| self.session_json(s, false)).collect()
+        of_account(&self.sessions, account, |s| s.seq).into_iter().map(|s| self.session_json(s, false)).collect()
     }
 }

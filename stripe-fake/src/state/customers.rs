@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{
-    Acct, R, Reply, State, check_known_params, list, metadata_json, missing, now_s, opt_string, random_id, string_map,
+    Acct, R, Reply, State, check_known_params, list, metadata_json, now_s, of_account, opt_string, owned, random_id,
+    string_map,
 };
 use crate::form::Param;
 
@@ -13,7 +14,7 @@ use crate::form::Param;
 pub(super) struct Customer {
     /// Creation order, for lists (`created` is in whole seconds).
     seq: u64,
-    pub(super) id: String,
+    id: String,
     account: Acct,
     created: i64,
     description: Option<String>,
@@ -21,6 +22,8 @@ pub(super) struct Customer {
     name: Option<String>,
     metadata: BTreeMap<String, String>,
 }
+
+owned_by_account_field!(Customer);
 
 impl State {
     fn customer_json(c: &Customer) -> Value {
@@ -62,8 +65,13 @@ impl State {
         Ok(Reply::ok(body))
     }
 
-    pub(super) fn customer(&self, acct: &Acct, id: &str, param: Option<&str>) -> R<&Customer> {
-        self.customers.get(id).filter(|c| &c.account == acct).ok_or_else(|| missing("customer", id, param))
+    /// The `customer` parameter, if given: one of the calling account's customers.
+    pub(super) fn customer_param(&self, acct: &Acct, p: &Param) -> R<Option<String>> {
+        p.str_at(&["customer"]).map(|c| Ok(self.customer(acct, c, Some("customer"))?.id.clone())).transpose()
+    }
+
+    fn customer(&self, acct: &Acct, id: &str, param: Option<&str>) -> R<&Customer> {
+        owned(&self.customers, acct, "customer", id, param)
     }
 
     pub fn retrieve_customer(&self, acct: &Acct, id: &str) -> R<Reply> {
@@ -71,8 +79,7 @@ impl State {
     }
 
     pub fn customers_of_account(&self, account: &Acct) -> Value {
-        let mut v: Vec<_> = self.customers.values().filter(|c| &c.account == account).collect();
-        v.sort_by_key(|c| c.seq);
-        list("/v1/customers", v.into_iter().map(Self::customer_json).collect())
+        let customers = of_account(&self.customers, account, |c| c.seq);
+        list("/v1/customers", customers.into_iter().map(Self::customer_json).collect())
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Acct, R, State, invalid, missing, now_s, random_id};
+use super::{Acct, R, State, invalid, missing, now_s, of_account, random_id};
 
 /// How long a merchant has to answer a new dispute (`evidence_details.due_by`): Stripe's usual
 /// window, so code that shows or acts on the deadline sees a realistic one.
@@ -21,6 +21,8 @@ pub(super) struct Dispute {
     payment_intent: String,
     reason: String,
 }
+
+owned_by_account_field!(Dispute);
 
 impl State {
     /// Stripe's dispute, with every field async-stripe requires (the evidence empty: nothing
@@ -98,7 +100,7 @@ impl State {
                 Some("charge"),
             ));
         }
-        let left = c.amount - c.amount_refunded;
+        let left = c.unrefunded();
         if left == 0 {
             return Err(invalid(
                 Some("charge_already_refunded"),
@@ -135,8 +137,6 @@ impl State {
 
     /// Lists, for the control endpoints.
     pub fn disputes_of_account(&self, account: &Acct) -> Vec<Value> {
-        let mut v: Vec<_> = self.disputes.values().filter(|d| &d.account == account).collect();
-        v.sort_by_key(|d| d.seq);
-        v.into_iter().map(Self::dispute_json).collect()
+        of_account(&self.disputes, account, |d| d.seq).into_iter().map(Self::dispute_json).collect()
     }
 }

@@ -7,10 +7,20 @@
 //! One file per Stripe resource, each with its object, its JSON and its operations; this one
 //! holds the `State` itself and what every resource shares: ids, the clock, errors, parameters.
 
+/// Implements `Owned` for a resource whose `account` field names its owner.
+macro_rules! owned_by_account_field {
+    ($t:ty) => {
+        impl $crate::state::Owned for $t {
+            fn account(&self) -> &$crate::state::Acct {
+                &self.account
+            }
+        }
+    };
+}
+
 mod accounts;
 mod charges;
 mod checkout;
-mod checkout_payment;
 mod customers;
 mod disputes;
 mod events;
@@ -28,9 +38,8 @@ use crate::form::Param;
 pub use accounts::Account;
 use accounts::OAuthCodeState;
 use charges::Charge;
-pub use checkout::SESSION_LIFETIME_S;
 use checkout::Session;
-pub use checkout_payment::PageSession;
+pub use checkout::{PageSession, SESSION_LIFETIME_S};
 use customers::Customer;
 pub use disputes::DISPUTE_RESPONSE_WINDOW_S;
 use disputes::Dispute;
@@ -78,12 +87,17 @@ pub fn error(status: u16, type_: &str, code: Option<&str>, message: &str, param:
     let mut e = json!({ "type": type_, "message": message });
     if let Some(code) = code {
         e["code"] = json!(code);
-        e["doc_url"] = json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")));
+        e["doc_url"] = json!(doc_url(code));
     }
     if let Some(param) = param {
         e["param"] = json!(param);
     }
     Reply { status, body: json!({ "error": e }) }
+}
+
+/// Where Stripe documents an error code.
+fn doc_url(code: &str) -> String {
+    format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-"))
 }
 
 fn invalid(code: Option<&str>, message: &str, param: Option<&str>) -> Reply {
@@ -99,6 +113,30 @@ type R<T> = Result<T, Reply>;
 
 /// Which account a call acts on: `None` is the platform itself (no `Stripe-Account`).
 pub type Acct = Option<String>;
+
+/// An object that belongs to one account (or to the platform).
+trait Owned {
+    fn account(&self) -> &Acct;
+}
+
+/// Object `id` of `kind`, if `acct` owns it: another account's object is as missing as one that
+/// never was, as Stripe answers.
+fn owned<'a, T: Owned>(
+    objects: &'a HashMap<String, T>,
+    acct: &Acct,
+    kind: &str,
+    id: &str,
+    param: Option<&str>,
+) -> R<&'a T> {
+    objects.get(id).filter(|o| o.account() == acct).ok_or_else(|| missing(kind, id, param))
+}
+
+/// An account's objects in creation order (`seq`), for the control endpoints' lists.
+fn of_account<'a, T: Owned>(objects: &'a HashMap<String, T>, account: &Acct, seq: fn(&T) -> u64) -> Vec<&'a T> {
+    let mut v: Vec<_> = objects.values().filter(|o| o.account() == account).collect();
+    v.sort_by_key(|o| seq(o));
+    v
+}
 
 /// A failure to inject into the next calls of one operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,10 +226,13 @@ fn metadata_json(m: &BTreeMap<String, String>) -> Value {
     json!(m)
 }
 
+fn required<'a>(p: &'a Param, path: &[&str], param: &str) -> R<&'a str> {
+    p.str_at(path)
+        .ok_or_else(|| invalid(Some("parameter_missing"), &format!("Missing required param: {param}."), Some(param)))
+}
+
 fn parse_amount(p: &Param, path: &[&str], param: &str) -> R<i64> {
-    let raw = p
-        .str_at(path)
-        .ok_or_else(|| invalid(Some("parameter_missing"), &format!("Missing required param: {param}."), Some(param)))?;
+    let raw = required(p, path, param)?;
     raw.parse::<i64>()
         .ok()
         .filter(|a| *a >= 0)
@@ -199,9 +240,7 @@ fn parse_amount(p: &Param, path: &[&str], param: &str) -> R<i64> {
 }
 
 fn parse_currency(p: &Param, path: &[&str], param: &str) -> R<Currency> {
-    let raw = p
-        .str_at(path)
-        .ok_or_else(|| invalid(Some("parameter_missing"), &format!("Missing required param: {param}."), Some(param)))?;
+    let raw = required(p, path, param)?;
     Currency::parse(raw).map_err(|_| invalid(None, &format!("Invalid currency: {raw}."), Some(param)))
 }
 

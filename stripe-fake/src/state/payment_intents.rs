@@ -1,13 +1,13 @@
-//! PaymentIntents created off-session through the API (the pay page makes its own), the
-//! outcome queued for the next one, and the charge a success leaves.
+//! PaymentIntents created through the API (off-session charges; the pay page makes its own) and
+//! the outcome queued for the next one.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use super::{
-    Acct, Charge, R, Reply, State, bool_param, check_amount, check_known_params, invalid, metadata_json, missing,
-    now_s, opt_string, parse_amount, parse_currency, random_id, string_map,
+    Acct, R, Reply, State, bool_param, check_amount, check_known_params, doc_url, invalid, metadata_json, now_s,
+    opt_string, owned, parse_amount, parse_currency, random_id, string_map,
 };
 use crate::form::Param;
 
@@ -45,28 +45,11 @@ pub(super) struct PaymentMethod {
     pub(super) customer: Option<String>,
 }
 
-impl State {
-    pub(super) fn succeed_payment_intent(&mut self, pi: &mut PaymentIntent) {
-        let charge = Charge {
-            seq: self.next_seq(),
-            id: random_id("ch_", 24),
-            account: pi.account.clone(),
-            created: now_s(),
-            amount: pi.amount,
-            amount_refunded: 0,
-            currency: pi.currency.clone(),
-            customer: pi.customer.clone(),
-            payment_intent: pi.id.clone(),
-            payment_method: pi.payment_method.clone(),
-            metadata: pi.metadata.clone(),
-            dispute: None,
-        };
-        pi.status = "succeeded";
-        pi.latest_charge = Some(charge.id.clone());
-        pi.last_payment_error = None;
-        self.charges.insert(charge.id.clone(), charge);
-    }
+owned_by_account_field!(PaymentIntent);
 
+owned_by_account_field!(PaymentMethod);
+
+impl State {
     pub(super) fn payment_intent_json(&self, pi: &PaymentIntent) -> Value {
         let received = if pi.status == "succeeded" { pi.amount } else { 0 };
         json!({
@@ -134,17 +117,10 @@ impl State {
         let amount = parse_amount(p, &["amount"], "amount")?;
         let currency = parse_currency(p, &["currency"], "currency")?;
         check_amount(amount, currency, "amount")?;
-        let customer = match p.str_at(&["customer"]) {
-            Some(c) => Some(self.customer(acct, c, Some("customer"))?.id.clone()),
-            None => None,
-        };
+        let customer = self.customer_param(acct, p)?;
         let payment_method = match p.str_at(&["payment_method"]) {
             Some(id) => {
-                let pm = self
-                    .payment_methods
-                    .get(id)
-                    .filter(|pm| &pm.account == acct)
-                    .ok_or_else(|| missing("PaymentMethod", id, Some("payment_method")))?;
+                let pm = owned(&self.payment_methods, acct, "PaymentMethod", id, Some("payment_method"))?;
                 if customer.is_some() && pm.customer != customer {
                     return Err(invalid(
                         None,
@@ -209,7 +185,7 @@ impl State {
             "code": code,
             "decline_code": decline_code,
             "message": message,
-            "doc_url": format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")),
+            "doc_url": doc_url(code),
         });
         pi.status = "requires_payment_method";
         pi.last_payment_error = Some(error_body.clone());
@@ -222,11 +198,7 @@ impl State {
     }
 
     pub fn retrieve_payment_intent(&self, acct: &Acct, id: &str) -> R<Reply> {
-        let pi = self
-            .payment_intents
-            .get(id)
-            .filter(|pi| &pi.account == acct)
-            .ok_or_else(|| missing("payment_intent", id, None))?;
+        let pi = owned(&self.payment_intents, acct, "payment_intent", id, None)?;
         Ok(Reply::ok(self.payment_intent_json(pi)))
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Acct, R, Reply, State, check_known_params, invalid, missing, now_s, parse_amount, random_id};
+use super::{Acct, R, Reply, State, check_known_params, invalid, missing, now_s, owned, parse_amount, random_id};
 use crate::form::Param;
 
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub(super) struct Refund {
     charge: String,
     payment_intent: String,
 }
+
+owned_by_account_field!(Refund);
 
 impl State {
     fn refund_json(r: &Refund) -> Value {
@@ -34,7 +36,7 @@ impl State {
     }
 
     pub fn retrieve_refund(&self, acct: &Acct, id: &str) -> R<Reply> {
-        let r = self.refunds.get(id).filter(|r| &r.account == acct).ok_or_else(|| missing("refund", id, None))?;
+        let r = owned(&self.refunds, acct, "refund", id, None)?;
         Ok(Reply::ok(Self::refund_json(r)))
     }
 
@@ -42,17 +44,9 @@ impl State {
     pub fn create_refund(&mut self, acct: &Acct, p: &Param) -> R<Reply> {
         check_known_params(p, &["amount", "charge", "expand", "metadata", "payment_intent", "reason"])?;
         let charge = match (p.str_at(&["charge"]), p.str_at(&["payment_intent"])) {
-            (Some(ch), _) => self
-                .charges
-                .get(ch)
-                .filter(|c| &c.account == acct)
-                .ok_or_else(|| missing("charge", ch, Some("charge")))?,
+            (Some(ch), _) => owned(&self.charges, acct, "charge", ch, Some("charge"))?,
             (None, Some(pi)) => {
-                let pi = self
-                    .payment_intents
-                    .get(pi)
-                    .filter(|x| &x.account == acct)
-                    .ok_or_else(|| missing("payment_intent", pi, Some("payment_intent")))?;
+                let pi = owned(&self.payment_intents, acct, "payment_intent", pi, Some("payment_intent"))?;
                 let ch = pi.latest_charge.as_ref().ok_or_else(|| {
                     invalid(
                         Some("charge_not_refundable"),
@@ -82,7 +76,7 @@ impl State {
     /// the charge (its `amount_refunded` is the running total) and `previous_attributes`.
     pub fn refund(&mut self, charge_id: &str, amount: Option<i64>) -> R<Value> {
         let c = self.charges.get(charge_id).ok_or_else(|| missing("charge", charge_id, Some("charge")))?;
-        let left = c.amount - c.amount_refunded;
+        let left = c.unrefunded();
         let amount = amount.unwrap_or(left);
         if left == 0 {
             return Err(invalid(

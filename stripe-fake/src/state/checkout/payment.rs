@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::checkout::SessionStatus;
-use super::{Currency, Money, PaymentIntent, PaymentMethod, State, now_s, random_id};
+use super::SessionStatus;
+use crate::state::{Currency, Money, PaymentIntent, PaymentMethod, State, now_s, random_id};
 
 /// What the pay page shows.
 #[derive(Debug, Clone)]
@@ -108,10 +108,7 @@ impl State {
         if paid {
             self.emit("payment_intent.succeeded", &s.account, pi_body, None);
         }
-        let session = self.sessions.get(id).expect("found above").clone();
-        let body = self.session_json(&session, false);
-        self.emit("checkout.session.completed", &s.account, body.clone(), None);
-        Ok(body)
+        Ok(self.emit_session(id, "checkout.session.completed"))
     }
 
     /// An asynchronous payment settles: `checkout.session.async_payment_succeeded` (with
@@ -145,9 +142,6 @@ impl State {
             ("payment_intent.payment_failed", "checkout.session.async_payment_failed")
         };
         self.emit(pi_event, &s.account, pi_body, None);
-        let session = self.sessions.get(id).expect("found above").clone();
-        let body = self.session_json(&session, false);
-        self.emit(session_event, &s.account, body.clone(), None);
-        Ok(body)
+        Ok(self.emit_session(id, session_event))
     }
 }
