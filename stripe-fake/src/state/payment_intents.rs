@@ -1,0 +1,204 @@
+//! PaymentIntents created through the API (off-session charges; the pay page makes its own) and
+//! the outcome queued for the next one.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{
+    Acct, R, Reply, State, bool_param, check_amount, check_known_params, doc_url, invalid, metadata_json, now_s,
+    opt_string, owned, parse_amount, parse_currency, random_id, string_map,
+};
+use crate::form::Param;
+
+/// What the next confirmed PaymentIntent does (control endpoint), else it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextPaymentIntent {
+    Succeed,
+    /// `card_declined` with this `decline_code` (`generic_decline`, `insufficient_funds`...).
+    Decline(String),
+    AuthenticationRequired,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct PaymentIntent {
+    pub(super) id: String,
+    pub(super) account: Acct,
+    pub(super) created: i64,
+    pub(super) amount: i64,
+    pub(super) currency: String,
+    pub(super) customer: Option<String>,
+    pub(super) payment_method: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) metadata: BTreeMap<String, String>,
+    pub(super) setup_future_usage: Option<String>,
+    /// Stripe's status names.
+    pub(super) status: &'static str,
+    pub(super) latest_charge: Option<String>,
+    pub(super) last_payment_error: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct PaymentMethod {
+    pub(super) id: String,
+    pub(super) account: Acct,
+    pub(super) customer: Option<String>,
+}
+
+owned_by_account_field!(PaymentIntent);
+
+owned_by_account_field!(PaymentMethod);
+
+impl State {
+    pub(super) fn payment_intent_json(&self, pi: &PaymentIntent) -> Value {
+        let received = if pi.status == "succeeded" { pi.amount } else { 0 };
+        json!({
+            "id": pi.id,
+            "object": "payment_intent",
+            "amount": pi.amount,
+            "amount_capturable": 0,
+            "amount_received": received,
+            "application": null,
+            "application_fee_amount": null,
+            "automatic_payment_methods": null,
+            "canceled_at": null,
+            "cancellation_reason": null,
+            "capture_method": "automatic",
+            "client_secret": format!("{}_secret_{}", pi.id, pi.id.trim_start_matches("pi_")),
+            "confirmation_method": "automatic",
+            "created": pi.created,
+            "currency": pi.currency,
+            "customer": pi.customer,
+            "description": pi.description,
+            "last_payment_error": pi.last_payment_error,
+            "latest_charge": pi.latest_charge,
+            "livemode": false,
+            "metadata": metadata_json(&pi.metadata),
+            "next_action": null,
+            "on_behalf_of": null,
+            "payment_method": pi.payment_method,
+            "payment_method_types": ["card"],
+            "receipt_email": null,
+            "setup_future_usage": pi.setup_future_usage,
+            "shipping": null,
+            "statement_descriptor": null,
+            "statement_descriptor_suffix": null,
+            "status": pi.status,
+            "transfer_data": null,
+            "transfer_group": null,
+        })
+    }
+
+    /// `POST /v1/payment_intents`. With `confirm=true` the next queued outcome decides (a
+    /// success by default); a decline or an authentication request answers 402 with the
+    /// PaymentIntent in the error, as Stripe does, and is kept under the idempotency key.
+    pub fn create_payment_intent(&mut self, acct: &Acct, p: &Param) -> R<Reply> {
+        check_known_params(
+            p,
+            &[
+                "amount",
+                "automatic_payment_methods",
+                "capture_method",
+                "confirm",
+                "currency",
+                "customer",
+                "description",
+                "expand",
+                "metadata",
+                "off_session",
+                "payment_method",
+                "payment_method_types",
+                "receipt_email",
+                "return_url",
+                "setup_future_usage",
+                "statement_descriptor_suffix",
+            ],
+        )?;
+        let amount = parse_amount(p, &["amount"], "amount")?;
+        let currency = parse_currency(p, &["currency"], "currency")?;
+        check_amount(amount, currency, "amount")?;
+        let customer = self.customer_param(acct, p)?;
+        let payment_method = match p.str_at(&["payment_method"]) {
+            Some(id) => {
+                let pm = owned(&self.payment_methods, acct, "PaymentMethod", id, Some("payment_method"))?;
+                if customer.is_some() && pm.customer != customer {
+                    return Err(invalid(
+                        None,
+                        "The provided PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again.",
+                        Some("payment_method"),
+                    ));
+                }
+                Some(pm.id.clone())
+            }
+            None => None,
+        };
+        let confirm = bool_param(p, "confirm")?;
+        let off_session = bool_param(p, "off_session")?;
+        if off_session && !confirm {
+            return Err(invalid(None, "off_session may only be used with confirm=true.", Some("off_session")));
+        }
+        if confirm && payment_method.is_none() {
+            return Err(invalid(
+                Some("payment_intent_unexpected_state"),
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                None,
+            ));
+        }
+        let mut pi = PaymentIntent {
+            id: random_id("pi_", 24),
+            account: acct.clone(),
+            created: now_s(),
+            amount,
+            currency: currency.code().to_owned(),
+            customer,
+            payment_method,
+            description: opt_string(p, &["description"]),
+            metadata: string_map(p, "metadata")?,
+            setup_future_usage: opt_string(p, &["setup_future_usage"]),
+            status: if confirm { "processing" } else { "requires_confirmation" },
+            latest_charge: None,
+            last_payment_error: None,
+        };
+        if !confirm {
+            let body = self.payment_intent_json(&pi);
+            self.payment_intents.insert(pi.id.clone(), pi);
+            return Ok(Reply::ok(body));
+        }
+        let failure = match self.next_payment_intents.pop_front().unwrap_or(NextPaymentIntent::Succeed) {
+            NextPaymentIntent::Succeed => None,
+            NextPaymentIntent::Decline(code) => Some(("card_declined", code, "Your card was declined.")),
+            NextPaymentIntent::AuthenticationRequired => Some((
+                "authentication_required",
+                "authentication_required".to_owned(),
+                "Your card was declined. This transaction requires authentication.",
+            )),
+        };
+        let Some((code, decline_code, message)) = failure else {
+            self.succeed_payment_intent(&mut pi);
+            let body = self.payment_intent_json(&pi);
+            self.payment_intents.insert(pi.id.clone(), pi);
+            self.emit("payment_intent.succeeded", acct, body.clone(), None);
+            return Ok(Reply::ok(body));
+        };
+        let error_body = json!({
+            "type": "card_error",
+            "code": code,
+            "decline_code": decline_code,
+            "message": message,
+            "doc_url": doc_url(code),
+        });
+        pi.status = "requires_payment_method";
+        pi.last_payment_error = Some(error_body.clone());
+        let pi_body = self.payment_intent_json(&pi);
+        self.payment_intents.insert(pi.id.clone(), pi);
+        self.emit("payment_intent.payment_failed", acct, pi_body.clone(), None);
+        let mut error = error_body;
+        error["payment_intent"] = pi_body;
+        Ok(Reply { status: 402, body: json!({ "error": error }) })
+    }
+
+    pub fn retrieve_payment_intent(&self, acct: &Acct, id: &str) -> R<Reply> {
+        let pi = owned(&self.payment_intents, acct, "payment_intent", id, None)?;
+        Ok(Reply::ok(self.payment_intent_json(pi)))
+    }
+}
