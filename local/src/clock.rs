@@ -14,15 +14,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::ApiError;
+use billing::{FoldRun, OpError, RenewalLimits, RenewalRun};
+use domain::{Clock, OffsetClock};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::domain::{Clock, OffsetClock};
-use shared::http::{self, ApiError};
-use shared::ops::{FoldRun, OpError, RenewalLimits, RenewalRun};
-use shared::store::Table;
-use shared::store::records::rfc3339;
+use store::Table;
+use store::records::rfc3339;
 
 use crate::policy;
 use crate::router::HttpRequest;
@@ -47,7 +47,7 @@ struct Advance {
 /// How far `POST /_local/clock` asks to move: whole days and hours, each within its bound.
 fn advance_of(req: HttpRequest) -> Result<time::Duration, ApiError> {
     let (parts, body) = req.into_parts();
-    let advance: Advance = http::json_body(&lambda_http::Request::from_parts(parts, Body::from(body)))?;
+    let advance: Advance = api::json_body(&lambda_http::Request::from_parts(parts, Body::from(body)))?;
     let (days, hours) = match (advance.advance_days, advance.advance_hours) {
         (None, None) => return Err(ApiError::invalid("advance_days", "give advance_days and/or advance_hours")),
         (days, hours) => (days.unwrap_or(0), hours.unwrap_or(0)),
@@ -72,7 +72,7 @@ pub async fn control<T: Table>(app: &App<T>, req: HttpRequest) -> Response<Body>
         Method::POST => advance(app, clock, req).await,
         _ => Err(ApiError::route_not_found()),
     };
-    http::finish(answer.map(|body| http::json_response(StatusCode::OK, &body)))
+    api::finish(answer.map(|body| api::json_response(StatusCode::OK, &body)))
 }
 
 async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) -> Result<Value, ApiError> {

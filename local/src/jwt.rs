@@ -257,8 +257,8 @@ mod tests {
         assert_eq!(claims["iss"], LOCAL_ISSUER);
         assert_eq!(claims["aud"], LOCAL_AUDIENCE);
         // The shared edge reads the flattened form.
-        let roles = shared::http::parse_roles(&claims["roles"]);
-        assert_eq!(roles, vec![shared::http::Role::WorkspaceAdmin, shared::http::Role::WorkspaceMember]);
+        let roles = api::parse_roles(&claims["roles"]);
+        assert_eq!(roles, vec![api::Role::WorkspaceAdmin, api::Role::WorkspaceMember]);
         // A header the crate writes: HS256, typed JWT.
         let header = jsonwebtoken::decode_header(request().mint(&v, issued)).unwrap();
         assert_eq!((header.alg, header.typ.as_deref()), (Algorithm::HS256, Some("JWT")));

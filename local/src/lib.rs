@@ -35,11 +35,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use shared::domain::OffsetClock;
-use shared::ops::Billing;
-use shared::store::dynamodb::{DynamoTable, create_table};
-use shared::store::memory::MemoryTable;
-use shared::store::{Store, Table};
+use billing::Billing;
+use domain::OffsetClock;
+use store::dynamodb::{DynamoTable, create_table};
+use store::memory::MemoryTable;
+use store::{Store, Table};
 
 pub use jwt::{TokenRequest, Verifier};
 /// For callers that build requests and read responses without depending on lambda_http.
@@ -53,7 +53,7 @@ pub const PORT_VAR: &str = "PORT";
 pub const TEMPLATE_PATH_VAR: &str = "TEMPLATE_PATH";
 pub const JWT_SECRET_VAR: &str = "LOCAL_JWT_SECRET";
 pub const DYNAMODB_ENDPOINT_VAR: &str = "DYNAMODB_ENDPOINT";
-pub const TABLE_NAME_VAR: &str = shared::runtime::TABLE_NAME_VAR;
+pub const TABLE_NAME_VAR: &str = runtime::TABLE_NAME_VAR;
 pub const RENEWAL_TICK_VAR: &str = "LOCAL_RENEWAL_TICK_S";
 
 pub const DEFAULT_PORT: u16 = 3000;
@@ -153,7 +153,7 @@ pub fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
-/// Creates `table` as `shared::store::schema::TABLE` defines it, unless it exists.
+/// Creates `table` as `store::schema::TABLE` defines it, unless it exists.
 pub async fn ensure_table(client: &Client, endpoint: &str, table: &str) -> Result<(), Error> {
     let fail = |message: String| Error::Dynamo { endpoint: endpoint.to_owned(), message };
     match client.describe_table().table_name(table).send().await {
@@ -167,15 +167,14 @@ pub async fn ensure_table(client: &Client, endpoint: &str, table: &str) -> Resul
 }
 
 /// The platform's meters from `PLATFORM_METERS`, as a deployed function reads them.
-fn meters() -> Result<shared::domain::Meters, Error> {
-    shared::runtime::meters_from_env()
-        .map_err(|e| Error::Config { var: shared::runtime::PLATFORM_METERS_VAR, message: e.to_string() })
+fn meters() -> Result<domain::Meters, Error> {
+    runtime::meters_from_env().map_err(|e| Error::Config { var: runtime::PLATFORM_METERS_VAR, message: e.to_string() })
 }
 
 /// The default wholesale floors from `WHOLESALE_FLOORS`, as a deployed function reads them.
-fn platform() -> Result<shared::ops::PlatformConfig, Error> {
-    shared::runtime::platform_from_env()
-        .map_err(|e| Error::Config { var: shared::runtime::WHOLESALE_FLOORS_VAR, message: e.to_string() })
+fn platform() -> Result<billing::PlatformConfig, Error> {
+    runtime::platform_from_env()
+        .map_err(|e| Error::Config { var: runtime::WHOLESALE_FLOORS_VAR, message: e.to_string() })
 }
 
 /// Starts the runner as `config` says and serves until Ctrl-C.
@@ -189,7 +188,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
             serve_with(&config, billing, "the in-memory store (data is lost on exit)".into()).await
         }
         StoreConfig::Dynamo { endpoint, table } => {
-            let client = shared::store::dynamodb::local_client(endpoint).await;
+            let client = store::dynamodb::local_client(endpoint).await;
             ensure_table(&client, endpoint, table).await?;
             let billing = Billing::new(Store::new(PolicyTable::new(DynamoTable::new(client, table.clone()))), clock)
                 .with_meters(meters()?)

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
+use api::Role;
 use local::jwt::MAX_TTL_S;
 use local::{Config, TokenRequest, Verifier};
-use shared::http::Role;
 
 const USAGE: &str = "\
 usage:
@@ -50,8 +50,8 @@ fn serve() -> Result<(), String> {
 
 fn routes() -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let router = local::Router::<shared::store::memory::MemoryTable>::from_template(&config.template_path)
-        .map_err(|e| e.to_string())?;
+    let router =
+        local::Router::<store::memory::MemoryTable>::from_template(&config.template_path).map_err(|e| e.to_string())?;
     for route in router.iter() {
         let auth = if route.spec.jwt { "jwt" } else { "open" };
         println!("{:<52} {:<26} {auth}", route.key(), route.code_uri);
@@ -104,10 +104,10 @@ fn check_token_request(r: &TokenRequest) -> Result<(), String> {
         return Err("a workspace token needs --workspace".into());
     }
     if let Some(p) = &r.partner_id {
-        shared::domain::PartnerId::parse(p).map_err(|e| format!("--partner: {e}"))?;
+        domain::PartnerId::parse(p).map_err(|e| format!("--partner: {e}"))?;
     }
     if let Some(w) = &r.workspace_id {
-        shared::domain::WorkspaceId::parse(w).map_err(|e| format!("--workspace: {e}"))?;
+        domain::WorkspaceId::parse(w).map_err(|e| format!("--workspace: {e}"))?;
     }
     if r.sub.trim().is_empty() {
         return Err("--sub must not be empty".into());

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use shared::store::table::IndexPosition;
-use shared::store::{Item, Key, Order, Table, TableError, Write};
+use store::table::IndexPosition;
+use store::{Item, Key, Order, Table, TableError, Write};
 
 /// What one function may do to the table, as its template policies say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl<T: Table> Table for PolicyTable<T> {
 
     async fn query_index(
         &self,
-        index: &shared::store::schema::IndexKeys,
+        index: &store::schema::IndexKeys,
         pk: &str,
         start_after: Option<&IndexPosition>,
         limit: usize,
@@ -148,7 +148,7 @@ impl<T: Table> Table for PolicyTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::store::memory::MemoryTable;
+    use store::memory::MemoryTable;
 
     fn policy(table: &[&str], indexes: &[(&str, &str)]) -> Arc<ActivePolicy> {
         let mut p = DynamoPolicy { table: table.iter().map(|a| a.to_string()).collect(), ..Default::default() };
@@ -164,8 +164,8 @@ mod tests {
         let key = Key::new("A", "B");
         let put = || {
             vec![Write::Put {
-                item: Item::default().with("PK", shared::store::Attr::s("A")).with("SK", shared::store::Attr::s("B")),
-                condition: shared::store::Condition::Always,
+                item: Item::default().with("PK", store::Attr::s("A")).with("SK", store::Attr::s("B")),
+                condition: store::Condition::Always,
             }]
         };
         assert!(t.transact(put()).await.is_ok(), "no policy outside a handler");
@@ -173,7 +173,7 @@ mod tests {
         let denied = scope(policy(&["GetItem"], &[]), t.transact(put())).await.unwrap_err();
         assert!(matches!(&denied, TableError::Fatal(m) if m.contains("dynamodb:PutItem")), "{denied:?}");
         assert!(scope(policy(&["*"], &[]), t.transact(put())).await.is_ok());
-        let gsi = shared::store::schema::TABLE.global_indexes[0];
+        let gsi = store::schema::TABLE.global_indexes[0];
         assert!(scope(policy(&["Query"], &[]), t.query_index(&gsi, "X", None, 1, Order::Ascending)).await.is_err());
         let by_name = policy(&[], &[(gsi.name, "Query")]);
         assert!(scope(by_name, t.query_index(&gsi, "X", None, 1, Order::Ascending)).await.is_ok());

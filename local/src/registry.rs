@@ -7,9 +7,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use billing::Billing;
 use lambda_http::{Body, Request, Response};
-use shared::ops::Billing;
-use shared::store::Table;
+use store::Table;
 
 /// A function's handler, as its crate exports it (`handle(&billing, request)`).
 pub type Handler<T> = for<'a> fn(&'a Billing<T>, Request) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;

@@ -7,7 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
+use api::ApiError;
 use base64::Engine as _;
+use billing::Billing;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequest,
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
@@ -16,9 +18,7 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::{self, HeaderMap, HeaderValue, Method, header};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request, Response};
-use shared::http::ApiError;
-use shared::ops::Billing;
-use shared::store::Table;
+use store::Table;
 
 use crate::clock;
 use crate::jwt::{self, Verifier};
@@ -435,7 +435,7 @@ pub fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::policy::DynamoPolicy;
-    use shared::store::memory::MemoryTable;
+    use store::memory::MemoryTable;
 
     fn spec(routes: &[(&str, &str)]) -> Template {
         // The real crates, each with exactly its ROUTES, plus what the test adds.
@@ -580,16 +580,16 @@ mod tests {
         let matched = router.resolve(req.method(), req.uri().path()).unwrap();
         let claims = Claims::from([("sub".to_owned(), "user-1".to_owned())]);
         let event = gateway_event(&matched, req, Some(claims));
-        assert_eq!(shared::http::route_key(&event).as_deref(), Some("POST /partner/workspaces/{id}/points"));
-        assert_eq!(shared::http::path_param(&event, "id").unwrap(), "demo-ws-1");
+        assert_eq!(api::route_key(&event).as_deref(), Some("POST /partner/workspaces/{id}/points"));
+        assert_eq!(api::path_param(&event, "id").unwrap(), "demo-ws-1");
         assert_eq!(event.query_string_parameters_ref().unwrap().all("x"), Some(vec!["1", "2"]));
-        assert_eq!(shared::http::query_param(&event, "y").as_deref(), Some("é"));
+        assert_eq!(api::query_param(&event, "y").as_deref(), Some("é"));
         assert_eq!(event.raw_http_path(), "/partner/workspaces/demo-ws-1/points");
         assert_eq!(event.uri().path(), "/partner/workspaces/demo-ws-1/points");
         assert_eq!(event.method(), Method::POST);
         assert_eq!(event.headers()["idempotency-key"], "k1");
         assert_eq!(event.body(), &Body::Text(r#"{"amount":"5"}"#.into()));
-        assert_eq!(shared::http::Caller::from_request(&event).unwrap().sub, "user-1");
+        assert_eq!(api::Caller::from_request(&event).unwrap().sub, "user-1");
     }
 
     #[test]

@@ -7,14 +7,14 @@
 //! (DynamoDB): every write has a fixed idempotency key, an existing partner or workspace is
 //! left as it is, and points go only to a wallet that has never changed.
 
-use shared::domain::{
+use billing::{Billing, NewWorkspace, OpError, PartnerTerms, PointsAdjustment, TopupOptionDraft};
+use domain::{
     Actor, AnchorDay, CreditRate, CreditRateTerms, Currency, Money, PartnerId, PartnerSettings, PlanId, Points,
     PointsDelta, TopupOption, WalletId, WalletMode, WholesaleFloors, WorkspaceId,
 };
-use shared::ops::{Billing, NewWorkspace, OpError, PartnerTerms, PointsAdjustment, TopupOptionDraft};
-use shared::store::{IdempotencyKey, Table};
-use shared::stripe::ids::OAuthCode;
+use store::{IdempotencyKey, Table};
 use stripe_fake::Fake;
+use stripe_gateway::ids::OAuthCode;
 
 use crate::stripe::DEMO_ACCOUNT;
 

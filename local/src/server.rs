@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use billing::Billing;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -16,8 +17,7 @@ use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use lambda_http::http::{HeaderValue, StatusCode};
 use serde_json::json;
-use shared::ops::Billing;
-use shared::store::Table;
+use store::Table;
 use tokio::net::TcpListener;
 
 use crate::clock;

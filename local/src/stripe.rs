@@ -7,9 +7,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use shared::ops::Payments;
-use shared::stripe::client::{StripeConfig, StripeGateway};
+use billing::Payments;
 use stripe_fake::{Fake, FakeConfig, RunningFake};
+use stripe_gateway::client::{StripeConfig, StripeGateway};
 
 /// The fake's secret key: test mode, local only.
 pub const FAKE_SECRET_KEY: &str = "sk_test_local_fake";

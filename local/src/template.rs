@@ -69,7 +69,7 @@ pub struct FunctionSpec {
     pub dynamodb: Option<DynamoPolicy>,
 }
 
-/// The `AWS::DynamoDB::Table`, in the terms of `shared::store::schema`.
+/// The `AWS::DynamoDB::Table`, in the terms of `store::schema`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSpec {
     pub logical_id: String,

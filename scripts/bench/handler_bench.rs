@@ -20,15 +20,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use billing::{Billing, NewWorkspace, Payments};
+use domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WorkspaceId};
 use integration_tests::CountingTable;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WorkspaceId};
-use shared::ops::{Billing, NewWorkspace, Payments};
-use shared::store::memory::MemoryTable;
-use shared::store::{IdempotencyKey, Store, Table};
-use shared::stripe::client::{StripeConfig, StripeGateway};
+use store::memory::MemoryTable;
+use store::{IdempotencyKey, Store, Table};
 use stripe_fake::{Fake, FakeConfig, RunningFake};
+use stripe_gateway::client::{StripeConfig, StripeGateway};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -369,6 +369,18 @@ impl<'f, T: Table> Bench<'f, T> {
         w
     }
 
+    /// A partner of its own for a request that suspends or reinstates one, so that the bench
+    /// partner every other route uses stays active.
+    async fn new_partner(&self, suspended: bool) -> String {
+        let p = format!("p-alone-{:08x}", fastrand::u32(..));
+        self.must(req("POST /platform/partners").json(json!({ "id": p, "name": "Alone" }))).await;
+        if suspended {
+            let body = json!({ "reason": "bench" });
+            self.must(req("POST /platform/partners/{id}/suspend").param("id", &p).json(body)).await;
+        }
+        p
+    }
+
     /// `n` requests to `route` that its rightful caller may send, each valid on its own (fresh
     /// ids where a route creates something, one add-on per cancellation, one paid Checkout
     /// Session per webhook delivery); `None` for a route this bench has no request for.
@@ -452,6 +464,19 @@ impl<'f, T: Table> Bench<'f, T> {
                 })),
                 "GET /platform/workspaces/{id}/access" => r.param("id", W).query("meter", "voice_minutes"),
                 "PUT /platform/partners/{id}/billing" => r.param("id", P).json(json!({ "mode": "postpaid" })),
+                "GET /platform/partners/{id}" => r.param("id", P),
+                "POST /platform/partners" => {
+                    r.json(json!({ "id": format!("p-new-{i}-{:08x}", fastrand::u32(..)), "name": "New Partner" }))
+                }
+                // Back and forth, ending where it started (postpaid) for the routes measured after.
+                "PUT /platform/partners/{id}/terms" => {
+                    let mode = if (n - 1 - i).is_multiple_of(2) { "postpaid" } else { "prepaid" };
+                    r.param("id", P).json(json!({ "billing_mode": mode }))
+                }
+                "POST /platform/partners/{id}/suspend" => {
+                    r.param("id", self.new_partner(false).await).json(json!({ "reason": "bench" }))
+                }
+                "POST /platform/partners/{id}/reinstate" => r.param("id", self.new_partner(true).await),
                 "POST /platform/partners/{id}/wallet/adjustments" => {
                     r.param("id", P).json(json!({ "amount": "1", "reason": "bench" }))
                 }
@@ -495,7 +520,7 @@ impl<'f, T: Table> Bench<'f, T> {
         ids.iter()
             .map(|id| {
                 let payload = completed.get(id).expect("the fake recorded checkout.session.completed");
-                let signature = shared::stripe::signature::sign(payload.as_bytes(), &[secret], now);
+                let signature = stripe_gateway::signature::sign(payload.as_bytes(), &[secret], now);
                 req(route).header("stripe-signature", signature).raw(payload).build()
             })
             .collect()

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use domain::{Currency, Money, MoneyError};
 use serde_json::{Value, json};
-use shared::domain::{Currency, Money, MoneyError};
 
 use crate::form::Param;
 

@@ -1,4 +1,4 @@
-//! Sending events: signed with the webhook secret (`shared::stripe::signature::sign`), POSTed to
+//! Sending events: signed with the webhook secret (`stripe_gateway::signature::sign`), POSTed to
 //! the configured URL, each delivery recorded. By default an event leaves before the call that
 //! caused it answers; [`crate::DeliveryMode`] holds them, sends them twice or late.
 
@@ -96,7 +96,7 @@ pub async fn deliver(fake: &Fake, id: &str) -> Option<Delivery> {
 
 async fn post(fake: &Fake, url: &str, secret: &str, payload: String) -> Delivery {
     let at_ms = now_ms();
-    let signature = shared::stripe::signature::sign(payload.as_bytes(), &[secret], now_s());
+    let signature = stripe_gateway::signature::sign(payload.as_bytes(), &[secret], now_s());
     let request = hyper::Request::post(url)
         .header(hyper::header::CONTENT_TYPE, "application/json; charset=utf-8")
         .header(hyper::header::USER_AGENT, "Stripe/1.0 (+https://stripe.com/docs/webhooks)")

@@ -7,11 +7,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
-use shared::store::dynamodb::{DynamoTable, create_table};
-use shared::store::schema::IndexKeys;
-use shared::store::table::IndexPosition;
-use shared::store::{Item, Key, Order, Table, TableError, Write};
+use store::dynamodb::{DynamoTable, create_table};
+use store::schema::IndexKeys;
+use store::table::IndexPosition;
+use store::{Item, Key, Order, Table, TableError, Write};
 
+pub mod floor;
 pub mod lambda;
 
 /// Where DynamoDB Local listens; `scripts/test` starts it and sets this.
@@ -23,7 +24,7 @@ pub async fn local_client() -> Client {
     let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
         panic!("{ENDPOINT_VAR} is not set: run the tests with scripts/test, which starts DynamoDB Local")
     });
-    shared::store::dynamodb::local_client(&endpoint).await
+    store::dynamodb::local_client(&endpoint).await
 }
 
 /// A new, empty table with a unique name (3-255 characters of [a-zA-Z0-9_.-]).

@@ -6,8 +6,8 @@ use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_tracing();
-    let billing = shared::runtime::billing_from_env().await?;
+    runtime::init_tracing();
+    let billing = runtime::billing_from_env().await?;
     run(service_fn(|req: Request| {
         let billing = billing.clone();
         async move { Ok::<_, Infallible>(adjust_points::handle(&billing, req).await) }

@@ -2,22 +2,22 @@
 //! number of points at the partner's credit rate, and is sent to Stripe Checkout on the
 //! partner's connected account. The points arrive through the webhook once Stripe says paid.
 
+use api::{ApiError, Caller, workspace_scope};
+use billing::{Billing, CheckoutRequest};
+use domain::{Points, TopupOptionId};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::domain::{Points, TopupOptionId};
-use shared::http::{self, ApiError, Caller, workspace_scope};
-use shared::ops::{Billing, CheckoutRequest};
-use shared::store::Table;
+use store::Table;
 
 pub const ROUTES: &[&str] = &["POST /workspace/checkout"];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::handled(&req, route(billing, &req)).await
+    api::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = Caller::from_request(req)?;
-    match http::route_key(req).as_deref() {
+    match api::route_key(req).as_deref() {
         Some("POST /workspace/checkout") => checkout(billing, &caller, req).await,
         _ => Err(ApiError::route_not_found()),
     }
@@ -33,8 +33,8 @@ struct Checkout {
 
 async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
     let w = caller.workspace_admin()?;
-    let idem = http::idempotency_key(req, &workspace_scope(w))?;
-    let body: Checkout = http::json_body(req)?;
+    let idem = api::idempotency_key(req, &workspace_scope(w))?;
+    let body: Checkout = api::json_body(req)?;
     let request = match (body.topup_option_id, body.points) {
         (Some(id), None) => CheckoutRequest::Option(
             TopupOptionId::parse(&id).map_err(|_| ApiError::invalid("topup_option_id", "no such top-up option"))?,
@@ -43,5 +43,5 @@ async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request
         (Some(_), Some(_)) => return Err(ApiError::invalid("points", "give topup_option_id or points, not both")),
         (None, None) => return Err(ApiError::invalid("topup_option_id", "give topup_option_id or points")),
     };
-    Ok(http::reply(billing.create_checkout(w, caller.partner.as_ref(), &request, &idem).await?))
+    Ok(api::reply(billing.create_checkout(w, caller.partner.as_ref(), &request, &idem).await?))
 }

@@ -8,10 +8,10 @@ use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_tracing();
-    let config = shared::runtime::aws_config().await;
-    let payments = shared::runtime::client_payments_from_env(&config).await?;
-    let billing = Arc::new(shared::runtime::billing(&config)?.with_payments(payments));
+    runtime::init_tracing();
+    let config = runtime::aws_config().await;
+    let payments = runtime::client_payments_from_env(&config).await?;
+    let billing = Arc::new(runtime::billing(&config)?.with_payments(payments));
     run(service_fn(|req: Request| {
         let billing = billing.clone();
         async move { Ok::<_, Infallible>(create_checkout::handle(&billing, req).await) }

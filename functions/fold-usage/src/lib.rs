@@ -10,13 +10,13 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use shared::ops::{Billing, FoldRun, OpError};
-use shared::store::Table;
+use billing::{Billing, FoldRun, OpError};
+use store::Table;
 
 /// How long before the invocation's deadline a run stops starting batches. A batch is one
 /// query and one transaction (well under a second), and when it leaves a partner wallet below
 /// its refill threshold, one refill: a Stripe call of at most 25.75 s in the worst case
-/// (`shared::stripe::client::DEFAULT_TIMEOUT`'s comment) and its credit. A run killed mid-refill
+/// (`stripe_gateway::client::DEFAULT_TIMEOUT`'s comment) and its credit. A run killed mid-refill
 /// loses nothing (the attempt is recorded before its charge and taken up again under its key),
 /// but it would count as the function's error.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(30);
@@ -58,10 +58,10 @@ pub fn deadline_instant(deadline: SystemTime, now: SystemTime, now_instant: Inst
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::FixedClock;
-    use shared::store::Store;
-    use shared::store::memory::MemoryTable;
+    use domain::FixedClock;
     use std::sync::Arc;
+    use store::Store;
+    use store::memory::MemoryTable;
     use time::OffsetDateTime;
 
     #[tokio::test]

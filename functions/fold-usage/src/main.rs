@@ -13,10 +13,10 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_tracing();
-    let config = shared::runtime::aws_config().await;
-    let payments = shared::runtime::client_payments_from_env(&config).await?;
-    let billing = Arc::new(shared::runtime::billing(&config)?.with_payments(payments));
+    runtime::init_tracing();
+    let config = runtime::aws_config().await;
+    let payments = runtime::client_payments_from_env(&config).await?;
+    let billing = Arc::new(runtime::billing(&config)?.with_payments(payments));
     run(service_fn(|event: LambdaEvent<Value>| {
         let billing = Arc::clone(&billing);
         async move {

@@ -1,21 +1,21 @@
 //! A partner's side: settings, add-on prices and labels, plans, top-up options and the credit
 //! rate, workspaces, the ledger, and the connection of its Stripe account.
 
-use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use serde_json::json;
-use shared::domain::{
-    AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
-    Points, Rebilling, TopupOption, TopupOptionId, WalletId, WorkspaceId, check_label,
-};
-use shared::http::{self, ApiError, Caller, partner_scope};
-use shared::ops::{
+use api::{ApiError, Caller, partner_scope};
+use billing::{
     Billing, MAX_TOPUP_OPTIONS, PartnerRefillTerms, TopupOptionDraft, WorkspaceDraft, partner_addon_view, plan_view,
     settings_view, stripe_connection_view,
 };
-use shared::store::records::rfc3339;
-use shared::store::{EventCursor, LedgerCursor, PartnerLedgerCursor, Table, WorkspaceCursor};
-use shared::stripe::ids::OAuthCode;
+use domain::{
+    AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
+    Points, Rebilling, TopupOption, TopupOptionId, WalletId, WorkspaceId, check_label,
+};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use store::records::rfc3339;
+use store::{EventCursor, LedgerCursor, PartnerLedgerCursor, Table, WorkspaceCursor};
+use stripe_gateway::ids::OAuthCode;
 
 pub const ROUTES: &[&str] = &[
     "GET /partner/addons",
@@ -43,77 +43,76 @@ pub const ROUTES: &[&str] = &[
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::handled(&req, route(billing, &req)).await
+    api::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = Caller::from_request(req)?;
-    let Some(route) = http::route_key(req).filter(|r| ROUTES.contains(&r.as_str())) else {
+    let Some(route) = api::route_key(req).filter(|r| ROUTES.contains(&r.as_str())) else {
         return Err(ApiError::route_not_found());
     };
     let p = caller.partner_admin()?;
     // A partner the platform suspended can do nothing here until it is reinstated.
     billing.partner_admin_gate(p).await?;
     // Every change carries an Idempotency-Key scoped to the partner.
-    let idem =
-        if http::is_mutation(req.method()) { Some(http::idempotency_key(req, &partner_scope(p))?) } else { None };
+    let idem = if api::is_mutation(req.method()) { Some(api::idempotency_key(req, &partner_scope(p))?) } else { None };
     let idem = || idem.as_ref().expect("mutations have a key");
     match route.as_str() {
         "GET /partner/addons" => {
             let addons = billing.partner_addons(p).await?;
-            Ok(http::ok(json!({ "data": addons.iter().map(partner_addon_view).collect::<Vec<_>>() })))
+            Ok(api::ok(json!({ "data": addons.iter().map(partner_addon_view).collect::<Vec<_>>() })))
         }
         "PUT /partner/addons/{code}" => {
-            let code = AddonCode::parse(&http::path_param(req, "code")?).map_err(|_| ApiError::not_found("add-on"))?;
-            let body: AddonTerms = http::json_body(req)?;
+            let code = AddonCode::parse(&api::path_param(req, "code")?).map_err(|_| ApiError::not_found("add-on"))?;
+            let body: AddonTerms = api::json_body(req)?;
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             body.points.check_price().map_err(|e| ApiError::invalid("points", e))?;
             let addon = PartnerAddon { code, label, points: body.points, enabled: body.enabled };
-            Ok(http::reply(billing.put_partner_addon(p, &addon, idem()).await?))
+            Ok(api::reply(billing.put_partner_addon(p, &addon, idem()).await?))
         }
         "GET /partner/plans" => {
             let plans = billing.plans(p).await?;
-            Ok(http::ok(json!({ "data": plans.iter().map(plan_view).collect::<Vec<_>>() })))
+            Ok(api::ok(json!({ "data": plans.iter().map(plan_view).collect::<Vec<_>>() })))
         }
         "GET /partner/plans/{id}" => {
             let id = plan_id(req)?;
             billing.partner_settings(p).await?;
-            Ok(http::ok(plan_view(&billing.plan(p, id).await?)))
+            Ok(api::ok(plan_view(&billing.plan(p, id).await?)))
         }
         "PUT /partner/plans/{id}" => {
             let id = plan_id(req)?;
-            let body: PlanTerms = http::json_body(req)?;
+            let body: PlanTerms = api::json_body(req)?;
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             let plan = Plan { id, label, limits: body.limits, monthly_price: body.monthly_price };
-            Ok(http::reply(billing.put_plan(p, &plan, idem()).await?))
+            Ok(api::reply(billing.put_plan(p, &plan, idem()).await?))
         }
         "GET /partner/events" => {
-            let limit = http::page_size(req)?;
-            let after = http::cursor(req, |c| EventCursor::decode(c, p))?;
-            Ok(http::ok(billing.partner_events(p, after.as_ref(), limit).await?))
+            let limit = api::page_size(req)?;
+            let after = api::cursor(req, |c| EventCursor::decode(c, p))?;
+            Ok(api::ok(billing.partner_events(p, after.as_ref(), limit).await?))
         }
         "GET /partner/stripe" => {
             billing.partner_settings(p).await?;
             let connection = billing.stripe_connection(p).await?;
-            Ok(http::ok(json!({ "connection": connection.as_ref().map(stripe_connection_view) })))
+            Ok(api::ok(json!({ "connection": connection.as_ref().map(stripe_connection_view) })))
         }
         "POST /partner/stripe/connect" => {
-            let body: Connect = http::json_body(req)?;
+            let body: Connect = api::json_body(req)?;
             let code = OAuthCode::parse(&body.code).map_err(|e| ApiError::invalid("code", e))?;
-            Ok(http::reply(billing.connect_stripe(p, &code, idem()).await?))
+            Ok(api::reply(billing.connect_stripe(p, &code, idem()).await?))
         }
-        "GET /partner/settings" => Ok(http::ok(settings_view(&billing.partner_settings(p).await?))),
+        "GET /partner/settings" => Ok(api::ok(settings_view(&billing.partner_settings(p).await?))),
         "PUT /partner/settings" => {
-            let settings: PartnerSettings = http::json_body(req)?;
-            Ok(http::reply(billing.put_partner_settings(p, &settings, idem()).await?))
+            let settings: PartnerSettings = api::json_body(req)?;
+            Ok(api::reply(billing.put_partner_settings(p, &settings, idem()).await?))
         }
-        "GET /partner/topup-options" => Ok(http::ok(billing.partner_topup_options(p).await?)),
+        "GET /partner/topup-options" => Ok(api::ok(billing.partner_topup_options(p).await?)),
         "PUT /partner/topup-options" => {
-            let drafts = topup_drafts(http::json_body(req)?)?;
-            Ok(http::reply(billing.put_topup_options(p, drafts, idem()).await?))
+            let drafts = topup_drafts(api::json_body(req)?)?;
+            Ok(api::reply(billing.put_topup_options(p, drafts, idem()).await?))
         }
         "PUT /partner/credit-rate" => {
-            let body: CreditRateBody = http::json_body(req)?;
+            let body: CreditRateBody = api::json_body(req)?;
             let terms = CreditRateTerms::parse(
                 &body.currency,
                 &body.price_per_point,
@@ -121,11 +120,11 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
                 body.max_points.as_deref(),
             )
             .map_err(|e| ApiError::invalid(e.param(), e))?;
-            Ok(http::reply(billing.put_credit_rate(p, &terms, idem()).await?))
+            Ok(api::reply(billing.put_credit_rate(p, &terms, idem()).await?))
         }
         "GET /partner/workspaces" => list_workspaces(billing, p, req).await,
         "POST /partner/workspaces" => {
-            let body: CreateWorkspace = http::json_body(req)?;
+            let body: CreateWorkspace = api::json_body(req)?;
             if body.id {
                 return Err(ApiError::invalid("id", "workspace ids are assigned by the API"));
             }
@@ -136,54 +135,54 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
                 .transpose()
                 .map_err(|e| ApiError::invalid("cycle_anchor_day", e))?;
             let draft = WorkspaceDraft { name: body.name, plan, anchor };
-            Ok(http::reply(billing.create_assigned_workspace(p, draft, idem()).await?))
+            Ok(api::reply(billing.create_assigned_workspace(p, draft, idem()).await?))
         }
         "GET /partner/workspaces/{id}" => {
             let ws = billing.partner_workspace(p, &workspace_id(req)?).await?;
-            Ok(http::ok(billing.workspace_details(&ws).await?))
+            Ok(api::ok(billing.workspace_details(&ws).await?))
         }
         "PUT /partner/workspaces/{id}/plan" => {
             let w = workspace_id(req)?;
-            let body: ChangePlan = http::json_body(req)?;
+            let body: ChangePlan = api::json_body(req)?;
             let plan = PlanId::parse(&body.plan).map_err(|e| ApiError::invalid("plan", e))?;
-            Ok(http::reply(billing.change_plan(p, &w, plan, idem()).await?))
+            Ok(api::reply(billing.change_plan(p, &w, plan, idem()).await?))
         }
         "GET /partner/ledger" => {
-            let limit = http::page_size(req)?;
-            match http::query_param(req, "workspace_id") {
+            let limit = api::page_size(req)?;
+            match api::query_param(req, "workspace_id") {
                 // One workspace: its own ledger, read consistently.
                 Some(w) => {
                     let w = WorkspaceId::parse(&w).map_err(|_| ApiError::not_found("workspace"))?;
                     let wallet = WalletId::Workspace(w.clone());
-                    let cursor = http::cursor(req, |c| LedgerCursor::decode(c, &wallet))?;
+                    let cursor = api::cursor(req, |c| LedgerCursor::decode(c, &wallet))?;
                     billing.partner_workspace(p, &w).await?;
-                    Ok(http::ok(billing.workspace_ledger(&w, cursor.as_ref(), limit).await?))
+                    Ok(api::ok(billing.workspace_ledger(&w, cursor.as_ref(), limit).await?))
                 }
                 // All of them, from the partner-ledger index.
                 None => {
-                    let cursor = http::cursor(req, |c| PartnerLedgerCursor::decode(c, p))?;
-                    Ok(http::ok(billing.partner_ledger(p, cursor.as_ref(), limit).await?))
+                    let cursor = api::cursor(req, |c| PartnerLedgerCursor::decode(c, p))?;
+                    Ok(api::ok(billing.partner_ledger(p, cursor.as_ref(), limit).await?))
                 }
             }
         }
         "PUT /partner/workspaces/{id}/rebilling" => {
             let w = workspace_id(req)?;
-            let rebilling: Rebilling = http::json_body(req)?;
-            Ok(http::reply(billing.put_rebilling(p, &w, rebilling, idem()).await?))
+            let rebilling: Rebilling = api::json_body(req)?;
+            Ok(api::reply(billing.put_rebilling(p, &w, rebilling, idem()).await?))
         }
         "GET /partner/wallet" => {
             let wallet = WalletId::Partner(p.clone());
-            let (limit, cursor) = (http::page_size(req)?, http::cursor(req, |c| LedgerCursor::decode(c, &wallet))?);
-            Ok(http::ok(billing.partner_wallet(p, cursor.as_ref(), limit).await?))
+            let (limit, cursor) = (api::page_size(req)?, api::cursor(req, |c| LedgerCursor::decode(c, &wallet))?);
+            Ok(api::ok(billing.partner_wallet(p, cursor.as_ref(), limit).await?))
         }
         "POST /partner/wallet/checkout" => {
-            let body: WalletCheckout = http::json_body(req)?;
-            Ok(http::reply(
+            let body: WalletCheckout = api::json_body(req)?;
+            Ok(api::reply(
                 billing.create_partner_checkout(p, &body.amount, &body.success_url, &body.cancel_url, idem()).await?,
             ))
         }
         "PUT /partner/wallet/auto-refill" => {
-            let body: AutoRefill = http::json_body(req)?;
+            let body: AutoRefill = api::json_body(req)?;
             let currency = billing.meters.currency();
             let money = |param: &str, v: Option<&String>| {
                 v.map(|s| Money::parse_major(s, currency).map_err(|e| ApiError::invalid(param, e))).transpose()
@@ -198,7 +197,7 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
                 amount: money("amount", body.amount.as_ref())?,
                 monthly_cap: money("monthly_cap", body.monthly_cap.as_ref())?,
             };
-            Ok(http::reply(billing.put_partner_refill(p, &terms, idem()).await?))
+            Ok(api::reply(billing.put_partner_refill(p, &terms, idem()).await?))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }
@@ -288,11 +287,11 @@ struct ChangePlan {
 }
 
 fn plan_id(req: &Request) -> Result<PlanId, ApiError> {
-    PlanId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("plan"))
+    PlanId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("plan"))
 }
 
 fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {
-    WorkspaceId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))
+    WorkspaceId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))
 }
 
 async fn list_workspaces<T: Table>(
@@ -300,22 +299,22 @@ async fn list_workspaces<T: Table>(
     p: &PartnerId,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let limit = http::page_size(req)?;
-    let after = http::cursor(req, |c| WorkspaceCursor::decode(c, p))?;
+    let limit = api::page_size(req)?;
+    let after = api::cursor(req, |c| WorkspaceCursor::decode(c, p))?;
     let (refs, next) = billing.list_workspaces(p, after.as_ref().map(WorkspaceCursor::workspace), limit).await?;
     let data: Vec<_> = refs
         .iter()
         .map(|r| json!({ "id": r.id.as_str(), "name": r.name, "created_at": rfc3339(r.created_at) }))
         .collect();
     let next = next.map(|w| WorkspaceCursor::after(w).encode(p));
-    Ok(http::ok(json!({ "data": data, "next_cursor": next })))
+    Ok(api::ok(json!({ "data": data, "next_cursor": next })))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn get_is_not_a_mutation() {
-        assert!(!shared::http::is_mutation(&lambda_http::http::Method::GET));
+        assert!(!api::is_mutation(&lambda_http::http::Method::GET));
     }
 }
 

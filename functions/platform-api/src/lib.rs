@@ -7,11 +7,11 @@
 use lambda_http::{Body, Request, Response};
 use std::collections::BTreeMap;
 
+use api::{ApiError, Caller, PLATFORM_SCOPE};
+use billing::{Billing, NewPartner, PartnerTerms, UsageEvent};
+use domain::{MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WholesaleFloors, WorkspaceId};
 use serde::Deserialize;
-use shared::domain::{MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WholesaleFloors, WorkspaceId};
-use shared::http::{self, ApiError, Caller, PLATFORM_SCOPE};
-use shared::ops::{Billing, NewPartner, PartnerTerms, UsageEvent};
-use shared::store::{PartnerCursor, Table};
+use store::{PartnerCursor, Table};
 
 pub const ROUTES: &[&str] = &[
     "PUT /platform/workspaces/{id}/usage-counts",
@@ -29,12 +29,12 @@ pub const ROUTES: &[&str] = &[
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::handled(&req, route(billing, &req)).await
+    api::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = Caller::from_request(req)?;
-    let route = http::route_key(req);
+    let route = api::route_key(req);
     let Some(route) = route.as_deref().filter(|r| ROUTES.contains(r)) else {
         return Err(ApiError::route_not_found());
     };
@@ -43,81 +43,81 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         // The event id is the idempotency key: the platform sends each usage event once per id,
         // and a retry with the same id and body is answered as the first time.
         "POST /platform/usage" => {
-            let event: UsageEvent = http::json_body(req)?;
-            Ok(http::reply(billing.record_usage(&event).await?))
+            let event: UsageEvent = api::json_body(req)?;
+            Ok(api::reply(billing.record_usage(&event).await?))
         }
         "POST /platform/partners" => {
-            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
-            let body: CreatePartner = http::json_body(req)?;
+            let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
+            let body: CreatePartner = api::json_body(req)?;
             let id = PartnerId::parse(&body.id).map_err(|e| ApiError::invalid("id", e))?;
             let terms = match body.terms {
                 Some(t) => terms(t, "terms.")?,
                 None => PartnerTerms { floors: None, billing_mode: WalletMode::Postpaid },
             };
-            Ok(http::reply(billing.onboard_partner(&NewPartner { id, name: body.name, terms }, &idem).await?))
+            Ok(api::reply(billing.onboard_partner(&NewPartner { id, name: body.name, terms }, &idem).await?))
         }
         "GET /platform/partners" => {
-            let limit = http::page_size(req)?;
-            let after = http::cursor(req, PartnerCursor::decode)?;
-            Ok(http::ok(billing.list_partners(after.as_ref().map(PartnerCursor::partner), limit).await?))
+            let limit = api::page_size(req)?;
+            let after = api::cursor(req, PartnerCursor::decode)?;
+            Ok(api::ok(billing.list_partners(after.as_ref().map(PartnerCursor::partner), limit).await?))
         }
-        "GET /platform/partners/{id}" => Ok(http::ok(billing.platform_partner(&partner_id(req)?).await?)),
+        "GET /platform/partners/{id}" => Ok(api::ok(billing.platform_partner(&partner_id(req)?).await?)),
         "PUT /platform/partners/{id}/terms" => {
             let p = partner_id(req)?;
-            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
-            let body: TermsBody = http::json_body(req)?;
+            let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
+            let body: TermsBody = api::json_body(req)?;
             // A replacement: the billing mode is said, not left to a default.
             if body.billing_mode.is_none() {
                 return Err(ApiError::invalid("billing_mode", "required: \"prepaid\" or \"postpaid\""));
             }
             let t = terms(body, "")?;
-            Ok(http::reply(billing.put_partner_terms(&p, &t, &idem).await?))
+            Ok(api::reply(billing.put_partner_terms(&p, &t, &idem).await?))
         }
         "POST /platform/partners/{id}/suspend" => {
             let p = partner_id(req)?;
-            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
-            let body: Suspend = http::json_body(req)?;
-            Ok(http::reply(billing.suspend_partner(&p, &body.reason, &idem).await?))
+            let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
+            let body: Suspend = api::json_body(req)?;
+            Ok(api::reply(billing.suspend_partner(&p, &body.reason, &idem).await?))
         }
         "POST /platform/partners/{id}/reinstate" => {
             let p = partner_id(req)?;
-            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
-            Ok(http::reply(billing.reinstate_partner(&p, &idem).await?))
+            let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
+            Ok(api::reply(billing.reinstate_partner(&p, &idem).await?))
         }
         "PUT /platform/partners/{id}/billing" => {
             let p = partner_id(req)?;
-            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
-            let body: BillingBody = http::json_body(req)?;
+            let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
+            let body: BillingBody = api::json_body(req)?;
             let mode = WalletMode::parse(&body.mode)
                 .ok_or_else(|| ApiError::invalid("mode", "must be \"prepaid\" or \"postpaid\""))?;
-            Ok(http::reply(billing.put_partner_billing(&p, mode, &idem).await?))
+            Ok(api::reply(billing.put_partner_billing(&p, mode, &idem).await?))
         }
         "POST /platform/partners/{id}/wallet/adjustments" => {
             let p = partner_id(req)?;
-            let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
-            let body: Adjustment = http::json_body(req)?;
+            let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
+            let body: Adjustment = api::json_body(req)?;
             if body.amount.is_zero() {
                 return Err(ApiError::invalid("amount", "must not be zero"));
             }
-            Ok(http::reply(billing.adjust_partner_wallet(&p, body.amount, &body.reason, caller.actor(), &idem).await?))
+            Ok(api::reply(billing.adjust_partner_wallet(&p, body.amount, &body.reason, caller.actor(), &idem).await?))
         }
         _ => {
-            let w = WorkspaceId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))?;
+            let w = WorkspaceId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))?;
             match route {
                 "PUT /platform/workspaces/{id}/usage-counts" => {
-                    let idem = http::idempotency_key(req, PLATFORM_SCOPE)?;
-                    let usage: Usage = http::json_body(req)?;
-                    Ok(http::reply(billing.report_usage(&w, usage, &idem).await?))
+                    let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
+                    let usage: Usage = api::json_body(req)?;
+                    Ok(api::reply(billing.report_usage(&w, usage, &idem).await?))
                 }
                 "GET /platform/workspaces/{id}/access" => {
-                    let meter = http::query_param(req, "meter")
+                    let meter = api::query_param(req, "meter")
                         .ok_or_else(|| ApiError::invalid("meter", "required"))
                         .and_then(|m| MeterCode::parse(&m).map_err(|e| ApiError::invalid("meter", e)))?;
-                    Ok(http::ok(billing.access(&w, &meter).await?))
+                    Ok(api::ok(billing.access(&w, &meter).await?))
                 }
                 _ => {
                     let ws = billing.workspace(&w).await?;
-                    Ok(http::ok(billing.entitlements(&ws).await?))
+                    Ok(api::ok(billing.entitlements(&ws).await?))
                 }
             }
         }
@@ -125,7 +125,7 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
 }
 
 fn partner_id(req: &Request) -> Result<PartnerId, ApiError> {
-    PartnerId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("partner"))
+    PartnerId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("partner"))
 }
 
 #[derive(Deserialize)]

@@ -1,12 +1,12 @@
 //! Add-ons: a workspace buys one with points (prorated, DESIGN.md section 4) or cancels one at
 //! the cycle end; its partner adds one (free unless `charge_points`) or removes one now.
 
+use api::{ApiError, Caller, partner_scope, workspace_scope};
+use billing::{AddonOrder, Billing};
+use domain::{AddonCode, AddonId, WorkspaceId, check_quantity};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::domain::{AddonCode, AddonId, WorkspaceId, check_quantity};
-use shared::http::{self, ApiError, Caller, partner_scope, workspace_scope};
-use shared::ops::{AddonOrder, Billing};
-use shared::store::Table;
+use store::Table;
 
 pub const ROUTES: &[&str] = &[
     "POST /workspace/addons",
@@ -16,12 +16,12 @@ pub const ROUTES: &[&str] = &[
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::handled(&req, route(billing, &req)).await
+    api::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = Caller::from_request(req)?;
-    match http::route_key(req).as_deref() {
+    match api::route_key(req).as_deref() {
         Some("POST /workspace/addons") => buy(billing, &caller, req).await,
         Some("DELETE /workspace/addons/{addon_id}") => cancel(billing, &caller, req).await,
         Some("POST /partner/workspace/{id}/add-addon") => partner_add(billing, &caller, req).await,
@@ -54,29 +54,29 @@ fn order(addon: &str, quantity: u32) -> Result<(AddonCode, u32), ApiError> {
 
 /// Ids that can't be valid can't exist: not found, like any other unknown id.
 fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {
-    WorkspaceId::parse(&http::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))
+    WorkspaceId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))
 }
 
 fn addon_id(req: &Request) -> Result<AddonId, ApiError> {
-    AddonId::parse(&http::path_param(req, "addon_id")?).map_err(|_| ApiError::not_found("add-on"))
+    AddonId::parse(&api::path_param(req, "addon_id")?).map_err(|_| ApiError::not_found("add-on"))
 }
 
 async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
     let w = caller.workspace_admin()?;
-    let idem = http::idempotency_key(req, &workspace_scope(w))?;
-    let body: Buy = http::json_body(req)?;
+    let idem = api::idempotency_key(req, &workspace_scope(w))?;
+    let body: Buy = api::json_body(req)?;
     let (code, quantity) = order(&body.addon, body.quantity)?;
     billing.caller_workspace(w, caller.partner.as_ref()).await?;
     let order = AddonOrder { code, quantity, by_partner: false, charge: true, actor: caller.actor() };
-    Ok(http::reply(billing.add_addon(w, &order, &idem).await?))
+    Ok(api::reply(billing.add_addon(w, &order, &idem).await?))
 }
 
 async fn cancel<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
     let w = caller.workspace_admin()?;
     let id = addon_id(req)?;
-    let idem = http::idempotency_key(req, &workspace_scope(w))?;
+    let idem = api::idempotency_key(req, &workspace_scope(w))?;
     billing.caller_workspace(w, caller.partner.as_ref()).await?;
-    Ok(http::reply(billing.cancel_addon(w, &id, &idem).await?))
+    Ok(api::reply(billing.cancel_addon(w, &id, &idem).await?))
 }
 
 async fn partner_add<T: Table>(
@@ -88,12 +88,12 @@ async fn partner_add<T: Table>(
     // A partner the platform suspended can do nothing until it is reinstated.
     billing.partner_admin_gate(p).await?;
     let w = workspace_id(req)?;
-    let idem = http::idempotency_key(req, &partner_scope(p))?;
-    let body: PartnerAdd = http::json_body(req)?;
+    let idem = api::idempotency_key(req, &partner_scope(p))?;
+    let body: PartnerAdd = api::json_body(req)?;
     let (code, quantity) = order(&body.addon, body.quantity)?;
     billing.partner_workspace(p, &w).await?;
     let order = AddonOrder { code, quantity, by_partner: true, charge: body.charge_points, actor: caller.actor() };
-    Ok(http::reply(billing.add_addon(&w, &order, &idem).await?))
+    Ok(api::reply(billing.add_addon(&w, &order, &idem).await?))
 }
 
 async fn partner_remove<T: Table>(
@@ -106,6 +106,6 @@ async fn partner_remove<T: Table>(
     billing.partner_admin_gate(p).await?;
     let w = workspace_id(req)?;
     let id = addon_id(req)?;
-    let idem = http::idempotency_key(req, &partner_scope(p))?;
-    Ok(http::reply(billing.remove_addon(p, &w, &id, &idem).await?))
+    let idem = api::idempotency_key(req, &partner_scope(p))?;
+    Ok(api::reply(billing.remove_addon(p, &w, &id, &idem).await?))
 }

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use shared::ops::{Billing, OpError, RenewalLimits, RenewalRun};
-use shared::runtime::ConfigError;
-use shared::store::Table;
-use shared::store::table::MAX_QUERY_LIMIT;
+use billing::{Billing, OpError, RenewalLimits, RenewalRun};
+use runtime::ConfigError;
+use store::Table;
+use store::table::MAX_QUERY_LIMIT;
 
 /// How long before the invocation's deadline a run stops starting work. `renew_due` asks
 /// before each page and each batch, and a batch already started (up to `concurrency`
@@ -118,14 +118,14 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use shared::domain::{
+    use billing::{AddonOrder, NewWorkspace, PointsAdjustment};
+    use domain::{
         Actor, AddonCode, AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, PointsDelta, WalletId, WorkspaceId,
     };
-    use shared::ops::{AddonOrder, NewWorkspace, PointsAdjustment};
-    use shared::store::memory::MemoryTable;
-    use shared::store::schema::IndexKeys;
-    use shared::store::table::IndexPosition;
-    use shared::store::{IdempotencyKey, Item, Key, Order, Store, TableError, Write};
+    use store::memory::MemoryTable;
+    use store::schema::IndexKeys;
+    use store::table::IndexPosition;
+    use store::{IdempotencyKey, Item, Key, Order, Store, TableError, Write};
     use time::macros::datetime;
 
     use super::*;

@@ -9,12 +9,12 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_tracing();
+    runtime::init_tracing();
     let limits = renew_addons::limits_from_env(|name| std::env::var(name).ok())?;
-    let config = shared::runtime::aws_config().await;
+    let config = runtime::aws_config().await;
     // A renewal short of points may top the wallet up on the workspace's saved card first.
-    let payments = shared::runtime::client_payments_from_env(&config).await?;
-    let billing = Arc::new(shared::runtime::billing(&config)?.with_payments(payments));
+    let payments = runtime::client_payments_from_env(&config).await?;
+    let billing = Arc::new(runtime::billing(&config)?.with_payments(payments));
     run(service_fn(|event: LambdaEvent<Value>| {
         let billing = billing.clone();
         async move {

@@ -4,10 +4,10 @@
 //! The raw body is verified and applied by [`Billing::stripe_webhook`]; the answer's status
 //! tells Stripe whether to deliver again (any non-2xx is retried for up to 3 days).
 
+use api::ApiError;
+use billing::{Billing, WebhookEndpoint};
 use lambda_http::{Body, Request, Response};
-use shared::http::{self, ApiError};
-use shared::ops::{Billing, WebhookEndpoint};
-use shared::store::Table;
+use store::Table;
 
 pub const ROUTES: &[&str] = &["POST /stripe/webhook", "POST /stripe/platform-webhook"];
 
@@ -15,11 +15,11 @@ pub const ROUTES: &[&str] = &["POST /stripe/webhook", "POST /stripe/platform-web
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::handled(&req, route(billing, &req)).await
+    api::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let endpoint = match http::route_key(req).as_deref() {
+    let endpoint = match api::route_key(req).as_deref() {
         Some("POST /stripe/webhook") => WebhookEndpoint::Connect,
         Some("POST /stripe/platform-webhook") => WebhookEndpoint::Platform,
         _ => return Err(ApiError::route_not_found()),
@@ -36,5 +36,5 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         // Stripe retries what we refuse: say why in the log (the body itself is never logged).
         tracing::warn!(error = %e, "Stripe event refused");
     })?;
-    Ok(http::reply(reply))
+    Ok(api::reply(reply))
 }

@@ -3,12 +3,12 @@
 //! (never the wholesale cost), and its ledger. Admins and members may read; an admin sets auto
 //! top-up.
 
+use api::{ApiError, Caller, workspace_scope};
+use billing::{Billing, RefillTerms};
+use domain::{Points, TopupOptionId, WalletId};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::domain::{Points, TopupOptionId, WalletId};
-use shared::http::{self, ApiError, Caller, workspace_scope};
-use shared::ops::{Billing, RefillTerms};
-use shared::store::{LedgerCursor, Table};
+use store::{LedgerCursor, Table};
 
 pub const ROUTES: &[&str] = &[
     "GET /workspace",
@@ -19,18 +19,18 @@ pub const ROUTES: &[&str] = &[
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    http::handled(&req, route(billing, &req)).await
+    api::handled(&req, route(billing, &req)).await
 }
 
 async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = Caller::from_request(req)?;
-    let Some(route) = http::route_key(req).filter(|r| ROUTES.contains(&r.as_str())) else {
+    let Some(route) = api::route_key(req).filter(|r| ROUTES.contains(&r.as_str())) else {
         return Err(ApiError::route_not_found());
     };
     if route == "PUT /workspace/auto-topup" {
         let w = caller.workspace_admin()?;
-        let idem = http::idempotency_key(req, &workspace_scope(w))?;
-        let body: AutoTopupBody = http::json_body(req)?;
+        let idem = api::idempotency_key(req, &workspace_scope(w))?;
+        let body: AutoTopupBody = api::json_body(req)?;
         let option = body
             .topup_option_id
             .map(|id| {
@@ -39,28 +39,28 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
             .transpose()?;
         let refill = RefillTerms { threshold: body.threshold, monthly_cap_minor: body.monthly_cap_minor };
         let reply = billing.put_auto_topup(w, caller.partner.as_ref(), body.enabled, option, refill, &idem).await?;
-        return Ok(http::reply(reply));
+        return Ok(api::reply(reply));
     }
     let w = caller.workspace_reader()?;
     match route.as_str() {
         "GET /workspace" => {
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(http::ok(billing.workspace_details(&ws).await?))
+            Ok(api::ok(billing.workspace_details(&ws).await?))
         }
         "GET /workspace/addons" => {
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(http::ok(billing.workspace_addons(&ws).await?))
+            Ok(api::ok(billing.workspace_addons(&ws).await?))
         }
         "GET /workspace/topup-options" => {
             // The token's partner must be the workspace's: another partner's options are not found.
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(http::ok(billing.workspace_topup_options(&ws).await?))
+            Ok(api::ok(billing.workspace_topup_options(&ws).await?))
         }
         "GET /workspace/ledger" => {
             let wallet = WalletId::Workspace(w.clone());
-            let (limit, cursor) = (http::page_size(req)?, http::cursor(req, |c| LedgerCursor::decode(c, &wallet))?);
+            let (limit, cursor) = (api::page_size(req)?, api::cursor(req, |c| LedgerCursor::decode(c, &wallet))?);
             billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(http::ok(billing.workspace_ledger(w, cursor.as_ref(), limit).await?))
+            Ok(api::ok(billing.workspace_ledger(w, cursor.as_ref(), limit).await?))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::stripe::gateway::{Account, PaymentGateway, PaymentStatus, SessionStatus};
-use shared::stripe::ids::CheckoutId;
+use stripe_gateway::gateway::{Account, PaymentGateway, PaymentStatus, SessionStatus};
+use stripe_gateway::ids::CheckoutId;
 
 use crate::support::*;
 
@@ -345,7 +345,7 @@ async fn the_oauth_consent_page_redirects_with_a_code() {
     assert!(location.starts_with("http://localhost:3000/connected?code=ac_"), "{location}");
     assert!(location.ends_with("&scope=read_write&state=s%201"), "{location}");
     let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap();
-    let connected = stack.gateway.connect_account(&shared::stripe::ids::OAuthCode::parse(code).unwrap()).await.unwrap();
+    let connected = stack.gateway.connect_account(&stripe_gateway::ids::OAuthCode::parse(code).unwrap()).await.unwrap();
     assert!(connected.account.as_str().starts_with("acct_"));
 }
 

@@ -1,14 +1,14 @@
-//! `shared::stripe::client::StripeGateway` (async-stripe) against the fake, over HTTP.
+//! `stripe_gateway::client::StripeGateway` (async-stripe) against the fake, over HTTP.
 
+use domain::{Currency, Money};
 use serde_json::json;
-use shared::domain::{Currency, Money};
-use shared::stripe::gateway::{
+use stripe_fake::{FaultKind, NextPaymentIntent};
+use stripe_gateway::gateway::{
     Account, GatewayError, MAX_ATTEMPTS, Metadata, OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus,
     SessionStatus,
 };
-use shared::stripe::ids::{AccountId, CheckoutId, CustomerId, OAuthCode, PaymentMethodId};
-use shared::stripe::signature;
-use stripe_fake::{FaultKind, NextPaymentIntent};
+use stripe_gateway::ids::{AccountId, CheckoutId, CustomerId, OAuthCode, PaymentMethodId};
+use stripe_gateway::signature;
 
 use crate::support::*;
 

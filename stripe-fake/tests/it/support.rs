@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use domain::{Currency, Money};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -13,11 +14,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use shared::domain::{Currency, Money};
-use shared::stripe::client::{StripeConfig, StripeGateway};
-use shared::stripe::gateway::{Metadata, NewCheckoutSession, NewCustomer, RetryPolicy};
-use shared::stripe::ids::{AccountId, CustomerId, IdempotencyKey};
 use stripe_fake::{Fake, FakeConfig, RunningFake};
+use stripe_gateway::client::{StripeConfig, StripeGateway};
+use stripe_gateway::gateway::{Metadata, NewCheckoutSession, NewCustomer, RetryPolicy};
+use stripe_gateway::ids::{AccountId, CustomerId, IdempotencyKey};
 use tokio::net::TcpListener;
 
 pub const SECRET_KEY: &str = "sk_test_fake_4242";

@@ -19,17 +19,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use integration_tests::fresh_table;
-use rust_decimal::Decimal;
-use shared::domain::{
+use billing::{Billing, FoldRun, NewWorkspace, OpError, PointsAdjustment, UsageEvent};
+use domain::{
     Actor, AnchorDay, CreditRateTerms, MeterCode, PartnerId, PartnerSettings, PlanId, PointsDelta, Rebilling,
     SystemClock, UnitRate, UsageQuantity, WalletId, WorkspaceId,
 };
-use shared::ops::{Billing, FoldRun, NewWorkspace, OpError, PointsAdjustment, UsageEvent};
-use shared::store::dynamodb::DynamoTable;
-use shared::store::schema::{IndexKeys, TABLE};
-use shared::store::table::IndexPosition;
-use shared::store::{Attr, IdempotencyKey, Item, Key, Order, Store, Table, TableError, Write, keys};
+use integration_tests::fresh_table;
+use rust_decimal::Decimal;
+use store::dynamodb::DynamoTable;
+use store::schema::{IndexKeys, TABLE};
+use store::table::IndexPosition;
+use store::{Attr, IdempotencyKey, Item, Key, Order, Store, Table, TableError, Write, keys};
 
 const VOICE: &str = "voice_minutes";
 /// Every event reports this many minutes: 0.105 USD wholesale, 0.225 points re-billed.

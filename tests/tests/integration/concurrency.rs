@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use shared::domain::{Balance, Overdraft};
-use shared::store::{Outcome, Store, StoreError, Table};
+use domain::{Balance, Overdraft};
+use store::{Outcome, Store, StoreError, Table};
 
 use crate::support::{new_wallet, posting, respond};
 

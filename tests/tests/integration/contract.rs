@@ -1,9 +1,9 @@
 //! The store contract: the same tests, unchanged, against the memory store and DynamoDB Local.
 
+use domain::{Balance, Overdraft, PartnerId, Points, PointsDelta};
 use serde_json::json;
-use shared::domain::{Balance, Overdraft, PartnerId, Points, PointsDelta};
-use shared::store::item::{Attr, Condition, Item, Write};
-use shared::store::{
+use store::item::{Attr, Condition, Item, Write};
+use store::{
     InvalidCursor, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Store, StoreError, Table, TableError, keys,
 };
 use time::Duration;
@@ -289,7 +289,7 @@ async fn tables_agree_on_conditions<T: Table>(store: Store<T>) {
 trait KeyExt {
     fn with_sk_suffix(self) -> Self;
 }
-impl KeyExt for shared::store::Key {
+impl KeyExt for store::Key {
     fn with_sk_suffix(mut self) -> Self {
         self.sk.push_str("-missing");
         self

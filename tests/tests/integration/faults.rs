@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use domain::{Balance, Overdraft};
 use integration_tests::{Call, Fault, FaultyTable};
 use serde_json::json;
-use shared::domain::{Balance, Overdraft};
-use shared::store::{Outcome, RetryPolicy, Store, StoreError, Table, TableError};
+use store::{Outcome, RetryPolicy, Store, StoreError, Table, TableError};
 
 use crate::support::{new_wallet, posting, respond};
 
@@ -25,12 +25,7 @@ fn timeout() -> TableError {
 }
 
 /// Checks the wallet holds exactly `version` changes adding up to `balance`.
-async fn assert_wallet<T: Table>(
-    store: &Store<FaultyTable<T>>,
-    w: &shared::domain::WalletId,
-    balance: &str,
-    version: u64,
-) {
+async fn assert_wallet<T: Table>(store: &Store<FaultyTable<T>>, w: &domain::WalletId, balance: &str, version: u64) {
     let state = store.wallet(w).await.unwrap();
     assert_eq!((state.balance, state.version), (Balance::parse(balance).unwrap(), version));
     assert_eq!(store.verify(w).await.unwrap().entries, version);
@@ -122,7 +117,7 @@ async fn a_fatal_error_is_not_retried<T: Table>(table: T) {
 macro_rules! fault_suite {
     ($($name:ident),* $(,)?) => {
         mod memory {
-            $( #[tokio::test] async fn $name() { super::$name(shared::store::memory::MemoryTable::new()).await } )*
+            $( #[tokio::test] async fn $name() { super::$name(store::memory::MemoryTable::new()).await } )*
         }
         mod dynamodb {
             $( #[tokio::test] async fn $name() { super::$name(integration_tests::fresh_table().await).await } )*

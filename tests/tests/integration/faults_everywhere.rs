@@ -11,12 +11,12 @@
 
 use std::io::Write;
 
+use billing::{RenewalLimits, RenewalRun};
+use domain::Clock;
 use integration_tests::{Call, Fault, FaultyTable};
 use serde_json::json;
-use shared::domain::Clock;
-use shared::ops::{RenewalLimits, RenewalRun};
-use shared::store::memory::MemoryTable;
-use shared::store::table::TableError;
+use store::memory::MemoryTable;
+use store::table::TableError;
 use time::macros::datetime;
 
 use crate::api::autotopup::{turn_on, with_saved_card};
@@ -242,11 +242,11 @@ async fn a_fold_under_faults_charges_the_partner_once() {
             String::new()
         },
         // The next scheduled run is the retry.
-        async |api, _| api.billing.fold_partner(&shared::domain::PartnerId::parse(P).unwrap()).await.is_ok(),
+        async |api, _| api.billing.fold_partner(&domain::PartnerId::parse(P).unwrap()).await.is_ok(),
         async |api, _| {
             assert_eq!(api.partner_wallet(P).await["balance"], "-2.10");
             assert_eq!(api.verify_partner(P).await, 1);
-            assert!(api.billing.unfolded(&shared::domain::PartnerId::parse(P).unwrap()).await.unwrap().is_empty());
+            assert!(api.billing.unfolded(&domain::PartnerId::parse(P).unwrap()).await.unwrap().is_empty());
         },
     )
     .await;
@@ -399,7 +399,7 @@ async fn a_partner_refill_under_faults_charges_the_card_once() {
             let now = api.clock.now() + time::Duration::minutes(3);
             api.set_clock(now);
             api.spend(W, "1", &format!("call-{}", now.unix_timestamp())).await.status == 200
-                && api.billing.fold_partner(&shared::domain::PartnerId::parse(P).unwrap()).await.is_ok()
+                && api.billing.fold_partner(&domain::PartnerId::parse(P).unwrap()).await.is_ok()
         },
         async |api, _| {
             assert_eq!(api.stripe.charges(None).len(), 2, "the wallet checkout and one refill");
@@ -418,7 +418,7 @@ async fn a_partner_refill_under_faults_charges_the_card_once() {
             let expected = rust_decimal::Decimal::from(300) - rust_decimal::Decimal::new(7, 2) * minutes;
             assert_eq!(wallet["balance"], format!("{:.2}", expected), "{wallet}");
             api.verify_partner(P).await;
-            assert!(api.billing.unfolded(&shared::domain::PartnerId::parse(P).unwrap()).await.unwrap().is_empty());
+            assert!(api.billing.unfolded(&domain::PartnerId::parse(P).unwrap()).await.unwrap().is_empty());
         },
     )
     .await;

@@ -22,10 +22,10 @@ use integration_tests::{CountingTable, fresh_table};
 use local::http::{Method, Request, header};
 use local::{Body, Router, TokenRequest, Verifier};
 use serde_json::{Value, json};
-use shared::store::Table;
-use shared::store::dynamodb::DynamoTable;
-use shared::store::memory::MemoryTable;
-use shared::stripe::signature;
+use store::Table;
+use store::dynamodb::DynamoTable;
+use store::memory::MemoryTable;
+use stripe_gateway::signature;
 
 use crate::api::checkout::{events_of, session};
 use crate::api::{Api, P, Q, W, X, partner_admin, req, starter_limits};
@@ -795,7 +795,7 @@ where
     let who = identities();
     let victim = Ids { partner: Q, workspace: X, bought: &t.bought, given: &t.given };
     let unauthorized = {
-        let r = shared::http::ApiError::unauthorized().into_response();
+        let r = api::ApiError::unauthorized().into_response();
         match r.body() {
             Body::Text(s) => serde_json::from_str::<Value>(s).unwrap(),
             other => panic!("{other:?}"),

@@ -22,7 +22,7 @@ use integration_tests::{ENDPOINT_VAR, fresh_table};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use serde_yaml_ng::Value as Yaml;
-use shared::store::dynamodb::DynamoTable;
+use store::dynamodb::DynamoTable;
 use time::OffsetDateTime;
 
 use crate::api::{Api, P, Resp, W, X, partner_admin, platform, req, workspace_admin};
@@ -333,8 +333,8 @@ async fn stripe_webhook_binary_refuses_a_bad_signature_and_takes_a_signed_event(
     let table = fresh_table().await.table_name().to_owned();
     let payload = CHECKOUT_COMPLETED_EVENT;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let forged = shared::stripe::signature::sign(payload.as_bytes(), &["whsec_not_the_secret"], now);
-    let signed = shared::stripe::signature::sign(payload.as_bytes(), &[WEBHOOK_SECRET], now);
+    let forged = stripe_gateway::signature::sign(payload.as_bytes(), &["whsec_not_the_secret"], now);
+    let signed = stripe_gateway::signature::sign(payload.as_bytes(), &[WEBHOOK_SECRET], now);
     let delivery = |signature: &str| {
         req("POST /stripe/webhook").no_key().header("stripe-signature", signature).raw(payload).event()
     };

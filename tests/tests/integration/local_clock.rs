@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use billing::Billing;
+use domain::OffsetClock;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
@@ -15,10 +17,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use local::{App, PolicyTable, Router, TokenRequest, Verifier};
 use serde_json::{Value, json};
-use shared::domain::OffsetClock;
-use shared::ops::Billing;
-use shared::store::Store;
-use shared::store::memory::MemoryTable;
+use store::Store;
+use store::memory::MemoryTable;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::oneshot;

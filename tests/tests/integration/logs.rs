@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use shared::stripe::signature;
+use stripe_gateway::signature;
 use time::OffsetDateTime;
 
 use crate::api::checkout::{events_of, seller, session};

@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
+use domain::{Balance, Overdraft, PointsDelta, WalletId};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use shared::domain::{Balance, Overdraft, PointsDelta, WalletId};
-use shared::store::{Outcome, Store, Table};
+use store::{Outcome, Store, Table};
 
 use crate::support::{new_wallet, posting, respond};
 

@@ -1,6 +1,6 @@
 //! One set of routes: template.yaml's HttpApi events, openapi.yaml's operations, the function
 //! crates' `ROUTES` and what the local runner serves are the same set, each route in the
-//! function that answers it. template.yaml's table is the one `shared::store::schema` defines.
+//! function that answers it. template.yaml's table is the one `store::schema` defines.
 //! And every route answers through the runner within the DynamoDB permissions template.yaml
 //! gives its function. None of this needs DynamoDB Local.
 
@@ -8,17 +8,17 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use billing::Billing;
+use domain::FixedClock;
 use local::http::{Method, Request, header};
 use local::policy::PolicyTable;
 use local::registry::FUNCTIONS;
 use local::template::{Template, openapi_route_keys};
 use local::{Body, Router, TokenRequest, Verifier};
 use serde_json::{Value, json};
-use shared::domain::FixedClock;
-use shared::ops::Billing;
-use shared::store::Store;
-use shared::store::memory::MemoryTable;
-use shared::store::schema::TABLE;
+use store::Store;
+use store::memory::MemoryTable;
+use store::schema::TABLE;
 use time::macros::datetime;
 
 fn repo_file(name: &str) -> PathBuf {
@@ -336,7 +336,7 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     let session = session["id"].as_str().unwrap().to_owned();
     r.fake.pay(&session).await.unwrap();
     let completed = r.fake.events().into_iter().find(|e| e.type_ == "checkout.session.completed").unwrap();
-    let signature = shared::stripe::signature::sign(
+    let signature = stripe_gateway::signature::sign(
         completed.payload.as_bytes(),
         &[local::stripe::FAKE_WEBHOOK_SECRET],
         i64::try_from(now_s()).unwrap(),
@@ -397,7 +397,7 @@ async fn every_route_answers_through_the_runner_within_its_template_policy() {
     let platform_secret = [local::stripe::FAKE_PLATFORM_WEBHOOK_SECRET];
     for (t, outcome) in [("payment_intent.succeeded", "card_saved"), ("checkout.session.completed", "credited")] {
         let event = r.fake.events().into_iter().find(|e| e.account.is_none() && e.type_ == t).unwrap();
-        let signature = shared::stripe::signature::sign(
+        let signature = stripe_gateway::signature::sign(
             event.payload.as_bytes(),
             &platform_secret,
             i64::try_from(now_s()).unwrap(),
@@ -477,7 +477,7 @@ async fn the_runner_answers_like_api_gateway_before_any_function() {
 async fn seeding_twice_changes_nothing() {
     let r = Runner::new().await;
     local::seed::seed(&r.billing, "http://localhost:4000", &r.fake).await.unwrap();
-    let w = shared::domain::WorkspaceId::parse("demo-ws-1").unwrap();
-    let wallet = r.billing.store.wallet(&shared::domain::WalletId::Workspace(w)).await.unwrap();
+    let w = domain::WorkspaceId::parse("demo-ws-1").unwrap();
+    let wallet = r.billing.store.wallet(&domain::WalletId::Workspace(w)).await.unwrap();
     assert_eq!((wallet.balance.to_string(), wallet.version), ("100.00".to_owned(), 1));
 }

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use billing::Billing;
+use domain::SystemClock;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
@@ -16,10 +18,8 @@ use hyper_util::rt::TokioExecutor;
 use integration_tests::fresh_table;
 use local::{App, PolicyTable, Router, TokenRequest, Verifier};
 use serde_json::{Value, json};
-use shared::domain::SystemClock;
-use shared::ops::Billing;
-use shared::store::Store;
-use shared::store::dynamodb::DynamoTable;
+use store::Store;
+use store::dynamodb::DynamoTable;
 use stripe_fake::RunningFake;
 use tokio::sync::oneshot;
 
@@ -153,7 +153,7 @@ async fn a_top_up_paid_on_the_pay_page_arrives_through_the_webhook() {
         let statuses: Vec<_> = e.deliveries.iter().map(|d| d.status).collect();
         assert_eq!(statuses, [Some(200)], "{} {}", e.type_, e.id);
     }
-    let w = shared::domain::WalletId::Workspace(shared::domain::WorkspaceId::parse("demo-ws-1").unwrap());
+    let w = domain::WalletId::Workspace(domain::WorkspaceId::parse("demo-ws-1").unwrap());
     let verified = stack.app.billing.store.verify(&w).await.unwrap();
     assert_eq!((verified.entries, verified.balance.to_string()), (2, "2850.00".to_owned()));
 }

@@ -1,11 +1,11 @@
 //! Small builders the tests share.
 
+use domain::{Actor, EntryKind, LedgerEntry, Overdraft, PointsDelta, WalletId, WorkspaceId};
 use integration_tests::fresh_table;
 use serde_json::{Value, json};
-use shared::domain::{Actor, EntryKind, LedgerEntry, Overdraft, PointsDelta, WalletId, WorkspaceId};
-use shared::store::dynamodb::DynamoTable;
-use shared::store::memory::MemoryTable;
-use shared::store::{IdempotencyKey, Posting, Store};
+use store::dynamodb::DynamoTable;
+use store::memory::MemoryTable;
+use store::{IdempotencyKey, Posting, Store};
 use time::OffsetDateTime;
 use time::macros::datetime;
 

@@ -2,7 +2,7 @@
 //! every route, and none of them writes anything.
 
 use serde_json::{Value, json};
-use shared::store::Table;
+use store::Table;
 
 use super::{
     ALL_ROUTES, Api, Claims, P, Q, Req, W, X, claims, dispatch, functions_serving, partner_admin, platform, req,

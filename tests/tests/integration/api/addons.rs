@@ -2,7 +2,7 @@
 //! cancelled at the cycle end.
 
 use serde_json::{Value, json};
-use shared::store::Table;
+use store::Table;
 use time::macros::datetime;
 
 use super::{

@@ -2,11 +2,11 @@
 //! wait an hour, three in a row switch it off (the add-ons then lapse and the workspace pauses),
 //! and a crash between the charge and the renewal never charges twice.
 
+use billing::{RenewalLimits, RenewalRun};
 use serde_json::{Value, json};
-use shared::ops::{RenewalLimits, RenewalRun};
-use shared::store::Table;
-use shared::store::memory::MemoryTable;
-use shared::store::table::TableError;
+use store::Table;
+use store::memory::MemoryTable;
+use store::table::TableError;
 use stripe_fake::NextPaymentIntent;
 use time::macros::datetime;
 
@@ -274,7 +274,7 @@ async fn spend<T: Table>(api: &Api<T>, event_id: String) -> super::Resp {
 /// refill is charged and credited (10 - 50 x 0.15 + 10 = 12.50; a second one would make 22.50).
 async fn a_threshold_refill_fires_once_under_concurrent_usage<T: Table>(api: Api<T>) {
     with_a_refill(&api, None).await;
-    let answers = shared::ops::join_all((0..50).map(|i| spend(&api, format!("call-{i}")))).await;
+    let answers = billing::join_all((0..50).map(|i| spend(&api, format!("call-{i}")))).await;
     assert!(answers.iter().all(|r| r.status == 200), "{answers:?}");
     // Counted by idempotency key: on a loaded machine the client's short test timeout may send
     // the one charge twice under its key, which Stripe answers once.

@@ -3,11 +3,11 @@
 //! the points exactly once, whatever their order and repetitions; refunds and disputes take back
 //! their share; a revoked account turns credit billing off.
 
+use domain::{CheckoutId, CheckoutStatus, PartnerId, WalletId, WorkspaceId};
 use serde_json::{Value, json};
-use shared::domain::{CheckoutId, CheckoutStatus, PartnerId, WalletId, WorkspaceId};
-use shared::store::{Table, keys, records};
-use shared::stripe::signature;
+use store::{Table, keys, records};
 use stripe_fake::FaultKind;
+use stripe_gateway::signature;
 use time::OffsetDateTime;
 
 use super::{Api, P, Q, Resp, W, X, partner_admin, req, workspace_admin, workspace_member};
@@ -329,7 +329,7 @@ async fn one_event_ten_times_at_once_credits_once<T: Table>(api: Api<T>) {
     let id = session(&api, P, W, &option).await;
     api.stripe.pay(&id).await.unwrap();
     let completed = of_type(&events_of(&api, W), "checkout.session.completed");
-    let answers = shared::ops::join_all((0..10).map(|_| api.deliver(&completed))).await;
+    let answers = billing::join_all((0..10).map(|_| api.deliver(&completed))).await;
     let mut outcomes: Vec<&str> = answers.iter().map(outcome).collect();
     outcomes.sort_unstable();
     assert_eq!(outcomes, [vec!["already_credited"; 9], vec!["credited"]].concat());
@@ -533,19 +533,19 @@ async fn stripe_failures_answer_clearly_and_duplicate_nothing<T: Table>(api: Api
     api.call(checkout(P, W, body.clone())).await.ok(201);
     // Stripe refusing outright (W's customer was deleted on the partner's account, say): a 502,
     // nothing stored.
-    let w = shared::domain::WorkspaceId::parse(W).unwrap();
+    let w = domain::WorkspaceId::parse(W).unwrap();
     let gone = records::StripeCustomer {
-        account: shared::stripe::ids::AccountId::parse(&account).unwrap(),
-        customer: shared::stripe::ids::CustomerId::parse("cus_deleted").unwrap(),
+        account: stripe_gateway::ids::AccountId::parse(&account).unwrap(),
+        customer: stripe_gateway::ids::CustomerId::parse("cus_deleted").unwrap(),
         payment_method: None,
         payment_method_created: None,
         version: 1,
     };
     api.billing
         .store
-        .write(vec![shared::store::Write::Put {
+        .write(vec![store::Write::Put {
             item: records::stripe_customer_item(&w, &gone),
-            condition: shared::store::Condition::Always,
+            condition: store::Condition::Always,
         }])
         .await
         .unwrap();
@@ -560,34 +560,28 @@ async fn stripe_failures_answer_clearly_and_duplicate_nothing<T: Table>(api: Api
 async fn a_live_deployment_refuses_test_mode_accounts() {
     let api = Api::memory().await;
     api.tenants().await;
-    let live = shared::ops::Payments::new(true)
+    let live = billing::Payments::new(true)
         .with_gateway(std::sync::Arc::new(
-            shared::stripe::client::StripeGateway::new(
-                shared::stripe::client::StripeConfig::new(local::stripe::FAKE_SECRET_KEY).with_base(&api.stripe.url),
+            stripe_gateway::client::StripeGateway::new(
+                stripe_gateway::client::StripeConfig::new(local::stripe::FAKE_SECRET_KEY).with_base(&api.stripe.url),
             )
             .unwrap(),
         ))
         .with_webhook_secrets(vec![local::stripe::FAKE_WEBHOOK_SECRET.to_owned()]);
-    let billing = shared::ops::Billing::new(
-        shared::store::Store::new(shared::store::memory::MemoryTable::new()),
-        api.clock.clone(),
-    )
-    .with_payments(live);
-    let p = shared::domain::PartnerId::parse(P).unwrap();
-    let key = |k: &str| shared::store::IdempotencyKey::new("t", k, k.as_bytes()).unwrap();
-    billing.create_partner(&p, &shared::domain::PartnerSettings::default(), &key("p")).await.unwrap();
+    let billing = billing::Billing::new(store::Store::new(store::memory::MemoryTable::new()), api.clock.clone())
+        .with_payments(live);
+    let p = domain::PartnerId::parse(P).unwrap();
+    let key = |k: &str| store::IdempotencyKey::new("t", k, k.as_bytes()).unwrap();
+    billing.create_partner(&p, &domain::PartnerSettings::default(), &key("p")).await.unwrap();
     let (test_code, _) = api.stripe.issue_oauth_code(None, false);
-    let test_code = shared::stripe::ids::OAuthCode::parse(&test_code).unwrap();
+    let test_code = stripe_gateway::ids::OAuthCode::parse(&test_code).unwrap();
     let refused = billing.connect_stripe(&p, &test_code, &key("c1")).await.unwrap_err();
-    assert!(matches!(&refused, shared::ops::OpError::Invalid { param, .. } if param == "code"), "{refused:?}");
-    let on = shared::domain::PartnerSettings { credit_billing: true, ..Default::default() };
+    assert!(matches!(&refused, billing::OpError::Invalid { param, .. } if param == "code"), "{refused:?}");
+    let on = domain::PartnerSettings { credit_billing: true, ..Default::default() };
     let refused = billing.put_partner_settings(&p, &on, &key("s1")).await.unwrap_err();
-    assert!(
-        matches!(&refused, shared::ops::OpError::Invalid { param, .. } if param == "credit_billing"),
-        "{refused:?}"
-    );
+    assert!(matches!(&refused, billing::OpError::Invalid { param, .. } if param == "credit_billing"), "{refused:?}");
     let (live_code, account) = api.stripe.issue_oauth_code(None, true);
-    let live_code = shared::stripe::ids::OAuthCode::parse(&live_code).unwrap();
+    let live_code = stripe_gateway::ids::OAuthCode::parse(&live_code).unwrap();
     let connected = billing.connect_stripe(&p, &live_code, &key("c2")).await.unwrap();
     assert_eq!(
         (connected.body["account"].as_str(), &connected.body["livemode"]),

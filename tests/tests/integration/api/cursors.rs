@@ -8,7 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use shared::store::Table;
+use store::Table;
 
 use super::{Api, Claims, P, Q, Req, W, X, partner_admin, platform, req, workspace_member};
 

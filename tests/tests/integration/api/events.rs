@@ -1,9 +1,9 @@
 //! Events for partners: each state change a partner reacts to is in `GET /partner/events`,
 //! written with the change (so a replayed request adds none), newest first, paged.
 
+use billing::{RenewalLimits, RenewalRun};
 use serde_json::{Value, json};
-use shared::ops::{RenewalLimits, RenewalRun};
-use shared::store::Table;
+use store::Table;
 use stripe_fake::NextPaymentIntent;
 use time::macros::datetime;
 

@@ -6,9 +6,9 @@
 //! metadata, a mismatched amount, a mismatched currency and an unknown attempt: each is answered
 //! 200 `ignored` with nothing written, and the genuine event still credits exactly once.
 
+use billing::{RenewalLimits, RenewalRun};
 use serde_json::{Value, json};
-use shared::ops::{RenewalLimits, RenewalRun};
-use shared::store::Table;
+use store::Table;
 use stripe_fake::FaultKind;
 use time::macros::datetime;
 

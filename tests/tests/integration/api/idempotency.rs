@@ -2,7 +2,7 @@
 //! the same key with another request is a 422; keys belong to one tenant.
 
 use serde_json::{Value, json};
-use shared::store::Table;
+use store::Table;
 use time::macros::datetime;
 
 use super::{Api, P, Q, Req, W, X, partner_admin, platform, req, workspace_admin};

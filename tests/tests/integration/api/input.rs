@@ -1,7 +1,7 @@
 //! Where a body goes wrong: a syntax error is the whole body's fault, a field is named by its path.
 
 use serde_json::json;
-use shared::store::Table;
+use store::Table;
 
 use super::access::{allowed, callers, sample};
 use super::{ALL_ROUTES, Api, P, W, partner_admin, platform, req};

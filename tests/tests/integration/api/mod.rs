@@ -8,17 +8,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use billing::{Billing, NewWorkspace, Payments};
+use domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WalletId, WorkspaceId};
 use integration_tests::fresh_table;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WalletId, WorkspaceId};
-use shared::ops::{Billing, NewWorkspace, Payments};
-use shared::store::dynamodb::DynamoTable;
-use shared::store::memory::MemoryTable;
-use shared::store::{IdempotencyKey, Item, Store, Table, keys};
-use shared::stripe::client::{StripeConfig, StripeGateway};
-use shared::stripe::gateway::RetryPolicy;
+use store::dynamodb::DynamoTable;
+use store::memory::MemoryTable;
+use store::{IdempotencyKey, Item, Store, Table, keys};
 use stripe_fake::{Fake, FakeConfig, RunningFake};
+use stripe_gateway::client::{StripeConfig, StripeGateway};
+use stripe_gateway::gateway::RetryPolicy;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -131,7 +131,7 @@ pub fn functions_serving(route: &str) -> Vec<&'static str> {
 
 /// Sends `req` to the function that owns its route key, as API Gateway would.
 pub async fn dispatch<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    let route = shared::http::route_key(&req).expect("the test request has a route key");
+    let route = api::route_key(&req).expect("the test request has a route key");
     match functions_serving(&route).as_slice() {
         ["purchase-addon"] => purchase_addon::handle(billing, req).await,
         ["create-checkout"] => create_checkout::handle(billing, req).await,
@@ -527,7 +527,7 @@ impl<T: Table> Api<T> {
     /// Delivers `payload` to the webhook route as Stripe would, signed now with the secret.
     pub async fn deliver(&self, payload: &str) -> Resp {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let signature = shared::stripe::signature::sign(payload.as_bytes(), &[local::stripe::FAKE_WEBHOOK_SECRET], now);
+        let signature = stripe_gateway::signature::sign(payload.as_bytes(), &[local::stripe::FAKE_WEBHOOK_SECRET], now);
         self.call(req("POST /stripe/webhook").no_key().header("stripe-signature", &signature).raw(payload)).await
     }
 
@@ -535,7 +535,7 @@ impl<T: Table> Api<T> {
     pub async fn deliver_platform(&self, payload: &str) -> Resp {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let secret = local::stripe::FAKE_PLATFORM_WEBHOOK_SECRET;
-        let signature = shared::stripe::signature::sign(payload.as_bytes(), &[secret], now);
+        let signature = stripe_gateway::signature::sign(payload.as_bytes(), &[secret], now);
         self.call(req("POST /stripe/platform-webhook").no_key().header("stripe-signature", &signature).raw(payload))
             .await
     }
@@ -694,14 +694,14 @@ fn events_carry_what_api_gateway_sends() {
         (&json!("/partner/workspaces/ws-acme-1/addons/ad_1"), &json!("note=a%20b%26c"))
     );
     let built = r.build();
-    assert_eq!(shared::http::route_key(&built).as_deref(), Some("DELETE /partner/workspaces/{id}/addons/{addon_id}"));
-    assert_eq!(shared::http::path_param(&built, "addon_id").unwrap(), "ad_1");
-    assert_eq!(shared::http::query_param(&built, "note").as_deref(), Some("a b&c"));
+    assert_eq!(api::route_key(&built).as_deref(), Some("DELETE /partner/workspaces/{id}/addons/{addon_id}"));
+    assert_eq!(api::path_param(&built, "addon_id").unwrap(), "ad_1");
+    assert_eq!(api::query_param(&built, "note").as_deref(), Some("a b&c"));
     assert_eq!(built.method(), "DELETE");
     assert_eq!(built.headers()["idempotency-key"], "k1");
-    let caller = shared::http::Caller::from_request(&built).unwrap();
+    let caller = api::Caller::from_request(&built).unwrap();
     assert_eq!((caller.sub.as_str(), caller.partner.as_ref().map(|p| p.as_str())), ("admin@p-acme", Some(P)));
-    assert!(shared::http::Caller::from_request(&req("GET /workspace").build()).is_err(), "no claims, no caller");
+    assert!(api::Caller::from_request(&req("GET /workspace").build()).is_err(), "no claims, no caller");
 }
 
 async fn the_state_snapshot_sees_every_write<T: Table>(api: Api<T>) {

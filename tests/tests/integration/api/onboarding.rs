@@ -1,9 +1,9 @@
 //! The platform signs a partner up, reads and lists its partners, changes their terms (the
 //! wholesale floor per point, per currency) and suspends and reinstates them.
 
+use domain::{PartnerId, WorkspaceId};
 use serde_json::{Value, json};
-use shared::domain::{PartnerId, WorkspaceId};
-use shared::store::{PartnerCursor, Table, WorkspaceCursor, keys};
+use store::{PartnerCursor, Table, WorkspaceCursor, keys};
 
 use super::access::sample;
 use super::{ALL_ROUTES, Api, P, Q, W, X, partner_admin, platform, req, workspace_admin};
@@ -239,8 +239,8 @@ async fn a_suspended_partner_keeps_everything_until_reinstated<T: Table>(api: Ap
     );
     // Nothing was deleted: only the profile changed.
     let after = api.state().await;
-    let profile = keys::partner_profile(&shared::domain::PartnerId::parse(P).unwrap());
-    let others = |items: &[shared::store::Item]| -> Vec<shared::store::Item> {
+    let profile = keys::partner_profile(&domain::PartnerId::parse(P).unwrap());
+    let others = |items: &[store::Item]| -> Vec<store::Item> {
         items.iter().filter(|i| i.key().as_ref() != Some(&profile)).cloned().collect()
     };
     assert_eq!((after.len(), others(&after)), (before.len(), others(&before)));

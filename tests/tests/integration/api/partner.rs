@@ -1,7 +1,7 @@
 //! The partner's routes: add-on prices and labels, plans, settings, workspaces and the ledger.
 
 use serde_json::{Value, json};
-use shared::store::Table;
+use store::Table;
 use time::macros::datetime;
 
 use super::{Api, P, Q, W, X, lit, partner_admin, req, starter_limits, usage_json, workspace_admin};
@@ -369,7 +369,7 @@ fn seeded_ids(seed: u64, n: usize) -> Vec<String> {
             for _ in 0..skip {
                 fastrand::u64(..);
             }
-            shared::domain::WorkspaceId::generate().to_string()
+            domain::WorkspaceId::generate().to_string()
         })
         .collect();
     fastrand::seed(resume);
@@ -440,7 +440,7 @@ async fn concurrent_creations_never_collide_and_replays_answer_the_same_id<T: Ta
     assert_eq!(again, first, "the replay answers the same id");
     const EACH: usize = 10;
     let calls = (0..2 * EACH).map(|i| api.call(create(if i % 2 == 0 { P } else { Q }, 1 + i / 2)));
-    let answers = shared::ops::join_all(calls).await;
+    let answers = billing::join_all(calls).await;
     let mut ids = vec![assigned_id(&first)];
     for (i, r) in answers.into_iter().enumerate() {
         let body = r.ok(201);

@@ -5,7 +5,7 @@
 //! a monthly cap).
 
 use serde_json::{Value, json};
-use shared::store::Table;
+use store::Table;
 use stripe_fake::NextPaymentIntent;
 
 use super::{Api, P, Q, W, partner_admin, req};
@@ -197,11 +197,11 @@ async fn a_fold_under_the_threshold_refills_once<T: Table>(api: Api<T>) {
         api.workspace(P, &w, "starter").await;
         api.spend(&w, "500", &format!("many-{n}")).await.ok(200);
     }
-    let folds = shared::ops::join_all((0..8).map(|_| api.fold(P))).await;
+    let folds = billing::join_all((0..8).map(|_| api.fold(P))).await;
     assert_eq!(folds.iter().map(|f| f.charges).sum::<u32>(), 8, "{folds:?}");
     assert_eq!(api.wallet_balance(P).await, "164.00");
     assert_eq!(api.platform_charges(), 2);
-    assert!(api.billing.unfolded(&shared::domain::PartnerId::parse(P).unwrap()).await.unwrap().is_empty());
+    assert!(api.billing.unfolded(&domain::PartnerId::parse(P).unwrap()).await.unwrap().is_empty());
 }
 
 async fn a_declined_refill_waits_and_three_switch_it_off<T: Table>(api: Api<T>) {

@@ -1,7 +1,7 @@
 //! `POST /partner/workspaces/{id}/points`: a partner adds or deducts points, with a reason.
 
 use serde_json::{Value, json};
-use shared::store::Table;
+use store::Table;
 
 use super::{Api, P, W, admin_sub, partner_admin, req};
 

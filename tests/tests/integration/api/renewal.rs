@@ -5,15 +5,15 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use billing::{RenewalLimits, RenewalOutcome, RenewalRun};
+use domain::{AddonCode, AddonId, AddonStatus, MAX_RENEWAL_ADDONS, Points, WorkspaceAddon, WorkspaceId};
 use serde_json::{Value, json};
-use shared::domain::{AddonCode, AddonId, AddonStatus, MAX_RENEWAL_ADDONS, Points, WorkspaceAddon, WorkspaceId};
-use shared::ops::{RenewalLimits, RenewalOutcome, RenewalRun};
-use shared::store::{Condition, Table, Write, records};
+use store::{Condition, Table, Write, records};
 use time::OffsetDateTime;
 use time::macros::{date, datetime};
 
 use super::{Api, P, W, partner_admin, req, workspace_admin};
-use shared::ops::join_all;
+use billing::join_all;
 
 async fn run<T: Table>(api: &Api<T>) -> RenewalRun {
     api.billing.renew_due(|| false, RenewalLimits::default()).await.unwrap()
@@ -117,7 +117,7 @@ async fn unpaid_addons_lapse_together_after_the_grace_days<T: Table>(api: Api<T>
         api.state()
             .await
             .into_iter()
-            .filter(|i| i.get("PK") == Some(&shared::store::Attr::s(format!("WS#{W}"))))
+            .filter(|i| i.get("PK") == Some(&store::Attr::s(format!("WS#{W}"))))
             .collect::<Vec<_>>()
     };
     let before = w_state().await;

@@ -8,13 +8,13 @@
 
 use std::io::Write;
 
+use domain::{CheckoutId, CheckoutStatus};
 use serde_json::json;
-use shared::domain::{CheckoutId, CheckoutStatus};
-use shared::store::{Table, keys, records};
+use store::{Table, keys, records};
 
 use super::checkout::{events_of, seller};
 use super::{Api, P, req, workspace_admin};
-use shared::ops::join_all;
+use billing::join_all;
 
 /// Schedules run against the memory store, and (more slowly) against DynamoDB Local.
 const MEMORY_SCHEDULES: usize = 1_000;

@@ -1,7 +1,7 @@
 //! Pause and resume, the platform's routes and the workspace's own views.
 
 use serde_json::{Value, json};
-use shared::store::Table;
+use store::Table;
 
 use super::{
     Api, P, Q, W, X, all_keys, lit, partner_admin, platform, req, starter_limits, usage_json, workspace_admin,

@@ -2,11 +2,11 @@
 //! Stripe would charge it, both at or above the wholesale floor per point of their currency), the
 //! workspace sees what it may pay and never the wholesale floors.
 
+use billing::{MAX_TOPUP_OPTIONS, PlatformConfig};
+use domain::{PartnerId, WholesaleFloors};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use shared::domain::{PartnerId, WholesaleFloors};
-use shared::ops::{MAX_TOPUP_OPTIONS, PlatformConfig};
-use shared::store::{Table, keys};
+use store::{Table, keys};
 
 use super::{Api, P, Q, Req, W, X, all_keys, lit, partner_admin, platform, req, workspace_admin, workspace_member};
 

@@ -5,10 +5,10 @@
 //! partner P prices a point at 0.50 USD and re-bills its workspace at 0.15 points a minute
 //! (0.075 USD, above the wholesale cost).
 
+use billing::join_all;
+use domain::{PartnerId, WalletId};
 use serde_json::{Value, json};
-use shared::domain::{PartnerId, WalletId};
-use shared::ops::join_all;
-use shared::store::Table;
+use store::Table;
 
 use super::{Api, P, Q, W, X, partner_admin, platform, req, workspace_admin};
 
@@ -54,7 +54,7 @@ impl<T: Table> Api<T> {
         self.call(req("GET /partner/wallet").by(partner_admin(p)).query("limit", "100")).await.ok(200)
     }
 
-    pub(crate) async fn fold(&self, p: &str) -> shared::ops::FoldRun {
+    pub(crate) async fn fold(&self, p: &str) -> billing::FoldRun {
         self.billing.fold_partner(&partner_id(p)).await.expect("the fold runs")
     }
 
@@ -372,7 +372,7 @@ async fn addon_purchases_and_renewals_charge_the_partner_cost_price<T: Table>(ap
     );
     // The renewal on 1 May charges the whole month: 5.00 + 2 x 5.00.
     api.set_clock(time::macros::datetime!(2026-05-01 06:00 UTC));
-    api.billing.renew_workspace(&shared::domain::WorkspaceId::parse(W).unwrap()).await.unwrap();
+    api.billing.renew_workspace(&domain::WorkspaceId::parse(W).unwrap()).await.unwrap();
     api.fold(P).await;
     assert_eq!(api.partner_wallet(P).await["balance"], "-22.50");
     assert_eq!(api.verify_partner(P).await, 2);

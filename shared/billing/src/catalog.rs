@@ -1,0 +1,197 @@
+//! A partner's settings and catalog: add-on prices and labels, and its three plans.
+
+use serde_json::Value;
+
+use domain::{AddonCode, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId};
+use store::{Committed, Condition, IdempotencyKey, Table, Write, keys, records};
+
+use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
+
+/// Pages of workspaces one plan edit re-evaluates, and their size.
+const MAX_REFRESH_PAGES: usize = 200;
+const REFRESH_PAGE: usize = 500;
+
+impl<T: Table> Billing<T> {
+    /// Provisions a partner named by its id, on the deployment's floors and postpaid (the
+    /// local runner's demo and the tests; the platform signs partners up through
+    /// [`Billing::onboard_partner`]). Its catalog starts as the platform's defaults.
+    pub async fn create_partner(
+        &self,
+        p: &PartnerId,
+        settings: &PartnerSettings,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
+        let profile = records::PartnerProfile {
+            id: p.clone(),
+            name: p.as_str().to_owned(),
+            settings: settings.clone(),
+            status: records::PartnerStatus::Active,
+            floors: None,
+            version: 1,
+            created_at: self.clock.now(),
+        };
+        self.insert_partner(&profile, None, idem).await
+    }
+
+    pub async fn partner_settings(&self, p: &PartnerId) -> Result<PartnerSettings, OpError> {
+        Ok(self.partner_profile(p).await?.settings)
+    }
+
+    /// Replaces the partner's own settings; the platform's part of the profile (name, status,
+    /// terms) stays as it is.
+    pub async fn put_partner_settings(
+        &self,
+        p: &PartnerId,
+        settings: &PartnerSettings,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
+        self.check_rebilling(p, &settings.default_rebilling, "default_rebilling.").await?;
+        let read = self.partner_profile(p).await?;
+        // Seed 001: credit billing sells through the partner's own Stripe account, connected in
+        // the deployment's mode (live for real money).
+        if settings.credit_billing && self.usable_connection(p).await?.is_none() {
+            return Err(OpError::invalid(
+                "credit_billing",
+                if self.livemode() {
+                    "connect a live-mode Stripe account first (POST /partner/stripe/connect)"
+                } else {
+                    "connect a Stripe account first (POST /partner/stripe/connect)"
+                },
+            ));
+        }
+        // The whole item with the platform's part as read: a change of it in between (a
+        // suspension, new terms) fails the version check, and this answers 409 to be retried.
+        let condition = super::partners::version_is(read.version);
+        let profile = records::PartnerProfile { settings: settings.clone(), ..read };
+        let writes = vec![Write::Put { item: records::partner_item(&profile), condition }];
+        self.commit(idem, writes, Reply::ok(settings_view(settings)), |_| OpError::Conflict).await
+    }
+
+    /// The partner's terms for every platform add-on, in catalog order; defaults where the
+    /// partner has not set its own.
+    pub async fn partner_addons(&self, p: &PartnerId) -> Result<Vec<PartnerAddon>, OpError> {
+        self.partner_settings(p).await?;
+        let items =
+            self.store.query_prefix(&keys::partner_pk(p), keys::ADDON_PREFIX, None, AddonCode::ALL.len()).await?;
+        let stored = items.iter().map(records::partner_addon_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(AddonCode::ALL
+            .into_iter()
+            .map(|code| {
+                stored.iter().find(|a| a.code == code).cloned().unwrap_or_else(|| PartnerAddon::default_for(code))
+            })
+            .collect())
+    }
+
+    pub async fn partner_addon(&self, p: &PartnerId, code: AddonCode) -> Result<PartnerAddon, OpError> {
+        let item = self.store.get(&keys::partner_addon(p, code)).await?;
+        Ok(item
+            .as_ref()
+            .map(records::partner_addon_from)
+            .transpose()?
+            .unwrap_or_else(|| PartnerAddon::default_for(code)))
+    }
+
+    pub async fn put_partner_addon(
+        &self,
+        p: &PartnerId,
+        addon: &PartnerAddon,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        addon.points.check_price().map_err(|e| OpError::invalid("points", e))?;
+        let writes = vec![
+            // A full replacement of the partner's own terms: last writer wins, on purpose.
+            Write::Put { item: records::partner_addon_item(p, addon), condition: Condition::Always },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+        ];
+        self.commit(idem, writes, Reply::ok(partner_addon_view(addon)), |_| OpError::NotFound("partner")).await
+    }
+
+    pub async fn plans(&self, p: &PartnerId) -> Result<Vec<Plan>, OpError> {
+        self.partner_settings(p).await?;
+        let items = self.store.query_prefix(&keys::partner_pk(p), keys::PLAN_PREFIX, None, PlanId::ALL.len()).await?;
+        let stored = items.iter().map(records::plan_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(PlanId::ALL
+            .into_iter()
+            .map(|id| stored.iter().find(|x| x.id == id).cloned().unwrap_or_else(|| Plan::default_for(id)))
+            .collect())
+    }
+
+    pub async fn plan(&self, p: &PartnerId, id: PlanId) -> Result<Plan, OpError> {
+        let item = self.store.get(&keys::partner_plan(p, id)).await?;
+        Ok(item.as_ref().map(records::plan_from).transpose()?.unwrap_or_else(|| Plan::default_for(id)))
+    }
+
+    /// Replaces a plan's label, limits and price. Workspaces on the plan see the new limits the
+    /// next time their status is evaluated (any change to them, or a usage report).
+    pub async fn put_plan(&self, p: &PartnerId, plan: &Plan, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        if let Some(kind) = plan.limits.above_plan_maximum() {
+            let max = domain::PLAN_LIMIT_MAX;
+            return Err(OpError::invalid(&format!("limits.{}", kind.as_str()), format!("must be at most {max}")));
+        }
+        let writes = vec![
+            Write::Put { item: records::plan_item(p, plan), condition: Condition::Always },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+        ];
+        let reply = self.commit(idem, writes, Reply::ok(plan_view(plan)), |_| OpError::NotFound("partner")).await?;
+        self.refresh_plan_workspaces(p, plan.id).await;
+        Ok(reply)
+    }
+
+    /// After a plan edit, pauses or resumes the partner's workspaces on that plan. Views and
+    /// entitlements evaluate limits when read, so they are right at once; this brings the
+    /// stored status in line. A failure is logged, not returned: the edit itself stands, and
+    /// each workspace's status is evaluated again at its next change.
+    async fn refresh_plan_workspaces(&self, p: &PartnerId, plan: PlanId) {
+        let mut after = None;
+        for _ in 0..MAX_REFRESH_PAGES {
+            let (refs, next) = match self.list_workspaces(p, after.as_ref(), REFRESH_PAGE).await {
+                Ok(page) => page,
+                Err(e) => return tracing::warn!(error = %e, partner = %p, "listing workspaces to refresh failed"),
+            };
+            for r in refs {
+                let on_plan = matches!(self.workspace(&r.id).await, Ok(ws) if ws.plan == plan);
+                if on_plan && let Err(e) = self.refresh_status(&r.id).await {
+                    tracing::warn!(error = %e, workspace = %r.id, "refreshing status after a plan edit failed");
+                }
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => return,
+            }
+        }
+        tracing::warn!(partner = %p, "more workspaces than one plan edit refreshes; the rest catch up at their next change");
+    }
+
+    /// Commits `writes` with the idempotency record of `reply`; `on_condition` names what a
+    /// failed condition of write `i` means.
+    pub(super) async fn commit(
+        &self,
+        idem: &IdempotencyKey,
+        writes: Vec<Write>,
+        reply: Reply,
+        on_condition: impl FnOnce(usize) -> OpError,
+    ) -> Result<Reply, OpError> {
+        let stored: Value = reply.to_stored();
+        match self.store.commit(idem, self.clock.now(), writes, &stored).await {
+            Ok(Committed::Applied) => Ok(reply),
+            Ok(Committed::Replayed { response }) => replayed(response),
+            Ok(Committed::KeyReused) => Err(OpError::KeyReused),
+            Err(store::StoreError::ConditionFailed { index, .. }) => Err(on_condition(index)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

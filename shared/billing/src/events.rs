@@ -1,0 +1,159 @@
+//! Events for partners: the state changes a partner reacts to, written as an outbox item in the
+//! SAME transaction as the change, so an event exists exactly when its change does (no event
+//! lost, none invented). Infrastructure delivers them (DynamoDB Streams, then EventBridge Pipes
+//! to the partners' event bus: template.yaml); `GET /partner/events` lists them.
+//!
+//! Items: `PARTNER#p / EVENT#<unix ns, 20 digits><process sequence, 10 digits>#<id>`,
+//! `entity_type = partner_event`, newest last in key order. A partner's events share its partition: they are rare next to the
+//! changes that cause them (a pause, a top-up, a lapse), never one per usage event.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use domain::{PartnerId, WalletId, WorkspaceId, WorkspaceStatus};
+use store::records::rfc3339;
+use store::{Attr, Condition, EventCursor, Item, Key, Order, Table, Write, keys};
+
+use super::{Billing, OpError};
+
+pub use store::keys::EVENT_PREFIX;
+
+/// Events this process wrote: breaks ties between events written in the same nanosecond.
+static WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub const EVENT_ENTITY: &str = "partner_event";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerEventKind {
+    WorkspacePaused,
+    WorkspaceResumed,
+    TopupSucceeded,
+    TopupFailed,
+    AutotopupDisabled,
+    AddonLapsed,
+    RefundClawedBack,
+    WalletLowBalance,
+}
+
+impl PartnerEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerEventKind::WorkspacePaused => "workspace.paused",
+            PartnerEventKind::WorkspaceResumed => "workspace.resumed",
+            PartnerEventKind::TopupSucceeded => "topup.succeeded",
+            PartnerEventKind::TopupFailed => "topup.failed",
+            PartnerEventKind::AutotopupDisabled => "autotopup.disabled",
+            PartnerEventKind::AddonLapsed => "addon.lapsed",
+            PartnerEventKind::RefundClawedBack => "refund.clawed_back",
+            PartnerEventKind::WalletLowBalance => "wallet.low_balance",
+        }
+    }
+}
+
+/// The outbox write of one event about workspace `w`, to add to the change's transaction.
+pub fn event_write(p: &PartnerId, w: &WorkspaceId, kind: PartnerEventKind, data: Value, at: OffsetDateTime) -> Write {
+    outbox_write(p, Some(w), kind, data, at)
+}
+
+/// The outbox write of an event about `wallet`: a workspace's (as [`event_write`]), or the
+/// partner's own (no `workspace_id`).
+pub fn wallet_event_write(
+    p: &PartnerId,
+    wallet: &WalletId,
+    kind: PartnerEventKind,
+    data: Value,
+    at: OffsetDateTime,
+) -> Write {
+    match wallet {
+        WalletId::Workspace(w) => outbox_write(p, Some(w), kind, data, at),
+        WalletId::Partner(_) => outbox_write(p, None, kind, data, at),
+    }
+}
+
+fn outbox_write(
+    p: &PartnerId,
+    w: Option<&WorkspaceId>,
+    kind: PartnerEventKind,
+    data: Value,
+    at: OffsetDateTime,
+) -> Write {
+    let id = format!("evt_{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..));
+    // Ordered by when it was written (the real clock, with this process's sequence for ties),
+    // not by `at`, the business time it shows (which tests and demos move at will).
+    let ns = u128::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0);
+    let seq = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let key = Key::new(keys::partner_pk(p), keys::event_sk(ns, seq, &id));
+    let item = Item::new(&key, EVENT_ENTITY)
+        .with("id", Attr::s(&id))
+        .with("type", Attr::s(kind.as_str()))
+        .with("partner_id", Attr::s(p.as_str()))
+        .with("workspace_id", w.map_or(Attr::Null, |w| Attr::s(w.as_str())))
+        .with("data", Attr::s(data.to_string()))
+        .with("created_at", Attr::s(rfc3339(at)));
+    Write::Put { item, condition: Condition::NotExists }
+}
+
+/// `workspace.paused` or `workspace.resumed` when a change moves the status (what it exceeds
+/// now, when paused).
+pub fn status_event(
+    p: &PartnerId,
+    w: &WorkspaceId,
+    before: &WorkspaceStatus,
+    after: &WorkspaceStatus,
+    at: OffsetDateTime,
+) -> Option<Write> {
+    match (before.is_paused(), after) {
+        (false, WorkspaceStatus::Paused { exceeded }) => {
+            Some(event_write(p, w, PartnerEventKind::WorkspacePaused, json!({ "exceeded": exceeded }), at))
+        }
+        (true, WorkspaceStatus::Active) => Some(event_write(p, w, PartnerEventKind::WorkspaceResumed, json!({}), at)),
+        _ => None,
+    }
+}
+
+fn event_view(item: &Item) -> Result<Value, OpError> {
+    let data: Value = serde_json::from_str(item.str("data")?).map_err(|e| OpError::Internal(e.to_string()))?;
+    Ok(json!({
+        "id": item.str("id")?,
+        "type": item.str("type")?,
+        // None: an event about the partner's own wallet.
+        "workspace_id": match item.get("workspace_id") {
+            None | Some(Attr::Null) => None,
+            Some(_) => Some(item.str("workspace_id")?),
+        },
+        "data": data,
+        "created_at": item.str("created_at")?,
+    }))
+}
+
+impl<T: Table> Billing<T> {
+    /// `GET /partner/events`: newest first, `limit` at a time after the cursor `after`.
+    pub async fn partner_events(
+        &self,
+        p: &PartnerId,
+        after: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<Value, OpError> {
+        self.partner_settings(p).await?;
+        let start = after.map(EventCursor::sort_key);
+        let mut items = self
+            .store
+            .table()
+            .query(&keys::partner_pk(p), EVENT_PREFIX, start.as_deref(), limit + 1, Order::Descending)
+            .await
+            .map_err(store::StoreError::from_table)?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = match items.last() {
+            Some(last) if more => {
+                let sk = last.str(store::item::SK)?;
+                let position = EventCursor::from_sort_key(sk)
+                    .ok_or_else(|| OpError::Internal(format!("partner event sort key {sk:?}")))?;
+                Some(position.encode(p))
+            }
+            _ => None,
+        };
+        let data = items.iter().map(event_view).collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({ "data": data, "next_cursor": next }))
+    }
+}

@@ -1,0 +1,215 @@
+//! The product's operations: each one reads what it needs, applies the pure rules of
+//! `domain`, and writes the outcome in one transaction through `store`. Handlers call exactly
+//! one of these; no business rule lives in a handler.
+//!
+//! Mutations take the request's idempotency key and return a [`Reply`]: the status and body
+//! the caller is sent, stored with the key so that a replay is sent the same thing.
+
+mod autotopup;
+mod catalog;
+mod events;
+mod partner_wallet;
+mod partners;
+mod payments;
+mod renewal;
+mod topup;
+mod usage;
+mod views;
+mod webhook;
+mod workspace;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use domain::{Balance, Clock, Meters, PartnerId, Points, Workspace, WorkspaceId};
+use store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
+
+pub use autotopup::{AUTO_TOPUP_ACTOR, REFILL_RESUME_AFTER, RefillTerms, auto_topup_view};
+pub use events::PartnerEventKind;
+pub use partner_wallet::{
+    PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET, partner_refill_view,
+};
+pub use partners::{NewPartner, PartnerTerms, check_partner_name};
+pub use payments::{CheckoutRequest, Payments, WebhookEndpoint};
+pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
+pub use topup::{MAX_TOPUP_OPTIONS, PlatformConfig, TopupOptionDraft};
+pub use usage::{FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, UsageEvent, rebilling_view};
+pub use views::*;
+pub use webhook::WebhookOutcome;
+pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS, WorkspaceDraft};
+
+/// An operation whose workspace changed under it is attempted again, at most this often.
+pub const MAX_OP_ATTEMPTS: u32 = 5;
+/// Most add-ons read for one workspace (pages of the table's maximum size).
+pub const MAX_ADDON_PAGES: usize = 10;
+
+/// The status and body a mutation answers with, and answers again on a replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: Value) -> Self {
+        Self { status, body }
+    }
+
+    pub fn ok(body: Value) -> Self {
+        Self::new(200, body)
+    }
+
+    /// The form kept in the idempotency record.
+    pub fn to_stored(&self) -> Value {
+        json!({ "status": self.status, "body": self.body })
+    }
+
+    pub fn from_stored(v: Value) -> Result<Self, OpError> {
+        let status = v.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok());
+        match (status, v.get("body")) {
+            (Some(status), Some(body)) => Ok(Self { status, body: body.clone() }),
+            _ => Err(OpError::Internal("stored response is malformed".into())),
+        }
+    }
+}
+
+/// Why an operation did not happen. Nothing was written in any of these cases.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OpError {
+    #[error("{param}: {message}")]
+    Invalid { param: String, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    /// The workspace may not use (or buy) now: paused, or the wallet that pays is depleted.
+    #[error("{0}")]
+    AccessDenied(domain::AccessDenied),
+    #[error("insufficient points: balance {balance}, required {required}")]
+    InsufficientPoints { balance: Balance, required: Points },
+    /// The workspace holds as many add-ons as one renewal carries.
+    #[error(transparent)]
+    AddonLimit(domain::AddonLimitReached),
+    #[error("idempotency key reused with a different request")]
+    KeyReused,
+    #[error("the resource changed concurrently; retry")]
+    Conflict,
+    #[error("storage temporarily unavailable; retry")]
+    Unavailable,
+    /// Stripe could not be reached or is rate limiting: retry with the same key.
+    #[error("Stripe is unavailable; retry")]
+    StripeUnavailable,
+    /// Stripe refused a call that should have worked (logged with its detail).
+    #[error("Stripe refused the request")]
+    StripeFailed,
+    /// Something this depends on has not happened yet (a refund of a payment whose crediting
+    /// event is still on its way): retry later.
+    #[error("{0}; retry later")]
+    RetryLater(&'static str),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl OpError {
+    pub fn invalid(param: &str, message: impl ToString) -> Self {
+        Self::Invalid { param: param.to_owned(), message: message.to_string() }
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => OpError::Conflict,
+            StoreError::Unavailable(_) => OpError::Unavailable,
+            StoreError::BalanceOutOfRange => OpError::invalid("amount", "the balance would leave the allowed range"),
+            // A caller's condition that reaches here was not expected by the operation.
+            StoreError::ConditionFailed { .. } => OpError::Conflict,
+            StoreError::Corrupt(m) | StoreError::Fatal(m) => OpError::Internal(m),
+        }
+    }
+}
+
+impl From<store::MalformedItem> for OpError {
+    fn from(e: store::MalformedItem) -> Self {
+        OpError::Internal(e.to_string())
+    }
+}
+
+/// The operations, over a table and a clock, with the platform's own figures.
+pub struct Billing<T> {
+    pub store: Store<T>,
+    pub clock: Arc<dyn Clock>,
+    pub platform: PlatformConfig,
+    /// The deployment's Stripe, for the functions that take payments ([`Billing::with_payments`]).
+    pub payments: Option<Arc<Payments>>,
+    /// The platform's meters and their wholesale unit costs ([`Billing::with_meters`]).
+    pub meters: Meters,
+    /// Which partner each workspace belongs to, as read before: a workspace never changes
+    /// partner, so the access check can name the partner's items without reading the workspace
+    /// first. Bounded by [`usage::MAX_CACHED_WORKSPACES`].
+    partner_of: std::sync::Mutex<std::collections::HashMap<WorkspaceId, PartnerId>>,
+}
+
+impl<T: Table> Billing<T> {
+    /// With the platform's defaults ([`PlatformConfig::default`]); see [`Billing::with_platform`].
+    pub fn new(store: Store<T>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            platform: PlatformConfig::default(),
+            payments: None,
+            meters: Meters::default_usd(),
+            partner_of: Default::default(),
+        }
+    }
+
+    /// A request that was already answered is answered the same way again, before anything is
+    /// re-checked: a replay must not turn into a different outcome because the world moved on
+    /// (the add-on is now cancelled, the balance is lower, a setting changed). The
+    /// transaction's own idempotency condition still guards the race between two first tries.
+    pub async fn replay(&self, idem: &IdempotencyKey) -> Result<Option<Reply>, OpError> {
+        match self.store.used_key(idem, self.clock.now()).await? {
+            None => Ok(None),
+            Some(Committed::Replayed { response }) => Ok(Some(Reply::from_stored(response)?)),
+            Some(Committed::KeyReused | Committed::Applied) => Err(OpError::KeyReused),
+        }
+    }
+
+    /// A workspace by id, whoever owns it (for the workspace's own and the platform's routes).
+    pub async fn workspace(&self, w: &WorkspaceId) -> Result<Workspace, OpError> {
+        let item = self.store.get(&keys::workspace_profile(w)).await?.ok_or(OpError::NotFound("workspace"))?;
+        Ok(records::workspace_from(&item)?)
+    }
+
+    /// The workspace a workspace user's token names. A token that also names a partner must
+    /// name the workspace's own partner: a mismatch is "not found", never a way in.
+    pub async fn caller_workspace(
+        &self,
+        w: &WorkspaceId,
+        partner_claim: Option<&PartnerId>,
+    ) -> Result<Workspace, OpError> {
+        let ws = self.workspace(w).await?;
+        if partner_claim.is_some_and(|p| p != &ws.partner) {
+            return Err(OpError::NotFound("workspace"));
+        }
+        Ok(ws)
+    }
+
+    /// A workspace of partner `p`. Another partner's workspace is "not found", exactly like
+    /// one that does not exist, so ids can't be probed.
+    pub async fn partner_workspace(&self, p: &PartnerId, w: &WorkspaceId) -> Result<Workspace, OpError> {
+        let ws = self.workspace(w).await?;
+        if &ws.partner != p {
+            return Err(OpError::NotFound("workspace"));
+        }
+        Ok(ws)
+    }
+}
+
+/// Maps the outcome of a replayable step to the reply.
+fn replayed(response: Value) -> Result<Reply, OpError> {
+    Reply::from_stored(response)
+}

@@ -1,0 +1,266 @@
+//! The platform's side of its partners: signing one up (its id, name and the platform's terms
+//! for it), reading and listing them, changing their terms, suspending and reinstating them.
+//!
+//! The partner's profile item (`PARTNER#p / PROFILE`) holds the partner's own settings and the
+//! platform's part (name, status, wholesale floors), which only these operations change, each
+//! under the profile's `version`. The billing mode lives in its own item (`PARTNER#p / BILLING`),
+//! read by the access check without the profile. The platform's list is an index item per
+//! partner (`PARTNERS / PARTNER#p`), written in the same transaction as the profile.
+//!
+//! A suspended partner keeps everything: its partner routes answer 403 `partner_suspended`, its
+//! workspaces can't use meters, buy add-ons or start checkouts, and reinstating it restores all
+//! of it. Money already paid is still credited (Stripe's webhooks), and renewals go on, so a
+//! workspace's add-ons neither lapse nor go unpaid while its partner is suspended.
+
+use serde_json::{Value, json};
+
+use domain::{AccessDenied, PartnerId, PartnerSettings, WalletMode, WholesaleFloors, check_label};
+use store::records::{self, PartnerBilling, PartnerProfile, PartnerStatus, rfc3339};
+use store::{Attr, Condition, IdempotencyKey, PartnerCursor, Table, Write, keys};
+
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, REASON_MAX_CHARS, Reply};
+
+/// The platform's terms for a partner. `floors: None` follows the deployment's default floors
+/// ([`super::PlatformConfig`]), so a change of the default reaches the partner too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerTerms {
+    pub floors: Option<WholesaleFloors>,
+    pub billing_mode: WalletMode,
+}
+
+/// A partner as the platform signs it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPartner {
+    pub id: PartnerId,
+    pub name: String,
+    pub terms: PartnerTerms,
+}
+
+pub(super) fn version_is(version: u64) -> Condition {
+    // Profiles written before the platform's part was versioned have no `version` yet.
+    if version == 0 { Condition::Exists } else { Condition::equals("version", Attr::n(version)) }
+}
+
+fn billing_version_is(version: u64) -> Condition {
+    if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
+}
+
+/// The partner's name: 1 to 80 characters, trimmed, no control characters.
+pub fn check_partner_name(name: &str) -> Result<String, OpError> {
+    check_label(name).map_err(|_| OpError::invalid("name", "must be 1 to 80 characters, without control characters"))
+}
+
+impl<T: Table> Billing<T> {
+    pub async fn partner_profile(&self, p: &PartnerId) -> Result<PartnerProfile, OpError> {
+        let item = self.store.get(&keys::partner_profile(p)).await?.ok_or(OpError::NotFound("partner"))?;
+        Ok(records::partner_profile_from(&item)?)
+    }
+
+    /// The floors the partner's prices are checked against: its own, or the deployment's.
+    pub fn floors_of<'a>(&'a self, profile: &'a PartnerProfile) -> &'a WholesaleFloors {
+        profile.floors.as_ref().unwrap_or(&self.platform.wholesale_floors)
+    }
+
+    /// In front of every partner route: a suspended partner is refused. A partner that doesn't
+    /// exist passes: each route answers that itself, as before.
+    pub async fn partner_admin_gate(&self, p: &PartnerId) -> Result<(), OpError> {
+        match self.store.get(&keys::partner_profile(p)).await? {
+            Some(item) if records::partner_profile_from(&item)?.status.is_suspended() => {
+                Err(OpError::AccessDenied(AccessDenied::PartnerSuspended))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `POST /platform/partners`: signs a partner up, with the platform's default catalog and
+    /// plans, credit billing off until it connects Stripe. 409 `already_exists` if the id is
+    /// taken (the platform chooses partner ids).
+    pub async fn onboard_partner(&self, new: &NewPartner, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        let name = check_partner_name(&new.name)?;
+        let profile = PartnerProfile {
+            id: new.id.clone(),
+            name,
+            settings: PartnerSettings::default(),
+            status: PartnerStatus::Active,
+            floors: new.terms.floors.clone(),
+            version: 1,
+            created_at: self.clock.now(),
+        };
+        let billing = PartnerBilling { mode: new.terms.billing_mode, version: 1 };
+        self.insert_partner(&profile, Some(billing), idem).await
+    }
+
+    /// Writes a new partner's profile, its index item and (when given) its billing mode, in
+    /// one transaction; answers 201 with the platform's view of it.
+    pub(super) async fn insert_partner(
+        &self,
+        profile: &PartnerProfile,
+        billing: Option<PartnerBilling>,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        let now = self.clock.now();
+        let mut writes = vec![
+            Write::Put { item: records::partner_item(profile), condition: Condition::NotExists },
+            Write::Put { item: records::partner_ref_item(profile), condition: Condition::NotExists },
+        ];
+        if let Some(b) = &billing {
+            let item = records::partner_billing_item(&profile.id, b, now);
+            writes.push(Write::Put { item, condition: Condition::NotExists });
+        }
+        let reply = Reply::new(201, self.partner_view(profile, &billing.unwrap_or_default()));
+        self.commit(idem, writes, reply, |_| OpError::AlreadyExists("partner")).await
+    }
+
+    /// The platform's view: name, status (with the suspension's reason and time), terms (the
+    /// floors in force and whether they are the deployment's default), version, creation time.
+    pub fn partner_view(&self, profile: &PartnerProfile, billing: &PartnerBilling) -> Value {
+        let suspension = match &profile.status {
+            PartnerStatus::Active => Value::Null,
+            PartnerStatus::Suspended { reason, at } => json!({ "reason": reason, "suspended_at": rfc3339(*at) }),
+        };
+        json!({
+            "id": profile.id.as_str(),
+            "name": profile.name,
+            "status": profile.status.as_str(),
+            "suspension": suspension,
+            "terms": {
+                "wholesale_floors": self.floors_of(profile),
+                "default_floors": profile.floors.is_none(),
+                "billing_mode": billing.mode.as_str(),
+            },
+            "version": profile.version,
+            "created_at": rfc3339(profile.created_at),
+        })
+    }
+
+    /// The profile and the billing mode in one read.
+    async fn partner_and_billing(&self, p: &PartnerId) -> Result<(PartnerProfile, PartnerBilling), OpError> {
+        let items = self.store.get_many(&[keys::partner_profile(p), keys::partner_billing(p)]).await?;
+        let [profile, billing] = <[_; 2]>::try_from(items)
+            .map_err(|_| OpError::Internal("a batch read answered another number of items".into()))?;
+        let profile = records::partner_profile_from(&profile.ok_or(OpError::NotFound("partner"))?)?;
+        Ok((profile, records::partner_billing_from(billing.as_ref())?))
+    }
+
+    /// `GET /platform/partners/{id}`.
+    pub async fn platform_partner(&self, p: &PartnerId) -> Result<Value, OpError> {
+        let (profile, billing) = self.partner_and_billing(p).await?;
+        Ok(self.partner_view(&profile, &billing))
+    }
+
+    /// `GET /platform/partners`: a page of partners in id order (one Query), after `after`.
+    pub async fn list_partners(&self, after: Option<&PartnerId>, limit: usize) -> Result<Value, OpError> {
+        let start = after.map(|p| keys::partner_ref(p).sk);
+        // One more than asked tells whether another page exists.
+        let mut items =
+            self.store.query_prefix(keys::PARTNERS_PK, keys::PARTNER_REF_PREFIX, start.as_deref(), limit + 1).await?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let refs = items.iter().map(records::partner_ref_from).collect::<Result<Vec<_>, _>>()?;
+        let next = more.then(|| refs.last().map(|r| PartnerCursor::after(r.id.clone()).encode())).flatten();
+        let data: Vec<Value> = refs
+            .iter()
+            .map(|r| json!({ "id": r.id.as_str(), "name": r.name, "status": r.status, "created_at": rfc3339(r.created_at) }))
+            .collect();
+        Ok(json!({ "data": data, "next_cursor": next }))
+    }
+
+    /// `PUT /platform/partners/{id}/terms`: replaces the platform's terms for the partner (its
+    /// floors and billing mode) in one transaction, checked against the versions read. Prices
+    /// the partner saved before stay stored; a credit rate or option now below its floor can't
+    /// be sold at (the checkout refuses it, the workspace no longer sees it) until the partner
+    /// raises it.
+    pub async fn put_partner_terms(
+        &self,
+        p: &PartnerId,
+        terms: &PartnerTerms,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        self.change_partner(p, idem, |profile, billing| {
+            profile.floors = terms.floors.clone();
+            billing.mode = terms.billing_mode;
+            true
+        })
+        .await
+    }
+
+    /// `POST /platform/partners/{id}/suspend`: a partner already suspended stays as it is (the
+    /// first reason and time), answered 200.
+    pub async fn suspend_partner(&self, p: &PartnerId, reason: &str, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
+            return Err(OpError::invalid(
+                "reason",
+                format!("a reason of 1 to {REASON_MAX_CHARS} characters is required"),
+            ));
+        }
+        let at = self.clock.now();
+        self.change_partner(p, idem, |profile, _| {
+            if profile.status.is_suspended() {
+                return false;
+            }
+            profile.status = PartnerStatus::Suspended { reason: reason.to_owned(), at };
+            true
+        })
+        .await
+    }
+
+    /// `POST /platform/partners/{id}/reinstate`: an active partner stays as it is, answered 200.
+    pub async fn reinstate_partner(&self, p: &PartnerId, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        self.change_partner(p, idem, |profile, _| {
+            if !profile.status.is_suspended() {
+                return false;
+            }
+            profile.status = PartnerStatus::Active;
+            true
+        })
+        .await
+    }
+
+    /// Reads the partner, lets `change` edit the platform's part (it answers whether it changed
+    /// anything), and writes the profile, its index item and the billing mode in one
+    /// transaction under the versions read; another change in between starts it over.
+    async fn change_partner(
+        &self,
+        p: &PartnerId,
+        idem: &IdempotencyKey,
+        change: impl Fn(&mut PartnerProfile, &mut PartnerBilling) -> bool,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let (read, read_billing) = self.partner_and_billing(p).await?;
+            let (mut profile, mut billing) = (read.clone(), read_billing);
+            let writes = if change(&mut profile, &mut billing) {
+                profile.version = read.version + 1;
+                let now = self.clock.now();
+                let mut writes = vec![
+                    // The whole item, as read but for the platform's part: the version check
+                    // keeps a settings change that landed in between.
+                    Write::Put { item: records::partner_item(&profile), condition: version_is(read.version) },
+                    Write::Put { item: records::partner_ref_item(&profile), condition: Condition::Always },
+                ];
+                if billing.mode != read_billing.mode {
+                    billing.version = read_billing.version + 1;
+                    writes.push(Write::Put {
+                        item: records::partner_billing_item(p, &billing, now),
+                        condition: billing_version_is(read_billing.version),
+                    });
+                }
+                writes
+            } else {
+                vec![Write::Check { key: keys::partner_profile(p), condition: version_is(read.version) }]
+            };
+            let reply = Reply::ok(self.partner_view(&profile, &billing));
+            match self.commit(idem, writes, reply, |_| OpError::Conflict).await {
+                Err(OpError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(OpError::Conflict)
+    }
+}

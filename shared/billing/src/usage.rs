@@ -1,0 +1,665 @@
+//! Metered usage with two wallets (`domain::usage` holds the rules): recording usage, the
+//! access check in front of every call, re-billing settings, and the fold that moves the
+//! partners' wholesale charges into their wallets.
+//!
+//! A usage event is ONE transaction: its idempotency record (keyed by the platform's event id),
+//! the wholesale charge as an accrual item (`keys::ACCRUAL_SHARDS`), and, when the workspace is
+//! re-billed for the meter, the workspace's wallet debit and ledger entry. The partner's wallet
+//! is not in it: every workspace's usage would then rewrite that one item. The fold takes a
+//! partner's accruals from a shard, at most [`FOLD_BATCH`] at a time, and in ONE transaction
+//! debits the partner's wallet by their sum (one ledger entry listing them per workspace and
+//! source) and deletes them, each delete conditioned on the accrual still existing. Two folds
+//! of the same accruals can't both land: the second fails on the wallet's version or on a
+//! delete, and reads again. Usage written while a fold runs is not in the fold's read and waits
+//! for the next one. Nothing is lost, nothing is counted twice.
+//!
+//! Staleness: the partner's balance that gates usage and purchases is its wallet, which lags
+//! the accruals by at most one fold interval (the `fold-usage` schedule: 1 minute, plus the
+//! run's own time). A prepaid partner can therefore overdraw by at most that interval's usage;
+//! the debit lands in its ledger all the same.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use domain::{
+    AccessDenied, AccessFacts, Actor, Balance, EntryKind, LedgerEntry, MeterCode, Overdraft, PartnerId, Points,
+    PointsDelta, Rebilling, UsageQuantity, WalletId, WalletMode, WholesaleLine, Workspace, WorkspaceId, check_access,
+    usage_charge,
+};
+use store::records::{self, Accrual, PartnerBilling};
+use store::table::MAX_TRANSACTION_ACTIONS;
+use store::{
+    Attr, Condition, Crossing, IdempotencyKey, Item, Key, Order, Outcome, Posting, StoreError, Table, Write, keys,
+    wallet_state,
+};
+
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, entry_view, replayed};
+
+/// Who the partner's ledger names for a fold.
+pub const FOLD_ACTOR: &str = "usage-fold";
+/// Accruals folded in one transaction: all the actions a transaction has but the wallet's own
+/// three (wallet, ledger entry, idempotency record).
+pub const FOLD_BATCH: usize = MAX_TRANSACTION_ACTIONS - 3;
+/// Fold transactions one run makes at most (then the next run goes on).
+pub const MAX_FOLD_BATCHES_PER_RUN: u32 = 10_000;
+/// Workspaces whose partner the access check remembers; past this the memory starts over.
+pub const MAX_CACHED_WORKSPACES: usize = 100_000;
+/// Longest event id the platform may send (Stripe's idempotency-key limit, which we share).
+pub const EVENT_ID_MAX_LEN: usize = 255;
+
+/// One metered usage event, as the platform reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageEvent {
+    pub workspace_id: WorkspaceId,
+    pub meter: MeterCode,
+    pub quantity: UsageQuantity,
+    /// The platform's id for this usage: the idempotency key (one event is counted once).
+    pub event_id: String,
+}
+
+/// What one fold run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FoldRun {
+    /// Fold transactions that landed.
+    pub batches: u32,
+    /// Accruals they folded.
+    pub charges: u32,
+    /// Batches that another fold took first (read again, nothing written).
+    pub raced: u32,
+    /// Every shard was empty when the run ended (else it stopped at its limit or deadline).
+    pub finished: bool,
+}
+
+impl FoldRun {
+    pub fn summary(&self) -> Value {
+        json!({ "batches": self.batches, "charges": self.charges, "raced": self.raced, "finished": self.finished })
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> OpError {
+    OpError::Internal(e.to_string())
+}
+
+fn version_is(version: u64) -> Condition {
+    if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
+}
+
+/// A partner that is gone reads as not suspended: the caller's own check of the workspace or
+/// partner answers for it.
+fn partner_is_suspended(profile: Option<&Item>) -> Result<bool, OpError> {
+    Ok(profile.map(records::partner_profile_from).transpose()?.is_some_and(|p| p.status.is_suspended()))
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl<T: Table> Billing<T> {
+    /// Sets the platform's meters; [`Billing::new`] starts with voice minutes at 0.07 USD.
+    pub fn with_meters(mut self, meters: domain::Meters) -> Self {
+        self.meters = meters;
+        self
+    }
+
+    fn remember_partner(&self, ws: &Workspace) {
+        let mut cache = self.partner_of.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_WORKSPACES {
+            cache.clear();
+        }
+        cache.insert(ws.id.clone(), ws.partner.clone());
+    }
+
+    fn known_partner(&self, w: &WorkspaceId) -> Option<PartnerId> {
+        self.partner_of.lock().unwrap_or_else(|p| p.into_inner()).get(w).cloned()
+    }
+
+    /// `POST /platform/usage`: records usage that happened, once per `event_id`; a suspended
+    /// partner's workspaces are refused (403 `partner_suspended`), nothing recorded. The partner is
+    /// charged the wholesale cost (accrued, folded later); a re-billed workspace is charged its
+    /// rate in points, and its balance may go below zero. The same event id with another
+    /// workspace, meter or quantity is refused.
+    pub async fn record_usage(&self, event: &UsageEvent) -> Result<Reply, OpError> {
+        let printable = event.event_id.bytes().all(|b| b.is_ascii_graphic());
+        if event.event_id.is_empty() || event.event_id.len() > EVENT_ID_MAX_LEN || !printable {
+            return Err(OpError::invalid("event_id", format!("1 to {EVENT_ID_MAX_LEN} printable ASCII characters")));
+        }
+        let w = &event.workspace_id;
+        // What the event id promises, in a canonical form: "1.5" and "1.50" are one quantity.
+        let request = format!("{w}\n{}\n{}", event.meter, event.quantity);
+        let idem = IdempotencyKey::new(&format!("usage:{w}"), &event.event_id, request.as_bytes())
+            .map_err(|e| OpError::invalid("event_id", e))?;
+        if let Some(reply) = self.replay(&idem).await? {
+            return Ok(reply);
+        }
+        let meter = self
+            .meters
+            .get(&event.meter)
+            .ok_or_else(|| OpError::invalid("meter", format!("unknown meter {:?}", event.meter.as_str())))?;
+        let wholesale = usage_charge(meter.unit_cost, event.quantity);
+        for _ in 0..MAX_OP_ATTEMPTS {
+            // The workspace and its wallet in one read: the wallet state is the one the debit is
+            // conditioned on.
+            let wallet = WalletId::Workspace(w.clone());
+            // The partner's profile comes in the same read when this instance knows the
+            // workspace's partner, else in a read of its own.
+            let known = self.known_partner(w);
+            let mut read_keys = vec![keys::workspace_profile(w), keys::wallet(&wallet), keys::workspace_auto_topup(w)];
+            read_keys.extend(known.as_ref().map(keys::partner_profile));
+            let mut items = self.store.get_many(&read_keys).await?.into_iter();
+            let (profile, wallet_item, auto_topup) =
+                (items.next().flatten(), items.next().flatten(), items.next().flatten());
+            let ws = records::workspace_from(&profile.ok_or(OpError::NotFound("workspace"))?)?;
+            self.remember_partner(&ws);
+            let partner_profile = match known {
+                Some(p) if p == ws.partner => items.next().flatten(),
+                _ => self.store.get(&keys::partner_profile(&ws.partner)).await?,
+            };
+            // Usage is refused before it is recorded: the platform asks the access check before
+            // a call, and a suspended partner's workspaces may not make one.
+            if partner_is_suspended(partner_profile.as_ref())? {
+                return Err(OpError::AccessDenied(AccessDenied::PartnerSuspended));
+            }
+            let now = self.clock.now();
+            let accrual = Accrual {
+                partner: ws.partner.clone(),
+                workspace: w.clone(),
+                source: format!("usage:{}", event.meter),
+                reference: format!("usage#{w}#{}", event.event_id),
+                amount: wholesale,
+                quantity: Some(event.quantity),
+                created_at: now,
+            };
+            let accrue: Vec<Write> = accrual_write(&accrual).into_iter().collect();
+            let base = json!({
+                "event_id": event.event_id,
+                "workspace_id": w.as_str(),
+                "meter": event.meter.as_str(),
+                "quantity": event.quantity.to_string(),
+                "wholesale": { "amount": wholesale.to_string(), "currency": self.meters.currency().code() },
+            });
+            let Some(rate) = ws.rebilling.rate(&event.meter) else {
+                let mut body = base;
+                body["rebilled"] = json!(false);
+                body["workspace_charge"] = Value::Null;
+                let writes = accrue
+                    .into_iter()
+                    .chain([Write::Check { key: keys::workspace_profile(w), condition: Condition::Exists }])
+                    .collect();
+                return self.commit(&idem, writes, Reply::ok(body), |_| OpError::NotFound("workspace")).await;
+            };
+            let charged = usage_charge(rate, event.quantity);
+            let posting = Posting {
+                wallet: wallet.clone(),
+                amount: PointsDelta::debit(charged),
+                // Minutes already spoken can't be refused afterwards.
+                overdraft: Overdraft::Allow,
+                kind: EntryKind::Usage {
+                    meter: event.meter.clone(),
+                    quantity: event.quantity,
+                    rate,
+                    event_id: event.event_id.clone(),
+                },
+                actor: Actor::System("platform".into()),
+                at: now,
+                idempotency: idem.clone(),
+                // Not in the partner's cross-workspace ledger index: every re-billed event of
+                // every workspace would write its one partition (measured: usage-bench). A
+                // partner sees usage in each workspace's ledger, and summed per workspace in its
+                // own wallet's fold entries.
+                partner: None,
+                // Re-billing is read from the profile; a change of it in between starts over.
+                also: accrue
+                    .into_iter()
+                    .chain([Write::Check {
+                        key: keys::workspace_profile(w),
+                        condition: Condition::equals("version", Attr::n(ws.version)),
+                    }])
+                    .collect(),
+            };
+            let profile_index = posting.also.len() - 1;
+            let respond = |e: &LedgerEntry| {
+                let mut body = base.clone();
+                body["rebilled"] = json!(true);
+                body["workspace_charge"] = json!({
+                    "rate": rate.to_string(),
+                    "points": charged.to_string(),
+                    "balance": e.balance_after.to_string(),
+                    "ledger_entry": e.id.to_string(),
+                });
+                Reply::ok(body).to_stored()
+            };
+            let state = wallet_state(wallet_item.as_ref())?;
+            let auto_topup = auto_topup.as_ref().map(records::auto_topup_from).transpose()?.unwrap_or_default();
+            let crossing = low_balance_event(&ws, &auto_topup, &event.event_id);
+            match self.store.post_crossing(posting, state, Some(crossing), respond).await {
+                Ok(Outcome::Applied { response, entry }) => {
+                    // The usage is recorded whatever becomes of the refill; a refill that could
+                    // not start is started by the next debit that finds the balance low.
+                    if let Err(e) = self.refill_if_low(&ws, entry.balance_after, &auto_topup).await {
+                        tracing::warn!(workspace = %w, error = %e, "the refill did not start");
+                    }
+                    return replayed(response);
+                }
+                Ok(Outcome::Replayed { response }) => return replayed(response),
+                Ok(Outcome::KeyReused) => return Err(OpError::KeyReused),
+                Ok(Outcome::InsufficientBalance { .. }) => {
+                    return Err(internal("usage is allowed to overdraw, yet was refused"));
+                }
+                Err(StoreError::ConditionFailed { index, .. }) if index == profile_index => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// `N` items in one consistent read.
+    async fn read<const N: usize>(&self, keys: [Key; N]) -> Result<[Option<Item>; N], OpError> {
+        let items = self.store.get_many(&keys).await?;
+        items.try_into().map_err(|_| internal("a batch read answered another number of items"))
+    }
+
+    /// `GET /platform/workspaces/{id}/access?meter=`: may the workspace use `meter` now?
+    /// One `BatchGetItem` of the workspace, its wallet, its partner's wallet, billing mode and
+    /// profile (a suspended partner's workspaces may not)
+    /// (plus one read of the workspace the first time this instance sees it, for its partner).
+    pub async fn access(&self, w: &WorkspaceId, meter: &MeterCode) -> Result<Value, OpError> {
+        if self.meters.get(meter).is_none() {
+            return Err(OpError::invalid("meter", format!("unknown meter {:?}", meter.as_str())));
+        }
+        let partner = match self.known_partner(w) {
+            Some(p) => p,
+            None => {
+                let ws = self.workspace(w).await?;
+                self.remember_partner(&ws);
+                ws.partner
+            }
+        };
+        let partner_wallet = WalletId::Partner(partner.clone());
+        let [profile, wallet, partner_wallet, billing, partner_profile] = self
+            .read::<5>([
+                keys::workspace_profile(w),
+                keys::wallet(&WalletId::Workspace(w.clone())),
+                keys::wallet(&partner_wallet),
+                keys::partner_billing(&partner),
+                keys::partner_profile(&partner),
+            ])
+            .await?;
+        let ws = records::workspace_from(&profile.ok_or(OpError::NotFound("workspace"))?)?;
+        let facts = AccessFacts {
+            partner_suspended: partner_is_suspended(partner_profile.as_ref())?,
+            status: &ws.status,
+            rebilled: ws.rebilling.rate(meter).is_some(),
+            workspace_balance: wallet_state(wallet.as_ref())?.balance,
+            partner_mode: records::partner_billing_from(billing.as_ref())?.mode,
+            partner_balance: wallet_state(partner_wallet.as_ref())?.balance,
+        };
+        check_access(facts).map_err(OpError::AccessDenied)?;
+        Ok(json!({ "allowed": true, "workspace_id": w.as_str(), "meter": meter.as_str() }))
+    }
+
+    /// `PUT /partner/workspaces/{id}/rebilling`: re-billing on or off, and the rate per meter.
+    pub async fn put_rebilling(
+        &self,
+        p: &PartnerId,
+        w: &WorkspaceId,
+        rebilling: Rebilling,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        self.check_rebilling(p, &rebilling, "").await?;
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let ws = self.partner_workspace(p, w).await?;
+            let updated = Workspace { rebilling: rebilling.clone(), version: ws.version + 1, ..ws.clone() };
+            let reply = Reply::ok(json!({ "workspace_id": w.as_str(), "rebilling": rebilling_view(&rebilling) }));
+            let writes =
+                vec![Write::Put { item: records::workspace_item(&updated), condition: version_is(ws.version) }];
+            match self.commit(idem, writes, reply, |_| OpError::Conflict).await {
+                Err(OpError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// Re-billing rates against the platform's meters and the partner's price of a point; a
+    /// refusal names the field under `param_prefix` (`default_rebilling.` in the settings).
+    pub(super) async fn check_rebilling(
+        &self,
+        p: &PartnerId,
+        rebilling: &Rebilling,
+        param_prefix: &str,
+    ) -> Result<(), OpError> {
+        let terms = self.credit_rate(p).await?;
+        rebilling
+            .validate(&self.meters, terms.as_ref().map(|t| t.rate()))
+            .map_err(|(param, e)| OpError::invalid(&format!("{param_prefix}{param}"), e))
+    }
+
+    /// The partner's billing mode (postpaid unless the platform set it).
+    pub async fn partner_billing(&self, p: &PartnerId) -> Result<PartnerBilling, OpError> {
+        let item = self.store.get(&keys::partner_billing(p)).await?;
+        Ok(records::partner_billing_from(item.as_ref())?)
+    }
+
+    /// `PUT /platform/partners/{id}/billing`: the platform makes a partner prepaid or postpaid.
+    pub async fn put_partner_billing(
+        &self,
+        p: &PartnerId,
+        mode: WalletMode,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        self.partner_settings(p).await?;
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let current = self.partner_billing(p).await?;
+            let next = PartnerBilling { mode, version: current.version + 1 };
+            let writes = vec![
+                Write::Put {
+                    item: records::partner_billing_item(p, &next, self.clock.now()),
+                    condition: version_is(current.version),
+                },
+                Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+            ];
+            let reply = Reply::ok(json!({ "partner_id": p.as_str(), "mode": mode.as_str() }));
+            match self
+                .commit(idem, writes, reply, |i| if i == 0 { OpError::Conflict } else { OpError::NotFound("partner") })
+                .await
+            {
+                Err(OpError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// `POST /platform/partners/{id}/wallet/adjustments`: the platform credits (a payment it
+    /// received) or debits (a correction) a partner's wallet, with a reason.
+    pub async fn adjust_partner_wallet(
+        &self,
+        p: &PartnerId,
+        amount: PointsDelta,
+        reason: &str,
+        actor: Actor,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > super::REASON_MAX_CHARS {
+            return Err(OpError::invalid(
+                "reason",
+                format!("a reason of 1 to {} characters is required", super::REASON_MAX_CHARS),
+            ));
+        }
+        self.partner_settings(p).await?;
+        let posting = Posting {
+            wallet: WalletId::Partner(p.clone()),
+            amount,
+            // The platform settles a postpaid partner's statement: a correction may overdraw.
+            overdraft: Overdraft::Allow,
+            kind: EntryKind::Adjustment { reason: reason.to_owned() },
+            actor,
+            at: self.clock.now(),
+            idempotency: idem.clone(),
+            partner: None,
+            also: vec![Write::Check { key: keys::partner_profile(p), condition: Condition::Exists }],
+        };
+        let respond = |e: &LedgerEntry| {
+            Reply::new(201, json!({ "entry": entry_view(e), "balance": e.balance_after.to_string() })).to_stored()
+        };
+        match self.store.post(posting, respond).await {
+            Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => replayed(response),
+            Ok(Outcome::KeyReused) => Err(OpError::KeyReused),
+            Ok(Outcome::InsufficientBalance { .. }) => Err(internal("an adjustment that may overdraw was refused")),
+            Err(StoreError::ConditionFailed { .. }) => Err(OpError::NotFound("partner")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `GET /partner/wallet`: the partner's wallet in the platform's currency, its mode and a
+    /// page of its ledger. The balance is the folded one: charges still waiting for the fold are
+    /// not in it (see the module doc).
+    pub async fn partner_wallet(
+        &self,
+        p: &PartnerId,
+        after: Option<&store::LedgerCursor>,
+        limit: usize,
+    ) -> Result<Value, OpError> {
+        self.partner_settings(p).await?;
+        let wallet = WalletId::Partner(p.clone());
+        let state = self.store.wallet(&wallet).await?;
+        let billing = self.partner_billing(p).await?;
+        let page = self.store.ledger(&wallet, after, limit, Order::Descending).await?;
+        Ok(json!({
+            "partner_id": p.as_str(),
+            "currency": self.meters.currency().code(),
+            "balance": state.balance.to_string(),
+            "mode": billing.mode.as_str(),
+            "auto_refill": self.partner_refill_details(p).await?,
+            "ledger": {
+                "data": page.items.iter().map(entry_view).collect::<Vec<_>>(),
+                "next_cursor": page.next.map(|c| c.encode(&wallet)),
+            },
+        }))
+    }
+
+    /// Whether a prepaid partner's wallet still allows purchases (postpaid always does).
+    pub(super) async fn partner_may_spend(&self, p: &PartnerId) -> Result<(), OpError> {
+        let [wallet, billing] =
+            self.read::<2>([keys::wallet(&WalletId::Partner(p.clone())), keys::partner_billing(p)]).await?;
+        let mode = records::partner_billing_from(billing.as_ref())?.mode;
+        if !mode.allows(wallet_state(wallet.as_ref())?.balance) {
+            return Err(OpError::AccessDenied(AccessDenied::PartnerWalletDepleted));
+        }
+        Ok(())
+    }
+
+    /// Folds every shard's accruals into their partners' wallets, batch by batch, until all are
+    /// empty, [`MAX_FOLD_BATCHES_PER_RUN`] batches were made, or `deadline` passed.
+    pub async fn fold_all(&self, deadline: Option<Instant>) -> Result<FoldRun, OpError> {
+        let mut run = FoldRun::default();
+        for shard in 0..keys::ACCRUAL_SHARDS {
+            loop {
+                if run.batches + run.raced >= MAX_FOLD_BATCHES_PER_RUN || deadline.is_some_and(|d| Instant::now() >= d)
+                {
+                    return Ok(run);
+                }
+                match self.fold_once(shard, None).await? {
+                    Folded::Empty => break,
+                    Folded::Batch(n) => {
+                        run.batches += 1;
+                        run.charges += n;
+                    }
+                    Folded::Raced => run.raced += 1,
+                }
+            }
+        }
+        run.finished = true;
+        Ok(run)
+    }
+
+    /// Folds one partner's accruals, in every shard (an admin's or a test's "now").
+    pub async fn fold_partner(&self, p: &PartnerId) -> Result<FoldRun, OpError> {
+        let mut run = FoldRun::default();
+        for shard in 0..keys::ACCRUAL_SHARDS {
+            while run.batches + run.raced < MAX_FOLD_BATCHES_PER_RUN {
+                match self.fold_once(shard, Some(p)).await? {
+                    Folded::Empty => break,
+                    Folded::Batch(n) => {
+                        run.batches += 1;
+                        run.charges += n;
+                    }
+                    Folded::Raced => run.raced += 1,
+                }
+            }
+        }
+        run.finished = run.batches + run.raced < MAX_FOLD_BATCHES_PER_RUN;
+        Ok(run)
+    }
+
+    /// One fold transaction: the first partner's accruals at the head of `shard` (or `only`'s).
+    async fn fold_once(&self, shard: u32, only: Option<&PartnerId>) -> Result<Folded, OpError> {
+        let prefix = only.map(keys::accrual_prefix).unwrap_or_default();
+        let items = self.store.query_prefix(&keys::accrual_pk(shard), &prefix, None, FOLD_BATCH).await?;
+        let accruals = items.iter().map(records::accrual_from).collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = accruals.first() else { return Ok(Folded::Empty) };
+        let p = first.partner.clone();
+        let batch: Vec<&Accrual> = accruals.iter().take_while(|a| a.partner == p).collect();
+        let mut total = Decimal::ZERO;
+        let mut lines: BTreeMap<(String, String), (u32, Decimal, Decimal)> = BTreeMap::new();
+        let mut refs = String::new();
+        for a in &batch {
+            total += a.amount.as_decimal();
+            let line = lines.entry((a.workspace.to_string(), a.source.clone())).or_default();
+            line.0 += 1;
+            line.1 += a.quantity.map_or(Decimal::ZERO, |q| q.as_decimal());
+            line.2 += a.amount.as_decimal();
+            refs.push_str(&a.reference);
+            refs.push('\n');
+        }
+        let total =
+            Points::from_decimal(total).map_err(|_| OpError::Internal("a fold's sum is out of range".into()))?;
+        let lines = lines
+            .into_iter()
+            .map(|((workspace_id, source), (charges, quantity, amount))| WholesaleLine {
+                quantity: source.starts_with("usage:").then(|| quantity.normalize().to_string()),
+                amount: Points::from_decimal(amount).map(|a| a.to_string()).unwrap_or_default(),
+                workspace_id,
+                source,
+                charges,
+            })
+            .collect();
+        let count = u32::try_from(batch.len()).expect("a batch is at most 97");
+        // The same accruals make the same key: a fold retried after an unclear failure is
+        // answered by the first one's record.
+        let idempotency = IdempotencyKey::new(&format!("fold:{p}"), &hex_sha256(refs.as_bytes()), refs.as_bytes())
+            .map_err(internal)?;
+        let posting = Posting {
+            wallet: WalletId::Partner(p.clone()),
+            amount: PointsDelta::debit(total),
+            // Usage that happened is owed, whatever the balance.
+            overdraft: Overdraft::Allow,
+            kind: EntryKind::WholesaleCharges { charges: count, lines },
+            actor: Actor::System(FOLD_ACTOR.into()),
+            at: self.clock.now(),
+            idempotency,
+            partner: None,
+            also: batch
+                .iter()
+                .map(|a| Write::Delete {
+                    key: keys::accrual(&a.workspace, &a.partner, &a.reference),
+                    condition: Condition::Exists,
+                })
+                .collect(),
+        };
+        match self.store.post(posting, |e| json!({ "ledger_entry": e.id.to_string() })).await {
+            Ok(Outcome::Applied { entry, .. }) => {
+                tracing::info!(partner = %p, shard, charges = count, amount = %total, "usage folded");
+                // The fold is done whatever the refill comes to: a refill that could not be made
+                // now is tried again after the next fold (or by its own event).
+                if let Err(e) = self.refill_partner_if_low(&p, entry.balance_after).await {
+                    tracing::warn!(partner = %p, error = %e, "partner wallet refill not made");
+                }
+                Ok(Folded::Batch(count))
+            }
+            // Folded before under the same key, or another fold took some of these first.
+            Ok(Outcome::Replayed { .. }) | Err(StoreError::ConditionFailed { .. }) => Ok(Folded::Raced),
+            Ok(other) => Err(internal(format!("a fold came to {other:?}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The accruals still waiting to be folded for partner `p` (tests and the admin's check).
+    pub async fn unfolded(&self, p: &PartnerId) -> Result<Vec<Accrual>, OpError> {
+        let mut all = Vec::new();
+        for shard in 0..keys::ACCRUAL_SHARDS {
+            let mut after: Option<String> = None;
+            loop {
+                let page = self
+                    .store
+                    .query_prefix(&keys::accrual_pk(shard), &keys::accrual_prefix(p), after.as_deref(), 500)
+                    .await?;
+                let more = page.len() == 500;
+                after = page.last().map(|i| i.str(store::item::SK).map(str::to_owned)).transpose()?;
+                all.extend(page.iter().map(records::accrual_from).collect::<Result<Vec<_>, _>>()?);
+                if !more {
+                    break;
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// What an add-on costs the partner for `quantity` from `date` to the cycle's end: the
+/// platform's cost price, prorated exactly like the workspace's price (DESIGN.md section 4):
+/// an extra bot at 5.00 USD bought on 15 April of a 1-30 April cycle costs 2.50.
+pub(super) fn addon_cost(
+    code: domain::AddonCode,
+    quantity: u32,
+    cycle: &domain::Cycle,
+    date: time::Date,
+) -> Result<Points, OpError> {
+    let unit = Points::from_decimal(code.cost_price().as_major()).map_err(internal)?;
+    Ok(domain::prorate(unit, quantity, cycle, date).map_err(|e| OpError::invalid("quantity", e))?.amount())
+}
+
+/// `wallet.low_balance` for the partner, in the transaction of the usage debit that crossed
+/// into "low": under the workspace's refill threshold when it has one on, else at or below zero
+/// (where the access check starts refusing).
+fn low_balance_event(ws: &Workspace, auto_topup: &domain::AutoTopup, event_id: &str) -> Crossing {
+    let threshold = auto_topup.threshold.filter(|_| auto_topup.enabled);
+    // "At or below zero" is "under the smallest positive balance".
+    let below = match threshold {
+        Some(t) => Balance::from_decimal(t.as_decimal()).expect("a threshold is a balance"),
+        None => Balance::from_decimal(Decimal::new(1, domain::BALANCE_DP)).expect("0.0001 is a balance"),
+    };
+    let (partner, w, event_id) = (ws.partner.clone(), ws.id.clone(), event_id.to_owned());
+    Crossing {
+        below,
+        write: std::sync::Arc::new(move |e: &LedgerEntry| {
+            let data = json!({
+                "balance": e.balance_after.to_string(),
+                "threshold": threshold.map(|t| t.to_string()),
+                "ledger_entry": e.id.to_string(),
+                "usage_event_id": event_id,
+            });
+            super::events::event_write(
+                &partner,
+                &w,
+                super::events::PartnerEventKind::WalletLowBalance,
+                data,
+                e.created_at,
+            )
+        }),
+    }
+}
+
+/// The write that records an accrual; none for a charge of zero (nothing to fold).
+pub(super) fn accrual_write(a: &Accrual) -> Option<Write> {
+    (!a.amount.is_zero()).then(|| Write::Put { item: records::accrual_item(a), condition: Condition::NotExists })
+}
+
+enum Folded {
+    Empty,
+    Batch(u32),
+    Raced,
+}
+
+/// Re-billing as the API shows it.
+pub fn rebilling_view(r: &Rebilling) -> Value {
+    json!({
+        "enabled": r.enabled,
+        "rates": r.rates.iter().map(|(k, v)| (k.to_string(), json!(v.to_string()))).collect::<serde_json::Map<_, _>>(),
+    })
+}

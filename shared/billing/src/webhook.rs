@@ -1,0 +1,610 @@
+//! `POST /stripe/webhook` (the Connect endpoint: the partners' connected accounts) and
+//! `POST /stripe/platform-webhook` (the platform's own account: partner wallet payments): what
+//! Stripe tells us, applied exactly once whatever its retries and ordering do (DESIGN.md
+//! sections 5 and 6). Both run the same rules; each endpoint has its own signing secret, and an
+//! event must come from the account its payment was made on (`account: None` for the platform's).
+//!
+//! Nothing here is keyed by the event id: two different events about one payment
+//! (`checkout.session.completed` and `checkout.session.async_payment_succeeded`, or a retry of
+//! either) must credit once, so every effect is keyed by the object it changes:
+//!
+//! - crediting: ONE wallet transaction that moves the checkout to `credited` (condition: not
+//!   credited yet) and creates the payment's record `PAYMENT#pi` (condition: not there), with the
+//!   idempotency record of the session. Whichever event comes first credits; the others find the
+//!   checkout credited and answer 200.
+//! - refunds and disputes: the payment record carries the totals refunded and disputed and the
+//!   points taken back, under a version. A claw-back takes `total due - taken so far` in the same
+//!   transaction that moves the version, so a repeated or stale event takes nothing.
+//! - session states (awaiting payment, expired, failed) move only from the states Stripe's session
+//!   moves from, so a late `expired` after `completed` changes nothing.
+//!
+//! What is credited is only what was stored before Stripe was asked: the checkout record, or
+//! the auto top-up (partner refill) attempt in flight, with the amount paid and its currency
+//! checked against it. A PaymentIntent's metadata is the payer's to write, so it only finds the
+//! record. An event that matches nothing stored is logged and answered 200 `ignored` (Stripe
+//! stops delivering it), with nothing written.
+//!
+//! A refusal (bad signature, wrong mode or account, unreadable event) is a 400 with nothing
+//! written; a failure worth retrying is a 5xx (or 409), so Stripe delivers the event again.
+
+use serde_json::json;
+
+use domain::{
+    Actor, CheckoutStatus, ClawBackCause, Currency, EntryKind, Money, Overdraft, PartnerId, Points, PointsDelta,
+    WalletId, WorkspaceId, clawback_total,
+};
+use store::records::{self, CheckoutRecord, PaymentRecord};
+use store::{Attr, Condition, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
+use stripe_gateway::event::{
+    ChargeObject, DisputeObject, Event, EventObject, PaymentIntentObject, SessionObject, metadata,
+};
+use stripe_gateway::gateway::PaymentStatus;
+use stripe_gateway::ids::AccountId;
+use stripe_gateway::signature;
+
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, WebhookEndpoint};
+
+/// What an event came to, as the webhook answers it (and logs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Credited,
+    AlreadyCredited,
+    /// A checkout moved to another state (awaiting payment, expired, failed).
+    Moved(CheckoutStatus),
+    /// The event changes nothing (any more): a late or repeated one.
+    Unchanged,
+    ClawedBack,
+    /// A refund or dispute too small to take back a point's fraction: recorded, no entry.
+    Recorded,
+    CardSaved,
+    Deauthorized,
+    /// Not about anything of ours, or a type we don't act on.
+    Ignored,
+}
+
+impl WebhookOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Credited => "credited",
+            WebhookOutcome::AlreadyCredited => "already_credited",
+            WebhookOutcome::Moved(s) => s.as_str(),
+            WebhookOutcome::Unchanged => "unchanged",
+            WebhookOutcome::ClawedBack => "clawed_back",
+            WebhookOutcome::Recorded => "recorded",
+            WebhookOutcome::CardSaved => "card_saved",
+            WebhookOutcome::Deauthorized => "deauthorized",
+            WebhookOutcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// Scope of the idempotency records of webhook effects.
+pub(super) const CREDIT_SCOPE: &str = "stripe-credit";
+const CLAWBACK_SCOPE: &str = "stripe-clawback";
+
+fn refused(param: &str, message: impl ToString) -> OpError {
+    OpError::invalid(param, message)
+}
+
+impl<T: Table> Billing<T> {
+    /// Verifies and applies one webhook delivery to `endpoint`: `payload` is the raw body,
+    /// `signature` the `Stripe-Signature` header, checked with that endpoint's secrets.
+    pub async fn stripe_webhook(
+        &self,
+        endpoint: WebhookEndpoint,
+        payload: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Reply, OpError> {
+        let payments = self.payments()?;
+        let secrets = payments.webhook_secrets(endpoint)?;
+        // The tolerance bounds a replay in real time, so it is checked against the real clock,
+        // not the business clock (which tests and demos move through months).
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        signature::verify(payload, signature, &secrets, now).map_err(|e| refused("Stripe-Signature", e))?;
+        let event = Event::parse(payload).map_err(|e| refused("body", e))?;
+        if event.livemode != payments.livemode() {
+            return Err(refused("livemode", "the event's mode is not this deployment's"));
+        }
+        // Stripe sends a Connect endpoint only events of connected accounts, and an account
+        // endpoint only its own account's: an event on the wrong one is not Stripe's doing.
+        match (endpoint, &event.account) {
+            (WebhookEndpoint::Connect, None) => {
+                return Err(refused("account", "an event on the Connect endpoint names its connected account"));
+            }
+            (WebhookEndpoint::Platform, Some(_)) => {
+                return Err(refused("account", "the platform endpoint takes the platform account's own events"));
+            }
+            _ => {}
+        }
+        let outcome = match &event.object {
+            EventObject::CheckoutSession(s) => self.on_session(&event, s).await?,
+            EventObject::PaymentIntent(pi) => self.on_payment_intent(&event, pi).await?,
+            EventObject::Charge(c) => self.on_refund(&event, c).await?,
+            EventObject::Dispute(d) => self.on_dispute(&event, d).await?,
+            EventObject::Deauthorized => self.on_deauthorized(&event).await?,
+            EventObject::Other => WebhookOutcome::Ignored,
+        };
+        let account = event.account.as_ref().map_or("", AccountId::as_str);
+        tracing::info!(event = %event.id, r#type = %event.type_, account, outcome = outcome.as_str(), "Stripe event");
+        Ok(Reply::ok(json!({ "received": true, "outcome": outcome.as_str() })))
+    }
+
+    // ---- checkout sessions ----------------------------------------------------------------
+
+    async fn on_session(&self, event: &Event, s: &SessionObject) -> Result<WebhookOutcome, OpError> {
+        let Some(item) = self.store.get(&keys::checkout(&s.id)).await? else {
+            // A Connect endpoint hears about every session on the partners' accounts, ours or not.
+            tracing::info!(checkout = %s.id, "not a checkout of ours");
+            return Ok(WebhookOutcome::Ignored);
+        };
+        let checkout = records::checkout_from(&item)?;
+        note_tenant(&checkout.partner, &checkout.wallet);
+        same_account(event, checkout.account.as_ref())?;
+        match (event.type_.as_str(), s.payment_status) {
+            ("checkout.session.completed" | "checkout.session.async_payment_succeeded", PaymentStatus::Paid) => {
+                self.credit_checkout(event, &checkout, s).await
+            }
+            ("checkout.session.completed", _) => self.move_checkout(&checkout, CheckoutStatus::AwaitingPayment).await,
+            ("checkout.session.async_payment_succeeded", _) => {
+                Err(refused("data.object.payment_status", "async_payment_succeeded for a session that is not paid"))
+            }
+            ("checkout.session.async_payment_failed", _) => self.move_checkout(&checkout, CheckoutStatus::Failed).await,
+            ("checkout.session.expired", _) => self.move_checkout(&checkout, CheckoutStatus::Expired).await,
+            (other, _) => Err(OpError::Internal(format!("session event {other} routed to on_session"))),
+        }
+    }
+
+    /// Credits the points the checkout promised, once for the session, in one transaction with
+    /// the checkout's move to `credited` and the payment's record.
+    async fn credit_checkout(
+        &self,
+        event: &Event,
+        checkout: &CheckoutRecord,
+        s: &SessionObject,
+    ) -> Result<WebhookOutcome, OpError> {
+        if checkout.status == CheckoutStatus::Credited {
+            return Ok(WebhookOutcome::AlreadyCredited);
+        }
+        // The checkout record says what may be credited; a session that charged anything else
+        // credits nothing.
+        if let Err(why) = paid_as_stored(checkout.amount, s) {
+            tracing::warn!(event = %event.id, checkout = %checkout.id, wallet = %checkout.wallet, reason = %why,
+                "a paid session that does not match its checkout: nothing credited");
+            return Ok(WebhookOutcome::Ignored);
+        }
+        let payment_intent = s
+            .payment_intent
+            .clone()
+            .ok_or_else(|| refused("data.object.payment_intent", "a paid session names its PaymentIntent"))?;
+        let now = self.clock.now();
+        let id = checkout.id.as_str();
+        let idempotency = IdempotencyKey::new(CREDIT_SCOPE, id, id.as_bytes())
+            .map_err(|_| OpError::Internal(format!("checkout id {id} can't key a credit")))?;
+        let payment = PaymentRecord {
+            payment_intent: payment_intent.clone(),
+            checkout: Some(checkout.id.clone()),
+            wallet: checkout.wallet.clone(),
+            partner: checkout.partner.clone(),
+            account: checkout.account.clone(),
+            points: checkout.points,
+            amount: checkout.amount,
+            refunded_minor: 0,
+            disputed_minor: 0,
+            disputes: Vec::new(),
+            clawed_back: Points::ZERO,
+            version: 1,
+        };
+        let credited: Vec<&str> =
+            CheckoutStatus::sources_of(CheckoutStatus::Credited).iter().map(|s| s.as_str()).collect();
+        let posting = Posting {
+            wallet: checkout.wallet.clone(),
+            amount: PointsDelta::credit(checkout.points),
+            overdraft: Overdraft::Forbid,
+            kind: EntryKind::TopUp {
+                payment: id.to_owned(),
+                topup_option_id: checkout.topup_option_id.clone(),
+                amount: checkout.amount.format_major(),
+                currency: checkout.amount.currency().code().to_owned(),
+            },
+            actor: Actor::Stripe(event.id.clone()),
+            at: now,
+            idempotency,
+            partner: partner_index(&checkout.wallet, &checkout.partner),
+            also: vec![
+                Write::Update {
+                    key: keys::checkout(&checkout.id),
+                    set: vec![
+                        ("status".into(), Attr::s(CheckoutStatus::Credited.as_str())),
+                        ("payment_intent".into(), Attr::s(payment_intent.as_str())),
+                        ("updated_at".into(), Attr::s(records::rfc3339(now))),
+                    ],
+                    condition: Condition::one_of("status", &credited),
+                },
+                Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists },
+                super::events::wallet_event_write(
+                    &checkout.partner,
+                    &checkout.wallet,
+                    super::events::PartnerEventKind::TopupSucceeded,
+                    json!({ "payment": id, "points": checkout.points, "amount": checkout.amount.format_major(),
+                            "currency": checkout.amount.currency().code(), "auto": false }),
+                    now,
+                ),
+            ],
+        };
+        match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
+            Ok(Outcome::Applied { entry, .. }) => {
+                tracing::info!(wallet = %checkout.wallet, checkout = %checkout.id, points = %checkout.points,
+                    entry = %entry.id, "checkout credited");
+                Ok(WebhookOutcome::Credited)
+            }
+            Ok(Outcome::Replayed { .. }) => Ok(WebhookOutcome::AlreadyCredited),
+            // The checkout is credited already (after the idempotency record expired), or its
+            // PaymentIntent was credited through another checkout: nothing more to credit.
+            Err(StoreError::ConditionFailed { .. }) => Ok(WebhookOutcome::AlreadyCredited),
+            Ok(other) => Err(OpError::Internal(format!("a credit came to {other:?}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Moves a checkout to `to` if it is in a state that moves there; otherwise the event is
+    /// late or repeated and changes nothing.
+    async fn move_checkout(&self, checkout: &CheckoutRecord, to: CheckoutStatus) -> Result<WebhookOutcome, OpError> {
+        let from: Vec<&str> = CheckoutStatus::sources_of(to).iter().map(|s| s.as_str()).collect();
+        let update = Write::Update {
+            key: keys::checkout(&checkout.id),
+            set: vec![
+                ("status".into(), Attr::s(to.as_str())),
+                ("updated_at".into(), Attr::s(records::rfc3339(self.clock.now()))),
+            ],
+            condition: Condition::one_of("status", &from),
+        };
+        match self.store.write(vec![update]).await {
+            Ok(()) => Ok(WebhookOutcome::Moved(to)),
+            Err(StoreError::ConditionFailed { .. }) => Ok(WebhookOutcome::Unchanged),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ---- payment intents ------------------------------------------------------------------
+
+    /// A Checkout payment that saved its card: the workspace's customer record keeps the card
+    /// for off-session top-ups. Crediting is the session's business, never this event's.
+    async fn on_payment_intent(&self, event: &Event, pi: &PaymentIntentObject) -> Result<WebhookOutcome, OpError> {
+        let succeeded = event.type_ == "payment_intent.succeeded";
+        match pi.metadata.get(metadata::SOURCE).map(String::as_str) {
+            // A PaymentIntent's metadata is the payer's to write: one that claims to be ours on
+            // the wrong account is someone else's payment, ignored (a refusal would have Stripe
+            // deliver it again for days).
+            Some(super::autotopup::SOURCE_AUTO_TOPUP) => {
+                let Some(account) = &event.account else {
+                    return Ok(not_ours(event, pi, "an auto top-up is made on a connected account"));
+                };
+                return self.on_auto_topup_event(succeeded, account, pi, &event.id).await;
+            }
+            Some(super::partner_wallet::SOURCE_PARTNER_REFILL) => {
+                if event.account.is_some() {
+                    return Ok(not_ours(event, pi, "a partner wallet refill is made on the platform's account"));
+                }
+                return self.on_partner_refill_event(succeeded, pi, &event.id).await;
+            }
+            Some(super::partner_wallet::SOURCE_PARTNER_WALLET) if succeeded => {
+                if event.account.is_some() {
+                    return Ok(not_ours(event, pi, "a partner wallet payment is made on the platform's account"));
+                }
+                return self.save_partner_card(pi).await;
+            }
+            Some(metadata::SOURCE_CHECKOUT) if succeeded => {}
+            _ => return Ok(WebhookOutcome::Ignored),
+        }
+        let (Some(account), Some(w), Some(customer), Some(method)) = (
+            event.account.as_ref(),
+            pi.metadata.get(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok()),
+            pi.customer.as_ref(),
+            pi.payment_method.as_ref(),
+        ) else {
+            return Ok(WebhookOutcome::Ignored);
+        };
+        if pi.setup_future_usage.as_deref() != Some("off_session") {
+            return Ok(WebhookOutcome::Ignored);
+        }
+        let key = keys::workspace_customer(&w, account);
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let Some(item) = self.store.get(&key).await? else {
+                tracing::warn!(workspace = %w, account = %account, "a saved card for a customer we don't have");
+                return Ok(WebhookOutcome::Ignored);
+            };
+            let current = records::stripe_customer_from(&item)?;
+            if &current.customer != customer {
+                tracing::warn!(workspace = %w, "a saved card of another customer than the workspace's");
+                return Ok(WebhookOutcome::Ignored);
+            }
+            if current.payment_method_created.is_some_and(|at| at >= pi.created) {
+                return Ok(WebhookOutcome::Unchanged);
+            }
+            let updated = records::StripeCustomer {
+                payment_method: Some(method.clone()),
+                payment_method_created: Some(pi.created),
+                version: current.version + 1,
+                ..current.clone()
+            };
+            let put = Write::Put {
+                item: records::stripe_customer_item(&w, &updated),
+                condition: Condition::equals("version", Attr::n(current.version)),
+            };
+            match self.store.write(vec![put]).await {
+                Ok(()) => return Ok(WebhookOutcome::CardSaved),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    // ---- refunds and disputes -------------------------------------------------------------
+
+    async fn on_refund(&self, event: &Event, charge: &ChargeObject) -> Result<WebhookOutcome, OpError> {
+        let Some(pi) = &charge.payment_intent else { return Ok(WebhookOutcome::Ignored) };
+        if self.store.get(&keys::payment(pi)).await?.is_none() {
+            if self.may_be_ours(event, charge).await? {
+                // Ours, and its crediting event has not been handled yet: Stripe will deliver
+                // that one too; until then this refund can't be matched to the points.
+                return Err(OpError::RetryLater("the refunded payment is not credited yet"));
+            }
+            tracing::warn!(event = %event.id, payment_intent = %pi, "a refund of a payment we don't know: ignored");
+            return Ok(WebhookOutcome::Ignored);
+        }
+        let refunded = charge.amount_refunded;
+        let currency = charge.currency.clone();
+        self.claw_back(event, pi, ClawBackCause::Refund, &currency, |p| {
+            (refunded > p.refunded_minor).then(|| PaymentRecord { refunded_minor: refunded, ..p.clone() })
+        })
+        .await
+    }
+
+    /// Whether an uncredited charge may still be credited: its metadata (the payer's to write,
+    /// so only a lookup key) names one of our sources and a workspace of the partner whose
+    /// account it is on, or, on the platform's account, a partner we have.
+    async fn may_be_ours(&self, event: &Event, charge: &ChargeObject) -> Result<bool, OpError> {
+        let source = charge.metadata.get(metadata::SOURCE).map(String::as_str);
+        let ours = [
+            metadata::SOURCE_CHECKOUT,
+            super::autotopup::SOURCE_AUTO_TOPUP,
+            super::partner_wallet::SOURCE_PARTNER_WALLET,
+            super::partner_wallet::SOURCE_PARTNER_REFILL,
+        ];
+        if !source.is_some_and(|s| ours.contains(&s)) {
+            return Ok(false);
+        }
+        let named = |k: &str| charge.metadata.get(k).map(String::as_str);
+        match &event.account {
+            Some(account) => {
+                let Some(w) = named(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok()) else {
+                    return Ok(false);
+                };
+                let ws = match self.workspace(&w).await {
+                    Ok(ws) => ws,
+                    Err(OpError::NotFound(_)) => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                Ok(self.stripe_connection(&ws.partner).await?.is_some_and(|c| &c.account == account))
+            }
+            None => {
+                let Some(p) = named(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok()) else {
+                    return Ok(false);
+                };
+                match self.partner_settings(&p).await {
+                    Ok(_) => Ok(true),
+                    Err(OpError::NotFound(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn on_dispute(&self, event: &Event, dispute: &DisputeObject) -> Result<WebhookOutcome, OpError> {
+        let Some(pi) = &dispute.payment_intent else { return Ok(WebhookOutcome::Ignored) };
+        if self.store.get(&keys::payment(pi)).await?.is_none() {
+            // A dispute comes weeks after the payment; one we never credited isn't ours.
+            tracing::warn!(payment_intent = %pi, dispute = %dispute.id, "a dispute of a payment we don't know");
+            return Ok(WebhookOutcome::Ignored);
+        }
+        let (id, amount) = (dispute.id.clone(), dispute.amount);
+        self.claw_back(event, pi, ClawBackCause::Dispute, &dispute.currency, |p| {
+            (!p.disputes.contains(&id)).then(|| {
+                let mut next = p.clone();
+                next.disputes.push(id.clone());
+                next.disputed_minor = p.disputed_minor.saturating_add(amount.max(0));
+                next
+            })
+        })
+        .await
+    }
+
+    /// Applies `next` (the payment's new totals, or `None` if the event adds nothing) and takes
+    /// back the points the new totals owe, in one transaction with the payment's version move.
+    async fn claw_back(
+        &self,
+        event: &Event,
+        pi: &stripe_gateway::ids::PaymentIntentId,
+        cause: ClawBackCause,
+        currency: &str,
+        next: impl Fn(&PaymentRecord) -> Option<PaymentRecord>,
+    ) -> Result<WebhookOutcome, OpError> {
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let item = self.store.get(&keys::payment(pi)).await?.ok_or(OpError::NotFound("payment"))?;
+            let current = records::payment_from(&item)?;
+            note_tenant(&current.partner, &current.wallet);
+            same_account(event, current.account.as_ref())?;
+            if Currency::parse(currency).ok() != Some(current.amount.currency()) {
+                return Err(refused("data.object.currency", "not the currency of the payment"));
+            }
+            let Some(mut updated) = next(&current) else { return Ok(WebhookOutcome::Unchanged) };
+            let money = |minor: i64| Money::from_minor(minor, current.amount.currency());
+            let reversed =
+                money(updated.refunded_minor.saturating_add(updated.disputed_minor).min(current.amount.amount_minor()))
+                    .map_err(|e| refused("data.object.amount", e))?;
+            let due =
+                clawback_total(current.points, current.amount, reversed).map_err(|e| refused("data.object", e))?;
+            let take = due.as_decimal() - current.clawed_back.as_decimal();
+            updated.version = current.version + 1;
+            updated.clawed_back = if take > rust_decimal::Decimal::ZERO { due } else { current.clawed_back };
+            let put = Write::Put {
+                item: records::payment_item(&updated),
+                condition: Condition::equals("version", Attr::n(current.version)),
+            };
+            if take <= rust_decimal::Decimal::ZERO {
+                match self.store.write(vec![put]).await {
+                    Ok(()) => return Ok(WebhookOutcome::Recorded),
+                    Err(StoreError::ConditionFailed { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let take = Points::from_decimal(take).map_err(|e| OpError::Internal(e.to_string()))?;
+            let format =
+                |minor: i64| money(minor).map(|m| m.format_major()).map_err(|e| refused("data.object.amount", e));
+            let request = format!("{pi}:{}:{}:{}", updated.version, updated.refunded_minor, updated.disputed_minor);
+            let idempotency =
+                IdempotencyKey::new(CLAWBACK_SCOPE, &format!("{pi}:{}", updated.version), request.as_bytes())
+                    .map_err(|_| OpError::Internal(format!("payment {pi} can't key a claw-back")))?;
+            let posting = Posting {
+                wallet: current.wallet.clone(),
+                amount: PointsDelta::debit(take),
+                // The money went back: so do the points, even if they were spent (the ledger
+                // says why the balance is negative).
+                overdraft: Overdraft::Allow,
+                kind: EntryKind::ClawBack {
+                    payment_intent: pi.to_string(),
+                    cause,
+                    refunded: format(updated.refunded_minor)?,
+                    disputed: format(updated.disputed_minor)?,
+                    currency: current.amount.currency().code().to_owned(),
+                },
+                actor: Actor::Stripe(event.id.clone()),
+                at: self.clock.now(),
+                idempotency,
+                partner: partner_index(&current.wallet, &current.partner),
+                also: vec![
+                    put,
+                    super::events::wallet_event_write(
+                        &current.partner,
+                        &current.wallet,
+                        super::events::PartnerEventKind::RefundClawedBack,
+                        json!({ "payment_intent": pi.as_str(), "cause": cause, "points": take,
+                                "refunded": format(updated.refunded_minor)?, "disputed": format(updated.disputed_minor)?,
+                                "currency": current.amount.currency().code() }),
+                        self.clock.now(),
+                    ),
+                ],
+            };
+            match self.store.post(posting, |_| json!({ "outcome": "clawed_back" })).await {
+                Ok(Outcome::Applied { entry, .. }) => {
+                    tracing::info!(wallet = %current.wallet, payment_intent = %pi, points = %take,
+                        entry = %entry.id, ?cause, "points clawed back");
+                    return Ok(WebhookOutcome::ClawedBack);
+                }
+                Ok(Outcome::Replayed { .. }) => return Ok(WebhookOutcome::ClawedBack),
+                // Another event moved the payment first: read it again.
+                Ok(Outcome::KeyReused) | Err(StoreError::ConditionFailed { .. }) => continue,
+                Ok(other) => return Err(OpError::Internal(format!("a claw-back came to {other:?}"))),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    // ---- the partner disconnects us -------------------------------------------------------
+
+    /// The partner revoked our access to its account: its credit billing goes off (nothing
+    /// could be charged on the account any more) and the connection is marked revoked.
+    async fn on_deauthorized(&self, event: &Event) -> Result<WebhookOutcome, OpError> {
+        let Some(account) = &event.account else { return Ok(WebhookOutcome::Ignored) };
+        let Some(owner) = self.store.get(&keys::stripe_account(account)).await? else {
+            return Ok(WebhookOutcome::Ignored);
+        };
+        let partner: PartnerId = records::stripe_account_partner(&owner)?;
+        tracing::Span::current().record("partner", partner.as_str());
+        let Some(connection) = self.stripe_connection(&partner).await? else { return Ok(WebhookOutcome::Ignored) };
+        if &connection.account != account {
+            // The partner has connected another account since: that one stays.
+            return Ok(WebhookOutcome::Unchanged);
+        }
+        if connection.deauthorized_at.is_some() {
+            return Ok(WebhookOutcome::Unchanged);
+        }
+        let now = self.clock.now();
+        let revoked = records::StripeConnection { deauthorized_at: Some(now), ..connection };
+        let writes = vec![
+            Write::Put {
+                item: records::stripe_connection_item(&partner, &revoked),
+                condition: Condition::equals("account", Attr::s(account.as_str())),
+            },
+            Write::Update {
+                key: keys::partner_profile(&partner),
+                set: vec![("credit_billing".into(), Attr::Bool(false))],
+                condition: Condition::Exists,
+            },
+        ];
+        match self.store.write(writes).await {
+            Ok(()) => {
+                tracing::warn!(partner = %partner, account = %account, "Stripe access revoked: credit billing off");
+                Ok(WebhookOutcome::Deauthorized)
+            }
+            Err(StoreError::ConditionFailed { .. }) => Ok(WebhookOutcome::Unchanged),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Logs a PaymentIntent event that names one of our sources on the wrong account.
+fn not_ours(event: &Event, pi: &PaymentIntentObject, reason: &str) -> WebhookOutcome {
+    let account = event.account.as_ref().map_or("", AccountId::as_str);
+    tracing::warn!(event = %event.id, payment_intent = %pi.id, account, reason, "not a payment of ours: ignored");
+    WebhookOutcome::Ignored
+}
+
+/// Why a paid session does not match its checkout record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum SessionMismatch {
+    #[error("paid in {paid:?}, the checkout is in {stored}")]
+    Currency { paid: Option<String>, stored: &'static str },
+    #[error("paid {paid_minor:?} (minor units), the checkout is for {stored_minor}")]
+    Amount { paid_minor: Option<i64>, stored_minor: i64 },
+}
+
+/// The session charged exactly what its checkout record stored, in its currency.
+fn paid_as_stored(stored: Money, s: &SessionObject) -> Result<(), SessionMismatch> {
+    if s.currency.as_deref().and_then(|c| Currency::parse(c).ok()) != Some(stored.currency()) {
+        return Err(SessionMismatch::Currency { paid: s.currency.clone(), stored: stored.currency().code() });
+    }
+    if s.amount_total != Some(stored.amount_minor()) {
+        return Err(SessionMismatch::Amount { paid_minor: s.amount_total, stored_minor: stored.amount_minor() });
+    }
+    Ok(())
+}
+
+/// Puts the tenant an event concerns on the request's log lines.
+fn note_tenant(p: &PartnerId, wallet: &WalletId) {
+    let span = tracing::Span::current();
+    span.record("partner", p.as_str());
+    if let WalletId::Workspace(w) = wallet {
+        span.record("workspace", w.as_str());
+    }
+}
+
+/// A workspace's ledger entries are also listed in its partner's ledger index; the partner
+/// wallet's own are in its own ledger.
+fn partner_index(wallet: &WalletId, p: &PartnerId) -> Option<PartnerId> {
+    matches!(wallet, WalletId::Workspace(_)).then(|| p.clone())
+}
+
+/// The event must come from the account the payment was made on: the connected account of the
+/// workspace's partner, or the platform's own (`None`) for a partner wallet's payment.
+fn same_account(event: &Event, expected: Option<&AccountId>) -> Result<(), OpError> {
+    if event.account.as_ref() != expected {
+        let account = event.account.as_ref().map_or("", AccountId::as_str);
+        let expected = expected.map_or("the platform's", AccountId::as_str);
+        tracing::warn!(event = %event.id, account, expected, "an event from another account than the payment's");
+        return Err(refused("account", "the event is not from the account the payment was made on"));
+    }
+    Ok(())
+}

@@ -1,0 +1,624 @@
+//! Workspaces: creation, views, add-ons bought or given, points adjusted, plan and usage
+//! changes; every change re-evaluates pause/resume in the same transaction.
+
+use serde_json::{Value, json};
+
+use domain::{
+    Actor, AddonCode, AddonId, AddonStatus, AnchorDay, Cycle, EntryKind, Limits, Overdraft, PartnerId, PlanId,
+    PointsDelta, Usage, WalletId, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus, check_label, evaluate,
+    prorate, room_for_addon,
+};
+use store::{
+    Committed, Condition, IdempotencyKey, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting, StoreError,
+    Table, Write, keys, records,
+};
+
+use super::{
+    Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view,
+    entry_view, owned_addon_view, replayed, status_view, workspace_view,
+};
+
+/// A workspace to provision under a chosen id ([`Billing::create_workspace`]).
+#[derive(Debug, Clone)]
+pub struct NewWorkspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub plan: PlanId,
+    /// Day of the month cycles start; the creation day when not given.
+    pub anchor: Option<AnchorDay>,
+}
+
+/// What a partner gives to create a workspace; the API assigns its id
+/// ([`Billing::create_assigned_workspace`]).
+#[derive(Debug, Clone)]
+pub struct WorkspaceDraft {
+    pub name: String,
+    pub plan: PlanId,
+    /// Day of the month cycles start; the creation day when not given.
+    pub anchor: Option<AnchorDay>,
+}
+
+/// Longest reason a partner may give for an adjustment.
+pub const REASON_MAX_CHARS: usize = 500;
+
+/// A partner's manual change to a workspace's points.
+#[derive(Debug, Clone)]
+pub struct PointsAdjustment {
+    /// Positive adds, negative deducts.
+    pub amount: PointsDelta,
+    pub reason: String,
+    /// A deduction may take the balance below zero only when the partner says so.
+    pub allow_negative: bool,
+    pub actor: Actor,
+}
+
+/// A workspace add-on purchase, by the workspace (always charged) or by its partner.
+#[derive(Debug, Clone)]
+pub struct AddonOrder {
+    pub code: AddonCode,
+    pub quantity: u32,
+    pub by_partner: bool,
+    /// Debit the prorated points; a partner's grant is free unless it says otherwise.
+    pub charge: bool,
+    pub actor: Actor,
+}
+
+fn internal(e: impl std::fmt::Display) -> OpError {
+    OpError::Internal(e.to_string())
+}
+
+impl<T: Table> Billing<T> {
+    /// Creates a workspace of `p` under an id the API draws ([`WorkspaceId::generate`]): the
+    /// partners' route. Its answer never depends on the ids other partners use: a drawn id
+    /// that exists already is drawn again, never reported. A retry with the same idempotency
+    /// key answers the id of the first.
+    pub async fn create_assigned_workspace(
+        &self,
+        p: &PartnerId,
+        draft: WorkspaceDraft,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let WorkspaceDraft { name, plan, anchor } = draft.clone();
+            let new = NewWorkspace { id: WorkspaceId::generate(), name, plan, anchor };
+            match self.insert_workspace(p, new, idem).await {
+                Err(OpError::AlreadyExists(_)) => continue,
+                done => return done,
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// Provisions a workspace of `p` under the id the caller chose: the local runner's demo
+    /// data, tests and benchmarks. No HTTP route reaches it; an id in use answers
+    /// `AlreadyExists`.
+    pub async fn create_workspace(
+        &self,
+        p: &PartnerId,
+        new: NewWorkspace,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        self.insert_workspace(p, new, idem).await
+    }
+
+    async fn insert_workspace(
+        &self,
+        p: &PartnerId,
+        new: NewWorkspace,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        let name = check_label(&new.name).map_err(|e| OpError::invalid("name", e))?;
+        let now = self.clock.now();
+        let plan = self.plan(p, new.plan).await?;
+        // A workspace starts with its partner's default re-billing (checked when it was saved).
+        let settings = self.partner_settings(p).await?;
+        let anchor = new.anchor.unwrap_or_else(|| AnchorDay::of(now.date()));
+        let cycle = Cycle::containing(anchor, now.date()).map_err(internal)?;
+        let ws = Workspace {
+            id: new.id.clone(),
+            partner: p.clone(),
+            name,
+            plan: new.plan,
+            anchor,
+            usage: Usage::default(),
+            status: WorkspaceStatus::Active,
+            renews_on: domain::renews_on(&cycle).map_err(internal)?,
+            rebilling: settings.default_rebilling,
+            version: 1,
+            created_at: now,
+        };
+        let details = WorkspaceDetails {
+            workspace: &ws,
+            cycle: &cycle,
+            limits: &plan.limits,
+            balance: Default::default(),
+            addons: vec![],
+            auto_topup: super::auto_topup_view(&Default::default(), false, now),
+        };
+        let reply = Reply::new(201, workspace_view(&details));
+        let writes = vec![
+            Write::Put { item: records::workspace_item(&ws), condition: Condition::NotExists },
+            Write::Put { item: records::workspace_ref_item(p, &ws), condition: Condition::NotExists },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+        ];
+        self.commit(idem, writes, reply, |i| match i {
+            2 => OpError::NotFound("partner"),
+            _ => OpError::AlreadyExists("workspace"),
+        })
+        .await
+    }
+
+    /// A partner's workspaces in id order, `limit` at a time.
+    pub async fn list_workspaces(
+        &self,
+        p: &PartnerId,
+        after: Option<&WorkspaceId>,
+        limit: usize,
+    ) -> Result<(Vec<records::WorkspaceRef>, Option<WorkspaceId>), OpError> {
+        self.partner_settings(p).await?;
+        let start = after.map(|w| keys::workspace_ref(p, w).sk);
+        // One more than asked tells whether another page exists.
+        let mut items = self
+            .store
+            .query_prefix(&keys::partner_pk(p), keys::WORKSPACE_REF_PREFIX, start.as_deref(), limit + 1)
+            .await?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let refs = items.iter().map(records::workspace_ref_from).collect::<Result<Vec<_>, _>>()?;
+        let next = more.then(|| refs.last().map(|r| r.id.clone())).flatten();
+        Ok((refs, next))
+    }
+
+    /// Every add-on record of a workspace (any status).
+    pub async fn addons_of(&self, w: &WorkspaceId) -> Result<Vec<WorkspaceAddon>, OpError> {
+        let pk = keys::workspace_pk(w);
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_ADDON_PAGES {
+            let page = self
+                .store
+                .query_prefix(&pk, keys::ADDON_PREFIX, after.as_deref(), store::table::MAX_QUERY_LIMIT)
+                .await?;
+            let full = page.len() == store::table::MAX_QUERY_LIMIT;
+            after = page.last().and_then(|i| i.key()).map(|k| k.sk);
+            for item in &page {
+                all.push(records::workspace_addon_from(item)?);
+            }
+            if !full {
+                return Ok(all);
+            }
+        }
+        Err(OpError::Internal(format!("workspace {w} has more add-on records than we read at once")))
+    }
+
+    /// The workspace as its owner (or its partner) sees it.
+    pub async fn workspace_details(&self, ws: &Workspace) -> Result<Value, OpError> {
+        let addons = self.addons_of(&ws.id).await?;
+        let plan = self.plan(&ws.partner, ws.plan).await?;
+        // Evaluated now, not read back: a plan edited since the last change shows at once.
+        let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+        let ws = &Workspace { status, ..ws.clone() };
+        let balance = self.store.wallet(&WalletId::Workspace(ws.id.clone())).await?.balance;
+        let cycle = Cycle::containing(ws.anchor, self.clock.now().date()).map_err(internal)?;
+        let mut labelled = Vec::new();
+        for a in addons.iter().filter(|a| a.status.counts_toward_limits()) {
+            labelled.push((a, self.partner_addon(&ws.partner, a.code).await?.label));
+        }
+        Ok(workspace_view(&WorkspaceDetails {
+            workspace: ws,
+            cycle: &cycle,
+            limits: &limits,
+            balance,
+            addons: labelled,
+            auto_topup: self.auto_topup_details(ws).await?,
+        }))
+    }
+
+    /// What a workspace may buy (labels and points, never cost prices), and what it holds.
+    pub async fn workspace_addons(&self, ws: &Workspace) -> Result<Value, OpError> {
+        let offers = self.partner_addons(&ws.partner).await?;
+        let held = self.addons_of(&ws.id).await?;
+        let label =
+            |code: AddonCode| offers.iter().find(|o| o.code == code).map(|o| o.label.clone()).unwrap_or_default();
+        Ok(json!({
+            "available": offers.iter().filter(|o| o.enabled).map(addon_offer_view).collect::<Vec<_>>(),
+            "owned": held
+                .iter()
+                .filter(|a| a.status.counts_toward_limits())
+                .map(|a| owned_addon_view(a, &label(a.code)))
+                .collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Effective limits and status, for the platform.
+    pub async fn entitlements(&self, ws: &Workspace) -> Result<Value, OpError> {
+        let addons = self.addons_of(&ws.id).await?;
+        let plan = self.plan(&ws.partner, ws.plan).await?;
+        let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+        let mut v = json!({
+            "workspace_id": ws.id.as_str(),
+            "plan": ws.plan.as_str(),
+            "limits": serde_json::to_value(limits).map_err(internal)?,
+            "usage": serde_json::to_value(ws.usage).map_err(internal)?,
+            "paused": status.is_paused(),
+        });
+        if let (Value::Object(m), Value::Object(s)) = (&mut v, status_view(&status)) {
+            m.extend(s);
+        }
+        Ok(v)
+    }
+
+    /// A page of a workspace's ledger, newest first.
+    pub async fn workspace_ledger(
+        &self,
+        w: &WorkspaceId,
+        after: Option<&LedgerCursor>,
+        limit: usize,
+    ) -> Result<Value, OpError> {
+        let wallet = WalletId::Workspace(w.clone());
+        let page = self.store.ledger(&wallet, after, limit, Order::Descending).await?;
+        Ok(json!({
+            "data": page.items.iter().map(entry_view).collect::<Vec<_>>(),
+            "next_cursor": page.next.map(|c| c.encode(&wallet)),
+        }))
+    }
+
+    /// A page of the partner's ledger across all its workspaces, newest first.
+    pub async fn partner_ledger(
+        &self,
+        p: &PartnerId,
+        after: Option<&PartnerLedgerCursor>,
+        limit: usize,
+    ) -> Result<Value, OpError> {
+        self.partner_settings(p).await?;
+        let page = self.store.partner_ledger(p, after, limit).await?;
+        let data: Vec<Value> = page
+            .items
+            .iter()
+            .map(|e| {
+                let mut v = entry_view(e);
+                if let WalletId::Workspace(w) = &e.id.wallet {
+                    v["workspace_id"] = json!(w.as_str());
+                }
+                v
+            })
+            .collect();
+        Ok(json!({ "data": data, "next_cursor": page.next.map(|c| c.encode(p)) }))
+    }
+
+    /// Buys (or, for a partner, grants) an add-on: the prorated points are debited in ONE
+    /// transaction with the new add-on, the ledger entry, the idempotency record and the
+    /// workspace's re-evaluated status. If the workspace changed meanwhile, it starts over.
+    pub async fn add_addon(
+        &self,
+        w: &WorkspaceId,
+        order: &AddonOrder,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let ws = self.workspace(w).await?;
+            let profile = self.partner_profile(&ws.partner).await?;
+            if profile.status.is_suspended() {
+                return Err(OpError::AccessDenied(domain::AccessDenied::PartnerSuspended));
+            }
+            let settings = profile.settings;
+            if !order.by_partner && !settings.credit_billing {
+                return Err(OpError::Forbidden("add-on credit billing is off for this workspace's partner"));
+            }
+            let offer = self.partner_addon(&ws.partner, order.code).await?;
+            if !order.by_partner && !offer.enabled {
+                return Err(OpError::invalid("addon", "this add-on is not offered"));
+            }
+            // A prepaid partner pays the platform before its workspaces take more.
+            self.partner_may_spend(&ws.partner).await?;
+            let now = self.clock.now();
+            let cycle = Cycle::containing(ws.anchor, now.date()).map_err(internal)?;
+            let prorated = prorate(offer.points, order.quantity, &cycle, now.date())
+                .map_err(|e| OpError::invalid("quantity", e))?;
+            let addon = WorkspaceAddon {
+                id: AddonId::generate(),
+                code: order.code,
+                quantity: order.quantity,
+                unit_points: offer.points,
+                status: AddonStatus::Active,
+                period_end: cycle.end(),
+                created_at: now,
+            };
+            let mut addons = self.addons_of(w).await?;
+            // Exact under concurrent purchases: the workspace's version condition below makes a
+            // purchase that raced another decide again on the list that includes it.
+            room_for_addon(&addons).map_err(OpError::AddonLimit)?;
+            addons.push(addon.clone());
+            let plan = self.plan(&ws.partner, ws.plan).await?;
+            let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(|e| OpError::invalid("quantity", e))?;
+            let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
+            let charged = if order.charge { prorated.amount() } else { Default::default() };
+            // The partner owes the platform the add-on's cost price, prorated by the same rule,
+            // whether the workspace paid points for it or the partner gave it.
+            let cost = super::usage::addon_cost(order.code, order.quantity, &cycle, now.date())?;
+            let accrual = records::Accrual {
+                partner: ws.partner.clone(),
+                workspace: w.clone(),
+                source: format!("addon_purchase:{}", order.code.as_str()),
+                reference: format!("addon#{w}#{}", addon.id),
+                amount: cost,
+                quantity: None,
+                created_at: now,
+            };
+            let posting = Posting {
+                wallet: WalletId::Workspace(w.clone()),
+                amount: PointsDelta::debit(charged),
+                overdraft: Overdraft::Forbid,
+                kind: EntryKind::AddonPurchase {
+                    addon_id: addon.id.clone(),
+                    addon: order.code,
+                    quantity: order.quantity,
+                    unit_points: offer.points,
+                    days_remaining: prorated.days_remaining(),
+                    days_in_cycle: prorated.days_in_cycle(),
+                    by_partner: order.by_partner,
+                },
+                actor: order.actor.clone(),
+                at: now,
+                idempotency: idem.clone(),
+                partner: Some(ws.partner.clone()),
+                also: [
+                    Write::Put { item: records::workspace_addon_item(w, &addon), condition: Condition::NotExists },
+                    Write::Put {
+                        item: records::workspace_item(&updated),
+                        condition: Condition::equals("version", store::Attr::n(ws.version)),
+                    },
+                ]
+                .into_iter()
+                .chain(super::events::status_event(&ws.partner, w, &ws.status, &updated.status, now))
+                .chain(super::usage::accrual_write(&accrual))
+                .collect(),
+            };
+            let reply = |entry: &domain::LedgerEntry| {
+                Reply::new(
+                    201,
+                    json!({
+                        "addon": owned_addon_view(&addon, &offer.label),
+                        "charged": charged.to_string(),
+                        "full_price": prorated.full_price().to_string(),
+                        "days_remaining": prorated.days_remaining(),
+                        "days_in_cycle": prorated.days_in_cycle(),
+                        "cycle": cycle_view(&cycle),
+                        "balance": entry.balance_after.to_string(),
+                        "ledger_entry": entry.id.to_string(),
+                        "workspace": workspace_status_body(&updated, &limits),
+                    }),
+                )
+                .to_stored()
+            };
+            match self.store.post(posting, reply).await {
+                Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => {
+                    return replayed(response);
+                }
+                Ok(Outcome::InsufficientBalance { balance }) => {
+                    return Err(OpError::InsufficientPoints { balance, required: charged });
+                }
+                Ok(Outcome::KeyReused) => return Err(OpError::KeyReused),
+                // The workspace moved (usage, plan, another add-on): evaluate again.
+                Err(StoreError::ConditionFailed { index: 1, .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// A partner adds (or deducts, with a minus sign) points by hand, with a reason.
+    pub async fn adjust_points(
+        &self,
+        p: &PartnerId,
+        w: &WorkspaceId,
+        adjustment: PointsAdjustment,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        let PointsAdjustment { amount, reason, allow_negative, actor } = adjustment;
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
+            return Err(OpError::invalid(
+                "reason",
+                format!("a reason of 1 to {REASON_MAX_CHARS} characters is required"),
+            ));
+        }
+        self.partner_workspace(p, w).await?;
+        let posting = Posting {
+            wallet: WalletId::Workspace(w.clone()),
+            amount,
+            overdraft: if allow_negative { Overdraft::Allow } else { Overdraft::Forbid },
+            kind: EntryKind::Adjustment { reason },
+            actor,
+            at: self.clock.now(),
+            idempotency: idem.clone(),
+            partner: Some(p.clone()),
+            also: vec![Write::Check { key: keys::workspace_profile(w), condition: Condition::Exists }],
+        };
+        let reply = |e: &domain::LedgerEntry| {
+            Reply::new(201, json!({ "entry": entry_view(e), "balance": e.balance_after.to_string() })).to_stored()
+        };
+        match self.store.post(posting, reply).await {
+            Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => replayed(response),
+            Ok(Outcome::InsufficientBalance { balance }) => {
+                Err(OpError::InsufficientPoints { balance, required: amount.magnitude() })
+            }
+            Ok(Outcome::KeyReused) => Err(OpError::KeyReused),
+            Err(StoreError::ConditionFailed { .. }) => Err(OpError::NotFound("workspace")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The workspace cancels an add-on: it keeps counting until its period ends, then ends
+    /// instead of renewing.
+    pub async fn cancel_addon(&self, w: &WorkspaceId, id: &AddonId, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        let item = self.store.get(&keys::workspace_addon(w, id)).await?.ok_or(OpError::NotFound("add-on"))?;
+        let mut addon = records::workspace_addon_from(&item)?;
+        if addon.status != AddonStatus::Active {
+            return Err(OpError::invalid("addon_id", format!("the add-on is {}, not active", addon.status.as_str())));
+        }
+        addon.status = AddonStatus::Cancelling;
+        let ws = self.workspace(w).await?;
+        let label = self.partner_addon(&ws.partner, addon.code).await?.label;
+        let writes = vec![Write::Update {
+            key: keys::workspace_addon(w, id),
+            set: vec![("status".into(), store::Attr::s(AddonStatus::Cancelling.as_str()))],
+            condition: Condition::equals("status", store::Attr::s(AddonStatus::Active.as_str())),
+        }];
+        self.commit(idem, writes, Reply::ok(json!({ "addon": owned_addon_view(&addon, &label) })), |_| {
+            OpError::Conflict
+        })
+        .await
+    }
+
+    /// The partner removes an add-on now; the workspace is re-evaluated at once.
+    pub async fn remove_addon(
+        &self,
+        p: &PartnerId,
+        w: &WorkspaceId,
+        id: &AddonId,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        self.partner_workspace(p, w).await?;
+        let id = id.clone();
+        self.evolve(w, idem, move |_, addons| {
+            let addon = addons.iter_mut().find(|a| a.id == id).ok_or(OpError::NotFound("add-on"))?;
+            if !addon.status.counts_toward_limits() {
+                return Err(OpError::invalid("addon_id", format!("the add-on is already {}", addon.status.as_str())));
+            }
+            let was = addon.status;
+            addon.status = AddonStatus::Removed;
+            Ok(vec![Write::Update {
+                key: keys::workspace_addon(w, &addon.id),
+                set: vec![("status".into(), store::Attr::s(AddonStatus::Removed.as_str()))],
+                condition: Condition::equals("status", store::Attr::s(was.as_str())),
+            }])
+        })
+        .await
+    }
+
+    pub async fn change_plan(
+        &self,
+        p: &PartnerId,
+        w: &WorkspaceId,
+        plan: PlanId,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        self.partner_workspace(p, w).await?;
+        self.evolve(w, idem, move |ws, _| {
+            ws.plan = plan;
+            Ok(vec![])
+        })
+        .await
+    }
+
+    /// The platform reports what a workspace uses; it pauses or resumes accordingly.
+    pub async fn report_usage(&self, w: &WorkspaceId, usage: Usage, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+        self.evolve(w, idem, move |ws, _| {
+            ws.usage = usage;
+            Ok(vec![])
+        })
+        .await
+    }
+
+    /// Re-evaluates a workspace's stored status from its current plan, add-ons and usage, and
+    /// stores it if it changed. Deterministic from the stored state, so it needs no
+    /// idempotency key: running it twice changes nothing the second time.
+    pub async fn refresh_status(&self, w: &WorkspaceId) -> Result<WorkspaceStatus, OpError> {
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let ws = self.workspace(w).await?;
+            let addons = self.addons_of(w).await?;
+            let plan = self.plan(&ws.partner, ws.plan).await?;
+            let (_, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+            if status == ws.status {
+                return Ok(status);
+            }
+            let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
+            let write = Write::Put {
+                item: records::workspace_item(&updated),
+                condition: Condition::equals("version", store::Attr::n(ws.version)),
+            };
+            let event = super::events::status_event(&ws.partner, w, &ws.status, &status, self.clock.now());
+            match self.store.table().transact(std::iter::once(write).chain(event).collect()).await {
+                Ok(()) => return Ok(status),
+                Err(store::TableError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(StoreError::from_table(e).into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+
+    /// Applies `change` to the workspace (and its add-ons), re-evaluates its status and writes
+    /// it all in one transaction conditioned on the workspace's version; starts over if the
+    /// workspace moved meanwhile.
+    async fn evolve(
+        &self,
+        w: &WorkspaceId,
+        idem: &IdempotencyKey,
+        change: impl Fn(&mut Workspace, &mut Vec<WorkspaceAddon>) -> Result<Vec<Write>, OpError>,
+    ) -> Result<Reply, OpError> {
+        if let Some(reply) = self.replay(idem).await? {
+            return Ok(reply);
+        }
+        for _ in 0..MAX_OP_ATTEMPTS {
+            let mut ws = self.workspace(w).await?;
+            let mut addons = self.addons_of(w).await?;
+            let expected = ws.version;
+            let before = ws.status.clone();
+            let mut writes = change(&mut ws, &mut addons)?;
+            let plan = self.plan(&ws.partner, ws.plan).await?;
+            let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+            ws.status = status;
+            ws.version = expected + 1;
+            writes.extend(super::events::status_event(&ws.partner, w, &before, &ws.status, self.clock.now()));
+            writes.insert(
+                0,
+                Write::Put {
+                    item: records::workspace_item(&ws),
+                    condition: Condition::equals("version", store::Attr::n(expected)),
+                },
+            );
+            let reply = Reply::ok(json!({ "workspace": workspace_status_body(&ws, &limits) }));
+            match self.store.commit(idem, self.clock.now(), writes, &reply.to_stored()).await {
+                Ok(Committed::Applied) => return Ok(reply),
+                Ok(Committed::Replayed { response }) => return replayed(response),
+                Ok(Committed::KeyReused) => return Err(OpError::KeyReused),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::Conflict)
+    }
+}
+
+/// The part of a workspace a change answers with: plan, limits, usage, status.
+fn workspace_status_body(ws: &Workspace, limits: &Limits) -> Value {
+    let mut v = json!({
+        "id": ws.id.as_str(),
+        "plan": ws.plan.as_str(),
+        "limits": serde_json::to_value(limits).expect("limits serialize"),
+        "usage": serde_json::to_value(ws.usage).expect("usage serializes"),
+    });
+    if let (Value::Object(m), Value::Object(s)) = (&mut v, status_view(&ws.status)) {
+        m.extend(s);
+    }
+    v
+}

@@ -1,0 +1,285 @@
+//! Auto top-up: when a renewal finds too few points, the card saved at checkout is charged for
+//! enough of the workspace's chosen top-up option, once per shortfall, with rails against what
+//! went wrong elsewhere (runaway top-ups, declined cards retried every few seconds, auto top-up
+//! that stopped without anyone knowing):
+//!
+//! - one charge covers the whole shortfall: the smallest whole number of the option that does;
+//! - an attempt is recorded *before* the card is charged, with its number in the charge's
+//!   idempotency key: a crash after the charge retries the same attempt, which Stripe answers
+//!   with the first charge, never a second one;
+//! - after a decline (or a bank that wants the customer present) the next attempt waits at
+//!   least [`RETRY_AFTER`]; after [`MAX_CONSECUTIVE_FAILURES`] in a row auto top-up switches
+//!   itself off, says why, and stays off until the workspace turns it on again;
+//! - with a `threshold`, a debit that leaves the balance below it starts a refill (usage is
+//!   the debit that does): the same attempt, one at a time, under the same rails;
+//! - an optional `monthly_cap` bounds what auto top-up may charge in a calendar month (UTC):
+//!   an attempt that would pass it is not started. An attempt counts towards it when it starts
+//!   and stops counting if it fails, so the cap holds even while a charge is in flight.
+
+use time::{Duration, OffsetDateTime};
+
+use super::{Money, MoneyError, Points, TopupOption, TopupOptionId};
+
+/// The least time between two attempts after a failed one.
+pub const RETRY_AFTER: Duration = Duration::hours(1);
+/// Consecutive failures that switch auto top-up off.
+pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+
+/// An attempt recorded before its charge: what it charges and which number it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopupAttempt {
+    /// 1, 2, 3...: part of the charge's idempotency key.
+    pub number: u64,
+    pub option: TopupOptionId,
+    /// How many of the option: `points` and `amount` are the option's times this.
+    pub quantity: u32,
+    pub points: Points,
+    pub amount: Money,
+    pub started_at: OffsetDateTime,
+    /// Set when Stripe accepted the charge but the money comes later (`processing`).
+    pub payment_intent: Option<String>,
+}
+
+/// The last failure, as shown to the workspace and its partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopupFailure {
+    /// Stripe's decline code (`insufficient_funds`), `authentication_required`, or ours
+    /// (`no_saved_card`, `topup_option_removed`, `topup_option_below_floor`, `stripe_error`).
+    pub code: String,
+    pub at: OffsetDateTime,
+}
+
+/// A workspace's auto top-up (the default: off, never set).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AutoTopup {
+    pub enabled: bool,
+    pub option: Option<TopupOptionId>,
+    pub consecutive_failures: u32,
+    pub last_failure: Option<TopupFailure>,
+    pub next_attempt_after: Option<OffsetDateTime>,
+    /// Why it switched itself off (shown until it is turned on again).
+    pub disabled_reason: Option<String>,
+    /// Attempts started so far (the next one is number `attempts + 1`).
+    pub attempts: u64,
+    pub in_flight: Option<TopupAttempt>,
+    /// Refill when a debit leaves the balance below this (none: only renewals top up).
+    pub threshold: Option<Points>,
+    /// The most auto top-up may charge in one calendar month, in the option's currency.
+    pub monthly_cap: Option<Money>,
+    /// What attempts started in `spent.0` (`YYYY-MM`) charge, in the cap's currency.
+    pub spent: Option<(String, Money)>,
+    pub version: u64,
+}
+
+/// Why a new attempt did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Money(#[from] MoneyError),
+    #[error("the monthly cap of {cap} would be passed ({spent} charged this month)")]
+    MonthlyCap { cap: Money, spent: Money },
+}
+
+/// The calendar month (UTC) a cap counts in: `2026-04`.
+pub fn cap_month(at: OffsetDateTime) -> String {
+    let d = at.to_offset(time::UtcOffset::UTC).date();
+    format!("{:04}-{:02}", d.year(), u8::from(d.month()))
+}
+
+/// How many of an option cover `shortfall`: the smallest whole number (at least one).
+pub fn quantity_for(shortfall: Points, option: &TopupOption) -> Option<u32> {
+    let per = option.points().as_decimal();
+    if per <= rust_decimal::Decimal::ZERO {
+        return None;
+    }
+    let n = shortfall.as_decimal().checked_div(per)?.ceil().max(rust_decimal::Decimal::ONE);
+    u32::try_from(n).ok()
+}
+
+impl AutoTopup {
+    /// Turned on (again) with `option`: the failure count and any reason it stopped are cleared;
+    /// an attempt in flight stays (it is settled by its own charge).
+    pub fn turned_on(&self, option: TopupOptionId) -> AutoTopup {
+        AutoTopup {
+            enabled: true,
+            option: Some(option),
+            consecutive_failures: 0,
+            next_attempt_after: None,
+            disabled_reason: None,
+            ..self.clone()
+        }
+    }
+
+    pub fn turned_off(&self) -> AutoTopup {
+        AutoTopup { enabled: false, ..self.clone() }
+    }
+
+    /// Whether a new attempt may start now.
+    pub fn may_attempt(&self, now: OffsetDateTime) -> bool {
+        self.enabled && self.in_flight.is_none() && self.next_attempt_after.is_none_or(|t| now >= t)
+    }
+
+    /// Records a new attempt for `shortfall` with `option`, before its charge.
+    pub fn start(
+        &self,
+        id: TopupOptionId,
+        option: &TopupOption,
+        shortfall: Points,
+        now: OffsetDateTime,
+    ) -> Result<AutoTopup, StartError> {
+        let quantity = quantity_for(shortfall, option).ok_or(MoneyError::TooLarge)?;
+        let amount = option.amount().checked_mul(quantity)?;
+        let points = option.points().checked_mul(quantity).ok_or(MoneyError::TooLarge)?;
+        let spent = match self.monthly_cap {
+            None => None,
+            Some(cap) => {
+                let month = cap_month(now);
+                let so_far = self.spent_in(&month).unwrap_or(Money::from_minor(0, cap.currency())?);
+                let after = so_far.checked_add(amount).map_err(|_| StartError::MonthlyCap { cap, spent: so_far })?;
+                if after.amount_minor() > cap.amount_minor() {
+                    return Err(StartError::MonthlyCap { cap, spent: so_far });
+                }
+                Some((month, after))
+            }
+        };
+        let attempt = TopupAttempt {
+            // Attempts are counted one by one: u32 runs out after four billion of them.
+            number: self.attempts.saturating_add(1),
+            option: id,
+            quantity,
+            points,
+            amount,
+            started_at: now,
+            payment_intent: None,
+        };
+        Ok(AutoTopup {
+            attempts: attempt.number,
+            in_flight: Some(attempt),
+            spent: spent.or(self.spent.clone()),
+            ..self.clone()
+        })
+    }
+
+    /// What started attempts charge in `month`, if anything was counted there.
+    pub fn spent_in(&self, month: &str) -> Option<Money> {
+        self.spent.as_ref().filter(|(m, _)| m == month).map(|(_, s)| *s)
+    }
+
+    /// A failed attempt no longer counts towards its month's cap.
+    fn uncounted(&self) -> Option<(String, Money)> {
+        let (Some(attempt), Some((month, spent))) = (&self.in_flight, &self.spent) else { return self.spent.clone() };
+        if cap_month(attempt.started_at) != *month || attempt.amount.currency() != spent.currency() {
+            return self.spent.clone();
+        }
+        let back = spent.amount_minor().saturating_sub(attempt.amount.amount_minor()).max(0);
+        Money::from_minor(back, spent.currency()).ok().map(|m| (month.clone(), m))
+    }
+
+    /// The attempt in flight was paid.
+    pub fn succeeded(&self) -> AutoTopup {
+        AutoTopup { in_flight: None, consecutive_failures: 0, next_attempt_after: None, ..self.clone() }
+    }
+
+    /// The attempt in flight (or one that could not start) failed with `code`.
+    pub fn failed(&self, code: &str, now: OffsetDateTime) -> AutoTopup {
+        let failures = self.consecutive_failures.saturating_add(1);
+        let off = failures >= MAX_CONSECUTIVE_FAILURES;
+        AutoTopup {
+            spent: self.uncounted(),
+            in_flight: None,
+            consecutive_failures: failures,
+            last_failure: Some(TopupFailure { code: code.to_owned(), at: now }),
+            next_attempt_after: Some(now.saturating_add(RETRY_AFTER)),
+            enabled: self.enabled && !off,
+            disabled_reason: if off {
+                Some(format!("{failures} failed attempts in a row (last: {code}); turn it on again to retry"))
+            } else {
+                self.disabled_reason.clone()
+            },
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::Currency;
+
+    fn option(cents: i64, points: &str) -> TopupOption {
+        TopupOption::new("Pack", Money::from_minor(cents, Currency::USD).unwrap(), Points::parse(points).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_smallest_whole_number_of_the_option() {
+        let pack = option(1000, "100");
+        let p = |s: &str| Points::parse(s).unwrap();
+        assert_eq!(quantity_for(p("0.01"), &pack), Some(1));
+        assert_eq!(quantity_for(p("100"), &pack), Some(1));
+        assert_eq!(quantity_for(p("100.01"), &pack), Some(2));
+        assert_eq!(quantity_for(p("250"), &pack), Some(3));
+        let a = AutoTopup::default().turned_on(TopupOptionId::parse("to_a").unwrap());
+        let now = datetime!(2026-05-01 06:00 UTC);
+        let started = a.start(TopupOptionId::parse("to_a").unwrap(), &pack, p("250"), now).unwrap();
+        let f = started.in_flight.clone().unwrap();
+        assert_eq!(
+            (f.number, f.quantity, f.points.to_string(), f.amount.amount_minor()),
+            (1, 3, "300.00".into(), 3000)
+        );
+        assert!(!started.may_attempt(now), "one attempt at a time");
+        assert_eq!(started.succeeded().in_flight, None);
+    }
+
+    #[test]
+    fn waits_an_hour_after_a_failure_and_stops_after_three() {
+        let id = TopupOptionId::parse("to_a").unwrap();
+        let pack = option(1000, "100");
+        let t0 = datetime!(2026-05-01 06:00 UTC);
+        let mut a = AutoTopup::default().turned_on(id.clone());
+        for (i, code) in ["card_declined", "authentication_required", "insufficient_funds"].iter().enumerate() {
+            let at = t0 + RETRY_AFTER * (i as i32);
+            assert!(a.may_attempt(at), "attempt {i}");
+            a = a.start(id.clone(), &pack, Points::parse("1").unwrap(), at).unwrap().failed(code, at);
+            assert!(!a.may_attempt(at + Duration::minutes(59)), "not within the hour");
+        }
+        assert!(!a.enabled && !a.may_attempt(t0 + Duration::days(1)));
+        assert_eq!(a.consecutive_failures, 3);
+        assert!(a.disabled_reason.as_deref().unwrap().contains("insufficient_funds"));
+        assert_eq!(a.attempts, 3);
+        // On again: the count starts over, the attempt numbers don't.
+        let on = a.turned_on(id.clone());
+        assert!(on.may_attempt(t0) && on.disabled_reason.is_none() && on.consecutive_failures == 0);
+        assert_eq!(on.start(id, &pack, Points::parse("1").unwrap(), t0).unwrap().in_flight.unwrap().number, 4);
+    }
+
+    #[test]
+    fn a_monthly_cap_bounds_what_starts_and_a_failure_gives_its_share_back() {
+        let id = TopupOptionId::parse("to_a").unwrap();
+        let pack = option(1000, "100");
+        let usd = |cents| Money::from_minor(cents, Currency::USD).unwrap();
+        let t0 = datetime!(2026-04-30 23:00 UTC);
+        let capped = AutoTopup { monthly_cap: Some(usd(2500)), ..AutoTopup::default().turned_on(id.clone()) };
+        let one = capped.start(id.clone(), &pack, Points::parse("1").unwrap(), t0).unwrap();
+        assert_eq!(one.spent_in("2026-04"), Some(usd(1000)));
+        // Paid: it keeps counting. A second pack fits (20.00), a third would not (30.00 > 25.00).
+        let two = one.succeeded().start(id.clone(), &pack, Points::parse("1").unwrap(), t0).unwrap().succeeded();
+        assert_eq!(two.spent_in("2026-04"), Some(usd(2000)));
+        let refused = two.start(id.clone(), &pack, Points::parse("1").unwrap(), t0);
+        assert_eq!(refused, Err(StartError::MonthlyCap { cap: usd(2500), spent: usd(2000) }));
+        // Two packs at once (a shortfall of 150 points) would pass it too.
+        assert!(capped.start(id.clone(), &pack, Points::parse("250").unwrap(), t0).is_err());
+        // A failed attempt stops counting.
+        let failed = two.clone();
+        let failed = AutoTopup { monthly_cap: Some(usd(3000)), ..failed };
+        let failed = failed.start(id.clone(), &pack, Points::parse("1").unwrap(), t0).unwrap();
+        assert_eq!(failed.spent_in("2026-04"), Some(usd(3000)));
+        assert_eq!(failed.failed("card_declined", t0).spent_in("2026-04"), Some(usd(2000)));
+        // A new month starts from nothing.
+        let may = two.start(id, &pack, Points::parse("1").unwrap(), datetime!(2026-05-01 00:00 UTC)).unwrap();
+        assert_eq!((may.spent_in("2026-05"), may.spent_in("2026-04")), (Some(usd(1000)), None));
+        assert_eq!(cap_month(datetime!(2026-05-01 00:30 +02:00)), "2026-04");
+    }
+}

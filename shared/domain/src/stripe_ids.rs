@@ -1,0 +1,104 @@
+//! Stripe's identifiers and the idempotency key, checked once at the edge.
+//!
+//! These are Stripe's ids, not ours: Stripe documents them as opaque strings of up to 255
+//! characters with a type prefix, and real ones are long (a Checkout Session id in Stripe's own
+//! examples is 66 characters: `cs_test_a11YYufWQzNY63zpQ6QSWRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u`).
+//! The Checkout Session id is the domain's [`CheckoutId`] (it is stored with the checkout).
+
+use std::fmt;
+
+use crate::ids::{check_prefixed_up_to, string_id};
+pub use crate::{CheckoutId, InvalidId, STRIPE_ID_MAX_LEN};
+
+string_id!(
+    /// A connected account (the partner's own Stripe account): `acct_...`. Sent as `Stripe-Account`.
+    AccountId,
+    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "account id", "'acct_' then letters, digits or '_'", s)
+);
+string_id!(
+    /// A customer on a connected account: `cus_...`.
+    CustomerId,
+    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "customer id", "'cus_' then letters, digits or '_'", s)
+);
+string_id!(
+    /// A PaymentIntent: `pi_...`.
+    PaymentIntentId,
+    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "PaymentIntent id", "'pi_' then letters, digits or '_'", s)
+);
+string_id!(
+    /// A saved payment method: `pm_...`.
+    PaymentMethodId,
+    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "PaymentMethod id", "'pm_' then letters, digits or '_'", s)
+);
+string_id!(
+    /// A charge: `ch_...` (`py_...` charges of other payment methods are not used here).
+    ChargeId,
+    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "charge id", "'ch_' then letters, digits or '_'", s)
+);
+string_id!(
+    /// A Connect OAuth authorization code: `ac_...`, single use, valid for 5 minutes.
+    OAuthCode,
+    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "OAuth authorization code", "'ac_' then letters, digits or '_'", s)
+);
+
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters (it travels as a header).
+///
+/// The caller derives it from what the call does (`checkout:<workspace>:<request id>`,
+/// `topup:<workspace>:<cycle>:<attempt>`), so a retry, by this process or by a later invocation,
+/// sends the same key and Stripe replays the first result instead of acting twice.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IdempotencyKey(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an idempotency key must be 1 to {STRIPE_ID_MAX_LEN} visible ASCII characters")]
+pub struct InvalidIdempotencyKey;
+
+impl IdempotencyKey {
+    pub fn parse(s: &str) -> Result<Self, InvalidIdempotencyKey> {
+        let ok = !s.is_empty() && s.len() <= STRIPE_ID_MAX_LEN && s.bytes().all(|b| b.is_ascii_graphic());
+        if ok { Ok(Self(s.to_owned())) } else { Err(InvalidIdempotencyKey) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_take_stripe_lengths_and_refuse_the_rest() {
+        let real = "cs_test_a11YYufWQzNY63zpQ6QSWRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u";
+        assert_eq!(CheckoutId::parse(real).unwrap().as_str(), real);
+        assert!(CheckoutId::parse(&format!("cs_{}", "a".repeat(252))).is_ok());
+        assert!(CheckoutId::parse(&format!("cs_{}", "a".repeat(253))).is_err());
+        for bad in ["", "cs_", "pi_123", "cs_a-b", "cs_a b", "CS_abc", "cs_é"] {
+            assert!(CheckoutId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(AccountId::parse("acct_1Nv0FGQ9RKHgCVdK").is_ok());
+        assert!(AccountId::parse("cus_1").is_err());
+        assert_eq!(
+            AccountId::parse("x").unwrap_err().to_string(),
+            "account id must be 'acct_' then letters, digits or '_', at most 255 characters"
+        );
+        assert_eq!(serde_json::to_string(&CustomerId::parse("cus_9").unwrap()).unwrap(), "\"cus_9\"");
+        assert!(serde_json::from_str::<CustomerId>("\"acct_9\"").is_err());
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        assert!(IdempotencyKey::parse("topup:demo-ws-1:2026-11:1").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        for bad in [String::new(), "k".repeat(256), "a b".into(), "a\nb".into(), "é".into()] {
+            assert_eq!(IdempotencyKey::parse(&bad), Err(InvalidIdempotencyKey), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,1122 @@
+//! Item <-> type mapping for the partner and workspace records, in one place.
+
+use std::collections::BTreeMap;
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+use domain::{
+    AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CheckoutId, CheckoutStatus, CreditRate, CreditRateTerms,
+    Currency, LimitKind, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, Rebilling,
+    TopupAttempt, TopupFailure, TopupOption, Usage, UsageQuantity, WalletId, WalletMode, WholesaleFloors, Workspace,
+    WorkspaceAddon, WorkspaceId, WorkspaceStatus,
+};
+// The top-up option id sits in `ops` until `domain::ids` can take it.
+use domain::stripe_ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
+use domain::{PartnerTopupOption, TopupOptionId, TopupOptionList};
+
+use super::item::{Attr, Item, MalformedItem};
+use super::{keys, schema};
+
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).expect("every OffsetDateTime within years 0-9999 formats as RFC 3339")
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
+    OffsetDateTime::parse(s, &Rfc3339)
+}
+
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+pub fn format_date(d: Date) -> String {
+    d.format(DATE).expect("dates format")
+}
+
+fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
+    Date::parse(s, DATE)
+}
+
+fn opt_str(v: &Option<String>) -> Attr {
+    v.as_ref().map_or(Attr::Null, Attr::s)
+}
+
+fn get_opt_str(item: &Item, name: &str) -> Result<Option<String>, MalformedItem> {
+    match item.get(name) {
+        None | Some(Attr::Null) => Ok(None),
+        Some(Attr::S(s)) => Ok(Some(s.clone())),
+        _ => Err(MalformedItem { key: item.key(), attr: name.into() }),
+    }
+}
+
+fn get_bool(item: &Item, name: &str) -> Result<bool, MalformedItem> {
+    match item.get(name) {
+        Some(Attr::Bool(b)) => Ok(*b),
+        _ => Err(MalformedItem { key: item.key(), attr: name.into() }),
+    }
+}
+
+fn get_u32(item: &Item, name: &str) -> Result<u32, MalformedItem> {
+    u32::try_from(item.u64(name)?).map_err(|_| MalformedItem { key: item.key(), attr: name.into() })
+}
+
+fn points_attr(p: Points) -> Attr {
+    Attr::N(p.as_decimal())
+}
+
+fn get_points(item: &Item, name: &str) -> Result<Points, MalformedItem> {
+    Points::from_decimal(item.num(name)?).map_err(|_| MalformedItem { key: item.key(), attr: name.into() })
+}
+
+fn get_opt_points(item: &Item, name: &str) -> Result<Option<Points>, MalformedItem> {
+    match item.get(name) {
+        None | Some(Attr::Null) => Ok(None),
+        Some(_) => get_points(item, name).map(Some),
+    }
+}
+
+fn sub_item(item: &Item, name: &str) -> Result<Item, MalformedItem> {
+    match item.get(name) {
+        Some(Attr::M(m)) => Ok(Item(m.clone())),
+        _ => Err(MalformedItem { key: item.key(), attr: name.into() }),
+    }
+}
+
+// ---- partner ----
+
+/// Whether the platform lets a partner work. Suspension deletes nothing: reinstating restores
+/// everything as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartnerStatus {
+    Active,
+    Suspended { reason: String, at: OffsetDateTime },
+}
+
+impl PartnerStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PartnerStatus::Active => "active",
+            PartnerStatus::Suspended { .. } => "suspended",
+        }
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        matches!(self, PartnerStatus::Suspended { .. })
+    }
+}
+
+/// A partner's profile item: its own settings, and the platform's part (name, status, terms),
+/// which only the platform's routes change, under `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerProfile {
+    pub id: PartnerId,
+    pub name: String,
+    pub settings: PartnerSettings,
+    pub status: PartnerStatus,
+    /// `None`: the deployment's default floors (`PlatformConfig`), for a partner provisioned
+    /// without its own.
+    pub floors: Option<WholesaleFloors>,
+    /// Of the platform's part; 0 on items written before it was versioned.
+    pub version: u64,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn partner_item(profile: &PartnerProfile) -> Item {
+    let s = &profile.settings;
+    let item = Item::new(&keys::partner_profile(&profile.id), "partner")
+        .with("partner_id", Attr::s(profile.id.as_str()))
+        .with("credit_billing", Attr::Bool(s.credit_billing))
+        .with("success_url", opt_str(&s.success_url))
+        .with("cancel_url", opt_str(&s.cancel_url))
+        .with("grace_days", Attr::n(s.grace_days))
+        .with("default_rebilling", rebilling_attr(&s.default_rebilling))
+        .with("created_at", Attr::s(rfc3339(profile.created_at)));
+    partner_platform_attrs(profile).into_iter().fold(item, |item, (name, value)| item.with(&name, value))
+}
+
+/// The attributes of the platform's part.
+fn partner_platform_attrs(profile: &PartnerProfile) -> Vec<(String, Attr)> {
+    let (reason, at) = match &profile.status {
+        PartnerStatus::Active => (Attr::Null, Attr::Null),
+        PartnerStatus::Suspended { reason, at } => (Attr::s(reason), Attr::s(rfc3339(*at))),
+    };
+    vec![
+        ("name".into(), Attr::s(&profile.name)),
+        ("status".into(), Attr::s(profile.status.as_str())),
+        ("suspended_reason".into(), reason),
+        ("suspended_at".into(), at),
+        ("wholesale_floors".into(), profile.floors.as_ref().map_or(Attr::Null, floors_attr)),
+        ("version".into(), Attr::n(profile.version)),
+    ]
+}
+
+fn floors_attr(f: &WholesaleFloors) -> Attr {
+    Attr::M(f.iter().map(|r| (r.currency().code().to_owned(), Attr::N(r.price_per_point()))).collect())
+}
+
+fn get_floors(item: &Item) -> Result<Option<WholesaleFloors>, MalformedItem> {
+    let bad = || MalformedItem { key: item.key(), attr: "wholesale_floors".into() };
+    match item.get("wholesale_floors") {
+        None | Some(Attr::Null) => Ok(None),
+        Some(Attr::M(m)) => {
+            let texts = m
+                .iter()
+                .map(|(code, v)| match v {
+                    Attr::N(d) => Ok((code.as_str(), d.to_string())),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            WholesaleFloors::from_pairs(texts.iter().map(|(c, d)| (*c, d.as_str()))).map(Some).map_err(|_| bad())
+        }
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Items written before the platform's part existed read as an active partner named by its
+/// id, on the deployment's floors, at version 0.
+pub fn partner_profile_from(item: &Item) -> Result<PartnerProfile, MalformedItem> {
+    let id = item.parsed("partner_id", PartnerId::parse)?;
+    let status = match get_opt_str(item, "status")?.as_deref() {
+        None | Some("active") => PartnerStatus::Active,
+        Some("suspended") => PartnerStatus::Suspended {
+            reason: item.str("suspended_reason")?.to_owned(),
+            at: item.parsed("suspended_at", parse_time)?,
+        },
+        Some(_) => return Err(MalformedItem { key: item.key(), attr: "status".into() }),
+    };
+    Ok(PartnerProfile {
+        name: get_opt_str(item, "name")?.unwrap_or_else(|| id.as_str().to_owned()),
+        id,
+        settings: partner_settings_from(item)?,
+        status,
+        floors: get_floors(item)?,
+        version: match item.get("version") {
+            None => 0,
+            Some(_) => item.u64("version")?,
+        },
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+/// The platform's index of its partners, one item each under one partition, in id order: what
+/// `GET /platform/partners` pages through. Rewritten with every change of name or status.
+pub fn partner_ref_item(profile: &PartnerProfile) -> Item {
+    Item::new(&keys::partner_ref(&profile.id), "partner_ref")
+        .with("partner_id", Attr::s(profile.id.as_str()))
+        .with("name", Attr::s(&profile.name))
+        .with("status", Attr::s(profile.status.as_str()))
+        .with("created_at", Attr::s(rfc3339(profile.created_at)))
+}
+
+/// A partner as the platform's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerRef {
+    pub id: PartnerId,
+    pub name: String,
+    pub status: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn partner_ref_from(item: &Item) -> Result<PartnerRef, MalformedItem> {
+    Ok(PartnerRef {
+        id: item.parsed("partner_id", PartnerId::parse)?,
+        name: item.str("name")?.to_owned(),
+        status: item.parsed("status", |s| match s {
+            "active" | "suspended" => Ok(s.to_owned()),
+            _ => Err(()),
+        })?,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+fn rebilling_attr(r: &Rebilling) -> Attr {
+    Attr::s(serde_json::to_string(r).expect("re-billing serializes"))
+}
+
+/// Absent on items written before re-billing existed: off.
+fn get_rebilling(item: &Item, name: &str) -> Result<Rebilling, MalformedItem> {
+    match item.get(name) {
+        None => Ok(Rebilling::default()),
+        Some(_) => item.parsed(name, |s| serde_json::from_str(s)),
+    }
+}
+
+pub fn partner_settings_from(item: &Item) -> Result<PartnerSettings, MalformedItem> {
+    Ok(PartnerSettings {
+        credit_billing: get_bool(item, "credit_billing")?,
+        success_url: get_opt_str(item, "success_url")?,
+        cancel_url: get_opt_str(item, "cancel_url")?,
+        grace_days: get_u32(item, "grace_days")?,
+        default_rebilling: get_rebilling(item, "default_rebilling")?,
+    })
+}
+
+pub fn partner_addon_item(p: &PartnerId, a: &PartnerAddon) -> Item {
+    Item::new(&keys::partner_addon(p, a.code), "partner_addon")
+        .with("code", Attr::s(a.code.as_str()))
+        .with("label", Attr::s(&a.label))
+        .with("points", points_attr(a.points))
+        .with("enabled", Attr::Bool(a.enabled))
+}
+
+pub fn partner_addon_from(item: &Item) -> Result<PartnerAddon, MalformedItem> {
+    Ok(PartnerAddon {
+        code: item.parsed("code", AddonCode::parse)?,
+        label: item.str("label")?.to_owned(),
+        points: get_points(item, "points")?,
+        enabled: get_bool(item, "enabled")?,
+    })
+}
+
+fn limits_attr(l: &Limits) -> Attr {
+    let m: BTreeMap<String, Attr> = [
+        LimitKind::Bots,
+        LimitKind::Members,
+        LimitKind::BotUsers,
+        LimitKind::InboundWebhookRequestsPerMonth,
+        LimitKind::ExternalRequestTimeoutS,
+    ]
+    .into_iter()
+    .map(|k| (k.as_str().to_owned(), Attr::n(l.get(k))))
+    .collect();
+    Attr::M(m)
+}
+
+fn limits_from(item: &Item, name: &str) -> Result<Limits, MalformedItem> {
+    let m = sub_item(item, name)?;
+    Ok(Limits {
+        bots: get_u32(&m, "bots")?,
+        members: get_u32(&m, "members")?,
+        bot_users: get_u32(&m, "bot_users")?,
+        inbound_webhook_requests_per_month: get_u32(&m, "inbound_webhook_requests_per_month")?,
+        external_request_timeout_s: get_u32(&m, "external_request_timeout_s")?,
+    })
+}
+
+pub fn plan_item(p: &PartnerId, plan: &Plan) -> Item {
+    Item::new(&keys::partner_plan(p, plan.id), "plan")
+        .with("plan_id", Attr::s(plan.id.as_str()))
+        .with("label", Attr::s(&plan.label))
+        .with("limits", limits_attr(&plan.limits))
+        .with("price_minor", Attr::n(plan.monthly_price.amount_minor()))
+        .with("currency", Attr::s(plan.monthly_price.currency().code()))
+}
+
+pub fn plan_from(item: &Item) -> Result<Plan, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let currency = item.parsed("currency", Currency::parse)?;
+    let minor = i64::try_from(item.num("price_minor")?).map_err(|_| bad("price_minor"))?;
+    Ok(Plan {
+        id: item.parsed("plan_id", PlanId::parse)?,
+        label: item.str("label")?.to_owned(),
+        limits: limits_from(item, "limits")?,
+        monthly_price: Money::from_minor(minor, currency).map_err(|_| bad("price_minor"))?,
+    })
+}
+
+/// The partner's whole list of top-up options, in its order, as one item.
+pub fn topup_options_item(p: &PartnerId, list: &TopupOptionList, updated_at: OffsetDateTime) -> Item {
+    let options = list
+        .options
+        .iter()
+        .map(|o| {
+            let amount = o.option.amount();
+            Attr::M(BTreeMap::from([
+                ("id".to_owned(), Attr::s(o.id.as_str())),
+                ("label".to_owned(), Attr::s(o.option.label())),
+                ("currency".to_owned(), Attr::s(amount.currency().code())),
+                ("amount_minor".to_owned(), Attr::n(amount.amount_minor())),
+                ("points".to_owned(), points_attr(o.option.points())),
+            ]))
+        })
+        .collect();
+    Item::new(&keys::partner_topups(p), "topup_options")
+        .with("options", Attr::L(options))
+        .with("version", Attr::n(list.version))
+        .with("updated_at", Attr::s(rfc3339(updated_at)))
+}
+
+/// Each option is checked again as it is read: what Stripe would refuse never leaves storage.
+pub fn topup_options_from(item: &Item) -> Result<TopupOptionList, MalformedItem> {
+    let Some(Attr::L(list)) = item.get("options") else {
+        return Err(MalformedItem { key: item.key(), attr: "options".into() });
+    };
+    let options = list
+        .iter()
+        .enumerate()
+        .map(|(i, attr)| {
+            let bad = || MalformedItem { key: item.key(), attr: format!("options[{i}]") };
+            let Attr::M(m) = attr else { return Err(bad()) };
+            let o = Item(m.clone());
+            let currency = o.parsed("currency", Currency::parse).map_err(|_| bad())?;
+            let minor = o.num("amount_minor").ok().and_then(|n| i64::try_from(n).ok()).ok_or_else(bad)?;
+            let amount = Money::from_minor(minor, currency).map_err(|_| bad())?;
+            let points = get_points(&o, "points").map_err(|_| bad())?;
+            let option = TopupOption::new(o.str("label").map_err(|_| bad())?, amount, points).map_err(|_| bad())?;
+            Ok(PartnerTopupOption { id: o.parsed("id", TopupOptionId::parse).map_err(|_| bad())?, option })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TopupOptionList { version: item.u64("version")?, options })
+}
+
+/// The rate and its bounds, one item; a bound not set is `NULL`.
+pub fn credit_rate_item(p: &PartnerId, t: &CreditRateTerms, updated_at: OffsetDateTime) -> Item {
+    let r = t.rate();
+    Item::new(&keys::partner_credit_rate(p), "credit_rate")
+        .with("currency", Attr::s(r.currency().code()))
+        .with("price_per_point", Attr::N(r.price_per_point()))
+        .with("min_points", t.min_points().map_or(Attr::Null, points_attr))
+        .with("max_points", t.max_points().map_or(Attr::Null, points_attr))
+        .with("updated_at", Attr::s(rfc3339(updated_at)))
+}
+
+/// Items written before rates had bounds have no `min_points`/`max_points`: no bound.
+pub fn credit_rate_from(item: &Item) -> Result<CreditRateTerms, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let currency = item.parsed("currency", Currency::parse)?;
+    let rate = CreditRate::new(currency, item.num("price_per_point")?).map_err(|_| bad("price_per_point"))?;
+    let min_points = get_opt_points(item, "min_points")?;
+    let max_points = get_opt_points(item, "max_points")?;
+    CreditRateTerms::new(rate, min_points, max_points).map_err(|e| bad(e.param()))
+}
+
+// ---- workspace ----
+
+fn usage_attr(u: &Usage) -> Attr {
+    Attr::M(BTreeMap::from([
+        ("bots".to_owned(), Attr::n(u.bots)),
+        ("members".to_owned(), Attr::n(u.members)),
+        ("bot_users".to_owned(), Attr::n(u.bot_users)),
+    ]))
+}
+
+fn usage_from(item: &Item) -> Result<Usage, MalformedItem> {
+    let m = sub_item(item, "usage")?;
+    Ok(Usage { bots: get_u32(&m, "bots")?, members: get_u32(&m, "members")?, bot_users: get_u32(&m, "bot_users")? })
+}
+
+pub fn workspace_item(w: &Workspace) -> Item {
+    let (status, exceeded) = match &w.status {
+        WorkspaceStatus::Active => ("active", Vec::new()),
+        WorkspaceStatus::Paused { exceeded } => ("paused", exceeded.clone()),
+    };
+    Item::new(&keys::workspace_profile(&w.id), "workspace")
+        .with("workspace_id", Attr::s(w.id.as_str()))
+        .with("partner_id", Attr::s(w.partner.as_str()))
+        .with("name", Attr::s(&w.name))
+        .with("plan", Attr::s(w.plan.as_str()))
+        .with("anchor_day", Attr::n(w.anchor.get()))
+        .with("usage", usage_attr(&w.usage))
+        .with("status", Attr::s(status))
+        .with("exceeded", Attr::L(exceeded.iter().map(|k| Attr::s(k.as_str())).collect()))
+        .with("renews_on", Attr::s(format_date(w.renews_on)))
+        .with(schema::DUE_INDEX.partition, Attr::s(keys::due_pk(keys::due_shard(&w.id))))
+        .with(schema::DUE_INDEX.sort, Attr::s(keys::due_sk(&format_date(w.renews_on), &w.id)))
+        .with("rebilling", rebilling_attr(&w.rebilling))
+        .with("version", Attr::n(w.version))
+        .with("created_at", Attr::s(rfc3339(w.created_at)))
+}
+
+fn limit_kind(s: &str) -> Option<LimitKind> {
+    LimitKind::USAGE_COUNTED.into_iter().find(|k| k.as_str() == s)
+}
+
+pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let exceeded = match item.get("exceeded") {
+        Some(Attr::L(l)) => l
+            .iter()
+            .map(|a| match a {
+                Attr::S(s) => limit_kind(s).ok_or_else(|| bad("exceeded")),
+                _ => Err(bad("exceeded")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(bad("exceeded")),
+    };
+    let status = match item.str("status")? {
+        "active" if exceeded.is_empty() => WorkspaceStatus::Active,
+        "paused" if !exceeded.is_empty() => WorkspaceStatus::Paused { exceeded },
+        _ => return Err(bad("status")),
+    };
+    let anchor = u8::try_from(get_u32(item, "anchor_day")?).ok().and_then(|d| AnchorDay::new(d).ok());
+    Ok(Workspace {
+        id: item.parsed("workspace_id", WorkspaceId::parse)?,
+        partner: item.parsed("partner_id", PartnerId::parse)?,
+        name: item.str("name")?.to_owned(),
+        plan: item.parsed("plan", PlanId::parse)?,
+        anchor: anchor.ok_or_else(|| bad("anchor_day"))?,
+        usage: usage_from(item)?,
+        status,
+        renews_on: item.parsed("renews_on", parse_date)?,
+        rebilling: get_rebilling(item, "rebilling")?,
+        version: item.u64("version")?,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+/// A partner's pointer to one of its workspaces, with what a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceRef {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn workspace_ref_item(p: &PartnerId, w: &Workspace) -> Item {
+    Item::new(&keys::workspace_ref(p, &w.id), "workspace_ref")
+        .with("workspace_id", Attr::s(w.id.as_str()))
+        .with("name", Attr::s(&w.name))
+        .with("created_at", Attr::s(rfc3339(w.created_at)))
+}
+
+pub fn workspace_ref_from(item: &Item) -> Result<WorkspaceRef, MalformedItem> {
+    Ok(WorkspaceRef {
+        id: item.parsed("workspace_id", WorkspaceId::parse)?,
+        name: item.str("name")?.to_owned(),
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+pub fn workspace_addon_item(w: &WorkspaceId, a: &WorkspaceAddon) -> Item {
+    Item::new(&keys::workspace_addon(w, &a.id), "workspace_addon")
+        .with("addon_id", Attr::s(a.id.as_str()))
+        .with("code", Attr::s(a.code.as_str()))
+        .with("quantity", Attr::n(a.quantity))
+        .with("unit_points", points_attr(a.unit_points))
+        .with("status", Attr::s(a.status.as_str()))
+        .with("period_end", Attr::s(format_date(a.period_end)))
+        .with("created_at", Attr::s(rfc3339(a.created_at)))
+}
+
+pub fn workspace_addon_from(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
+    Ok(WorkspaceAddon {
+        id: item.parsed("addon_id", AddonId::parse)?,
+        code: item.parsed("code", AddonCode::parse)?,
+        quantity: get_u32(item, "quantity")?,
+        unit_points: get_points(item, "unit_points")?,
+        status: item.parsed("status", |s| AddonStatus::parse(s).ok_or(()))?,
+        period_end: item.parsed("period_end", parse_date)?,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn records_round_trip() {
+        let p = PartnerId::parse("p1").unwrap();
+        let s = PartnerSettings {
+            credit_billing: true,
+            success_url: Some("https://x.example/ok".into()),
+            ..Default::default()
+        };
+        let mut profile = PartnerProfile {
+            id: p.clone(),
+            name: "Acme Agency".into(),
+            settings: s.clone(),
+            status: PartnerStatus::Active,
+            floors: None,
+            version: 1,
+            created_at: datetime!(2026-01-01 0:00 UTC),
+        };
+        assert_eq!(partner_settings_from(&partner_item(&profile)).unwrap(), s);
+        assert_eq!(partner_profile_from(&partner_item(&profile)).unwrap(), profile);
+        profile.status = PartnerStatus::Suspended { reason: "Unpaid".into(), at: datetime!(2026-02-01 0:00 UTC) };
+        profile.floors = Some(WholesaleFloors::parse_setting("usd=0.12,eur=0.1050").unwrap());
+        profile.version = 7;
+        assert_eq!(partner_profile_from(&partner_item(&profile)).unwrap(), profile);
+        let r = partner_ref_from(&partner_ref_item(&profile)).unwrap();
+        assert_eq!((r.id, r.name.as_str(), r.status.as_str()), (p.clone(), "Acme Agency", "suspended"));
+        // An item from before the platform's part: active, named by its id, the default floors.
+        let mut old = partner_item(&profile);
+        for name in ["name", "status", "suspended_reason", "suspended_at", "wholesale_floors", "version"] {
+            old.0.remove(name);
+        }
+        let read = partner_profile_from(&old).unwrap();
+        assert_eq!(
+            (read.name.as_str(), &read.status, &read.floors, read.version),
+            ("p1", &PartnerStatus::Active, &None, 0)
+        );
+        let plan = Plan::default_for(PlanId::Growth);
+        assert_eq!(plan_from(&plan_item(&p, &plan)).unwrap(), plan);
+        let a = PartnerAddon::default_for(AddonCode::ExtraMember);
+        assert_eq!(partner_addon_from(&partner_addon_item(&p, &a)).unwrap(), a);
+        let at = datetime!(2026-01-01 0:00 UTC);
+        let topups = TopupOptionList {
+            version: 3,
+            options: vec![
+                PartnerTopupOption {
+                    id: TopupOptionId::generate(),
+                    option: TopupOption::parse("Dinar pack", "kwd", 5120, "20.5").unwrap(),
+                },
+                PartnerTopupOption {
+                    id: TopupOptionId::generate(),
+                    option: TopupOption::parse("Yen pack", "jpy", 1000, "12").unwrap(),
+                },
+            ],
+        };
+        let item = topup_options_item(&p, &topups, at);
+        assert_eq!(item.str("entity_type").unwrap(), "topup_options");
+        assert_eq!(topup_options_from(&item).unwrap(), topups);
+        // What Stripe would refuse is refused on the way out too: 5.125 KWD.
+        let mut bad = topup_options_item(&p, &topups, at);
+        if let Some(Attr::L(options)) = bad.0.get_mut("options")
+            && let Some(Attr::M(first)) = options.first_mut()
+        {
+            first.insert("amount_minor".into(), Attr::n(5125));
+        }
+        assert_eq!(topup_options_from(&bad).unwrap_err().attr, "options[0]");
+        let empty = TopupOptionList { version: 1, options: vec![] };
+        assert_eq!(topup_options_from(&topup_options_item(&p, &empty, at)).unwrap(), empty);
+        let rate = CreditRateTerms::parse("usd", "0.0333", Some("100"), Some("5000.50")).unwrap();
+        let item = credit_rate_item(&p, &rate, at);
+        assert_eq!(item.str("entity_type").unwrap(), "credit_rate");
+        assert_eq!(credit_rate_from(&item).unwrap(), rate);
+        let unbounded = CreditRateTerms::unbounded(CreditRate::parse("usd", "0.05").unwrap());
+        let item = credit_rate_item(&p, &unbounded, at);
+        assert_eq!((item.get("min_points"), item.get("max_points")), (Some(&Attr::Null), Some(&Attr::Null)));
+        assert_eq!(credit_rate_from(&item).unwrap(), unbounded);
+        let only_max = CreditRateTerms::parse("usd", "0.05", None, Some("10")).unwrap();
+        assert_eq!(credit_rate_from(&credit_rate_item(&p, &only_max, at)).unwrap(), only_max);
+        // An item written before rates had bounds: no bound.
+        let mut old = credit_rate_item(&p, &unbounded, at);
+        old.0.remove("min_points");
+        old.0.remove("max_points");
+        assert_eq!(credit_rate_from(&old).unwrap(), unbounded);
+        // Bounds that could not have been saved are refused on the way out too.
+        let mut crossed = credit_rate_item(&p, &rate, at);
+        crossed.set("min_points", Attr::n(6000));
+        assert_eq!(credit_rate_from(&crossed).unwrap_err().attr, "min_points");
+        let mut text = credit_rate_item(&p, &rate, at);
+        text.set("max_points", Attr::s("5000"));
+        assert_eq!(credit_rate_from(&text).unwrap_err().attr, "max_points");
+        let w = Workspace {
+            id: WorkspaceId::parse("w1").unwrap(),
+            partner: p.clone(),
+            name: "Acme".into(),
+            plan: PlanId::Starter,
+            anchor: AnchorDay::new(31).unwrap(),
+            usage: Usage { bots: 2, members: 1, bot_users: 5 },
+            status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] },
+            renews_on: time::macros::date!(2026 - 04 - 30),
+            rebilling: Default::default(),
+            version: 3,
+            created_at: datetime!(2026-04-01 10:00 UTC),
+        };
+        assert_eq!(workspace_from(&workspace_item(&w)).unwrap(), w);
+        let wa = WorkspaceAddon {
+            id: AddonId::generate(),
+            code: AddonCode::Extra10kBotUsers,
+            quantity: 2,
+            unit_points: Points::parse("60").unwrap(),
+            status: AddonStatus::Cancelling,
+            period_end: date!(2026 - 04 - 30),
+            created_at: datetime!(2026-04-15 10:00 UTC),
+        };
+        assert_eq!(workspace_addon_from(&workspace_addon_item(&w.id, &wa)).unwrap(), wa);
+    }
+}
+
+// ---- Stripe: connected accounts, customers, checkouts, payments ----
+
+/// A partner's connected Stripe account (Connect OAuth).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeConnection {
+    pub account: AccountId,
+    pub livemode: bool,
+    pub connected_at: OffsetDateTime,
+    /// Set when the partner revoked our access (`account.application.deauthorized`).
+    pub deauthorized_at: Option<OffsetDateTime>,
+}
+
+pub fn stripe_connection_item(p: &PartnerId, c: &StripeConnection) -> Item {
+    Item::new(&keys::partner_stripe(p), "stripe_connection")
+        .with("account", Attr::s(c.account.as_str()))
+        .with("livemode", Attr::Bool(c.livemode))
+        .with("connected_at", Attr::s(rfc3339(c.connected_at)))
+        .with("deauthorized_at", c.deauthorized_at.map_or(Attr::Null, |t| Attr::s(rfc3339(t))))
+}
+
+pub fn stripe_connection_from(item: &Item) -> Result<StripeConnection, MalformedItem> {
+    Ok(StripeConnection {
+        account: item.parsed("account", AccountId::parse)?,
+        livemode: get_bool(item, "livemode")?,
+        connected_at: item.parsed("connected_at", parse_time)?,
+        deauthorized_at: match get_opt_str(item, "deauthorized_at")? {
+            None => None,
+            Some(s) => {
+                Some(parse_time(&s).map_err(|_| MalformedItem { key: item.key(), attr: "deauthorized_at".into() })?)
+            }
+        },
+    })
+}
+
+/// Which partner connected an account: events of `account.application.deauthorized` name only it.
+pub fn stripe_account_item(account: &AccountId, p: &PartnerId) -> Item {
+    Item::new(&keys::stripe_account(account), "stripe_account").with("partner_id", Attr::s(p.as_str()))
+}
+
+pub fn stripe_account_partner(item: &Item) -> Result<PartnerId, MalformedItem> {
+    item.parsed("partner_id", PartnerId::parse)
+}
+
+/// A workspace's customer on a connected account, and the card its last checkout saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeCustomer {
+    pub account: AccountId,
+    pub customer: CustomerId,
+    pub payment_method: Option<PaymentMethodId>,
+    /// When the PaymentIntent that saved `payment_method` was created (unix s): an older one
+    /// arriving late doesn't replace a newer card.
+    pub payment_method_created: Option<i64>,
+    pub version: u64,
+}
+
+pub fn stripe_customer_item(w: &WorkspaceId, c: &StripeCustomer) -> Item {
+    Item::new(&keys::workspace_customer(w, &c.account), "stripe_customer")
+        .with("account", Attr::s(c.account.as_str()))
+        .with("customer", Attr::s(c.customer.as_str()))
+        .with("payment_method", c.payment_method.as_ref().map_or(Attr::Null, |m| Attr::s(m.as_str())))
+        .with("payment_method_created", c.payment_method_created.map_or(Attr::Null, Attr::n))
+        .with("version", Attr::n(c.version))
+}
+
+fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, MalformedItem> {
+    match item.get(name) {
+        None | Some(Attr::Null) => Ok(None),
+        Some(_) => {
+            i64::try_from(item.num(name)?).map(Some).map_err(|_| MalformedItem { key: item.key(), attr: name.into() })
+        }
+    }
+}
+
+pub fn stripe_customer_from(item: &Item) -> Result<StripeCustomer, MalformedItem> {
+    Ok(StripeCustomer {
+        account: item.parsed("account", AccountId::parse)?,
+        customer: item.parsed("customer", CustomerId::parse)?,
+        payment_method: get_opt_str(item, "payment_method")?
+            .map(|m| {
+                PaymentMethodId::parse(&m).map_err(|_| MalformedItem { key: item.key(), attr: "payment_method".into() })
+            })
+            .transpose()?,
+        payment_method_created: get_opt_i64(item, "payment_method_created")?,
+        version: item.u64("version")?,
+    })
+}
+
+/// A Checkout Session we created, with the points it promises: a workspace buying points on its
+/// partner's connected account, or a partner paying into its partner wallet on the platform's
+/// own account (`account: None`; `points` is then the amount in the wallet's currency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRecord {
+    pub id: CheckoutId,
+    pub wallet: WalletId,
+    pub partner: PartnerId,
+    pub account: Option<AccountId>,
+    pub points: Points,
+    pub amount: Money,
+    pub topup_option_id: Option<TopupOptionId>,
+    pub status: CheckoutStatus,
+    pub payment_intent: Option<PaymentIntentId>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Whose wallet a payment credits: `workspace_id` for a workspace's, `wallet = "partner"` (and
+/// the item's `partner_id`) for the partner's own.
+fn with_wallet(item: Item, wallet: &WalletId) -> Item {
+    match wallet {
+        WalletId::Workspace(w) => item.with("workspace_id", Attr::s(w.as_str())),
+        WalletId::Partner(_) => item.with("wallet", Attr::s("partner")),
+    }
+}
+
+fn get_wallet(item: &Item, partner: &PartnerId) -> Result<WalletId, MalformedItem> {
+    if let Some(w) = get_opt_parsed(item, "workspace_id", WorkspaceId::parse)? {
+        return Ok(WalletId::Workspace(w));
+    }
+    match get_opt_str(item, "wallet")?.as_deref() {
+        Some("partner") => Ok(WalletId::Partner(partner.clone())),
+        _ => Err(MalformedItem { key: item.key(), attr: "workspace_id".into() }),
+    }
+}
+
+fn opt_account(account: &Option<AccountId>) -> Attr {
+    account.as_ref().map_or(Attr::Null, |a| Attr::s(a.as_str()))
+}
+
+pub fn checkout_item(c: &CheckoutRecord) -> Item {
+    let item = Item::new(&keys::checkout(&c.id), "checkout").with("checkout_id", Attr::s(c.id.as_str()));
+    with_wallet(item, &c.wallet)
+        .with("partner_id", Attr::s(c.partner.as_str()))
+        .with("account", opt_account(&c.account))
+        .with("points", points_attr(c.points))
+        .with("currency", Attr::s(c.amount.currency().code()))
+        .with("amount_minor", Attr::n(c.amount.amount_minor()))
+        .with("topup_option_id", c.topup_option_id.as_ref().map_or(Attr::Null, |o| Attr::s(o.as_str())))
+        .with("status", Attr::s(c.status.as_str()))
+        .with("payment_intent", c.payment_intent.as_ref().map_or(Attr::Null, |p| Attr::s(p.as_str())))
+        .with("created_at", Attr::s(rfc3339(c.created_at)))
+        .with("updated_at", Attr::s(rfc3339(c.updated_at)))
+}
+
+fn get_money(item: &Item) -> Result<Money, MalformedItem> {
+    let currency = item.parsed("currency", Currency::parse)?;
+    let minor = i64::try_from(item.num("amount_minor")?)
+        .map_err(|_| MalformedItem { key: item.key(), attr: "amount_minor".into() })?;
+    Money::from_minor(minor, currency).map_err(|_| MalformedItem { key: item.key(), attr: "amount_minor".into() })
+}
+
+fn get_opt_parsed<T, E>(
+    item: &Item,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, MalformedItem> {
+    get_opt_str(item, name)?
+        .map(|s| parse(&s).map_err(|_| MalformedItem { key: item.key(), attr: name.into() }))
+        .transpose()
+}
+
+pub fn checkout_from(item: &Item) -> Result<CheckoutRecord, MalformedItem> {
+    let partner = item.parsed("partner_id", PartnerId::parse)?;
+    Ok(CheckoutRecord {
+        id: item.parsed("checkout_id", CheckoutId::parse)?,
+        wallet: get_wallet(item, &partner)?,
+        partner,
+        account: get_opt_parsed(item, "account", AccountId::parse)?,
+        points: get_points(item, "points")?,
+        amount: get_money(item)?,
+        topup_option_id: get_opt_parsed(item, "topup_option_id", TopupOptionId::parse)?,
+        status: item.parsed("status", |s| CheckoutStatus::parse(s).ok_or(()))?,
+        payment_intent: get_opt_parsed(item, "payment_intent", PaymentIntentId::parse)?,
+        created_at: item.parsed("created_at", parse_time)?,
+        updated_at: item.parsed("updated_at", parse_time)?,
+    })
+}
+
+/// A credited payment, by its PaymentIntent: what refunds and disputes of it have taken back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub payment_intent: PaymentIntentId,
+    /// The Checkout Session it paid; `None` for an off-session auto top-up.
+    pub checkout: Option<CheckoutId>,
+    pub wallet: WalletId,
+    pub partner: PartnerId,
+    /// `None`: the platform's own account (a partner wallet's payment).
+    pub account: Option<AccountId>,
+    pub points: Points,
+    pub amount: Money,
+    /// Stripe's `amount_refunded` of the charge, the highest seen (minor units).
+    pub refunded_minor: i64,
+    /// The sum of the disputes in `disputes` (minor units).
+    pub disputed_minor: i64,
+    pub disputes: Vec<String>,
+    /// The points taken back so far.
+    pub clawed_back: Points,
+    pub version: u64,
+}
+
+pub fn payment_item(r: &PaymentRecord) -> Item {
+    let item = Item::new(&keys::payment(&r.payment_intent), "payment")
+        .with("payment_intent", Attr::s(r.payment_intent.as_str()))
+        .with("checkout_id", r.checkout.as_ref().map_or(Attr::Null, |c| Attr::s(c.as_str())));
+    with_wallet(item, &r.wallet)
+        .with("partner_id", Attr::s(r.partner.as_str()))
+        .with("account", opt_account(&r.account))
+        .with("points", points_attr(r.points))
+        .with("currency", Attr::s(r.amount.currency().code()))
+        .with("amount_minor", Attr::n(r.amount.amount_minor()))
+        .with("refunded_minor", Attr::n(r.refunded_minor))
+        .with("disputed_minor", Attr::n(r.disputed_minor))
+        .with("disputes", Attr::L(r.disputes.iter().map(Attr::s).collect()))
+        .with("clawed_back", points_attr(r.clawed_back))
+        .with("version", Attr::n(r.version))
+}
+
+pub fn payment_from(item: &Item) -> Result<PaymentRecord, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let minor = |name: &str| i64::try_from(item.num(name)?).map_err(|_| bad(name));
+    let disputes = match item.get("disputes") {
+        Some(Attr::L(l)) => l
+            .iter()
+            .map(|a| match a {
+                Attr::S(s) => Ok(s.clone()),
+                _ => Err(bad("disputes")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(bad("disputes")),
+    };
+    let partner = item.parsed("partner_id", PartnerId::parse)?;
+    Ok(PaymentRecord {
+        payment_intent: item.parsed("payment_intent", PaymentIntentId::parse)?,
+        checkout: get_opt_parsed(item, "checkout_id", CheckoutId::parse)?,
+        wallet: get_wallet(item, &partner)?,
+        partner,
+        account: get_opt_parsed(item, "account", AccountId::parse)?,
+        points: get_points(item, "points")?,
+        amount: get_money(item)?,
+        refunded_minor: minor("refunded_minor")?,
+        disputed_minor: minor("disputed_minor")?,
+        disputes,
+        clawed_back: get_points(item, "clawed_back")?,
+        version: item.u64("version")?,
+    })
+}
+
+// ---- auto top-up ----
+
+fn opt_time(t: Option<OffsetDateTime>) -> Attr {
+    t.map_or(Attr::Null, |t| Attr::s(rfc3339(t)))
+}
+
+fn get_opt_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, MalformedItem> {
+    get_opt_parsed(item, name, parse_time)
+}
+
+pub fn auto_topup_item(w: &WorkspaceId, a: &AutoTopup) -> Item {
+    auto_topup_attrs(Item::new(&keys::workspace_auto_topup(w), "auto_topup"), a)
+}
+
+/// A partner wallet's auto-refill: the auto top-up rails (attempts, failures, the cap) over the
+/// partner's card on the platform account, charging `amount` (or a multiple) at a time.
+pub fn partner_refill_item(p: &PartnerId, a: &AutoTopup, amount: Option<&Money>) -> Item {
+    auto_topup_attrs(Item::new(&keys::partner_refill(p), "partner_refill"), a)
+        .with("amount", amount.map_or(Attr::Null, money_attr))
+}
+
+pub fn partner_refill_from(item: &Item) -> Result<(AutoTopup, Option<Money>), MalformedItem> {
+    let amount = get_opt_money_map(item, "amount")?.map(|m| get_money(&m)).transpose()?;
+    Ok((auto_topup_from(item)?, amount))
+}
+
+/// The partner as the platform's own Stripe customer (it pays into its partner wallet), and
+/// the card its last wallet checkout saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformCustomer {
+    pub customer: CustomerId,
+    pub payment_method: Option<PaymentMethodId>,
+    /// When the PaymentIntent that saved `payment_method` was created (unix s).
+    pub payment_method_created: Option<i64>,
+    pub version: u64,
+}
+
+pub fn platform_customer_item(p: &PartnerId, c: &PlatformCustomer) -> Item {
+    Item::new(&keys::partner_customer(p), "platform_customer")
+        .with("customer", Attr::s(c.customer.as_str()))
+        .with("payment_method", c.payment_method.as_ref().map_or(Attr::Null, |m| Attr::s(m.as_str())))
+        .with("payment_method_created", c.payment_method_created.map_or(Attr::Null, Attr::n))
+        .with("version", Attr::n(c.version))
+}
+
+pub fn platform_customer_from(item: &Item) -> Result<PlatformCustomer, MalformedItem> {
+    Ok(PlatformCustomer {
+        customer: item.parsed("customer", CustomerId::parse)?,
+        payment_method: get_opt_parsed(item, "payment_method", PaymentMethodId::parse)?,
+        payment_method_created: get_opt_i64(item, "payment_method_created")?,
+        version: item.u64("version")?,
+    })
+}
+
+fn auto_topup_attrs(item: Item, a: &AutoTopup) -> Item {
+    let in_flight = a.in_flight.as_ref().map_or(Attr::Null, |f| {
+        Attr::M(BTreeMap::from([
+            ("number".to_owned(), Attr::n(f.number)),
+            ("option".to_owned(), Attr::s(f.option.as_str())),
+            ("quantity".to_owned(), Attr::n(f.quantity)),
+            ("points".to_owned(), points_attr(f.points)),
+            ("currency".to_owned(), Attr::s(f.amount.currency().code())),
+            ("amount_minor".to_owned(), Attr::n(f.amount.amount_minor())),
+            ("started_at".to_owned(), Attr::s(rfc3339(f.started_at))),
+            ("payment_intent".to_owned(), opt_str(&f.payment_intent)),
+        ]))
+    });
+    item.with("enabled", Attr::Bool(a.enabled))
+        .with("option", a.option.as_ref().map_or(Attr::Null, |o| Attr::s(o.as_str())))
+        .with("consecutive_failures", Attr::n(a.consecutive_failures))
+        .with("last_failure_code", opt_str(&a.last_failure.as_ref().map(|f| f.code.clone())))
+        .with("last_failure_at", opt_time(a.last_failure.as_ref().map(|f| f.at)))
+        .with("next_attempt_after", opt_time(a.next_attempt_after))
+        .with("disabled_reason", opt_str(&a.disabled_reason))
+        .with("attempts", Attr::n(a.attempts))
+        .with("in_flight", in_flight)
+        .with("threshold", a.threshold.map_or(Attr::Null, points_attr))
+        .with("monthly_cap", a.monthly_cap.as_ref().map_or(Attr::Null, money_attr))
+        .with(
+            "spent",
+            a.spent.as_ref().map_or(Attr::Null, |(month, m)| {
+                Attr::M(BTreeMap::from([
+                    ("month".to_owned(), Attr::s(month)),
+                    ("currency".to_owned(), Attr::s(m.currency().code())),
+                    ("amount_minor".to_owned(), Attr::n(m.amount_minor())),
+                ]))
+            }),
+        )
+        .with("version", Attr::n(a.version))
+}
+
+fn money_attr(m: &Money) -> Attr {
+    Attr::M(BTreeMap::from([
+        ("currency".to_owned(), Attr::s(m.currency().code())),
+        ("amount_minor".to_owned(), Attr::n(m.amount_minor())),
+    ]))
+}
+
+/// A map attribute holding `currency` and `amount_minor`; absent or null is `None` (items
+/// written before the attribute existed).
+fn get_opt_money_map(item: &Item, name: &str) -> Result<Option<Item>, MalformedItem> {
+    match item.get(name) {
+        None | Some(Attr::Null) => Ok(None),
+        Some(Attr::M(m)) => Ok(Some(Item(m.clone()))),
+        _ => Err(MalformedItem { key: item.key(), attr: name.into() }),
+    }
+}
+
+pub fn auto_topup_from(item: &Item) -> Result<AutoTopup, MalformedItem> {
+    let in_flight = match item.get("in_flight") {
+        None | Some(Attr::Null) => None,
+        Some(Attr::M(m)) => {
+            let f = Item(m.clone());
+            Some(TopupAttempt {
+                number: f.u64("number")?,
+                option: f.parsed("option", TopupOptionId::parse)?,
+                quantity: get_u32(&f, "quantity")?,
+                points: get_points(&f, "points")?,
+                amount: get_money(&f)?,
+                started_at: f.parsed("started_at", parse_time)?,
+                payment_intent: get_opt_str(&f, "payment_intent")?,
+            })
+        }
+        _ => return Err(MalformedItem { key: item.key(), attr: "in_flight".into() }),
+    };
+    let last_failure = match (get_opt_str(item, "last_failure_code")?, get_opt_time(item, "last_failure_at")?) {
+        (Some(code), Some(at)) => Some(TopupFailure { code, at }),
+        (None, None) => None,
+        _ => return Err(MalformedItem { key: item.key(), attr: "last_failure_at".into() }),
+    };
+    Ok(AutoTopup {
+        enabled: get_bool(item, "enabled")?,
+        option: get_opt_parsed(item, "option", TopupOptionId::parse)?,
+        consecutive_failures: get_u32(item, "consecutive_failures")?,
+        last_failure,
+        next_attempt_after: get_opt_time(item, "next_attempt_after")?,
+        disabled_reason: get_opt_str(item, "disabled_reason")?,
+        attempts: item.u64("attempts")?,
+        in_flight,
+        threshold: get_opt_points(item, "threshold")?,
+        monthly_cap: get_opt_money_map(item, "monthly_cap")?.map(|m| get_money(&m)).transpose()?,
+        spent: match get_opt_money_map(item, "spent")? {
+            None => None,
+            Some(m) => Some((m.str("month")?.to_owned(), get_money(&m)?)),
+        },
+        version: item.u64("version")?,
+    })
+}
+
+// ---- wholesale charges waiting to be folded, and how a partner pays ----
+
+/// A wholesale charge owed by a partner, written in the same transaction as what caused it (a
+/// usage event, an add-on bought or renewed), and deleted by the fold that moves it into the
+/// partner's wallet (`keys::ACCRUAL_SHARDS` explains why it is not written to the wallet itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accrual {
+    pub partner: PartnerId,
+    pub workspace: WorkspaceId,
+    /// What it is for, as the fold's lines name it: `usage:<meter>`, `addon_purchase:<add-on>`,
+    /// `renewal`.
+    pub source: String,
+    /// What made it, unique within the partner: `usage#<w>#<event id>`, `addon#<w>#<add-on id>`,
+    /// `renewal#<w>#<renews_on>`. Part of the item's key.
+    pub reference: String,
+    /// In the platform's currency, 4 places at most.
+    pub amount: Points,
+    /// Units of the meter, for usage.
+    pub quantity: Option<UsageQuantity>,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn accrual_item(a: &Accrual) -> Item {
+    let mut item = Item::new(&keys::accrual(&a.workspace, &a.partner, &a.reference), "accrual")
+        .with("partner_id", Attr::s(a.partner.as_str()))
+        .with("workspace_id", Attr::s(a.workspace.as_str()))
+        .with("source", Attr::s(&a.source))
+        .with("reference", Attr::s(&a.reference))
+        .with("amount", points_attr(a.amount))
+        .with("created_at", Attr::s(rfc3339(a.created_at)));
+    if let Some(q) = a.quantity {
+        item.set("quantity", Attr::N(q.as_decimal()));
+    }
+    item
+}
+
+pub fn accrual_from(item: &Item) -> Result<Accrual, MalformedItem> {
+    let quantity = match item.get("quantity") {
+        None => None,
+        Some(_) => Some(
+            UsageQuantity::from_decimal(item.num("quantity")?)
+                .map_err(|_| MalformedItem { key: item.key(), attr: "quantity".into() })?,
+        ),
+    };
+    Ok(Accrual {
+        partner: item.parsed("partner_id", PartnerId::parse)?,
+        workspace: item.parsed("workspace_id", WorkspaceId::parse)?,
+        source: item.str("source")?.to_owned(),
+        reference: item.str("reference")?.to_owned(),
+        amount: get_points(item, "amount")?,
+        quantity,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+/// How a partner pays the platform, with the version its replacement is checked against
+/// (0: never set, postpaid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PartnerBilling {
+    pub mode: WalletMode,
+    pub version: u64,
+}
+
+pub fn partner_billing_item(p: &PartnerId, b: &PartnerBilling, updated_at: OffsetDateTime) -> Item {
+    Item::new(&keys::partner_billing(p), "partner_billing")
+        .with("mode", Attr::s(b.mode.as_str()))
+        .with("version", Attr::n(b.version))
+        .with("updated_at", Attr::s(rfc3339(updated_at)))
+}
+
+/// `None` (never set) is postpaid at version 0.
+pub fn partner_billing_from(item: Option<&Item>) -> Result<PartnerBilling, MalformedItem> {
+    let Some(item) = item else { return Ok(PartnerBilling::default()) };
+    Ok(PartnerBilling { mode: item.parsed("mode", |s| WalletMode::parse(s).ok_or(()))?, version: item.u64("version")? })
+}
+
+#[cfg(test)]
+mod usage_records {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn accruals_and_billing_round_trip() {
+        let a = Accrual {
+            partner: PartnerId::parse("p-1").unwrap(),
+            workspace: WorkspaceId::parse("w-1").unwrap(),
+            source: "usage:voice_minutes".into(),
+            reference: "usage#w-1#evt-1".into(),
+            amount: Points::parse("0.035").unwrap(),
+            quantity: Some(UsageQuantity::parse("0.5").unwrap()),
+            created_at: datetime!(2026-12-01 10:00 UTC),
+        };
+        let item = accrual_item(&a);
+        assert_eq!(item.key().unwrap(), keys::accrual(&a.workspace, &a.partner, "usage#w-1#evt-1"));
+        assert_eq!(accrual_from(&item).unwrap(), a);
+        let without = Accrual { quantity: None, source: "renewal".into(), ..a };
+        assert_eq!(accrual_from(&accrual_item(&without)).unwrap(), without);
+
+        let p = PartnerId::parse("p-1").unwrap();
+        let b = PartnerBilling { mode: WalletMode::Prepaid, version: 2 };
+        let item = partner_billing_item(&p, &b, datetime!(2026-12-01 10:00 UTC));
+        assert_eq!(partner_billing_from(Some(&item)).unwrap(), b);
+        assert_eq!(partner_billing_from(None).unwrap(), PartnerBilling { mode: WalletMode::Postpaid, version: 0 });
+    }
+}

@@ -1,0 +1,660 @@
+//! [`PaymentGateway`] over async-stripe 1.0, the only place that knows async-stripe's types.
+//!
+//! - Every request names the connected account (`.customize().account_id(..)`) and, when it
+//!   writes, carries the caller's key (`RequestStrategy::Idempotent`). async-stripe sends that
+//!   strategy exactly once, so the retry loop ([`StripeGateway::with_retries`]) is ours: the same
+//!   key on every attempt, [`RetryPolicy`] backoff, at most [`super::gateway::MAX_ATTEMPTS`].
+//! - async-stripe 1.0 has no call for Connect's OAuth token exchange (`POST
+//!   https://connect.stripe.com/oauth/token`: it is not in Stripe's OpenAPI spec, which the crate is
+//!   generated from), so [`StripeGateway::connect_account`] makes that POST itself with the HTTP
+//!   stack async-stripe already brings (hyper-util's client over hyper-rustls, aws-lc-rs, the
+//!   system's root certificates): no second HTTP or TLS stack.
+//! - Amounts leave as `Money`'s integer minor units, which is what Stripe's `amount` /
+//!   `unit_amount` are; the currency as its lowercase ISO code.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use stripe::{ApiErrors, ApiErrorsType, RequestStrategy, StripeError, StripeRequest};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, ProductData,
+    RetrieveCheckoutSession,
+};
+use stripe_core::customer::CreateCustomer;
+use stripe_core::payment_intent::{
+    CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
+    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, CreatePaymentIntentOffSession,
+};
+use stripe_shared::{CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus, PaymentIntentStatus};
+use time::OffsetDateTime;
+
+use super::gateway::{
+    Account, CheckoutSession, ConnectedAccount, CreatedCheckoutSession, GatewayError, Metadata, NewCheckoutSession,
+    NewCustomer, OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus, RetryPolicy, SessionStatus,
+};
+use super::ids::{
+    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
+};
+use domain::{Currency, Money};
+
+/// Stripe's API, when no other base is configured.
+pub const STRIPE_API_BASE: &str = "https://api.stripe.com/";
+/// Where Connect's OAuth token exchange lives.
+pub const STRIPE_CONNECT_BASE: &str = "https://connect.stripe.com/";
+/// Per attempt. Stripe answers in well under a second on a normal day. The worst case of a call
+/// is [`super::gateway::MAX_ATTEMPTS`] x this + the backoff waits (at most 1.75 s by default):
+/// 4 x 6 + 1.75 = 25.75 s, inside API Gateway's 29 s for create-checkout (its Lambda timeout
+/// must allow it too). A too-short timeout is safe (the retry replays with the same key) but
+/// wasteful; a caller with another budget sets its own.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(6);
+/// What async-stripe 1.0.0-rc.10 says when an error status comes with a body that is not
+/// Stripe's error JSON (`hyper/client.rs`).
+const ASYNC_STRIPE_UNPARSEABLE_ERROR_BODY: &str = "error deserializing Stripe error";
+/// Largest OAuth answer read (Stripe's is well under 1 KiB).
+const MAX_OAUTH_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// How to reach Stripe.
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    /// The platform's secret key (`sk_live_...`, `sk_test_...`, or `rk_...`).
+    pub secret_key: String,
+    /// The API base URL: [`STRIPE_API_BASE`], or the fake's URL.
+    pub api_base: String,
+    /// The OAuth base URL: [`STRIPE_CONNECT_BASE`], or the fake's URL.
+    pub connect_base: String,
+    /// Per attempt, including reading the answer.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl StripeConfig {
+    /// Stripe itself, with the default timeout and retries.
+    pub fn new(secret_key: impl Into<String>) -> Self {
+        Self {
+            secret_key: secret_key.into(),
+            api_base: STRIPE_API_BASE.into(),
+            connect_base: STRIPE_CONNECT_BASE.into(),
+            timeout: DEFAULT_TIMEOUT,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// API and OAuth calls both go to `base` (the fake serves both).
+    pub fn with_base(mut self, base: &str) -> Self {
+        self.api_base = base.into();
+        self.connect_base = base.into();
+        self
+    }
+}
+
+/// async-stripe joins `{base}v1/...`: the base must end with a slash.
+fn with_trailing_slash(url: &str) -> String {
+    if url.ends_with('/') { url.to_owned() } else { format!("{url}/") }
+}
+
+type HttpsClient = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The gateway over Stripe's HTTP API. Cheap to clone; build it once per process.
+#[derive(Clone)]
+pub struct StripeGateway {
+    client: stripe::Client,
+    oauth: HttpsClient,
+    oauth_url: String,
+    secret_key: String,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for StripeGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No secret key in logs.
+        f.debug_struct("StripeGateway").field("oauth_url", &self.oauth_url).finish_non_exhaustive()
+    }
+}
+
+impl StripeGateway {
+    /// Builds the client. Fails on a malformed URL or key, or when the system has no root
+    /// certificates (async-stripe would panic on that: it is checked here first).
+    pub fn new(config: StripeConfig) -> Result<Self, GatewayError> {
+        // async-stripe's connector calls `with_native_roots().expect(..)`; build ours first so a
+        // machine without CA certificates is an error here, not a panic there.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| GatewayError::Fatal(format!("no root certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let oauth = HyperClient::builder(TokioExecutor::new()).build(connector);
+        let client = stripe::ClientBuilder::new(config.secret_key.clone())
+            .url(with_trailing_slash(&config.api_base))
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| GatewayError::Fatal(format!("Stripe client: {e}")))?;
+        Ok(Self {
+            client,
+            oauth,
+            oauth_url: format!("{}oauth/token", with_trailing_slash(&config.connect_base)),
+            secret_key: config.secret_key,
+            timeout: config.timeout,
+            retry: config.retry,
+        })
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or [`RetryPolicy::attempts`] are used.
+    /// The caller's closure sends the same idempotency key every time.
+    async fn with_retries<T, Fut>(
+        &self,
+        operation: &'static str,
+        mut attempt: impl FnMut() -> Fut + Send,
+    ) -> Result<T, GatewayError>
+    where
+        Fut: Future<Output = Result<T, GatewayError>> + Send,
+    {
+        let attempts = self.retry.attempts();
+        let mut made = 0;
+        loop {
+            made += 1;
+            match attempt().await {
+                Err(e) if e.is_retryable() && made < attempts => {
+                    let wait = self.retry.backoff(made - 1);
+                    tracing::warn!(operation, attempt = made, error = %e, wait_ms = wait.as_millis() as u64, "Stripe call failed, retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    tracing::warn!(operation, attempts = made, error = %e, "Stripe call failed");
+                    return Err(e);
+                }
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    fn strategy(key: &IdempotencyKey) -> Result<RequestStrategy, GatewayError> {
+        let key = stripe::IdempotencyKey::new(key.as_str())
+            .map_err(|e| GatewayError::Fatal(format!("idempotency key: {e}")))?;
+        Ok(RequestStrategy::Idempotent(key))
+    }
+
+    /// One OAuth token exchange attempt: `Ok(Err(..))` is Stripe's OAuth error (`invalid_grant`...).
+    async fn oauth_attempt(&self, code: &OAuthCode) -> Result<Result<ConnectedAccount, OAuthError>, GatewayError> {
+        let body = format!("grant_type=authorization_code&code={}", code.as_str());
+        let request = hyper::Request::post(&self.oauth_url)
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {}", self.secret_key))
+            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| GatewayError::Fatal(format!("OAuth request: {e}")))?;
+        let exchange = async {
+            let response = self.oauth.request(request).await.map_err(|e| {
+                tracing::warn!(error = %e, "OAuth token exchange: no answer");
+                GatewayError::Unavailable
+            })?;
+            let status = response.status().as_u16();
+            let body = Limited::new(response.into_body(), MAX_OAUTH_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "OAuth token exchange: answer cut off");
+                    GatewayError::Unavailable
+                })?
+                .to_bytes();
+            Ok::<_, GatewayError>((status, body))
+        };
+        let (status, body) =
+            tokio::time::timeout(self.timeout, exchange).await.map_err(|_| GatewayError::Unavailable)??;
+        parse_oauth_response(status, &body)
+    }
+}
+
+/// Stripe's OAuth errors: `{"error": "invalid_grant", "error_description": "..."}`.
+#[derive(Debug, serde::Deserialize)]
+struct OAuthError {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct OAuthToken {
+    stripe_user_id: String,
+    livemode: bool,
+}
+
+fn parse_oauth_response(status: u16, body: &[u8]) -> Result<Result<ConnectedAccount, OAuthError>, GatewayError> {
+    match status {
+        200..=299 => {
+            let token: OAuthToken = serde_json::from_slice(body)
+                .map_err(|e| GatewayError::Ambiguous(format!("unreadable OAuth token answer: {e}")))?;
+            let account = AccountId::parse(&token.stripe_user_id)
+                .map_err(|e| GatewayError::Ambiguous(format!("OAuth token answer: {e}")))?;
+            Ok(Ok(ConnectedAccount { account, livemode: token.livemode }))
+        }
+        429 => Err(GatewayError::RateLimited),
+        409 | 500..=599 => Err(GatewayError::Unavailable),
+        _ => match serde_json::from_slice::<OAuthError>(body) {
+            Ok(e) => Ok(Err(e)),
+            Err(_) => Err(GatewayError::Fatal(format!("OAuth token exchange answered HTTP {status}"))),
+        },
+    }
+}
+
+/// The one place a Stripe failure becomes a [`GatewayError`].
+fn classify(error: StripeError) -> GatewayError {
+    match error {
+        StripeError::Stripe(api, status) => classify_api(status, &api),
+        // async-stripe turns every transport failure (refused, reset, TLS, body cut off) into a
+        // string; none of them says whether Stripe acted, so all are retried with the same key.
+        StripeError::ClientError(message) => {
+            tracing::warn!(error = %message, "Stripe could not be reached");
+            GatewayError::Unavailable
+        }
+        StripeError::Timeout => GatewayError::Unavailable,
+        // An error status whose body isn't Stripe's JSON: a proxy or load balancer in front of
+        // Stripe failing (an HTML 502). async-stripe drops the status code and says only this
+        // (its exact text, pinned with the exact version in Cargo.toml): retry with the same key.
+        StripeError::JSONDeserialize(message) if message == ASYNC_STRIPE_UNPARSEABLE_ERROR_BODY => {
+            tracing::warn!("Stripe answered an error that is not Stripe's JSON");
+            GatewayError::Unavailable
+        }
+        // A success we can't parse: Stripe acted, we can't read what it did, and the same key
+        // replays the same answer.
+        StripeError::JSONDeserialize(message) => GatewayError::Ambiguous(message),
+        StripeError::ConfigError(message) => GatewayError::Fatal(message),
+    }
+}
+
+fn classify_api(status: u16, api: &ApiErrors) -> GatewayError {
+    let code = api.code.as_ref().map(|c| c.as_str().to_owned()).or_else(|| match api.type_ {
+        // Stripe gives the reused-key error a type and no code.
+        ApiErrorsType::IdempotencyError => Some("idempotency_error".to_owned()),
+        _ => None,
+    });
+    let message = api.message.clone().unwrap_or_else(|| format!("HTTP {status}"));
+    let is_card_error = matches!(api.type_, ApiErrorsType::CardError);
+    match status {
+        402 if code.as_deref() == Some("authentication_required")
+            || api.decline_code.as_deref() == Some("authentication_required") =>
+        {
+            GatewayError::AuthenticationRequired
+        }
+        402 => GatewayError::Declined {
+            code: api.decline_code.clone().or(code).unwrap_or_else(|| "card_declined".to_owned()),
+        },
+        _ if is_card_error => {
+            GatewayError::Declined { code: api.decline_code.clone().or(code).unwrap_or_else(|| "card_declined".into()) }
+        }
+        409 => GatewayError::Unavailable,
+        429 => GatewayError::RateLimited,
+        500..=599 => GatewayError::Unavailable,
+        401 | 403 => GatewayError::Fatal(message),
+        _ => GatewayError::InvalidRequest { message, param: api.param.clone(), code },
+    }
+}
+
+/// Names the connected account on a request (`Stripe-Account`); the platform's own calls name none.
+macro_rules! on {
+    ($request:expr, $account:expr) => {{
+        let request = $request;
+        match $account {
+            Account::Platform => request,
+            Account::Connected(a) => request.account_id(stripe::AccountId::from(a.as_str())),
+        }
+    }};
+}
+
+fn to_currency(currency: Currency) -> stripe_types::Currency {
+    stripe_types::Currency::from_str(currency.code()).unwrap_or_else(|never| match never {})
+}
+
+fn to_metadata(metadata: &Metadata) -> HashMap<String, String> {
+    metadata.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+/// An id Stripe returned that isn't what Stripe promises: its contract broke, not ours.
+fn returned<T, E: std::fmt::Display>(what: &str, parsed: Result<T, E>) -> Result<T, GatewayError> {
+    parsed.map_err(|e| GatewayError::Fatal(format!("Stripe returned a bad {what}: {e}")))
+}
+
+fn timestamp(what: &str, unix_s: i64) -> Result<OffsetDateTime, GatewayError> {
+    returned(what, OffsetDateTime::from_unix_timestamp(unix_s))
+}
+
+fn payment_status(status: &CheckoutSessionPaymentStatus) -> Result<PaymentStatus, GatewayError> {
+    match status {
+        CheckoutSessionPaymentStatus::Paid => Ok(PaymentStatus::Paid),
+        CheckoutSessionPaymentStatus::Unpaid => Ok(PaymentStatus::Unpaid),
+        CheckoutSessionPaymentStatus::NoPaymentRequired => Ok(PaymentStatus::NoPaymentRequired),
+        other => Err(GatewayError::Fatal(format!("unknown payment_status {other:?}"))),
+    }
+}
+
+fn session_status(status: Option<&CheckoutSessionStatus>) -> Result<SessionStatus, GatewayError> {
+    match status {
+        Some(CheckoutSessionStatus::Open) => Ok(SessionStatus::Open),
+        Some(CheckoutSessionStatus::Complete) => Ok(SessionStatus::Complete),
+        Some(CheckoutSessionStatus::Expired) => Ok(SessionStatus::Expired),
+        other => Err(GatewayError::Fatal(format!("unknown session status {other:?}"))),
+    }
+}
+
+fn session_from_stripe(s: stripe_shared::CheckoutSession) -> Result<CheckoutSession, GatewayError> {
+    let amount_total = match (s.amount_total, &s.currency) {
+        (Some(amount), Some(currency)) => {
+            let currency = returned("currency", Currency::parse(&currency.to_string()))?;
+            Some(returned("amount_total", Money::from_minor(amount, currency))?)
+        }
+        _ => None,
+    };
+    let (payment_intent, payment_method, charge) = match &s.payment_intent {
+        None => (None, None, None),
+        Some(pi) => {
+            let id = returned("payment_intent", PaymentIntentId::parse(pi.id().as_str()))?;
+            let object = pi.as_object();
+            let pm = object.and_then(|o| o.payment_method.as_ref()).map(|pm| PaymentMethodId::parse(pm.id().as_str()));
+            let charge = object.and_then(|o| o.latest_charge.as_ref()).map(|ch| ChargeId::parse(ch.id().as_str()));
+            (Some(id), returned("payment_method", pm.transpose())?, returned("charge", charge.transpose())?)
+        }
+    };
+    Ok(CheckoutSession {
+        id: returned("session id", CheckoutId::parse(s.id.as_str()))?,
+        status: session_status(s.status.as_ref())?,
+        payment_status: payment_status(&s.payment_status)?,
+        amount_total,
+        customer: returned("customer", s.customer.as_ref().map(|c| CustomerId::parse(c.id().as_str())).transpose())?,
+        client_reference_id: s.client_reference_id,
+        metadata: Metadata::from_stripe(s.metadata.unwrap_or_default()),
+        payment_intent,
+        payment_method,
+        charge,
+        expires_at: timestamp("expires_at", s.expires_at)?,
+        url: s.url,
+    })
+}
+
+/// The outcome carried by a 402 or by a PaymentIntent that did not succeed.
+fn declined_code(error: Option<&ApiErrors>) -> String {
+    error
+        .and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned())))
+        .unwrap_or_else(|| "card_declined".to_owned())
+}
+
+fn outcome_from_error(error: &StripeError) -> Option<OffSessionOutcome> {
+    let StripeError::Stripe(api, 402) = error else { return None };
+    let payment_intent = api.payment_intent.as_ref().and_then(|pi| PaymentIntentId::parse(pi.id.as_str()).ok());
+    Some(match classify_api(402, api) {
+        GatewayError::AuthenticationRequired => OffSessionOutcome::AuthenticationRequired { payment_intent },
+        _ => OffSessionOutcome::Declined { payment_intent, code: declined_code(Some(api)) },
+    })
+}
+
+fn outcome_from_intent(pi: stripe_shared::PaymentIntent) -> Result<OffSessionOutcome, GatewayError> {
+    let payment_intent = returned("payment intent id", PaymentIntentId::parse(pi.id.as_str()))?;
+    match pi.status {
+        PaymentIntentStatus::Succeeded => Ok(OffSessionOutcome::Succeeded { payment_intent }),
+        PaymentIntentStatus::Processing => Ok(OffSessionOutcome::Processing { payment_intent }),
+        PaymentIntentStatus::RequiresAction => {
+            Ok(OffSessionOutcome::AuthenticationRequired { payment_intent: Some(payment_intent) })
+        }
+        PaymentIntentStatus::RequiresPaymentMethod => Ok(OffSessionOutcome::Declined {
+            payment_intent: Some(payment_intent),
+            code: declined_code(pi.last_payment_error.as_deref()),
+        }),
+        other => Err(GatewayError::Fatal(format!("PaymentIntent {payment_intent} is {other:?} after confirm"))),
+    }
+}
+
+impl PaymentGateway for StripeGateway {
+    async fn create_customer(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        customer: &NewCustomer,
+    ) -> Result<CustomerId, GatewayError> {
+        let request =
+            CreateCustomer::new().description(customer.description.clone()).metadata(to_metadata(&customer.metadata));
+        let (request, strategy) = (&request, &Self::strategy(key)?);
+        let created = self
+            .with_retries("customers.create", || async move {
+                on!(request.customize(), account)
+                    .request_strategy(strategy.clone())
+                    .send(&self.client)
+                    .await
+                    .map_err(classify)
+            })
+            .await?;
+        returned("customer id", CustomerId::parse(created.id.as_str()))
+    }
+
+    async fn create_checkout_session(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        session: &NewCheckoutSession,
+    ) -> Result<CreatedCheckoutSession, GatewayError> {
+        let currency = to_currency(session.amount.currency());
+        let mut price_data = CreateCheckoutSessionLineItemsPriceData::new(currency);
+        price_data.unit_amount = Some(session.amount.amount_minor());
+        price_data.product_data = Some(ProductData::new(session.label.clone()));
+        let mut line_item = CreateCheckoutSessionLineItems::new();
+        line_item.price_data = Some(price_data);
+        line_item.quantity = Some(1);
+        let mut payment_intent_data = CreateCheckoutSessionPaymentIntentData::new();
+        // Saves the card on the customer for auto top-up's off-session charges.
+        payment_intent_data.setup_future_usage =
+            Some(CreateCheckoutSessionPaymentIntentDataSetupFutureUsage::OffSession);
+        // The PaymentIntent carries the metadata too, so payment_intent.* events can be traced.
+        payment_intent_data.metadata = Some(to_metadata(&session.metadata));
+        let request = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .customer(session.customer.as_str())
+            .line_items(vec![line_item])
+            .payment_intent_data(payment_intent_data)
+            .metadata(to_metadata(&session.metadata))
+            .client_reference_id(session.client_reference_id.clone())
+            .success_url(session.success_url.clone())
+            .cancel_url(session.cancel_url.clone());
+        let (request, strategy) = (&request, &Self::strategy(key)?);
+        let created = self
+            .with_retries("checkout.sessions.create", || async move {
+                on!(request.customize(), account)
+                    .request_strategy(strategy.clone())
+                    .send(&self.client)
+                    .await
+                    .map_err(classify)
+            })
+            .await?;
+        let id = returned("session id", CheckoutId::parse(created.id.as_str()))?;
+        let url = created.url.ok_or_else(|| GatewayError::Fatal(format!("session {id} has no url")))?;
+        Ok(CreatedCheckoutSession {
+            payment_status: payment_status(&created.payment_status)?,
+            expires_at: timestamp("expires_at", created.expires_at)?,
+            id,
+            url,
+        })
+    }
+
+    async fn retrieve_checkout_session(
+        &self,
+        account: Account<'_>,
+        id: &CheckoutId,
+    ) -> Result<CheckoutSession, GatewayError> {
+        let request = RetrieveCheckoutSession::new(id.as_str()).expand(vec!["payment_intent".to_owned()]);
+        let request = &request;
+        let session = self
+            .with_retries("checkout.sessions.retrieve", || async move {
+                on!(request.customize(), account).send(&self.client).await.map_err(classify)
+            })
+            .await?;
+        session_from_stripe(session)
+    }
+
+    async fn charge_off_session(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        charge: &OffSessionCharge,
+    ) -> Result<OffSessionOutcome, GatewayError> {
+        let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
+        // Nobody is there to follow a redirect, and without this Stripe wants a return_url.
+        automatic.allow_redirects = Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
+        let request = CreatePaymentIntent::new(charge.amount.amount_minor(), to_currency(charge.amount.currency()))
+            .customer(charge.customer.as_str())
+            .payment_method(charge.payment_method.as_str())
+            .off_session(CreatePaymentIntentOffSession::Bool(true))
+            .confirm(true)
+            .automatic_payment_methods(automatic)
+            .description(charge.description.clone())
+            .metadata(to_metadata(&charge.metadata));
+        let (request, strategy) = (&request, &Self::strategy(key)?);
+        self.with_retries("payment_intents.create", || async move {
+            match on!(request.customize(), account).request_strategy(strategy.clone()).send(&self.client).await {
+                Ok(pi) => outcome_from_intent(pi),
+                Err(e) => match outcome_from_error(&e) {
+                    Some(outcome) => Ok(outcome),
+                    None => Err(classify(e)),
+                },
+            }
+        })
+        .await
+    }
+
+    async fn connect_account(&self, code: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {
+        // No idempotency key: the code itself is single use. If an attempt whose answer we lost
+        // used it, the retry is told `invalid_grant`, and we can't know the account: Ambiguous.
+        let uncertain = AtomicBool::new(false);
+        let uncertain = &uncertain;
+        self.with_retries("oauth.token", || async move {
+            let earlier_attempt_uncertain = uncertain.load(Ordering::Relaxed);
+            match self.oauth_attempt(code).await {
+                Ok(Ok(account)) => Ok(account),
+                Ok(Err(e)) if e.error == "invalid_grant" && earlier_attempt_uncertain => Err(GatewayError::Ambiguous(
+                    "the authorization code was used by an attempt whose answer was lost".into(),
+                )),
+                Ok(Err(e)) if matches!(e.error.as_str(), "invalid_grant" | "invalid_request") => {
+                    Err(GatewayError::InvalidRequest {
+                        message: e.error_description.unwrap_or_else(|| e.error.clone()),
+                        param: Some("code".into()),
+                        code: Some(e.error),
+                    })
+                }
+                Ok(Err(e)) => Err(GatewayError::Fatal(format!(
+                    "OAuth token exchange: {} {}",
+                    e.error,
+                    e.error_description.unwrap_or_default()
+                ))),
+                Err(e) => {
+                    // A 429 was turned away before acting; anything else may have used the code.
+                    if e != GatewayError::RateLimited {
+                        uncertain.store(true, Ordering::Relaxed);
+                    }
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(type_: ApiErrorsType, code: Option<&str>, decline_code: Option<&str>) -> ApiErrors {
+        ApiErrors {
+            advice_code: None,
+            charge: None,
+            code: code.map(|c| c.parse().unwrap_or_else(|never| match never {})),
+            decline_code: decline_code.map(str::to_owned),
+            doc_url: None,
+            message: Some("m".into()),
+            network_advice_code: None,
+            network_decline_code: None,
+            param: Some("p".into()),
+            payment_intent: None,
+            payment_method: None,
+            payment_method_type: None,
+            request_log_url: None,
+            setup_intent: None,
+            source: None,
+            type_,
+        }
+    }
+
+    #[test]
+    fn stripe_errors_map_to_what_the_caller_does() {
+        use ApiErrorsType::*;
+        let card = |code, decline| classify_api(402, &api(CardError, code, decline));
+        assert_eq!(card(Some("authentication_required"), None), GatewayError::AuthenticationRequired);
+        assert_eq!(card(Some("card_declined"), Some("authentication_required")), GatewayError::AuthenticationRequired);
+        assert_eq!(
+            card(Some("card_declined"), Some("insufficient_funds")),
+            GatewayError::Declined { code: "insufficient_funds".into() }
+        );
+        assert_eq!(card(Some("expired_card"), None), GatewayError::Declined { code: "expired_card".into() });
+        assert_eq!(card(None, None), GatewayError::Declined { code: "card_declined".into() });
+        assert_eq!(
+            classify_api(400, &api(IdempotencyError, None, None)),
+            GatewayError::InvalidRequest {
+                message: "m".into(),
+                param: Some("p".into()),
+                code: Some("idempotency_error".into())
+            }
+        );
+        assert_eq!(
+            classify_api(400, &api(InvalidRequestError, Some("amount_too_small"), None)),
+            GatewayError::InvalidRequest {
+                message: "m".into(),
+                param: Some("p".into()),
+                code: Some("amount_too_small".into())
+            }
+        );
+        assert_eq!(
+            classify_api(409, &api(IdempotencyError, Some("idempotency_key_in_use"), None)),
+            GatewayError::Unavailable
+        );
+        assert_eq!(classify_api(429, &api(InvalidRequestError, Some("rate_limit"), None)), GatewayError::RateLimited);
+        assert_eq!(classify_api(500, &api(ApiError, None, None)), GatewayError::Unavailable);
+        assert_eq!(classify_api(503, &api(ApiError, None, None)), GatewayError::Unavailable);
+        assert_eq!(
+            classify_api(403, &api(InvalidRequestError, Some("account_invalid"), None)),
+            GatewayError::Fatal("m".into())
+        );
+        assert_eq!(classify_api(401, &api(InvalidRequestError, None, None)), GatewayError::Fatal("m".into()));
+        assert_eq!(classify(StripeError::Timeout), GatewayError::Unavailable);
+        assert_eq!(classify(StripeError::ClientError("reset".into())), GatewayError::Unavailable);
+        assert_eq!(classify(StripeError::JSONDeserialize("x".into())), GatewayError::Ambiguous("x".into()));
+        assert_eq!(
+            classify(StripeError::JSONDeserialize("error deserializing Stripe error".into())),
+            GatewayError::Unavailable
+        );
+    }
+
+    #[test]
+    fn oauth_answers() {
+        let ok = parse_oauth_response(200, br#"{"stripe_user_id":"acct_1","livemode":false,"access_token":"x"}"#);
+        assert_eq!(
+            ok.unwrap().unwrap(),
+            ConnectedAccount { account: AccountId::parse("acct_1").unwrap(), livemode: false }
+        );
+        let used = parse_oauth_response(400, br#"{"error":"invalid_grant","error_description":"used"}"#);
+        assert_eq!(used.unwrap().unwrap_err().error, "invalid_grant");
+        assert_eq!(parse_oauth_response(500, b"").unwrap_err(), GatewayError::Unavailable);
+        assert_eq!(parse_oauth_response(429, b"").unwrap_err(), GatewayError::RateLimited);
+        assert!(matches!(parse_oauth_response(200, b"{}"), Err(GatewayError::Ambiguous(_))));
+        assert!(matches!(parse_oauth_response(401, b"<html>"), Err(GatewayError::Fatal(_))));
+    }
+
+    #[test]
+    fn base_urls_get_their_slash() {
+        assert_eq!(with_trailing_slash("http://127.0.0.1:1"), "http://127.0.0.1:1/");
+        assert_eq!(with_trailing_slash("https://api.stripe.com/"), "https://api.stripe.com/");
+    }
+}
