@@ -1,8 +1,9 @@
 //! Lambda's side of a function process, played locally for the init benchmark and the wiring
 //! test: a Runtime API stand-in (the function's `AWS_LAMBDA_RUNTIME_API`), an SSM stand-in
-//! answering `AmazonSSM.GetParameter` (the functions that take payments read their Stripe
-//! secrets from Parameter Store at init; `AWS_ENDPOINT_URL_SSM` points the SDK here), and the
-//! environment Lambda gives a `provided.al2023` function.
+//! answering `AmazonSSM.GetParameter` (the webhook function reads its signing secrets from
+//! Parameter Store at init, the functions that call Stripe their key on their first Stripe call;
+//! `AWS_ENDPOINT_URL_SSM` points the SDK here), and the environment Lambda gives a
+//! `provided.al2023` function.
 //!
 //! Both stand-ins are plain HTTP/1.1 over std threads, so they answer whatever the caller's
 //! thread is doing (a benchmark loop, a test blocked waiting for an answer).
@@ -12,7 +13,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, ExitStatus};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -176,6 +176,15 @@ pub enum Outcome {
     Error(Vec<u8>),
 }
 
+/// One invocation's answer, with when it was handed out and answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub request_id: String,
+    pub outcome: Outcome,
+    pub handed_out_at: Instant,
+    pub answered_at: Instant,
+}
+
 /// What the Runtime API stand-in saw since it started or was last [`RuntimeApi::reset`].
 #[derive(Debug, Default)]
 pub struct Seen {
@@ -183,8 +192,8 @@ pub struct Seen {
     pub first_next_at: Option<Instant>,
     /// The body of `POST /init/error`.
     pub init_error: Option<String>,
-    /// Answers by request id, in arrival order.
-    pub outcomes: Vec<(String, Outcome)>,
+    /// Answers in arrival order.
+    pub answers: Vec<Answer>,
     /// Requests it refused (an unknown path, an answer to an id it never handed out).
     pub refused: Vec<String>,
 }
@@ -193,8 +202,8 @@ pub struct Seen {
 struct RuntimeState {
     seen: Mutex<Seen>,
     queue: Mutex<VecDeque<Invocation>>,
-    /// The request ids handed out, so an answer to another one is refused as Lambda does.
-    handed_out: Mutex<Vec<String>>,
+    /// The request ids handed out and when, so an answer to another one is refused as Lambda does.
+    handed_out: Mutex<Vec<(String, Instant)>>,
     changed: Condvar,
 }
 
@@ -307,7 +316,7 @@ fn runtime_api_answer(state: &RuntimeState, req: &HttpRequest, stream: &mut TcpS
                 s.first_next_at.get_or_insert(at);
             });
             let Some(invocation) = state.queue.lock().unwrap().pop_front() else { return Ok(Then::Hold) };
-            state.handed_out.lock().unwrap().push(invocation.request_id.clone());
+            state.handed_out.lock().unwrap().push((invocation.request_id.clone(), Instant::now()));
             let deadline_ms = epoch_ms(SystemTime::now() + invocation.timeout);
             let headers = [
                 ("lambda-runtime-aws-request-id", invocation.request_id.clone()),
@@ -333,10 +342,14 @@ fn runtime_api_answer(state: &RuntimeState, req: &HttpRequest, stream: &mut TcpS
                 Some((id, "error")) => Some((id, Outcome::Error(req.body.clone()))),
                 _ => None,
             };
-            match answer {
-                Some((id, outcome)) if state.handed_out.lock().unwrap().iter().any(|h| h == id) => {
-                    let id = id.to_owned();
-                    state.update(|s| s.outcomes.push((id, outcome)));
+            let answered_at = Instant::now();
+            let handed_out_at = answer
+                .as_ref()
+                .and_then(|(id, _)| state.handed_out.lock().unwrap().iter().find(|(h, _)| h == id).map(|(_, at)| *at));
+            match (answer, handed_out_at) {
+                (Some((id, outcome)), Some(handed_out_at)) => {
+                    let answer = Answer { request_id: id.to_owned(), outcome, handed_out_at, answered_at };
+                    state.update(|s| s.answers.push(answer));
                     accepted(stream)
                 }
                 _ => {
@@ -358,7 +371,8 @@ fn runtime_api_answer(state: &RuntimeState, req: &HttpRequest, stream: &mut TcpS
 
 struct SsmState {
     parameters: BTreeMap<String, String>,
-    calls: AtomicU32,
+    /// When each `GetParameter` arrived.
+    calls: Mutex<Vec<Instant>>,
 }
 
 /// The SSM stand-in: `GetParameter` answers its parameters (as decrypted SecureStrings),
@@ -373,7 +387,7 @@ impl Ssm {
     pub fn start(parameters: BTreeMap<String, String>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
-        let state = Arc::new(SsmState { parameters, calls: AtomicU32::new(0) });
+        let state = Arc::new(SsmState { parameters, calls: Mutex::new(Vec::new()) });
         serve(listener, state.clone(), ssm_answer);
         Ok(Self { url, state })
     }
@@ -385,11 +399,17 @@ impl Ssm {
 
     /// The `GetParameter` calls so far.
     pub fn calls(&self) -> u32 {
-        self.state.calls.load(Ordering::Relaxed)
+        u32::try_from(self.state.calls.lock().unwrap().len()).expect("fewer than 2^32 calls")
+    }
+
+    /// The `GetParameter` calls that arrived before `at`.
+    pub fn calls_before(&self, at: Instant) -> u32 {
+        let before = self.state.calls.lock().unwrap().iter().filter(|c| **c < at).count();
+        u32::try_from(before).expect("fewer than 2^32 calls")
     }
 
     pub fn reset_calls(&self) {
-        self.state.calls.store(0, Ordering::Relaxed);
+        self.state.calls.lock().unwrap().clear();
     }
 }
 
@@ -400,7 +420,7 @@ fn ssm_answer(state: &SsmState, req: &HttpRequest, stream: &mut TcpStream) -> st
         let body = br#"{"__type":"InvalidAction","message":"only GetParameter here"}"#;
         return respond(stream, "400 Bad Request", JSON, &[], body).map(|()| Then::Continue);
     }
-    state.calls.fetch_add(1, Ordering::Relaxed);
+    state.calls.lock().unwrap().push(Instant::now());
     let asked: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
     let name = asked["Name"].as_str().unwrap_or_default();
     let Some(value) = state.parameters.get(name) else {

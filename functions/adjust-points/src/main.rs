@@ -1,16 +1,8 @@
-//! The adjust-points Lambda: tracing, configuration and clients once, then one handler per event.
-
-use std::convert::Infallible;
-
-use lambda_http::{Error, Request, run, service_fn};
+//! The adjust-points Lambda: [`runtime::serve_http`] builds the clients once, then hands each
+//! request to [`adjust_points::handle`]. It never calls Stripe.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    runtime::init_tracing();
-    let billing = runtime::billing_from_env().await?;
-    run(service_fn(|req: Request| {
-        let billing = billing.clone();
-        async move { Ok::<_, Infallible>(adjust_points::handle(&billing, req).await) }
-    }))
-    .await
+async fn main() -> Result<(), runtime::Error> {
+    runtime::serve_http(runtime::Stripe::None, |billing, req| async move { adjust_points::handle(&billing, req).await })
+        .await
 }

@@ -1,20 +1,12 @@
-//! The create-checkout Lambda: tracing, configuration, the Stripe key from SSM and the clients
-//! once, then one handler per event.
-
-use std::convert::Infallible;
-use std::sync::Arc;
-
-use lambda_http::{Error, Request, run, service_fn};
+//! The create-checkout Lambda: [`runtime::serve_http`] builds the clients once, then hands each
+//! request to [`create_checkout::handle`]. Every request creates a Checkout Session: the first one reads the Stripe
+//! key from SSM and builds the client.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    runtime::init_tracing();
-    let config = runtime::aws_config().await;
-    let payments = runtime::client_payments_from_env(&config).await?;
-    let billing = Arc::new(runtime::billing(&config)?.with_payments(payments));
-    run(service_fn(|req: Request| {
-        let billing = billing.clone();
-        async move { Ok::<_, Infallible>(create_checkout::handle(&billing, req).await) }
-    }))
+async fn main() -> Result<(), runtime::Error> {
+    runtime::serve_http(
+        runtime::Stripe::Client,
+        |billing, req| async move { create_checkout::handle(&billing, req).await },
+    )
     .await
 }

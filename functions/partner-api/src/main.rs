@@ -1,20 +1,9 @@
-//! The partner-api Lambda: tracing, configuration, the Stripe key from SSM (for Connect) and
-//! the clients once, then one handler per event.
-
-use std::convert::Infallible;
-use std::sync::Arc;
-
-use lambda_http::{Error, Request, run, service_fn};
+//! The partner-api Lambda: [`runtime::serve_http`] builds the clients once, then hands each
+//! request to [`partner_api::handle`]. Only its Stripe routes (connecting an account, a partner wallet's
+//! checkout) call Stripe: the first of them reads the key from SSM, the other routes never do.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    runtime::init_tracing();
-    let config = runtime::aws_config().await;
-    let payments = runtime::client_payments_from_env(&config).await?;
-    let billing = Arc::new(runtime::billing(&config)?.with_payments(payments));
-    run(service_fn(|req: Request| {
-        let billing = billing.clone();
-        async move { Ok::<_, Infallible>(partner_api::handle(&billing, req).await) }
-    }))
-    .await
+async fn main() -> Result<(), runtime::Error> {
+    runtime::serve_http(runtime::Stripe::Client, |billing, req| async move { partner_api::handle(&billing, req).await })
+        .await
 }

@@ -1,20 +1,12 @@
-//! The platform-api Lambda: tracing, configuration and clients once, then one handler per event.
-
-use std::convert::Infallible;
-use std::sync::Arc;
-
-use lambda_http::{Error, Request, run, service_fn};
+//! The platform-api Lambda: [`runtime::serve_http`] builds the clients once, then hands each
+//! request to [`platform_api::handle`]. A usage debit below a workspace's refill threshold charges its
+//! saved card (auto top-up): the first such charge reads the Stripe key from SSM.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    runtime::init_tracing();
-    let config = runtime::aws_config().await;
-    // A usage debit below a workspace's refill threshold charges its saved card (auto top-up).
-    let payments = runtime::client_payments_from_env(&config).await?;
-    let billing = Arc::new(runtime::billing(&config)?.with_payments(payments));
-    run(service_fn(|req: Request| {
-        let billing = billing.clone();
-        async move { Ok::<_, Infallible>(platform_api::handle(&billing, req).await) }
-    }))
+async fn main() -> Result<(), runtime::Error> {
+    runtime::serve_http(
+        runtime::Stripe::Client,
+        |billing, req| async move { platform_api::handle(&billing, req).await },
+    )
     .await
 }

@@ -1,16 +1,11 @@
-//! The purchase-addon Lambda: tracing, configuration and clients once, then one handler per event.
-
-use std::convert::Infallible;
-
-use lambda_http::{Error, Request, run, service_fn};
+//! The purchase-addon Lambda: [`runtime::serve_http`] builds the clients once, then hands each
+//! request to [`purchase_addon::handle`]. It never calls Stripe.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    runtime::init_tracing();
-    let billing = runtime::billing_from_env().await?;
-    run(service_fn(|req: Request| {
-        let billing = billing.clone();
-        async move { Ok::<_, Infallible>(purchase_addon::handle(&billing, req).await) }
-    }))
+async fn main() -> Result<(), runtime::Error> {
+    runtime::serve_http(
+        runtime::Stripe::None,
+        |billing, req| async move { purchase_addon::handle(&billing, req).await },
+    )
     .await
 }

@@ -1,27 +1,16 @@
-//! The renew-addons Lambda: tracing, the run's limits, the Stripe key from SSM and the clients
-//! once, then one renewal run per scheduled event (whose payload says nothing we need).
+//! The renew-addons Lambda: the run's limits, then [`runtime::serve_events`] builds the clients
+//! once and each scheduled event (whose payload says nothing we need) runs one renewal run. A
+//! renewal short of points may top the wallet up on the saved card: the first such charge reads
+//! the Stripe key from SSM.
 
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde_json::Value;
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    runtime::init_tracing();
+async fn main() -> Result<(), runtime::Error> {
     let limits = renew_addons::limits_from_env(|name| std::env::var(name).ok())?;
-    let config = runtime::aws_config().await;
-    // A renewal short of points may top the wallet up on the workspace's saved card first.
-    let payments = runtime::client_payments_from_env(&config).await?;
-    let billing = Arc::new(runtime::billing(&config)?.with_payments(payments));
-    run(service_fn(|event: LambdaEvent<Value>| {
-        let billing = billing.clone();
-        async move {
-            let deadline = renew_addons::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
-            let run = renew_addons::handle(&billing, deadline, limits).await?;
-            Ok::<_, renew_addons::RenewError>(run.summary())
-        }
-    }))
+    runtime::serve_events(runtime::Stripe::Client, |billing, event| async move {
+        let deadline = renew_addons::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
+        renew_addons::handle(&billing, deadline, limits).await.map(|run| run.summary())
+    })
     .await
 }

@@ -1,20 +1,11 @@
-//! The stripe-webhook Lambda: tracing, configuration, the webhook secrets from SSM and the
-//! DynamoDB client once, then one handler per event. It never calls Stripe.
-
-use std::convert::Infallible;
-use std::sync::Arc;
-
-use lambda_http::{Error, Request, run, service_fn};
+//! The stripe-webhook Lambda: [`runtime::serve_http`] builds the clients once, then hands each
+//! request to [`stripe_webhook::handle`]. Every request checks a Stripe signature, so the signing secrets
+//! are read from SSM at init. It never calls Stripe.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    runtime::init_tracing();
-    let config = runtime::aws_config().await;
-    let payments = runtime::webhook_payments_from_env(&config).await?;
-    let billing = Arc::new(runtime::billing(&config)?.with_payments(payments));
-    run(service_fn(|req: Request| {
-        let billing = billing.clone();
-        async move { Ok::<_, Infallible>(stripe_webhook::handle(&billing, req).await) }
-    }))
+async fn main() -> Result<(), runtime::Error> {
+    runtime::serve_http(runtime::Stripe::WebhookSecrets, |billing, req| async move {
+        stripe_webhook::handle(&billing, req).await
+    })
     .await
 }

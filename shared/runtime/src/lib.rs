@@ -1,5 +1,6 @@
 //! What every Lambda's `main` does once, before the first event: JSON logs, configuration
-//! from the environment, the DynamoDB client.
+//! from the environment, the DynamoDB client, and the Stripe a function needs; then the
+//! runtime's loop ([`serve_http`], [`serve_events`]).
 
 use std::sync::Arc;
 
@@ -7,6 +8,16 @@ use billing::Billing;
 use domain::{Currency, Meters, SystemClock};
 use store::Store;
 use store::dynamodb::DynamoTable;
+
+#[cfg(feature = "stripe")]
+pub mod lazy_gateway;
+mod serve;
+
+#[cfg(feature = "stripe")]
+use lazy_gateway::LazyGateway;
+#[cfg(feature = "http")]
+pub use serve::serve_http;
+pub use serve::{Error, Operations, Stripe, init, serve_events};
 
 /// The table's name, set by template.yaml.
 pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
@@ -114,10 +125,15 @@ pub fn is_live_key(key: &str) -> bool {
     key.starts_with("sk_live_") || key.starts_with("rk_live_")
 }
 
-/// Reads a SecureString parameter, decrypted. Its value never reaches a log.
+/// Reads the SecureString parameter named by the variable `var`, decrypted. Its value never
+/// reaches a log.
 #[cfg(feature = "ssm")]
 pub async fn parameter(config: &aws_config::SdkConfig, var: &'static str) -> Result<String, ConfigError> {
-    let name = env(var)?;
+    read_parameter(config, env(var)?).await
+}
+
+#[cfg(feature = "ssm")]
+async fn read_parameter(config: &aws_config::SdkConfig, name: String) -> Result<String, ConfigError> {
     let client = aws_sdk_ssm::Client::new(config);
     let answer = client.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
         ConfigError::Parameter { name: name.clone(), why: aws_sdk_ssm::error::DisplayErrorContext(e).to_string() }
@@ -145,20 +161,56 @@ pub async fn webhook_payments_from_env(config: &aws_config::SdkConfig) -> Result
         .with_platform_webhook_secrets(secrets(platform)))
 }
 
-/// The Stripe client of the functions that call Stripe, with the key from SSM. A key of the
-/// other mode than `STRIPE_LIVEMODE` stops the function at init: a test key on a live
-/// deployment (or the reverse) is a misconfiguration, not something to run with.
+/// Where the Stripe client sends its calls instead of api.stripe.com and connect.stripe.com:
+/// the Stripe fake on loopback, for the wiring test and the init benchmark, which start the
+/// real binaries. Unset on a deployment; set on a live one, it stops the function at init.
+pub const STRIPE_API_BASE_VAR: &str = "STRIPE_API_BASE";
+
+/// The Stripe client of the functions that may call Stripe, built on the first call that needs
+/// it ([`LazyGateway`]): the key is read from SSM then, not at init. A key of the other mode
+/// than `STRIPE_LIVEMODE` (a test key on a live deployment, or the reverse) is a
+/// misconfiguration: that call fails as retryable, logged, without reaching Stripe.
 #[cfg(feature = "stripe")]
-pub async fn client_payments_from_env(config: &aws_config::SdkConfig) -> Result<billing::Payments, ConfigError> {
+pub fn client_payments_from_env(config: &aws_config::SdkConfig) -> Result<billing::Payments, ConfigError> {
     let livemode = livemode_from_env()?;
-    let key = parameter(config, STRIPE_SECRET_KEY_PARAM_VAR).await?;
+    // Both read now: a function missing either is misdeployed, which init should say.
+    let key_param = env(STRIPE_SECRET_KEY_PARAM_VAR)?;
+    let base = std::env::var(STRIPE_API_BASE_VAR).ok().filter(|v| !v.trim().is_empty());
+    if livemode && base.is_some() {
+        return Err(ConfigError::Invalid {
+            name: STRIPE_API_BASE_VAR,
+            why: format!("a live deployment ({STRIPE_LIVEMODE_VAR}=true) calls Stripe itself"),
+        });
+    }
+    let config = config.clone();
+    let gateway = LazyGateway::new(move || {
+        let (config, key_param, base) = (config.clone(), key_param.clone(), base.clone());
+        async move {
+            let key = read_parameter(&config, key_param).await?;
+            stripe_client(key, livemode, base.as_deref())
+        }
+    });
+    Ok(billing::Payments::new(livemode).with_gateway(Arc::new(gateway)))
+}
+
+/// The client over `key`, refused when the key's mode is not the deployment's.
+#[cfg(feature = "stripe")]
+fn stripe_client(
+    key: String,
+    livemode: bool,
+    base: Option<&str>,
+) -> Result<Arc<dyn stripe_gateway::gateway::Gateway>, ConfigError> {
     if is_live_key(&key) != livemode {
         return Err(ConfigError::Invalid {
             name: STRIPE_SECRET_KEY_PARAM_VAR,
             why: format!("the key's mode does not match {STRIPE_LIVEMODE_VAR}={livemode}"),
         });
     }
-    let gateway = stripe_gateway::client::StripeGateway::new(stripe_gateway::client::StripeConfig::new(key))
+    let mut config = stripe_gateway::client::StripeConfig::new(key);
+    if let Some(base) = base {
+        config = config.with_base(base);
+    }
+    let gateway = stripe_gateway::client::StripeGateway::new(config)
         .map_err(|e| ConfigError::Invalid { name: STRIPE_SECRET_KEY_PARAM_VAR, why: e.to_string() })?;
-    Ok(billing::Payments::new(livemode).with_gateway(Arc::new(gateway)))
+    Ok(Arc::new(gateway))
 }

@@ -8,7 +8,14 @@
 //! program gets the environment Lambda and template.yaml give a function, with dummy
 //! credentials, and nothing else.
 //!
-//!   init-bench [--runs N] [--warmup N] [--logs DIR] LABEL=PROGRAM [ARGS...]...
+//!   init-bench [--runs N] [--warmup N] [--logs DIR] [--first-request] LABEL=PROGRAM [ARGS...]...
+//!
+//! `--first-request` (with `DYNAMODB_ENDPOINT` set: DynamoDB Local) also counts what a function
+//! leaves to its first request (a client built on first use, a secret read then): each function
+//! labelled by its crate name is started again, handed one typical request followed by
+//! [`WARM_REQUESTS`] more of the same kind, over a seeded table and the Stripe fake on loopback;
+//! (process start -> first answer) minus (the median of the later requests' latency) is its
+//! init as a caller waiting on a cold start sees it, put next to the empty binary's init.
 //!
 //! Each `LABEL=PROGRAM ARGS` is one word (arguments separated by spaces). Runs go round-robin over
 //! the programs, so a noisy moment of the machine hits them alike; the warm-up runs (page cache)
@@ -19,9 +26,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use integration_tests::lambda::{Process, RuntimeApi, Ssm, lambda_environment};
+use billing::{Billing, NewWorkspace, Payments};
+use domain::{CreditRate, CreditRateTerms, PartnerId, PartnerSettings, PlanId, SystemClock, WorkspaceId};
+use integration_tests::ENDPOINT_VAR;
+use integration_tests::lambda::{Invocation, Outcome, Process, RuntimeApi, Ssm, lambda_environment};
+use serde_json::{Value, json};
+use store::dynamodb::{DynamoTable, create_table, local_client};
+use store::{IdempotencyKey, Store};
+use stripe_fake::{Fake, FakeConfig, RunningFake};
+use stripe_gateway::client::{StripeConfig, StripeGateway};
+use stripe_gateway::ids::OAuthCode;
 
 /// A program that has not called `/next` by then has failed.
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,11 +47,37 @@ const MAX_RUNS: usize = 10_000;
 const SECRET_KEY_PARAM: &str = "/billing/stripe/secret-key";
 const WEBHOOK_SECRETS_PARAM: &str = "/billing/stripe/webhook-secrets";
 const PLATFORM_WEBHOOK_SECRETS_PARAM: &str = "/billing/stripe/platform-webhook-secrets";
+/// The Stripe key in the SSM stand-in, which the Stripe fake accepts.
+const SECRET_KEY: &str = "sk_test_init_bench";
+const WEBHOOK_SECRET: &str = "whsec_init_bench";
+/// The requests after the first one in a first-request run: their median latency is the warm one.
+const WARM_REQUESTS: usize = 5;
+/// From the first `/next` until every request of a first-request run is answered.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The seeded tenant.
+const P: &str = "p-bench";
+const W: &str = "w-bench";
+const SCHEDULED_EVENT: &str = include_str!("../../fixtures/eventbridge-scheduled-event.json");
+const CHECKOUT_COMPLETED_EVENT: &str = include_str!("../../fixtures/stripe-checkout-session-completed.json");
 
 struct Program {
     label: String,
     command: Vec<String>,
     init_ms: Vec<Duration>,
+    ssm_calls: u32,
+    failure: Option<String>,
+    first: FirstRequests,
+}
+
+/// The first-request runs of one program.
+#[derive(Default)]
+struct FirstRequests {
+    /// Process start -> the first request's answer.
+    first_answer: Vec<Duration>,
+    /// The median latency of the requests after it, in the same process.
+    warm: Vec<Duration>,
+    /// `first_answer - warm`, run by run.
+    cold_cost: Vec<Duration>,
     ssm_calls: u32,
     failure: Option<String>,
 }
@@ -107,7 +150,7 @@ fn ratio(a: Duration, b: Duration) -> String {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: init-bench [--runs N] [--warmup N] [--logs DIR] LABEL=PROGRAM [ARGS...]...");
+    eprintln!("usage: init-bench [--runs N] [--warmup N] [--logs DIR] [--first-request] LABEL=PROGRAM [ARGS...]...");
     std::process::exit(2)
 }
 
@@ -116,6 +159,7 @@ fn main() {
     let mut warmup = 1;
     let mut logs = std::env::temp_dir().join("init-bench");
     let mut programs = Vec::new();
+    let mut first_request = false;
     let mut args = std::env::args().skip(1);
     let count = |v: Option<String>, least: usize| -> usize {
         v.and_then(|v| v.parse().ok()).filter(|n| (least..=MAX_RUNS).contains(n)).unwrap_or_else(|| usage())
@@ -125,6 +169,7 @@ fn main() {
             "--runs" => runs = count(args.next(), 1),
             "--warmup" => warmup = count(args.next(), 0),
             "--logs" => logs = PathBuf::from(args.next().unwrap_or_else(|| usage())),
+            "--first-request" => first_request = true,
             _ => {
                 let Some((label, command)) = a.split_once('=') else { usage() };
                 let command: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
@@ -137,6 +182,7 @@ fn main() {
                     init_ms: vec![],
                     ssm_calls: 0,
                     failure: None,
+                    first: FirstRequests::default(),
                 });
             }
         }
@@ -147,8 +193,8 @@ fn main() {
 
     let runtime = RuntimeApi::start().expect("start the Runtime API stand-in");
     let parameters = BTreeMap::from([
-        (SECRET_KEY_PARAM.to_owned(), "sk_test_init_bench".to_owned()),
-        (WEBHOOK_SECRETS_PARAM.to_owned(), "whsec_init_bench".to_owned()),
+        (SECRET_KEY_PARAM.to_owned(), SECRET_KEY.to_owned()),
+        (WEBHOOK_SECRETS_PARAM.to_owned(), WEBHOOK_SECRET.to_owned()),
         (PLATFORM_WEBHOOK_SECRETS_PARAM.to_owned(), "whsec_init_bench_platform".to_owned()),
     ]);
     let ssm = Ssm::start(parameters).expect("start the SSM stand-in");
@@ -175,6 +221,35 @@ fn main() {
                 Err(e) => {
                     eprintln!("init-bench: {}: {e} (its output: {}/{}.log)", p.label, logs.display(), p.label);
                     p.failure = Some(e);
+                }
+            }
+        }
+    }
+
+    let world = first_request.then(World::start);
+    if let Some(world) = &world {
+        for round in 0..warmup + runs {
+            for (p, log) in programs.iter_mut().zip(&files) {
+                if p.first.failure.is_some() || typical_request(&p.label).is_none() {
+                    continue;
+                }
+                match first_request_run(p, &runtime, &ssm, world, &home, log) {
+                    Ok(_) if round < warmup => {}
+                    Ok((first, warm, calls)) => {
+                        p.first.first_answer.push(first);
+                        p.first.warm.push(warm);
+                        p.first.cold_cost.push(first.saturating_sub(warm));
+                        p.first.ssm_calls = p.first.ssm_calls.max(calls);
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "init-bench: {} (first request): {e} (its output: {}/{}.log)",
+                            p.label,
+                            logs.display(),
+                            p.label
+                        );
+                        p.first.failure = Some(e);
+                    }
                 }
             }
         }
@@ -229,5 +304,301 @@ fn main() {
             vs_python
         );
     }
+    if world.is_some() {
+        failed |= print_first_requests(&programs, empty);
+    }
     std::process::exit(i32::from(failed));
+}
+
+fn p50(values: &[Duration]) -> Duration {
+    let mut v = values.to_vec();
+    v.sort();
+    percentile(&v, 50)
+}
+
+/// The second table: what each function leaves to its first request.
+fn print_first_requests(programs: &[Program], empty: Option<Duration>) -> bool {
+    println!();
+    println!(
+        "| program | typical request | runs | first answer p50 ms | warm answer p50 ms | first answer - warm, p50 ms | / empty-lambda init (goal <= 2x) | GetParameter calls |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut failed = false;
+    for p in programs {
+        let Some((what, _)) = typical_request(&p.label) else { continue };
+        if let Some(e) = &p.first.failure {
+            failed = true;
+            println!("| {} | {what} | failed: {} | | | | | |", p.label, e.replace('|', "/").replace('\n', " "));
+            continue;
+        }
+        let cost = p50(&p.first.cold_cost);
+        let vs_empty = match empty {
+            Some(e) => format!("{} ({})", ratio(cost, e), if cost <= e * 2 { "met" } else { "**over**" }),
+            None => String::new(),
+        };
+        println!(
+            "| {} | {what} | {} | {} | {} | {} | {vs_empty} | {} |",
+            p.label,
+            p.first.cold_cost.len(),
+            ms(p50(&p.first.first_answer)),
+            ms(p50(&p.first.warm)),
+            ms(cost),
+            p.first.ssm_calls
+        );
+    }
+    failed
+}
+
+/// DynamoDB Local with a seeded table, and the Stripe fake, both on loopback.
+struct World {
+    endpoint: String,
+    table: String,
+    stripe_url: String,
+    /// Runs the fake; dropped last.
+    _stripe: RunningFake,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl World {
+    fn start() -> Self {
+        let endpoint = std::env::var(ENDPOINT_VAR)
+            .unwrap_or_else(|_| panic!("--first-request needs DynamoDB Local: set {ENDPOINT_VAR}"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let config = FakeConfig::new(SECRET_KEY, WEBHOOK_SECRET);
+        let stripe = runtime.block_on(Fake::start(config, ([127, 0, 0, 1], 0).into())).expect("start the Stripe fake");
+        let table = runtime.block_on(seed(&endpoint, &stripe));
+        Self { endpoint, table, stripe_url: stripe.url.clone(), _stripe: stripe, _runtime: runtime }
+    }
+}
+
+/// Partner P with credit billing, checkout URLs, a credit rate and its account connected on the
+/// fake; its workspace W.
+async fn seed(endpoint: &str, stripe: &RunningFake) -> String {
+    let client = local_client(endpoint).await;
+    let table = format!("init-bench-{:016x}", fastrand::u64(..));
+    create_table(&client, &table).await.expect("create the table");
+    let gateway = StripeGateway::new(StripeConfig::new(SECRET_KEY).with_base(&stripe.url)).expect("a Stripe client");
+    let billing = Billing::new(Store::new(DynamoTable::new(client, table.clone())), Arc::new(SystemClock))
+        .with_payments(Payments::new(false).with_gateway(Arc::new(gateway)));
+    let key = |k: &str| IdempotencyKey::new("init-bench", k, k.as_bytes()).expect("a key");
+    let p = PartnerId::parse(P).expect("a partner id");
+    let settings = PartnerSettings {
+        credit_billing: true,
+        success_url: Some("https://agency.example/paid".into()),
+        cancel_url: Some("https://agency.example/back".into()),
+        ..Default::default()
+    };
+    let replies = [
+        billing.create_partner(&p, &settings, &key("partner")).await,
+        billing
+            .connect_stripe(
+                &p,
+                &OAuthCode::parse(&stripe.issue_oauth_code(None, false).0).expect("a code"),
+                &key("connect"),
+            )
+            .await,
+        billing
+            .put_credit_rate(
+                &p,
+                &CreditRateTerms::unbounded(CreditRate::parse("usd", "0.05").expect("a rate")),
+                &key("rate"),
+            )
+            .await,
+        billing
+            .create_workspace(
+                &p,
+                NewWorkspace {
+                    id: WorkspaceId::parse(W).expect("a workspace id"),
+                    name: "Bench".into(),
+                    plan: PlanId::parse("starter").expect("a plan id"),
+                    anchor: None,
+                },
+                &key("workspace"),
+            )
+            .await,
+    ];
+    for reply in replies {
+        let reply = reply.expect("seed the table");
+        assert!((200..300).contains(&reply.status), "seeding: {} {}", reply.status, reply.body);
+    }
+    table
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as the edge's authorizer passes it on.
+fn http_event(
+    route: &str,
+    params: &[(&str, &str)],
+    claims: Option<Value>,
+    body: Option<String>,
+    headers: &[(&str, String)],
+) -> Value {
+    let (method, template) = route.split_once(' ').expect("METHOD /path");
+    let path = params.iter().fold(template.to_owned(), |path, (k, v)| path.replace(&format!("{{{k}}}"), v));
+    let mut all_headers =
+        json!({ "accept": "application/json", "host": "api.example.com", "x-forwarded-proto": "https" });
+    if body.is_some() {
+        all_headers["content-type"] = json!("application/json");
+    }
+    if method != "GET" && claims.is_some() {
+        all_headers["idempotency-key"] = json!(format!("bench-{:016x}", fastrand::u64(..)));
+    }
+    for (k, v) in headers {
+        all_headers[*k] = json!(v);
+    }
+    let mut context = json!({
+        "accountId": "123456789012", "apiId": "abc123", "domainName": "api.example.com", "domainPrefix": "api",
+        "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "init-bench" },
+        "requestId": format!("req-{:016x}", fastrand::u64(..)), "routeKey": route, "stage": "$default",
+        "time": "15/Apr/2026:10:00:00 +0000", "timeEpoch": 1_776_247_200_000_i64,
+    });
+    if let Some(claims) = claims {
+        context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
+    }
+    let mut event = json!({
+        "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": "", "headers": all_headers,
+        "requestContext": context, "isBase64Encoded": false,
+    });
+    if !params.is_empty() {
+        event["pathParameters"] = params.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    event
+}
+
+type MakeEvent = Box<dyn Fn() -> Value>;
+
+/// What the function `label` answers most: a description and a maker of fresh events (a new
+/// Idempotency-Key, a fresh signature each).
+fn typical_request(label: &str) -> Option<(&'static str, MakeEvent)> {
+    let partner = || Some(json!({ "sub": "admin@p-bench", "partner_id": P, "roles": "[partner_admin]" }));
+    let workspace = || {
+        Some(json!({ "sub": "owner@w-bench", "partner_id": P, "workspace_id": W, "roles": "[\"workspace_admin\"]" }))
+    };
+    let made: (&'static str, MakeEvent) = match label {
+        "workspace-api" => {
+            ("GET /workspace", Box::new(move || http_event("GET /workspace", &[], workspace(), None, &[])))
+        }
+        "partner-api" => (
+            "GET /partner/workspaces/{id}",
+            Box::new(move || http_event("GET /partner/workspaces/{id}", &[("id", W)], partner(), None, &[])),
+        ),
+        "platform-api" => (
+            "GET /platform/workspaces/{id}/entitlements",
+            Box::new(|| {
+                let platform = json!({ "sub": "svc-platform", "roles": "[platform_service]" });
+                http_event("GET /platform/workspaces/{id}/entitlements", &[("id", W)], Some(platform), None, &[])
+            }),
+        ),
+        "adjust-points" => (
+            "POST /partner/workspaces/{id}/points (1 point)",
+            Box::new(move || {
+                let body = json!({ "amount": "1", "reason": "init bench" }).to_string();
+                http_event("POST /partner/workspaces/{id}/points", &[("id", W)], partner(), Some(body), &[])
+            }),
+        ),
+        "purchase-addon" => (
+            "POST /workspace/addons (an add-on not on sale: refused after its reads)",
+            Box::new(move || {
+                let body = json!({ "addon": "extra_member", "quantity": 1 }).to_string();
+                http_event("POST /workspace/addons", &[], workspace(), Some(body), &[])
+            }),
+        ),
+        "create-checkout" => (
+            "POST /workspace/checkout (a Checkout Session on the Stripe fake)",
+            Box::new(move || {
+                let body = json!({ "points": "100" }).to_string();
+                http_event("POST /workspace/checkout", &[], workspace(), Some(body), &[])
+            }),
+        ),
+        "stripe-webhook" => (
+            "POST /stripe/webhook (a signed event of an unknown session)",
+            Box::new(|| {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let signature =
+                    stripe_gateway::signature::sign(CHECKOUT_COMPLETED_EVENT.as_bytes(), &[WEBHOOK_SECRET], now);
+                let headers = [("stripe-signature", signature)];
+                http_event("POST /stripe/webhook", &[], None, Some(CHECKOUT_COMPLETED_EVENT.to_owned()), &headers)
+            }),
+        ),
+        "renew-addons" | "fold-usage" => (
+            "a scheduled tick with nothing due",
+            Box::new(|| serde_json::from_str(SCHEDULED_EVENT).expect("the fixture is JSON")),
+        ),
+        _ => return None,
+    };
+    Some(made)
+}
+
+/// An answer that is a failure: an invocation error, or an HTTP 5xx.
+fn failed_answer(outcome: &Outcome) -> Option<String> {
+    let body = match outcome {
+        Outcome::Error(body) => return Some(String::from_utf8_lossy(body).into_owned()),
+        Outcome::Response(body) => body,
+    };
+    let answer: Value = serde_json::from_slice(body).ok()?;
+    let status = answer["statusCode"].as_u64()?;
+    (status >= 500).then(|| format!("HTTP {status}: {}", answer["body"]))
+}
+
+/// One start of `program` over the seeded world, handed its typical request and
+/// [`WARM_REQUESTS`] more: (start -> first answer, the later ones' median latency, GetParameter calls).
+fn first_request_run(
+    program: &Program,
+    runtime: &RuntimeApi,
+    ssm: &Ssm,
+    world: &World,
+    home: &Path,
+    log: &std::fs::File,
+) -> Result<(Duration, Duration, u32), String> {
+    let (_, make) = typical_request(&program.label).expect("a function with a typical request");
+    runtime.reset();
+    ssm.reset_calls();
+    let ids: Vec<String> = (0..=WARM_REQUESTS).map(|i| format!("bench-{i}-{:016x}", fastrand::u64(..))).collect();
+    for id in &ids {
+        runtime.enqueue(Invocation {
+            request_id: id.clone(),
+            payload: make().to_string().into_bytes(),
+            timeout: Duration::from_secs(30),
+            function_name: program.label.clone(),
+        });
+    }
+    let mut env = environment(&program.label, runtime.address(), ssm.url(), home);
+    env.retain(|(k, _)| k != "TABLE_NAME");
+    env.extend([
+        ("TABLE_NAME".to_owned(), world.table.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), world.endpoint.clone()),
+        ("STRIPE_API_BASE".to_owned(), world.stripe_url.clone()),
+    ]);
+    let out = log.try_clone().map_err(|e| e.to_string())?;
+    let err = log.try_clone().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let child = Command::new(&program.command[0])
+        .args(&program.command[1..])
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.command[0]))?;
+    let mut process = Process(child);
+    let answers = runtime
+        .wait_for(&mut process.0, INIT_TIMEOUT + ANSWER_TIMEOUT, |seen| {
+            (seen.answers.len() == ids.len()).then(|| seen.answers.clone())
+        })
+        .map_err(|e| format!("{e} before answering every request"))?;
+    for a in &answers {
+        if let Some(why) = failed_answer(&a.outcome) {
+            return Err(format!("request {} failed: {why}", a.request_id));
+        }
+    }
+    let first = answers[0].answered_at.duration_since(started);
+    let warm: Vec<Duration> = answers[1..].iter().map(|a| a.answered_at.duration_since(a.handed_out_at)).collect();
+    Ok((first, p50(&warm), ssm.calls()))
 }

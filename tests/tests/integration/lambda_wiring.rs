@@ -8,8 +8,8 @@
 //! function, before `cargo test`, which builds another package's bins only as test harnesses)
 //! next to this test's executable; a missing one fails the test.
 //!
-//! The production binaries always talk to api.stripe.com (there is no setting to point them
-//! elsewhere), so every event here is one whose answer comes before any Stripe call.
+//! The binaries talk to api.stripe.com unless `STRIPE_API_BASE` (a test deployment's only)
+//! points them elsewhere: the cases that reach Stripe point them at the in-process Stripe fake.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use integration_tests::lambda::{Invocation, Outcome, Process, RuntimeApi, Ssm, lambda_environment};
+use integration_tests::lambda::{Answer, Invocation, Outcome, Process, RuntimeApi, Ssm, lambda_environment};
 use integration_tests::{ENDPOINT_VAR, fresh_table};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -25,7 +25,7 @@ use serde_yaml_ng::Value as Yaml;
 use store::dynamodb::DynamoTable;
 use time::OffsetDateTime;
 
-use crate::api::{Api, P, Resp, W, X, partner_admin, platform, req, workspace_admin};
+use crate::api::{Api, P, Req, Resp, W, X, partner_admin, platform, req, workspace_admin};
 
 /// A debug binary's init (tracing, AWS config, the SSM reads) until its first `/next`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -37,8 +37,9 @@ const LOG_TAIL_BYTES: usize = 4096;
 const SECRET_KEY_PARAM: &str = "/billing/stripe/secret-key";
 const WEBHOOK_SECRETS_PARAM: &str = "/billing/stripe/webhook-secrets";
 const PLATFORM_WEBHOOK_SECRETS_PARAM: &str = "/billing/stripe/platform-webhook-secrets";
-/// What the SSM stand-in holds: a test-mode key (the deployment is `STRIPE_LIVEMODE=false`).
-const SECRET_KEY: &str = "sk_test_lambda_wiring";
+/// What the SSM stand-in holds: the Stripe fake's test-mode key (the deployment is
+/// `STRIPE_LIVEMODE=false`).
+const SECRET_KEY: &str = local::stripe::FAKE_SECRET_KEY;
 const WEBHOOK_SECRET: &str = "whsec_lambda_wiring";
 const PLATFORM_WEBHOOK_SECRET: &str = "whsec_lambda_wiring_platform";
 
@@ -129,14 +130,30 @@ fn log_tail(path: &Path) -> String {
 struct Run {
     outcomes: Vec<Outcome>,
     ssm_calls: u32,
+    /// The `GetParameter` calls made by the time each answer came (the process handles one
+    /// event at a time, so the difference between two is what the later event asked).
+    ssm_calls_by_answer: Vec<u32>,
+}
+
+/// What a case changes in the process's world.
+#[derive(Default)]
+struct Setup<'a> {
+    /// `STRIPE_API_BASE`: the Stripe fake's URL.
+    stripe: Option<&'a str>,
+    /// The Stripe key the SSM stand-in holds, instead of [`SECRET_KEY`].
+    secret_key: Option<&'a str>,
 }
 
 /// Starts `name`'s binary over `table`, hands it `events` in order through `/next`, and returns
 /// its answers once all are in; the process is killed then (or on any failure).
 fn invoke(name: &str, table: &str, events: &[Value]) -> Run {
+    invoke_in(name, table, events, &Setup::default())
+}
+
+fn invoke_in(name: &str, table: &str, events: &[Value], setup: &Setup) -> Run {
     let runtime = RuntimeApi::start().expect("start the Runtime API stand-in");
     let ssm = Ssm::start(BTreeMap::from([
-        (SECRET_KEY_PARAM.to_owned(), SECRET_KEY.to_owned()),
+        (SECRET_KEY_PARAM.to_owned(), setup.secret_key.unwrap_or(SECRET_KEY).to_owned()),
         (WEBHOOK_SECRETS_PARAM.to_owned(), WEBHOOK_SECRET.to_owned()),
         (PLATFORM_WEBHOOK_SECRETS_PARAM.to_owned(), PLATFORM_WEBHOOK_SECRET.to_owned()),
     ]))
@@ -164,6 +181,9 @@ fn invoke(name: &str, table: &str, events: &[Value]) -> Run {
     let mut env = lambda_environment(name, runtime.address(), ssm.url(), &home);
     env.extend(variables);
     env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb));
+    if let Some(url) = setup.stripe {
+        env.push((runtime::STRIPE_API_BASE_VAR.to_owned(), url.to_owned()));
+    }
     let child = Command::new(binary(name))
         .env_clear()
         .envs(env)
@@ -182,24 +202,30 @@ fn invoke(name: &str, table: &str, events: &[Value]) -> Run {
         fail("no first /next", &e);
     }
     let answered = runtime.wait_for(&mut process.0, ANSWER_TIMEOUT, |s| {
-        let found: Option<Vec<Outcome>> = ids
-            .iter()
-            .map(|id| s.outcomes.iter().find(|(answered, _)| answered == id).map(|(_, o)| o.clone()))
-            .collect();
+        let found: Option<Vec<Answer>> =
+            ids.iter().map(|id| s.answers.iter().find(|a| a.request_id == *id).cloned()).collect();
         found
     });
-    let outcomes = answered.unwrap_or_else(|e| fail("not every event answered", &e));
-    let all = runtime.seen(|s| s.outcomes.len());
+    let answers = answered.unwrap_or_else(|e| fail("not every event answered", &e));
+    let all = runtime.seen(|s| s.answers.len());
     assert_eq!(all, events.len(), "{name}: one answer per event");
     drop(process);
     let _ = std::fs::remove_dir_all(&dir);
-    Run { outcomes, ssm_calls: ssm.calls() }
+    Run {
+        ssm_calls_by_answer: answers.iter().map(|a| ssm.calls_before(a.answered_at)).collect(),
+        outcomes: answers.into_iter().map(|a| a.outcome).collect(),
+        ssm_calls: ssm.calls(),
+    }
 }
 
 /// [`invoke`] from an async test: its waits block this worker, the runtime's other worker
 /// keeps the in-process fakes going.
 fn invoke_blocking(name: &str, table: &str, events: &[Value]) -> Run {
     tokio::task::block_in_place(|| invoke(name, table, events))
+}
+
+fn invoke_blocking_in(name: &str, table: &str, events: &[Value], setup: &Setup) -> Run {
+    tokio::task::block_in_place(|| invoke_in(name, table, events, setup))
 }
 
 /// The handler's result of a successful invocation.
@@ -259,7 +285,7 @@ async fn partner_api_binary_answers_its_workspace_and_not_another_partners() {
     api.set_clock(OffsetDateTime::now_utc());
     assert_eq!(got, api.call(own).await.ok(200));
     http(&run.outcomes[1]).err(404, "not_found", None);
-    assert_eq!(run.ssm_calls, 1, "the Stripe key, once at init");
+    assert_eq!(run.ssm_calls, 0, "no Stripe route, no parameter");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +296,7 @@ async fn platform_api_binary_answers_entitlements_as_its_handler() {
     let got = http(&run.outcomes[0]).ok(200);
     api.set_clock(OffsetDateTime::now_utc());
     assert_eq!(got, api.call(get).await.ok(200));
-    assert_eq!(run.ssm_calls, 1, "the Stripe key, once at init");
+    assert_eq!(run.ssm_calls, 0, "no refill due, no Stripe key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,7 +351,7 @@ async fn create_checkout_binary_refuses_a_partner_without_checkout_urls() {
     let run = invoke_blocking("create-checkout", &table, &[checkout.event()]);
     http(&run.outcomes[0]).err(403, "forbidden", None);
     assert_eq!(api.state().await, before, "nothing written");
-    assert_eq!(run.ssm_calls, 1, "the Stripe key, once at init");
+    assert_eq!(run.ssm_calls, 0, "refused before any Stripe call: the key is not read");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +380,7 @@ async fn renew_addons_binary_runs_a_scheduled_tick_with_nothing_due() {
         response(&run.outcomes[0]),
         json!({ "renewed": 0, "lapsed": 0, "in_grace": 0, "skipped": 0, "failed": 0, "finished": true })
     );
-    assert_eq!(run.ssm_calls, 1, "the Stripe key, once at init");
+    assert_eq!(run.ssm_calls, 0, "no top-up due, no Stripe key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,5 +389,43 @@ async fn fold_usage_binary_runs_a_scheduled_tick_with_nothing_accrued() {
     let event: Value = serde_json::from_str(SCHEDULED_EVENT).unwrap();
     let run = invoke_blocking("fold-usage", &table, &[event]);
     assert_eq!(response(&run.outcomes[0]), json!({ "batches": 0, "charges": 0, "raced": 0, "finished": true }));
-    assert_eq!(run.ssm_calls, 1, "the Stripe key, once at init");
+    assert_eq!(run.ssm_calls, 0, "no refill due, no Stripe key");
+}
+
+/// `POST /partner/stripe/connect` with a code the fake issued for a new test-mode account.
+fn connect(api: &Api<DynamoTable>) -> (Req, String) {
+    let (code, account) = api.stripe.issue_oauth_code(None, false);
+    (req("POST /partner/stripe/connect").by(partner_admin(P)).json(json!({ "code": code })), account)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_api_binary_reads_the_stripe_key_on_its_first_stripe_route_only() {
+    let (api, table) = seeded().await;
+    let read = req("GET /partner/workspaces/{id}").param("id", W).by(partner_admin(P));
+    let ((first, _), (second, account)) = (connect(&api), connect(&api));
+    let setup = Setup { stripe: Some(&api.stripe.url), ..Setup::default() };
+    let run = invoke_blocking_in("partner-api", &table, &[read.event(), first.event(), second.event()], &setup);
+    assert_eq!(http(&run.outcomes[0]).ok(200)["id"], W);
+    http(&run.outcomes[1]).ok(200);
+    let got = http(&run.outcomes[2]).ok(200);
+    assert_eq!(got["account"], json!(account), "{got}");
+    assert_eq!(api.account(P).await, account);
+    assert_eq!(run.ssm_calls_by_answer, [0, 1, 1], "none for the read, one for the first Stripe route, none after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_api_binary_refuses_a_live_key_on_a_test_deployment_at_each_stripe_call() {
+    let (api, table) = seeded().await;
+    let connected = api.account(P).await;
+    let stripe_requests = api.stripe.requests().len();
+    let ((first, _), (second, _)) = (connect(&api), connect(&api));
+    let setup = Setup { stripe: Some(&api.stripe.url), secret_key: Some("sk_live_lambda_wiring") };
+    let run = invoke_blocking_in("partner-api", &table, &[first.event(), second.event()], &setup);
+    for outcome in &run.outcomes {
+        http(outcome).err(503, "stripe_unavailable", None);
+    }
+    // Not cached: each Stripe call reads the key again (a fixed parameter takes effect at once).
+    assert_eq!(run.ssm_calls_by_answer, [1, 2]);
+    assert_eq!(api.stripe.requests().len(), stripe_requests, "Stripe never called with the wrong key");
+    assert_eq!(api.account(P).await, connected, "the connection unchanged");
 }
