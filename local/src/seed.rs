@@ -100,7 +100,7 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
     billing.put_credit_rate(&p, &rate, &key("rate", DEMO_PARTNER)).await.map_err(fail("the credit rate"))?;
     for (id, name, plan, points) in DEMO_WORKSPACES {
         let w = WorkspaceId::parse(id).expect("a valid id");
-        // Cycles on calendar months, so a purchase shows the proration of DESIGN.md section 4.
+        // Cycles on calendar months, so a purchase shows a proration anyone can check by hand.
         let anchor = Some(AnchorDay::new(1).expect("1 is a day of every month"));
         let new = NewWorkspace { id: w.clone(), name: name.to_owned(), plan, anchor };
         match billing.create_workspace(&p, new, &key(&format!("workspace:{id}"), id)).await {

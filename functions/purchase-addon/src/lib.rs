@@ -1,4 +1,4 @@
-//! Add-ons: a workspace buys one with points (prorated, DESIGN.md section 4) or cancels one at
+//! Add-ons: a workspace buys one with points (prorated to the cycle's end) or cancels one at
 //! the cycle end; its partner adds one (free unless `charge_points`) or removes one now.
 
 use api::{ApiError, Caller, partner_scope, workspace_scope};

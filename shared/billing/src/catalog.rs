@@ -55,8 +55,8 @@ impl<T: Table> Billing<T> {
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
         self.check_rebilling(p, &settings.default_rebilling, "default_rebilling.").await?;
         let read = self.partner_profile(p).await?;
-        // Seed 001: credit billing sells through the partner's own Stripe account, connected in
-        // the deployment's mode (live for real money).
+        // Credit billing sells through the partner's own Stripe account, so it needs one connected
+        // in the deployment's mode (live for real money): without it a workspace could not pay.
         if settings.credit_billing && self.usable_connection(p).await?.is_none() {
             return Err(OpError::invalid(
                 "credit_billing",

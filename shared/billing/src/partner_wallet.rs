@@ -1,4 +1,4 @@
-//! Money into the partner wallet (issue 6): the partner pays the platform, so these payments are
+//! Money into the partner wallet: the partner pays the platform, so these payments are
 //! made on the platform's OWN Stripe account (no `Stripe-Account`), with the partner as the
 //! platform's customer (`PARTNER#p / CUSTOMER`), and their events come to the platform's account
 //! endpoint (`POST /stripe/platform-webhook`, its own signing secret).

@@ -1,4 +1,4 @@
-//! Money in (DESIGN.md section 6): a partner connects its Stripe account, a workspace pays for
+//! Money in: a partner connects its Stripe account, a workspace pays for
 //! points through Stripe Checkout on that account. The crediting itself happens when Stripe says
 //! the money is there (`webhook.rs`).
 //!

@@ -1,5 +1,5 @@
 //! Renewal: at each cycle end, the add-ons a workspace holds are paid again with points, or
-//! lapse (seeds 000 and 001). The decision is `domain::plan_renewal`; this writes it.
+//! lapse. The decision is `domain::plan_renewal`; this writes it.
 //!
 //! One workspace's renewal is ONE transaction: the debit (or, for a lapse, a zero-amount entry
 //! that says why), the workspace's next `renews_on` (which moves it off the due index), every

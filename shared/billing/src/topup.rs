@@ -1,11 +1,11 @@
-//! How a partner sells points (DESIGN.md sections 1 and 3): its top-up options (pay this amount,
+//! How a partner sells points: its top-up options (pay this amount,
 //! get these points) and its credit rate (a price per point), both at or above the partner's
 //! wholesale floor per point in their currency, and what a workspace is shown of them.
 //!
 //! Storage: the whole list of options is one item, `PARTNER#p / TOPUPS`, so that a PUT replaces
 //! it atomically under a version check and a workspace reads it in one `GetItem`; 20 options are
-//! a few kilobytes, far below DynamoDB's 400 KB item limit. (DESIGN.md section 5 suggests one
-//! `TOPUP#id` item per option; replacing a list of those atomically would need a transaction of
+//! a few kilobytes, far below DynamoDB's 400 KB item limit. (One `TOPUP#id` item per option
+//! would look more natural, but replacing a list of those atomically would need a transaction of
 //! deletes and puts sized by the old and new lists, for nothing gained.) The rate and its bounds
 //! on one purchase are `PARTNER#p / RATE`; a partner without one simply has none.
 

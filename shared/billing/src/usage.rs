@@ -602,7 +602,7 @@ impl<T: Table> Billing<T> {
 }
 
 /// What an add-on costs the partner for `quantity` from `date` to the cycle's end: the
-/// platform's cost price, prorated exactly like the workspace's price (DESIGN.md section 4):
+/// platform's cost price, prorated exactly like the workspace's price (`domain::prorate`):
 /// an extra bot at 5.00 USD bought on 15 April of a 1-30 April cycle costs 2.50.
 pub(super) fn addon_cost(
     code: domain::AddonCode,

@@ -1,7 +1,7 @@
 //! `POST /stripe/webhook` (the Connect endpoint: the partners' connected accounts) and
 //! `POST /stripe/platform-webhook` (the platform's own account: partner wallet payments): what
-//! Stripe tells us, applied exactly once whatever its retries and ordering do (DESIGN.md
-//! sections 5 and 6). Both run the same rules; each endpoint has its own signing secret, and an
+//! Stripe tells us, applied exactly once whatever its retries and ordering do (Stripe retries
+//! for days, repeats events and keeps no order). Both run the same rules; each endpoint has its own signing secret, and an
 //! event must come from the account its payment was made on (`account: None` for the platform's).
 //!
 //! Nothing here is keyed by the event id: two different events about one payment

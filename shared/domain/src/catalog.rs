@@ -1,5 +1,5 @@
 //! The platform's catalog: the six add-ons with their wholesale cost prices, the three default
-//! plans, and the limit rules (DESIGN.md section 1, seeds 000 and 001).
+//! plans, and the limit rules.
 //!
 //! Effective limits = plan limits + active add-ons. A workspace whose usage (bots, members, bot
 //! users) exceeds its effective limits is paused, and resumes by itself as soon as it is within
@@ -165,7 +165,7 @@ impl AddonCode {
         }
     }
 
-    /// The platform's wholesale cost per unit per month, in USD, as the seed pages list it:
+    /// The platform's wholesale cost per unit per month, in USD:
     /// extra bot $5, extra member $5, extra 1,000 bot users $5, extra 10,000 bot users $30,
     /// extra 1,000 inbound webhook requests $20, +10 s external request timeout $20.
     /// A workspace never sees it.
@@ -204,8 +204,8 @@ impl AddonCode {
     }
 
     /// The selling price in points a partner starts with, per unit per month: twice the cost
-    /// price in dollars (10 points for an extra bot, the seed's "$10/month" member), which at the
-    /// seed's "$10 -> 10 points" top-up is a 100% markup. Partners change it.
+    /// price in dollars (10 points for an extra bot, a "$10/month" member), which at a
+    /// "$10 -> 10 points" top-up is a 100% markup. Partners change it.
     pub fn default_points(&self) -> Points {
         let dollars = self.cost_price().as_major();
         Points::from_decimal(dollars.checked_mul(Decimal::TWO).expect("a few dollars twice"))
@@ -287,8 +287,7 @@ impl PlanId {
     /// | growth  | 5    | 5       | 10,000    | 10,000                 | 20 s    | $99   |
     /// | agency  | 20   | 15      | 50,000    | 50,000                 | 30 s    | $249  |
     ///
-    /// Starter is the seed's "$49/month"; agency's 50,000 bot users is the seed's "higher plan
-    /// which offers 50,000 bot users".
+    /// Starter is the $49/month plan; agency is the higher plan, with 50,000 bot users.
     pub fn defaults(&self) -> PlanDefaults {
         let (label, bots, members, bot_users, webhooks, timeout_s, dollars) = match self {
             PlanId::Starter => ("Starter", 1, 2, 1_000, 1_000, 10, 49),
@@ -411,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn cost_prices_and_effects_from_the_seed() {
+    fn cost_prices_and_effects() {
         let usd = |cents: i64| Money::from_minor(cents, Currency::USD).unwrap();
         let expected = [
             (AddonCode::ExtraBot, 500, LimitKind::Bots, 1, "10.00"),

@@ -1,4 +1,4 @@
-//! Billing cycles (DESIGN.md section 4).
+//! Billing cycles.
 //!
 //! A workspace's billing cycle runs from its anchor day for one calendar month: with anchor 15,
 //! 15 April to 14 May inclusive, then 15 May to 14 June. An anchor day beyond a month's length

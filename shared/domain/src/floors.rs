@@ -1,7 +1,7 @@
 //! The platform's wholesale floor per point, per currency: the least a partner may ask for one
 //! point, whether at its credit rate or inside a top-up option.
 //!
-//! Seed example: a partner sells at 0.25 USD a point where the platform's floor is 0.12; a rate
+//! Example: a partner sells at 0.25 USD a point where the platform's floor is 0.12; a rate
 //! of 0.10 is refused, and so is an option of 10.00 USD for 100 points (0.10 a point). Bonus
 //! tiers stay possible above the floor: 100.00 USD for 150 points is 0.6667 a point.
 //!
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn rates_and_options_below_the_floor_of_their_currency_are_refused() {
-        // The seed's figures: a 12 cent floor, a 25 cent price.
+        // A 12 cent floor, a 25 cent price.
         let f = WholesaleFloors::parse_setting("usd=0.12").unwrap();
         let usd = |p: &str| CreditRate::parse("usd", p).unwrap();
         assert_eq!(f.check_rate(&usd("0.25")), Ok(()));

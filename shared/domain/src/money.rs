@@ -1,7 +1,7 @@
 //! Money: an integer amount in the currency's minor unit plus a lowercase ISO code, exactly the
 //! shape Stripe's API takes (`amount: 1000, currency: "usd"` is 10.00 USD). Never a float.
 //!
-//! The currency rules (DESIGN.md section 3), from Stripe's "Supported currencies" page:
+//! The currency rules, from Stripe's "Supported currencies" page:
 //! - most currencies are two-decimal: 10.00 USD is `1000`;
 //! - zero-decimal currencies (BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF VND VUV XAF XOF XPF) take
 //!   the major amount as is: 1000 JPY is `1000`;

@@ -1,6 +1,6 @@
 //! Points: the unit a workspace's wallet holds, always exact decimals, never floats.
 //!
-//! The rounding rules (DESIGN.md section 3) in one place:
+//! The rounding rules in one place:
 //! - a balance or ledger amount carries at most [`BALANCE_DP`] = 4 decimal places;
 //! - a price a partner sets (add-on points, top-up points) at most [`PRICE_DP`] = 2;
 //! - proration rounds once, half up, to 2 places (see `proration`);

@@ -1,5 +1,5 @@
-//! Proration: what an add-on bought during a cycle costs for the rest of that cycle
-//! (DESIGN.md section 4, the published rule).
+//! Proration: what an add-on bought during a cycle costs for the rest of that cycle. The rule is
+//! published to partners: the tests pin its examples.
 
 use rust_decimal::Decimal;
 use time::Date;
@@ -80,12 +80,12 @@ fn prorate_decimal(full: Decimal, days_remaining: u32, days_in_cycle: u32) -> De
 /// cycle's last day. The quantity multiplies before the single rounding, half up, to 2 places
 /// ([`round_half_up`]); nothing else rounds. From the next cycle the full price renews.
 ///
-/// Test vectors (DESIGN.md section 4 and seed 003):
+/// Test vectors (the published examples):
 /// - cycle 1-30 April, member add-on at 10 points, bought 15 April: 10 x 15/30 = 5.00; the next
 ///   cycle costs the full 10.00;
 /// - cycle 1-31 May, bought 15 May: 10 x 16/31 = 5.1613 -> 5.16;
 /// - bought on the cycle's last day: 0.00 (the purchase is still recorded);
-/// - the seed's "$10 x 15/30 = $5" is the same rule on a 30-day cycle (bought with 15 days left);
+/// - the published "$10 x 15/30 = $5" is the same rule on a 30-day cycle (bought with 15 days left);
 /// - quantity before rounding: 3 add-ons at 1.01 with 15 of 30 days left cost
 ///   3 x 1.01 x 15/30 = 1.515 -> 1.52, where rounding each first would give 3 x 0.51 = 1.53.
 ///
@@ -145,7 +145,7 @@ mod tests {
         let last = prorate(pts("10"), 1, &may, date!(2025 - 05 - 31)).unwrap();
         assert_eq!((last.amount(), last.days_remaining()), (Points::ZERO, 0));
         assert_eq!(last.amount().to_string(), "0.00");
-        // Seed 003: a 30-day cycle, 15 days left after the purchase.
+        // The published "$10 x 15/30 = $5": a 30-day cycle, 15 days left after the purchase.
         let thirty = cycle(1, date!(2025 - 06 - 01));
         assert_eq!(thirty.days_in_cycle(), 30);
         assert_eq!(prorate(pts("10"), 1, &thirty, date!(2025 - 06 - 15)).unwrap().amount(), pts("5"));

@@ -1,4 +1,4 @@
-//! What happens to a workspace's add-ons when its cycle ends (seeds 000 and 001): the pure
+//! What happens to a workspace's add-ons when its cycle ends: the pure
 //! decision, for one workspace, that the scheduled renewal then writes in one transaction.
 //!
 //! - An active add-on whose period ends with the cycle renews for the next cycle at the

@@ -1,4 +1,4 @@
-//! How a workspace buys points from its partner (DESIGN.md sections 1 and 3):
+//! How a workspace buys points from its partner:
 //! - a [`TopupOption`]: pay this amount, get these points (bonus tiers: $10 -> 10 points,
 //!   $100 -> 150 points), in any currency Stripe supports;
 //! - a [`CreditRate`]: a price per point, so a workspace can buy any number of points. It must stay
@@ -531,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn bonus_tiers_from_the_seed() {
+    fn bonus_tiers_and_other_currencies() {
         let ten = TopupOption::new("  Starter pack ", money("10.00", "usd"), pts("10")).unwrap();
         assert_eq!((ten.label(), ten.amount().amount_minor(), ten.points()), ("Starter pack", 1000, pts("10")));
         let hundred = TopupOption::new("Best value", money("100", "usd"), pts("150")).unwrap();

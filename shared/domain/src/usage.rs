@@ -1,4 +1,4 @@
-//! Metered usage and re-billing with two wallets (seeds 002 and 004).
+//! Metered usage and re-billing with two wallets.
 //!
 //! The platform meters what a workspace consumes (voice minutes, say) and charges it twice:
 //! - to the partner's wallet, always, at the platform's wholesale unit cost (in the platform's
@@ -6,7 +6,7 @@
 //! - to the workspace's wallet, in points, at the partner's resale rate, when the partner
 //!   re-bills that workspace for that meter.
 //!
-//! Each charge is `rate x quantity`, rounded once, half up, to 4 places (DESIGN.md section 3):
+//! Each charge is `rate x quantity`, rounded once, half up, to 4 places (the balance's places):
 //! half a minute at 0.07 USD is 0.035; 1.5 minutes at 0.15 points is 0.225.
 //!
 //! Usage that happened is always recorded, even when it takes a wallet below zero (minutes
@@ -190,7 +190,7 @@ impl Meters {
         Ok(Self { currency, meters })
     }
 
-    /// The default: voice minutes at 0.07 USD (seed 004's figure).
+    /// The default: voice minutes at 0.07 USD each.
     pub fn default_usd() -> Self {
         let voice = Meter {
             code: MeterCode::parse("voice_minutes").expect("a valid meter code"),

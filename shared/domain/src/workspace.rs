@@ -1,5 +1,5 @@
 //! Workspaces, their add-ons and their partner's settings: the rules that decide whether a
-//! workspace is active or paused (seed 001).
+//! workspace is active or paused.
 //!
 //! A workspace's effective limits are its partner's version of its plan plus the add-ons that
 //! still count (active, or cancelled but running to the end of the cycle). Usage above an
@@ -131,7 +131,7 @@ pub struct PartnerSettings {
     pub cancel_url: Option<String>,
     /// Days an unpaid add-on is kept after its renewal failed (0: it lapses at once).
     pub grace_days: u32,
-    /// The re-billing every new workspace starts with (seed 004's "agency settings").
+    /// The re-billing every new workspace starts with (the partner's agency-wide setting).
     #[serde(default)]
     pub default_rebilling: Rebilling,
 }

@@ -1,4 +1,4 @@
-//! Storage over the single-table design (DESIGN.md section 5).
+//! Storage over the single-table design (every key in `keys`).
 //!
 //! [`Table`] is the handful of DynamoDB operations the product uses, implemented by
 //! [`dynamodb::DynamoTable`] (production) and [`memory::MemoryTable`] (embedded). [`Store`]

@@ -1,6 +1,6 @@
 //! Wallets and their ledgers: the one operation every balance change goes through.
 //!
-//! The rules (DESIGN.md section 5), and where they are kept:
+//! The rules, and where they are kept:
 //! 1. A change is ONE transaction: the wallet put conditioned on `version = :expected`, the
 //!    ledger entry `LEDGER#<new version>` conditioned on not existing, the idempotency record
 //!    conditioned on not existing (or expired), and every other item the caller adds.

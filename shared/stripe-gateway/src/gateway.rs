@@ -4,7 +4,7 @@
 //! point that same implementation at the `stripe-fake` server. No async-stripe type appears here.
 //!
 //! Every call made on a partner's behalf names the connected account (`Stripe-Account`: Connect
-//! direct charges, DESIGN.md section 6). Every call that creates something takes an idempotency
+//! direct charges, so the partner is the merchant of record and the money lands with it). Every call that creates something takes an idempotency
 //! key derived by the caller from what the call does; the implementation retries a failed attempt
 //! (409, 429, 5xx, timeouts, dropped connections) at most [`MAX_ATTEMPTS`] times in all, with the
 //! SAME key, so a retry after Stripe acted replays the first result instead of acting twice.
@@ -262,7 +262,7 @@ pub struct OffSessionCharge {
 }
 
 /// What an off-session charge came to. Declines and authentication requests are outcomes of
-/// this call, not errors: the caller records them and stops trying (DESIGN.md section 6).
+/// this call, not errors: the caller records them and stops trying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OffSessionOutcome {
     /// Charged. `payment_intent.succeeded` follows.

@@ -2,8 +2,9 @@
 //! `v1` is HMAC-SHA256 over `"<t>.<raw body>"` with the endpoint's secret.
 //!
 //! Every `v1` is checked (during a secret rotation Stripe signs with the old and the new
-//! secret, and async-stripe's parser keeps only the last one: FACTS.md), against every secret
-//! we hold, in constant time; the timestamp must be within [`TOLERANCE_S`] of now.
+//! secret, and async-stripe's parser keeps only the last one, so it could refuse a valid event),
+//! against every secret we hold, in constant time; the timestamp must be within [`TOLERANCE_S`]
+//! of now.
 
 // Numbers from outside (amounts, quantities, timestamps) are combined only with checked
 // arithmetic; test code, exercising generated values, is exempt.

@@ -93,7 +93,8 @@ async fn a_checkout_session_is_created_as_designed_and_read_back() {
     let lifetime_s = (created.expires_at - time::OffsetDateTime::now_utc()).whole_seconds();
     assert!((24 * 3600 - 60..=24 * 3600).contains(&lifetime_s), "{lifetime_s}");
 
-    // What went over the wire: exactly DESIGN.md section 6.
+    // What went over the wire: the connected account, our idempotency key, and a card saved for
+    // off-session use.
     let sent = &stack.requests("checkout.sessions.create")[0];
     assert_eq!(sent.account.as_deref(), Some(ACCOUNT));
     assert_eq!(sent.idempotency_key.as_deref(), Some("checkout:ws-1:1"));

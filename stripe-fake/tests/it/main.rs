@@ -1,5 +1,5 @@
-//! One test binary (FACTS.md: one link, not one per file): the gateway over async-stripe against
-//! the fake, the fake's objects against async-stripe's parser, and the control endpoints.
+//! One test binary (one link, not one per file: linking dominates the build): the gateway over
+//! async-stripe against the fake, the fake's objects against async-stripe's parser, and the control endpoints.
 
 mod control;
 mod gateway;

@@ -698,7 +698,7 @@ fn expect(c: &Case, cred: Cred) -> Expect {
     let (unauthorized, forbidden, not_found) =
         (Refused(401, "unauthorized"), Refused(403, "forbidden"), Refused(404, "not_found"));
     if c.family == Family::Stripe {
-        // Only a signature authenticates Stripe; a token is no substitute (DESIGN: a refused
+        // Only a signature authenticates Stripe; a token is no substitute (a refused
         // event is a 400 with nothing written, and Stripe delivers it again).
         return match cred {
             Cred::Signature(Sig::Valid) => Allowed,

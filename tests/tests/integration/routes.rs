@@ -162,7 +162,7 @@ impl Runner {
     async fn new() -> Runner {
         let router = Router::from_template(&repo_file("template.yaml")).unwrap();
         // 15 April: the seeded workspaces are billed by calendar month, so a purchase today
-        // has 15 of the cycle's 30 days remaining (DESIGN.md section 4's test vector).
+        // has 15 of the cycle's 30 days remaining (the published proration example).
         let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
         let fake = local::stripe::start_fake(([127, 0, 0, 1], 0).into(), "http://127.0.0.1:9").await.unwrap();
         let billing = Billing::new(Store::new(PolicyTable::new(MemoryTable::new())), clock)

@@ -120,8 +120,8 @@ impl Stack {
     }
 }
 
-/// The README's walk-through: pick an option, create the checkout, open the URL, "Pay now",
-/// and the points are there, credited through the real webhook path.
+/// The walk-through's top-up (docs/walkthrough.md): pick an option, create the checkout, open the
+/// URL, "Pay now", and the points are there, credited through the real webhook path.
 #[tokio::test]
 async fn a_top_up_paid_on_the_pay_page_arrives_through_the_webhook() {
     let stack = Stack::start().await;

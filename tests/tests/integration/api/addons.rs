@@ -14,7 +14,7 @@ fn buy_body(code: &str, quantity: Value) -> Value {
     json!({ "addon": code, "quantity": quantity })
 }
 
-/// The seed's vector, end to end: cycle 1-30 April, a 10-point member add-on bought on 15 April
+/// The published proration example, end to end: cycle 1-30 April, a 10-point member add-on bought on 15 April
 /// costs 5.00 (15 of 30 days remain), and the add-on keeps 10.00 as its price for the next cycle.
 async fn proration_vector_thirty_day_cycle<T: Table>(api: Api<T>) {
     api.tenants().await;

@@ -554,8 +554,8 @@ async fn stripe_failures_answer_clearly_and_duplicate_nothing<T: Table>(api: Api
     assert_eq!(api.state().await, before);
 }
 
-/// A live deployment takes live accounts only, and credit billing needs one (seed 001: "make
-/// sure it's in the live mode").
+/// A live deployment takes live accounts only, and credit billing needs one: a partner's
+/// test-mode account on a live deployment would take no real money.
 #[tokio::test]
 async fn a_live_deployment_refuses_test_mode_accounts() {
     let api = Api::memory().await;

@@ -12,9 +12,9 @@ use store::Table;
 
 use super::{Api, Claims, P, Q, Req, W, X, partner_admin, platform, req, workspace_member};
 
-/// The issue's cursor: `\nWS#x\nLEDGER#00000000000000000001`, an index position with an empty
-/// index sort key.
-const ISSUE_CURSOR: &str = "CldTI3gKTEVER0VSIzAwMDAwMDAwMDAwMDAwMDAwMDAx";
+/// A crafted cursor: `\nWS#x\nLEDGER#00000000000000000001`, an index position with an empty
+/// index sort key: refused like any other malformed cursor.
+const EMPTY_INDEX_SK_CURSOR: &str = "CldTI3gKTEVER0VSIzAwMDAwMDAwMDAwMDAwMDAwMDAx";
 const W2: &str = "ws-acme-2";
 const X2: &str = "ws-rival-2";
 
@@ -148,7 +148,7 @@ async fn cursors_of_other_listings_and_tenants_are_refused<T: Table>(api: Api<T>
         }
     };
     for (i, paged) in ours.iter().enumerate() {
-        bad(paged, ISSUE_CURSOR, "the issue's cursor").await;
+        bad(paged, EMPTY_INDEX_SK_CURSOR, "an empty index sort key").await;
         for garbage in ["garbage!", "bm9wZQ", "", "%%%", "V0FMTEVU", &"QUFB".repeat(200)] {
             bad(paged, garbage, garbage).await;
         }

@@ -57,7 +57,7 @@ async fn all_ignored<T: Table>(api: &Api<T>, platform: bool, payloads: &[(&str, 
     assert_eq!(api.state().await, before, "nothing written");
 }
 
-/// The attack: P makes, on its own account, a 0.50 USD PaymentIntent that says it is
+/// The attack: P makes, on its own account, a 0.50 USD PaymentIntent that says it is
 /// auto top-up attempt 1 of W for 5,000,000 points, with W's auto top-up off. Nothing is credited,
 /// and neither is it with any other attempt number, nor on another partner's account, nor on the
 /// platform endpoint; a forged failure records nothing either.
@@ -75,7 +75,7 @@ async fn a_forged_auto_topup_credits_nothing<T: Table>(api: Api<T>) {
         &api,
         false,
         &[
-            ("the issue's event", pi_event(succeeded, Some(&account), "pi_forged_1", 50, "usd", forged("1"))),
+            ("attempt 1, forged", pi_event(succeeded, Some(&account), "pi_forged_1", 50, "usd", forged("1"))),
             ("attempt 0", pi_event(succeeded, Some(&account), "pi_forged_2", 50, "usd", forged("0"))),
             ("no attempt", {
                 let mut m = forged("1");

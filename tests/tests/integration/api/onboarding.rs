@@ -68,7 +68,7 @@ async fn a_partner_is_onboarded_and_sells_above_its_floor<T: Table>(api: Api<T>)
     let topups = api.call(req("GET /partner/topup-options").by(partner_admin(NEW))).await.ok(200);
     assert_eq!(topups, json!({ "data": [], "credit_rate": null, "wholesale_floors": { "usd": "0.12" } }));
 
-    // The seed's figures: 0.10 a point is below the 0.12 floor, 0.25 is fine; no floor in EUR.
+    // 0.10 a point is below the 0.12 floor, 0.25 is fine; no floor in EUR.
     let before = api.call(req("GET /partner/topup-options").by(partner_admin(NEW))).await.ok(200);
     api.call(put_rate(NEW, "usd", "0.10")).await.invalid("price_per_point");
     api.call(put_rate(NEW, "usd", "0.1199")).await.invalid("price_per_point");

@@ -44,7 +44,7 @@ async fn addon_prices_are_listed_and_set<T: Table>(api: Api<T>) {
     );
     assert_eq!(data[0], extra_bot_default());
     let costs: Vec<_> = data.iter().map(|a| a["cost_price"]["amount_minor"].as_i64().unwrap()).collect();
-    assert_eq!(costs, [500, 500, 500, 3000, 2000, 2000], "the seed's wholesale prices, in cents");
+    assert_eq!(costs, [500, 500, 500, 3000, 2000, 2000], "the platform's wholesale prices, in cents");
     let points: Vec<_> = data.iter().map(|a| a["points"].as_str().unwrap()).collect();
     assert_eq!(points, ["10.00", "10.00", "10.00", "60.00", "40.00", "40.00"]);
 
@@ -533,8 +533,8 @@ async fn partner_ledger_lists_entries<T: Table>(api: Api<T>) {
         .invalid("cursor");
 }
 
-/// DESIGN.md section 7 and the issue: the partner's ledger covers all its workspaces, and may
-/// be filtered by one.
+/// The partner's ledger covers all its workspaces (one statement for the partner), and may be
+/// filtered by one.
 async fn partner_ledger_spans_its_workspaces<T: Table>(api: Api<T>) {
     api.tenants().await;
     api.workspace(P, "ws-acme-2", "starter").await;

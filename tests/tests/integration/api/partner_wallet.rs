@@ -1,4 +1,4 @@
-//! Money into the partner wallet (issue 6): Checkout on the platform's OWN Stripe account (the
+//! Money into the partner wallet: Checkout on the platform's OWN Stripe account (the
 //! fake's requests name no `Stripe-Account`), its events on the platform endpoint, the credit
 //! once, refunds taken back, and the threshold auto-refill after a fold on the partner's saved
 //! card with the auto top-up rails (one at a time, an hour after a decline, off after three,

@@ -1,4 +1,4 @@
-//! Renewal at the cycle end (seeds 000/001): add-ons paid again with points at the partner's
+//! Renewal at the cycle end: add-ons paid again with points at the partner's
 //! price then, cancelled ones ending, unpaid ones kept through the grace days and then lapsing
 //! together, the workspace pausing when that puts it over its limits; once per cycle, however
 //! many runs race.

@@ -70,7 +70,7 @@ fn without_ids(data: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// The seed's bonus tiers ($10 -> 10 points, $100 -> 150 points), a yen and a dinar option, and
+/// Bonus tiers ($10 -> 10 points, $100 -> 150 points), a yen and a dinar option, and
 /// a second $10 option: the same currency and amount twice is allowed.
 fn tiers() -> Vec<Value> {
     vec![
@@ -295,8 +295,7 @@ async fn credit_rate_is_checked_against_the_wholesale_cost<T: Table>(mut api: Ap
     assert_eq!(view["credit_rate"], rate_view("usd", "0.50", None, None));
     assert_eq!(partner_view(&api, Q).await["credit_rate"], Value::Null, "the other partner has none");
 
-    // A platform that charges 12 cents a point (seed 002's example): 0.1199 is refused, 0.12 and
-    // the seed's 25 cents are fine.
+    // A platform that charges 12 cents a point: 0.1199 is refused, 0.12 and 25 cents are fine.
     api.billing.platform = wholesale("0.12");
     api.call(put_rate(P, "usd", "0.1199")).await.invalid("price_per_point");
     assert_eq!(api.call(put_rate(P, "usd", "0.12")).await.ok(200)["price_per_point"], "0.12");

@@ -1,4 +1,4 @@
-//! Metered usage with two wallets (seeds 002 and 004): `POST /platform/usage`, the access check,
+//! Metered usage with two wallets: `POST /platform/usage`, the access check,
 //! re-billing, prepaid and postpaid partners, and the fold into the partner's wallet.
 //!
 //! The figures: voice minutes cost the partner 0.07 USD each (the platform's default meter);
@@ -75,7 +75,7 @@ impl<T: Table> Api<T> {
     }
 }
 
-/// Seed 004's double wallet, to the cent: three calls of 10, 0.5 and 2.25 minutes.
+/// Both wallets charged, to the cent: three calls of 10, 0.5 and 2.25 minutes.
 async fn voice_minutes_are_charged_to_both_wallets<T: Table>(api: Api<T>) {
     api.tenants().await;
     api.point_price(P, "0.50").await;
