@@ -30,8 +30,8 @@ mod refunds;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
 use domain::{Currency, Money, MoneyError};
+use serde_json::{Value, json};
 
 use crate::form::Param;
 
