@@ -55,6 +55,18 @@ pub(super) enum TopupResult {
     Failed,
 }
 
+/// What an auto top-up is asked to cover.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Need {
+    /// A renewal's shortfall, from the renewal's own reads. An attempt in flight is taken up again.
+    Shortfall(Points),
+    /// A threshold refill: what the wallet lacks under `threshold`, from a balance read after the
+    /// setting. The debit's own balance may be stale by then: another request's refill may have
+    /// been credited and settled in between (one transaction), and must not be charged again.
+    /// An attempt in flight younger than [`REFILL_RESUME_AFTER`] is left to the request charging it.
+    UnderThreshold(Points),
+}
+
 /// How a paid auto top-up (or partner refill) reached its credit.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Paid<'a> {
@@ -253,38 +265,44 @@ impl<T: Table> Billing<T> {
             return Ok(());
         }
         let Some(threshold) = state.threshold.filter(|_| state.enabled) else { return Ok(()) };
-        let lacking = threshold.as_decimal() - balance.as_decimal();
-        if lacking <= rust_decimal::Decimal::ZERO {
+        if lacking(threshold, balance)?.is_none() {
             return Ok(());
         }
-        let shortfall = Points::from_decimal(lacking).map_err(internal)?;
-        let result = self.try_auto_topup(ws, shortfall, Some(REFILL_RESUME_AFTER)).await?;
+        let result = self.try_auto_topup(ws, Need::UnderThreshold(threshold)).await?;
         tracing::info!(workspace = %ws.id, balance = %balance, threshold = %threshold, result = ?result, "refill");
         Ok(())
     }
 
-    /// On a shortfall (a renewal's, or a refill's): charges the saved card for enough of the
+    /// On a need (a renewal's shortfall, or a refill's): charges the saved card for enough of the
     /// chosen option, once. An attempt in flight is taken up again (the same charge, under its
-    /// key), unless it started less than `leave_in_flight` ago: a refill leaves one that another
-    /// request is charging right now.
-    pub(super) async fn try_auto_topup(
-        &self,
-        ws: &Workspace,
-        shortfall: Points,
-        leave_in_flight: Option<time::Duration>,
-    ) -> Result<TopupResult, OpError> {
+    /// key), unless a refill finds it started less than [`REFILL_RESUME_AFTER`] ago: another
+    /// request is charging it right now.
+    pub(super) async fn try_auto_topup(&self, ws: &Workspace, need: Need) -> Result<TopupResult, OpError> {
         let now = self.clock.now();
         let mut state = self.auto_topup(&ws.id).await?;
         let attempt = match state.in_flight.clone() {
             // Accepted, settling later: the webhook concludes it.
             Some(a) if a.payment_intent.is_some() => return Ok(TopupResult::Pending),
-            Some(a) if leave_in_flight.is_some_and(|d| now - a.started_at < d) => return Ok(TopupResult::NotTried),
+            Some(a) if matches!(need, Need::UnderThreshold(_)) && now - a.started_at < REFILL_RESUME_AFTER => {
+                return Ok(TopupResult::NotTried);
+            }
             // Recorded by a run that stopped before it knew the outcome: the same attempt again.
             Some(a) => a,
             None => {
                 if !state.may_attempt(now) {
                     return Ok(TopupResult::NotTried);
                 }
+                let shortfall = match need {
+                    Need::Shortfall(points) => points,
+                    // Read after the setting: a refill settled since the debit shows in it.
+                    Need::UnderThreshold(threshold) => {
+                        let wallet = self.store.wallet(&WalletId::Workspace(ws.id.clone())).await?;
+                        match lacking(threshold, wallet.balance)? {
+                            Some(points) => points,
+                            None => return Ok(TopupResult::NotTried),
+                        }
+                    }
+                };
                 let Some(id) = state.option.clone() else { return Ok(TopupResult::NotTried) };
                 let offered = self.topup_options(&ws.partner).await?;
                 let Some(option) = offered.options.iter().find(|o| o.id == id) else {
@@ -647,6 +665,15 @@ fn topup_metadata(ws: &Workspace, attempt: &TopupAttempt) -> Result<Metadata, Op
         m.insert(k, &v).map_err(|e| internal(e.to_string()))?;
     }
     Ok(m)
+}
+
+/// What `balance` lacks under `threshold`, if anything.
+pub(super) fn lacking(threshold: Points, balance: Balance) -> Result<Option<Points>, OpError> {
+    let lacking = threshold.as_decimal() - balance.as_decimal();
+    if lacking <= rust_decimal::Decimal::ZERO {
+        return Ok(None);
+    }
+    Points::from_decimal(lacking).map(Some).map_err(internal)
 }
 
 pub(super) fn version_is(version: u64) -> Condition {

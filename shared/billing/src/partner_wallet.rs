@@ -31,7 +31,7 @@ use stripe_gateway::gateway::{
 use stripe_gateway::ids::{CustomerId, PaymentIntentId};
 
 use super::autotopup::{
-    ATTEMPT_KEY, Credit, FailedPayment, Paid, REFILL_RESUME_AFTER, TopupResult, Unmatched, match_attempt,
+    ATTEMPT_KEY, Credit, FailedPayment, Paid, REFILL_RESUME_AFTER, TopupResult, Unmatched, lacking, match_attempt,
     named_attempt, unmatched, version_is,
 };
 use super::events::{PartnerEventKind, wallet_event_write};
@@ -341,24 +341,24 @@ impl<T: Table> Billing<T> {
         }
         let (state, amount) = self.partner_refill(p).await?;
         let Some(threshold) = state.threshold.filter(|_| state.enabled) else { return Ok(()) };
-        let lacking = threshold.as_decimal() - balance.as_decimal();
-        if lacking <= rust_decimal::Decimal::ZERO {
+        if lacking(threshold, balance)?.is_none() {
             return Ok(());
         }
-        let shortfall = Points::from_decimal(lacking).map_err(internal)?;
-        let result = self.try_partner_refill(p, state, amount, shortfall).await?;
+        let result = self.try_partner_refill(p, state, amount, threshold).await?;
         tracing::info!(partner = %p, balance = %balance, threshold = %threshold, result = ?result, "partner wallet refill");
         Ok(())
     }
 
     /// Starts (or takes up) a refill from `state`, the setting as the caller read it: its
     /// version guards the attempt's start, so a setting that moved meanwhile starts nothing.
+    /// What the wallet lacks under `threshold` is read after the setting: the fold's balance may
+    /// be stale by then, if another fold's refill was credited and settled in between.
     async fn try_partner_refill(
         &self,
         p: &PartnerId,
         state: AutoTopup,
         amount: Option<Money>,
-        shortfall: Points,
+        threshold: Points,
     ) -> Result<TopupResult, OpError> {
         let now = self.clock.now();
         let card = async {
@@ -374,6 +374,8 @@ impl<T: Table> Billing<T> {
                     return Ok(TopupResult::NotTried);
                 }
                 let Some(amount) = amount else { return Ok(TopupResult::NotTried) };
+                let wallet = self.store.wallet(&WalletId::Partner(p.clone())).await?;
+                let Some(shortfall) = lacking(threshold, wallet.balance)? else { return Ok(TopupResult::NotTried) };
                 let card = card.await?;
                 if card.is_none() {
                     self.partner_refill_failed(p, None, "no_saved_card").await?;

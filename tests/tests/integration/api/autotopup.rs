@@ -2,13 +2,17 @@
 //! wait an hour, three in a row switch it off (the add-ons then lapse and the workspace pauses),
 //! and a crash between the charge and the renewal never charges twice.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use billing::{RenewalLimits, RenewalRun};
+use domain::WorkspaceId;
 use serde_json::{Value, json};
-use store::Table;
 use store::memory::MemoryTable;
 use store::table::TableError;
+use store::{Table, keys};
 use stripe_fake::NextPaymentIntent;
 use time::macros::datetime;
+use tokio::sync::Notify;
 
 use integration_tests::{Call, Fault, FaultyTable};
 
@@ -292,6 +296,99 @@ async fn a_threshold_refill_fires_once_under_concurrent_usage<T: Table>(api: Api
     let low: Vec<_> = events["data"].as_array().unwrap().iter().filter(|e| e["type"] == "wallet.low_balance").collect();
     assert_eq!(low.len(), 1, "{events}");
     assert_eq!(low[0]["data"]["threshold"], "5.00");
+}
+
+/// A table that holds the first single read of one key, once armed, until released: it orders two
+/// requests at the one point a race between them matters.
+struct Held<T> {
+    inner: T,
+    key: store::Key,
+    armed: AtomicBool,
+    holding: Notify,
+    release: Notify,
+}
+
+impl<T> Held<T> {
+    fn new(inner: T, key: store::Key) -> Self {
+        Self { inner, key, armed: AtomicBool::new(false), holding: Notify::new(), release: Notify::new() }
+    }
+}
+
+impl<T: Table> Table for Held<T> {
+    async fn get(&self, key: &store::Key) -> Result<Option<store::Item>, TableError> {
+        if *key == self.key && self.armed.swap(false, Ordering::SeqCst) {
+            self.holding.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.get(key).await
+    }
+
+    async fn get_many(&self, keys: &[store::Key]) -> Result<Vec<Option<store::Item>>, TableError> {
+        self.inner.get_many(keys).await
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        order: store::Order,
+    ) -> Result<Vec<store::Item>, TableError> {
+        self.inner.query(pk, sk_prefix, start_after, limit, order).await
+    }
+
+    async fn query_index(
+        &self,
+        index: &store::schema::IndexKeys,
+        pk: &str,
+        start_after: Option<&store::table::IndexPosition>,
+        limit: usize,
+        order: store::Order,
+    ) -> Result<Vec<store::Item>, TableError> {
+        self.inner.query_index(index, pk, start_after, limit, order).await
+    }
+
+    async fn transact(&self, writes: Vec<store::Write>) -> Result<(), TableError> {
+        self.inner.transact(writes).await
+    }
+}
+
+/// B's debit crosses the threshold, and before B's refill reads the setting, A's debit crosses it
+/// too and A's refill is charged, credited and settled. B's refill then finds nothing in flight,
+/// and the balance its debit left is stale: it reads the wallet again and charges nothing.
+async fn a_refill_settled_meanwhile_is_not_charged_again<T: Table>(table: T) {
+    let api = Api::over(Held::new(table, keys::workspace_auto_topup(&WorkspaceId::parse(W).unwrap()))).await;
+    with_a_refill(&api, None).await;
+    // 10 - 33 x 0.15 = 5.05, just above the threshold.
+    for i in 0..33 {
+        assert_eq!(spend(&api, format!("call-{i}")).await.status, 200);
+    }
+    let held = api.billing.store.table();
+    held.armed.store(true, Ordering::SeqCst);
+    let b = spend(&api, "call-b".to_owned());
+    let a = async {
+        held.holding.notified().await;
+        let answer = spend(&api, "call-a".to_owned()).await;
+        held.release.notify_one();
+        answer
+    };
+    let (b, a) = tokio::join!(b, a);
+    assert_eq!((b.status, a.status), (200, 200));
+    assert_eq!(charges_asked(&api), 1, "one refill, asked for once");
+    // 5.05 - 2 x 0.15 + 10.
+    assert_eq!(api.balance(P, W).await, "14.75");
+    assert_eq!(api.view(P, W).await["auto_topup"]["payment_pending"], false);
+}
+
+#[tokio::test]
+async fn a_refill_settled_meanwhile_is_not_charged_again_in_memory() {
+    a_refill_settled_meanwhile_is_not_charged_again(MemoryTable::new()).await;
+}
+
+#[tokio::test]
+async fn a_refill_settled_meanwhile_is_not_charged_again_in_dynamodb() {
+    a_refill_settled_meanwhile_is_not_charged_again(integration_tests::fresh_table().await).await;
 }
 
 /// A monthly cap of one charge: the second time the balance drops below the threshold in the
