@@ -14,7 +14,7 @@ use store::{IdempotencyKey, Table, keys, records};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
-use super::refill::{Card, Offer, Payer, Setting, TopupResult, Unmatched, named_attempt, refill_view};
+use super::refill::{Card, Offer, Payer, Setting, TopupResult, Trigger, Unmatched, named_attempt, refill_view};
 use super::{Billing, OpError, Reply, WebhookOutcome};
 
 /// Who the ledger names for a top-up the renewal charged.
@@ -149,7 +149,7 @@ impl<T: Table> Billing<T> {
     /// A renewal's shortfall: the workspace's auto top-up, once (an attempt in flight is taken
     /// up again at once).
     pub(super) async fn try_auto_topup(&self, ws: &Workspace, shortfall: Points) -> Result<TopupResult, OpError> {
-        self.try_refill(Payer::Workspace(ws), shortfall, None).await
+        self.try_refill(Payer::Workspace(ws), shortfall, Trigger::Renewal).await
     }
 
     /// `payment_intent.succeeded | payment_failed` of an off-session top-up on `account`: its

@@ -9,11 +9,12 @@
 //!   webhook credits it, moves it and claws back its refunds and disputes exactly as it does a
 //!   workspace's (`webhook.rs`): 1 USD paid is 1.0000 in the wallet.
 //! - `PUT /partner/wallet/auto-refill`: when a fold leaves the wallet below `threshold`, the
-//!   saved card is charged `amount` (enough multiples of it to reach the threshold) off-session,
-//!   on the auto top-up rails of `domain::autotopup`: the attempt is recorded before the charge
-//!   under the key `partner-refill:<p>:<attempt>`, one at a time, 1 h after a decline, off after
-//!   3 in a row, an optional monthly cap; the credit is keyed by the PaymentIntent, so the
-//!   refill that charged and the `payment_intent.succeeded` event credit once between them.
+//!   saved card is charged `amount` (enough multiples of it to reach the threshold) off-session
+//!   by the refill engine (`refill.rs`), as a workspace's auto top-up is: the attempt recorded
+//!   before the charge under the key `partner-refill:<p>:<attempt>`, one at a time, 1 h after a
+//!   decline, off after 3 in a row, an optional monthly cap, the credit once by PaymentIntent.
+//!   This module holds what is the partner's own: the setting's amount, its card on the
+//!   platform's account, the view.
 
 use serde_json::Value;
 use time::OffsetDateTime;

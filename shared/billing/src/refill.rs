@@ -183,6 +183,26 @@ pub(super) enum Offer {
     Refused(&'static str),
 }
 
+/// What asks for a charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Trigger {
+    /// A renewal's shortfall: an attempt in flight that Stripe has not accepted is taken up at
+    /// once, and losing the race to start one is a conflict (the renewal runs again).
+    Renewal,
+    /// A debit that left the balance under the threshold: an attempt in flight is left to the
+    /// call charging it for [`REFILL_RESUME_AFTER`], and so is one another call started first.
+    Threshold,
+}
+
+impl Trigger {
+    fn leave_in_flight(self) -> Option<Duration> {
+        match self {
+            Trigger::Renewal => None,
+            Trigger::Threshold => Some(REFILL_RESUME_AFTER),
+        }
+    }
+}
+
 /// What a refill (or a renewal's auto top-up) came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TopupResult {
@@ -317,32 +337,36 @@ impl<T: Table> Billing<T> {
     /// key). `auto` is the setting as the debit read it: only a balance under its threshold costs
     /// a further read. A function without a Stripe client leaves it (a workspace's, to the
     /// renewal).
-    pub(super) async fn refill_if_low(&self, payer: Payer<'_>, balance: Balance, auto: &AutoTopup) -> Result<(), OpError> {
+    pub(super) async fn refill_if_low(
+        &self,
+        payer: Payer<'_>,
+        balance: Balance,
+        auto: &AutoTopup,
+    ) -> Result<(), OpError> {
         if self.payments.as_ref().is_none_or(|s| s.gateway().is_err()) {
             return Ok(());
         }
         let Some(shortfall) = auto.refill_shortfall(balance).map_err(internal)? else { return Ok(()) };
-        let result = self.try_refill(payer, shortfall, Some(REFILL_RESUME_AFTER)).await?;
+        let result = self.try_refill(payer, shortfall, Trigger::Threshold).await?;
         tracing::info!(wallet = %payer.wallet(), balance = %balance, shortfall = %shortfall, result = ?result, "refill");
         Ok(())
     }
 
-    /// On a shortfall (a renewal's, or a refill's): charges the payer's saved card for enough of
-    /// what it buys, once. An attempt in flight is taken up again (the same charge, under its
-    /// key), unless it started less than `leave_in_flight` ago: a refill leaves one that another
-    /// call is charging right now.
+    /// On a shortfall: charges the payer's saved card for enough of what it buys, once. An
+    /// attempt in flight is taken up again (the same charge, under its key), unless `trigger`
+    /// leaves it to the call charging it right now.
     pub(super) async fn try_refill(
         &self,
         payer: Payer<'_>,
         shortfall: Points,
-        leave_in_flight: Option<Duration>,
+        trigger: Trigger,
     ) -> Result<TopupResult, OpError> {
         let setting = self.refill_setting(payer).await?;
-        let attempt = match setting.auto.in_flight_at(self.clock.now(), leave_in_flight) {
+        let attempt = match setting.auto.in_flight_at(self.clock.now(), trigger.leave_in_flight()) {
             InFlight::Pending => return Ok(TopupResult::Pending),
             InFlight::Busy => return Ok(TopupResult::NotTried),
             InFlight::Stalled(attempt) => attempt.clone(),
-            InFlight::Idle => match self.start_refill(payer, &setting, shortfall, leave_in_flight.is_some()).await? {
+            InFlight::Idle => match self.start_refill(payer, &setting, shortfall, trigger).await? {
                 ControlFlow::Continue(attempt) => attempt,
                 ControlFlow::Break(result) => return Ok(result),
             },
@@ -355,14 +379,13 @@ impl<T: Table> Billing<T> {
     }
 
     /// Records a new attempt before its charge, under the version of `setting`: a setting that
-    /// moved meanwhile starts nothing. `Break` with what it came to when none starts; a refill
-    /// (`is_refill`) that lost the race to start leaves the attempt to the call that won it.
+    /// moved meanwhile starts nothing. `Break` with what it came to when none starts.
     async fn start_refill(
         &self,
         payer: Payer<'_>,
         setting: &Setting,
         shortfall: Points,
-        is_refill: bool,
+        trigger: Trigger,
     ) -> Result<ControlFlow<TopupResult, TopupAttempt>, OpError> {
         let now = self.clock.now();
         if !setting.auto.may_attempt(now) {
@@ -392,14 +415,21 @@ impl<T: Table> Billing<T> {
         };
         match self.store.write(vec![setting.replaced_by(payer, &started)]).await {
             Ok(()) => Ok(ControlFlow::Continue(started.auto.in_flight.expect("just started"))),
-            Err(StoreError::ConditionFailed { .. }) if is_refill => Ok(ControlFlow::Break(TopupResult::NotTried)),
-            Err(StoreError::ConditionFailed { .. }) => Err(OpError::Conflict),
+            Err(StoreError::ConditionFailed { .. }) => match trigger {
+                Trigger::Threshold => Ok(ControlFlow::Break(TopupResult::NotTried)),
+                Trigger::Renewal => Err(OpError::Conflict),
+            },
             Err(e) => Err(e.into()),
         }
     }
 
     /// Charges `card` for the attempt (stored before) and records what came of it.
-    async fn charge_refill(&self, payer: Payer<'_>, attempt: &TopupAttempt, card: &Card) -> Result<TopupResult, OpError> {
+    async fn charge_refill(
+        &self,
+        payer: Payer<'_>,
+        attempt: &TopupAttempt,
+        card: &Card,
+    ) -> Result<TopupResult, OpError> {
         let charge = OffSessionCharge {
             customer: card.customer.clone(),
             payment_method: card.payment_method.clone(),
@@ -670,7 +700,8 @@ impl<T: Table> Billing<T> {
             if current.card_created().is_some_and(|at| at >= pi.created) {
                 return Ok(WebhookOutcome::Unchanged);
             }
-            let put = Write::Put { item: current.with_card(method, pi.created), condition: version_is(current.version()) };
+            let put =
+                Write::Put { item: current.with_card(method, pi.created), condition: version_is(current.version()) };
             match self.store.write(vec![put]).await {
                 Ok(()) => return Ok(WebhookOutcome::CardSaved),
                 Err(StoreError::ConditionFailed { .. }) => continue,

@@ -330,7 +330,10 @@ mod tests {
     fn a_debit_below_the_threshold_asks_for_the_way_up_to_it() {
         let p = |s: &str| Points::parse(s).unwrap();
         let b = |s: &str| Balance::parse(s).unwrap();
-        let on = AutoTopup { threshold: Some(p("50")), ..AutoTopup::default().turned_on(TopupOptionId::parse("to_a").unwrap()) };
+        let on = AutoTopup {
+            threshold: Some(p("50")),
+            ..AutoTopup::default().turned_on(TopupOptionId::parse("to_a").unwrap())
+        };
         assert_eq!(on.refill_shortfall(b("44.0350")), Ok(Some(p("5.965"))));
         assert_eq!(on.refill_shortfall(b("-10")), Ok(Some(p("60"))), "usage may take it below zero");
         assert_eq!(on.refill_shortfall(b("50")), Ok(None), "at the threshold is not below it");
@@ -367,7 +370,8 @@ mod tests {
         let eur = Currency::parse("eur").unwrap();
         let capped = AutoTopup { monthly_cap: Some(Money::from_minor(5000, eur).unwrap()), ..on };
         assert_eq!(capped.spent_this_month(t0), Some(Money::zero(eur)));
-        let pack = TopupOption::new("Pack", Money::from_minor(1000, eur).unwrap(), Points::parse("100").unwrap()).unwrap();
+        let pack =
+            TopupOption::new("Pack", Money::from_minor(1000, eur).unwrap(), Points::parse("100").unwrap()).unwrap();
         let started = capped.start(id, &pack, Points::parse("150").unwrap(), t0).unwrap();
         assert_eq!(started.spent_this_month(t0), Some(Money::from_minor(2000, eur).unwrap()));
         assert_eq!(started.spent_this_month(datetime!(2026-05-01 00:00 UTC)), Some(Money::zero(eur)), "a new month");
