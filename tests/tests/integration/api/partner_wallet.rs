@@ -255,6 +255,18 @@ async fn the_monthly_cap_holds_the_refill<T: Table>(api: Api<T>) {
     api.fold(P).await;
     assert_eq!(api.wallet_balance(P).await, "42.00", "a second 60.00 would pass the cap of 100.00");
     assert_eq!(api.platform_charges(), 1);
+    // Held, not failed: the partner sees what the month has spent against the cap.
+    let refill = api.partner_wallet(P).await["auto_refill"].clone();
+    assert_eq!(
+        (&refill["spent_this_month"], &refill["monthly_cap"], &refill["last_failure"], &refill["enabled"]),
+        (
+            &json!({ "amount_minor": 6000, "currency": "usd" }),
+            &json!({ "amount_minor": 10000, "currency": "usd" }),
+            &Value::Null,
+            &json!(true)
+        ),
+        "{refill}"
+    );
     // Next month the cap starts again.
     api.set_clock(time::macros::datetime!(2026-05-02 10:00 UTC));
     api.spend(W, "1", "call-3").await.ok(200);
