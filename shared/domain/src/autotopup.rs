@@ -137,7 +137,7 @@ impl AutoTopup {
     /// top-up is on with a threshold and the balance is below it.
     pub fn refill_shortfall(&self, balance: Balance) -> Result<Option<Points>, PointsError> {
         let Some(threshold) = self.threshold.filter(|_| self.enabled) else { return Ok(None) };
-        let lacking = threshold.as_decimal() - balance.as_decimal();
+        let lacking = threshold.as_decimal().checked_sub(balance.as_decimal()).ok_or(PointsError::TooLarge)?;
         if lacking <= rust_decimal::Decimal::ZERO {
             return Ok(None);
         }
@@ -151,7 +151,7 @@ impl AutoTopup {
         match &self.in_flight {
             None => InFlight::Idle,
             Some(a) if a.payment_intent.is_some() => InFlight::Pending,
-            Some(a) if leave_for.is_some_and(|d| now - a.started_at < d) => InFlight::Busy,
+            Some(a) if leave_for.is_some_and(|d| now < a.started_at.saturating_add(d)) => InFlight::Busy,
             Some(a) => InFlight::Stalled(a),
         }
     }
