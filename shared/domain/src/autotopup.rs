@@ -246,6 +246,7 @@ impl AutoTopup {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use time::macros::datetime;
 
     use super::*;
@@ -375,5 +376,43 @@ mod tests {
         let started = capped.start(id, &pack, Points::parse("150").unwrap(), t0).unwrap();
         assert_eq!(started.spent_this_month(t0), Some(Money::from_minor(2000, eur).unwrap()));
         assert_eq!(started.spent_this_month(datetime!(2026-05-01 00:00 UTC)), Some(Money::zero(eur)), "a new month");
+    }
+
+    proptest! {
+        /// Whatever the shortfalls and whichever attempts are paid, the month's count is what
+        /// the paid attempts charged, never more than the cap, and an attempt the cap refuses
+        /// sees that count.
+        #[test]
+        fn the_cap_counts_the_paid_attempts_and_never_passes(
+            cap_packs in 1i64..=10,
+            steps in proptest::collection::vec((1i64..=300, any::<bool>()), 0..20),
+        ) {
+            let id = TopupOptionId::parse("to_a").unwrap();
+            let pack = option(1000, "100");
+            let usd = |minor| Money::from_minor(minor, Currency::USD).unwrap();
+            let cap = usd(cap_packs * 1000);
+            let t0 = datetime!(2026-05-01 06:00 UTC);
+            let mut a = AutoTopup { monthly_cap: Some(cap), ..AutoTopup::default().turned_on(id.clone()) };
+            let mut paid_minor = 0;
+            for (i, (shortfall, pays)) in steps.into_iter().enumerate() {
+                let at = t0 + Duration::hours(2 * i as i64);
+                let shortfall = Points::from_decimal(rust_decimal::Decimal::from(shortfall)).unwrap();
+                match a.start(id.clone(), &pack, shortfall, at) {
+                    Ok(started) => {
+                        let amount = started.in_flight.as_ref().unwrap().amount.amount_minor();
+                        a = if pays {
+                            paid_minor += amount;
+                            started.succeeded()
+                        } else {
+                            started.failed("card_declined", at).turned_on(id.clone())
+                        };
+                    }
+                    Err(StartError::MonthlyCap { spent, .. }) => prop_assert_eq!(spent, usd(paid_minor)),
+                    Err(e) => prop_assert!(false, "{}", e),
+                }
+                prop_assert_eq!(a.spent_this_month(at), Some(usd(paid_minor)));
+                prop_assert!(paid_minor <= cap.amount_minor());
+            }
+        }
     }
 }
