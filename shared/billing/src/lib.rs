@@ -11,6 +11,7 @@ mod events;
 mod partner_wallet;
 mod partners;
 mod payments;
+mod refill;
 mod renewal;
 mod topup;
 mod usage;
@@ -25,13 +26,14 @@ use serde_json::{Value, json};
 use domain::{Balance, Clock, Meters, PartnerId, Points, Workspace, WorkspaceId};
 use store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
 
-pub use autotopup::{AUTO_TOPUP_ACTOR, REFILL_RESUME_AFTER, RefillTerms, auto_topup_view};
+pub use autotopup::{AUTO_TOPUP_ACTOR, RefillTerms, auto_topup_view};
 pub use events::PartnerEventKind;
 pub use partner_wallet::{
     PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET, partner_refill_view,
 };
 pub use partners::{NewPartner, PartnerTerms, check_partner_name};
 pub use payments::{CheckoutRequest, Payments, WebhookEndpoint};
+pub use refill::REFILL_RESUME_AFTER;
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
 pub use topup::{MAX_TOPUP_OPTIONS, PlatformConfig, TopupOptionDraft};
 pub use usage::{FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, UsageEvent, rebilling_view};

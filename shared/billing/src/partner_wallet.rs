@@ -9,34 +9,28 @@
 //!   webhook credits it, moves it and claws back its refunds and disputes exactly as it does a
 //!   workspace's (`webhook.rs`): 1 USD paid is 1.0000 in the wallet.
 //! - `PUT /partner/wallet/auto-refill`: when a fold leaves the wallet below `threshold`, the
-//!   saved card is charged `amount` (enough multiples of it to reach the threshold) off-session,
-//!   on the auto top-up rails of `domain::autotopup`: the attempt is recorded before the charge
-//!   under the key `partner-refill:<p>:<attempt>`, one at a time, 1 h after a decline, off after
-//!   3 in a row, an optional monthly cap; the credit is keyed by the PaymentIntent, so the
-//!   refill that charged and the `payment_intent.succeeded` event credit once between them.
+//!   saved card is charged `amount` (enough multiples of it to reach the threshold) off-session
+//!   by the refill engine (`refill.rs`), as a workspace's auto top-up is: the attempt recorded
+//!   before the charge under the key `partner-refill:<p>:<attempt>`, one at a time, 1 h after a
+//!   decline, off after 3 in a row, an optional monthly cap, the credit once by PaymentIntent.
+//!   This module holds what is the partner's own: the setting's amount, its card on the
+//!   platform's account, the view.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use domain::{
-    Actor, AutoTopup, Balance, CheckoutStatus, EntryKind, Money, Overdraft, PartnerId, Points, PointsDelta, StartError,
-    TopupOption, TopupOptionId, WalletId, cap_month, check_url,
+    AutoTopup, Balance, CheckoutStatus, Money, PartnerId, Points, TopupOption, TopupOptionId, WalletId, check_url,
 };
-use store::records::{self, CheckoutRecord, PaymentRecord, PlatformCustomer, rfc3339};
-use store::{Attr, Condition, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
+use store::records::{self, CheckoutRecord, PlatformCustomer};
+use store::{Condition, IdempotencyKey, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
-use stripe_gateway::gateway::{
-    Account, Metadata, NewCheckoutSession, NewCustomer, OffSessionCharge, OffSessionOutcome,
-};
-use stripe_gateway::ids::{CustomerId, PaymentIntentId};
+use stripe_gateway::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer};
+use stripe_gateway::ids::CustomerId;
 
-use super::autotopup::{
-    ATTEMPT_KEY, Credit, FailedPayment, Paid, REFILL_RESUME_AFTER, TopupResult, Unmatched, lacking, match_attempt,
-    named_attempt, unmatched, version_is,
-};
-use super::events::{PartnerEventKind, wallet_event_write};
 use super::payments::{Payments, stripe_error, stripe_key};
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, WebhookOutcome};
+use super::refill::{Card, CardOwner, Offer, Payer, Setting, Unmatched, money_view, named_attempt, refill_view};
+use super::{Billing, OpError, Reply, WebhookOutcome};
 
 /// The metadata `source` of a partner's wallet checkout.
 pub const SOURCE_PARTNER_WALLET: &str = "partner_wallet";
@@ -75,27 +69,18 @@ fn refill_option(amount: Money) -> Result<(TopupOptionId, TopupOption), OpError>
     Ok((id, option))
 }
 
-fn money_view(m: &Money) -> Value {
-    json!({ "amount": m.format_major(), "currency": m.currency().code() })
+/// What one refill buys: its amount as a top-up option, for the auto top-up rules.
+pub(super) fn refill_offer(amount: Option<Money>) -> Result<Offer, OpError> {
+    let Some(amount) = amount else { return Ok(Offer::Nothing) };
+    let (id, option) = refill_option(amount)?;
+    Ok(Offer::Buy(id, option))
 }
 
 /// The auto-refill as the partner sees it (`GET /partner/wallet`'s `auto_refill`).
 pub fn partner_refill_view(a: &AutoTopup, amount: Option<&Money>, card_saved: bool, now: OffsetDateTime) -> Value {
-    json!({
-        "enabled": a.enabled,
-        "threshold": a.threshold.map(|t| t.to_string()),
-        "amount": amount.map(money_view),
-        "monthly_cap": a.monthly_cap.as_ref().map(money_view),
-        "spent_this_month": a.monthly_cap.as_ref().map(|cap| {
-            money_view(&a.spent_in(&cap_month(now)).unwrap_or_else(|| Money::zero(cap.currency())))
-        }),
-        "card_saved": card_saved,
-        "consecutive_failures": a.consecutive_failures,
-        "last_failure": a.last_failure.as_ref().map(|f| json!({ "code": f.code, "at": rfc3339(f.at) })),
-        "next_attempt_after": a.next_attempt_after.map(rfc3339),
-        "disabled_reason": a.disabled_reason,
-        "payment_pending": a.in_flight.as_ref().is_some_and(|f| f.payment_intent.is_some()),
-    })
+    let mut view = refill_view(a, card_saved, now);
+    view.insert("amount".into(), amount.map(money_view).into());
+    Value::Object(view)
 }
 
 impl<T: Table> Billing<T> {
@@ -106,16 +91,26 @@ impl<T: Table> Billing<T> {
     }
 
     /// The partner wallet's auto-refill (off, version 0, if never set) and its amount.
-    pub async fn partner_refill(&self, p: &PartnerId) -> Result<(AutoTopup, Option<Money>), OpError> {
+    pub(super) async fn partner_refill(&self, p: &PartnerId) -> Result<Setting, OpError> {
         let item = self.store.get(&keys::partner_refill(p)).await?;
-        Ok(item.as_ref().map(records::partner_refill_from).transpose()?.unwrap_or_default())
+        let (auto, amount) = item.as_ref().map(records::partner_refill_from).transpose()?.unwrap_or_default();
+        Ok(Setting { auto, amount })
+    }
+
+    /// The card the partner's last wallet checkout saved, on the platform's account.
+    pub(super) async fn partner_card(&self, p: &PartnerId) -> Result<Option<Card>, OpError> {
+        let customer = self.platform_customer(p).await?;
+        Ok(customer.and_then(|c| {
+            let payment_method = c.payment_method?;
+            Some(Card { account: None, customer: c.customer, payment_method })
+        }))
     }
 
     /// The `auto_refill` part of `GET /partner/wallet`.
     pub(super) async fn partner_refill_details(&self, p: &PartnerId) -> Result<Value, OpError> {
-        let (refill, amount) = self.partner_refill(p).await?;
-        let card = self.platform_customer(p).await?.is_some_and(|c| c.payment_method.is_some());
-        Ok(partner_refill_view(&refill, amount.as_ref(), card, self.clock.now()))
+        let refill = self.partner_refill(p).await?;
+        let card = self.partner_card(p).await?.is_some();
+        Ok(partner_refill_view(&refill.auto, refill.amount.as_ref(), card, self.clock.now()))
     }
 
     /// `POST /partner/wallet/checkout`: a Checkout Session on the platform's account for
@@ -219,47 +214,12 @@ impl<T: Table> Billing<T> {
     }
 
     /// `payment_intent.succeeded` of a wallet checkout that saved its card: the partner's
-    /// customer record keeps it for off-session refills (a late, older one changes nothing).
+    /// customer record keeps it for off-session refills.
     pub(super) async fn save_partner_card(&self, pi: &PaymentIntentObject) -> Result<WebhookOutcome, OpError> {
-        let (Some(p), Some(customer), Some(method)) = (
-            pi.metadata.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok()),
-            pi.customer.as_ref(),
-            pi.payment_method.as_ref(),
-        ) else {
+        let Some(p) = pi.metadata.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok()) else {
             return Ok(WebhookOutcome::Ignored);
         };
-        if pi.setup_future_usage.as_deref() != Some("off_session") {
-            return Ok(WebhookOutcome::Ignored);
-        }
-        for _ in 0..MAX_OP_ATTEMPTS {
-            let Some(current) = self.platform_customer(&p).await? else {
-                tracing::warn!(partner = %p, "a saved card for a platform customer we don't have");
-                return Ok(WebhookOutcome::Ignored);
-            };
-            if &current.customer != customer {
-                tracing::warn!(partner = %p, "a saved card of another customer than the partner's");
-                return Ok(WebhookOutcome::Ignored);
-            }
-            if current.payment_method_created.is_some_and(|at| at >= pi.created) {
-                return Ok(WebhookOutcome::Unchanged);
-            }
-            let updated = PlatformCustomer {
-                payment_method: Some(method.clone()),
-                payment_method_created: Some(pi.created),
-                version: current.version + 1,
-                ..current.clone()
-            };
-            let put = Write::Put {
-                item: records::platform_customer_item(&p, &updated),
-                condition: Condition::equals("version", Attr::n(current.version)),
-            };
-            match self.store.write(vec![put]).await {
-                Ok(()) => return Ok(WebhookOutcome::CardSaved),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(OpError::Conflict)
+        self.save_card(CardOwner::Partner(&p), pi).await
     }
 
     // ---- auto-refill --------------------------------------------------------------------
@@ -276,8 +236,9 @@ impl<T: Table> Billing<T> {
             return Ok(reply);
         }
         self.partner_settings(p).await?;
-        let (current, current_amount) = self.partner_refill(p).await?;
-        let card = self.platform_customer(p).await?.is_some_and(|c| c.payment_method.is_some());
+        let read = self.partner_refill(p).await?;
+        let current = &read.auto;
+        let card = self.partner_card(p).await?.is_some();
         let currency = self.meters.currency();
         let (next, amount) = if terms.enabled {
             let threshold =
@@ -320,303 +281,24 @@ impl<T: Table> Billing<T> {
                     return Err(OpError::invalid(param, "only with \"enabled\": true"));
                 }
             }
-            (current.turned_off(), current_amount)
+            (current.turned_off(), read.amount)
         };
-        let next = AutoTopup { version: current.version + 1, ..next };
-        let reply = Reply::ok(partner_refill_view(&next, amount.as_ref(), card, self.clock.now()));
-        let writes = vec![Write::Put {
-            item: records::partner_refill_item(p, &next, amount.as_ref()),
-            condition: version_is(current.version),
-        }];
+        let next = Setting { amount, ..read.next(next) };
+        let reply = Reply::ok(partner_refill_view(&next.auto, next.amount.as_ref(), card, self.clock.now()));
+        let writes = vec![read.replaced_by(Payer::Partner(p), &next)];
         self.commit(idem, writes, reply, |_| OpError::Conflict).await
     }
 
     /// After a debit of the partner wallet that left `balance` (a fold): below the refill
-    /// threshold, one refill starts, unless one is in flight (an attempt older than
-    /// [`REFILL_RESUME_AFTER`] is taken up again under its own key). A deployment without a
-    /// Stripe client leaves it.
+    /// threshold, one refill starts ([`Billing::refill_if_low`]).
     pub(super) async fn refill_partner_if_low(&self, p: &PartnerId, balance: Balance) -> Result<(), OpError> {
-        if self.payments.as_ref().is_none_or(|s| s.gateway().is_err()) {
-            return Ok(());
-        }
-        let (state, amount) = self.partner_refill(p).await?;
-        let Some(threshold) = state.threshold.filter(|_| state.enabled) else { return Ok(()) };
-        if lacking(threshold, balance)?.is_none() {
-            return Ok(());
-        }
-        let result = self.try_partner_refill(p, state, amount, threshold).await?;
-        tracing::info!(partner = %p, balance = %balance, threshold = %threshold, result = ?result, "partner wallet refill");
-        Ok(())
-    }
-
-    /// Starts (or takes up) a refill from `state`, the setting as the caller read it: its
-    /// version guards the attempt's start, so a setting that moved meanwhile starts nothing.
-    /// What the wallet lacks under `threshold` is read after the setting: the fold's balance may
-    /// be stale by then, if another fold's refill was credited and settled in between.
-    async fn try_partner_refill(
-        &self,
-        p: &PartnerId,
-        state: AutoTopup,
-        amount: Option<Money>,
-        threshold: Points,
-    ) -> Result<TopupResult, OpError> {
-        let now = self.clock.now();
-        let card = async {
-            let c = self.platform_customer(p).await?;
-            Ok::<_, OpError>(c.and_then(|c| c.payment_method.map(|m| (c.customer, m))))
-        };
-        let (attempt, card) = match state.in_flight.clone() {
-            Some(a) if a.payment_intent.is_some() => return Ok(TopupResult::Pending),
-            Some(a) if now - a.started_at < REFILL_RESUME_AFTER => return Ok(TopupResult::NotTried),
-            Some(a) => (a, card.await?),
-            None => {
-                if !state.may_attempt(now) {
-                    return Ok(TopupResult::NotTried);
-                }
-                let Some(amount) = amount else { return Ok(TopupResult::NotTried) };
-                let wallet = self.store.wallet(&WalletId::Partner(p.clone())).await?;
-                let Some(shortfall) = lacking(threshold, wallet.balance)? else { return Ok(TopupResult::NotTried) };
-                let card = card.await?;
-                if card.is_none() {
-                    self.partner_refill_failed(p, None, "no_saved_card").await?;
-                    return Ok(TopupResult::Failed);
-                }
-                let (id, option) = refill_option(amount)?;
-                let started = match state.start(id, &option, shortfall, now) {
-                    Ok(started) => started,
-                    Err(StartError::MonthlyCap { cap, spent }) => {
-                        tracing::info!(partner = %p, cap = %cap, spent = %spent, "partner refill held by its monthly cap");
-                        return Ok(TopupResult::NotTried);
-                    }
-                    Err(e) => return Err(internal(e)),
-                };
-                let started = AutoTopup { version: state.version + 1, ..started };
-                let put = Write::Put {
-                    item: records::partner_refill_item(p, &started, Some(&amount)),
-                    condition: version_is(state.version),
-                };
-                match self.store.write(vec![put]).await {
-                    Ok(()) => {}
-                    // Another debit started it first: that one charges.
-                    Err(StoreError::ConditionFailed { .. }) => return Ok(TopupResult::NotTried),
-                    Err(e) => return Err(e.into()),
-                }
-                (started.in_flight.clone().expect("just started"), card)
-            }
-        };
-        let Some((customer, method)) = card else {
-            self.partner_refill_failed(p, Some(attempt.number), "no_saved_card").await?;
-            return Ok(TopupResult::Failed);
-        };
-        let mut meta = Metadata::new();
-        for (k, v) in [
-            (metadata::PARTNER, p.to_string()),
-            (metadata::POINTS, attempt.points.to_string()),
-            (metadata::SOURCE, SOURCE_PARTNER_REFILL.to_owned()),
-            (ATTEMPT_KEY, attempt.number.to_string()),
-        ] {
-            meta.insert(k, &v).map_err(internal)?;
-        }
-        let charge = OffSessionCharge {
-            customer,
-            payment_method: method,
-            amount: attempt.amount,
-            description: format!("Partner wallet refill: {}", attempt.amount),
-            metadata: meta,
-        };
-        let key = stripe_key(format!("partner-refill:{p}:{}", attempt.number))?;
-        let outcome = self.payments()?.gateway()?.charge_off_session(Account::Platform, &key, &charge).await;
-        tracing::info!(partner = %p, attempt = attempt.number, amount = %attempt.amount.format_major(),
-            outcome = ?outcome, "partner refill charge");
-        match outcome {
-            Ok(OffSessionOutcome::Succeeded { payment_intent }) => {
-                let actor = Actor::System(PARTNER_REFILL_ACTOR.into());
-                self.credit_partner_refill(p, Paid::Charge(&attempt), &payment_intent, actor).await?;
-                Ok(TopupResult::Credited)
-            }
-            Ok(OffSessionOutcome::Processing { payment_intent }) => {
-                let number = attempt.number;
-                self.update_partner_refill(p, |a| {
-                    let mut next = a.clone();
-                    let f = next.in_flight.as_mut().filter(|f| f.number == number)?;
-                    f.payment_intent = Some(payment_intent.to_string());
-                    Some(next)
-                })
-                .await?;
-                Ok(TopupResult::Pending)
-            }
-            Ok(OffSessionOutcome::AuthenticationRequired { .. }) => {
-                self.partner_refill_failed(p, Some(attempt.number), "authentication_required").await?;
-                Ok(TopupResult::Failed)
-            }
-            Ok(OffSessionOutcome::Declined { code, .. }) => {
-                self.partner_refill_failed(p, Some(attempt.number), &code).await?;
-                Ok(TopupResult::Failed)
-            }
-            // Stripe may have charged: keep the attempt, the next refill asks again under its key.
-            Err(e) if e.is_retryable() => Err(OpError::StripeUnavailable),
-            Err(e) => {
-                tracing::error!(partner = %p, error = %e, "partner refill refused by Stripe");
-                self.partner_refill_failed(p, Some(attempt.number), "stripe_error").await?;
-                Ok(TopupResult::Failed)
-            }
-        }
-    }
-
-    /// Credits a paid refill once (by its PaymentIntent) with the amount its attempt stored
-    /// before the charge, and settles the attempt in flight if it is this one. An event
-    /// ([`Paid::Event`]) credits only the attempt in flight that it matches.
-    async fn credit_partner_refill(
-        &self,
-        p: &PartnerId,
-        paid: Paid<'_>,
-        payment_intent: &PaymentIntentId,
-        actor: Actor,
-    ) -> Result<Credit, OpError> {
-        let wallet = WalletId::Partner(p.clone());
-        for _ in 0..MAX_OP_ATTEMPTS {
-            let (state, amount) = self.partner_refill(p).await?;
-            let attempt = match paid {
-                Paid::Charge(attempt) => attempt.clone(),
-                Paid::Event { number, pi } => match match_attempt(state.in_flight.as_ref(), number, pi, true) {
-                    Ok(attempt) => attempt.clone(),
-                    // A repeat, or the refill's own answer came first: the attempt is settled.
-                    Err(_) if self.credited_to(payment_intent, &wallet).await? => return Ok(Credit::AlreadyCredited),
-                    Err(why) => return Ok(Credit::Unmatched(why)),
-                },
-            };
-            let settles = state.in_flight.as_ref().is_some_and(|f| f.number == attempt.number);
-            let payment = PaymentRecord {
-                payment_intent: payment_intent.clone(),
-                checkout: None,
-                wallet: wallet.clone(),
-                partner: p.clone(),
-                account: None,
-                points: attempt.points,
-                amount: attempt.amount,
-                refunded_minor: 0,
-                disputed_minor: 0,
-                disputes: Vec::new(),
-                clawed_back: Points::ZERO,
-                version: 1,
-            };
-            let succeeded = wallet_event_write(
-                p,
-                &wallet,
-                PartnerEventKind::TopupSucceeded,
-                json!({ "payment": payment_intent.as_str(), "points": attempt.points,
-                        "amount": attempt.amount.format_major(), "currency": attempt.amount.currency().code(),
-                        "auto": true }),
-                self.clock.now(),
-            );
-            let mut also =
-                vec![Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists }, succeeded];
-            if settles {
-                let done = AutoTopup { version: state.version + 1, ..state.succeeded() };
-                also.push(Write::Put {
-                    item: records::partner_refill_item(p, &done, amount.as_ref()),
-                    condition: version_is(state.version),
-                });
-            }
-            let pi = payment_intent.as_str();
-            let idempotency = IdempotencyKey::new(super::webhook::CREDIT_SCOPE, pi, pi.as_bytes())
-                .map_err(|_| internal("a PaymentIntent id can't key a credit"))?;
-            let posting = Posting {
-                wallet: wallet.clone(),
-                amount: PointsDelta::credit(attempt.points),
-                overdraft: Overdraft::Forbid,
-                kind: EntryKind::TopUp {
-                    payment: pi.to_owned(),
-                    topup_option_id: None,
-                    amount: attempt.amount.format_major(),
-                    currency: attempt.amount.currency().code().to_owned(),
-                },
-                actor: actor.clone(),
-                at: self.clock.now(),
-                idempotency,
-                partner: None,
-                also,
-            };
-            match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
-                Ok(Outcome::Applied { .. }) => return Ok(Credit::Credited),
-                // Credited already (the payment exists, or its record answers): settle the
-                // attempt if it is still open.
-                Ok(Outcome::Replayed { .. }) | Err(StoreError::ConditionFailed { index: 0, .. }) => {
-                    let number = attempt.number;
-                    self.update_partner_refill(p, |a| {
-                        a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded())
-                    })
-                    .await?;
-                    return Ok(Credit::AlreadyCredited);
-                }
-                // The setting moved meanwhile: read it again.
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Ok(other) => return Err(internal(format!("a partner refill credit came to {other:?}"))),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(OpError::Conflict)
-    }
-
-    /// Records a failure: of the attempt `number` if it is still in flight, or of one that could
-    /// not start (`None`).
-    async fn partner_refill_failed(&self, p: &PartnerId, number: Option<u64>, code: &str) -> Result<(), OpError> {
-        let now = self.clock.now();
-        self.update_partner_refill(p, |a| {
-            let ours = match number {
-                Some(n) => a.in_flight.as_ref().is_some_and(|f| f.number == n),
-                None => a.in_flight.is_none(),
-            };
-            if ours {
-                tracing::warn!(partner = %p, code, failures = a.consecutive_failures + 1, "partner refill failed");
-            }
-            ours.then(|| a.failed(code, now))
-        })
-        .await
-        .map(drop)
-    }
-
-    /// Read, change (`None`: leave it), write with the version check; again on a race. A new
-    /// failure is a `topup.failed` event, a switch-off `autotopup.disabled` (without a
-    /// workspace: the partner's own wallet), in the same transaction. `true` if it wrote.
-    async fn update_partner_refill(
-        &self,
-        p: &PartnerId,
-        change: impl Fn(&AutoTopup) -> Option<AutoTopup>,
-    ) -> Result<bool, OpError> {
-        let wallet = WalletId::Partner(p.clone());
-        for _ in 0..MAX_OP_ATTEMPTS {
-            let (current, amount) = self.partner_refill(p).await?;
-            let Some(next) = change(&current) else { return Ok(false) };
-            let next = AutoTopup { version: current.version + 1, ..next };
-            let mut writes = vec![Write::Put {
-                item: records::partner_refill_item(p, &next, amount.as_ref()),
-                condition: version_is(current.version),
-            }];
-            let now = self.clock.now();
-            if let Some(f) = next.last_failure.as_ref().filter(|_| next.last_failure != current.last_failure) {
-                let data = json!({ "code": f.code, "consecutive_failures": next.consecutive_failures,
-                                   "next_attempt_after": next.next_attempt_after.map(rfc3339) });
-                writes.push(wallet_event_write(p, &wallet, PartnerEventKind::TopupFailed, data, now));
-            }
-            if current.enabled && !next.enabled && next.disabled_reason.is_some() {
-                let data = json!({ "reason": next.disabled_reason });
-                writes.push(wallet_event_write(p, &wallet, PartnerEventKind::AutotopupDisabled, data, now));
-            }
-            match self.store.write(writes).await {
-                Ok(()) => return Ok(true),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(OpError::Conflict)
+        let refill = self.partner_refill(p).await?;
+        self.refill_if_low(Payer::Partner(p), balance, &refill.auto).await
     }
 
     /// `payment_intent.succeeded | payment_failed` of a partner refill (from the platform
-    /// endpoint): a payment that settled later, or whose first answer was lost. Its metadata
-    /// (partner, attempt number) only finds the stored attempt; what is credited or recorded as
-    /// failed is that attempt, if the payment matches it. Anything else is logged and ignored,
-    /// with nothing written.
+    /// endpoint): its metadata (partner, attempt number) finds the partner; the engine does the
+    /// rest.
     pub(super) async fn on_partner_refill_event(
         &self,
         succeeded: bool,
@@ -625,7 +307,7 @@ impl<T: Table> Billing<T> {
     ) -> Result<WebhookOutcome, OpError> {
         let named = pi.metadata.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok());
         let (Some(p), Some(number)) = (named, named_attempt(pi)) else {
-            return Ok(unmatched(event_id, &pi.id, "", &Unmatched::NoLookupKey));
+            return Ok(super::refill::unmatched(event_id, &pi.id, "", &Unmatched::NoLookupKey));
         };
         match self.partner_settings(&p).await {
             Ok(_) => {}
@@ -636,20 +318,6 @@ impl<T: Table> Billing<T> {
             Err(e) => return Err(e),
         }
         tracing::Span::current().record("partner", p.as_str());
-        let wallet = WalletId::Partner(p.clone()).to_string();
-        if !succeeded {
-            let failure = FailedPayment::new(number, pi, self.clock.now());
-            if self.update_partner_refill(&p, |a| failure.record(a)).await? {
-                tracing::warn!(partner = %p, code = failure.code, attempt = number, "partner refill failed");
-                return Ok(WebhookOutcome::Recorded);
-            }
-            return Ok(unmatched(event_id, &pi.id, &wallet, &failure.why()));
-        }
-        let actor = Actor::Stripe(event_id.to_owned());
-        Ok(match self.credit_partner_refill(&p, Paid::Event { number, pi }, &pi.id, actor).await? {
-            Credit::Credited => WebhookOutcome::Credited,
-            Credit::AlreadyCredited => WebhookOutcome::AlreadyCredited,
-            Credit::Unmatched(why) => unmatched(event_id, &pi.id, &wallet, &why),
-        })
+        self.on_refill_event(Payer::Partner(&p), None, succeeded, number, pi, event_id).await
     }
 }

@@ -169,9 +169,7 @@ impl<T: Table> Billing<T> {
             let lapse = !shortfall.is_zero();
             if lapse && !topped_up && self.payments.is_some() {
                 topped_up = true;
-                if self.try_auto_topup(&ws, super::autotopup::Need::Shortfall(shortfall)).await?
-                    == super::autotopup::TopupResult::Credited
-                {
+                if self.try_auto_topup(&ws, shortfall).await? == super::refill::TopupResult::Credited {
                     continue;
                 }
             }

@@ -240,7 +240,9 @@ impl<T: Table> Billing<T> {
                 Ok(Outcome::Applied { response, entry }) => {
                     // The usage is recorded whatever becomes of the refill; a refill that could
                     // not start is started by the next debit that finds the balance low.
-                    if let Err(e) = self.refill_if_low(&ws, entry.balance_after, &auto_topup).await {
+                    if let Err(e) =
+                        self.refill_if_low(super::refill::Payer::Workspace(&ws), entry.balance_after, &auto_topup).await
+                    {
                         tracing::warn!(workspace = %w, error = %e, "the refill did not start");
                     }
                     return replayed(response);

@@ -296,48 +296,12 @@ impl<T: Table> Billing<T> {
             Some(metadata::SOURCE_CHECKOUT) if succeeded => {}
             _ => return Ok(WebhookOutcome::Ignored),
         }
-        let (Some(account), Some(w), Some(customer), Some(method)) = (
-            event.account.as_ref(),
-            pi.metadata.get(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok()),
-            pi.customer.as_ref(),
-            pi.payment_method.as_ref(),
-        ) else {
+        let (Some(account), Some(w)) =
+            (event.account.as_ref(), pi.metadata.get(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok()))
+        else {
             return Ok(WebhookOutcome::Ignored);
         };
-        if pi.setup_future_usage.as_deref() != Some("off_session") {
-            return Ok(WebhookOutcome::Ignored);
-        }
-        let key = keys::workspace_customer(&w, account);
-        for _ in 0..MAX_OP_ATTEMPTS {
-            let Some(item) = self.store.get(&key).await? else {
-                tracing::warn!(workspace = %w, account = %account, "a saved card for a customer we don't have");
-                return Ok(WebhookOutcome::Ignored);
-            };
-            let current = records::stripe_customer_from(&item)?;
-            if &current.customer != customer {
-                tracing::warn!(workspace = %w, "a saved card of another customer than the workspace's");
-                return Ok(WebhookOutcome::Ignored);
-            }
-            if current.payment_method_created.is_some_and(|at| at >= pi.created) {
-                return Ok(WebhookOutcome::Unchanged);
-            }
-            let updated = records::StripeCustomer {
-                payment_method: Some(method.clone()),
-                payment_method_created: Some(pi.created),
-                version: current.version + 1,
-                ..current.clone()
-            };
-            let put = Write::Put {
-                item: records::stripe_customer_item(&w, &updated),
-                condition: Condition::equals("version", Attr::n(current.version)),
-            };
-            match self.store.write(vec![put]).await {
-                Ok(()) => return Ok(WebhookOutcome::CardSaved),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(OpError::Conflict)
+        self.save_card(super::refill::CardOwner::Workspace { w: &w, account }, pi).await
     }
 
     // ---- refunds and disputes -------------------------------------------------------------

@@ -18,7 +18,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use super::{Money, MoneyError, Points, TopupOption, TopupOptionId};
+use super::{Balance, Money, MoneyError, Points, PointsError, TopupOption, TopupOptionId};
 
 /// The least time between two attempts after a failed one.
 pub const RETRY_AFTER: Duration = Duration::hours(1);
@@ -80,6 +80,20 @@ pub enum StartError {
     MonthlyCap { cap: Money, spent: Money },
 }
 
+/// What a new shortfall finds of the attempt in flight ([`AutoTopup::in_flight_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight<'a> {
+    /// No attempt in flight: a new one may start, if [`AutoTopup::may_attempt`].
+    Idle,
+    /// Stripe accepted its charge and the money comes later: its event settles it.
+    Pending,
+    /// Started less than the caller's `leave_for` ago: another call is charging it right now.
+    Busy,
+    /// Recorded by a call that stopped before it knew the outcome: charged again under its own
+    /// key, which Stripe answers with the first charge if there was one.
+    Stalled(&'a TopupAttempt),
+}
+
 /// The calendar month (UTC) a cap counts in: `2026-04`.
 pub fn cap_month(at: OffsetDateTime) -> String {
     let d = at.to_offset(time::UtcOffset::UTC).date();
@@ -119,6 +133,35 @@ impl AutoTopup {
         self.enabled && self.in_flight.is_none() && self.next_attempt_after.is_none_or(|t| now >= t)
     }
 
+    /// What a debit that left `balance` asks a refill for: the way up to the threshold, if auto
+    /// top-up is on with a threshold and the balance is below it.
+    pub fn refill_shortfall(&self, balance: Balance) -> Result<Option<Points>, PointsError> {
+        let Some(threshold) = self.threshold.filter(|_| self.enabled) else { return Ok(None) };
+        let lacking = threshold.as_decimal().checked_sub(balance.as_decimal()).ok_or(PointsError::TooLarge)?;
+        if lacking <= rust_decimal::Decimal::ZERO {
+            return Ok(None);
+        }
+        Points::from_decimal(lacking).map(Some)
+    }
+
+    /// The attempt in flight as a new shortfall at `now` finds it. `leave_for`: how long a
+    /// refill leaves an attempt that another call may be charging; a renewal (`None`) takes up
+    /// any that Stripe has not accepted.
+    pub fn in_flight_at(&self, now: OffsetDateTime, leave_for: Option<Duration>) -> InFlight<'_> {
+        match &self.in_flight {
+            None => InFlight::Idle,
+            Some(a) if a.payment_intent.is_some() => InFlight::Pending,
+            Some(a) if leave_for.is_some_and(|d| now < a.started_at.saturating_add(d)) => InFlight::Busy,
+            Some(a) => InFlight::Stalled(a),
+        }
+    }
+
+    /// What attempts started in `now`'s month charge, zero if none did; `None` without a cap.
+    pub fn spent_this_month(&self, now: OffsetDateTime) -> Option<Money> {
+        let cap = self.monthly_cap?;
+        Some(self.spent_in(&cap_month(now)).unwrap_or(Money::zero(cap.currency())))
+    }
+
     /// Records a new attempt for `shortfall` with `option`, before its charge.
     pub fn start(
         &self,
@@ -134,7 +177,7 @@ impl AutoTopup {
             None => None,
             Some(cap) => {
                 let month = cap_month(now);
-                let so_far = self.spent_in(&month).unwrap_or(Money::from_minor(0, cap.currency())?);
+                let so_far = self.spent_this_month(now).unwrap_or(Money::zero(cap.currency()));
                 let after = so_far.checked_add(amount).map_err(|_| StartError::MonthlyCap { cap, spent: so_far })?;
                 if after.amount_minor() > cap.amount_minor() {
                     return Err(StartError::MonthlyCap { cap, spent: so_far });
@@ -203,6 +246,7 @@ impl AutoTopup {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use time::macros::datetime;
 
     use super::*;
@@ -281,5 +325,94 @@ mod tests {
         let may = two.start(id, &pack, Points::parse("1").unwrap(), datetime!(2026-05-01 00:00 UTC)).unwrap();
         assert_eq!((may.spent_in("2026-05"), may.spent_in("2026-04")), (Some(usd(1000)), None));
         assert_eq!(cap_month(datetime!(2026-05-01 00:30 +02:00)), "2026-04");
+    }
+
+    #[test]
+    fn a_debit_below_the_threshold_asks_for_the_way_up_to_it() {
+        let p = |s: &str| Points::parse(s).unwrap();
+        let b = |s: &str| Balance::parse(s).unwrap();
+        let on = AutoTopup {
+            threshold: Some(p("50")),
+            ..AutoTopup::default().turned_on(TopupOptionId::parse("to_a").unwrap())
+        };
+        assert_eq!(on.refill_shortfall(b("44.0350")), Ok(Some(p("5.965"))));
+        assert_eq!(on.refill_shortfall(b("-10")), Ok(Some(p("60"))), "usage may take it below zero");
+        assert_eq!(on.refill_shortfall(b("50")), Ok(None), "at the threshold is not below it");
+        assert_eq!(on.refill_shortfall(b("50.0001")), Ok(None));
+        assert_eq!(on.turned_off().refill_shortfall(b("0")), Ok(None), "off");
+        let no_threshold = AutoTopup { threshold: None, ..on };
+        assert_eq!(no_threshold.refill_shortfall(b("0")), Ok(None), "only renewals top it up");
+    }
+
+    #[test]
+    fn one_attempt_in_flight_is_left_taken_up_or_waited_for() {
+        let id = TopupOptionId::parse("to_a").unwrap();
+        let t0 = datetime!(2026-05-01 06:00 UTC);
+        let leave = Some(Duration::minutes(2));
+        let idle = AutoTopup::default().turned_on(id.clone());
+        assert_eq!(idle.in_flight_at(t0, leave), InFlight::Idle);
+        let started = idle.start(id, &option(1000, "100"), Points::parse("1").unwrap(), t0).unwrap();
+        let attempt = started.in_flight.clone().unwrap();
+        assert_eq!(started.in_flight_at(t0 + Duration::seconds(119), leave), InFlight::Busy, "another call charges it");
+        assert_eq!(started.in_flight_at(t0 + Duration::minutes(2), leave), InFlight::Stalled(&attempt));
+        assert_eq!(started.in_flight_at(t0, None), InFlight::Stalled(&attempt), "a renewal takes it up at once");
+        let mut accepted = started.clone();
+        accepted.in_flight.as_mut().unwrap().payment_intent = Some("pi_1".into());
+        assert_eq!(accepted.in_flight_at(t0 + Duration::days(1), None), InFlight::Pending, "its event settles it");
+        assert!(!started.may_attempt(t0 + Duration::days(1)), "never a second one beside it");
+    }
+
+    #[test]
+    fn spent_this_month_is_zero_in_the_caps_currency_until_an_attempt_starts() {
+        let id = TopupOptionId::parse("to_a").unwrap();
+        let t0 = datetime!(2026-04-30 23:00 UTC);
+        let on = AutoTopup::default().turned_on(id.clone());
+        assert_eq!(on.spent_this_month(t0), None, "no cap, nothing counted");
+        let eur = Currency::parse("eur").unwrap();
+        let capped = AutoTopup { monthly_cap: Some(Money::from_minor(5000, eur).unwrap()), ..on };
+        assert_eq!(capped.spent_this_month(t0), Some(Money::zero(eur)));
+        let pack =
+            TopupOption::new("Pack", Money::from_minor(1000, eur).unwrap(), Points::parse("100").unwrap()).unwrap();
+        let started = capped.start(id, &pack, Points::parse("150").unwrap(), t0).unwrap();
+        assert_eq!(started.spent_this_month(t0), Some(Money::from_minor(2000, eur).unwrap()));
+        assert_eq!(started.spent_this_month(datetime!(2026-05-01 00:00 UTC)), Some(Money::zero(eur)), "a new month");
+    }
+
+    proptest! {
+        /// Whatever the shortfalls and whichever attempts are paid, the month's count is what
+        /// the paid attempts charged, never more than the cap, and an attempt the cap refuses
+        /// sees that count.
+        #[test]
+        fn the_cap_counts_the_paid_attempts_and_never_passes(
+            cap_packs in 1i64..=10,
+            steps in proptest::collection::vec((1i64..=300, any::<bool>()), 0..20),
+        ) {
+            let id = TopupOptionId::parse("to_a").unwrap();
+            let pack = option(1000, "100");
+            let usd = |minor| Money::from_minor(minor, Currency::USD).unwrap();
+            let cap = usd(cap_packs * 1000);
+            let t0 = datetime!(2026-05-01 06:00 UTC);
+            let mut a = AutoTopup { monthly_cap: Some(cap), ..AutoTopup::default().turned_on(id.clone()) };
+            let mut paid_minor = 0;
+            for (i, (shortfall, pays)) in steps.into_iter().enumerate() {
+                let at = t0 + Duration::hours(2 * i as i64);
+                let shortfall = Points::from_decimal(rust_decimal::Decimal::from(shortfall)).unwrap();
+                match a.start(id.clone(), &pack, shortfall, at) {
+                    Ok(started) => {
+                        let amount = started.in_flight.as_ref().unwrap().amount.amount_minor();
+                        a = if pays {
+                            paid_minor += amount;
+                            started.succeeded()
+                        } else {
+                            started.failed("card_declined", at).turned_on(id.clone())
+                        };
+                    }
+                    Err(StartError::MonthlyCap { spent, .. }) => prop_assert_eq!(spent, usd(paid_minor)),
+                    Err(e) => prop_assert!(false, "{}", e),
+                }
+                prop_assert_eq!(a.spent_this_month(at), Some(usd(paid_minor)));
+                prop_assert!(paid_minor <= cap.amount_minor());
+            }
+        }
     }
 }

@@ -449,7 +449,39 @@ async fn refill_settings_are_checked<T: Table>(api: Api<T>) {
     );
 }
 
+/// Three declined refills, an hour apart, switch auto top-up off: the partner is told once (an
+/// `autotopup.disabled` naming the workspace), and later debits under the threshold charge
+/// nothing.
+async fn three_declined_refills_switch_it_off<T: Table>(api: Api<T>) {
+    with_a_refill(&api, None).await;
+    api.stripe.next_payment_intents(NextPaymentIntent::Decline("card_declined".into()), 3);
+    for i in 0..34 {
+        spend(&api, format!("a-{i}")).await.ok(200);
+    }
+    for hour in 1..=3 {
+        api.set_clock(super::T0 + time::Duration::minutes(61 * hour));
+        spend(&api, format!("b-{hour}")).await.ok(200);
+    }
+    assert_eq!(charge_requests(&api), 3, "one a decline, an hour apart");
+    let seen = api.view(P, W).await["auto_topup"].clone();
+    assert_eq!((&seen["enabled"], &seen["consecutive_failures"]), (&json!(false), &json!(3)), "{seen}");
+    assert!(seen["disabled_reason"].as_str().unwrap().contains("3 failed attempts"), "{seen}");
+    api.set_clock(super::T0 + time::Duration::hours(5));
+    spend(&api, "c-1".into()).await.ok(200);
+    assert_eq!(charge_requests(&api), 3, "off: nothing charged");
+    assert_eq!(api.balance(P, W).await, "4.30", "10 - 38 x 0.15, nothing refilled");
+    let events = api.call(req("GET /partner/events").by(partner_admin(P)).query("limit", "100")).await.ok(200);
+    let of = |t: &str| -> Vec<Value> {
+        events["data"].as_array().unwrap().iter().filter(|e| e["type"] == t).cloned().collect()
+    };
+    assert_eq!(of("topup.failed").len(), 3, "{events}");
+    let disabled = of("autotopup.disabled");
+    assert_eq!(disabled.len(), 1, "{events}");
+    assert_eq!(disabled[0]["workspace_id"], W);
+}
+
 api_suite!(
+    three_declined_refills_switch_it_off,
     a_threshold_refill_fires_once_under_concurrent_usage,
     a_monthly_cap_holds_refills,
     a_declined_refill_waits_an_hour,

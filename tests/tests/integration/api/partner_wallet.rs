@@ -164,8 +164,8 @@ async fn a_fold_under_the_threshold_refills_once<T: Table>(api: Api<T>) {
         .await
         .ok(200);
     assert_eq!(
-        (&set["enabled"], &set["amount"]["amount"], &set["threshold"]),
-        (&json!(true), &json!("200.00"), &json!("50.00"))
+        (&set["enabled"], &set["amount"], &set["threshold"]),
+        (&json!(true), &json!({ "amount_minor": 20000, "currency": "usd" }), &json!("50.00"))
     );
     api.spend(W, "500", "call-1").await.ok(200);
     api.fold(P).await;
@@ -180,7 +180,11 @@ async fn a_fold_under_the_threshold_refills_once<T: Table>(api: Api<T>) {
     assert_eq!(outcome(&api.deliver_platform(&succeeded).await), "already_credited");
     assert_eq!(api.wallet_balance(P).await, "244.00");
     let wallet = api.partner_wallet(P).await;
-    assert_eq!(wallet["auto_refill"]["spent_this_month"]["amount"], "200.00", "{wallet}");
+    assert_eq!(
+        (&wallet["auto_refill"]["spent_this_month"], &wallet["auto_refill"]["monthly_cap"]),
+        (&json!({ "amount_minor": 20000, "currency": "usd" }), &json!({ "amount_minor": 50000, "currency": "usd" })),
+        "{wallet}"
+    );
     let entry = &wallet["ledger"]["data"][0];
     assert_eq!(
         (&entry["kind"], &entry["amount"], &entry["actor"]["id"]),
@@ -251,6 +255,18 @@ async fn the_monthly_cap_holds_the_refill<T: Table>(api: Api<T>) {
     api.fold(P).await;
     assert_eq!(api.wallet_balance(P).await, "42.00", "a second 60.00 would pass the cap of 100.00");
     assert_eq!(api.platform_charges(), 1);
+    // Held, not failed: the partner sees what the month has spent against the cap.
+    let refill = api.partner_wallet(P).await["auto_refill"].clone();
+    assert_eq!(
+        (&refill["spent_this_month"], &refill["monthly_cap"], &refill["last_failure"], &refill["enabled"]),
+        (
+            &json!({ "amount_minor": 6000, "currency": "usd" }),
+            &json!({ "amount_minor": 10000, "currency": "usd" }),
+            &Value::Null,
+            &json!(true)
+        ),
+        "{refill}"
+    );
     // Next month the cap starts again.
     api.set_clock(time::macros::datetime!(2026-05-02 10:00 UTC));
     api.spend(W, "1", "call-3").await.ok(200);
@@ -278,7 +294,7 @@ async fn refill_settings_are_checked<T: Table>(api: Api<T>) {
     assert_eq!(api.state().await, before, "nothing written");
     api.auto_refill(P, on).await.ok(200);
     let off = api.auto_refill(P, json!({ "enabled": false })).await.ok(200);
-    assert_eq!((&off["enabled"], &off["amount"]["amount"]), (&json!(false), &json!("100.00")));
+    assert_eq!((&off["enabled"], &off["amount"]["amount_minor"]), (&json!(false), &json!(10000)));
 }
 
 api_suite!(
