@@ -50,7 +50,8 @@ pub struct PlanEditRun {
     pub resumed: u64,
     /// Workspaces that could not be settled (logged); their edit stays for the next pass.
     pub failed: u64,
-    /// Every pending edit was gone through within the limits and before the deadline.
+    /// Every edit pending when the pass started is settled and deleted: none was left part way
+    /// (limits, deadline, a failure) or replaced by a newer edit meanwhile.
     pub finished: bool,
 }
 
@@ -98,6 +99,7 @@ impl<T: Table> Billing<T> {
         let mut run = PlanEditRun::default();
         let mut batches_left = limits.batches;
         let mut start: Option<String> = None;
+        let mut all_done = true;
         // Each page of edits spends at least one batch per edit, so the budget ends the loop.
         while batches_left > 0 && !stop() {
             let page = self.store.query_prefix(keys::PLAN_EDITS_PK, "", start.as_deref(), limits.per_batch).await?;
@@ -105,14 +107,14 @@ impl<T: Table> Billing<T> {
                 let edit = records::plan_edit_from(item)?;
                 match self.settle_edit(edit, limits.per_batch, &mut batches_left, &stop, &mut run).await? {
                     Progress::Done => run.edits += 1,
-                    Progress::Replaced | Progress::Paused => {}
+                    Progress::Replaced | Progress::Paused => all_done = false,
                 }
                 if batches_left == 0 || stop() {
                     return Ok(run);
                 }
             }
             if page.len() < limits.per_batch {
-                run.finished = true;
+                run.finished = all_done;
                 return Ok(run);
             }
             start = page.last().and_then(|i| i.key()).map(|k| k.sk);
