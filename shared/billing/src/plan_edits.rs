@@ -88,8 +88,8 @@ fn still_pending(edit: &PlanEdit) -> Condition {
 }
 
 impl<T: Table> Billing<T> {
-    /// Settles the workspaces of every pending plan edit, oldest partner key first, within
-    /// `limits`, until `stop` says the deadline is near (see the module doc).
+    /// Settles the workspaces of every pending plan edit, in key order (partner, then plan),
+    /// within `limits`, until `stop` says the deadline is near (see the module doc).
     pub async fn apply_plan_edits(
         &self,
         stop: impl Fn() -> bool,
