@@ -1,21 +1,22 @@
 //! The runner's time, for demos ("buy an add-on, move a month ahead, see it renewed"): its
 //! `Billing` runs on an [`OffsetClock`] (the real time plus an offset that only grows), and it
-//! does the scheduled renewals the deployed stack leaves to the renew-addons function.
+//! does the scheduled work the deployed stack leaves to the renew-addons function: the plan
+//! edits' pass, then the renewals.
 //!
-//! - The ticker ([`tick`]) runs a renewal pass every `LOCAL_RENEWAL_TICK_S` seconds.
+//! - The ticker ([`tick`]) runs both passes every `LOCAL_RENEWAL_TICK_S` seconds.
 //! - `POST /_local/clock` with `{"advance_days": N}` and/or `{"advance_hours": N}` moves the
-//!   clock ahead and runs a pass at once; `GET /_local/clock` says what time it is.
+//!   clock ahead and runs the passes at once; `GET /_local/clock` says what time it is.
 //!
 //! The control has no authentication: it is a local tool, on a runner that listens on
 //! 127.0.0.1 only, and it is not a route of template.yaml, so it does not exist when deployed.
-//! A renewal pass runs with the DynamoDB permissions template.yaml gives renew-addons, as a
+//! The passes run with the DynamoDB permissions template.yaml gives renew-addons, as a
 //! handler runs with its function's.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use api::ApiError;
-use billing::{FoldRun, OpError, RenewalLimits, RenewalRun};
+use billing::{FoldRun, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun};
 use domain::{Clock, OffsetClock};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
@@ -79,10 +80,13 @@ async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) 
     let by = advance_of(req)?;
     clock.advance(by).map_err(|e| ApiError::invalid("advance_days", e))?;
     tracing::info!(offset_s = clock.offset().whole_seconds(), "the clock moved ahead by {by}");
+    let edits = apply_plan_edits(app).await?;
+    log_edits("plan edits pass", &edits);
     let run = renew(app).await?;
     log_run("renewal pass", &run);
     let folded = fold(app).await?;
     let mut body = now(clock);
+    body["plan_edits"] = edits.summary();
     body["renewal"] = run.summary();
     body["fold"] = folded.summary();
     Ok(body)
@@ -90,6 +94,16 @@ async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) 
 
 fn now(clock: &OffsetClock) -> Value {
     json!({ "now": rfc3339(clock.now()), "offset_s": clock.offset().whole_seconds() })
+}
+
+/// One pass over the pending plan edits, as renew-addons runs it before its renewals, with its
+/// permissions.
+pub async fn apply_plan_edits<T: Table>(app: &App<T>) -> Result<PlanEditRun, OpError> {
+    let pass = app.billing.apply_plan_edits(|| false, PlanEditLimits::default());
+    match app.router.renewal_policy() {
+        Some(p) => policy::scope(p, pass).await,
+        None => pass.await,
+    }
 }
 
 /// One pass over the due renewals, as renew-addons runs it, with its permissions (when
@@ -112,14 +126,20 @@ pub async fn fold<T: Table>(app: &App<T>) -> Result<FoldRun, OpError> {
     }
 }
 
-/// Runs a renewal pass (then a fold) every `every`, for as long as the runner runs, and logs the passes that
-/// did something. A failed pass is logged; the renewals it left stay due for the next.
+/// Runs a plan edits' pass, a renewal pass and a fold every `every`, for as long as the runner
+/// runs, and logs the passes that did something. A failed pass is logged; the edits and
+/// renewals it left are there for the next.
 pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
     let mut interval = tokio::time::interval(every);
     // A pass that overran its period is followed by a full period, not by a burst.
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        match apply_plan_edits(&app).await {
+            Ok(run) if run == (PlanEditRun { finished: true, ..PlanEditRun::default() }) => {}
+            Ok(run) => log_edits("plan edits tick", &run),
+            Err(e) => tracing::warn!(error = %e, "plan edits tick failed; the next tick goes on"),
+        }
         match renew(&app).await {
             Ok(run) if run == (RenewalRun { finished: true, ..RenewalRun::default() }) => {}
             Ok(run) => log_run("renewal tick", &run),
@@ -131,6 +151,11 @@ pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "fold tick failed; the next tick folds what it left"),
         }
     }
+}
+
+fn log_edits(what: &str, run: &PlanEditRun) {
+    let PlanEditRun { edits, paused, resumed, failed, finished } = *run;
+    tracing::info!(edits, paused, resumed, failed, finished, "{what}");
 }
 
 fn log_run(what: &str, run: &RenewalRun) {

@@ -1,12 +1,14 @@
 //! Renewal on a schedule: EventBridge Scheduler invokes this function every 15 minutes, and it
-//! renews every workspace whose renewal is due (`Billing::renew_due`, shard by shard), until
+//! first settles the workspaces of the plans edited since the last run (`Billing::apply_plan_edits`,
+//! so a renewal evaluates a paused or resumed workspace as its plan now says), then renews every
+//! workspace whose renewal is due (`Billing::renew_due`, shard by shard), until
 //! its own deadline is near. A workspace stays due until it is renewed or lapses, so what one
 //! run leaves, the next one finds; each renewal is one idempotent transaction, so two runs
 //! that overlap (a slow run and the next tick, or a retry) renew and charge once.
 
 use std::time::{Duration, Instant, SystemTime};
 
-use billing::{Billing, OpError, RenewalLimits, RenewalRun};
+use billing::{Billing, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun};
 use runtime::ConfigError;
 use store::Table;
 use store::table::MAX_QUERY_LIMIT;
@@ -36,6 +38,10 @@ pub enum RenewError {
     /// They stay due: the retry or the next run renews them.
     #[error("{} renewal(s) failed and stay due ({})", .0.failed, .0.summary())]
     Failed(RenewalRun),
+    /// The renewals went through, but the plan edits' pass before them stopped. The edits stay
+    /// pending: the next run goes on with them.
+    #[error("the plan edits' pass stopped: {0}")]
+    PlanEdits(OpError),
 }
 
 impl RenewError {
@@ -44,7 +50,7 @@ impl RenewError {
     pub fn retryable(&self) -> bool {
         match self {
             RenewError::Failed(_) => true,
-            RenewError::Run(e) => matches!(
+            RenewError::Run(e) | RenewError::PlanEdits(e) => matches!(
                 e,
                 OpError::Conflict | OpError::Unavailable | OpError::StripeUnavailable | OpError::RetryLater(_)
             ),
@@ -61,15 +67,25 @@ impl From<RenewError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Renews what is due until `SAFETY_MARGIN` before `deadline`, logs one line with every
-/// count, and fails when any renewal failed, so that the function's `Errors` metric (and its
-/// alarm) sees it and Lambda's retry runs again at once (renewals are idempotent).
+/// Settles the plan edits' workspaces, then renews what is due, until `SAFETY_MARGIN` before
+/// `deadline`; logs one line with every count of each, and fails when any renewal failed or the
+/// plan edits' pass stopped, so that the function's `Errors` metric (and its alarm) sees it and
+/// Lambda's retry runs again at once (both are idempotent).
 pub async fn handle<T: Table>(
     billing: &Billing<T>,
     deadline: Instant,
     limits: RenewalLimits,
 ) -> Result<RenewalRun, RenewError> {
-    let run = billing.renew_due(|| out_of_time(Instant::now(), deadline), limits).await?;
+    let stop = || out_of_time(Instant::now(), deadline);
+    // A failed pass leaves its edits pending and must not hold up the renewals.
+    let edits = billing.apply_plan_edits(stop, PlanEditLimits::default()).await;
+    match &edits {
+        Ok(PlanEditRun { edits, paused, resumed, failed, finished }) => {
+            tracing::info!(edits, paused, resumed, failed, finished, "plan edits pass");
+        }
+        Err(e) => tracing::error!(error = %e, "the plan edits' pass stopped; the next run goes on"),
+    }
+    let run = billing.renew_due(stop, limits).await?;
     let RenewalRun { renewed, lapsed, in_grace, skipped, failed, finished } = run;
     tracing::info!(renewed, lapsed, in_grace, skipped, failed, finished, "renewal run");
     if !finished {
@@ -78,6 +94,7 @@ pub async fn handle<T: Table>(
     if failed > 0 {
         return Err(RenewError::Failed(run));
     }
+    edits.map_err(RenewError::PlanEdits)?;
     Ok(run)
 }
 
@@ -120,7 +137,8 @@ mod tests {
 
     use billing::{AddonOrder, NewWorkspace, PointsAdjustment};
     use domain::{
-        Actor, AddonCode, AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, PointsDelta, WalletId, WorkspaceId,
+        Actor, AddonCode, AnchorDay, FixedClock, PartnerId, PartnerSettings, Plan, PlanId, PointsDelta, Usage,
+        WalletId, WorkspaceId,
     };
     use store::memory::MemoryTable;
     use store::schema::IndexKeys;
@@ -310,5 +328,20 @@ mod tests {
         let run = handle(&billing, Instant::now() + SAFETY_MARGIN, RenewalLimits::default()).await.unwrap();
         assert_eq!(run, RenewalRun::default(), "not finished, nothing renewed");
         assert_eq!(balance(&billing).await, "95.00");
+    }
+
+    #[tokio::test]
+    async fn a_run_first_settles_the_plans_edited_since_the_last() {
+        let (billing, _) = workspace_with_an_addon().await;
+        let w = WorkspaceId::parse(W).unwrap();
+        // Two bots: the starter plan's one and the extra bot.
+        billing.report_usage(&w, Usage { bots: 2, members: 1, bot_users: 0 }, &key("usage")).await.unwrap();
+        let mut plan = Plan::default_for(PlanId::Starter);
+        plan.limits.bots = 0;
+        billing.put_plan(&PartnerId::parse("partner-1").unwrap(), &plan, &key("plan")).await.unwrap();
+        assert!(!billing.workspace(&w).await.unwrap().status.is_paused(), "the edit leaves the status to the pass");
+        let run = handle(&billing, Instant::now() + Duration::from_secs(900), RenewalLimits::default()).await.unwrap();
+        assert_eq!(run, RenewalRun { finished: true, ..Default::default() }, "nothing is due in April");
+        assert!(billing.workspace(&w).await.unwrap().status.is_paused());
     }
 }

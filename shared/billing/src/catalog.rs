@@ -7,10 +7,6 @@ use store::{Committed, Condition, IdempotencyKey, Table, Write, keys, records};
 
 use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
 
-/// Pages of workspaces one plan edit re-evaluates, and their size.
-const MAX_REFRESH_PAGES: usize = 200;
-const REFRESH_PAGE: usize = 500;
-
 impl<T: Table> Billing<T> {
     /// Provisions a partner named by its id, on the deployment's floors and postpaid (the
     /// local runner's demo and the tests; the platform signs partners up through
@@ -132,8 +128,10 @@ impl<T: Table> Billing<T> {
         Ok(item.as_ref().map(records::plan_from).transpose()?.unwrap_or_else(|| Plan::default_for(id)))
     }
 
-    /// Replaces a plan's label, limits and price. Workspaces on the plan see the new limits the
-    /// next time their status is evaluated (any change to them, or a usage report).
+    /// Replaces a plan's label, limits and price, and leaves the plan's workspaces to the plan
+    /// edits' pass, which pauses or resumes them ([`Billing::apply_plan_edits`]): the request
+    /// costs the same however many workspaces the plan has. Views and entitlements evaluate
+    /// the limits when read, so they show the new ones at once.
     pub async fn put_plan(&self, p: &PartnerId, plan: &Plan, idem: &IdempotencyKey) -> Result<Reply, OpError> {
         if let Some(reply) = self.replay(idem).await? {
             return Ok(reply);
@@ -142,38 +140,14 @@ impl<T: Table> Billing<T> {
             let max = domain::PLAN_LIMIT_MAX;
             return Err(OpError::invalid(&format!("limits.{}", kind.as_str()), format!("must be at most {max}")));
         }
+        let edit = super::plan_edits::pending_edit(p, plan.id, self.clock.now());
         let writes = vec![
             Write::Put { item: records::plan_item(p, plan), condition: Condition::Always },
+            // Replaces an edit of this plan still pending: the pass settles on the newest limits.
+            Write::Put { item: records::plan_edit_item(&edit), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
         ];
-        let reply = self.commit(idem, writes, Reply::ok(plan_view(plan)), |_| OpError::NotFound("partner")).await?;
-        self.refresh_plan_workspaces(p, plan.id).await;
-        Ok(reply)
-    }
-
-    /// After a plan edit, pauses or resumes the partner's workspaces on that plan. Views and
-    /// entitlements evaluate limits when read, so they are right at once; this brings the
-    /// stored status in line. A failure is logged, not returned: the edit itself stands, and
-    /// each workspace's status is evaluated again at its next change.
-    async fn refresh_plan_workspaces(&self, p: &PartnerId, plan: PlanId) {
-        let mut after = None;
-        for _ in 0..MAX_REFRESH_PAGES {
-            let (refs, next) = match self.list_workspaces(p, after.as_ref(), REFRESH_PAGE).await {
-                Ok(page) => page,
-                Err(e) => return tracing::warn!(error = %e, partner = %p, "listing workspaces to refresh failed"),
-            };
-            for r in refs {
-                let on_plan = matches!(self.workspace(&r.id).await, Ok(ws) if ws.plan == plan);
-                if on_plan && let Err(e) = self.refresh_status(&r.id).await {
-                    tracing::warn!(error = %e, workspace = %r.id, "refreshing status after a plan edit failed");
-                }
-            }
-            match next {
-                Some(n) => after = Some(n),
-                None => return,
-            }
-        }
-        tracing::warn!(partner = %p, "more workspaces than one plan edit refreshes; the rest catch up at their next change");
+        self.commit(idem, writes, Reply::ok(plan_view(plan)), |_| OpError::NotFound("partner")).await
     }
 
     /// Commits `writes` with the idempotency record of `reply`; `on_condition` names what a

@@ -11,6 +11,7 @@ mod events;
 mod partner_wallet;
 mod partners;
 mod payments;
+mod plan_edits;
 mod refill;
 mod renewal;
 mod topup;
@@ -33,6 +34,7 @@ pub use partner_wallet::{
 };
 pub use partners::{NewPartner, PartnerTerms, check_partner_name};
 pub use payments::{CheckoutRequest, Payments, WebhookEndpoint};
+pub use plan_edits::{PlanEditLimits, PlanEditRun};
 pub use refill::REFILL_RESUME_AFTER;
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
 pub use topup::{MAX_TOPUP_OPTIONS, PlatformConfig, TopupOptionDraft};

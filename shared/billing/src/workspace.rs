@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use domain::{
-    Actor, AddonCode, AddonId, AddonStatus, AnchorDay, Cycle, EntryKind, Limits, Overdraft, PartnerId, PlanId,
+    Actor, AddonCode, AddonId, AddonStatus, AnchorDay, Cycle, EntryKind, Limits, Overdraft, PartnerId, Plan, PlanId,
     PointsDelta, Usage, WalletId, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus, check_label, evaluate,
     prorate, room_for_addon,
 };
@@ -17,6 +17,17 @@ use super::{
     Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view,
     entry_view, owned_addon_view, replayed, status_view, workspace_view,
 };
+
+/// What [`Billing::settle_status`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Settled {
+    /// The stored status is the evaluated one already.
+    Unchanged,
+    /// The status changed and is stored, with its event.
+    Changed(WorkspaceStatus),
+    /// The workspace moved since it was read: nothing was written; read it again.
+    Moved,
+}
 
 /// A workspace to provision under a chosen id ([`Billing::create_workspace`]).
 #[derive(Debug, Clone)]
@@ -545,25 +556,37 @@ impl<T: Table> Billing<T> {
     pub async fn refresh_status(&self, w: &WorkspaceId) -> Result<WorkspaceStatus, OpError> {
         for _ in 0..MAX_OP_ATTEMPTS {
             let ws = self.workspace(w).await?;
-            let addons = self.addons_of(w).await?;
             let plan = self.plan(&ws.partner, ws.plan).await?;
-            let (_, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
-            if status == ws.status {
-                return Ok(status);
-            }
-            let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
-            let write = Write::Put {
-                item: records::workspace_item(&updated),
-                condition: Condition::equals("version", store::Attr::n(ws.version)),
-            };
-            let event = super::events::status_event(&ws.partner, w, &ws.status, &status, self.clock.now());
-            match self.store.table().transact(std::iter::once(write).chain(event).collect()).await {
-                Ok(()) => return Ok(status),
-                Err(store::TableError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(StoreError::from_table(e).into()),
+            match self.settle_status(&ws, &plan).await? {
+                Settled::Unchanged => return Ok(ws.status),
+                Settled::Changed(status) => return Ok(status),
+                Settled::Moved => continue,
             }
         }
         Err(OpError::Conflict)
+    }
+
+    /// Evaluates `ws`'s status (as read, at its version) on `plan` with its add-ons and usage,
+    /// and stores it if it changed, with its `workspace.paused` or `workspace.resumed` event, in
+    /// one transaction conditioned on that version. Running it again after it was stored finds
+    /// nothing to change, so the event is written once.
+    pub(super) async fn settle_status(&self, ws: &Workspace, plan: &Plan) -> Result<Settled, OpError> {
+        let addons = self.addons_of(&ws.id).await?;
+        let (_, status) = evaluate(plan, &addons, &ws.usage).map_err(internal)?;
+        if status == ws.status {
+            return Ok(Settled::Unchanged);
+        }
+        let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
+        let write = Write::Put {
+            item: records::workspace_item(&updated),
+            condition: Condition::equals("version", store::Attr::n(ws.version)),
+        };
+        let event = super::events::status_event(&ws.partner, &ws.id, &ws.status, &status, self.clock.now());
+        match self.store.write(std::iter::once(write).chain(event).collect()).await {
+            Ok(()) => Ok(Settled::Changed(status)),
+            Err(StoreError::ConditionFailed { .. }) => Ok(Settled::Moved),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Applies `change` to the workspace (and its add-ons), re-evaluates its status and writes

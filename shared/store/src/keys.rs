@@ -25,6 +25,7 @@
 //! | `PARTNER#p` | `CUSTOMER` | `platform_customer` (the partner as the platform's Stripe customer, saved card) |
 //! | `PARTNER#p` | `REFILL` | `partner_refill` (the partner wallet's auto-refill: amount, threshold, attempts) |
 //! | `ACCRUAL#<shard>` | `<partner>#<source>` | `accrual` (a wholesale charge waiting to be folded into the partner's wallet) |
+//! | `PLAN_EDITS` | `<partner>#<plan>` | `plan_edit` (an edited plan whose workspaces' status the pass has yet to settle) |
 
 use domain::{AddonCode, AddonId, CheckoutId, PartnerId, PlanId, WalletId, WorkspaceId};
 
@@ -160,6 +161,16 @@ pub fn partner_addon(p: &PartnerId, code: AddonCode) -> Key {
 
 pub fn partner_plan(p: &PartnerId, plan: PlanId) -> Key {
     Key::new(partner_pk(p), format!("{PLAN_PREFIX}{}", plan.as_str()))
+}
+
+/// The one partition of the plan edits waiting for their pass: written once per plan edit and
+/// deleted once by the pass, far below a partition's write limit.
+pub const PLAN_EDITS_PK: &str = "PLAN_EDITS";
+
+/// Partner first, so one edit per plan: an edit made before the pass got to the last one
+/// replaces it.
+pub fn plan_edit(p: &PartnerId, plan: PlanId) -> Key {
+    Key::new(PLAN_EDITS_PK, format!("{p}#{}", plan.as_str()))
 }
 
 pub fn partner_topups(p: &PartnerId) -> Key {

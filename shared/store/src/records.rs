@@ -314,6 +314,40 @@ pub fn plan_from(item: &Item) -> Result<Plan, MalformedItem> {
     })
 }
 
+/// A plan edit whose workspaces the pass has yet to settle (`PLAN_EDITS / <partner>#<plan>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanEdit {
+    pub partner: PartnerId,
+    pub plan: PlanId,
+    /// Drawn anew by every edit, so that the pass deletes the edit it settled and not a newer one.
+    pub edit_id: String,
+    /// The last workspace settled, when a pass stopped part way; the next one goes on after it.
+    pub after: Option<WorkspaceId>,
+    pub edited_at: OffsetDateTime,
+}
+
+pub fn plan_edit_item(e: &PlanEdit) -> Item {
+    Item::new(&keys::plan_edit(&e.partner, e.plan), "plan_edit")
+        .with("partner_id", Attr::s(e.partner.as_str()))
+        .with("plan_id", Attr::s(e.plan.as_str()))
+        .with("edit_id", Attr::s(&e.edit_id))
+        .with("after", e.after.as_ref().map_or(Attr::Null, |w| Attr::s(w.as_str())))
+        .with("edited_at", Attr::s(rfc3339(e.edited_at)))
+}
+
+pub fn plan_edit_from(item: &Item) -> Result<PlanEdit, MalformedItem> {
+    let after = get_opt_str(item, "after")?
+        .map(|w| WorkspaceId::parse(&w).map_err(|_| MalformedItem { key: item.key(), attr: "after".into() }))
+        .transpose()?;
+    Ok(PlanEdit {
+        partner: item.parsed("partner_id", PartnerId::parse)?,
+        plan: item.parsed("plan_id", PlanId::parse)?,
+        edit_id: item.str("edit_id")?.to_owned(),
+        after,
+        edited_at: item.parsed("edited_at", parse_time)?,
+    })
+}
+
 /// The partner's whole list of top-up options, in its order, as one item.
 pub fn topup_options_item(p: &PartnerId, list: &TopupOptionList, updated_at: OffsetDateTime) -> Item {
     let options = list
@@ -1118,5 +1152,21 @@ mod usage_records {
         let item = partner_billing_item(&p, &b, datetime!(2026-12-01 10:00 UTC));
         assert_eq!(partner_billing_from(Some(&item)).unwrap(), b);
         assert_eq!(partner_billing_from(None).unwrap(), PartnerBilling { mode: WalletMode::Postpaid, version: 0 });
+    }
+
+    #[test]
+    fn a_plan_edit_round_trips_with_and_without_its_cursor() {
+        let mut edit = PlanEdit {
+            partner: PartnerId::parse("p1").unwrap(),
+            plan: PlanId::Growth,
+            edit_id: "edit_00000000000000ff".into(),
+            after: None,
+            edited_at: datetime!(2026-04-15 10:00 UTC),
+        };
+        let item = plan_edit_item(&edit);
+        assert_eq!(item.key(), Some(crate::Key::new("PLAN_EDITS", "p1#growth")));
+        assert_eq!(plan_edit_from(&item).unwrap(), edit);
+        edit.after = Some(WorkspaceId::parse("ws-7").unwrap());
+        assert_eq!(plan_edit_from(&plan_edit_item(&edit)).unwrap(), edit);
     }
 }

@@ -30,6 +30,8 @@ const DAY_S: i64 = 86_400;
 struct Runner {
     url: String,
     token: String,
+    /// The demo partner's admin.
+    partner_token: String,
     client: Client<HttpConnector, Full<Bytes>>,
     _fake: stripe_fake::RunningFake,
     _stop: oneshot::Sender<()>,
@@ -61,16 +63,28 @@ impl Runner {
             ttl_s: 600,
         }
         .mint(&Verifier::new(SECRET), local::server::now_epoch_s());
+        let partner_token = TokenRequest {
+            sub: "partner@local-clock".into(),
+            partner_id: Some(local::seed::DEMO_PARTNER.into()),
+            workspace_id: None,
+            roles: vec!["partner_admin".into()],
+            ttl_s: 600,
+        }
+        .mint(&Verifier::new(SECRET), local::server::now_epoch_s());
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Runner { url, token, client, _fake: fake, _stop: stop }
+        Runner { url, token, partner_token, client, _fake: fake, _stop: stop }
     }
 
     /// A request with a JSON body (or none), the workspace admin's token on API routes; the
     /// status and the JSON answered.
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send_as(&self.token, method, path, body).await
+    }
+
+    async fn send_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = Request::builder().method(method.clone()).uri(format!("{}{path}", self.url));
         if !path.starts_with("/_local/") {
-            req = req.header("authorization", format!("Bearer {}", self.token));
+            req = req.header("authorization", format!("Bearer {token}"));
             if method != Method::GET {
                 req = req.header("idempotency-key", format!("clock-{:016x}", fastrand::u64(..)));
             }
@@ -128,6 +142,31 @@ async fn a_month_ahead_the_addon_bought_today_is_renewed() {
     assert_now(&answer, before, 31 * DAY_S + 5 * 3600);
     let (_, answer) = runner.send(Method::GET, "/_local/clock", None).await;
     assert_eq!(answer["offset_s"], json!(31 * DAY_S + 5 * 3600));
+}
+
+/// A plan edit leaves its workspaces to the plan edits' pass, which the clock runs before the
+/// renewals with renew-addons' policy: its batch read and the edit's deletion are allowed.
+#[tokio::test]
+async fn the_clock_settles_a_plan_edit_within_renew_addons_policy() {
+    let runner = Runner::start().await;
+    let plan = json!({
+        "label": "Starter",
+        "limits": { "bots": 3, "members": 3, "bot_users": 1000, "inbound_webhook_requests_per_month": 1000, "external_request_timeout_s": 10 },
+        "monthly_price": { "amount_minor": 4900, "currency": "usd" },
+    });
+    let (status, answer) =
+        runner.send_as(&runner.partner_token, Method::PUT, "/partner/plans/starter", Some(plan)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = runner.send(Method::POST, "/_local/clock", Some(json!({ "advance_days": 0 }))).await;
+    assert_eq!(status, 200, "{answer}");
+    let settled = &answer["plan_edits"];
+    assert_eq!(
+        (&settled["edits"], &settled["failed"], &settled["finished"]),
+        (&json!(1), &json!(0), &json!(true)),
+        "{answer}"
+    );
+    let (_, answer) = runner.send(Method::POST, "/_local/clock", Some(json!({ "advance_days": 0 }))).await;
+    assert_eq!(answer["plan_edits"]["edits"], 0, "settled once: {answer}");
 }
 
 #[tokio::test]

@@ -46,6 +46,7 @@ mod input;
 mod onboarding;
 mod partner;
 pub(crate) mod partner_wallet;
+mod plan_edits;
 mod points;
 mod renewal;
 mod schedules;
