@@ -17,7 +17,7 @@ use domain::{
     TopupAttempt, TopupOptionId, WalletId, Workspace, WorkspaceId, cap_month,
 };
 use store::records::{self, PaymentRecord, StripeCustomer, rfc3339};
-use store::{Attr, Condition, IdempotencyKey, Outcome, StoreError, Table, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, Outcome, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, OffSessionCharge, OffSessionOutcome};
 use stripe_gateway::ids::{AccountId, IdempotencyKey as StripeKey, PaymentIntentId};
@@ -231,8 +231,10 @@ impl<T: Table> Billing<T> {
         };
         let next = AutoTopup { version: current.version + 1, ..next };
         let reply = Reply::ok(auto_topup_view(&next, card.is_some(), self.clock.now()));
-        let writes =
-            vec![Write::Put { item: records::auto_topup_item(w, &next), condition: version_is(current.version) }];
+        let writes = vec![Write::Put {
+            item: records::auto_topup_item(w, &next),
+            condition: version_is(Guard::AutoTopupVersion, current.version),
+        }];
         self.commit(idem, writes, reply, |_| OpError::Conflict).await
     }
 
@@ -317,7 +319,7 @@ impl<T: Table> Billing<T> {
                 let started = AutoTopup { version: state.version + 1, ..started };
                 let put = Write::Put {
                     item: records::auto_topup_item(&ws.id, &started),
-                    condition: version_is(state.version),
+                    condition: version_is(Guard::AutoTopupVersion, state.version),
                 };
                 match self.store.write(vec![put]).await {
                     Ok(()) => {}
@@ -418,13 +420,18 @@ impl<T: Table> Billing<T> {
                         "currency": attempt.amount.currency().code(), "auto": true }),
                 self.clock.now(),
             );
-            let mut also =
-                vec![Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists }, succeeded];
+            let mut also = vec![
+                Write::Put {
+                    item: records::payment_item(&payment),
+                    condition: Condition::not_exists(Guard::PaymentNew),
+                },
+                succeeded,
+            ];
             if settles {
                 let done = AutoTopup { version: state.version + 1, ..state.succeeded() };
                 also.push(Write::Put {
                     item: records::auto_topup_item(&ws.id, &done),
-                    condition: version_is(state.version),
+                    condition: version_is(Guard::AutoTopupVersion, state.version),
                 });
             }
             let pi = payment_intent.as_str();
@@ -453,7 +460,7 @@ impl<T: Table> Billing<T> {
                     return Ok(Credit::AlreadyCredited);
                 }
                 // Credited already (the payment exists): settle the attempt if still open.
-                Err(StoreError::ConditionFailed { index: 0, .. }) => {
+                Err(StoreError::ConditionFailed { failed }) if failed.contains(Guard::PaymentNew) => {
                     self.settle_if_in_flight(ws, attempt.number).await?;
                     return Ok(Credit::AlreadyCredited);
                 }
@@ -522,8 +529,10 @@ impl<T: Table> Billing<T> {
             let current = self.auto_topup(w).await?;
             let Some(next) = change(&current) else { return Ok(false) };
             let next = AutoTopup { version: current.version + 1, ..next };
-            let mut writes =
-                vec![Write::Put { item: records::auto_topup_item(w, &next), condition: version_is(current.version) }];
+            let mut writes = vec![Write::Put {
+                item: records::auto_topup_item(w, &next),
+                condition: version_is(Guard::AutoTopupVersion, current.version),
+            }];
             let now = self.clock.now();
             if let Some(f) = next.last_failure.as_ref().filter(|_| next.last_failure != current.last_failure) {
                 let data = json!({ "code": f.code, "consecutive_failures": next.consecutive_failures,
@@ -649,8 +658,9 @@ fn topup_metadata(ws: &Workspace, attempt: &TopupAttempt) -> Result<Metadata, Op
     Ok(m)
 }
 
-pub(super) fn version_is(version: u64) -> Condition {
-    if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
+/// An auto top-up's (or a partner refill's) item is at `version`, under `guard`.
+pub(super) fn version_is(guard: Guard, version: u64) -> Condition {
+    if version == 0 { Condition::not_exists(guard) } else { Condition::equals(guard, "version", Attr::n(version)) }
 }
 
 fn internal(e: impl std::fmt::Display) -> OpError {

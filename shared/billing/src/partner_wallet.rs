@@ -23,7 +23,7 @@ use domain::{
     TopupOption, TopupOptionId, WalletId, cap_month, check_url,
 };
 use store::records::{self, CheckoutRecord, PaymentRecord, PlatformCustomer, rfc3339};
-use store::{Attr, Condition, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{
     Account, Metadata, NewCheckoutSession, NewCustomer, OffSessionCharge, OffSessionOutcome,
@@ -181,7 +181,10 @@ impl<T: Table> Billing<T> {
         tracing::info!(partner = %p, checkout = %created.id, amount = %amount.format_major(),
             currency = currency.code(), "partner wallet checkout created");
         let reply = Reply::new(201, super::checkout_view(&record, Some(&created.url), created.expires_at));
-        let writes = vec![Write::Put { item: records::checkout_item(&record), condition: Condition::NotExists }];
+        let writes = vec![Write::Put {
+            item: records::checkout_item(&record),
+            condition: Condition::not_exists(Guard::CheckoutNew),
+        }];
         self.commit(idem, writes, reply, |_| internal(format!("checkout {} stored twice", created.id))).await
     }
 
@@ -206,7 +209,10 @@ impl<T: Table> Billing<T> {
             payment_method_created: None,
             version: 1,
         };
-        let put = Write::Put { item: records::platform_customer_item(p, &record), condition: Condition::NotExists };
+        let put = Write::Put {
+            item: records::platform_customer_item(p, &record),
+            condition: Condition::not_exists(Guard::CustomerNew),
+        };
         match self.store.write(vec![put]).await {
             Ok(()) => Ok(customer),
             // Stored meanwhile by a concurrent checkout: that one is the partner's.
@@ -251,7 +257,7 @@ impl<T: Table> Billing<T> {
             };
             let put = Write::Put {
                 item: records::platform_customer_item(&p, &updated),
-                condition: Condition::equals("version", Attr::n(current.version)),
+                condition: Condition::equals(Guard::CustomerVersion, "version", Attr::n(current.version)),
             };
             match self.store.write(vec![put]).await {
                 Ok(()) => return Ok(WebhookOutcome::CardSaved),
@@ -326,7 +332,7 @@ impl<T: Table> Billing<T> {
         let reply = Reply::ok(partner_refill_view(&next, amount.as_ref(), card, self.clock.now()));
         let writes = vec![Write::Put {
             item: records::partner_refill_item(p, &next, amount.as_ref()),
-            condition: version_is(current.version),
+            condition: version_is(Guard::RefillVersion, current.version),
         }];
         self.commit(idem, writes, reply, |_| OpError::Conflict).await
     }
@@ -391,7 +397,7 @@ impl<T: Table> Billing<T> {
                 let started = AutoTopup { version: state.version + 1, ..started };
                 let put = Write::Put {
                     item: records::partner_refill_item(p, &started, Some(&amount)),
-                    condition: version_is(state.version),
+                    condition: version_is(Guard::RefillVersion, state.version),
                 };
                 match self.store.write(vec![put]).await {
                     Ok(()) => {}
@@ -507,13 +513,18 @@ impl<T: Table> Billing<T> {
                         "auto": true }),
                 self.clock.now(),
             );
-            let mut also =
-                vec![Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists }, succeeded];
+            let mut also = vec![
+                Write::Put {
+                    item: records::payment_item(&payment),
+                    condition: Condition::not_exists(Guard::PaymentNew),
+                },
+                succeeded,
+            ];
             if settles {
                 let done = AutoTopup { version: state.version + 1, ..state.succeeded() };
                 also.push(Write::Put {
                     item: records::partner_refill_item(p, &done, amount.as_ref()),
-                    condition: version_is(state.version),
+                    condition: version_is(Guard::RefillVersion, state.version),
                 });
             }
             let pi = payment_intent.as_str();
@@ -538,20 +549,20 @@ impl<T: Table> Billing<T> {
             match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
                 Ok(Outcome::Applied { .. }) => return Ok(Credit::Credited),
                 // Credited already (the payment exists, or its record answers): settle the
-                // attempt if it is still open.
-                Ok(Outcome::Replayed { .. }) | Err(StoreError::ConditionFailed { index: 0, .. }) => {
-                    let number = attempt.number;
-                    self.update_partner_refill(p, |a| {
-                        a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded())
-                    })
-                    .await?;
-                    return Ok(Credit::AlreadyCredited);
-                }
+                // attempt below if it is still open.
+                Ok(Outcome::Replayed { .. }) => {}
+                Err(StoreError::ConditionFailed { failed }) if failed.contains(Guard::PaymentNew) => {}
                 // The setting moved meanwhile: read it again.
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Ok(other) => return Err(internal(format!("a partner refill credit came to {other:?}"))),
                 Err(e) => return Err(e.into()),
             }
+            let number = attempt.number;
+            self.update_partner_refill(p, |a| {
+                a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded())
+            })
+            .await?;
+            return Ok(Credit::AlreadyCredited);
         }
         Err(OpError::Conflict)
     }
@@ -589,7 +600,7 @@ impl<T: Table> Billing<T> {
             let next = AutoTopup { version: current.version + 1, ..next };
             let mut writes = vec![Write::Put {
                 item: records::partner_refill_item(p, &next, amount.as_ref()),
-                condition: version_is(current.version),
+                condition: version_is(Guard::RefillVersion, current.version),
             }];
             let now = self.clock.now();
             if let Some(f) = next.last_failure.as_ref().filter(|_| next.last_failure != current.last_failure) {
