@@ -38,7 +38,7 @@ impl std::error::Error for FoldError {}
 /// next run (storage busy or unavailable) or to look now (a broken item).
 impl From<FoldError> for lambda_runtime::Diagnostic {
     fn from(e: FoldError) -> Self {
-        let retryable = matches!(e.0, OpError::Conflict | OpError::Unavailable);
+        let retryable = matches!(e.0, OpError::Conflict | OpError::Unavailable(_));
         let error_type = if retryable { "FoldRetryable" } else { "FoldNotRetryable" };
         lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
     }

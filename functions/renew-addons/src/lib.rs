@@ -46,7 +46,7 @@ impl RenewError {
             RenewError::Failed(_) => true,
             RenewError::Run(e) => matches!(
                 e,
-                OpError::Conflict | OpError::Unavailable | OpError::StripeUnavailable | OpError::RetryLater(_)
+                OpError::Conflict | OpError::Unavailable(_) | OpError::StripeUnavailable(_) | OpError::RetryLater(_)
             ),
         }
     }
@@ -210,7 +210,7 @@ mod tests {
 
         async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
             if self.fail_writes.load(Ordering::Relaxed) {
-                return Err(TableError::Transient("ProvisionedThroughputExceededException (test)".into()));
+                return Err(TableError::transient("ProvisionedThroughputExceededException (test)"));
             }
             self.inner.transact(writes).await
         }

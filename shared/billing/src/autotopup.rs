@@ -365,7 +365,7 @@ impl<T: Table> Billing<T> {
                 Ok(TopupResult::Failed)
             }
             // Stripe may have charged: keep the attempt, the next run asks again under its key.
-            Err(e) if e.is_retryable() => Err(OpError::StripeUnavailable),
+            Err(e) if e.is_retryable() => Err(OpError::StripeUnavailable(e)),
             Err(e) => {
                 tracing::error!(workspace = %ws.id, error = %e, "auto top-up refused by Stripe");
                 self.topup_failed(ws, Some(attempt.number), "stripe_error").await?;

@@ -458,7 +458,7 @@ impl<T: Table> Billing<T> {
                 Ok(TopupResult::Failed)
             }
             // Stripe may have charged: keep the attempt, the next refill asks again under its key.
-            Err(e) if e.is_retryable() => Err(OpError::StripeUnavailable),
+            Err(e) if e.is_retryable() => Err(OpError::StripeUnavailable(e)),
             Err(e) => {
                 tracing::error!(partner = %p, error = %e, "partner refill refused by Stripe");
                 self.partner_refill_failed(p, Some(attempt.number), "stripe_error").await?;

@@ -116,19 +116,20 @@ pub enum CheckoutRequest {
 }
 
 /// A failed Stripe call as the caller sees it. Nothing was charged in any case (a session is
-/// only a page to pay on); the request may be retried with the same Idempotency-Key.
+/// only a page to pay on); the request may be retried with the same Idempotency-Key. The edge
+/// logs the error with its cause; this names the call that failed.
 pub(super) fn stripe_error(call: &'static str, e: GatewayError) -> OpError {
     match e {
-        GatewayError::RateLimited | GatewayError::Unavailable => {
-            tracing::warn!(call, error = %e, "Stripe unavailable");
-            OpError::StripeUnavailable
-        }
-        GatewayError::InvalidRequest { code: Some(code), .. } if code == "amount_too_small" => {
+        GatewayError::InvalidRequest { code: Some(ref code), .. } if code == "amount_too_small" => {
             OpError::invalid("amount", "below the smallest amount Stripe charges in this currency")
         }
+        e if e.is_retryable() => {
+            tracing::warn!(call, error = %e, "Stripe unavailable");
+            OpError::StripeUnavailable(e)
+        }
         e => {
-            tracing::error!(call, error = %e, "Stripe refused");
-            OpError::StripeFailed
+            tracing::warn!(call, error = %e, "Stripe refused");
+            OpError::StripeFailed(e)
         }
     }
 }

@@ -23,8 +23,8 @@ use rust_decimal::Decimal;
 use super::item::{Attr, Condition, Guard, Item, Key, Order, PK, SK, Test, Write};
 use super::schema::{IndexKeys, TABLE};
 use super::table::{
-    FailedGuard, FailedGuards, IndexPosition, MAX_BATCH_GET_KEYS, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table,
-    TableError,
+    FailedGuard, FailedGuards, IndexPosition, MAX_BATCH_GET_KEYS, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, SdkCause,
+    Table, TableError,
 };
 
 /// A query stops after this many round trips even if DynamoDB keeps returning short pages
@@ -73,7 +73,7 @@ fn from_av(av: &AttributeValue) -> Result<Attr, TableError> {
         AttributeValue::N(n) => Attr::N(
             Decimal::from_str(n)
                 .or_else(|_| Decimal::from_scientific(n))
-                .map_err(|_| TableError::Fatal(format!("number {n:?} does not fit a decimal")))?,
+                .map_err(|_| TableError::fatal(format!("number {n:?} does not fit a decimal")))?,
         ),
         AttributeValue::Bool(b) => Attr::Bool(*b),
         AttributeValue::Null(_) => Attr::Null,
@@ -81,7 +81,7 @@ fn from_av(av: &AttributeValue) -> Result<Attr, TableError> {
         AttributeValue::M(m) => {
             Attr::M(m.iter().map(|(k, v)| Ok((k.clone(), from_av(v)?))).collect::<Result<_, TableError>>()?)
         }
-        other => return Err(TableError::Fatal(format!("attribute type we never write: {other:?}"))),
+        other => return Err(TableError::fatal(format!("attribute type we never write: {other:?}"))),
     })
 }
 
@@ -147,7 +147,7 @@ impl Expression {
 }
 
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> TableError {
-    TableError::Fatal(format!("request could not be built: {e}"))
+    TableError::fatal("request not built").caused_by(SdkCause::new(e))
 }
 
 impl DynamoTable {
@@ -234,24 +234,29 @@ const TRANSIENT_CODES: &[&str] = &[
     "LimitExceededException",
 ];
 
-/// Classifies any SDK error but a cancelled transaction.
-fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err: SdkError<E, R>) -> TableError {
-    match &err {
+/// Classifies any SDK error but a cancelled transaction, keeping it as the source.
+fn classify<E, R>(err: SdkError<E, R>) -> TableError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let classified = match &err {
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().unwrap_or("unknown");
             if TRANSIENT_CODES.contains(&code) {
-                TableError::Transient(code.to_owned())
+                TableError::transient(code)
             } else if code == "InternalServerError" || code == "ServiceUnavailable" {
                 // A 5xx from DynamoDB does not say whether the write happened.
-                TableError::Ambiguous(code.to_owned())
+                TableError::ambiguous(code)
             } else {
-                TableError::Fatal(format!("{code}: {}", ctx.err().message().unwrap_or("")))
+                TableError::fatal(code)
             }
         }
-        SdkError::ConstructionFailure(_) => TableError::Fatal(format!("{err:?}")),
+        SdkError::ConstructionFailure(_) => TableError::fatal("request not built"),
         // Timeouts, dropped connections, unreadable responses: the request may have landed.
-        _ => TableError::Ambiguous(format!("{err}")),
-    }
+        _ => TableError::ambiguous("no answer"),
+    };
+    classified.caused_by(SdkCause::new(err))
 }
 
 /// Reads the reasons of a cancelled transaction, one per action in the order of `guards` (the
@@ -264,8 +269,7 @@ pub fn classify_cancellation(reasons: &[CancellationReason], guards: &[Option<Gu
         .zip(guards)
         .filter(|(r, _)| code(r) == "ConditionalCheckFailed")
         .map(|(r, guard)| {
-            let guard =
-                guard.ok_or_else(|| TableError::Fatal("a condition failed on an action that has none".into()))?;
+            let guard = guard.ok_or_else(|| TableError::fatal("a condition failed on an action that has none"))?;
             Ok(FailedGuard { guard, current: r.item().map(from_map).transpose()? })
         })
         .collect();
@@ -278,20 +282,20 @@ pub fn classify_cancellation(reasons: &[CancellationReason], guards: &[Option<Gu
     }
     let codes: Vec<String> = reasons.iter().map(code).filter(|c| c != "None").collect();
     if codes.iter().all(|c| TRANSIENT_CODES.contains(&c.as_str())) && !codes.is_empty() {
-        TableError::Transient(codes.join(","))
+        TableError::transient(codes.join(","))
     } else {
-        TableError::Fatal(format!("transaction cancelled: {codes:?}"))
+        TableError::fatal(format!("transaction cancelled: {codes:?}"))
     }
 }
 
-fn classify_transact(
-    err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>,
-    guards: &[Option<Guard>],
-) -> TableError {
+fn classify_transact<R>(err: SdkError<TransactWriteItemsError, R>, guards: &[Option<Guard>]) -> TableError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
     if let SdkError::ServiceError(ctx) = &err
         && let TransactWriteItemsError::TransactionCanceledException(e) = ctx.err()
     {
-        return classify_cancellation(e.cancellation_reasons(), guards);
+        return classify_cancellation(e.cancellation_reasons(), guards).caused_by(SdkCause::new(err));
     }
     classify(err)
 }
@@ -326,8 +330,7 @@ impl Table for DynamoTable {
                 self.client.batch_get_item().request_items(&self.table_name, request).send().await.map_err(classify)?;
             for map in out.responses().and_then(|r| r.get(&self.table_name)).into_iter().flatten() {
                 let item = from_map(map)?;
-                let key =
-                    item.key().ok_or_else(|| TableError::Fatal("a batch get returned an item without keys".into()))?;
+                let key = item.key().ok_or_else(|| TableError::fatal("a batch get returned an item without keys"))?;
                 found.insert(key, item);
             }
             pending = out
@@ -340,7 +343,7 @@ impl Table for DynamoTable {
             }
             tokio::time::sleep(Duration::from_millis(10 << round)).await;
         }
-        Err(TableError::Transient(format!(
+        Err(TableError::transient(format!(
             "{} keys still unprocessed after {MAX_BATCH_GET_ROUNDS} rounds",
             pending.len()
         )))
@@ -402,7 +405,7 @@ impl Table for DynamoTable {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
         if writes.is_empty() || writes.len() > MAX_TRANSACTION_ACTIONS {
-            return Err(TableError::Fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
+            return Err(TableError::fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
         }
         let items = writes.iter().map(|w| self.transact_item(w)).collect::<Result<Vec<_>, _>>()?;
         let guards: Vec<Option<Guard>> = writes.iter().map(|w| w.condition().guard()).collect();
@@ -510,7 +513,7 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<(), Table
         }
         tokio::time::sleep(CREATE_WAIT_STEP).await;
     }
-    Err(TableError::Fatal(format!("table {table_name} did not become active")))
+    Err(TableError::fatal(format!("table {table_name} did not become active")))
 }
 
 #[cfg(test)]
@@ -537,10 +540,10 @@ mod tests {
         let two = [Some(Guard::PaymentNew), Some(Guard::CheckoutStatus)];
         assert!(matches!(
             classify_cancellation(&[reason("TransactionConflict"), reason("None")], &two),
-            TableError::Transient(_)
+            TableError::Transient { .. }
         ));
-        assert!(matches!(classify_cancellation(&[reason("ThrottlingError")], &two[..1]), TableError::Transient(_)));
-        assert!(matches!(classify_cancellation(&[reason("ValidationError")], &two[..1]), TableError::Fatal(_)));
+        assert!(matches!(classify_cancellation(&[reason("ThrottlingError")], &two[..1]), TableError::Transient { .. }));
+        assert!(matches!(classify_cancellation(&[reason("ValidationError")], &two[..1]), TableError::Fatal { .. }));
     }
 
     /// Each failed action reports the guard of its own condition, whatever its position; the
@@ -559,7 +562,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // DynamoDB never fails an action that has no condition; if it says so, nothing is guessed.
-        assert!(matches!(classify_cancellation(&[failed(), held()], &guards[..2]), TableError::Fatal(_)));
+        assert!(matches!(classify_cancellation(&[failed(), held()], &guards[..2]), TableError::Fatal { .. }));
     }
 
     /// The guard names a failure; it never changes the expression DynamoDB evaluates.

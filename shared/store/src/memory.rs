@@ -49,7 +49,7 @@ fn failed_guard(condition: &Condition, current: Option<&Item>) -> Option<FailedG
 fn check_batch(keys: &[Key]) -> Result<(), TableError> {
     let unique: std::collections::BTreeSet<&Key> = keys.iter().collect();
     if keys.is_empty() || keys.len() > super::table::MAX_BATCH_GET_KEYS || unique.len() != keys.len() {
-        return Err(TableError::Fatal(format!("a batch get of {} keys ({} distinct)", keys.len(), unique.len())));
+        return Err(TableError::fatal(format!("a batch get of {} keys ({} distinct)", keys.len(), unique.len())));
     }
     Ok(())
 }
@@ -126,7 +126,7 @@ impl Table for MemoryTable {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
         if writes.is_empty() || writes.len() > MAX_TRANSACTION_ACTIONS {
-            return Err(TableError::Fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
+            return Err(TableError::fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
         }
         let mut items = self.lock();
         let keys: Vec<Key> = writes.iter().map(Write::key).collect();
@@ -135,7 +135,7 @@ impl Table for MemoryTable {
         distinct.dedup();
         if distinct.len() != keys.len() {
             // DynamoDB refuses this with a ValidationException; so do we.
-            return Err(TableError::Fatal("two actions of one transaction target the same item".into()));
+            return Err(TableError::fatal("two actions of one transaction target the same item"));
         }
         let failed: Vec<FailedGuard> =
             writes.iter().zip(&keys).filter_map(|(w, k)| failed_guard(w.condition(), items.get(k))).collect();

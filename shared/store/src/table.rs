@@ -1,6 +1,9 @@
 //! The table trait: the few DynamoDB operations the product needs, with typed errors.
 
+use std::error::Error;
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use super::item::{Guard, Item, Key, Order, Write};
 use super::schema::IndexKeys;
@@ -12,7 +15,9 @@ pub const MAX_BATCH_GET_KEYS: usize = 100;
 /// Largest page a query returns; callers page with a cursor.
 pub const MAX_QUERY_LIMIT: usize = 1000;
 
-/// Why a transaction or read failed, in the terms callers act on.
+/// Why a transaction or read failed, in the terms callers act on. The error DynamoDB's SDK
+/// answered with, when there is one, is the [`source`](std::error::Error::source), so that the
+/// edge can log the whole chain.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TableError {
     /// The transaction was cancelled because the conditions of these guards failed. Each carries
@@ -22,20 +27,83 @@ pub enum TableError {
     ConditionFailed { failed: FailedGuards },
     /// Nothing was written and trying again may work: throttling, a `TransactionConflict`
     /// with another transaction, a service error.
-    #[error("transient: {0}")]
-    Transient(String),
+    #[error("transient: {what}")]
+    Transient {
+        what: String,
+        #[source]
+        source: Option<SdkCause>,
+    },
     /// The outcome is unknown (a timeout or dropped connection after the request left): the
     /// write may or may not have happened. Safe to retry only with an idempotency guard.
-    #[error("ambiguous: {0}")]
-    Ambiguous(String),
+    #[error("ambiguous: {what}")]
+    Ambiguous {
+        what: String,
+        #[source]
+        source: Option<SdkCause>,
+    },
     /// Retrying won't help: validation error, missing table, access denied.
-    #[error("fatal: {0}")]
-    Fatal(String),
+    #[error("fatal: {what}")]
+    Fatal {
+        what: String,
+        #[source]
+        source: Option<SdkCause>,
+    },
 }
 
 impl TableError {
+    pub fn transient(what: impl Into<String>) -> Self {
+        Self::Transient { what: what.into(), source: None }
+    }
+
+    pub fn ambiguous(what: impl Into<String>) -> Self {
+        Self::Ambiguous { what: what.into(), source: None }
+    }
+
+    pub fn fatal(what: impl Into<String>) -> Self {
+        Self::Fatal { what: what.into(), source: None }
+    }
+
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Transient(_) | Self::Ambiguous(_))
+        matches!(self, Self::Transient { .. } | Self::Ambiguous { .. })
+    }
+
+    /// This error, caused by `sdk` (a cancelled transaction's failed guards need no cause).
+    pub fn caused_by(self, sdk: SdkCause) -> Self {
+        match self {
+            Self::Transient { what, .. } => Self::Transient { what, source: Some(sdk) },
+            Self::Ambiguous { what, .. } => Self::Ambiguous { what, source: Some(sdk) },
+            Self::Fatal { what, .. } => Self::Fatal { what, source: Some(sdk) },
+            failed @ Self::ConditionFailed { .. } => failed,
+        }
+    }
+}
+
+/// An error of the AWS SDK, kept whole (with its own sources) under a [`TableError`]. Shared,
+/// so that the error stays cheap to clone; two are equal only if they are the same error.
+#[derive(Debug, Clone)]
+pub struct SdkCause(Arc<dyn Error + Send + Sync>);
+
+impl SdkCause {
+    pub fn new(e: impl Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(e))
+    }
+}
+
+impl fmt::Display for SdkCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Error for SdkCause {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for SdkCause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

@@ -580,7 +580,8 @@ impl<T: Table> Store<T> {
                 expected_seq += 1;
             }
             if expected_seq > VERIFY_MAX_ENTRIES {
-                return Err(StoreError::Fatal(format!("wallet {wallet} has over {VERIFY_MAX_ENTRIES} entries")));
+                let what = format!("wallet {wallet} has over {VERIFY_MAX_ENTRIES} entries to verify");
+                return Err(StoreError::Fatal(TableError::fatal(what)));
             }
             match page.next {
                 Some(next) => cursor = Some(next),

@@ -291,7 +291,7 @@ async fn tables_agree_on_conditions<T: Table>(store: Store<T>) {
         Write::Check { key: a.clone(), condition: Condition::exists(Guard::WorkspaceExists) },
         Write::Delete { key: a, condition: Condition::Always },
     ];
-    assert!(matches!(t.transact(twice).await, Err(TableError::Fatal(_))));
+    assert!(matches!(t.transact(twice).await, Err(TableError::Fatal { .. })));
 }
 
 /// A transaction whose caller's writes fail in part names exactly the guards that failed (not
@@ -357,7 +357,7 @@ async fn batch_reads_answer_in_order<T: Table>(store: Store<T>) {
     let got = store.table().get_many(&[keys::wallet(&b), missing.clone(), keys::wallet(&a)]).await.unwrap();
     let balances: Vec<_> = got.iter().map(|i| i.as_ref().map(|i| i.num("balance").unwrap().normalize())).collect();
     assert_eq!(balances, [Some(2.into()), None, Some(1.into())]);
-    assert!(matches!(store.table().get_many(&[missing.clone(), missing]).await, Err(TableError::Fatal(_))));
+    assert!(matches!(store.table().get_many(&[missing.clone(), missing]).await, Err(TableError::Fatal { .. })));
 }
 
 #[test]
