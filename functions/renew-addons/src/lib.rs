@@ -30,7 +30,7 @@ pub const MAX_CONCURRENCY: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum RenewError {
     /// The run stopped: the due index could not be read.
-    #[error("the renewal run stopped: {0}")]
+    #[error("the renewal run stopped")]
     Run(#[from] OpError),
     /// The run went through, but some renewals failed (each is logged with its workspace).
     /// They stay due: the retry or the next run renews them.
@@ -53,11 +53,11 @@ impl RenewError {
 }
 
 /// What Lambda records for a failed invocation: its `errorType` says whether to wait for the
-/// next run or to look now.
+/// next run or to look now; its `errorMessage` carries the whole chain of causes.
 impl From<RenewError> for lambda_runtime::Diagnostic {
     fn from(e: RenewError) -> Self {
         let error_type = if e.retryable() { "RenewalRetryable" } else { "RenewalNotRetryable" };
-        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: billing::error_chain(&e) }
     }
 }
 

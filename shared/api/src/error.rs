@@ -6,7 +6,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use billing::OpError;
+use billing::{OpError, error_chain};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -63,18 +63,6 @@ impl ApiError {
         }
         super::json_response(self.status, &json!({ "error": error }))
     }
-}
-
-/// The most sources of an error one log line follows.
-const MAX_CHAIN_DEPTH: usize = 16;
-
-/// `e` and its sources, outermost first: `a: b: c`.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    std::iter::successors(Some(e), |e| e.source())
-        .take(MAX_CHAIN_DEPTH)
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 /// The answer to a failed operation. A server error (5xx) is logged here, once, with its whole

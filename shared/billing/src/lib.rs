@@ -124,6 +124,19 @@ impl OpError {
     }
 }
 
+/// The most sources of an error [`error_chain`] follows.
+const MAX_CHAIN_DEPTH: usize = 16;
+
+/// `e` and its sources, outermost first (`a: b: c`): what a log line or an invocation's error
+/// says of a failure. Never an answer's body.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(e), |e| e.source())
+        .take(MAX_CHAIN_DEPTH)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 impl From<StoreError> for OpError {
     fn from(e: StoreError) -> Self {
         match e {

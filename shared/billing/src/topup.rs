@@ -167,7 +167,11 @@ impl<T: Table> Billing<T> {
             ];
             let outcome = self
                 .commit(idem, writes, reply.clone(), |failed| {
-                    if failed.contains(Guard::PartnerExists) { OpError::NotFound("partner") } else { OpError::Conflict }
+                    if failed.contains(Guard::TopupOptionsVersion) {
+                        OpError::Conflict
+                    } else {
+                        OpError::NotFound("partner")
+                    }
                 })
                 .await;
             match outcome {

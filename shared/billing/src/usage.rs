@@ -377,7 +377,11 @@ impl<T: Table> Billing<T> {
             let reply = Reply::ok(json!({ "partner_id": p.as_str(), "mode": mode.as_str() }));
             match self
                 .commit(idem, writes, reply, |failed| {
-                    if failed.contains(Guard::PartnerExists) { OpError::NotFound("partner") } else { OpError::Conflict }
+                    if failed.contains(Guard::BillingVersion) {
+                        OpError::Conflict
+                    } else {
+                        OpError::NotFound("partner")
+                    }
                 })
                 .await
             {

@@ -151,10 +151,10 @@ impl<T: Table> Billing<T> {
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
         self.commit(idem, writes, reply, |failed| {
-            if failed.contains(Guard::PartnerExists) {
-                OpError::NotFound("partner")
-            } else {
+            if failed.contains(Guard::WorkspaceNew) {
                 OpError::AlreadyExists("workspace")
+            } else {
+                OpError::NotFound("partner")
             }
         })
         .await

@@ -201,9 +201,9 @@ pub enum Test {
     OneOf { attr: String, values: Vec<Attr> },
 }
 
-/// The condition a write is guarded by. Every write states one (STYLE: create =
-/// not-exists, replace = version check); `Always` must be chosen on purpose. Every other
-/// condition names its [`Guard`], which is how a failure is reported.
+/// The condition a write is guarded by. Every write states one (create = not-exists, replace =
+/// version check); `Always` must be chosen on purpose. Every other condition names its
+/// [`Guard`], which is how a failure is reported.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     Always,
