@@ -654,8 +654,10 @@ impl<T: Table> Store<T> {
     /// Writes `writes` in one transaction without an idempotency record: for changes whose own
     /// conditions make them safe to repeat (a state move guarded by the state it leaves). Transient
     /// failures are retried; failed conditions come back with their guards, nothing written.
+    /// `writes` never carry [`Guard::STORE_OWN`].
     pub async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         assert!(writes.len() <= MAX_TRANSACTION_ACTIONS, "a transaction carries at most 100 writes");
+        assert_callers_own(&writes);
         let mut attempt = 0;
         loop {
             match self.table.transact(writes.clone()).await {
