@@ -75,7 +75,7 @@ fn check(action: &str, index: Option<&str>) -> Result<(), TableError> {
                 %resource,
                 "template.yaml does not allow this: the deployed function would get AccessDeniedException"
             );
-            Err(TableError::Fatal(format!(
+            Err(TableError::fatal(format!(
                 "AccessDeniedException: {function} is not authorized to perform dynamodb:{action} on {resource}"
             )))
         }
@@ -171,7 +171,7 @@ mod tests {
         assert!(t.transact(put()).await.is_ok(), "no policy outside a handler");
         assert!(scope(policy(&["GetItem"], &[]), t.get(&key)).await.is_ok());
         let denied = scope(policy(&["GetItem"], &[]), t.transact(put())).await.unwrap_err();
-        assert!(matches!(&denied, TableError::Fatal(m) if m.contains("dynamodb:PutItem")), "{denied:?}");
+        assert!(matches!(&denied, TableError::Fatal { what, .. } if what.contains("dynamodb:PutItem")), "{denied:?}");
         assert!(scope(policy(&["*"], &[]), t.transact(put())).await.is_ok());
         let gsi = store::schema::TABLE.global_indexes[0];
         assert!(scope(policy(&["Query"], &[]), t.query_index(&gsi, "X", None, 1, Order::Ascending)).await.is_err());

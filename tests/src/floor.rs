@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use store::item::{PK, SK};
 use store::schema::IndexKeys;
 use store::table::IndexPosition;
-use store::{Attr, Condition, Item, Key, Order, Table, TableError, Write};
+use store::{Attr, Condition, Guard, Item, Key, Order, Table, TableError, Write};
 
 /// A table that keeps the writes of the last transaction it passed on.
 #[derive(Debug)]
@@ -78,10 +78,13 @@ pub fn moved(template: &[Write], tag: &str, hot: Option<&Key>) -> Vec<Write> {
         .iter()
         .map(|w| {
             let key = w.key();
+            // Nothing reads which guard of the floor's writes failed (they never do): each keeps
+            // its own, and one written without a condition borrows "a new item"'s.
+            let guard = w.condition().guard().unwrap_or(Guard::LedgerEntryNew);
             let (key, condition) = if Some(&key) == hot {
-                (key, Condition::Exists)
+                (key, Condition::exists(guard))
             } else {
-                (Key::new(format!("{tag}#{}", key.pk), key.sk), Condition::NotExists)
+                (Key::new(format!("{tag}#{}", key.pk), key.sk), Condition::not_exists(guard))
             };
             match w {
                 Write::Put { item, .. } => {

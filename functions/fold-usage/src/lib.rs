@@ -28,19 +28,24 @@ pub struct FoldError(pub OpError);
 
 impl std::fmt::Display for FoldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the fold run stopped: {}", self.0)
+        f.write_str("the fold run stopped")
     }
 }
 
-impl std::error::Error for FoldError {}
+impl std::error::Error for FoldError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
 
 /// What Lambda records for a failed invocation: its `errorType` says whether to wait for the
-/// next run (storage busy or unavailable) or to look now (a broken item).
+/// next run (storage busy or unavailable) or to look now (a broken item); its `errorMessage`
+/// carries the whole chain of causes.
 impl From<FoldError> for lambda_runtime::Diagnostic {
     fn from(e: FoldError) -> Self {
-        let retryable = matches!(e.0, OpError::Conflict | OpError::Unavailable);
+        let retryable = matches!(e.0, OpError::Conflict | OpError::Unavailable(_));
         let error_type = if retryable { "FoldRetryable" } else { "FoldNotRetryable" };
-        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: billing::error_chain(&e) }
     }
 }
 
@@ -79,6 +84,20 @@ mod tests {
         let run = handle(&billing, Instant::now()).await.unwrap();
         assert!(!run.finished);
         assert_eq!(run.batches, 0);
+    }
+
+    /// Lambda records the whole chain of causes, and whether a later run may get through.
+    #[test]
+    fn a_stopped_run_reports_its_causes() {
+        let table = store::TableError::transient("ThrottlingException");
+        let stopped = FoldError(OpError::Unavailable(store::StoreError::Unavailable(table)));
+        let diagnostic = lambda_runtime::Diagnostic::from(stopped);
+        assert_eq!(diagnostic.error_type, "FoldRetryable");
+        assert_eq!(
+            diagnostic.error_message,
+            "the fold run stopped: storage temporarily unavailable; retry: storage unavailable: transient: \
+             ThrottlingException"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub const MAX_CONCURRENCY: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum RenewError {
     /// The run stopped: the due index could not be read.
-    #[error("the renewal run stopped: {0}")]
+    #[error("the renewal run stopped")]
     Run(#[from] OpError),
     /// The run went through, but some renewals failed (each is logged with its workspace).
     /// They stay due: the retry or the next run renews them.
@@ -40,8 +40,8 @@ pub enum RenewError {
     Failed(RenewalRun),
     /// The renewals went through, but the plan edits' pass before them stopped. The edits stay
     /// pending: the next run goes on with them.
-    #[error("the plan edits' pass stopped: {0}")]
-    PlanEdits(OpError),
+    #[error("the plan edits' pass stopped")]
+    PlanEdits(#[source] OpError),
 }
 
 impl RenewError {
@@ -52,18 +52,18 @@ impl RenewError {
             RenewError::Failed(_) => true,
             RenewError::Run(e) | RenewError::PlanEdits(e) => matches!(
                 e,
-                OpError::Conflict | OpError::Unavailable | OpError::StripeUnavailable | OpError::RetryLater(_)
+                OpError::Conflict | OpError::Unavailable(_) | OpError::StripeUnavailable(_) | OpError::RetryLater(_)
             ),
         }
     }
 }
 
 /// What Lambda records for a failed invocation: its `errorType` says whether to wait for the
-/// next run or to look now.
+/// next run or to look now; its `errorMessage` carries the whole chain of causes.
 impl From<RenewError> for lambda_runtime::Diagnostic {
     fn from(e: RenewError) -> Self {
         let error_type = if e.retryable() { "RenewalRetryable" } else { "RenewalNotRetryable" };
-        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: billing::error_chain(&e) }
     }
 }
 
@@ -83,7 +83,9 @@ pub async fn handle<T: Table>(
         Ok(PlanEditRun { edits, paused, resumed, failed, finished }) => {
             tracing::info!(edits, paused, resumed, failed, finished, "plan edits pass");
         }
-        Err(e) => tracing::error!(error = %e, "the plan edits' pass stopped; the next run goes on"),
+        Err(e) => {
+            tracing::error!(error = billing::error_chain(e), "the plan edits' pass stopped; the next run goes on")
+        }
     }
     let run = billing.renew_due(stop, limits).await?;
     let RenewalRun { renewed, lapsed, in_grace, skipped, failed, finished } = run;
@@ -228,7 +230,7 @@ mod tests {
 
         async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
             if self.fail_writes.load(Ordering::Relaxed) {
-                return Err(TableError::Transient("ProvisionedThroughputExceededException (test)".into()));
+                return Err(TableError::transient("ProvisionedThroughputExceededException (test)"));
             }
             self.inner.transact(writes).await
         }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use domain::{AddonCode, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId};
-use store::{Committed, Condition, IdempotencyKey, Table, Write, keys, records};
+use store::{Committed, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
 use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
 
@@ -108,7 +108,7 @@ impl<T: Table> Billing<T> {
         let writes = vec![
             // A full replacement of the partner's own terms: last writer wins, on purpose.
             Write::Put { item: records::partner_addon_item(p, addon), condition: Condition::Always },
-            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
         self.commit(idem, writes, Reply::ok(partner_addon_view(addon)), |_| OpError::NotFound("partner")).await
     }
@@ -145,26 +145,26 @@ impl<T: Table> Billing<T> {
             Write::Put { item: records::plan_item(p, plan), condition: Condition::Always },
             // Replaces an edit of this plan still pending: the pass settles on the newest limits.
             Write::Put { item: records::plan_edit_item(&edit), condition: Condition::Always },
-            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
         self.commit(idem, writes, Reply::ok(plan_view(plan)), |_| OpError::NotFound("partner")).await
     }
 
     /// Commits `writes` with the idempotency record of `reply`; `on_condition` names what a
-    /// failed condition of write `i` means.
+    /// failure of the writes' guards means.
     pub(super) async fn commit(
         &self,
         idem: &IdempotencyKey,
         writes: Vec<Write>,
         reply: Reply,
-        on_condition: impl FnOnce(usize) -> OpError,
+        on_condition: impl FnOnce(&store::FailedGuards) -> OpError,
     ) -> Result<Reply, OpError> {
         let stored: Value = reply.to_stored();
         match self.store.commit(idem, self.clock.now(), writes, &stored).await {
             Ok(Committed::Applied) => Ok(reply),
             Ok(Committed::Replayed { response }) => replayed(response),
             Ok(Committed::KeyReused) => Err(OpError::KeyReused),
-            Err(store::StoreError::ConditionFailed { index, .. }) => Err(on_condition(index)),
+            Err(store::StoreError::ConditionFailed { failed }) => Err(on_condition(&failed)),
             Err(e) => Err(e.into()),
         }
     }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use domain::{PartnerId, WalletId, WorkspaceId, WorkspaceStatus};
 use store::records::rfc3339;
-use store::{Attr, Condition, EventCursor, Item, Key, Order, Table, Write, keys};
+use store::{Attr, Condition, EventCursor, Guard, Item, Key, Order, Table, Write, keys};
 
 use super::{Billing, OpError};
 
@@ -90,7 +90,7 @@ fn outbox_write(
         .with("workspace_id", w.map_or(Attr::Null, |w| Attr::s(w.as_str())))
         .with("data", Attr::s(data.to_string()))
         .with("created_at", Attr::s(rfc3339(at)));
-    Write::Put { item, condition: Condition::NotExists }
+    Write::Put { item, condition: Condition::not_exists(Guard::EventNew) }
 }
 
 /// `workspace.paused` or `workspace.resumed` when a change moves the status (what it exceeds

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 use domain::{Balance, Clock, Meters, PartnerId, Points, Workspace, WorkspaceId};
 use store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
+use stripe_gateway::gateway::GatewayError;
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, RefillTerms, auto_topup_view};
 pub use events::PartnerEventKind;
@@ -101,14 +102,18 @@ pub enum OpError {
     KeyReused,
     #[error("the resource changed concurrently; retry")]
     Conflict,
+    /// Storage stayed unavailable through the store's retries: retry with the same key.
     #[error("storage temporarily unavailable; retry")]
-    Unavailable,
+    Unavailable(#[source] StoreError),
+    /// Storage refused outright or holds data that breaks an invariant: nothing retries it away.
+    #[error("storage failed")]
+    Storage(#[source] StoreError),
     /// Stripe could not be reached or is rate limiting: retry with the same key.
     #[error("Stripe is unavailable; retry")]
-    StripeUnavailable,
-    /// Stripe refused a call that should have worked (logged with its detail).
+    StripeUnavailable(#[source] GatewayError),
+    /// Stripe refused a call that should have worked.
     #[error("Stripe refused the request")]
-    StripeFailed,
+    StripeFailed(#[source] GatewayError),
     /// Something this depends on has not happened yet (a refund of a payment whose crediting
     /// event is still on its way): retry later.
     #[error("{0}; retry later")]
@@ -123,15 +128,28 @@ impl OpError {
     }
 }
 
+/// The most sources of an error [`error_chain`] follows.
+const MAX_CHAIN_DEPTH: usize = 16;
+
+/// `e` and its sources, outermost first (`a: b: c`): what a log line or an invocation's error
+/// says of a failure. Never an answer's body.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(e), |e| e.source())
+        .take(MAX_CHAIN_DEPTH)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 impl From<StoreError> for OpError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict { .. } => OpError::Conflict,
-            StoreError::Unavailable(_) => OpError::Unavailable,
+            e @ StoreError::Unavailable(_) => OpError::Unavailable(e),
             StoreError::BalanceOutOfRange => OpError::invalid("amount", "the balance would leave the allowed range"),
             // A caller's condition that reaches here was not expected by the operation.
             StoreError::ConditionFailed { .. } => OpError::Conflict,
-            StoreError::Corrupt(m) | StoreError::Fatal(m) => OpError::Internal(m),
+            e @ (StoreError::Corrupt(_) | StoreError::Fatal(_)) => OpError::Storage(e),
         }
     }
 }

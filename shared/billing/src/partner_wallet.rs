@@ -23,7 +23,7 @@ use domain::{
     AutoTopup, Balance, CheckoutStatus, Money, PartnerId, Points, TopupOption, TopupOptionId, WalletId, check_url,
 };
 use store::records::{self, CheckoutRecord, PlatformCustomer};
-use store::{Condition, IdempotencyKey, StoreError, Table, Write, keys};
+use store::{Condition, Guard, IdempotencyKey, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::CustomerId;
@@ -176,7 +176,10 @@ impl<T: Table> Billing<T> {
         tracing::info!(partner = %p, checkout = %created.id, amount = %amount.format_major(),
             currency = currency.code(), "partner wallet checkout created");
         let reply = Reply::new(201, super::checkout_view(&record, Some(&created.url), created.expires_at));
-        let writes = vec![Write::Put { item: records::checkout_item(&record), condition: Condition::NotExists }];
+        let writes = vec![Write::Put {
+            item: records::checkout_item(&record),
+            condition: Condition::not_exists(Guard::CheckoutNew),
+        }];
         self.commit(idem, writes, reply, |_| internal(format!("checkout {} stored twice", created.id))).await
     }
 
@@ -201,7 +204,10 @@ impl<T: Table> Billing<T> {
             payment_method_created: None,
             version: 1,
         };
-        let put = Write::Put { item: records::platform_customer_item(p, &record), condition: Condition::NotExists };
+        let put = Write::Put {
+            item: records::platform_customer_item(p, &record),
+            condition: Condition::not_exists(Guard::CustomerNew),
+        };
         match self.store.write(vec![put]).await {
             Ok(()) => Ok(customer),
             // Stored meanwhile by a concurrent checkout: that one is the partner's.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use domain::{AccessDenied, PartnerId, PartnerSettings, WalletMode, WholesaleFloors, check_label};
 use store::records::{self, PartnerBilling, PartnerProfile, PartnerStatus, rfc3339};
-use store::{Attr, Condition, IdempotencyKey, PartnerCursor, Table, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, PartnerCursor, Table, Write, keys};
 
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, REASON_MAX_CHARS, Reply};
 
@@ -38,11 +38,19 @@ pub struct NewPartner {
 
 pub(super) fn version_is(version: u64) -> Condition {
     // Profiles written before the platform's part was versioned have no `version` yet.
-    if version == 0 { Condition::Exists } else { Condition::equals("version", Attr::n(version)) }
+    if version == 0 {
+        Condition::exists(Guard::PartnerVersion)
+    } else {
+        Condition::equals(Guard::PartnerVersion, "version", Attr::n(version))
+    }
 }
 
 fn billing_version_is(version: u64) -> Condition {
-    if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
+    if version == 0 {
+        Condition::not_exists(Guard::BillingVersion)
+    } else {
+        Condition::equals(Guard::BillingVersion, "version", Attr::n(version))
+    }
 }
 
 /// The partner's name: 1 to 80 characters, trimmed, no control characters.
@@ -103,12 +111,15 @@ impl<T: Table> Billing<T> {
     ) -> Result<Reply, OpError> {
         let now = self.clock.now();
         let mut writes = vec![
-            Write::Put { item: records::partner_item(profile), condition: Condition::NotExists },
-            Write::Put { item: records::partner_ref_item(profile), condition: Condition::NotExists },
+            Write::Put { item: records::partner_item(profile), condition: Condition::not_exists(Guard::PartnerNew) },
+            Write::Put {
+                item: records::partner_ref_item(profile),
+                condition: Condition::not_exists(Guard::PartnerNew),
+            },
         ];
         if let Some(b) = &billing {
             let item = records::partner_billing_item(&profile.id, b, now);
-            writes.push(Write::Put { item, condition: Condition::NotExists });
+            writes.push(Write::Put { item, condition: Condition::not_exists(Guard::PartnerNew) });
         }
         let reply = Reply::new(201, self.partner_view(profile, &billing.unwrap_or_default()));
         self.commit(idem, writes, reply, |_| OpError::AlreadyExists("partner")).await

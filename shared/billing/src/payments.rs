@@ -13,7 +13,7 @@ use domain::{
     CheckoutStatus, CreditRateError, Money, PartnerId, Points, TopupOptionId, WalletId, Workspace, WorkspaceId,
 };
 use store::records::{self, CheckoutRecord, StripeConnection, StripeCustomer};
-use store::{Attr, Condition, IdempotencyKey, StoreError, Table, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, StoreError, Table, Write, keys};
 use stripe_gateway::event::metadata;
 use stripe_gateway::gateway::{Account, Gateway, GatewayError, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::{self as stripe_ids, AccountId, CustomerId, OAuthCode};
@@ -116,19 +116,20 @@ pub enum CheckoutRequest {
 }
 
 /// A failed Stripe call as the caller sees it. Nothing was charged in any case (a session is
-/// only a page to pay on); the request may be retried with the same Idempotency-Key.
+/// only a page to pay on); the request may be retried with the same Idempotency-Key. The edge
+/// logs the error with its cause; this names the call that failed.
 pub(super) fn stripe_error(call: &'static str, e: GatewayError) -> OpError {
     match e {
-        GatewayError::RateLimited | GatewayError::Unavailable => {
-            tracing::warn!(call, error = %e, "Stripe unavailable");
-            OpError::StripeUnavailable
-        }
-        GatewayError::InvalidRequest { code: Some(code), .. } if code == "amount_too_small" => {
+        GatewayError::InvalidRequest { code: Some(ref code), .. } if code == "amount_too_small" => {
             OpError::invalid("amount", "below the smallest amount Stripe charges in this currency")
         }
+        e if e.is_retryable() => {
+            tracing::warn!(call, error = %e, "Stripe unavailable");
+            OpError::StripeUnavailable(e)
+        }
         e => {
-            tracing::error!(call, error = %e, "Stripe refused");
-            OpError::StripeFailed
+            tracing::warn!(call, error = %e, "Stripe refused");
+            OpError::StripeFailed(e)
         }
     }
 }
@@ -209,8 +210,8 @@ impl<T: Table> Billing<T> {
             Some(owner) if records::stripe_account_partner(&owner)? != *p => {
                 return Err(OpError::AlreadyExists("Stripe account connected by another partner"));
             }
-            Some(_) => Condition::equals("partner_id", Attr::s(p.as_str())),
-            None => Condition::NotExists,
+            Some(_) => Condition::equals(Guard::StripeAccountClaim, "partner_id", Attr::s(p.as_str())),
+            None => Condition::not_exists(Guard::StripeAccountClaim),
         };
         let mut writes = vec![
             Write::Put { item: records::stripe_connection_item(p, &connection), condition: Condition::Always },
@@ -307,7 +308,10 @@ impl<T: Table> Billing<T> {
         tracing::info!(workspace = %ws.id, checkout = %created.id, %points, amount = %amount.format_major(),
             currency = amount.currency().code(), "checkout created");
         let reply = Reply::new(201, super::checkout_view(&record, Some(&created.url), created.expires_at));
-        let writes = vec![Write::Put { item: records::checkout_item(&record), condition: Condition::NotExists }];
+        let writes = vec![Write::Put {
+            item: records::checkout_item(&record),
+            condition: Condition::not_exists(Guard::CheckoutNew),
+        }];
         // The session id is new unless this request's own earlier attempt stored it, and then
         // the idempotency record answers first: a clash here is a bug, not a race.
         self.commit(idem, writes, reply, |_| OpError::Internal(format!("checkout {} stored twice", created.id))).await
@@ -384,15 +388,18 @@ impl<T: Table> Billing<T> {
             payment_method_created: None,
             version: 1,
         };
-        let put = Write::Put { item: records::stripe_customer_item(&ws.id, &record), condition: Condition::NotExists };
+        let put = Write::Put {
+            item: records::stripe_customer_item(&ws.id, &record),
+            condition: Condition::not_exists(Guard::CustomerNew),
+        };
         match self.store.write(vec![put]).await {
             Ok(()) => Ok(customer),
             // Stored meanwhile by a concurrent checkout: the stored one is the workspace's.
-            Err(StoreError::ConditionFailed { current: Some(item), .. }) => {
-                Ok(records::stripe_customer_from(&item)?.customer)
-            }
-            Err(StoreError::ConditionFailed { current: None, .. }) => {
-                let item = self.store.get(&key).await?.ok_or(OpError::Conflict)?;
+            Err(StoreError::ConditionFailed { failed }) => {
+                let item = match failed.current(Guard::CustomerNew) {
+                    Some(item) => item.clone(),
+                    None => self.store.get(&key).await?.ok_or(OpError::Conflict)?,
+                };
                 Ok(records::stripe_customer_from(&item)?.customer)
             }
             Err(e) => Err(e.into()),

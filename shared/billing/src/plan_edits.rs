@@ -20,7 +20,7 @@
 use domain::{PartnerId, Plan, PlanId, Workspace};
 use store::records::{self, PlanEdit};
 use store::table::MAX_BATCH_GET_KEYS;
-use store::{Attr, Condition, StoreError, Table, Write, keys};
+use store::{Attr, Condition, Guard, StoreError, Table, Write, keys};
 use time::OffsetDateTime;
 
 use super::workspace::Settled;
@@ -84,7 +84,7 @@ pub(super) fn pending_edit(p: &PartnerId, plan: PlanId, at: OffsetDateTime) -> P
 
 /// The condition of the pass's own writes of an edit: it is still the edit the pass read.
 fn still_pending(edit: &PlanEdit) -> Condition {
-    Condition::equals("edit_id", Attr::s(&edit.edit_id))
+    Condition::equals(Guard::PlanEditPending, "edit_id", Attr::s(&edit.edit_id))
 }
 
 impl<T: Table> Billing<T> {

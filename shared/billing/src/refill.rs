@@ -31,7 +31,7 @@ use domain::{
     StartError, TopupAttempt, TopupOption, TopupOptionId, WalletId, Workspace, WorkspaceId,
 };
 use store::records::{self, PaymentRecord, PlatformCustomer, StripeCustomer, rfc3339};
-use store::{Attr, Condition, IdempotencyKey, Item, Outcome, Posting, StoreError, Table, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, Item, Outcome, Posting, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, OffSessionCharge, OffSessionOutcome};
 use stripe_gateway::ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
@@ -44,10 +44,6 @@ use super::{Billing, MAX_OP_ATTEMPTS, OpError, WebhookOutcome};
 pub const REFILL_RESUME_AFTER: Duration = Duration::minutes(2);
 /// The metadata key carrying the attempt number.
 pub const ATTEMPT_KEY: &str = "attempt";
-
-/// In a credit's posting, the payment record's place among the writes beside the wallet's: its
-/// condition (not there yet) failing says that the payment is credited already.
-const PAYMENT_WRITE: usize = 0;
 
 /// Whose wallet a refill fills, and whose card pays for it.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +66,14 @@ impl Payer<'_> {
         match self {
             Payer::Workspace(ws) => WalletId::Workspace(ws.id.clone()),
             Payer::Partner(p) => WalletId::Partner(p.clone()),
+        }
+    }
+
+    /// The guard of the payer's setting: its version as read.
+    fn setting_guard(self) -> Guard {
+        match self {
+            Payer::Workspace(_) => Guard::AutoTopupVersion,
+            Payer::Partner(_) => Guard::RefillVersion,
         }
     }
 
@@ -155,7 +159,7 @@ impl Setting {
     /// The write of `next` over this setting, as read: the condition every change of a setting
     /// carries, so that two changes made from one read never both land.
     pub(super) fn replaced_by(&self, payer: Payer<'_>, next: &Setting) -> Write {
-        Write::Put { item: payer.setting_item(next), condition: version_is(self.auto.version) }
+        Write::Put { item: payer.setting_item(next), condition: version_is(payer.setting_guard(), self.auto.version) }
     }
 }
 
@@ -466,7 +470,7 @@ impl<T: Table> Billing<T> {
             Ok(OffSessionOutcome::AuthenticationRequired { .. }) => "authentication_required".to_owned(),
             Ok(OffSessionOutcome::Declined { code, .. }) => code,
             // Stripe may have charged: keep the attempt, the next run asks again under its key.
-            Err(e) if e.is_retryable() => return Err(OpError::StripeUnavailable),
+            Err(e) if e.is_retryable() => return Err(OpError::StripeUnavailable(e)),
             Err(e) => {
                 tracing::error!(wallet = %payer.wallet(), error = %e, "refill refused by Stripe");
                 "stripe_error".to_owned()
@@ -506,19 +510,19 @@ impl<T: Table> Billing<T> {
                 Ok(Outcome::Applied { .. }) => return Ok(Credit::Credited),
                 // Credited already (the payment exists, or its record answers): settle the
                 // attempt if it is still open.
-                Ok(Outcome::Replayed { .. }) | Err(StoreError::ConditionFailed { index: PAYMENT_WRITE, .. }) => {
-                    let number = attempt.number;
-                    self.update_refill(payer, |a| {
-                        a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded())
-                    })
-                    .await?;
-                    return Ok(Credit::AlreadyCredited);
-                }
+                Ok(Outcome::Replayed { .. }) => {}
+                Err(StoreError::ConditionFailed { failed }) if failed.contains(Guard::PaymentNew) => {}
                 // The setting moved meanwhile: read it again.
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Ok(other) => return Err(internal(format!("a refill's credit came to {other:?}"))),
                 Err(e) => return Err(e.into()),
             }
+            let number = attempt.number;
+            self.update_refill(payer, |a| {
+                a.in_flight.as_ref().is_some_and(|f| f.number == number).then(|| a.succeeded())
+            })
+            .await?;
+            return Ok(Credit::AlreadyCredited);
         }
         Err(OpError::Conflict)
     }
@@ -553,9 +557,8 @@ impl<T: Table> Billing<T> {
         let pi = payment_intent.as_str();
         let data = json!({ "payment": pi, "points": attempt.points, "amount": attempt.amount.format_major(),
                            "currency": attempt.amount.currency().code(), "auto": true });
-        // The payment's record first: `PAYMENT_WRITE`.
         let mut also = vec![
-            Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists },
+            Write::Put { item: records::payment_item(&payment), condition: Condition::not_exists(Guard::PaymentNew) },
             wallet_event_write(&payer.partner(), &wallet, PartnerEventKind::TopupSucceeded, data, now),
         ];
         if setting.auto.in_flight.as_ref().is_some_and(|f| f.number == attempt.number) {
@@ -712,8 +715,10 @@ impl<T: Table> Billing<T> {
             if current.card_created().is_some_and(|at| at >= pi.created) {
                 return Ok(WebhookOutcome::Unchanged);
             }
-            let put =
-                Write::Put { item: current.with_card(method, pi.created), condition: version_is(current.version()) };
+            let put = Write::Put {
+                item: current.with_card(method, pi.created),
+                condition: version_is(Guard::CustomerVersion, current.version()),
+            };
             match self.store.write(vec![put]).await {
                 Ok(()) => return Ok(WebhookOutcome::CardSaved),
                 Err(StoreError::ConditionFailed { .. }) => continue,
@@ -831,10 +836,10 @@ pub(super) fn unmatched(event_id: &str, pi: &PaymentIntentId, wallet: &str, why:
     WebhookOutcome::Ignored
 }
 
-/// A setting's or a customer record's condition: the version it was read at (never written:
-/// not there yet).
-fn version_is(version: u64) -> Condition {
-    if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
+/// A setting's or a customer record's condition, under `guard`: the version it was read at
+/// (never written: not there yet).
+fn version_is(guard: Guard, version: u64) -> Condition {
+    if version == 0 { Condition::not_exists(guard) } else { Condition::equals(guard, "version", Attr::n(version)) }
 }
 
 fn internal(e: impl std::fmt::Display) -> OpError {

@@ -35,7 +35,7 @@ use domain::{
 use store::records::{self, format_date};
 use store::schema::DUE_INDEX;
 use store::table::{IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS};
-use store::{Attr, Condition, IdempotencyKey, Order, Outcome, StoreError, Table, WalletState, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, Order, Outcome, StoreError, Table, WalletState, Write, keys};
 
 use super::{Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError};
 
@@ -471,12 +471,12 @@ fn renewal_writes(
     let updated = Workspace { status, renews_on: next_renews_on, version: ws.version + 1, ..ws.clone() };
     let mut writes = vec![Write::Put {
         item: records::workspace_item(&updated),
-        condition: Condition::equals("version", Attr::n(ws.version)),
+        condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
     }];
     for (was, a) in changed {
         writes.push(Write::Put {
             item: records::workspace_addon_item(&ws.id, &a),
-            condition: Condition::equals("status", Attr::s(was.as_str())),
+            condition: Condition::equals(Guard::AddonStatus, "status", Attr::s(was.as_str())),
         });
     }
     if lapse && !plan.lines.is_empty() {
@@ -534,13 +534,13 @@ fn overflow_batch(
     let updated = Workspace { status, version: ws.version + 1, ..ws.clone() };
     let mut writes = vec![Write::Put {
         item: records::workspace_item(&updated),
-        condition: Condition::equals("version", Attr::n(ws.version)),
+        condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
     }];
     let mut lines = Vec::new();
     for was in batch {
         writes.push(Write::Put {
             item: records::workspace_addon_item(&ws.id, &WorkspaceAddon { status: ended(was), ..was.clone() }),
-            condition: Condition::equals("status", Attr::s(was.status.as_str())),
+            condition: Condition::equals(Guard::AddonStatus, "status", Attr::s(was.status.as_str())),
         });
         if was.status == AddonStatus::Active {
             let unit_points = prices.iter().find(|p| p.code == was.code).map_or(was.unit_points, |p| p.points);

@@ -15,7 +15,7 @@ use domain::{
     CreditRateError, CreditRateTerms, PartnerId, PartnerTopupOption, TopupOption, TopupOptionId, TopupOptionList,
     WholesaleFloors, Workspace,
 };
-use store::{Attr, Condition, IdempotencyKey, Table, Write, keys, records};
+use store::{Attr, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_terms_view, partner_topup_view, topup_offer_view};
 
@@ -157,18 +157,21 @@ impl<T: Table> Billing<T> {
                 }
             }
             let condition = match current.version {
-                0 => Condition::NotExists,
-                v => Condition::equals("version", Attr::n(v)),
+                0 => Condition::not_exists(Guard::TopupOptionsVersion),
+                v => Condition::equals(Guard::TopupOptionsVersion, "version", Attr::n(v)),
             };
             let list = TopupOptionList { version: current.version + 1, options: options.clone() };
             let writes = vec![
                 Write::Put { item: records::topup_options_item(p, &list, self.clock.now()), condition },
-                Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+                Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
             ];
             let outcome = self
-                .commit(idem, writes, reply.clone(), |i| match i {
-                    0 => OpError::Conflict,
-                    _ => OpError::NotFound("partner"),
+                .commit(idem, writes, reply.clone(), |failed| {
+                    if failed.contains(Guard::TopupOptionsVersion) {
+                        OpError::Conflict
+                    } else {
+                        OpError::NotFound("partner")
+                    }
                 })
                 .await;
             match outcome {
@@ -195,7 +198,7 @@ impl<T: Table> Billing<T> {
         self.floors_of(&profile).check_rate(terms.rate()).map_err(invalid_rate)?;
         let writes = vec![
             Write::Put { item: records::credit_rate_item(p, terms, self.clock.now()), condition: Condition::Always },
-            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
         self.commit(idem, writes, Reply::ok(credit_rate_terms_view(terms)), |_| OpError::NotFound("partner")).await
     }

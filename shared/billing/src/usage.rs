@@ -33,8 +33,8 @@ use domain::{
 use store::records::{self, Accrual, PartnerBilling};
 use store::table::MAX_TRANSACTION_ACTIONS;
 use store::{
-    Attr, Condition, Crossing, IdempotencyKey, Item, Key, Order, Outcome, Posting, StoreError, Table, Write, keys,
-    wallet_state,
+    Attr, Condition, Crossing, Guard, IdempotencyKey, Item, Key, Order, Outcome, Posting, StoreError, Table, Write,
+    keys, wallet_state,
 };
 
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, entry_view, replayed};
@@ -85,8 +85,9 @@ fn internal(e: impl std::fmt::Display) -> OpError {
     OpError::Internal(e.to_string())
 }
 
-fn version_is(version: u64) -> Condition {
-    if version == 0 { Condition::NotExists } else { Condition::equals("version", Attr::n(version)) }
+/// The item is at `version` (absent at version 0), under `guard`.
+fn version_is(guard: Guard, version: u64) -> Condition {
+    if version == 0 { Condition::not_exists(guard) } else { Condition::equals(guard, "version", Attr::n(version)) }
 }
 
 /// A partner that is gone reads as not suspended: the caller's own check of the workspace or
@@ -188,7 +189,10 @@ impl<T: Table> Billing<T> {
                 body["workspace_charge"] = Value::Null;
                 let writes = accrue
                     .into_iter()
-                    .chain([Write::Check { key: keys::workspace_profile(w), condition: Condition::Exists }])
+                    .chain([Write::Check {
+                        key: keys::workspace_profile(w),
+                        condition: Condition::exists(Guard::WorkspaceExists),
+                    }])
                     .collect();
                 return self.commit(&idem, writes, Reply::ok(body), |_| OpError::NotFound("workspace")).await;
             };
@@ -217,11 +221,10 @@ impl<T: Table> Billing<T> {
                     .into_iter()
                     .chain([Write::Check {
                         key: keys::workspace_profile(w),
-                        condition: Condition::equals("version", Attr::n(ws.version)),
+                        condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
                     }])
                     .collect(),
             };
-            let profile_index = posting.also.len() - 1;
             let respond = |e: &LedgerEntry| {
                 let mut body = base.clone();
                 body["rebilled"] = json!(true);
@@ -252,7 +255,7 @@ impl<T: Table> Billing<T> {
                 Ok(Outcome::InsufficientBalance { .. }) => {
                     return Err(internal("usage is allowed to overdraw, yet was refused"));
                 }
-                Err(StoreError::ConditionFailed { index, .. }) if index == profile_index => continue,
+                Err(StoreError::ConditionFailed { failed }) if failed.contains(Guard::WorkspaceVersion) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -320,8 +323,10 @@ impl<T: Table> Billing<T> {
             let ws = self.partner_workspace(p, w).await?;
             let updated = Workspace { rebilling: rebilling.clone(), version: ws.version + 1, ..ws.clone() };
             let reply = Reply::ok(json!({ "workspace_id": w.as_str(), "rebilling": rebilling_view(&rebilling) }));
-            let writes =
-                vec![Write::Put { item: records::workspace_item(&updated), condition: version_is(ws.version) }];
+            let writes = vec![Write::Put {
+                item: records::workspace_item(&updated),
+                condition: version_is(Guard::WorkspaceVersion, ws.version),
+            }];
             match self.commit(idem, writes, reply, |_| OpError::Conflict).await {
                 Err(OpError::Conflict) => continue,
                 other => return other,
@@ -367,13 +372,19 @@ impl<T: Table> Billing<T> {
             let writes = vec![
                 Write::Put {
                     item: records::partner_billing_item(p, &next, self.clock.now()),
-                    condition: version_is(current.version),
+                    condition: version_is(Guard::BillingVersion, current.version),
                 },
-                Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+                Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
             ];
             let reply = Reply::ok(json!({ "partner_id": p.as_str(), "mode": mode.as_str() }));
             match self
-                .commit(idem, writes, reply, |i| if i == 0 { OpError::Conflict } else { OpError::NotFound("partner") })
+                .commit(idem, writes, reply, |failed| {
+                    if failed.contains(Guard::BillingVersion) {
+                        OpError::Conflict
+                    } else {
+                        OpError::NotFound("partner")
+                    }
+                })
                 .await
             {
                 Err(OpError::Conflict) => continue,
@@ -414,7 +425,10 @@ impl<T: Table> Billing<T> {
             at: self.clock.now(),
             idempotency: idem.clone(),
             partner: None,
-            also: vec![Write::Check { key: keys::partner_profile(p), condition: Condition::Exists }],
+            also: vec![Write::Check {
+                key: keys::partner_profile(p),
+                condition: Condition::exists(Guard::PartnerExists),
+            }],
         };
         let respond = |e: &LedgerEntry| {
             Reply::new(201, json!({ "entry": entry_view(e), "balance": e.balance_after.to_string() })).to_stored()
@@ -560,7 +574,7 @@ impl<T: Table> Billing<T> {
                 .iter()
                 .map(|a| Write::Delete {
                     key: keys::accrual(&a.workspace, &a.partner, &a.reference),
-                    condition: Condition::Exists,
+                    condition: Condition::exists(Guard::AccrualExists),
                 })
                 .collect(),
         };
@@ -649,7 +663,8 @@ fn low_balance_event(ws: &Workspace, auto_topup: &domain::AutoTopup, event_id: &
 
 /// The write that records an accrual; none for a charge of zero (nothing to fold).
 pub(super) fn accrual_write(a: &Accrual) -> Option<Write> {
-    (!a.amount.is_zero()).then(|| Write::Put { item: records::accrual_item(a), condition: Condition::NotExists })
+    (!a.amount.is_zero())
+        .then(|| Write::Put { item: records::accrual_item(a), condition: Condition::not_exists(Guard::AccrualNew) })
 }
 
 enum Folded {

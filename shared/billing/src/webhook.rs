@@ -34,7 +34,7 @@ use domain::{
     WalletId, WorkspaceId, clawback_total,
 };
 use store::records::{self, CheckoutRecord, PaymentRecord};
-use store::{Attr, Condition, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
 use stripe_gateway::event::{
     ChargeObject, DisputeObject, Event, EventObject, PaymentIntentObject, SessionObject, metadata,
 };
@@ -218,9 +218,12 @@ impl<T: Table> Billing<T> {
                         ("payment_intent".into(), Attr::s(payment_intent.as_str())),
                         ("updated_at".into(), Attr::s(records::rfc3339(now))),
                     ],
-                    condition: Condition::one_of("status", &credited),
+                    condition: Condition::one_of(Guard::CheckoutStatus, "status", &credited),
                 },
-                Write::Put { item: records::payment_item(&payment), condition: Condition::NotExists },
+                Write::Put {
+                    item: records::payment_item(&payment),
+                    condition: Condition::not_exists(Guard::PaymentNew),
+                },
                 super::events::wallet_event_write(
                     &checkout.partner,
                     &checkout.wallet,
@@ -256,7 +259,7 @@ impl<T: Table> Billing<T> {
                 ("status".into(), Attr::s(to.as_str())),
                 ("updated_at".into(), Attr::s(records::rfc3339(self.clock.now()))),
             ],
-            condition: Condition::one_of("status", &from),
+            condition: Condition::one_of(Guard::CheckoutStatus, "status", &from),
         };
         match self.store.write(vec![update]).await {
             Ok(()) => Ok(WebhookOutcome::Moved(to)),
@@ -414,7 +417,7 @@ impl<T: Table> Billing<T> {
             updated.clawed_back = if take > rust_decimal::Decimal::ZERO { due } else { current.clawed_back };
             let put = Write::Put {
                 item: records::payment_item(&updated),
-                condition: Condition::equals("version", Attr::n(current.version)),
+                condition: Condition::equals(Guard::PaymentVersion, "version", Attr::n(current.version)),
             };
             if take <= rust_decimal::Decimal::ZERO {
                 match self.store.write(vec![put]).await {
@@ -500,12 +503,12 @@ impl<T: Table> Billing<T> {
         let writes = vec![
             Write::Put {
                 item: records::stripe_connection_item(&partner, &revoked),
-                condition: Condition::equals("account", Attr::s(account.as_str())),
+                condition: Condition::equals(Guard::StripeConnectionAccount, "account", Attr::s(account.as_str())),
             },
             Write::Update {
                 key: keys::partner_profile(&partner),
                 set: vec![("credit_billing".into(), Attr::Bool(false))],
-                condition: Condition::Exists,
+                condition: Condition::exists(Guard::PartnerExists),
             },
         ];
         match self.store.write(writes).await {

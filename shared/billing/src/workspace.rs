@@ -9,8 +9,8 @@ use domain::{
     prorate, room_for_addon,
 };
 use store::{
-    Committed, Condition, IdempotencyKey, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting, StoreError,
-    Table, Write, keys, records,
+    Committed, Condition, Guard, IdempotencyKey, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting,
+    StoreError, Table, Write, keys, records,
 };
 
 use super::{
@@ -154,13 +154,19 @@ impl<T: Table> Billing<T> {
         };
         let reply = Reply::new(201, workspace_view(&details));
         let writes = vec![
-            Write::Put { item: records::workspace_item(&ws), condition: Condition::NotExists },
-            Write::Put { item: records::workspace_ref_item(p, &ws), condition: Condition::NotExists },
-            Write::Check { key: keys::partner_profile(p), condition: Condition::Exists },
+            Write::Put { item: records::workspace_item(&ws), condition: Condition::not_exists(Guard::WorkspaceNew) },
+            Write::Put {
+                item: records::workspace_ref_item(p, &ws),
+                condition: Condition::not_exists(Guard::WorkspaceNew),
+            },
+            Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
-        self.commit(idem, writes, reply, |i| match i {
-            2 => OpError::NotFound("partner"),
-            _ => OpError::AlreadyExists("workspace"),
+        self.commit(idem, writes, reply, |failed| {
+            if failed.contains(Guard::WorkspaceNew) {
+                OpError::AlreadyExists("workspace")
+            } else {
+                OpError::NotFound("partner")
+            }
         })
         .await
     }
@@ -383,10 +389,13 @@ impl<T: Table> Billing<T> {
                 idempotency: idem.clone(),
                 partner: Some(ws.partner.clone()),
                 also: [
-                    Write::Put { item: records::workspace_addon_item(w, &addon), condition: Condition::NotExists },
+                    Write::Put {
+                        item: records::workspace_addon_item(w, &addon),
+                        condition: Condition::not_exists(Guard::AddonNew),
+                    },
                     Write::Put {
                         item: records::workspace_item(&updated),
-                        condition: Condition::equals("version", store::Attr::n(ws.version)),
+                        condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(ws.version)),
                     },
                 ]
                 .into_iter()
@@ -420,7 +429,7 @@ impl<T: Table> Billing<T> {
                 }
                 Ok(Outcome::KeyReused) => return Err(OpError::KeyReused),
                 // The workspace moved (usage, plan, another add-on): evaluate again.
-                Err(StoreError::ConditionFailed { index: 1, .. }) => continue,
+                Err(StoreError::ConditionFailed { failed }) if failed.contains(Guard::WorkspaceVersion) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -456,7 +465,10 @@ impl<T: Table> Billing<T> {
             at: self.clock.now(),
             idempotency: idem.clone(),
             partner: Some(p.clone()),
-            also: vec![Write::Check { key: keys::workspace_profile(w), condition: Condition::Exists }],
+            also: vec![Write::Check {
+                key: keys::workspace_profile(w),
+                condition: Condition::exists(Guard::WorkspaceExists),
+            }],
         };
         let reply = |e: &domain::LedgerEntry| {
             Reply::new(201, json!({ "entry": entry_view(e), "balance": e.balance_after.to_string() })).to_stored()
@@ -489,7 +501,7 @@ impl<T: Table> Billing<T> {
         let writes = vec![Write::Update {
             key: keys::workspace_addon(w, id),
             set: vec![("status".into(), store::Attr::s(AddonStatus::Cancelling.as_str()))],
-            condition: Condition::equals("status", store::Attr::s(AddonStatus::Active.as_str())),
+            condition: Condition::equals(Guard::AddonStatus, "status", store::Attr::s(AddonStatus::Active.as_str())),
         }];
         self.commit(idem, writes, Reply::ok(json!({ "addon": owned_addon_view(&addon, &label) })), |_| {
             OpError::Conflict
@@ -520,7 +532,7 @@ impl<T: Table> Billing<T> {
             Ok(vec![Write::Update {
                 key: keys::workspace_addon(w, &addon.id),
                 set: vec![("status".into(), store::Attr::s(AddonStatus::Removed.as_str()))],
-                condition: Condition::equals("status", store::Attr::s(was.as_str())),
+                condition: Condition::equals(Guard::AddonStatus, "status", store::Attr::s(was.as_str())),
             }])
         })
         .await
@@ -579,7 +591,7 @@ impl<T: Table> Billing<T> {
         let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
         let write = Write::Put {
             item: records::workspace_item(&updated),
-            condition: Condition::equals("version", store::Attr::n(ws.version)),
+            condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(ws.version)),
         };
         let event = super::events::status_event(&ws.partner, &ws.id, &ws.status, &status, self.clock.now());
         match self.store.write(std::iter::once(write).chain(event).collect()).await {
@@ -616,7 +628,7 @@ impl<T: Table> Billing<T> {
                 0,
                 Write::Put {
                     item: records::workspace_item(&ws),
-                    condition: Condition::equals("version", store::Attr::n(expected)),
+                    condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(expected)),
                 },
             );
             let reply = Reply::ok(json!({ "workspace": workspace_status_body(&ws, &limits) }));

@@ -20,10 +20,11 @@ use aws_sdk_dynamodb::types::{
 };
 use rust_decimal::Decimal;
 
-use super::item::{Attr, Condition, Item, Key, Order, PK, SK, Write};
+use super::item::{Attr, Condition, Guard, Item, Key, Order, PK, SK, Test, Write};
 use super::schema::{IndexKeys, TABLE};
 use super::table::{
-    FailedCondition, IndexPosition, MAX_BATCH_GET_KEYS, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError,
+    FailedGuard, FailedGuards, IndexPosition, MAX_BATCH_GET_KEYS, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, SdkCause,
+    Table, TableError,
 };
 
 /// A query stops after this many round trips even if DynamoDB keeps returning short pages
@@ -72,7 +73,7 @@ fn from_av(av: &AttributeValue) -> Result<Attr, TableError> {
         AttributeValue::N(n) => Attr::N(
             Decimal::from_str(n)
                 .or_else(|_| Decimal::from_scientific(n))
-                .map_err(|_| TableError::Fatal(format!("number {n:?} does not fit a decimal")))?,
+                .map_err(|_| TableError::fatal(format!("number {n:?} does not fit a decimal")))?,
         ),
         AttributeValue::Bool(b) => Attr::Bool(*b),
         AttributeValue::Null(_) => Attr::Null,
@@ -80,7 +81,7 @@ fn from_av(av: &AttributeValue) -> Result<Attr, TableError> {
         AttributeValue::M(m) => {
             Attr::M(m.iter().map(|(k, v)| Ok((k.clone(), from_av(v)?))).collect::<Result<_, TableError>>()?)
         }
-        other => return Err(TableError::Fatal(format!("attribute type we never write: {other:?}"))),
+        other => return Err(TableError::fatal(format!("attribute type we never write: {other:?}"))),
     })
 }
 
@@ -110,21 +111,21 @@ struct Expression {
 impl Expression {
     fn condition(condition: &Condition) -> Self {
         let mut e = Self::default();
-        e.text = match condition {
-            Condition::Always => None,
-            Condition::NotExists => Some(format!("attribute_not_exists({PK})")),
-            Condition::Exists => Some(format!("attribute_exists({PK})")),
-            Condition::Equals { attr, value } => {
+        let Condition::Guarded { test, .. } = condition else { return e };
+        e.text = match test {
+            Test::NotExists => Some(format!("attribute_not_exists({PK})")),
+            Test::Exists => Some(format!("attribute_exists({PK})")),
+            Test::Equals { attr, value } => {
                 e.names.insert("#c".into(), attr.clone());
                 e.values.insert(":c".into(), to_av(value));
                 Some("#c = :c".into())
             }
-            Condition::NotExistsOrExpired { attr, now_epoch_s } => {
+            Test::NotExistsOrExpired { attr, now_epoch_s } => {
                 e.names.insert("#c".into(), attr.clone());
                 e.values.insert(":c".into(), AttributeValue::N(now_epoch_s.to_string()));
                 Some(format!("attribute_not_exists({PK}) OR #c < :c"))
             }
-            Condition::OneOf { attr, values } => {
+            Test::OneOf { attr, values } => {
                 e.names.insert("#c".into(), attr.clone());
                 let placeholders: Vec<String> = (0..values.len()).map(|i| format!(":c{i}")).collect();
                 for (name, value) in placeholders.iter().zip(values) {
@@ -146,7 +147,7 @@ impl Expression {
 }
 
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> TableError {
-    TableError::Fatal(format!("request could not be built: {e}"))
+    TableError::fatal("request not built").caused_by(SdkCause::new(e))
 }
 
 impl DynamoTable {
@@ -233,55 +234,68 @@ const TRANSIENT_CODES: &[&str] = &[
     "LimitExceededException",
 ];
 
-/// Classifies any SDK error but a cancelled transaction.
-fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err: SdkError<E, R>) -> TableError {
-    match &err {
+/// Classifies any SDK error but a cancelled transaction, keeping it as the source.
+fn classify<E, R>(err: SdkError<E, R>) -> TableError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let classified = match &err {
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().unwrap_or("unknown");
             if TRANSIENT_CODES.contains(&code) {
-                TableError::Transient(code.to_owned())
+                TableError::transient(code)
             } else if code == "InternalServerError" || code == "ServiceUnavailable" {
                 // A 5xx from DynamoDB does not say whether the write happened.
-                TableError::Ambiguous(code.to_owned())
+                TableError::ambiguous(code)
             } else {
-                TableError::Fatal(format!("{code}: {}", ctx.err().message().unwrap_or("")))
+                TableError::fatal(code)
             }
         }
-        SdkError::ConstructionFailure(_) => TableError::Fatal(format!("{err:?}")),
+        SdkError::ConstructionFailure(_) => TableError::fatal("request not built"),
         // Timeouts, dropped connections, unreadable responses: the request may have landed.
-        _ => TableError::Ambiguous(format!("{err}")),
-    }
+        _ => TableError::ambiguous("no answer"),
+    };
+    classified.caused_by(SdkCause::new(err))
 }
 
-/// Reads the reasons of a cancelled transaction: condition failures carry the current item.
-pub fn classify_cancellation(reasons: &[CancellationReason]) -> TableError {
+/// Reads the reasons of a cancelled transaction, one per action in the order of `guards` (the
+/// guard of each action's condition): a condition failure reports its action's guard with the
+/// current item.
+pub fn classify_cancellation(reasons: &[CancellationReason], guards: &[Option<Guard>]) -> TableError {
     let code = |r: &CancellationReason| r.code().unwrap_or("None").to_owned();
-    let failed: Result<Vec<FailedCondition>, TableError> = reasons
+    let failed: Result<Vec<FailedGuard>, TableError> = reasons
         .iter()
-        .enumerate()
-        .filter(|(_, r)| code(r) == "ConditionalCheckFailed")
-        .map(|(index, r)| Ok(FailedCondition { index, current: r.item().map(from_map).transpose()? }))
+        .zip(guards)
+        .filter(|(r, _)| code(r) == "ConditionalCheckFailed")
+        .map(|(r, guard)| {
+            let guard = guard.ok_or_else(|| TableError::fatal("a condition failed on an action that has none"))?;
+            Ok(FailedGuard { guard, current: r.item().map(from_map).transpose()? })
+        })
         .collect();
     let failed = match failed {
         Ok(f) => f,
         Err(e) => return e,
     };
     if !failed.is_empty() {
-        return TableError::ConditionFailed { failed };
+        return TableError::ConditionFailed { failed: FailedGuards::new(failed) };
     }
     let codes: Vec<String> = reasons.iter().map(code).filter(|c| c != "None").collect();
     if codes.iter().all(|c| TRANSIENT_CODES.contains(&c.as_str())) && !codes.is_empty() {
-        TableError::Transient(codes.join(","))
+        TableError::transient(codes.join(","))
     } else {
-        TableError::Fatal(format!("transaction cancelled: {codes:?}"))
+        TableError::fatal(format!("transaction cancelled: {codes:?}"))
     }
 }
 
-fn classify_transact(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> TableError {
+fn classify_transact<R>(err: SdkError<TransactWriteItemsError, R>, guards: &[Option<Guard>]) -> TableError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
     if let SdkError::ServiceError(ctx) = &err
         && let TransactWriteItemsError::TransactionCanceledException(e) = ctx.err()
     {
-        return classify_cancellation(e.cancellation_reasons());
+        return classify_cancellation(e.cancellation_reasons(), guards).caused_by(SdkCause::new(err));
     }
     classify(err)
 }
@@ -316,8 +330,7 @@ impl Table for DynamoTable {
                 self.client.batch_get_item().request_items(&self.table_name, request).send().await.map_err(classify)?;
             for map in out.responses().and_then(|r| r.get(&self.table_name)).into_iter().flatten() {
                 let item = from_map(map)?;
-                let key =
-                    item.key().ok_or_else(|| TableError::Fatal("a batch get returned an item without keys".into()))?;
+                let key = item.key().ok_or_else(|| TableError::fatal("a batch get returned an item without keys"))?;
                 found.insert(key, item);
             }
             pending = out
@@ -330,7 +343,7 @@ impl Table for DynamoTable {
             }
             tokio::time::sleep(Duration::from_millis(10 << round)).await;
         }
-        Err(TableError::Transient(format!(
+        Err(TableError::transient(format!(
             "{} keys still unprocessed after {MAX_BATCH_GET_ROUNDS} rounds",
             pending.len()
         )))
@@ -392,10 +405,16 @@ impl Table for DynamoTable {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
         if writes.is_empty() || writes.len() > MAX_TRANSACTION_ACTIONS {
-            return Err(TableError::Fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
+            return Err(TableError::fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
         }
         let items = writes.iter().map(|w| self.transact_item(w)).collect::<Result<Vec<_>, _>>()?;
-        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(classify_transact)?;
+        let guards: Vec<Option<Guard>> = writes.iter().map(|w| w.condition().guard()).collect();
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| classify_transact(e, &guards))?;
         Ok(())
     }
 }
@@ -494,7 +513,7 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<(), Table
         }
         tokio::time::sleep(CREATE_WAIT_STEP).await;
     }
-    Err(TableError::Fatal(format!("table {table_name} did not become active")))
+    Err(TableError::fatal(format!("table {table_name} did not become active")))
 }
 
 #[cfg(test)]
@@ -509,21 +528,58 @@ mod tests {
             .item("PK", AttributeValue::S("WS#a".into()))
             .item("version", AttributeValue::N("7".into()))
             .build();
-        match classify_cancellation(&[reason("None"), with_item, reason("None")]) {
+        let guards = [Some(Guard::IdempotencyNew), Some(Guard::WalletVersion), Some(Guard::LedgerEntryNew)];
+        match classify_cancellation(&[reason("None"), with_item, reason("None")], &guards) {
             TableError::ConditionFailed { failed } => {
-                assert_eq!(failed.len(), 1);
-                assert_eq!(failed[0].index, 1);
-                let item = failed[0].current.as_ref().unwrap();
+                assert_eq!(failed.guards().collect::<Vec<_>>(), [Guard::WalletVersion]);
+                let item = failed.current(Guard::WalletVersion).unwrap();
                 assert_eq!(item.get("version"), Some(&Attr::N(7.into())));
             }
             other => panic!("{other:?}"),
         }
+        let two = [Some(Guard::PaymentNew), Some(Guard::CheckoutStatus)];
         assert!(matches!(
-            classify_cancellation(&[reason("TransactionConflict"), reason("None")]),
-            TableError::Transient(_)
+            classify_cancellation(&[reason("TransactionConflict"), reason("None")], &two),
+            TableError::Transient { .. }
         ));
-        assert!(matches!(classify_cancellation(&[reason("ThrottlingError")]), TableError::Transient(_)));
-        assert!(matches!(classify_cancellation(&[reason("ValidationError")]), TableError::Fatal(_)));
+        assert!(matches!(classify_cancellation(&[reason("ThrottlingError")], &two[..1]), TableError::Transient { .. }));
+        assert!(matches!(classify_cancellation(&[reason("ValidationError")], &two[..1]), TableError::Fatal { .. }));
+    }
+
+    /// Each failed action reports the guard of its own condition, whatever its position; the
+    /// actions whose conditions held are not reported.
+    #[test]
+    fn failed_actions_map_to_their_guards() {
+        let failed = || CancellationReason::builder().code("ConditionalCheckFailed").build();
+        let held = || CancellationReason::builder().code("None").build();
+        let guards = [None, Some(Guard::PaymentNew), Some(Guard::WorkspaceVersion), Some(Guard::EventNew)];
+        match classify_cancellation(&[held(), failed(), held(), failed()], &guards) {
+            TableError::ConditionFailed { failed } => {
+                assert_eq!(failed.guards().collect::<Vec<_>>(), [Guard::PaymentNew, Guard::EventNew]);
+                assert!(failed.contains(Guard::PaymentNew) && !failed.contains(Guard::WorkspaceVersion));
+                assert_eq!(failed.current(Guard::PaymentNew), None);
+            }
+            other => panic!("{other:?}"),
+        }
+        // DynamoDB never fails an action that has no condition; if it says so, nothing is guessed.
+        assert!(matches!(classify_cancellation(&[failed(), held()], &guards[..2]), TableError::Fatal { .. }));
+    }
+
+    /// The guard names a failure; it never changes the expression DynamoDB evaluates.
+    #[test]
+    fn expressions_are_the_tests_alone() {
+        let text = |c: &Condition| Expression::condition(c).text;
+        assert_eq!(text(&Condition::Always), None);
+        assert_eq!(text(&Condition::not_exists(Guard::PaymentNew)).as_deref(), Some("attribute_not_exists(PK)"));
+        assert_eq!(text(&Condition::exists(Guard::PartnerExists)).as_deref(), Some("attribute_exists(PK)"));
+        let version = Expression::condition(&Condition::equals(Guard::WalletVersion, "version", Attr::n(3)));
+        assert_eq!(version.text.as_deref(), Some("#c = :c"));
+        assert_eq!(version.names["#c"], "version");
+        assert_eq!(version.values[":c"], AttributeValue::N("3".into()));
+        let expired = Condition::not_exists_or_expired(Guard::IdempotencyNew, "expires_at", 100);
+        assert_eq!(text(&expired).as_deref(), Some("attribute_not_exists(PK) OR #c < :c"));
+        let from = Condition::one_of(Guard::CheckoutStatus, "status", &["pending", "awaiting_payment"]);
+        assert_eq!(text(&from).as_deref(), Some("#c IN (:c0, :c1)"));
     }
 
     #[test]

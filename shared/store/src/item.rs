@@ -118,41 +118,130 @@ impl Item {
     }
 }
 
-/// The condition a write is guarded by. Every write states one (STYLE: create =
-/// not-exists, replace = version check); `Always` must be chosen on purpose.
+/// What a write's condition protects, named so that a caller asks whether *that* failed
+/// instead of counting positions in a transaction. One variant per meaning: two writes that
+/// fail for the same reason (the workspace's profile and its index item, both taken) share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Guard {
+    /// The request's idempotency record is absent or expired: this is its first answer.
+    /// Written by the store itself ([`crate::Store::post`], [`crate::Store::commit`]).
+    IdempotencyNew,
+    /// The wallet is at the version the change was computed from (absent for version 0).
+    /// Written by the store itself.
+    WalletVersion,
+    /// The ledger entry the change creates is not there yet. Written by the store itself.
+    LedgerEntryNew,
+    /// A new workspace's id is not taken: neither its profile nor its partner's index item exists.
+    WorkspaceNew,
+    /// The workspace's profile exists.
+    WorkspaceExists,
+    /// The workspace's profile is at the version read: nothing moved it in between.
+    WorkspaceVersion,
+    /// A workspace's new add-on item does not exist yet.
+    AddonNew,
+    /// A workspace's add-on is still in the status it was read in.
+    AddonStatus,
+    /// A new partner's id is not taken: its profile, index item and billing mode are absent.
+    PartnerNew,
+    /// The partner's profile exists.
+    PartnerExists,
+    /// The partner's profile is at the version read.
+    PartnerVersion,
+    /// The partner's billing mode (prepaid or postpaid) is at the version read.
+    BillingVersion,
+    /// The partner's list of top-up options is at the version read.
+    TopupOptionsVersion,
+    /// A workspace's auto top-up setting and attempt are at the version read.
+    AutoTopupVersion,
+    /// A partner wallet's auto-refill setting and attempt are at the version read.
+    RefillVersion,
+    /// A Stripe customer record (a workspace's on a connected account, or a partner's on the
+    /// platform) does not exist yet.
+    CustomerNew,
+    /// A Stripe customer record is at the version read.
+    CustomerVersion,
+    /// A connected account is nobody's yet, or already this partner's.
+    StripeAccountClaim,
+    /// The partner's Stripe connection still names the account the event is about.
+    StripeConnectionAccount,
+    /// A Checkout Session's record does not exist yet.
+    CheckoutNew,
+    /// A checkout is in one of the states it may move from.
+    CheckoutStatus,
+    /// A payment's record does not exist yet: the payment was never credited.
+    PaymentNew,
+    /// A payment's record is at the version read.
+    PaymentVersion,
+    /// A wholesale charge's accrual does not exist yet.
+    AccrualNew,
+    /// An accrual is still there to fold: no other fold took it.
+    AccrualExists,
+    /// A partner event's outbox item does not exist yet.
+    EventNew,
+    /// A plan edit's job is still the edit that was read: no later edit of the plan replaced it.
+    PlanEditPending,
+}
+
+impl Guard {
+    /// The store's own guards of a balance change; a caller's writes never carry them, so that a
+    /// failure of one is always the store's to handle.
+    pub const STORE_OWN: [Guard; 3] = [Guard::IdempotencyNew, Guard::WalletVersion, Guard::LedgerEntryNew];
+}
+
+/// What a guarded condition requires of the item as it is now.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Condition {
-    Always,
+pub enum Test {
     /// `attribute_not_exists(PK)`: the item must not exist.
     NotExists,
     /// `attribute_exists(PK)`: the item must exist.
     Exists,
     /// `#attr = :value` (so the item must exist).
-    Equals {
-        attr: String,
-        value: Attr,
-    },
+    Equals { attr: String, value: Attr },
     /// `attribute_not_exists(PK) OR #attr < :now`: absent, or expired but not yet swept by TTL.
-    NotExistsOrExpired {
-        attr: String,
-        now_epoch_s: i64,
-    },
+    NotExistsOrExpired { attr: String, now_epoch_s: i64 },
     /// The item exists and `attr` holds one of `values` (a state machine's "from" states).
-    OneOf {
-        attr: String,
-        values: Vec<Attr>,
-    },
+    OneOf { attr: String, values: Vec<Attr> },
+}
+
+/// The condition a write is guarded by. Every write states one (create = not-exists, replace =
+/// version check); `Always` must be chosen on purpose. Every other condition names its
+/// [`Guard`], which is how a failure is reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Always,
+    Guarded { guard: Guard, test: Test },
 }
 
 impl Condition {
-    pub fn equals(attr: &str, value: Attr) -> Self {
-        Self::Equals { attr: attr.to_owned(), value }
+    pub fn not_exists(guard: Guard) -> Self {
+        Self::Guarded { guard, test: Test::NotExists }
+    }
+
+    pub fn exists(guard: Guard) -> Self {
+        Self::Guarded { guard, test: Test::Exists }
+    }
+
+    pub fn equals(guard: Guard, attr: &str, value: Attr) -> Self {
+        Self::Guarded { guard, test: Test::Equals { attr: attr.to_owned(), value } }
     }
 
     /// `attr` is one of the strings `values`.
-    pub fn one_of(attr: &str, values: &[&str]) -> Self {
+    pub fn one_of(guard: Guard, attr: &str, values: &[&str]) -> Self {
         assert!(!values.is_empty(), "a OneOf condition needs at least one value");
-        Self::OneOf { attr: attr.to_owned(), values: values.iter().map(|v| Attr::s(*v)).collect() }
+        let values = values.iter().map(|v| Attr::s(*v)).collect();
+        Self::Guarded { guard, test: Test::OneOf { attr: attr.to_owned(), values } }
+    }
+
+    pub fn not_exists_or_expired(guard: Guard, attr: &str, now_epoch_s: i64) -> Self {
+        Self::Guarded { guard, test: Test::NotExistsOrExpired { attr: attr.to_owned(), now_epoch_s } }
+    }
+
+    /// The guard a failure of this condition reports; `None` for [`Condition::Always`].
+    pub fn guard(&self) -> Option<Guard> {
+        match self {
+            Self::Always => None,
+            Self::Guarded { guard, .. } => Some(*guard),
+        }
     }
 }
 

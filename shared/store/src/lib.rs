@@ -15,8 +15,8 @@ pub mod table;
 pub mod wallet;
 
 pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerCursor, PartnerLedgerCursor, WorkspaceCursor};
-pub use item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
-pub use table::{FailedCondition, Table, TableError};
+pub use item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Test, Write};
+pub use table::{FailedGuard, FailedGuards, SdkCause, Table, TableError};
 pub use wallet::{
     Committed, Crossing, IdempotencyKey, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy, Verified,
     WalletState, wallet_state,
@@ -52,33 +52,29 @@ pub enum StoreError {
     /// The wallet kept moving under us for every attempt; nothing was written. (HTTP 409.)
     #[error("the wallet changed concurrently {attempts} times; nothing was written")]
     Conflict { attempts: u32 },
-    /// One of the caller's own writes had its condition fail; nothing was written.
-    #[error("condition failed on write {index} of the caller's writes")]
-    ConditionFailed { index: usize, current: Option<Item> },
+    /// Conditions of the caller's own writes failed (only those: the store handles its own
+    /// guards); nothing was written.
+    #[error("{failed}")]
+    ConditionFailed { failed: FailedGuards },
     /// The change would take a balance beyond the representable range; nothing was written.
     #[error("the balance would leave the representable range")]
     BalanceOutOfRange,
     /// DynamoDB stayed unavailable (throttling, service errors) through every retry.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    #[error("storage unavailable")]
+    Unavailable(#[source] TableError),
     /// Stored data breaks an invariant. Someone must look; nothing retries this away.
     #[error("corrupt data: {0}")]
     Corrupt(String),
-    /// A request DynamoDB refuses outright (validation, permissions, missing table).
-    #[error("storage error: {0}")]
-    Fatal(String),
+    /// A request DynamoDB refuses outright (validation, permissions, missing table), or a
+    /// failure nothing was prepared for (a condition no caller expected).
+    #[error("storage error")]
+    Fatal(#[source] TableError),
 }
 
 impl StoreError {
     /// Maps a table error that reached a caller without being handled.
     pub fn from_table(e: TableError) -> Self {
-        match e {
-            TableError::Transient(m) | TableError::Ambiguous(m) => Self::Unavailable(m),
-            TableError::Fatal(m) => Self::Fatal(m),
-            TableError::ConditionFailed { failed } => {
-                Self::Fatal(format!("unexpected condition failure on actions {failed:?}"))
-            }
-        }
+        if e.is_retryable() { Self::Unavailable(e) } else { Self::Fatal(e) }
     }
 
     /// Whether the same request, sent again later, may succeed.

@@ -6,9 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::item::{Attr, Condition, Item, Key, Order, PK, SK, Write};
+use super::item::{Attr, Condition, Item, Key, Order, PK, SK, Test, Write};
 use super::schema::IndexKeys;
-use super::table::{FailedCondition, IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::table::{
+    FailedGuard, FailedGuards, IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError,
+};
 
 #[derive(Debug, Default)]
 pub struct MemoryTable {
@@ -27,25 +29,27 @@ impl MemoryTable {
     }
 }
 
-fn holds(condition: &Condition, current: Option<&Item>) -> bool {
-    match condition {
-        Condition::Always => true,
-        Condition::NotExists => current.is_none(),
-        Condition::Exists => current.is_some(),
-        Condition::Equals { attr, value } => current.and_then(|i| i.get(attr)) == Some(value),
-        Condition::NotExistsOrExpired { attr, now_epoch_s } => match current {
+/// The guard of `condition` if it fails on `current`.
+fn failed_guard(condition: &Condition, current: Option<&Item>) -> Option<FailedGuard> {
+    let Condition::Guarded { guard, test } = condition else { return None };
+    let holds = match test {
+        Test::NotExists => current.is_none(),
+        Test::Exists => current.is_some(),
+        Test::Equals { attr, value } => current.and_then(|i| i.get(attr)) == Some(value),
+        Test::NotExistsOrExpired { attr, now_epoch_s } => match current {
             None => true,
             Some(item) => matches!(item.get(attr), Some(Attr::N(n)) if *n < (*now_epoch_s).into()),
         },
-        Condition::OneOf { attr, values } => current.and_then(|i| i.get(attr)).is_some_and(|v| values.contains(v)),
-    }
+        Test::OneOf { attr, values } => current.and_then(|i| i.get(attr)).is_some_and(|v| values.contains(v)),
+    };
+    (!holds).then(|| FailedGuard { guard: *guard, current: current.cloned() })
 }
 
 /// What DynamoDB refuses in a `BatchGetItem`: no keys, too many, or one key twice.
 fn check_batch(keys: &[Key]) -> Result<(), TableError> {
     let unique: std::collections::BTreeSet<&Key> = keys.iter().collect();
     if keys.is_empty() || keys.len() > super::table::MAX_BATCH_GET_KEYS || unique.len() != keys.len() {
-        return Err(TableError::Fatal(format!("a batch get of {} keys ({} distinct)", keys.len(), unique.len())));
+        return Err(TableError::fatal(format!("a batch get of {} keys ({} distinct)", keys.len(), unique.len())));
     }
     Ok(())
 }
@@ -122,7 +126,7 @@ impl Table for MemoryTable {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
         if writes.is_empty() || writes.len() > MAX_TRANSACTION_ACTIONS {
-            return Err(TableError::Fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
+            return Err(TableError::fatal(format!("a transaction takes 1 to 100 actions, not {}", writes.len())));
         }
         let mut items = self.lock();
         let keys: Vec<Key> = writes.iter().map(Write::key).collect();
@@ -131,17 +135,12 @@ impl Table for MemoryTable {
         distinct.dedup();
         if distinct.len() != keys.len() {
             // DynamoDB refuses this with a ValidationException; so do we.
-            return Err(TableError::Fatal("two actions of one transaction target the same item".into()));
+            return Err(TableError::fatal("two actions of one transaction target the same item"));
         }
-        let failed: Vec<FailedCondition> = writes
-            .iter()
-            .zip(&keys)
-            .enumerate()
-            .filter(|(_, (w, k))| !holds(w.condition(), items.get(k)))
-            .map(|(index, (_, k))| FailedCondition { index, current: items.get(k).cloned() })
-            .collect();
+        let failed: Vec<FailedGuard> =
+            writes.iter().zip(&keys).filter_map(|(w, k)| failed_guard(w.condition(), items.get(k))).collect();
         if !failed.is_empty() {
-            return Err(TableError::ConditionFailed { failed });
+            return Err(TableError::ConditionFailed { failed: FailedGuards::new(failed) });
         }
         for (write, key) in writes.into_iter().zip(keys) {
             match write {
@@ -163,5 +162,41 @@ impl Table for MemoryTable {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::Guard;
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("a runtime").block_on(f)
+    }
+
+    /// A cancelled transaction names the guards of exactly the actions that failed, with their
+    /// current items, whatever their positions, and writes nothing.
+    #[test]
+    fn failed_actions_map_to_their_guards() {
+        let table = MemoryTable::new();
+        let (a, b, c) = (Key::new("A", "A"), Key::new("B", "B"), Key::new("C", "C"));
+        let existing = Item::new(&a, "x").with("version", Attr::n(2));
+        run(table.transact(vec![Write::Put { item: existing.clone(), condition: Condition::Always }])).unwrap();
+        let err = run(table.transact(vec![
+            Write::Put { item: Item::new(&c, "x"), condition: Condition::not_exists(Guard::EventNew) },
+            Write::Check {
+                key: a.clone(),
+                condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(1)),
+            },
+            Write::Check { key: b.clone(), condition: Condition::exists(Guard::PartnerExists) },
+            Write::Put { item: Item::new(&Key::new("B", "other"), "x"), condition: Condition::Always },
+        ]))
+        .unwrap_err();
+        let TableError::ConditionFailed { failed } = err else { panic!("{err:?}") };
+        assert_eq!(failed.guards().collect::<Vec<_>>(), [Guard::WorkspaceVersion, Guard::PartnerExists]);
+        assert_eq!(failed.current(Guard::WorkspaceVersion), Some(&existing));
+        assert!(failed.get(Guard::PartnerExists).is_some_and(|f| f.current.is_none()));
+        assert!(!failed.contains(Guard::EventNew));
+        assert_eq!(run(table.get(&c)).unwrap(), None);
     }
 }

@@ -1,8 +1,11 @@
 //! The table trait: the few DynamoDB operations the product needs, with typed errors.
 
+use std::error::Error;
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
-use super::item::{Item, Key, Order, Write};
+use super::item::{Guard, Item, Key, Order, Write};
 use super::schema::IndexKeys;
 
 /// DynamoDB allows at most 100 actions in one `TransactWriteItems`.
@@ -12,30 +15,95 @@ pub const MAX_BATCH_GET_KEYS: usize = 100;
 /// Largest page a query returns; callers page with a cursor.
 pub const MAX_QUERY_LIMIT: usize = 1000;
 
-/// Why a transaction or read failed, in the terms callers act on.
+/// Why a transaction or read failed, in the terms callers act on. The error DynamoDB's SDK
+/// answered with, when there is one, is the [`source`](std::error::Error::source), so that the
+/// edge can log the whole chain.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TableError {
-    /// The transaction was cancelled because these actions' conditions failed. Each carries the
-    /// item as it is now (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so the caller can
-    /// retry with fresh state without another read. Nothing was written.
-    #[error("condition failed on transaction action(s) {failed:?}", failed = .failed.iter().map(|f| f.index).collect::<Vec<_>>())]
-    ConditionFailed { failed: Vec<FailedCondition> },
+    /// The transaction was cancelled because the conditions of these guards failed. Each carries
+    /// the item as it is now (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so the caller
+    /// can retry with fresh state without another read. Nothing was written.
+    #[error("transaction cancelled: {failed}")]
+    ConditionFailed { failed: FailedGuards },
     /// Nothing was written and trying again may work: throttling, a `TransactionConflict`
     /// with another transaction, a service error.
-    #[error("transient: {0}")]
-    Transient(String),
+    #[error("transient: {what}")]
+    Transient {
+        what: String,
+        #[source]
+        source: Option<SdkCause>,
+    },
     /// The outcome is unknown (a timeout or dropped connection after the request left): the
     /// write may or may not have happened. Safe to retry only with an idempotency guard.
-    #[error("ambiguous: {0}")]
-    Ambiguous(String),
+    #[error("ambiguous: {what}")]
+    Ambiguous {
+        what: String,
+        #[source]
+        source: Option<SdkCause>,
+    },
     /// Retrying won't help: validation error, missing table, access denied.
-    #[error("fatal: {0}")]
-    Fatal(String),
+    #[error("fatal: {what}")]
+    Fatal {
+        what: String,
+        #[source]
+        source: Option<SdkCause>,
+    },
 }
 
 impl TableError {
+    pub fn transient(what: impl Into<String>) -> Self {
+        Self::Transient { what: what.into(), source: None }
+    }
+
+    pub fn ambiguous(what: impl Into<String>) -> Self {
+        Self::Ambiguous { what: what.into(), source: None }
+    }
+
+    pub fn fatal(what: impl Into<String>) -> Self {
+        Self::Fatal { what: what.into(), source: None }
+    }
+
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Transient(_) | Self::Ambiguous(_))
+        matches!(self, Self::Transient { .. } | Self::Ambiguous { .. })
+    }
+
+    /// This error, caused by `sdk` (a cancelled transaction's failed guards need no cause).
+    pub fn caused_by(self, sdk: SdkCause) -> Self {
+        match self {
+            Self::Transient { what, .. } => Self::Transient { what, source: Some(sdk) },
+            Self::Ambiguous { what, .. } => Self::Ambiguous { what, source: Some(sdk) },
+            Self::Fatal { what, .. } => Self::Fatal { what, source: Some(sdk) },
+            failed @ Self::ConditionFailed { .. } => failed,
+        }
+    }
+}
+
+/// An error of the AWS SDK, kept whole (with its own sources) under a [`TableError`]. Shared,
+/// so that the error stays cheap to clone; two are equal only if they are the same error.
+#[derive(Debug, Clone)]
+pub struct SdkCause(Arc<dyn Error + Send + Sync>);
+
+impl SdkCause {
+    pub fn new(e: impl Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(e))
+    }
+}
+
+impl fmt::Display for SdkCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Error for SdkCause {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for SdkCause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -47,12 +115,67 @@ pub struct IndexPosition {
     pub index_sk: String,
 }
 
+/// One write whose condition failed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FailedCondition {
-    /// Position of the action in the transaction.
-    pub index: usize,
+pub struct FailedGuard {
+    /// What the failed condition protected.
+    pub guard: Guard,
     /// The item's current state, `None` if it does not exist.
     pub current: Option<Item>,
+}
+
+/// The guards whose conditions failed in a cancelled transaction, one entry per failed write
+/// (two writes under one guard may both be here), in the order of the writes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FailedGuards(Vec<FailedGuard>);
+
+impl FailedGuards {
+    pub fn new(failed: Vec<FailedGuard>) -> Self {
+        Self(failed)
+    }
+
+    pub fn contains(&self, guard: Guard) -> bool {
+        self.0.iter().any(|f| f.guard == guard)
+    }
+
+    /// The first failed write under `guard`.
+    pub fn get(&self, guard: Guard) -> Option<&FailedGuard> {
+        self.0.iter().find(|f| f.guard == guard)
+    }
+
+    /// The current item of the first failed write under `guard` (`None` also when it is absent).
+    pub fn current(&self, guard: Guard) -> Option<&Item> {
+        self.get(guard).and_then(|f| f.current.as_ref())
+    }
+
+    /// The failed guards, in the order of their writes.
+    pub fn guards(&self) -> impl Iterator<Item = Guard> + '_ {
+        self.0.iter().map(|f| f.guard)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &FailedGuard> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// These failures without those of `guards`.
+    pub fn without(&self, guards: &[Guard]) -> Self {
+        Self(self.0.iter().filter(|f| !guards.contains(&f.guard)).cloned().collect())
+    }
+}
+
+impl std::fmt::Display for FailedGuards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let guards: Vec<String> = self.guards().map(|g| format!("{g:?}")).collect();
+        write!(f, "condition failed: {}", guards.join(", "))
+    }
 }
 
 /// One table of the single-table design. Implemented by DynamoDB and by the in-memory store.

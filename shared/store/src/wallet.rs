@@ -26,11 +26,11 @@ use domain::{
 };
 
 use super::cursor::{LedgerCursor, PartnerLedgerCursor};
-use super::item::{Attr, Condition, Item, Key, MalformedItem, Order, Write};
+use super::item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Write};
 use super::keys;
 use super::records::rfc3339;
 use super::schema::PARTNER_LEDGER_INDEX;
-use super::table::{FailedCondition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::table::{FailedGuards, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
 use super::{Store, StoreError};
 
 /// How long an idempotency record answers replays. Longer than Stripe's 3 days of webhook
@@ -40,9 +40,6 @@ pub const IDEMPOTENCY_TTL_S: i64 = 7 * 24 * 60 * 60;
 pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 255;
 /// Actions the wallet change itself uses: wallet, ledger entry, idempotency record.
 const OWN_ACTIONS: usize = 3;
-const WALLET_INDEX: usize = 0;
-const LEDGER_INDEX: usize = 1;
-const IDEMP_INDEX: usize = 2;
 
 /// Bounded retries with full jitter.
 #[derive(Debug, Clone, Copy)]
@@ -135,8 +132,9 @@ pub struct Posting {
     /// partner); `None` keeps it out of any partner's listing.
     pub partner: Option<PartnerId>,
     /// Other items that change in the same transaction (an add-on, a checkout's status...).
-    /// If one of their conditions fails, nothing is written and the caller gets
-    /// [`StoreError::ConditionFailed`] with that write's index in this list.
+    /// If some of their conditions fail, nothing is written and the caller gets
+    /// [`StoreError::ConditionFailed`] naming their guards. None of them may carry one of
+    /// [`Guard::STORE_OWN`].
     pub also: Vec<Write>,
 }
 
@@ -283,7 +281,7 @@ fn idempotency_write(
 ) -> Write {
     Write::Put {
         item: idempotency_item(idem, at, response, entry),
-        condition: Condition::NotExistsOrExpired { attr: super::TTL_ATTR.into(), now_epoch_s: at.unix_timestamp() },
+        condition: Condition::not_exists_or_expired(Guard::IdempotencyNew, super::TTL_ATTR, at.unix_timestamp()),
     }
 }
 
@@ -379,6 +377,7 @@ impl<T: Table> Store<T> {
         crossing: Option<Crossing>,
         respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
     ) -> Result<Outcome, StoreError> {
+        assert_callers_own(&posting.also);
         let extra = usize::from(crossing.is_some());
         assert!(
             posting.also.len() + OWN_ACTIONS + extra <= MAX_TRANSACTION_ACTIONS,
@@ -404,7 +403,6 @@ impl<T: Table> Store<T> {
             let response = respond(&entry);
             let mut writes = self.transaction(&posting, state, &entry, &response);
             if let Some(c) = crossing.as_ref().filter(|c| state.balance >= c.below && entry.balance_after < c.below) {
-                // Last, so that the caller's writes keep their indexes.
                 writes.push((c.write)(&entry));
             }
 
@@ -448,9 +446,9 @@ impl<T: Table> Store<T> {
 
     fn transaction(&self, posting: &Posting, state: WalletState, entry: &LedgerEntry, response: &Value) -> Vec<Write> {
         let wallet_condition = if state.version == 0 {
-            Condition::NotExists
+            Condition::not_exists(Guard::WalletVersion)
         } else {
-            Condition::equals("version", Attr::n(state.version))
+            Condition::equals(Guard::WalletVersion, "version", Attr::n(state.version))
         };
         let new_state = WalletState { balance: entry.balance_after, version: entry.id.seq };
         let mut writes = Vec::with_capacity(OWN_ACTIONS + posting.also.len());
@@ -458,37 +456,34 @@ impl<T: Table> Store<T> {
             item: wallet_item(&posting.wallet, new_state, posting.at),
             condition: wallet_condition,
         });
-        writes.push(Write::Put { item: entry_item(entry, posting.partner.as_ref()), condition: Condition::NotExists });
+        writes.push(Write::Put {
+            item: entry_item(entry, posting.partner.as_ref()),
+            condition: Condition::not_exists(Guard::LedgerEntryNew),
+        });
         writes.push(idempotency_write(&posting.idempotency, posting.at, response, Some(&entry.id)));
         writes.extend(posting.also.iter().cloned());
-        debug_assert_eq!(writes[WALLET_INDEX].key(), keys::wallet(&posting.wallet));
-        debug_assert_eq!(writes[LEDGER_INDEX].key(), keys::ledger_entry(&posting.wallet, entry.id.seq));
         writes
     }
 
     /// Reads a cancelled transaction's reasons, most decisive first: a used idempotency key
     /// settles the request; a moved wallet means retry; only then is a caller's condition
     /// failure the caller's to handle.
-    fn after_cancellation(&self, posting: &Posting, failed: &[FailedCondition]) -> Result<Cancelled, StoreError> {
-        let at = |index: usize| failed.iter().find(|f| f.index == index);
-        if let Some(record) = at(IDEMP_INDEX).and_then(|f| f.current.as_ref())
+    fn after_cancellation(&self, posting: &Posting, failed: &FailedGuards) -> Result<Cancelled, StoreError> {
+        if let Some(record) = failed.current(Guard::IdempotencyNew)
             && let Some(outcome) = replay_of(&posting.idempotency, record, posting.at)?
         {
             return Ok(Cancelled::Done(Box::new(outcome)));
         }
-        if let Some(wallet) = at(WALLET_INDEX) {
+        if let Some(wallet) = failed.get(Guard::WalletVersion) {
             let fresh = wallet.current.as_ref().map(wallet_from_item).transpose()?.unwrap_or_default();
             return Ok(Cancelled::WalletMoved(fresh));
         }
-        if at(LEDGER_INDEX).is_some() {
+        if failed.contains(Guard::LedgerEntryNew) {
             // The wallet said version v, yet entry v+1 exists: the ledger and the wallet
             // disagree. Never paper over that.
             return Err(StoreError::Corrupt(format!("ledger entry exists ahead of wallet {}", posting.wallet)));
         }
-        match failed.iter().find(|f| f.index >= OWN_ACTIONS) {
-            Some(f) => Err(StoreError::ConditionFailed { index: f.index - OWN_ACTIONS, current: f.current.clone() }),
-            None => Err(StoreError::Corrupt(format!("transaction cancelled without a reason we know: {failed:?}"))),
-        }
+        callers_failure(failed, "transaction")
     }
 
     /// A debit the guard refuses writes nothing, but it may be the replay of a request that
@@ -585,7 +580,8 @@ impl<T: Table> Store<T> {
                 expected_seq += 1;
             }
             if expected_seq > VERIFY_MAX_ENTRIES {
-                return Err(StoreError::Fatal(format!("wallet {wallet} has over {VERIFY_MAX_ENTRIES} entries")));
+                let what = format!("wallet {wallet} has over {VERIFY_MAX_ENTRIES} entries to verify");
+                return Err(StoreError::Fatal(TableError::fatal(what)));
             }
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -617,8 +613,8 @@ pub enum Committed {
 
 impl<T: Table> Store<T> {
     /// Writes `writes` and the idempotency record for `response` in one transaction, exactly
-    /// once per key. A caller's failed condition comes back as [`StoreError::ConditionFailed`]
-    /// with the index in `writes`, and nothing is written.
+    /// once per key. The caller's failed conditions come back as [`StoreError::ConditionFailed`]
+    /// naming their guards, and nothing is written. `writes` never carry [`Guard::STORE_OWN`].
     pub async fn commit(
         &self,
         idem: &IdempotencyKey,
@@ -627,6 +623,7 @@ impl<T: Table> Store<T> {
         response: &Value,
     ) -> Result<Committed, StoreError> {
         assert!(writes.len() < MAX_TRANSACTION_ACTIONS, "a commit carries at most 99 writes");
+        assert_callers_own(&writes);
         let mut all = Vec::with_capacity(writes.len() + 1);
         all.push(idempotency_write(idem, at, response, None));
         all.extend(writes);
@@ -635,17 +632,14 @@ impl<T: Table> Store<T> {
             match self.table.transact(all.clone()).await {
                 Ok(()) => return Ok(Committed::Applied),
                 Err(TableError::ConditionFailed { failed }) => {
-                    if let Some(record) = failed.iter().find(|f| f.index == 0).and_then(|f| f.current.as_ref()) {
+                    if let Some(record) = failed.current(Guard::IdempotencyNew) {
                         match replay_of(idem, record, at)? {
                             Some(Outcome::Replayed { response }) => return Ok(Committed::Replayed { response }),
                             Some(_) => return Ok(Committed::KeyReused),
                             None => {}
                         }
                     }
-                    let f = failed.iter().find(|f| f.index > 0).ok_or_else(|| {
-                        StoreError::Corrupt(format!("commit cancelled without a reason we know: {failed:?}"))
-                    })?;
-                    return Err(StoreError::ConditionFailed { index: f.index - 1, current: f.current.clone() });
+                    return callers_failure(&failed, "commit");
                 }
                 Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
                     tracing::warn!(error = %e, attempt, "commit failed, retrying");
@@ -659,19 +653,16 @@ impl<T: Table> Store<T> {
 
     /// Writes `writes` in one transaction without an idempotency record: for changes whose own
     /// conditions make them safe to repeat (a state move guarded by the state it leaves). Transient
-    /// failures are retried; a failed condition comes back with its index, nothing written.
+    /// failures are retried; failed conditions come back with their guards, nothing written.
+    /// `writes` never carry [`Guard::STORE_OWN`].
     pub async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         assert!(writes.len() <= MAX_TRANSACTION_ACTIONS, "a transaction carries at most 100 writes");
+        assert_callers_own(&writes);
         let mut attempt = 0;
         loop {
             match self.table.transact(writes.clone()).await {
                 Ok(()) => return Ok(()),
-                Err(TableError::ConditionFailed { failed }) => {
-                    let f = failed.first().ok_or_else(|| {
-                        StoreError::Corrupt(format!("write cancelled without a reason we know: {failed:?}"))
-                    })?;
-                    return Err(StoreError::ConditionFailed { index: f.index, current: f.current.clone() });
-                }
+                Err(TableError::ConditionFailed { failed }) => return callers_failure(&failed, "write"),
                 Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
                     tracing::warn!(error = %e, attempt, "write failed, retrying");
                     tokio::time::sleep(self.retry.delay(attempt)).await;
@@ -707,6 +698,25 @@ impl<T: Table> Store<T> {
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         self.table.query(pk, prefix, start_after, limit, Order::Ascending).await.map_err(StoreError::from_table)
+    }
+}
+
+/// The failures of a cancelled transaction that are the caller's, once the store has handled
+/// its own: an error naming their guards.
+fn callers_failure<T>(failed: &FailedGuards, what: &str) -> Result<T, StoreError> {
+    let callers = failed.without(&Guard::STORE_OWN);
+    if callers.is_empty() {
+        return Err(StoreError::Corrupt(format!("{what} cancelled without a reason we know: {failed}")));
+    }
+    Err(StoreError::ConditionFailed { failed: callers })
+}
+
+/// A caller's write guarded like one of the store's own would make a failure ambiguous: a
+/// programmer's error.
+fn assert_callers_own(writes: &[Write]) {
+    for w in writes {
+        let guard = w.condition().guard();
+        assert!(!guard.is_some_and(|g| Guard::STORE_OWN.contains(&g)), "a caller's write guarded by {guard:?}");
     }
 }
 

@@ -18,7 +18,7 @@ use domain::{
 };
 use integration_tests::floor::{self, Recording};
 use integration_tests::{CountingTable, fresh_table};
-use store::item::{Condition, Write};
+use store::item::{Condition, Guard, Write};
 use store::{IdempotencyKey, Posting, Store, Table, records};
 use time::macros::{date, datetime};
 
@@ -68,8 +68,11 @@ async fn seed<T: Table>(billing: &Billing<T>, p: &PartnerId, i: usize) {
         idempotency: IdempotencyKey::new("bench", &format!("seed-{i}"), b"seed").unwrap(),
         partner: Some(p.clone()),
         also: vec![
-            Write::Put { item: records::workspace_item(&ws), condition: Condition::NotExists },
-            Write::Put { item: records::workspace_addon_item(&w, &addon), condition: Condition::NotExists },
+            Write::Put { item: records::workspace_item(&ws), condition: Condition::not_exists(Guard::WorkspaceNew) },
+            Write::Put {
+                item: records::workspace_addon_item(&w, &addon),
+                condition: Condition::not_exists(Guard::AddonNew),
+            },
         ],
     };
     billing.store.post(posting, |_| serde_json::Value::Null).await.unwrap();

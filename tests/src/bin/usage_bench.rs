@@ -300,7 +300,7 @@ async fn usage_client(billing: Arc<Bench>, c: usize, workspaces: usize, length: 
             match billing.record_usage(&event).await {
                 Ok(reply) => break reply,
                 // The same event id again: counted once however many times it is sent.
-                Err(OpError::Conflict | OpError::Unavailable) if attempt + 1 < CLIENT_RETRIES => {
+                Err(OpError::Conflict | OpError::Unavailable(_)) if attempt + 1 < CLIENT_RETRIES => {
                     attempt += 1;
                     run.retries += 1;
                 }

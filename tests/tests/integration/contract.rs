@@ -2,7 +2,7 @@
 
 use domain::{Balance, Overdraft, PartnerId, Points, PointsDelta};
 use serde_json::json;
-use store::item::{Attr, Condition, Item, Write};
+use store::item::{Attr, Condition, Guard, Item, Write};
 use store::{
     InvalidCursor, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Store, StoreError, Table, TableError, keys,
 };
@@ -107,7 +107,7 @@ async fn other_writes_land_with_the_change_or_not_at_all<T: Table>(store: Store<
     let mut p = posting(&w, "5", Overdraft::Forbid, "with-item");
     p.also.push(Write::Put {
         item: Item::new(&addon, "addon").with("status", Attr::s("active")),
-        condition: Condition::NotExists,
+        condition: Condition::not_exists(Guard::AddonNew),
     });
     assert!(matches!(store.post(p, respond).await.unwrap(), Outcome::Applied { .. }));
     assert_eq!(store.table().get(&addon).await.unwrap().unwrap().get("status"), Some(&Attr::s("active")));
@@ -117,15 +117,20 @@ async fn other_writes_land_with_the_change_or_not_at_all<T: Table>(store: Store<
     p.also.push(Write::Update {
         key: addon.clone(),
         set: vec![("status".into(), Attr::s("credited"))],
-        condition: Condition::equals("status", Attr::s("pending")),
+        condition: Condition::equals(Guard::AddonStatus, "status", Attr::s("pending")),
     });
     let err = store.post(p.clone(), respond).await.unwrap_err();
-    let StoreError::ConditionFailed { index: 0, current: Some(current) } = err else { panic!("{err:?}") };
-    assert_eq!(current.get("status"), Some(&Attr::s("active")));
+    let StoreError::ConditionFailed { failed } = err else { panic!("{err:?}") };
+    assert_eq!(failed.guards().collect::<Vec<_>>(), [Guard::AddonStatus]);
+    assert_eq!(failed.current(Guard::AddonStatus).and_then(|i| i.get("status")), Some(&Attr::s("active")));
     let state = store.wallet(&w).await.unwrap();
     assert_eq!((state.balance, state.version), (bal("5"), 1));
     // The key was not consumed: the same request fails the same way rather than replaying.
-    assert!(matches!(store.post(p, respond).await, Err(StoreError::ConditionFailed { index: 0, .. })));
+    let err = store.post(p, respond).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::ConditionFailed { ref failed } if failed.contains(Guard::AddonStatus)),
+        "{err:?}"
+    );
     store.verify(&w).await.unwrap();
 }
 
@@ -183,14 +188,15 @@ async fn verify_catches_a_tampered_ledger<T: Table>(store: Store<T>) {
     let key = keys::ledger_entry(&w, 2);
     let mut entry = store.table().get(&key).await.unwrap().unwrap();
     entry.set("amount", Attr::N(PointsDelta::parse("-3").unwrap().as_decimal()));
-    store.table().transact(vec![Write::Put { item: entry, condition: Condition::Exists }]).await.unwrap();
+    store.table().transact(vec![Write::Put { item: entry, condition: Condition::Always }]).await.unwrap();
     assert!(matches!(store.verify(&w).await, Err(StoreError::Corrupt(_))));
 }
 
 async fn an_entry_ahead_of_its_wallet_is_corruption<T: Table>(store: Store<T>) {
     let w = new_wallet();
     let stray = Item::new(&keys::ledger_entry(&w, 1), "ledger_entry");
-    store.table().transact(vec![Write::Put { item: stray, condition: Condition::NotExists }]).await.unwrap();
+    let ahead = Condition::not_exists(Guard::LedgerEntryNew);
+    store.table().transact(vec![Write::Put { item: stray, condition: ahead }]).await.unwrap();
     let err = store.post(posting(&w, "1", Overdraft::Forbid, "k"), respond).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
@@ -239,21 +245,21 @@ async fn tables_agree_on_conditions<T: Table>(store: Store<T>) {
     // A failed check returns every failed action's current item, and writes nothing.
     let err = t
         .transact(vec![
-            Write::Put { item: Item::new(&b, "x"), condition: Condition::NotExists },
-            Write::Check { key: a.clone(), condition: Condition::equals("n", Attr::n(2)) },
-            Write::Delete { key: a.clone().with_sk_suffix(), condition: Condition::Exists },
+            Write::Put { item: Item::new(&b, "x"), condition: Condition::not_exists(Guard::EventNew) },
+            Write::Check { key: a.clone(), condition: Condition::equals(Guard::WorkspaceVersion, "n", Attr::n(2)) },
+            Write::Delete { key: a.clone().with_sk_suffix(), condition: Condition::exists(Guard::AccrualExists) },
         ])
         .await
         .unwrap_err();
     let TableError::ConditionFailed { failed } = err else { panic!("{err:?}") };
     let summary: Vec<_> =
-        failed.iter().map(|f| (f.index, f.current.as_ref().and_then(|i| i.get("n").cloned()))).collect();
-    assert_eq!(summary, [(1, Some(Attr::n(1))), (2, None)]);
+        failed.iter().map(|f| (f.guard, f.current.as_ref().and_then(|i| i.get("n").cloned()))).collect();
+    assert_eq!(summary, [(Guard::WorkspaceVersion, Some(Attr::n(1))), (Guard::AccrualExists, None)]);
     assert_eq!(t.get(&b).await.unwrap(), None);
     // Numbers compare by value, whatever their scale.
     t.transact(vec![Write::Check {
         key: a.clone(),
-        condition: Condition::equals("n", Attr::N("1.000".parse().unwrap())),
+        condition: Condition::equals(Guard::WorkspaceVersion, "n", Attr::N("1.000".parse().unwrap())),
     }])
     .await
     .unwrap();
@@ -269,21 +275,66 @@ async fn tables_agree_on_conditions<T: Table>(store: Store<T>) {
     let moves = |from: &[&str]| Write::Update {
         key: a.clone(),
         set: vec![("s".into(), Attr::s("credited"))],
-        condition: Condition::one_of("s", from),
+        condition: Condition::one_of(Guard::CheckoutStatus, "s", from),
     };
     assert!(matches!(t.transact(vec![moves(&["expired", "failed"])]).await, Err(TableError::ConditionFailed { .. })));
     t.transact(vec![moves(&["awaiting", "pending"])]).await.unwrap();
     assert_eq!(t.get(&a).await.unwrap().unwrap().get("s"), Some(&Attr::s("credited")));
-    let on_missing = Write::Check { key: a.clone().with_sk_suffix(), condition: Condition::one_of("s", &["credited"]) };
+    let credited = Condition::one_of(Guard::CheckoutStatus, "s", &["credited"]);
+    let on_missing = Write::Check { key: a.clone().with_sk_suffix(), condition: credited };
     assert!(matches!(t.transact(vec![on_missing]).await, Err(TableError::ConditionFailed { .. })));
-    let no_attr = Write::Check { key: a.clone(), condition: Condition::one_of("absent", &["credited"]) };
+    let no_attr =
+        Write::Check { key: a.clone(), condition: Condition::one_of(Guard::CheckoutStatus, "absent", &["credited"]) };
     assert!(matches!(t.transact(vec![no_attr]).await, Err(TableError::ConditionFailed { .. })));
     // Two actions on one item are refused.
     let twice = vec![
-        Write::Check { key: a.clone(), condition: Condition::Exists },
+        Write::Check { key: a.clone(), condition: Condition::exists(Guard::WorkspaceExists) },
         Write::Delete { key: a, condition: Condition::Always },
     ];
-    assert!(matches!(t.transact(twice).await, Err(TableError::Fatal(_))));
+    assert!(matches!(t.transact(twice).await, Err(TableError::Fatal { .. })));
+}
+
+/// A transaction whose caller's writes fail in part names exactly the guards that failed (not
+/// the ones that held, nor the store's own), wherever their writes sit, and writes nothing:
+/// through a balance change, an idempotent commit and a plain write alike.
+async fn a_cancelled_transaction_names_exactly_its_failed_guards<T: Table>(store: Store<T>) {
+    let tag = fastrand::u32(..);
+    let (held, moved, missing) = (
+        keys::idempotency("guards", &format!("held{tag}")),
+        keys::idempotency("guards", &format!("moved{tag}")),
+        keys::idempotency("guards", &format!("missing{tag}")),
+    );
+    let at_version = |n: i64| Item::new(&moved, "x").with("version", Attr::n(n));
+    store.table().transact(vec![Write::Put { item: at_version(2), condition: Condition::Always }]).await.unwrap();
+    let writes = || {
+        vec![
+            Write::Put { item: Item::new(&held, "x"), condition: Condition::not_exists(Guard::PaymentNew) },
+            Write::Put {
+                item: at_version(2),
+                condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(1)),
+            },
+            Write::Check { key: missing.clone(), condition: Condition::exists(Guard::PartnerExists) },
+        ]
+    };
+    let expect = |err: StoreError| {
+        let StoreError::ConditionFailed { failed } = err else { panic!("{err:?}") };
+        assert_eq!(failed.guards().collect::<Vec<_>>(), [Guard::WorkspaceVersion, Guard::PartnerExists]);
+        assert_eq!(failed.current(Guard::WorkspaceVersion).and_then(|i| i.get("version")), Some(&Attr::n(2)));
+        assert!(failed.get(Guard::PartnerExists).is_some_and(|f| f.current.is_none()));
+        assert!(!failed.contains(Guard::PaymentNew) && !failed.contains(Guard::WalletVersion));
+    };
+
+    let w = new_wallet();
+    let mut p = posting(&w, "5", Overdraft::Forbid, "guards");
+    p.also = writes();
+    expect(store.post(p, respond).await.unwrap_err());
+    assert_eq!(store.wallet(&w).await.unwrap().version, 0);
+
+    let idem = store::IdempotencyKey::new("guards", &format!("commit{tag}"), b"commit").unwrap();
+    expect(store.commit(&idem, T0, writes(), &json!({})).await.unwrap_err());
+    expect(store.write(writes()).await.unwrap_err());
+    assert_eq!(store.table().get(&held).await.unwrap(), None);
+    assert_eq!(store.used_key(&idem, T0).await.unwrap(), None);
 }
 
 trait KeyExt {
@@ -306,7 +357,7 @@ async fn batch_reads_answer_in_order<T: Table>(store: Store<T>) {
     let got = store.table().get_many(&[keys::wallet(&b), missing.clone(), keys::wallet(&a)]).await.unwrap();
     let balances: Vec<_> = got.iter().map(|i| i.as_ref().map(|i| i.num("balance").unwrap().normalize())).collect();
     assert_eq!(balances, [Some(2.into()), None, Some(1.into())]);
-    assert!(matches!(store.table().get_many(&[missing.clone(), missing]).await, Err(TableError::Fatal(_))));
+    assert!(matches!(store.table().get_many(&[missing.clone(), missing]).await, Err(TableError::Fatal { .. })));
 }
 
 #[test]
@@ -343,4 +394,5 @@ contract_suite!(
     tables_agree_on_conditions,
     partner_ledger_lists_all_its_workspaces,
     batch_reads_answer_in_order,
+    a_cancelled_transaction_names_exactly_its_failed_guards,
 );

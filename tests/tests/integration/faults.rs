@@ -15,13 +15,13 @@ const FAST: RetryPolicy =
     RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5) };
 
 fn throttled() -> TableError {
-    TableError::Transient("ThrottlingError".into())
+    TableError::transient("ThrottlingError")
 }
 fn conflict() -> TableError {
-    TableError::Transient("TransactionConflict".into())
+    TableError::transient("TransactionConflict")
 }
 fn timeout() -> TableError {
-    TableError::Ambiguous("operation timed out".into())
+    TableError::ambiguous("operation timed out")
 }
 
 /// Checks the wallet holds exactly `version` changes adding up to `balance`.
@@ -34,7 +34,7 @@ async fn assert_wallet<T: Table>(store: &Store<FaultyTable<T>>, w: &domain::Wall
 async fn transient_failures_before_commit_are_retried<T: Table>(table: T) {
     let store = Store::with_retry(FaultyTable::new(table), FAST);
     let w = new_wallet();
-    for fault in [throttled(), conflict(), TableError::Ambiguous("connection reset before sending".into())] {
+    for fault in [throttled(), conflict(), TableError::ambiguous("connection reset before sending")] {
         store.table().inject(Call::Transact, Fault::Before(fault.clone()));
         let key = format!("k-{fault}");
         let out = store.post(posting(&w, "10", Overdraft::Forbid, &key), respond).await.unwrap();
@@ -106,7 +106,7 @@ async fn failed_reads_are_retried<T: Table>(table: T) {
 async fn a_fatal_error_is_not_retried<T: Table>(table: T) {
     let store = Store::with_retry(FaultyTable::new(table), FAST);
     let w = new_wallet();
-    store.table().inject(Call::Transact, Fault::Before(TableError::Fatal("ValidationException".into())));
+    store.table().inject(Call::Transact, Fault::Before(TableError::fatal("ValidationException")));
     store.table().inject(Call::Transact, Fault::Before(throttled()));
     let err = store.post(posting(&w, "1", Overdraft::Forbid, "k"), respond).await.unwrap_err();
     assert!(matches!(err, StoreError::Fatal(_)));

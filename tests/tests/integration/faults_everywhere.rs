@@ -27,7 +27,7 @@ type FaultyApi = Api<FaultyTable<MemoryTable>>;
 
 /// The faults each call kind gets, in turn.
 fn faults(call: Call) -> Vec<Fault> {
-    let fatal = |m: &str| TableError::Fatal(m.into());
+    let fatal = |m: &str| TableError::fatal(m);
     match call {
         Call::Get => vec![Fault::Before(fatal("the read failed"))],
         Call::Transact => {

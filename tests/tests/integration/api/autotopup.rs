@@ -223,7 +223,7 @@ async fn a_crash_between_the_charge_and_the_renewal_never_charges_twice() {
     // transaction that credits it and the renewal never happen.
     let table = api.billing.store.table();
     table.inject(Call::Transact, Fault::Pass);
-    table.inject(Call::Transact, Fault::Before(TableError::Fatal("the process died".into())));
+    table.inject(Call::Transact, Fault::Before(TableError::fatal("the process died")));
     let crashed = run(&api).await;
     assert_eq!(crashed, RenewalRun { failed: 1, finished: true, ..Default::default() });
     assert_eq!(table.pending(), 0);

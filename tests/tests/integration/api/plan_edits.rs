@@ -8,7 +8,7 @@ use integration_tests::{Call, CountingTable, Fault, FaultyTable, fresh_table};
 use serde_json::{Value, json};
 use store::memory::MemoryTable;
 use store::table::MAX_TRANSACTION_ACTIONS;
-use store::{Condition, Table, TableError, Write, records};
+use store::{Condition, Guard, Table, TableError, Write, records};
 
 use super::{Api, P, Q, W, X, partner_admin, req, starter_limits};
 
@@ -151,7 +151,7 @@ async fn a_pass_that_dies_mid_batch_then_runs_again_writes_each_event_once<T: Ta
     for _ in 0..3 {
         table.inject(Call::Transact, Fault::Pass);
     }
-    table.inject(Call::Transact, Fault::After(TableError::Fatal("the process died".into())));
+    table.inject(Call::Transact, Fault::After(TableError::fatal("the process died")));
     let crashed = pass(&api, SMALL).await;
     assert_eq!(crashed, PlanEditRun { paused: 2, failed: 1, ..Default::default() });
     assert_eq!(table.committed_despite_error.load(std::sync::atomic::Ordering::Relaxed), 1);
@@ -194,8 +194,14 @@ async fn copies_of_w<T: Table>(api: &Api<T>, n: usize) {
         .flat_map(|i| {
             let copy = domain::Workspace { id: WorkspaceId::parse(&format!("ws-copy-{i:05}")).unwrap(), ..w.clone() };
             [
-                Write::Put { item: records::workspace_item(&copy), condition: Condition::NotExists },
-                Write::Put { item: records::workspace_ref_item(&w.partner, &copy), condition: Condition::NotExists },
+                Write::Put {
+                    item: records::workspace_item(&copy),
+                    condition: Condition::not_exists(Guard::WorkspaceNew),
+                },
+                Write::Put {
+                    item: records::workspace_ref_item(&w.partner, &copy),
+                    condition: Condition::not_exists(Guard::WorkspaceNew),
+                },
             ]
         })
         .collect();

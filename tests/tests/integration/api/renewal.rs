@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use billing::{RenewalLimits, RenewalOutcome, RenewalRun};
 use domain::{AddonCode, AddonId, AddonStatus, MAX_RENEWAL_ADDONS, Points, WorkspaceAddon, WorkspaceId};
 use serde_json::{Value, json};
-use store::{Condition, Table, Write, records};
+use store::{Condition, Guard, Table, Write, records};
 use time::OffsetDateTime;
 use time::macros::{date, datetime};
 
@@ -304,7 +304,10 @@ async fn a_workspace_over_the_limit_and_behind_is_renewed_or_lapsed_in_full<T: T
     for chunk in seeded.chunks(50) {
         let writes = chunk
             .iter()
-            .map(|a| Write::Put { item: records::workspace_addon_item(&w, a), condition: Condition::NotExists })
+            .map(|a| Write::Put {
+                item: records::workspace_addon_item(&w, a),
+                condition: Condition::not_exists(Guard::AddonNew),
+            })
             .collect();
         api.billing.store.table().transact(writes).await.unwrap();
     }
