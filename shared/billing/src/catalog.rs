@@ -5,6 +5,7 @@ use serde_json::Value;
 use domain::{AddonCode, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId};
 use store::{Committed, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
+use super::load::Read;
 use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
 
 impl<T: Table> Billing<T> {
@@ -45,15 +46,19 @@ impl<T: Table> Billing<T> {
         settings: &PartnerSettings,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let keys = [keys::partner_credit_rate(p), keys::partner_stripe(p)];
+        let read = match self.load_for_partner(p, idem, &keys).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
-        self.check_rebilling(p, &settings.default_rebilling, "default_rebilling.").await?;
-        let read = self.partner_profile(p).await?;
+        let rate = read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?;
+        self.check_rebilling(rate.as_ref(), &settings.default_rebilling, "default_rebilling.")?;
+        let read_profile = super::load::partner_profile(&read, p)?;
         // Credit billing sells through the partner's own Stripe account, so it needs one connected
         // in the deployment's mode (live for real money): without it a workspace could not pay.
-        if settings.credit_billing && self.usable_connection(p).await?.is_none() {
+        let connection = read.get(&keys::partner_stripe(p)).map(records::stripe_connection_from).transpose()?;
+        if settings.credit_billing && self.usable(connection).is_none() {
             return Err(OpError::invalid(
                 "credit_billing",
                 if self.livemode() {
@@ -65,8 +70,8 @@ impl<T: Table> Billing<T> {
         }
         // The whole item with the platform's part as read: a change of it in between (a
         // suspension, new terms) fails the version check, and this answers 409 to be retried.
-        let condition = super::partners::version_is(read.version);
-        let profile = records::PartnerProfile { settings: settings.clone(), ..read };
+        let condition = super::partners::version_is(read_profile.version);
+        let profile = records::PartnerProfile { settings: settings.clone(), ..read_profile };
         let writes = vec![Write::Put { item: records::partner_item(&profile), condition }];
         self.commit(idem, writes, Reply::ok(settings_view(settings)), |_| OpError::Conflict).await
     }
@@ -101,7 +106,7 @@ impl<T: Table> Billing<T> {
         addon: &PartnerAddon,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
+        if let Read::Answered(reply) = self.load_for_partner(p, idem, &[]).await? {
             return Ok(reply);
         }
         addon.points.check_price().map_err(|e| OpError::invalid("points", e))?;
@@ -133,7 +138,7 @@ impl<T: Table> Billing<T> {
     /// costs the same however many workspaces the plan has. Views and entitlements evaluate
     /// the limits when read, so they show the new ones at once.
     pub async fn put_plan(&self, p: &PartnerId, plan: &Plan, idem: &IdempotencyKey) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
+        if let Read::Answered(reply) = self.load_for_partner(p, idem, &[]).await? {
             return Ok(reply);
         }
         if let Some(kind) = plan.limits.above_plan_maximum() {

@@ -8,6 +8,7 @@
 mod autotopup;
 mod catalog;
 mod events;
+mod load;
 mod partner_wallet;
 mod partners;
 mod payments;

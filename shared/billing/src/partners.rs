@@ -18,6 +18,7 @@ use domain::{AccessDenied, PartnerId, PartnerSettings, WalletMode, WholesaleFloo
 use store::records::{self, PartnerBilling, PartnerProfile, PartnerStatus, rfc3339};
 use store::{Attr, Condition, Guard, IdempotencyKey, PartnerCursor, Table, Write, keys};
 
+use super::load::Read;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, REASON_MAX_CHARS, Reply};
 
 /// The platform's terms for a partner. `floors: None` follows the deployment's default floors
@@ -72,12 +73,10 @@ impl<T: Table> Billing<T> {
     /// In front of every partner route: a suspended partner is refused. A partner that doesn't
     /// exist passes: each route answers that itself, as before.
     pub async fn partner_admin_gate(&self, p: &PartnerId) -> Result<(), OpError> {
-        match self.store.get(&keys::partner_profile(p)).await? {
-            Some(item) if records::partner_profile_from(&item)?.status.is_suspended() => {
-                Err(OpError::AccessDenied(AccessDenied::PartnerSuspended))
-            }
-            _ => Ok(()),
+        if super::load::is_suspended(self.store.get(&keys::partner_profile(p)).await?.as_ref())? {
+            return Err(OpError::AccessDenied(AccessDenied::PartnerSuspended));
         }
+        Ok(())
     }
 
     /// `POST /platform/partners`: signs a partner up, with the platform's default catalog and
@@ -240,11 +239,17 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
         change: impl Fn(&mut PartnerProfile, &mut PartnerBilling) -> bool,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let read = match self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
+        // The partner as read with the request, then as it is after each lost race.
+        let mut current = (
+            super::load::partner_profile(&read, p)?,
+            records::partner_billing_from(read.get(&keys::partner_billing(p)))?,
+        );
         for _ in 0..MAX_OP_ATTEMPTS {
-            let (read, read_billing) = self.partner_and_billing(p).await?;
+            let (read, read_billing) = current;
             let (mut profile, mut billing) = (read.clone(), read_billing);
             let writes = if change(&mut profile, &mut billing) {
                 profile.version = read.version + 1;
@@ -268,7 +273,7 @@ impl<T: Table> Billing<T> {
             };
             let reply = Reply::ok(self.partner_view(&profile, &billing));
             match self.commit(idem, writes, reply, |_| OpError::Conflict).await {
-                Err(OpError::Conflict) => continue,
+                Err(OpError::Conflict) => current = self.partner_and_billing(p).await?,
                 other => return other,
             }
         }

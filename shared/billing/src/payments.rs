@@ -162,8 +162,13 @@ impl<T: Table> Billing<T> {
 
     /// The account checkouts may use: connected, not revoked, in the deployment's mode.
     pub(super) async fn usable_connection(&self, p: &PartnerId) -> Result<Option<StripeConnection>, OpError> {
+        Ok(self.usable(self.stripe_connection(p).await?))
+    }
+
+    /// The connection as read, if checkouts may use it.
+    pub(super) fn usable(&self, connection: Option<StripeConnection>) -> Option<StripeConnection> {
         let live = self.livemode();
-        Ok(self.stripe_connection(p).await?.filter(|c| c.deauthorized_at.is_none() && c.livemode == live))
+        connection.filter(|c| c.deauthorized_at.is_none() && c.livemode == live)
     }
 
     /// `POST /partner/stripe/connect`: exchanges the OAuth code from the partner's redirect for

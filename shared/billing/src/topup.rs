@@ -17,6 +17,7 @@ use domain::{
 };
 use store::{Attr, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
+use super::load::Read;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_terms_view, partner_topup_view, topup_offer_view};
 
 /// Most top-up options a partner may offer. A workspace picks one from a short menu; a longer
@@ -116,9 +117,10 @@ impl<T: Table> Billing<T> {
         drafts: Vec<TopupOptionDraft>,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let read = match self.load_for_partner(p, idem, &[keys::partner_topups(p)]).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
         if drafts.len() > MAX_TOPUP_OPTIONS {
             return Err(OpError::invalid("options", format!("at most {MAX_TOPUP_OPTIONS} top-up options")));
         }
@@ -129,7 +131,7 @@ impl<T: Table> Billing<T> {
                 return Err(OpError::invalid(&format!("options[{i}].id"), "this id is given to two options"));
             }
         }
-        let profile = self.partner_profile(p).await?;
+        let profile = super::load::partner_profile(&read, p)?;
         let floors = self.floors_of(&profile);
         for (i, d) in drafts.iter().enumerate() {
             floors.check_option(&d.option).map_err(|e| invalid_option(i, &d.option, e))?;
@@ -142,10 +144,12 @@ impl<T: Table> Billing<T> {
             .map(|(id, d)| PartnerTopupOption { id, option: d.option.clone() })
             .collect();
         let reply = Reply::ok(json!({ "data": options.iter().map(partner_topup_view).collect::<Vec<_>>() }));
+        // The list as read with the request, then as it is after each lost race.
+        let mut current =
+            read.get(&keys::partner_topups(p)).map(records::topup_options_from).transpose()?.unwrap_or_default();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let current = self.topup_options(p).await?;
             for (i, d) in drafts.iter().enumerate() {
                 if let Some(id) = &d.id
                     && !current.options.iter().any(|o| &o.id == id)
@@ -175,7 +179,7 @@ impl<T: Table> Billing<T> {
                 })
                 .await;
             match outcome {
-                Err(OpError::Conflict) if attempt < MAX_OP_ATTEMPTS => continue,
+                Err(OpError::Conflict) if attempt < MAX_OP_ATTEMPTS => current = self.topup_options(p).await?,
                 other => return other,
             }
         }
@@ -191,10 +195,11 @@ impl<T: Table> Billing<T> {
         terms: &CreditRateTerms,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
-        let profile = self.partner_profile(p).await?;
+        let read = match self.load_for_partner(p, idem, &[]).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
+        let profile = super::load::partner_profile(&read, p)?;
         self.floors_of(&profile).check_rate(terms.rate()).map_err(invalid_rate)?;
         let writes = vec![
             Write::Put { item: records::credit_rate_item(p, terms, self.clock.now()), condition: Condition::Always },

@@ -37,6 +37,7 @@ use store::{
     keys, wallet_state,
 };
 
+use super::load::Read;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, entry_view, replayed};
 
 /// Who the partner's ledger names for a fold.
@@ -315,12 +316,16 @@ impl<T: Table> Billing<T> {
         rebilling: Rebilling,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
-        self.check_rebilling(p, &rebilling, "").await?;
+        let keys = [keys::partner_credit_rate(p), keys::workspace_profile(w)];
+        let read = match self.load_for_partner(p, idem, &keys).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
+        let rate = read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?;
+        self.check_rebilling(rate.as_ref(), &rebilling, "")?;
+        // The workspace as read with the request, then as it is after each lost race.
+        let mut ws = super::load::partner_workspace(&read, p, w)?;
         for _ in 0..MAX_OP_ATTEMPTS {
-            let ws = self.partner_workspace(p, w).await?;
             let updated = Workspace { rebilling: rebilling.clone(), version: ws.version + 1, ..ws.clone() };
             let reply = Reply::ok(json!({ "workspace_id": w.as_str(), "rebilling": rebilling_view(&rebilling) }));
             let writes = vec![Write::Put {
@@ -328,7 +333,7 @@ impl<T: Table> Billing<T> {
                 condition: version_is(Guard::WorkspaceVersion, ws.version),
             }];
             match self.commit(idem, writes, reply, |_| OpError::Conflict).await {
-                Err(OpError::Conflict) => continue,
+                Err(OpError::Conflict) => ws = self.partner_workspace(p, w).await?,
                 other => return other,
             }
         }
@@ -337,15 +342,14 @@ impl<T: Table> Billing<T> {
 
     /// Re-billing rates against the platform's meters and the partner's price of a point; a
     /// refusal names the field under `param_prefix` (`default_rebilling.` in the settings).
-    pub(super) async fn check_rebilling(
+    pub(super) fn check_rebilling(
         &self,
-        p: &PartnerId,
+        terms: Option<&domain::CreditRateTerms>,
         rebilling: &Rebilling,
         param_prefix: &str,
     ) -> Result<(), OpError> {
-        let terms = self.credit_rate(p).await?;
         rebilling
-            .validate(&self.meters, terms.as_ref().map(|t| t.rate()))
+            .validate(&self.meters, terms.map(|t| t.rate()))
             .map_err(|(param, e)| OpError::invalid(&format!("{param_prefix}{param}"), e))
     }
 
@@ -362,12 +366,14 @@ impl<T: Table> Billing<T> {
         mode: WalletMode,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
-        self.partner_settings(p).await?;
+        let read = match self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
+        super::load::partner_profile(&read, p)?;
+        // The mode as read with the request, then as it is after each lost race.
+        let mut current = records::partner_billing_from(read.get(&keys::partner_billing(p)))?;
         for _ in 0..MAX_OP_ATTEMPTS {
-            let current = self.partner_billing(p).await?;
             let next = PartnerBilling { mode, version: current.version + 1 };
             let writes = vec![
                 Write::Put {
@@ -387,7 +393,7 @@ impl<T: Table> Billing<T> {
                 })
                 .await
             {
-                Err(OpError::Conflict) => continue,
+                Err(OpError::Conflict) => current = self.partner_billing(p).await?,
                 other => return other,
             }
         }

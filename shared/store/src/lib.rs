@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod dynamodb;
 pub mod item;
 pub mod keys;
+pub mod load;
 pub mod memory;
 pub mod records;
 pub mod schema;
@@ -16,6 +17,7 @@ pub mod wallet;
 
 pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerCursor, PartnerLedgerCursor, WorkspaceCursor};
 pub use item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Test, Write};
+pub use load::{Loaded, Snapshot};
 pub use table::{FailedGuard, FailedGuards, SdkCause, Table, TableError};
 pub use wallet::{
     Committed, Crossing, IdempotencyKey, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy, Verified,

@@ -109,7 +109,7 @@ impl IdempotencyKey {
         hex(&h.finalize())
     }
 
-    fn item_key(&self) -> Key {
+    pub(crate) fn item_key(&self) -> Key {
         keys::idempotency(&self.scope, &self.key)
     }
 }
@@ -297,6 +297,19 @@ fn replay_of(idem: &IdempotencyKey, record: &Item, now: OffsetDateTime) -> Resul
     }
     let response = record.parsed("response", |s| serde_json::from_str(s))?;
     Ok(Some(Outcome::Replayed { response }))
+}
+
+/// [`replay_of`] for a change that moves no points.
+pub(crate) fn replay_of_record(
+    idem: &IdempotencyKey,
+    record: &Item,
+    now: OffsetDateTime,
+) -> Result<Option<Committed>, StoreError> {
+    Ok(match replay_of(idem, record, now)? {
+        Some(Outcome::Replayed { response }) => Some(Committed::Replayed { response }),
+        Some(_) => Some(Committed::KeyReused),
+        None => None,
+    })
 }
 
 /// A wallet's state from its item as read (`None`: never written, version 0).
@@ -677,11 +690,7 @@ impl<T: Table> Store<T> {
     /// the same request, [`Committed::KeyReused`] for another one, `None` if unused.
     pub async fn used_key(&self, idem: &IdempotencyKey, now: OffsetDateTime) -> Result<Option<Committed>, StoreError> {
         let Some(record) = self.retrying_get(&idem.item_key()).await? else { return Ok(None) };
-        Ok(match replay_of(idem, &record, now)? {
-            Some(Outcome::Replayed { response }) => Some(Committed::Replayed { response }),
-            Some(_) => Some(Committed::KeyReused),
-            None => None,
-        })
+        replay_of_record(idem, &record, now)
     }
 
     /// One item by key (consistent read, transient failures retried).

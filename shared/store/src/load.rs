@@ -1,0 +1,54 @@
+//! An operation's one read: the idempotency record of its request and every item it decides
+//! on, in one `BatchGetItem`.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+
+use super::wallet::{Committed, IdempotencyKey, replay_of_record};
+use super::{Item, Key, Store, StoreError, Table};
+
+/// The items an operation read in its one round trip, by key. A key that was asked for and
+/// has no item reads as `None`; a key that was not asked for is a bug in the operation, and
+/// panics, so that a missing key shows up in the first test rather than as a silent extra read.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    items: HashMap<Key, Option<Item>>,
+}
+
+impl Snapshot {
+    pub fn get(&self, key: &Key) -> Option<&Item> {
+        match self.items.get(key) {
+            Some(item) => item.as_ref(),
+            None => panic!("{key:?} was not in the operation's read"),
+        }
+    }
+}
+
+/// What an operation's read found: whether its request was answered before (or its key used
+/// for another request), and the items.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub used: Option<Committed>,
+    pub snapshot: Snapshot,
+}
+
+impl<T: Table> Store<T> {
+    /// Reads the idempotency record of `idem` and `keys` (repeats allowed) in one consistent
+    /// `BatchGetItem`. A record that expired counts as unused, as at commit.
+    pub async fn load(&self, idem: &IdempotencyKey, now: OffsetDateTime, keys: &[Key]) -> Result<Loaded, StoreError> {
+        let record_key = idem.item_key();
+        let mut unique: Vec<Key> = Vec::with_capacity(keys.len() + 1);
+        for key in std::iter::once(&record_key).chain(keys) {
+            if !unique.contains(key) {
+                unique.push(key.clone());
+            }
+        }
+        let mut items: HashMap<Key, Option<Item>> = unique.iter().cloned().zip(self.get_many(&unique).await?).collect();
+        let used = match items.remove(&record_key).flatten() {
+            Some(record) => replay_of_record(idem, &record, now)?,
+            None => None,
+        };
+        Ok(Loaded { used, snapshot: Snapshot { items } })
+    }
+}
