@@ -50,6 +50,9 @@ const CHECKED_IN_THEIR_READ: &[&str] = &[
     "PUT /partner/topup-options",
     "PUT /partner/credit-rate",
     "PUT /partner/workspaces/{id}/rebilling",
+    "POST /partner/workspaces",
+    "POST /partner/wallet/checkout",
+    "PUT /partner/wallet/auto-refill",
 ];
 
 pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {

@@ -46,8 +46,8 @@ impl<T: Table> Billing<T> {
         settings: &PartnerSettings,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let keys = [keys::partner_credit_rate(p), keys::partner_stripe(p)];
-        let read = match self.load_for_partner(p, idem, &keys).await? {
+        let needed = [keys::partner_credit_rate(p), keys::partner_stripe(p)];
+        let read = match self.load_for_partner(p, idem, &needed).await? {
             Read::Answered(reply) => return Ok(reply),
             Read::Fresh(read) => read,
         };

@@ -2,7 +2,7 @@
 //! record in one round trip. The operation then decides on what it read and commits once
 //! ([`Billing::commit`]).
 
-use domain::{AccessDenied, PartnerId, Workspace, WorkspaceId};
+use domain::{AccessDenied, PartnerId, Plan, PlanId, Workspace, WorkspaceId};
 use store::{Committed, IdempotencyKey, Item, Key, Snapshot, Table, keys, records};
 
 use super::{Billing, OpError, Reply};
@@ -82,4 +82,10 @@ pub(crate) fn partner_workspace(read: &Snapshot, p: &PartnerId, w: &WorkspaceId)
 pub(crate) fn workspace(read: &Snapshot, w: &WorkspaceId) -> Result<Workspace, OpError> {
     let item = read.get(&keys::workspace_profile(w)).ok_or(OpError::NotFound("workspace"))?;
     Ok(records::workspace_from(item)?)
+}
+
+/// One of the partner's plans as read: its own terms, or the platform's defaults.
+pub(crate) fn plan(read: &Snapshot, p: &PartnerId, id: PlanId) -> Result<Plan, OpError> {
+    let item = read.get(&keys::partner_plan(p, id));
+    Ok(item.map(records::plan_from).transpose()?.unwrap_or_else(|| Plan::default_for(id)))
 }

@@ -23,14 +23,34 @@ use domain::{
     AutoTopup, Balance, CheckoutStatus, Money, PartnerId, Points, TopupOption, TopupOptionId, WalletId, check_url,
 };
 use store::records::{self, CheckoutRecord, PlatformCustomer};
-use store::{Condition, Guard, IdempotencyKey, StoreError, Table, Write, keys};
+use store::{Condition, Guard, IdempotencyKey, Item, Snapshot, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::CustomerId;
 
+use super::load::Read;
 use super::payments::{Payments, stripe_error, stripe_key};
 use super::refill::{Card, CardOwner, Offer, Payer, Setting, Unmatched, money_view, named_attempt, refill_view};
 use super::{Billing, OpError, Reply, WebhookOutcome};
+
+/// The partner's customer on the platform account, as read.
+fn platform_customer(read: &Snapshot, p: &PartnerId) -> Result<Option<PlatformCustomer>, OpError> {
+    Ok(read.get(&keys::partner_customer(p)).map(records::platform_customer_from).transpose()?)
+}
+
+/// The partner wallet's auto-refill as read (off, version 0, if never set) and its amount.
+fn refill_setting(item: Option<&Item>) -> Result<Setting, OpError> {
+    let (auto, amount) = item.map(records::partner_refill_from).transpose()?.unwrap_or_default();
+    Ok(Setting { auto, amount })
+}
+
+/// The card a wallet checkout saved on the partner's customer.
+fn card_of(customer: Option<PlatformCustomer>) -> Option<Card> {
+    customer.and_then(|c| {
+        let payment_method = c.payment_method?;
+        Some(Card { account: None, customer: c.customer, payment_method })
+    })
+}
 
 /// The metadata `source` of a partner's wallet checkout.
 pub const SOURCE_PARTNER_WALLET: &str = "partner_wallet";
@@ -92,18 +112,12 @@ impl<T: Table> Billing<T> {
 
     /// The partner wallet's auto-refill (off, version 0, if never set) and its amount.
     pub(super) async fn partner_refill(&self, p: &PartnerId) -> Result<Setting, OpError> {
-        let item = self.store.get(&keys::partner_refill(p)).await?;
-        let (auto, amount) = item.as_ref().map(records::partner_refill_from).transpose()?.unwrap_or_default();
-        Ok(Setting { auto, amount })
+        refill_setting(self.store.get(&keys::partner_refill(p)).await?.as_ref())
     }
 
     /// The card the partner's last wallet checkout saved, on the platform's account.
     pub(super) async fn partner_card(&self, p: &PartnerId) -> Result<Option<Card>, OpError> {
-        let customer = self.platform_customer(p).await?;
-        Ok(customer.and_then(|c| {
-            let payment_method = c.payment_method?;
-            Some(Card { account: None, customer: c.customer, payment_method })
-        }))
+        Ok(card_of(self.platform_customer(p).await?))
     }
 
     /// The `auto_refill` part of `GET /partner/wallet`.
@@ -124,18 +138,19 @@ impl<T: Table> Billing<T> {
         cancel_url: &str,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let read = match self.load_for_partner(p, idem, &[keys::partner_customer(p)]).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
         let payments = self.payments()?;
-        self.partner_settings(p).await?;
+        super::load::partner_profile(&read, p)?;
         let currency = self.meters.currency();
         let amount = Money::parse_major(amount, currency).map_err(|e| OpError::invalid("amount", e))?;
         amount.check_chargeable().map_err(|e| OpError::invalid("amount", e))?;
         for (param, url) in [("success_url", success_url), ("cancel_url", cancel_url)] {
             check_url(url).map_err(|e| OpError::invalid(param, e))?;
         }
-        let customer = self.partner_customer(p, payments).await?;
+        let customer = self.partner_customer(p, platform_customer(&read, p)?, payments).await?;
         let mut meta = Metadata::new();
         for (k, v) in [
             (metadata::PARTNER, p.as_str()),
@@ -185,8 +200,13 @@ impl<T: Table> Billing<T> {
 
     /// The partner's customer on the platform account: created once (a race creates one
     /// customer, through the idempotency key) and stored.
-    async fn partner_customer(&self, p: &PartnerId, payments: &Payments) -> Result<CustomerId, OpError> {
-        if let Some(c) = self.platform_customer(p).await? {
+    async fn partner_customer(
+        &self,
+        p: &PartnerId,
+        read: Option<PlatformCustomer>,
+        payments: &Payments,
+    ) -> Result<CustomerId, OpError> {
+        if let Some(c) = read {
             return Ok(c.customer);
         }
         let new = NewCustomer {
@@ -238,13 +258,15 @@ impl<T: Table> Billing<T> {
         terms: &PartnerRefillTerms,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
-        self.partner_settings(p).await?;
-        let read = self.partner_refill(p).await?;
+        let needed = [keys::partner_refill(p), keys::partner_customer(p)];
+        let snapshot = match self.load_for_partner(p, idem, &needed).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
+        super::load::partner_profile(&snapshot, p)?;
+        let read = refill_setting(snapshot.get(&keys::partner_refill(p)))?;
         let current = &read.auto;
-        let card = self.partner_card(p).await?.is_some();
+        let card = card_of(platform_customer(&snapshot, p)?).is_some();
         let currency = self.meters.currency();
         let (next, amount) = if terms.enabled {
             let threshold =

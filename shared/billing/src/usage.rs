@@ -91,12 +91,6 @@ fn version_is(guard: Guard, version: u64) -> Condition {
     if version == 0 { Condition::not_exists(guard) } else { Condition::equals(guard, "version", Attr::n(version)) }
 }
 
-/// A partner that is gone reads as not suspended: the caller's own check of the workspace or
-/// partner answers for it.
-fn partner_is_suspended(profile: Option<&Item>) -> Result<bool, OpError> {
-    Ok(profile.map(records::partner_profile_from).transpose()?.is_some_and(|p| p.status.is_suspended()))
-}
-
 fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -135,35 +129,33 @@ impl<T: Table> Billing<T> {
         let request = format!("{w}\n{}\n{}", event.meter, event.quantity);
         let idem = IdempotencyKey::new(&format!("usage:{w}"), &event.event_id, request.as_bytes())
             .map_err(|e| OpError::invalid("event_id", e))?;
-        if let Some(reply) = self.replay(&idem).await? {
-            return Ok(reply);
-        }
-        let meter = self
-            .meters
-            .get(&event.meter)
-            .ok_or_else(|| OpError::invalid("meter", format!("unknown meter {:?}", event.meter.as_str())))?;
-        let wholesale = usage_charge(meter.unit_cost, event.quantity);
         for _ in 0..MAX_OP_ATTEMPTS {
-            // The workspace and its wallet in one read: the wallet state is the one the debit is
-            // conditioned on.
+            // The event's idempotency record, the workspace and its wallet in one read: the
+            // wallet state is the one the debit is conditioned on.
             let wallet = WalletId::Workspace(w.clone());
             // The partner's profile comes in the same read when this instance knows the
             // workspace's partner, else in a read of its own.
             let known = self.known_partner(w);
-            let mut read_keys = vec![keys::workspace_profile(w), keys::wallet(&wallet), keys::workspace_auto_topup(w)];
-            read_keys.extend(known.as_ref().map(keys::partner_profile));
-            let mut items = self.store.get_many(&read_keys).await?.into_iter();
-            let (profile, wallet_item, auto_topup) =
-                (items.next().flatten(), items.next().flatten(), items.next().flatten());
-            let ws = records::workspace_from(&profile.ok_or(OpError::NotFound("workspace"))?)?;
+            let mut needed = vec![keys::workspace_profile(w), keys::wallet(&wallet), keys::workspace_auto_topup(w)];
+            needed.extend(known.as_ref().map(keys::partner_profile));
+            let read = match self.load(&idem, &needed).await? {
+                Read::Answered(reply) => return Ok(reply),
+                Read::Fresh(read) => read,
+            };
+            let meter = self
+                .meters
+                .get(&event.meter)
+                .ok_or_else(|| OpError::invalid("meter", format!("unknown meter {:?}", event.meter.as_str())))?;
+            let wholesale = usage_charge(meter.unit_cost, event.quantity);
+            let ws = super::load::workspace(&read, w)?;
             self.remember_partner(&ws);
             let partner_profile = match known {
-                Some(p) if p == ws.partner => items.next().flatten(),
+                Some(p) if p == ws.partner => read.get(&keys::partner_profile(&p)).cloned(),
                 _ => self.store.get(&keys::partner_profile(&ws.partner)).await?,
             };
             // Usage is refused before it is recorded: the platform asks the access check before
             // a call, and a suspended partner's workspaces may not make one.
-            if partner_is_suspended(partner_profile.as_ref())? {
+            if super::load::is_suspended(partner_profile.as_ref())? {
                 return Err(OpError::AccessDenied(AccessDenied::PartnerSuspended));
             }
             let now = self.clock.now();
@@ -237,8 +229,9 @@ impl<T: Table> Billing<T> {
                 });
                 Reply::ok(body).to_stored()
             };
-            let state = wallet_state(wallet_item.as_ref())?;
-            let auto_topup = auto_topup.as_ref().map(records::auto_topup_from).transpose()?.unwrap_or_default();
+            let state = wallet_state(read.get(&keys::wallet(&wallet)))?;
+            let auto_topup = read.get(&keys::workspace_auto_topup(w));
+            let auto_topup = auto_topup.map(records::auto_topup_from).transpose()?.unwrap_or_default();
             let crossing = low_balance_event(&ws, &auto_topup, &event.event_id);
             match self.store.post_crossing(posting, state, Some(crossing), respond).await {
                 Ok(Outcome::Applied { response, entry }) => {
@@ -297,7 +290,7 @@ impl<T: Table> Billing<T> {
             .await?;
         let ws = records::workspace_from(&profile.ok_or(OpError::NotFound("workspace"))?)?;
         let facts = AccessFacts {
-            partner_suspended: partner_is_suspended(partner_profile.as_ref())?,
+            partner_suspended: super::load::is_suspended(partner_profile.as_ref())?,
             status: &ws.status,
             rebilled: ws.rebilling.rate(meter).is_some(),
             workspace_balance: wallet_state(wallet.as_ref())?.balance,
@@ -316,8 +309,8 @@ impl<T: Table> Billing<T> {
         rebilling: Rebilling,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let keys = [keys::partner_credit_rate(p), keys::workspace_profile(w)];
-        let read = match self.load_for_partner(p, idem, &keys).await? {
+        let needed = [keys::partner_credit_rate(p), keys::workspace_profile(w)];
+        let read = match self.load_for_partner(p, idem, &needed).await? {
             Read::Answered(reply) => return Ok(reply),
             Read::Fresh(read) => read,
         };
@@ -410,9 +403,11 @@ impl<T: Table> Billing<T> {
         actor: Actor,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let wallet = WalletId::Partner(p.clone());
+        let read = match self.load(idem, &[keys::partner_profile(p), keys::wallet(&wallet)]).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > super::REASON_MAX_CHARS {
             return Err(OpError::invalid(
@@ -420,9 +415,10 @@ impl<T: Table> Billing<T> {
                 format!("a reason of 1 to {} characters is required", super::REASON_MAX_CHARS),
             ));
         }
-        self.partner_settings(p).await?;
+        super::load::partner_profile(&read, p)?;
+        let state = wallet_state(read.get(&keys::wallet(&wallet)))?;
         let posting = Posting {
-            wallet: WalletId::Partner(p.clone()),
+            wallet,
             amount,
             // The platform settles a postpaid partner's statement: a correction may overdraw.
             overdraft: Overdraft::Allow,
@@ -439,7 +435,7 @@ impl<T: Table> Billing<T> {
         let respond = |e: &LedgerEntry| {
             Reply::new(201, json!({ "entry": entry_view(e), "balance": e.balance_after.to_string() })).to_stored()
         };
-        match self.store.post(posting, respond).await {
+        match self.store.post_from(posting, state, respond).await {
             Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => replayed(response),
             Ok(Outcome::KeyReused) => Err(OpError::KeyReused),
             Ok(Outcome::InsufficientBalance { .. }) => Err(internal("an adjustment that may overdraw was refused")),

@@ -9,10 +9,11 @@ use domain::{
     prorate, room_for_addon,
 };
 use store::{
-    Committed, Condition, Guard, IdempotencyKey, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting,
-    StoreError, Table, Write, keys, records,
+    Committed, Condition, Guard, IdempotencyKey, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting, Snapshot,
+    StoreError, Table, Write, keys, records, wallet_state,
 };
 
+use super::load::Read;
 use super::{
     Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view,
     entry_view, owned_addon_view, replayed, status_view, workspace_view,
@@ -89,13 +90,14 @@ impl<T: Table> Billing<T> {
         draft: WorkspaceDraft,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let read = match self.load_for_partner(p, idem, &[keys::partner_plan(p, draft.plan)]).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
         for _ in 0..MAX_OP_ATTEMPTS {
             let WorkspaceDraft { name, plan, anchor } = draft.clone();
             let new = NewWorkspace { id: WorkspaceId::generate(), name, plan, anchor };
-            match self.insert_workspace(p, new, idem).await {
+            match self.insert_workspace(p, new, &read, idem).await {
                 Err(OpError::AlreadyExists(_)) => continue,
                 done => return done,
             }
@@ -112,23 +114,27 @@ impl<T: Table> Billing<T> {
         new: NewWorkspace,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
-        self.insert_workspace(p, new, idem).await
+        let needed = [keys::partner_profile(p), keys::partner_plan(p, new.plan)];
+        let read = match self.load(idem, &needed).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
+        self.insert_workspace(p, new, &read, idem).await
     }
 
+    /// Writes a new workspace of `p` on its plan and the partner's settings, as `read` holds them.
     async fn insert_workspace(
         &self,
         p: &PartnerId,
         new: NewWorkspace,
+        read: &Snapshot,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         let name = check_label(&new.name).map_err(|e| OpError::invalid("name", e))?;
         let now = self.clock.now();
-        let plan = self.plan(p, new.plan).await?;
+        let plan = super::load::plan(read, p, new.plan)?;
         // A workspace starts with its partner's default re-billing (checked when it was saved).
-        let settings = self.partner_settings(p).await?;
+        let settings = super::load::partner_profile(read, p)?.settings;
         let anchor = new.anchor.unwrap_or_else(|| AnchorDay::of(now.date()));
         let cycle = Cycle::containing(anchor, now.date()).map_err(internal)?;
         let ws = Workspace {
@@ -444,9 +450,12 @@ impl<T: Table> Billing<T> {
         adjustment: PointsAdjustment,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let wallet = WalletId::Workspace(w.clone());
+        let needed = [keys::workspace_profile(w), keys::wallet(&wallet)];
+        let read = match self.load_for_partner(p, idem, &needed).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
         let PointsAdjustment { amount, reason, allow_negative, actor } = adjustment;
         let reason = reason.trim().to_owned();
         if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
@@ -455,9 +464,10 @@ impl<T: Table> Billing<T> {
                 format!("a reason of 1 to {REASON_MAX_CHARS} characters is required"),
             ));
         }
-        self.partner_workspace(p, w).await?;
+        super::load::partner_workspace(&read, p, w)?;
+        let state = wallet_state(read.get(&keys::wallet(&wallet)))?;
         let posting = Posting {
-            wallet: WalletId::Workspace(w.clone()),
+            wallet,
             amount,
             overdraft: if allow_negative { Overdraft::Allow } else { Overdraft::Forbid },
             kind: EntryKind::Adjustment { reason },
@@ -473,7 +483,7 @@ impl<T: Table> Billing<T> {
         let reply = |e: &domain::LedgerEntry| {
             Reply::new(201, json!({ "entry": entry_view(e), "balance": e.balance_after.to_string() })).to_stored()
         };
-        match self.store.post(posting, reply).await {
+        match self.store.post_from(posting, state, reply).await {
             Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => replayed(response),
             Ok(Outcome::InsufficientBalance { balance }) => {
                 Err(OpError::InsufficientPoints { balance, required: amount.magnitude() })
