@@ -278,7 +278,7 @@ mod tests {
             charge: true,
             actor: Actor::User("admin".into()),
         };
-        billing.add_addon(&w, &order, &key("addon")).await.unwrap();
+        billing.add_addon(&w, billing::Asker::Workspace(None), &order, &key("addon")).await.unwrap();
         (billing, clock)
     }
 

@@ -10,10 +10,12 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use domain::{AutoTopup, Money, PartnerId, Points, TopupOptionId, Workspace, WorkspaceId};
+use store::records::StripeConnection;
 use store::{IdempotencyKey, Table, keys, records};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
+use super::load::Read;
 use super::refill::{Card, Offer, Payer, Setting, TopupResult, Trigger, Unmatched, named_attempt, refill_view};
 use super::{Billing, OpError, Reply, WebhookOutcome};
 
@@ -46,7 +48,12 @@ impl<T: Table> Billing<T> {
 
     /// The card the workspace's last checkout saved, on its partner's account as it is now.
     pub(super) async fn saved_card(&self, ws: &Workspace) -> Result<Option<Card>, OpError> {
-        let Some(connection) = self.usable_connection(&ws.partner).await? else { return Ok(None) };
+        self.card_on(ws, self.usable_connection(&ws.partner).await?).await
+    }
+
+    /// The card the workspace's last checkout saved on `connection`, its partner's usable account.
+    async fn card_on(&self, ws: &Workspace, connection: Option<StripeConnection>) -> Result<Option<Card>, OpError> {
+        let Some(connection) = connection else { return Ok(None) };
         let item = self.store.get(&keys::workspace_customer(&ws.id, &connection.account)).await?;
         let customer = item.as_ref().map(records::stripe_customer_from).transpose()?;
         Ok(customer.and_then(|c| {
@@ -72,17 +79,22 @@ impl<T: Table> Billing<T> {
         refill: RefillTerms,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        // Who asks before what was answered (see `create_checkout`).
-        let ws = self.caller_workspace(w, partner_claim).await?;
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
-        let current = self.auto_topup(w).await?;
-        let card = self.saved_card(&ws).await?;
+        let needed =
+            |p: &PartnerId| vec![keys::workspace_auto_topup(w), keys::partner_topups(p), keys::partner_stripe(p)];
+        let (ws, read) = match self.load_for_workspace(w, partner_claim, idem, needed).await? {
+            (_, Read::Answered(reply)) => return Ok(reply),
+            (ws, Read::Fresh(read)) => (ws, read),
+        };
+        let current = read.get(&keys::workspace_auto_topup(w)).map(records::auto_topup_from).transpose()?;
+        let current = current.unwrap_or_default();
+        let connection =
+            read.get(&keys::partner_stripe(&ws.partner)).map(records::stripe_connection_from).transpose()?;
+        let card = self.card_on(&ws, self.usable(connection)).await?;
         let next = if enabled {
             let option =
                 option.ok_or_else(|| OpError::invalid("topup_option_id", "required to turn auto top-up on"))?;
-            let offered = self.topup_options(&ws.partner).await?;
+            let offered = read.get(&keys::partner_topups(&ws.partner)).map(records::topup_options_from).transpose()?;
+            let offered = offered.unwrap_or_default();
             let Some(chosen) = offered.options.iter().find(|o| o.id == option) else {
                 return Err(OpError::invalid("topup_option_id", "no such top-up option"));
             };

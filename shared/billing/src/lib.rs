@@ -31,6 +31,7 @@ use stripe_gateway::gateway::GatewayError;
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, RefillTerms, auto_topup_view};
 pub use events::PartnerEventKind;
+pub use load::Asker;
 pub use partner_wallet::{
     PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET, partner_refill_view,
 };

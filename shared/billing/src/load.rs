@@ -7,6 +7,25 @@ use store::{Committed, IdempotencyKey, Item, Key, Snapshot, Table, keys, records
 
 use super::{Billing, OpError, Reply};
 
+/// Who asks for a change of a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker<'a> {
+    /// The workspace's own user; the token may name the workspace's partner.
+    Workspace(Option<&'a PartnerId>),
+    /// An admin of the workspace's partner: refused while the partner is suspended, and
+    /// another partner's workspace is "not found".
+    Partner(&'a PartnerId),
+    /// The platform.
+    Platform,
+}
+
+/// What a change of a workspace read: the answer of a request answered before, or the
+/// workspace and the other items to decide on.
+pub(crate) enum WorkspaceRead {
+    Answered(Reply),
+    Fresh(Workspace, Snapshot),
+}
+
 /// What an operation's read found.
 pub(crate) enum Read {
     /// The request was answered before: answer the same.
@@ -47,6 +66,77 @@ impl<T: Table> Billing<T> {
             None => Ok(Read::Fresh(loaded.snapshot)),
             Some(used) => answered(used),
         }
+    }
+
+    /// [`Billing::load`] for a change a workspace's user asks for: the workspace is read with
+    /// it, and `keys` of its partner. Who asks comes before what was answered: a token whose
+    /// partner is not the workspace's is "not found", and never reads that workspace's stored
+    /// answers back through a known key. The partner's keys come in the same read when the token
+    /// names the partner or this instance has seen the workspace; else the workspace is read
+    /// first, on its own.
+    pub(crate) async fn load_for_workspace(
+        &self,
+        w: &WorkspaceId,
+        partner_claim: Option<&PartnerId>,
+        idem: &IdempotencyKey,
+        keys: impl Fn(&PartnerId) -> Vec<Key>,
+    ) -> Result<(Workspace, Read), OpError> {
+        let mut partner = match partner_claim.cloned().or_else(|| self.known_partner(w)) {
+            Some(p) => p,
+            None => self.caller_workspace(w, None).await?.partner,
+        };
+        loop {
+            let mut all = vec![keys::workspace_profile(w)];
+            all.extend(keys(&partner));
+            let loaded = self.store.load(idem, self.clock.now(), &all).await?;
+            let ws = workspace(&loaded.snapshot, w)?;
+            if partner_claim.is_some_and(|p| p != &ws.partner) {
+                return Err(OpError::NotFound("workspace"));
+            }
+            self.remember_partner(&ws);
+            if ws.partner != partner {
+                // Read for another partner than the workspace's (a workspace never changes
+                // partner, so this takes a remembered partner that was wrong): again, for its own.
+                partner = ws.partner;
+                continue;
+            }
+            return match loaded.used {
+                None => Ok((ws, Read::Fresh(loaded.snapshot))),
+                Some(used) => Ok((ws, answered(used)?)),
+            };
+        }
+    }
+}
+
+impl<T: Table> Billing<T> {
+    /// The one read of a change of workspace `w` that `asker` asks for: the workspace and `keys`
+    /// of its partner with the idempotency record, checked as [`Asker`] says.
+    pub(crate) async fn load_workspace_change(
+        &self,
+        w: &WorkspaceId,
+        asker: Asker<'_>,
+        idem: &IdempotencyKey,
+        keys: impl Fn(&PartnerId) -> Vec<Key>,
+    ) -> Result<WorkspaceRead, OpError> {
+        let (ws, read) = match asker {
+            Asker::Partner(p) => {
+                let mut needed = keys(p);
+                needed.push(keys::workspace_profile(w));
+                match self.load_for_partner(p, idem, &needed).await? {
+                    Read::Answered(reply) => return Ok(WorkspaceRead::Answered(reply)),
+                    Read::Fresh(read) => (partner_workspace(&read, p, w)?, read),
+                }
+            }
+            Asker::Workspace(claim) => match self.load_for_workspace(w, claim, idem, keys).await? {
+                (_, Read::Answered(reply)) => return Ok(WorkspaceRead::Answered(reply)),
+                (ws, Read::Fresh(read)) => (ws, read),
+            },
+            Asker::Platform => match self.load_for_workspace(w, None, idem, keys).await? {
+                (_, Read::Answered(reply)) => return Ok(WorkspaceRead::Answered(reply)),
+                (ws, Read::Fresh(read)) => (ws, read),
+            },
+        };
+        Ok(WorkspaceRead::Fresh(ws, read))
     }
 }
 

@@ -13,11 +13,12 @@ use domain::{
     CheckoutStatus, CreditRateError, Money, PartnerId, Points, TopupOptionId, WalletId, Workspace, WorkspaceId,
 };
 use store::records::{self, CheckoutRecord, StripeConnection, StripeCustomer};
-use store::{Attr, Condition, Guard, IdempotencyKey, StoreError, Table, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, Snapshot, StoreError, Table, Write, keys};
 use stripe_gateway::event::metadata;
 use stripe_gateway::gateway::{Account, Gateway, GatewayError, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::{self as stripe_ids, AccountId, CustomerId, OAuthCode};
 
+use super::load::Read;
 use super::{Billing, OpError, Reply};
 
 /// The deployment's Stripe: the gateway (for the functions that call Stripe), the webhook
@@ -180,11 +181,12 @@ impl<T: Table> Billing<T> {
         code: &OAuthCode,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let read = match self.load_for_partner(p, idem, &[keys::partner_stripe(p)]).await? {
+            Read::Answered(reply) => return Ok(reply),
+            Read::Fresh(read) => read,
+        };
         let payments = self.payments()?;
-        self.partner_settings(p).await?;
+        super::load::partner_profile(&read, p)?;
         let connected = match payments.gateway()?.connect_account(code).await {
             Ok(c) => c,
             Err(GatewayError::InvalidRequest { .. }) => {
@@ -218,17 +220,30 @@ impl<T: Table> Billing<T> {
             Some(_) => Condition::equals(Guard::StripeAccountClaim, "partner_id", Attr::s(p.as_str())),
             None => Condition::not_exists(Guard::StripeAccountClaim),
         };
+        // Replaces the connection read with the request: a connection made meanwhile fails the
+        // guard, and this answers 409 to be retried (its old account's claim would be kept).
+        let old = read.get(&keys::partner_stripe(p)).map(records::stripe_connection_from).transpose()?;
+        let as_read = match &old {
+            Some(old) => Condition::equals(Guard::StripeConnectionAsRead, "account", Attr::s(old.account.as_str())),
+            None => Condition::not_exists(Guard::StripeConnectionAsRead),
+        };
         let mut writes = vec![
-            Write::Put { item: records::stripe_connection_item(p, &connection), condition: Condition::Always },
+            Write::Put { item: records::stripe_connection_item(p, &connection), condition: as_read },
             Write::Put { item: records::stripe_account_item(&connected.account, p), condition: claim },
         ];
-        if let Some(old) = self.stripe_connection(p).await?.filter(|old| old.account != connected.account) {
+        if let Some(old) = old.filter(|old| old.account != connected.account) {
             writes.push(Write::Delete { key: keys::stripe_account(&old.account), condition: Condition::Always });
         }
         tracing::info!(partner = %p, account = %connected.account, livemode = connected.livemode, "Stripe account connected");
         let reply = Reply::ok(super::stripe_connection_view(&connection));
-        self.commit(idem, writes, reply, |_| OpError::AlreadyExists("Stripe account connected by another partner"))
-            .await
+        self.commit(idem, writes, reply, |failed| {
+            if failed.contains(Guard::StripeAccountClaim) {
+                OpError::AlreadyExists("Stripe account connected by another partner")
+            } else {
+                OpError::Conflict
+            }
+        })
+        .await
     }
 
     /// `POST /workspace/checkout`: a Checkout Session on the partner's connected account for a
@@ -241,14 +256,20 @@ impl<T: Table> Billing<T> {
         request: &CheckoutRequest,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        // Who asks comes before what was answered: a token whose partner is not the workspace's
-        // must not read that workspace's stored answers back through a known key.
-        let ws = self.caller_workspace(w, partner_claim).await?;
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let needed = |p: &PartnerId| {
+            vec![
+                keys::partner_profile(p),
+                keys::partner_stripe(p),
+                keys::partner_topups(p),
+                keys::partner_credit_rate(p),
+            ]
+        };
+        let (ws, read) = match self.load_for_workspace(w, partner_claim, idem, needed).await? {
+            (_, Read::Answered(reply)) => return Ok(reply),
+            (ws, Read::Fresh(read)) => (ws, read),
+        };
         let payments = self.payments()?;
-        let profile = self.partner_profile(&ws.partner).await?;
+        let profile = super::load::partner_profile(&read, &ws.partner)?;
         if profile.status.is_suspended() {
             return Err(OpError::AccessDenied(domain::AccessDenied::PartnerSuspended));
         }
@@ -256,16 +277,17 @@ impl<T: Table> Billing<T> {
         if !settings.credit_billing {
             return Err(OpError::Forbidden("credit billing is off for this workspace's partner"));
         }
+        let connection =
+            read.get(&keys::partner_stripe(&ws.partner)).map(records::stripe_connection_from).transpose()?;
         let connection = self
-            .usable_connection(&ws.partner)
-            .await?
+            .usable(connection)
             .ok_or(OpError::Forbidden("this workspace's partner has no connected Stripe account"))?;
         let (Some(success_url), Some(cancel_url)) = (settings.success_url, settings.cancel_url) else {
             return Err(OpError::Forbidden(
                 "this workspace's partner has not set its checkout success and cancel URLs",
             ));
         };
-        let (points, amount, option) = self.offer(&ws.partner, self.floors_of(&profile), request).await?;
+        let (points, amount, option) = offer(&read, &ws.partner, self.floors_of(&profile), request)?;
 
         let customer = self.workspace_customer(&ws, &connection.account, payments).await?;
         let mut meta = Metadata::new();
@@ -322,45 +344,6 @@ impl<T: Table> Billing<T> {
         self.commit(idem, writes, reply, |_| OpError::Internal(format!("checkout {} stored twice", created.id))).await
     }
 
-    /// The points and the amount of what the workspace asked for, priced now.
-    async fn offer(
-        &self,
-        p: &PartnerId,
-        floors: &domain::WholesaleFloors,
-        request: &CheckoutRequest,
-    ) -> Result<(Points, Money, Option<TopupOptionId>), OpError> {
-        match request {
-            CheckoutRequest::Option(id) => {
-                let list = self.topup_options(p).await?;
-                let found = list
-                    .options
-                    .iter()
-                    .find(|o| &o.id == id)
-                    .ok_or_else(|| OpError::invalid("topup_option_id", "no such top-up option"))?;
-                // Saved at or above the floor; the platform may have raised it since.
-                floors.check_option(&found.option).map_err(|_| {
-                    OpError::Forbidden("this top-up option is below the platform's wholesale floor: it can't be sold")
-                })?;
-                let amount = found.option.amount();
-                amount.check_chargeable().map_err(|e| OpError::invalid("topup_option_id", e))?;
-                Ok((found.option.points(), amount, Some(id.clone())))
-            }
-            CheckoutRequest::Points(points) => {
-                let rate = self.credit_rate(p).await?.ok_or_else(|| {
-                    OpError::invalid("points", "this partner sells no points at a rate: pick a top-up option")
-                })?;
-                floors.check_rate(rate.rate()).map_err(|e| match e {
-                    CreditRateError::BelowWholesale { .. } | CreditRateError::NoFloor { .. } => OpError::Forbidden(
-                        "the partner's credit rate is below the platform's cost: points can't be sold at it",
-                    ),
-                    e => OpError::invalid("points", e),
-                })?;
-                let amount = rate.amount_for(*points).map_err(|e| OpError::invalid("points", e))?;
-                Ok((*points, amount, None))
-            }
-        }
-    }
-
     /// The workspace's customer on `account`: created once (a race creates one customer, through
     /// the idempotency key) and stored.
     async fn workspace_customer(
@@ -408,6 +391,48 @@ impl<T: Table> Billing<T> {
                 Ok(records::stripe_customer_from(&item)?.customer)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The points and the amount of what the workspace asked for, priced now on the partner's terms
+/// as read.
+fn offer(
+    read: &Snapshot,
+    p: &PartnerId,
+    floors: &domain::WholesaleFloors,
+    request: &CheckoutRequest,
+) -> Result<(Points, Money, Option<TopupOptionId>), OpError> {
+    match request {
+        CheckoutRequest::Option(id) => {
+            let list = read.get(&keys::partner_topups(p)).map(records::topup_options_from).transpose()?;
+            let list = list.unwrap_or_default();
+            let found = list
+                .options
+                .iter()
+                .find(|o| &o.id == id)
+                .ok_or_else(|| OpError::invalid("topup_option_id", "no such top-up option"))?;
+            // Saved at or above the floor; the platform may have raised it since.
+            floors.check_option(&found.option).map_err(|_| {
+                OpError::Forbidden("this top-up option is below the platform's wholesale floor: it can't be sold")
+            })?;
+            let amount = found.option.amount();
+            amount.check_chargeable().map_err(|e| OpError::invalid("topup_option_id", e))?;
+            Ok((found.option.points(), amount, Some(id.clone())))
+        }
+        CheckoutRequest::Points(points) => {
+            let rate = read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?;
+            let rate = rate.ok_or_else(|| {
+                OpError::invalid("points", "this partner sells no points at a rate: pick a top-up option")
+            })?;
+            floors.check_rate(rate.rate()).map_err(|e| match e {
+                CreditRateError::BelowWholesale { .. } | CreditRateError::NoFloor { .. } => OpError::Forbidden(
+                    "the partner's credit rate is below the platform's cost: points can't be sold at it",
+                ),
+                e => OpError::invalid("points", e),
+            })?;
+            let amount = rate.amount_for(*points).map_err(|e| OpError::invalid("points", e))?;
+            Ok((*points, amount, None))
         }
     }
 }

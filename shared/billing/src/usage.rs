@@ -102,7 +102,7 @@ impl<T: Table> Billing<T> {
         self
     }
 
-    fn remember_partner(&self, ws: &Workspace) {
+    pub(super) fn remember_partner(&self, ws: &Workspace) {
         let mut cache = self.partner_of.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_CACHED_WORKSPACES {
             cache.clear();
@@ -110,7 +110,7 @@ impl<T: Table> Billing<T> {
         cache.insert(ws.id.clone(), ws.partner.clone());
     }
 
-    fn known_partner(&self, w: &WorkspaceId) -> Option<PartnerId> {
+    pub(super) fn known_partner(&self, w: &WorkspaceId) -> Option<PartnerId> {
         self.partner_of.lock().unwrap_or_else(|p| p.into_inner()).get(w).cloned()
     }
 
@@ -471,17 +471,6 @@ impl<T: Table> Billing<T> {
         }))
     }
 
-    /// Whether a prepaid partner's wallet still allows purchases (postpaid always does).
-    pub(super) async fn partner_may_spend(&self, p: &PartnerId) -> Result<(), OpError> {
-        let [wallet, billing] =
-            self.read::<2>([keys::wallet(&WalletId::Partner(p.clone())), keys::partner_billing(p)]).await?;
-        let mode = records::partner_billing_from(billing.as_ref())?.mode;
-        if !mode.allows(wallet_state(wallet.as_ref())?.balance) {
-            return Err(OpError::AccessDenied(AccessDenied::PartnerWalletDepleted));
-        }
-        Ok(())
-    }
-
     /// Folds every shard's accruals into their partners' wallets, batch by batch, until all are
     /// empty, [`MAX_FOLD_BATCHES_PER_RUN`] batches were made, or `deadline` passed.
     pub async fn fold_all(&self, deadline: Option<Instant>) -> Result<FoldRun, OpError> {
@@ -681,4 +670,13 @@ pub fn rebilling_view(r: &Rebilling) -> Value {
         "enabled": r.enabled,
         "rates": r.rates.iter().map(|(k, v)| (k.to_string(), json!(v.to_string()))).collect::<serde_json::Map<_, _>>(),
     })
+}
+
+/// Whether a prepaid partner's wallet still allows purchases (postpaid always does).
+pub(super) fn partner_may_spend(billing: Option<&Item>, wallet: Option<&Item>) -> Result<(), OpError> {
+    let mode = records::partner_billing_from(billing)?.mode;
+    if !mode.allows(wallet_state(wallet)?.balance) {
+        return Err(OpError::AccessDenied(AccessDenied::PartnerWalletDepleted));
+    }
+    Ok(())
 }

@@ -34,7 +34,9 @@ use domain::{
     WalletId, WorkspaceId, clawback_total,
 };
 use store::records::{self, CheckoutRecord, PaymentRecord};
-use store::{Attr, Condition, Guard, IdempotencyKey, Outcome, Posting, StoreError, Table, Write, keys};
+use store::{
+    Attr, Condition, Guard, IdempotencyKey, Outcome, Posting, StoreError, Table, WalletState, Write, keys, wallet_state,
+};
 use stripe_gateway::event::{
     ChargeObject, DisputeObject, Event, EventObject, PaymentIntentObject, SessionObject, metadata,
 };
@@ -82,6 +84,19 @@ impl WebhookOutcome {
 pub(super) const CREDIT_SCOPE: &str = "stripe-credit";
 const CLAWBACK_SCOPE: &str = "stripe-clawback";
 
+/// The wallet a session's metadata names: a workspace's checkout names its workspace, a
+/// partner's wallet checkout its partner. A hint, checked against the checkout record.
+fn wallet_of_session(s: &SessionObject) -> Option<WalletId> {
+    let named = |key: &str| s.metadata.get(key).map(String::as_str);
+    if let Some(w) = named(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok()) {
+        return Some(WalletId::Workspace(w));
+    }
+    match (named(metadata::SOURCE), named(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok())) {
+        (Some(super::SOURCE_PARTNER_WALLET), Some(p)) => Some(WalletId::Partner(p)),
+        _ => None,
+    }
+}
+
 fn refused(param: &str, message: impl ToString) -> OpError {
     OpError::invalid(param, message)
 }
@@ -116,12 +131,14 @@ impl<T: Table> Billing<T> {
             }
             _ => {}
         }
+        // Each kind's work is a future of its own on the heap: inline, the largest of them (a
+        // credit over the DynamoDB client) would make every delivery's future that large.
         let outcome = match &event.object {
-            EventObject::CheckoutSession(s) => self.on_session(&event, s).await?,
-            EventObject::PaymentIntent(pi) => self.on_payment_intent(&event, pi).await?,
-            EventObject::Charge(c) => self.on_refund(&event, c).await?,
-            EventObject::Dispute(d) => self.on_dispute(&event, d).await?,
-            EventObject::Deauthorized => self.on_deauthorized(&event).await?,
+            EventObject::CheckoutSession(s) => Box::pin(self.on_session(&event, s)).await?,
+            EventObject::PaymentIntent(pi) => Box::pin(self.on_payment_intent(&event, pi)).await?,
+            EventObject::Charge(c) => Box::pin(self.on_refund(&event, c)).await?,
+            EventObject::Dispute(d) => Box::pin(self.on_dispute(&event, d)).await?,
+            EventObject::Deauthorized => Box::pin(self.on_deauthorized(&event)).await?,
             EventObject::Other => WebhookOutcome::Ignored,
         };
         let account = event.account.as_ref().map_or("", AccountId::as_str);
@@ -132,17 +149,29 @@ impl<T: Table> Billing<T> {
     // ---- checkout sessions ----------------------------------------------------------------
 
     async fn on_session(&self, event: &Event, s: &SessionObject) -> Result<WebhookOutcome, OpError> {
-        let Some(item) = self.store.get(&keys::checkout(&s.id)).await? else {
+        // The wallet the session's metadata names is read with the checkout: the checkout
+        // record decides which wallet is credited, and the metadata only saves a second read
+        // when it agrees.
+        let hinted = wallet_of_session(s);
+        let mut needed = vec![keys::checkout(&s.id)];
+        needed.extend(hinted.as_ref().map(keys::wallet));
+        let mut items = self.store.get_many(&needed).await?.into_iter();
+        let (checkout, hinted_state) = (items.next().flatten(), items.next().flatten());
+        let Some(item) = checkout else {
             // A Connect endpoint hears about every session on the partners' accounts, ours or not.
             tracing::info!(checkout = %s.id, "not a checkout of ours");
             return Ok(WebhookOutcome::Ignored);
         };
         let checkout = records::checkout_from(&item)?;
+        let wallet = match hinted {
+            Some(hinted) if hinted == checkout.wallet => Some(wallet_state(hinted_state.as_ref())?),
+            _ => None,
+        };
         note_tenant(&checkout.partner, &checkout.wallet);
         same_account(event, checkout.account.as_ref())?;
         match (event.type_.as_str(), s.payment_status) {
             ("checkout.session.completed" | "checkout.session.async_payment_succeeded", PaymentStatus::Paid) => {
-                self.credit_checkout(event, &checkout, s).await
+                self.credit_checkout(event, &checkout, wallet, s).await
             }
             ("checkout.session.completed", _) => self.move_checkout(&checkout, CheckoutStatus::AwaitingPayment).await,
             ("checkout.session.async_payment_succeeded", _) => {
@@ -160,6 +189,7 @@ impl<T: Table> Billing<T> {
         &self,
         event: &Event,
         checkout: &CheckoutRecord,
+        wallet: Option<WalletState>,
         s: &SessionObject,
     ) -> Result<WebhookOutcome, OpError> {
         if checkout.status == CheckoutStatus::Credited {
@@ -234,7 +264,11 @@ impl<T: Table> Billing<T> {
                 ),
             ],
         };
-        match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
+        let state = match wallet {
+            Some(state) => state,
+            None => self.store.wallet(&checkout.wallet).await?,
+        };
+        match self.store.post_from(posting, state, |_| json!({ "outcome": "credited" })).await {
             Ok(Outcome::Applied { entry, .. }) => {
                 tracing::info!(wallet = %checkout.wallet, checkout = %checkout.id, points = %checkout.points,
                     entry = %entry.id, "checkout credited");

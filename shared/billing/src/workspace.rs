@@ -9,11 +9,11 @@ use domain::{
     prorate, room_for_addon,
 };
 use store::{
-    Committed, Condition, Guard, IdempotencyKey, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting, Snapshot,
-    StoreError, Table, Write, keys, records, wallet_state,
+    Committed, Condition, Guard, IdempotencyKey, Key, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting,
+    Snapshot, StoreError, Table, Write, keys, records, wallet_state,
 };
 
-use super::load::Read;
+use super::load::{Asker, Read, WorkspaceRead};
 use super::{
     Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view,
     entry_view, owned_addon_view, replayed, status_view, workspace_view,
@@ -318,18 +318,44 @@ impl<T: Table> Billing<T> {
     /// Buys (or, for a partner, grants) an add-on: the prorated points are debited in ONE
     /// transaction with the new add-on, the ledger entry, the idempotency record and the
     /// workspace's re-evaluated status. If the workspace changed meanwhile, it starts over.
+    ///
+    /// The first attempt reads the workspace, its wallet, its partner's profile, add-on terms,
+    /// plans, wallet and billing mode with the idempotency record in one `BatchGetItem`, and the
+    /// workspace's add-ons in one `Query` at the same time; an attempt after a lost race reads
+    /// them again one by one.
     pub async fn add_addon(
         &self,
         w: &WorkspaceId,
+        asker: Asker<'_>,
         order: &AddonOrder,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let wallet = WalletId::Workspace(w.clone());
+        let needed = |p: &PartnerId| {
+            let mut keys: Vec<Key> = PlanId::ALL.iter().map(|id| keys::partner_plan(p, *id)).collect();
+            keys.extend([
+                keys::wallet(&wallet),
+                keys::partner_profile(p),
+                keys::partner_addon(p, order.code),
+                keys::wallet(&WalletId::Partner(p.clone())),
+                keys::partner_billing(p),
+            ]);
+            keys
+        };
+        let mut first = match self.load_with_addons(w, asker, idem, needed).await? {
+            (WorkspaceRead::Answered(reply), _) => return Ok(reply),
+            (WorkspaceRead::Fresh(ws, read), addons) => Some((ws, read, addons)),
+        };
         for _ in 0..MAX_OP_ATTEMPTS {
-            let ws = self.workspace(w).await?;
-            let profile = self.partner_profile(&ws.partner).await?;
+            let (ws, read, mut addons) = match first.take() {
+                Some((ws, read, addons)) => (ws, read, addons),
+                None => {
+                    let ws = self.workspace(w).await?;
+                    let read = self.store.load(idem, self.clock.now(), &needed(&ws.partner)).await?.snapshot;
+                    (ws, read, self.addons_of(w).await?)
+                }
+            };
+            let profile = super::load::partner_profile(&read, &ws.partner)?;
             if profile.status.is_suspended() {
                 return Err(OpError::AccessDenied(domain::AccessDenied::PartnerSuspended));
             }
@@ -337,12 +363,15 @@ impl<T: Table> Billing<T> {
             if !order.by_partner && !settings.credit_billing {
                 return Err(OpError::Forbidden("add-on credit billing is off for this workspace's partner"));
             }
-            let offer = self.partner_addon(&ws.partner, order.code).await?;
+            let offer = read.get(&keys::partner_addon(&ws.partner, order.code));
+            let offer = offer.map(records::partner_addon_from).transpose()?;
+            let offer = offer.unwrap_or_else(|| domain::PartnerAddon::default_for(order.code));
             if !order.by_partner && !offer.enabled {
                 return Err(OpError::invalid("addon", "this add-on is not offered"));
             }
             // A prepaid partner pays the platform before its workspaces take more.
-            self.partner_may_spend(&ws.partner).await?;
+            let partner_wallet = read.get(&keys::wallet(&WalletId::Partner(ws.partner.clone())));
+            super::usage::partner_may_spend(read.get(&keys::partner_billing(&ws.partner)), partner_wallet)?;
             let now = self.clock.now();
             let cycle = Cycle::containing(ws.anchor, now.date()).map_err(internal)?;
             let prorated = prorate(offer.points, order.quantity, &cycle, now.date())
@@ -356,12 +385,11 @@ impl<T: Table> Billing<T> {
                 period_end: cycle.end(),
                 created_at: now,
             };
-            let mut addons = self.addons_of(w).await?;
             // Exact under concurrent purchases: the workspace's version condition below makes a
             // purchase that raced another decide again on the list that includes it.
             room_for_addon(&addons).map_err(OpError::AddonLimit)?;
             addons.push(addon.clone());
-            let plan = self.plan(&ws.partner, ws.plan).await?;
+            let plan = super::load::plan(&read, &ws.partner, ws.plan)?;
             let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(|e| OpError::invalid("quantity", e))?;
             let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
             let charged = if order.charge { prorated.amount() } else { Default::default() };
@@ -378,7 +406,7 @@ impl<T: Table> Billing<T> {
                 created_at: now,
             };
             let posting = Posting {
-                wallet: WalletId::Workspace(w.clone()),
+                wallet: wallet.clone(),
                 amount: PointsDelta::debit(charged),
                 overdraft: Overdraft::Forbid,
                 kind: EntryKind::AddonPurchase {
@@ -426,7 +454,8 @@ impl<T: Table> Billing<T> {
                 )
                 .to_stored()
             };
-            match self.store.post(posting, reply).await {
+            let state = wallet_state(read.get(&keys::wallet(&wallet)))?;
+            match self.store.post_from(posting, state, reply).await {
                 Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => {
                     return replayed(response);
                 }
@@ -496,18 +525,31 @@ impl<T: Table> Billing<T> {
 
     /// The workspace cancels an add-on: it keeps counting until its period ends, then ends
     /// instead of renewing.
-    pub async fn cancel_addon(&self, w: &WorkspaceId, id: &AddonId, idem: &IdempotencyKey) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
-        let item = self.store.get(&keys::workspace_addon(w, id)).await?.ok_or(OpError::NotFound("add-on"))?;
-        let mut addon = records::workspace_addon_from(&item)?;
+    pub async fn cancel_addon(
+        &self,
+        w: &WorkspaceId,
+        asker: Asker<'_>,
+        id: &AddonId,
+        idem: &IdempotencyKey,
+    ) -> Result<Reply, OpError> {
+        // The add-on's label is the partner's: its terms for every add-on come in the one read.
+        let needed = |p: &PartnerId| {
+            let terms = AddonCode::ALL.into_iter().map(|code| keys::partner_addon(p, code));
+            std::iter::once(keys::workspace_addon(w, id)).chain(terms).collect()
+        };
+        let (ws, read) = match self.load_workspace_change(w, asker, idem, needed).await? {
+            WorkspaceRead::Answered(reply) => return Ok(reply),
+            WorkspaceRead::Fresh(ws, read) => (ws, read),
+        };
+        let item = read.get(&keys::workspace_addon(w, id)).ok_or(OpError::NotFound("add-on"))?;
+        let mut addon = records::workspace_addon_from(item)?;
         if addon.status != AddonStatus::Active {
             return Err(OpError::invalid("addon_id", format!("the add-on is {}, not active", addon.status.as_str())));
         }
         addon.status = AddonStatus::Cancelling;
-        let ws = self.workspace(w).await?;
-        let label = self.partner_addon(&ws.partner, addon.code).await?.label;
+        let terms = read.get(&keys::partner_addon(&ws.partner, addon.code));
+        let label = terms.map(records::partner_addon_from).transpose()?;
+        let label = label.unwrap_or_else(|| domain::PartnerAddon::default_for(addon.code)).label;
         let writes = vec![Write::Update {
             key: keys::workspace_addon(w, id),
             set: vec![("status".into(), store::Attr::s(AddonStatus::Cancelling.as_str()))],
@@ -527,12 +569,8 @@ impl<T: Table> Billing<T> {
         id: &AddonId,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
-        self.partner_workspace(p, w).await?;
         let id = id.clone();
-        self.evolve(w, idem, move |_, addons| {
+        self.evolve(w, Asker::Partner(p), idem, move |_, addons| {
             let addon = addons.iter_mut().find(|a| a.id == id).ok_or(OpError::NotFound("add-on"))?;
             if !addon.status.counts_toward_limits() {
                 return Err(OpError::invalid("addon_id", format!("the add-on is already {}", addon.status.as_str())));
@@ -555,8 +593,7 @@ impl<T: Table> Billing<T> {
         plan: PlanId,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        self.partner_workspace(p, w).await?;
-        self.evolve(w, idem, move |ws, _| {
+        self.evolve(w, Asker::Partner(p), idem, move |ws, _| {
             ws.plan = plan;
             Ok(vec![])
         })
@@ -565,7 +602,7 @@ impl<T: Table> Billing<T> {
 
     /// The platform reports what a workspace uses; it pauses or resumes accordingly.
     pub async fn report_usage(&self, w: &WorkspaceId, usage: Usage, idem: &IdempotencyKey) -> Result<Reply, OpError> {
-        self.evolve(w, idem, move |ws, _| {
+        self.evolve(w, Asker::Platform, idem, move |ws, _| {
             ws.usage = usage;
             Ok(vec![])
         })
@@ -611,25 +648,56 @@ impl<T: Table> Billing<T> {
         }
     }
 
+    /// [`Billing::load_workspace_change`], and the workspace's add-ons in one `Query` at the same
+    /// time (none with a request answered before). The two reads' futures side by side are
+    /// large, so they wait on the heap.
+    async fn load_with_addons(
+        &self,
+        w: &WorkspaceId,
+        asker: Asker<'_>,
+        idem: &IdempotencyKey,
+        keys: impl Fn(&PartnerId) -> Vec<Key>,
+    ) -> Result<(WorkspaceRead, Vec<WorkspaceAddon>), OpError> {
+        let both = async { tokio::join!(self.load_workspace_change(w, asker, idem, keys), self.addons_of(w)) };
+        let (read, addons) = Box::pin(both).await;
+        match read? {
+            answered @ WorkspaceRead::Answered(_) => Ok((answered, Vec::new())),
+            fresh @ WorkspaceRead::Fresh(..) => Ok((fresh, addons?)),
+        }
+    }
+
     /// Applies `change` to the workspace (and its add-ons), re-evaluates its status and writes
     /// it all in one transaction conditioned on the workspace's version; starts over if the
     /// workspace moved meanwhile.
+    ///
+    /// The first attempt reads the workspace and its partner's plans with the idempotency record
+    /// in one `BatchGetItem`, and the workspace's add-ons in one `Query` at the same time.
     async fn evolve(
         &self,
         w: &WorkspaceId,
+        asker: Asker<'_>,
         idem: &IdempotencyKey,
         change: impl Fn(&mut Workspace, &mut Vec<WorkspaceAddon>) -> Result<Vec<Write>, OpError>,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
-            return Ok(reply);
-        }
+        let plans = |p: &PartnerId| PlanId::ALL.iter().map(|id| keys::partner_plan(p, *id)).collect();
+        let mut first = match self.load_with_addons(w, asker, idem, plans).await? {
+            (WorkspaceRead::Answered(reply), _) => return Ok(reply),
+            (WorkspaceRead::Fresh(ws, read), addons) => Some((ws, read, addons)),
+        };
         for _ in 0..MAX_OP_ATTEMPTS {
-            let mut ws = self.workspace(w).await?;
-            let mut addons = self.addons_of(w).await?;
+            // The first attempt decides on what the one read found; one after a lost race reads
+            // the workspace again.
+            let (mut ws, read, mut addons) = match first.take() {
+                Some((ws, read, addons)) => (ws, Some(read), addons),
+                None => (self.workspace(w).await?, None, self.addons_of(w).await?),
+            };
             let expected = ws.version;
             let before = ws.status.clone();
             let mut writes = change(&mut ws, &mut addons)?;
-            let plan = self.plan(&ws.partner, ws.plan).await?;
+            let plan = match &read {
+                Some(read) => super::load::plan(read, &ws.partner, ws.plan)?,
+                None => self.plan(&ws.partner, ws.plan).await?,
+            };
             let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
             ws.status = status;
             ws.version = expected + 1;

@@ -164,6 +164,8 @@ pub enum Guard {
     StripeAccountClaim,
     /// The partner's Stripe connection still names the account the event is about.
     StripeConnectionAccount,
+    /// The partner's Stripe connection is the one read with the request (or still none).
+    StripeConnectionAsRead,
     /// A Checkout Session's record does not exist yet.
     CheckoutNew,
     /// A checkout is in one of the states it may move from.

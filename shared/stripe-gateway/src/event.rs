@@ -66,6 +66,10 @@ pub struct SessionObject {
     pub amount_total: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// What the session was created with: never trusted over the checkout record, only a hint
+    /// of which wallet to read with it.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

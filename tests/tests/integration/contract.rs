@@ -360,6 +360,38 @@ async fn batch_reads_answer_in_order<T: Table>(store: Store<T>) {
     assert!(matches!(store.table().get_many(&[missing.clone(), missing]).await, Err(TableError::Fatal { .. })));
 }
 
+/// An operation's one read: its idempotency record (answered before, reused, expired or
+/// unused) and its items, repeats allowed, in one batch.
+async fn one_load_reads_the_record_and_the_items<T: Table>(store: Store<T>) {
+    let tag = fastrand::u32(..);
+    let idem = |request: &[u8]| store::IdempotencyKey::new("load", &format!("k{tag}"), request).unwrap();
+    let w = new_wallet();
+    store.post(posting(&w, "3", Overdraft::Forbid, "fund"), respond).await.unwrap();
+    let (wallet, missing) = (keys::wallet(&w), keys::wallet(&new_wallet()));
+    let asked = [wallet.clone(), missing.clone(), wallet.clone()];
+
+    let fresh = store.load(&idem(b"first"), T0, &asked).await.unwrap();
+    assert_eq!(fresh.used, None);
+    assert_eq!(fresh.snapshot.get(&wallet).and_then(|i| i.get("version")), Some(&Attr::n(1)));
+    assert_eq!(fresh.snapshot.get(&missing), None);
+
+    store.commit(&idem(b"first"), T0, vec![], &json!({ "answer": 1 })).await.unwrap();
+    let replay = store.load(&idem(b"first"), T0, &asked).await.unwrap();
+    assert_eq!(replay.used, Some(store::Committed::Replayed { response: json!({ "answer": 1 }) }));
+    assert!(replay.snapshot.get(&wallet).is_some(), "the items come with a replay too");
+    let reused = store.load(&idem(b"another request"), T0, &[]).await.unwrap();
+    assert_eq!(reused.used, Some(store::Committed::KeyReused));
+    let expired = store.load(&idem(b"another request"), T0 + Duration::days(8), &asked).await.unwrap();
+    assert_eq!(expired.used, None);
+}
+
+#[test]
+#[should_panic(expected = "was not in the operation's read")]
+fn a_key_the_load_did_not_read_is_a_bug() {
+    let never_read = keys::wallet(&new_wallet());
+    store::Snapshot::default().get(&never_read);
+}
+
 #[test]
 fn points_used_here_are_exact() {
     // Guard for the fixtures above: "-30.2575" really has 4 places and survives parsing.
@@ -395,4 +427,5 @@ contract_suite!(
     partner_ledger_lists_all_its_workspaces,
     batch_reads_answer_in_order,
     a_cancelled_transaction_names_exactly_its_failed_guards,
+    one_load_reads_the_record_and_the_items,
 );

@@ -15,7 +15,7 @@ use time::macros::datetime;
 use super::autotopup::{charge_requests, turn_on, with_saved_card};
 use super::checkout::{events_of, seller, session};
 use super::partner_wallet::wallet_checkout;
-use super::{Api, P, Q, Resp, W};
+use super::{Api, P, Q, Resp, W, X};
 
 fn outcome(r: &Resp) -> &str {
     assert_eq!(r.status, 200, "{}", r.body);
@@ -201,10 +201,17 @@ async fn a_checkout_credits_only_what_its_session_charged<T: Table>(api: Api<T>)
     )
     .await;
     assert_eq!(api.balance(P, W).await, "0.00");
-    let genuine = edited(&completed, |o| o["metadata"]["points"] = json!("5000000"));
+    // The metadata names another tenant's workspace: the wallet read with the checkout is only a
+    // hint, and the checkout record's wallet is credited.
+    let genuine = edited(&completed, |o| {
+        o["metadata"]["points"] = json!("5000000");
+        o["metadata"]["workspace_id"] = json!(X);
+    });
+    let rival = api.balance(Q, X).await;
     assert_eq!(outcome(&api.deliver(&genuine).await), "credited");
     assert_eq!(outcome(&api.deliver(&completed).await), "already_credited");
     assert_eq!(api.balance(P, W).await, "1000.00");
+    assert_eq!(api.balance(Q, X).await, rival);
     assert_eq!(api.verify(W).await, 1);
 }
 

@@ -133,14 +133,16 @@ pub fn functions_serving(route: &str) -> Vec<&'static str> {
 /// Sends `req` to the function that owns its route key, as API Gateway would.
 pub async fn dispatch<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
     let route = api::route_key(&req).expect("the test request has a route key");
+    // Each invocation's future on the heap, as the Lambda runtime holds it: a test's own future
+    // (on the test thread's stack) stays small however many calls it makes.
     match functions_serving(&route).as_slice() {
-        ["purchase-addon"] => purchase_addon::handle(billing, req).await,
-        ["create-checkout"] => create_checkout::handle(billing, req).await,
-        ["stripe-webhook"] => stripe_webhook::handle(billing, req).await,
-        ["adjust-points"] => adjust_points::handle(billing, req).await,
-        ["partner-api"] => partner_api::handle(billing, req).await,
-        ["workspace-api"] => workspace_api::handle(billing, req).await,
-        ["platform-api"] => platform_api::handle(billing, req).await,
+        ["purchase-addon"] => Box::pin(purchase_addon::handle(billing, req)).await,
+        ["create-checkout"] => Box::pin(create_checkout::handle(billing, req)).await,
+        ["stripe-webhook"] => Box::pin(stripe_webhook::handle(billing, req)).await,
+        ["adjust-points"] => Box::pin(adjust_points::handle(billing, req)).await,
+        ["partner-api"] => Box::pin(partner_api::handle(billing, req)).await,
+        ["workspace-api"] => Box::pin(workspace_api::handle(billing, req)).await,
+        ["platform-api"] => Box::pin(platform_api::handle(billing, req)).await,
         other => panic!("route {route} is served by {other:?}, not by exactly one function"),
     }
 }
