@@ -18,7 +18,7 @@ impl<T: Table> Billing<T> {
         settings: &PartnerSettings,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
+        if let Read::Answered(reply) = self.load(idem, &[]).await? {
             return Ok(reply);
         }
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use domain::{Balance, Clock, Meters, PartnerId, Points, Workspace, WorkspaceId};
-use store::{Committed, IdempotencyKey, Store, StoreError, Table, keys, records};
+use store::{Store, StoreError, Table, keys, records};
 use stripe_gateway::gateway::GatewayError;
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, RefillTerms, auto_topup_view};
@@ -187,18 +187,6 @@ impl<T: Table> Billing<T> {
             payments: None,
             meters: Meters::default_usd(),
             partner_of: Default::default(),
-        }
-    }
-
-    /// A request that was already answered is answered the same way again, before anything is
-    /// re-checked: a replay must not turn into a different outcome because the world moved on
-    /// (the add-on is now cancelled, the balance is lower, a setting changed). The
-    /// transaction's own idempotency condition still guards the race between two first tries.
-    pub async fn replay(&self, idem: &IdempotencyKey) -> Result<Option<Reply>, OpError> {
-        match self.store.used_key(idem, self.clock.now()).await? {
-            None => Ok(None),
-            Some(Committed::Replayed { response }) => Ok(Some(Reply::from_stored(response)?)),
-            Some(Committed::KeyReused | Committed::Applied) => Err(OpError::KeyReused),
         }
     }
 

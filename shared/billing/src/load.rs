@@ -35,8 +35,11 @@ pub(crate) enum Read {
 }
 
 impl<T: Table> Billing<T> {
-    /// Reads `keys` with the idempotency record of `idem` in one `BatchGetItem`. A request
-    /// already answered is answered again before anything is checked (see [`Billing::replay`]).
+    /// Reads `keys` with the idempotency record of `idem` in one `BatchGetItem`. A request that
+    /// was already answered is answered the same way again, before anything is re-checked: a
+    /// replay must not turn into a different outcome because the world moved on (the add-on is
+    /// now cancelled, the balance is lower, a setting changed). The transaction's own
+    /// idempotency condition still guards the race between two first tries.
     pub(crate) async fn load(&self, idem: &IdempotencyKey, keys: &[Key]) -> Result<Read, OpError> {
         let loaded = self.store.load(idem, self.clock.now(), keys).await?;
         match loaded.used {

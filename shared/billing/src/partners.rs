@@ -83,7 +83,7 @@ impl<T: Table> Billing<T> {
     /// plans, credit billing off until it connects Stripe. 409 `already_exists` if the id is
     /// taken (the platform chooses partner ids).
     pub async fn onboard_partner(&self, new: &NewPartner, idem: &IdempotencyKey) -> Result<Reply, OpError> {
-        if let Some(reply) = self.replay(idem).await? {
+        if let Read::Answered(reply) = self.load(idem, &[]).await? {
             return Ok(reply);
         }
         let name = check_partner_name(&new.name)?;

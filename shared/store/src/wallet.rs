@@ -299,7 +299,9 @@ fn replay_of(idem: &IdempotencyKey, record: &Item, now: OffsetDateTime) -> Resul
     Ok(Some(Outcome::Replayed { response }))
 }
 
-/// [`replay_of`] for a change that moves no points.
+/// What an idempotency record in force answers for `idem` ([`replay_of`]) for a change that
+/// moves no points: the stored response for the same request, [`Committed::KeyReused`] for
+/// another one, `None` if it expired.
 pub(crate) fn replay_of_record(
     idem: &IdempotencyKey,
     record: &Item,
@@ -684,13 +686,6 @@ impl<T: Table> Store<T> {
                 Err(e) => return Err(StoreError::from_table(e)),
             }
         }
-    }
-
-    /// What an idempotency key already answered, if it is in force: the stored response for
-    /// the same request, [`Committed::KeyReused`] for another one, `None` if unused.
-    pub async fn used_key(&self, idem: &IdempotencyKey, now: OffsetDateTime) -> Result<Option<Committed>, StoreError> {
-        let Some(record) = self.retrying_get(&idem.item_key()).await? else { return Ok(None) };
-        replay_of_record(idem, &record, now)
     }
 
     /// One item by key (consistent read, transient failures retried).

@@ -334,7 +334,7 @@ async fn a_cancelled_transaction_names_exactly_its_failed_guards<T: Table>(store
     expect(store.commit(&idem, T0, writes(), &json!({})).await.unwrap_err());
     expect(store.write(writes()).await.unwrap_err());
     assert_eq!(store.table().get(&held).await.unwrap(), None);
-    assert_eq!(store.used_key(&idem, T0).await.unwrap(), None);
+    assert_eq!(store.load(&idem, T0, &[]).await.unwrap().used, None);
 }
 
 trait KeyExt {
