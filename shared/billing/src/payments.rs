@@ -211,15 +211,9 @@ impl<T: Table> Billing<T> {
             connected_at: now,
             deauthorized_at: None,
         };
-        // The account is this partner's already, or nobody's: the condition keeps it so if
-        // another partner claims it meanwhile.
-        let claim = match self.store.get(&keys::stripe_account(&connected.account)).await? {
-            Some(owner) if records::stripe_account_partner(&owner)? != *p => {
-                return Err(OpError::AlreadyExists("Stripe account connected by another partner"));
-            }
-            Some(_) => Condition::equals(Guard::StripeAccountClaim, "partner_id", Attr::s(p.as_str())),
-            None => Condition::not_exists(Guard::StripeAccountClaim),
-        };
+        // The account is this partner's already, or nobody's: checked by the write itself, so
+        // another partner's claim, made before or meanwhile, refuses it.
+        let claim = Condition::not_exists_or_equals(Guard::StripeAccountClaim, "partner_id", Attr::s(p.as_str()));
         // Replaces the connection read with the request: a connection made meanwhile fails the
         // guard, and this answers 409 to be retried (its old account's claim would be kept).
         let old = read.get(&keys::partner_stripe(p)).map(records::stripe_connection_from).transpose()?;

@@ -125,6 +125,11 @@ impl Expression {
                 e.values.insert(":c".into(), AttributeValue::N(now_epoch_s.to_string()));
                 Some(format!("attribute_not_exists({PK}) OR #c < :c"))
             }
+            Test::NotExistsOrEquals { attr, value } => {
+                e.names.insert("#c".into(), attr.clone());
+                e.values.insert(":c".into(), to_av(value));
+                Some(format!("attribute_not_exists({PK}) OR #c = :c"))
+            }
             Test::OneOf { attr, values } => {
                 e.names.insert("#c".into(), attr.clone());
                 let placeholders: Vec<String> = (0..values.len()).map(|i| format!(":c{i}")).collect();
@@ -578,6 +583,8 @@ mod tests {
         assert_eq!(version.values[":c"], AttributeValue::N("3".into()));
         let expired = Condition::not_exists_or_expired(Guard::IdempotencyNew, "expires_at", 100);
         assert_eq!(text(&expired).as_deref(), Some("attribute_not_exists(PK) OR #c < :c"));
+        let claim = Condition::not_exists_or_equals(Guard::StripeAccountClaim, "partner_id", Attr::s("p-1"));
+        assert_eq!(text(&claim).as_deref(), Some("attribute_not_exists(PK) OR #c = :c"));
         let from = Condition::one_of(Guard::CheckoutStatus, "status", &["pending", "awaiting_payment"]);
         assert_eq!(text(&from).as_deref(), Some("#c IN (:c0, :c1)"));
     }

@@ -201,6 +201,9 @@ pub enum Test {
     Equals { attr: String, value: Attr },
     /// `attribute_not_exists(PK) OR #attr < :now`: absent, or expired but not yet swept by TTL.
     NotExistsOrExpired { attr: String, now_epoch_s: i64 },
+    /// `attribute_not_exists(PK) OR #attr = :value`: absent, or present with that value (a
+    /// claim that is nobody's or already the claimant's).
+    NotExistsOrEquals { attr: String, value: Attr },
     /// The item exists and `attr` holds one of `values` (a state machine's "from" states).
     OneOf { attr: String, values: Vec<Attr> },
 }
@@ -232,6 +235,10 @@ impl Condition {
         assert!(!values.is_empty(), "a OneOf condition needs at least one value");
         let values = values.iter().map(|v| Attr::s(*v)).collect();
         Self::Guarded { guard, test: Test::OneOf { attr: attr.to_owned(), values } }
+    }
+
+    pub fn not_exists_or_equals(guard: Guard, attr: &str, value: Attr) -> Self {
+        Self::Guarded { guard, test: Test::NotExistsOrEquals { attr: attr.to_owned(), value } }
     }
 
     pub fn not_exists_or_expired(guard: Guard, attr: &str, now_epoch_s: i64) -> Self {

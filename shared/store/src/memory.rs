@@ -40,6 +40,7 @@ fn failed_guard(condition: &Condition, current: Option<&Item>) -> Option<FailedG
             None => true,
             Some(item) => matches!(item.get(attr), Some(Attr::N(n)) if *n < (*now_epoch_s).into()),
         },
+        Test::NotExistsOrEquals { attr, value } => current.is_none_or(|i| i.get(attr) == Some(value)),
         Test::OneOf { attr, values } => current.and_then(|i| i.get(attr)).is_some_and(|v| values.contains(v)),
     };
     (!holds).then(|| FailedGuard { guard: *guard, current: current.cloned() })

@@ -286,6 +286,17 @@ async fn tables_agree_on_conditions<T: Table>(store: Store<T>) {
     let no_attr =
         Write::Check { key: a.clone(), condition: Condition::one_of(Guard::CheckoutStatus, "absent", &["credited"]) };
     assert!(matches!(t.transact(vec![no_attr]).await, Err(TableError::ConditionFailed { .. })));
+    // NotExistsOrEquals: a missing item, or one whose attribute has the value.
+    let claim = |key: &store::Key, v: &str| Write::Put {
+        item: Item::new(key, "x").with("s", Attr::s(v)),
+        condition: Condition::not_exists_or_equals(Guard::StripeAccountClaim, "s", Attr::s(v)),
+    };
+    let unclaimed = a.clone().with_sk_suffix();
+    t.transact(vec![claim(&unclaimed, "mine")]).await.unwrap();
+    t.transact(vec![claim(&unclaimed, "mine")]).await.unwrap();
+    let err = t.transact(vec![claim(&unclaimed, "theirs")]).await.unwrap_err();
+    let TableError::ConditionFailed { failed } = err else { panic!("{err:?}") };
+    assert_eq!(failed.current(Guard::StripeAccountClaim).and_then(|i| i.get("s")), Some(&Attr::s("mine")));
     // Two actions on one item are refused.
     let twice = vec![
         Write::Check { key: a.clone(), condition: Condition::exists(Guard::WorkspaceExists) },
