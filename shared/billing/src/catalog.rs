@@ -5,7 +5,7 @@ use serde_json::Value;
 use domain::{AddonCode, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId};
 use store::{Committed, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
-use super::load::Read;
+use super::load::{Read, fresh};
 use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
 
 impl<T: Table> Billing<T> {
@@ -47,10 +47,7 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_credit_rate(p), keys::partner_stripe(p)];
-        let read = match self.load_for_partner(p, idem, &needed).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
         let rate = read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?;
         self.check_rebilling(rate.as_ref(), &settings.default_rebilling, "default_rebilling.")?;

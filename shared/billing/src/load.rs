@@ -7,6 +7,18 @@ use store::{Committed, IdempotencyKey, Item, Key, Snapshot, Table, keys, records
 
 use super::{Billing, OpError, Reply};
 
+/// The snapshot of a fresh [`Read`]; for a request answered before, like `?`, returns the
+/// stored answer from the operation.
+macro_rules! fresh {
+    ($read:expr) => {
+        match $read {
+            $crate::load::Read::Answered(reply) => return Ok(reply),
+            $crate::load::Read::Fresh(read) => read,
+        }
+    };
+}
+pub(crate) use fresh;
+
 /// Who asks for a change of a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asker<'a> {
@@ -88,7 +100,8 @@ impl<T: Table> Billing<T> {
             Some(p) => p,
             None => self.caller_workspace(w, None).await?.partner,
         };
-        loop {
+        // At most twice: a remembered partner that was wrong is corrected by the first read.
+        for _ in 0..2 {
             let mut all = vec![keys::workspace_profile(w)];
             all.extend(keys(&partner));
             let loaded = self.store.load(idem, self.clock.now(), &all).await?;
@@ -108,10 +121,9 @@ impl<T: Table> Billing<T> {
                 Some(used) => Ok((ws, answered(used)?)),
             };
         }
+        Err(OpError::Conflict)
     }
-}
 
-impl<T: Table> Billing<T> {
     /// The one read of a change of workspace `w` that `asker` asks for: the workspace and `keys`
     /// of its partner with the idempotency record, checked as [`Asker`] says.
     pub(crate) async fn load_workspace_change(
@@ -121,25 +133,22 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
         keys: impl Fn(&PartnerId) -> Vec<Key>,
     ) -> Result<WorkspaceRead, OpError> {
-        let (ws, read) = match asker {
+        let claim = match asker {
             Asker::Partner(p) => {
                 let mut needed = keys(p);
                 needed.push(keys::workspace_profile(w));
-                match self.load_for_partner(p, idem, &needed).await? {
-                    Read::Answered(reply) => return Ok(WorkspaceRead::Answered(reply)),
-                    Read::Fresh(read) => (partner_workspace(&read, p, w)?, read),
-                }
+                return Ok(match self.load_for_partner(p, idem, &needed).await? {
+                    Read::Answered(reply) => WorkspaceRead::Answered(reply),
+                    Read::Fresh(read) => WorkspaceRead::Fresh(partner_workspace(&read, p, w)?, read),
+                });
             }
-            Asker::Workspace(claim) => match self.load_for_workspace(w, claim, idem, keys).await? {
-                (_, Read::Answered(reply)) => return Ok(WorkspaceRead::Answered(reply)),
-                (ws, Read::Fresh(read)) => (ws, read),
-            },
-            Asker::Platform => match self.load_for_workspace(w, None, idem, keys).await? {
-                (_, Read::Answered(reply)) => return Ok(WorkspaceRead::Answered(reply)),
-                (ws, Read::Fresh(read)) => (ws, read),
-            },
+            Asker::Workspace(claim) => claim,
+            Asker::Platform => None,
         };
-        Ok(WorkspaceRead::Fresh(ws, read))
+        Ok(match self.load_for_workspace(w, claim, idem, keys).await? {
+            (_, Read::Answered(reply)) => WorkspaceRead::Answered(reply),
+            (ws, Read::Fresh(read)) => WorkspaceRead::Fresh(ws, read),
+        })
     }
 }
 

@@ -28,7 +28,7 @@ use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::CustomerId;
 
-use super::load::Read;
+use super::load::fresh;
 use super::payments::{Payments, stripe_error, stripe_key};
 use super::refill::{Card, CardOwner, Offer, Payer, Setting, Unmatched, money_view, named_attempt, refill_view};
 use super::{Billing, OpError, Reply, WebhookOutcome};
@@ -138,10 +138,7 @@ impl<T: Table> Billing<T> {
         cancel_url: &str,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let read = match self.load_for_partner(p, idem, &[keys::partner_customer(p)]).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_customer(p)]).await?);
         let payments = self.payments()?;
         super::load::partner_profile(&read, p)?;
         let currency = self.meters.currency();
@@ -259,10 +256,7 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_refill(p), keys::partner_customer(p)];
-        let snapshot = match self.load_for_partner(p, idem, &needed).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let snapshot = fresh!(self.load_for_partner(p, idem, &needed).await?);
         super::load::partner_profile(&snapshot, p)?;
         let read = refill_setting(snapshot.get(&keys::partner_refill(p)))?;
         let current = &read.auto;

@@ -18,7 +18,7 @@ use domain::{AccessDenied, PartnerId, PartnerSettings, WalletMode, WholesaleFloo
 use store::records::{self, PartnerBilling, PartnerProfile, PartnerStatus, rfc3339};
 use store::{Attr, Condition, Guard, IdempotencyKey, PartnerCursor, Table, Write, keys};
 
-use super::load::Read;
+use super::load::{Read, fresh};
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, REASON_MAX_CHARS, Reply};
 
 /// The platform's terms for a partner. `floors: None` follows the deployment's default floors
@@ -239,10 +239,7 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
         change: impl Fn(&mut PartnerProfile, &mut PartnerBilling) -> bool,
     ) -> Result<Reply, OpError> {
-        let read = match self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await?);
         // The partner as read with the request, then as it is after each lost race.
         let mut current = (
             super::load::partner_profile(&read, p)?,

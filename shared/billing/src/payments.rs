@@ -18,7 +18,7 @@ use stripe_gateway::event::metadata;
 use stripe_gateway::gateway::{Account, Gateway, GatewayError, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::{self as stripe_ids, AccountId, CustomerId, OAuthCode};
 
-use super::load::Read;
+use super::load::{Read, fresh};
 use super::{Billing, OpError, Reply};
 
 /// The deployment's Stripe: the gateway (for the functions that call Stripe), the webhook
@@ -181,10 +181,7 @@ impl<T: Table> Billing<T> {
         code: &OAuthCode,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let read = match self.load_for_partner(p, idem, &[keys::partner_stripe(p)]).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_stripe(p)]).await?);
         let payments = self.payments()?;
         super::load::partner_profile(&read, p)?;
         let connected = match payments.gateway()?.connect_account(code).await {

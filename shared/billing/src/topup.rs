@@ -17,7 +17,7 @@ use domain::{
 };
 use store::{Attr, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
-use super::load::Read;
+use super::load::fresh;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_terms_view, partner_topup_view, topup_offer_view};
 
 /// Most top-up options a partner may offer. A workspace picks one from a short menu; a longer
@@ -117,10 +117,7 @@ impl<T: Table> Billing<T> {
         drafts: Vec<TopupOptionDraft>,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let read = match self.load_for_partner(p, idem, &[keys::partner_topups(p)]).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_topups(p)]).await?);
         if drafts.len() > MAX_TOPUP_OPTIONS {
             return Err(OpError::invalid("options", format!("at most {MAX_TOPUP_OPTIONS} top-up options")));
         }
@@ -195,10 +192,7 @@ impl<T: Table> Billing<T> {
         terms: &CreditRateTerms,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let read = match self.load_for_partner(p, idem, &[]).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load_for_partner(p, idem, &[]).await?);
         let profile = super::load::partner_profile(&read, p)?;
         self.floors_of(&profile).check_rate(terms.rate()).map_err(invalid_rate)?;
         let writes = vec![

@@ -37,7 +37,7 @@ use store::{
     keys, wallet_state,
 };
 
-use super::load::Read;
+use super::load::fresh;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, entry_view, replayed};
 
 /// Who the partner's ledger names for a fold.
@@ -138,10 +138,7 @@ impl<T: Table> Billing<T> {
             let known = self.known_partner(w);
             let mut needed = vec![keys::workspace_profile(w), keys::wallet(&wallet), keys::workspace_auto_topup(w)];
             needed.extend(known.as_ref().map(keys::partner_profile));
-            let read = match self.load(&idem, &needed).await? {
-                Read::Answered(reply) => return Ok(reply),
-                Read::Fresh(read) => read,
-            };
+            let read = fresh!(self.load(&idem, &needed).await?);
             let meter = self
                 .meters
                 .get(&event.meter)
@@ -310,10 +307,7 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_credit_rate(p), keys::workspace_profile(w)];
-        let read = match self.load_for_partner(p, idem, &needed).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
         let rate = read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?;
         self.check_rebilling(rate.as_ref(), &rebilling, "")?;
         // The workspace as read with the request, then as it is after each lost race.
@@ -359,10 +353,7 @@ impl<T: Table> Billing<T> {
         mode: WalletMode,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let read = match self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await?);
         super::load::partner_profile(&read, p)?;
         // The mode as read with the request, then as it is after each lost race.
         let mut current = records::partner_billing_from(read.get(&keys::partner_billing(p)))?;
@@ -404,10 +395,7 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         let wallet = WalletId::Partner(p.clone());
-        let read = match self.load(idem, &[keys::partner_profile(p), keys::wallet(&wallet)]).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::wallet(&wallet)]).await?);
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > super::REASON_MAX_CHARS {
             return Err(OpError::invalid(

@@ -13,7 +13,7 @@ use store::{
     Snapshot, StoreError, Table, Write, keys, records, wallet_state,
 };
 
-use super::load::{Asker, Read, WorkspaceRead};
+use super::load::{Asker, WorkspaceRead, fresh};
 use super::{
     Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view,
     entry_view, owned_addon_view, replayed, status_view, workspace_view,
@@ -90,10 +90,7 @@ impl<T: Table> Billing<T> {
         draft: WorkspaceDraft,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let read = match self.load_for_partner(p, idem, &[keys::partner_plan(p, draft.plan)]).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_plan(p, draft.plan)]).await?);
         for _ in 0..MAX_OP_ATTEMPTS {
             let WorkspaceDraft { name, plan, anchor } = draft.clone();
             let new = NewWorkspace { id: WorkspaceId::generate(), name, plan, anchor };
@@ -115,10 +112,7 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_profile(p), keys::partner_plan(p, new.plan)];
-        let read = match self.load(idem, &needed).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load(idem, &needed).await?);
         self.insert_workspace(p, new, &read, idem).await
     }
 
@@ -481,10 +475,7 @@ impl<T: Table> Billing<T> {
     ) -> Result<Reply, OpError> {
         let wallet = WalletId::Workspace(w.clone());
         let needed = [keys::workspace_profile(w), keys::wallet(&wallet)];
-        let read = match self.load_for_partner(p, idem, &needed).await? {
-            Read::Answered(reply) => return Ok(reply),
-            Read::Fresh(read) => read,
-        };
+        let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
         let PointsAdjustment { amount, reason, allow_negative, actor } = adjustment;
         let reason = reason.trim().to_owned();
         if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
