@@ -1,8 +1,10 @@
 //! Who may call what: no claims is 401, the wrong role 403 and another tenant's ids 404, on
 //! every route, and none of them writes anything.
 
+use integration_tests::CountingTable;
 use serde_json::{Value, json};
 use store::Table;
+use store::memory::MemoryTable;
 
 use super::{
     ALL_ROUTES, Api, Claims, P, Q, Req, W, X, claims, dispatch, functions_serving, partner_admin, platform, req,
@@ -218,6 +220,48 @@ async fn wrong_roles_are_403_on_every_route<T: Table>(api: Api<T>) {
                 assert!((200..300).contains(&r.status), "{route} by {caller:?}: {} {}", r.status, r.body);
             }
         }
+    }
+}
+
+/// The changes that make a second call besides their one read, and what it reads.
+const SECOND_CALL: [(&str, &str); 7] = [
+    ("POST /workspace/addons", "the workspace's add-ons (a Query beside the read)"),
+    ("POST /partner/workspace/{id}/add-addon", "the workspace's add-ons (a Query beside the read)"),
+    ("DELETE /partner/workspaces/{id}/addons/{addon_id}", "the workspace's add-ons (a Query beside the read)"),
+    ("PUT /partner/workspaces/{id}/plan", "the workspace's add-ons (a Query beside the read)"),
+    ("PUT /platform/workspaces/{id}/usage-counts", "the workspace's add-ons (a Query beside the read)"),
+    ("PUT /workspace/auto-topup", "the workspace's Stripe customer, keyed by the account the read names"),
+    ("POST /workspace/checkout", "the workspace's Stripe customer, keyed by the account the read names"),
+];
+
+/// Every change by its rightful caller makes one read call and one transaction, or one more read
+/// call where [`SECOND_CALL`] says why: nothing adds a call unnoticed. Counted on the memory
+/// store (the contract suite keeps DynamoDB's behaviour the same).
+#[tokio::test]
+async fn every_change_makes_one_read_and_one_transaction() {
+    let api = Api::over(CountingTable::new(MemoryTable::new())).await;
+    let (mine, _) = setup(&api).await;
+    let (code, _) = api.stripe.issue_oauth_code(None, false);
+    let target = Target { workspace: W, addon: &mine, code: &code };
+    let table = api.billing.store.table();
+    for route in ALL_ROUTES.iter().copied().filter(|r| !r.starts_with("GET ")) {
+        let (caller, _) = callers().into_iter().zip(allowed(route)).find(|(_, ok)| *ok).expect("a caller");
+        // A payer's first checkout also stores its new Stripe customer: the second is counted.
+        if route.ends_with("/checkout") {
+            assert_eq!(api.call(sample(route, &target).by(caller.clone())).await.status, 201, "{route}");
+        }
+        let before = table.counts();
+        let r = api.call(sample(route, &target).by(caller)).await;
+        assert!((200..300).contains(&r.status), "{route}: {} {}", r.status, r.body);
+        let after = table.counts();
+        let (reads, transactions) = (after.0 - before.0 + after.1 - before.1, after.2 - before.2);
+        let second = SECOND_CALL.iter().find(|(r, _)| *r == route).map(|(_, why)| *why);
+        let most = if second.is_some() { 2 } else { 1 };
+        assert!(
+            reads <= most && transactions == 1,
+            "{route}: {reads} read calls (at most {most}: {}), {transactions} transactions",
+            second.unwrap_or("one BatchGetItem with the idempotency record")
+        );
     }
 }
 
