@@ -87,14 +87,12 @@ impl<T: Table> Billing<T> {
         };
         let current = read.get(&keys::workspace_auto_topup(w)).map(records::auto_topup_from).transpose()?;
         let current = current.unwrap_or_default();
-        let connection =
-            read.get(&keys::partner_stripe(&ws.partner)).map(records::stripe_connection_from).transpose()?;
+        let connection = super::load::connection(&read, &ws.partner)?;
         let card = self.card_on(&ws, self.usable(connection)).await?;
         let next = if enabled {
             let option =
                 option.ok_or_else(|| OpError::invalid("topup_option_id", "required to turn auto top-up on"))?;
-            let offered = read.get(&keys::partner_topups(&ws.partner)).map(records::topup_options_from).transpose()?;
-            let offered = offered.unwrap_or_default();
+            let offered = super::load::topup_options(&read, &ws.partner)?;
             let Some(chosen) = offered.options.iter().find(|o| o.id == option) else {
                 return Err(OpError::invalid("topup_option_id", "no such top-up option"));
             };

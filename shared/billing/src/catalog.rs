@@ -49,12 +49,12 @@ impl<T: Table> Billing<T> {
         let needed = [keys::partner_credit_rate(p), keys::partner_stripe(p)];
         let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
-        let rate = read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?;
+        let rate = super::load::credit_rate(&read, p)?;
         self.check_rebilling(rate.as_ref(), &settings.default_rebilling, "default_rebilling.")?;
         let read_profile = super::load::partner_profile(&read, p)?;
         // Credit billing sells through the partner's own Stripe account, so it needs one connected
         // in the deployment's mode (live for real money): without it a workspace could not pay.
-        let connection = read.get(&keys::partner_stripe(p)).map(records::stripe_connection_from).transpose()?;
+        let connection = super::load::connection(&read, p)?;
         if settings.credit_billing && self.usable(connection).is_none() {
             return Err(OpError::invalid(
                 "credit_billing",

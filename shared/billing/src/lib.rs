@@ -213,11 +213,7 @@ impl<T: Table> Billing<T> {
     /// A workspace of partner `p`. Another partner's workspace is "not found", exactly like
     /// one that does not exist, so ids can't be probed.
     pub async fn partner_workspace(&self, p: &PartnerId, w: &WorkspaceId) -> Result<Workspace, OpError> {
-        let ws = self.workspace(w).await?;
-        if &ws.partner != p {
-            return Err(OpError::NotFound("workspace"));
-        }
-        Ok(ws)
+        load::owned_by(self.workspace(w).await?, p)
     }
 }
 

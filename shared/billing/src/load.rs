@@ -2,7 +2,11 @@
 //! record in one round trip. The operation then decides on what it read and commits once
 //! ([`Billing::commit`]).
 
-use domain::{AccessDenied, PartnerId, Plan, PlanId, Workspace, WorkspaceId};
+use domain::{
+    AccessDenied, AddonCode, CreditRateTerms, PartnerAddon, PartnerId, Plan, PlanId, TopupOptionList, Workspace,
+    WorkspaceId,
+};
+use store::records::StripeConnection;
 use store::{Committed, IdempotencyKey, Item, Key, Snapshot, Table, keys, records};
 
 use super::{Billing, OpError, Reply};
@@ -173,7 +177,11 @@ pub(crate) fn partner_profile(read: &Snapshot, p: &PartnerId) -> Result<records:
 /// A workspace of partner `p` as read: another partner's is "not found", exactly like one that
 /// does not exist (see [`Billing::partner_workspace`]).
 pub(crate) fn partner_workspace(read: &Snapshot, p: &PartnerId, w: &WorkspaceId) -> Result<Workspace, OpError> {
-    let ws = workspace(read, w)?;
+    owned_by(workspace(read, w)?, p)
+}
+
+/// `ws` if it is partner `p`'s; another partner's workspace is "not found".
+pub(crate) fn owned_by(ws: Workspace, p: &PartnerId) -> Result<Workspace, OpError> {
     if &ws.partner != p {
         return Err(OpError::NotFound("workspace"));
     }
@@ -190,4 +198,25 @@ pub(crate) fn workspace(read: &Snapshot, w: &WorkspaceId) -> Result<Workspace, O
 pub(crate) fn plan(read: &Snapshot, p: &PartnerId, id: PlanId) -> Result<Plan, OpError> {
     let item = read.get(&keys::partner_plan(p, id));
     Ok(item.map(records::plan_from).transpose()?.unwrap_or_else(|| Plan::default_for(id)))
+}
+
+/// The partner's Stripe connection as read, if it has one.
+pub(crate) fn connection(read: &Snapshot, p: &PartnerId) -> Result<Option<StripeConnection>, OpError> {
+    Ok(read.get(&keys::partner_stripe(p)).map(records::stripe_connection_from).transpose()?)
+}
+
+/// The partner's credit rate and its bounds as read, if it set one.
+pub(crate) fn credit_rate(read: &Snapshot, p: &PartnerId) -> Result<Option<CreditRateTerms>, OpError> {
+    Ok(read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?)
+}
+
+/// The partner's top-up options as read (none, version 0, if it never set them).
+pub(crate) fn topup_options(read: &Snapshot, p: &PartnerId) -> Result<TopupOptionList, OpError> {
+    Ok(read.get(&keys::partner_topups(p)).map(records::topup_options_from).transpose()?.unwrap_or_default())
+}
+
+/// The partner's terms for add-on `code` as read: its own, or the platform's defaults.
+pub(crate) fn partner_addon(read: &Snapshot, p: &PartnerId, code: AddonCode) -> Result<PartnerAddon, OpError> {
+    let item = read.get(&keys::partner_addon(p, code));
+    Ok(item.map(records::partner_addon_from).transpose()?.unwrap_or_else(|| PartnerAddon::default_for(code)))
 }

@@ -213,7 +213,7 @@ impl<T: Table> Billing<T> {
         let claim = Condition::not_exists_or_equals(Guard::StripeAccountClaim, "partner_id", Attr::s(p.as_str()));
         // Replaces the connection read with the request: a connection made meanwhile fails the
         // guard, and this answers 409 to be retried (its old account's claim would be kept).
-        let old = read.get(&keys::partner_stripe(p)).map(records::stripe_connection_from).transpose()?;
+        let old = super::load::connection(&read, p)?;
         let as_read = match &old {
             Some(old) => Condition::equals(Guard::StripeConnectionAsRead, "account", Attr::s(old.account.as_str())),
             None => Condition::not_exists(Guard::StripeConnectionAsRead),
@@ -268,8 +268,7 @@ impl<T: Table> Billing<T> {
         if !settings.credit_billing {
             return Err(OpError::Forbidden("credit billing is off for this workspace's partner"));
         }
-        let connection =
-            read.get(&keys::partner_stripe(&ws.partner)).map(records::stripe_connection_from).transpose()?;
+        let connection = super::load::connection(&read, &ws.partner)?;
         let connection = self
             .usable(connection)
             .ok_or(OpError::Forbidden("this workspace's partner has no connected Stripe account"))?;
@@ -396,8 +395,7 @@ fn offer(
 ) -> Result<(Points, Money, Option<TopupOptionId>), OpError> {
     match request {
         CheckoutRequest::Option(id) => {
-            let list = read.get(&keys::partner_topups(p)).map(records::topup_options_from).transpose()?;
-            let list = list.unwrap_or_default();
+            let list = super::load::topup_options(read, p)?;
             let found = list
                 .options
                 .iter()
@@ -412,8 +410,7 @@ fn offer(
             Ok((found.option.points(), amount, Some(id.clone())))
         }
         CheckoutRequest::Points(points) => {
-            let rate = read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?;
-            let rate = rate.ok_or_else(|| {
+            let rate = super::load::credit_rate(read, p)?.ok_or_else(|| {
                 OpError::invalid("points", "this partner sells no points at a rate: pick a top-up option")
             })?;
             floors.check_rate(rate.rate()).map_err(|e| match e {

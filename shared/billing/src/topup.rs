@@ -142,8 +142,7 @@ impl<T: Table> Billing<T> {
             .collect();
         let reply = Reply::ok(json!({ "data": options.iter().map(partner_topup_view).collect::<Vec<_>>() }));
         // The list as read with the request, then as it is after each lost race.
-        let mut current =
-            read.get(&keys::partner_topups(p)).map(records::topup_options_from).transpose()?.unwrap_or_default();
+        let mut current = super::load::topup_options(&read, p)?;
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -308,7 +308,7 @@ impl<T: Table> Billing<T> {
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_credit_rate(p), keys::workspace_profile(w)];
         let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
-        let rate = read.get(&keys::partner_credit_rate(p)).map(records::credit_rate_from).transpose()?;
+        let rate = super::load::credit_rate(&read, p)?;
         self.check_rebilling(rate.as_ref(), &rebilling, "")?;
         // The workspace as read with the request, then as it is after each lost race.
         let mut ws = super::load::partner_workspace(&read, p, w)?;

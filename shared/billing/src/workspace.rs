@@ -357,9 +357,7 @@ impl<T: Table> Billing<T> {
             if !order.by_partner && !settings.credit_billing {
                 return Err(OpError::Forbidden("add-on credit billing is off for this workspace's partner"));
             }
-            let offer = read.get(&keys::partner_addon(&ws.partner, order.code));
-            let offer = offer.map(records::partner_addon_from).transpose()?;
-            let offer = offer.unwrap_or_else(|| domain::PartnerAddon::default_for(order.code));
+            let offer = super::load::partner_addon(&read, &ws.partner, order.code)?;
             if !order.by_partner && !offer.enabled {
                 return Err(OpError::invalid("addon", "this add-on is not offered"));
             }
@@ -538,9 +536,7 @@ impl<T: Table> Billing<T> {
             return Err(OpError::invalid("addon_id", format!("the add-on is {}, not active", addon.status.as_str())));
         }
         addon.status = AddonStatus::Cancelling;
-        let terms = read.get(&keys::partner_addon(&ws.partner, addon.code));
-        let label = terms.map(records::partner_addon_from).transpose()?;
-        let label = label.unwrap_or_else(|| domain::PartnerAddon::default_for(addon.code)).label;
+        let label = super::load::partner_addon(&read, &ws.partner, addon.code)?.label;
         let writes = vec![Write::Update {
             key: keys::workspace_addon(w, id),
             set: vec![("status".into(), store::Attr::s(AddonStatus::Cancelling.as_str()))],
