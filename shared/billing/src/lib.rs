@@ -48,8 +48,6 @@ pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS
 
 /// An operation whose workspace changed under it is attempted again, at most this often.
 pub const MAX_OP_ATTEMPTS: u32 = 5;
-/// Most add-ons read for one workspace (pages of the table's maximum size).
-pub const MAX_ADDON_PAGES: usize = 10;
 
 /// The status and body a mutation answers with, and answers again on a replay.
 #[derive(Debug, Clone, PartialEq)]

@@ -39,7 +39,7 @@ pub enum Asker<'a> {
 /// workspace and the other items to decide on.
 pub(crate) enum WorkspaceRead {
     Answered(Reply),
-    Fresh(Workspace, Snapshot),
+    Fresh(Box<Workspace>, Snapshot),
 }
 
 /// What an operation's read found.
@@ -143,7 +143,7 @@ impl<T: Table> Billing<T> {
                 needed.push(keys::workspace_profile(w));
                 return Ok(match self.load_for_partner(p, idem, &needed).await? {
                     Read::Answered(reply) => WorkspaceRead::Answered(reply),
-                    Read::Fresh(read) => WorkspaceRead::Fresh(partner_workspace(&read, p, w)?, read),
+                    Read::Fresh(read) => WorkspaceRead::Fresh(Box::new(partner_workspace(&read, p, w)?), read),
                 });
             }
             Asker::Workspace(claim) => claim,
@@ -151,7 +151,7 @@ impl<T: Table> Billing<T> {
         };
         Ok(match self.load_for_workspace(w, claim, idem, keys).await? {
             (_, Read::Answered(reply)) => WorkspaceRead::Answered(reply),
-            (ws, Read::Fresh(read)) => WorkspaceRead::Fresh(ws, read),
+            (ws, Read::Fresh(read)) => WorkspaceRead::Fresh(Box::new(ws), read),
         })
     }
 }

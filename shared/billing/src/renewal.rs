@@ -2,9 +2,9 @@
 //! lapse. The decision is `domain::plan_renewal`; this writes it.
 //!
 //! One workspace's renewal is ONE transaction: the debit (or, for a lapse, a zero-amount entry
-//! that says why), the workspace's next `renews_on` (which moves it off the due index), every
-//! renewed add-on's new period and price, every ended or lapsed add-on's status, and the
-//! idempotency record `renewal:<workspace>:<renews_on>`. A re-run, a retry after a crash and two
+//! that says why), the workspace's profile with its next `renews_on` (which moves it off the due
+//! index) and every renewed add-on's new period and price, a history item for every add-on that
+//! ended or lapsed, and the idempotency record `renewal:<workspace>:<renews_on>`. A re-run, a retry after a crash and two
 //! concurrent invocations therefore renew once and charge once: whichever commits first moves
 //! the workspace's version, and the others find it renewed.
 //!
@@ -37,7 +37,7 @@ use store::schema::DUE_INDEX;
 use store::table::{IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS};
 use store::{Attr, Condition, Guard, IdempotencyKey, Order, Outcome, StoreError, Table, WalletState, Write, keys};
 
-use super::{Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError};
+use super::{Billing, MAX_OP_ATTEMPTS, OpError};
 
 /// Scope of the renewals' idempotency records.
 const RENEWAL_SCOPE: &str = "renewal";
@@ -48,9 +48,9 @@ const RENEWAL_SCOPE: &str = "renewal";
 const RENEWAL_FIXED_ACTIONS: usize = 6;
 const _: () = assert!(MAX_RENEWAL_ADDONS + RENEWAL_FIXED_ACTIONS <= MAX_TRANSACTION_ACTIONS);
 
-/// Overflow batches one renewal may write: enough for every add-on record a workspace's
-/// listing reads.
-const MAX_OVERFLOW_BATCHES: usize = (MAX_ADDON_PAGES * MAX_QUERY_LIMIT).div_ceil(MAX_RENEWAL_ADDONS);
+/// Overflow batches one renewal may write: enough for every add-on a profile of the earlier
+/// shape may be read with.
+const MAX_OVERFLOW_BATCHES: usize = (store::upgrade::MAX_ADDON_PAGES * MAX_QUERY_LIMIT).div_ceil(MAX_RENEWAL_ADDONS);
 
 /// Cycles one scheduled run renews of one workspace that is behind; the next run goes on.
 pub const MAX_CATCH_UP_CYCLES: usize = 24;
@@ -116,10 +116,10 @@ impl RenewalRun {
     }
 }
 
-/// A workspace as a renewal decides on it: its profile, its add-ons and its wallet.
+/// A workspace as a renewal decides on it: its profile (with the add-ons it holds) and its
+/// wallet.
 struct Holding {
     ws: Workspace,
-    addons: Vec<WorkspaceAddon>,
     state: WalletState,
 }
 
@@ -153,18 +153,15 @@ impl<T: Table> Billing<T> {
             let ended_on = ws.renews_on.previous_day().ok_or_else(|| internal("renews_on is the first day"))?;
             let ended = Cycle::containing(ws.anchor, ended_on).map_err(internal)?;
             let wallet = WalletId::Workspace(w.clone());
-            // The two reads a renewal needs, at once.
-            let (addons, state) = tokio::join!(self.addons_of(w), self.store.wallet(&wallet));
-            let (addons, state) = (addons?, state?);
+            let state = self.store.wallet(&wallet).await?;
             let prices = terms.prices(self, &ws.partner).await?;
-            let Some(Holding { ws, addons, state }) =
-                self.make_room(Holding { ws, addons, state }, ended, &prices, terms).await?
+            let Some(Holding { ws, state }) = self.make_room(Holding { ws, state }, ended, &prices, terms).await?
             else {
                 // The workspace or its wallet moved meanwhile: decide again.
                 continue;
             };
             let price = |code| prices.iter().find(|p| p.code == code).map(|p| p.points);
-            let plan = plan_renewal(ended, &addons, price).map_err(internal)?;
+            let plan = plan_renewal(ended, &ws.addons, price).map_err(internal)?;
             let shortfall = plan.shortfall(state.balance);
             let lapse = !shortfall.is_zero();
             if lapse && !topped_up && self.payments.is_some() {
@@ -182,7 +179,7 @@ impl<T: Table> Billing<T> {
             }
             let next_renews_on = renews_on(&plan.next).map_err(internal)?;
             let plan_terms = terms.plan(self, &ws.partner, ws.plan).await?;
-            let mut writes = renewal_writes(&ws, &addons, &plan, &plan_terms, lapse, next_renews_on, now)?;
+            let mut writes = renewal_writes(&ws, &plan, &plan_terms, lapse, next_renews_on, now)?;
             if plan.lines.is_empty() {
                 // Nothing to pay or lapse: only the cycle (and any cancelled add-on) moves on.
                 return match self.store.write(writes).await {
@@ -267,7 +264,7 @@ impl<T: Table> Billing<T> {
         terms: &PartnerTerms,
     ) -> Result<Option<Holding>, OpError> {
         for _ in 0..MAX_OVERFLOW_BATCHES {
-            let overflow = renewal_overflow(&ended, &held.addons);
+            let overflow = renewal_overflow(&ended, &held.ws.addons);
             if overflow.is_empty() {
                 return Ok(Some(held));
             }
@@ -292,11 +289,11 @@ impl<T: Table> Billing<T> {
         decided: OverflowBatch,
         next: Cycle,
     ) -> Result<Option<Holding>, OpError> {
-        let OverflowBatch { ws, addons, writes, lines } = decided;
+        let OverflowBatch { ws, writes, lines } = decided;
         let before = &held.ws;
         if lines.is_empty() {
             return match self.store.write(writes).await {
-                Ok(()) => Ok(Some(Holding { ws, addons, state: held.state })),
+                Ok(()) => Ok(Some(Holding { ws, state: held.state })),
                 Err(StoreError::ConditionFailed { .. }) => Ok(None),
                 Err(e) => Err(e.into()),
             };
@@ -325,7 +322,7 @@ impl<T: Table> Billing<T> {
             Ok(Outcome::Applied { entry, .. }) => {
                 tracing::info!(workspace = %before.id, entry = %entry.id, lapsed, "renewal overflow lapsed");
                 let state = WalletState { balance: entry.balance_after, version: entry.id.seq };
-                Ok(Some(Holding { ws, addons, state }))
+                Ok(Some(Holding { ws, state }))
             }
             Ok(Outcome::Replayed { .. } | Outcome::KeyReused | Outcome::InsufficientBalance { .. })
             | Err(StoreError::ConditionFailed { .. }) => Ok(None),
@@ -395,6 +392,7 @@ impl<T: Table> Billing<T> {
                     .await
                     .map_err(StoreError::from_table)?;
                 let full = items.len() == page_size;
+                let items = self.store.upgrade_all(items).await?;
                 let mut due = Vec::new();
                 let mut reached_future = false;
                 for item in &items {
@@ -432,19 +430,19 @@ impl<T: Table> Billing<T> {
     }
 }
 
-/// The workspace and add-on writes of a renewal (or lapse), each guarded by the state it was
-/// decided on.
+/// The workspace's write of a renewal (or lapse), guarded by the version it was decided on,
+/// with the history items of the add-ons that end.
 fn renewal_writes(
     ws: &Workspace,
-    addons: &[WorkspaceAddon],
     plan: &RenewalPlan,
     plan_terms: &Plan,
     lapse: bool,
     next_renews_on: Date,
     now: time::OffsetDateTime,
 ) -> Result<Vec<Write>, OpError> {
-    let mut changed = Vec::new();
-    let after: Vec<WorkspaceAddon> = addons
+    let mut ended = Vec::new();
+    let after: Vec<WorkspaceAddon> = ws
+        .addons
         .iter()
         .map(|a| {
             let mut next = a.clone();
@@ -458,8 +456,8 @@ fn renewal_writes(
             } else if plan.ending.contains(&a.id) {
                 next.status = AddonStatus::Removed;
             }
-            if &next != a {
-                changed.push((a.status, next.clone()));
+            if !next.status.counts_toward_limits() {
+                ended.push(next.clone());
             }
             next
         })
@@ -468,17 +466,13 @@ fn renewal_writes(
     if status != ws.status {
         tracing::info!(workspace = %ws.id, paused = status.is_paused(), "renewal changes the workspace's status");
     }
-    let updated = Workspace { status, renews_on: next_renews_on, version: ws.version + 1, ..ws.clone() };
+    let held = after.into_iter().filter(|a| a.status.counts_toward_limits()).collect();
+    let updated = Workspace { status, addons: held, renews_on: next_renews_on, version: ws.version + 1, ..ws.clone() };
     let mut writes = vec![Write::Put {
         item: records::workspace_item(&updated),
         condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
     }];
-    for (was, a) in changed {
-        writes.push(Write::Put {
-            item: records::workspace_addon_item(&ws.id, &a),
-            condition: Condition::equals(Guard::AddonStatus, "status", Attr::s(was.as_str())),
-        });
-    }
+    writes.extend(ended.iter().map(|a| super::workspace::history_write(&ws.id, a)));
     if lapse && !plan.lines.is_empty() {
         let lapsed: Vec<_> = plan
             .lines
@@ -498,12 +492,11 @@ fn renewal_writes(
     Ok(writes)
 }
 
-/// One batch of an overflow's lapse, decided: the workspace and its add-ons after it, the
-/// writes that take them there, and the lines of the active add-ons it lapses (at the price
-/// they would have renewed at).
+/// One batch of an overflow's lapse, decided: the workspace (with its add-ons) after it, the
+/// writes that take it there, and the lines of the active add-ons it lapses (at the price they
+/// would have renewed at).
 struct OverflowBatch {
     ws: Workspace,
-    addons: Vec<WorkspaceAddon>,
     writes: Vec<Write>,
     lines: Vec<RenewalLine>,
 }
@@ -522,26 +515,17 @@ fn overflow_batch(
         AddonStatus::Cancelling => AddonStatus::Removed,
         _ => AddonStatus::Lapsed,
     };
-    let addons: Vec<WorkspaceAddon> = held
-        .addons
-        .iter()
-        .map(|a| match batch.iter().any(|b| b.id == a.id) {
-            true => WorkspaceAddon { status: ended(a), ..a.clone() },
-            false => a.clone(),
-        })
-        .collect();
+    let addons: Vec<WorkspaceAddon> =
+        ws.addons.iter().filter(|a| !batch.iter().any(|b| b.id == a.id)).cloned().collect();
     let (_, status) = evaluate(plan_terms, &addons, &ws.usage).map_err(internal)?;
-    let updated = Workspace { status, version: ws.version + 1, ..ws.clone() };
+    let updated = Workspace { status, addons, version: ws.version + 1, ..ws.clone() };
     let mut writes = vec![Write::Put {
         item: records::workspace_item(&updated),
         condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
     }];
     let mut lines = Vec::new();
     for was in batch {
-        writes.push(Write::Put {
-            item: records::workspace_addon_item(&ws.id, &WorkspaceAddon { status: ended(was), ..was.clone() }),
-            condition: Condition::equals(Guard::AddonStatus, "status", Attr::s(was.status.as_str())),
-        });
+        writes.push(super::workspace::history_write(&ws.id, &WorkspaceAddon { status: ended(was), ..was.clone() }));
         if was.status == AddonStatus::Active {
             let unit_points = prices.iter().find(|p| p.code == was.code).map_or(was.unit_points, |p| p.points);
             let points = unit_points.checked_mul(was.quantity).ok_or_else(|| internal("price out of range"))?;
@@ -557,7 +541,7 @@ fn overflow_batch(
         writes.push(super::events::event_write(&ws.partner, &ws.id, kind, data, now));
     }
     writes.extend(super::events::status_event(&ws.partner, &ws.id, &ws.status, &updated.status, now));
-    Ok(OverflowBatch { ws: updated, addons, writes, lines })
+    Ok(OverflowBatch { ws: updated, writes, lines })
 }
 
 /// A partner's add-on prices and plans, read once per scheduled run and shared by its

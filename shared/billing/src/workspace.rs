@@ -15,8 +15,8 @@ use store::{
 
 use super::load::{Asker, WorkspaceRead, fresh};
 use super::{
-    Billing, MAX_ADDON_PAGES, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view,
-    entry_view, owned_addon_view, replayed, status_view, workspace_view,
+    Billing, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view, entry_view,
+    owned_addon_view, replayed, status_view, workspace_view,
 };
 
 /// What [`Billing::settle_status`] found.
@@ -139,6 +139,7 @@ impl<T: Table> Billing<T> {
             anchor,
             usage: Usage::default(),
             status: WorkspaceStatus::Active,
+            addons: vec![],
             renews_on: domain::renews_on(&cycle).map_err(internal)?,
             rebilling: settings.default_rebilling,
             version: 1,
@@ -192,39 +193,16 @@ impl<T: Table> Billing<T> {
         Ok((refs, next))
     }
 
-    /// Every add-on record of a workspace (any status).
-    pub async fn addons_of(&self, w: &WorkspaceId) -> Result<Vec<WorkspaceAddon>, OpError> {
-        let pk = keys::workspace_pk(w);
-        let mut all = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..MAX_ADDON_PAGES {
-            let page = self
-                .store
-                .query_prefix(&pk, keys::ADDON_PREFIX, after.as_deref(), store::table::MAX_QUERY_LIMIT)
-                .await?;
-            let full = page.len() == store::table::MAX_QUERY_LIMIT;
-            after = page.last().and_then(|i| i.key()).map(|k| k.sk);
-            for item in &page {
-                all.push(records::workspace_addon_from(item)?);
-            }
-            if !full {
-                return Ok(all);
-            }
-        }
-        Err(OpError::Internal(format!("workspace {w} has more add-on records than we read at once")))
-    }
-
     /// The workspace as its owner (or its partner) sees it.
     pub async fn workspace_details(&self, ws: &Workspace) -> Result<Value, OpError> {
-        let addons = self.addons_of(&ws.id).await?;
         let plan = self.plan(&ws.partner, ws.plan).await?;
         // Evaluated now, not read back: a plan edited since the last change shows at once.
-        let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+        let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage).map_err(internal)?;
         let ws = &Workspace { status, ..ws.clone() };
         let balance = self.store.wallet(&WalletId::Workspace(ws.id.clone())).await?.balance;
         let cycle = Cycle::containing(ws.anchor, self.clock.now().date()).map_err(internal)?;
         let mut labelled = Vec::new();
-        for a in addons.iter().filter(|a| a.status.counts_toward_limits()) {
+        for a in &ws.addons {
             labelled.push((a, self.partner_addon(&ws.partner, a.code).await?.label));
         }
         Ok(workspace_view(&WorkspaceDetails {
@@ -240,14 +218,13 @@ impl<T: Table> Billing<T> {
     /// What a workspace may buy (labels and points, never cost prices), and what it holds.
     pub async fn workspace_addons(&self, ws: &Workspace) -> Result<Value, OpError> {
         let offers = self.partner_addons(&ws.partner).await?;
-        let held = self.addons_of(&ws.id).await?;
         let label =
             |code: AddonCode| offers.iter().find(|o| o.code == code).map(|o| o.label.clone()).unwrap_or_default();
         Ok(json!({
             "available": offers.iter().filter(|o| o.enabled).map(addon_offer_view).collect::<Vec<_>>(),
-            "owned": held
+            "owned": ws
+                .addons
                 .iter()
-                .filter(|a| a.status.counts_toward_limits())
                 .map(|a| owned_addon_view(a, &label(a.code)))
                 .collect::<Vec<_>>(),
         }))
@@ -255,9 +232,8 @@ impl<T: Table> Billing<T> {
 
     /// Effective limits and status, for the platform.
     pub async fn entitlements(&self, ws: &Workspace) -> Result<Value, OpError> {
-        let addons = self.addons_of(&ws.id).await?;
         let plan = self.plan(&ws.partner, ws.plan).await?;
-        let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+        let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage).map_err(internal)?;
         let mut v = json!({
             "workspace_id": ws.id.as_str(),
             "plan": ws.plan.as_str(),
@@ -313,10 +289,9 @@ impl<T: Table> Billing<T> {
     /// transaction with the new add-on, the ledger entry, the idempotency record and the
     /// workspace's re-evaluated status. If the workspace changed meanwhile, it starts over.
     ///
-    /// The first attempt reads the workspace, its wallet, its partner's profile, add-on terms,
-    /// plans, wallet and billing mode with the idempotency record in one `BatchGetItem`, and the
-    /// workspace's add-ons in one `Query` at the same time; an attempt after a lost race reads
-    /// them again one by one.
+    /// Each attempt reads the workspace (with the add-ons it holds), its wallet, its partner's
+    /// profile, add-on terms, plans, wallet and billing mode with the idempotency record in one
+    /// `BatchGetItem`.
     pub async fn add_addon(
         &self,
         w: &WorkspaceId,
@@ -336,18 +311,10 @@ impl<T: Table> Billing<T> {
             ]);
             keys
         };
-        let mut first = match self.load_with_addons(w, asker, idem, needed).await? {
-            (WorkspaceRead::Answered(reply), _) => return Ok(reply),
-            (WorkspaceRead::Fresh(ws, read), addons) => Some((ws, read, addons)),
-        };
         for _ in 0..MAX_OP_ATTEMPTS {
-            let (ws, read, mut addons) = match first.take() {
-                Some((ws, read, addons)) => (ws, read, addons),
-                None => {
-                    let ws = self.workspace(w).await?;
-                    let read = self.store.load(idem, self.clock.now(), &needed(&ws.partner)).await?.snapshot;
-                    (ws, read, self.addons_of(w).await?)
-                }
+            let (ws, read) = match self.load_workspace_change(w, asker, idem, needed).await? {
+                WorkspaceRead::Answered(reply) => return Ok(reply),
+                WorkspaceRead::Fresh(ws, read) => (*ws, read),
             };
             let profile = super::load::partner_profile(&read, &ws.partner)?;
             if profile.status.is_suspended() {
@@ -379,11 +346,12 @@ impl<T: Table> Billing<T> {
             };
             // Exact under concurrent purchases: the workspace's version condition below makes a
             // purchase that raced another decide again on the list that includes it.
-            room_for_addon(&addons).map_err(OpError::AddonLimit)?;
+            room_for_addon(&ws.addons).map_err(OpError::AddonLimit)?;
+            let mut addons = ws.addons.clone();
             addons.push(addon.clone());
             let plan = super::load::plan(&read, &ws.partner, ws.plan)?;
             let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(|e| OpError::invalid("quantity", e))?;
-            let updated = Workspace { status: status.clone(), version: ws.version + 1, ..ws.clone() };
+            let updated = Workspace { status: status.clone(), addons, version: ws.version + 1, ..ws.clone() };
             let charged = if order.charge { prorated.amount() } else { Default::default() };
             // The partner owes the platform the add-on's cost price, prorated by the same rule,
             // whether the workspace paid points for it or the partner gave it.
@@ -414,17 +382,10 @@ impl<T: Table> Billing<T> {
                 at: now,
                 idempotency: idem.clone(),
                 partner: Some(ws.partner.clone()),
-                also: [
-                    Write::Put {
-                        item: records::workspace_addon_item(w, &addon),
-                        condition: Condition::not_exists(Guard::AddonNew),
-                    },
-                    Write::Put {
-                        item: records::workspace_item(&updated),
-                        condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(ws.version)),
-                    },
-                ]
-                .into_iter()
+                also: std::iter::once(Write::Put {
+                    item: records::workspace_item(&updated),
+                    condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(ws.version)),
+                })
                 .chain(super::events::status_event(&ws.partner, w, &ws.status, &updated.status, now))
                 .chain(super::usage::accrual_write(&accrual))
                 .collect(),
@@ -522,30 +483,29 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
         // The add-on's label is the partner's: its terms for every add-on come in the one read.
-        let needed = |p: &PartnerId| {
-            let terms = AddonCode::ALL.into_iter().map(|code| keys::partner_addon(p, code));
-            std::iter::once(keys::workspace_addon(w, id)).chain(terms).collect()
+        let terms = |p: &PartnerId| AddonCode::ALL.into_iter().map(|code| keys::partner_addon(p, code)).collect();
+        let change = |ws: &mut Workspace, read: &Snapshot| {
+            let addon = held_addon(ws, read, id, |status| format!("the add-on is {status}, not active"))?;
+            if addon.status != AddonStatus::Active {
+                return Err(OpError::invalid(
+                    "addon_id",
+                    format!("the add-on is {}, not active", addon.status.as_str()),
+                ));
+            }
+            addon.status = AddonStatus::Cancelling;
+            Ok(vec![])
         };
-        let (ws, read) = match self.load_workspace_change(w, asker, idem, needed).await? {
-            WorkspaceRead::Answered(reply) => return Ok(reply),
-            WorkspaceRead::Fresh(ws, read) => (ws, read),
+        let answer = |ws: &Workspace, _: &Limits, read: &Snapshot| {
+            let addon = ws.addons.iter().find(|a| &a.id == id).expect("the change kept the add-on");
+            let label = super::load::partner_addon(read, &ws.partner, addon.code)?.label;
+            Ok(json!({ "addon": owned_addon_view(addon, &label) }))
         };
-        let item = read.get(&keys::workspace_addon(w, id)).ok_or(OpError::NotFound("add-on"))?;
-        let mut addon = records::workspace_addon_from(item)?;
-        if addon.status != AddonStatus::Active {
-            return Err(OpError::invalid("addon_id", format!("the add-on is {}, not active", addon.status.as_str())));
-        }
-        addon.status = AddonStatus::Cancelling;
-        let label = super::load::partner_addon(&read, &ws.partner, addon.code)?.label;
-        let writes = vec![Write::Update {
-            key: keys::workspace_addon(w, id),
-            set: vec![("status".into(), store::Attr::s(AddonStatus::Cancelling.as_str()))],
-            condition: Condition::equals(Guard::AddonStatus, "status", store::Attr::s(AddonStatus::Active.as_str())),
-        }];
-        self.commit(idem, writes, Reply::ok(json!({ "addon": owned_addon_view(&addon, &label) })), |_| {
-            OpError::Conflict
-        })
-        .await
+        let history = |p: &PartnerId| {
+            let mut keys: Vec<Key> = terms(p);
+            keys.push(keys::workspace_addon(w, id));
+            keys
+        };
+        self.evolve(w, asker, idem, history, change, answer).await
     }
 
     /// The partner removes an add-on now; the workspace is re-evaluated at once.
@@ -556,21 +516,15 @@ impl<T: Table> Billing<T> {
         id: &AddonId,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let id = id.clone();
-        self.evolve(w, Asker::Partner(p), idem, move |_, addons| {
-            let addon = addons.iter_mut().find(|a| a.id == id).ok_or(OpError::NotFound("add-on"))?;
-            if !addon.status.counts_toward_limits() {
-                return Err(OpError::invalid("addon_id", format!("the add-on is already {}", addon.status.as_str())));
-            }
-            let was = addon.status;
+        let change = |ws: &mut Workspace, read: &Snapshot| {
+            let addon = held_addon(ws, read, id, |status| format!("the add-on is already {status}"))?;
             addon.status = AddonStatus::Removed;
-            Ok(vec![Write::Update {
-                key: keys::workspace_addon(w, &addon.id),
-                set: vec![("status".into(), store::Attr::s(AddonStatus::Removed.as_str()))],
-                condition: Condition::equals(Guard::AddonStatus, "status", store::Attr::s(was.as_str())),
-            }])
-        })
-        .await
+            let ended = addon.clone();
+            ws.addons.retain(|a| &a.id != id);
+            Ok(vec![history_write(w, &ended)])
+        };
+        let history = |_: &PartnerId| vec![keys::workspace_addon(w, id)];
+        self.evolve(w, Asker::Partner(p), idem, history, change, status_answer).await
     }
 
     pub async fn change_plan(
@@ -580,20 +534,20 @@ impl<T: Table> Billing<T> {
         plan: PlanId,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        self.evolve(w, Asker::Partner(p), idem, move |ws, _| {
+        let change = |ws: &mut Workspace, _: &Snapshot| {
             ws.plan = plan;
             Ok(vec![])
-        })
-        .await
+        };
+        self.evolve(w, Asker::Partner(p), idem, |_| vec![], change, status_answer).await
     }
 
     /// The platform reports what a workspace uses; it pauses or resumes accordingly.
     pub async fn report_usage(&self, w: &WorkspaceId, usage: Usage, idem: &IdempotencyKey) -> Result<Reply, OpError> {
-        self.evolve(w, Asker::Platform, idem, move |ws, _| {
+        let change = |ws: &mut Workspace, _: &Snapshot| {
             ws.usage = usage;
             Ok(vec![])
-        })
-        .await
+        };
+        self.evolve(w, Asker::Platform, idem, |_| vec![], change, status_answer).await
     }
 
     /// Re-evaluates a workspace's stored status from its current plan, add-ons and usage, and
@@ -617,8 +571,7 @@ impl<T: Table> Billing<T> {
     /// one transaction conditioned on that version. Running it again after it was stored finds
     /// nothing to change, so the event is written once.
     pub(super) async fn settle_status(&self, ws: &Workspace, plan: &Plan) -> Result<Settled, OpError> {
-        let addons = self.addons_of(&ws.id).await?;
-        let (_, status) = evaluate(plan, &addons, &ws.usage).map_err(internal)?;
+        let (_, status) = evaluate(plan, &ws.addons, &ws.usage).map_err(internal)?;
         if status == ws.status {
             return Ok(Settled::Unchanged);
         }
@@ -635,57 +588,37 @@ impl<T: Table> Billing<T> {
         }
     }
 
-    /// [`Billing::load_workspace_change`], and the workspace's add-ons in one `Query` at the same
-    /// time (none with a request answered before). The two reads' futures side by side are
-    /// large, so they wait on the heap.
-    async fn load_with_addons(
-        &self,
-        w: &WorkspaceId,
-        asker: Asker<'_>,
-        idem: &IdempotencyKey,
-        keys: impl Fn(&PartnerId) -> Vec<Key>,
-    ) -> Result<(WorkspaceRead, Vec<WorkspaceAddon>), OpError> {
-        let both = async { tokio::join!(self.load_workspace_change(w, asker, idem, keys), self.addons_of(w)) };
-        let (read, addons) = Box::pin(both).await;
-        match read? {
-            answered @ WorkspaceRead::Answered(_) => Ok((answered, Vec::new())),
-            fresh @ WorkspaceRead::Fresh(..) => Ok((fresh, addons?)),
-        }
-    }
-
-    /// Applies `change` to the workspace (and its add-ons), re-evaluates its status and writes
-    /// it all in one transaction conditioned on the workspace's version; starts over if the
-    /// workspace moved meanwhile.
+    /// Applies `change` to the workspace (its plan, usage or add-ons), re-evaluates its status
+    /// and writes it all in one transaction conditioned on the workspace's version, answering
+    /// what `answer` makes of the workspace after it; starts over if the workspace moved
+    /// meanwhile.
     ///
-    /// The first attempt reads the workspace and its partner's plans with the idempotency record
-    /// in one `BatchGetItem`, and the workspace's add-ons in one `Query` at the same time.
+    /// Each attempt reads the workspace (with the add-ons it holds), its partner's plans and
+    /// `keys` of its partner with the idempotency record in one `BatchGetItem`.
     async fn evolve(
         &self,
         w: &WorkspaceId,
         asker: Asker<'_>,
         idem: &IdempotencyKey,
-        change: impl Fn(&mut Workspace, &mut Vec<WorkspaceAddon>) -> Result<Vec<Write>, OpError>,
+        keys: impl Fn(&PartnerId) -> Vec<Key>,
+        change: impl Fn(&mut Workspace, &Snapshot) -> Result<Vec<Write>, OpError>,
+        answer: impl Fn(&Workspace, &Limits, &Snapshot) -> Result<Value, OpError>,
     ) -> Result<Reply, OpError> {
-        let plans = |p: &PartnerId| PlanId::ALL.iter().map(|id| keys::partner_plan(p, *id)).collect();
-        let mut first = match self.load_with_addons(w, asker, idem, plans).await? {
-            (WorkspaceRead::Answered(reply), _) => return Ok(reply),
-            (WorkspaceRead::Fresh(ws, read), addons) => Some((ws, read, addons)),
+        let needed = |p: &PartnerId| {
+            let mut needed: Vec<Key> = PlanId::ALL.iter().map(|id| keys::partner_plan(p, *id)).collect();
+            needed.extend(keys(p));
+            needed
         };
         for _ in 0..MAX_OP_ATTEMPTS {
-            // The first attempt decides on what the one read found; one after a lost race reads
-            // the workspace again.
-            let (mut ws, read, mut addons) = match first.take() {
-                Some((ws, read, addons)) => (ws, Some(read), addons),
-                None => (self.workspace(w).await?, None, self.addons_of(w).await?),
+            let (mut ws, read) = match self.load_workspace_change(w, asker, idem, needed).await? {
+                WorkspaceRead::Answered(reply) => return Ok(reply),
+                WorkspaceRead::Fresh(ws, read) => (*ws, read),
             };
             let expected = ws.version;
             let before = ws.status.clone();
-            let mut writes = change(&mut ws, &mut addons)?;
-            let plan = match &read {
-                Some(read) => super::load::plan(read, &ws.partner, ws.plan)?,
-                None => self.plan(&ws.partner, ws.plan).await?,
-            };
-            let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(internal)?;
+            let mut writes = change(&mut ws, &read)?;
+            let plan = super::load::plan(&read, &ws.partner, ws.plan)?;
+            let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage).map_err(internal)?;
             ws.status = status;
             ws.version = expected + 1;
             writes.extend(super::events::status_event(&ws.partner, w, &before, &ws.status, self.clock.now()));
@@ -696,7 +629,7 @@ impl<T: Table> Billing<T> {
                     condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(expected)),
                 },
             );
-            let reply = Reply::ok(json!({ "workspace": workspace_status_body(&ws, &limits) }));
+            let reply = Reply::ok(answer(&ws, &limits, &read)?);
             match self.store.commit(idem, self.clock.now(), writes, &reply.to_stored()).await {
                 Ok(Committed::Applied) => return Ok(reply),
                 Ok(Committed::Replayed { response }) => return replayed(response),
@@ -707,6 +640,36 @@ impl<T: Table> Billing<T> {
         }
         Err(OpError::Conflict)
     }
+}
+
+/// The add-on `id` that `ws` holds, to change. One it held before (ended, in its history, read
+/// with the change) is refused with `ended`'s words for its status; one it never held is not
+/// found.
+fn held_addon<'a>(
+    ws: &'a mut Workspace,
+    read: &Snapshot,
+    id: &AddonId,
+    ended: impl Fn(&str) -> String,
+) -> Result<&'a mut WorkspaceAddon, OpError> {
+    if let Some(addon) = ws.addons.iter_mut().find(|a| &a.id == id) {
+        return Ok(addon);
+    }
+    match read.get(&keys::workspace_addon(&ws.id, id)) {
+        Some(item) => Err(OpError::invalid("addon_id", ended(records::workspace_addon_from(item)?.status.as_str()))),
+        None => Err(OpError::NotFound("add-on")),
+    }
+}
+
+/// The history item of an add-on that ended. Unconditional: the workspace's version, in the
+/// same transaction, guards the change (the item may exist from before the add-ons moved into
+/// the profile).
+pub(super) fn history_write(w: &WorkspaceId, ended: &WorkspaceAddon) -> Write {
+    Write::Put { item: records::workspace_addon_item(w, ended), condition: Condition::Always }
+}
+
+/// A change's answer: the workspace's plan, limits, usage and status after it.
+fn status_answer(ws: &Workspace, limits: &Limits, _: &Snapshot) -> Result<Value, OpError> {
+    Ok(json!({ "workspace": workspace_status_body(ws, limits) }))
 }
 
 /// The part of a workspace a change answers with: plan, limits, usage, status.

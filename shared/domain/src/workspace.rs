@@ -267,6 +267,9 @@ pub struct Workspace {
     pub anchor: AnchorDay,
     pub usage: Usage,
     pub status: WorkspaceStatus,
+    /// The add-ons it holds: those that count toward its limits (active or cancelling). An
+    /// add-on that ends (removed, lapsed) leaves this list for the workspace's history.
+    pub addons: Vec<WorkspaceAddon>,
     /// The day its add-ons renew next: the first day after the cycle they are paid through.
     /// It moves on only when that renewal is done (paid, or lapsed after the grace days), so a
     /// workspace stays due until it is renewed.

@@ -137,10 +137,6 @@ pub enum Guard {
     WorkspaceExists,
     /// The workspace's profile is at the version read: nothing moved it in between.
     WorkspaceVersion,
-    /// A workspace's new add-on item does not exist yet.
-    AddonNew,
-    /// A workspace's add-on is still in the status it was read in.
-    AddonStatus,
     /// A new partner's id is not taken: its profile, index item and billing mode are absent.
     PartnerNew,
     /// The partner's profile exists.

@@ -14,7 +14,7 @@
 //! | `PARTNER#p` | `EVENT#<ns, 20 digits><seq, 10 digits>#<id>` | `partner_event` (the outbox) |
 //! | `PARTNERS` | `PARTNER#p` | `partner_ref` (lists the platform's partners) |
 //! | `WS#w` | `PROFILE` | `workspace` (GSI1 `DUE#<shard>` / `<renews_on>#w`: renewals due) |
-//! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` |
+//! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` (the history of one that ended; those held are in the profile) |
 //! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
 //! | `ACCOUNT#acct_..` | `ACCOUNT` | `stripe_account` (which partner connected it) |
 //! | `WS#w` | `AUTOTOPUP` | `auto_topup` (on/off, the option, failures, the attempt in flight) |

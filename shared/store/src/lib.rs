@@ -13,6 +13,7 @@ pub mod memory;
 pub mod records;
 pub mod schema;
 pub mod table;
+pub mod upgrade;
 pub mod wallet;
 
 pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerCursor, PartnerLedgerCursor, WorkspaceCursor};

@@ -447,8 +447,42 @@ pub fn workspace_item(w: &Workspace) -> Item {
         .with(schema::DUE_INDEX.partition, Attr::s(keys::due_pk(keys::due_shard(&w.id))))
         .with(schema::DUE_INDEX.sort, Attr::s(keys::due_sk(&format_date(w.renews_on), &w.id)))
         .with("rebilling", rebilling_attr(&w.rebilling))
+        .with("addons", held_addons_attr(&w.addons))
         .with("version", Attr::n(w.version))
         .with("created_at", Attr::s(rfc3339(w.created_at)))
+}
+
+/// The add-ons a workspace holds, in its profile: one read finds them with it, and every
+/// change of them is a write of the profile under its version. Only those that count toward
+/// its limits: an ended one is kept as a history item ([`workspace_addon_item`]).
+fn held_addons_attr(addons: &[WorkspaceAddon]) -> Attr {
+    Attr::L(addons.iter().filter(|a| a.status.counts_toward_limits()).map(|a| Attr::M(addon_attrs(a).0)).collect())
+}
+
+/// Whether a workspace profile holds its add-ons. One written before they moved into the
+/// profile does not: its add-ons are its add-on items, and the store reads them into the
+/// profile as it reads it ([`Store::get`](crate::Store::get)).
+pub fn holds_addons(item: &Item) -> bool {
+    item.get("addons").is_some()
+}
+
+/// A profile written before the add-ons moved into it, with `addons` (read from its add-on
+/// items) added.
+pub fn with_held_addons(item: Item, addons: &[WorkspaceAddon]) -> Item {
+    item.with("addons", held_addons_attr(addons))
+}
+
+fn held_addons_from(item: &Item) -> Result<Vec<WorkspaceAddon>, MalformedItem> {
+    match item.get("addons") {
+        Some(Attr::L(l)) => l
+            .iter()
+            .map(|a| match a {
+                Attr::M(m) => addon_from_attrs(&Item(m.clone())),
+                _ => Err(MalformedItem { key: item.key(), attr: "addons".into() }),
+            })
+            .collect(),
+        _ => Err(MalformedItem { key: item.key(), attr: "addons".into() }),
+    }
 }
 
 fn limit_kind(s: &str) -> Option<LimitKind> {
@@ -483,6 +517,7 @@ pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
         status,
         renews_on: item.parsed("renews_on", parse_date)?,
         rebilling: get_rebilling(item, "rebilling")?,
+        addons: held_addons_from(item)?,
         version: item.u64("version")?,
         created_at: item.parsed("created_at", parse_time)?,
     })
@@ -511,8 +546,10 @@ pub fn workspace_ref_from(item: &Item) -> Result<WorkspaceRef, MalformedItem> {
     })
 }
 
-pub fn workspace_addon_item(w: &WorkspaceId, a: &WorkspaceAddon) -> Item {
-    Item::new(&keys::workspace_addon(w, &a.id), "workspace_addon")
+/// An add-on's own attributes, without keys: a history item's, or one entry of a profile's
+/// `addons`.
+fn addon_attrs(a: &WorkspaceAddon) -> Item {
+    Item::default()
         .with("addon_id", Attr::s(a.id.as_str()))
         .with("code", Attr::s(a.code.as_str()))
         .with("quantity", Attr::n(a.quantity))
@@ -522,7 +559,7 @@ pub fn workspace_addon_item(w: &WorkspaceId, a: &WorkspaceAddon) -> Item {
         .with("created_at", Attr::s(rfc3339(a.created_at)))
 }
 
-pub fn workspace_addon_from(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
+fn addon_from_attrs(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
     Ok(WorkspaceAddon {
         id: item.parsed("addon_id", AddonId::parse)?,
         code: item.parsed("code", AddonCode::parse)?,
@@ -532,6 +569,18 @@ pub fn workspace_addon_from(item: &Item) -> Result<WorkspaceAddon, MalformedItem
         period_end: item.parsed("period_end", parse_date)?,
         created_at: item.parsed("created_at", parse_time)?,
     })
+}
+
+/// An add-on's own item: the history of one that ended (and, in profiles written before the
+/// add-ons moved into them, every add-on).
+pub fn workspace_addon_item(w: &WorkspaceId, a: &WorkspaceAddon) -> Item {
+    let mut item = Item::new(&keys::workspace_addon(w, &a.id), "workspace_addon");
+    item.0.extend(addon_attrs(a).0);
+    item
+}
+
+pub fn workspace_addon_from(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
+    addon_from_attrs(item)
 }
 
 #[cfg(test)]
@@ -627,20 +676,6 @@ mod tests {
         let mut text = credit_rate_item(&p, &rate, at);
         text.set("max_points", Attr::s("5000"));
         assert_eq!(credit_rate_from(&text).unwrap_err().attr, "max_points");
-        let w = Workspace {
-            id: WorkspaceId::parse("w1").unwrap(),
-            partner: p.clone(),
-            name: "Acme".into(),
-            plan: PlanId::Starter,
-            anchor: AnchorDay::new(31).unwrap(),
-            usage: Usage { bots: 2, members: 1, bot_users: 5 },
-            status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] },
-            renews_on: time::macros::date!(2026 - 04 - 30),
-            rebilling: Default::default(),
-            version: 3,
-            created_at: datetime!(2026-04-01 10:00 UTC),
-        };
-        assert_eq!(workspace_from(&workspace_item(&w)).unwrap(), w);
         let wa = WorkspaceAddon {
             id: AddonId::generate(),
             code: AddonCode::Extra10kBotUsers,
@@ -650,6 +685,31 @@ mod tests {
             period_end: date!(2026 - 04 - 30),
             created_at: datetime!(2026-04-15 10:00 UTC),
         };
+        let w = Workspace {
+            id: WorkspaceId::parse("w1").unwrap(),
+            partner: p.clone(),
+            name: "Acme".into(),
+            plan: PlanId::Starter,
+            anchor: AnchorDay::new(31).unwrap(),
+            usage: Usage { bots: 2, members: 1, bot_users: 5 },
+            status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] },
+            addons: vec![wa.clone()],
+            renews_on: time::macros::date!(2026 - 04 - 30),
+            rebilling: Default::default(),
+            version: 3,
+            created_at: datetime!(2026-04-01 10:00 UTC),
+        };
+        assert_eq!(workspace_from(&workspace_item(&w)).unwrap(), w);
+        // An ended add-on is history, not held.
+        let ended = WorkspaceAddon { status: AddonStatus::Removed, ..wa.clone() };
+        let with_ended = Workspace { addons: vec![wa.clone(), ended], ..w.clone() };
+        assert_eq!(workspace_from(&workspace_item(&with_ended)).unwrap(), w);
+        // A profile from before add-ons moved into it is not read as holding none.
+        let mut earlier = workspace_item(&w);
+        earlier.0.remove("addons");
+        assert!(!holds_addons(&earlier));
+        assert_eq!(workspace_from(&earlier).unwrap_err().attr, "addons");
+        assert_eq!(workspace_from(&with_held_addons(earlier, &w.addons)).unwrap(), w);
         assert_eq!(workspace_addon_from(&workspace_addon_item(&w.id, &wa)).unwrap(), wa);
     }
 }

@@ -320,13 +320,22 @@ pub fn wallet_state(item: Option<&Item>) -> Result<WalletState, StoreError> {
 }
 
 impl<T: Table> Store<T> {
-    /// Several items in one consistent read (`BatchGetItem`), in the order of `keys`; transient
-    /// failures are retried like any read.
+    /// Several items in one consistent read (`BatchGetItem`), in the order of `keys`, each in
+    /// today's shape ([`upgrade`](crate::upgrade)); transient failures are retried like any read.
     pub async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
         let mut attempt = 0;
         loop {
             match self.table.get_many(keys).await {
-                Ok(items) => return Ok(items),
+                Ok(items) => {
+                    let mut upgraded = Vec::with_capacity(items.len());
+                    for item in items {
+                        upgraded.push(match item {
+                            Some(item) => Some(self.upgraded(item).await?),
+                            None => None,
+                        });
+                    }
+                    return Ok(upgraded);
+                }
                 Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
                     tracing::warn!(error = %e, attempt, "batch read failed, retrying");
                     tokio::time::sleep(self.retry.delay(attempt)).await;
@@ -688,9 +697,22 @@ impl<T: Table> Store<T> {
         }
     }
 
-    /// One item by key (consistent read, transient failures retried).
+    /// One item by key, in today's shape ([`upgrade`](crate::upgrade)); a consistent read,
+    /// transient failures retried.
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.retrying_get(key).await
+        match self.retrying_get(key).await? {
+            Some(item) => Ok(Some(self.upgraded(item).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Items a query of an index found, in today's shape ([`upgrade`](crate::upgrade)).
+    pub async fn upgrade_all(&self, items: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut upgraded = Vec::with_capacity(items.len());
+        for item in items {
+            upgraded.push(self.upgraded(item).await?);
+        }
+        Ok(upgraded)
     }
 
     /// A page of one partition's items whose sort key starts with `prefix`.

@@ -32,10 +32,19 @@ fn per_second(n: u64, d: Duration) -> f64 {
 }
 
 /// One workspace due on 1 May with one extra bot (10 points) and 100 points: ONE transaction
-/// (the funding entry, the profile, the add-on).
+/// (the funding entry, the profile with its add-on).
 async fn seed<T: Table>(billing: &Billing<T>, p: &PartnerId, i: usize) {
     let w = WorkspaceId::parse(&format!("bench-{i}")).unwrap();
     let created_at = datetime!(2026-04-01 09:00 UTC);
+    let addon = WorkspaceAddon {
+        id: AddonId::generate(),
+        code: AddonCode::ExtraBot,
+        quantity: 1,
+        unit_points: Points::parse("10").unwrap(),
+        status: AddonStatus::Active,
+        period_end: date!(2026 - 04 - 30),
+        created_at,
+    };
     let ws = Workspace {
         id: w.clone(),
         partner: p.clone(),
@@ -44,18 +53,10 @@ async fn seed<T: Table>(billing: &Billing<T>, p: &PartnerId, i: usize) {
         anchor: AnchorDay::new(1).unwrap(),
         usage: Usage::default(),
         status: WorkspaceStatus::Active,
+        addons: vec![addon],
         renews_on: date!(2026 - 05 - 01),
         rebilling: Default::default(),
         version: 1,
-        created_at,
-    };
-    let addon = WorkspaceAddon {
-        id: AddonId::generate(),
-        code: AddonCode::ExtraBot,
-        quantity: 1,
-        unit_points: Points::parse("10").unwrap(),
-        status: AddonStatus::Active,
-        period_end: date!(2026 - 04 - 30),
         created_at,
     };
     let posting = Posting {
@@ -67,13 +68,10 @@ async fn seed<T: Table>(billing: &Billing<T>, p: &PartnerId, i: usize) {
         at: created_at,
         idempotency: IdempotencyKey::new("bench", &format!("seed-{i}"), b"seed").unwrap(),
         partner: Some(p.clone()),
-        also: vec![
-            Write::Put { item: records::workspace_item(&ws), condition: Condition::not_exists(Guard::WorkspaceNew) },
-            Write::Put {
-                item: records::workspace_addon_item(&w, &addon),
-                condition: Condition::not_exists(Guard::AddonNew),
-            },
-        ],
+        also: vec![Write::Put {
+            item: records::workspace_item(&ws),
+            condition: Condition::not_exists(Guard::WorkspaceNew),
+        }],
     };
     billing.store.post(posting, |_| serde_json::Value::Null).await.unwrap();
 }

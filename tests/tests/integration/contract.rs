@@ -107,7 +107,7 @@ async fn other_writes_land_with_the_change_or_not_at_all<T: Table>(store: Store<
     let mut p = posting(&w, "5", Overdraft::Forbid, "with-item");
     p.also.push(Write::Put {
         item: Item::new(&addon, "addon").with("status", Attr::s("active")),
-        condition: Condition::not_exists(Guard::AddonNew),
+        condition: Condition::not_exists(Guard::CheckoutNew),
     });
     assert!(matches!(store.post(p, respond).await.unwrap(), Outcome::Applied { .. }));
     assert_eq!(store.table().get(&addon).await.unwrap().unwrap().get("status"), Some(&Attr::s("active")));
@@ -117,18 +117,18 @@ async fn other_writes_land_with_the_change_or_not_at_all<T: Table>(store: Store<
     p.also.push(Write::Update {
         key: addon.clone(),
         set: vec![("status".into(), Attr::s("credited"))],
-        condition: Condition::equals(Guard::AddonStatus, "status", Attr::s("pending")),
+        condition: Condition::equals(Guard::CheckoutStatus, "status", Attr::s("pending")),
     });
     let err = store.post(p.clone(), respond).await.unwrap_err();
     let StoreError::ConditionFailed { failed } = err else { panic!("{err:?}") };
-    assert_eq!(failed.guards().collect::<Vec<_>>(), [Guard::AddonStatus]);
-    assert_eq!(failed.current(Guard::AddonStatus).and_then(|i| i.get("status")), Some(&Attr::s("active")));
+    assert_eq!(failed.guards().collect::<Vec<_>>(), [Guard::CheckoutStatus]);
+    assert_eq!(failed.current(Guard::CheckoutStatus).and_then(|i| i.get("status")), Some(&Attr::s("active")));
     let state = store.wallet(&w).await.unwrap();
     assert_eq!((state.balance, state.version), (bal("5"), 1));
     // The key was not consumed: the same request fails the same way rather than replaying.
     let err = store.post(p, respond).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::ConditionFailed { ref failed } if failed.contains(Guard::AddonStatus)),
+        matches!(err, StoreError::ConditionFailed { ref failed } if failed.contains(Guard::CheckoutStatus)),
         "{err:?}"
     );
     store.verify(&w).await.unwrap();

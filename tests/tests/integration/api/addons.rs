@@ -1,8 +1,9 @@
 //! Add-ons through HTTP: bought by the workspace (prorated), given or removed by its partner,
 //! cancelled at the cycle end.
 
+use domain::WorkspaceId;
 use serde_json::{Value, json};
-use store::Table;
+use store::{Condition, Table, Write, keys, records};
 use time::macros::datetime;
 
 use super::{
@@ -394,7 +395,54 @@ async fn concurrent_purchases_never_overdraw<T: Table>(api: Api<T>) {
     assert_eq!(api.verify(W).await, 3);
 }
 
+/// A workspace whose profile was written before add-ons moved into profiles: its add-ons are
+/// items of their own (written here straight into the table). Every route sees them as before,
+/// the first change stores them in the profile, and they are cancelled, removed and renewed
+/// like any.
+async fn a_profile_from_before_addons_moved_into_it_keeps_them<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.fund(P, W, "100").await;
+    let bot = api.buy(P, W, "extra_bot", 1).await.ok(201)["addon"].clone();
+    let member = api.buy(P, W, "extra_member", 1).await.ok(201)["addon"].clone();
+    let view = api.view(P, W).await;
+    let w = WorkspaceId::parse(W).unwrap();
+    let table = api.billing.store.table();
+    let ws = api.billing.workspace(&w).await.unwrap();
+    let mut earlier = records::workspace_item(&ws);
+    earlier.0.remove("addons");
+    let mut writes: Vec<Write> = ws
+        .addons
+        .iter()
+        .map(|a| Write::Put { item: records::workspace_addon_item(&w, a), condition: Condition::Always })
+        .collect();
+    writes.push(Write::Put { item: earlier, condition: Condition::Always });
+    table.transact(writes).await.unwrap();
+    let stored = || async { table.get(&keys::workspace_profile(&w)).await.unwrap().unwrap() };
+    assert!(!records::holds_addons(&stored().await));
+
+    assert_eq!(api.view(P, W).await, view, "read as before");
+    let owned = api.call(req("GET /workspace/addons").by(workspace_admin(P, W))).await.ok(200);
+    assert_eq!(owned["owned"], json!([bot, member]));
+    let cancel = req("DELETE /workspace/addons/{addon_id}").param("addon_id", bot["id"].as_str().unwrap());
+    api.call(cancel.by(workspace_admin(P, W))).await.ok(200);
+    assert!(records::holds_addons(&stored().await), "the first change stores them in the profile");
+    let remove = req("DELETE /partner/workspaces/{id}/addons/{addon_id}")
+        .param("id", W)
+        .param("addon_id", member["id"].as_str().unwrap());
+    api.call(remove.by(partner_admin(P))).await.ok(200);
+    let view = api.view(P, W).await;
+    assert_eq!(view["addons"].as_array().unwrap().len(), 1, "{view}");
+    assert_eq!((&view["addons"][0]["status"], &view["limits"]["bots"]), (&json!("cancelling"), &json!(2)));
+    // Removed before: refused as removed, from its history item.
+    let again = req("DELETE /partner/workspaces/{id}/addons/{addon_id}")
+        .param("id", W)
+        .param("addon_id", member["id"].as_str().unwrap());
+    api.call(again.by(partner_admin(P))).await.invalid("addon_id");
+    assert_eq!(api.verify(W).await, 3);
+}
+
 api_suite!(
+    a_profile_from_before_addons_moved_into_it_keeps_them,
     concurrent_purchases_never_overdraw,
     proration_vector_thirty_day_cycle,
     proration_vector_thirty_one_day_cycle,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use billing::{RenewalLimits, RenewalOutcome, RenewalRun};
 use domain::{AddonCode, AddonId, AddonStatus, MAX_RENEWAL_ADDONS, Points, WorkspaceAddon, WorkspaceId};
 use serde_json::{Value, json};
-use store::{Condition, Guard, Table, Write, records};
+use store::{Condition, Table, Write, keys, records};
 use time::OffsetDateTime;
 use time::macros::{date, datetime};
 
@@ -269,7 +269,7 @@ async fn purchases_stop_at_the_addon_limit_and_every_addon_renews<T: Table>(api:
     let entry = &api.ledger(P, W).await[0];
     assert_eq!((&entry["kind"], &entry["amount"]), (&json!("renewal"), &json!("-890.00")), "{entry}");
     assert_eq!(entry["detail"]["lines"].as_array().unwrap().len(), MAX_RENEWAL_ADDONS - 1);
-    let held = api.billing.addons_of(&WorkspaceId::parse(W).unwrap()).await.unwrap();
+    let held = every_addon(&api, &WorkspaceId::parse(W).unwrap()).await;
     let active = held.iter().filter(|a| a.status == AddonStatus::Active);
     assert!(active.clone().all(|a| a.period_end == date!(2026 - 05 - 31)), "{held:?}");
     assert_eq!(active.count(), MAX_RENEWAL_ADDONS - 1);
@@ -281,7 +281,8 @@ async fn purchases_stop_at_the_addon_limit_and_every_addon_renews<T: Table>(api:
 }
 
 /// A workspace that held more add-ons than one renewal carries (bought before purchases were
-/// bounded; written here straight into the table), whose renewals failed for months: the
+/// bounded, and before add-ons moved into the profile: written here straight into the table as
+/// items of their own, the profile without them), whose renewals failed for months: the
 /// renewal lapses the newest that do not fit in a transaction of their own, renews the rest
 /// cycle after cycle until it is current, and lapses them when the points run out. Runs racing
 /// each other do each step once.
@@ -304,13 +305,16 @@ async fn a_workspace_over_the_limit_and_behind_is_renewed_or_lapsed_in_full<T: T
     for chunk in seeded.chunks(50) {
         let writes = chunk
             .iter()
-            .map(|a| Write::Put {
-                item: records::workspace_addon_item(&w, a),
-                condition: Condition::not_exists(Guard::AddonNew),
-            })
+            .map(|a| Write::Put { item: records::workspace_addon_item(&w, a), condition: Condition::Always })
             .collect();
         api.billing.store.table().transact(writes).await.unwrap();
     }
+    let profile = api.billing.store.table().get(&keys::workspace_profile(&w)).await.unwrap().unwrap();
+    let mut earlier = profile.clone();
+    earlier.0.remove("addons");
+    let put = Write::Put { item: earlier, condition: Condition::Always };
+    api.billing.store.table().transact(vec![put]).await.unwrap();
+    assert_eq!(api.billing.workspace(&w).await.unwrap().addons, seeded, "read into the profile");
     // Mid-July: May, June and July are due.
     api.set_clock(at(date!(2026 - 07 - 15)));
     let runs = join_all((0..3).map(|_| api.billing.renew_due(|| false, RenewalLimits::default()))).await;
@@ -348,7 +352,7 @@ async fn a_workspace_over_the_limit_and_behind_is_renewed_or_lapsed_in_full<T: T
     assert_eq!((&july["shortfall"], &july["cycle_start"]), (&json!("700.00"), &json!("2026-07-01")));
     assert_eq!(july["lines"].as_array().unwrap().len(), MAX_RENEWAL_ADDONS);
 
-    let held = api.billing.addons_of(&w).await.unwrap();
+    let held = every_addon(&api, &w).await;
     let count = |s: AddonStatus| held.iter().filter(|a| a.status == s).count();
     assert_eq!((count(AddonStatus::Lapsed), count(AddonStatus::Removed)), (96, 4));
     assert_eq!(addons(&api, P, W).await, [], "none active");
@@ -356,6 +360,20 @@ async fn a_workspace_over_the_limit_and_behind_is_renewed_or_lapsed_in_full<T: T
     assert_eq!((&view["renews_on"], &view["status"]), (&json!("2026-08-01"), &json!("active")));
     assert_eq!(api.view(super::Q, super::X).await["renews_on"], "2026-08-01");
     assert_eq!(api.verify(W).await, 5);
+}
+
+/// Every add-on of `w`: those it holds (its profile), then those that ended (their history
+/// items; one the profile holds may also have an item from before add-ons moved into profiles).
+async fn every_addon<T: Table>(api: &Api<T>, w: &WorkspaceId) -> Vec<WorkspaceAddon> {
+    let mut every = api.billing.workspace(w).await.unwrap().addons;
+    let items = api.billing.store.query_prefix(&keys::workspace_pk(w), keys::ADDON_PREFIX, None, 1000).await.unwrap();
+    for item in &items {
+        let addon = records::workspace_addon_from(item).unwrap();
+        if !every.iter().any(|held| held.id == addon.id) {
+            every.push(addon);
+        }
+    }
+    every
 }
 
 api_suite!(
