@@ -402,7 +402,10 @@ async fn concurrent_purchases_never_overdraw<T: Table>(api: Api<T>) {
 async fn a_profile_from_before_addons_moved_into_it_keeps_them<T: Table>(api: Api<T>) {
     api.tenants().await;
     api.fund(P, W, "100").await;
+    // A minute apart: an earlier profile's add-ons are read in the order they were bought.
+    api.set_clock(datetime!(2026-04-15 10:00 UTC));
     let bot = api.buy(P, W, "extra_bot", 1).await.ok(201)["addon"].clone();
+    api.set_clock(datetime!(2026-04-15 10:01 UTC));
     let member = api.buy(P, W, "extra_member", 1).await.ok(201)["addon"].clone();
     let view = api.view(P, W).await;
     let w = WorkspaceId::parse(W).unwrap();
