@@ -10,8 +10,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use domain::{AutoTopup, Money, PartnerId, Points, TopupOptionId, Workspace, WorkspaceId};
-use store::records::StripeConnection;
-use store::{IdempotencyKey, Table, keys, records};
+use store::records::StripeCustomer;
+use store::{Attr, Condition, Guard, IdempotencyKey, Item, Table, Write, keys, records};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
@@ -48,18 +48,26 @@ impl<T: Table> Billing<T> {
 
     /// The card the workspace's last checkout saved, on its partner's account as it is now.
     pub(super) async fn saved_card(&self, ws: &Workspace) -> Result<Option<Card>, OpError> {
-        self.card_on(ws, self.usable_connection(&ws.partner).await?).await
+        let Some(connection) = self.usable_connection(&ws.partner).await? else { return Ok(None) };
+        let at_key = self.store.get(&keys::workspace_customer(&ws.id)).await?;
+        Ok(self.customer_read(&ws.id, &connection.account, at_key.as_ref()).await?.card())
     }
 
-    /// The card the workspace's last checkout saved on `connection`, its partner's usable account.
-    async fn card_on(&self, ws: &Workspace, connection: Option<StripeConnection>) -> Result<Option<Card>, OpError> {
-        let Some(connection) = connection else { return Ok(None) };
-        let item = self.store.get(&keys::workspace_customer(&ws.id, &connection.account)).await?;
-        let customer = item.as_ref().map(records::stripe_customer_from).transpose()?;
-        Ok(customer.and_then(|c| {
-            let payment_method = c.payment_method?;
-            Some(Card { account: Some(connection.account), customer: c.customer, payment_method })
-        }))
+    /// The workspace's customer on `account`, from the record at its key as read (`at_key`).
+    /// A customer kept before under a key of its account is read there when that record is not
+    /// on `account`: one more read, until a write moves it to the key.
+    pub(super) async fn customer_read(
+        &self,
+        w: &WorkspaceId,
+        account: &AccountId,
+        at_key: Option<&Item>,
+    ) -> Result<CustomerRead, OpError> {
+        let at_key = at_key.map(records::stripe_customer_from).transpose()?;
+        if at_key.as_ref().is_some_and(|c| &c.account == account) {
+            return Ok(CustomerRead { on_account: at_key.clone(), at_key });
+        }
+        let earlier = self.store.get(&keys::earlier_workspace_customer(w, account)).await?;
+        Ok(CustomerRead { at_key, on_account: earlier.as_ref().map(records::stripe_customer_from).transpose()? })
     }
 
     /// The `auto_topup` part of the workspace's view.
@@ -79,16 +87,27 @@ impl<T: Table> Billing<T> {
         refill: RefillTerms,
         idem: &IdempotencyKey,
     ) -> Result<Reply, OpError> {
-        let needed =
-            |p: &PartnerId| vec![keys::workspace_auto_topup(w), keys::partner_topups(p), keys::partner_stripe(p)];
+        let needed = |p: &PartnerId| {
+            vec![
+                keys::workspace_auto_topup(w),
+                keys::workspace_customer(w),
+                keys::partner_topups(p),
+                keys::partner_stripe(p),
+            ]
+        };
         let (ws, read) = match self.load_for_workspace(w, partner_claim, idem, needed).await? {
             (_, Read::Answered(reply)) => return Ok(reply),
             (ws, Read::Fresh(read)) => (ws, read),
         };
         let current = read.get(&keys::workspace_auto_topup(w)).map(records::auto_topup_from).transpose()?;
         let current = current.unwrap_or_default();
-        let connection = super::load::connection(&read, &ws.partner)?;
-        let card = self.card_on(&ws, self.usable(connection)).await?;
+        let card = match self.usable(super::load::connection(&read, &ws.partner)?) {
+            Some(connection) => {
+                let at_key = read.get(&keys::workspace_customer(w));
+                self.customer_read(w, &connection.account, at_key).await?.card()
+            }
+            None => None,
+        };
         let next = if enabled {
             let option =
                 option.ok_or_else(|| OpError::invalid("topup_option_id", "required to turn auto top-up on"))?;
@@ -192,5 +211,45 @@ impl<T: Table> Billing<T> {
             return Ok(WebhookOutcome::Ignored);
         }
         self.on_refill_event(Payer::Workspace(&ws), Some(account), succeeded, number, pi, event_id).await
+    }
+}
+
+/// A workspace's customer record as one operation read it.
+#[derive(Debug, Clone)]
+pub(super) struct CustomerRead {
+    /// The record at the workspace's key, on whichever account.
+    at_key: Option<StripeCustomer>,
+    /// The workspace's customer on the account asked for: that record, or one kept before
+    /// under a key of the account.
+    on_account: Option<StripeCustomer>,
+}
+
+impl CustomerRead {
+    pub(super) fn customer(&self) -> Option<&StripeCustomer> {
+        self.on_account.as_ref()
+    }
+
+    /// The saved card of the customer on the account asked for.
+    pub(super) fn card(&self) -> Option<Card> {
+        let c = self.on_account.as_ref()?;
+        let payment_method = c.payment_method.clone()?;
+        Some(Card { account: Some(c.account.clone()), customer: c.customer.clone(), payment_method })
+    }
+
+    /// Whether the customer on the account was read where it was kept before: a write of it
+    /// ([`CustomerRead::put`]) moves it to the workspace's key.
+    pub(super) fn is_earlier(&self) -> bool {
+        self.on_account.as_ref().is_some_and(|on| self.at_key.as_ref().is_none_or(|at| at.account != on.account))
+    }
+
+    /// Stores `next` at the workspace's key, one version on from what the read found there
+    /// (a record on another account is replaced), guarded by that version.
+    pub(super) fn put(&self, w: &WorkspaceId, next: StripeCustomer) -> Write {
+        let found = self.at_key.as_ref().map_or(0, |c| c.version);
+        let condition = match found {
+            0 => Condition::not_exists(Guard::CustomerNew),
+            v => Condition::equals(Guard::CustomerVersion, "version", Attr::n(v)),
+        };
+        Write::Put { item: records::stripe_customer_item(w, &StripeCustomer { version: found + 1, ..next }), condition }
     }
 }

@@ -18,6 +18,7 @@ use stripe_gateway::event::metadata;
 use stripe_gateway::gateway::{Account, Gateway, GatewayError, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::{self as stripe_ids, AccountId, CustomerId, OAuthCode};
 
+use super::autotopup::CustomerRead;
 use super::load::{Read, fresh};
 use super::{Billing, OpError, Reply};
 
@@ -249,6 +250,7 @@ impl<T: Table> Billing<T> {
     ) -> Result<Reply, OpError> {
         let needed = |p: &PartnerId| {
             vec![
+                keys::workspace_customer(w),
                 keys::partner_profile(p),
                 keys::partner_stripe(p),
                 keys::partner_topups(p),
@@ -279,7 +281,9 @@ impl<T: Table> Billing<T> {
         };
         let (points, amount, option) = offer(&read, &ws.partner, self.floors_of(&profile), request)?;
 
-        let customer = self.workspace_customer(&ws, &connection.account, payments).await?;
+        let at_key = read.get(&keys::workspace_customer(w));
+        let customer_read = self.customer_read(w, &connection.account, at_key).await?;
+        let (customer, moved) = self.workspace_customer(&ws, &connection.account, &customer_read, payments).await?;
         let mut meta = Metadata::new();
         let option_id = option.as_ref().map(TopupOptionId::as_str);
         for (k, v) in [
@@ -325,26 +329,38 @@ impl<T: Table> Billing<T> {
         tracing::info!(workspace = %ws.id, checkout = %created.id, %points, amount = %amount.format_major(),
             currency = amount.currency().code(), "checkout created");
         let reply = Reply::new(201, super::checkout_view(&record, Some(&created.url), created.expires_at));
-        let writes = vec![Write::Put {
+        let writes = std::iter::once(Write::Put {
             item: records::checkout_item(&record),
             condition: Condition::not_exists(Guard::CheckoutNew),
-        }];
+        })
+        .chain(moved)
+        .collect();
         // The session id is new unless this request's own earlier attempt stored it, and then
-        // the idempotency record answers first: a clash here is a bug, not a race.
-        self.commit(idem, writes, reply, |_| OpError::Internal(format!("checkout {} stored twice", created.id))).await
+        // the idempotency record answers first: a clash there is a bug, not a race. The customer
+        // record moved meanwhile (a card saved): the caller tries again.
+        self.commit(idem, writes, reply, |failed| {
+            if failed.contains(Guard::CheckoutNew) {
+                OpError::Internal(format!("checkout {} stored twice", created.id))
+            } else {
+                OpError::Conflict
+            }
+        })
+        .await
     }
 
     /// The workspace's customer on `account`: created once (a race creates one customer, through
-    /// the idempotency key) and stored.
+    /// the idempotency key) and stored. With it, the write that moves a customer read where it
+    /// was kept before to the workspace's key, for the checkout's transaction.
     async fn workspace_customer(
         &self,
         ws: &Workspace,
         account: &AccountId,
+        read: &CustomerRead,
         payments: &Payments,
-    ) -> Result<CustomerId, OpError> {
-        let key = keys::workspace_customer(&ws.id, account);
-        if let Some(item) = self.store.get(&key).await? {
-            return Ok(records::stripe_customer_from(&item)?.customer);
+    ) -> Result<(CustomerId, Option<Write>), OpError> {
+        if let Some(known) = read.customer() {
+            let moved = read.is_earlier().then(|| read.put(&ws.id, known.clone()));
+            return Ok((known.customer.clone(), moved));
         }
         let new = NewCustomer {
             description: format!("{} ({})", ws.name, ws.id),
@@ -366,19 +382,19 @@ impl<T: Table> Billing<T> {
             payment_method_created: None,
             version: 1,
         };
-        let put = Write::Put {
-            item: records::stripe_customer_item(&ws.id, &record),
-            condition: Condition::not_exists(Guard::CustomerNew),
-        };
-        match self.store.write(vec![put]).await {
-            Ok(()) => Ok(customer),
+        match self.store.write(vec![read.put(&ws.id, record)]).await {
+            Ok(()) => Ok((customer, None)),
             // Stored meanwhile by a concurrent checkout: the stored one is the workspace's.
             Err(StoreError::ConditionFailed { failed }) => {
-                let item = match failed.current(Guard::CustomerNew) {
-                    Some(item) => item.clone(),
-                    None => self.store.get(&key).await?.ok_or(OpError::Conflict)?,
+                let item = match failed.current(Guard::CustomerNew).or(failed.current(Guard::CustomerVersion)) {
+                    Some(item) => Some(item.clone()),
+                    None => self.store.get(&keys::workspace_customer(&ws.id)).await?,
                 };
-                Ok(records::stripe_customer_from(&item)?.customer)
+                let stored = item.as_ref().map(records::stripe_customer_from).transpose()?;
+                match stored {
+                    Some(c) if &c.account == account => Ok((c.customer, None)),
+                    _ => Err(OpError::Conflict),
+                }
             }
             Err(e) => Err(e.into()),
         }

@@ -36,6 +36,7 @@ use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, OffSessionCharge, OffSessionOutcome};
 use stripe_gateway::ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
 
+use super::autotopup::CustomerRead;
 use super::events::{PartnerEventKind, wallet_event_write};
 use super::payments::stripe_key;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, WebhookOutcome};
@@ -715,11 +716,7 @@ impl<T: Table> Billing<T> {
             if current.card_created().is_some_and(|at| at >= pi.created) {
                 return Ok(WebhookOutcome::Unchanged);
             }
-            let put = Write::Put {
-                item: current.with_card(method, pi.created),
-                condition: version_is(Guard::CustomerVersion, current.version()),
-            };
-            match self.store.write(vec![put]).await {
+            match self.store.write(vec![current.with_card(method, pi.created)]).await {
                 Ok(()) => return Ok(WebhookOutcome::CardSaved),
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -731,9 +728,9 @@ impl<T: Table> Billing<T> {
     async fn customer_record<'a>(&self, owner: CardOwner<'a>) -> Result<Option<CustomerRecord<'a>>, OpError> {
         Ok(match owner {
             CardOwner::Workspace { w, account } => {
-                let item = self.store.get(&keys::workspace_customer(w, account)).await?;
-                let record = item.as_ref().map(records::stripe_customer_from).transpose()?;
-                record.map(|c| CustomerRecord::Workspace(w, c))
+                let at_key = self.store.get(&keys::workspace_customer(w)).await?;
+                let read = self.customer_read(w, account, at_key.as_ref()).await?;
+                read.customer().is_some().then_some(CustomerRecord::Workspace(w, read))
             }
             CardOwner::Partner(p) => self.platform_customer(p).await?.map(|c| CustomerRecord::Partner(p, c)),
         })
@@ -751,14 +748,19 @@ pub(super) enum CardOwner<'a> {
 
 /// The customer record a card is saved on, with its owner.
 enum CustomerRecord<'a> {
-    Workspace(&'a WorkspaceId, StripeCustomer),
+    /// Found: [`CustomerRead::customer`] is some.
+    Workspace(&'a WorkspaceId, CustomerRead),
     Partner(&'a PartnerId, PlatformCustomer),
 }
 
 impl CustomerRecord<'_> {
+    fn workspace_customer(read: &CustomerRead) -> &StripeCustomer {
+        read.customer().expect("a workspace's record is one that was found")
+    }
+
     fn customer(&self) -> &CustomerId {
         match self {
-            CustomerRecord::Workspace(_, c) => &c.customer,
+            CustomerRecord::Workspace(_, read) => &Self::workspace_customer(read).customer,
             CustomerRecord::Partner(_, c) => &c.customer,
         }
     }
@@ -766,30 +768,26 @@ impl CustomerRecord<'_> {
     /// When the PaymentIntent that saved the card was created (unix s).
     fn card_created(&self) -> Option<i64> {
         match self {
-            CustomerRecord::Workspace(_, c) => c.payment_method_created,
+            CustomerRecord::Workspace(_, read) => Self::workspace_customer(read).payment_method_created,
             CustomerRecord::Partner(_, c) => c.payment_method_created,
         }
     }
 
-    fn version(&self) -> u64 {
-        match self {
-            CustomerRecord::Workspace(_, c) => c.version,
-            CustomerRecord::Partner(_, c) => c.version,
-        }
-    }
-
-    /// The record's item with `method` saved, one version on.
-    fn with_card(&self, method: &PaymentMethodId, created: i64) -> Item {
+    /// The write that saves `method` on the record, one version on, guarded by the version read.
+    fn with_card(&self, method: &PaymentMethodId, created: i64) -> Write {
         let (payment_method, payment_method_created) = (Some(method.clone()), Some(created));
         match self {
-            CustomerRecord::Workspace(w, c) => records::stripe_customer_item(
-                w,
-                &StripeCustomer { payment_method, payment_method_created, version: c.version + 1, ..c.clone() },
-            ),
-            CustomerRecord::Partner(p, c) => records::platform_customer_item(
-                p,
-                &PlatformCustomer { payment_method, payment_method_created, version: c.version + 1, ..c.clone() },
-            ),
+            CustomerRecord::Workspace(w, read) => {
+                let c = Self::workspace_customer(read);
+                read.put(w, StripeCustomer { payment_method, payment_method_created, ..c.clone() })
+            }
+            CustomerRecord::Partner(p, c) => Write::Put {
+                item: records::platform_customer_item(
+                    p,
+                    &PlatformCustomer { payment_method, payment_method_created, version: c.version + 1, ..c.clone() },
+                ),
+                condition: version_is(Guard::CustomerVersion, c.version),
+            },
         }
     }
 }

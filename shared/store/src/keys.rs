@@ -18,7 +18,8 @@
 //! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
 //! | `ACCOUNT#acct_..` | `ACCOUNT` | `stripe_account` (which partner connected it) |
 //! | `WS#w` | `AUTOTOPUP` | `auto_topup` (on/off, the option, failures, the attempt in flight) |
-//! | `WS#w` | `STRIPE#acct_..` | `stripe_customer` (the workspace's customer on that account, saved card) |
+//! | `WS#w` | `CUSTOMER` | `stripe_customer` (the workspace's customer on its partner's account, which it names; saved card) |
+//! | `WS#w` | `STRIPE#acct_..` | `stripe_customer` (the same, as stored before it moved to `CUSTOMER`) |
 //! | `CHECKOUT#cs_..` | `CHECKOUT` | `checkout` (points promised, pending/awaiting_payment/credited/expired/failed) |
 //! | `PAYMENT#pi_..` | `PAYMENT` | `payment` (a credited payment: points, amount, refunded and disputed shares) |
 //! | `PARTNER#p` | `BILLING` | `partner_billing` (prepaid or postpaid, set by the platform) |
@@ -129,7 +130,15 @@ pub fn stripe_account(account: &AccountId) -> Key {
     Key::new(format!("ACCOUNT#{account}"), "ACCOUNT")
 }
 
-pub fn workspace_customer(w: &WorkspaceId, account: &AccountId) -> Key {
+/// The workspace's customer on its partner's connected account: one key whatever the account
+/// (the record names it), so the first read of a checkout or an auto top-up change finds it.
+pub fn workspace_customer(w: &WorkspaceId) -> Key {
+    Key::new(workspace_pk(w), "CUSTOMER")
+}
+
+/// Where a workspace's customer on `account` was kept before it moved to
+/// [`workspace_customer`]: read when that key holds none on the account.
+pub fn earlier_workspace_customer(w: &WorkspaceId, account: &AccountId) -> Key {
     Key::new(workspace_pk(w), format!("{STRIPE_PREFIX}{account}"))
 }
 

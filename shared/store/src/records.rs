@@ -770,7 +770,7 @@ pub struct StripeCustomer {
 }
 
 pub fn stripe_customer_item(w: &WorkspaceId, c: &StripeCustomer) -> Item {
-    Item::new(&keys::workspace_customer(w, &c.account), "stripe_customer")
+    Item::new(&keys::workspace_customer(w), "stripe_customer")
         .with("account", Attr::s(c.account.as_str()))
         .with("customer", Attr::s(c.customer.as_str()))
         .with("payment_method", c.payment_method.as_ref().map_or(Attr::Null, |m| Attr::s(m.as_str())))

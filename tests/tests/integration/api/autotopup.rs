@@ -480,7 +480,39 @@ async fn three_declined_refills_switch_it_off<T: Table>(api: Api<T>) {
     assert_eq!(disabled[0]["workspace_id"], W);
 }
 
+/// A workspace whose customer record was stored before it moved to the workspace's one key (under
+/// a key of its account; moved there here): its saved card still counts, auto top-up turns on
+/// with it, and the next checkout reuses the customer and moves the record to the key.
+async fn a_customer_kept_under_its_account_is_found_and_moved<T: Table>(api: Api<T>) {
+    let option = with_saved_card(&api, 0).await;
+    let w = WorkspaceId::parse(W).unwrap();
+    let table = api.billing.store.table();
+    let record = table.get(&keys::workspace_customer(&w)).await.unwrap().expect("the checkout stored it");
+    let account = record.str("account").unwrap().to_owned();
+    let earlier = keys::earlier_workspace_customer(&w, &stripe_gateway::ids::AccountId::parse(&account).unwrap());
+    let mut moved = record.clone();
+    moved.0.extend(store::Item::new(&earlier, "stripe_customer").0);
+    let writes = vec![
+        store::Write::Put { item: moved.clone(), condition: store::Condition::Always },
+        store::Write::Delete { key: keys::workspace_customer(&w), condition: store::Condition::Always },
+    ];
+    table.transact(writes).await.unwrap();
+
+    assert_eq!(api.view(P, W).await["auto_topup"]["card_saved"], true);
+    assert_eq!(turn_on(&api, &option).await["enabled"], true);
+    assert!(table.get(&keys::workspace_customer(&w)).await.unwrap().is_none(), "a read moves nothing");
+    session(&api, P, W, &option).await;
+    let at_key = table.get(&keys::workspace_customer(&w)).await.unwrap().expect("the checkout moved it");
+    assert_eq!(
+        (at_key.get("customer"), at_key.get("payment_method")),
+        (record.get("customer"), record.get("payment_method"))
+    );
+    let customers = api.stripe.customers(Some(&account));
+    assert_eq!(customers.iter().filter(|c| c["metadata"]["workspace_id"] == W).count(), 1, "no second customer");
+}
+
 api_suite!(
+    a_customer_kept_under_its_account_is_found_and_moved,
     three_declined_refills_switch_it_off,
     a_threshold_refill_fires_once_under_concurrent_usage,
     a_monthly_cap_holds_refills,
