@@ -53,21 +53,32 @@ impl<T: Table> Billing<T> {
         Ok(self.customer_read(&ws.id, &connection.account, at_key.as_ref()).await?.card())
     }
 
-    /// The workspace's customer on `account`, from the record at its key as read (`at_key`).
-    /// A customer kept before under a key of its account is read there when that record is not
-    /// on `account`: one more read, until a write moves it to the key.
+    /// The workspace's customer on `account`, from what its key held as read (`at_key`). A
+    /// workspace created before its customer moved to that key may keep one under a key of its
+    /// account: read there when the key holds nothing (such a workspace, until its first
+    /// checkout or saved card moves it) or a customer on another account (the partner switched
+    /// accounts). A workspace created since holds an empty slot there until its first customer:
+    /// nothing more to read.
     pub(super) async fn customer_read(
         &self,
         w: &WorkspaceId,
         account: &AccountId,
         at_key: Option<&Item>,
     ) -> Result<CustomerRead, OpError> {
-        let at_key = at_key.map(records::stripe_customer_from).transpose()?;
-        if at_key.as_ref().is_some_and(|c| &c.account == account) {
-            return Ok(CustomerRead { on_account: at_key.clone(), at_key });
+        let at_key = at_key.map(records::customer_slot_from).transpose()?;
+        let (customer, version) = match &at_key {
+            Some(slot) => (slot.customer.as_ref(), slot.version),
+            None => (None, 0),
+        };
+        let read = |on_account| CustomerRead { on_account, version, earlier: false };
+        match (&at_key, customer) {
+            (_, Some(c)) if &c.account == account => return Ok(read(Some(c.clone()))),
+            (Some(_), None) => return Ok(read(None)),
+            _ => {}
         }
         let earlier = self.store.get(&keys::earlier_workspace_customer(w, account)).await?;
-        Ok(CustomerRead { at_key, on_account: earlier.as_ref().map(records::stripe_customer_from).transpose()? })
+        let on_account = earlier.as_ref().map(records::stripe_customer_from).transpose()?;
+        Ok(CustomerRead { earlier: on_account.is_some(), ..read(on_account) })
     }
 
     /// The `auto_topup` part of the workspace's view.
@@ -217,11 +228,12 @@ impl<T: Table> Billing<T> {
 /// A workspace's customer record as one operation read it.
 #[derive(Debug, Clone)]
 pub(super) struct CustomerRead {
-    /// The record at the workspace's key, on whichever account.
-    at_key: Option<StripeCustomer>,
-    /// The workspace's customer on the account asked for: that record, or one kept before
-    /// under a key of the account.
+    /// The workspace's customer on the account asked for.
     on_account: Option<StripeCustomer>,
+    /// The version of what the workspace's key held (0: nothing).
+    version: u64,
+    /// `on_account` was read where it was kept before it moved to the workspace's key.
+    earlier: bool,
 }
 
 impl CustomerRead {
@@ -239,17 +251,17 @@ impl CustomerRead {
     /// Whether the customer on the account was read where it was kept before: a write of it
     /// ([`CustomerRead::put`]) moves it to the workspace's key.
     pub(super) fn is_earlier(&self) -> bool {
-        self.on_account.as_ref().is_some_and(|on| self.at_key.as_ref().is_none_or(|at| at.account != on.account))
+        self.earlier
     }
 
     /// Stores `next` at the workspace's key, one version on from what the read found there
-    /// (a record on another account is replaced), guarded by that version.
+    /// (an empty slot, or a customer on another account, is replaced), guarded by that version.
     pub(super) fn put(&self, w: &WorkspaceId, next: StripeCustomer) -> Write {
-        let found = self.at_key.as_ref().map_or(0, |c| c.version);
-        let condition = match found {
+        let condition = match self.version {
             0 => Condition::not_exists(Guard::CustomerNew),
             v => Condition::equals(Guard::CustomerVersion, "version", Attr::n(v)),
         };
-        Write::Put { item: records::stripe_customer_item(w, &StripeCustomer { version: found + 1, ..next }), condition }
+        let item = records::stripe_customer_item(w, &StripeCustomer { version: self.version + 1, ..next });
+        Write::Put { item, condition }
     }
 }

@@ -390,7 +390,7 @@ impl<T: Table> Billing<T> {
                     Some(item) => Some(item.clone()),
                     None => self.store.get(&keys::workspace_customer(&ws.id)).await?,
                 };
-                let stored = item.as_ref().map(records::stripe_customer_from).transpose()?;
+                let stored = item.as_ref().map(records::customer_slot_from).transpose()?.and_then(|s| s.customer);
                 match stored {
                     Some(c) if &c.account == account => Ok((c.customer, None)),
                     _ => Err(OpError::Conflict),

@@ -160,6 +160,10 @@ impl<T: Table> Billing<T> {
                 item: records::workspace_ref_item(p, &ws),
                 condition: Condition::not_exists(Guard::WorkspaceNew),
             },
+            Write::Put {
+                item: records::empty_customer_slot_item(&ws.id),
+                condition: Condition::not_exists(Guard::WorkspaceNew),
+            },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
         self.commit(idem, writes, reply, |failed| {

@@ -787,6 +787,24 @@ fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, MalformedItem> {
     }
 }
 
+/// What a workspace's customer key holds: a customer, or, from the workspace's creation until
+/// its first customer, an empty slot that says there is none (and none kept anywhere else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSlot {
+    pub customer: Option<StripeCustomer>,
+    pub version: u64,
+}
+
+/// The empty slot a new workspace is created with.
+pub fn empty_customer_slot_item(w: &WorkspaceId) -> Item {
+    Item::new(&keys::workspace_customer(w), "stripe_customer").with("version", Attr::n(1))
+}
+
+pub fn customer_slot_from(item: &Item) -> Result<CustomerSlot, MalformedItem> {
+    let customer = item.get("customer").is_some().then(|| stripe_customer_from(item)).transpose()?;
+    Ok(CustomerSlot { customer, version: item.u64("version")? })
+}
+
 pub fn stripe_customer_from(item: &Item) -> Result<StripeCustomer, MalformedItem> {
     Ok(StripeCustomer {
         account: item.parsed("account", AccountId::parse)?,
