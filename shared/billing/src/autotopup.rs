@@ -15,7 +15,7 @@ use store::{Attr, Condition, Guard, IdempotencyKey, Item, Table, Write, keys, re
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
-use super::load::Read;
+use super::load::{Asker, fresh};
 use super::refill::{Card, Offer, Payer, Setting, TopupResult, Trigger, Unmatched, named_attempt, refill_view};
 use super::{Billing, OpError, Reply, WebhookOutcome};
 
@@ -106,10 +106,7 @@ impl<T: Table> Billing<T> {
                 keys::partner_stripe(p),
             ]
         };
-        let (ws, read) = match self.load_for_workspace(w, partner_claim, idem, needed).await? {
-            (_, Read::Answered(reply)) => return Ok(reply),
-            (ws, Read::Fresh(read)) => (ws, read),
-        };
+        let (ws, read) = fresh!(self.load_workspace_change(w, Asker::Workspace(partner_claim), idem, needed).await?);
         let current = read.get(&keys::workspace_auto_topup(w)).map(records::auto_topup_from).transpose()?;
         let current = current.unwrap_or_default();
         let card = match self.usable(super::load::connection(&read, &ws.partner)?) {

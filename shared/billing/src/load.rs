@@ -35,19 +35,13 @@ pub enum Asker<'a> {
     Platform,
 }
 
-/// What a change of a workspace read: the answer of a request answered before, or the
-/// workspace and the other items to decide on.
-pub(crate) enum WorkspaceRead {
-    Answered(Reply),
-    Fresh(Box<Workspace>, Snapshot),
-}
-
-/// What an operation's read found.
-pub(crate) enum Read {
+/// What an operation's read found. A change of a workspace reads the workspace with the rest:
+/// `Read<(Workspace, Snapshot)>`.
+pub(crate) enum Read<T = Snapshot> {
     /// The request was answered before: answer the same.
     Answered(Reply),
     /// The items to decide on.
-    Fresh(Snapshot),
+    Fresh(T),
 }
 
 impl<T: Table> Billing<T> {
@@ -93,13 +87,13 @@ impl<T: Table> Billing<T> {
     /// answers back through a known key. The partner's keys come in the same read when the token
     /// names the partner or this instance has seen the workspace; else the workspace is read
     /// first, on its own.
-    pub(crate) async fn load_for_workspace(
+    async fn load_for_workspace(
         &self,
         w: &WorkspaceId,
         partner_claim: Option<&PartnerId>,
         idem: &IdempotencyKey,
         keys: impl Fn(&PartnerId) -> Vec<Key>,
-    ) -> Result<(Workspace, Read), OpError> {
+    ) -> Result<Read<(Workspace, Snapshot)>, OpError> {
         let mut partner = match partner_claim.cloned().or_else(|| self.known_partner(w)) {
             Some(p) => p,
             None => self.caller_workspace(w, None).await?.partner,
@@ -121,8 +115,8 @@ impl<T: Table> Billing<T> {
                 continue;
             }
             return match loaded.used {
-                None => Ok((ws, Read::Fresh(loaded.snapshot))),
-                Some(used) => Ok((ws, answered(used)?)),
+                None => Ok(Read::Fresh((ws, loaded.snapshot))),
+                Some(used) => answered(used),
             };
         }
         Err(OpError::Conflict)
@@ -136,27 +130,24 @@ impl<T: Table> Billing<T> {
         asker: Asker<'_>,
         idem: &IdempotencyKey,
         keys: impl Fn(&PartnerId) -> Vec<Key>,
-    ) -> Result<WorkspaceRead, OpError> {
+    ) -> Result<Read<(Workspace, Snapshot)>, OpError> {
         let claim = match asker {
             Asker::Partner(p) => {
                 let mut needed = keys(p);
                 needed.push(keys::workspace_profile(w));
                 return Ok(match self.load_for_partner(p, idem, &needed).await? {
-                    Read::Answered(reply) => WorkspaceRead::Answered(reply),
-                    Read::Fresh(read) => WorkspaceRead::Fresh(Box::new(partner_workspace(&read, p, w)?), read),
+                    Read::Answered(reply) => Read::Answered(reply),
+                    Read::Fresh(read) => Read::Fresh((partner_workspace(&read, p, w)?, read)),
                 });
             }
             Asker::Workspace(claim) => claim,
             Asker::Platform => None,
         };
-        Ok(match self.load_for_workspace(w, claim, idem, keys).await? {
-            (_, Read::Answered(reply)) => WorkspaceRead::Answered(reply),
-            (ws, Read::Fresh(read)) => WorkspaceRead::Fresh(Box::new(ws), read),
-        })
+        self.load_for_workspace(w, claim, idem, keys).await
     }
 }
 
-fn answered(used: Committed) -> Result<Read, OpError> {
+fn answered<T>(used: Committed) -> Result<Read<T>, OpError> {
     match used {
         Committed::Replayed { response } => Ok(Read::Answered(Reply::from_stored(response)?)),
         Committed::KeyReused | Committed::Applied => Err(OpError::KeyReused),

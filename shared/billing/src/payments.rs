@@ -19,7 +19,7 @@ use stripe_gateway::gateway::{Account, Gateway, GatewayError, Metadata, NewCheck
 use stripe_gateway::ids::{self as stripe_ids, AccountId, CustomerId, OAuthCode};
 
 use super::autotopup::CustomerRead;
-use super::load::{Read, fresh};
+use super::load::{Asker, fresh};
 use super::{Billing, OpError, Reply};
 
 /// The deployment's Stripe: the gateway (for the functions that call Stripe), the webhook
@@ -257,10 +257,7 @@ impl<T: Table> Billing<T> {
                 keys::partner_credit_rate(p),
             ]
         };
-        let (ws, read) = match self.load_for_workspace(w, partner_claim, idem, needed).await? {
-            (_, Read::Answered(reply)) => return Ok(reply),
-            (ws, Read::Fresh(read)) => (ws, read),
-        };
+        let (ws, read) = fresh!(self.load_workspace_change(w, Asker::Workspace(partner_claim), idem, needed).await?);
         let payments = self.payments()?;
         let profile = super::load::partner_profile(&read, &ws.partner)?;
         if profile.status.is_suspended() {

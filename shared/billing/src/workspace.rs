@@ -13,7 +13,7 @@ use store::{
     Snapshot, StoreError, Table, Write, keys, records, wallet_state,
 };
 
-use super::load::{Asker, WorkspaceRead, fresh};
+use super::load::{Asker, fresh};
 use super::{
     Billing, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view, entry_view,
     owned_addon_view, replayed, status_view, workspace_view,
@@ -316,10 +316,7 @@ impl<T: Table> Billing<T> {
             keys
         };
         for _ in 0..MAX_OP_ATTEMPTS {
-            let (ws, read) = match self.load_workspace_change(w, asker, idem, needed).await? {
-                WorkspaceRead::Answered(reply) => return Ok(reply),
-                WorkspaceRead::Fresh(ws, read) => (*ws, read),
-            };
+            let (ws, read) = fresh!(self.load_workspace_change(w, asker, idem, needed).await?);
             let profile = super::load::partner_profile(&read, &ws.partner)?;
             if profile.status.is_suspended() {
                 return Err(OpError::AccessDenied(domain::AccessDenied::PartnerSuspended));
@@ -614,10 +611,7 @@ impl<T: Table> Billing<T> {
             needed
         };
         for _ in 0..MAX_OP_ATTEMPTS {
-            let (mut ws, read) = match self.load_workspace_change(w, asker, idem, needed).await? {
-                WorkspaceRead::Answered(reply) => return Ok(reply),
-                WorkspaceRead::Fresh(ws, read) => (*ws, read),
-            };
+            let (mut ws, read) = fresh!(self.load_workspace_change(w, asker, idem, needed).await?);
             let expected = ws.version;
             let before = ws.status.clone();
             let mut writes = change(&mut ws, &read)?;
