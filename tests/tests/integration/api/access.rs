@@ -110,7 +110,7 @@ pub(super) fn callers() -> [Claims; 4] {
 }
 
 /// Two tenants, each workspace funded and holding one add-on.
-async fn setup<T: Table>(api: &Api<T>) -> (String, String) {
+pub(super) async fn setup<T: Table>(api: &Api<T>) -> (String, String) {
     api.tenants().await;
     // P sells points at a rate, so that a checkout by W's admin goes through.
     let rate = json!({ "currency": "usd", "price_per_point": "0.05" });

@@ -50,6 +50,7 @@ mod plan_edits;
 mod points;
 mod renewal;
 mod schedules;
+mod spec;
 mod status;
 mod topup;
 pub(crate) mod usage;
