@@ -37,7 +37,7 @@ pub enum Stripe {
 pub async fn init(stripe: Stripe) -> Result<Operations, Error> {
     crate::init_tracing();
     let built = async {
-        let config = crate::aws_config().await;
+        let config = crate::aws_config().await?;
         let billing = crate::billing(&config)?;
         let billing = match stripe {
             Stripe::None => billing,
