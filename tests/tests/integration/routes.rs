@@ -239,8 +239,49 @@ impl Runner {
 
 #[tokio::test]
 async fn every_route_answers_through_the_runner_within_its_template_policy() {
-    use Method as M;
+    walk_every_route(&mut Runner::new().await).await;
+}
+
+/// The same walk over workspaces stored in the earlier shapes (a profile without its add-ons,
+/// its add-ons and Stripe customer under keys of their own): the reads that bring them to
+/// today's shape stay within each function's policy too.
+#[tokio::test]
+async fn earlier_shapes_answer_through_the_runner_within_the_template_policies() {
     let mut r = Runner::new().await;
+    for w in ["demo-ws-1", "demo-ws-2"] {
+        store_in_earlier_shapes(&r.billing, w).await;
+    }
+    walk_every_route(&mut r).await;
+}
+
+/// Rewrites workspace `w` as it was stored before its add-ons and customer moved: the profile
+/// without `addons`, each add-on it holds an item of its own, and its customer (if any) under
+/// its account's key, with no customer slot.
+async fn store_in_earlier_shapes(billing: &Billing<PolicyTable<MemoryTable>>, w: &str) {
+    use store::{Condition, Item, Table, Write, keys, records};
+    let w = domain::WorkspaceId::parse(w).unwrap();
+    let table = billing.store.table();
+    let profile = table.get(&keys::workspace_profile(&w)).await.unwrap().expect("a seeded workspace");
+    let ws = records::workspace_from(&profile).unwrap();
+    let put = |item: Item| Write::Put { item, condition: Condition::Always };
+    let mut writes: Vec<Write> = ws.addons.iter().map(|a| put(records::workspace_addon_item(&w, a))).collect();
+    let mut earlier = profile.clone();
+    earlier.0.remove("addons");
+    writes.push(put(earlier));
+    writes.push(Write::Delete { key: keys::workspace_customer(&w), condition: Condition::Always });
+    if let Some(slot) = table.get(&keys::workspace_customer(&w)).await.unwrap()
+        && let Some(customer) = records::customer_slot_from(&slot).unwrap().customer
+    {
+        let mut moved = slot.clone();
+        moved.0.extend(Item::new(&keys::earlier_workspace_customer(&w, &customer.account), "stripe_customer").0);
+        writes.push(put(moved));
+    }
+    table.transact(writes).await.unwrap();
+    assert!(!records::holds_addons(&table.get(&keys::workspace_profile(&w)).await.unwrap().unwrap()));
+}
+
+async fn walk_every_route(r: &mut Runner) {
+    use Method as M;
     let partner = r.token(Some(PARTNER), None, "partner_admin");
     let admin = r.token(Some(PARTNER), Some("demo-ws-1"), "workspace_admin");
     let platform = r.token(None, None, "platform_service");
