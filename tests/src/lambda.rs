@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -123,17 +124,21 @@ enum Then {
 }
 
 /// Serves each connection of `listener` on its own thread with `handle` (keep-alive: requests
-/// in turn until the peer closes).
+/// in turn until the peer closes). `open` counts the connections being served.
 fn serve<S: Send + Sync + 'static>(
     listener: TcpListener,
     state: Arc<S>,
+    open: Arc<AtomicUsize>,
     handle: fn(&S, &HttpRequest, &mut TcpStream) -> std::io::Result<Then>,
 ) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let state = state.clone();
+            let open = open.clone();
+            open.fetch_add(1, Ordering::SeqCst);
             std::thread::spawn(move || {
+                let _served = Served(open);
                 let _ = stream.set_nodelay(true);
                 let Ok(mut writer) = stream.try_clone() else { return };
                 let mut reader = BufReader::new(stream);
@@ -153,6 +158,18 @@ fn serve<S: Send + Sync + 'static>(
         }
     });
 }
+
+/// Counts a connection as served until its thread ends.
+struct Served(Arc<AtomicUsize>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How long [`RuntimeApi::reset`] waits for a killed process's connections to be drained.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ---- Runtime API -----------------------------------------------------------------------------
 
@@ -238,6 +255,8 @@ impl std::fmt::Display for WaitError {
 pub struct RuntimeApi {
     address: String,
     state: Arc<RuntimeState>,
+    /// Connections being served.
+    open: Arc<AtomicUsize>,
 }
 
 impl RuntimeApi {
@@ -246,8 +265,9 @@ impl RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let address = listener.local_addr()?.to_string();
         let state = Arc::new(RuntimeState::default());
-        serve(listener, state.clone(), runtime_api_answer);
-        Ok(Self { address, state })
+        let open = Arc::new(AtomicUsize::new(0));
+        serve(listener, state.clone(), open.clone(), runtime_api_answer);
+        Ok(Self { address, state, open })
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
@@ -255,8 +275,16 @@ impl RuntimeApi {
         &self.address
     }
 
-    /// Forgets what was seen and queued (before the next process starts).
+    /// Forgets what was seen and queued (before the next process starts), once every connection
+    /// of the processes before (killed by now) is drained: a `GET /next` a process sent just
+    /// before it was killed is still read after its death, and must not take an event queued
+    /// for the next process.
     pub fn reset(&self) {
+        let started = Instant::now();
+        while self.open.load(Ordering::SeqCst) > 0 {
+            assert!(started.elapsed() < DRAIN_TIMEOUT, "a Runtime API connection outlived its process");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.state.queue.lock().unwrap().clear();
         self.state.handed_out.lock().unwrap().clear();
         *self.state.seen.lock().unwrap() = Seen::default();
@@ -388,7 +416,7 @@ impl Ssm {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(SsmState { parameters, calls: Mutex::new(Vec::new()) });
-        serve(listener, state.clone(), ssm_answer);
+        serve(listener, state.clone(), Arc::new(AtomicUsize::new(0)), ssm_answer);
         Ok(Self { url, state })
     }
 
