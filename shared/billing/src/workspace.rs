@@ -485,13 +485,11 @@ impl<T: Table> Billing<T> {
     ) -> Result<Reply, OpError> {
         // The add-on's label is the partner's: its terms for every add-on come in the one read.
         let terms = |p: &PartnerId| AddonCode::ALL.into_iter().map(|code| keys::partner_addon(p, code)).collect();
+        let not_active = |status: &str| format!("the add-on is {status}, not active");
         let change = |ws: &mut Workspace, read: &Snapshot| {
-            let addon = held_addon(ws, read, id, |status| format!("the add-on is {status}, not active"))?;
+            let addon = held_addon(ws, read, id, not_active)?;
             if addon.status != AddonStatus::Active {
-                return Err(OpError::invalid(
-                    "addon_id",
-                    format!("the add-on is {}, not active", addon.status.as_str()),
-                ));
+                return Err(OpError::invalid("addon_id", not_active(addon.status.as_str())));
             }
             addon.status = AddonStatus::Cancelling;
             Ok(vec![])

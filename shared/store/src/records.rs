@@ -477,7 +477,7 @@ fn held_addons_from(item: &Item) -> Result<Vec<WorkspaceAddon>, MalformedItem> {
         Some(Attr::L(l)) => l
             .iter()
             .map(|a| match a {
-                Attr::M(m) => addon_from_attrs(&Item(m.clone())),
+                Attr::M(m) => workspace_addon_from(&Item(m.clone())),
                 _ => Err(MalformedItem { key: item.key(), attr: "addons".into() }),
             })
             .collect(),
@@ -559,7 +559,16 @@ fn addon_attrs(a: &WorkspaceAddon) -> Item {
         .with("created_at", Attr::s(rfc3339(a.created_at)))
 }
 
-fn addon_from_attrs(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
+/// An add-on's own item: the history of one that ended (and, in profiles written before the
+/// add-ons moved into them, every add-on).
+pub fn workspace_addon_item(w: &WorkspaceId, a: &WorkspaceAddon) -> Item {
+    let mut item = Item::new(&keys::workspace_addon(w, &a.id), "workspace_addon");
+    item.0.extend(addon_attrs(a).0);
+    item
+}
+
+/// An add-on from its own attributes: a history item, or one entry of a profile's `addons`.
+pub fn workspace_addon_from(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
     Ok(WorkspaceAddon {
         id: item.parsed("addon_id", AddonId::parse)?,
         code: item.parsed("code", AddonCode::parse)?,
@@ -569,18 +578,6 @@ fn addon_from_attrs(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
         period_end: item.parsed("period_end", parse_date)?,
         created_at: item.parsed("created_at", parse_time)?,
     })
-}
-
-/// An add-on's own item: the history of one that ended (and, in profiles written before the
-/// add-ons moved into them, every add-on).
-pub fn workspace_addon_item(w: &WorkspaceId, a: &WorkspaceAddon) -> Item {
-    let mut item = Item::new(&keys::workspace_addon(w, &a.id), "workspace_addon");
-    item.0.extend(addon_attrs(a).0);
-    item
-}
-
-pub fn workspace_addon_from(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
-    addon_from_attrs(item)
 }
 
 #[cfg(test)]

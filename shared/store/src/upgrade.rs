@@ -26,6 +26,14 @@ impl<T: Table> Store<T> {
         Ok(records::with_held_addons(item, &held))
     }
 
+    /// [`Store::upgraded`] of an item a read may not have found.
+    pub(crate) async fn upgraded_opt(&self, item: Option<Item>) -> Result<Option<Item>, StoreError> {
+        match item {
+            Some(item) => Ok(Some(self.upgraded(item).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The add-on items of `w` that count toward its limits, in the order they were bought.
     async fn addon_items(&self, w: &WorkspaceId) -> Result<Vec<WorkspaceAddon>, StoreError> {
         let pk = keys::workspace_pk(w);

@@ -329,10 +329,7 @@ impl<T: Table> Store<T> {
                 Ok(items) => {
                     let mut upgraded = Vec::with_capacity(items.len());
                     for item in items {
-                        upgraded.push(match item {
-                            Some(item) => Some(self.upgraded(item).await?),
-                            None => None,
-                        });
+                        upgraded.push(self.upgraded_opt(item).await?);
                     }
                     return Ok(upgraded);
                 }
@@ -700,10 +697,8 @@ impl<T: Table> Store<T> {
     /// One item by key, in today's shape ([`upgrade`](crate::upgrade)); a consistent read,
     /// transient failures retried.
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        match self.retrying_get(key).await? {
-            Some(item) => Ok(Some(self.upgraded(item).await?)),
-            None => Ok(None),
-        }
+        let item = self.retrying_get(key).await?;
+        self.upgraded_opt(item).await
     }
 
     /// Items a query of an index found, in today's shape ([`upgrade`](crate::upgrade)).
