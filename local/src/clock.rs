@@ -1,22 +1,25 @@
 //! The runner's time, for demos ("buy an add-on, move a month ahead, see it renewed"): its
 //! `Billing` runs on an [`OffsetClock`] (the real time plus an offset that only grows), and it
-//! does the scheduled work the deployed stack leaves to the renew-addons function: the plan
-//! edits' pass, then the renewals.
+//! does the work the deployed stack leaves to the functions without routes: the plan edits'
+//! pass and the renewals (renew-addons), the fold (fold-usage), and the charges of the refills
+//! they ask for (charge-refills).
 //!
-//! - The ticker ([`tick`]) runs both passes every `LOCAL_RENEWAL_TICK_S` seconds.
+//! - The ticker ([`tick`]) runs the passes every `LOCAL_RENEWAL_TICK_S` seconds.
+//! - After every change the runner answers, it takes the refill requests pending ([`charge`]),
+//!   as the table's stream has charge-refills do seconds after a deployed change.
 //! - `POST /_local/clock` with `{"advance_days": N}` and/or `{"advance_hours": N}` moves the
 //!   clock ahead and runs the passes at once; `GET /_local/clock` says what time it is.
 //!
 //! The control has no authentication: it is a local tool, on a runner that listens on
 //! 127.0.0.1 only, and it is not a route of template.yaml, so it does not exist when deployed.
-//! The passes run with the DynamoDB permissions template.yaml gives renew-addons, as a
-//! handler runs with its function's.
+//! Each pass runs with the DynamoDB permissions template.yaml gives its function, as a handler
+//! runs with its function's.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use api::ApiError;
-use billing::{FoldRun, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun};
+use billing::{FoldRun, OpError, PlanEditLimits, PlanEditRun, RefillRun, RenewalLimits, RenewalRun};
 use domain::{Clock, OffsetClock};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
@@ -85,10 +88,12 @@ async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) 
     let run = renew(app).await?;
     log_run("renewal pass", &run);
     let folded = fold(app).await?;
+    let charged = charge(app).await?;
     let mut body = now(clock);
     body["plan_edits"] = edits.summary();
     body["renewal"] = run.summary();
     body["fold"] = folded.summary();
+    body["refills"] = charged.summary();
     Ok(body)
 }
 
@@ -126,9 +131,38 @@ pub async fn fold<T: Table>(app: &App<T>) -> Result<FoldRun, OpError> {
     }
 }
 
-/// Runs a plan edits' pass, a renewal pass and a fold every `every`, for as long as the runner
-/// runs, and logs the passes that did something. A failed pass is logged; the edits and
-/// renewals it left are there for the next.
+/// One pass over the pending refill requests, as charge-refills sweeps them, with its
+/// permissions: the charges a renewal or a fold just asked for (a renewal's ends with the
+/// workspace renewed, in grace or lapsed).
+pub async fn charge<T: Table>(app: &App<T>) -> Result<RefillRun, OpError> {
+    let pass = app.billing.charge_refills(|| false);
+    let run = match app.router.charging_policy() {
+        Some(p) => policy::scope(p, pass).await,
+        None => pass.await,
+    }?;
+    if run.taken > 0 || run.errors > 0 {
+        let RefillRun { taken, credited, pending, failed, not_tried, errors, renewed, in_grace, lapsed, finished } =
+            run;
+        tracing::info!(
+            taken,
+            credited,
+            pending,
+            failed,
+            not_tried,
+            errors,
+            renewed,
+            in_grace,
+            lapsed,
+            finished,
+            "charging pass"
+        );
+    }
+    Ok(run)
+}
+
+/// Runs a plan edits' pass, a renewal pass, a fold and a charging pass every `every`, for as
+/// long as the runner runs, and logs the passes that did something. A failed pass is logged;
+/// what it left is there for the next.
 pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
     let mut interval = tokio::time::interval(every);
     // A pass that overran its period is followed by a full period, not by a burst.
@@ -150,6 +184,9 @@ pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
             Ok(run) => tracing::info!(batches = run.batches, charges = run.charges, "fold tick"),
             Err(e) => tracing::warn!(error = %e, "fold tick failed; the next tick folds what it left"),
         }
+        if let Err(e) = charge(&app).await {
+            tracing::warn!(error = %e, "charging tick failed; the next tick takes what it left");
+        }
     }
 }
 
@@ -159,8 +196,8 @@ fn log_edits(what: &str, run: &PlanEditRun) {
 }
 
 fn log_run(what: &str, run: &RenewalRun) {
-    let RenewalRun { renewed, lapsed, in_grace, skipped, failed, finished } = *run;
-    tracing::info!(renewed, lapsed, in_grace, skipped, failed, finished, "{what}");
+    let RenewalRun { renewed, lapsed, in_grace, awaiting_topup, skipped, failed, finished } = *run;
+    tracing::info!(renewed, lapsed, in_grace, awaiting_topup, skipped, failed, finished, "{what}");
 }
 
 #[cfg(test)]

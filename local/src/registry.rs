@@ -29,9 +29,13 @@ pub struct FunctionEntry {
 pub const RENEW_ADDONS: &str = "functions/renew-addons";
 /// The scheduled fold of partners' wholesale charges (EventBridge Scheduler, no routes).
 pub const FOLD_USAGE: &str = "functions/fold-usage";
+/// The off-session charges of the refills debits and renewals ask for (the table's stream and a
+/// schedule, no routes).
+pub const CHARGE_REFILLS: &str = "functions/charge-refills";
 
 pub const FUNCTIONS: &[FunctionEntry] = &[
     FunctionEntry { code_uri: "functions/adjust-points", package: "adjust-points", routes: adjust_points::ROUTES },
+    FunctionEntry { code_uri: CHARGE_REFILLS, package: "charge-refills", routes: &[] },
     FunctionEntry { code_uri: FOLD_USAGE, package: "fold-usage", routes: &[] },
     FunctionEntry {
         code_uri: "functions/create-checkout",

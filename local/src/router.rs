@@ -118,11 +118,13 @@ pub struct Matched<'r, T> {
 }
 
 /// Every route of template.yaml, each bound to its function's handler, and the permissions of
-/// the scheduled functions (renewal, fold), which the runner's own passes run with.
+/// the functions without routes (renewal, fold, charging), which the runner's own passes run
+/// with.
 pub struct Router<T> {
     routes: Vec<Route<T>>,
     renewal: Option<Arc<ActivePolicy>>,
     fold: Option<Arc<ActivePolicy>>,
+    charging: Option<Arc<ActivePolicy>>,
 }
 
 impl<T: Table> Router<T> {
@@ -189,9 +191,9 @@ impl<T: Table> Router<T> {
                 }
             }
         }
-        // Functions without routes: the runner runs renew-addons' and fold-usage's work itself
-        // (`crate::clock`).
-        let (mut renewal, mut fold) = (None, None);
+        // Functions without routes: the runner runs renew-addons', fold-usage's and
+        // charge-refills' work itself (`crate::clock`).
+        let (mut renewal, mut fold, mut charging) = (None, None, None);
         for f in template.functions.iter().filter(|f| f.routes.is_empty()) {
             let Some(entry) = registry::entry(&f.code_uri) else { continue };
             served.insert(entry.code_uri);
@@ -200,6 +202,8 @@ impl<T: Table> Router<T> {
                 renewal = active_policy(f);
             } else if entry.code_uri == registry::FOLD_USAGE {
                 fold = active_policy(f);
+            } else if entry.code_uri == registry::CHARGE_REFILLS {
+                charging = active_policy(f);
             }
         }
         for entry in registry::FUNCTIONS.iter().filter(|e| !served.contains(e.code_uri)) {
@@ -209,7 +213,11 @@ impl<T: Table> Router<T> {
                 entry.package, entry.code_uri
             ));
         }
-        if problems.is_empty() { Ok(Router { routes, renewal, fold }) } else { Err(RouterError::Mismatch(problems)) }
+        if problems.is_empty() {
+            Ok(Router { routes, renewal, fold, charging })
+        } else {
+            Err(RouterError::Mismatch(problems))
+        }
     }
 }
 
@@ -242,6 +250,11 @@ impl<T> Router<T> {
     /// The scheduled fold function's permissions, for the runner's fold passes.
     pub fn fold_policy(&self) -> Option<Arc<ActivePolicy>> {
         self.fold.clone()
+    }
+
+    /// The charging function's permissions, for the runner's charging passes.
+    pub fn charging_policy(&self) -> Option<Arc<ActivePolicy>> {
+        self.charging.clone()
     }
 
     /// Every route key the runner serves.
@@ -556,6 +569,7 @@ mod tests {
                 .collect(),
             renewal: None,
             fold: None,
+            charging: None,
         };
         let key = |m: Method, p: &str| router.resolve(&m, p).unwrap().route.key();
         assert_eq!(key(Method::GET, "/x/me"), "GET /x/me");

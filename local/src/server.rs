@@ -104,7 +104,16 @@ async fn respond<T: Table>(
     let response = if path == clock::CLOCK_PATH {
         clock::control(app, request).await
     } else {
-        app.router.handle(&app.billing, &app.verifier, request).await
+        let response = app.router.handle(&app.billing, &app.verifier, request).await;
+        // The stream's stand-in: the refills this change asked for are charged before the next
+        // request, so what follows sees them (deployed, seconds later).
+        if method != hyper::Method::GET
+            && response.status().is_success()
+            && let Err(e) = clock::charge(app).await
+        {
+            tracing::warn!(error = %e, "charging pass failed; the next change or tick takes what it left");
+        }
+        response
     };
     let (parts, body) = response.into_parts();
     let bytes = match body {

@@ -14,12 +14,10 @@ use billing::{Billing, FoldRun, OpError};
 use store::Table;
 
 /// How long before the invocation's deadline a run stops starting batches. A batch is one
-/// query and one transaction (well under a second), and when it leaves a partner wallet below
-/// its refill threshold, one refill: a Stripe call of at most 25.75 s in the worst case
-/// (`stripe_gateway::client::DEFAULT_TIMEOUT`'s comment) and its credit. A run killed mid-refill
-/// loses nothing (the attempt is recorded before its charge and taken up again under its key),
+/// query, one read and one transaction (well under a second; a refill it asks for is
+/// charge-refills' to make). A run killed mid-batch loses nothing (the batch commits or not),
 /// but it would count as the function's error.
-pub const SAFETY_MARGIN: Duration = Duration::from_secs(30);
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(10);
 
 /// A run that stopped: the shards could not be read or a batch not written. What it left
 /// stays accrued; the next run folds it.

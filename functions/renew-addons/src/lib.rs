@@ -15,8 +15,7 @@ use store::table::MAX_QUERY_LIMIT;
 
 /// How long before the invocation's deadline a run stops starting work. `renew_due` asks
 /// before each page and each batch, and a batch already started (up to `concurrency`
-/// workspaces, each a few reads and one transaction, and perhaps an off-session Stripe charge
-/// for an auto top-up, which may take several seconds with its retries) must finish before
+/// workspaces, each a read and one transaction, with the store's retries) must finish before
 /// Lambda stops the process. Being stopped would lose nothing (the renewals in flight commit
 /// or not, and stay due if not), but it counts as an error and sets off the alarm.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(20);
@@ -25,8 +24,7 @@ pub const SAFETY_MARGIN: Duration = Duration::from_secs(20);
 pub const PAGE_SIZE_VAR: &str = "RENEWAL_PAGE_SIZE";
 /// Optional: workspaces renewed at once (1 to [`MAX_CONCURRENCY`]; default 16).
 pub const CONCURRENCY_VAR: &str = "RENEWAL_CONCURRENCY";
-/// Renewals in flight at once, at most: each holds a few DynamoDB calls (and maybe a Stripe
-/// charge) open, and one run must not throttle the table for the API.
+/// Renewals in flight at once, at most: each holds a few DynamoDB calls open, and one run must not throttle the table for the API.
 pub const MAX_CONCURRENCY: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +44,7 @@ pub enum RenewError {
 
 impl RenewError {
     /// Whether a run soon after may succeed: failed renewals stay due and an unavailable or
-    /// busy store clears by itself; a broken item or a refused Stripe call needs a person.
+    /// busy store clears by itself; a broken item needs a person.
     pub fn retryable(&self) -> bool {
         match self {
             RenewError::Failed(_) => true,
@@ -88,8 +86,8 @@ pub async fn handle<T: Table>(
         }
     }
     let run = billing.renew_due(stop, limits).await?;
-    let RenewalRun { renewed, lapsed, in_grace, skipped, failed, finished } = run;
-    tracing::info!(renewed, lapsed, in_grace, skipped, failed, finished, "renewal run");
+    let RenewalRun { renewed, lapsed, in_grace, awaiting_topup, skipped, failed, finished } = run;
+    tracing::info!(renewed, lapsed, in_grace, awaiting_topup, skipped, failed, finished, "renewal run");
     if !finished {
         tracing::warn!("the deadline came before every due renewal was read; the next run goes on");
     }

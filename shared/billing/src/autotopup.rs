@@ -16,7 +16,7 @@ use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
 use super::load::{Asker, fresh};
-use super::refill::{Card, Offer, Payer, Setting, TopupResult, Trigger, Unmatched, named_attempt, refill_view};
+use super::refill::{Card, Offer, Payer, Setting, Unmatched, named_attempt, refill_view};
 use super::{Billing, OpError, Reply, WebhookOutcome};
 
 /// Who the ledger names for a top-up the renewal charged.
@@ -181,12 +181,6 @@ impl<T: Table> Billing<T> {
             return Ok(Offer::Refused("topup_option_below_floor"));
         }
         Ok(Offer::Buy(id, option.option))
-    }
-
-    /// A renewal's shortfall: the workspace's auto top-up, once (an attempt in flight is taken
-    /// up again at once).
-    pub(super) async fn try_auto_topup(&self, ws: &Workspace, shortfall: Points) -> Result<TopupResult, OpError> {
-        self.try_refill(Payer::Workspace(ws), shortfall, Trigger::Renewal).await
     }
 
     /// `payment_intent.succeeded | payment_failed` of an off-session top-up on `account`: its

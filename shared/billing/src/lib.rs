@@ -7,6 +7,7 @@
 
 mod autotopup;
 mod catalog;
+mod charging;
 mod events;
 mod load;
 mod partner_wallet;
@@ -30,6 +31,7 @@ use store::{Store, StoreError, Table, keys, records};
 use stripe_gateway::gateway::GatewayError;
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, RefillTerms, auto_topup_view};
+pub use charging::RefillRun;
 pub use events::PartnerEventKind;
 pub use load::Asker;
 pub use partner_wallet::{

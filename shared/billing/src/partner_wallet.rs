@@ -19,9 +19,7 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use domain::{
-    AutoTopup, Balance, CheckoutStatus, Money, PartnerId, Points, TopupOption, TopupOptionId, WalletId, check_url,
-};
+use domain::{AutoTopup, CheckoutStatus, Money, PartnerId, Points, TopupOption, TopupOptionId, WalletId, check_url};
 use store::records::{self, CheckoutRecord, PlatformCustomer};
 use store::{Condition, Guard, IdempotencyKey, Item, Snapshot, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
@@ -39,7 +37,7 @@ fn platform_customer(read: &Snapshot, p: &PartnerId) -> Result<Option<PlatformCu
 }
 
 /// The partner wallet's auto-refill as read (off, version 0, if never set) and its amount.
-fn refill_setting(item: Option<&Item>) -> Result<Setting, OpError> {
+pub(super) fn refill_setting(item: Option<&Item>) -> Result<Setting, OpError> {
     let (auto, amount) = item.map(records::partner_refill_from).transpose()?.unwrap_or_default();
     Ok(Setting { auto, amount })
 }
@@ -309,13 +307,6 @@ impl<T: Table> Billing<T> {
         let reply = Reply::ok(partner_refill_view(&next.auto, next.amount.as_ref(), card, self.clock.now()));
         let writes = vec![read.replaced_by(Payer::Partner(p), &next)];
         self.commit(idem, writes, reply, |_| OpError::Conflict).await
-    }
-
-    /// After a debit of the partner wallet that left `balance` (a fold): below the refill
-    /// threshold, one refill starts ([`Billing::refill_if_low`]).
-    pub(super) async fn refill_partner_if_low(&self, p: &PartnerId, balance: Balance) -> Result<(), OpError> {
-        let refill = self.partner_refill(p).await?;
-        self.refill_if_low(Payer::Partner(p), balance, &refill.auto).await
     }
 
     /// `payment_intent.succeeded | payment_failed` of a partner refill (from the platform

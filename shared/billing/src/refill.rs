@@ -27,8 +27,8 @@ use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 
 use domain::{
-    Actor, AutoTopup, Balance, Currency, EntryKind, InFlight, Money, Overdraft, PartnerId, Points, PointsDelta,
-    StartError, TopupAttempt, TopupOption, TopupOptionId, WalletId, Workspace, WorkspaceId,
+    Actor, AutoTopup, Currency, EntryKind, InFlight, Money, Overdraft, PartnerId, Points, PointsDelta, StartError,
+    TopupAttempt, TopupOption, TopupOptionId, WalletId, Workspace, WorkspaceId,
 };
 use store::records::{self, PaymentRecord, PlatformCustomer, StripeCustomer, rfc3339};
 use store::{Attr, Condition, Guard, IdempotencyKey, Item, Outcome, Posting, StoreError, Table, Write, keys};
@@ -191,9 +191,9 @@ pub(super) enum Offer {
 /// What asks for a charge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Trigger {
-    /// A renewal's shortfall: an attempt in flight that Stripe has not accepted is taken up at
-    /// once, and losing the race to start one is a conflict (the renewal runs again).
-    Renewal,
+    /// A renewal's shortfall of these points: an attempt in flight that Stripe has not accepted
+    /// is taken up at once, and losing the race to start one is a conflict.
+    Renewal(Points),
     /// A debit that left the balance under the threshold: an attempt in flight is left to the
     /// call charging it for [`REFILL_RESUME_AFTER`], and so is one another call started first.
     Threshold,
@@ -202,7 +202,7 @@ pub(super) enum Trigger {
 impl Trigger {
     fn leave_in_flight(self) -> Option<Duration> {
         match self {
-            Trigger::Renewal => None,
+            Trigger::Renewal(_) => None,
             Trigger::Threshold => Some(REFILL_RESUME_AFTER),
         }
     }
@@ -337,41 +337,16 @@ impl<T: Table> Billing<T> {
         }
     }
 
-    /// After a debit that left `balance`: below the payer's threshold, a refill starts, unless
-    /// one is in flight (one older than [`REFILL_RESUME_AFTER`] is taken up again, under its own
-    /// key). `auto` is the setting as the debit read it: only a balance under its threshold costs
-    /// a further read. A function without a Stripe client leaves it (a workspace's, to the
-    /// renewal).
-    pub(super) async fn refill_if_low(
-        &self,
-        payer: Payer<'_>,
-        balance: Balance,
-        auto: &AutoTopup,
-    ) -> Result<(), OpError> {
-        if self.payments.as_ref().is_none_or(|s| s.gateway().is_err()) {
-            return Ok(());
-        }
-        let Some(shortfall) = auto.refill_shortfall(balance).map_err(internal)? else { return Ok(()) };
-        let result = self.try_refill(payer, shortfall, Trigger::Threshold).await?;
-        tracing::info!(wallet = %payer.wallet(), balance = %balance, shortfall = %shortfall, result = ?result, "refill");
-        Ok(())
-    }
-
     /// On a shortfall: charges the payer's saved card for enough of what it buys, once. An
     /// attempt in flight is taken up again (the same charge, under its key), unless `trigger`
     /// leaves it to the call charging it right now.
-    pub(super) async fn try_refill(
-        &self,
-        payer: Payer<'_>,
-        shortfall: Points,
-        trigger: Trigger,
-    ) -> Result<TopupResult, OpError> {
+    pub(super) async fn try_refill(&self, payer: Payer<'_>, trigger: Trigger) -> Result<TopupResult, OpError> {
         let setting = self.refill_setting(payer).await?;
         let attempt = match setting.auto.in_flight_at(self.clock.now(), trigger.leave_in_flight()) {
             InFlight::Pending => return Ok(TopupResult::Pending),
             InFlight::Busy => return Ok(TopupResult::NotTried),
             InFlight::Stalled(attempt) => attempt.clone(),
-            InFlight::Idle => match self.start_refill(payer, &setting, shortfall, trigger).await? {
+            InFlight::Idle => match self.start_refill(payer, &setting, trigger).await? {
                 ControlFlow::Continue(attempt) => attempt,
                 ControlFlow::Break(result) => return Ok(result),
             },
@@ -389,7 +364,6 @@ impl<T: Table> Billing<T> {
         &self,
         payer: Payer<'_>,
         setting: &Setting,
-        shortfall: Points,
         trigger: Trigger,
     ) -> Result<ControlFlow<TopupResult, TopupAttempt>, OpError> {
         let now = self.clock.now();
@@ -399,7 +373,7 @@ impl<T: Table> Billing<T> {
         // A debit's balance is stale once another call's refill has been credited and settled
         // (one transaction) since: read after the setting, the wallet shows that credit.
         let shortfall = match trigger {
-            Trigger::Renewal => shortfall,
+            Trigger::Renewal(shortfall) => shortfall,
             Trigger::Threshold => {
                 let balance = self.store.wallet(&payer.wallet()).await?.balance;
                 match setting.auto.refill_shortfall(balance).map_err(internal)? {
@@ -434,7 +408,7 @@ impl<T: Table> Billing<T> {
             Ok(()) => Ok(ControlFlow::Continue(started.auto.in_flight.expect("just started"))),
             Err(StoreError::ConditionFailed { .. }) => match trigger {
                 Trigger::Threshold => Ok(ControlFlow::Break(TopupResult::NotTried)),
-                Trigger::Renewal => Err(OpError::Conflict),
+                Trigger::Renewal(_) => Err(OpError::Conflict),
             },
             Err(e) => Err(e.into()),
         }

@@ -17,6 +17,11 @@
 //! transaction carries every renewal. A workspace that held more before that bound existed
 //! first lapses the newest of its due add-ons, in transactions of their own (`make_room`), and
 //! then renews the rest: nothing stays active unpaid.
+//!
+//! A renewal short of points whose workspace has auto top-up on charges nothing itself: it asks
+//! for a refill (a request the charging pass takes, `charging.rs`) and waits, neither renewed
+//! nor lapsed, while the request or its attempt is open. The pass renews the workspace once the
+//! charge comes to something, without asking again: one auto top-up per renewal run.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,15 +33,16 @@ use serde_json::json;
 use time::Date;
 
 use domain::{
-    Actor, AddonStatus, Cycle, EntryKind, MAX_RENEWAL_ADDONS, Overdraft, PartnerAddon, PartnerId, Plan, PlanId, Points,
-    PointsDelta, RenewalLine, RenewalPlan, WalletId, Workspace, WorkspaceAddon, WorkspaceId, evaluate, lapses_on,
-    plan_renewal, renewal_overflow, renews_on,
+    Actor, AddonStatus, Cycle, EntryKind, InFlight, MAX_RENEWAL_ADDONS, Overdraft, PartnerAddon, PartnerId, Plan,
+    PlanId, Points, PointsDelta, RenewalLine, RenewalPlan, WalletId, Workspace, WorkspaceAddon, WorkspaceId, evaluate,
+    lapses_on, plan_renewal, renewal_overflow, renews_on,
 };
 use store::records::{self, format_date};
 use store::schema::DUE_INDEX;
 use store::table::{IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS};
 use store::{Attr, Condition, Guard, IdempotencyKey, Order, Outcome, StoreError, Table, WalletState, Write, keys};
 
+use super::refill::REFILL_RESUME_AFTER;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError};
 
 /// Scope of the renewals' idempotency records.
@@ -70,6 +76,19 @@ pub enum RenewalOutcome {
     InGrace { shortfall: Points, lapses_on: Date },
     /// Not paid by the end of the grace days: the add-ons lapsed together.
     Lapsed { shortfall: Points, renews_on: Date },
+    /// The points don't cover the renewal, and an auto top-up is asked for or being charged:
+    /// nothing lapses until it comes to something.
+    AwaitingTopup { shortfall: Points },
+}
+
+/// Whether a renewal short of points may ask for an auto top-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TopUp {
+    /// A scheduled renewal: asks, if the setting wants one.
+    Ask,
+    /// The renewal after the charging pass made (or could not make) the one asked for: asks for
+    /// no second one.
+    Asked,
 }
 
 /// How a scheduled run goes through the due renewals.
@@ -93,6 +112,8 @@ pub struct RenewalRun {
     pub renewed: u64,
     pub lapsed: u64,
     pub in_grace: u64,
+    /// Short of points, with an auto top-up asked for or being charged.
+    pub awaiting_topup: u64,
     /// Found due on the (eventually consistent) index, but renewed already or not due.
     pub skipped: u64,
     /// Renewals that failed (logged); they stay due for the next run.
@@ -111,6 +132,7 @@ impl RenewalRun {
         self.renewed += other.renewed;
         self.lapsed += other.lapsed;
         self.in_grace += other.in_grace;
+        self.awaiting_topup += other.awaiting_topup;
         self.skipped += other.skipped;
         self.failed += other.failed;
     }
@@ -126,7 +148,12 @@ struct Holding {
 impl<T: Table> Billing<T> {
     /// Renews workspace `w` if its renewal is due (see the module doc).
     pub async fn renew_workspace(&self, w: &WorkspaceId) -> Result<RenewalOutcome, OpError> {
-        self.renew(w, None, &PartnerTerms::default()).await
+        self.renew(w, None, &PartnerTerms::default(), TopUp::Ask).await
+    }
+
+    /// Renews `w` after the charging pass took its renewal's request for an auto top-up.
+    pub(super) async fn renew_after_topup(&self, w: &WorkspaceId) -> Result<RenewalOutcome, OpError> {
+        self.renew(w, None, &PartnerTerms::default(), TopUp::Asked).await
     }
 
     /// The renewal of `w`, starting from `hint` (the workspace as the due index showed it, so
@@ -137,10 +164,8 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         mut hint: Option<Workspace>,
         terms: &PartnerTerms,
+        top_up: TopUp,
     ) -> Result<RenewalOutcome, OpError> {
-        // One auto top-up per call, whatever happens after it: never a second charge for one
-        // shortfall (a price raised meanwhile waits for the next run, and the next attempt for its hour).
-        let mut topped_up = false;
         for _ in 0..MAX_OP_ATTEMPTS {
             let ws = match hint.take() {
                 Some(ws) => ws,
@@ -153,7 +178,9 @@ impl<T: Table> Billing<T> {
             let ended_on = ws.renews_on.previous_day().ok_or_else(|| internal("renews_on is the first day"))?;
             let ended = Cycle::containing(ws.anchor, ended_on).map_err(internal)?;
             let wallet = WalletId::Workspace(w.clone());
-            let state = self.store.wallet(&wallet).await?;
+            let [wallet_item, auto_topup] = self.read([keys::wallet(&wallet), keys::workspace_auto_topup(w)]).await?;
+            let state = store::wallet_state(wallet_item.as_ref())?;
+            let auto_topup = auto_topup.as_ref().map(records::auto_topup_from).transpose()?.unwrap_or_default();
             let prices = terms.prices(self, &ws.partner).await?;
             let Some(Holding { ws, state }) = self.make_room(Holding { ws, state }, ended, &prices, terms).await?
             else {
@@ -164,13 +191,17 @@ impl<T: Table> Billing<T> {
             let plan = plan_renewal(ended, &ws.addons, price).map_err(internal)?;
             let shortfall = plan.shortfall(state.balance);
             let lapse = !shortfall.is_zero();
-            if lapse && !topped_up && self.payments.is_some() {
-                topped_up = true;
-                if self.try_auto_topup(&ws, shortfall).await? == super::refill::TopupResult::Credited {
-                    continue;
-                }
-            }
             if lapse {
+                if auto_topup.in_flight_at(now, Some(REFILL_RESUME_AFTER)) == InFlight::Busy {
+                    // Being charged right now: its pass renews the workspace after it.
+                    return Ok(RenewalOutcome::AwaitingTopup { shortfall });
+                }
+                if top_up == TopUp::Ask && auto_topup.wants_topup(now, REFILL_RESUME_AFTER) {
+                    let request = super::charging::refill_request(&wallet, Some(shortfall), now);
+                    self.store.write(vec![request]).await?;
+                    tracing::info!(workspace = %w, shortfall = %shortfall, "renewal waits for an auto top-up");
+                    return Ok(RenewalOutcome::AwaitingTopup { shortfall });
+                }
                 let grace = self.partner_settings(&ws.partner).await?.grace_days;
                 let lapses_on = lapses_on(ws.renews_on, grace);
                 if now.date() < lapses_on {
@@ -336,7 +367,7 @@ impl<T: Table> Billing<T> {
         let mut run = RenewalRun::default();
         let mut hint = Some(ws.clone());
         for _ in 0..MAX_CATCH_UP_CYCLES {
-            let next = match self.renew(&ws.id, hint.take(), terms).await {
+            let next = match self.renew(&ws.id, hint.take(), terms, TopUp::Ask).await {
                 Ok(RenewalOutcome::Renewed { renews_on, .. }) => {
                     run.renewed += 1;
                     renews_on
@@ -347,6 +378,10 @@ impl<T: Table> Billing<T> {
                 }
                 Ok(RenewalOutcome::InGrace { .. }) => {
                     run.in_grace += 1;
+                    break;
+                }
+                Ok(RenewalOutcome::AwaitingTopup { .. }) => {
+                    run.awaiting_topup += 1;
                     break;
                 }
                 Ok(RenewalOutcome::NotDue | RenewalOutcome::AlreadyRenewed) => {

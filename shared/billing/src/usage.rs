@@ -229,18 +229,10 @@ impl<T: Table> Billing<T> {
             let state = wallet_state(read.get(&keys::wallet(&wallet)))?;
             let auto_topup = read.get(&keys::workspace_auto_topup(w));
             let auto_topup = auto_topup.map(records::auto_topup_from).transpose()?.unwrap_or_default();
-            let crossing = low_balance_event(&ws, &auto_topup, &event.event_id);
-            match self.store.post_crossing(posting, state, Some(crossing), respond).await {
-                Ok(Outcome::Applied { response, entry }) => {
-                    // The usage is recorded whatever becomes of the refill; a refill that could
-                    // not start is started by the next debit that finds the balance low.
-                    if let Err(e) =
-                        self.refill_if_low(super::refill::Payer::Workspace(&ws), entry.balance_after, &auto_topup).await
-                    {
-                        tracing::warn!(workspace = %w, error = %e, "the refill did not start");
-                    }
-                    return replayed(response);
-                }
+            let mut crossings = vec![low_balance_event(&ws, &auto_topup, &event.event_id)];
+            crossings.extend(super::charging::refill_crossing(&wallet, &auto_topup, now));
+            match self.store.post_crossing(posting, state, &crossings, respond).await {
+                Ok(Outcome::Applied { response, .. }) => return replayed(response),
                 Ok(Outcome::Replayed { response }) => return replayed(response),
                 Ok(Outcome::KeyReused) => return Err(OpError::KeyReused),
                 Ok(Outcome::InsufficientBalance { .. }) => {
@@ -254,7 +246,7 @@ impl<T: Table> Billing<T> {
     }
 
     /// `N` items in one consistent read.
-    async fn read<const N: usize>(&self, keys: [Key; N]) -> Result<[Option<Item>; N], OpError> {
+    pub(super) async fn read<const N: usize>(&self, keys: [Key; N]) -> Result<[Option<Item>; N], OpError> {
         let items = self.store.get_many(&keys).await?;
         items.try_into().map_err(|_| internal("a batch read answered another number of items"))
     }
@@ -557,14 +549,18 @@ impl<T: Table> Billing<T> {
                 })
                 .collect(),
         };
-        match self.store.post(posting, |e| json!({ "ledger_entry": e.id.to_string() })).await {
-            Ok(Outcome::Applied { entry, .. }) => {
+        let [wallet, refill] = self.read([keys::wallet(&posting.wallet), keys::partner_refill(&p)]).await?;
+        let state = store::wallet_state(wallet.as_ref())?;
+        let refill = super::partner_wallet::refill_setting(refill.as_ref())?;
+        let crossings: Vec<Crossing> =
+            super::charging::refill_crossing(&posting.wallet, &refill.auto, posting.at).into_iter().collect();
+        match self
+            .store
+            .post_crossing(posting, state, &crossings, |e| json!({ "ledger_entry": e.id.to_string() }))
+            .await
+        {
+            Ok(Outcome::Applied { .. }) => {
                 tracing::info!(partner = %p, shard, charges = count, amount = %total, "usage folded");
-                // The fold is done whatever the refill comes to: a refill that could not be made
-                // now is tried again after the next fold (or by its own event).
-                if let Err(e) = self.refill_partner_if_low(&p, entry.balance_after).await {
-                    tracing::warn!(partner = %p, error = %e, "partner wallet refill not made");
-                }
                 Ok(Folded::Batch(count))
             }
             // Folded before under the same key, or another fold took some of these first.
@@ -622,6 +618,7 @@ fn low_balance_event(ws: &Workspace, auto_topup: &domain::AutoTopup, event_id: &
     let (partner, w, event_id) = (ws.partner.clone(), ws.id.clone(), event_id.to_owned());
     Crossing {
         below,
+        across: true,
         write: std::sync::Arc::new(move |e: &LedgerEntry| {
             let data = json!({
                 "balance": e.balance_after.to_string(),

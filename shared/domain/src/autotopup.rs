@@ -156,6 +156,24 @@ impl AutoTopup {
         }
     }
 
+    /// Whether a balance under the threshold asks for a refill now: on, with a threshold, and
+    /// either free to start an attempt ([`Self::may_attempt`]) or holding one that stopped
+    /// unanswered longer than `resume_after` ago (taken up again under its own key). An attempt
+    /// Stripe accepted, or one another call started less than `resume_after` ago, asks for none.
+    pub fn wants_refill(&self, now: OffsetDateTime, resume_after: Duration) -> bool {
+        self.threshold.is_some() && self.wants_topup(now, resume_after)
+    }
+
+    /// [`Self::wants_refill`] without a threshold: what a renewal short of points asks.
+    pub fn wants_topup(&self, now: OffsetDateTime, resume_after: Duration) -> bool {
+        self.enabled
+            && match self.in_flight_at(now, Some(resume_after)) {
+                InFlight::Idle => self.may_attempt(now),
+                InFlight::Stalled(_) => true,
+                InFlight::Pending | InFlight::Busy => false,
+            }
+    }
+
     /// What attempts started in `now`'s month charge, zero if none did; `None` without a cap.
     pub fn spent_this_month(&self, now: OffsetDateTime) -> Option<Money> {
         let cap = self.monthly_cap?;
@@ -360,6 +378,27 @@ mod tests {
         accepted.in_flight.as_mut().unwrap().payment_intent = Some("pi_1".into());
         assert_eq!(accepted.in_flight_at(t0 + Duration::days(1), None), InFlight::Pending, "its event settles it");
         assert!(!started.may_attempt(t0 + Duration::days(1)), "never a second one beside it");
+    }
+
+    #[test]
+    fn a_refill_is_asked_for_when_one_may_start_or_one_stalled() {
+        let id = TopupOptionId::parse("to_a").unwrap();
+        let t0 = datetime!(2026-05-01 06:00 UTC);
+        let resume = Duration::minutes(2);
+        let on =
+            AutoTopup { threshold: Some(Points::parse("50").unwrap()), ..AutoTopup::default().turned_on(id.clone()) };
+        assert!(on.wants_refill(t0, resume));
+        assert!(!on.turned_off().wants_refill(t0, resume), "off");
+        assert!(!AutoTopup { threshold: None, ..on.clone() }.wants_refill(t0, resume), "only renewals top it up");
+        let declined = on.failed("card_declined", t0);
+        assert!(!declined.wants_refill(t0 + Duration::minutes(59), resume), "the hour after a decline");
+        assert!(declined.wants_refill(t0 + Duration::hours(1), resume));
+        let started = on.start(id, &option(1000, "100"), Points::parse("1").unwrap(), t0).unwrap();
+        assert!(!started.wants_refill(t0 + Duration::seconds(119), resume), "another call charges it");
+        assert!(started.wants_refill(t0 + resume, resume), "stalled: taken up again");
+        let mut accepted = started;
+        accepted.in_flight.as_mut().unwrap().payment_intent = Some("pi_1".into());
+        assert!(!accepted.wants_refill(t0 + Duration::days(1), resume), "its event settles it");
     }
 
     #[test]

@@ -178,6 +178,9 @@ pub enum Guard {
     EventNew,
     /// A plan edit's job is still the edit that was read: no later edit of the plan replaced it.
     PlanEditPending,
+    /// A refill request is still the one that was read: neither handled by another pass nor
+    /// replaced by a newer request.
+    RefillRequestPending,
 }
 
 impl Guard {

@@ -27,6 +27,7 @@
 //! | `PARTNER#p` | `REFILL` | `partner_refill` (the partner wallet's auto-refill: amount, threshold, attempts) |
 //! | `ACCRUAL#<shard>` | `<partner>#<source>` | `accrual` (a wholesale charge waiting to be folded into the partner's wallet) |
 //! | `PLAN_EDITS` | `<partner>#<plan>` | `plan_edit` (an edited plan whose workspaces' status the pass has yet to settle) |
+//! | `REFILLS` | `WS#w` / `PARTNER#p` | `refill_request` (a refill a debit or a renewal asked for, which the charging pass has yet to make) |
 
 use domain::{AddonCode, AddonId, CheckoutId, PartnerId, PlanId, WalletId, WorkspaceId};
 
@@ -182,6 +183,13 @@ pub fn plan_edit(p: &PartnerId, plan: PlanId) -> Key {
     Key::new(PLAN_EDITS_PK, format!("{p}#{}", plan.as_str()))
 }
 
+pub const REFILLS_PK: &str = "REFILLS";
+
+/// One per wallet: a request made before the pass got to the last one replaces it.
+pub fn refill_request(wallet: &WalletId) -> Key {
+    Key::new(REFILLS_PK, wallet_pk(wallet))
+}
+
 pub fn partner_topups(p: &PartnerId) -> Key {
     Key::new(partner_pk(p), TOPUPS_SK)
 }
@@ -215,6 +223,14 @@ pub fn wallet_pk(wallet: &WalletId) -> String {
         WalletId::Workspace(w) => workspace_pk(w),
         WalletId::Partner(p) => partner_pk(p),
     }
+}
+
+/// The wallet whose partition key is `pk` ([`wallet_pk`]), if it is one.
+pub fn wallet_of_pk(pk: &str) -> Option<WalletId> {
+    if let Some(w) = pk.strip_prefix("WS#") {
+        return WorkspaceId::parse(w).ok().map(WalletId::Workspace);
+    }
+    PartnerId::parse(pk.strip_prefix("PARTNER#")?).ok().map(WalletId::Partner)
 }
 
 pub fn wallet(wallet: &WalletId) -> Key {
@@ -273,6 +289,19 @@ mod tests {
             seen[due_shard(&w(&format!("ws-{i}"))) as usize] += 1;
         }
         assert!(seen.iter().all(|&n| (50..=150).contains(&n)), "{seen:?}");
+    }
+
+    #[test]
+    fn a_wallets_partition_key_names_it_back() {
+        for wallet in [
+            WalletId::Workspace(WorkspaceId::parse("ws-1").unwrap()),
+            WalletId::Partner(PartnerId::parse("p-1").unwrap()),
+        ] {
+            assert_eq!(wallet_of_pk(&wallet_pk(&wallet)), Some(wallet));
+        }
+        for other in ["REFILLS", "WS#", "PARTNER#bad id", "ACCOUNT#acct_1"] {
+            assert_eq!(wallet_of_pk(other), None, "{other}");
+        }
     }
 
     #[test]

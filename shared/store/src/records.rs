@@ -348,6 +348,46 @@ pub fn plan_edit_from(item: &Item) -> Result<PlanEdit, MalformedItem> {
     })
 }
 
+/// A refill that a debit or a renewal asked for, which the charging pass has yet to make
+/// (`REFILLS / <wallet>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefillRequest {
+    pub wallet: WalletId,
+    /// A renewal's request: the points the renewal lacks. `None`: a debit left the balance under
+    /// the refill threshold.
+    pub renewal_shortfall: Option<Points>,
+    /// Drawn anew by every request, so that the pass takes the request it read and not a newer
+    /// one.
+    pub request_id: String,
+    pub requested_at: OffsetDateTime,
+}
+
+pub fn refill_request_item(r: &RefillRequest) -> Item {
+    let item = Item::new(&keys::refill_request(&r.wallet), "refill_request");
+    let item = match &r.wallet {
+        WalletId::Workspace(w) => item.with("workspace_id", Attr::s(w.as_str())),
+        WalletId::Partner(p) => item.with("partner_id", Attr::s(p.as_str())),
+    };
+    item.with("renewal_shortfall", r.renewal_shortfall.map_or(Attr::Null, points_attr))
+        .with("request_id", Attr::s(&r.request_id))
+        .with("requested_at", Attr::s(rfc3339(r.requested_at)))
+}
+
+pub fn refill_request_from(item: &Item) -> Result<RefillRequest, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let wallet = match (get_opt_str(item, "workspace_id")?, get_opt_str(item, "partner_id")?) {
+        (Some(w), None) => WalletId::Workspace(WorkspaceId::parse(&w).map_err(|_| bad("workspace_id"))?),
+        (None, Some(p)) => WalletId::Partner(PartnerId::parse(&p).map_err(|_| bad("partner_id"))?),
+        _ => return Err(bad("workspace_id")),
+    };
+    Ok(RefillRequest {
+        wallet,
+        renewal_shortfall: get_opt_points(item, "renewal_shortfall")?,
+        request_id: item.str("request_id")?.to_owned(),
+        requested_at: item.parsed("requested_at", parse_time)?,
+    })
+}
+
 /// The partner's whole list of top-up options, in its order, as one item.
 pub fn topup_options_item(p: &PartnerId, list: &TopupOptionList, updated_at: OffsetDateTime) -> Item {
     let options = list
@@ -1243,5 +1283,23 @@ mod usage_records {
         assert_eq!(plan_edit_from(&item).unwrap(), edit);
         edit.after = Some(WorkspaceId::parse("ws-7").unwrap());
         assert_eq!(plan_edit_from(&plan_edit_item(&edit)).unwrap(), edit);
+    }
+
+    #[test]
+    fn a_refill_request_round_trips_for_either_wallet() {
+        let mut request = RefillRequest {
+            wallet: WalletId::Workspace(WorkspaceId::parse("ws-1").unwrap()),
+            renewal_shortfall: Some(Points::parse("12.50").unwrap()),
+            request_id: "refill_00000000000000ff".into(),
+            requested_at: datetime!(2026-05-01 06:00 UTC),
+        };
+        let item = refill_request_item(&request);
+        assert_eq!(item.key(), Some(crate::Key::new("REFILLS", "WS#ws-1")));
+        assert_eq!(refill_request_from(&item).unwrap(), request);
+        request.wallet = WalletId::Partner(PartnerId::parse("p1").unwrap());
+        request.renewal_shortfall = None;
+        let item = refill_request_item(&request);
+        assert_eq!(item.key(), Some(crate::Key::new("REFILLS", "PARTNER#p1")));
+        assert_eq!(refill_request_from(&item).unwrap(), request);
     }
 }

@@ -138,17 +138,26 @@ pub struct Posting {
     pub also: Vec<Write>,
 }
 
-/// A write that goes with a posting only when the posting takes the balance from at or above
-/// `below` to under it ([`Store::post_crossing`]); `write` builds it from the entry.
+/// A write that goes with a posting only when the posting leaves the balance under `below`
+/// ([`Store::post_crossing`]): with `across`, only when it took the balance there from at or
+/// above it (something told once); without, whenever the balance is left under it. `write`
+/// builds it from the entry.
 #[derive(Clone)]
 pub struct Crossing {
     pub below: Balance,
+    pub across: bool,
     pub write: std::sync::Arc<dyn Fn(&LedgerEntry) -> Write + Send + Sync>,
+}
+
+impl Crossing {
+    fn applies(&self, before: Balance, after: Balance) -> bool {
+        after < self.below && (!self.across || before >= self.below)
+    }
 }
 
 impl std::fmt::Debug for Crossing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Crossing").field("below", &self.below).finish_non_exhaustive()
+        f.debug_struct("Crossing").field("below", &self.below).field("across", &self.across).finish_non_exhaustive()
     }
 }
 
@@ -384,22 +393,22 @@ impl<T: Table> Store<T> {
         state: WalletState,
         respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
     ) -> Result<Outcome, StoreError> {
-        self.post_crossing(posting, state, None, respond).await
+        self.post_crossing(posting, state, &[], respond).await
     }
 
-    /// [`Store::post_from`], and one more write that belongs to the change only when it takes
-    /// the balance across `crossing.below` (from at or above it to under it): decided on the
-    /// state each attempt is conditioned on, so a retry after the wallet moved decides again
-    /// (a low-balance event is written once, by the debit that crossed).
+    /// [`Store::post_from`], and the writes of `crossings` that belong to the change: those
+    /// whose balance it leaves under, decided on the state each attempt is conditioned on, so a
+    /// retry after the wallet moved decides again (a low-balance event is written once, by the
+    /// debit that crossed).
     pub async fn post_crossing(
         &self,
         posting: Posting,
         state: WalletState,
-        crossing: Option<Crossing>,
+        crossings: &[Crossing],
         respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
     ) -> Result<Outcome, StoreError> {
         assert_callers_own(&posting.also);
-        let extra = usize::from(crossing.is_some());
+        let extra = crossings.len();
         assert!(
             posting.also.len() + OWN_ACTIONS + extra <= MAX_TRANSACTION_ACTIONS,
             "a posting carries at most {} other writes",
@@ -423,9 +432,9 @@ impl<T: Table> Store<T> {
             };
             let response = respond(&entry);
             let mut writes = self.transaction(&posting, state, &entry, &response);
-            if let Some(c) = crossing.as_ref().filter(|c| state.balance >= c.below && entry.balance_after < c.below) {
-                writes.push((c.write)(&entry));
-            }
+            writes.extend(
+                crossings.iter().filter(|c| c.applies(state.balance, balance_after)).map(|c| (c.write)(&entry)),
+            );
 
             let retry_after = match self.table.transact(writes).await {
                 Ok(()) => return Ok(Outcome::Applied { entry: Box::new(entry), response }),

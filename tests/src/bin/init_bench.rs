@@ -58,6 +58,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 const P: &str = "p-bench";
 const W: &str = "w-bench";
 const SCHEDULED_EVENT: &str = include_str!("../../fixtures/eventbridge-scheduled-event.json");
+const REFILL_REQUEST_STREAM_EVENT: &str = include_str!("../../fixtures/dynamodb-stream-refill-request.json");
 const CHECKOUT_COMPLETED_EVENT: &str = include_str!("../../fixtures/stripe-checkout-session-completed.json");
 
 struct Program {
@@ -529,6 +530,10 @@ fn typical_request(label: &str) -> Option<(&'static str, MakeEvent)> {
         "renew-addons" | "fold-usage" => (
             "a scheduled tick with nothing due",
             Box::new(|| serde_json::from_str(SCHEDULED_EVENT).expect("the fixture is JSON")),
+        ),
+        "charge-refills" => (
+            "a stream batch naming a refill request no longer pending",
+            Box::new(|| serde_json::from_str(REFILL_REQUEST_STREAM_EVENT).expect("the fixture is JSON")),
         ),
         _ => return None,
     };

@@ -45,6 +45,9 @@ const PLATFORM_WEBHOOK_SECRET: &str = "whsec_lambda_wiring_platform";
 
 const SCHEDULED_EVENT: &str = include_str!("../../fixtures/eventbridge-scheduled-event.json");
 const CHECKOUT_COMPLETED_EVENT: &str = include_str!("../../fixtures/stripe-checkout-session-completed.json");
+/// A batch of the table's stream as the event source mapping hands it to charge-refills: one new
+/// refill request, W's.
+const REFILL_REQUEST_STREAM_EVENT: &str = include_str!("../../fixtures/dynamodb-stream-refill-request.json");
 
 /// The value template.yaml's `!Ref` of `name` takes in this deployment.
 fn parameter(name: &str, table: &str) -> String {
@@ -378,9 +381,9 @@ async fn renew_addons_binary_runs_a_scheduled_tick_with_nothing_due() {
     let run = invoke_blocking("renew-addons", &table, &[event]);
     assert_eq!(
         response(&run.outcomes[0]),
-        json!({ "renewed": 0, "lapsed": 0, "in_grace": 0, "skipped": 0, "failed": 0, "finished": true })
+        json!({ "renewed": 0, "lapsed": 0, "in_grace": 0, "awaiting_topup": 0, "skipped": 0, "failed": 0, "finished": true })
     );
-    assert_eq!(run.ssm_calls, 0, "no top-up due, no Stripe key");
+    assert_eq!(run.ssm_calls, 0, "it never reads the Stripe key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,6 +393,35 @@ async fn fold_usage_binary_runs_a_scheduled_tick_with_nothing_accrued() {
     let run = invoke_blocking("fold-usage", &table, &[event]);
     assert_eq!(response(&run.outcomes[0]), json!({ "batches": 0, "charges": 0, "raced": 0, "finished": true }));
     assert_eq!(run.ssm_calls, 0, "no refill due, no Stripe key");
+}
+
+/// A stream batch naming W's refill request: the binary takes it (W has auto top-up off, so
+/// nothing is charged and the Stripe key is never read); the same batch again finds it taken.
+/// The schedule's event sweeps, and finds nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charge_refills_binary_takes_the_request_a_stream_record_names() {
+    let (api, table) = seeded().await;
+    let request: Value = serde_json::from_str(REFILL_REQUEST_STREAM_EVENT).unwrap();
+    let image = &request["Records"][0]["dynamodb"]["NewImage"];
+    let item = store::records::RefillRequest {
+        wallet: domain::WalletId::Workspace(domain::WorkspaceId::parse(W).unwrap()),
+        renewal_shortfall: None,
+        request_id: image["request_id"]["S"].as_str().unwrap().to_owned(),
+        requested_at: OffsetDateTime::now_utc(),
+    };
+    let put =
+        store::Write::Put { item: store::records::refill_request_item(&item), condition: store::Condition::Always };
+    api.billing.store.write(vec![put]).await.unwrap();
+    let scheduled: Value = serde_json::from_str(SCHEDULED_EVENT).unwrap();
+    let run = invoke_blocking("charge-refills", &table, &[request.clone(), request, scheduled]);
+    let counts = |taken: u64, not_tried: u64| {
+        json!({ "taken": taken, "credited": 0, "pending": 0, "failed": 0, "not_tried": not_tried, "errors": 0,
+                "renewed": 0, "in_grace": 0, "lapsed": 0, "finished": true })
+    };
+    assert_eq!(response(&run.outcomes[0]), counts(1, 1), "taken: auto top-up is off");
+    assert_eq!(response(&run.outcomes[1]), counts(0, 0), "the same record again: already taken");
+    assert_eq!(response(&run.outcomes[2]), counts(0, 0), "the sweep finds nothing left");
+    assert_eq!(run.ssm_calls, 0, "nothing charged, no Stripe key");
 }
 
 /// `POST /partner/stripe/connect` with a code the fake issued for a new test-mode account.

@@ -125,7 +125,7 @@ async fn a_month_ahead_the_addon_bought_today_is_renewed() {
     assert_now(&answer, before, 31 * DAY_S);
     assert_eq!(
         answer["renewal"],
-        json!({ "renewed": 2, "lapsed": 0, "in_grace": 0, "skipped": 0, "failed": 0, "finished": true }),
+        json!({ "renewed": 2, "lapsed": 0, "in_grace": 0, "awaiting_topup": 0, "skipped": 0, "failed": 0, "finished": true }),
         "demo-ws-1 pays its extra bot again; demo-ws-2, without add-ons, moves to its next cycle"
     );
     let (status, ledger) = runner.send(Method::GET, "/workspace/ledger?limit=2", None).await;

@@ -1,7 +1,7 @@
 //! Events for partners: each state change a partner reacts to is in `GET /partner/events`,
 //! written with the change (so a replayed request adds none), newest first, paged.
 
-use billing::{RenewalLimits, RenewalRun};
+use billing::RenewalRun;
 use serde_json::{Value, json};
 use store::Table;
 use stripe_fake::NextPaymentIntent;
@@ -21,7 +21,7 @@ fn types(events: &[Value]) -> Vec<&str> {
 }
 
 async fn run<T: Table>(api: &Api<T>) -> RenewalRun {
-    api.billing.renew_due(|| false, RenewalLimits::default()).await.unwrap()
+    super::autotopup::run(api).await
 }
 
 async fn payments_and_pauses_are_events<T: Table>(api: Api<T>) {

@@ -108,7 +108,8 @@ async fn an_auto_topup_event_credits_only_its_stored_attempt<T: Table>(api: Api<
     // Every attempt of the call (under one key) loses its answer.
     api.stripe.fail_next("payment_intents.create", FaultKind::TimeoutAfter, 4, 1_000);
     let run = api.billing.renew_due(|| false, RenewalLimits::default()).await.unwrap();
-    assert_eq!(run, RenewalRun { failed: 1, finished: true, ..Default::default() });
+    assert_eq!(run, RenewalRun { awaiting_topup: 1, finished: true, ..Default::default() });
+    assert_eq!(api.charge_refills().await.errors, 1, "Stripe's answer lost");
     api.stripe.clear_faults();
     let asked = charge_requests(&api);
     let (_, genuine) = events_of(&api, W)

@@ -503,6 +503,12 @@ impl<T: Table> Api<T> {
         Resp::from_response(dispatch(&self.billing, r.build()).await)
     }
 
+    /// The charging pass, as charge-refills sweeps: the refills that debits and renewals asked
+    /// for are charged (a renewal's then renewed).
+    pub async fn charge_refills(&self) -> billing::RefillRun {
+        self.billing.charge_refills(|| false).await.expect("the charging pass")
+    }
+
     pub fn set_clock(&self, at: OffsetDateTime) {
         self.clock.set(at);
     }

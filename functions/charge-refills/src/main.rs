@@ -1,0 +1,14 @@
+//! The charge-refills Lambda: [`runtime::serve_events`] builds the clients once (the Stripe key
+//! is read from SSM on the first charge), then each invocation (a batch of the table's stream
+//! records, or the scheduled sweep) takes the refill requests it names.
+
+use std::time::{Instant, SystemTime};
+
+#[tokio::main]
+async fn main() -> Result<(), runtime::Error> {
+    runtime::serve_events(runtime::Stripe::Client, |billing, event| async move {
+        let deadline = charge_refills::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
+        charge_refills::handle(&billing, &event.payload, deadline).await.map(|run| run.summary())
+    })
+    .await
+}
