@@ -43,8 +43,9 @@ use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, entry_view, replayed};
 /// Who the partner's ledger names for a fold.
 pub const FOLD_ACTOR: &str = "usage-fold";
 /// Accruals folded in one transaction: all the actions a transaction has but the wallet's own
-/// three (wallet, ledger entry, idempotency record).
-pub const FOLD_BATCH: usize = MAX_TRANSACTION_ACTIONS - 3;
+/// three (wallet, ledger entry, idempotency record) and the refill request a fold under the
+/// partner's threshold writes.
+pub const FOLD_BATCH: usize = MAX_TRANSACTION_ACTIONS - 4;
 /// Fold transactions one run makes at most (then the next run goes on).
 pub const MAX_FOLD_BATCHES_PER_RUN: u32 = 10_000;
 /// Workspaces whose partner the access check remembers; past this the memory starts over.
@@ -526,7 +527,7 @@ impl<T: Table> Billing<T> {
                 charges,
             })
             .collect();
-        let count = u32::try_from(batch.len()).expect("a batch is at most 97");
+        let count = u32::try_from(batch.len()).expect("a batch is at most FOLD_BATCH");
         // The same accruals make the same key: a fold retried after an unclear failure is
         // answered by the first one's record.
         let idempotency = IdempotencyKey::new(&format!("fold:{p}"), &hex_sha256(refs.as_bytes()), refs.as_bytes())

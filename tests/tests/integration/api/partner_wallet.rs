@@ -154,6 +154,23 @@ async fn a_refund_of_a_wallet_payment_takes_its_share_back<T: Table>(api: Api<T>
     assert_eq!(api.verify_partner(P).await, 2);
 }
 
+/// 100 usage events of 10 minutes (0.70 each): the first fold transaction is a full batch
+/// (`FOLD_BATCH`, 96 accruals: 67.20) that leaves 32.80, under the threshold of 50.00, and it still
+/// has room for its refill request. The second batch folds the rest; one refill of 100.00.
+async fn a_full_fold_batch_still_asks_for_its_refill<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.pay_into_wallet(P, "100.00").await;
+    api.auto_refill(P, json!({ "enabled": true, "threshold": "50.00", "amount": "100.00" })).await.ok(200);
+    for i in 0..100 {
+        api.spend(W, "10", &format!("call-{i}")).await.ok(200);
+    }
+    let folded = api.fold(P).await;
+    assert_eq!((folded.batches, folded.charges), (2, 100), "{folded:?}");
+    assert_eq!(api.platform_charges(), 1);
+    assert_eq!(api.wallet_balance(P).await, "130.00", "100.00 - 70.00 + 100.00");
+    assert_eq!(api.verify_partner(P).await, 4, "the payment, two folds, the refill");
+}
+
 /// 800 voice minutes at 0.07 (56.00) take 100.00 to 44.00, under the threshold of 50.00: the
 /// fold charges the saved card 200.00 once.
 async fn a_fold_under_the_threshold_refills_once<T: Table>(api: Api<T>) {
@@ -302,6 +319,7 @@ api_suite!(
     wallet_checkouts_are_refused_with_nothing_written,
     a_refund_of_a_wallet_payment_takes_its_share_back,
     a_fold_under_the_threshold_refills_once,
+    a_full_fold_batch_still_asks_for_its_refill,
     a_declined_refill_waits_and_three_switch_it_off,
     the_monthly_cap_holds_the_refill,
     refill_settings_are_checked,
