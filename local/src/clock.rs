@@ -141,21 +141,7 @@ pub async fn charge<T: Table>(app: &App<T>) -> Result<RefillRun, OpError> {
         None => pass.await,
     }?;
     if run.taken > 0 || run.errors > 0 {
-        let RefillRun { taken, credited, pending, failed, not_tried, errors, renewed, in_grace, lapsed, finished } =
-            run;
-        tracing::info!(
-            taken,
-            credited,
-            pending,
-            failed,
-            not_tried,
-            errors,
-            renewed,
-            in_grace,
-            lapsed,
-            finished,
-            "charging pass"
-        );
+        run.log("charging pass");
     }
     Ok(run)
 }

@@ -65,21 +65,8 @@ pub async fn handle<T: Table>(
         Some(wallets) => billing.charge_requested(&wallets).await,
         None => billing.charge_refills(|| out_of_time(Instant::now(), deadline)).await?,
     };
-    let RefillRun { taken, credited, pending, failed, not_tried, errors, renewed, in_grace, lapsed, finished } = run;
-    tracing::info!(
-        taken,
-        credited,
-        pending,
-        failed,
-        not_tried,
-        errors,
-        renewed,
-        in_grace,
-        lapsed,
-        finished,
-        "charging run"
-    );
-    if errors > 0 {
+    run.log("charging run");
+    if run.errors > 0 {
         return Err(ChargeError::Failed(run));
     }
     Ok(run)

@@ -72,7 +72,7 @@ impl From<TopupResult> for Taken {
 
 /// What a charging pass did (serialized as the charge-refills function's answer and the local
 /// clock control's).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RefillRun {
     /// Requests this pass took.
     pub taken: u64,
@@ -98,6 +98,15 @@ pub struct RefillRun {
 impl RefillRun {
     pub fn summary(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("counts serialize")
+    }
+
+    /// One log line with every count, as `what`.
+    pub fn log(&self, what: &str) {
+        let RefillRun { taken, credited, pending, failed, not_tried, errors, renewed, in_grace, lapsed, finished } =
+            *self;
+        tracing::info!(
+            taken, credited, pending, failed, not_tried, errors, renewed, in_grace, lapsed, finished, "{what}"
+        );
     }
 
     fn count(&mut self, wallet: &WalletId, result: Result<Option<Taken>, OpError>) {
