@@ -2,6 +2,9 @@
 //! once and each scheduled event (whose payload says nothing we need) runs one renewal run. It
 //! never calls Stripe: a renewal short of points with auto top-up on asks for the top-up, which
 //! charge-refills makes (and then renews the workspace).
+// A renewal's future nests the store's retrying transaction inside the run's batches inside the
+// runtime's service: deeper than the default limit lets rustc compute its layout in a release build.
+#![recursion_limit = "256"]
 
 use std::time::{Instant, SystemTime};
 
