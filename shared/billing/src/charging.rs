@@ -53,7 +53,7 @@ pub(super) fn refill_crossing(wallet: &WalletId, auto: &AutoTopup, now: OffsetDa
     if !auto.wants_refill(now, REFILL_RESUME_AFTER) {
         return None;
     }
-    let below = Balance::from_decimal(auto.threshold?.as_decimal()).ok()?;
+    let below = Balance::from_decimal(auto.threshold?.as_decimal()).expect("a threshold is a balance");
     let wallet = wallet.clone();
     Some(Crossing { below, across: false, write: Arc::new(move |e| refill_request(&wallet, None, e.created_at)) })
 }
