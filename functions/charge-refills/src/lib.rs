@@ -12,7 +12,7 @@
 //! Taking a request is conditional (see `billing`'s charging module), so an invocation that
 //! overlaps another (a retried batch, the sweep) charges each request once.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use billing::{Billing, OpError, RefillRun};
 use domain::WalletId;
@@ -96,11 +96,6 @@ pub fn out_of_time(now: Instant, deadline: Instant) -> bool {
     deadline.saturating_duration_since(now) <= SAFETY_MARGIN
 }
 
-/// The invocation's deadline (wall clock) as an `Instant`.
-pub fn deadline_instant(deadline: SystemTime, now: SystemTime, now_instant: Instant) -> Instant {
-    now_instant + deadline.duration_since(now).unwrap_or(Duration::ZERO)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -157,8 +152,5 @@ mod tests {
         let now = Instant::now();
         assert!(!out_of_time(now, now + SAFETY_MARGIN + Duration::from_millis(1)));
         assert!(out_of_time(now, now + SAFETY_MARGIN));
-        let (wall, i) = (SystemTime::now(), Instant::now());
-        assert_eq!(deadline_instant(wall + Duration::from_secs(3), wall, i), i + Duration::from_secs(3));
-        assert_eq!(deadline_instant(wall - Duration::from_secs(3), wall, i), i);
     }
 }

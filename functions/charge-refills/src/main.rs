@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 #[tokio::main]
 async fn main() -> Result<(), runtime::Error> {
     runtime::serve_events(runtime::Stripe::Client, |billing, event| async move {
-        let deadline = charge_refills::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
+        let deadline = runtime::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
         charge_refills::handle(&billing, &event.payload, deadline).await.map(|run| run.summary())
     })
     .await

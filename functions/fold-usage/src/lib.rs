@@ -8,7 +8,7 @@
 //! a charge is in the partner's wallet at most one interval (plus a run's time) after it
 //! happened.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use billing::{Billing, FoldRun, OpError};
 use store::Table;
@@ -53,11 +53,6 @@ pub async fn handle<T: Table>(billing: &Billing<T>, deadline: Instant) -> Result
     billing.fold_all(Some(stop)).await.map_err(FoldError)
 }
 
-/// The invocation's deadline (wall clock) as an `Instant`.
-pub fn deadline_instant(deadline: SystemTime, now: SystemTime, now_instant: Instant) -> Instant {
-    now_instant + deadline.duration_since(now).unwrap_or(Duration::ZERO)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,13 +91,5 @@ mod tests {
             "the fold run stopped: storage temporarily unavailable; retry: storage unavailable: transient: \
              ThrottlingException"
         );
-    }
-
-    #[test]
-    fn the_deadline_converts() {
-        let now = SystemTime::now();
-        let i = Instant::now();
-        assert_eq!(deadline_instant(now + Duration::from_secs(3), now, i), i + Duration::from_secs(3));
-        assert_eq!(deadline_instant(now - Duration::from_secs(3), now, i), i);
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 #[tokio::main]
 async fn main() -> Result<(), runtime::Error> {
     runtime::serve_events(runtime::Stripe::None, |billing, event| async move {
-        let deadline = fold_usage::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
+        let deadline = runtime::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
         fold_usage::handle(&billing, deadline).await.map(|run| run.summary())
     })
     .await

@@ -6,7 +6,7 @@
 //! run leaves, the next one finds; each renewal is one idempotent transaction, so two runs
 //! that overlap (a slow run and the next tick, or a retry) renew and charge once.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use billing::{Billing, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun};
 use runtime::ConfigError;
@@ -103,13 +103,6 @@ pub fn out_of_time(now: Instant, deadline: Instant) -> bool {
     deadline.saturating_duration_since(now) <= SAFETY_MARGIN
 }
 
-/// The invocation's deadline (wall-clock time, as Lambda gives it) on the monotonic clock,
-/// which the run measures itself by: `now` and `now_instant` are the same moment on both.
-/// A deadline already past is `now_instant`.
-pub fn deadline_instant(deadline: SystemTime, now: SystemTime, now_instant: Instant) -> Instant {
-    now_instant + deadline.duration_since(now).unwrap_or(Duration::ZERO)
-}
-
 /// The limits of a run, from `PAGE_SIZE_VAR` and `CONCURRENCY_VAR` as `var` reads them (unset
 /// or empty: the defaults). A value out of range stops the function at init, naming it.
 pub fn limits_from_env(var: impl Fn(&str) -> Option<String>) -> Result<RenewalLimits, ConfigError> {
@@ -157,14 +150,6 @@ mod tests {
         assert!(out_of_time(deadline - SAFETY_MARGIN, deadline));
         assert!(out_of_time(deadline, deadline));
         assert!(out_of_time(deadline + Duration::from_secs(1), deadline), "past the deadline");
-    }
-
-    #[test]
-    fn the_deadline_moves_to_the_monotonic_clock() {
-        let (now, now_instant) = (SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000), Instant::now());
-        let in_15_min = now + Duration::from_millis(900_000);
-        assert_eq!(deadline_instant(in_15_min, now, now_instant), now_instant + Duration::from_secs(900));
-        assert_eq!(deadline_instant(now - Duration::from_secs(1), now, now_instant), now_instant, "already past");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 async fn main() -> Result<(), runtime::Error> {
     let limits = renew_addons::limits_from_env(|name| std::env::var(name).ok())?;
     runtime::serve_events(runtime::Stripe::None, |billing, event| async move {
-        let deadline = renew_addons::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
+        let deadline = runtime::deadline_instant(event.context.deadline(), SystemTime::now(), Instant::now());
         renew_addons::handle(&billing, deadline, limits).await.map(|run| run.summary())
     })
     .await

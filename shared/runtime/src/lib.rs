@@ -17,7 +17,7 @@ mod serve;
 use lazy_gateway::LazyGateway;
 #[cfg(feature = "http")]
 pub use serve::serve_http;
-pub use serve::{Error, Operations, Stripe, init, serve_events};
+pub use serve::{Error, Operations, Stripe, deadline_instant, init, serve_events};
 
 /// The table's name, set by template.yaml.
 pub const TABLE_NAME_VAR: &str = "TABLE_NAME";

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use billing::Billing;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -80,4 +81,27 @@ where
 {
     let billing = init(stripe).await?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| handler(billing.clone(), event))).await
+}
+
+/// An invocation's deadline (wall-clock time, as Lambda gives it: `event.context.deadline()`) on
+/// the monotonic clock, which a scheduled or stream run measures itself by: `now` and
+/// `now_instant` are the same moment on both. A deadline already past is `now_instant`.
+pub fn deadline_instant(deadline: SystemTime, now: SystemTime, now_instant: Instant) -> Instant {
+    now_instant + deadline.duration_since(now).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_moves_to_the_monotonic_clock() {
+        let (now, now_instant) = (SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000), Instant::now());
+        let in_15_min = now + Duration::from_millis(900_000);
+        assert_eq!(deadline_instant(in_15_min, now, now_instant), now_instant + Duration::from_secs(900));
+        assert_eq!(deadline_instant(now - Duration::from_secs(1), now, now_instant), now_instant, "already past");
+        let (wall, i) = (SystemTime::now(), Instant::now());
+        assert_eq!(deadline_instant(wall + Duration::from_secs(3), wall, i), i + Duration::from_secs(3));
+        assert_eq!(deadline_instant(wall - Duration::from_secs(3), wall, i), i);
+    }
 }
