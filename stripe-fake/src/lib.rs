@@ -1,4 +1,4 @@
-//! A fake Stripe that async-stripe can talk to (`stripe::ClientBuilder::url`), for tests and the
+//! A fake Stripe that the gateway's client can talk to (`StripeConfig::with_base`), for tests and the
 //! local runner. It keeps state in memory, checks the secret key, `Stripe-Account` and idempotency
 //! keys as Stripe does, fails on demand, serves a pay page per Checkout Session and an OAuth
 //! consent page, and sends signed webhooks as Stripe does: connected accounts' events (with the

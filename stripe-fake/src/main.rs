@@ -78,7 +78,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!("fake Stripe on {} (point async-stripe's ClientBuilder::url at it)", running.url);
+        tracing::info!("fake Stripe on {} (point the gateway's StripeConfig::with_base at it)", running.url);
         tracing::info!("webhooks to {webhook}; control endpoints under {}/_fake", running.url);
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -1,16 +1,21 @@
 //! [`PaymentGateway`] over async-stripe 1.0, the only place that knows async-stripe's types.
 //!
-//! - Every request names the connected account (`.customize().account_id(..)`) and, when it
-//!   writes, carries the caller's key (`RequestStrategy::Idempotent`). async-stripe sends that
-//!   strategy exactly once, so the retry loop ([`StripeGateway::with_retries`]) is ours: the same
-//!   key on every attempt, [`RetryPolicy`] backoff, at most [`super::gateway::MAX_ATTEMPTS`].
+//! - Every request names the connected account (`.account_id(..)` on the customized request) and, when it
+//!   writes, carries the caller's key (`RequestStrategy::Idempotent`). The transport
+//!   ([`super::transport`]) sends each call once, so the retry loop
+//!   ([`StripeGateway::with_retries`]) is ours: the same key on every attempt, [`RetryPolicy`]
+//!   backoff, at most [`super::gateway::MAX_ATTEMPTS`].
 //! - async-stripe 1.0 has no call for Connect's OAuth token exchange (`POST
 //!   https://connect.stripe.com/oauth/token`: it is not in Stripe's OpenAPI spec, which the crate is
-//!   generated from), so [`StripeGateway::connect_account`] makes that POST itself with the HTTP
-//!   stack async-stripe already brings (hyper-util's client over hyper-rustls, aws-lc-rs, the
-//!   system's root certificates): no second HTTP or TLS stack.
+//!   generated from), so [`StripeGateway::connect_account`] makes that POST itself over the same
+//!   HTTP client.
 //! - Amounts leave as `Money`'s integer minor units, which is what Stripe's `amount` /
 //!   `unit_amount` are; the currency as its lowercase ISO code.
+//! - Requests are async-stripe's typed parameters; answers are read into the small views below
+//!   ([`CustomerView`], [`SessionView`], [`IntentView`]): only the fields this gateway maps, parsed
+//!   with the miniserde async-stripe itself uses. async-stripe's full `CheckoutSession` and
+//!   `PaymentIntent` parsers (every nested object Stripe may return) were about half of each
+//!   Stripe-calling bootstrap.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,23 +23,20 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use stripe::{ApiErrors, ApiErrorsType, RequestStrategy, StripeError, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, ProductData,
     RetrieveCheckoutSession,
 };
+use stripe_client_core::{RequestStrategy, StripeRequest};
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
     CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, CreatePaymentIntentOffSession,
 };
-use stripe_shared::{CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus, PaymentIntentStatus};
+use stripe_shared::CheckoutSessionMode;
 use time::OffsetDateTime;
 
 use super::gateway::{
@@ -44,6 +46,7 @@ use super::gateway::{
 use super::ids::{
     AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
 };
+use super::transport::{ApiError, CallError, HttpsClient, StripeHttp, exchange, https_client};
 use domain::{Currency, Money};
 
 /// Stripe's API, when no other base is configured.
@@ -56,11 +59,6 @@ pub const STRIPE_CONNECT_BASE: &str = "https://connect.stripe.com/";
 /// must allow it too). A too-short timeout is safe (the retry replays with the same key) but
 /// wasteful; a caller with another budget sets its own.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(6);
-/// What async-stripe 1.0.0-rc.10 says when an error status comes with a body that is not
-/// Stripe's error JSON (`hyper/client.rs`).
-const ASYNC_STRIPE_UNPARSEABLE_ERROR_BODY: &str = "error deserializing Stripe error";
-/// Largest OAuth answer read (Stripe's is well under 1 KiB).
-const MAX_OAUTH_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// How to reach Stripe.
 #[derive(Debug, Clone)]
@@ -96,18 +94,16 @@ impl StripeConfig {
     }
 }
 
-/// async-stripe joins `{base}v1/...`: the base must end with a slash.
+/// Paths join as `{base}v1/...`: the base must end with a slash.
 fn with_trailing_slash(url: &str) -> String {
     if url.ends_with('/') { url.to_owned() } else { format!("{url}/") }
 }
 
-type HttpsClient = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// The gateway over Stripe's HTTP API. Cheap to clone; build it once per process.
 #[derive(Clone)]
 pub struct StripeGateway {
-    client: stripe::Client,
-    oauth: HttpsClient,
+    client: StripeHttp,
+    http: HttpsClient,
     oauth_url: String,
     secret_key: String,
     timeout: Duration,
@@ -122,26 +118,16 @@ impl std::fmt::Debug for StripeGateway {
 }
 
 impl StripeGateway {
-    /// Builds the client. Fails on a malformed URL or key, or when the system has no root
-    /// certificates (async-stripe would panic on that: it is checked here first).
+    /// Builds the client. Fails on a key that can't be a header, or when the system has no root
+    /// certificates.
     pub fn new(config: StripeConfig) -> Result<Self, GatewayError> {
-        // async-stripe's connector calls `with_native_roots().expect(..)`; build ours first so a
-        // machine without CA certificates is an error here, not a panic there.
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| GatewayError::Fatal(format!("no root certificates: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let oauth = HyperClient::builder(TokioExecutor::new()).build(connector);
-        let client = stripe::ClientBuilder::new(config.secret_key.clone())
-            .url(with_trailing_slash(&config.api_base))
-            .timeout(config.timeout)
-            .build()
+        let http = https_client().map_err(GatewayError::Fatal)?;
+        let api_base = with_trailing_slash(&config.api_base);
+        let client = StripeHttp::new(http.clone(), api_base, &config.secret_key, config.timeout)
             .map_err(|e| GatewayError::Fatal(format!("Stripe client: {e}")))?;
         Ok(Self {
             client,
-            oauth,
+            http,
             oauth_url: format!("{}oauth/token", with_trailing_slash(&config.connect_base)),
             secret_key: config.secret_key,
             timeout: config.timeout,
@@ -179,7 +165,7 @@ impl StripeGateway {
     }
 
     fn strategy(key: &IdempotencyKey) -> Result<RequestStrategy, GatewayError> {
-        let key = stripe::IdempotencyKey::new(key.as_str())
+        let key = stripe_client_core::IdempotencyKey::new(key.as_str())
             .map_err(|e| GatewayError::Fatal(format!("idempotency key: {e}")))?;
         Ok(RequestStrategy::Idempotent(key))
     }
@@ -192,24 +178,7 @@ impl StripeGateway {
             .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| GatewayError::Fatal(format!("OAuth request: {e}")))?;
-        let exchange = async {
-            let response = self.oauth.request(request).await.map_err(|e| {
-                tracing::warn!(error = %e, "OAuth token exchange: no answer");
-                GatewayError::Unavailable
-            })?;
-            let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), MAX_OAUTH_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "OAuth token exchange: answer cut off");
-                    GatewayError::Unavailable
-                })?
-                .to_bytes();
-            Ok::<_, GatewayError>((status, body))
-        };
-        let (status, body) =
-            tokio::time::timeout(self.timeout, exchange).await.map_err(|_| GatewayError::Unavailable)??;
+        let (status, body) = exchange(&self.http, request, self.timeout).await.map_err(classify)?;
         parse_oauth_response(status, &body)
     }
 }
@@ -247,38 +216,34 @@ fn parse_oauth_response(status: u16, body: &[u8]) -> Result<Result<ConnectedAcco
 }
 
 /// The one place a Stripe failure becomes a [`GatewayError`].
-fn classify(error: StripeError) -> GatewayError {
+fn classify(error: CallError) -> GatewayError {
     match error {
-        StripeError::Stripe(api, status) => classify_api(status, &api),
-        // async-stripe turns every transport failure (refused, reset, TLS, body cut off) into a
-        // string; none of them says whether Stripe acted, so all are retried with the same key.
-        StripeError::ClientError(message) => {
+        CallError::Api { status, error } => classify_api(status, &error),
+        // None of these says whether Stripe acted: all are retried with the same key.
+        CallError::Transport(message) => {
             tracing::warn!(error = %message, "Stripe could not be reached");
             GatewayError::Unavailable
         }
-        StripeError::Timeout => GatewayError::Unavailable,
-        // An error status whose body isn't Stripe's JSON: a proxy or load balancer in front of
-        // Stripe failing (an HTML 502). async-stripe drops the status code and says only this
-        // (its exact text, pinned with the exact version in Cargo.toml): retry with the same key.
-        StripeError::JSONDeserialize(message) if message == ASYNC_STRIPE_UNPARSEABLE_ERROR_BODY => {
-            tracing::warn!("Stripe answered an error that is not Stripe's JSON");
+        CallError::Timeout => GatewayError::Unavailable,
+        CallError::UnreadableError { status } => {
+            tracing::warn!(status, "Stripe answered an error that is not Stripe's JSON");
             GatewayError::Unavailable
         }
         // A success we can't parse: Stripe acted, we can't read what it did, and the same key
         // replays the same answer.
-        StripeError::JSONDeserialize(message) => GatewayError::Ambiguous(message),
-        StripeError::ConfigError(message) => GatewayError::Fatal(message),
+        CallError::Unreadable(message) => GatewayError::Ambiguous(message),
+        CallError::Request(message) => GatewayError::Fatal(message),
     }
 }
 
-fn classify_api(status: u16, api: &ApiErrors) -> GatewayError {
-    let code = api.code.as_ref().map(|c| c.as_str().to_owned()).or_else(|| match api.type_ {
+fn classify_api(status: u16, api: &ApiError) -> GatewayError {
+    let code = api.code.clone().or_else(|| match api.type_.as_str() {
         // Stripe gives the reused-key error a type and no code.
-        ApiErrorsType::IdempotencyError => Some("idempotency_error".to_owned()),
+        "idempotency_error" => Some("idempotency_error".to_owned()),
         _ => None,
     });
     let message = api.message.clone().unwrap_or_else(|| format!("HTTP {status}"));
-    let is_card_error = matches!(api.type_, ApiErrorsType::CardError);
+    let is_card_error = api.type_ == "card_error";
     match status {
         402 if code.as_deref() == Some("authentication_required")
             || api.decline_code.as_deref() == Some("authentication_required") =>
@@ -305,7 +270,7 @@ macro_rules! on {
         let request = $request;
         match $account {
             Account::Platform => request,
-            Account::Connected(a) => request.account_id(stripe::AccountId::from(a.as_str())),
+            Account::Connected(a) => request.account_id(stripe_client_core::AccountId::from(a.as_str())),
         }
     }};
 }
@@ -327,48 +292,99 @@ fn timestamp(what: &str, unix_s: i64) -> Result<OffsetDateTime, GatewayError> {
     returned(what, OffsetDateTime::from_unix_timestamp(unix_s))
 }
 
-fn payment_status(status: &CheckoutSessionPaymentStatus) -> Result<PaymentStatus, GatewayError> {
+/// The fields of a Customer this gateway reads.
+#[derive(miniserde::Deserialize)]
+struct CustomerView {
+    id: String,
+}
+
+/// The fields of a just-created Checkout Session this gateway reads.
+#[derive(miniserde::Deserialize)]
+struct CreatedSessionView {
+    id: String,
+    payment_status: String,
+    expires_at: i64,
+    url: Option<String>,
+}
+
+/// The fields of a retrieved Checkout Session this gateway reads. Its PaymentIntent is asked for
+/// expanded (an object); the customer, and the PaymentIntent's card and charge, are not (ids).
+#[derive(miniserde::Deserialize)]
+struct SessionView {
+    id: String,
+    status: Option<String>,
+    payment_status: String,
+    amount_total: Option<i64>,
+    currency: Option<String>,
+    customer: Option<String>,
+    client_reference_id: Option<String>,
+    metadata: Option<HashMap<String, String>>,
+    payment_intent: Option<SessionIntentView>,
+    expires_at: i64,
+    url: Option<String>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct SessionIntentView {
+    id: String,
+    payment_method: Option<String>,
+    latest_charge: Option<String>,
+}
+
+/// The fields of a PaymentIntent this gateway reads.
+#[derive(miniserde::Deserialize)]
+struct IntentView {
+    id: String,
+    status: String,
+    last_payment_error: Option<PaymentErrorView>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct PaymentErrorView {
+    code: Option<String>,
+    decline_code: Option<String>,
+}
+
+fn payment_status(status: &str) -> Result<PaymentStatus, GatewayError> {
     match status {
-        CheckoutSessionPaymentStatus::Paid => Ok(PaymentStatus::Paid),
-        CheckoutSessionPaymentStatus::Unpaid => Ok(PaymentStatus::Unpaid),
-        CheckoutSessionPaymentStatus::NoPaymentRequired => Ok(PaymentStatus::NoPaymentRequired),
+        "paid" => Ok(PaymentStatus::Paid),
+        "unpaid" => Ok(PaymentStatus::Unpaid),
+        "no_payment_required" => Ok(PaymentStatus::NoPaymentRequired),
         other => Err(GatewayError::Fatal(format!("unknown payment_status {other:?}"))),
     }
 }
 
-fn session_status(status: Option<&CheckoutSessionStatus>) -> Result<SessionStatus, GatewayError> {
+fn session_status(status: Option<&str>) -> Result<SessionStatus, GatewayError> {
     match status {
-        Some(CheckoutSessionStatus::Open) => Ok(SessionStatus::Open),
-        Some(CheckoutSessionStatus::Complete) => Ok(SessionStatus::Complete),
-        Some(CheckoutSessionStatus::Expired) => Ok(SessionStatus::Expired),
+        Some("open") => Ok(SessionStatus::Open),
+        Some("complete") => Ok(SessionStatus::Complete),
+        Some("expired") => Ok(SessionStatus::Expired),
         other => Err(GatewayError::Fatal(format!("unknown session status {other:?}"))),
     }
 }
 
-fn session_from_stripe(s: stripe_shared::CheckoutSession) -> Result<CheckoutSession, GatewayError> {
+fn session_from_stripe(s: SessionView) -> Result<CheckoutSession, GatewayError> {
     let amount_total = match (s.amount_total, &s.currency) {
         (Some(amount), Some(currency)) => {
-            let currency = returned("currency", Currency::parse(&currency.to_string()))?;
+            let currency = returned("currency", Currency::parse(currency))?;
             Some(returned("amount_total", Money::from_minor(amount, currency))?)
         }
         _ => None,
     };
     let (payment_intent, payment_method, charge) = match &s.payment_intent {
         None => (None, None, None),
-        Some(pi) => {
-            let id = returned("payment_intent", PaymentIntentId::parse(pi.id().as_str()))?;
-            let object = pi.as_object();
-            let pm = object.and_then(|o| o.payment_method.as_ref()).map(|pm| PaymentMethodId::parse(pm.id().as_str()));
-            let charge = object.and_then(|o| o.latest_charge.as_ref()).map(|ch| ChargeId::parse(ch.id().as_str()));
-            (Some(id), returned("payment_method", pm.transpose())?, returned("charge", charge.transpose())?)
-        }
+        Some(pi) => (
+            Some(returned("payment_intent", PaymentIntentId::parse(&pi.id))?),
+            returned("payment_method", pi.payment_method.as_deref().map(PaymentMethodId::parse).transpose())?,
+            returned("charge", pi.latest_charge.as_deref().map(ChargeId::parse).transpose())?,
+        ),
     };
     Ok(CheckoutSession {
-        id: returned("session id", CheckoutId::parse(s.id.as_str()))?,
-        status: session_status(s.status.as_ref())?,
+        id: returned("session id", CheckoutId::parse(&s.id))?,
+        status: session_status(s.status.as_deref())?,
         payment_status: payment_status(&s.payment_status)?,
         amount_total,
-        customer: returned("customer", s.customer.as_ref().map(|c| CustomerId::parse(c.id().as_str())).transpose())?,
+        customer: returned("customer", s.customer.as_deref().map(CustomerId::parse).transpose())?,
         client_reference_id: s.client_reference_id,
         metadata: Metadata::from_stripe(s.metadata.unwrap_or_default()),
         payment_intent,
@@ -379,34 +395,39 @@ fn session_from_stripe(s: stripe_shared::CheckoutSession) -> Result<CheckoutSess
     })
 }
 
-/// The outcome carried by a 402 or by a PaymentIntent that did not succeed.
-fn declined_code(error: Option<&ApiErrors>) -> String {
-    error
-        .and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned())))
-        .unwrap_or_else(|| "card_declined".to_owned())
+/// The code of a decline: the card's `decline_code` first, then the error's `code`.
+fn declined_code(decline_code: Option<&str>, code: Option<&str>) -> String {
+    decline_code.or(code).unwrap_or("card_declined").to_owned()
 }
 
-fn outcome_from_error(error: &StripeError) -> Option<OffSessionOutcome> {
-    let StripeError::Stripe(api, 402) = error else { return None };
-    let payment_intent = api.payment_intent.as_ref().and_then(|pi| PaymentIntentId::parse(pi.id.as_str()).ok());
+fn outcome_from_error(error: &CallError) -> Option<OffSessionOutcome> {
+    let CallError::Api { status: 402, error: api } = error else { return None };
+    let payment_intent = api.payment_intent.as_ref().and_then(|pi| PaymentIntentId::parse(&pi.id).ok());
     Some(match classify_api(402, api) {
         GatewayError::AuthenticationRequired => OffSessionOutcome::AuthenticationRequired { payment_intent },
-        _ => OffSessionOutcome::Declined { payment_intent, code: declined_code(Some(api)) },
+        _ => OffSessionOutcome::Declined {
+            payment_intent,
+            code: declined_code(api.decline_code.as_deref(), api.code.as_deref()),
+        },
     })
 }
 
-fn outcome_from_intent(pi: stripe_shared::PaymentIntent) -> Result<OffSessionOutcome, GatewayError> {
-    let payment_intent = returned("payment intent id", PaymentIntentId::parse(pi.id.as_str()))?;
-    match pi.status {
-        PaymentIntentStatus::Succeeded => Ok(OffSessionOutcome::Succeeded { payment_intent }),
-        PaymentIntentStatus::Processing => Ok(OffSessionOutcome::Processing { payment_intent }),
-        PaymentIntentStatus::RequiresAction => {
-            Ok(OffSessionOutcome::AuthenticationRequired { payment_intent: Some(payment_intent) })
+fn outcome_from_intent(pi: IntentView) -> Result<OffSessionOutcome, GatewayError> {
+    let payment_intent = returned("payment intent id", PaymentIntentId::parse(&pi.id))?;
+    match pi.status.as_str() {
+        "succeeded" => Ok(OffSessionOutcome::Succeeded { payment_intent }),
+        "processing" => Ok(OffSessionOutcome::Processing { payment_intent }),
+        "requires_action" => Ok(OffSessionOutcome::AuthenticationRequired { payment_intent: Some(payment_intent) }),
+        "requires_payment_method" => {
+            let error = pi.last_payment_error.as_ref();
+            Ok(OffSessionOutcome::Declined {
+                payment_intent: Some(payment_intent),
+                code: declined_code(
+                    error.and_then(|e| e.decline_code.as_deref()),
+                    error.and_then(|e| e.code.as_deref()),
+                ),
+            })
         }
-        PaymentIntentStatus::RequiresPaymentMethod => Ok(OffSessionOutcome::Declined {
-            payment_intent: Some(payment_intent),
-            code: declined_code(pi.last_payment_error.as_deref()),
-        }),
         other => Err(GatewayError::Fatal(format!("PaymentIntent {payment_intent} is {other:?} after confirm"))),
     }
 }
@@ -423,14 +444,14 @@ impl PaymentGateway for StripeGateway {
         let (request, strategy) = (&request, &Self::strategy(key)?);
         let created = self
             .with_retries("customers.create", || async move {
-                on!(request.customize(), account)
+                on!(request.build().customize::<CustomerView>(), account)
                     .request_strategy(strategy.clone())
                     .send(&self.client)
                     .await
                     .map_err(classify)
             })
             .await?;
-        returned("customer id", CustomerId::parse(created.id.as_str()))
+        returned("customer id", CustomerId::parse(&created.id))
     }
 
     async fn create_checkout_session(
@@ -464,14 +485,14 @@ impl PaymentGateway for StripeGateway {
         let (request, strategy) = (&request, &Self::strategy(key)?);
         let created = self
             .with_retries("checkout.sessions.create", || async move {
-                on!(request.customize(), account)
+                on!(request.build().customize::<CreatedSessionView>(), account)
                     .request_strategy(strategy.clone())
                     .send(&self.client)
                     .await
                     .map_err(classify)
             })
             .await?;
-        let id = returned("session id", CheckoutId::parse(created.id.as_str()))?;
+        let id = returned("session id", CheckoutId::parse(&created.id))?;
         let url = created.url.ok_or_else(|| GatewayError::Fatal(format!("session {id} has no url")))?;
         Ok(CreatedCheckoutSession {
             payment_status: payment_status(&created.payment_status)?,
@@ -490,7 +511,7 @@ impl PaymentGateway for StripeGateway {
         let request = &request;
         let session = self
             .with_retries("checkout.sessions.retrieve", || async move {
-                on!(request.customize(), account).send(&self.client).await.map_err(classify)
+                on!(request.build().customize::<SessionView>(), account).send(&self.client).await.map_err(classify)
             })
             .await?;
         session_from_stripe(session)
@@ -515,7 +536,8 @@ impl PaymentGateway for StripeGateway {
             .metadata(to_metadata(&charge.metadata));
         let (request, strategy) = (&request, &Self::strategy(key)?);
         self.with_retries("payment_intents.create", || async move {
-            match on!(request.customize(), account).request_strategy(strategy.clone()).send(&self.client).await {
+            let request = on!(request.build().customize::<IntentView>(), account).request_strategy(strategy.clone());
+            match request.send(&self.client).await {
                 Ok(pi) => outcome_from_intent(pi),
                 Err(e) => match outcome_from_error(&e) {
                     Some(outcome) => Ok(outcome),
@@ -567,31 +589,20 @@ impl PaymentGateway for StripeGateway {
 mod tests {
     use super::*;
 
-    fn api(type_: ApiErrorsType, code: Option<&str>, decline_code: Option<&str>) -> ApiErrors {
-        ApiErrors {
-            advice_code: None,
-            charge: None,
-            code: code.map(|c| c.parse().unwrap_or_else(|never| match never {})),
+    fn api(type_: &str, code: Option<&str>, decline_code: Option<&str>) -> ApiError {
+        ApiError {
+            type_: type_.into(),
+            code: code.map(str::to_owned),
             decline_code: decline_code.map(str::to_owned),
-            doc_url: None,
             message: Some("m".into()),
-            network_advice_code: None,
-            network_decline_code: None,
             param: Some("p".into()),
             payment_intent: None,
-            payment_method: None,
-            payment_method_type: None,
-            request_log_url: None,
-            setup_intent: None,
-            source: None,
-            type_,
         }
     }
 
     #[test]
     fn stripe_errors_map_to_what_the_caller_does() {
-        use ApiErrorsType::*;
-        let card = |code, decline| classify_api(402, &api(CardError, code, decline));
+        let card = |code, decline| classify_api(402, &api("card_error", code, decline));
         assert_eq!(card(Some("authentication_required"), None), GatewayError::AuthenticationRequired);
         assert_eq!(card(Some("card_declined"), Some("authentication_required")), GatewayError::AuthenticationRequired);
         assert_eq!(
@@ -601,7 +612,7 @@ mod tests {
         assert_eq!(card(Some("expired_card"), None), GatewayError::Declined { code: "expired_card".into() });
         assert_eq!(card(None, None), GatewayError::Declined { code: "card_declined".into() });
         assert_eq!(
-            classify_api(400, &api(IdempotencyError, None, None)),
+            classify_api(400, &api("idempotency_error", None, None)),
             GatewayError::InvalidRequest {
                 message: "m".into(),
                 param: Some("p".into()),
@@ -609,7 +620,7 @@ mod tests {
             }
         );
         assert_eq!(
-            classify_api(400, &api(InvalidRequestError, Some("amount_too_small"), None)),
+            classify_api(400, &api("invalid_request_error", Some("amount_too_small"), None)),
             GatewayError::InvalidRequest {
                 message: "m".into(),
                 param: Some("p".into()),
@@ -617,24 +628,24 @@ mod tests {
             }
         );
         assert_eq!(
-            classify_api(409, &api(IdempotencyError, Some("idempotency_key_in_use"), None)),
+            classify_api(409, &api("idempotency_error", Some("idempotency_key_in_use"), None)),
             GatewayError::Unavailable
         );
-        assert_eq!(classify_api(429, &api(InvalidRequestError, Some("rate_limit"), None)), GatewayError::RateLimited);
-        assert_eq!(classify_api(500, &api(ApiError, None, None)), GatewayError::Unavailable);
-        assert_eq!(classify_api(503, &api(ApiError, None, None)), GatewayError::Unavailable);
         assert_eq!(
-            classify_api(403, &api(InvalidRequestError, Some("account_invalid"), None)),
+            classify_api(429, &api("invalid_request_error", Some("rate_limit"), None)),
+            GatewayError::RateLimited
+        );
+        assert_eq!(classify_api(500, &api("api_error", None, None)), GatewayError::Unavailable);
+        assert_eq!(classify_api(503, &api("api_error", None, None)), GatewayError::Unavailable);
+        assert_eq!(
+            classify_api(403, &api("invalid_request_error", Some("account_invalid"), None)),
             GatewayError::Fatal("m".into())
         );
-        assert_eq!(classify_api(401, &api(InvalidRequestError, None, None)), GatewayError::Fatal("m".into()));
-        assert_eq!(classify(StripeError::Timeout), GatewayError::Unavailable);
-        assert_eq!(classify(StripeError::ClientError("reset".into())), GatewayError::Unavailable);
-        assert_eq!(classify(StripeError::JSONDeserialize("x".into())), GatewayError::Ambiguous("x".into()));
-        assert_eq!(
-            classify(StripeError::JSONDeserialize("error deserializing Stripe error".into())),
-            GatewayError::Unavailable
-        );
+        assert_eq!(classify_api(401, &api("invalid_request_error", None, None)), GatewayError::Fatal("m".into()));
+        assert_eq!(classify(CallError::Timeout), GatewayError::Unavailable);
+        assert_eq!(classify(CallError::Transport("reset".into())), GatewayError::Unavailable);
+        assert_eq!(classify(CallError::Unreadable("x".into())), GatewayError::Ambiguous("x".into()));
+        assert_eq!(classify(CallError::UnreadableError { status: 502 }), GatewayError::Unavailable);
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub mod client;
 pub mod event;
 pub mod gateway;
 pub mod signature;
+#[cfg(feature = "client")]
+mod transport;
 
 /// Stripe's ids are values the domain holds (a partner's connected account, a payment); they are
 /// defined there and named here too, where the gateway speaks them.
