@@ -10,8 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use store::table::IndexPosition;
-use store::{Item, Key, Order, Table, TableError, Write};
+use store::{IndexQuery, Item, Key, Query, Table, TableError, Write};
 
 /// What one function may do to the table, as its template policies say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,28 +104,14 @@ impl<T: Table> Table for PolicyTable<T> {
         self.inner.get_many(keys).await
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
+    async fn query(&self, query: Query<'_>) -> Result<Vec<Item>, TableError> {
         check("Query", None)?;
-        self.inner.query(pk, sk_prefix, start_after, limit, order).await
+        self.inner.query(query).await
     }
 
-    async fn query_index(
-        &self,
-        index: &store::schema::IndexKeys,
-        pk: &str,
-        start_after: Option<&IndexPosition>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
-        check("Query", Some(index.name))?;
-        self.inner.query_index(index, pk, start_after, limit, order).await
+    async fn query_index(&self, query: IndexQuery<'_>) -> Result<Vec<Item>, TableError> {
+        check("Query", Some(query.index.name))?;
+        self.inner.query_index(query).await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
@@ -174,10 +159,12 @@ mod tests {
         assert!(matches!(&denied, TableError::Fatal { what, .. } if what.contains("dynamodb:PutItem")), "{denied:?}");
         assert!(scope(policy(&["*"], &[]), t.transact(put())).await.is_ok());
         let gsi = store::schema::TABLE.global_indexes[0];
-        assert!(scope(policy(&["Query"], &[]), t.query_index(&gsi, "X", None, 1, Order::Ascending)).await.is_err());
+        let query_gsi =
+            || IndexQuery { index: &gsi, pk: "X", start_after: None, limit: 1, order: store::Order::Ascending };
+        assert!(scope(policy(&["Query"], &[]), t.query_index(query_gsi())).await.is_err());
         let by_name = policy(&[], &[(gsi.name, "Query")]);
-        assert!(scope(by_name, t.query_index(&gsi, "X", None, 1, Order::Ascending)).await.is_ok());
+        assert!(scope(by_name, t.query_index(query_gsi())).await.is_ok());
         let any_index = policy(&[], &[("*", "Query")]);
-        assert!(scope(any_index, t.query_index(&gsi, "X", None, 1, Order::Ascending)).await.is_ok());
+        assert!(scope(any_index, t.query_index(query_gsi())).await.is_ok());
     }
 }

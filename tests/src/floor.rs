@@ -9,9 +9,7 @@
 use std::sync::Mutex;
 
 use store::item::{PK, SK};
-use store::schema::IndexKeys;
-use store::table::IndexPosition;
-use store::{Attr, Condition, Guard, Item, Key, Order, Table, TableError, Write};
+use store::{Attr, Condition, Guard, IndexQuery, Item, Key, Query, Table, TableError, Write};
 
 /// A table that keeps the writes of the last transaction it passed on.
 #[derive(Debug)]
@@ -40,26 +38,12 @@ impl<T: Table> Table for Recording<T> {
         self.inner.get_many(keys).await
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
-        self.inner.query(pk, sk_prefix, start_after, limit, order).await
+    async fn query(&self, query: Query<'_>) -> Result<Vec<Item>, TableError> {
+        self.inner.query(query).await
     }
 
-    async fn query_index(
-        &self,
-        index: &IndexKeys,
-        pk: &str,
-        start_after: Option<&IndexPosition>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
-        self.inner.query_index(index, pk, start_after, limit, order).await
+    async fn query_index(&self, query: IndexQuery<'_>) -> Result<Vec<Item>, TableError> {
+        self.inner.query_index(query).await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {

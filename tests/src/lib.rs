@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use store::dynamodb::{DynamoTable, create_table};
-use store::schema::IndexKeys;
-use store::table::IndexPosition;
-use store::{Item, Key, Order, Table, TableError, Write};
+use store::{IndexQuery, Item, Key, Query, Table, TableError, Write};
 
 pub mod floor;
 pub mod lambda;
@@ -70,28 +68,14 @@ impl<T: Table> Table for CountingTable<T> {
         self.inner.get_many(keys).await
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
+    async fn query(&self, query: Query<'_>) -> Result<Vec<Item>, TableError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
-        self.inner.query(pk, sk_prefix, start_after, limit, order).await
+        self.inner.query(query).await
     }
 
-    async fn query_index(
-        &self,
-        index: &IndexKeys,
-        pk: &str,
-        start_after: Option<&IndexPosition>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
+    async fn query_index(&self, query: IndexQuery<'_>) -> Result<Vec<Item>, TableError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
-        self.inner.query_index(index, pk, start_after, limit, order).await
+        self.inner.query_index(query).await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
@@ -173,26 +157,12 @@ impl<T: Table> Table for FaultyTable<T> {
         }
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
-        self.inner.query(pk, sk_prefix, start_after, limit, order).await
+    async fn query(&self, query: Query<'_>) -> Result<Vec<Item>, TableError> {
+        self.inner.query(query).await
     }
 
-    async fn query_index(
-        &self,
-        index: &IndexKeys,
-        pk: &str,
-        start_after: Option<&IndexPosition>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
-        self.inner.query_index(index, pk, start_after, limit, order).await
+    async fn query_index(&self, query: IndexQuery<'_>) -> Result<Vec<Item>, TableError> {
+        self.inner.query_index(query).await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {

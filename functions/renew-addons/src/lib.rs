@@ -134,9 +134,7 @@ mod tests {
         WalletId, WorkspaceId,
     };
     use store::memory::MemoryTable;
-    use store::schema::IndexKeys;
-    use store::table::IndexPosition;
-    use store::{IdempotencyKey, Item, Key, Order, Store, TableError, Write};
+    use store::{IdempotencyKey, IndexQuery, Item, Key, Query, Store, TableError, Write};
     use time::macros::datetime;
 
     use super::*;
@@ -189,26 +187,12 @@ mod tests {
             self.inner.get_many(keys).await
         }
 
-        async fn query(
-            &self,
-            pk: &str,
-            sk_prefix: &str,
-            start_after: Option<&str>,
-            limit: usize,
-            order: Order,
-        ) -> Result<Vec<Item>, TableError> {
-            self.inner.query(pk, sk_prefix, start_after, limit, order).await
+        async fn query(&self, query: Query<'_>) -> Result<Vec<Item>, TableError> {
+            self.inner.query(query).await
         }
 
-        async fn query_index(
-            &self,
-            index: &IndexKeys,
-            pk: &str,
-            start_after: Option<&IndexPosition>,
-            limit: usize,
-            order: Order,
-        ) -> Result<Vec<Item>, TableError> {
-            self.inner.query_index(index, pk, start_after, limit, order).await
+        async fn query_index(&self, query: IndexQuery<'_>) -> Result<Vec<Item>, TableError> {
+            self.inner.query_index(query).await
         }
 
         async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use domain::{PartnerId, WalletId, WorkspaceId, WorkspaceStatus};
 use store::records::rfc3339;
-use store::{Attr, Condition, EventCursor, Guard, Item, Key, Order, Table, Write, keys};
+use store::{Attr, Condition, EventCursor, Guard, Item, Key, Order, Query, Table, Write, keys};
 
 use super::{Billing, OpError};
 
@@ -139,7 +139,13 @@ impl<T: Table> Billing<T> {
         let mut items = self
             .store
             .table()
-            .query(&keys::partner_pk(p), EVENT_PREFIX, start.as_deref(), limit + 1, Order::Descending)
+            .query(Query {
+                pk: &keys::partner_pk(p),
+                sk_prefix: EVENT_PREFIX,
+                start_after: start.as_deref(),
+                limit: limit + 1,
+                order: Order::Descending,
+            })
             .await
             .map_err(store::StoreError::from_table)?;
         let more = items.len() > limit;

@@ -39,7 +39,7 @@ use domain::{
 };
 use store::records::{self, format_date};
 use store::schema::DUE_INDEX;
-use store::table::{IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS};
+use store::table::{IndexPosition, IndexQuery, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS};
 use store::{Attr, Condition, Guard, IdempotencyKey, Order, Outcome, StoreError, Table, WalletState, Write, keys};
 
 use super::refill::REFILL_RESUME_AFTER;
@@ -423,7 +423,13 @@ impl<T: Table> Billing<T> {
                 let items = self
                     .store
                     .table()
-                    .query_index(&DUE_INDEX, &pk, after.as_ref(), page_size, Order::Ascending)
+                    .query_index(IndexQuery {
+                        index: &DUE_INDEX,
+                        pk: &pk,
+                        start_after: after.as_ref(),
+                        limit: page_size,
+                        order: Order::Ascending,
+                    })
                     .await
                     .map_err(StoreError::from_table)?;
                 let full = items.len() == page_size;

@@ -21,10 +21,10 @@ use aws_sdk_dynamodb::types::{
 use rust_decimal::Decimal;
 
 use super::item::{Attr, Condition, Guard, Item, Key, Order, PK, SK, Test, Write};
-use super::schema::{IndexKeys, TABLE};
+use super::schema::TABLE;
 use super::table::{
-    FailedGuard, FailedGuards, IndexPosition, MAX_BATCH_GET_KEYS, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, SdkCause,
-    Table, TableError,
+    FailedGuard, FailedGuards, IndexQuery, MAX_BATCH_GET_KEYS, MAX_TRANSACTION_ACTIONS, Query, SdkCause, Table,
+    TableError, check_limit,
 };
 
 /// A query stops after this many round trips even if DynamoDB keeps returning short pages
@@ -356,11 +356,7 @@ impl Table for DynamoTable {
 
     async fn query(
         &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-        order: Order,
+        Query { pk, sk_prefix, start_after, limit, order }: Query<'_>,
     ) -> Result<Vec<Item>, TableError> {
         let query = self
             .client
@@ -384,11 +380,7 @@ impl Table for DynamoTable {
 
     async fn query_index(
         &self,
-        index: &IndexKeys,
-        pk: &str,
-        start_after: Option<&IndexPosition>,
-        limit: usize,
-        order: Order,
+        IndexQuery { index, pk, start_after, limit, order }: IndexQuery<'_>,
     ) -> Result<Vec<Item>, TableError> {
         let start = start_after.map(|pos| {
             let mut k = key_map(&pos.key);
@@ -432,7 +424,7 @@ async fn collect_pages(
     mut start: Option<HashMap<String, AttributeValue>>,
     limit: usize,
 ) -> Result<Vec<Item>, TableError> {
-    assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
+    check_limit(limit);
     let mut items = Vec::with_capacity(limit);
     for _ in 0..MAX_QUERY_ROUNDS {
         let remaining = i32::try_from(limit - items.len()).expect("limit <= MAX_QUERY_LIMIT");

@@ -19,7 +19,7 @@ pub mod wallet;
 pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerCursor, PartnerLedgerCursor, WorkspaceCursor};
 pub use item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Test, Write};
 pub use load::{Loaded, Snapshot};
-pub use table::{FailedGuard, FailedGuards, SdkCause, Table, TableError};
+pub use table::{FailedGuard, FailedGuards, IndexQuery, Query, SdkCause, Table, TableError};
 pub use wallet::{
     Committed, Crossing, IdempotencyKey, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy, Verified,
     WalletState, wallet_state,

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::item::{Attr, Condition, Item, Key, Order, PK, SK, Test, Write};
-use super::schema::IndexKeys;
 use super::table::{
-    FailedGuard, FailedGuards, IndexPosition, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError,
+    FailedGuard, FailedGuards, IndexQuery, MAX_TRANSACTION_ACTIONS, Query, Table, TableError, check_limit,
 };
 
 #[derive(Debug, Default)]
@@ -68,13 +67,9 @@ impl Table for MemoryTable {
 
     async fn query(
         &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-        order: Order,
+        Query { pk, sk_prefix, start_after, limit, order }: Query<'_>,
     ) -> Result<Vec<Item>, TableError> {
-        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
+        check_limit(limit);
         let items = self.lock();
         let in_partition =
             items.range(Key::new(pk, sk_prefix)..).take_while(|(k, _)| k.pk == pk && k.sk.starts_with(sk_prefix));
@@ -97,13 +92,9 @@ impl Table for MemoryTable {
     /// cheap; DynamoDB keeps a real index.
     async fn query_index(
         &self,
-        index: &IndexKeys,
-        pk: &str,
-        start_after: Option<&IndexPosition>,
-        limit: usize,
-        order: Order,
+        IndexQuery { index, pk, start_after, limit, order }: IndexQuery<'_>,
     ) -> Result<Vec<Item>, TableError> {
-        assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
+        check_limit(limit);
         let items = self.lock();
         let mut hits: Vec<(String, &Key, &Item)> = items
             .iter()

@@ -107,6 +107,35 @@ impl PartialEq for SdkCause {
     }
 }
 
+/// A read of one partition (`Query`): the items whose sort key starts with `sk_prefix` (all of
+/// them when empty), strictly after `start_after` in `order`, at most `limit` (1 to
+/// [`MAX_QUERY_LIMIT`]). Strongly consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query<'a> {
+    pub pk: &'a str,
+    pub sk_prefix: &'a str,
+    pub start_after: Option<&'a str>,
+    pub limit: usize,
+    pub order: Order,
+}
+
+/// A read of a global secondary index: the items whose `index.partition` attribute is `pk`, in
+/// `index.sort` order, strictly after `start_after`, at most `limit` (1 to [`MAX_QUERY_LIMIT`]).
+/// Eventually consistent, as every DynamoDB global secondary index is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexQuery<'a> {
+    pub index: &'a IndexKeys,
+    pub pk: &'a str,
+    pub start_after: Option<&'a IndexPosition>,
+    pub limit: usize,
+    pub order: Order,
+}
+
+/// Checks a query's page size, the one precondition both tables share.
+pub(crate) fn check_limit(limit: usize) {
+    assert!(limit > 0 && limit <= MAX_QUERY_LIMIT, "query limit {limit} out of range");
+}
+
 /// Where a page of an index query stopped: the last item's table key and index sort key
 /// (what DynamoDB's `ExclusiveStartKey` needs for a global secondary index).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,28 +212,11 @@ pub trait Table: Send + Sync + 'static {
     /// A strongly consistent read of one item.
     fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, TableError>> + Send;
 
-    /// Items of partition `pk` whose sort key starts with `sk_prefix`, strictly after
-    /// `start_after` in the given order, at most `limit` (<= [`MAX_QUERY_LIMIT`]). Consistent.
-    fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-        order: Order,
-    ) -> impl Future<Output = Result<Vec<Item>, TableError>> + Send;
+    /// A page of one partition.
+    fn query(&self, query: Query<'_>) -> impl Future<Output = Result<Vec<Item>, TableError>> + Send;
 
-    /// Items whose `index.partition` attribute is `pk`, in `index.sort` order, strictly after
-    /// `start_after`, at most `limit`. Eventually consistent, as every DynamoDB global
-    /// secondary index is.
-    fn query_index(
-        &self,
-        index: &IndexKeys,
-        pk: &str,
-        start_after: Option<&IndexPosition>,
-        limit: usize,
-        order: Order,
-    ) -> impl Future<Output = Result<Vec<Item>, TableError>> + Send;
+    /// A page of a global secondary index.
+    fn query_index(&self, query: IndexQuery<'_>) -> impl Future<Output = Result<Vec<Item>, TableError>> + Send;
 
     /// Several items in one request (`BatchGetItem`, strongly consistent): the answer has one
     /// entry per key, in the order of `keys`, `None` for an item that does not exist. At most

@@ -30,7 +30,7 @@ use super::item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Write
 use super::keys;
 use super::records::rfc3339;
 use super::schema::PARTNER_LEDGER_INDEX;
-use super::table::{FailedGuards, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Table, TableError};
+use super::table::{FailedGuards, IndexQuery, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Query, Table, TableError};
 use super::{Store, StoreError};
 
 /// How long an idempotency record answers replays. Longer than Stripe's 3 days of webhook
@@ -541,7 +541,13 @@ impl<T: Table> Store<T> {
         // be full carries no cursor to an empty page.
         let mut items = self
             .table
-            .query(&keys::wallet_pk(wallet), keys::LEDGER_PREFIX, start.as_deref(), limit + 1, order)
+            .query(Query {
+                pk: &keys::wallet_pk(wallet),
+                sk_prefix: keys::LEDGER_PREFIX,
+                start_after: start.as_deref(),
+                limit: limit + 1,
+                order,
+            })
             .await
             .map_err(StoreError::from_table)?;
         let more = items.len() > limit;
@@ -563,7 +569,13 @@ impl<T: Table> Store<T> {
         let position = after.map(PartnerLedgerCursor::index_position);
         let mut items = self
             .table
-            .query_index(&PARTNER_LEDGER_INDEX, &keys::partner_pk(p), position.as_ref(), limit + 1, Order::Descending)
+            .query_index(IndexQuery {
+                index: &PARTNER_LEDGER_INDEX,
+                pk: &keys::partner_pk(p),
+                start_after: position.as_ref(),
+                limit: limit + 1,
+                order: Order::Descending,
+            })
             .await
             .map_err(StoreError::from_table)?;
         let more = items.len() > limit;
@@ -727,7 +739,10 @@ impl<T: Table> Store<T> {
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        self.table.query(pk, prefix, start_after, limit, Order::Ascending).await.map_err(StoreError::from_table)
+        self.table
+            .query(Query { pk, sk_prefix: prefix, start_after, limit, order: Order::Ascending })
+            .await
+            .map_err(StoreError::from_table)
     }
 }
 

@@ -27,9 +27,8 @@ use domain::{
 use integration_tests::fresh_table;
 use rust_decimal::Decimal;
 use store::dynamodb::DynamoTable;
-use store::schema::{IndexKeys, TABLE};
-use store::table::IndexPosition;
-use store::{Attr, IdempotencyKey, Item, Key, Order, Store, Table, TableError, Write, keys};
+use store::schema::TABLE;
+use store::{Attr, IdempotencyKey, IndexQuery, Item, Key, Query, Store, Table, TableError, Write, keys};
 
 const VOICE: &str = "voice_minutes";
 /// Every event reports this many minutes: 0.105 USD wholesale, 0.225 points re-billed.
@@ -176,26 +175,12 @@ impl<T: Table> Table for WriteCounter<T> {
         self.inner.get_many(keys).await
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
-        self.inner.query(pk, sk_prefix, start_after, limit, order).await
+    async fn query(&self, query: Query<'_>) -> Result<Vec<Item>, TableError> {
+        self.inner.query(query).await
     }
 
-    async fn query_index(
-        &self,
-        index: &IndexKeys,
-        pk: &str,
-        start_after: Option<&IndexPosition>,
-        limit: usize,
-        order: Order,
-    ) -> Result<Vec<Item>, TableError> {
-        self.inner.query_index(index, pk, start_after, limit, order).await
+    async fn query_index(&self, query: IndexQuery<'_>) -> Result<Vec<Item>, TableError> {
+        self.inner.query_index(query).await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
