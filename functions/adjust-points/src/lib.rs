@@ -4,22 +4,12 @@
 use api::{ApiError, Caller, partner_scope};
 use billing::{Billing, PointsAdjustment};
 use domain::{PRICE_DP, PointsDelta, WorkspaceId};
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde::Deserialize;
 use store::Table;
 
-pub const ROUTES: &[&str] = &["POST /partner/workspaces/{id}/points"];
-
-pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    api::handled(&req, route(billing, &req)).await
-}
-
-async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = Caller::from_request(req)?;
-    match api::route_key(req).as_deref() {
-        Some("POST /partner/workspaces/{id}/points") => adjust(billing, &caller, req).await,
-        _ => Err(ApiError::route_not_found()),
-    }
+api::routes! {
+    "POST /partner/workspaces/{id}/points" => adjust,
 }
 
 #[derive(Deserialize)]
@@ -31,7 +21,7 @@ struct Adjust {
     allow_negative: bool,
 }
 
-async fn adjust<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn adjust<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
     // A partner the platform suspended is refused by the change, in its one read.
     let p = caller.partner_admin()?;
     let w = WorkspaceId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))?;

@@ -5,22 +5,12 @@
 use api::{ApiError, Caller, workspace_scope};
 use billing::{Billing, CheckoutRequest};
 use domain::{Points, TopupOptionId};
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde::Deserialize;
 use store::Table;
 
-pub const ROUTES: &[&str] = &["POST /workspace/checkout"];
-
-pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    api::handled(&req, route(billing, &req)).await
-}
-
-async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = Caller::from_request(req)?;
-    match api::route_key(req).as_deref() {
-        Some("POST /workspace/checkout") => checkout(billing, &caller, req).await,
-        _ => Err(ApiError::route_not_found()),
-    }
+api::routes! {
+    "POST /workspace/checkout" => checkout,
 }
 
 /// Exactly one of the two.
@@ -31,7 +21,7 @@ struct Checkout {
     points: Option<Points>,
 }
 
-async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
     let w = caller.workspace_admin()?;
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
     let body: Checkout = api::json_body(req)?;

@@ -10,14 +10,15 @@ use domain::{
     AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
     Points, Rebilling, TopupOption, TopupOptionId, WalletId, WorkspaceId, check_label,
 };
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
 use store::records::rfc3339;
 use store::{EventCursor, LedgerCursor, PartnerLedgerCursor, Table, WorkspaceCursor};
 use stripe_gateway::ids::OAuthCode;
 
-pub const ROUTES: &[&str] = &[
+api::routes!(
+    route;
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -40,17 +41,9 @@ pub const ROUTES: &[&str] = &[
     "GET /partner/wallet",
     "POST /partner/wallet/checkout",
     "PUT /partner/wallet/auto-refill",
-];
+);
 
-pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    api::handled(&req, route(billing, &req)).await
-}
-
-async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = Caller::from_request(req)?;
-    let Some(route) = api::route_key(req).filter(|r| ROUTES.contains(&r.as_str())) else {
-        return Err(ApiError::route_not_found());
-    };
+async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req: &Request) -> api::Answer {
     let p = caller.partner_admin()?;
     // A partner the platform suspended can do nothing here until it is reinstated. A change
     // refuses it in its one read, with its idempotency record and the items it decides on.
@@ -60,7 +53,7 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
     // Every change carries an Idempotency-Key scoped to the partner.
     let idem = if api::is_mutation(req.method()) { Some(api::idempotency_key(req, &partner_scope(p))?) } else { None };
     let idem = || idem.as_ref().expect("mutations have a key");
-    match route.as_str() {
+    match route {
         "GET /partner/addons" => {
             let addons = billing.partner_addons(p).await?;
             Ok(api::ok(json!({ "data": addons.iter().map(partner_addon_view).collect::<Vec<_>>() })))
@@ -297,11 +290,7 @@ fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {
     WorkspaceId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))
 }
 
-async fn list_workspaces<T: Table>(
-    billing: &Billing<T>,
-    p: &PartnerId,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+async fn list_workspaces<T: Table>(billing: &Billing<T>, p: &PartnerId, req: &Request) -> api::Answer {
     let limit = api::page_size(req)?;
     let after = api::cursor(req, |c| WorkspaceCursor::decode(c, p))?;
     let (refs, next) = billing.list_workspaces(p, after.as_ref().map(WorkspaceCursor::workspace), limit).await?;

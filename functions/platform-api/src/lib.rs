@@ -4,7 +4,7 @@
 //! terms, suspension and reinstatement) and keeps their wallets (prepaid or postpaid, credits
 //! and corrections).
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use std::collections::BTreeMap;
 
 use api::{ApiError, Caller, PLATFORM_SCOPE};
@@ -13,7 +13,8 @@ use domain::{MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WholesaleFloo
 use serde::Deserialize;
 use store::{PartnerCursor, Table};
 
-pub const ROUTES: &[&str] = &[
+api::routes!(
+    route;
     "PUT /platform/workspaces/{id}/usage-counts",
     "GET /platform/workspaces/{id}/entitlements",
     "POST /platform/usage",
@@ -26,18 +27,9 @@ pub const ROUTES: &[&str] = &[
     "PUT /platform/partners/{id}/terms",
     "POST /platform/partners/{id}/suspend",
     "POST /platform/partners/{id}/reinstate",
-];
+);
 
-pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    api::handled(&req, route(billing, &req)).await
-}
-
-async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = Caller::from_request(req)?;
-    let route = api::route_key(req);
-    let Some(route) = route.as_deref().filter(|r| ROUTES.contains(r)) else {
-        return Err(ApiError::route_not_found());
-    };
+async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req: &Request) -> api::Answer {
     caller.platform_service()?;
     match route {
         // The event id is the idempotency key: the platform sends each usage event once per id,

@@ -4,30 +4,15 @@
 use api::{ApiError, Caller, partner_scope, workspace_scope};
 use billing::{AddonOrder, Asker, Billing};
 use domain::{AddonCode, AddonId, WorkspaceId, check_quantity};
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde::Deserialize;
 use store::Table;
 
-pub const ROUTES: &[&str] = &[
-    "POST /workspace/addons",
-    "DELETE /workspace/addons/{addon_id}",
-    "POST /partner/workspace/{id}/add-addon",
-    "DELETE /partner/workspaces/{id}/addons/{addon_id}",
-];
-
-pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    api::handled(&req, route(billing, &req)).await
-}
-
-async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = Caller::from_request(req)?;
-    match api::route_key(req).as_deref() {
-        Some("POST /workspace/addons") => buy(billing, &caller, req).await,
-        Some("DELETE /workspace/addons/{addon_id}") => cancel(billing, &caller, req).await,
-        Some("POST /partner/workspace/{id}/add-addon") => partner_add(billing, &caller, req).await,
-        Some("DELETE /partner/workspaces/{id}/addons/{addon_id}") => partner_remove(billing, &caller, req).await,
-        _ => Err(ApiError::route_not_found()),
-    }
+api::routes! {
+    "POST /workspace/addons" => buy,
+    "DELETE /workspace/addons/{addon_id}" => cancel,
+    "POST /partner/workspace/{id}/add-addon" => partner_add,
+    "DELETE /partner/workspaces/{id}/addons/{addon_id}" => partner_remove,
 }
 
 #[derive(Deserialize)]
@@ -61,7 +46,7 @@ fn addon_id(req: &Request) -> Result<AddonId, ApiError> {
     AddonId::parse(&api::path_param(req, "addon_id")?).map_err(|_| ApiError::not_found("add-on"))
 }
 
-async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
     let w = caller.workspace_admin()?;
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
     let body: Buy = api::json_body(req)?;
@@ -70,18 +55,14 @@ async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> 
     Ok(api::reply(billing.add_addon(w, Asker::Workspace(caller.partner.as_ref()), &order, &idem).await?))
 }
 
-async fn cancel<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn cancel<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
     let w = caller.workspace_admin()?;
     let id = addon_id(req)?;
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
     Ok(api::reply(billing.cancel_addon(w, Asker::Workspace(caller.partner.as_ref()), &id, &idem).await?))
 }
 
-async fn partner_add<T: Table>(
-    billing: &Billing<T>,
-    caller: &Caller,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+async fn partner_add<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
     // A partner the platform suspended is refused by the change, in its one read.
     let p = caller.partner_admin()?;
     let w = workspace_id(req)?;
@@ -92,11 +73,7 @@ async fn partner_add<T: Table>(
     Ok(api::reply(billing.add_addon(&w, Asker::Partner(p), &order, &idem).await?))
 }
 
-async fn partner_remove<T: Table>(
-    billing: &Billing<T>,
-    caller: &Caller,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+async fn partner_remove<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
     // A partner the platform suspended is refused by the change, in its one read.
     let p = caller.partner_admin()?;
     let w = workspace_id(req)?;

@@ -18,7 +18,7 @@ pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Bo
     api::handled(&req, route(billing, &req)).await
 }
 
-async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> api::Answer {
     let endpoint = match api::route_key(req).as_deref() {
         Some("POST /stripe/webhook") => WebhookEndpoint::Connect,
         Some("POST /stripe/platform-webhook") => WebhookEndpoint::Platform,

@@ -6,27 +6,20 @@
 use api::{ApiError, Caller, workspace_scope};
 use billing::{Billing, RefillTerms};
 use domain::{Points, TopupOptionId, WalletId};
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde::Deserialize;
 use store::{LedgerCursor, Table};
 
-pub const ROUTES: &[&str] = &[
+api::routes!(
+    route;
     "GET /workspace",
     "GET /workspace/addons",
     "GET /workspace/topup-options",
     "GET /workspace/ledger",
     "PUT /workspace/auto-topup",
-];
+);
 
-pub async fn handle<T: Table>(billing: &Billing<T>, req: Request) -> Response<Body> {
-    api::handled(&req, route(billing, &req)).await
-}
-
-async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = Caller::from_request(req)?;
-    let Some(route) = api::route_key(req).filter(|r| ROUTES.contains(&r.as_str())) else {
-        return Err(ApiError::route_not_found());
-    };
+async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req: &Request) -> api::Answer {
     if route == "PUT /workspace/auto-topup" {
         let w = caller.workspace_admin()?;
         let idem = api::idempotency_key(req, &workspace_scope(w))?;
@@ -42,7 +35,7 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> Result<Response
         return Ok(api::reply(reply));
     }
     let w = caller.workspace_reader()?;
-    match route.as_str() {
+    match route {
         "GET /workspace" => {
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
             Ok(api::ok(billing.workspace_details(&ws).await?))

@@ -7,6 +7,7 @@
 
 mod auth;
 mod error;
+mod routes;
 
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -18,6 +19,17 @@ use store::{IdempotencyKey, InvalidCursor};
 
 pub use auth::{Caller, PLATFORM_SCOPE, Role, parse_roles, partner_scope, workspace_scope};
 pub use error::ApiError;
+
+/// What a handler gives: the response, or the error that becomes one.
+pub type Answer = Result<Response<Body>, ApiError>;
+
+/// What [`routes!`] expands to names these, so a function's crate need not.
+#[doc(hidden)]
+pub mod __private {
+    pub use billing::Billing;
+    pub use lambda_http::{Body, Request, Response};
+    pub use store::Table;
+}
 
 /// Header carrying the client's idempotency key (Stripe's convention).
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -34,6 +46,12 @@ pub fn route_key(req: &Request) -> Option<String> {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone(),
         _ => None,
     }
+}
+
+/// The route of `req` if it is one of `routes`, else 404.
+pub fn known_route(req: &Request, routes: &[&'static str]) -> Result<&'static str, ApiError> {
+    let key = route_key(req);
+    routes.iter().copied().find(|r| key.as_deref() == Some(*r)).ok_or_else(ApiError::route_not_found)
 }
 
 pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
