@@ -17,17 +17,12 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("API types serialize to JSON")
 }
 
-/// An add-on as its partner manages it: with the platform's cost price.
+/// An add-on as its partner manages it: its offer, with the platform's cost price.
 pub fn partner_addon_view(a: &PartnerAddon) -> Value {
-    let (limit, amount) = a.code.effect();
-    json!({
-        "code": a.code.as_str(),
-        "label": a.label,
-        "effect": { "limit": limit.as_str(), "amount": amount },
-        "cost_price": to_value(&a.code.cost_price()),
-        "points": a.points.to_string(),
-        "enabled": a.enabled,
-    })
+    let mut view = addon_offer_view(a);
+    view["cost_price"] = to_value(&a.code.cost_price());
+    view["enabled"] = json!(a.enabled);
+    view
 }
 
 /// An add-on on offer, as a workspace sees it: label and points only.

@@ -10,35 +10,42 @@ use std::fmt;
 use crate::ids::{check_prefixed_up_to, string_id};
 pub use crate::{CheckoutId, InvalidId, STRIPE_ID_MAX_LEN};
 
-string_id!(
-    /// A connected account (the partner's own Stripe account): `acct_...`. Sent as `Stripe-Account`.
+/// A Stripe id: its prefix, then letters, digits or `_`, at most [`STRIPE_ID_MAX_LEN`] in all.
+macro_rules! stripe_id {
+    ($name:ident, $kind:literal, $prefix:literal, $doc:literal) => {
+        string_id!(
+            #[doc = $doc]
+            $name,
+            |s| check_prefixed_up_to(
+                STRIPE_ID_MAX_LEN,
+                $kind,
+                concat!("'", $prefix, "' then letters, digits or '_'"),
+                s
+            )
+        );
+    };
+}
+
+stripe_id!(
     AccountId,
-    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "account id", "'acct_' then letters, digits or '_'", s)
+    "account id",
+    "acct_",
+    "A connected account (the partner's own Stripe account): `acct_...`. Sent as `Stripe-Account`."
 );
-string_id!(
-    /// A customer on a connected account: `cus_...`.
-    CustomerId,
-    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "customer id", "'cus_' then letters, digits or '_'", s)
-);
-string_id!(
-    /// A PaymentIntent: `pi_...`.
-    PaymentIntentId,
-    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "PaymentIntent id", "'pi_' then letters, digits or '_'", s)
-);
-string_id!(
-    /// A saved payment method: `pm_...`.
-    PaymentMethodId,
-    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "PaymentMethod id", "'pm_' then letters, digits or '_'", s)
-);
-string_id!(
-    /// A charge: `ch_...` (`py_...` charges of other payment methods are not used here).
+stripe_id!(CustomerId, "customer id", "cus_", "A customer on a connected account: `cus_...`.");
+stripe_id!(PaymentIntentId, "PaymentIntent id", "pi_", "A PaymentIntent: `pi_...`.");
+stripe_id!(PaymentMethodId, "PaymentMethod id", "pm_", "A saved payment method: `pm_...`.");
+stripe_id!(
     ChargeId,
-    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "charge id", "'ch_' then letters, digits or '_'", s)
+    "charge id",
+    "ch_",
+    "A charge: `ch_...` (`py_...` charges of other payment methods are not used here)."
 );
-string_id!(
-    /// A Connect OAuth authorization code: `ac_...`, single use, valid for 5 minutes.
+stripe_id!(
     OAuthCode,
-    |s| check_prefixed_up_to(STRIPE_ID_MAX_LEN, "OAuth authorization code", "'ac_' then letters, digits or '_'", s)
+    "OAuth authorization code",
+    "ac_",
+    "A Connect OAuth authorization code: `ac_...`, single use, valid for 5 minutes."
 );
 
 /// An `Idempotency-Key`: 1 to 255 visible ASCII characters (it travels as a header).
