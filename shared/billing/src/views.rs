@@ -65,15 +65,9 @@ pub fn partner_topup_view(o: &PartnerTopupOption) -> Value {
 /// A top-up option on offer, as a workspace sees it: with the amount in major units for display
 /// ("10.00" usd, "1000" jpy, "5.120" kwd).
 pub fn topup_offer_view(o: &PartnerTopupOption) -> Value {
-    let amount = o.option.amount();
-    json!({
-        "id": o.id.as_str(),
-        "label": o.option.label(),
-        "currency": amount.currency(),
-        "amount_minor": amount.amount_minor(),
-        "amount_major": amount.format_major(),
-        "points": o.option.points().to_string(),
-    })
+    let mut view = partner_topup_view(o);
+    view["amount_major"] = json!(o.option.amount().format_major());
+    view
 }
 
 /// `{"currency": "usd", "price_per_point": "0.05"}`: the platform's wholesale cost per point.

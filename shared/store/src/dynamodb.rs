@@ -155,22 +155,31 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> TableError {
     TableError::fatal("request not built").caused_by(SdkCause::new(e))
 }
 
+/// A put, a delete or a check of a transaction: `builder` (which names the item or its key) on
+/// `table`, under `cond`, with the item back when the condition fails. Their builders are
+/// distinct types with the same setters.
+macro_rules! conditioned {
+    ($builder:expr, $table:expr, $cond:expr) => {
+        $builder
+            .table_name($table)
+            .set_condition_expression($cond.text.clone())
+            .set_expression_attribute_names($cond.names())
+            .set_expression_attribute_values($cond.values())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?
+    };
+}
+
 impl DynamoTable {
     fn transact_item(&self, write: &Write) -> Result<TransactWriteItem, TableError> {
-        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
         let cond = Expression::condition(write.condition());
         let item = match write {
-            Write::Put { item, .. } => TransactWriteItem::builder().put(
-                Put::builder()
-                    .table_name(&self.table_name)
-                    .set_item(Some(to_map(item)))
-                    .set_condition_expression(cond.text.clone())
-                    .set_expression_attribute_names(cond.names())
-                    .set_expression_attribute_values(cond.values())
-                    .return_values_on_condition_check_failure(all_old)
-                    .build()
-                    .map_err(build_err)?,
-            ),
+            Write::Put { item, .. } => TransactWriteItem::builder().put(conditioned!(
+                Put::builder().set_item(Some(to_map(item))),
+                &self.table_name,
+                cond
+            )),
             Write::Update { key, set, .. } => {
                 let mut names = cond.names.clone();
                 let mut values = cond.values.clone();
@@ -191,35 +200,23 @@ impl DynamoTable {
                         .set_condition_expression(cond.text.clone())
                         .set_expression_attribute_names(Some(names))
                         .set_expression_attribute_values((!values.is_empty()).then_some(values))
-                        .return_values_on_condition_check_failure(all_old)
+                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                         .build()
                         .map_err(build_err)?,
                 )
             }
-            Write::Delete { key, .. } => TransactWriteItem::builder().delete(
-                Delete::builder()
-                    .table_name(&self.table_name)
-                    .set_key(Some(key_map(key)))
-                    .set_condition_expression(cond.text.clone())
-                    .set_expression_attribute_names(cond.names())
-                    .set_expression_attribute_values(cond.values())
-                    .return_values_on_condition_check_failure(all_old)
-                    .build()
-                    .map_err(build_err)?,
-            ),
+            Write::Delete { key, .. } => TransactWriteItem::builder().delete(conditioned!(
+                Delete::builder().set_key(Some(key_map(key))),
+                &self.table_name,
+                cond
+            )),
             Write::Check { key, condition } => {
                 assert!(*condition != Condition::Always, "a check without a condition checks nothing");
-                TransactWriteItem::builder().condition_check(
-                    ConditionCheck::builder()
-                        .table_name(&self.table_name)
-                        .set_key(Some(key_map(key)))
-                        .set_condition_expression(cond.text.clone())
-                        .set_expression_attribute_names(cond.names())
-                        .set_expression_attribute_values(cond.values())
-                        .return_values_on_condition_check_failure(all_old)
-                        .build()
-                        .map_err(build_err)?,
-                )
+                TransactWriteItem::builder().condition_check(conditioned!(
+                    ConditionCheck::builder().set_key(Some(key_map(key))),
+                    &self.table_name,
+                    cond
+                ))
             }
         };
         Ok(item.build())
