@@ -16,7 +16,7 @@ use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
 use super::load::{Asker, fresh};
-use super::refill::{Card, Offer, Payer, Setting, Unmatched, named_attempt, refill_view};
+use super::refill::{Card, Offer, Payer, Setting, named_refill, refill_view, unnamed_refill};
 use super::{Billing, OpError, Reply, WebhookOutcome};
 
 /// Who the ledger names for a top-up the renewal charged.
@@ -193,9 +193,8 @@ impl<T: Table> Billing<T> {
         pi: &PaymentIntentObject,
         event_id: &str,
     ) -> Result<WebhookOutcome, OpError> {
-        let named = pi.metadata.get(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok());
-        let (Some(w), Some(number)) = (named, named_attempt(pi)) else {
-            return Ok(super::refill::unmatched(event_id, &pi.id, "", &Unmatched::NoLookupKey));
+        let Some((w, number)) = named_refill(pi, metadata::WORKSPACE, |w| WorkspaceId::parse(w).ok()) else {
+            return Ok(unnamed_refill(event_id, pi));
         };
         let ws = match self.workspace(&w).await {
             Ok(ws) => ws,

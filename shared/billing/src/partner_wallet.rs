@@ -28,7 +28,7 @@ use stripe_gateway::ids::CustomerId;
 
 use super::load::fresh;
 use super::payments::{Payments, stripe_error, stripe_key};
-use super::refill::{Card, CardOwner, Offer, Payer, Setting, Unmatched, money_view, named_attempt, refill_view};
+use super::refill::{Card, CardOwner, Offer, Payer, Setting, money_view, named_refill, refill_view, unnamed_refill};
 use super::{Billing, OpError, Reply, WebhookOutcome};
 
 /// The partner's customer on the platform account, as read.
@@ -318,9 +318,8 @@ impl<T: Table> Billing<T> {
         pi: &PaymentIntentObject,
         event_id: &str,
     ) -> Result<WebhookOutcome, OpError> {
-        let named = pi.metadata.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok());
-        let (Some(p), Some(number)) = (named, named_attempt(pi)) else {
-            return Ok(super::refill::unmatched(event_id, &pi.id, "", &Unmatched::NoLookupKey));
+        let Some((p, number)) = named_refill(pi, metadata::PARTNER, |p| PartnerId::parse(p).ok()) else {
+            return Ok(unnamed_refill(event_id, pi));
         };
         match self.partner_settings(&p).await {
             Ok(_) => {}

@@ -287,9 +287,20 @@ fn match_attempt<'a>(
     Ok(attempt)
 }
 
-/// The attempt number a PaymentIntent's metadata names (a lookup key, nothing more).
-pub(super) fn named_attempt(pi: &PaymentIntentObject) -> Option<u64> {
-    pi.metadata.get(ATTEMPT_KEY).and_then(|n| n.parse().ok())
+/// The payer (metadata `key`, read by `parse`) and attempt number a refill's PaymentIntent names
+/// (lookup keys, nothing more); `None` when it names either badly or not at all.
+pub(super) fn named_refill<P>(
+    pi: &PaymentIntentObject,
+    key: &str,
+    parse: impl FnOnce(&str) -> Option<P>,
+) -> Option<(P, u64)> {
+    let payer = parse(pi.metadata.get(key)?)?;
+    Some((payer, pi.metadata.get(ATTEMPT_KEY)?.parse().ok()?))
+}
+
+/// A refill event whose PaymentIntent names no payer or attempt: ignored, with a warning.
+pub(super) fn unnamed_refill(event_id: &str, pi: &PaymentIntentObject) -> WebhookOutcome {
+    unmatched(event_id, &pi.id, "", &Unmatched::NoLookupKey)
 }
 
 /// The state both payers' views show; each adds what it buys (`topup_option_id`, `amount`).
@@ -877,7 +888,10 @@ mod tests {
         assert_eq!(match_attempt(Some(&processing), 3, &paid, true), Err(Unmatched::OtherPaymentIntent));
         let known = attempt(3, Some("pi_1"));
         assert_eq!(match_attempt(Some(&known), 3, &paid, true), Ok(&known));
-        assert_eq!(named_attempt(&paid), Some(3));
+        let points = |n: &str| n.parse::<u64>().ok();
+        assert_eq!(named_refill(&paid, "points", points), Some((5_000_000, 3)));
+        assert_eq!(named_refill(&paid, "workspace", points), None, "no payer named");
+        assert_eq!(named_refill(&paid, "currency", |_| None::<u64>), None, "a payer that doesn't parse");
     }
 
     #[test]
