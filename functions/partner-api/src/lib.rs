@@ -83,9 +83,8 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             Ok(api::reply(billing.put_plan(p, &plan, idem()).await?))
         }
         "GET /partner/events" => {
-            let limit = api::page_size(req)?;
-            let after = api::cursor(req, |c| EventCursor::decode(c, p))?;
-            Ok(api::ok(billing.partner_events(p, after.as_ref(), limit).await?))
+            let page = api::page_request(req, |c| EventCursor::decode(c, p))?;
+            Ok(api::ok(billing.partner_events(p, page).await?))
         }
         "GET /partner/stripe" => {
             billing.partner_settings(p).await?;
@@ -144,20 +143,19 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             Ok(api::reply(billing.change_plan(p, &w, plan, idem()).await?))
         }
         "GET /partner/ledger" => {
-            let limit = api::page_size(req)?;
             match api::query_param(req, "workspace_id") {
                 // One workspace: its own ledger, read consistently.
                 Some(w) => {
                     let w = WorkspaceId::parse(&w).map_err(|_| ApiError::not_found("workspace"))?;
                     let wallet = WalletId::Workspace(w.clone());
-                    let cursor = api::cursor(req, |c| LedgerCursor::decode(c, &wallet))?;
+                    let page = api::page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
                     billing.partner_workspace(p, &w).await?;
-                    Ok(api::ok(billing.workspace_ledger(&w, cursor.as_ref(), limit).await?))
+                    Ok(api::ok(billing.workspace_ledger(&w, page).await?))
                 }
                 // All of them, from the partner-ledger index.
                 None => {
-                    let cursor = api::cursor(req, |c| PartnerLedgerCursor::decode(c, p))?;
-                    Ok(api::ok(billing.partner_ledger(p, cursor.as_ref(), limit).await?))
+                    let page = api::page_request(req, |c| PartnerLedgerCursor::decode(c, p))?;
+                    Ok(api::ok(billing.partner_ledger(p, page).await?))
                 }
             }
         }
@@ -168,8 +166,8 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         }
         "GET /partner/wallet" => {
             let wallet = WalletId::Partner(p.clone());
-            let (limit, cursor) = (api::page_size(req)?, api::cursor(req, |c| LedgerCursor::decode(c, &wallet))?);
-            Ok(api::ok(billing.partner_wallet(p, cursor.as_ref(), limit).await?))
+            let page = api::page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
+            Ok(api::ok(billing.partner_wallet(p, page).await?))
         }
         "POST /partner/wallet/checkout" => {
             let body: WalletCheckout = api::json_body(req)?;
@@ -291,9 +289,9 @@ fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {
 }
 
 async fn list_workspaces<T: Table>(billing: &Billing<T>, p: &PartnerId, req: &Request) -> api::Answer {
-    let limit = api::page_size(req)?;
-    let after = api::cursor(req, |c| WorkspaceCursor::decode(c, p))?;
-    let (refs, next) = billing.list_workspaces(p, after.as_ref().map(WorkspaceCursor::workspace), limit).await?;
+    let page = api::page_request(req, |c| WorkspaceCursor::decode(c, p))?;
+    let (refs, next) =
+        billing.list_workspaces(p, page.after.as_ref().map(WorkspaceCursor::workspace), page.limit).await?;
     let data: Vec<_> = refs
         .iter()
         .map(|r| json!({ "id": r.id.as_str(), "name": r.name, "created_at": rfc3339(r.created_at) }))

@@ -49,9 +49,8 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             Ok(api::reply(billing.onboard_partner(&NewPartner { id, name: body.name, terms }, &idem).await?))
         }
         "GET /platform/partners" => {
-            let limit = api::page_size(req)?;
-            let after = api::cursor(req, PartnerCursor::decode)?;
-            Ok(api::ok(billing.list_partners(after.as_ref().map(PartnerCursor::partner), limit).await?))
+            let page = api::page_request(req, PartnerCursor::decode)?;
+            Ok(api::ok(billing.list_partners(page).await?))
         }
         "GET /platform/partners/{id}" => Ok(api::ok(billing.platform_partner(&partner_id(req)?).await?)),
         "PUT /platform/partners/{id}/terms" => {

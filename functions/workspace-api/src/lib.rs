@@ -51,9 +51,9 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         }
         "GET /workspace/ledger" => {
             let wallet = WalletId::Workspace(w.clone());
-            let (limit, cursor) = (api::page_size(req)?, api::cursor(req, |c| LedgerCursor::decode(c, &wallet))?);
+            let page = api::page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
             billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(api::ok(billing.workspace_ledger(w, cursor.as_ref(), limit).await?))
+            Ok(api::ok(billing.workspace_ledger(w, page).await?))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }

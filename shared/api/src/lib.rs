@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use billing::Reply;
-use store::{IdempotencyKey, InvalidCursor};
+use store::{IdempotencyKey, InvalidCursor, PageRequest};
 
 pub use auth::{Caller, PLATFORM_SCOPE, Role, parse_roles, partner_scope, workspace_scope};
 pub use error::ApiError;
@@ -66,7 +66,17 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
 }
 
 /// `?limit=` (1..=100, default 25).
-pub fn page_size(req: &Request) -> Result<usize, ApiError> {
+/// `?limit=` and `?cursor=`: the page a client asks for, its cursor decoded by `decode` (for
+/// example `|c| LedgerCursor::decode(c, &wallet)`) into a position of the caller's listing, as a
+/// previous page of the same listing returned it.
+pub fn page_request<C>(
+    req: &Request,
+    decode: impl FnOnce(&str) -> Result<C, InvalidCursor>,
+) -> Result<PageRequest<C>, ApiError> {
+    Ok(PageRequest { limit: page_size(req)?, after: cursor(req, decode)? })
+}
+
+fn page_size(req: &Request) -> Result<usize, ApiError> {
     match query_param(req, "limit") {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(s) => s
@@ -77,9 +87,7 @@ pub fn page_size(req: &Request) -> Result<usize, ApiError> {
     }
 }
 
-/// `?cursor=` as a previous page of the same listing returned it, decoded by `decode` (for
-/// example `|c| LedgerCursor::decode(c, &wallet)`) into a position of the caller's listing.
-pub fn cursor<C>(req: &Request, decode: impl FnOnce(&str) -> Result<C, InvalidCursor>) -> Result<Option<C>, ApiError> {
+fn cursor<C>(req: &Request, decode: impl FnOnce(&str) -> Result<C, InvalidCursor>) -> Result<Option<C>, ApiError> {
     query_param(req, "cursor").map(|c| decode(&c).map_err(|e| ApiError::invalid("cursor", e))).transpose()
 }
 

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use domain::{PartnerId, WalletId, WorkspaceId, WorkspaceStatus};
 use store::records::rfc3339;
-use store::{Attr, Condition, EventCursor, Guard, Item, Key, Order, Query, Table, Write, keys};
+use store::{Attr, Condition, EventCursor, Guard, Item, Key, Order, PageRequest, Query, Table, Write, keys};
 
 use super::{Billing, OpError};
 
@@ -127,15 +127,10 @@ fn event_view(item: &Item) -> Result<Value, OpError> {
 }
 
 impl<T: Table> Billing<T> {
-    /// `GET /partner/events`: newest first, `limit` at a time after the cursor `after`.
-    pub async fn partner_events(
-        &self,
-        p: &PartnerId,
-        after: Option<&EventCursor>,
-        limit: usize,
-    ) -> Result<Value, OpError> {
+    /// `GET /partner/events`: newest first.
+    pub async fn partner_events(&self, p: &PartnerId, page: PageRequest<EventCursor>) -> Result<Value, OpError> {
         self.partner_settings(p).await?;
-        let start = after.map(EventCursor::sort_key);
+        let (start, limit) = (page.after.as_ref().map(EventCursor::sort_key), page.limit);
         let mut items = self
             .store
             .table()

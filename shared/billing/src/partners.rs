@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use domain::{AccessDenied, PartnerId, PartnerSettings, WalletMode, WholesaleFloors, check_label};
 use store::records::{self, PartnerBilling, PartnerProfile, PartnerStatus, rfc3339};
-use store::{Attr, Condition, Guard, IdempotencyKey, PartnerCursor, Table, Write, keys};
+use store::{Attr, Condition, Guard, IdempotencyKey, PageRequest, PartnerCursor, Table, Write, keys};
 
 use super::load::{Read, fresh};
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, REASON_MAX_CHARS, Reply};
@@ -161,9 +161,10 @@ impl<T: Table> Billing<T> {
         Ok(self.partner_view(&profile, &billing))
     }
 
-    /// `GET /platform/partners`: a page of partners in id order (one Query), after `after`.
-    pub async fn list_partners(&self, after: Option<&PartnerId>, limit: usize) -> Result<Value, OpError> {
-        let start = after.map(|p| keys::partner_ref(p).sk);
+    /// `GET /platform/partners`: a page of partners in id order (one Query).
+    pub async fn list_partners(&self, page: PageRequest<PartnerCursor>) -> Result<Value, OpError> {
+        let start = page.after.as_ref().map(|c| keys::partner_ref(c.partner()).sk);
+        let limit = page.limit;
         // One more than asked tells whether another page exists.
         let mut items =
             self.store.query_prefix(keys::PARTNERS_PK, keys::PARTNER_REF_PREFIX, start.as_deref(), limit + 1).await?;

@@ -33,8 +33,8 @@ use domain::{
 use store::records::{self, Accrual, PartnerBilling};
 use store::table::MAX_TRANSACTION_ACTIONS;
 use store::{
-    Attr, Condition, Crossing, Guard, IdempotencyKey, Item, Key, Order, Outcome, Posting, StoreError, Table, Write,
-    keys, wallet_state,
+    Attr, Condition, Crossing, Guard, IdempotencyKey, Item, Key, Order, Outcome, PageRequest, Posting, StoreError,
+    Table, Write, keys, wallet_state,
 };
 
 use super::load::fresh;
@@ -431,14 +431,13 @@ impl<T: Table> Billing<T> {
     pub async fn partner_wallet(
         &self,
         p: &PartnerId,
-        after: Option<&store::LedgerCursor>,
-        limit: usize,
+        page: PageRequest<store::LedgerCursor>,
     ) -> Result<Value, OpError> {
         self.partner_settings(p).await?;
         let wallet = WalletId::Partner(p.clone());
         let state = self.store.wallet(&wallet).await?;
         let billing = self.partner_billing(p).await?;
-        let page = self.store.ledger(&wallet, after, limit, Order::Descending).await?;
+        let page = self.store.ledger(&wallet, page.after.as_ref(), page.limit, Order::Descending).await?;
         Ok(json!({
             "partner_id": p.as_str(),
             "currency": self.meters.currency().code(),

@@ -9,8 +9,8 @@ use domain::{
     prorate, room_for_addon,
 };
 use store::{
-    Committed, Condition, Guard, IdempotencyKey, Key, LedgerCursor, Order, Outcome, PartnerLedgerCursor, Posting,
-    Snapshot, StoreError, Table, Write, keys, records, wallet_state,
+    Committed, Condition, Guard, IdempotencyKey, Key, LedgerCursor, Order, Outcome, PageRequest, PartnerLedgerCursor,
+    Posting, Snapshot, StoreError, Table, Write, keys, records, wallet_state,
 };
 
 use super::load::{Asker, fresh};
@@ -252,14 +252,9 @@ impl<T: Table> Billing<T> {
     }
 
     /// A page of a workspace's ledger, newest first.
-    pub async fn workspace_ledger(
-        &self,
-        w: &WorkspaceId,
-        after: Option<&LedgerCursor>,
-        limit: usize,
-    ) -> Result<Value, OpError> {
+    pub async fn workspace_ledger(&self, w: &WorkspaceId, page: PageRequest<LedgerCursor>) -> Result<Value, OpError> {
         let wallet = WalletId::Workspace(w.clone());
-        let page = self.store.ledger(&wallet, after, limit, Order::Descending).await?;
+        let page = self.store.ledger(&wallet, page.after.as_ref(), page.limit, Order::Descending).await?;
         Ok(json!({
             "data": page.items.iter().map(entry_view).collect::<Vec<_>>(),
             "next_cursor": page.next.map(|c| c.encode(&wallet)),
@@ -270,11 +265,10 @@ impl<T: Table> Billing<T> {
     pub async fn partner_ledger(
         &self,
         p: &PartnerId,
-        after: Option<&PartnerLedgerCursor>,
-        limit: usize,
+        page: PageRequest<PartnerLedgerCursor>,
     ) -> Result<Value, OpError> {
         self.partner_settings(p).await?;
-        let page = self.store.partner_ledger(p, after, limit).await?;
+        let page = self.store.partner_ledger(p, page.after.as_ref(), page.limit).await?;
         let data: Vec<Value> = page
             .items
             .iter()

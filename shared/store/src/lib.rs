@@ -21,8 +21,8 @@ pub use item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Test, Wr
 pub use load::{Loaded, Snapshot};
 pub use table::{FailedGuard, FailedGuards, IndexQuery, Query, SdkCause, Table, TableError};
 pub use wallet::{
-    Committed, Crossing, IdempotencyKey, InvalidIdempotencyKey, Outcome, Page, Posting, RetryPolicy, Verified,
-    WalletState, wallet_state,
+    Committed, Crossing, IdempotencyKey, InvalidIdempotencyKey, Outcome, Page, PageRequest, Posting, RetryPolicy,
+    Verified, WalletState, wallet_state,
 };
 
 /// The attribute DynamoDB's TTL sweeps on (epoch seconds).

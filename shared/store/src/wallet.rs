@@ -187,6 +187,14 @@ pub struct WalletState {
     pub version: u64,
 }
 
+/// What a client asks of a listing: at most `limit` items, after the position `after` (from the
+/// start when `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest<C> {
+    pub after: Option<C>,
+    pub limit: usize,
+}
+
 /// One page of a listing, and where the next starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T, C = LedgerCursor> {
