@@ -1,10 +1,11 @@
-//! [`PaymentGateway`] over async-stripe 1.0, the only place that knows async-stripe's types.
+//! [`PaymentGateway`] over async-stripe 1.0: with [`super::transport`], the only place that
+//! knows async-stripe's types.
 //!
-//! - Every request names the connected account (`.account_id(..)` on the customized request) and, when it
-//!   writes, carries the caller's key (`RequestStrategy::Idempotent`). The transport
-//!   ([`super::transport`]) sends each call once, so the retry loop
-//!   ([`StripeGateway::with_retries`]) is ours: the same key on every attempt, [`RetryPolicy`]
-//!   backoff, at most [`super::gateway::MAX_ATTEMPTS`].
+//! - Every request names the connected account (`.account_id(..)` on the customized request)
+//!   and, when it writes, carries the caller's key (`RequestStrategy::Idempotent`). The
+//!   transport sends each call once, so the retry loop ([`StripeGateway::with_retries`]) is
+//!   ours: the same key on every attempt, [`RetryPolicy`] backoff, at most
+//!   [`super::gateway::MAX_ATTEMPTS`].
 //! - async-stripe 1.0 has no call for Connect's OAuth token exchange (`POST
 //!   https://connect.stripe.com/oauth/token`: it is not in Stripe's OpenAPI spec, which the crate is
 //!   generated from), so [`StripeGateway::connect_account`] makes that POST itself over the same
