@@ -65,7 +65,6 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
 }
 
-/// `?limit=` (1..=100, default 25).
 /// `?limit=` and `?cursor=`: the page a client asks for, its cursor decoded by `decode` (for
 /// example `|c| LedgerCursor::decode(c, &wallet)`) into a position of the caller's listing, as a
 /// previous page of the same listing returned it.
@@ -76,6 +75,7 @@ pub fn page_request<C>(
     Ok(PageRequest { limit: page_size(req)?, after: cursor(req, decode)? })
 }
 
+/// `?limit=` (1..=100, default 25).
 fn page_size(req: &Request) -> Result<usize, ApiError> {
     match query_param(req, "limit") {
         None => Ok(DEFAULT_PAGE_SIZE),

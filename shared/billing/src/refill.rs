@@ -891,7 +891,7 @@ mod tests {
         let points = |n: &str| n.parse::<u64>().ok();
         assert_eq!(named_refill(&paid, "points", points), Some((5_000_000, 3)));
         assert_eq!(named_refill(&paid, "workspace", points), None, "no payer named");
-        assert_eq!(named_refill(&paid, "currency", |_| None::<u64>), None, "a payer that doesn't parse");
+        assert_eq!(named_refill(&paid, "points", |_| None::<u64>), None, "a payer that does not parse");
     }
 
     #[test]
