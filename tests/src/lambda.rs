@@ -1,7 +1,8 @@
 //! Lambda's side of a function process, played locally for the init benchmark and the wiring
 //! test: a Runtime API stand-in (the function's `AWS_LAMBDA_RUNTIME_API`), an SSM stand-in
-//! answering `AmazonSSM.GetParameter` (the webhook function reads its signing secrets from
-//! Parameter Store at init, the functions that call Stripe their key on their first Stripe call;
+//! answering `AmazonSSM.GetParameter` and `GetParameters` (the webhook function reads its two
+//! signing secrets from Parameter Store in one call at init, the functions that call Stripe their
+//! key on their first Stripe call;
 //! `AWS_ENDPOINT_URL_SSM` points the SDK here), and the environment Lambda gives a
 //! `provided.al2023` function.
 //!
@@ -399,12 +400,13 @@ fn runtime_api_answer(state: &RuntimeState, req: &HttpRequest, stream: &mut TcpS
 
 struct SsmState {
     parameters: BTreeMap<String, String>,
-    /// When each `GetParameter` arrived.
+    /// When each `GetParameter` or `GetParameters` arrived.
     calls: Mutex<Vec<Instant>>,
 }
 
-/// The SSM stand-in: `GetParameter` answers its parameters (as decrypted SecureStrings),
-/// `ParameterNotFound` for any other name; every other action is refused.
+/// The SSM stand-in: `GetParameter` and `GetParameters` answer its parameters (as decrypted
+/// SecureStrings); an unknown name is `ParameterNotFound` for the first, listed in
+/// `InvalidParameters` by the second; every other action is refused.
 pub struct Ssm {
     url: String,
     state: Arc<SsmState>,
@@ -425,12 +427,12 @@ impl Ssm {
         &self.url
     }
 
-    /// The `GetParameter` calls so far.
+    /// The `GetParameter` and `GetParameters` calls so far.
     pub fn calls(&self) -> u32 {
         u32::try_from(self.state.calls.lock().unwrap().len()).expect("fewer than 2^32 calls")
     }
 
-    /// The `GetParameter` calls that arrived before `at`.
+    /// The `GetParameter` and `GetParameters` calls that arrived before `at`.
     pub fn calls_before(&self, at: Instant) -> u32 {
         let before = self.state.calls.lock().unwrap().iter().filter(|c| **c < at).count();
         u32::try_from(before).expect("fewer than 2^32 calls")
@@ -444,21 +446,35 @@ impl Ssm {
 fn ssm_answer(state: &SsmState, req: &HttpRequest, stream: &mut TcpStream) -> std::io::Result<Then> {
     const JSON: &str = "application/x-amz-json-1.1";
     let target = req.headers.get("x-amz-target").map(String::as_str);
-    if req.method != "POST" || target != Some("AmazonSSM.GetParameter") {
-        let body = br#"{"__type":"InvalidAction","message":"only GetParameter here"}"#;
-        return respond(stream, "400 Bad Request", JSON, &[], body).map(|()| Then::Continue);
-    }
+    let one = match target {
+        Some("AmazonSSM.GetParameter") if req.method == "POST" => true,
+        Some("AmazonSSM.GetParameters") if req.method == "POST" => false,
+        _ => {
+            let body = br#"{"__type":"InvalidAction","message":"only GetParameter and GetParameters here"}"#;
+            return respond(stream, "400 Bad Request", JSON, &[], body).map(|()| Then::Continue);
+        }
+    };
     state.calls.lock().unwrap().push(Instant::now());
     let asked: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
-    let name = asked["Name"].as_str().unwrap_or_default();
-    let Some(value) = state.parameters.get(name) else {
-        let body = br#"{"__type":"ParameterNotFound","message":"no such parameter"}"#;
-        return respond(stream, "400 Bad Request", JSON, &[], body).map(|()| Then::Continue);
+    let parameter = |name: &str, value: &str| {
+        serde_json::json!({
+            "Name": name, "Type": "SecureString", "Value": value, "Version": 1, "DataType": "text",
+            "ARN": format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}"),
+        })
     };
-    let body = serde_json::json!({ "Parameter": {
-        "Name": name, "Type": "SecureString", "Value": value, "Version": 1, "DataType": "text",
-        "ARN": format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}"),
-    }});
+    let body = if one {
+        let name = asked["Name"].as_str().unwrap_or_default();
+        let Some(value) = state.parameters.get(name) else {
+            let body = br#"{"__type":"ParameterNotFound","message":"no such parameter"}"#;
+            return respond(stream, "400 Bad Request", JSON, &[], body).map(|()| Then::Continue);
+        };
+        serde_json::json!({ "Parameter": parameter(name, value) })
+    } else {
+        let names: Vec<&str> = asked["Names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).collect();
+        let (known, unknown): (Vec<&str>, Vec<&str>) = names.iter().partition(|n| state.parameters.contains_key(**n));
+        let found: Vec<_> = known.iter().map(|n| parameter(n, &state.parameters[*n])).collect();
+        serde_json::json!({ "Parameters": found, "InvalidParameters": unknown })
+    };
     respond(stream, "200 OK", JSON, &[], body.to_string().as_bytes()).map(|()| Then::Continue)
 }
 

@@ -213,17 +213,46 @@ async fn read_parameter(config: &aws_config::SdkConfig, name: String) -> Result<
         .ok_or(ConfigError::Parameter { name, why: "the parameter is empty".into() })
 }
 
-/// The webhook function's Stripe: the signing secrets and the mode, no client.
+/// Reads several SecureString parameters, decrypted, in one `GetParameters` call: their values
+/// in the order of `names`. A name SSM does not know, or an empty value, is an error naming it.
+#[cfg(feature = "ssm")]
+async fn read_parameters(config: &aws_config::SdkConfig, names: &[String]) -> Result<Vec<String>, ConfigError> {
+    let client = aws_sdk_ssm::Client::new(config);
+    let answer =
+        client.get_parameters().set_names(Some(names.to_vec())).with_decryption(true).send().await.map_err(|e| {
+            ConfigError::Parameter {
+                name: names.join(", "),
+                why: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+            }
+        })?;
+    if let Some(unknown) = answer.invalid_parameters.filter(|u| !u.is_empty()) {
+        return Err(ConfigError::Parameter { name: unknown.join(", "), why: "no such parameter".into() });
+    }
+    let found = answer.parameters.unwrap_or_default();
+    names
+        .iter()
+        .map(|name| {
+            found
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .and_then(|p| p.value.clone())
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError::Parameter { name: name.clone(), why: "the parameter is empty".into() })
+        })
+        .collect()
+}
+
+/// The webhook function's Stripe: the signing secrets (both endpoints', read in one call) and
+/// the mode, no client.
 #[cfg(feature = "ssm")]
 pub async fn webhook_payments_from_env(config: &aws_config::SdkConfig) -> Result<billing::Payments, ConfigError> {
     let livemode = livemode_from_env()?;
-    let secrets = |list: String| -> Vec<String> {
+    let secrets = |list: &str| -> Vec<String> {
         list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
     };
-    let (connect, platform) = tokio::try_join!(
-        parameter(config, STRIPE_WEBHOOK_SECRETS_PARAM_VAR),
-        parameter(config, STRIPE_PLATFORM_WEBHOOK_SECRETS_PARAM_VAR),
-    )?;
+    let names = [env(STRIPE_WEBHOOK_SECRETS_PARAM_VAR)?, env(STRIPE_PLATFORM_WEBHOOK_SECRETS_PARAM_VAR)?];
+    let values = read_parameters(config, &names).await?;
+    let [connect, platform] = values.as_slice() else { unreachable!("one value per name") };
     Ok(billing::Payments::new(livemode)
         .with_webhook_secrets(secrets(connect))
         .with_platform_webhook_secrets(secrets(platform)))

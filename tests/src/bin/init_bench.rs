@@ -265,7 +265,7 @@ fn main() {
     };
     let (empty, python) = (p50_of("empty-lambda"), p50_of("python"));
     println!(
-        "| program | runs | p50 ms | p95 ms | min ms | max ms | GetParameter calls | p50 / empty-lambda (goal <= 2x) | python / p50 (goal >= 10x) |"
+        "| program | runs | p50 ms | p95 ms | min ms | max ms | SSM calls | p50 / empty-lambda (goal <= 2x) | python / p50 (goal >= 10x) |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut failed = false;
@@ -321,7 +321,7 @@ fn p50(values: &[Duration]) -> Duration {
 fn print_first_requests(programs: &[Program], empty: Option<Duration>) -> bool {
     println!();
     println!(
-        "| program | typical request | runs | first answer p50 ms | warm answer p50 ms | first answer - warm, p50 ms | / empty-lambda init (goal <= 2x) | GetParameter calls |"
+        "| program | typical request | runs | first answer p50 ms | warm answer p50 ms | first answer - warm, p50 ms | / empty-lambda init (goal <= 2x) | SSM calls |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut failed = false;
@@ -552,7 +552,7 @@ fn failed_answer(outcome: &Outcome) -> Option<String> {
 }
 
 /// One start of `program` over the seeded world, handed its typical request and
-/// [`WARM_REQUESTS`] more: (start -> first answer, the later ones' median latency, GetParameter calls).
+/// [`WARM_REQUESTS`] more: (start -> first answer, the later ones' median latency, SSM calls).
 fn first_request_run(
     program: &Program,
     runtime: &RuntimeApi,
