@@ -305,7 +305,10 @@ impl<'f, T: Table> Bench<'f, T> {
         let id = PartnerId::parse(P).unwrap();
         let settings = PartnerSettings { credit_billing: true, ..Default::default() };
         let key = IdempotencyKey::new("platform", "create-bench", P.as_bytes()).unwrap();
-        self.billing.create_partner(&id, &settings, &key).await.expect("create the partner");
+        self.billing
+            .create_partner(&id, &settings, &key, &api::answers::partner_created)
+            .await
+            .expect("create the partner");
         let (code, _) = self.stripe.issue_oauth_code(None, false);
         self.must(req("POST /partner/stripe/connect").json(json!({ "code": code }))).await;
         self.must(req("PUT /partner/settings").json(json!({
@@ -344,7 +347,11 @@ impl<'f, T: Table> Bench<'f, T> {
         };
         let key = IdempotencyKey::new(&format!("partner:{P}"), &format!("provision-{w}"), w.as_bytes()).unwrap();
         let p = PartnerId::parse(P).unwrap();
-        let reply = self.billing.create_workspace(&p, new, &key).await.expect("provision a workspace");
+        let reply = self
+            .billing
+            .create_workspace(&p, new, &key, &api::answers::workspace_created)
+            .await
+            .expect("provision a workspace");
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
 

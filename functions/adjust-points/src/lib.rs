@@ -40,5 +40,5 @@ async fn adjust<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) 
         allow_negative: body.allow_negative,
         actor: caller.actor(),
     };
-    Ok(api::reply(billing.adjust_points(p, &w, adjustment, &idem).await?))
+    Ok(api::reply(billing.adjust_points(p, &w, adjustment, &idem, &api::answers::points_adjusted).await?))
 }

@@ -1,19 +1,14 @@
 //! A partner's side: settings, add-on prices and labels, plans, top-up options and the credit
 //! rate, workspaces, the ledger, and the connection of its Stripe account.
 
-use api::{ApiError, Caller, partner_scope};
-use billing::{
-    Billing, MAX_TOPUP_OPTIONS, PartnerRefillTerms, TopupOptionDraft, WorkspaceDraft, partner_addon_view, plan_view,
-    settings_view, stripe_connection_view,
-};
+use api::{ApiError, Caller, answers, partner_scope};
+use billing::{Billing, MAX_TOPUP_OPTIONS, PartnerRefillTerms, TopupOptionDraft, WorkspaceDraft};
 use domain::{
     AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
     Points, Rebilling, TopupOption, TopupOptionId, WalletId, WorkspaceId, check_label,
 };
 use lambda_http::Request;
 use serde::Deserialize;
-use serde_json::json;
-use store::records::rfc3339;
 use store::{EventCursor, LedgerCursor, PartnerLedgerCursor, Table, WorkspaceCursor};
 use stripe_gateway::ids::OAuthCode;
 
@@ -56,7 +51,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
     match route {
         "GET /partner/addons" => {
             let addons = billing.partner_addons(p).await?;
-            Ok(api::ok(json!({ "data": addons.iter().map(partner_addon_view).collect::<Vec<_>>() })))
+            Ok(api::ok(answers::List::new(addons.iter().map(answers::PartnerAddonBody::from).collect())))
         }
         "PUT /partner/addons/{code}" => {
             let code = AddonCode::parse(&api::path_param(req, "code")?).map_err(|_| ApiError::not_found("add-on"))?;
@@ -64,47 +59,49 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             body.points.check_price().map_err(|e| ApiError::invalid("points", e))?;
             let addon = PartnerAddon { code, label, points: body.points, enabled: body.enabled };
-            Ok(api::reply(billing.put_partner_addon(p, &addon, idem()).await?))
+            Ok(api::reply(billing.put_partner_addon(p, &addon, idem(), &answers::partner_addon_set).await?))
         }
         "GET /partner/plans" => {
             let plans = billing.plans(p).await?;
-            Ok(api::ok(json!({ "data": plans.iter().map(plan_view).collect::<Vec<_>>() })))
+            Ok(api::ok(answers::List::new(plans.iter().map(answers::PlanBody::from).collect())))
         }
         "GET /partner/plans/{id}" => {
             let id = plan_id(req)?;
             billing.partner_settings(p).await?;
-            Ok(api::ok(plan_view(&billing.plan(p, id).await?)))
+            Ok(api::ok(answers::PlanBody::from(&billing.plan(p, id).await?)))
         }
         "PUT /partner/plans/{id}" => {
             let id = plan_id(req)?;
             let body: PlanTerms = api::json_body(req)?;
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             let plan = Plan { id, label, limits: body.limits, monthly_price: body.monthly_price };
-            Ok(api::reply(billing.put_plan(p, &plan, idem()).await?))
+            Ok(api::reply(billing.put_plan(p, &plan, idem(), &answers::plan_set).await?))
         }
         "GET /partner/events" => {
             let page = api::page_request(req, |c| EventCursor::decode(c, p))?;
-            Ok(api::ok(billing.partner_events(p, page).await?))
+            Ok(api::ok(answers::Page::of(&billing.partner_events(p, page).await?, answers::EventBody::from)))
         }
         "GET /partner/stripe" => {
             billing.partner_settings(p).await?;
             let connection = billing.stripe_connection(p).await?;
-            Ok(api::ok(json!({ "connection": connection.as_ref().map(stripe_connection_view) })))
+            Ok(api::ok(answers::StripeBody::new(connection.as_ref())))
         }
         "POST /partner/stripe/connect" => {
             let body: Connect = api::json_body(req)?;
             let code = OAuthCode::parse(&body.code).map_err(|e| ApiError::invalid("code", e))?;
-            Ok(api::reply(billing.connect_stripe(p, &code, idem()).await?))
+            Ok(api::reply(billing.connect_stripe(p, &code, idem(), &answers::stripe_connected).await?))
         }
-        "GET /partner/settings" => Ok(api::ok(settings_view(&billing.partner_settings(p).await?))),
+        "GET /partner/settings" => Ok(api::ok(billing.partner_settings(p).await?)),
         "PUT /partner/settings" => {
             let settings: PartnerSettings = api::json_body(req)?;
-            Ok(api::reply(billing.put_partner_settings(p, &settings, idem()).await?))
+            Ok(api::reply(billing.put_partner_settings(p, &settings, idem(), &answers::settings_set).await?))
         }
-        "GET /partner/topup-options" => Ok(api::ok(billing.partner_topup_options(p).await?)),
+        "GET /partner/topup-options" => {
+            Ok(api::ok(answers::PartnerTopupTermsBody::from(&billing.partner_topup_options(p).await?)))
+        }
         "PUT /partner/topup-options" => {
             let drafts = topup_drafts(api::json_body(req)?)?;
-            Ok(api::reply(billing.put_topup_options(p, drafts, idem()).await?))
+            Ok(api::reply(billing.put_topup_options(p, drafts, idem(), &answers::topup_options_set).await?))
         }
         "PUT /partner/credit-rate" => {
             let body: CreditRateBody = api::json_body(req)?;
@@ -115,7 +112,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 body.max_points.as_deref(),
             )
             .map_err(|e| ApiError::invalid(e.param(), e))?;
-            Ok(api::reply(billing.put_credit_rate(p, &terms, idem()).await?))
+            Ok(api::reply(billing.put_credit_rate(p, &terms, idem(), &answers::credit_rate_set).await?))
         }
         "GET /partner/workspaces" => list_workspaces(billing, p, req).await,
         "POST /partner/workspaces" => {
@@ -130,17 +127,17 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 .transpose()
                 .map_err(|e| ApiError::invalid("cycle_anchor_day", e))?;
             let draft = WorkspaceDraft { name: body.name, plan, anchor };
-            Ok(api::reply(billing.create_assigned_workspace(p, draft, idem()).await?))
+            Ok(api::reply(billing.create_assigned_workspace(p, draft, idem(), &answers::workspace_created).await?))
         }
         "GET /partner/workspaces/{id}" => {
             let ws = billing.partner_workspace(p, &workspace_id(req)?).await?;
-            Ok(api::ok(billing.workspace_details(&ws).await?))
+            Ok(api::ok(answers::WorkspaceBody::from(&billing.workspace_details(&ws).await?)))
         }
         "PUT /partner/workspaces/{id}/plan" => {
             let w = workspace_id(req)?;
             let body: ChangePlan = api::json_body(req)?;
             let plan = PlanId::parse(&body.plan).map_err(|e| ApiError::invalid("plan", e))?;
-            Ok(api::reply(billing.change_plan(p, &w, plan, idem()).await?))
+            Ok(api::reply(billing.change_plan(p, &w, plan, idem(), &answers::workspace_changed).await?))
         }
         "GET /partner/ledger" => {
             match api::query_param(req, "workspace_id") {
@@ -150,30 +147,30 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                     let wallet = WalletId::Workspace(w.clone());
                     let page = api::page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
                     billing.partner_workspace(p, &w).await?;
-                    Ok(api::ok(billing.workspace_ledger(&w, page).await?))
+                    Ok(api::ok(answers::ledger_page(&billing.workspace_ledger(&w, page).await?)))
                 }
                 // All of them, from the partner-ledger index.
                 None => {
                     let page = api::page_request(req, |c| PartnerLedgerCursor::decode(c, p))?;
-                    Ok(api::ok(billing.partner_ledger(p, page).await?))
+                    Ok(api::ok(answers::partner_ledger_page(&billing.partner_ledger(p, page).await?)))
                 }
             }
         }
         "PUT /partner/workspaces/{id}/rebilling" => {
             let w = workspace_id(req)?;
             let rebilling: Rebilling = api::json_body(req)?;
-            Ok(api::reply(billing.put_rebilling(p, &w, rebilling, idem()).await?))
+            Ok(api::reply(billing.put_rebilling(p, &w, rebilling, idem(), &answers::rebilling_set).await?))
         }
         "GET /partner/wallet" => {
             let wallet = WalletId::Partner(p.clone());
             let page = api::page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
-            Ok(api::ok(billing.partner_wallet(p, page).await?))
+            Ok(api::ok(answers::PartnerWalletBody::from(&billing.partner_wallet(p, page).await?)))
         }
         "POST /partner/wallet/checkout" => {
             let body: WalletCheckout = api::json_body(req)?;
-            Ok(api::reply(
-                billing.create_partner_checkout(p, &body.amount, &body.success_url, &body.cancel_url, idem()).await?,
-            ))
+            let (amount, success_url, cancel_url) = (&body.amount, &body.success_url, &body.cancel_url);
+            let created = &answers::checkout_created;
+            Ok(api::reply(billing.create_partner_checkout(p, amount, success_url, cancel_url, idem(), created).await?))
         }
         "PUT /partner/wallet/auto-refill" => {
             let body: AutoRefill = api::json_body(req)?;
@@ -191,7 +188,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 amount: money("amount", body.amount.as_ref())?,
                 monthly_cap: money("monthly_cap", body.monthly_cap.as_ref())?,
             };
-            Ok(api::reply(billing.put_partner_refill(p, &terms, idem()).await?))
+            Ok(api::reply(billing.put_partner_refill(p, &terms, idem(), &answers::auto_refill_set).await?))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }
@@ -292,12 +289,8 @@ async fn list_workspaces<T: Table>(billing: &Billing<T>, p: &PartnerId, req: &Re
     let page = api::page_request(req, |c| WorkspaceCursor::decode(c, p))?;
     let (refs, next) =
         billing.list_workspaces(p, page.after.as_ref().map(WorkspaceCursor::workspace), page.limit).await?;
-    let data: Vec<_> = refs
-        .iter()
-        .map(|r| json!({ "id": r.id.as_str(), "name": r.name, "created_at": rfc3339(r.created_at) }))
-        .collect();
     let next = next.map(|w| WorkspaceCursor::after(w).encode(p));
-    Ok(api::ok(json!({ "data": data, "next_cursor": next })))
+    Ok(api::ok(answers::Page::new(refs.iter().map(answers::WorkspaceRefBody::from).collect(), next)))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use lambda_http::Request;
 use std::collections::BTreeMap;
 
-use api::{ApiError, Caller, PLATFORM_SCOPE};
+use api::{ApiError, Caller, PLATFORM_SCOPE, answers};
 use billing::{Billing, NewPartner, PartnerTerms, UsageEvent};
 use domain::{MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WholesaleFloors, WorkspaceId};
 use serde::Deserialize;
@@ -36,7 +36,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         // and a retry with the same id and body is answered as the first time.
         "POST /platform/usage" => {
             let event: UsageEvent = api::json_body(req)?;
-            Ok(api::reply(billing.record_usage(&event).await?))
+            Ok(api::reply(billing.record_usage(&event, &answers::usage_recorded).await?))
         }
         "POST /platform/partners" => {
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
@@ -46,13 +46,16 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 Some(t) => terms(t, "terms.")?,
                 None => PartnerTerms { floors: None, billing_mode: WalletMode::Postpaid },
             };
-            Ok(api::reply(billing.onboard_partner(&NewPartner { id, name: body.name, terms }, &idem).await?))
+            let new = NewPartner { id, name: body.name, terms };
+            Ok(api::reply(billing.onboard_partner(&new, &idem, &answers::partner_created).await?))
         }
         "GET /platform/partners" => {
             let page = api::page_request(req, PartnerCursor::decode)?;
-            Ok(api::ok(billing.list_partners(page).await?))
+            Ok(api::ok(answers::Page::of(&billing.list_partners(page).await?, answers::PartnerRefBody::from)))
         }
-        "GET /platform/partners/{id}" => Ok(api::ok(billing.platform_partner(&partner_id(req)?).await?)),
+        "GET /platform/partners/{id}" => {
+            Ok(api::ok(answers::PartnerBody::from(&billing.platform_partner(&partner_id(req)?).await?)))
+        }
         "PUT /platform/partners/{id}/terms" => {
             let p = partner_id(req)?;
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
@@ -62,18 +65,18 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 return Err(ApiError::invalid("billing_mode", "required: \"prepaid\" or \"postpaid\""));
             }
             let t = terms(body, "")?;
-            Ok(api::reply(billing.put_partner_terms(&p, &t, &idem).await?))
+            Ok(api::reply(billing.put_partner_terms(&p, &t, &idem, &answers::partner_changed).await?))
         }
         "POST /platform/partners/{id}/suspend" => {
             let p = partner_id(req)?;
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
             let body: Suspend = api::json_body(req)?;
-            Ok(api::reply(billing.suspend_partner(&p, &body.reason, &idem).await?))
+            Ok(api::reply(billing.suspend_partner(&p, &body.reason, &idem, &answers::partner_changed).await?))
         }
         "POST /platform/partners/{id}/reinstate" => {
             let p = partner_id(req)?;
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
-            Ok(api::reply(billing.reinstate_partner(&p, &idem).await?))
+            Ok(api::reply(billing.reinstate_partner(&p, &idem, &answers::partner_changed).await?))
         }
         "PUT /platform/partners/{id}/billing" => {
             let p = partner_id(req)?;
@@ -81,7 +84,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let body: BillingBody = api::json_body(req)?;
             let mode = WalletMode::parse(&body.mode)
                 .ok_or_else(|| ApiError::invalid("mode", "must be \"prepaid\" or \"postpaid\""))?;
-            Ok(api::reply(billing.put_partner_billing(&p, mode, &idem).await?))
+            Ok(api::reply(billing.put_partner_billing(&p, mode, &idem, &answers::billing_mode_set).await?))
         }
         "POST /platform/partners/{id}/wallet/adjustments" => {
             let p = partner_id(req)?;
@@ -90,7 +93,10 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             if body.amount.is_zero() {
                 return Err(ApiError::invalid("amount", "must not be zero"));
             }
-            Ok(api::reply(billing.adjust_partner_wallet(&p, body.amount, &body.reason, caller.actor(), &idem).await?))
+            let adjusted = &answers::points_adjusted;
+            Ok(api::reply(
+                billing.adjust_partner_wallet(&p, body.amount, &body.reason, caller.actor(), &idem, adjusted).await?,
+            ))
         }
         _ => {
             let w = WorkspaceId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))?;
@@ -98,17 +104,18 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 "PUT /platform/workspaces/{id}/usage-counts" => {
                     let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
                     let usage: Usage = api::json_body(req)?;
-                    Ok(api::reply(billing.report_usage(&w, usage, &idem).await?))
+                    Ok(api::reply(billing.report_usage(&w, usage, &idem, &answers::workspace_changed).await?))
                 }
                 "GET /platform/workspaces/{id}/access" => {
                     let meter = api::query_param(req, "meter")
                         .ok_or_else(|| ApiError::invalid("meter", "required"))
                         .and_then(|m| MeterCode::parse(&m).map_err(|e| ApiError::invalid("meter", e)))?;
-                    Ok(api::ok(billing.access(&w, &meter).await?))
+                    billing.access(&w, &meter).await?;
+                    Ok(api::ok(answers::AccessBody::allowed(&w, &meter)))
                 }
                 _ => {
                     let ws = billing.workspace(&w).await?;
-                    Ok(api::ok(billing.entitlements(&ws).await?))
+                    Ok(api::ok(answers::EntitlementsBody::from(&billing.entitlements(&ws).await?)))
                 }
             }
         }

@@ -222,7 +222,7 @@ mod tests {
             grace_days: 3,
             default_rebilling: Default::default(),
         };
-        billing.create_partner(&p, &settings, &key("partner")).await.unwrap();
+        billing.create_partner(&p, &settings, &key("partner"), &api::answers::partner_created).await.unwrap();
         let w = WorkspaceId::parse(W).unwrap();
         let new = NewWorkspace {
             id: w.clone(),
@@ -230,14 +230,14 @@ mod tests {
             plan: PlanId::Starter,
             anchor: Some(AnchorDay::new(1).unwrap()),
         };
-        billing.create_workspace(&p, new, &key("workspace")).await.unwrap();
+        billing.create_workspace(&p, new, &key("workspace"), &api::answers::workspace_created).await.unwrap();
         let points = PointsAdjustment {
             amount: PointsDelta::parse("100").unwrap(),
             reason: "test points".into(),
             allow_negative: false,
             actor: Actor::System("test".into()),
         };
-        billing.adjust_points(&p, &w, points, &key("points")).await.unwrap();
+        billing.adjust_points(&p, &w, points, &key("points"), &api::answers::points_adjusted).await.unwrap();
         let order = AddonOrder {
             code: AddonCode::ExtraBot,
             quantity: 1,
@@ -245,7 +245,8 @@ mod tests {
             charge: true,
             actor: Actor::User("admin".into()),
         };
-        billing.add_addon(&w, billing::Asker::Workspace(None), &order, &key("addon")).await.unwrap();
+        let added = &api::answers::addon_added;
+        billing.add_addon(&w, billing::Asker::Workspace(None), &order, &key("addon"), added).await.unwrap();
         (billing, clock)
     }
 
@@ -304,10 +305,14 @@ mod tests {
         let (billing, _) = workspace_with_an_addon().await;
         let w = WorkspaceId::parse(W).unwrap();
         // Two bots: the starter plan's one and the extra bot.
-        billing.report_usage(&w, Usage { bots: 2, members: 1, bot_users: 0 }, &key("usage")).await.unwrap();
+        let usage = Usage { bots: 2, members: 1, bot_users: 0 };
+        billing.report_usage(&w, usage, &key("usage"), &api::answers::workspace_changed).await.unwrap();
         let mut plan = Plan::default_for(PlanId::Starter);
         plan.limits.bots = 0;
-        billing.put_plan(&PartnerId::parse("partner-1").unwrap(), &plan, &key("plan")).await.unwrap();
+        billing
+            .put_plan(&PartnerId::parse("partner-1").unwrap(), &plan, &key("plan"), &api::answers::plan_set)
+            .await
+            .unwrap();
         assert!(!billing.workspace(&w).await.unwrap().status.is_paused(), "the edit leaves the status to the pass");
         let run = handle(&billing, Instant::now() + Duration::from_secs(900), RenewalLimits::default()).await.unwrap();
         assert_eq!(run, RenewalRun { finished: true, ..Default::default() }, "nothing is due in April");

@@ -32,9 +32,9 @@ async fn route<T: Table>(billing: &Billing<T>, req: &Request) -> api::Answer {
         _ => return Err(ApiError::invalid("body", "unreadable body")),
     };
     let signature = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    let reply = billing.stripe_webhook(endpoint, payload, signature).await.inspect_err(|e| {
+    let outcome = billing.stripe_webhook(endpoint, payload, signature).await.inspect_err(|e| {
         // Stripe retries what we refuse: say why in the log (the body itself is never logged).
         tracing::warn!(error = %e, "Stripe event refused");
     })?;
-    Ok(api::reply(reply))
+    Ok(api::ok(api::answers::WebhookReceived::new(outcome)))
 }

@@ -3,8 +3,8 @@
 //! (never the wholesale cost), and its ledger. Admins and members may read; an admin sets auto
 //! top-up.
 
-use api::{ApiError, Caller, workspace_scope};
-use billing::{Billing, RefillTerms};
+use api::{ApiError, Caller, answers, workspace_scope};
+use billing::{AutoTopupTerms, Billing};
 use domain::{Points, TopupOptionId, WalletId};
 use lambda_http::Request;
 use serde::Deserialize;
@@ -30,30 +30,35 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 TopupOptionId::parse(&id).map_err(|_| ApiError::invalid("topup_option_id", "no such top-up option"))
             })
             .transpose()?;
-        let refill = RefillTerms { threshold: body.threshold, monthly_cap_minor: body.monthly_cap_minor };
-        let reply = billing.put_auto_topup(w, caller.partner.as_ref(), body.enabled, option, refill, &idem).await?;
+        let terms = AutoTopupTerms {
+            enabled: body.enabled,
+            option,
+            threshold: body.threshold,
+            monthly_cap_minor: body.monthly_cap_minor,
+        };
+        let reply = billing.put_auto_topup(w, caller.partner.as_ref(), terms, &idem, &answers::auto_topup_set).await?;
         return Ok(api::reply(reply));
     }
     let w = caller.workspace_reader()?;
     match route {
         "GET /workspace" => {
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(api::ok(billing.workspace_details(&ws).await?))
+            Ok(api::ok(answers::WorkspaceBody::from(&billing.workspace_details(&ws).await?)))
         }
         "GET /workspace/addons" => {
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(api::ok(billing.workspace_addons(&ws).await?))
+            Ok(api::ok(answers::WorkspaceAddonsBody::from(&billing.workspace_addons(&ws).await?)))
         }
         "GET /workspace/topup-options" => {
             // The token's partner must be the workspace's: another partner's options are not found.
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(api::ok(billing.workspace_topup_options(&ws).await?))
+            Ok(api::ok(answers::TopupOffersBody::from(&billing.workspace_topup_options(&ws).await?)))
         }
         "GET /workspace/ledger" => {
             let wallet = WalletId::Workspace(w.clone());
             let page = api::page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
             billing.caller_workspace(w, caller.partner.as_ref()).await?;
-            Ok(api::ok(billing.workspace_ledger(w, page).await?))
+            Ok(api::ok(answers::ledger_page(&billing.workspace_ledger(w, page).await?)))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }

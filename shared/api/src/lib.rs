@@ -5,6 +5,7 @@
 // arithmetic; test code, exercising generated values, is exempt.
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
+pub mod answers;
 mod auth;
 mod error;
 mod routes;
@@ -165,8 +166,9 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
         .expect("a status and a content type make a valid response")
 }
 
-pub fn ok(body: Value) -> Response<Body> {
-    json_response(StatusCode::OK, &body)
+/// A read's answer: `body` with 200.
+pub fn ok(body: impl serde::Serialize) -> Response<Body> {
+    json_response(StatusCode::OK, &serde_json::to_value(body).expect("answers serialize to JSON"))
 }
 
 /// Sends a mutation's reply (first time or replayed).

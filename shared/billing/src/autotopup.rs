@@ -6,9 +6,6 @@
 //! enough of the workspace's chosen top-up option; a renewal's shortfall starts one, and so does
 //! a debit that leaves the balance under the workspace's threshold.
 
-use serde_json::Value;
-use time::OffsetDateTime;
-
 use domain::{AutoTopup, Money, PartnerId, Points, TopupOptionId, Workspace, WorkspaceId};
 use store::records::StripeCustomer;
 use store::{Attr, Condition, Guard, IdempotencyKey, Item, Table, Write, keys, records};
@@ -16,27 +13,23 @@ use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
 use super::load::{Asker, fresh};
-use super::refill::{Card, Offer, Payer, Setting, named_refill, refill_view, unnamed_refill};
-use super::{Billing, OpError, Reply, WebhookOutcome};
+use super::refill::{Card, Offer, Payer, RefillState, Setting, named_refill, unnamed_refill};
+use super::{Billing, OpError, Reply, Respond, WebhookOutcome};
 
 /// Who the ledger names for a top-up the renewal charged.
 pub const AUTO_TOPUP_ACTOR: &str = "auto-topup";
 /// The metadata `source` of an off-session top-up.
 pub const SOURCE_AUTO_TOPUP: &str = "auto_topup";
 
-/// The threshold refill and the monthly cap, as `PUT /workspace/auto-topup` sets them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RefillTerms {
+/// Auto top-up as `PUT /workspace/auto-topup` sets it: on with a top-up option (and, optionally,
+/// a threshold refill and a monthly cap), or off.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AutoTopupTerms {
+    pub enabled: bool,
+    pub option: Option<TopupOptionId>,
     pub threshold: Option<Points>,
     /// In minor units of the chosen option's currency.
     pub monthly_cap_minor: Option<i64>,
-}
-
-/// The setting as the workspace and its partner see it.
-pub fn auto_topup_view(a: &AutoTopup, card_saved: bool, now: OffsetDateTime) -> Value {
-    let mut view = refill_view(a, card_saved, now);
-    view.insert("topup_option_id".into(), a.option.as_ref().map(|o| o.as_str()).into());
-    Value::Object(view)
 }
 
 impl<T: Table> Billing<T> {
@@ -81,10 +74,10 @@ impl<T: Table> Billing<T> {
         Ok(CustomerRead { earlier: on_account.is_some(), ..read(on_account) })
     }
 
-    /// The `auto_topup` part of the workspace's view.
-    pub(super) async fn auto_topup_details(&self, ws: &Workspace) -> Result<Value, OpError> {
-        let a = self.auto_topup(&ws.id).await?;
-        Ok(auto_topup_view(&a, self.saved_card(ws).await?.is_some(), self.clock.now()))
+    /// The workspace's auto top-up as it sees it.
+    pub(super) async fn auto_topup_state(&self, ws: &Workspace) -> Result<RefillState, OpError> {
+        let setting = Setting { auto: self.auto_topup(&ws.id).await?, amount: None };
+        Ok(RefillState::new(&setting, self.saved_card(ws).await?.is_some(), self.clock.now()))
     }
 
     /// `PUT /workspace/auto-topup`: on with a top-up option (refused until a checkout saved a
@@ -93,10 +86,9 @@ impl<T: Table> Billing<T> {
         &self,
         w: &WorkspaceId,
         partner_claim: Option<&PartnerId>,
-        enabled: bool,
-        option: Option<TopupOptionId>,
-        refill: RefillTerms,
+        terms: AutoTopupTerms,
         idem: &IdempotencyKey,
+        respond: Respond<'_, RefillState>,
     ) -> Result<Reply, OpError> {
         let needed = |p: &PartnerId| {
             vec![
@@ -116,6 +108,7 @@ impl<T: Table> Billing<T> {
             }
             None => None,
         };
+        let AutoTopupTerms { enabled, option, threshold, monthly_cap_minor } = terms;
         let next = if enabled {
             let option =
                 option.ok_or_else(|| OpError::invalid("topup_option_id", "required to turn auto top-up on"))?;
@@ -123,14 +116,13 @@ impl<T: Table> Billing<T> {
             let Some(chosen) = offered.options.iter().find(|o| o.id == option) else {
                 return Err(OpError::invalid("topup_option_id", "no such top-up option"));
             };
-            if refill.threshold.is_some_and(|t| t.is_zero()) {
+            if threshold.is_some_and(|t| t.is_zero()) {
                 return Err(OpError::invalid("threshold", "must be greater than 0"));
             }
             // The cap is in the option's currency, and at least one charge of it, or it could
             // never let a top-up through.
             let amount = chosen.option.amount();
-            let cap = refill
-                .monthly_cap_minor
+            let cap = monthly_cap_minor
                 .map(|minor| Money::from_minor(minor, amount.currency()))
                 .transpose()
                 .map_err(|e| OpError::invalid("monthly_cap_minor", e))?;
@@ -146,20 +138,20 @@ impl<T: Table> Billing<T> {
                     "no card is saved yet: pay once through POST /workspace/checkout, which saves the card",
                 ));
             }
-            AutoTopup { threshold: refill.threshold, monthly_cap: cap, ..current.turned_on(option) }
+            AutoTopup { threshold, monthly_cap: cap, ..current.turned_on(option) }
         } else {
             if option.is_some() {
                 return Err(OpError::invalid("topup_option_id", "only with \"enabled\": true"));
             }
-            if refill.threshold.is_some() || refill.monthly_cap_minor.is_some() {
-                let param = if refill.threshold.is_some() { "threshold" } else { "monthly_cap_minor" };
+            if threshold.is_some() || monthly_cap_minor.is_some() {
+                let param = if threshold.is_some() { "threshold" } else { "monthly_cap_minor" };
                 return Err(OpError::invalid(param, "only with \"enabled\": true"));
             }
             current.turned_off()
         };
         let read = Setting { auto: current, amount: None };
         let next = read.next(next);
-        let reply = Reply::ok(auto_topup_view(&next.auto, card.is_some(), self.clock.now()));
+        let reply = respond(&RefillState::new(&next, card.is_some(), self.clock.now()));
         let writes = vec![read.replaced_by(Payer::Workspace(&ws), &next)];
         self.commit(idem, writes, reply, |_| OpError::Conflict).await
     }

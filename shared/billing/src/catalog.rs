@@ -1,12 +1,10 @@
 //! A partner's settings and catalog: add-on prices and labels, and its three plans.
 
-use serde_json::Value;
-
 use domain::{AddonCode, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId};
 use store::{Committed, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
 use super::load::{Read, fresh};
-use super::{Billing, OpError, Reply, partner_addon_view, plan_view, replayed, settings_view};
+use super::{Billing, OpError, PartnerDetails, Reply, Respond, replayed};
 
 impl<T: Table> Billing<T> {
     /// Provisions a partner named by its id, on the deployment's floors and postpaid (the
@@ -17,6 +15,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         settings: &PartnerSettings,
         idem: &IdempotencyKey,
+        respond: Respond<'_, PartnerDetails>,
     ) -> Result<Reply, OpError> {
         if let Read::Answered(reply) = self.load(idem, &[]).await? {
             return Ok(reply);
@@ -31,7 +30,7 @@ impl<T: Table> Billing<T> {
             version: 1,
             created_at: self.clock.now(),
         };
-        self.insert_partner(&profile, None, idem).await
+        self.insert_partner(&profile, None, idem, respond).await
     }
 
     pub async fn partner_settings(&self, p: &PartnerId) -> Result<PartnerSettings, OpError> {
@@ -45,6 +44,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         settings: &PartnerSettings,
         idem: &IdempotencyKey,
+        respond: Respond<'_, PartnerSettings>,
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_credit_rate(p), keys::partner_stripe(p)];
         let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
@@ -70,7 +70,7 @@ impl<T: Table> Billing<T> {
         let condition = super::partners::version_is(read_profile.version);
         let profile = records::PartnerProfile { settings: settings.clone(), ..read_profile };
         let writes = vec![Write::Put { item: records::partner_item(&profile), condition }];
-        self.commit(idem, writes, Reply::ok(settings_view(settings)), |_| OpError::Conflict).await
+        self.commit(idem, writes, respond(settings), |_| OpError::Conflict).await
     }
 
     /// The partner's terms for every platform add-on, in catalog order; defaults where the
@@ -102,6 +102,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         addon: &PartnerAddon,
         idem: &IdempotencyKey,
+        respond: Respond<'_, PartnerAddon>,
     ) -> Result<Reply, OpError> {
         if let Read::Answered(reply) = self.load_for_partner(p, idem, &[]).await? {
             return Ok(reply);
@@ -112,7 +113,7 @@ impl<T: Table> Billing<T> {
             Write::Put { item: records::partner_addon_item(p, addon), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
-        self.commit(idem, writes, Reply::ok(partner_addon_view(addon)), |_| OpError::NotFound("partner")).await
+        self.commit(idem, writes, respond(addon), |_| OpError::NotFound("partner")).await
     }
 
     pub async fn plans(&self, p: &PartnerId) -> Result<Vec<Plan>, OpError> {
@@ -134,7 +135,13 @@ impl<T: Table> Billing<T> {
     /// edits' pass, which pauses or resumes them ([`Billing::apply_plan_edits`]): the request
     /// costs the same however many workspaces the plan has. Views and entitlements evaluate
     /// the limits when read, so they show the new ones at once.
-    pub async fn put_plan(&self, p: &PartnerId, plan: &Plan, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+    pub async fn put_plan(
+        &self,
+        p: &PartnerId,
+        plan: &Plan,
+        idem: &IdempotencyKey,
+        respond: Respond<'_, Plan>,
+    ) -> Result<Reply, OpError> {
         if let Read::Answered(reply) = self.load_for_partner(p, idem, &[]).await? {
             return Ok(reply);
         }
@@ -149,7 +156,7 @@ impl<T: Table> Billing<T> {
             Write::Put { item: records::plan_edit_item(&edit), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
-        self.commit(idem, writes, Reply::ok(plan_view(plan)), |_| OpError::NotFound("partner")).await
+        self.commit(idem, writes, respond(plan), |_| OpError::NotFound("partner")).await
     }
 
     /// Commits `writes` with the idempotency record of `reply`; `on_condition` names what a
@@ -161,7 +168,7 @@ impl<T: Table> Billing<T> {
         reply: Reply,
         on_condition: impl FnOnce(&store::FailedGuards) -> OpError,
     ) -> Result<Reply, OpError> {
-        let stored: Value = reply.to_stored();
+        let stored = reply.to_stored();
         match self.store.commit(idem, self.clock.now(), writes, &stored).await {
             Ok(Committed::Applied) => Ok(reply),
             Ok(Committed::Replayed { response }) => replayed(response),

@@ -14,7 +14,7 @@ use domain::{PartnerId, WalletId, WorkspaceId, WorkspaceStatus};
 use store::records::rfc3339;
 use store::{Attr, Condition, EventCursor, Guard, Item, Key, Order, PageRequest, Query, Table, Write, keys};
 
-use super::{Billing, OpError};
+use super::{Billing, OpError, Page};
 
 pub use store::keys::EVENT_PREFIX;
 
@@ -111,24 +111,40 @@ pub fn status_event(
     }
 }
 
-fn event_view(item: &Item) -> Result<Value, OpError> {
+/// One of a partner's events, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerEvent {
+    pub id: String,
+    /// Its type, as [`PartnerEventKind::as_str`] wrote it.
+    pub kind: String,
+    /// None: an event about the partner's own wallet.
+    pub workspace: Option<String>,
+    pub data: Value,
+    /// RFC 3339, as written.
+    pub created_at: String,
+}
+
+fn partner_event_from(item: &Item) -> Result<PartnerEvent, OpError> {
     let data: Value = serde_json::from_str(item.str("data")?).map_err(|e| OpError::Internal(e.to_string()))?;
-    Ok(json!({
-        "id": item.str("id")?,
-        "type": item.str("type")?,
-        // None: an event about the partner's own wallet.
-        "workspace_id": match item.get("workspace_id") {
+    Ok(PartnerEvent {
+        id: item.str("id")?.to_owned(),
+        kind: item.str("type")?.to_owned(),
+        workspace: match item.get("workspace_id") {
             None | Some(Attr::Null) => None,
-            Some(_) => Some(item.str("workspace_id")?),
+            Some(_) => Some(item.str("workspace_id")?.to_owned()),
         },
-        "data": data,
-        "created_at": item.str("created_at")?,
-    }))
+        data,
+        created_at: item.str("created_at")?.to_owned(),
+    })
 }
 
 impl<T: Table> Billing<T> {
     /// `GET /partner/events`: newest first.
-    pub async fn partner_events(&self, p: &PartnerId, page: PageRequest<EventCursor>) -> Result<Value, OpError> {
+    pub async fn partner_events(
+        &self,
+        p: &PartnerId,
+        page: PageRequest<EventCursor>,
+    ) -> Result<Page<PartnerEvent>, OpError> {
         self.partner_settings(p).await?;
         let (start, limit) = (page.after.as_ref().map(EventCursor::sort_key), page.limit);
         let mut items = self
@@ -145,7 +161,7 @@ impl<T: Table> Billing<T> {
             .map_err(store::StoreError::from_table)?;
         let more = items.len() > limit;
         items.truncate(limit);
-        let next = match items.last() {
+        let next_cursor = match items.last() {
             Some(last) if more => {
                 let sk = last.str(store::item::SK)?;
                 let position = EventCursor::from_sort_key(sk)
@@ -154,7 +170,7 @@ impl<T: Table> Billing<T> {
             }
             _ => None,
         };
-        let data = items.iter().map(event_view).collect::<Result<Vec<_>, _>>()?;
-        Ok(json!({ "data": data, "next_cursor": next }))
+        let items = items.iter().map(partner_event_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
     }
 }

@@ -2,8 +2,11 @@
 //! `domain`, and writes the outcome in one transaction through `store`. Handlers call exactly
 //! one of these; no business rule lives in a handler.
 //!
-//! Mutations take the request's idempotency key and return a [`Reply`]: the status and body
-//! the caller is sent, stored with the key so that a replay is sent the same thing.
+//! Reads return what they found, as domain types. A mutation decides an outcome (a type of its
+//! own, in domain terms) and asks the caller's [`Respond`] for the [`Reply`] it makes of it: the
+//! status and body the caller is sent, stored with the request's idempotency key in the same
+//! transaction as the change, so that a replay is sent the same thing. The HTTP shapes are the
+//! caller's (the `api` crate's answers), never an operation's.
 
 mod autotopup;
 mod catalog;
@@ -18,7 +21,6 @@ mod refill;
 mod renewal;
 mod topup;
 mod usage;
-mod views;
 mod webhook;
 mod workspace;
 
@@ -30,26 +32,39 @@ use domain::{Balance, Clock, Meters, PartnerId, Points, Workspace, WorkspaceId};
 use store::{Store, StoreError, Table, keys, records};
 use stripe_gateway::gateway::GatewayError;
 
-pub use autotopup::{AUTO_TOPUP_ACTOR, RefillTerms, auto_topup_view};
+pub use autotopup::{AUTO_TOPUP_ACTOR, AutoTopupTerms};
 pub use charging::RefillRun;
-pub use events::PartnerEventKind;
+pub use events::{PartnerEvent, PartnerEventKind};
 pub use load::Asker;
-pub use partner_wallet::{
-    PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET, partner_refill_view,
-};
-pub use partners::{NewPartner, PartnerTerms, check_partner_name};
-pub use payments::{CheckoutRequest, Payments, WebhookEndpoint};
+pub use partner_wallet::{PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET};
+pub use partners::{NewPartner, PartnerDetails, PartnerTerms, check_partner_name};
+pub use payments::{CheckoutCreated, CheckoutRequest, Payments, WebhookEndpoint};
 pub use plan_edits::{PlanEditLimits, PlanEditRun};
-pub use refill::REFILL_RESUME_AFTER;
+pub use refill::{REFILL_RESUME_AFTER, RefillState};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
-pub use topup::{MAX_TOPUP_OPTIONS, PlatformConfig, TopupOptionDraft};
-pub use usage::{FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, UsageEvent, rebilling_view};
-pub use views::*;
+pub use topup::{MAX_TOPUP_OPTIONS, PartnerTopupTerms, PlatformConfig, TopupOffers, TopupOptionDraft};
+pub use usage::{
+    BillingModeSet, FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, PartnerWallet, UsageCharge, UsageEvent, UsageRecorded,
+};
 pub use webhook::WebhookOutcome;
-pub use workspace::{AddonOrder, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS, WorkspaceDraft};
+pub use workspace::{
+    AddonAdded, AddonOrder, LabelledAddon, LedgerPage, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS,
+    WorkspaceAddons, WorkspaceDetails, WorkspaceDraft, WorkspaceState,
+};
 
 /// An operation whose workspace changed under it is attempted again, at most this often.
 pub const MAX_OP_ATTEMPTS: u32 = 5;
+
+/// A page of a listing, and the cursor of the next page if there is one (opaque to the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// How the caller answers a mutation's outcome `O`. The operation calls it once it has decided
+/// (again on each attempt after a conflict), and stores the reply with the change.
+pub type Respond<'a, O> = &'a (dyn Fn(&O) -> Reply + Sync);
 
 /// The status and body a mutation answers with, and answers again on a replay.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,10 +14,7 @@
 //!   before the charge under the key `partner-refill:<p>:<attempt>`, one at a time, 1 h after a
 //!   decline, off after 3 in a row, an optional monthly cap, the credit once by PaymentIntent.
 //!   This module holds what is the partner's own: the setting's amount, its card on the
-//!   platform's account, the view.
-
-use serde_json::Value;
-use time::OffsetDateTime;
+//!   platform's account.
 
 use domain::{AutoTopup, CheckoutStatus, Money, PartnerId, Points, TopupOption, TopupOptionId, WalletId, check_url};
 use store::records::{self, CheckoutRecord, PlatformCustomer};
@@ -28,8 +25,8 @@ use stripe_gateway::ids::CustomerId;
 
 use super::load::fresh;
 use super::payments::{Payments, stripe_error, stripe_key};
-use super::refill::{Card, CardOwner, Offer, Payer, Setting, money_view, named_refill, refill_view, unnamed_refill};
-use super::{Billing, OpError, Reply, WebhookOutcome};
+use super::refill::{Card, CardOwner, Offer, Payer, RefillState, Setting, named_refill, unnamed_refill};
+use super::{Billing, CheckoutCreated, OpError, Reply, Respond, WebhookOutcome};
 
 /// The partner's customer on the platform account, as read.
 fn platform_customer(read: &Snapshot, p: &PartnerId) -> Result<Option<PlatformCustomer>, OpError> {
@@ -94,13 +91,6 @@ pub(super) fn refill_offer(amount: Option<Money>) -> Result<Offer, OpError> {
     Ok(Offer::Buy(id, option))
 }
 
-/// The auto-refill as the partner sees it (`GET /partner/wallet`'s `auto_refill`).
-pub fn partner_refill_view(a: &AutoTopup, amount: Option<&Money>, card_saved: bool, now: OffsetDateTime) -> Value {
-    let mut view = refill_view(a, card_saved, now);
-    view.insert("amount".into(), amount.map(money_view).into());
-    Value::Object(view)
-}
-
 impl<T: Table> Billing<T> {
     /// The partner as the platform's Stripe customer, if it has paid (or tried to) before.
     pub async fn platform_customer(&self, p: &PartnerId) -> Result<Option<PlatformCustomer>, OpError> {
@@ -118,16 +108,16 @@ impl<T: Table> Billing<T> {
         Ok(card_of(self.platform_customer(p).await?))
     }
 
-    /// The `auto_refill` part of `GET /partner/wallet`.
-    pub(super) async fn partner_refill_details(&self, p: &PartnerId) -> Result<Value, OpError> {
+    /// The partner wallet's auto-refill as the partner sees it.
+    pub(super) async fn partner_refill_state(&self, p: &PartnerId) -> Result<RefillState, OpError> {
         let refill = self.partner_refill(p).await?;
         let card = self.partner_card(p).await?.is_some();
-        Ok(partner_refill_view(&refill.auto, refill.amount.as_ref(), card, self.clock.now()))
+        Ok(RefillState::new(&refill, card, self.clock.now()))
     }
 
     /// `POST /partner/wallet/checkout`: a Checkout Session on the platform's account for
-    /// `amount` (major units of the wallet's currency), stored as pending. Answers `{"id", "url",
-    /// ...}`: send the partner to `url`.
+    /// `amount` (major units of the wallet's currency), stored as pending: send the partner to
+    /// its `url`.
     pub async fn create_partner_checkout(
         &self,
         p: &PartnerId,
@@ -135,6 +125,7 @@ impl<T: Table> Billing<T> {
         success_url: &str,
         cancel_url: &str,
         idem: &IdempotencyKey,
+        respond: Respond<'_, CheckoutCreated>,
     ) -> Result<Reply, OpError> {
         let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_customer(p)]).await?);
         let payments = self.payments()?;
@@ -185,11 +176,11 @@ impl<T: Table> Billing<T> {
         };
         tracing::info!(partner = %p, checkout = %created.id, amount = %amount.format_major(),
             currency = currency.code(), "partner wallet checkout created");
-        let reply = Reply::new(201, super::checkout_view(&record, Some(&created.url), created.expires_at));
         let writes = vec![Write::Put {
             item: records::checkout_item(&record),
             condition: Condition::not_exists(Guard::CheckoutNew),
         }];
+        let reply = respond(&CheckoutCreated { checkout: record, url: created.url, expires_at: created.expires_at });
         self.commit(idem, writes, reply, |_| internal(format!("checkout {} stored twice", created.id))).await
     }
 
@@ -252,6 +243,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         terms: &PartnerRefillTerms,
         idem: &IdempotencyKey,
+        respond: Respond<'_, RefillState>,
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_refill(p), keys::partner_customer(p)];
         let snapshot = fresh!(self.load_for_partner(p, idem, &needed).await?);
@@ -304,7 +296,7 @@ impl<T: Table> Billing<T> {
             (current.turned_off(), read.amount)
         };
         let next = Setting { amount, ..read.next(next) };
-        let reply = Reply::ok(partner_refill_view(&next.auto, next.amount.as_ref(), card, self.clock.now()));
+        let reply = respond(&RefillState::new(&next, card, self.clock.now()));
         let writes = vec![read.replaced_by(Payer::Partner(p), &next)];
         self.commit(idem, writes, reply, |_| OpError::Conflict).await
     }

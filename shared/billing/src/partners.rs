@@ -12,14 +12,21 @@
 //! of it. Money already paid is still credited (Stripe's webhooks), and renewals go on, so a
 //! workspace's add-ons neither lapse nor go unpaid while its partner is suspended.
 
-use serde_json::{Value, json};
-
 use domain::{AccessDenied, PartnerId, PartnerSettings, WalletMode, WholesaleFloors, check_label};
-use store::records::{self, PartnerBilling, PartnerProfile, PartnerStatus, rfc3339};
+use store::records::{self, PartnerBilling, PartnerProfile, PartnerRef, PartnerStatus};
 use store::{Attr, Condition, Guard, IdempotencyKey, PageRequest, PartnerCursor, Table, Write, keys};
 
 use super::load::{Read, fresh};
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, REASON_MAX_CHARS, Reply};
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Page, REASON_MAX_CHARS, Reply, Respond};
+
+/// A partner as the platform sees it: its profile, billing mode and the wholesale floors in
+/// force (its own, or the deployment's when `profile.floors` is none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerDetails {
+    pub profile: PartnerProfile,
+    pub billing: PartnerBilling,
+    pub floors: WholesaleFloors,
+}
 
 /// The platform's terms for a partner. `floors: None` follows the deployment's default floors
 /// ([`super::PlatformConfig`]), so a change of the default reaches the partner too.
@@ -82,7 +89,12 @@ impl<T: Table> Billing<T> {
     /// `POST /platform/partners`: signs a partner up, with the platform's default catalog and
     /// plans, credit billing off until it connects Stripe. 409 `already_exists` if the id is
     /// taken (the platform chooses partner ids).
-    pub async fn onboard_partner(&self, new: &NewPartner, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+    pub async fn onboard_partner(
+        &self,
+        new: &NewPartner,
+        idem: &IdempotencyKey,
+        respond: Respond<'_, PartnerDetails>,
+    ) -> Result<Reply, OpError> {
         if let Read::Answered(reply) = self.load(idem, &[]).await? {
             return Ok(reply);
         }
@@ -97,16 +109,17 @@ impl<T: Table> Billing<T> {
             created_at: self.clock.now(),
         };
         let billing = PartnerBilling { mode: new.terms.billing_mode, version: 1 };
-        self.insert_partner(&profile, Some(billing), idem).await
+        self.insert_partner(&profile, Some(billing), idem, respond).await
     }
 
     /// Writes a new partner's profile, its index item and (when given) its billing mode, in
-    /// one transaction; answers 201 with the platform's view of it.
+    /// one transaction.
     pub(super) async fn insert_partner(
         &self,
         profile: &PartnerProfile,
         billing: Option<PartnerBilling>,
         idem: &IdempotencyKey,
+        respond: Respond<'_, PartnerDetails>,
     ) -> Result<Reply, OpError> {
         let now = self.clock.now();
         let mut writes = vec![
@@ -120,30 +133,13 @@ impl<T: Table> Billing<T> {
             let item = records::partner_billing_item(&profile.id, b, now);
             writes.push(Write::Put { item, condition: Condition::not_exists(Guard::PartnerNew) });
         }
-        let reply = Reply::new(201, self.partner_view(profile, &billing.unwrap_or_default()));
+        let reply = respond(&self.partner_details(profile.clone(), billing.unwrap_or_default()));
         self.commit(idem, writes, reply, |_| OpError::AlreadyExists("partner")).await
     }
 
-    /// The platform's view: name, status (with the suspension's reason and time), terms (the
-    /// floors in force and whether they are the deployment's default), version, creation time.
-    pub fn partner_view(&self, profile: &PartnerProfile, billing: &PartnerBilling) -> Value {
-        let suspension = match &profile.status {
-            PartnerStatus::Active => Value::Null,
-            PartnerStatus::Suspended { reason, at } => json!({ "reason": reason, "suspended_at": rfc3339(*at) }),
-        };
-        json!({
-            "id": profile.id.as_str(),
-            "name": profile.name,
-            "status": profile.status.as_str(),
-            "suspension": suspension,
-            "terms": {
-                "wholesale_floors": self.floors_of(profile),
-                "default_floors": profile.floors.is_none(),
-                "billing_mode": billing.mode.as_str(),
-            },
-            "version": profile.version,
-            "created_at": rfc3339(profile.created_at),
-        })
+    fn partner_details(&self, profile: PartnerProfile, billing: PartnerBilling) -> PartnerDetails {
+        let floors = self.floors_of(&profile).clone();
+        PartnerDetails { profile, billing, floors }
     }
 
     /// The profile and the billing mode in one read.
@@ -156,13 +152,13 @@ impl<T: Table> Billing<T> {
     }
 
     /// `GET /platform/partners/{id}`.
-    pub async fn platform_partner(&self, p: &PartnerId) -> Result<Value, OpError> {
+    pub async fn platform_partner(&self, p: &PartnerId) -> Result<PartnerDetails, OpError> {
         let (profile, billing) = self.partner_and_billing(p).await?;
-        Ok(self.partner_view(&profile, &billing))
+        Ok(self.partner_details(profile, billing))
     }
 
     /// `GET /platform/partners`: a page of partners in id order (one Query).
-    pub async fn list_partners(&self, page: PageRequest<PartnerCursor>) -> Result<Value, OpError> {
+    pub async fn list_partners(&self, page: PageRequest<PartnerCursor>) -> Result<Page<PartnerRef>, OpError> {
         let start = page.after.as_ref().map(|c| keys::partner_ref(c.partner()).sk);
         let limit = page.limit;
         // One more than asked tells whether another page exists.
@@ -171,12 +167,8 @@ impl<T: Table> Billing<T> {
         let more = items.len() > limit;
         items.truncate(limit);
         let refs = items.iter().map(records::partner_ref_from).collect::<Result<Vec<_>, _>>()?;
-        let next = more.then(|| refs.last().map(|r| PartnerCursor::after(r.id.clone()).encode())).flatten();
-        let data: Vec<Value> = refs
-            .iter()
-            .map(|r| json!({ "id": r.id.as_str(), "name": r.name, "status": r.status, "created_at": rfc3339(r.created_at) }))
-            .collect();
-        Ok(json!({ "data": data, "next_cursor": next }))
+        let next_cursor = more.then(|| refs.last().map(|r| PartnerCursor::after(r.id.clone()).encode())).flatten();
+        Ok(Page { items: refs, next_cursor })
     }
 
     /// `PUT /platform/partners/{id}/terms`: replaces the platform's terms for the partner (its
@@ -189,18 +181,25 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         terms: &PartnerTerms,
         idem: &IdempotencyKey,
+        respond: Respond<'_, PartnerDetails>,
     ) -> Result<Reply, OpError> {
-        self.change_partner(p, idem, |profile, billing| {
+        let change = |profile: &mut PartnerProfile, billing: &mut PartnerBilling| {
             profile.floors = terms.floors.clone();
             billing.mode = terms.billing_mode;
             true
-        })
-        .await
+        };
+        self.change_partner(p, idem, change, respond).await
     }
 
     /// `POST /platform/partners/{id}/suspend`: a partner already suspended stays as it is (the
     /// first reason and time), answered 200.
-    pub async fn suspend_partner(&self, p: &PartnerId, reason: &str, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+    pub async fn suspend_partner(
+        &self,
+        p: &PartnerId,
+        reason: &str,
+        idem: &IdempotencyKey,
+        respond: Respond<'_, PartnerDetails>,
+    ) -> Result<Reply, OpError> {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
             return Err(OpError::invalid(
@@ -209,26 +208,31 @@ impl<T: Table> Billing<T> {
             ));
         }
         let at = self.clock.now();
-        self.change_partner(p, idem, |profile, _| {
+        let change = |profile: &mut PartnerProfile, _: &mut PartnerBilling| {
             if profile.status.is_suspended() {
                 return false;
             }
             profile.status = PartnerStatus::Suspended { reason: reason.to_owned(), at };
             true
-        })
-        .await
+        };
+        self.change_partner(p, idem, change, respond).await
     }
 
     /// `POST /platform/partners/{id}/reinstate`: an active partner stays as it is, answered 200.
-    pub async fn reinstate_partner(&self, p: &PartnerId, idem: &IdempotencyKey) -> Result<Reply, OpError> {
-        self.change_partner(p, idem, |profile, _| {
+    pub async fn reinstate_partner(
+        &self,
+        p: &PartnerId,
+        idem: &IdempotencyKey,
+        respond: Respond<'_, PartnerDetails>,
+    ) -> Result<Reply, OpError> {
+        let change = |profile: &mut PartnerProfile, _: &mut PartnerBilling| {
             if !profile.status.is_suspended() {
                 return false;
             }
             profile.status = PartnerStatus::Active;
             true
-        })
-        .await
+        };
+        self.change_partner(p, idem, change, respond).await
     }
 
     /// Reads the partner, lets `change` edit the platform's part (it answers whether it changed
@@ -239,6 +243,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         idem: &IdempotencyKey,
         change: impl Fn(&mut PartnerProfile, &mut PartnerBilling) -> bool,
+        respond: Respond<'_, PartnerDetails>,
     ) -> Result<Reply, OpError> {
         let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await?);
         // The partner as read with the request, then as it is after each lost race.
@@ -269,7 +274,7 @@ impl<T: Table> Billing<T> {
             } else {
                 vec![Write::Check { key: keys::partner_profile(p), condition: version_is(read.version) }]
             };
-            let reply = Reply::ok(self.partner_view(&profile, &billing));
+            let reply = respond(&self.partner_details(profile, billing));
             match self.commit(idem, writes, reply, |_| OpError::Conflict).await {
                 Err(OpError::Conflict) => current = self.partner_and_billing(p).await?,
                 other => return other,

@@ -20,7 +20,7 @@ use stripe_gateway::ids::{self as stripe_ids, AccountId, CustomerId, OAuthCode};
 
 use super::autotopup::CustomerRead;
 use super::load::{Asker, fresh};
-use super::{Billing, OpError, Reply};
+use super::{Billing, OpError, Reply, Respond};
 
 /// The deployment's Stripe: the gateway (for the functions that call Stripe), the webhook
 /// secrets (for the one that hears from it) and the mode.
@@ -108,6 +108,14 @@ impl WebhookEndpoint {
     }
 }
 
+/// A Checkout Session made and stored: send the payer to `url` until `expires_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckoutCreated {
+    pub checkout: CheckoutRecord,
+    pub url: String,
+    pub expires_at: time::OffsetDateTime,
+}
+
 /// What a workspace pays for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckoutRequest {
@@ -181,6 +189,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         code: &OAuthCode,
         idem: &IdempotencyKey,
+        respond: Respond<'_, StripeConnection>,
     ) -> Result<Reply, OpError> {
         let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_stripe(p)]).await?);
         let payments = self.payments()?;
@@ -227,7 +236,7 @@ impl<T: Table> Billing<T> {
             writes.push(Write::Delete { key: keys::stripe_account(&old.account), condition: Condition::Always });
         }
         tracing::info!(partner = %p, account = %connected.account, livemode = connected.livemode, "Stripe account connected");
-        let reply = Reply::ok(super::stripe_connection_view(&connection));
+        let reply = respond(&connection);
         self.commit(idem, writes, reply, |failed| {
             if failed.contains(Guard::StripeAccountClaim) {
                 OpError::AlreadyExists("Stripe account connected by another partner")
@@ -240,13 +249,14 @@ impl<T: Table> Billing<T> {
 
     /// `POST /workspace/checkout`: a Checkout Session on the partner's connected account for a
     /// top-up option or a number of points at the credit rate, stored as pending with the points
-    /// it promises. Answers `{"id", "url", ...}`: send the customer to `url`.
+    /// it promises: send the customer to its `url`.
     pub async fn create_checkout(
         &self,
         w: &WorkspaceId,
         partner_claim: Option<&PartnerId>,
         request: &CheckoutRequest,
         idem: &IdempotencyKey,
+        respond: Respond<'_, CheckoutCreated>,
     ) -> Result<Reply, OpError> {
         let needed = |p: &PartnerId| {
             vec![
@@ -325,13 +335,13 @@ impl<T: Table> Billing<T> {
         };
         tracing::info!(workspace = %ws.id, checkout = %created.id, %points, amount = %amount.format_major(),
             currency = amount.currency().code(), "checkout created");
-        let reply = Reply::new(201, super::checkout_view(&record, Some(&created.url), created.expires_at));
         let writes = std::iter::once(Write::Put {
             item: records::checkout_item(&record),
             condition: Condition::not_exists(Guard::CheckoutNew),
         })
         .chain(moved)
         .collect();
+        let reply = respond(&CheckoutCreated { checkout: record, url: created.url, expires_at: created.expires_at });
         // The session id is new unless this request's own earlier attempt stored it, and then
         // the idempotency record answers first: a clash there is a bug, not a race. The customer
         // record moved meanwhile (a card saved): the caller tries again.

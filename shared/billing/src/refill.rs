@@ -23,7 +23,7 @@
 
 use std::ops::ControlFlow;
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use domain::{
@@ -304,26 +304,27 @@ pub(super) fn unnamed_refill(event_id: &str, pi: &PaymentIntentObject) -> Webhoo
 }
 
 /// The state both payers' views show; each adds what it buys (`topup_option_id`, `amount`).
-pub(super) fn refill_view(a: &AutoTopup, card_saved: bool, now: OffsetDateTime) -> Map<String, Value> {
-    let view = json!({
-        "enabled": a.enabled,
-        "card_saved": card_saved,
-        "consecutive_failures": a.consecutive_failures,
-        "last_failure": a.last_failure.as_ref().map(|f| json!({ "code": f.code, "at": rfc3339(f.at) })),
-        "next_attempt_after": a.next_attempt_after.map(rfc3339),
-        "disabled_reason": a.disabled_reason,
-        "payment_pending": a.in_flight.as_ref().is_some_and(|f| f.payment_intent.is_some()),
-        "threshold": a.threshold.map(|t| t.to_string()),
-        "monthly_cap": a.monthly_cap.as_ref().map(money_view),
-        "spent_this_month": a.spent_this_month(now).as_ref().map(money_view),
-    });
-    let Value::Object(view) = view else { unreachable!("json! of an object is an object") };
-    view
+/// A refill setting as its payer sees it: the workspace's auto top-up, or the partner wallet's
+/// auto-refill with its amount.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefillState {
+    pub setting: AutoTopup,
+    /// What one refill of the partner wallet buys; none for a workspace (its option says).
+    pub amount: Option<Money>,
+    pub card_saved: bool,
+    /// What the refills charged in the calendar month of `now`, in the cap's currency.
+    pub spent_this_month: Option<Money>,
 }
 
-/// Money in an answer: Stripe's shape, `{"amount_minor": 1000, "currency": "usd"}`.
-pub(super) fn money_view(m: &Money) -> Value {
-    json!({ "amount_minor": m.amount_minor(), "currency": m.currency().code() })
+impl RefillState {
+    pub(super) fn new(setting: &Setting, card_saved: bool, now: OffsetDateTime) -> Self {
+        Self {
+            setting: setting.auto.clone(),
+            amount: setting.amount,
+            card_saved,
+            spent_this_month: setting.auto.spent_this_month(now),
+        }
+    }
 }
 
 impl<T: Table> Billing<T> {
@@ -895,11 +896,11 @@ mod tests {
     }
 
     #[test]
-    fn both_payers_show_money_in_minor_units() {
+    fn a_refill_state_counts_the_month_of_now() {
         let usd = Currency::parse("usd").unwrap();
         let a = AutoTopup { monthly_cap: Some(Money::from_minor(50000, usd).unwrap()), ..AutoTopup::default() };
-        let view = refill_view(&a, true, datetime!(2026-05-01 06:00 UTC));
-        assert_eq!(view["monthly_cap"], json!({ "amount_minor": 50000, "currency": "usd" }));
-        assert_eq!(view["spent_this_month"], json!({ "amount_minor": 0, "currency": "usd" }));
+        let state = RefillState::new(&Setting { auto: a, amount: None }, true, datetime!(2026-05-01 06:00 UTC));
+        assert_eq!(state.spent_this_month, Some(Money::from_minor(0, usd).unwrap()));
+        assert!(state.card_saved);
     }
 }

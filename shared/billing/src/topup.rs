@@ -9,8 +9,6 @@
 //! deletes and puts sized by the old and new lists, for nothing gained.) The rate and its bounds
 //! on one purchase are `PARTNER#p / RATE`; a partner without one simply has none.
 
-use serde_json::{Value, json};
-
 use domain::{
     CreditRateError, CreditRateTerms, PartnerId, PartnerTopupOption, TopupOption, TopupOptionId, TopupOptionList,
     WholesaleFloors, Workspace,
@@ -18,7 +16,7 @@ use domain::{
 use store::{Attr, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
 use super::load::fresh;
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, credit_rate_terms_view, partner_topup_view, topup_offer_view};
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, Respond};
 
 /// Most top-up options a partner may offer. A workspace picks one from a short menu; a longer
 /// list is a mistake, and a bound keeps the list one small item.
@@ -64,6 +62,24 @@ fn invalid_option(i: usize, option: &TopupOption, e: CreditRateError) -> OpError
     }
 }
 
+/// A partner's top-up terms as the partner manages them: its options, its credit rate with its
+/// bounds, and the wholesale floors per point both must stay at or above.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerTopupTerms {
+    pub options: Vec<PartnerTopupOption>,
+    pub credit_rate: Option<CreditRateTerms>,
+    pub floors: domain::WholesaleFloors,
+}
+
+/// What a workspace may pay for points: the options and the rate its partner sells at now, and
+/// whether its partner's credit billing is on (a checkout is refused while it is off).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopupOffers {
+    pub credit_billing: bool,
+    pub options: Vec<PartnerTopupOption>,
+    pub credit_rate: Option<CreditRateTerms>,
+}
+
 impl<T: Table> Billing<T> {
     /// Sets the platform's own figures (the default wholesale floors); [`Billing::new`] starts
     /// from [`PlatformConfig::default`].
@@ -88,15 +104,11 @@ impl<T: Table> Billing<T> {
 
     /// `GET /partner/topup-options`: the options with their ids, the credit rate with its
     /// bounds, and the wholesale floors per point that both must stay at or above.
-    pub async fn partner_topup_options(&self, p: &PartnerId) -> Result<Value, OpError> {
+    pub async fn partner_topup_options(&self, p: &PartnerId) -> Result<PartnerTopupTerms, OpError> {
         let profile = self.partner_profile(p).await?;
         let list = self.topup_options(p).await?;
-        let rate = self.credit_rate(p).await?;
-        Ok(json!({
-            "data": list.options.iter().map(partner_topup_view).collect::<Vec<_>>(),
-            "credit_rate": rate.as_ref().map(credit_rate_terms_view),
-            "wholesale_floors": self.floors_of(&profile),
-        }))
+        let credit_rate = self.credit_rate(p).await?;
+        Ok(PartnerTopupTerms { options: list.options, credit_rate, floors: self.floors_of(&profile).clone() })
     }
 
     /// Replaces the partner's whole list of top-up options. An option sent with the id of one of
@@ -116,6 +128,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         drafts: Vec<TopupOptionDraft>,
         idem: &IdempotencyKey,
+        respond: Respond<'_, [PartnerTopupOption]>,
     ) -> Result<Reply, OpError> {
         let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_topups(p)]).await?);
         if drafts.len() > MAX_TOPUP_OPTIONS {
@@ -140,7 +153,7 @@ impl<T: Table> Billing<T> {
             .zip(drafts.iter())
             .map(|(id, d)| PartnerTopupOption { id, option: d.option.clone() })
             .collect();
-        let reply = Reply::ok(json!({ "data": options.iter().map(partner_topup_view).collect::<Vec<_>>() }));
+        let reply = respond(&options);
         // The list as read with the request, then as it is after each lost race.
         let mut current = super::load::topup_options(&read, p)?;
         let mut attempt = 0;
@@ -190,6 +203,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         terms: &CreditRateTerms,
         idem: &IdempotencyKey,
+        respond: Respond<'_, CreditRateTerms>,
     ) -> Result<Reply, OpError> {
         let read = fresh!(self.load_for_partner(p, idem, &[]).await?);
         let profile = super::load::partner_profile(&read, p)?;
@@ -198,7 +212,7 @@ impl<T: Table> Billing<T> {
             Write::Put { item: records::credit_rate_item(p, terms, self.clock.now()), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
-        self.commit(idem, writes, Reply::ok(credit_rate_terms_view(terms)), |_| OpError::NotFound("partner")).await
+        self.commit(idem, writes, respond(terms), |_| OpError::NotFound("partner")).await
     }
 
     /// `GET /workspace/topup-options`: what the workspace may pay for points, as it sees it
@@ -206,7 +220,7 @@ impl<T: Table> Billing<T> {
     /// harmless, so a partner whose credit billing is off still shows them, with
     /// `"credit_billing": false` to say a checkout would be refused. A rate or an option that
     /// the partner's wholesale floors have since overtaken can't be sold, and is not shown.
-    pub async fn workspace_topup_options(&self, ws: &Workspace) -> Result<Value, OpError> {
+    pub async fn workspace_topup_options(&self, ws: &Workspace) -> Result<TopupOffers, OpError> {
         let profile = self.partner_profile(&ws.partner).await?;
         let floors = self.floors_of(&profile);
         let mut list = self.topup_options(&ws.partner).await?;
@@ -219,11 +233,7 @@ impl<T: Table> Billing<T> {
                 false
             }
         });
-        Ok(json!({
-            "credit_billing": profile.settings.credit_billing,
-            "data": list.options.iter().map(topup_offer_view).collect::<Vec<_>>(),
-            "credit_rate": rate.as_ref().map(credit_rate_terms_view),
-        }))
+        Ok(TopupOffers { credit_billing: profile.settings.credit_billing, options: list.options, credit_rate: rate })
     }
 }
 

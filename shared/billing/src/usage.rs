@@ -26,9 +26,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use domain::{
-    AccessDenied, AccessFacts, Actor, Balance, EntryKind, LedgerEntry, MeterCode, Overdraft, PartnerId, Points,
-    PointsDelta, Rebilling, UsageQuantity, WalletId, WalletMode, WholesaleLine, Workspace, WorkspaceId, check_access,
-    usage_charge,
+    AccessDenied, AccessFacts, Actor, Balance, Currency, EntryKind, LedgerEntry, MeterCode, Overdraft, PartnerId,
+    Points, PointsDelta, Rebilling, UnitRate, UsageQuantity, WalletId, WalletMode, WholesaleLine, Workspace,
+    WorkspaceId, check_access, usage_charge,
 };
 use store::records::{self, Accrual, PartnerBilling};
 use store::table::MAX_TRANSACTION_ACTIONS;
@@ -38,7 +38,7 @@ use store::{
 };
 
 use super::load::fresh;
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, entry_view, replayed};
+use super::{Billing, LedgerPage, MAX_OP_ATTEMPTS, OpError, RefillState, Reply, Respond, replayed};
 
 /// Who the partner's ledger names for a fold.
 pub const FOLD_ACTOR: &str = "usage-fold";
@@ -62,6 +62,42 @@ pub struct UsageEvent {
     pub quantity: UsageQuantity,
     /// The platform's id for this usage: the idempotency key (one event is counted once).
     pub event_id: String,
+}
+
+/// A usage event recorded: what the partner owes the platform for it (in the platform's
+/// currency), and what the workspace was charged if it is re-billed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRecorded {
+    pub event: UsageEvent,
+    pub wholesale: Points,
+    pub currency: Currency,
+    pub workspace_charge: Option<UsageCharge>,
+}
+
+/// A re-billed workspace's charge for a usage event, at its rate for the meter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageCharge {
+    pub rate: UnitRate,
+    pub points: Points,
+    pub entry: LedgerEntry,
+}
+
+/// A partner's billing mode, as the platform set it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillingModeSet {
+    pub partner: PartnerId,
+    pub mode: WalletMode,
+}
+
+/// The partner wallet: its balance (the folded one), mode, auto-refill and a page of its ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerWallet {
+    pub partner: PartnerId,
+    pub currency: Currency,
+    pub balance: Balance,
+    pub mode: WalletMode,
+    pub auto_refill: RefillState,
+    pub ledger: LedgerPage,
 }
 
 /// What one fold run did.
@@ -120,7 +156,11 @@ impl<T: Table> Billing<T> {
     /// charged the wholesale cost (accrued, folded later); a re-billed workspace is charged its
     /// rate in points, and its balance may go below zero. The same event id with another
     /// workspace, meter or quantity is refused.
-    pub async fn record_usage(&self, event: &UsageEvent) -> Result<Reply, OpError> {
+    pub async fn record_usage(
+        &self,
+        event: &UsageEvent,
+        respond: Respond<'_, UsageRecorded>,
+    ) -> Result<Reply, OpError> {
         let printable = event.event_id.bytes().all(|b| b.is_ascii_graphic());
         if event.event_id.is_empty() || event.event_id.len() > EVENT_ID_MAX_LEN || !printable {
             return Err(OpError::invalid("event_id", format!("1 to {EVENT_ID_MAX_LEN} printable ASCII characters")));
@@ -167,17 +207,13 @@ impl<T: Table> Billing<T> {
                 created_at: now,
             };
             let accrue: Vec<Write> = accrual_write(&accrual).into_iter().collect();
-            let base = json!({
-                "event_id": event.event_id,
-                "workspace_id": w.as_str(),
-                "meter": event.meter.as_str(),
-                "quantity": event.quantity.to_string(),
-                "wholesale": { "amount": wholesale.to_string(), "currency": self.meters.currency().code() },
-            });
+            let recorded = |workspace_charge| UsageRecorded {
+                event: event.clone(),
+                wholesale,
+                currency: self.meters.currency(),
+                workspace_charge,
+            };
             let Some(rate) = ws.rebilling.rate(&event.meter) else {
-                let mut body = base;
-                body["rebilled"] = json!(false);
-                body["workspace_charge"] = Value::Null;
                 let writes = accrue
                     .into_iter()
                     .chain([Write::Check {
@@ -185,7 +221,8 @@ impl<T: Table> Billing<T> {
                         condition: Condition::exists(Guard::WorkspaceExists),
                     }])
                     .collect();
-                return self.commit(&idem, writes, Reply::ok(body), |_| OpError::NotFound("workspace")).await;
+                let reply = respond(&recorded(None));
+                return self.commit(&idem, writes, reply, |_| OpError::NotFound("workspace")).await;
             };
             let charged = usage_charge(rate, event.quantity);
             let posting = Posting {
@@ -216,23 +253,15 @@ impl<T: Table> Billing<T> {
                     }])
                     .collect(),
             };
-            let respond = |e: &LedgerEntry| {
-                let mut body = base.clone();
-                body["rebilled"] = json!(true);
-                body["workspace_charge"] = json!({
-                    "rate": rate.to_string(),
-                    "points": charged.to_string(),
-                    "balance": e.balance_after.to_string(),
-                    "ledger_entry": e.id.to_string(),
-                });
-                Reply::ok(body).to_stored()
+            let reply = |e: &LedgerEntry| {
+                respond(&recorded(Some(UsageCharge { rate, points: charged, entry: e.clone() }))).to_stored()
             };
             let state = wallet_state(read.get(&keys::wallet(&wallet)))?;
             let auto_topup = read.get(&keys::workspace_auto_topup(w));
             let auto_topup = auto_topup.map(records::auto_topup_from).transpose()?.unwrap_or_default();
             let mut crossings = vec![low_balance_event(&ws, &auto_topup, &event.event_id)];
             crossings.extend(super::charging::refill_crossing(&wallet, &auto_topup, now));
-            match self.store.post_crossing(posting, state, &crossings, respond).await {
+            match self.store.post_crossing(posting, state, &crossings, reply).await {
                 Ok(Outcome::Applied { response, .. }) => return replayed(response),
                 Ok(Outcome::Replayed { response }) => return replayed(response),
                 Ok(Outcome::KeyReused) => return Err(OpError::KeyReused),
@@ -252,11 +281,12 @@ impl<T: Table> Billing<T> {
         items.try_into().map_err(|_| internal("a batch read answered another number of items"))
     }
 
-    /// `GET /platform/workspaces/{id}/access?meter=`: may the workspace use `meter` now?
+    /// `GET /platform/workspaces/{id}/access?meter=`: may the workspace use `meter` now? `Ok` if
+    /// it may, else the reason it may not.
     /// One `BatchGetItem` of the workspace, its wallet, its partner's wallet, billing mode and
     /// profile (a suspended partner's workspaces may not)
     /// (plus one read of the workspace the first time this instance sees it, for its partner).
-    pub async fn access(&self, w: &WorkspaceId, meter: &MeterCode) -> Result<Value, OpError> {
+    pub async fn access(&self, w: &WorkspaceId, meter: &MeterCode) -> Result<(), OpError> {
         if self.meters.get(meter).is_none() {
             return Err(OpError::invalid("meter", format!("unknown meter {:?}", meter.as_str())));
         }
@@ -287,8 +317,7 @@ impl<T: Table> Billing<T> {
             partner_mode: records::partner_billing_from(billing.as_ref())?.mode,
             partner_balance: wallet_state(partner_wallet.as_ref())?.balance,
         };
-        check_access(facts).map_err(OpError::AccessDenied)?;
-        Ok(json!({ "allowed": true, "workspace_id": w.as_str(), "meter": meter.as_str() }))
+        check_access(facts).map_err(OpError::AccessDenied)
     }
 
     /// `PUT /partner/workspaces/{id}/rebilling`: re-billing on or off, and the rate per meter.
@@ -298,6 +327,7 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         rebilling: Rebilling,
         idem: &IdempotencyKey,
+        respond: Respond<'_, Workspace>,
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_credit_rate(p), keys::workspace_profile(w)];
         let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
@@ -307,7 +337,7 @@ impl<T: Table> Billing<T> {
         let mut ws = super::load::partner_workspace(&read, p, w)?;
         for _ in 0..MAX_OP_ATTEMPTS {
             let updated = Workspace { rebilling: rebilling.clone(), version: ws.version + 1, ..ws.clone() };
-            let reply = Reply::ok(json!({ "workspace_id": w.as_str(), "rebilling": rebilling_view(&rebilling) }));
+            let reply = respond(&updated);
             let writes = vec![Write::Put {
                 item: records::workspace_item(&updated),
                 condition: version_is(Guard::WorkspaceVersion, ws.version),
@@ -345,6 +375,7 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         mode: WalletMode,
         idem: &IdempotencyKey,
+        respond: Respond<'_, BillingModeSet>,
     ) -> Result<Reply, OpError> {
         let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await?);
         super::load::partner_profile(&read, p)?;
@@ -359,7 +390,7 @@ impl<T: Table> Billing<T> {
                 },
                 Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
             ];
-            let reply = Reply::ok(json!({ "partner_id": p.as_str(), "mode": mode.as_str() }));
+            let reply = respond(&BillingModeSet { partner: p.clone(), mode });
             match self
                 .commit(idem, writes, reply, |failed| {
                     if failed.contains(Guard::BillingVersion) {
@@ -386,6 +417,7 @@ impl<T: Table> Billing<T> {
         reason: &str,
         actor: Actor,
         idem: &IdempotencyKey,
+        respond: Respond<'_, LedgerEntry>,
     ) -> Result<Reply, OpError> {
         let wallet = WalletId::Partner(p.clone());
         let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::wallet(&wallet)]).await?);
@@ -413,10 +445,7 @@ impl<T: Table> Billing<T> {
                 condition: Condition::exists(Guard::PartnerExists),
             }],
         };
-        let respond = |e: &LedgerEntry| {
-            Reply::new(201, json!({ "entry": entry_view(e), "balance": e.balance_after.to_string() })).to_stored()
-        };
-        match self.store.post_from(posting, state, respond).await {
+        match self.store.post_from(posting, state, |e| respond(e).to_stored()).await {
             Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => replayed(response),
             Ok(Outcome::KeyReused) => Err(OpError::KeyReused),
             Ok(Outcome::InsufficientBalance { .. }) => Err(internal("an adjustment that may overdraw was refused")),
@@ -432,23 +461,20 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         page: PageRequest<store::LedgerCursor>,
-    ) -> Result<Value, OpError> {
+    ) -> Result<PartnerWallet, OpError> {
         self.partner_settings(p).await?;
         let wallet = WalletId::Partner(p.clone());
         let state = self.store.wallet(&wallet).await?;
         let billing = self.partner_billing(p).await?;
         let page = self.store.ledger(&wallet, page.after.as_ref(), page.limit, Order::Descending).await?;
-        Ok(json!({
-            "partner_id": p.as_str(),
-            "currency": self.meters.currency().code(),
-            "balance": state.balance.to_string(),
-            "mode": billing.mode.as_str(),
-            "auto_refill": self.partner_refill_details(p).await?,
-            "ledger": {
-                "data": page.items.iter().map(entry_view).collect::<Vec<_>>(),
-                "next_cursor": page.next.map(|c| c.encode(&wallet)),
-            },
-        }))
+        Ok(PartnerWallet {
+            partner: p.clone(),
+            currency: self.meters.currency(),
+            balance: state.balance,
+            mode: billing.mode,
+            auto_refill: self.partner_refill_state(p).await?,
+            ledger: LedgerPage { items: page.items, next_cursor: page.next.map(|c| c.encode(&wallet)) },
+        })
     }
 
     /// Folds every shard's accruals into their partners' wallets, batch by batch, until all are
@@ -647,14 +673,6 @@ enum Folded {
     Empty,
     Batch(u32),
     Raced,
-}
-
-/// Re-billing as the API shows it.
-pub fn rebilling_view(r: &Rebilling) -> Value {
-    json!({
-        "enabled": r.enabled,
-        "rates": r.rates.iter().map(|(k, v)| (k.to_string(), json!(v.to_string()))).collect::<serde_json::Map<_, _>>(),
-    })
 }
 
 /// Whether a prepaid partner's wallet still allows purchases (postpaid always does).

@@ -44,7 +44,7 @@ use stripe_gateway::gateway::PaymentStatus;
 use stripe_gateway::ids::AccountId;
 use stripe_gateway::signature;
 
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, WebhookEndpoint};
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, WebhookEndpoint};
 
 /// What an event came to, as the webhook answers it (and logs it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +109,7 @@ impl<T: Table> Billing<T> {
         endpoint: WebhookEndpoint,
         payload: &[u8],
         signature: Option<&str>,
-    ) -> Result<Reply, OpError> {
+    ) -> Result<WebhookOutcome, OpError> {
         let payments = self.payments()?;
         let secrets = payments.webhook_secrets(endpoint)?;
         // The tolerance bounds a replay in real time, so it is checked against the real clock,
@@ -143,7 +143,7 @@ impl<T: Table> Billing<T> {
         };
         let account = event.account.as_ref().map_or("", AccountId::as_str);
         tracing::info!(event = %event.id, r#type = %event.type_, account, outcome = outcome.as_str(), "Stripe event");
-        Ok(Reply::ok(json!({ "received": true, "outcome": outcome.as_str() })))
+        Ok(outcome)
     }
 
     // ---- checkout sessions ----------------------------------------------------------------

@@ -1,12 +1,10 @@
 //! Workspaces: creation, views, add-ons bought or given, points adjusted, plan and usage
 //! changes; every change re-evaluates pause/resume in the same transaction.
 
-use serde_json::{Value, json};
-
 use domain::{
-    Actor, AddonCode, AddonId, AddonStatus, AnchorDay, Cycle, EntryKind, Limits, Overdraft, PartnerId, Plan, PlanId,
-    PointsDelta, Usage, WalletId, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus, check_label, evaluate,
-    prorate, room_for_addon,
+    Actor, AddonCode, AddonId, AddonStatus, AnchorDay, Balance, Cycle, EntryKind, LedgerEntry, Limits, Overdraft,
+    PartnerAddon, PartnerId, Plan, PlanId, Points, PointsDelta, Prorated, Usage, WalletId, Workspace, WorkspaceAddon,
+    WorkspaceId, WorkspaceStatus, check_label, evaluate, prorate, room_for_addon,
 };
 use store::{
     Committed, Condition, Guard, IdempotencyKey, Key, LedgerCursor, Order, Outcome, PageRequest, PartnerLedgerCursor,
@@ -14,10 +12,8 @@ use store::{
 };
 
 use super::load::{Asker, fresh};
-use super::{
-    Billing, MAX_OP_ATTEMPTS, OpError, Reply, WorkspaceDetails, addon_offer_view, cycle_view, entry_view,
-    owned_addon_view, replayed, status_view, workspace_view,
-};
+use super::refill::{RefillState, Setting};
+use super::{Billing, MAX_OP_ATTEMPTS, OpError, Page, Reply, Respond, replayed};
 
 /// What [`Billing::settle_status`] found.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +71,57 @@ pub struct AddonOrder {
     pub actor: Actor,
 }
 
+/// An add-on a workspace holds, with its partner's label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledAddon {
+    pub addon: WorkspaceAddon,
+    pub label: String,
+}
+
+/// A workspace with everything its owner needs at a glance: what its creation answers, and
+/// [`Billing::workspace_details`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceDetails {
+    /// Its status evaluated on its plan as it is now.
+    pub workspace: Workspace,
+    pub cycle: Cycle,
+    pub limits: Limits,
+    pub balance: Balance,
+    /// Add-ons that still count.
+    pub addons: Vec<LabelledAddon>,
+    pub auto_topup: RefillState,
+}
+
+/// A workspace after a change, or as evaluated now: its plan, usage, effective limits and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceState {
+    pub workspace: Workspace,
+    pub limits: Limits,
+}
+
+/// What a workspace may buy (enabled add-ons only), and what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceAddons {
+    pub offers: Vec<PartnerAddon>,
+    pub owned: Vec<LabelledAddon>,
+}
+
+/// A page of a ledger, newest first.
+pub type LedgerPage = Page<LedgerEntry>;
+
+/// An add-on bought or given: what it cost now for the rest of `cycle`, its ledger entry, and
+/// the workspace after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddonAdded {
+    pub addon: LabelledAddon,
+    /// Debited now: the prorated price, or nothing for a partner's free grant.
+    pub charged: Points,
+    pub prorated: Prorated,
+    pub cycle: Cycle,
+    pub entry: LedgerEntry,
+    pub after: WorkspaceState,
+}
+
 fn internal(e: impl std::fmt::Display) -> OpError {
     OpError::Internal(e.to_string())
 }
@@ -89,12 +136,13 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         draft: WorkspaceDraft,
         idem: &IdempotencyKey,
+        respond: Respond<'_, WorkspaceDetails>,
     ) -> Result<Reply, OpError> {
         let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_plan(p, draft.plan)]).await?);
         for _ in 0..MAX_OP_ATTEMPTS {
             let WorkspaceDraft { name, plan, anchor } = draft.clone();
             let new = NewWorkspace { id: WorkspaceId::generate(), name, plan, anchor };
-            match self.insert_workspace(p, new, &read, idem).await {
+            match self.insert_workspace(p, new, &read, idem, respond).await {
                 Err(OpError::AlreadyExists(_)) => continue,
                 done => return done,
             }
@@ -110,10 +158,11 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         new: NewWorkspace,
         idem: &IdempotencyKey,
+        respond: Respond<'_, WorkspaceDetails>,
     ) -> Result<Reply, OpError> {
         let needed = [keys::partner_profile(p), keys::partner_plan(p, new.plan)];
         let read = fresh!(self.load(idem, &needed).await?);
-        self.insert_workspace(p, new, &read, idem).await
+        self.insert_workspace(p, new, &read, idem, respond).await
     }
 
     /// Writes a new workspace of `p` on its plan and the partner's settings, as `read` holds them.
@@ -123,6 +172,7 @@ impl<T: Table> Billing<T> {
         new: NewWorkspace,
         read: &Snapshot,
         idem: &IdempotencyKey,
+        respond: Respond<'_, WorkspaceDetails>,
     ) -> Result<Reply, OpError> {
         let name = check_label(&new.name).map_err(|e| OpError::invalid("name", e))?;
         let now = self.clock.now();
@@ -145,15 +195,6 @@ impl<T: Table> Billing<T> {
             version: 1,
             created_at: now,
         };
-        let details = WorkspaceDetails {
-            workspace: &ws,
-            cycle: &cycle,
-            limits: &plan.limits,
-            balance: Default::default(),
-            addons: vec![],
-            auto_topup: super::auto_topup_view(&Default::default(), false, now),
-        };
-        let reply = Reply::new(201, workspace_view(&details));
         let writes = vec![
             Write::Put { item: records::workspace_item(&ws), condition: Condition::not_exists(Guard::WorkspaceNew) },
             Write::Put {
@@ -166,6 +207,14 @@ impl<T: Table> Billing<T> {
             },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
+        let reply = respond(&WorkspaceDetails {
+            workspace: ws,
+            cycle,
+            limits: plan.limits,
+            balance: Default::default(),
+            addons: vec![],
+            auto_topup: RefillState::new(&Setting { auto: Default::default(), amount: None }, false, now),
+        });
         self.commit(idem, writes, reply, |failed| {
             if failed.contains(Guard::WorkspaceNew) {
                 OpError::AlreadyExists("workspace")
@@ -198,67 +247,47 @@ impl<T: Table> Billing<T> {
     }
 
     /// The workspace as its owner (or its partner) sees it.
-    pub async fn workspace_details(&self, ws: &Workspace) -> Result<Value, OpError> {
+    pub async fn workspace_details(&self, ws: &Workspace) -> Result<WorkspaceDetails, OpError> {
         let plan = self.plan(&ws.partner, ws.plan).await?;
         // Evaluated now, not read back: a plan edited since the last change shows at once.
         let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage).map_err(internal)?;
-        let ws = &Workspace { status, ..ws.clone() };
+        let ws = Workspace { status, ..ws.clone() };
         let balance = self.store.wallet(&WalletId::Workspace(ws.id.clone())).await?.balance;
         let cycle = Cycle::containing(ws.anchor, self.clock.now().date()).map_err(internal)?;
-        let mut labelled = Vec::new();
+        let mut addons = Vec::new();
         for a in &ws.addons {
-            labelled.push((a, self.partner_addon(&ws.partner, a.code).await?.label));
+            addons
+                .push(LabelledAddon { addon: a.clone(), label: self.partner_addon(&ws.partner, a.code).await?.label });
         }
-        Ok(workspace_view(&WorkspaceDetails {
-            workspace: ws,
-            cycle: &cycle,
-            limits: &limits,
-            balance,
-            addons: labelled,
-            auto_topup: self.auto_topup_details(ws).await?,
-        }))
+        let auto_topup = self.auto_topup_state(&ws).await?;
+        Ok(WorkspaceDetails { workspace: ws, cycle, limits, balance, addons, auto_topup })
     }
 
     /// What a workspace may buy (labels and points, never cost prices), and what it holds.
-    pub async fn workspace_addons(&self, ws: &Workspace) -> Result<Value, OpError> {
+    pub async fn workspace_addons(&self, ws: &Workspace) -> Result<WorkspaceAddons, OpError> {
         let offers = self.partner_addons(&ws.partner).await?;
         let label =
             |code: AddonCode| offers.iter().find(|o| o.code == code).map(|o| o.label.clone()).unwrap_or_default();
-        Ok(json!({
-            "available": offers.iter().filter(|o| o.enabled).map(addon_offer_view).collect::<Vec<_>>(),
-            "owned": ws
-                .addons
-                .iter()
-                .map(|a| owned_addon_view(a, &label(a.code)))
-                .collect::<Vec<_>>(),
-        }))
+        let owned = ws.addons.iter().map(|a| LabelledAddon { addon: a.clone(), label: label(a.code) }).collect();
+        Ok(WorkspaceAddons { offers: offers.into_iter().filter(|o| o.enabled).collect(), owned })
     }
 
     /// Effective limits and status, for the platform.
-    pub async fn entitlements(&self, ws: &Workspace) -> Result<Value, OpError> {
+    pub async fn entitlements(&self, ws: &Workspace) -> Result<WorkspaceState, OpError> {
         let plan = self.plan(&ws.partner, ws.plan).await?;
         let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage).map_err(internal)?;
-        let mut v = json!({
-            "workspace_id": ws.id.as_str(),
-            "plan": ws.plan.as_str(),
-            "limits": serde_json::to_value(limits).map_err(internal)?,
-            "usage": serde_json::to_value(ws.usage).map_err(internal)?,
-            "paused": status.is_paused(),
-        });
-        if let (Value::Object(m), Value::Object(s)) = (&mut v, status_view(&status)) {
-            m.extend(s);
-        }
-        Ok(v)
+        Ok(WorkspaceState { workspace: Workspace { status, ..ws.clone() }, limits })
     }
 
     /// A page of a workspace's ledger, newest first.
-    pub async fn workspace_ledger(&self, w: &WorkspaceId, page: PageRequest<LedgerCursor>) -> Result<Value, OpError> {
+    pub async fn workspace_ledger(
+        &self,
+        w: &WorkspaceId,
+        page: PageRequest<LedgerCursor>,
+    ) -> Result<LedgerPage, OpError> {
         let wallet = WalletId::Workspace(w.clone());
         let page = self.store.ledger(&wallet, page.after.as_ref(), page.limit, Order::Descending).await?;
-        Ok(json!({
-            "data": page.items.iter().map(entry_view).collect::<Vec<_>>(),
-            "next_cursor": page.next.map(|c| c.encode(&wallet)),
-        }))
+        Ok(LedgerPage { items: page.items, next_cursor: page.next.map(|c| c.encode(&wallet)) })
     }
 
     /// A page of the partner's ledger across all its workspaces, newest first.
@@ -266,21 +295,10 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         page: PageRequest<PartnerLedgerCursor>,
-    ) -> Result<Value, OpError> {
+    ) -> Result<LedgerPage, OpError> {
         self.partner_settings(p).await?;
         let page = self.store.partner_ledger(p, page.after.as_ref(), page.limit).await?;
-        let data: Vec<Value> = page
-            .items
-            .iter()
-            .map(|e| {
-                let mut v = entry_view(e);
-                if let WalletId::Workspace(w) = &e.id.wallet {
-                    v["workspace_id"] = json!(w.as_str());
-                }
-                v
-            })
-            .collect();
-        Ok(json!({ "data": data, "next_cursor": page.next.map(|c| c.encode(p)) }))
+        Ok(LedgerPage { items: page.items, next_cursor: page.next.map(|c| c.encode(p)) })
     }
 
     /// Buys (or, for a partner, grants) an add-on: the prorated points are debited in ONE
@@ -296,6 +314,7 @@ impl<T: Table> Billing<T> {
         asker: Asker<'_>,
         order: &AddonOrder,
         idem: &IdempotencyKey,
+        respond: Respond<'_, AddonAdded>,
     ) -> Result<Reply, OpError> {
         let wallet = WalletId::Workspace(w.clone());
         let needed = |p: &PartnerId| {
@@ -385,21 +404,15 @@ impl<T: Table> Billing<T> {
                 .chain(super::usage::accrual_write(&accrual))
                 .collect(),
             };
-            let reply = |entry: &domain::LedgerEntry| {
-                Reply::new(
-                    201,
-                    json!({
-                        "addon": owned_addon_view(&addon, &offer.label),
-                        "charged": charged.to_string(),
-                        "full_price": prorated.full_price().to_string(),
-                        "days_remaining": prorated.days_remaining(),
-                        "days_in_cycle": prorated.days_in_cycle(),
-                        "cycle": cycle_view(&cycle),
-                        "balance": entry.balance_after.to_string(),
-                        "ledger_entry": entry.id.to_string(),
-                        "workspace": workspace_status_body(&updated, &limits),
-                    }),
-                )
+            let reply = |entry: &LedgerEntry| {
+                respond(&AddonAdded {
+                    addon: LabelledAddon { addon: addon.clone(), label: offer.label.clone() },
+                    charged,
+                    prorated,
+                    cycle,
+                    entry: entry.clone(),
+                    after: WorkspaceState { workspace: updated.clone(), limits },
+                })
                 .to_stored()
             };
             let state = wallet_state(read.get(&keys::wallet(&wallet)))?;
@@ -426,6 +439,7 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         adjustment: PointsAdjustment,
         idem: &IdempotencyKey,
+        respond: Respond<'_, LedgerEntry>,
     ) -> Result<Reply, OpError> {
         let wallet = WalletId::Workspace(w.clone());
         let needed = [keys::workspace_profile(w), keys::wallet(&wallet)];
@@ -454,9 +468,7 @@ impl<T: Table> Billing<T> {
                 condition: Condition::exists(Guard::WorkspaceExists),
             }],
         };
-        let reply = |e: &domain::LedgerEntry| {
-            Reply::new(201, json!({ "entry": entry_view(e), "balance": e.balance_after.to_string() })).to_stored()
-        };
+        let reply = |e: &LedgerEntry| respond(e).to_stored();
         match self.store.post_from(posting, state, reply).await {
             Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => replayed(response),
             Ok(Outcome::InsufficientBalance { balance }) => {
@@ -476,6 +488,7 @@ impl<T: Table> Billing<T> {
         asker: Asker<'_>,
         id: &AddonId,
         idem: &IdempotencyKey,
+        respond: Respond<'_, LabelledAddon>,
     ) -> Result<Reply, OpError> {
         // The add-on's label is the partner's: its terms for every add-on come in the one read.
         let terms = |p: &PartnerId| AddonCode::ALL.into_iter().map(|code| keys::partner_addon(p, code)).collect();
@@ -488,17 +501,17 @@ impl<T: Table> Billing<T> {
             addon.status = AddonStatus::Cancelling;
             Ok(vec![])
         };
-        let answer = |ws: &Workspace, _: &Limits, read: &Snapshot| {
+        let outcome = |ws: &Workspace, _: &Limits, read: &Snapshot| {
             let addon = ws.addons.iter().find(|a| &a.id == id).expect("the change kept the add-on");
             let label = super::load::partner_addon(read, &ws.partner, addon.code)?.label;
-            Ok(json!({ "addon": owned_addon_view(addon, &label) }))
+            Ok(LabelledAddon { addon: addon.clone(), label })
         };
         let history = |p: &PartnerId| {
             let mut keys: Vec<Key> = terms(p);
             keys.push(keys::workspace_addon(w, id));
             keys
         };
-        self.evolve(w, asker, idem, history, change, answer).await
+        self.evolve(w, asker, idem, history, change, outcome, respond).await
     }
 
     /// The partner removes an add-on now; the workspace is re-evaluated at once.
@@ -508,6 +521,7 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         id: &AddonId,
         idem: &IdempotencyKey,
+        respond: Respond<'_, WorkspaceState>,
     ) -> Result<Reply, OpError> {
         let change = |ws: &mut Workspace, read: &Snapshot| {
             let addon = held_addon(ws, read, id, |status| format!("the add-on is already {status}"))?;
@@ -517,7 +531,7 @@ impl<T: Table> Billing<T> {
             Ok(vec![history_write(w, &ended)])
         };
         let history = |_: &PartnerId| vec![keys::workspace_addon(w, id)];
-        self.evolve(w, Asker::Partner(p), idem, history, change, status_answer).await
+        self.evolve(w, Asker::Partner(p), idem, history, change, state_after, respond).await
     }
 
     pub async fn change_plan(
@@ -526,21 +540,28 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         plan: PlanId,
         idem: &IdempotencyKey,
+        respond: Respond<'_, WorkspaceState>,
     ) -> Result<Reply, OpError> {
         let change = |ws: &mut Workspace, _: &Snapshot| {
             ws.plan = plan;
             Ok(vec![])
         };
-        self.evolve(w, Asker::Partner(p), idem, |_| vec![], change, status_answer).await
+        self.evolve(w, Asker::Partner(p), idem, |_| vec![], change, state_after, respond).await
     }
 
     /// The platform reports what a workspace uses; it pauses or resumes accordingly.
-    pub async fn report_usage(&self, w: &WorkspaceId, usage: Usage, idem: &IdempotencyKey) -> Result<Reply, OpError> {
+    pub async fn report_usage(
+        &self,
+        w: &WorkspaceId,
+        usage: Usage,
+        idem: &IdempotencyKey,
+        respond: Respond<'_, WorkspaceState>,
+    ) -> Result<Reply, OpError> {
         let change = |ws: &mut Workspace, _: &Snapshot| {
             ws.usage = usage;
             Ok(vec![])
         };
-        self.evolve(w, Asker::Platform, idem, |_| vec![], change, status_answer).await
+        self.evolve(w, Asker::Platform, idem, |_| vec![], change, state_after, respond).await
     }
 
     /// Re-evaluates a workspace's stored status from its current plan, add-ons and usage, and
@@ -583,19 +604,21 @@ impl<T: Table> Billing<T> {
 
     /// Applies `change` to the workspace (its plan, usage or add-ons), re-evaluates its status
     /// and writes it all in one transaction conditioned on the workspace's version, answering
-    /// what `answer` makes of the workspace after it; starts over if the workspace moved
+    /// the `outcome` it makes of the workspace after it; starts over if the workspace moved
     /// meanwhile.
     ///
     /// Each attempt reads the workspace (with the add-ons it holds), its partner's plans and
     /// `keys` of its partner with the idempotency record in one `BatchGetItem`.
-    async fn evolve(
+    #[allow(clippy::too_many_arguments)]
+    async fn evolve<O>(
         &self,
         w: &WorkspaceId,
         asker: Asker<'_>,
         idem: &IdempotencyKey,
         keys: impl Fn(&PartnerId) -> Vec<Key>,
         change: impl Fn(&mut Workspace, &Snapshot) -> Result<Vec<Write>, OpError>,
-        answer: impl Fn(&Workspace, &Limits, &Snapshot) -> Result<Value, OpError>,
+        outcome: impl Fn(&Workspace, &Limits, &Snapshot) -> Result<O, OpError>,
+        respond: Respond<'_, O>,
     ) -> Result<Reply, OpError> {
         let needed = |p: &PartnerId| {
             let mut needed: Vec<Key> = PlanId::ALL.iter().map(|id| keys::partner_plan(p, *id)).collect();
@@ -619,7 +642,7 @@ impl<T: Table> Billing<T> {
                     condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(expected)),
                 },
             );
-            let reply = Reply::ok(answer(&ws, &limits, &read)?);
+            let reply = respond(&outcome(&ws, &limits, &read)?);
             match self.store.commit(idem, self.clock.now(), writes, &reply.to_stored()).await {
                 Ok(Committed::Applied) => return Ok(reply),
                 Ok(Committed::Replayed { response }) => return replayed(response),
@@ -657,21 +680,7 @@ pub(super) fn history_write(w: &WorkspaceId, ended: &WorkspaceAddon) -> Write {
     Write::Put { item: records::workspace_addon_item(w, ended), condition: Condition::Always }
 }
 
-/// A change's answer: the workspace's plan, limits, usage and status after it.
-fn status_answer(ws: &Workspace, limits: &Limits, _: &Snapshot) -> Result<Value, OpError> {
-    Ok(json!({ "workspace": workspace_status_body(ws, limits) }))
-}
-
-/// The part of a workspace a change answers with: plan, limits, usage, status.
-fn workspace_status_body(ws: &Workspace, limits: &Limits) -> Value {
-    let mut v = json!({
-        "id": ws.id.as_str(),
-        "plan": ws.plan.as_str(),
-        "limits": serde_json::to_value(limits).expect("limits serialize"),
-        "usage": serde_json::to_value(ws.usage).expect("usage serializes"),
-    });
-    if let (Value::Object(m), Value::Object(s)) = (&mut v, status_view(&ws.status)) {
-        m.extend(s);
-    }
-    v
+/// A change's outcome: the workspace's plan, limits, usage and status after it.
+fn state_after(ws: &Workspace, limits: &Limits, _: &Snapshot) -> Result<WorkspaceState, OpError> {
+    Ok(WorkspaceState { workspace: ws.clone(), limits: *limits })
 }

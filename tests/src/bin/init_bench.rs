@@ -394,12 +394,13 @@ async fn seed(endpoint: &str, stripe: &RunningFake) -> String {
         ..Default::default()
     };
     let replies = [
-        billing.create_partner(&p, &settings, &key("partner")).await,
+        billing.create_partner(&p, &settings, &key("partner"), &api::answers::partner_created).await,
         billing
             .connect_stripe(
                 &p,
                 &OAuthCode::parse(&stripe.issue_oauth_code(None, false).0).expect("a code"),
                 &key("connect"),
+                &api::answers::stripe_connected,
             )
             .await,
         billing
@@ -407,6 +408,7 @@ async fn seed(endpoint: &str, stripe: &RunningFake) -> String {
                 &p,
                 &CreditRateTerms::unbounded(CreditRate::parse("usd", "0.05").expect("a rate")),
                 &key("rate"),
+                &api::answers::credit_rate_set,
             )
             .await,
         billing
@@ -419,6 +421,7 @@ async fn seed(endpoint: &str, stripe: &RunningFake) -> String {
                     anchor: None,
                 },
                 &key("workspace"),
+                &api::answers::workspace_created,
             )
             .await,
     ];

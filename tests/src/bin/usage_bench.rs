@@ -235,9 +235,12 @@ fn rebilled(i: usize) -> bool {
 /// The partner, its credit rate, and `n` funded workspaces, half of them re-billed.
 async fn set_up(billing: &Bench, p: &PartnerId, n: usize) {
     let settings = PartnerSettings { credit_billing: true, ..Default::default() };
-    billing.create_partner(p, &settings, &idem("platform", "create-partner")).await.unwrap();
+    billing
+        .create_partner(p, &settings, &idem("platform", "create-partner"), &api::answers::partner_created)
+        .await
+        .unwrap();
     let terms = CreditRateTerms::parse("usd", PRICE_PER_POINT, None, None).unwrap();
-    billing.put_credit_rate(p, &terms, &idem("partner", "credit-rate")).await.unwrap();
+    billing.put_credit_rate(p, &terms, &idem("partner", "credit-rate"), &api::answers::credit_rate_set).await.unwrap();
     let rates = [(MeterCode::parse(VOICE).unwrap(), UnitRate::parse(REBILL_RATE).unwrap())].into();
     let rebilling = Rebilling { enabled: true, rates };
     for i in 0..n {
@@ -248,16 +251,21 @@ async fn set_up(billing: &Bench, p: &PartnerId, n: usize) {
             plan: PlanId::Starter,
             anchor: Some(AnchorDay::new(1).unwrap()),
         };
-        billing.create_workspace(p, new, &idem("partner", &format!("create-{w}"))).await.unwrap();
+        billing
+            .create_workspace(p, new, &idem("partner", &format!("create-{w}")), &api::answers::workspace_created)
+            .await
+            .unwrap();
         let funding = PointsAdjustment {
             amount: PointsDelta::parse(FUNDING).unwrap(),
             reason: "bench funding".into(),
             allow_negative: false,
             actor: Actor::System("bench".into()),
         };
-        billing.adjust_points(p, &w, funding, &idem("partner", &format!("fund-{w}"))).await.unwrap();
+        let funded = &api::answers::points_adjusted;
+        billing.adjust_points(p, &w, funding, &idem("partner", &format!("fund-{w}")), funded).await.unwrap();
         if rebilled(i) {
-            billing.put_rebilling(p, &w, rebilling.clone(), &idem("partner", &format!("rebill-{w}"))).await.unwrap();
+            let key = idem("partner", &format!("rebill-{w}"));
+            billing.put_rebilling(p, &w, rebilling.clone(), &key, &api::answers::rebilling_set).await.unwrap();
         }
     }
 }
@@ -282,7 +290,7 @@ async fn usage_client(billing: Arc<Bench>, c: usize, workspaces: usize, length: 
         let began = Instant::now();
         let mut attempt = 0;
         let reply = loop {
-            match billing.record_usage(&event).await {
+            match billing.record_usage(&event, &api::answers::usage_recorded).await {
                 Ok(reply) => break reply,
                 // The same event id again: counted once however many times it is sent.
                 Err(OpError::Conflict | OpError::Unavailable(_)) if attempt + 1 < CLIENT_RETRIES => {

@@ -527,7 +527,11 @@ impl<T: Table> Api<T> {
         let id = PartnerId::parse(p).unwrap();
         let settings = PartnerSettings { credit_billing, ..Default::default() };
         let key = IdempotencyKey::new("platform", &format!("create-{p}"), p.as_bytes()).unwrap();
-        let reply = self.billing.create_partner(&id, &settings, &key).await.expect("create the partner");
+        let reply = self
+            .billing
+            .create_partner(&id, &settings, &key, &api::answers::partner_created)
+            .await
+            .expect("create the partner");
         assert_eq!(reply.status, 201);
         self.track(keys::partner_pk(&id));
         let (code, _) = self.stripe.issue_oauth_code(None, false);
@@ -573,7 +577,11 @@ impl<T: Table> Api<T> {
         };
         let key = IdempotencyKey::new(&format!("partner:{p}"), &format!("provision-{w}"), w.as_bytes()).unwrap();
         let id = PartnerId::parse(p).unwrap();
-        let reply = self.billing.create_workspace(&id, new, &key).await.expect("provision the workspace");
+        let reply = self
+            .billing
+            .create_workspace(&id, new, &key, &api::answers::workspace_created)
+            .await
+            .expect("provision the workspace");
         assert_eq!(reply.status, 201, "{}", reply.body);
         self.track(keys::workspace_pk(&WorkspaceId::parse(w).unwrap()));
         reply.body

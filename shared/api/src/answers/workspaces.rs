@@ -1,0 +1,343 @@
+//! What a workspace is shown, and what its changes answer.
+
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+
+use billing::{
+    AddonAdded, LabelledAddon, LedgerPage, RefillState, Reply, UsageRecorded, WorkspaceAddons, WorkspaceDetails,
+    WorkspaceState,
+};
+use domain::{Balance, LedgerEntry, Limits, Money, Points, Usage, Workspace};
+
+use super::{AddonOffer, CycleBody, EntryBody, OwnedAddon, Page, StatusBody, date, instant, optional_instant, reply};
+
+/// `GET /workspace` and `GET /partner/workspaces/{id}`; the 201 of `POST /partner/workspaces`.
+#[derive(Serialize)]
+pub struct WorkspaceBody<'a> {
+    id: &'a str,
+    partner_id: &'a str,
+    name: &'a str,
+    plan: &'static str,
+    cycle: CycleBody,
+    #[serde(serialize_with = "date")]
+    renews_on: Date,
+    limits: &'a Limits,
+    usage: &'a Usage,
+    balance: Balance,
+    addons: Vec<OwnedAddon<'a>>,
+    auto_topup: AutoTopupBody<'a>,
+    #[serde(flatten)]
+    status: StatusBody<'a>,
+}
+
+impl<'a> From<&'a WorkspaceDetails> for WorkspaceBody<'a> {
+    fn from(d: &'a WorkspaceDetails) -> Self {
+        let ws = &d.workspace;
+        Self {
+            id: ws.id.as_str(),
+            partner_id: ws.partner.as_str(),
+            name: &ws.name,
+            plan: ws.plan.as_str(),
+            cycle: (&d.cycle).into(),
+            renews_on: ws.renews_on,
+            limits: &d.limits,
+            usage: &ws.usage,
+            balance: d.balance,
+            addons: d.addons.iter().map(OwnedAddon::from).collect(),
+            auto_topup: AutoTopupBody::from(&d.auto_topup),
+            status: (&ws.status).into(),
+        }
+    }
+}
+
+pub fn workspace_created(d: &WorkspaceDetails) -> Reply {
+    reply(201, &WorkspaceBody::from(d))
+}
+
+/// A refill setting as its payer sees it: what the workspace's auto top-up and the partner
+/// wallet's auto-refill share.
+#[derive(Serialize)]
+struct RefillBody<'a> {
+    enabled: bool,
+    card_saved: bool,
+    consecutive_failures: u32,
+    last_failure: Option<FailureBody<'a>>,
+    #[serde(serialize_with = "optional_instant")]
+    next_attempt_after: Option<OffsetDateTime>,
+    disabled_reason: Option<&'a str>,
+    payment_pending: bool,
+    threshold: Option<Points>,
+    monthly_cap: Option<Money>,
+    spent_this_month: Option<Money>,
+}
+
+#[derive(Serialize)]
+struct FailureBody<'a> {
+    code: &'a str,
+    #[serde(serialize_with = "instant")]
+    at: OffsetDateTime,
+}
+
+impl<'a> From<&'a RefillState> for RefillBody<'a> {
+    fn from(r: &'a RefillState) -> Self {
+        let a = &r.setting;
+        Self {
+            enabled: a.enabled,
+            card_saved: r.card_saved,
+            consecutive_failures: a.consecutive_failures,
+            last_failure: a.last_failure.as_ref().map(|f| FailureBody { code: &f.code, at: f.at }),
+            next_attempt_after: a.next_attempt_after,
+            disabled_reason: a.disabled_reason.as_deref(),
+            payment_pending: a.in_flight.as_ref().is_some_and(|f| f.payment_intent.is_some()),
+            threshold: a.threshold,
+            monthly_cap: a.monthly_cap,
+            spent_this_month: r.spent_this_month,
+        }
+    }
+}
+
+/// A workspace's auto top-up: the refill and the top-up option it buys.
+#[derive(Serialize)]
+pub struct AutoTopupBody<'a> {
+    #[serde(flatten)]
+    refill: RefillBody<'a>,
+    topup_option_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a RefillState> for AutoTopupBody<'a> {
+    fn from(r: &'a RefillState) -> Self {
+        Self { refill: r.into(), topup_option_id: r.setting.option.as_ref().map(|o| o.as_str()) }
+    }
+}
+
+pub fn auto_topup_set(r: &RefillState) -> Reply {
+    reply(200, &AutoTopupBody::from(r))
+}
+
+/// The partner wallet's auto-refill: the refill and what one refill buys.
+#[derive(Serialize)]
+pub struct AutoRefillBody<'a> {
+    #[serde(flatten)]
+    refill: RefillBody<'a>,
+    amount: Option<Money>,
+}
+
+impl<'a> From<&'a RefillState> for AutoRefillBody<'a> {
+    fn from(r: &'a RefillState) -> Self {
+        Self { refill: r.into(), amount: r.amount }
+    }
+}
+
+pub fn auto_refill_set(r: &RefillState) -> Reply {
+    reply(200, &AutoRefillBody::from(r))
+}
+
+/// `GET /workspace/addons`: what the workspace may buy, and what it holds.
+#[derive(Serialize)]
+pub struct WorkspaceAddonsBody<'a> {
+    available: Vec<AddonOffer<'a>>,
+    owned: Vec<OwnedAddon<'a>>,
+}
+
+impl<'a> From<&'a WorkspaceAddons> for WorkspaceAddonsBody<'a> {
+    fn from(a: &'a WorkspaceAddons) -> Self {
+        Self {
+            available: a.offers.iter().map(AddonOffer::from).collect(),
+            owned: a.owned.iter().map(OwnedAddon::from).collect(),
+        }
+    }
+}
+
+/// A workspace after a change: its plan, limits, usage and status.
+#[derive(Serialize)]
+pub struct WorkspaceStateBody<'a> {
+    id: &'a str,
+    plan: &'static str,
+    limits: &'a Limits,
+    usage: &'a Usage,
+    #[serde(flatten)]
+    status: StatusBody<'a>,
+}
+
+impl<'a> From<&'a WorkspaceState> for WorkspaceStateBody<'a> {
+    fn from(s: &'a WorkspaceState) -> Self {
+        let ws: &Workspace = &s.workspace;
+        Self {
+            id: ws.id.as_str(),
+            plan: ws.plan.as_str(),
+            limits: &s.limits,
+            usage: &ws.usage,
+            status: (&ws.status).into(),
+        }
+    }
+}
+
+/// `{"workspace": {...}}`: what a change of plan, usage counts or add-ons answers.
+#[derive(Serialize)]
+struct Changed<'a> {
+    workspace: WorkspaceStateBody<'a>,
+}
+
+pub fn workspace_changed(s: &WorkspaceState) -> Reply {
+    reply(200, &Changed { workspace: s.into() })
+}
+
+/// `GET /platform/workspaces/{id}/entitlements`.
+#[derive(Serialize)]
+pub struct EntitlementsBody<'a> {
+    workspace_id: &'a str,
+    plan: &'static str,
+    limits: &'a Limits,
+    usage: &'a Usage,
+    paused: bool,
+    #[serde(flatten)]
+    status: StatusBody<'a>,
+}
+
+impl<'a> From<&'a WorkspaceState> for EntitlementsBody<'a> {
+    fn from(s: &'a WorkspaceState) -> Self {
+        let ws = &s.workspace;
+        Self {
+            workspace_id: ws.id.as_str(),
+            plan: ws.plan.as_str(),
+            limits: &s.limits,
+            usage: &ws.usage,
+            paused: ws.status.is_paused(),
+            status: (&ws.status).into(),
+        }
+    }
+}
+
+/// `POST /workspace/addons` and the partner's grant.
+#[derive(Serialize)]
+struct AddonAddedBody<'a> {
+    addon: OwnedAddon<'a>,
+    charged: Points,
+    full_price: Points,
+    days_remaining: u32,
+    days_in_cycle: u32,
+    cycle: CycleBody,
+    balance: Balance,
+    ledger_entry: String,
+    workspace: WorkspaceStateBody<'a>,
+}
+
+pub fn addon_added(a: &AddonAdded) -> Reply {
+    reply(
+        201,
+        &AddonAddedBody {
+            addon: (&a.addon).into(),
+            charged: a.charged,
+            full_price: a.prorated.full_price(),
+            days_remaining: a.prorated.days_remaining(),
+            days_in_cycle: a.prorated.days_in_cycle(),
+            cycle: (&a.cycle).into(),
+            balance: a.entry.balance_after,
+            ledger_entry: a.entry.id.to_string(),
+            workspace: (&a.after).into(),
+        },
+    )
+}
+
+/// `{"addon": {...}}`: an add-on the workspace cancelled.
+#[derive(Serialize)]
+struct AddonBody<'a> {
+    addon: OwnedAddon<'a>,
+}
+
+pub fn addon_cancelled(a: &LabelledAddon) -> Reply {
+    reply(200, &AddonBody { addon: a.into() })
+}
+
+/// A change of points by hand (a partner's to a workspace, the platform's to a partner wallet):
+/// the entry and the balance after it.
+#[derive(Serialize)]
+struct Adjusted<'a> {
+    entry: EntryBody<'a>,
+    balance: Balance,
+}
+
+pub fn points_adjusted(e: &LedgerEntry) -> Reply {
+    reply(201, &Adjusted { entry: EntryBody::new(e), balance: e.balance_after })
+}
+
+/// A page of one wallet's ledger.
+pub fn ledger_page(page: &LedgerPage) -> Page<EntryBody<'_>> {
+    Page::of(page, EntryBody::new)
+}
+
+/// A page of a partner's ledger across its workspaces: each entry names its workspace.
+pub fn partner_ledger_page(page: &LedgerPage) -> Page<EntryBody<'_>> {
+    Page::of(page, EntryBody::naming_workspace)
+}
+
+/// `POST /platform/usage`.
+#[derive(Serialize)]
+struct UsageBody<'a> {
+    event_id: &'a str,
+    workspace_id: &'a str,
+    meter: &'a str,
+    quantity: domain::UsageQuantity,
+    wholesale: Wholesale,
+    rebilled: bool,
+    workspace_charge: Option<UsageChargeBody>,
+}
+
+#[derive(Serialize)]
+struct Wholesale {
+    amount: Points,
+    currency: &'static str,
+}
+
+#[derive(Serialize)]
+struct UsageChargeBody {
+    rate: domain::UnitRate,
+    points: Points,
+    balance: Balance,
+    ledger_entry: String,
+}
+
+pub fn usage_recorded(u: &UsageRecorded) -> Reply {
+    let e = &u.event;
+    let charge = u.workspace_charge.as_ref().map(|c| UsageChargeBody {
+        rate: c.rate,
+        points: c.points,
+        balance: c.entry.balance_after,
+        ledger_entry: c.entry.id.to_string(),
+    });
+    let body = UsageBody {
+        event_id: &e.event_id,
+        workspace_id: e.workspace_id.as_str(),
+        meter: e.meter.as_str(),
+        quantity: e.quantity,
+        wholesale: Wholesale { amount: u.wholesale, currency: u.currency.code() },
+        rebilled: charge.is_some(),
+        workspace_charge: charge,
+    };
+    reply(200, &body)
+}
+
+/// `GET /platform/workspaces/{id}/access?meter=`: the answer when the workspace may.
+#[derive(Serialize)]
+pub struct AccessBody<'a> {
+    allowed: bool,
+    workspace_id: &'a str,
+    meter: &'a str,
+}
+
+impl<'a> AccessBody<'a> {
+    pub fn allowed(workspace: &'a domain::WorkspaceId, meter: &'a domain::MeterCode) -> Self {
+        Self { allowed: true, workspace_id: workspace.as_str(), meter: meter.as_str() }
+    }
+}
+
+/// `PUT /partner/workspaces/{id}/rebilling`.
+#[derive(Serialize)]
+struct RebillingBody<'a> {
+    workspace_id: &'a str,
+    rebilling: &'a domain::Rebilling,
+}
+
+pub fn rebilling_set(ws: &Workspace) -> Reply {
+    reply(200, &RebillingBody { workspace_id: ws.id.as_str(), rebilling: &ws.rebilling })
+}
