@@ -8,7 +8,7 @@
 //! left as it is, and points go only to a wallet that has never changed.
 
 use api::answers;
-use billing::{Billing, NewWorkspace, OpError, PartnerTerms, PointsAdjustment, TopupOptionDraft};
+use billing::{Billing, Mutation, NewWorkspace, OpError, PartnerTerms, PointsAdjustment, TopupOptionDraft};
 use domain::{
     Actor, AnchorDay, CreditRate, CreditRateTerms, Currency, Money, PartnerId, PartnerSettings, PlanId, Points,
     PointsDelta, TopupOption, WalletId, WalletMode, WholesaleFloors, WorkspaceId,
@@ -69,7 +69,10 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
     // Credit billing goes on once the account is connected (as a partner does it).
     let created = PartnerSettings { credit_billing: false, ..settings.clone() };
     // The key binds only the partner id: a restart on another port keeps the first settings.
-    match billing.create_partner(&p, &created, &key("partner", DEMO_PARTNER), &answers::partner_created).await {
+    match billing
+        .create_partner(&p, &created, Mutation::new(&key("partner", DEMO_PARTNER), &answers::partner_created))
+        .await
+    {
         Ok(_) | Err(OpError::AlreadyExists(_)) => {}
         Err(e) => return Err(fail(DEMO_PARTNER)(e)),
     }
@@ -78,19 +81,19 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
         billing_mode: WalletMode::Postpaid,
     };
     billing
-        .put_partner_terms(&p, &terms, &key("terms", DEMO_PARTNER), &answers::partner_changed)
+        .put_partner_terms(&p, &terms, Mutation::new(&key("terms", DEMO_PARTNER), &answers::partner_changed))
         .await
         .map_err(fail("the partner's terms"))?;
     if billing.stripe_connection(&p).await.map_err(fail("the Stripe connection"))?.is_none() {
         let (code, _) = stripe.issue_oauth_code(Some(DEMO_ACCOUNT), false);
         let code = OAuthCode::parse(&code).expect("the fake issues Stripe-shaped codes");
         billing
-            .connect_stripe(&p, &code, &key("connect", DEMO_ACCOUNT), &answers::stripe_connected)
+            .connect_stripe(&p, &code, Mutation::new(&key("connect", DEMO_ACCOUNT), &answers::stripe_connected))
             .await
             .map_err(fail("the Stripe connection"))?;
     }
     billing
-        .put_partner_settings(&p, &settings, &key("settings", DEMO_PARTNER), &answers::settings_set)
+        .put_partner_settings(&p, &settings, Mutation::new(&key("settings", DEMO_PARTNER), &answers::settings_set))
         .await
         .map_err(fail("the settings"))?;
     let options = DEMO_TOPUP_OPTIONS
@@ -103,12 +106,12 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
         })
         .collect();
     billing
-        .put_topup_options(&p, options, &key("topups", DEMO_PARTNER), &answers::topup_options_set)
+        .put_topup_options(&p, options, Mutation::new(&key("topups", DEMO_PARTNER), &answers::topup_options_set))
         .await
         .map_err(fail("the top-up options"))?;
     let rate = CreditRateTerms::unbounded(CreditRate::parse("USD", DEMO_PRICE_PER_POINT).expect("a valid rate"));
     billing
-        .put_credit_rate(&p, &rate, &key("rate", DEMO_PARTNER), &answers::credit_rate_set)
+        .put_credit_rate(&p, &rate, Mutation::new(&key("rate", DEMO_PARTNER), &answers::credit_rate_set))
         .await
         .map_err(fail("the credit rate"))?;
     for (id, name, plan, points) in DEMO_WORKSPACES {
@@ -116,7 +119,9 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
         // Cycles on calendar months, so a purchase shows a proration anyone can check by hand.
         let anchor = Some(AnchorDay::new(1).expect("1 is a day of every month"));
         let new = NewWorkspace { id: w.clone(), name: name.to_owned(), plan, anchor };
-        match billing.create_workspace(&p, new, &key(&format!("workspace:{id}"), id), &answers::workspace_created).await
+        match billing
+            .create_workspace(&p, new, Mutation::new(&key(&format!("workspace:{id}"), id), &answers::workspace_created))
+            .await
         {
             Ok(_) | Err(OpError::AlreadyExists(_)) => {}
             Err(e) => return Err(fail(id)(e)),
@@ -132,7 +137,10 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
             actor: Actor::System(SEED_ACTOR.into()),
         };
         let key = key(&format!("points:{id}"), id);
-        billing.adjust_points(&p, &w, adjustment, &key, &answers::points_adjusted).await.map_err(fail(id))?;
+        billing
+            .adjust_points(&p, &w, adjustment, Mutation::new(&key, &answers::points_adjusted))
+            .await
+            .map_err(fail(id))?;
     }
     Ok(())
 }

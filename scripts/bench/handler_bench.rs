@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use billing::{Billing, NewWorkspace, Payments};
+use billing::{Billing, Mutation, NewWorkspace, Payments};
 use domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WorkspaceId};
 use integration_tests::CountingTable;
 use lambda_http::{Body, Request, Response};
@@ -306,7 +306,7 @@ impl<'f, T: Table> Bench<'f, T> {
         let settings = PartnerSettings { credit_billing: true, ..Default::default() };
         let key = IdempotencyKey::new("platform", "create-bench", P.as_bytes()).unwrap();
         self.billing
-            .create_partner(&id, &settings, &key, &api::answers::partner_created)
+            .create_partner(&id, &settings, Mutation::new(&key, &api::answers::partner_created))
             .await
             .expect("create the partner");
         let (code, _) = self.stripe.issue_oauth_code(None, false);
@@ -349,7 +349,7 @@ impl<'f, T: Table> Bench<'f, T> {
         let p = PartnerId::parse(P).unwrap();
         let reply = self
             .billing
-            .create_workspace(&p, new, &key, &api::answers::workspace_created)
+            .create_workspace(&p, new, Mutation::new(&key, &api::answers::workspace_created))
             .await
             .expect("provision a workspace");
         assert_eq!(reply.status, 201, "{}", reply.body);

@@ -2,7 +2,7 @@
 //! with a reason; the ledger entry names who did it.
 
 use api::{ApiError, Caller, partner_scope};
-use billing::{Billing, PointsAdjustment};
+use billing::{Billing, Mutation, PointsAdjustment};
 use domain::{PRICE_DP, PointsDelta, WorkspaceId};
 use lambda_http::Request;
 use serde::Deserialize;
@@ -40,5 +40,7 @@ async fn adjust<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) 
         allow_negative: body.allow_negative,
         actor: caller.actor(),
     };
-    Ok(api::reply(billing.adjust_points(p, &w, adjustment, &idem, &api::answers::points_adjusted).await?))
+    Ok(api::reply(
+        billing.adjust_points(p, &w, adjustment, Mutation::new(&idem, &api::answers::points_adjusted)).await?,
+    ))
 }

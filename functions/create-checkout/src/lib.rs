@@ -3,7 +3,7 @@
 //! partner's connected account. The points arrive through the webhook once Stripe says paid.
 
 use api::{ApiError, Caller, workspace_scope};
-use billing::{Billing, CheckoutRequest};
+use billing::{Billing, CheckoutRequest, Mutation};
 use domain::{Points, TopupOptionId};
 use lambda_http::Request;
 use serde::Deserialize;
@@ -34,5 +34,5 @@ async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request
         (None, None) => return Err(ApiError::invalid("topup_option_id", "give topup_option_id or points")),
     };
     let created = &api::answers::checkout_created;
-    Ok(api::reply(billing.create_checkout(w, caller.partner.as_ref(), &request, &idem, created).await?))
+    Ok(api::reply(billing.create_checkout(w, caller.partner.as_ref(), &request, Mutation::new(&idem, created)).await?))
 }

@@ -8,7 +8,7 @@ use lambda_http::Request;
 use std::collections::BTreeMap;
 
 use api::{ApiError, Caller, PLATFORM_SCOPE, answers};
-use billing::{Billing, NewPartner, PartnerTerms, UsageEvent};
+use billing::{Billing, Mutation, NewPartner, PartnerTerms, UsageEvent};
 use domain::{MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WholesaleFloors, WorkspaceId};
 use serde::Deserialize;
 use store::{PartnerCursor, Table};
@@ -47,7 +47,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 None => PartnerTerms { floors: None, billing_mode: WalletMode::Postpaid },
             };
             let new = NewPartner { id, name: body.name, terms };
-            Ok(api::reply(billing.onboard_partner(&new, &idem, &answers::partner_created).await?))
+            Ok(api::reply(billing.onboard_partner(&new, Mutation::new(&idem, &answers::partner_created)).await?))
         }
         "GET /platform/partners" => {
             let page = api::page_request(req, PartnerCursor::decode)?;
@@ -65,18 +65,20 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 return Err(ApiError::invalid("billing_mode", "required: \"prepaid\" or \"postpaid\""));
             }
             let t = terms(body, "")?;
-            Ok(api::reply(billing.put_partner_terms(&p, &t, &idem, &answers::partner_changed).await?))
+            Ok(api::reply(billing.put_partner_terms(&p, &t, Mutation::new(&idem, &answers::partner_changed)).await?))
         }
         "POST /platform/partners/{id}/suspend" => {
             let p = partner_id(req)?;
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
             let body: Suspend = api::json_body(req)?;
-            Ok(api::reply(billing.suspend_partner(&p, &body.reason, &idem, &answers::partner_changed).await?))
+            Ok(api::reply(
+                billing.suspend_partner(&p, &body.reason, Mutation::new(&idem, &answers::partner_changed)).await?,
+            ))
         }
         "POST /platform/partners/{id}/reinstate" => {
             let p = partner_id(req)?;
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
-            Ok(api::reply(billing.reinstate_partner(&p, &idem, &answers::partner_changed).await?))
+            Ok(api::reply(billing.reinstate_partner(&p, Mutation::new(&idem, &answers::partner_changed)).await?))
         }
         "PUT /platform/partners/{id}/billing" => {
             let p = partner_id(req)?;
@@ -84,7 +86,9 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let body: BillingBody = api::json_body(req)?;
             let mode = WalletMode::parse(&body.mode)
                 .ok_or_else(|| ApiError::invalid("mode", "must be \"prepaid\" or \"postpaid\""))?;
-            Ok(api::reply(billing.put_partner_billing(&p, mode, &idem, &answers::billing_mode_set).await?))
+            Ok(api::reply(
+                billing.put_partner_billing(&p, mode, Mutation::new(&idem, &answers::billing_mode_set)).await?,
+            ))
         }
         "POST /platform/partners/{id}/wallet/adjustments" => {
             let p = partner_id(req)?;
@@ -95,7 +99,15 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             }
             let adjusted = &answers::points_adjusted;
             Ok(api::reply(
-                billing.adjust_partner_wallet(&p, body.amount, &body.reason, caller.actor(), &idem, adjusted).await?,
+                billing
+                    .adjust_partner_wallet(
+                        &p,
+                        body.amount,
+                        &body.reason,
+                        caller.actor(),
+                        Mutation::new(&idem, adjusted),
+                    )
+                    .await?,
             ))
         }
         _ => {
@@ -104,7 +116,9 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 "PUT /platform/workspaces/{id}/usage-counts" => {
                     let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
                     let usage: Usage = api::json_body(req)?;
-                    Ok(api::reply(billing.report_usage(&w, usage, &idem, &answers::workspace_changed).await?))
+                    Ok(api::reply(
+                        billing.report_usage(&w, usage, Mutation::new(&idem, &answers::workspace_changed)).await?,
+                    ))
                 }
                 "GET /platform/workspaces/{id}/access" => {
                     let meter = api::query_param(req, "meter")

@@ -2,7 +2,7 @@
 //! the cycle end; its partner adds one (free unless `charge_points`) or removes one now.
 
 use api::{ApiError, Caller, answers, partner_scope, workspace_scope};
-use billing::{AddonOrder, Asker, Billing};
+use billing::{AddonOrder, Asker, Billing, Mutation};
 use domain::{AddonCode, AddonId, WorkspaceId, check_quantity};
 use lambda_http::Request;
 use serde::Deserialize;
@@ -53,7 +53,14 @@ async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> 
     let (code, quantity) = order(&body.addon, body.quantity)?;
     let order = AddonOrder { code, quantity, by_partner: false, charge: true, actor: caller.actor() };
     Ok(api::reply(
-        billing.add_addon(w, Asker::Workspace(caller.partner.as_ref()), &order, &idem, &answers::addon_added).await?,
+        billing
+            .add_addon(
+                w,
+                Asker::Workspace(caller.partner.as_ref()),
+                &order,
+                Mutation::new(&idem, &answers::addon_added),
+            )
+            .await?,
     ))
 }
 
@@ -63,7 +70,12 @@ async fn cancel<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) 
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
     Ok(api::reply(
         billing
-            .cancel_addon(w, Asker::Workspace(caller.partner.as_ref()), &id, &idem, &answers::addon_cancelled)
+            .cancel_addon(
+                w,
+                Asker::Workspace(caller.partner.as_ref()),
+                &id,
+                Mutation::new(&idem, &answers::addon_cancelled),
+            )
             .await?,
     ))
 }
@@ -76,7 +88,7 @@ async fn partner_add<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Requ
     let body: PartnerAdd = api::json_body(req)?;
     let (code, quantity) = order(&body.addon, body.quantity)?;
     let order = AddonOrder { code, quantity, by_partner: true, charge: body.charge_points, actor: caller.actor() };
-    Ok(api::reply(billing.add_addon(&w, Asker::Partner(p), &order, &idem, &answers::addon_added).await?))
+    Ok(api::reply(billing.add_addon(&w, Asker::Partner(p), &order, Mutation::new(&idem, &answers::addon_added)).await?))
 }
 
 async fn partner_remove<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
@@ -85,5 +97,5 @@ async fn partner_remove<T: Table>(billing: &Billing<T>, caller: &Caller, req: &R
     let w = workspace_id(req)?;
     let id = addon_id(req)?;
     let idem = api::idempotency_key(req, &partner_scope(p))?;
-    Ok(api::reply(billing.remove_addon(p, &w, &id, &idem, &answers::workspace_changed).await?))
+    Ok(api::reply(billing.remove_addon(p, &w, &id, Mutation::new(&idem, &answers::workspace_changed)).await?))
 }

@@ -128,7 +128,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use billing::{AddonOrder, NewWorkspace, PointsAdjustment};
+    use billing::{AddonOrder, Mutation, NewWorkspace, PointsAdjustment};
     use domain::{
         Actor, AddonCode, AnchorDay, FixedClock, PartnerId, PartnerSettings, Plan, PlanId, PointsDelta, Usage,
         WalletId, WorkspaceId,
@@ -222,7 +222,10 @@ mod tests {
             grace_days: 3,
             default_rebilling: Default::default(),
         };
-        billing.create_partner(&p, &settings, &key("partner"), &api::answers::partner_created).await.unwrap();
+        billing
+            .create_partner(&p, &settings, Mutation::new(&key("partner"), &api::answers::partner_created))
+            .await
+            .unwrap();
         let w = WorkspaceId::parse(W).unwrap();
         let new = NewWorkspace {
             id: w.clone(),
@@ -230,14 +233,20 @@ mod tests {
             plan: PlanId::Starter,
             anchor: Some(AnchorDay::new(1).unwrap()),
         };
-        billing.create_workspace(&p, new, &key("workspace"), &api::answers::workspace_created).await.unwrap();
+        billing
+            .create_workspace(&p, new, Mutation::new(&key("workspace"), &api::answers::workspace_created))
+            .await
+            .unwrap();
         let points = PointsAdjustment {
             amount: PointsDelta::parse("100").unwrap(),
             reason: "test points".into(),
             allow_negative: false,
             actor: Actor::System("test".into()),
         };
-        billing.adjust_points(&p, &w, points, &key("points"), &api::answers::points_adjusted).await.unwrap();
+        billing
+            .adjust_points(&p, &w, points, Mutation::new(&key("points"), &api::answers::points_adjusted))
+            .await
+            .unwrap();
         let order = AddonOrder {
             code: AddonCode::ExtraBot,
             quantity: 1,
@@ -246,7 +255,10 @@ mod tests {
             actor: Actor::User("admin".into()),
         };
         let added = &api::answers::addon_added;
-        billing.add_addon(&w, billing::Asker::Workspace(None), &order, &key("addon"), added).await.unwrap();
+        billing
+            .add_addon(&w, billing::Asker::Workspace(None), &order, Mutation::new(&key("addon"), added))
+            .await
+            .unwrap();
         (billing, clock)
     }
 
@@ -306,11 +318,15 @@ mod tests {
         let w = WorkspaceId::parse(W).unwrap();
         // Two bots: the starter plan's one and the extra bot.
         let usage = Usage { bots: 2, members: 1, bot_users: 0 };
-        billing.report_usage(&w, usage, &key("usage"), &api::answers::workspace_changed).await.unwrap();
+        billing.report_usage(&w, usage, Mutation::new(&key("usage"), &api::answers::workspace_changed)).await.unwrap();
         let mut plan = Plan::default_for(PlanId::Starter);
         plan.limits.bots = 0;
         billing
-            .put_plan(&PartnerId::parse("partner-1").unwrap(), &plan, &key("plan"), &api::answers::plan_set)
+            .put_plan(
+                &PartnerId::parse("partner-1").unwrap(),
+                &plan,
+                Mutation::new(&key("plan"), &api::answers::plan_set),
+            )
             .await
             .unwrap();
         assert!(!billing.workspace(&w).await.unwrap().status.is_paused(), "the edit leaves the status to the pass");

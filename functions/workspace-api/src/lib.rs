@@ -4,7 +4,7 @@
 //! top-up.
 
 use api::{ApiError, Caller, answers, workspace_scope};
-use billing::{AutoTopupTerms, Billing};
+use billing::{AutoTopupTerms, Billing, Mutation};
 use domain::{Points, TopupOptionId, WalletId};
 use lambda_http::Request;
 use serde::Deserialize;
@@ -36,7 +36,9 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             threshold: body.threshold,
             monthly_cap_minor: body.monthly_cap_minor,
         };
-        let reply = billing.put_auto_topup(w, caller.partner.as_ref(), terms, &idem, &answers::auto_topup_set).await?;
+        let reply = billing
+            .put_auto_topup(w, caller.partner.as_ref(), terms, Mutation::new(&idem, &answers::auto_topup_set))
+            .await?;
         return Ok(api::reply(reply));
     }
     let w = caller.workspace_reader()?;

@@ -8,13 +8,13 @@
 
 use domain::{AutoTopup, Money, PartnerId, Points, TopupOptionId, Workspace, WorkspaceId};
 use store::records::StripeCustomer;
-use store::{Attr, Condition, Guard, IdempotencyKey, Item, Table, Write, keys, records};
+use store::{Attr, Condition, Guard, Item, Table, Write, keys, records};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
 use super::load::{Asker, fresh};
 use super::refill::{Card, Offer, Payer, RefillState, Setting, named_refill, unnamed_refill};
-use super::{Billing, OpError, Reply, Respond, WebhookOutcome};
+use super::{Billing, Mutation, OpError, Replied, WebhookOutcome};
 
 /// Who the ledger names for a top-up the renewal charged.
 pub const AUTO_TOPUP_ACTOR: &str = "auto-topup";
@@ -87,9 +87,8 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         partner_claim: Option<&PartnerId>,
         terms: AutoTopupTerms,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, RefillState>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, RefillState>,
+    ) -> Replied {
         let needed = |p: &PartnerId| {
             vec![
                 keys::workspace_auto_topup(w),
@@ -98,7 +97,7 @@ impl<T: Table> Billing<T> {
                 keys::partner_stripe(p),
             ]
         };
-        let (ws, read) = fresh!(self.load_workspace_change(w, Asker::Workspace(partner_claim), idem, needed).await?);
+        let (ws, read) = fresh!(self.load_workspace_change(w, Asker::Workspace(partner_claim), m.key(), needed).await?);
         let current = read.get(&keys::workspace_auto_topup(w)).map(records::auto_topup_from).transpose()?;
         let current = current.unwrap_or_default();
         let card = match self.usable(super::load::connection(&read, &ws.partner)?) {
@@ -151,9 +150,9 @@ impl<T: Table> Billing<T> {
         };
         let read = Setting { auto: current, amount: None };
         let next = read.next(next);
-        let reply = respond(&RefillState::new(&next, card.is_some(), self.clock.now()));
+        let reply = m.answer(&RefillState::new(&next, card.is_some(), self.clock.now()));
         let writes = vec![read.replaced_by(Payer::Workspace(&ws), &next)];
-        self.commit(idem, writes, reply, |_| OpError::Conflict).await
+        self.commit(m.key(), writes, reply, |_| OpError::Conflict).await
     }
 
     /// What the workspace's next attempt buys: its chosen option, if the partner still offers

@@ -4,7 +4,7 @@ use domain::{AddonCode, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId};
 use store::{Committed, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
 
 use super::load::{Read, fresh};
-use super::{Billing, OpError, PartnerDetails, Reply, Respond, replayed};
+use super::{Billing, Mutation, OpError, PartnerDetails, Replied, Reply, replayed};
 
 impl<T: Table> Billing<T> {
     /// Provisions a partner named by its id, on the deployment's floors and postpaid (the
@@ -14,10 +14,9 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         settings: &PartnerSettings,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, PartnerDetails>,
-    ) -> Result<Reply, OpError> {
-        if let Read::Answered(reply) = self.load(idem, &[]).await? {
+        m: Mutation<'_, PartnerDetails>,
+    ) -> Replied {
+        if let Read::Answered(reply) = self.load(m.key(), &[]).await? {
             return Ok(reply);
         }
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
@@ -30,7 +29,7 @@ impl<T: Table> Billing<T> {
             version: 1,
             created_at: self.clock.now(),
         };
-        self.insert_partner(&profile, None, idem, respond).await
+        self.insert_partner(&profile, None, m).await
     }
 
     pub async fn partner_settings(&self, p: &PartnerId) -> Result<PartnerSettings, OpError> {
@@ -43,11 +42,10 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         settings: &PartnerSettings,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, PartnerSettings>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, PartnerSettings>,
+    ) -> Replied {
         let needed = [keys::partner_credit_rate(p), keys::partner_stripe(p)];
-        let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
+        let read = fresh!(self.load_for_partner(p, m.key(), &needed).await?);
         settings.validate().map_err(|(param, e)| OpError::invalid(param, e))?;
         let rate = super::load::credit_rate(&read, p)?;
         self.check_rebilling(rate.as_ref(), &settings.default_rebilling, "default_rebilling.")?;
@@ -70,7 +68,7 @@ impl<T: Table> Billing<T> {
         let condition = super::partners::version_is(read_profile.version);
         let profile = records::PartnerProfile { settings: settings.clone(), ..read_profile };
         let writes = vec![Write::Put { item: records::partner_item(&profile), condition }];
-        self.commit(idem, writes, respond(settings), |_| OpError::Conflict).await
+        self.commit(m.key(), writes, m.answer(settings), |_| OpError::Conflict).await
     }
 
     /// The partner's terms for every platform add-on, in catalog order; defaults where the
@@ -101,10 +99,9 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         addon: &PartnerAddon,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, PartnerAddon>,
-    ) -> Result<Reply, OpError> {
-        if let Read::Answered(reply) = self.load_for_partner(p, idem, &[]).await? {
+        m: Mutation<'_, PartnerAddon>,
+    ) -> Replied {
+        if let Read::Answered(reply) = self.load_for_partner(p, m.key(), &[]).await? {
             return Ok(reply);
         }
         addon.points.check_price().map_err(|e| OpError::invalid("points", e))?;
@@ -113,7 +110,7 @@ impl<T: Table> Billing<T> {
             Write::Put { item: records::partner_addon_item(p, addon), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
-        self.commit(idem, writes, respond(addon), |_| OpError::NotFound("partner")).await
+        self.commit(m.key(), writes, m.answer(addon), |_| OpError::NotFound("partner")).await
     }
 
     pub async fn plans(&self, p: &PartnerId) -> Result<Vec<Plan>, OpError> {
@@ -135,14 +132,8 @@ impl<T: Table> Billing<T> {
     /// edits' pass, which pauses or resumes them ([`Billing::apply_plan_edits`]): the request
     /// costs the same however many workspaces the plan has. Views and entitlements evaluate
     /// the limits when read, so they show the new ones at once.
-    pub async fn put_plan(
-        &self,
-        p: &PartnerId,
-        plan: &Plan,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, Plan>,
-    ) -> Result<Reply, OpError> {
-        if let Read::Answered(reply) = self.load_for_partner(p, idem, &[]).await? {
+    pub async fn put_plan(&self, p: &PartnerId, plan: &Plan, m: Mutation<'_, Plan>) -> Replied {
+        if let Read::Answered(reply) = self.load_for_partner(p, m.key(), &[]).await? {
             return Ok(reply);
         }
         if let Some(kind) = plan.limits.above_plan_maximum() {
@@ -156,7 +147,7 @@ impl<T: Table> Billing<T> {
             Write::Put { item: records::plan_edit_item(&edit), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
-        self.commit(idem, writes, respond(plan), |_| OpError::NotFound("partner")).await
+        self.commit(m.key(), writes, m.answer(plan), |_| OpError::NotFound("partner")).await
     }
 
     /// Commits `writes` with the idempotency record of `reply`; `on_condition` names what a
@@ -167,7 +158,7 @@ impl<T: Table> Billing<T> {
         writes: Vec<Write>,
         reply: Reply,
         on_condition: impl FnOnce(&store::FailedGuards) -> OpError,
-    ) -> Result<Reply, OpError> {
+    ) -> Replied {
         let stored = reply.to_stored();
         match self.store.commit(idem, self.clock.now(), writes, &stored).await {
             Ok(Committed::Applied) => Ok(reply),

@@ -3,7 +3,7 @@
 //! one of these; no business rule lives in a handler.
 //!
 //! Reads return what they found, as domain types. A mutation decides an outcome (a type of its
-//! own, in domain terms) and asks the caller's [`Respond`] for the [`Reply`] it makes of it: the
+//! own, in domain terms) and asks its caller's [`Mutation`] for the [`Reply`] it makes of it: the
 //! status and body the caller is sent, stored with the request's idempotency key in the same
 //! transaction as the change, so that a replay is sent the same thing. The HTTP shapes are the
 //! caller's (the `api` crate's answers), never an operation's.
@@ -29,7 +29,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use domain::{Balance, Clock, Meters, PartnerId, Points, Workspace, WorkspaceId};
-use store::{Store, StoreError, Table, keys, records};
+use store::{IdempotencyKey, Store, StoreError, Table, keys, records};
 use stripe_gateway::gateway::GatewayError;
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, AutoTopupTerms};
@@ -62,9 +62,45 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// How the caller answers a mutation's outcome `O`. The operation calls it once it has decided
-/// (again on each attempt after a conflict), and stores the reply with the change.
+/// What a mutation returns: the reply to send (the one stored with its idempotency key), or why
+/// nothing happened.
+pub type Replied = Result<Reply, OpError>;
+
+/// How the caller answers a mutation's outcome `O`.
 pub type Respond<'a, O> = &'a (dyn Fn(&O) -> Reply + Sync);
+
+/// A change as its caller asks for it: the request's idempotency key, and how to answer the
+/// outcome. The operation calls [`Mutation::answer`] once it has decided (again on each attempt
+/// after a conflict) and stores the reply with the key, in the same transaction as the change,
+/// so that a replay is sent the same thing.
+pub struct Mutation<'a, O: ?Sized> {
+    key: &'a IdempotencyKey,
+    respond: Respond<'a, O>,
+}
+
+impl<'a, O: ?Sized> Mutation<'a, O> {
+    pub fn new(key: &'a IdempotencyKey, respond: Respond<'a, O>) -> Self {
+        Self { key, respond }
+    }
+
+    /// The request's idempotency key.
+    pub fn key(&self) -> &'a IdempotencyKey {
+        self.key
+    }
+
+    /// The reply to `outcome`, to store with the key.
+    pub fn answer(&self, outcome: &O) -> Reply {
+        (self.respond)(outcome)
+    }
+}
+
+impl<O: ?Sized> Clone for Mutation<'_, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O: ?Sized> Copy for Mutation<'_, O> {}
 
 /// The status and body a mutation answers with, and answers again on a replay.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@
 
 use domain::{AutoTopup, CheckoutStatus, Money, PartnerId, Points, TopupOption, TopupOptionId, WalletId, check_url};
 use store::records::{self, CheckoutRecord, PlatformCustomer};
-use store::{Condition, Guard, IdempotencyKey, Item, Snapshot, StoreError, Table, Write, keys};
+use store::{Condition, Guard, Item, Snapshot, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::CustomerId;
@@ -26,7 +26,7 @@ use stripe_gateway::ids::CustomerId;
 use super::load::fresh;
 use super::payments::{Payments, stripe_error, stripe_key};
 use super::refill::{Card, CardOwner, Offer, Payer, RefillState, Setting, named_refill, unnamed_refill};
-use super::{Billing, CheckoutCreated, OpError, Reply, Respond, WebhookOutcome};
+use super::{Billing, CheckoutCreated, Mutation, OpError, Replied, WebhookOutcome};
 
 /// The partner's customer on the platform account, as read.
 fn platform_customer(read: &Snapshot, p: &PartnerId) -> Result<Option<PlatformCustomer>, OpError> {
@@ -124,10 +124,9 @@ impl<T: Table> Billing<T> {
         amount: &str,
         success_url: &str,
         cancel_url: &str,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, CheckoutCreated>,
-    ) -> Result<Reply, OpError> {
-        let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_customer(p)]).await?);
+        m: Mutation<'_, CheckoutCreated>,
+    ) -> Replied {
+        let read = fresh!(self.load_for_partner(p, m.key(), &[keys::partner_customer(p)]).await?);
         let payments = self.payments()?;
         super::load::partner_profile(&read, p)?;
         let currency = self.meters.currency();
@@ -154,7 +153,7 @@ impl<T: Table> Billing<T> {
             success_url: success_url.to_owned(),
             cancel_url: cancel_url.to_owned(),
         };
-        let key = stripe_key(format!("partner-checkout:{p}:{}", idem.fingerprint()))?;
+        let key = stripe_key(format!("partner-checkout:{p}:{}", m.key().fingerprint()))?;
         let created = payments
             .gateway()?
             .create_checkout_session(Account::Platform, &key, &session)
@@ -180,8 +179,8 @@ impl<T: Table> Billing<T> {
             item: records::checkout_item(&record),
             condition: Condition::not_exists(Guard::CheckoutNew),
         }];
-        let reply = respond(&CheckoutCreated { checkout: record, url: created.url, expires_at: created.expires_at });
-        self.commit(idem, writes, reply, |_| internal(format!("checkout {} stored twice", created.id))).await
+        let reply = m.answer(&CheckoutCreated { checkout: record, url: created.url, expires_at: created.expires_at });
+        self.commit(m.key(), writes, reply, |_| internal(format!("checkout {} stored twice", created.id))).await
     }
 
     /// The partner's customer on the platform account: created once (a race creates one
@@ -242,11 +241,10 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         terms: &PartnerRefillTerms,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, RefillState>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, RefillState>,
+    ) -> Replied {
         let needed = [keys::partner_refill(p), keys::partner_customer(p)];
-        let snapshot = fresh!(self.load_for_partner(p, idem, &needed).await?);
+        let snapshot = fresh!(self.load_for_partner(p, m.key(), &needed).await?);
         super::load::partner_profile(&snapshot, p)?;
         let read = refill_setting(snapshot.get(&keys::partner_refill(p)))?;
         let current = &read.auto;
@@ -296,9 +294,9 @@ impl<T: Table> Billing<T> {
             (current.turned_off(), read.amount)
         };
         let next = Setting { amount, ..read.next(next) };
-        let reply = respond(&RefillState::new(&next, card, self.clock.now()));
+        let reply = m.answer(&RefillState::new(&next, card, self.clock.now()));
         let writes = vec![read.replaced_by(Payer::Partner(p), &next)];
-        self.commit(idem, writes, reply, |_| OpError::Conflict).await
+        self.commit(m.key(), writes, reply, |_| OpError::Conflict).await
     }
 
     /// `payment_intent.succeeded | payment_failed` of a partner refill (from the platform

@@ -14,10 +14,10 @@
 
 use domain::{AccessDenied, PartnerId, PartnerSettings, WalletMode, WholesaleFloors, check_label};
 use store::records::{self, PartnerBilling, PartnerProfile, PartnerRef, PartnerStatus};
-use store::{Attr, Condition, Guard, IdempotencyKey, PageRequest, PartnerCursor, Table, Write, keys};
+use store::{Attr, Condition, Guard, PageRequest, PartnerCursor, Table, Write, keys};
 
 use super::load::{Read, fresh};
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Page, REASON_MAX_CHARS, Reply, Respond};
+use super::{Billing, MAX_OP_ATTEMPTS, Mutation, OpError, Page, REASON_MAX_CHARS, Replied};
 
 /// A partner as the platform sees it: its profile, billing mode and the wholesale floors in
 /// force (its own, or the deployment's when `profile.floors` is none).
@@ -89,13 +89,8 @@ impl<T: Table> Billing<T> {
     /// `POST /platform/partners`: signs a partner up, with the platform's default catalog and
     /// plans, credit billing off until it connects Stripe. 409 `already_exists` if the id is
     /// taken (the platform chooses partner ids).
-    pub async fn onboard_partner(
-        &self,
-        new: &NewPartner,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, PartnerDetails>,
-    ) -> Result<Reply, OpError> {
-        if let Read::Answered(reply) = self.load(idem, &[]).await? {
+    pub async fn onboard_partner(&self, new: &NewPartner, m: Mutation<'_, PartnerDetails>) -> Replied {
+        if let Read::Answered(reply) = self.load(m.key(), &[]).await? {
             return Ok(reply);
         }
         let name = check_partner_name(&new.name)?;
@@ -109,7 +104,7 @@ impl<T: Table> Billing<T> {
             created_at: self.clock.now(),
         };
         let billing = PartnerBilling { mode: new.terms.billing_mode, version: 1 };
-        self.insert_partner(&profile, Some(billing), idem, respond).await
+        self.insert_partner(&profile, Some(billing), m).await
     }
 
     /// Writes a new partner's profile, its index item and (when given) its billing mode, in
@@ -118,9 +113,8 @@ impl<T: Table> Billing<T> {
         &self,
         profile: &PartnerProfile,
         billing: Option<PartnerBilling>,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, PartnerDetails>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, PartnerDetails>,
+    ) -> Replied {
         let now = self.clock.now();
         let mut writes = vec![
             Write::Put { item: records::partner_item(profile), condition: Condition::not_exists(Guard::PartnerNew) },
@@ -133,8 +127,8 @@ impl<T: Table> Billing<T> {
             let item = records::partner_billing_item(&profile.id, b, now);
             writes.push(Write::Put { item, condition: Condition::not_exists(Guard::PartnerNew) });
         }
-        let reply = respond(&self.partner_details(profile.clone(), billing.unwrap_or_default()));
-        self.commit(idem, writes, reply, |_| OpError::AlreadyExists("partner")).await
+        let reply = m.answer(&self.partner_details(profile.clone(), billing.unwrap_or_default()));
+        self.commit(m.key(), writes, reply, |_| OpError::AlreadyExists("partner")).await
     }
 
     fn partner_details(&self, profile: PartnerProfile, billing: PartnerBilling) -> PartnerDetails {
@@ -180,26 +174,19 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         terms: &PartnerTerms,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, PartnerDetails>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, PartnerDetails>,
+    ) -> Replied {
         let change = |profile: &mut PartnerProfile, billing: &mut PartnerBilling| {
             profile.floors = terms.floors.clone();
             billing.mode = terms.billing_mode;
             true
         };
-        self.change_partner(p, idem, change, respond).await
+        self.change_partner(p, change, m).await
     }
 
     /// `POST /platform/partners/{id}/suspend`: a partner already suspended stays as it is (the
     /// first reason and time), answered 200.
-    pub async fn suspend_partner(
-        &self,
-        p: &PartnerId,
-        reason: &str,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, PartnerDetails>,
-    ) -> Result<Reply, OpError> {
+    pub async fn suspend_partner(&self, p: &PartnerId, reason: &str, m: Mutation<'_, PartnerDetails>) -> Replied {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
             return Err(OpError::invalid(
@@ -215,16 +202,11 @@ impl<T: Table> Billing<T> {
             profile.status = PartnerStatus::Suspended { reason: reason.to_owned(), at };
             true
         };
-        self.change_partner(p, idem, change, respond).await
+        self.change_partner(p, change, m).await
     }
 
     /// `POST /platform/partners/{id}/reinstate`: an active partner stays as it is, answered 200.
-    pub async fn reinstate_partner(
-        &self,
-        p: &PartnerId,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, PartnerDetails>,
-    ) -> Result<Reply, OpError> {
+    pub async fn reinstate_partner(&self, p: &PartnerId, m: Mutation<'_, PartnerDetails>) -> Replied {
         let change = |profile: &mut PartnerProfile, _: &mut PartnerBilling| {
             if !profile.status.is_suspended() {
                 return false;
@@ -232,7 +214,7 @@ impl<T: Table> Billing<T> {
             profile.status = PartnerStatus::Active;
             true
         };
-        self.change_partner(p, idem, change, respond).await
+        self.change_partner(p, change, m).await
     }
 
     /// Reads the partner, lets `change` edit the platform's part (it answers whether it changed
@@ -241,11 +223,10 @@ impl<T: Table> Billing<T> {
     async fn change_partner(
         &self,
         p: &PartnerId,
-        idem: &IdempotencyKey,
         change: impl Fn(&mut PartnerProfile, &mut PartnerBilling) -> bool,
-        respond: Respond<'_, PartnerDetails>,
-    ) -> Result<Reply, OpError> {
-        let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await?);
+        m: Mutation<'_, PartnerDetails>,
+    ) -> Replied {
+        let read = fresh!(self.load(m.key(), &[keys::partner_profile(p), keys::partner_billing(p)]).await?);
         // The partner as read with the request, then as it is after each lost race.
         let mut current = (
             super::load::partner_profile(&read, p)?,
@@ -274,8 +255,8 @@ impl<T: Table> Billing<T> {
             } else {
                 vec![Write::Check { key: keys::partner_profile(p), condition: version_is(read.version) }]
             };
-            let reply = respond(&self.partner_details(profile, billing));
-            match self.commit(idem, writes, reply, |_| OpError::Conflict).await {
+            let reply = m.answer(&self.partner_details(profile, billing));
+            match self.commit(m.key(), writes, reply, |_| OpError::Conflict).await {
                 Err(OpError::Conflict) => current = self.partner_and_billing(p).await?,
                 other => return other,
             }

@@ -13,14 +13,14 @@ use domain::{
     CheckoutStatus, CreditRateError, Money, PartnerId, Points, TopupOptionId, WalletId, Workspace, WorkspaceId,
 };
 use store::records::{self, CheckoutRecord, StripeConnection, StripeCustomer};
-use store::{Attr, Condition, Guard, IdempotencyKey, Snapshot, StoreError, Table, Write, keys};
+use store::{Attr, Condition, Guard, Snapshot, StoreError, Table, Write, keys};
 use stripe_gateway::event::metadata;
 use stripe_gateway::gateway::{Account, Gateway, GatewayError, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::{self as stripe_ids, AccountId, CustomerId, OAuthCode};
 
 use super::autotopup::CustomerRead;
 use super::load::{Asker, fresh};
-use super::{Billing, OpError, Reply, Respond};
+use super::{Billing, Mutation, OpError, Replied};
 
 /// The deployment's Stripe: the gateway (for the functions that call Stripe), the webhook
 /// secrets (for the one that hears from it) and the mode.
@@ -184,14 +184,8 @@ impl<T: Table> Billing<T> {
     /// `POST /partner/stripe/connect`: exchanges the OAuth code from the partner's redirect for
     /// its account and stores it. An account of the other mode is refused; an account another
     /// partner connected is refused; connecting a new account replaces the old one.
-    pub async fn connect_stripe(
-        &self,
-        p: &PartnerId,
-        code: &OAuthCode,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, StripeConnection>,
-    ) -> Result<Reply, OpError> {
-        let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_stripe(p)]).await?);
+    pub async fn connect_stripe(&self, p: &PartnerId, code: &OAuthCode, m: Mutation<'_, StripeConnection>) -> Replied {
+        let read = fresh!(self.load_for_partner(p, m.key(), &[keys::partner_stripe(p)]).await?);
         let payments = self.payments()?;
         super::load::partner_profile(&read, p)?;
         let connected = match payments.gateway()?.connect_account(code).await {
@@ -236,8 +230,8 @@ impl<T: Table> Billing<T> {
             writes.push(Write::Delete { key: keys::stripe_account(&old.account), condition: Condition::Always });
         }
         tracing::info!(partner = %p, account = %connected.account, livemode = connected.livemode, "Stripe account connected");
-        let reply = respond(&connection);
-        self.commit(idem, writes, reply, |failed| {
+        let reply = m.answer(&connection);
+        self.commit(m.key(), writes, reply, |failed| {
             if failed.contains(Guard::StripeAccountClaim) {
                 OpError::AlreadyExists("Stripe account connected by another partner")
             } else {
@@ -255,9 +249,8 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         partner_claim: Option<&PartnerId>,
         request: &CheckoutRequest,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, CheckoutCreated>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, CheckoutCreated>,
+    ) -> Replied {
         let needed = |p: &PartnerId| {
             vec![
                 keys::workspace_customer(w),
@@ -267,7 +260,7 @@ impl<T: Table> Billing<T> {
                 keys::partner_credit_rate(p),
             ]
         };
-        let (ws, read) = fresh!(self.load_workspace_change(w, Asker::Workspace(partner_claim), idem, needed).await?);
+        let (ws, read) = fresh!(self.load_workspace_change(w, Asker::Workspace(partner_claim), m.key(), needed).await?);
         let payments = self.payments()?;
         let profile = super::load::partner_profile(&read, &ws.partner)?;
         if profile.status.is_suspended() {
@@ -313,7 +306,7 @@ impl<T: Table> Billing<T> {
             success_url,
             cancel_url,
         };
-        let key = stripe_key(format!("checkout:{}:{}", ws.id, idem.fingerprint()))?;
+        let key = stripe_key(format!("checkout:{}:{}", ws.id, m.key().fingerprint()))?;
         let created = payments
             .gateway()?
             .create_checkout_session(Account::Connected(&connection.account), &key, &session)
@@ -341,11 +334,11 @@ impl<T: Table> Billing<T> {
         })
         .chain(moved)
         .collect();
-        let reply = respond(&CheckoutCreated { checkout: record, url: created.url, expires_at: created.expires_at });
+        let reply = m.answer(&CheckoutCreated { checkout: record, url: created.url, expires_at: created.expires_at });
         // The session id is new unless this request's own earlier attempt stored it, and then
         // the idempotency record answers first: a clash there is a bug, not a race. The customer
         // record moved meanwhile (a card saved): the caller tries again.
-        self.commit(idem, writes, reply, |failed| {
+        self.commit(m.key(), writes, reply, |failed| {
             if failed.contains(Guard::CheckoutNew) {
                 OpError::Internal(format!("checkout {} stored twice", created.id))
             } else {

@@ -13,10 +13,10 @@ use domain::{
     CreditRateError, CreditRateTerms, PartnerId, PartnerTopupOption, TopupOption, TopupOptionId, TopupOptionList,
     WholesaleFloors, Workspace,
 };
-use store::{Attr, Condition, Guard, IdempotencyKey, Table, Write, keys, records};
+use store::{Attr, Condition, Guard, Table, Write, keys, records};
 
 use super::load::fresh;
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Reply, Respond};
+use super::{Billing, MAX_OP_ATTEMPTS, Mutation, OpError, Replied};
 
 /// Most top-up options a partner may offer. A workspace picks one from a short menu; a longer
 /// list is a mistake, and a bound keeps the list one small item.
@@ -127,10 +127,9 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         drafts: Vec<TopupOptionDraft>,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, [PartnerTopupOption]>,
-    ) -> Result<Reply, OpError> {
-        let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_topups(p)]).await?);
+        m: Mutation<'_, [PartnerTopupOption]>,
+    ) -> Replied {
+        let read = fresh!(self.load_for_partner(p, m.key(), &[keys::partner_topups(p)]).await?);
         if drafts.len() > MAX_TOPUP_OPTIONS {
             return Err(OpError::invalid("options", format!("at most {MAX_TOPUP_OPTIONS} top-up options")));
         }
@@ -153,7 +152,7 @@ impl<T: Table> Billing<T> {
             .zip(drafts.iter())
             .map(|(id, d)| PartnerTopupOption { id, option: d.option.clone() })
             .collect();
-        let reply = respond(&options);
+        let reply = m.answer(&options);
         // The list as read with the request, then as it is after each lost race.
         let mut current = super::load::topup_options(&read, p)?;
         let mut attempt = 0;
@@ -179,7 +178,7 @@ impl<T: Table> Billing<T> {
                 Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
             ];
             let outcome = self
-                .commit(idem, writes, reply.clone(), |failed| {
+                .commit(m.key(), writes, reply.clone(), |failed| {
                     if failed.contains(Guard::TopupOptionsVersion) {
                         OpError::Conflict
                     } else {
@@ -202,17 +201,16 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         terms: &CreditRateTerms,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, CreditRateTerms>,
-    ) -> Result<Reply, OpError> {
-        let read = fresh!(self.load_for_partner(p, idem, &[]).await?);
+        m: Mutation<'_, CreditRateTerms>,
+    ) -> Replied {
+        let read = fresh!(self.load_for_partner(p, m.key(), &[]).await?);
         let profile = super::load::partner_profile(&read, p)?;
         self.floors_of(&profile).check_rate(terms.rate()).map_err(invalid_rate)?;
         let writes = vec![
             Write::Put { item: records::credit_rate_item(p, terms, self.clock.now()), condition: Condition::Always },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
-        self.commit(idem, writes, respond(terms), |_| OpError::NotFound("partner")).await
+        self.commit(m.key(), writes, m.answer(terms), |_| OpError::NotFound("partner")).await
     }
 
     /// `GET /workspace/topup-options`: what the workspace may pay for points, as it sees it

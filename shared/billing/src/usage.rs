@@ -38,7 +38,7 @@ use store::{
 };
 
 use super::load::fresh;
-use super::{Billing, LedgerPage, MAX_OP_ATTEMPTS, OpError, RefillState, Reply, Respond, replayed};
+use super::{Billing, LedgerPage, MAX_OP_ATTEMPTS, Mutation, OpError, RefillState, Replied, Respond, replayed};
 
 /// Who the partner's ledger names for a fold.
 pub const FOLD_ACTOR: &str = "usage-fold";
@@ -156,11 +156,7 @@ impl<T: Table> Billing<T> {
     /// charged the wholesale cost (accrued, folded later); a re-billed workspace is charged its
     /// rate in points, and its balance may go below zero. The same event id with another
     /// workspace, meter or quantity is refused.
-    pub async fn record_usage(
-        &self,
-        event: &UsageEvent,
-        respond: Respond<'_, UsageRecorded>,
-    ) -> Result<Reply, OpError> {
+    pub async fn record_usage(&self, event: &UsageEvent, respond: Respond<'_, UsageRecorded>) -> Replied {
         let printable = event.event_id.bytes().all(|b| b.is_ascii_graphic());
         if event.event_id.is_empty() || event.event_id.len() > EVENT_ID_MAX_LEN || !printable {
             return Err(OpError::invalid("event_id", format!("1 to {EVENT_ID_MAX_LEN} printable ASCII characters")));
@@ -326,23 +322,22 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         w: &WorkspaceId,
         rebilling: Rebilling,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, Workspace>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, Workspace>,
+    ) -> Replied {
         let needed = [keys::partner_credit_rate(p), keys::workspace_profile(w)];
-        let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
+        let read = fresh!(self.load_for_partner(p, m.key(), &needed).await?);
         let rate = super::load::credit_rate(&read, p)?;
         self.check_rebilling(rate.as_ref(), &rebilling, "")?;
         // The workspace as read with the request, then as it is after each lost race.
         let mut ws = super::load::partner_workspace(&read, p, w)?;
         for _ in 0..MAX_OP_ATTEMPTS {
             let updated = Workspace { rebilling: rebilling.clone(), version: ws.version + 1, ..ws.clone() };
-            let reply = respond(&updated);
+            let reply = m.answer(&updated);
             let writes = vec![Write::Put {
                 item: records::workspace_item(&updated),
                 condition: version_is(Guard::WorkspaceVersion, ws.version),
             }];
-            match self.commit(idem, writes, reply, |_| OpError::Conflict).await {
+            match self.commit(m.key(), writes, reply, |_| OpError::Conflict).await {
                 Err(OpError::Conflict) => ws = self.partner_workspace(p, w).await?,
                 other => return other,
             }
@@ -374,10 +369,9 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         mode: WalletMode,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, BillingModeSet>,
-    ) -> Result<Reply, OpError> {
-        let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::partner_billing(p)]).await?);
+        m: Mutation<'_, BillingModeSet>,
+    ) -> Replied {
+        let read = fresh!(self.load(m.key(), &[keys::partner_profile(p), keys::partner_billing(p)]).await?);
         super::load::partner_profile(&read, p)?;
         // The mode as read with the request, then as it is after each lost race.
         let mut current = records::partner_billing_from(read.get(&keys::partner_billing(p)))?;
@@ -390,9 +384,9 @@ impl<T: Table> Billing<T> {
                 },
                 Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
             ];
-            let reply = respond(&BillingModeSet { partner: p.clone(), mode });
+            let reply = m.answer(&BillingModeSet { partner: p.clone(), mode });
             match self
-                .commit(idem, writes, reply, |failed| {
+                .commit(m.key(), writes, reply, |failed| {
                     if failed.contains(Guard::BillingVersion) {
                         OpError::Conflict
                     } else {
@@ -416,11 +410,10 @@ impl<T: Table> Billing<T> {
         amount: PointsDelta,
         reason: &str,
         actor: Actor,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, LedgerEntry>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, LedgerEntry>,
+    ) -> Replied {
         let wallet = WalletId::Partner(p.clone());
-        let read = fresh!(self.load(idem, &[keys::partner_profile(p), keys::wallet(&wallet)]).await?);
+        let read = fresh!(self.load(m.key(), &[keys::partner_profile(p), keys::wallet(&wallet)]).await?);
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > super::REASON_MAX_CHARS {
             return Err(OpError::invalid(
@@ -438,14 +431,14 @@ impl<T: Table> Billing<T> {
             kind: EntryKind::Adjustment { reason: reason.to_owned() },
             actor,
             at: self.clock.now(),
-            idempotency: idem.clone(),
+            idempotency: m.key().clone(),
             partner: None,
             also: vec![Write::Check {
                 key: keys::partner_profile(p),
                 condition: Condition::exists(Guard::PartnerExists),
             }],
         };
-        match self.store.post_from(posting, state, |e| respond(e).to_stored()).await {
+        match self.store.post_from(posting, state, |e| m.answer(e).to_stored()).await {
             Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => replayed(response),
             Ok(Outcome::KeyReused) => Err(OpError::KeyReused),
             Ok(Outcome::InsufficientBalance { .. }) => Err(internal("an adjustment that may overdraw was refused")),

@@ -7,13 +7,13 @@ use domain::{
     WorkspaceId, WorkspaceStatus, check_label, evaluate, prorate, room_for_addon,
 };
 use store::{
-    Committed, Condition, Guard, IdempotencyKey, Key, LedgerCursor, Order, Outcome, PageRequest, PartnerLedgerCursor,
-    Posting, Snapshot, StoreError, Table, Write, keys, records, wallet_state,
+    Committed, Condition, Guard, Key, LedgerCursor, Order, Outcome, PageRequest, PartnerLedgerCursor, Posting,
+    Snapshot, StoreError, Table, Write, keys, records, wallet_state,
 };
 
 use super::load::{Asker, fresh};
 use super::refill::{RefillState, Setting};
-use super::{Billing, MAX_OP_ATTEMPTS, OpError, Page, Reply, Respond, replayed};
+use super::{Billing, MAX_OP_ATTEMPTS, Mutation, OpError, Page, Replied, replayed};
 
 /// What [`Billing::settle_status`] found.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,14 +135,13 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         draft: WorkspaceDraft,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, WorkspaceDetails>,
-    ) -> Result<Reply, OpError> {
-        let read = fresh!(self.load_for_partner(p, idem, &[keys::partner_plan(p, draft.plan)]).await?);
+        m: Mutation<'_, WorkspaceDetails>,
+    ) -> Replied {
+        let read = fresh!(self.load_for_partner(p, m.key(), &[keys::partner_plan(p, draft.plan)]).await?);
         for _ in 0..MAX_OP_ATTEMPTS {
             let WorkspaceDraft { name, plan, anchor } = draft.clone();
             let new = NewWorkspace { id: WorkspaceId::generate(), name, plan, anchor };
-            match self.insert_workspace(p, new, &read, idem, respond).await {
+            match self.insert_workspace(p, new, &read, m).await {
                 Err(OpError::AlreadyExists(_)) => continue,
                 done => return done,
             }
@@ -157,12 +156,11 @@ impl<T: Table> Billing<T> {
         &self,
         p: &PartnerId,
         new: NewWorkspace,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, WorkspaceDetails>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, WorkspaceDetails>,
+    ) -> Replied {
         let needed = [keys::partner_profile(p), keys::partner_plan(p, new.plan)];
-        let read = fresh!(self.load(idem, &needed).await?);
-        self.insert_workspace(p, new, &read, idem, respond).await
+        let read = fresh!(self.load(m.key(), &needed).await?);
+        self.insert_workspace(p, new, &read, m).await
     }
 
     /// Writes a new workspace of `p` on its plan and the partner's settings, as `read` holds them.
@@ -171,9 +169,8 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         new: NewWorkspace,
         read: &Snapshot,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, WorkspaceDetails>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, WorkspaceDetails>,
+    ) -> Replied {
         let name = check_label(&new.name).map_err(|e| OpError::invalid("name", e))?;
         let now = self.clock.now();
         let plan = super::load::plan(read, p, new.plan)?;
@@ -207,7 +204,7 @@ impl<T: Table> Billing<T> {
             },
             Write::Check { key: keys::partner_profile(p), condition: Condition::exists(Guard::PartnerExists) },
         ];
-        let reply = respond(&WorkspaceDetails {
+        let reply = m.answer(&WorkspaceDetails {
             workspace: ws,
             cycle,
             limits: plan.limits,
@@ -215,7 +212,7 @@ impl<T: Table> Billing<T> {
             addons: vec![],
             auto_topup: RefillState::new(&Setting { auto: Default::default(), amount: None }, false, now),
         });
-        self.commit(idem, writes, reply, |failed| {
+        self.commit(m.key(), writes, reply, |failed| {
             if failed.contains(Guard::WorkspaceNew) {
                 OpError::AlreadyExists("workspace")
             } else {
@@ -313,9 +310,8 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         asker: Asker<'_>,
         order: &AddonOrder,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, AddonAdded>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, AddonAdded>,
+    ) -> Replied {
         let wallet = WalletId::Workspace(w.clone());
         let needed = |p: &PartnerId| {
             let mut keys: Vec<Key> = PlanId::ALL.iter().map(|id| keys::partner_plan(p, *id)).collect();
@@ -329,7 +325,7 @@ impl<T: Table> Billing<T> {
             keys
         };
         for _ in 0..MAX_OP_ATTEMPTS {
-            let (ws, read) = fresh!(self.load_workspace_change(w, asker, idem, needed).await?);
+            let (ws, read) = fresh!(self.load_workspace_change(w, asker, m.key(), needed).await?);
             let profile = super::load::partner_profile(&read, &ws.partner)?;
             if profile.status.is_suspended() {
                 return Err(OpError::AccessDenied(domain::AccessDenied::PartnerSuspended));
@@ -394,7 +390,7 @@ impl<T: Table> Billing<T> {
                 },
                 actor: order.actor.clone(),
                 at: now,
-                idempotency: idem.clone(),
+                idempotency: m.key().clone(),
                 partner: Some(ws.partner.clone()),
                 also: std::iter::once(Write::Put {
                     item: records::workspace_item(&updated),
@@ -405,7 +401,7 @@ impl<T: Table> Billing<T> {
                 .collect(),
             };
             let reply = |entry: &LedgerEntry| {
-                respond(&AddonAdded {
+                m.answer(&AddonAdded {
                     addon: LabelledAddon { addon: addon.clone(), label: offer.label.clone() },
                     charged,
                     prorated,
@@ -438,12 +434,11 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         w: &WorkspaceId,
         adjustment: PointsAdjustment,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, LedgerEntry>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, LedgerEntry>,
+    ) -> Replied {
         let wallet = WalletId::Workspace(w.clone());
         let needed = [keys::workspace_profile(w), keys::wallet(&wallet)];
-        let read = fresh!(self.load_for_partner(p, idem, &needed).await?);
+        let read = fresh!(self.load_for_partner(p, m.key(), &needed).await?);
         let PointsAdjustment { amount, reason, allow_negative, actor } = adjustment;
         let reason = reason.trim().to_owned();
         if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
@@ -461,14 +456,14 @@ impl<T: Table> Billing<T> {
             kind: EntryKind::Adjustment { reason },
             actor,
             at: self.clock.now(),
-            idempotency: idem.clone(),
+            idempotency: m.key().clone(),
             partner: Some(p.clone()),
             also: vec![Write::Check {
                 key: keys::workspace_profile(w),
                 condition: Condition::exists(Guard::WorkspaceExists),
             }],
         };
-        let reply = |e: &LedgerEntry| respond(e).to_stored();
+        let reply = |e: &LedgerEntry| m.answer(e).to_stored();
         match self.store.post_from(posting, state, reply).await {
             Ok(Outcome::Applied { response, .. }) | Ok(Outcome::Replayed { response }) => replayed(response),
             Ok(Outcome::InsufficientBalance { balance }) => {
@@ -487,9 +482,8 @@ impl<T: Table> Billing<T> {
         w: &WorkspaceId,
         asker: Asker<'_>,
         id: &AddonId,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, LabelledAddon>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, LabelledAddon>,
+    ) -> Replied {
         // The add-on's label is the partner's: its terms for every add-on come in the one read.
         let terms = |p: &PartnerId| AddonCode::ALL.into_iter().map(|code| keys::partner_addon(p, code)).collect();
         let not_active = |status: &str| format!("the add-on is {status}, not active");
@@ -511,7 +505,7 @@ impl<T: Table> Billing<T> {
             keys.push(keys::workspace_addon(w, id));
             keys
         };
-        self.evolve(w, asker, idem, history, change, outcome, respond).await
+        self.evolve(w, asker, history, change, outcome, m).await
     }
 
     /// The partner removes an add-on now; the workspace is re-evaluated at once.
@@ -520,9 +514,8 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         w: &WorkspaceId,
         id: &AddonId,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, WorkspaceState>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, WorkspaceState>,
+    ) -> Replied {
         let change = |ws: &mut Workspace, read: &Snapshot| {
             let addon = held_addon(ws, read, id, |status| format!("the add-on is already {status}"))?;
             addon.status = AddonStatus::Removed;
@@ -531,7 +524,7 @@ impl<T: Table> Billing<T> {
             Ok(vec![history_write(w, &ended)])
         };
         let history = |_: &PartnerId| vec![keys::workspace_addon(w, id)];
-        self.evolve(w, Asker::Partner(p), idem, history, change, state_after, respond).await
+        self.evolve(w, Asker::Partner(p), history, change, state_after, m).await
     }
 
     pub async fn change_plan(
@@ -539,29 +532,22 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         w: &WorkspaceId,
         plan: PlanId,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, WorkspaceState>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, WorkspaceState>,
+    ) -> Replied {
         let change = |ws: &mut Workspace, _: &Snapshot| {
             ws.plan = plan;
             Ok(vec![])
         };
-        self.evolve(w, Asker::Partner(p), idem, |_| vec![], change, state_after, respond).await
+        self.evolve(w, Asker::Partner(p), |_| vec![], change, state_after, m).await
     }
 
     /// The platform reports what a workspace uses; it pauses or resumes accordingly.
-    pub async fn report_usage(
-        &self,
-        w: &WorkspaceId,
-        usage: Usage,
-        idem: &IdempotencyKey,
-        respond: Respond<'_, WorkspaceState>,
-    ) -> Result<Reply, OpError> {
+    pub async fn report_usage(&self, w: &WorkspaceId, usage: Usage, m: Mutation<'_, WorkspaceState>) -> Replied {
         let change = |ws: &mut Workspace, _: &Snapshot| {
             ws.usage = usage;
             Ok(vec![])
         };
-        self.evolve(w, Asker::Platform, idem, |_| vec![], change, state_after, respond).await
+        self.evolve(w, Asker::Platform, |_| vec![], change, state_after, m).await
     }
 
     /// Re-evaluates a workspace's stored status from its current plan, add-ons and usage, and
@@ -609,24 +595,22 @@ impl<T: Table> Billing<T> {
     ///
     /// Each attempt reads the workspace (with the add-ons it holds), its partner's plans and
     /// `keys` of its partner with the idempotency record in one `BatchGetItem`.
-    #[allow(clippy::too_many_arguments)]
     async fn evolve<O>(
         &self,
         w: &WorkspaceId,
         asker: Asker<'_>,
-        idem: &IdempotencyKey,
         keys: impl Fn(&PartnerId) -> Vec<Key>,
         change: impl Fn(&mut Workspace, &Snapshot) -> Result<Vec<Write>, OpError>,
         outcome: impl Fn(&Workspace, &Limits, &Snapshot) -> Result<O, OpError>,
-        respond: Respond<'_, O>,
-    ) -> Result<Reply, OpError> {
+        m: Mutation<'_, O>,
+    ) -> Replied {
         let needed = |p: &PartnerId| {
             let mut needed: Vec<Key> = PlanId::ALL.iter().map(|id| keys::partner_plan(p, *id)).collect();
             needed.extend(keys(p));
             needed
         };
         for _ in 0..MAX_OP_ATTEMPTS {
-            let (mut ws, read) = fresh!(self.load_workspace_change(w, asker, idem, needed).await?);
+            let (mut ws, read) = fresh!(self.load_workspace_change(w, asker, m.key(), needed).await?);
             let expected = ws.version;
             let before = ws.status.clone();
             let mut writes = change(&mut ws, &read)?;
@@ -642,8 +626,8 @@ impl<T: Table> Billing<T> {
                     condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(expected)),
                 },
             );
-            let reply = respond(&outcome(&ws, &limits, &read)?);
-            match self.store.commit(idem, self.clock.now(), writes, &reply.to_stored()).await {
+            let reply = m.answer(&outcome(&ws, &limits, &read)?);
+            match self.store.commit(m.key(), self.clock.now(), writes, &reply.to_stored()).await {
                 Ok(Committed::Applied) => return Ok(reply),
                 Ok(Committed::Replayed { response }) => return replayed(response),
                 Ok(Committed::KeyReused) => return Err(OpError::KeyReused),

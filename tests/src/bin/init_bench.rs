@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing::{Billing, NewWorkspace, Payments};
+use billing::{Billing, Mutation, NewWorkspace, Payments};
 use domain::{CreditRate, CreditRateTerms, PartnerId, PartnerSettings, PlanId, SystemClock, WorkspaceId};
 use integration_tests::ENDPOINT_VAR;
 use integration_tests::lambda::{Invocation, Outcome, Process, RuntimeApi, Ssm, lambda_environment};
@@ -394,21 +394,19 @@ async fn seed(endpoint: &str, stripe: &RunningFake) -> String {
         ..Default::default()
     };
     let replies = [
-        billing.create_partner(&p, &settings, &key("partner"), &api::answers::partner_created).await,
+        billing.create_partner(&p, &settings, Mutation::new(&key("partner"), &api::answers::partner_created)).await,
         billing
             .connect_stripe(
                 &p,
                 &OAuthCode::parse(&stripe.issue_oauth_code(None, false).0).expect("a code"),
-                &key("connect"),
-                &api::answers::stripe_connected,
+                Mutation::new(&key("connect"), &api::answers::stripe_connected),
             )
             .await,
         billing
             .put_credit_rate(
                 &p,
                 &CreditRateTerms::unbounded(CreditRate::parse("usd", "0.05").expect("a rate")),
-                &key("rate"),
-                &api::answers::credit_rate_set,
+                Mutation::new(&key("rate"), &api::answers::credit_rate_set),
             )
             .await,
         billing
@@ -420,8 +418,7 @@ async fn seed(endpoint: &str, stripe: &RunningFake) -> String {
                     plan: PlanId::parse("starter").expect("a plan id"),
                     anchor: None,
                 },
-                &key("workspace"),
-                &api::answers::workspace_created,
+                Mutation::new(&key("workspace"), &api::answers::workspace_created),
             )
             .await,
     ];

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use billing::{Billing, RenewalLimits};
+use billing::{Billing, Mutation, RenewalLimits};
 use domain::{
     Actor, AddonCode, AddonId, AddonStatus, AnchorDay, EntryKind, FixedClock, Overdraft, PartnerId, PartnerSettings,
     PlanId, Points, PointsDelta, Usage, WalletId, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
@@ -82,7 +82,10 @@ async fn renewal_writes(clock: Arc<FixedClock>) -> Vec<Write> {
     let billing = Billing::new(Store::new(Recording::new(fresh_table().await)), clock.clone());
     let p = PartnerId::parse("floor-partner").unwrap();
     let key = IdempotencyKey::new("bench", "partner", b"p").unwrap();
-    billing.create_partner(&p, &PartnerSettings::default(), &key, &api::answers::partner_created).await.unwrap();
+    billing
+        .create_partner(&p, &PartnerSettings::default(), Mutation::new(&key, &api::answers::partner_created))
+        .await
+        .unwrap();
     seed(&billing, &p, 0).await;
     let limits = RenewalLimits { page_size: 1, concurrency: 1 };
     let run = billing.renew_due(|| false, limits).await.unwrap();
@@ -126,7 +129,10 @@ async fn main() {
     let billing = Arc::new(Billing::new(Store::new(CountingTable::new(fresh_table().await)), clock.clone()));
     let p = PartnerId::parse("bench-partner").unwrap();
     let key = IdempotencyKey::new("bench", "partner", b"p").unwrap();
-    billing.create_partner(&p, &PartnerSettings::default(), &key, &api::answers::partner_created).await.unwrap();
+    billing
+        .create_partner(&p, &PartnerSettings::default(), Mutation::new(&key, &api::answers::partner_created))
+        .await
+        .unwrap();
 
     println!("renewal benchmark: {n} workspaces due, {concurrency} at once, DynamoDB Local");
     let seeding = {

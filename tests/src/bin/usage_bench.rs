@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use billing::{Billing, FoldRun, NewWorkspace, OpError, PointsAdjustment, UsageEvent};
+use billing::{Billing, FoldRun, Mutation, NewWorkspace, OpError, PointsAdjustment, UsageEvent};
 use domain::{
     Actor, AnchorDay, CreditRateTerms, MeterCode, PartnerId, PartnerSettings, PlanId, PointsDelta, Rebilling,
     SystemClock, UnitRate, UsageQuantity, WalletId, WorkspaceId,
@@ -236,11 +236,18 @@ fn rebilled(i: usize) -> bool {
 async fn set_up(billing: &Bench, p: &PartnerId, n: usize) {
     let settings = PartnerSettings { credit_billing: true, ..Default::default() };
     billing
-        .create_partner(p, &settings, &idem("platform", "create-partner"), &api::answers::partner_created)
+        .create_partner(
+            p,
+            &settings,
+            Mutation::new(&idem("platform", "create-partner"), &api::answers::partner_created),
+        )
         .await
         .unwrap();
     let terms = CreditRateTerms::parse("usd", PRICE_PER_POINT, None, None).unwrap();
-    billing.put_credit_rate(p, &terms, &idem("partner", "credit-rate"), &api::answers::credit_rate_set).await.unwrap();
+    billing
+        .put_credit_rate(p, &terms, Mutation::new(&idem("partner", "credit-rate"), &api::answers::credit_rate_set))
+        .await
+        .unwrap();
     let rates = [(MeterCode::parse(VOICE).unwrap(), UnitRate::parse(REBILL_RATE).unwrap())].into();
     let rebilling = Rebilling { enabled: true, rates };
     for i in 0..n {
@@ -252,7 +259,11 @@ async fn set_up(billing: &Bench, p: &PartnerId, n: usize) {
             anchor: Some(AnchorDay::new(1).unwrap()),
         };
         billing
-            .create_workspace(p, new, &idem("partner", &format!("create-{w}")), &api::answers::workspace_created)
+            .create_workspace(
+                p,
+                new,
+                Mutation::new(&idem("partner", &format!("create-{w}")), &api::answers::workspace_created),
+            )
             .await
             .unwrap();
         let funding = PointsAdjustment {
@@ -262,10 +273,16 @@ async fn set_up(billing: &Bench, p: &PartnerId, n: usize) {
             actor: Actor::System("bench".into()),
         };
         let funded = &api::answers::points_adjusted;
-        billing.adjust_points(p, &w, funding, &idem("partner", &format!("fund-{w}")), funded).await.unwrap();
+        billing
+            .adjust_points(p, &w, funding, Mutation::new(&idem("partner", &format!("fund-{w}")), funded))
+            .await
+            .unwrap();
         if rebilled(i) {
             let key = idem("partner", &format!("rebill-{w}"));
-            billing.put_rebilling(p, &w, rebilling.clone(), &key, &api::answers::rebilling_set).await.unwrap();
+            billing
+                .put_rebilling(p, &w, rebilling.clone(), Mutation::new(&key, &api::answers::rebilling_set))
+                .await
+                .unwrap();
         }
     }
 }

@@ -573,25 +573,40 @@ async fn a_live_deployment_refuses_test_mode_accounts() {
     let p = domain::PartnerId::parse(P).unwrap();
     let key = |k: &str| store::IdempotencyKey::new("t", k, k.as_bytes()).unwrap();
     billing
-        .create_partner(&p, &domain::PartnerSettings::default(), &key("p"), &api::answers::partner_created)
+        .create_partner(
+            &p,
+            &domain::PartnerSettings::default(),
+            billing::Mutation::new(&key("p"), &api::answers::partner_created),
+        )
         .await
         .unwrap();
     let (test_code, _) = api.stripe.issue_oauth_code(None, false);
     let test_code = stripe_gateway::ids::OAuthCode::parse(&test_code).unwrap();
-    let refused =
-        billing.connect_stripe(&p, &test_code, &key("c1"), &api::answers::stripe_connected).await.unwrap_err();
+    let refused = billing
+        .connect_stripe(&p, &test_code, billing::Mutation::new(&key("c1"), &api::answers::stripe_connected))
+        .await
+        .unwrap_err();
     assert!(matches!(&refused, billing::OpError::Invalid { param, .. } if param == "code"), "{refused:?}");
     let on = domain::PartnerSettings { credit_billing: true, ..Default::default() };
-    let refused = billing.put_partner_settings(&p, &on, &key("s1"), &api::answers::settings_set).await.unwrap_err();
+    let refused = billing
+        .put_partner_settings(&p, &on, billing::Mutation::new(&key("s1"), &api::answers::settings_set))
+        .await
+        .unwrap_err();
     assert!(matches!(&refused, billing::OpError::Invalid { param, .. } if param == "credit_billing"), "{refused:?}");
     let (live_code, account) = api.stripe.issue_oauth_code(None, true);
     let live_code = stripe_gateway::ids::OAuthCode::parse(&live_code).unwrap();
-    let connected = billing.connect_stripe(&p, &live_code, &key("c2"), &api::answers::stripe_connected).await.unwrap();
+    let connected = billing
+        .connect_stripe(&p, &live_code, billing::Mutation::new(&key("c2"), &api::answers::stripe_connected))
+        .await
+        .unwrap();
     assert_eq!(
         (connected.body["account"].as_str(), &connected.body["livemode"]),
         (Some(account.as_str()), &json!(true))
     );
-    billing.put_partner_settings(&p, &on, &key("s2"), &api::answers::settings_set).await.unwrap();
+    billing
+        .put_partner_settings(&p, &on, billing::Mutation::new(&key("s2"), &api::answers::settings_set))
+        .await
+        .unwrap();
 }
 
 api_suite!(

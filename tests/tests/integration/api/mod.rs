@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use billing::{Billing, NewWorkspace, Payments};
+use billing::{Billing, Mutation, NewWorkspace, Payments};
 use domain::{AnchorDay, FixedClock, PartnerId, PartnerSettings, PlanId, WalletId, WorkspaceId};
 use integration_tests::fresh_table;
 use lambda_http::{Body, Request, Response};
@@ -529,7 +529,7 @@ impl<T: Table> Api<T> {
         let key = IdempotencyKey::new("platform", &format!("create-{p}"), p.as_bytes()).unwrap();
         let reply = self
             .billing
-            .create_partner(&id, &settings, &key, &api::answers::partner_created)
+            .create_partner(&id, &settings, Mutation::new(&key, &api::answers::partner_created))
             .await
             .expect("create the partner");
         assert_eq!(reply.status, 201);
@@ -579,7 +579,7 @@ impl<T: Table> Api<T> {
         let id = PartnerId::parse(p).unwrap();
         let reply = self
             .billing
-            .create_workspace(&id, new, &key, &api::answers::workspace_created)
+            .create_workspace(&id, new, Mutation::new(&key, &api::answers::workspace_created))
             .await
             .expect("provision the workspace");
         assert_eq!(reply.status, 201, "{}", reply.body);
