@@ -40,7 +40,5 @@ async fn adjust<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) 
         allow_negative: body.allow_negative,
         actor: caller.actor(),
     };
-    Ok(api::reply(
-        billing.adjust_points(p, &w, adjustment, Mutation::new(&idem, &api::answers::points_adjusted)).await?,
-    ))
+    api::replied(billing.adjust_points(p, &w, adjustment, Mutation::new(&idem, &api::answers::points_adjusted)).await)
 }

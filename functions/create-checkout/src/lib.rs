@@ -33,6 +33,6 @@ async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request
         (Some(_), Some(_)) => return Err(ApiError::invalid("points", "give topup_option_id or points, not both")),
         (None, None) => return Err(ApiError::invalid("topup_option_id", "give topup_option_id or points")),
     };
-    let created = &api::answers::checkout_created;
-    Ok(api::reply(billing.create_checkout(w, caller.partner.as_ref(), &request, Mutation::new(&idem, created)).await?))
+    let m = Mutation::new(&idem, &api::answers::checkout_created);
+    api::replied(billing.create_checkout(w, caller.partner.as_ref(), &request, m).await)
 }

@@ -59,9 +59,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             body.points.check_price().map_err(|e| ApiError::invalid("points", e))?;
             let addon = PartnerAddon { code, label, points: body.points, enabled: body.enabled };
-            Ok(api::reply(
-                billing.put_partner_addon(p, &addon, Mutation::new(idem(), &answers::partner_addon_set)).await?,
-            ))
+            api::replied(billing.put_partner_addon(p, &addon, Mutation::new(idem(), &answers::partner_addon_set)).await)
         }
         "GET /partner/plans" => {
             let plans = billing.plans(p).await?;
@@ -77,7 +75,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let body: PlanTerms = api::json_body(req)?;
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             let plan = Plan { id, label, limits: body.limits, monthly_price: body.monthly_price };
-            Ok(api::reply(billing.put_plan(p, &plan, Mutation::new(idem(), &answers::plan_set)).await?))
+            api::replied(billing.put_plan(p, &plan, Mutation::new(idem(), &answers::plan_set)).await)
         }
         "GET /partner/events" => {
             let page = api::page_request(req, |c| EventCursor::decode(c, p))?;
@@ -91,23 +89,20 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         "POST /partner/stripe/connect" => {
             let body: Connect = api::json_body(req)?;
             let code = OAuthCode::parse(&body.code).map_err(|e| ApiError::invalid("code", e))?;
-            Ok(api::reply(billing.connect_stripe(p, &code, Mutation::new(idem(), &answers::stripe_connected)).await?))
+            api::replied(billing.connect_stripe(p, &code, Mutation::new(idem(), &answers::stripe_connected)).await)
         }
         "GET /partner/settings" => Ok(api::ok(billing.partner_settings(p).await?)),
         "PUT /partner/settings" => {
             let settings: PartnerSettings = api::json_body(req)?;
-            Ok(api::reply(
-                billing.put_partner_settings(p, &settings, Mutation::new(idem(), &answers::settings_set)).await?,
-            ))
+            let m = Mutation::new(idem(), &answers::settings_set);
+            api::replied(billing.put_partner_settings(p, &settings, m).await)
         }
         "GET /partner/topup-options" => {
             Ok(api::ok(answers::PartnerTopupTermsBody::from(&billing.partner_topup_options(p).await?)))
         }
         "PUT /partner/topup-options" => {
             let drafts = topup_drafts(api::json_body(req)?)?;
-            Ok(api::reply(
-                billing.put_topup_options(p, drafts, Mutation::new(idem(), &answers::topup_options_set)).await?,
-            ))
+            api::replied(billing.put_topup_options(p, drafts, Mutation::new(idem(), &answers::topup_options_set)).await)
         }
         "PUT /partner/credit-rate" => {
             let body: CreditRateBody = api::json_body(req)?;
@@ -118,7 +113,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 body.max_points.as_deref(),
             )
             .map_err(|e| ApiError::invalid(e.param(), e))?;
-            Ok(api::reply(billing.put_credit_rate(p, &terms, Mutation::new(idem(), &answers::credit_rate_set)).await?))
+            api::replied(billing.put_credit_rate(p, &terms, Mutation::new(idem(), &answers::credit_rate_set)).await)
         }
         "GET /partner/workspaces" => list_workspaces(billing, p, req).await,
         "POST /partner/workspaces" => {
@@ -133,9 +128,8 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 .transpose()
                 .map_err(|e| ApiError::invalid("cycle_anchor_day", e))?;
             let draft = WorkspaceDraft { name: body.name, plan, anchor };
-            Ok(api::reply(
-                billing.create_assigned_workspace(p, draft, Mutation::new(idem(), &answers::workspace_created)).await?,
-            ))
+            let m = Mutation::new(idem(), &answers::workspace_created);
+            api::replied(billing.create_assigned_workspace(p, draft, m).await)
         }
         "GET /partner/workspaces/{id}" => {
             let ws = billing.partner_workspace(p, &workspace_id(req)?).await?;
@@ -145,7 +139,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let w = workspace_id(req)?;
             let body: ChangePlan = api::json_body(req)?;
             let plan = PlanId::parse(&body.plan).map_err(|e| ApiError::invalid("plan", e))?;
-            Ok(api::reply(billing.change_plan(p, &w, plan, Mutation::new(idem(), &answers::workspace_changed)).await?))
+            api::replied(billing.change_plan(p, &w, plan, Mutation::new(idem(), &answers::workspace_changed)).await)
         }
         "GET /partner/ledger" => {
             match api::query_param(req, "workspace_id") {
@@ -167,9 +161,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         "PUT /partner/workspaces/{id}/rebilling" => {
             let w = workspace_id(req)?;
             let rebilling: Rebilling = api::json_body(req)?;
-            Ok(api::reply(
-                billing.put_rebilling(p, &w, rebilling, Mutation::new(idem(), &answers::rebilling_set)).await?,
-            ))
+            api::replied(billing.put_rebilling(p, &w, rebilling, Mutation::new(idem(), &answers::rebilling_set)).await)
         }
         "GET /partner/wallet" => {
             let wallet = WalletId::Partner(p.clone());
@@ -179,12 +171,8 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         "POST /partner/wallet/checkout" => {
             let body: WalletCheckout = api::json_body(req)?;
             let (amount, success_url, cancel_url) = (&body.amount, &body.success_url, &body.cancel_url);
-            let created = &answers::checkout_created;
-            Ok(api::reply(
-                billing
-                    .create_partner_checkout(p, amount, success_url, cancel_url, Mutation::new(idem(), created))
-                    .await?,
-            ))
+            let m = Mutation::new(idem(), &answers::checkout_created);
+            api::replied(billing.create_partner_checkout(p, amount, success_url, cancel_url, m).await)
         }
         "PUT /partner/wallet/auto-refill" => {
             let body: AutoRefill = api::json_body(req)?;
@@ -202,9 +190,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 amount: money("amount", body.amount.as_ref())?,
                 monthly_cap: money("monthly_cap", body.monthly_cap.as_ref())?,
             };
-            Ok(api::reply(
-                billing.put_partner_refill(p, &terms, Mutation::new(idem(), &answers::auto_refill_set)).await?,
-            ))
+            api::replied(billing.put_partner_refill(p, &terms, Mutation::new(idem(), &answers::auto_refill_set)).await)
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }

@@ -36,7 +36,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         // and a retry with the same id and body is answered as the first time.
         "POST /platform/usage" => {
             let event: UsageEvent = api::json_body(req)?;
-            Ok(api::reply(billing.record_usage(&event, &answers::usage_recorded).await?))
+            api::replied(billing.record_usage(&event, &answers::usage_recorded).await)
         }
         "POST /platform/partners" => {
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
@@ -47,7 +47,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 None => PartnerTerms { floors: None, billing_mode: WalletMode::Postpaid },
             };
             let new = NewPartner { id, name: body.name, terms };
-            Ok(api::reply(billing.onboard_partner(&new, Mutation::new(&idem, &answers::partner_created)).await?))
+            api::replied(billing.onboard_partner(&new, Mutation::new(&idem, &answers::partner_created)).await)
         }
         "GET /platform/partners" => {
             let page = api::page_request(req, PartnerCursor::decode)?;
@@ -65,20 +65,19 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 return Err(ApiError::invalid("billing_mode", "required: \"prepaid\" or \"postpaid\""));
             }
             let t = terms(body, "")?;
-            Ok(api::reply(billing.put_partner_terms(&p, &t, Mutation::new(&idem, &answers::partner_changed)).await?))
+            api::replied(billing.put_partner_terms(&p, &t, Mutation::new(&idem, &answers::partner_changed)).await)
         }
         "POST /platform/partners/{id}/suspend" => {
             let p = partner_id(req)?;
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
             let body: Suspend = api::json_body(req)?;
-            Ok(api::reply(
-                billing.suspend_partner(&p, &body.reason, Mutation::new(&idem, &answers::partner_changed)).await?,
-            ))
+            let m = Mutation::new(&idem, &answers::partner_changed);
+            api::replied(billing.suspend_partner(&p, &body.reason, m).await)
         }
         "POST /platform/partners/{id}/reinstate" => {
             let p = partner_id(req)?;
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
-            Ok(api::reply(billing.reinstate_partner(&p, Mutation::new(&idem, &answers::partner_changed)).await?))
+            api::replied(billing.reinstate_partner(&p, Mutation::new(&idem, &answers::partner_changed)).await)
         }
         "PUT /platform/partners/{id}/billing" => {
             let p = partner_id(req)?;
@@ -86,9 +85,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let body: BillingBody = api::json_body(req)?;
             let mode = WalletMode::parse(&body.mode)
                 .ok_or_else(|| ApiError::invalid("mode", "must be \"prepaid\" or \"postpaid\""))?;
-            Ok(api::reply(
-                billing.put_partner_billing(&p, mode, Mutation::new(&idem, &answers::billing_mode_set)).await?,
-            ))
+            api::replied(billing.put_partner_billing(&p, mode, Mutation::new(&idem, &answers::billing_mode_set)).await)
         }
         "POST /platform/partners/{id}/wallet/adjustments" => {
             let p = partner_id(req)?;
@@ -97,18 +94,8 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             if body.amount.is_zero() {
                 return Err(ApiError::invalid("amount", "must not be zero"));
             }
-            let adjusted = &answers::points_adjusted;
-            Ok(api::reply(
-                billing
-                    .adjust_partner_wallet(
-                        &p,
-                        body.amount,
-                        &body.reason,
-                        caller.actor(),
-                        Mutation::new(&idem, adjusted),
-                    )
-                    .await?,
-            ))
+            let m = Mutation::new(&idem, &answers::points_adjusted);
+            api::replied(billing.adjust_partner_wallet(&p, body.amount, &body.reason, caller.actor(), m).await)
         }
         _ => {
             let w = WorkspaceId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("workspace"))?;
@@ -116,9 +103,8 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 "PUT /platform/workspaces/{id}/usage-counts" => {
                     let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
                     let usage: Usage = api::json_body(req)?;
-                    Ok(api::reply(
-                        billing.report_usage(&w, usage, Mutation::new(&idem, &answers::workspace_changed)).await?,
-                    ))
+                    let m = Mutation::new(&idem, &answers::workspace_changed);
+                    api::replied(billing.report_usage(&w, usage, m).await)
                 }
                 "GET /platform/workspaces/{id}/access" => {
                     let meter = api::query_param(req, "meter")

@@ -52,32 +52,18 @@ async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> 
     let body: Buy = api::json_body(req)?;
     let (code, quantity) = order(&body.addon, body.quantity)?;
     let order = AddonOrder { code, quantity, by_partner: false, charge: true, actor: caller.actor() };
-    Ok(api::reply(
-        billing
-            .add_addon(
-                w,
-                Asker::Workspace(caller.partner.as_ref()),
-                &order,
-                Mutation::new(&idem, &answers::addon_added),
-            )
-            .await?,
-    ))
+    let asker = Asker::Workspace(caller.partner.as_ref());
+    let m = Mutation::new(&idem, &answers::addon_added);
+    api::replied(billing.add_addon(w, asker, &order, m).await)
 }
 
 async fn cancel<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
     let w = caller.workspace_admin()?;
     let id = addon_id(req)?;
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
-    Ok(api::reply(
-        billing
-            .cancel_addon(
-                w,
-                Asker::Workspace(caller.partner.as_ref()),
-                &id,
-                Mutation::new(&idem, &answers::addon_cancelled),
-            )
-            .await?,
-    ))
+    let asker = Asker::Workspace(caller.partner.as_ref());
+    let m = Mutation::new(&idem, &answers::addon_cancelled);
+    api::replied(billing.cancel_addon(w, asker, &id, m).await)
 }
 
 async fn partner_add<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
@@ -88,7 +74,7 @@ async fn partner_add<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Requ
     let body: PartnerAdd = api::json_body(req)?;
     let (code, quantity) = order(&body.addon, body.quantity)?;
     let order = AddonOrder { code, quantity, by_partner: true, charge: body.charge_points, actor: caller.actor() };
-    Ok(api::reply(billing.add_addon(&w, Asker::Partner(p), &order, Mutation::new(&idem, &answers::addon_added)).await?))
+    api::replied(billing.add_addon(&w, Asker::Partner(p), &order, Mutation::new(&idem, &answers::addon_added)).await)
 }
 
 async fn partner_remove<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
@@ -97,5 +83,5 @@ async fn partner_remove<T: Table>(billing: &Billing<T>, caller: &Caller, req: &R
     let w = workspace_id(req)?;
     let id = addon_id(req)?;
     let idem = api::idempotency_key(req, &partner_scope(p))?;
-    Ok(api::reply(billing.remove_addon(p, &w, &id, Mutation::new(&idem, &answers::workspace_changed)).await?))
+    api::replied(billing.remove_addon(p, &w, &id, Mutation::new(&idem, &answers::workspace_changed)).await)
 }

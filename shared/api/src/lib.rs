@@ -171,6 +171,12 @@ pub fn ok(body: impl serde::Serialize) -> Response<Body> {
     json_response(StatusCode::OK, &serde_json::to_value(body).expect("answers serialize to JSON"))
 }
 
+/// What a handler answers for a mutation's outcome: its reply (first time or replayed), or the
+/// error that becomes one.
+pub fn replied(r: billing::Replied) -> Answer {
+    Ok(reply(r?))
+}
+
 /// Sends a mutation's reply (first time or replayed).
 pub fn reply(r: Reply) -> Response<Body> {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);

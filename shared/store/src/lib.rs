@@ -4,6 +4,7 @@
 //! [`dynamodb::DynamoTable`] (production) and [`memory::MemoryTable`] (embedded). [`Store`]
 //! holds the product's operations, written once over any table.
 
+pub mod attrs;
 pub mod cursor;
 pub mod dynamodb;
 pub mod item;

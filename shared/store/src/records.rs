@@ -16,6 +16,9 @@ use domain::{
 use domain::stripe_ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
 use domain::{PartnerTopupOption, TopupOptionId, TopupOptionList};
 
+use serde::{Deserialize, Serialize};
+
+use super::attrs::{self, number, word};
 use super::item::{Attr, Item, MalformedItem};
 use super::{keys, schema};
 
@@ -33,7 +36,7 @@ pub fn format_date(d: Date) -> String {
     d.format(DATE).expect("dates format")
 }
 
-fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
+pub(crate) fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
     Date::parse(s, DATE)
 }
 
@@ -201,32 +204,33 @@ pub fn partner_profile_from(item: &Item) -> Result<PartnerProfile, MalformedItem
 /// The platform's index of its partners, one item each under one partition, in id order: what
 /// `GET /platform/partners` pages through. Rewritten with every change of name or status.
 pub fn partner_ref_item(profile: &PartnerProfile) -> Item {
-    Item::new(&keys::partner_ref(&profile.id), "partner_ref")
-        .with("partner_id", Attr::s(profile.id.as_str()))
-        .with("name", Attr::s(&profile.name))
-        .with("status", Attr::s(profile.status.as_str()))
-        .with("created_at", Attr::s(rfc3339(profile.created_at)))
+    let r = PartnerRef {
+        id: profile.id.clone(),
+        name: profile.name.clone(),
+        status: profile.status.as_str().to_owned(),
+        created_at: profile.created_at,
+    };
+    Item::record(&keys::partner_ref(&profile.id), "partner_ref", &r)
 }
 
 /// A partner as the platform's list shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerRef {
+    #[serde(rename = "partner_id")]
     pub id: PartnerId,
     pub name: String,
+    /// `active` or `suspended`.
     pub status: String,
+    #[serde(with = "super::attrs::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 pub fn partner_ref_from(item: &Item) -> Result<PartnerRef, MalformedItem> {
-    Ok(PartnerRef {
-        id: item.parsed("partner_id", PartnerId::parse)?,
-        name: item.str("name")?.to_owned(),
-        status: item.parsed("status", |s| match s {
-            "active" | "suspended" => Ok(s.to_owned()),
-            _ => Err(()),
-        })?,
-        created_at: item.parsed("created_at", parse_time)?,
-    })
+    let r: PartnerRef = item.read()?;
+    match r.status.as_str() {
+        "active" | "suspended" => Ok(r),
+        _ => Err(MalformedItem { key: item.key(), attr: "status".into() }),
+    }
 }
 
 fn rebilling_attr(r: &Rebilling) -> Attr {
@@ -251,21 +255,24 @@ pub fn partner_settings_from(item: &Item) -> Result<PartnerSettings, MalformedIt
     })
 }
 
+/// How a partner's add-on terms are stored.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "PartnerAddon")]
+struct PartnerAddonDef {
+    #[serde(with = "word")]
+    code: AddonCode,
+    label: String,
+    #[serde(with = "number")]
+    points: Points,
+    enabled: bool,
+}
+
 pub fn partner_addon_item(p: &PartnerId, a: &PartnerAddon) -> Item {
-    Item::new(&keys::partner_addon(p, a.code), "partner_addon")
-        .with("code", Attr::s(a.code.as_str()))
-        .with("label", Attr::s(&a.label))
-        .with("points", points_attr(a.points))
-        .with("enabled", Attr::Bool(a.enabled))
+    Item::record_with(&keys::partner_addon(p, a.code), "partner_addon", |s| PartnerAddonDef::serialize(a, s))
 }
 
 pub fn partner_addon_from(item: &Item) -> Result<PartnerAddon, MalformedItem> {
-    Ok(PartnerAddon {
-        code: item.parsed("code", AddonCode::parse)?,
-        label: item.str("label")?.to_owned(),
-        points: get_points(item, "points")?,
-        enabled: get_bool(item, "enabled")?,
-    })
+    item.read_with(PartnerAddonDef::deserialize)
 }
 
 fn limits_attr(l: &Limits) -> Attr {
@@ -315,37 +322,26 @@ pub fn plan_from(item: &Item) -> Result<Plan, MalformedItem> {
 }
 
 /// A plan edit whose workspaces the pass has yet to settle (`PLAN_EDITS / <partner>#<plan>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanEdit {
+    #[serde(rename = "partner_id")]
     pub partner: PartnerId,
+    #[serde(rename = "plan_id", with = "word")]
     pub plan: PlanId,
     /// Drawn anew by every edit, so that the pass deletes the edit it settled and not a newer one.
     pub edit_id: String,
     /// The last workspace settled, when a pass stopped part way; the next one goes on after it.
     pub after: Option<WorkspaceId>,
+    #[serde(with = "super::attrs::rfc3339")]
     pub edited_at: OffsetDateTime,
 }
 
 pub fn plan_edit_item(e: &PlanEdit) -> Item {
-    Item::new(&keys::plan_edit(&e.partner, e.plan), "plan_edit")
-        .with("partner_id", Attr::s(e.partner.as_str()))
-        .with("plan_id", Attr::s(e.plan.as_str()))
-        .with("edit_id", Attr::s(&e.edit_id))
-        .with("after", e.after.as_ref().map_or(Attr::Null, |w| Attr::s(w.as_str())))
-        .with("edited_at", Attr::s(rfc3339(e.edited_at)))
+    Item::record(&keys::plan_edit(&e.partner, e.plan), "plan_edit", e)
 }
 
 pub fn plan_edit_from(item: &Item) -> Result<PlanEdit, MalformedItem> {
-    let after = get_opt_str(item, "after")?
-        .map(|w| WorkspaceId::parse(&w).map_err(|_| MalformedItem { key: item.key(), attr: "after".into() }))
-        .transpose()?;
-    Ok(PlanEdit {
-        partner: item.parsed("partner_id", PartnerId::parse)?,
-        plan: item.parsed("plan_id", PlanId::parse)?,
-        edit_id: item.str("edit_id")?.to_owned(),
-        after,
-        edited_at: item.parsed("edited_at", parse_time)?,
-    })
+    item.read()
 }
 
 /// A refill that a debit or a renewal asked for, which the charging pass has yet to make
@@ -496,7 +492,8 @@ pub fn workspace_item(w: &Workspace) -> Item {
 /// change of them is a write of the profile under its version. Only those that count toward
 /// its limits: an ended one is kept as a history item ([`workspace_addon_item`]).
 fn held_addons_attr(addons: &[WorkspaceAddon]) -> Attr {
-    Attr::L(addons.iter().filter(|a| a.status.counts_toward_limits()).map(|a| Attr::M(addon_attrs(a).0)).collect())
+    let held = addons.iter().filter(|a| a.status.counts_toward_limits());
+    Attr::L(held.map(|a| attrs::to_attr_with(|s| WorkspaceAddonDef::serialize(a, s)).expect("add-ons store")).collect())
 }
 
 /// Whether a workspace profile holds its add-ons. One written before they moved into the
@@ -513,14 +510,11 @@ pub fn with_held_addons(item: Item, addons: &[WorkspaceAddon]) -> Item {
 }
 
 fn held_addons_from(item: &Item) -> Result<Vec<WorkspaceAddon>, MalformedItem> {
+    let bad = |e: attrs::Error| MalformedItem { key: item.key(), attr: format!("addons.{}", e.attr()) };
     match item.get("addons") {
-        Some(Attr::L(l)) => l
-            .iter()
-            .map(|a| match a {
-                Attr::M(m) => workspace_addon_from(&Item(m.clone())),
-                _ => Err(MalformedItem { key: item.key(), attr: "addons".into() }),
-            })
-            .collect(),
+        Some(Attr::L(l)) => {
+            l.iter().map(|a| attrs::from_attr_with(a, WorkspaceAddonDef::deserialize).map_err(bad)).collect()
+        }
         _ => Err(MalformedItem { key: item.key(), attr: "addons".into() }),
     }
 }
@@ -564,60 +558,50 @@ pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
 }
 
 /// A partner's pointer to one of its workspaces, with what a listing shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceRef {
+    #[serde(rename = "workspace_id")]
     pub id: WorkspaceId,
     pub name: String,
+    #[serde(with = "super::attrs::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 pub fn workspace_ref_item(p: &PartnerId, w: &Workspace) -> Item {
-    Item::new(&keys::workspace_ref(p, &w.id), "workspace_ref")
-        .with("workspace_id", Attr::s(w.id.as_str()))
-        .with("name", Attr::s(&w.name))
-        .with("created_at", Attr::s(rfc3339(w.created_at)))
+    let r = WorkspaceRef { id: w.id.clone(), name: w.name.clone(), created_at: w.created_at };
+    Item::record(&keys::workspace_ref(p, &w.id), "workspace_ref", &r)
 }
 
 pub fn workspace_ref_from(item: &Item) -> Result<WorkspaceRef, MalformedItem> {
-    Ok(WorkspaceRef {
-        id: item.parsed("workspace_id", WorkspaceId::parse)?,
-        name: item.str("name")?.to_owned(),
-        created_at: item.parsed("created_at", parse_time)?,
-    })
+    item.read()
 }
 
-/// An add-on's own attributes, without keys: a history item's, or one entry of a profile's
-/// `addons`.
-fn addon_attrs(a: &WorkspaceAddon) -> Item {
-    Item::default()
-        .with("addon_id", Attr::s(a.id.as_str()))
-        .with("code", Attr::s(a.code.as_str()))
-        .with("quantity", Attr::n(a.quantity))
-        .with("unit_points", points_attr(a.unit_points))
-        .with("status", Attr::s(a.status.as_str()))
-        .with("period_end", Attr::s(format_date(a.period_end)))
-        .with("created_at", Attr::s(rfc3339(a.created_at)))
+/// How an add-on a workspace holds is stored: its history item (and, in profiles written before
+/// the add-ons moved into them, every add-on's item), or one entry of its profile's `addons`.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "WorkspaceAddon")]
+struct WorkspaceAddonDef {
+    #[serde(rename = "addon_id")]
+    id: AddonId,
+    #[serde(with = "word")]
+    code: AddonCode,
+    quantity: u32,
+    #[serde(with = "number")]
+    unit_points: Points,
+    status: AddonStatus,
+    #[serde(with = "super::attrs::date")]
+    period_end: Date,
+    #[serde(with = "super::attrs::rfc3339")]
+    created_at: OffsetDateTime,
 }
 
-/// An add-on's own item: the history of one that ended (and, in profiles written before the
-/// add-ons moved into them, every add-on).
+/// An add-on's own item: the history of one that ended.
 pub fn workspace_addon_item(w: &WorkspaceId, a: &WorkspaceAddon) -> Item {
-    let mut item = Item::new(&keys::workspace_addon(w, &a.id), "workspace_addon");
-    item.0.extend(addon_attrs(a).0);
-    item
+    Item::record_with(&keys::workspace_addon(w, &a.id), "workspace_addon", |s| WorkspaceAddonDef::serialize(a, s))
 }
 
-/// An add-on from its own attributes: a history item, or one entry of a profile's `addons`.
 pub fn workspace_addon_from(item: &Item) -> Result<WorkspaceAddon, MalformedItem> {
-    Ok(WorkspaceAddon {
-        id: item.parsed("addon_id", AddonId::parse)?,
-        code: item.parsed("code", AddonCode::parse)?,
-        quantity: get_u32(item, "quantity")?,
-        unit_points: get_points(item, "unit_points")?,
-        status: item.parsed("status", |s| AddonStatus::parse(s).ok_or(()))?,
-        period_end: item.parsed("period_end", parse_date)?,
-        created_at: item.parsed("created_at", parse_time)?,
-    })
+    item.read_with(WorkspaceAddonDef::deserialize)
 }
 
 #[cfg(test)]
@@ -754,35 +738,23 @@ mod tests {
 // ---- Stripe: connected accounts, customers, checkouts, payments ----
 
 /// A partner's connected Stripe account (Connect OAuth).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StripeConnection {
     pub account: AccountId,
     pub livemode: bool,
+    #[serde(with = "super::attrs::rfc3339")]
     pub connected_at: OffsetDateTime,
     /// Set when the partner revoked our access (`account.application.deauthorized`).
+    #[serde(default, with = "super::attrs::rfc3339::optional")]
     pub deauthorized_at: Option<OffsetDateTime>,
 }
 
 pub fn stripe_connection_item(p: &PartnerId, c: &StripeConnection) -> Item {
-    Item::new(&keys::partner_stripe(p), "stripe_connection")
-        .with("account", Attr::s(c.account.as_str()))
-        .with("livemode", Attr::Bool(c.livemode))
-        .with("connected_at", Attr::s(rfc3339(c.connected_at)))
-        .with("deauthorized_at", c.deauthorized_at.map_or(Attr::Null, |t| Attr::s(rfc3339(t))))
+    Item::record(&keys::partner_stripe(p), "stripe_connection", c)
 }
 
 pub fn stripe_connection_from(item: &Item) -> Result<StripeConnection, MalformedItem> {
-    Ok(StripeConnection {
-        account: item.parsed("account", AccountId::parse)?,
-        livemode: get_bool(item, "livemode")?,
-        connected_at: item.parsed("connected_at", parse_time)?,
-        deauthorized_at: match get_opt_str(item, "deauthorized_at")? {
-            None => None,
-            Some(s) => {
-                Some(parse_time(&s).map_err(|_| MalformedItem { key: item.key(), attr: "deauthorized_at".into() })?)
-            }
-        },
-    })
+    item.read()
 }
 
 /// Which partner connected an account: events of `account.application.deauthorized` name only it.
@@ -795,7 +767,7 @@ pub fn stripe_account_partner(item: &Item) -> Result<PartnerId, MalformedItem> {
 }
 
 /// A workspace's customer on a connected account, and the card its last checkout saved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StripeCustomer {
     pub account: AccountId,
     pub customer: CustomerId,
@@ -807,21 +779,7 @@ pub struct StripeCustomer {
 }
 
 pub fn stripe_customer_item(w: &WorkspaceId, c: &StripeCustomer) -> Item {
-    Item::new(&keys::workspace_customer(w), "stripe_customer")
-        .with("account", Attr::s(c.account.as_str()))
-        .with("customer", Attr::s(c.customer.as_str()))
-        .with("payment_method", c.payment_method.as_ref().map_or(Attr::Null, |m| Attr::s(m.as_str())))
-        .with("payment_method_created", c.payment_method_created.map_or(Attr::Null, Attr::n))
-        .with("version", Attr::n(c.version))
-}
-
-fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, MalformedItem> {
-    match item.get(name) {
-        None | Some(Attr::Null) => Ok(None),
-        Some(_) => {
-            i64::try_from(item.num(name)?).map(Some).map_err(|_| MalformedItem { key: item.key(), attr: name.into() })
-        }
-    }
+    Item::record(&keys::workspace_customer(w), "stripe_customer", c)
 }
 
 /// What a workspace's customer key holds: a customer, or, from the workspace's creation until
@@ -843,17 +801,7 @@ pub fn customer_slot_from(item: &Item) -> Result<CustomerSlot, MalformedItem> {
 }
 
 pub fn stripe_customer_from(item: &Item) -> Result<StripeCustomer, MalformedItem> {
-    Ok(StripeCustomer {
-        account: item.parsed("account", AccountId::parse)?,
-        customer: item.parsed("customer", CustomerId::parse)?,
-        payment_method: get_opt_str(item, "payment_method")?
-            .map(|m| {
-                PaymentMethodId::parse(&m).map_err(|_| MalformedItem { key: item.key(), attr: "payment_method".into() })
-            })
-            .transpose()?,
-        payment_method_created: get_opt_i64(item, "payment_method_created")?,
-        version: item.u64("version")?,
-    })
+    item.read()
 }
 
 /// A Checkout Session we created, with the points it promises: a workspace buying points on its
@@ -1043,7 +991,7 @@ pub fn partner_refill_from(item: &Item) -> Result<(AutoTopup, Option<Money>), Ma
 
 /// The partner as the platform's own Stripe customer (it pays into its partner wallet), and
 /// the card its last wallet checkout saved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformCustomer {
     pub customer: CustomerId,
     pub payment_method: Option<PaymentMethodId>,
@@ -1053,20 +1001,11 @@ pub struct PlatformCustomer {
 }
 
 pub fn platform_customer_item(p: &PartnerId, c: &PlatformCustomer) -> Item {
-    Item::new(&keys::partner_customer(p), "platform_customer")
-        .with("customer", Attr::s(c.customer.as_str()))
-        .with("payment_method", c.payment_method.as_ref().map_or(Attr::Null, |m| Attr::s(m.as_str())))
-        .with("payment_method_created", c.payment_method_created.map_or(Attr::Null, Attr::n))
-        .with("version", Attr::n(c.version))
+    Item::record(&keys::partner_customer(p), "platform_customer", c)
 }
 
 pub fn platform_customer_from(item: &Item) -> Result<PlatformCustomer, MalformedItem> {
-    Ok(PlatformCustomer {
-        customer: item.parsed("customer", CustomerId::parse)?,
-        payment_method: get_opt_parsed(item, "payment_method", PaymentMethodId::parse)?,
-        payment_method_created: get_opt_i64(item, "payment_method_created")?,
-        version: item.u64("version")?,
-    })
+    item.read()
 }
 
 fn auto_topup_attrs(item: Item, a: &AutoTopup) -> Item {
@@ -1169,9 +1108,11 @@ pub fn auto_topup_from(item: &Item) -> Result<AutoTopup, MalformedItem> {
 /// A wholesale charge owed by a partner, written in the same transaction as what caused it (a
 /// usage event, an add-on bought or renewed), and deleted by the fold that moves it into the
 /// partner's wallet (`keys::ACCRUAL_SHARDS` explains why it is not written to the wallet itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accrual {
+    #[serde(rename = "partner_id")]
     pub partner: PartnerId,
+    #[serde(rename = "workspace_id")]
     pub workspace: WorkspaceId,
     /// What it is for, as the fold's lines name it: `usage:<meter>`, `addon_purchase:<add-on>`,
     /// `renewal`.
@@ -1180,64 +1121,39 @@ pub struct Accrual {
     /// `renewal#<w>#<renews_on>`. Part of the item's key.
     pub reference: String,
     /// In the platform's currency, 4 places at most.
+    #[serde(with = "number")]
     pub amount: Points,
-    /// Units of the meter, for usage.
+    /// Units of the meter, for usage (no attribute otherwise).
+    #[serde(default, with = "number::optional", skip_serializing_if = "Option::is_none")]
     pub quantity: Option<UsageQuantity>,
+    #[serde(with = "super::attrs::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 pub fn accrual_item(a: &Accrual) -> Item {
-    let mut item = Item::new(&keys::accrual(&a.workspace, &a.partner, &a.reference), "accrual")
-        .with("partner_id", Attr::s(a.partner.as_str()))
-        .with("workspace_id", Attr::s(a.workspace.as_str()))
-        .with("source", Attr::s(&a.source))
-        .with("reference", Attr::s(&a.reference))
-        .with("amount", points_attr(a.amount))
-        .with("created_at", Attr::s(rfc3339(a.created_at)));
-    if let Some(q) = a.quantity {
-        item.set("quantity", Attr::N(q.as_decimal()));
-    }
-    item
+    Item::record(&keys::accrual(&a.workspace, &a.partner, &a.reference), "accrual", a)
 }
 
 pub fn accrual_from(item: &Item) -> Result<Accrual, MalformedItem> {
-    let quantity = match item.get("quantity") {
-        None => None,
-        Some(_) => Some(
-            UsageQuantity::from_decimal(item.num("quantity")?)
-                .map_err(|_| MalformedItem { key: item.key(), attr: "quantity".into() })?,
-        ),
-    };
-    Ok(Accrual {
-        partner: item.parsed("partner_id", PartnerId::parse)?,
-        workspace: item.parsed("workspace_id", WorkspaceId::parse)?,
-        source: item.str("source")?.to_owned(),
-        reference: item.str("reference")?.to_owned(),
-        amount: get_points(item, "amount")?,
-        quantity,
-        created_at: item.parsed("created_at", parse_time)?,
-    })
+    item.read()
 }
 
 /// How a partner pays the platform, with the version its replacement is checked against
 /// (0: never set, postpaid).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PartnerBilling {
+    #[serde(with = "word")]
     pub mode: WalletMode,
     pub version: u64,
 }
 
 pub fn partner_billing_item(p: &PartnerId, b: &PartnerBilling, updated_at: OffsetDateTime) -> Item {
-    Item::new(&keys::partner_billing(p), "partner_billing")
-        .with("mode", Attr::s(b.mode.as_str()))
-        .with("version", Attr::n(b.version))
-        .with("updated_at", Attr::s(rfc3339(updated_at)))
+    Item::record(&keys::partner_billing(p), "partner_billing", b).with("updated_at", Attr::s(rfc3339(updated_at)))
 }
 
 /// `None` (never set) is postpaid at version 0.
 pub fn partner_billing_from(item: Option<&Item>) -> Result<PartnerBilling, MalformedItem> {
-    let Some(item) = item else { return Ok(PartnerBilling::default()) };
-    Ok(PartnerBilling { mode: item.parsed("mode", |s| WalletMode::parse(s).ok_or(()))?, version: item.u64("version")? })
+    item.map_or(Ok(PartnerBilling::default()), Item::read)
 }
 
 #[cfg(test)]
