@@ -114,10 +114,6 @@ impl Reply {
         Self { status, body }
     }
 
-    pub fn ok(body: Value) -> Self {
-        Self::new(200, body)
-    }
-
     /// The form kept in the idempotency record.
     pub fn to_stored(&self) -> Value {
         json!({ "status": self.status, "body": self.body })
