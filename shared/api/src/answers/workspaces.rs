@@ -148,10 +148,10 @@ impl<'a> From<&'a WorkspaceAddons> for WorkspaceAddonsBody<'a> {
     }
 }
 
-/// A workspace after a change: its plan, limits, usage and status.
+/// A workspace's plan, effective limits, usage and status: what its changes and its
+/// entitlements show.
 #[derive(Serialize)]
-pub struct WorkspaceStateBody<'a> {
-    id: &'a str,
+struct Standing<'a> {
     plan: &'static str,
     limits: &'a Limits,
     usage: &'a Usage,
@@ -159,16 +159,24 @@ pub struct WorkspaceStateBody<'a> {
     status: StatusBody<'a>,
 }
 
-impl<'a> From<&'a WorkspaceState> for WorkspaceStateBody<'a> {
+impl<'a> From<&'a WorkspaceState> for Standing<'a> {
     fn from(s: &'a WorkspaceState) -> Self {
         let ws: &Workspace = &s.workspace;
-        Self {
-            id: ws.id.as_str(),
-            plan: ws.plan.as_str(),
-            limits: &s.limits,
-            usage: &ws.usage,
-            status: (&ws.status).into(),
-        }
+        Self { plan: ws.plan.as_str(), limits: &s.limits, usage: &ws.usage, status: (&ws.status).into() }
+    }
+}
+
+/// A workspace after a change.
+#[derive(Serialize)]
+pub struct WorkspaceStateBody<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    standing: Standing<'a>,
+}
+
+impl<'a> From<&'a WorkspaceState> for WorkspaceStateBody<'a> {
+    fn from(s: &'a WorkspaceState) -> Self {
+        Self { id: s.workspace.id.as_str(), standing: s.into() }
     }
 }
 
@@ -186,25 +194,14 @@ pub fn workspace_changed(s: &WorkspaceState) -> Reply {
 #[derive(Serialize)]
 pub struct EntitlementsBody<'a> {
     workspace_id: &'a str,
-    plan: &'static str,
-    limits: &'a Limits,
-    usage: &'a Usage,
     paused: bool,
     #[serde(flatten)]
-    status: StatusBody<'a>,
+    standing: Standing<'a>,
 }
 
 impl<'a> From<&'a WorkspaceState> for EntitlementsBody<'a> {
     fn from(s: &'a WorkspaceState) -> Self {
-        let ws = &s.workspace;
-        Self {
-            workspace_id: ws.id.as_str(),
-            plan: ws.plan.as_str(),
-            limits: &s.limits,
-            usage: &ws.usage,
-            paused: ws.status.is_paused(),
-            status: (&ws.status).into(),
-        }
+        Self { workspace_id: s.workspace.id.as_str(), paused: s.workspace.status.is_paused(), standing: s.into() }
     }
 }
 
