@@ -61,6 +61,7 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
         cancel_url: Some(format!("{base_url}{}", crate::server::CANCEL_PATH)),
         grace_days: 3,
         default_rebilling: Default::default(),
+        unit_name: domain::DEFAULT_UNIT_NAME.to_owned(),
     };
     let fail = |what: &str| {
         let what = what.to_owned();

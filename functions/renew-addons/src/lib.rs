@@ -220,7 +220,7 @@ mod tests {
             success_url: None,
             cancel_url: None,
             grace_days: 3,
-            default_rebilling: Default::default(),
+            ..Default::default()
         };
         billing
             .create_partner(&p, &settings, Mutation::new(&key("partner"), &api::answers::partner_created))

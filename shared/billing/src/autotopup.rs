@@ -171,7 +171,7 @@ impl<T: Table> Billing<T> {
             tracing::warn!(workspace = %ws.id, option = %id, error = %e, "auto top-up option under the wholesale floor");
             return Ok(Offer::Refused("topup_option_below_floor"));
         }
-        Ok(Offer::Buy(id, option.option))
+        Ok(Offer::Buy(id, option.option, Some(profile.settings.unit_name)))
     }
 
     /// `payment_intent.succeeded | payment_failed` of an off-session top-up on `account`: its

@@ -88,7 +88,7 @@ fn refill_option(amount: Money) -> Result<(TopupOptionId, TopupOption), OpError>
 pub(super) fn refill_offer(amount: Option<Money>) -> Result<Offer, OpError> {
     let Some(amount) = amount else { return Ok(Offer::Nothing) };
     let (id, option) = refill_option(amount)?;
-    Ok(Offer::Buy(id, option))
+    Ok(Offer::Buy(id, option, None))
 }
 
 impl<T: Table> Billing<T> {

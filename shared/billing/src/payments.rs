@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use domain::{
-    CheckoutStatus, CreditRateError, Money, PartnerId, Points, TopupOptionId, WalletId, Workspace, WorkspaceId,
+    CheckoutStatus, CreditRateError, Money, PartnerId, PartnerTopupOption, Points, TopupOptionId, WalletId, Workspace,
+    WorkspaceId,
 };
 use store::records::{self, CheckoutRecord, StripeConnection, StripeCustomer};
 use store::{Attr, Condition, Guard, Snapshot, StoreError, Table, Write, keys};
@@ -279,13 +280,18 @@ impl<T: Table> Billing<T> {
                 "this workspace's partner has not set its checkout success and cancel URLs",
             ));
         };
-        let (points, amount, option) = offer(&read, &ws.partner, self.floors_of(&profile), request)?;
+        let Purchase { points, amount, option } = offer(&read, &ws.partner, self.floors_of(&profile), request)?;
 
         let at_key = read.get(&keys::workspace_customer(w));
         let customer_read = self.customer_read(w, &connection.account, at_key).await?;
         let (customer, moved) = self.workspace_customer(&ws, &connection.account, &customer_read, payments).await?;
         let mut meta = Metadata::new();
-        let option_id = option.as_ref().map(TopupOptionId::as_str);
+        let option_id = option.as_ref().map(|o| o.id.as_str());
+        let unit = &profile.settings.unit_name;
+        let label = match &option {
+            Some(o) => option_text(o.option.label(), points, unit),
+            None => in_units(points, unit),
+        };
         for (k, v) in [
             (metadata::WORKSPACE, Some(ws.id.as_str())),
             (metadata::PARTNER, Some(ws.partner.as_str())),
@@ -300,7 +306,7 @@ impl<T: Table> Billing<T> {
         let session = NewCheckoutSession {
             customer,
             amount,
-            label: format!("{points} points"),
+            label,
             client_reference_id: ws.id.as_str().to_owned(),
             metadata: meta,
             success_url,
@@ -320,7 +326,7 @@ impl<T: Table> Billing<T> {
             account: Some(connection.account),
             points,
             amount,
-            topup_option_id: option,
+            topup_option_id: option.map(|o| o.id),
             status: CheckoutStatus::Pending,
             payment_intent: None,
             created_at: now,
@@ -403,12 +409,30 @@ impl<T: Table> Billing<T> {
 
 /// The points and the amount of what the workspace asked for, priced now on the partner's terms
 /// as read.
+/// Points as a customer reads them, in its partner's name for them and without trailing zeros:
+/// `500 credits`, `20.5 credits`.
+pub(super) fn in_units(points: Points, unit: &str) -> String {
+    format!("{} {unit}", points.as_decimal().normalize())
+}
+
+/// A top-up option as its buyer reads it: `Starter pack (500 credits)`.
+pub(super) fn option_text(label: &str, points: Points, unit: &str) -> String {
+    format!("{label} ({})", in_units(points, unit))
+}
+
+/// What a checkout buys: its points, their price, and the partner's option when it is one.
+struct Purchase {
+    points: Points,
+    amount: Money,
+    option: Option<PartnerTopupOption>,
+}
+
 fn offer(
     read: &Snapshot,
     p: &PartnerId,
     floors: &domain::WholesaleFloors,
     request: &CheckoutRequest,
-) -> Result<(Points, Money, Option<TopupOptionId>), OpError> {
+) -> Result<Purchase, OpError> {
     match request {
         CheckoutRequest::Option(id) => {
             let list = super::load::topup_options(read, p)?;
@@ -423,7 +447,7 @@ fn offer(
             })?;
             let amount = found.option.amount();
             amount.check_chargeable().map_err(|e| OpError::invalid("topup_option_id", e))?;
-            Ok((found.option.points(), amount, Some(id.clone())))
+            Ok(Purchase { points: found.option.points(), amount, option: Some(found.clone()) })
         }
         CheckoutRequest::Points(points) => {
             let rate = super::load::credit_rate(read, p)?.ok_or_else(|| {
@@ -436,7 +460,7 @@ fn offer(
                 e => OpError::invalid("points", e),
             })?;
             let amount = rate.amount_for(*points).map_err(|e| OpError::invalid("points", e))?;
-            Ok((*points, amount, None))
+            Ok(Purchase { points: *points, amount, option: None })
         }
     }
 }

@@ -95,7 +95,10 @@ impl Payer<'_> {
 
     fn charge_description(self, attempt: &TopupAttempt) -> String {
         match self {
-            Payer::Workspace(_) => format!("Auto top-up: {} points", attempt.points),
+            Payer::Workspace(_) => attempt.description.clone().unwrap_or_else(|| {
+                // An attempt stored before attempts kept their description says what it said then.
+                format!("Auto top-up: {} points", attempt.points)
+            }),
             Payer::Partner(_) => format!("Partner wallet refill: {}", attempt.amount),
         }
     }
@@ -179,9 +182,18 @@ impl Card {
     }
 }
 
+/// What an auto top-up's charge tells the customer: `Auto top-up: Starter pack (500 credits)`,
+/// `Auto top-up: 2 x Starter pack (1000 credits)` for two of the option.
+fn auto_topup_description(label: &str, attempt: &TopupAttempt, unit: &str) -> String {
+    let times = if attempt.quantity > 1 { format!("{} x ", attempt.quantity) } else { String::new() };
+    format!("Auto top-up: {times}{}", super::payments::option_text(label, attempt.points, unit))
+}
+
 /// What a new attempt would buy, as the payer's setting and its partner's offer stand now.
 pub(super) enum Offer {
-    Buy(TopupOptionId, TopupOption),
+    /// The option, and what the customer's texts call its points: the partner's name for them,
+    /// for a workspace; none for the partner wallet, whose charge names the money.
+    Buy(TopupOptionId, TopupOption, Option<String>),
     /// Nothing is set to buy: no attempt, no failure.
     Nothing,
     /// What is set can't be bought any more: a failure with this code.
@@ -394,8 +406,8 @@ impl<T: Table> Billing<T> {
                 }
             }
         };
-        let (id, option) = match self.refill_offer(payer, setting).await? {
-            Offer::Buy(id, option) => (id, option),
+        let (id, option, unit) = match self.refill_offer(payer, setting).await? {
+            Offer::Buy(id, option, unit) => (id, option, unit),
             Offer::Nothing => return Ok(ControlFlow::Break(TopupResult::NotTried)),
             Offer::Refused(code) => {
                 self.refill_failed(payer, None, code).await?;
@@ -407,7 +419,12 @@ impl<T: Table> Billing<T> {
             return Ok(ControlFlow::Break(TopupResult::Failed));
         }
         let started = match setting.auto.start(id, &option, shortfall, now) {
-            Ok(started) => setting.next(started),
+            Ok(mut started) => {
+                if let (Some(attempt), Some(unit)) = (started.in_flight.as_mut(), unit) {
+                    attempt.description = Some(auto_topup_description(option.label(), attempt, &unit));
+                }
+                setting.next(started)
+            }
             // Not a failure of the card: nothing is charged until the month turns (or the cap is
             // raised), and the payer sees why in `spent_this_month`.
             Err(StartError::MonthlyCap { cap, spent }) => {
@@ -847,6 +864,7 @@ mod tests {
             amount: Money::from_minor(200, Currency::parse("usd").unwrap()).unwrap(),
             started_at: datetime!(2026-05-01 06:00 UTC),
             payment_intent: payment_intent.map(str::to_owned),
+            description: None,
         }
     }
 

@@ -76,6 +76,8 @@ pub struct PartnerTopupTerms {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopupOffers {
     pub credit_billing: bool,
+    /// What the partner calls its points.
+    pub unit_name: String,
     pub options: Vec<PartnerTopupOption>,
     pub credit_rate: Option<CreditRateTerms>,
 }
@@ -231,7 +233,13 @@ impl<T: Table> Billing<T> {
                 false
             }
         });
-        Ok(TopupOffers { credit_billing: profile.settings.credit_billing, options: list.options, credit_rate: rate })
+        let settings = profile.settings;
+        Ok(TopupOffers {
+            credit_billing: settings.credit_billing,
+            unit_name: settings.unit_name,
+            options: list.options,
+            credit_rate: rate,
+        })
     }
 }
 

@@ -38,6 +38,10 @@ pub struct TopupAttempt {
     pub started_at: OffsetDateTime,
     /// Set when Stripe accepted the charge but the money comes later (`processing`).
     pub payment_intent: Option<String>,
+    /// What the charge tells the customer (its description on Stripe), fixed when the attempt
+    /// starts so that a retry of the charge says the same; `None` on an attempt stored before
+    /// attempts kept it.
+    pub description: Option<String>,
 }
 
 /// The last failure, as shown to the workspace and its partner.
@@ -212,6 +216,7 @@ impl AutoTopup {
             amount,
             started_at: now,
             payment_intent: None,
+            description: None,
         };
         Ok(AutoTopup {
             attempts: attempt.number,

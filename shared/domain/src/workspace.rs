@@ -16,6 +16,10 @@ use super::{
 
 /// Longest label or name a partner may set.
 pub const LABEL_MAX_CHARS: usize = 80;
+/// Longest name a partner may give its points.
+pub const UNIT_NAME_MAX_CHARS: usize = 20;
+/// What points are called in every text a customer reads, until the partner names them.
+pub const DEFAULT_UNIT_NAME: &str = "points";
 /// Longest grace period a partner may set for unpaid renewals.
 pub const GRACE_DAYS_MAX: u32 = 30;
 /// Longest URL we store (Stripe's own limit for Checkout URLs is higher; ours is a sanity cap).
@@ -33,6 +37,8 @@ pub enum SettingError {
     GraceDays,
     #[error("must be 1 to {ADDON_QUANTITY_MAX}")]
     Quantity,
+    #[error("must be 1 to {UNIT_NAME_MAX_CHARS} characters, without control characters or spaces at either end")]
+    UnitName,
 }
 
 /// Checks a label or name and returns it trimmed.
@@ -134,6 +140,14 @@ pub struct PartnerSettings {
     /// The re-billing every new workspace starts with (the partner's agency-wide setting).
     #[serde(default)]
     pub default_rebilling: Rebilling,
+    /// What the partner calls its points ("credits", "tokens"), in every text its customers read:
+    /// the Checkout page, the off-session charge, the answers a white-label page shows.
+    #[serde(default = "default_unit_name")]
+    pub unit_name: String,
+}
+
+fn default_unit_name() -> String {
+    DEFAULT_UNIT_NAME.to_owned()
 }
 
 impl PartnerSettings {
@@ -145,6 +159,14 @@ impl PartnerSettings {
         }
         if self.grace_days > GRACE_DAYS_MAX {
             return Err(("grace_days", SettingError::GraceDays));
+        }
+        let unit = &self.unit_name;
+        let unit_ok = !unit.is_empty()
+            && unit.chars().count() <= UNIT_NAME_MAX_CHARS
+            && unit.trim() == unit
+            && !unit.chars().any(char::is_control);
+        if !unit_ok {
+            return Err(("unit_name", SettingError::UnitName));
         }
         Ok(())
     }
@@ -159,6 +181,7 @@ impl Default for PartnerSettings {
             cancel_url: None,
             grace_days: 0,
             default_rebilling: Rebilling::default(),
+            unit_name: default_unit_name(),
         }
     }
 }
@@ -347,6 +370,21 @@ mod tests {
         s.cancel_url = Some("http://localhost:3000/cancel".into());
         s.grace_days = 31;
         assert_eq!(s.validate(), Err(("grace_days", SettingError::GraceDays)));
+        s.grace_days = 3;
+        assert_eq!(s.unit_name, "points", "points until the partner names them");
+        for good in ["credits", "Tokens", "minutes de voix", "クレジット"] {
+            s.unit_name = good.into();
+            assert_eq!(s.validate(), Ok(()), "{good}");
+        }
+        for bad in ["", " credits", "credits ", "a\tb", "twenty-one characters"] {
+            s.unit_name = bad.into();
+            assert_eq!(s.validate(), Err(("unit_name", SettingError::UnitName)), "{bad:?}");
+        }
+        let parsed: PartnerSettings = serde_json::from_str(
+            r#"{"credit_billing": false, "success_url": null, "cancel_url": null, "grace_days": 0}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.unit_name, "points", "a PUT without it names them points");
         assert_eq!(check_label("  Extra bot "), Ok("Extra bot".into()));
         assert!(check_label("").is_err() && check_label("a\nb").is_err());
         assert!(check_quantity(0).is_err() && check_quantity(1001).is_err() && check_quantity(3).is_ok());

@@ -133,6 +133,7 @@ pub fn partner_item(profile: &PartnerProfile) -> Item {
         .with("cancel_url", opt_str(&s.cancel_url))
         .with("grace_days", Attr::n(s.grace_days))
         .with("default_rebilling", rebilling_attr(&s.default_rebilling))
+        .with("unit_name", Attr::s(&s.unit_name))
         .with("created_at", Attr::s(rfc3339(profile.created_at)));
     partner_platform_attrs(profile).into_iter().fold(item, |item, (name, value)| item.with(&name, value))
 }
@@ -252,6 +253,8 @@ pub fn partner_settings_from(item: &Item) -> Result<PartnerSettings, MalformedIt
         cancel_url: get_opt_str(item, "cancel_url")?,
         grace_days: get_u32(item, "grace_days")?,
         default_rebilling: get_rebilling(item, "default_rebilling")?,
+        // Absent on items written before partners named their points.
+        unit_name: get_opt_str(item, "unit_name")?.unwrap_or_else(|| domain::DEFAULT_UNIT_NAME.to_owned()),
     })
 }
 
@@ -644,6 +647,12 @@ mod tests {
             (read.name.as_str(), &read.status, &read.floors, read.version),
             ("p1", &PartnerStatus::Active, &None, 0)
         );
+        // An item from before partners named their points calls them points.
+        profile.settings.unit_name = "credits".into();
+        let mut unnamed = partner_item(&profile);
+        assert_eq!(partner_settings_from(&unnamed).unwrap().unit_name, "credits");
+        unnamed.0.remove("unit_name");
+        assert_eq!(partner_settings_from(&unnamed).unwrap().unit_name, "points");
         let plan = Plan::default_for(PlanId::Growth);
         assert_eq!(plan_from(&plan_item(&p, &plan)).unwrap(), plan);
         let a = PartnerAddon::default_for(AddonCode::ExtraMember);
@@ -1010,7 +1019,7 @@ pub fn platform_customer_from(item: &Item) -> Result<PlatformCustomer, Malformed
 
 fn auto_topup_attrs(item: Item, a: &AutoTopup) -> Item {
     let in_flight = a.in_flight.as_ref().map_or(Attr::Null, |f| {
-        Attr::M(BTreeMap::from([
+        let mut attempt = BTreeMap::from([
             ("number".to_owned(), Attr::n(f.number)),
             ("option".to_owned(), Attr::s(f.option.as_str())),
             ("quantity".to_owned(), Attr::n(f.quantity)),
@@ -1019,7 +1028,12 @@ fn auto_topup_attrs(item: Item, a: &AutoTopup) -> Item {
             ("amount_minor".to_owned(), Attr::n(f.amount.amount_minor())),
             ("started_at".to_owned(), Attr::s(rfc3339(f.started_at))),
             ("payment_intent".to_owned(), opt_str(&f.payment_intent)),
-        ]))
+        ]);
+        // Written only when there is one: an attempt stored before descriptions has none.
+        if let Some(d) = &f.description {
+            attempt.insert("description".to_owned(), Attr::s(d));
+        }
+        Attr::M(attempt)
     });
     item.with("enabled", Attr::Bool(a.enabled))
         .with("option", a.option.as_ref().map_or(Attr::Null, |o| Attr::s(o.as_str())))
@@ -1075,6 +1089,7 @@ pub fn auto_topup_from(item: &Item) -> Result<AutoTopup, MalformedItem> {
                 amount: get_money(&f)?,
                 started_at: f.parsed("started_at", parse_time)?,
                 payment_intent: get_opt_str(&f, "payment_intent")?,
+                description: get_opt_str(&f, "description")?,
             })
         }
         _ => return Err(MalformedItem { key: item.key(), attr: "in_flight".into() }),

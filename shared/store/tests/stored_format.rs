@@ -66,6 +66,7 @@ fn samples() -> Vec<(&'static str, Item)> {
             enabled: true,
             rates: BTreeMap::from([(MeterCode::parse("voice_minutes").unwrap(), UnitRate::parse("0.15").unwrap())]),
         },
+        unit_name: "credits".into(),
     };
     let profile = PartnerProfile {
         id: p.clone(),
@@ -250,6 +251,7 @@ fn samples() -> Vec<(&'static str, Item)> {
             amount: usd(2000),
             started_at: at,
             payment_intent: Some("pi_2".into()),
+            description: Some("Auto top-up: Dinar pack (20.5 credits)".into()),
         }),
         threshold: Some(points("50")),
         monthly_cap: Some(usd(5000)),

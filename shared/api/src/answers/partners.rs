@@ -120,6 +120,7 @@ impl<'a> From<&'a PartnerTopupTerms> for PartnerTopupTermsBody<'a> {
 #[derive(Serialize)]
 pub struct TopupOffersBody<'a> {
     credit_billing: bool,
+    unit_name: &'a str,
     data: Vec<TopupOfferBody<'a>>,
     credit_rate: Option<&'a CreditRateTerms>,
 }
@@ -132,6 +133,7 @@ impl<'a> From<&'a TopupOffers> for TopupOffersBody<'a> {
         };
         Self {
             credit_billing: t.credit_billing,
+            unit_name: &t.unit_name,
             data: t.options.iter().map(offer).collect(),
             credit_rate: t.credit_rate.as_ref(),
         }

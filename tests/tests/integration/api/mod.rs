@@ -43,6 +43,7 @@ mod events;
 mod forged;
 mod idempotency;
 mod input;
+mod labels;
 mod onboarding;
 mod partner;
 pub(crate) mod partner_wallet;

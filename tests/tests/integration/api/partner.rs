@@ -188,7 +188,10 @@ async fn settings_are_read_and_replaced<T: Table>(api: Api<T>) {
     let off = json!({ "enabled": false, "rates": {} });
     assert_eq!(
         got,
-        json!({ "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 0, "default_rebilling": off })
+        json!({
+            "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 0, "default_rebilling": off,
+            "unit_name": "points",
+        })
     );
     let new = json!({
         "credit_billing": false,
@@ -196,6 +199,7 @@ async fn settings_are_read_and_replaced<T: Table>(api: Api<T>) {
         "cancel_url": "https://agency.example/cancelled",
         "grace_days": 3,
         "default_rebilling": { "enabled": true, "rates": { "voice_minutes": "0.20" } },
+        "unit_name": "credits",
     });
     let put = api.call(req("PUT /partner/settings").by(partner_admin(P)).json(new.clone())).await.ok(200);
     assert_eq!(put, new);

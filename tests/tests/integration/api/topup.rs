@@ -311,6 +311,7 @@ async fn the_workspace_sees_what_it_may_pay_and_no_costs<T: Table>(mut api: Api<
     api.call(put_rate(P, "usd", "0.05")).await.ok(200);
     let expected = json!({
         "credit_billing": true,
+        "unit_name": "points",
         "data": [
             { "id": ids[0], "label": "Starter pack", "currency": "usd", "amount_minor": 1000, "amount_major": "10.00", "points": "10.00" },
             { "id": ids[1], "label": "Best value", "currency": "usd", "amount_minor": 10000, "amount_major": "100.00", "points": "150.00" },
@@ -329,7 +330,8 @@ async fn the_workspace_sees_what_it_may_pay_and_no_costs<T: Table>(mut api: Api<
     assert!(!seen.to_string().contains("0.01"), "the wholesale figure never reaches a workspace: {seen}");
     // A member reads the same; the other partner's workspace sees its own partner's (none).
     assert_eq!(api.call(req("GET /workspace/topup-options").by(workspace_member(P, W))).await.ok(200), expected);
-    assert_eq!(workspace_view(&api, Q, X).await, json!({ "credit_billing": true, "data": [], "credit_rate": null }));
+    let none = json!({ "credit_billing": true, "unit_name": "points", "data": [], "credit_rate": null });
+    assert_eq!(workspace_view(&api, Q, X).await, none);
 
     // Credit billing off: still shown (reading is harmless), and it says so.
     let off = json!({ "credit_billing": false, "success_url": null, "cancel_url": null, "grace_days": 0 });
