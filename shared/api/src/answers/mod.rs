@@ -24,6 +24,11 @@ pub fn reply(status: u16, body: &impl Serialize) -> Reply {
     Reply::new(status, serde_json::to_value(body).expect("answers serialize to JSON"))
 }
 
+/// `{"<name>": body}`: an answer that names the one thing it holds.
+fn named<T: Serialize>(status: u16, name: &'static str, body: T) -> Reply {
+    reply(status, &std::collections::BTreeMap::from([(name, body)]))
+}
+
 fn date<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&store::records::format_date(*d))
 }

@@ -9,7 +9,9 @@ use billing::{
 };
 use domain::{Balance, LedgerEntry, Limits, Money, Points, Usage, Workspace};
 
-use super::{AddonOffer, CycleBody, EntryBody, OwnedAddon, Page, StatusBody, date, instant, optional_instant, reply};
+use super::{
+    AddonOffer, CycleBody, EntryBody, OwnedAddon, Page, StatusBody, date, instant, named, optional_instant, reply,
+};
 
 /// `GET /workspace` and `GET /partner/workspaces/{id}`; the 201 of `POST /partner/workspaces`.
 #[derive(Serialize)]
@@ -181,13 +183,8 @@ impl<'a> From<&'a WorkspaceState> for WorkspaceStateBody<'a> {
 }
 
 /// `{"workspace": {...}}`: what a change of plan, usage counts or add-ons answers.
-#[derive(Serialize)]
-struct Changed<'a> {
-    workspace: WorkspaceStateBody<'a>,
-}
-
 pub fn workspace_changed(s: &WorkspaceState) -> Reply {
-    reply(200, &Changed { workspace: s.into() })
+    named(200, "workspace", WorkspaceStateBody::from(s))
 }
 
 /// `GET /platform/workspaces/{id}/entitlements`.
@@ -237,13 +234,8 @@ pub fn addon_added(a: &AddonAdded) -> Reply {
 }
 
 /// `{"addon": {...}}`: an add-on the workspace cancelled.
-#[derive(Serialize)]
-struct AddonBody<'a> {
-    addon: OwnedAddon<'a>,
-}
-
 pub fn addon_cancelled(a: &LabelledAddon) -> Reply {
-    reply(200, &AddonBody { addon: a.into() })
+    named(200, "addon", OwnedAddon::from(a))
 }
 
 /// A change of points by hand (a partner's to a workspace, the platform's to a partner wallet):
