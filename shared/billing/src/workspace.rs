@@ -253,8 +253,8 @@ impl<T: Table> Billing<T> {
         let cycle = Cycle::containing(ws.anchor, self.clock.now().date()).map_err(internal)?;
         let mut addons = Vec::new();
         for a in &ws.addons {
-            addons
-                .push(LabelledAddon { addon: a.clone(), label: self.partner_addon(&ws.partner, a.code).await?.label });
+            let label = self.partner_addon(&ws.partner, a.code).await?.label;
+            addons.push(LabelledAddon { addon: a.clone(), label });
         }
         let auto_topup = self.auto_topup_state(&ws).await?;
         Ok(WorkspaceDetails { workspace: ws, cycle, limits, balance, addons, auto_topup })
