@@ -13,7 +13,6 @@ mod routes;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use billing::Reply;
 use store::{IdempotencyKey, InvalidCursor, PageRequest};
@@ -158,17 +157,18 @@ pub fn is_mutation(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).expect("answers serialize to JSON");
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(body.to_string()))
+        .body(Body::Text(text))
         .expect("a status and a content type make a valid response")
 }
 
 /// A read's answer: `body` with 200.
 pub fn ok(body: impl serde::Serialize) -> Response<Body> {
-    json_response(StatusCode::OK, &serde_json::to_value(body).expect("answers serialize to JSON"))
+    json_response(StatusCode::OK, &body)
 }
 
 /// What a handler answers for a mutation's outcome: its reply (first time or replayed), or the

@@ -682,15 +682,6 @@ impl Word for domain::CheckoutStatus {
     }
 }
 
-impl Word for domain::WalletMode {
-    fn word(&self) -> &'static str {
-        self.as_str()
-    }
-    fn from_word(s: &str) -> Option<Self> {
-        domain::WalletMode::parse(s)
-    }
-}
-
 /// `#[serde(with = "word")]`: a [`Word`] as an `S` attribute.
 pub mod word {
     use super::*;

@@ -1157,7 +1157,7 @@ pub fn accrual_from(item: &Item) -> Result<Accrual, MalformedItem> {
 /// (0: never set, postpaid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PartnerBilling {
-    #[serde(with = "word")]
+    /// Its own serde names: `prepaid`, `postpaid`.
     pub mode: WalletMode,
     pub version: u64,
 }
