@@ -16,6 +16,7 @@
 //! | `POST /_fake/checkout/sessions/{cs}/expire` | | `checkout.session.expired` |
 //! | `POST /_fake/charges/{ch}/refund` | `{"amount"?}` | a full or partial refund, `charge.refunded` |
 //! | `POST /_fake/charges/{ch}/dispute` | `{"amount"?, "reason"?}` | a chargeback (once per charge; default: all not refunded, `fraudulent`), `charge.dispute.created` |
+//! | `POST /_fake/disputes/{dp}/close` | `{"status": "won"\|"lost"}` | the bank decides (once): won sends `charge.dispute.funds_reinstated`, both send `charge.dispute.closed` |
 //! | `GET /_fake/customers?account=acct_..` | | the account's customers |
 //! | `GET /_fake/charges?account=acct_..` | | the account's charges |
 //! | `GET /_fake/disputes?account=acct_..` | | the account's disputes |
@@ -131,6 +132,13 @@ impl Fake {
         let disputed = self.state().dispute(charge, amount, reason).map_err(error_message);
         webhooks::dispatch(self).await;
         disputed
+    }
+
+    /// The bank decides a dispute, for the merchant (`won`) or the cardholder: the dispute object.
+    pub async fn close_dispute(&self, dispute: &str, won: bool) -> Result<Value, String> {
+        let closed = self.state().close_dispute(dispute, won).map_err(error_message);
+        webhooks::dispatch(self).await;
+        closed
     }
 
     /// The session as the API shows it, plus `fake: {account, charge, payment_method, ..}`.
@@ -253,6 +261,19 @@ struct RefundBody {
 struct DisputeBody {
     amount: Option<i64>,
     reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseDisputeBody {
+    status: DisputeDecision,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum DisputeDecision {
+    Won,
+    Lost,
 }
 
 #[derive(Deserialize, Default)]
@@ -393,6 +414,10 @@ pub async fn handle(fake: &Fake, method: &Method, path: &[&str], query: Option<&
             (&Method::POST, ["charges", id, "dispute"]) => {
                 let b: DisputeBody = body(bytes)?;
                 done(fake.dispute(id, b.amount, b.reason.as_deref()).await)
+            }
+            (&Method::POST, ["disputes", id, "close"]) => {
+                let b: CloseDisputeBody = body(bytes)?;
+                done(fake.close_dispute(id, b.status == DisputeDecision::Won).await)
             }
             (&Method::GET, ["customers"]) => {
                 ok(json!({ "data": fake.customers(query_param(query, "account").as_deref()) }))

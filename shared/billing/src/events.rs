@@ -32,6 +32,7 @@ pub enum PartnerEventKind {
     AutotopupDisabled,
     AddonLapsed,
     RefundClawedBack,
+    DisputeWon,
     WalletLowBalance,
 }
 
@@ -45,6 +46,7 @@ impl PartnerEventKind {
             PartnerEventKind::AutotopupDisabled => "autotopup.disabled",
             PartnerEventKind::AddonLapsed => "addon.lapsed",
             PartnerEventKind::RefundClawedBack => "refund.clawed_back",
+            PartnerEventKind::DisputeWon => "dispute.won",
             PartnerEventKind::WalletLowBalance => "wallet.low_balance",
         }
     }

@@ -555,6 +555,8 @@ impl<T: Table> Billing<T> {
             refunded_minor: 0,
             disputed_minor: 0,
             disputes: Vec::new(),
+            disputes_won: Vec::new(),
+            won_minor: 0,
             clawed_back: Points::ZERO,
             version: 1,
         };

@@ -38,7 +38,7 @@ use store::{
     Attr, Condition, Guard, IdempotencyKey, Outcome, Posting, StoreError, Table, WalletState, Write, keys, wallet_state,
 };
 use stripe_gateway::event::{
-    ChargeObject, DisputeObject, Event, EventObject, PaymentIntentObject, SessionObject, metadata,
+    ChargeObject, DisputeFunds, DisputeObject, Event, EventObject, PaymentIntentObject, SessionObject, metadata,
 };
 use stripe_gateway::gateway::PaymentStatus;
 use stripe_gateway::ids::AccountId;
@@ -56,6 +56,8 @@ pub enum WebhookOutcome {
     /// The event changes nothing (any more): a late or repeated one.
     Unchanged,
     ClawedBack,
+    /// A won dispute gave back what its claw-back took.
+    GivenBack,
     /// A refund or dispute too small to take back a point's fraction: recorded, no entry.
     Recorded,
     CardSaved,
@@ -72,6 +74,7 @@ impl WebhookOutcome {
             WebhookOutcome::Moved(s) => s.as_str(),
             WebhookOutcome::Unchanged => "unchanged",
             WebhookOutcome::ClawedBack => "clawed_back",
+            WebhookOutcome::GivenBack => "given_back",
             WebhookOutcome::Recorded => "recorded",
             WebhookOutcome::CardSaved => "card_saved",
             WebhookOutcome::Deauthorized => "deauthorized",
@@ -137,7 +140,7 @@ impl<T: Table> Billing<T> {
             EventObject::CheckoutSession(s) => Box::pin(self.on_session(&event, s)).await?,
             EventObject::PaymentIntent(pi) => Box::pin(self.on_payment_intent(&event, pi)).await?,
             EventObject::Charge(c) => Box::pin(self.on_refund(&event, c)).await?,
-            EventObject::Dispute(d) => Box::pin(self.on_dispute(&event, d)).await?,
+            EventObject::Dispute(d, funds) => Box::pin(self.on_dispute(&event, d, *funds)).await?,
             EventObject::Deauthorized => Box::pin(self.on_deauthorized(&event)).await?,
             EventObject::Other => WebhookOutcome::Ignored,
         };
@@ -221,6 +224,8 @@ impl<T: Table> Billing<T> {
             refunded_minor: 0,
             disputed_minor: 0,
             disputes: Vec::new(),
+            disputes_won: Vec::new(),
+            won_minor: 0,
             clawed_back: Points::ZERO,
             version: 1,
         };
@@ -356,7 +361,7 @@ impl<T: Table> Billing<T> {
         }
         let refunded = charge.amount_refunded;
         let currency = charge.currency.clone();
-        self.claw_back(event, pi, ClawBackCause::Refund, &currency, |p| {
+        self.claw_back(event, pi, Reversal::Refund, &currency, |p| {
             (refunded > p.refunded_minor).then(|| PaymentRecord { refunded_minor: refunded, ..p.clone() })
         })
         .await
@@ -402,32 +407,56 @@ impl<T: Table> Billing<T> {
         }
     }
 
-    async fn on_dispute(&self, event: &Event, dispute: &DisputeObject) -> Result<WebhookOutcome, OpError> {
+    /// A chargeback takes back the disputed share once; a won dispute gives it back once. The
+    /// payment record keeps which disputes it counts and which of them were won, so every
+    /// delivery of either, in any order, comes to the same totals.
+    async fn on_dispute(
+        &self,
+        event: &Event,
+        dispute: &DisputeObject,
+        funds: DisputeFunds,
+    ) -> Result<WebhookOutcome, OpError> {
         let Some(pi) = &dispute.payment_intent else { return Ok(WebhookOutcome::Ignored) };
+        if funds == DisputeFunds::Untouched {
+            tracing::info!(dispute = %dispute.id, status = %dispute.status, "a dispute event that moved no money");
+            return Ok(WebhookOutcome::Ignored);
+        }
         if self.store.get(&keys::payment(pi)).await?.is_none() {
             // A dispute comes weeks after the payment; one we never credited isn't ours.
             tracing::warn!(payment_intent = %pi, dispute = %dispute.id, "a dispute of a payment we don't know");
             return Ok(WebhookOutcome::Ignored);
         }
-        let (id, amount) = (dispute.id.clone(), dispute.amount);
-        self.claw_back(event, pi, ClawBackCause::Dispute, &dispute.currency, |p| {
-            (!p.disputes.contains(&id)).then(|| {
-                let mut next = p.clone();
+        let (id, amount) = (dispute.id.clone(), dispute.amount.max(0));
+        let won = funds == DisputeFunds::Reinstated;
+        let cause = if won { Reversal::DisputeWon { id: &id, amount } } else { Reversal::Dispute };
+        self.claw_back(event, pi, cause, &dispute.currency, |p| {
+            let counted = p.disputes.contains(&id);
+            if counted && (!won || p.disputes_won.contains(&id)) {
+                return None;
+            }
+            let mut next = p.clone();
+            if !counted {
+                // A won dispute first heard of when it closes counts in and out at once.
                 next.disputes.push(id.clone());
-                next.disputed_minor = p.disputed_minor.saturating_add(amount.max(0));
-                next
-            })
+                next.disputed_minor = p.disputed_minor.saturating_add(amount);
+            }
+            if won {
+                next.disputes_won.push(id.clone());
+                next.won_minor = p.won_minor.saturating_add(amount);
+            }
+            Some(next)
         })
         .await
     }
 
-    /// Applies `next` (the payment's new totals, or `None` if the event adds nothing) and takes
-    /// back the points the new totals owe, in one transaction with the payment's version move.
+    /// Applies `next` (the payment's new totals, or `None` if the event adds nothing) and settles
+    /// the points the new totals owe, in one transaction with the payment's version move: takes
+    /// back what a refund or dispute newly reversed, or gives back what a won dispute returned.
     async fn claw_back(
         &self,
         event: &Event,
         pi: &stripe_gateway::ids::PaymentIntentId,
-        cause: ClawBackCause,
+        cause: Reversal<'_>,
         currency: &str,
         next: impl Fn(&PaymentRecord) -> Option<PaymentRecord>,
     ) -> Result<WebhookOutcome, OpError> {
@@ -441,69 +470,96 @@ impl<T: Table> Billing<T> {
             }
             let Some(mut updated) = next(&current) else { return Ok(WebhookOutcome::Unchanged) };
             let money = |minor: i64| Money::from_minor(minor, current.amount.currency());
-            let reversed =
-                money(updated.refunded_minor.saturating_add(updated.disputed_minor).min(current.amount.amount_minor()))
-                    .map_err(|e| refused("data.object.amount", e))?;
+            // The disputes won no longer count: their money came back.
+            let disputed = updated.disputed_minor.saturating_sub(updated.won_minor).max(0);
+            let reversed = money(updated.refunded_minor.saturating_add(disputed).min(current.amount.amount_minor()))
+                .map_err(|e| refused("data.object.amount", e))?;
             let due =
                 clawback_total(current.points, current.amount, reversed).map_err(|e| refused("data.object", e))?;
-            let take = due.as_decimal() - current.clawed_back.as_decimal();
+            let owed = due.as_decimal() - current.clawed_back.as_decimal();
             updated.version = current.version + 1;
-            updated.clawed_back = if take > rust_decimal::Decimal::ZERO { due } else { current.clawed_back };
+            updated.clawed_back = due;
             let put = Write::Put {
                 item: records::payment_item(&updated),
                 condition: Condition::equals(Guard::PaymentVersion, "version", Attr::n(current.version)),
             };
-            if take <= rust_decimal::Decimal::ZERO {
+            if owed.is_zero() {
                 match self.store.write(vec![put]).await {
                     Ok(()) => return Ok(WebhookOutcome::Recorded),
                     Err(StoreError::ConditionFailed { .. }) => continue,
                     Err(e) => return Err(e.into()),
                 }
             }
-            let take = Points::from_decimal(take).map_err(|e| OpError::Internal(e.to_string()))?;
+            let points = Points::from_decimal(owed.abs()).map_err(|e| OpError::Internal(e.to_string()))?;
             let format =
                 |minor: i64| money(minor).map(|m| m.format_major()).map_err(|e| refused("data.object.amount", e));
-            let request = format!("{pi}:{}:{}:{}", updated.version, updated.refunded_minor, updated.disputed_minor);
+            let (refunded, disputed) = (format(updated.refunded_minor)?, format(disputed)?);
+            let code = current.amount.currency().code();
+            let (amount, kind, event_kind, data, outcome) = match (owed.is_sign_positive(), &cause) {
+                (true, _) => (
+                    PointsDelta::debit(points),
+                    EntryKind::ClawBack {
+                        payment_intent: pi.to_string(),
+                        cause: cause.cause(),
+                        refunded: refunded.clone(),
+                        disputed: disputed.clone(),
+                        currency: code.to_owned(),
+                    },
+                    super::events::PartnerEventKind::RefundClawedBack,
+                    json!({ "payment_intent": pi.as_str(), "cause": cause.cause(), "points": points,
+                            "refunded": refunded, "disputed": disputed, "currency": code }),
+                    WebhookOutcome::ClawedBack,
+                ),
+                (false, Reversal::DisputeWon { id, amount }) => (
+                    PointsDelta::credit(points),
+                    EntryKind::DisputeWon {
+                        payment_intent: pi.to_string(),
+                        dispute: (*id).to_owned(),
+                        amount: format(*amount)?,
+                        refunded: refunded.clone(),
+                        disputed: disputed.clone(),
+                        currency: code.to_owned(),
+                    },
+                    super::events::PartnerEventKind::DisputeWon,
+                    json!({ "payment_intent": pi.as_str(), "dispute": id, "points": points,
+                            "amount": format(*amount)?, "currency": code }),
+                    WebhookOutcome::GivenBack,
+                ),
+                (false, _) => {
+                    return Err(OpError::Internal(format!("payment {pi}: only a won dispute gives points back")));
+                }
+            };
+            let request = format!(
+                "{pi}:{}:{}:{}:{}",
+                updated.version, updated.refunded_minor, updated.disputed_minor, updated.won_minor
+            );
             let idempotency =
                 IdempotencyKey::new(CLAWBACK_SCOPE, &format!("{pi}:{}", updated.version), request.as_bytes())
                     .map_err(|_| OpError::Internal(format!("payment {pi} can't key a claw-back")))?;
+            let now = self.clock.now();
             let posting = Posting {
                 wallet: current.wallet.clone(),
-                amount: PointsDelta::debit(take),
+                amount,
                 // The money went back: so do the points, even if they were spent (the ledger
                 // says why the balance is negative).
                 overdraft: Overdraft::Allow,
-                kind: EntryKind::ClawBack {
-                    payment_intent: pi.to_string(),
-                    cause,
-                    refunded: format(updated.refunded_minor)?,
-                    disputed: format(updated.disputed_minor)?,
-                    currency: current.amount.currency().code().to_owned(),
-                },
+                kind,
                 actor: Actor::Stripe(event.id.clone()),
-                at: self.clock.now(),
+                at: now,
                 idempotency,
                 partner: partner_index(&current.wallet, &current.partner),
                 also: vec![
                     put,
-                    super::events::wallet_event_write(
-                        &current.partner,
-                        &current.wallet,
-                        super::events::PartnerEventKind::RefundClawedBack,
-                        json!({ "payment_intent": pi.as_str(), "cause": cause, "points": take,
-                                "refunded": format(updated.refunded_minor)?, "disputed": format(updated.disputed_minor)?,
-                                "currency": current.amount.currency().code() }),
-                        self.clock.now(),
-                    ),
+                    super::events::wallet_event_write(&current.partner, &current.wallet, event_kind, data, now),
                 ],
             };
-            match self.store.post(posting, |_| json!({ "outcome": "clawed_back" })).await {
+            match self.store.post(posting, |_| json!({ "outcome": outcome.as_str() })).await {
                 Ok(Outcome::Applied { entry, .. }) => {
-                    tracing::info!(wallet = %current.wallet, payment_intent = %pi, points = %take,
-                        entry = %entry.id, ?cause, "points clawed back");
-                    return Ok(WebhookOutcome::ClawedBack);
+                    tracing::info!(wallet = %current.wallet, payment_intent = %pi, points = %points,
+                        entry = %entry.id, outcome = outcome.as_str(), "payment settled");
+                    return Ok(outcome);
                 }
-                Ok(Outcome::Replayed { .. }) => return Ok(WebhookOutcome::ClawedBack),
+                Ok(Outcome::Replayed { .. }) => return Ok(outcome),
                 // Another event moved the payment first: read it again.
                 Ok(Outcome::KeyReused) | Err(StoreError::ConditionFailed { .. }) => continue,
                 Ok(other) => return Err(OpError::Internal(format!("a claw-back came to {other:?}"))),
@@ -552,6 +608,25 @@ impl<T: Table> Billing<T> {
             }
             Err(StoreError::ConditionFailed { .. }) => Ok(WebhookOutcome::Unchanged),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// What moved a payment's money: a refund or a dispute back to the customer, or a won dispute
+/// back to the merchant.
+#[derive(Debug, Clone, Copy)]
+enum Reversal<'a> {
+    Refund,
+    Dispute,
+    DisputeWon { id: &'a str, amount: i64 },
+}
+
+impl Reversal<'_> {
+    /// Why points are taken back, when they are.
+    fn cause(self) -> ClawBackCause {
+        match self {
+            Reversal::Refund => ClawBackCause::Refund,
+            Reversal::Dispute | Reversal::DisputeWon { .. } => ClawBackCause::Dispute,
         }
     }
 }

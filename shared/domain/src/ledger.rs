@@ -32,9 +32,23 @@ pub enum EntryKind {
     /// picked, if one was (else the points were bought at the partner's credit rate).
     TopUp { payment: String, topup_option_id: Option<TopupOptionId>, amount: String, currency: String },
     /// Points taken back because money went back to the customer. `refunded` and `disputed` are
-    /// the payment's totals so far (major units); the amount is what those totals newly take
-    /// back: `points x min(paid, refunded + disputed) / paid`, less what was taken before.
+    /// the payment's totals so far (major units; `disputed` counts the disputes not won); the
+    /// amount is what those totals newly take back: `points x min(paid, refunded + disputed) /
+    /// paid`, less what was taken before.
     ClawBack { payment_intent: String, cause: ClawBackCause, refunded: String, disputed: String, currency: String },
+    /// Points given back because the bank decided `dispute` (of `amount`) for the merchant: the
+    /// money came back, so the points its claw-back took come back, once. `refunded` and
+    /// `disputed` are the payment's totals after it (the won dispute no longer counted); the
+    /// amount is what was taken before less what those totals take: `points x min(paid,
+    /// refunded + disputed) / paid`.
+    DisputeWon {
+        payment_intent: String,
+        dispute: String,
+        amount: String,
+        refunded: String,
+        disputed: String,
+        currency: String,
+    },
     /// The cycle's add-ons paid for the next cycle (`cycle_start..=cycle_end`), at the partner's
     /// price then; the amount is the sum of the lines.
     Renewal { cycle_start: String, cycle_end: String, lines: Vec<RenewalLine> },
@@ -79,6 +93,7 @@ impl EntryKind {
             EntryKind::AddonPurchase { .. } => "addon_purchase",
             EntryKind::TopUp { .. } => "top_up",
             EntryKind::ClawBack { .. } => "claw_back",
+            EntryKind::DisputeWon { .. } => "dispute_won",
             EntryKind::Renewal { .. } => "renewal",
             EntryKind::Lapse { .. } => "lapse",
             EntryKind::Usage { .. } => "usage",

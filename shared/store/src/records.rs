@@ -920,6 +920,10 @@ pub struct PaymentRecord {
     /// The sum of the disputes in `disputes` (minor units).
     pub disputed_minor: i64,
     pub disputes: Vec<String>,
+    /// The disputes of `disputes` the merchant won: their money came back.
+    pub disputes_won: Vec<String>,
+    /// The sum of the disputes in `disputes_won` (minor units).
+    pub won_minor: i64,
     /// The points taken back so far.
     pub clawed_back: Points,
     pub version: u64,
@@ -929,7 +933,7 @@ pub fn payment_item(r: &PaymentRecord) -> Item {
     let item = Item::new(&keys::payment(&r.payment_intent), "payment")
         .with("payment_intent", Attr::s(r.payment_intent.as_str()))
         .with("checkout_id", r.checkout.as_ref().map_or(Attr::Null, |c| Attr::s(c.as_str())));
-    with_wallet(item, &r.wallet)
+    let item = with_wallet(item, &r.wallet)
         .with("partner_id", Attr::s(r.partner.as_str()))
         .with("account", opt_account(&r.account))
         .with("points", points_attr(r.points))
@@ -939,21 +943,31 @@ pub fn payment_item(r: &PaymentRecord) -> Item {
         .with("disputed_minor", Attr::n(r.disputed_minor))
         .with("disputes", Attr::L(r.disputes.iter().map(Attr::s).collect()))
         .with("clawed_back", points_attr(r.clawed_back))
-        .with("version", Attr::n(r.version))
+        .with("version", Attr::n(r.version));
+    // Written once a dispute is won: a payment record from before has neither.
+    if r.disputes_won.is_empty() {
+        return item;
+    }
+    item.with("disputes_won", Attr::L(r.disputes_won.iter().map(Attr::s).collect()))
+        .with("won_minor", Attr::n(r.won_minor))
 }
 
 pub fn payment_from(item: &Item) -> Result<PaymentRecord, MalformedItem> {
     let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
     let minor = |name: &str| i64::try_from(item.num(name)?).map_err(|_| bad(name));
-    let disputes = match item.get("disputes") {
+    let ids = |name: &str| match item.get(name) {
         Some(Attr::L(l)) => l
             .iter()
             .map(|a| match a {
                 Attr::S(s) => Ok(s.clone()),
-                _ => Err(bad("disputes")),
+                _ => Err(bad(name)),
             })
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => return Err(bad("disputes")),
+            .collect::<Result<Vec<_>, _>>(),
+        _ => Err(bad(name)),
+    };
+    let (disputes_won, won_minor) = match item.get("disputes_won") {
+        None => (Vec::new(), 0),
+        Some(_) => (ids("disputes_won")?, minor("won_minor")?),
     };
     let partner = item.parsed("partner_id", PartnerId::parse)?;
     Ok(PaymentRecord {
@@ -966,7 +980,9 @@ pub fn payment_from(item: &Item) -> Result<PaymentRecord, MalformedItem> {
         amount: get_money(item)?,
         refunded_minor: minor("refunded_minor")?,
         disputed_minor: minor("disputed_minor")?,
-        disputes,
+        disputes: ids("disputes")?,
+        disputes_won,
+        won_minor,
         clawed_back: get_points(item, "clawed_back")?,
         version: item.u64("version")?,
     })

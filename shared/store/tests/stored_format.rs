@@ -229,11 +229,23 @@ fn samples() -> Vec<(&'static str, Item)> {
         refunded_minor: 200,
         disputed_minor: 300,
         disputes: vec!["dp_1".into()],
+        disputes_won: Vec::new(),
+        won_minor: 0,
         clawed_back: points("250"),
         version: 3,
     };
     let item = payment_item(&payment);
     check("payment", item.clone(), payment_from(&item).unwrap() == payment);
+    let won = PaymentRecord {
+        disputes: vec!["dp_1".into(), "dp_2".into()],
+        disputed_minor: 500,
+        disputes_won: vec!["dp_2".into()],
+        won_minor: 200,
+        version: 4,
+        ..payment
+    };
+    let item = payment_item(&won);
+    check("payment_dispute_won", item.clone(), payment_from(&item).unwrap() == won);
 
     let auto = AutoTopup {
         enabled: true,

@@ -45,8 +45,9 @@ pub enum EventObject {
     PaymentIntent(PaymentIntentObject),
     /// `charge.refunded`.
     Charge(ChargeObject),
-    /// `charge.dispute.created`.
-    Dispute(DisputeObject),
+    /// `charge.dispute.created | funds_withdrawn | funds_reinstated | closed`, with what the
+    /// event means for the disputed money.
+    Dispute(DisputeObject, DisputeFunds),
     /// `account.application.deauthorized` (the object is the application: nothing in it is used).
     Deauthorized,
     /// Any other type: acknowledged and ignored.
@@ -133,6 +134,37 @@ pub struct DisputeObject {
     pub payment_intent: Option<PaymentIntentId>,
     pub amount: i64,
     pub currency: String,
+    /// `warning_needs_response | warning_under_review | warning_closed | needs_response |
+    /// under_review | won | lost`.
+    pub status: String,
+}
+
+/// Where a dispute event leaves the disputed money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputeFunds {
+    /// With the cardholder: a chargeback opened (`created`, `funds_withdrawn`) or lost
+    /// (`closed` with status `lost`).
+    Withdrawn,
+    /// Back with the merchant: the dispute was won (`closed` or `funds_reinstated` with status
+    /// `won`).
+    Reinstated,
+    /// Never moved, or not by this event: an inquiry (`warning_*`: the bank asks, no money is
+    /// withdrawn unless it becomes a chargeback, which sends `funds_withdrawn`), or a
+    /// reinstatement of a dispute not won (Stripe reinstates what a partial refund had
+    /// already returned).
+    Untouched,
+}
+
+impl DisputeFunds {
+    fn of(type_: &str, status: &str) -> DisputeFunds {
+        let inquiry = status.starts_with("warning_");
+        match (type_, status) {
+            ("charge.dispute.created" | "charge.dispute.funds_withdrawn", _) if !inquiry => DisputeFunds::Withdrawn,
+            ("charge.dispute.closed", "lost") => DisputeFunds::Withdrawn,
+            ("charge.dispute.closed" | "charge.dispute.funds_reinstated", "won") => DisputeFunds::Reinstated,
+            _ => DisputeFunds::Untouched,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,7 +216,14 @@ impl Event {
                 EventObject::PaymentIntent(object(&type_, data.object)?)
             }
             "charge.refunded" => EventObject::Charge(object(&type_, data.object)?),
-            "charge.dispute.created" => EventObject::Dispute(object(&type_, data.object)?),
+            "charge.dispute.created"
+            | "charge.dispute.funds_withdrawn"
+            | "charge.dispute.funds_reinstated"
+            | "charge.dispute.closed" => {
+                let dispute: DisputeObject = object(&type_, data.object)?;
+                let funds = DisputeFunds::of(&type_, &dispute.status);
+                EventObject::Dispute(dispute, funds)
+            }
             "account.application.deauthorized" => EventObject::Deauthorized,
             _ => EventObject::Other,
         };
@@ -215,6 +254,31 @@ mod tests {
         assert_eq!((s.id.as_str(), s.payment_status), ("cs_test_1", PaymentStatus::Paid));
         assert_eq!(s.payment_intent, Some(PaymentIntentId::parse("pi_1").unwrap()));
         assert_eq!((s.amount_total, s.currency), (Some(1000), None));
+    }
+
+    #[test]
+    fn a_dispute_event_says_where_the_money_is() {
+        let funds = |type_: &str, status: &str| {
+            let e = parse(json!({
+                "id": "evt_1", "type": type_, "livemode": false, "account": "acct_1",
+                "data": { "object": { "id": "dp_1", "payment_intent": "pi_1", "amount": 700, "currency": "usd",
+                                      "status": status } }
+            }))
+            .unwrap();
+            let EventObject::Dispute(d, funds) = e.object else { panic!("{type_}: {e:?}") };
+            assert_eq!((d.id.as_str(), d.amount, d.status.as_str()), ("dp_1", 700, status));
+            funds
+        };
+        use DisputeFunds::*;
+        assert_eq!(funds("charge.dispute.created", "needs_response"), Withdrawn);
+        assert_eq!(funds("charge.dispute.funds_withdrawn", "needs_response"), Withdrawn);
+        assert_eq!(funds("charge.dispute.closed", "lost"), Withdrawn);
+        assert_eq!(funds("charge.dispute.closed", "won"), Reinstated);
+        assert_eq!(funds("charge.dispute.funds_reinstated", "won"), Reinstated);
+        // An inquiry withdraws nothing; a reinstatement of a dispute not won gives nothing back.
+        assert_eq!(funds("charge.dispute.created", "warning_needs_response"), Untouched);
+        assert_eq!(funds("charge.dispute.closed", "warning_closed"), Untouched);
+        assert_eq!(funds("charge.dispute.funds_reinstated", "under_review"), Untouched);
     }
 
     #[test]

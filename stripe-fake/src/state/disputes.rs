@@ -8,7 +8,8 @@ use super::{Acct, R, State, invalid, missing, now_s, of_account, random_id};
 /// window, so code that shows or acts on the deadline sees a realistic one.
 pub const DISPUTE_RESPONSE_WINDOW_S: i64 = 7 * 24 * 60 * 60;
 
-/// A chargeback opened by the cardholder's bank (control endpoint), waiting for a response.
+/// A chargeback opened by the cardholder's bank (control endpoint): waiting for a response until
+/// the control endpoint closes it, won or lost.
 #[derive(Debug, Clone)]
 pub(super) struct Dispute {
     seq: u64,
@@ -20,6 +21,8 @@ pub(super) struct Dispute {
     charge: String,
     payment_intent: String,
     reason: String,
+    /// `needs_response` until closed: then `won` or `lost`.
+    status: &'static str,
 }
 
 owned_by_account_field!(Dispute);
@@ -84,7 +87,7 @@ impl State {
             "payment_intent": d.payment_intent,
             "payment_method_details": null,
             "reason": d.reason,
-            "status": "needs_response",
+            "status": d.status,
         })
     }
 
@@ -126,12 +129,31 @@ impl State {
             charge: c.id,
             payment_intent: c.payment_intent,
             reason: reason.unwrap_or("fraudulent").to_owned(),
+            status: "needs_response",
         };
         self.charges.get_mut(charge_id).expect("found above").dispute = Some(dispute.id.clone());
         let body = Self::dispute_json(&dispute);
         let account = dispute.account.clone();
         self.disputes.insert(dispute.id.clone(), dispute);
         self.emit("charge.dispute.created", &account, body.clone(), None);
+        Ok(body)
+    }
+
+    /// The bank decides an open dispute: won, it sends `charge.dispute.funds_reinstated` (the
+    /// money is back) and then `charge.dispute.closed`; lost, only the latter. Both carry the
+    /// dispute with its final status, `won` or `lost`. A dispute is closed once.
+    pub fn close_dispute(&mut self, id: &str, won: bool) -> R<Value> {
+        let d = self.disputes.get_mut(id).ok_or_else(|| missing("dispute", id, None))?;
+        if d.status != "needs_response" {
+            let message = format!("Dispute {id} is already closed ({}).", d.status);
+            return Err(invalid(Some("dispute_already_closed"), &message, None));
+        }
+        d.status = if won { "won" } else { "lost" };
+        let (body, account) = (Self::dispute_json(d), d.account.clone());
+        if won {
+            self.emit("charge.dispute.funds_reinstated", &account, body.clone(), None);
+        }
+        self.emit("charge.dispute.closed", &account, body.clone(), None);
         Ok(body)
     }
 

@@ -200,6 +200,41 @@ async fn a_dispute_of_an_unknown_charge_or_of_more_than_the_charge_is_refused() 
 }
 
 #[tokio::test]
+async fn a_dispute_is_closed_once_won_with_its_funds_reinstated_or_lost() {
+    let stack = Stack::start().await;
+    let (charge, _) = paid_charge(&stack, 1, 1000).await;
+    let dispute = stack.http.control("POST", &format!("/charges/{charge}/dispute"), json!({})).await.json();
+    let close_path = format!("/disputes/{}/close", dispute["id"].as_str().unwrap());
+
+    assert_eq!(stack.http.control("POST", "/disputes/dp_nonesuch/close", json!({ "status": "won" })).await.status, 404);
+    assert_eq!(stack.http.control("POST", &close_path, json!({ "status": "drawn" })).await.status, 400);
+    assert_eq!(stack.http.control("POST", &close_path, json!({})).await.status, 400);
+    let won = stack.http.control("POST", &close_path, json!({ "status": "won" })).await;
+    assert_eq!(won.status, 200, "{}", won.text());
+    assert_eq!((won.json()["id"].clone(), won.json()["status"].clone()), (dispute["id"].clone(), json!("won")));
+    let types = stack.receiver.types();
+    assert_eq!(types[types.len() - 2..], ["charge.dispute.funds_reinstated", "charge.dispute.closed"]);
+    for event in stack.receiver.events().iter().rev().take(2) {
+        assert_eq!(event.json()["data"]["object"]["status"], "won");
+        assert_eq!(event.json()["data"]["object"]["amount"], 1000);
+    }
+    let again = stack.http.control("POST", &close_path, json!({ "status": "lost" })).await;
+    assert_eq!(again.status, 409);
+    assert!(again.json()["error"]["message"].as_str().unwrap().contains("already closed (won)"), "{}", again.text());
+    assert_eq!(stack.receiver.types().len(), types.len(), "nothing more was sent");
+
+    // Lost: only `closed`, and the money stays with the cardholder.
+    let (charge, _) = paid_charge(&stack, 2, 500).await;
+    let dispute = stack.http.control("POST", &format!("/charges/{charge}/dispute"), json!({})).await.json();
+    let path = format!("/disputes/{}/close", dispute["id"].as_str().unwrap());
+    assert_eq!(stack.http.control("POST", &path, json!({ "status": "lost" })).await.json()["status"], "lost");
+    let event = stack.receiver.events().last().unwrap().json();
+    assert_eq!((&event["type"], &event["data"]["object"]["status"]), (&json!("charge.dispute.closed"), &json!("lost")));
+    let types = stack.receiver.types();
+    assert_eq!(types[types.len() - 2..], ["charge.dispute.created", "charge.dispute.closed"]);
+}
+
+#[tokio::test]
 async fn events_can_be_sent_twice() {
     let stack = Stack::start().await;
     let id = open_session(&stack, 1, 1000).await;

@@ -128,6 +128,8 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
     stack.fake.refund(&ch, None).await.unwrap();
     let dispute = stack.fake.dispute(&off_session_charge, None, None).await.unwrap();
     parses::<stripe_shared::Dispute>("dispute", &dispute);
+    let won = stack.fake.close_dispute(dispute["id"].as_str().unwrap(), true).await.unwrap();
+    parses::<stripe_shared::Dispute>("dispute", &won);
     let cs2 = stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), Some("s2"), &form).await.json()["id"]
         .as_str()
         .unwrap()
@@ -148,7 +150,9 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
         kinds,
         [
             "account.application.deauthorized",
+            "charge.dispute.closed",
             "charge.dispute.created",
+            "charge.dispute.funds_reinstated",
             "charge.refunded",
             "checkout.session.async_payment_failed",
             "checkout.session.completed",

@@ -1,7 +1,7 @@
 //! Money in: a workspace pays through Stripe Checkout on its partner's connected account (the
 //! fake), and Stripe's events (taken from the fake, signed, delivered to the webhook route) credit
-//! the points exactly once, whatever their order and repetitions; refunds and disputes take back
-//! their share; a revoked account turns credit billing off.
+//! the points exactly once, whatever their order and repetitions; refunds take back their share
+//! (disputes: `disputes.rs`); a revoked account turns credit billing off.
 
 use domain::{CheckoutId, CheckoutStatus, PartnerId, WalletId, WorkspaceId};
 use serde_json::{Value, json};
@@ -51,7 +51,7 @@ pub(crate) fn events_of<T>(api: &Api<T>, w: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn of_type(events: &[(String, String)], t: &str) -> String {
+pub(crate) fn of_type(events: &[(String, String)], t: &str) -> String {
     events.iter().find(|(ty, _)| ty == t).unwrap_or_else(|| panic!("no {t} event in {events:?}")).1.clone()
 }
 
@@ -68,7 +68,7 @@ async fn status<T: Table>(api: &Api<T>, session: &str) -> CheckoutStatus {
     records::checkout_from(&item).unwrap().status
 }
 
-fn outcome(r: &Resp) -> &str {
+pub(crate) fn outcome(r: &Resp) -> &str {
     assert_eq!(r.status, 200, "{}", r.body);
     r.body["outcome"].as_str().unwrap()
 }
@@ -372,40 +372,6 @@ async fn refunds_take_back_their_share_once<T: Table>(api: Api<T>) {
     assert_eq!(api.verify(W).await, 5);
 }
 
-async fn a_dispute_takes_back_the_disputed_share_once<T: Table>(api: Api<T>) {
-    api.tenants().await;
-    let option = seller(&api, P).await;
-    let id = session(&api, P, W, &option).await;
-    api.stripe.pay(&id).await.unwrap();
-    assert_eq!(outcome(&api.deliver(&of_type(&events_of(&api, W), "checkout.session.completed")).await), "credited");
-    let charge = api.stripe.session(&id).unwrap()["payment_intent"]["latest_charge"].as_str().unwrap().to_owned();
-    // 4.00 refunded, then the rest (6.00) disputed: all 1,000 points are taken back, once.
-    api.stripe.refund(&charge, Some(400)).await.unwrap();
-    assert_eq!(outcome(&api.deliver(&of_type(&events_of(&api, W), "charge.refunded")).await), "clawed_back");
-    api.stripe.dispute(&charge, None, None).await.unwrap();
-    let disputed = api
-        .stripe
-        .events()
-        .into_iter()
-        .find(|e| e.type_ == "charge.dispute.created")
-        .expect("the fake sends the dispute")
-        .payload;
-    assert_eq!(outcome(&api.deliver(&disputed).await), "clawed_back");
-    assert_eq!(outcome(&api.deliver(&disputed).await), "unchanged");
-    assert_eq!(api.balance(P, W).await, "0.00");
-    let entry = &api.ledger(P, W).await[0];
-    assert_eq!((&entry["kind"], &entry["amount"]), (&json!("claw_back"), &json!("-600.00")), "{entry}");
-    assert_eq!(
-        (&entry["detail"]["cause"], &entry["detail"]["refunded"], &entry["detail"]["disputed"]),
-        (&json!("dispute"), &json!("4.00"), &json!("6.00"))
-    );
-    // A dispute of a payment we never credited is not ours to act on.
-    let mut other: Value = serde_json::from_str(&disputed).unwrap();
-    other["data"]["object"]["payment_intent"] = json!("pi_not_ours");
-    assert_eq!(outcome(&api.deliver(&other.to_string()).await), "ignored");
-    assert_eq!(api.verify(W).await, 3);
-}
-
 async fn a_refund_before_its_credit_is_retried_later<T: Table>(api: Api<T>) {
     api.tenants().await;
     let option = seller(&api, P).await;
@@ -618,7 +584,6 @@ api_suite!(
     one_event_ten_times_at_once_credits_once,
     refunds_take_back_their_share_once,
     a_refund_before_its_credit_is_retried_later,
-    a_dispute_takes_back_the_disputed_share_once,
     a_revoked_account_turns_credit_billing_off,
     connecting_checks_the_code_the_mode_and_the_owner,
     stripe_failures_answer_clearly_and_duplicate_nothing,

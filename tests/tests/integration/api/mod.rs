@@ -39,6 +39,7 @@ mod addons;
 pub(crate) mod autotopup;
 pub(crate) mod checkout;
 mod cursors;
+mod disputes;
 mod events;
 mod forged;
 mod idempotency;
