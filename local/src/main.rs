@@ -1,4 +1,5 @@
 //! `cargo run -p local [serve]`: the local runner. `cargo run -p local -- token ...`: a token.
+//! `cargo run -p local -- upgrade-table`: brings a deployed table's items to this version.
 
 use std::process::ExitCode;
 
@@ -13,6 +14,10 @@ usage:
                      print a token signed with $LOCAL_JWT_SECRET; roles: partner_admin, workspace_admin,
                      workspace_member, platform_service
   local routes       print the routes template.yaml gives each function, and exit
+  local upgrade-table
+                     give the items of table $TABLE_NAME what this version reads them by (the
+                     workspace-list index's keys), with the AWS credentials and region of the
+                     environment; safe to run again, and beside live traffic
 
 environment: PORT, TEMPLATE_PATH, LOCAL_JWT_SECRET, DYNAMODB_ENDPOINT and TABLE_NAME, STRIPE_FAKE_PORT,
              LOCAL_RENEWAL_TICK_S, RUST_LOG";
@@ -26,6 +31,7 @@ fn main() -> ExitCode {
         None | Some("serve") => serve(),
         Some("token") => token(&args[1..]),
         Some("routes") => routes(),
+        Some("upgrade-table") => upgrade_table(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -57,6 +63,23 @@ fn routes() -> Result<(), String> {
         println!("{:<52} {:<26} {auth}", route.key(), route.code_uri);
     }
     Ok(())
+}
+
+fn upgrade_table() -> Result<(), String> {
+    local::init_tracing();
+    let table = std::env::var(local::TABLE_NAME_VAR).map_err(|_| format!("set {}", local::TABLE_NAME_VAR))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let config = runtime::aws_config().await.map_err(|e| e.to_string())?;
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let store = store::Store::new(store::dynamodb::DynamoTable::new(client, table.clone()));
+        let done = store.backfill_workspace_list().await.map_err(|e| format!("{table}: {e}"))?;
+        println!(
+            "{table}: {} partners, {} workspaces, {} items given the workspace-list keys",
+            done.partners, done.workspaces, done.items_updated
+        );
+        Ok(())
+    })
 }
 
 fn token(args: &[String]) -> Result<(), String> {

@@ -2,7 +2,9 @@
 //! rate, workspaces, the ledger, and the connection of its Stripe account.
 
 use api::{ApiError, Caller, answers, partner_scope};
-use billing::{Billing, MAX_TOPUP_OPTIONS, Mutation, PartnerRefillTerms, TopupOptionDraft, WorkspaceDraft};
+use billing::{
+    Billing, ListedStatus, MAX_TOPUP_OPTIONS, Mutation, PartnerRefillTerms, TopupOptionDraft, WorkspaceDraft,
+};
 use domain::{
     AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
     Points, Rebilling, TopupOption, TopupOptionId, WalletId, WorkspaceId, check_label,
@@ -289,10 +291,14 @@ fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {
 
 async fn list_workspaces<T: Table>(billing: &Billing<T>, p: &PartnerId, req: &Request) -> api::Answer {
     let page = api::page_request(req, |c| WorkspaceCursor::decode(c, p))?;
-    let (refs, next) =
-        billing.list_workspaces(p, page.after.as_ref().map(WorkspaceCursor::workspace), page.limit).await?;
-    let next = next.map(|w| WorkspaceCursor::after(w).encode(p));
-    Ok(api::ok(answers::Page::new(refs.iter().map(answers::WorkspaceRefBody::from).collect(), next)))
+    let status = match api::query_param(req, "status") {
+        Some(s) => Some(ListedStatus::parse(&s).ok_or_else(|| ApiError::invalid("status", "active or paused"))?),
+        None => None,
+    };
+    let after = page.after.as_ref().map(WorkspaceCursor::workspace);
+    let listed = billing.list_workspaces(p, after, page.limit, status).await?;
+    let next = listed.next.map(|w| WorkspaceCursor::after(w).encode(p));
+    Ok(api::ok(answers::Page::new(listed.items.iter().map(answers::ListedBody::from).collect(), next)))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub use usage::{
 };
 pub use webhook::WebhookOutcome;
 pub use workspace::{
-    AddonAdded, AddonOrder, LabelledAddon, LedgerPage, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS,
+    AddonAdded, AddonOrder, LabelledAddon, LedgerPage, ListedStatus, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS,
     WorkspaceAddons, WorkspaceDetails, WorkspaceDraft, WorkspaceState,
 };
 

@@ -17,7 +17,7 @@
 //! when its last page is done, on the condition that it is still the edit the pass read: an
 //! edit of the same plan made meanwhile replaced it and stays pending.
 
-use domain::{PartnerId, Plan, PlanId, Workspace};
+use domain::{PartnerId, Plan, PlanId, Workspace, WorkspaceId};
 use store::records::{self, PlanEdit};
 use store::table::MAX_BATCH_GET_KEYS;
 use store::{Attr, Condition, Guard, StoreError, Table, Write, keys};
@@ -122,6 +122,28 @@ impl<T: Table> Billing<T> {
         Ok(run)
     }
 
+    /// A partner's workspaces in id order, `limit` at a time, from the partner's own items:
+    /// read strongly, so none created before the edit is missed (the workspace list's index
+    /// would be a moment behind).
+    async fn workspace_refs(
+        &self,
+        p: &PartnerId,
+        after: Option<&WorkspaceId>,
+        limit: usize,
+    ) -> Result<(Vec<records::WorkspaceRef>, Option<WorkspaceId>), OpError> {
+        let start = after.map(|w| keys::workspace_ref(p, w).sk);
+        // One more than asked tells whether another page exists.
+        let mut items = self
+            .store
+            .query_prefix(&keys::partner_pk(p), keys::WORKSPACE_REF_PREFIX, start.as_deref(), limit + 1)
+            .await?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let refs = items.iter().map(records::workspace_ref_from).collect::<Result<Vec<_>, _>>()?;
+        let next = more.then(|| refs.last().map(|r| r.id.clone())).flatten();
+        Ok((refs, next))
+    }
+
     /// Goes through the workspaces of one edit's partner from where the edit says, a batch at
     /// a time, settling those on the plan; deletes the edit after the last batch.
     async fn settle_edit(
@@ -135,7 +157,7 @@ impl<T: Table> Billing<T> {
         let plan = self.plan(&edit.partner, edit.plan).await?;
         while *batches_left > 0 && !stop() {
             *batches_left -= 1;
-            let (refs, next) = self.list_workspaces(&edit.partner, edit.after.as_ref(), per_batch).await?;
+            let (refs, next) = self.workspace_refs(&edit.partner, edit.after.as_ref(), per_batch).await?;
             let profile_keys: Vec<_> = refs.iter().map(|r| keys::workspace_profile(&r.id)).collect();
             let profiles = if profile_keys.is_empty() { vec![] } else { self.store.get_many(&profile_keys).await? };
             for item in profiles.iter().flatten() {

@@ -586,6 +586,7 @@ impl<T: Table> Billing<T> {
             idempotency: IdempotencyKey::new(super::webhook::CREDIT_SCOPE, pi, pi.as_bytes())
                 .map_err(|_| internal("a PaymentIntent id can't key a credit"))?,
             partner,
+            in_partner_ledger: true,
             also,
         })
     }

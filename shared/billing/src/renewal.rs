@@ -259,6 +259,7 @@ impl<T: Table> Billing<T> {
                 at: now,
                 idempotency,
                 partner: Some(ws.partner.clone()),
+                in_partner_ledger: true,
                 also: writes,
             };
             let outcome = if lapse { "lapsed" } else { "renewed" };
@@ -347,6 +348,7 @@ impl<T: Table> Billing<T> {
             at: self.clock.now(),
             idempotency,
             partner: Some(before.partner.clone()),
+            in_partner_ledger: true,
             also: writes,
         };
         match self.store.post_from(posting, held.state, |_| json!({ "outcome": "overflow_lapsed" })).await {

@@ -235,11 +235,12 @@ impl<T: Table> Billing<T> {
                 actor: Actor::System("platform".into()),
                 at: now,
                 idempotency: idem.clone(),
+                partner: Some(ws.partner.clone()),
                 // Not in the partner's cross-workspace ledger index: every re-billed event of
-                // every workspace would write its one partition (measured: usage-bench). A
-                // partner sees usage in each workspace's ledger, and summed per workspace in its
-                // own wallet's fold entries.
-                partner: None,
+                // every workspace would add an item to its one partition (measured:
+                // usage-bench). A partner sees usage in each workspace's ledger, and summed per
+                // workspace in its own wallet's fold entries.
+                in_partner_ledger: false,
                 // Re-billing is read from the profile; a change of it in between starts over.
                 also: accrue
                     .into_iter()
@@ -433,6 +434,7 @@ impl<T: Table> Billing<T> {
             at: self.clock.now(),
             idempotency: m.key().clone(),
             partner: None,
+            in_partner_ledger: false,
             also: vec![Write::Check {
                 key: keys::partner_profile(p),
                 condition: Condition::exists(Guard::PartnerExists),
@@ -560,6 +562,7 @@ impl<T: Table> Billing<T> {
             at: self.clock.now(),
             idempotency,
             partner: None,
+            in_partner_ledger: false,
             also: batch
                 .iter()
                 .map(|a| Write::Delete {

@@ -245,6 +245,7 @@ impl<T: Table> Billing<T> {
             at: now,
             idempotency,
             partner: partner_index(&checkout.wallet, &checkout.partner),
+            in_partner_ledger: true,
             also: vec![
                 Write::Update {
                     key: keys::checkout(&checkout.id),
@@ -548,6 +549,7 @@ impl<T: Table> Billing<T> {
                 at: now,
                 idempotency,
                 partner: partner_index(&current.wallet, &current.partner),
+                in_partner_ledger: true,
                 also: vec![
                     put,
                     super::events::wallet_event_write(&current.partner, &current.wallet, event_kind, data, now),
@@ -667,8 +669,8 @@ fn note_tenant(p: &PartnerId, wallet: &WalletId) {
     }
 }
 
-/// A workspace's ledger entries are also listed in its partner's ledger index; the partner
-/// wallet's own are in its own ledger.
+/// A workspace's wallet names its partner (its ledger entries are in the partner's ledger
+/// index too); the partner wallet's own are in its own ledger.
 fn partner_index(wallet: &WalletId, p: &PartnerId) -> Option<PartnerId> {
     matches!(wallet, WalletId::Workspace(_)).then(|| p.clone())
 }

@@ -26,6 +26,28 @@ pub(super) enum Settled {
     Moved,
 }
 
+/// The status a partner's workspace list is filtered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedStatus {
+    Active,
+    Paused,
+}
+
+impl ListedStatus {
+    /// `active` or `paused`, as the status is named everywhere.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "paused" => Some(Self::Paused),
+            _ => None,
+        }
+    }
+
+    fn paused(self) -> bool {
+        self == Self::Paused
+    }
+}
+
 /// A workspace to provision under a chosen id ([`Billing::create_workspace`]).
 #[derive(Debug, Clone)]
 pub struct NewWorkspace {
@@ -222,25 +244,19 @@ impl<T: Table> Billing<T> {
         .await
     }
 
-    /// A partner's workspaces in id order, `limit` at a time.
+    /// A partner's workspaces in id order with their balances, `limit` at a time, those in
+    /// `status` only if it is given: one Query of the workspace-list index a page.
     pub async fn list_workspaces(
         &self,
         p: &PartnerId,
         after: Option<&WorkspaceId>,
         limit: usize,
-    ) -> Result<(Vec<records::WorkspaceRef>, Option<WorkspaceId>), OpError> {
+        status: Option<ListedStatus>,
+    ) -> Result<store::Page<store::Listed, WorkspaceId>, OpError> {
         self.partner_settings(p).await?;
-        let start = after.map(|w| keys::workspace_ref(p, w).sk);
-        // One more than asked tells whether another page exists.
-        let mut items = self
-            .store
-            .query_prefix(&keys::partner_pk(p), keys::WORKSPACE_REF_PREFIX, start.as_deref(), limit + 1)
-            .await?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let refs = items.iter().map(records::workspace_ref_from).collect::<Result<Vec<_>, _>>()?;
-        let next = more.then(|| refs.last().map(|r| r.id.clone())).flatten();
-        Ok((refs, next))
+        let in_status = |ws: &records::ListedWorkspace| Some(ws.status.is_paused()) == status.map(ListedStatus::paused);
+        let filter: Option<&(dyn Fn(&records::ListedWorkspace) -> bool + Sync)> = status.map(|_| &in_status as _);
+        Ok(self.store.workspace_list(p, after, limit, filter).await?)
     }
 
     /// The workspace as its owner (or its partner) sees it.
@@ -392,6 +408,7 @@ impl<T: Table> Billing<T> {
                 at: now,
                 idempotency: m.key().clone(),
                 partner: Some(ws.partner.clone()),
+                in_partner_ledger: true,
                 also: std::iter::once(Write::Put {
                     item: records::workspace_item(&updated),
                     condition: Condition::equals(Guard::WorkspaceVersion, "version", store::Attr::n(ws.version)),
@@ -458,6 +475,7 @@ impl<T: Table> Billing<T> {
             at: self.clock.now(),
             idempotency: m.key().clone(),
             partner: Some(p.clone()),
+            in_partner_ledger: true,
             also: vec![Write::Check {
                 key: keys::workspace_profile(w),
                 condition: Condition::exists(Guard::WorkspaceExists),

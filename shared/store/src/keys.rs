@@ -2,7 +2,7 @@
 //!
 //! | PK | SK | entity_type |
 //! |---|---|---|
-//! | `WS#w` / `PARTNER#p` | `WALLET` | `wallet` |
+//! | `WS#w` / `PARTNER#p` | `WALLET` | `wallet` (a workspace's: GSI3 `PARTNER#p` / `WS#w#WALLET`) |
 //! | `WS#w` / `PARTNER#p` | `LEDGER#<seq, 20 digits>` | `ledger_entry` (a workspace's: GSI2 `PARTNER#p` / `<ns>#WS#w#<seq>`) |
 //! | `IDEMP#<scope>#<key>` | `IDEMP` | `idempotency` |
 //! | `PARTNER#p` | `PROFILE` | `partner` |
@@ -13,7 +13,7 @@
 //! | `PARTNER#p` | `WS#w` | `workspace_ref` (lists a partner's workspaces) |
 //! | `PARTNER#p` | `EVENT#<ns, 20 digits><seq, 10 digits>#<id>` | `partner_event` (the outbox) |
 //! | `PARTNERS` | `PARTNER#p` | `partner_ref` (lists the platform's partners) |
-//! | `WS#w` | `PROFILE` | `workspace` (GSI1 `DUE#<shard>` / `<renews_on>#w`: renewals due) |
+//! | `WS#w` | `PROFILE` | `workspace` (GSI1 `DUE#<shard>` / `<renews_on>#w`: renewals due; GSI3 `PARTNER#p` / `WS#w#PROFILE`: the partner's list) |
 //! | `WS#w` | `ADDON#<add-on id>` | `workspace_addon` (the history of one that ended; those held are in the profile) |
 //! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
 //! | `ACCOUNT#acct_..` | `ACCOUNT` | `stripe_account` (which partner connected it) |
@@ -200,6 +200,23 @@ pub fn partner_credit_rate(p: &PartnerId) -> Key {
 
 pub fn workspace_ref(p: &PartnerId, w: &WorkspaceId) -> Key {
     Key::new(partner_pk(p), format!("{WORKSPACE_REF_PREFIX}{w}"))
+}
+
+/// A workspace's items in its partner's workspace list (GSI3, under [`partner_pk`]): its
+/// profile's, then its wallet's, so a Query from a workspace on reads each workspace whole.
+pub fn workspace_list_sk(w: &WorkspaceId, part: ListedPart) -> String {
+    let part = match part {
+        ListedPart::Profile => "PROFILE",
+        ListedPart::Wallet => "WALLET",
+    };
+    format!("{WORKSPACE_REF_PREFIX}{w}#{part}")
+}
+
+/// Which of a workspace's items a workspace-list index entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedPart {
+    Profile,
+    Wallet,
 }
 
 pub fn workspace_profile(w: &WorkspaceId) -> Key {

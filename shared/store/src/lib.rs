@@ -16,6 +16,7 @@ pub mod schema;
 pub mod table;
 pub mod upgrade;
 pub mod wallet;
+pub mod workspace_list;
 
 pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerCursor, PartnerLedgerCursor, WorkspaceCursor};
 pub use item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Test, Write};
@@ -25,6 +26,7 @@ pub use wallet::{
     Committed, Crossing, IdempotencyKey, InvalidIdempotencyKey, Outcome, Page, PageRequest, Posting, RetryPolicy,
     Verified, WalletState, wallet_state,
 };
+pub use workspace_list::{Backfilled, Listed, MAX_LIST_PAGE};
 
 /// The attribute DynamoDB's TTL sweeps on (epoch seconds).
 pub const TTL_ATTR: &str = "expires_at";

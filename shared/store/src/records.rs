@@ -485,6 +485,8 @@ pub fn workspace_item(w: &Workspace) -> Item {
         .with("renews_on", Attr::s(format_date(w.renews_on)))
         .with(schema::DUE_INDEX.partition, Attr::s(keys::due_pk(keys::due_shard(&w.id))))
         .with(schema::DUE_INDEX.sort, Attr::s(keys::due_sk(&format_date(w.renews_on), &w.id)))
+        .with(schema::WORKSPACE_LIST_INDEX.partition, Attr::s(keys::partner_pk(&w.partner)))
+        .with(schema::WORKSPACE_LIST_INDEX.sort, Attr::s(keys::workspace_list_sk(&w.id, keys::ListedPart::Profile)))
         .with("rebilling", rebilling_attr(&w.rebilling))
         .with("addons", held_addons_attr(&w.addons))
         .with("version", Attr::n(w.version))
@@ -528,21 +530,7 @@ fn limit_kind(s: &str) -> Option<LimitKind> {
 
 pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
     let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
-    let exceeded = match item.get("exceeded") {
-        Some(Attr::L(l)) => l
-            .iter()
-            .map(|a| match a {
-                Attr::S(s) => limit_kind(s).ok_or_else(|| bad("exceeded")),
-                _ => Err(bad("exceeded")),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => return Err(bad("exceeded")),
-    };
-    let status = match item.str("status")? {
-        "active" if exceeded.is_empty() => WorkspaceStatus::Active,
-        "paused" if !exceeded.is_empty() => WorkspaceStatus::Paused { exceeded },
-        _ => return Err(bad("status")),
-    };
+    let status = status_from(item)?;
     let anchor = u8::try_from(get_u32(item, "anchor_day")?).ok().and_then(|d| AnchorDay::new(d).ok());
     Ok(Workspace {
         id: item.parsed("workspace_id", WorkspaceId::parse)?,
@@ -556,6 +544,48 @@ pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
         rebilling: get_rebilling(item, "rebilling")?,
         addons: held_addons_from(item)?,
         version: item.u64("version")?,
+        created_at: item.parsed("created_at", parse_time)?,
+    })
+}
+
+fn status_from(item: &Item) -> Result<WorkspaceStatus, MalformedItem> {
+    let bad = |attr: &str| MalformedItem { key: item.key(), attr: attr.into() };
+    let exceeded = match item.get("exceeded") {
+        Some(Attr::L(l)) => l
+            .iter()
+            .map(|a| match a {
+                Attr::S(s) => limit_kind(s).ok_or_else(|| bad("exceeded")),
+                _ => Err(bad("exceeded")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(bad("exceeded")),
+    };
+    match item.str("status")? {
+        "active" if exceeded.is_empty() => Ok(WorkspaceStatus::Active),
+        "paused" if !exceeded.is_empty() => Ok(WorkspaceStatus::Paused { exceeded }),
+        _ => Err(bad("status")),
+    }
+}
+
+/// A workspace as its partner's workspace list shows it: read from its profile's index entry,
+/// whatever the profile's shape (one from before the add-ons moved into it lists the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedWorkspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub plan: PlanId,
+    pub status: WorkspaceStatus,
+    pub renews_on: Date,
+    pub created_at: OffsetDateTime,
+}
+
+pub fn listed_workspace_from(item: &Item) -> Result<ListedWorkspace, MalformedItem> {
+    Ok(ListedWorkspace {
+        id: item.parsed("workspace_id", WorkspaceId::parse)?,
+        name: item.str("name")?.to_owned(),
+        plan: item.parsed("plan", PlanId::parse)?,
+        status: status_from(item)?,
+        renews_on: item.parsed("renews_on", parse_date)?,
         created_at: item.parsed("created_at", parse_time)?,
     })
 }

@@ -29,7 +29,7 @@ use super::cursor::{LedgerCursor, PartnerLedgerCursor};
 use super::item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Write};
 use super::keys;
 use super::records::rfc3339;
-use super::schema::PARTNER_LEDGER_INDEX;
+use super::schema::{PARTNER_LEDGER_INDEX, WORKSPACE_LIST_INDEX};
 use super::table::{FailedGuards, IndexQuery, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS, Query, Table, TableError};
 use super::{Store, StoreError};
 
@@ -128,9 +128,11 @@ pub struct Posting {
     pub actor: Actor,
     pub at: OffsetDateTime,
     pub idempotency: IdempotencyKey,
-    /// The partner whose cross-workspace ledger lists this entry (a workspace wallet's
-    /// partner); `None` keeps it out of any partner's listing.
+    /// The partner of a workspace's wallet, which lists the wallet's balance with its
+    /// workspaces (GSI3); `None` for a partner's own wallet.
     pub partner: Option<PartnerId>,
+    /// Whether a workspace's entry is also in its partner's cross-workspace ledger (GSI2).
+    pub in_partner_ledger: bool,
     /// Other items that change in the same transaction (an add-on, a checkout's status...).
     /// If some of their conditions fail, nothing is written and the caller gets
     /// [`StoreError::ConditionFailed`] naming their guards. None of them may carry one of
@@ -223,11 +225,17 @@ fn wallet_from_item(item: &Item) -> Result<WalletState, MalformedItem> {
     })
 }
 
-fn wallet_item(wallet: &WalletId, state: WalletState, at: OffsetDateTime) -> Item {
-    Item::new(&keys::wallet(wallet), "wallet")
+fn wallet_item(wallet: &WalletId, partner: Option<&PartnerId>, state: WalletState, at: OffsetDateTime) -> Item {
+    let item = Item::new(&keys::wallet(wallet), "wallet")
         .with("balance", Attr::N(state.balance.as_decimal()))
         .with("version", Attr::n(state.version))
-        .with("updated_at", Attr::s(rfc3339(at)))
+        .with("updated_at", Attr::s(rfc3339(at)));
+    match (wallet, partner) {
+        (WalletId::Workspace(w), Some(p)) => item
+            .with(WORKSPACE_LIST_INDEX.partition, Attr::s(keys::partner_pk(p)))
+            .with(WORKSPACE_LIST_INDEX.sort, Attr::s(keys::workspace_list_sk(w, keys::ListedPart::Wallet))),
+        _ => item,
+    }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -416,6 +424,11 @@ impl<T: Table> Store<T> {
         respond: impl Fn(&LedgerEntry) -> Value + Send + Sync,
     ) -> Result<Outcome, StoreError> {
         assert_callers_own(&posting.also);
+        assert_eq!(
+            matches!(posting.wallet, WalletId::Workspace(_)),
+            posting.partner.is_some(),
+            "a workspace's posting names its partner, a partner wallet's none"
+        );
         let extra = crossings.len();
         assert!(
             posting.also.len() + OWN_ACTIONS + extra <= MAX_TRANSACTION_ACTIONS,
@@ -491,11 +504,11 @@ impl<T: Table> Store<T> {
         let new_state = WalletState { balance: entry.balance_after, version: entry.id.seq };
         let mut writes = Vec::with_capacity(OWN_ACTIONS + posting.also.len());
         writes.push(Write::Put {
-            item: wallet_item(&posting.wallet, new_state, posting.at),
+            item: wallet_item(&posting.wallet, posting.partner.as_ref(), new_state, posting.at),
             condition: wallet_condition,
         });
         writes.push(Write::Put {
-            item: entry_item(entry, posting.partner.as_ref()),
+            item: entry_item(entry, posting.partner.as_ref().filter(|_| posting.in_partner_ledger)),
             condition: Condition::not_exists(Guard::LedgerEntryNew),
         });
         writes.push(idempotency_write(&posting.idempotency, posting.at, response, Some(&entry.id)));

@@ -68,6 +68,7 @@ async fn seed<T: Table>(billing: &Billing<T>, p: &PartnerId, i: usize) {
         at: created_at,
         idempotency: IdempotencyKey::new("bench", &format!("seed-{i}"), b"seed").unwrap(),
         partner: Some(p.clone()),
+        in_partner_ledger: true,
         also: vec![Write::Put {
             item: records::workspace_item(&ws),
             condition: Condition::not_exists(Guard::WorkspaceNew),

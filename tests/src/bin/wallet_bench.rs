@@ -83,7 +83,9 @@ fn posting(wallet: &WalletId, amount: &str, key: String) -> Posting {
         actor: Actor::System("bench".into()),
         at: OffsetDateTime::now_utc(),
         idempotency: IdempotencyKey::new(&wallet.to_string(), &key, amount.as_bytes()).unwrap(),
-        partner: None,
+        // A workspace's wallet is listed with its partner's workspaces: here, a partner of tests.
+        partner: matches!(wallet, WalletId::Workspace(_)).then(|| domain::PartnerId::parse("tests").unwrap()),
+        in_partner_ledger: false,
         also: Vec::new(),
     }
 }

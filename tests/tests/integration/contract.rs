@@ -209,6 +209,7 @@ async fn partner_ledger_lists_all_its_workspaces<T: Table>(store: Store<T>) {
         let mut posting = posting(w, &format!("{}", i + 1), Overdraft::Forbid, &format!("k{i}"));
         posting.at = T0 + Duration::seconds(i);
         posting.partner = Some(p.clone());
+        posting.in_partner_ledger = true;
         store.post(posting, respond).await.unwrap();
     }
     // An entry not indexed for the partner stays out of its listing.

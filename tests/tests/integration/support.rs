@@ -1,6 +1,6 @@
 //! Small builders the tests share.
 
-use domain::{Actor, EntryKind, LedgerEntry, Overdraft, PointsDelta, WalletId, WorkspaceId};
+use domain::{Actor, EntryKind, LedgerEntry, Overdraft, PartnerId, PointsDelta, WalletId, WorkspaceId};
 use integration_tests::fresh_table;
 use serde_json::{Value, json};
 use store::dynamodb::DynamoTable;
@@ -36,7 +36,9 @@ pub fn posting(wallet: &WalletId, amount: &str, overdraft: Overdraft, key: &str)
         actor: Actor::User("tester".into()),
         at: T0,
         idempotency: IdempotencyKey::new(&wallet.to_string(), key, request.as_bytes()).unwrap(),
-        partner: None,
+        // A workspace's wallet is listed with its partner's workspaces: here, a partner of tests.
+        partner: matches!(wallet, WalletId::Workspace(_)).then(|| PartnerId::parse("tests").unwrap()),
+        in_partner_ledger: false,
         also: Vec::new(),
     }
 }

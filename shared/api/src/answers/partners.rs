@@ -2,7 +2,7 @@
 //! what the platform sees of its partners; the checkouts both kinds of payer start.
 
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use billing::{
     BillingModeSet, CheckoutCreated, PartnerDetails, PartnerEvent, PartnerTopupTerms, PartnerWallet, Reply, TopupOffers,
@@ -11,10 +11,11 @@ use domain::{
     Balance, CreditRateTerms, Currency, Limits, Money, PartnerAddon, PartnerSettings, PartnerTopupOption, Plan, Points,
     WholesaleFloors,
 };
-use store::records::{PartnerRef, PartnerStatus, StripeConnection, WorkspaceRef};
+use store::Listed;
+use store::records::{PartnerRef, PartnerStatus, StripeConnection};
 
 use super::workspaces::{AutoRefillBody, ledger_page};
-use super::{AddonOffer, EntryBody, Page, instant, optional_instant, reply};
+use super::{AddonOffer, EntryBody, Page, StatusBody, date, instant, optional_instant, reply};
 
 /// An add-on as its partner manages it: its offer, with the platform's cost price.
 #[derive(Serialize)]
@@ -140,18 +141,33 @@ impl<'a> From<&'a TopupOffers> for TopupOffersBody<'a> {
     }
 }
 
-/// A partner's listing entry of one of its workspaces.
+/// A partner's listing entry of one of its workspaces: with its points, and why it is paused.
 #[derive(Serialize)]
-pub struct WorkspaceRefBody<'a> {
+pub struct ListedBody<'a> {
     id: &'a str,
     name: &'a str,
+    plan: &'static str,
+    balance: Balance,
+    #[serde(flatten)]
+    status: StatusBody<'a>,
+    #[serde(serialize_with = "date")]
+    renews_on: Date,
     #[serde(serialize_with = "instant")]
     created_at: OffsetDateTime,
 }
 
-impl<'a> From<&'a WorkspaceRef> for WorkspaceRefBody<'a> {
-    fn from(r: &'a WorkspaceRef) -> Self {
-        Self { id: r.id.as_str(), name: &r.name, created_at: r.created_at }
+impl<'a> From<&'a Listed> for ListedBody<'a> {
+    fn from(l: &'a Listed) -> Self {
+        let ws = &l.workspace;
+        Self {
+            id: ws.id.as_str(),
+            name: &ws.name,
+            plan: ws.plan.as_str(),
+            balance: l.balance,
+            status: (&ws.status).into(),
+            renews_on: ws.renews_on,
+            created_at: ws.created_at,
+        }
     }
 }
 

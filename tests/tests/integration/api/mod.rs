@@ -56,6 +56,7 @@ mod spec;
 mod status;
 mod topup;
 pub(crate) mod usage;
+mod workspace_list;
 
 /// The clock every scenario starts at: mid-April, in a cycle 1-30 April for anchor day 1.
 pub const T0: OffsetDateTime = datetime!(2026-04-15 10:00 UTC);

@@ -288,13 +288,25 @@ async fn workspaces_are_created_listed_and_shown<T: Table>(api: Api<T>) {
     api.workspace(P, "ws-acme-3", "agency").await;
     api.workspace(Q, X, "starter").await;
 
-    // In id order: '-' sorts before '_'.
+    // In id order: '-' sorts before '_'. Each as it is shown, with when it was created.
+    let show = |id: String| {
+        let r = req("GET /partner/workspaces/{id}").param("id", &id).by(partner_admin(P));
+        async { api.call(r).await.ok(200) }
+    };
+    let entry = |shown: Value, created_at: &str| {
+        let fields = ["id", "name", "plan", "balance", "status", "exceeded", "renews_on"];
+        let mut e: serde_json::Map<String, Value> =
+            fields.iter().map(|f| ((*f).to_owned(), shown[f].clone())).collect();
+        e.insert("created_at".into(), json!(created_at));
+        Value::Object(e)
+    };
     let mut listed = vec![
-        json!({ "id": first, "name": "Front desk", "created_at": "2026-04-15T10:00:00Z" }),
-        json!({ "id": second_id, "name": "Second", "created_at": "2026-04-15T10:00:00Z" }),
+        entry(show(first.clone()).await, "2026-04-15T10:00:00Z"),
+        entry(show(second_id.clone()).await, "2026-04-15T10:00:00Z"),
     ];
     listed.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-    listed.insert(0, json!({ "id": "ws-acme-3", "name": "Workspace ws-acme-3", "created_at": "2026-04-16T09:00:00Z" }));
+    listed.insert(0, entry(show("ws-acme-3".into()).await, "2026-04-16T09:00:00Z"));
+    assert_eq!((&listed[0]["name"], &listed[0]["plan"]), (&json!("Workspace ws-acme-3"), &json!("agency")));
     let list = api.call(req("GET /partner/workspaces").by(partner_admin(P))).await.ok(200);
     assert_eq!(list, json!({ "data": listed, "next_cursor": null }));
     // Pages: two, then the rest.
