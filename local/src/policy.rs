@@ -119,7 +119,7 @@ impl<T: Table> Table for PolicyTable<T> {
             check(
                 match w {
                     Write::Put { .. } => "PutItem",
-                    Write::Update { .. } => "UpdateItem",
+                    Write::Update { .. } | Write::Add { .. } => "UpdateItem",
                     Write::Delete { .. } => "DeleteItem",
                     Write::Check { .. } => "ConditionCheckItem",
                 },

@@ -79,6 +79,7 @@ pub fn moved(template: &[Write], tag: &str, hot: Option<&Key>) -> Vec<Write> {
                 Write::Update { set, .. } => Write::Update { key, set: set.clone(), condition },
                 Write::Delete { .. } => Write::Delete { key, condition },
                 Write::Check { .. } => Write::Check { key, condition },
+                Write::Add { attr, by, set, .. } => Write::Add { key, attr: attr.clone(), by: *by, set: set.clone() },
             }
         })
         .collect()

@@ -44,7 +44,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let id = PartnerId::parse(&body.id).map_err(|e| ApiError::invalid("id", e))?;
             let terms = match body.terms {
                 Some(t) => terms(t, "terms.")?,
-                None => PartnerTerms { floors: None, billing_mode: WalletMode::Postpaid },
+                None => PartnerTerms { floors: None, billing_mode: WalletMode::Prepaid },
             };
             let new = NewPartner { id, name: body.name, terms };
             api::replied(billing.onboard_partner(&new, Mutation::new(&idem, &answers::partner_created)).await)
@@ -157,7 +157,8 @@ struct TermsBody {
     billing_mode: Option<String>,
 }
 
-/// The terms with each refusal's field under `prefix`; a billing mode not given is postpaid.
+/// The terms with each refusal's field under `prefix`; a billing mode not given is prepaid (a
+/// new partner's wallet pays down; postpaid is the platform's choice).
 fn terms(body: TermsBody, prefix: &str) -> Result<PartnerTerms, ApiError> {
     let floors = body
         .wholesale_floors
@@ -172,7 +173,7 @@ fn terms(body: TermsBody, prefix: &str) -> Result<PartnerTerms, ApiError> {
         Some(m) => WalletMode::parse(&m).ok_or_else(|| {
             ApiError::invalid(&format!("{prefix}billing_mode"), "must be \"prepaid\" or \"postpaid\"")
         })?,
-        None => WalletMode::Postpaid,
+        None => WalletMode::Prepaid,
     };
     Ok(PartnerTerms { floors, billing_mode })
 }

@@ -233,6 +233,7 @@ impl<T: Table> Billing<T> {
                     amount: cost.ok_or_else(|| internal("a renewal's cost price is out of range"))?,
                     quantity: None,
                     created_at: now,
+                    counted: true,
                 };
                 writes.extend(super::usage::accrual_write(&accrual));
             }

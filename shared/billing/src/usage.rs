@@ -13,10 +13,11 @@
 //! delete, and reads again. Usage written while a fold runs is not in the fold's read and waits
 //! for the next one. Nothing is lost, nothing is counted twice.
 //!
-//! Staleness: the partner's balance that gates usage and purchases is its wallet, which lags
-//! the accruals by at most one fold interval (the `fold-usage` schedule: 1 minute, plus the
-//! run's own time). A prepaid partner can therefore overdraw by at most that interval's usage;
-//! the debit lands in its ledger all the same.
+//! Gating before the fold: the partner's wallet lags its accruals by up to one fold interval, so
+//! every accrual also adds its amount to its partner's sum in its shard (`keys::accrued`), in
+//! the same transaction, and the fold takes what it folds off that sum in its own. A prepaid
+//! partner is gated on its wallet less those sums: at zero, it takes no more usage, folded or
+//! not.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -43,9 +44,9 @@ use super::{Billing, LedgerPage, MAX_OP_ATTEMPTS, Mutation, OpError, RefillState
 /// Who the partner's ledger names for a fold.
 pub const FOLD_ACTOR: &str = "usage-fold";
 /// Accruals folded in one transaction: all the actions a transaction has but the wallet's own
-/// three (wallet, ledger entry, idempotency record) and the refill request a fold under the
-/// partner's threshold writes.
-pub const FOLD_BATCH: usize = MAX_TRANSACTION_ACTIONS - 4;
+/// three (wallet, ledger entry, idempotency record), the shard's sum the fold takes them off,
+/// and the refill request a fold under the partner's threshold writes.
+pub const FOLD_BATCH: usize = MAX_TRANSACTION_ACTIONS - 5;
 /// Fold transactions one run makes at most (then the next run goes on).
 pub const MAX_FOLD_BATCHES_PER_RUN: u32 = 10_000;
 /// Workspaces whose partner the access check remembers; past this the memory starts over.
@@ -201,8 +202,9 @@ impl<T: Table> Billing<T> {
                 amount: wholesale,
                 quantity: Some(event.quantity),
                 created_at: now,
+                counted: true,
             };
-            let accrue: Vec<Write> = accrual_write(&accrual).into_iter().collect();
+            let accrue = accrual_write(&accrual);
             let recorded = |workspace_charge| UsageRecorded {
                 event: event.clone(),
                 wholesale,
@@ -281,8 +283,9 @@ impl<T: Table> Billing<T> {
     /// `GET /platform/workspaces/{id}/access?meter=`: may the workspace use `meter` now? `Ok` if
     /// it may, else the reason it may not.
     /// One `BatchGetItem` of the workspace, its wallet, its partner's wallet, billing mode and
-    /// profile (a suspended partner's workspaces may not)
-    /// (plus one read of the workspace the first time this instance sees it, for its partner).
+    /// profile (a suspended partner's workspaces may not), and the sums of the partner's
+    /// charges not folded yet, which a prepaid partner's wallet is read less of (plus one read
+    /// of the workspace the first time this instance sees it, for its partner).
     pub async fn access(&self, w: &WorkspaceId, meter: &MeterCode) -> Result<(), OpError> {
         if self.meters.get(meter).is_none() {
             return Err(OpError::invalid("meter", format!("unknown meter {:?}", meter.as_str())));
@@ -296,23 +299,25 @@ impl<T: Table> Billing<T> {
             }
         };
         let partner_wallet = WalletId::Partner(partner.clone());
-        let [profile, wallet, partner_wallet, billing, partner_profile] = self
-            .read::<5>([
-                keys::workspace_profile(w),
-                keys::wallet(&WalletId::Workspace(w.clone())),
-                keys::wallet(&partner_wallet),
-                keys::partner_billing(&partner),
-                keys::partner_profile(&partner),
-            ])
-            .await?;
-        let ws = records::workspace_from(&profile.ok_or(OpError::NotFound("workspace"))?)?;
+        let mut needed = vec![
+            keys::workspace_profile(w),
+            keys::wallet(&WalletId::Workspace(w.clone())),
+            keys::wallet(&partner_wallet),
+            keys::partner_billing(&partner),
+            keys::partner_profile(&partner),
+        ];
+        needed.extend(keys::accrued_all(&partner));
+        let items = self.store.get_many(&needed).await?;
+        let [profile, wallet, partner_wallet, billing, partner_profile] = [0, 1, 2, 3, 4].map(|i| items[i].as_ref());
+        let accrued: Vec<Option<&Item>> = items[5..].iter().map(Option::as_ref).collect();
+        let ws = records::workspace_from(profile.ok_or(OpError::NotFound("workspace"))?)?;
         let facts = AccessFacts {
-            partner_suspended: super::load::is_suspended(partner_profile.as_ref())?,
+            partner_suspended: super::load::is_suspended(partner_profile)?,
             status: &ws.status,
             rebilled: ws.rebilling.rate(meter).is_some(),
-            workspace_balance: wallet_state(wallet.as_ref())?.balance,
-            partner_mode: records::partner_billing_from(billing.as_ref())?.mode,
-            partner_balance: wallet_state(partner_wallet.as_ref())?.balance,
+            workspace_balance: wallet_state(wallet)?.balance,
+            partner_mode: records::partner_billing_from(billing)?.mode,
+            partner_balance: partner_standing(partner_wallet, &accrued)?,
         };
         check_access(facts).map_err(OpError::AccessDenied)
     }
@@ -524,10 +529,15 @@ impl<T: Table> Billing<T> {
         let p = first.partner.clone();
         let batch: Vec<&Accrual> = accruals.iter().take_while(|a| a.partner == p).collect();
         let mut total = Decimal::ZERO;
+        // What the batch takes off the shard's sum: the accruals that added to it.
+        let mut counted = Decimal::ZERO;
         let mut lines: BTreeMap<(String, String), (u32, Decimal, Decimal)> = BTreeMap::new();
         let mut refs = String::new();
         for a in &batch {
             total += a.amount.as_decimal();
+            if a.counted {
+                counted += a.amount.as_decimal();
+            }
             let line = lines.entry((a.workspace.to_string(), a.source.clone())).or_default();
             line.0 += 1;
             line.1 += a.quantity.map_or(Decimal::ZERO, |q| q.as_decimal());
@@ -569,6 +579,7 @@ impl<T: Table> Billing<T> {
                     key: keys::accrual(&a.workspace, &a.partner, &a.reference),
                     condition: Condition::exists(Guard::AccrualExists),
                 })
+                .chain((!counted.is_zero()).then(|| records::accrued_write(&p, shard, -counted)))
                 .collect(),
         };
         let [wallet, refill] = self.read([keys::wallet(&posting.wallet), keys::partner_refill(&p)]).await?;
@@ -660,9 +671,16 @@ fn low_balance_event(ws: &Workspace, auto_topup: &domain::AutoTopup, event_id: &
 }
 
 /// The write that records an accrual; none for a charge of zero (nothing to fold).
-pub(super) fn accrual_write(a: &Accrual) -> Option<Write> {
-    (!a.amount.is_zero())
-        .then(|| Write::Put { item: records::accrual_item(a), condition: Condition::not_exists(Guard::AccrualNew) })
+/// The writes of a new accrual: the accrual, and its addition to its shard's sum (none for
+/// nothing owed).
+pub(super) fn accrual_write(a: &Accrual) -> Vec<Write> {
+    if a.amount.is_zero() {
+        return Vec::new();
+    }
+    vec![
+        Write::Put { item: records::accrual_item(a), condition: Condition::not_exists(Guard::AccrualNew) },
+        records::accrued_write(&a.partner, keys::accrual_shard(&a.workspace), a.amount.as_decimal()),
+    ]
 }
 
 enum Folded {
@@ -671,10 +689,23 @@ enum Folded {
     Raced,
 }
 
-/// Whether a prepaid partner's wallet still allows purchases (postpaid always does).
-pub(super) fn partner_may_spend(billing: Option<&Item>, wallet: Option<&Item>) -> Result<(), OpError> {
-    let mode = records::partner_billing_from(billing)?.mode;
-    if !mode.allows(wallet_state(wallet)?.balance) {
+/// What a partner's wallet holds once the wholesale charges not folded yet are taken off: what
+/// gates its workspaces, so a wallet at zero takes no more between two folds.
+pub(super) fn partner_standing(wallet: Option<&Item>, accrued: &[Option<&Item>]) -> Result<Balance, OpError> {
+    let balance = wallet_state(wallet)?.balance;
+    let unfolded = records::accrued_from(accrued.iter().copied())?;
+    balance.apply(PointsDelta::debit(unfolded)).ok_or_else(|| internal("a partner's standing is out of range"))
+}
+
+/// Whether a prepaid partner's wallet, less what it owes unfolded, still allows purchases
+/// (postpaid always does). `read` holds its billing mode, wallet and [`keys::accrued_all`].
+pub(super) fn partner_may_spend(read: &store::Snapshot, p: &PartnerId) -> Result<(), OpError> {
+    let mode = records::partner_billing_from(read.get(&keys::partner_billing(p)))?.mode;
+    if mode == WalletMode::Postpaid {
+        return Ok(());
+    }
+    let accrued: Vec<Option<&Item>> = keys::accrued_all(p).iter().map(|k| read.get(k)).collect();
+    if !mode.allows(partner_standing(read.get(&keys::wallet(&WalletId::Partner(p.clone()))), &accrued)?) {
         return Err(OpError::AccessDenied(AccessDenied::PartnerWalletDepleted));
     }
     Ok(())

@@ -338,6 +338,7 @@ impl<T: Table> Billing<T> {
                 keys::wallet(&WalletId::Partner(p.clone())),
                 keys::partner_billing(p),
             ]);
+            keys.extend(keys::accrued_all(p));
             keys
         };
         for _ in 0..MAX_OP_ATTEMPTS {
@@ -355,8 +356,7 @@ impl<T: Table> Billing<T> {
                 return Err(OpError::invalid("addon", "this add-on is not offered"));
             }
             // A prepaid partner pays the platform before its workspaces take more.
-            let partner_wallet = read.get(&keys::wallet(&WalletId::Partner(ws.partner.clone())));
-            super::usage::partner_may_spend(read.get(&keys::partner_billing(&ws.partner)), partner_wallet)?;
+            super::usage::partner_may_spend(&read, &ws.partner)?;
             let now = self.clock.now();
             let cycle = Cycle::containing(ws.anchor, now.date()).map_err(internal)?;
             let prorated = prorate(offer.points, order.quantity, &cycle, now.date())
@@ -390,6 +390,7 @@ impl<T: Table> Billing<T> {
                 amount: cost,
                 quantity: None,
                 created_at: now,
+                counted: true,
             };
             let posting = Posting {
                 wallet: wallet.clone(),

@@ -278,7 +278,8 @@ impl Rebilling {
 }
 
 /// How a partner pays the platform, set by the platform. Prepaid: usage and add-on purchases
-/// are refused while its wallet is at or below zero. Postpaid (the default): its wallet may go
+/// are refused while its wallet (less what it owes unfolded) is at or below zero: a new partner's
+/// mode. Postpaid (a partner's without a mode stored, from before): its wallet may go
 /// negative, and its ledger is the statement the platform bills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -344,6 +345,8 @@ pub struct AccessFacts<'a> {
     pub rebilled: bool,
     pub workspace_balance: Balance,
     pub partner_mode: WalletMode,
+    /// The partner wallet's balance less the wholesale charges it owes that are not folded
+    /// into it yet.
     pub partner_balance: Balance,
 }
 

@@ -205,6 +205,31 @@ impl DynamoTable {
                         .map_err(build_err)?,
                 )
             }
+            Write::Add { key, attr, by, set } => {
+                let mut names = HashMap::from([("#a".to_owned(), attr.clone())]);
+                let mut values = HashMap::from([(":a".to_owned(), to_av(&Attr::N(*by)))]);
+                let assignments: Vec<String> = set
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, value))| {
+                        names.insert(format!("#u{i}"), name.clone());
+                        values.insert(format!(":u{i}"), to_av(value));
+                        format!("#u{i} = :u{i}")
+                    })
+                    .collect();
+                let set =
+                    if assignments.is_empty() { String::new() } else { format!("SET {} ", assignments.join(", ")) };
+                TransactWriteItem::builder().update(
+                    Update::builder()
+                        .table_name(&self.table_name)
+                        .set_key(Some(key_map(key)))
+                        .update_expression(format!("{set}ADD #a :a"))
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(build_err)?,
+                )
+            }
             Write::Delete { key, .. } => TransactWriteItem::builder().delete(conditioned!(
                 Delete::builder().set_key(Some(key_map(key))),
                 &self.table_name,

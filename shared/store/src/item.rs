@@ -271,6 +271,15 @@ pub enum Write {
         key: Key,
         condition: Condition,
     },
+    /// Add `by` to the number `attr` (counting from zero where the item or the attribute is
+    /// absent) and set `set`, creating the item if absent, as DynamoDB's `ADD` does. No
+    /// condition: additions commute, so concurrent ones all land.
+    Add {
+        key: Key,
+        attr: String,
+        by: Decimal,
+        set: Vec<(String, Attr)>,
+    },
     /// Write nothing; fail the transaction unless the condition holds.
     Check {
         key: Key,
@@ -282,7 +291,10 @@ impl Write {
     pub fn key(&self) -> Key {
         match self {
             Write::Put { item, .. } => item.key().expect("a put item always carries PK and SK"),
-            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => key.clone(),
+            Write::Update { key, .. }
+            | Write::Delete { key, .. }
+            | Write::Check { key, .. }
+            | Write::Add { key, .. } => key.clone(),
         }
     }
 
@@ -292,6 +304,7 @@ impl Write {
             | Write::Update { condition, .. }
             | Write::Delete { condition, .. }
             | Write::Check { condition, .. } => condition,
+            Write::Add { .. } => &Condition::Always,
         }
     }
 }

@@ -26,6 +26,7 @@
 //! | `PARTNER#p` | `CUSTOMER` | `platform_customer` (the partner as the platform's Stripe customer, saved card) |
 //! | `PARTNER#p` | `REFILL` | `partner_refill` (the partner wallet's auto-refill: amount, threshold, attempts) |
 //! | `ACCRUAL#<shard>` | `<partner>#<source>` | `accrual` (a wholesale charge waiting to be folded into the partner's wallet) |
+//! | `ACCRUED#<partner>#<shard>` | `ACCRUED` | `accrued` (the sum of the partner's accruals in that shard) |
 //! | `PLAN_EDITS` | `<partner>#<plan>` | `plan_edit` (an edited plan whose workspaces' status the pass has yet to settle) |
 //! | `REFILLS` | `WS#w` / `PARTNER#p` | `refill_request` (a refill a debit or a renewal asked for, which the charging pass has yet to make) |
 
@@ -100,6 +101,19 @@ pub fn accrual_prefix(p: &PartnerId) -> String {
 
 pub fn accrual(w: &WorkspaceId, p: &PartnerId, source: &str) -> Key {
     Key::new(accrual_pk(accrual_shard(w)), accrual_sk(p, source))
+}
+
+/// What partner `p`'s accruals in one shard add up to, kept beside them: every accrual adds to
+/// its shard's item in its own transaction, and the fold that deletes accruals takes their sum
+/// off in its. A partition per partner and shard, so a partner's usage spreads these
+/// additions over [`ACCRUAL_SHARDS`] items rather than rewriting one.
+pub fn accrued(p: &PartnerId, shard: u32) -> Key {
+    Key::new(format!("ACCRUED#{p}#{shard}"), "ACCRUED")
+}
+
+/// Every shard's [`accrued`] item of partner `p`: read together, what it owes unfolded.
+pub fn accrued_all(p: &PartnerId) -> Vec<Key> {
+    (0..ACCRUAL_SHARDS).map(|shard| accrued(p, shard)).collect()
 }
 
 pub fn partner_customer(p: &PartnerId) -> Key {

@@ -3,6 +3,7 @@
 //! default for running locally and for fast handler tests; the contract suite runs the same
 //! tests against it and against DynamoDB Local so the two cannot drift.
 
+use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -143,6 +144,22 @@ impl Table for MemoryTable {
                     let item = items
                         .entry(key.clone())
                         .or_insert_with(|| Item::default().with(PK, Attr::s(&key.pk)).with(SK, Attr::s(&key.sk)));
+                    for (name, value) in set {
+                        item.set(&name, value);
+                    }
+                }
+                Write::Add { attr, by, set, .. } => {
+                    let item = items
+                        .entry(key.clone())
+                        .or_insert_with(|| Item::default().with(PK, Attr::s(&key.pk)).with(SK, Attr::s(&key.sk)));
+                    let before = match item.get(&attr) {
+                        None => Decimal::ZERO,
+                        Some(Attr::N(n)) => *n,
+                        Some(other) => {
+                            return Err(TableError::fatal(format!("ADD to {attr}, which holds {other:?}")));
+                        }
+                    };
+                    item.set(&attr, Attr::N(before + by));
                     for (name, value) in set {
                         item.set(&name, value);
                     }

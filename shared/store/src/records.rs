@@ -19,7 +19,7 @@ use domain::{PartnerTopupOption, TopupOptionId, TopupOptionList};
 use serde::{Deserialize, Serialize};
 
 use super::attrs::{self, number, word};
-use super::item::{Attr, Item, MalformedItem};
+use super::item::{Attr, ENTITY_TYPE, Item, MalformedItem, Write};
 use super::{keys, schema};
 
 pub fn rfc3339(at: OffsetDateTime) -> String {
@@ -1189,6 +1189,29 @@ pub struct Accrual {
     pub quantity: Option<UsageQuantity>,
     #[serde(with = "super::attrs::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Added to its shard's sum ([`keys::accrued`]) when it was written, so the fold takes it
+    /// off; an accrual written before the sums existed was not (no attribute).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted: bool,
+}
+
+/// Adds `amount` (negative: takes it off) to partner `p`'s sum of unfolded accruals in `shard`.
+pub fn accrued_write(p: &PartnerId, shard: u32, amount: rust_decimal::Decimal) -> Write {
+    Write::Add {
+        key: keys::accrued(p, shard),
+        attr: "amount".into(),
+        by: amount,
+        set: vec![(ENTITY_TYPE.into(), Attr::s("accrued")), ("partner_id".into(), Attr::s(p.as_str()))],
+    }
+}
+
+/// The sum of the [`keys::accrued_all`] items read (absent ones hold nothing).
+pub fn accrued_from<'a>(items: impl IntoIterator<Item = Option<&'a Item>>) -> Result<Points, MalformedItem> {
+    let mut sum = rust_decimal::Decimal::ZERO;
+    for item in items.into_iter().flatten() {
+        sum += item.num("amount")?;
+    }
+    Points::from_decimal(sum).map_err(|_| MalformedItem { key: None, attr: "amount".into() })
 }
 
 pub fn accrual_item(a: &Accrual) -> Item {
@@ -1232,6 +1255,7 @@ mod usage_records {
             amount: Points::parse("0.035").unwrap(),
             quantity: Some(UsageQuantity::parse("0.5").unwrap()),
             created_at: datetime!(2026-12-01 10:00 UTC),
+            counted: true,
         };
         let item = accrual_item(&a);
         assert_eq!(item.key().unwrap(), keys::accrual(&a.workspace, &a.partner, "usage#w-1#evt-1"));

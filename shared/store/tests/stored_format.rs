@@ -295,9 +295,13 @@ fn samples() -> Vec<(&'static str, Item)> {
         amount: points("0.035"),
         quantity: Some(UsageQuantity::parse("0.5").unwrap()),
         created_at: at,
+        counted: false,
     };
     let item = accrual_item(&accrual);
     check("accrual", item.clone(), accrual_from(&item).unwrap() == accrual);
+    let counted = Accrual { counted: true, ..accrual.clone() };
+    let item = accrual_item(&counted);
+    check("accrual_counted", item.clone(), accrual_from(&item).unwrap() == counted);
     let renewal =
         Accrual { source: "renewal".into(), reference: "renewal#ws-1#2026-06-01".into(), quantity: None, ..accrual };
     let item = accrual_item(&renewal);

@@ -7,7 +7,8 @@
 //!
 //! Every write that reaches the table is counted per item and per one-second window, so the
 //! figures say how hot any single item ran: the design promise is that no item takes a share
-//! of all usage (the partner wallet moves only per fold batch, an accrual is written twice).
+//! of all usage (the partner wallet moves only per fold batch, an accrual is written twice, a
+//! partner's accrued sums take a sixteenth each, by the workspace's shard).
 //!
 //! Run with `scripts/test --bench usage-bench` (release build; it starts DynamoDB Local). It
 //! prints figures and asserts only correctness: every event folded once, both wallets to the
@@ -375,6 +376,7 @@ fn kind(key: &Key) -> &'static str {
         keys::WALLET_SK => "workspace wallet",
         sk if sk.starts_with(keys::LEDGER_PREFIX) => "ledger entry",
         _ if key.pk.starts_with("ACCRUAL#") => "accrual",
+        _ if key.pk.starts_with("ACCRUED#") => "accrued sum",
         keys::IDEMP_SK => "idempotency record",
         _ => "other",
     }

@@ -50,6 +50,7 @@ mod partner;
 pub(crate) mod partner_wallet;
 mod plan_edits;
 mod points;
+mod prepaid;
 mod renewal;
 mod schedules;
 mod spec;

@@ -53,7 +53,7 @@ async fn partners_page<T: Table>(api: &Api<T>, limit: &str, cursor: Option<&str>
 
 async fn a_partner_is_onboarded_and_sells_above_its_floor<T: Table>(api: Api<T>) {
     let created = api.call(create(new_partner()).key("onboard-1")).await.ok(201);
-    assert_eq!(created, view(NEW, "New Agency", json!({ "usd": "0.12" }), false, "postpaid", 1));
+    assert_eq!(created, view(NEW, "New Agency", json!({ "usd": "0.12" }), false, "prepaid", 1));
     // A replay answers the same; the key with another body is refused; the id is taken.
     assert_eq!(api.call(create(new_partner()).key("onboard-1")).await.ok(201), created);
     let other = json!({ "id": NEW, "name": "Other" });

@@ -193,9 +193,10 @@ async fn access_is_refused_at_zero_for_each_wallet<T: Table>(api: Api<T>) {
     let credited = api.credit_partner(Q, "20").await;
     assert_eq!(credited["balance"], "20.00");
     api.access(X).await.ok(200);
-    // Its usage is owed once folded: 300 minutes x 0.07 = 21.00, so the wallet is at -1.00.
+    // 300 minutes x 0.07 = 21.00 owed: refused at once, before the fold moves it into the
+    // wallet (at -1.00 then).
     api.spend(X, "300", "call-x").await.ok(200);
-    api.access(X).await.ok(200);
+    api.access(X).await.err(403, "partner_wallet_depleted", None);
     api.fold(Q).await;
     assert_eq!(api.partner_wallet(Q).await["balance"], "-1.00");
     api.access(X).await.err(403, "partner_wallet_depleted", None);
