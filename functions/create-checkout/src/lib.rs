@@ -22,7 +22,7 @@ struct Checkout {
 }
 
 async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
-    let w = caller.workspace_admin()?;
+    let (w, asker) = caller.workspace_payer()?;
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
     let body: Checkout = api::json_body(req)?;
     let request = match (body.topup_option_id, body.points) {
@@ -34,5 +34,5 @@ async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request
         (None, None) => return Err(ApiError::invalid("topup_option_id", "give topup_option_id or points")),
     };
     let m = Mutation::new(&idem, &api::answers::checkout_created);
-    api::replied(billing.create_checkout(w, caller.partner.as_ref(), &request, m).await)
+    api::replied(billing.create_checkout(w, asker, &request, m).await)
 }

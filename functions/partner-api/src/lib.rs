@@ -35,6 +35,9 @@ api::routes!(
     "POST /partner/stripe/connect",
     "GET /partner/events",
     "PUT /partner/workspaces/{id}/rebilling",
+    "GET /partner/workspaces/{id}/billing-managers",
+    "POST /partner/workspaces/{id}/billing-managers",
+    "POST /partner/workspaces/{id}/billing-managers/revoke",
     "GET /partner/wallet",
     "POST /partner/wallet/checkout",
     "PUT /partner/wallet/auto-refill",
@@ -165,6 +168,22 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let rebilling: Rebilling = api::json_body(req)?;
             api::replied(billing.put_rebilling(p, &w, rebilling, Mutation::new(idem(), &answers::rebilling_set)).await)
         }
+        "GET /partner/workspaces/{id}/billing-managers" => {
+            let w = workspace_id(req)?;
+            Ok(api::ok(answers::ManagersBody::new(&w, &billing.billing_managers(p, &w).await?)))
+        }
+        "POST /partner/workspaces/{id}/billing-managers" => {
+            let w = workspace_id(req)?;
+            let body: Manager = api::json_body(req)?;
+            let m = Mutation::new(idem(), &answers::billing_granted);
+            api::replied(billing.grant_billing(p, &w, &body.sub, &caller.actor(), m).await)
+        }
+        "POST /partner/workspaces/{id}/billing-managers/revoke" => {
+            let w = workspace_id(req)?;
+            let body: Manager = api::json_body(req)?;
+            let m = Mutation::new(idem(), &answers::billing_revoked);
+            api::replied(billing.revoke_billing(p, &w, &body.sub, &caller.actor(), m).await)
+        }
         "GET /partner/wallet" => {
             let wallet = WalletId::Partner(p.clone());
             let page = api::page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
@@ -283,6 +302,13 @@ struct ChangePlan {
 
 fn plan_id(req: &Request) -> Result<PlanId, ApiError> {
     PlanId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("plan"))
+}
+
+/// A user a partner grants or revokes billing access: the `sub` of its tokens.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manager {
+    sub: String,
 }
 
 fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {

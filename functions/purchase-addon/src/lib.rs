@@ -47,21 +47,19 @@ fn addon_id(req: &Request) -> Result<AddonId, ApiError> {
 }
 
 async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
-    let w = caller.workspace_admin()?;
+    let (w, asker) = caller.workspace_payer()?;
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
     let body: Buy = api::json_body(req)?;
     let (code, quantity) = order(&body.addon, body.quantity)?;
     let order = AddonOrder { code, quantity, by_partner: false, charge: true, actor: caller.actor() };
-    let asker = Asker::Workspace(caller.partner.as_ref());
     let m = Mutation::new(&idem, &answers::addon_added);
     api::replied(billing.add_addon(w, asker, &order, m).await)
 }
 
 async fn cancel<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
-    let w = caller.workspace_admin()?;
+    let (w, asker) = caller.workspace_payer()?;
     let id = addon_id(req)?;
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
-    let asker = Asker::Workspace(caller.partner.as_ref());
     let m = Mutation::new(&idem, &answers::addon_cancelled);
     api::replied(billing.cancel_addon(w, asker, &id, m).await)
 }

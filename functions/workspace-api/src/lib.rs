@@ -21,7 +21,7 @@ api::routes!(
 
 async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req: &Request) -> api::Answer {
     if route == "PUT /workspace/auto-topup" {
-        let w = caller.workspace_admin()?;
+        let (w, asker) = caller.workspace_payer()?;
         let idem = api::idempotency_key(req, &workspace_scope(w))?;
         let body: AutoTopupBody = api::json_body(req)?;
         let option = body
@@ -36,9 +36,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             threshold: body.threshold,
             monthly_cap_minor: body.monthly_cap_minor,
         };
-        let reply = billing
-            .put_auto_topup(w, caller.partner.as_ref(), terms, Mutation::new(&idem, &answers::auto_topup_set))
-            .await?;
+        let reply = billing.put_auto_topup(w, asker, terms, Mutation::new(&idem, &answers::auto_topup_set)).await?;
         return Ok(api::reply(reply));
     }
     let w = caller.workspace_reader()?;

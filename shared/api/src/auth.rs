@@ -123,6 +123,19 @@ impl Caller {
         }
     }
 
+    /// Who may pay for a workspace (top up, auto top-up, buy or cancel add-ons, save a card):
+    /// its admin, or a member whose partner granted it billing access (the operation checks the
+    /// grant in its read). Anyone else is refused here.
+    pub fn workspace_payer(&self) -> Result<(&WorkspaceId, billing::Asker<'_>), ApiError> {
+        match &self.workspace {
+            Some(w) if self.has(Role::WorkspaceAdmin) => Ok((w, billing::Asker::Workspace(self.partner.as_ref()))),
+            Some(w) if self.has(Role::WorkspaceMember) => {
+                Ok((w, billing::Asker::Member { partner: self.partner.as_ref(), sub: &self.sub }))
+            }
+            _ => Err(ApiError::forbidden("this route is for workspace users")),
+        }
+    }
+
     /// A workspace admin: changes. A member may read, not change.
     pub fn workspace_admin(&self) -> Result<&WorkspaceId, ApiError> {
         match (&self.workspace, self.has(Role::WorkspaceAdmin)) {

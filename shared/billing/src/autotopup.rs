@@ -85,7 +85,7 @@ impl<T: Table> Billing<T> {
     pub async fn put_auto_topup(
         &self,
         w: &WorkspaceId,
-        partner_claim: Option<&PartnerId>,
+        asker: Asker<'_>,
         terms: AutoTopupTerms,
         m: Mutation<'_, RefillState>,
     ) -> Replied {
@@ -97,7 +97,7 @@ impl<T: Table> Billing<T> {
                 keys::partner_stripe(p),
             ]
         };
-        let (ws, read) = fresh!(self.load_workspace_change(w, Asker::Workspace(partner_claim), m.key(), needed).await?);
+        let (ws, read) = fresh!(self.load_workspace_change(w, asker, m.key(), needed).await?);
         let current = read.get(&keys::workspace_auto_topup(w)).map(records::auto_topup_from).transpose()?;
         let current = current.unwrap_or_default();
         let card = match self.usable(super::load::connection(&read, &ws.partner)?) {

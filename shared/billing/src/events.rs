@@ -34,6 +34,8 @@ pub enum PartnerEventKind {
     RefundClawedBack,
     DisputeWon,
     WalletLowBalance,
+    BillingAccessGranted,
+    BillingAccessRevoked,
 }
 
 impl PartnerEventKind {
@@ -48,6 +50,8 @@ impl PartnerEventKind {
             PartnerEventKind::RefundClawedBack => "refund.clawed_back",
             PartnerEventKind::DisputeWon => "dispute.won",
             PartnerEventKind::WalletLowBalance => "wallet.low_balance",
+            PartnerEventKind::BillingAccessGranted => "billing_access.granted",
+            PartnerEventKind::BillingAccessRevoked => "billing_access.revoked",
         }
     }
 }

@@ -26,14 +26,22 @@ pub(crate) use fresh;
 /// Who asks for a change of a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asker<'a> {
-    /// The workspace's own user; the token may name the workspace's partner.
+    /// The workspace's admin (or the platform's process acting as it); the token may name the
+    /// workspace's partner.
     Workspace(Option<&'a PartnerId>),
+    /// A member of the workspace, paying: only if the workspace's partner granted `sub` billing
+    /// access, else 403, even on a replay.
+    Member { partner: Option<&'a PartnerId>, sub: &'a str },
     /// An admin of the workspace's partner: refused while the partner is suspended, and
     /// another partner's workspace is "not found".
     Partner(&'a PartnerId),
     /// The platform.
     Platform,
 }
+
+/// Why a workspace member may not pay.
+pub const NOT_A_BILLING_MANAGER: &str =
+    "billing is managed by the workspace's admins and the users its partner granted billing access";
 
 /// What an operation's read found. A change of a workspace reads the workspace with the rest:
 /// `Read<(Workspace, Snapshot)>`.
@@ -91,6 +99,7 @@ impl<T: Table> Billing<T> {
         &self,
         w: &WorkspaceId,
         partner_claim: Option<&PartnerId>,
+        member: Option<&str>,
         idem: &IdempotencyKey,
         keys: impl Fn(&PartnerId) -> Vec<Key>,
     ) -> Result<Read<(Workspace, Snapshot)>, OpError> {
@@ -102,6 +111,7 @@ impl<T: Table> Billing<T> {
         for _ in 0..2 {
             let mut all = vec![keys::workspace_profile(w)];
             all.extend(keys(&partner));
+            all.extend(member.map(|_| keys::billing_managers(w)));
             let loaded = self.store.load(idem, self.clock.now(), &all).await?;
             let ws = workspace(&loaded.snapshot, w)?;
             if partner_claim.is_some_and(|p| p != &ws.partner) {
@@ -113,6 +123,12 @@ impl<T: Table> Billing<T> {
                 // partner, so this takes a remembered partner that was wrong): again, for its own.
                 partner = ws.partner;
                 continue;
+            }
+            if let Some(sub) = member {
+                let managers = records::billing_managers_from(loaded.snapshot.get(&keys::billing_managers(w)))?;
+                if !managers.holds(sub) {
+                    return Err(OpError::Forbidden(NOT_A_BILLING_MANAGER));
+                }
             }
             return match loaded.used {
                 None => Ok(Read::Fresh((ws, loaded.snapshot))),
@@ -131,7 +147,7 @@ impl<T: Table> Billing<T> {
         idem: &IdempotencyKey,
         keys: impl Fn(&PartnerId) -> Vec<Key>,
     ) -> Result<Read<(Workspace, Snapshot)>, OpError> {
-        let claim = match asker {
+        let (claim, member) = match asker {
             Asker::Partner(p) => {
                 let mut needed = keys(p);
                 needed.push(keys::workspace_profile(w));
@@ -140,10 +156,11 @@ impl<T: Table> Billing<T> {
                     Read::Fresh(read) => Read::Fresh((partner_workspace(&read, p, w)?, read)),
                 });
             }
-            Asker::Workspace(claim) => claim,
-            Asker::Platform => None,
+            Asker::Workspace(claim) => (claim, None),
+            Asker::Member { partner, sub } => (partner, Some(sub)),
+            Asker::Platform => (None, None),
         };
-        self.load_for_workspace(w, claim, idem, keys).await
+        self.load_for_workspace(w, claim, member, idem, keys).await
     }
 }
 

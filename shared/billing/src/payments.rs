@@ -248,7 +248,7 @@ impl<T: Table> Billing<T> {
     pub async fn create_checkout(
         &self,
         w: &WorkspaceId,
-        partner_claim: Option<&PartnerId>,
+        asker: Asker<'_>,
         request: &CheckoutRequest,
         m: Mutation<'_, CheckoutCreated>,
     ) -> Replied {
@@ -261,7 +261,7 @@ impl<T: Table> Billing<T> {
                 keys::partner_credit_rate(p),
             ]
         };
-        let (ws, read) = fresh!(self.load_workspace_change(w, Asker::Workspace(partner_claim), m.key(), needed).await?);
+        let (ws, read) = fresh!(self.load_workspace_change(w, asker, m.key(), needed).await?);
         let payments = self.payments()?;
         let profile = super::load::partner_profile(&read, &ws.partner)?;
         if profile.status.is_suspended() {

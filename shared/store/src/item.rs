@@ -181,6 +181,8 @@ pub enum Guard {
     /// A refill request is still the one that was read: neither handled by another pass nor
     /// replaced by a newer request.
     RefillRequestPending,
+    /// A workspace's list of billing managers is at the version read.
+    BillingManagersVersion,
 }
 
 impl Guard {

@@ -18,6 +18,7 @@
 //! | `PARTNER#p` | `STRIPE` | `stripe_connection` (the partner's connected account) |
 //! | `ACCOUNT#acct_..` | `ACCOUNT` | `stripe_account` (which partner connected it) |
 //! | `WS#w` | `AUTOTOPUP` | `auto_topup` (on/off, the option, failures, the attempt in flight) |
+//! | `WS#w` | `BILLING_MANAGERS` | `billing_managers` (the users its partner lets manage its billing) |
 //! | `WS#w` | `CUSTOMER` | `stripe_customer` (the workspace's customer on its partner's account, which it names; saved card) |
 //! | `WS#w` | `STRIPE#acct_..` | `stripe_customer` (the same, as stored before it moved to `CUSTOMER`) |
 //! | `CHECKOUT#cs_..` | `CHECKOUT` | `checkout` (points promised, pending/awaiting_payment/credited/expired/failed) |
@@ -50,6 +51,10 @@ pub const AUTO_TOPUP_SK: &str = "AUTOTOPUP";
 
 pub fn workspace_auto_topup(w: &WorkspaceId) -> Key {
     Key::new(workspace_pk(w), AUTO_TOPUP_SK)
+}
+
+pub fn billing_managers(w: &WorkspaceId) -> Key {
+    Key::new(workspace_pk(w), "BILLING_MANAGERS")
 }
 pub const STRIPE_PREFIX: &str = "STRIPE#";
 

@@ -590,6 +590,39 @@ pub fn listed_workspace_from(item: &Item) -> Result<ListedWorkspace, MalformedIt
     })
 }
 
+/// The users a workspace's partner lets manage its billing (top up, save a card, auto top-up,
+/// buy and cancel add-ons) beside the workspace's admins: one item, replaced whole under its
+/// version, read with every payment a member asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingManagers {
+    pub managers: Vec<BillingManager>,
+    pub version: u64,
+}
+
+/// One user granted billing access: the token's `sub`, who granted it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingManager {
+    pub sub: String,
+    pub granted_by: String,
+    #[serde(with = "super::attrs::rfc3339")]
+    pub granted_at: OffsetDateTime,
+}
+
+impl BillingManagers {
+    pub fn holds(&self, sub: &str) -> bool {
+        self.managers.iter().any(|m| m.sub == sub)
+    }
+}
+
+pub fn billing_managers_item(w: &WorkspaceId, m: &BillingManagers) -> Item {
+    Item::record(&keys::billing_managers(w), "billing_managers", m)
+}
+
+/// The list as read; none granted yet (version 0) when there is no item.
+pub fn billing_managers_from(item: Option<&Item>) -> Result<BillingManagers, MalformedItem> {
+    item.map_or(Ok(BillingManagers::default()), Item::read)
+}
+
 /// A partner's pointer to one of its workspaces, with what a listing shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceRef {

@@ -367,6 +367,8 @@ impl Case {
             "POST /platform/usage" => json!({
                 "workspace_id": X, "meter": "voice_minutes", "quantity": "3", "event_id": "evt-isolation-1",
             }),
+            "POST /partner/workspaces/{id}/billing-managers"
+            | "POST /partner/workspaces/{id}/billing-managers/revoke" => json!({ "sub": "isolation-user" }),
             "PUT /platform/partners/{id}/billing" => json!({ "mode": "postpaid" }),
             "POST /platform/partners/{id}/wallet/adjustments" => json!({ "amount": "10", "reason": "isolation probe" }),
             "POST /platform/partners" => json!({ "id": "p-isolation-new", "name": "New Agency" }),
@@ -719,15 +721,19 @@ fn expect(c: &Case, cred: Cred) -> Expect {
         },
         Family::Workspace => {
             let role = claims.has("workspace_admin") || (!c.mutates() && claims.has("workspace_member"));
+            // A member may pay once its partner grants it billing access; none here holds a
+            // grant, so its own workspace refuses it after the tenant checks any caller meets.
+            let payer = !role && c.mutates() && claims.has("workspace_member");
+            let own = if payer { forbidden } else { Allowed };
             match claims.workspace {
-                Some(w) if role => {
+                Some(w) if role || payer => {
                     if w == X {
                         // The workspace is the victim's: only under its own partner.
-                        if claims.partner.is_none_or(|p| p == Q) { Allowed } else { not_found }
-                    } else if c.names_tenant {
+                        if claims.partner.is_none_or(|p| p == Q) { own } else { not_found }
+                    } else if c.names_tenant && !payer {
                         not_found
                     } else {
-                        Allowed
+                        own
                     }
                 }
                 _ => forbidden,

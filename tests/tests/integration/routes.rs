@@ -394,6 +394,13 @@ async fn walk_every_route(r: &mut Runner) {
     // the 0.07 wholesale cost); the platform makes the partner prepaid and credits its wallet.
     let rebill = json!({ "enabled": true, "rates": { "voice_minutes": "10" } });
     r.ok(&partner, M::PUT, "/partner/workspaces/demo-ws-2/rebilling", Some(rebill), 200).await;
+    // Billing access for a user of demo-ws-2: granted, listed, revoked.
+    let managers = "/partner/workspaces/demo-ws-2/billing-managers";
+    let user = json!({ "sub": "dana" });
+    r.ok(&partner, M::POST, managers, Some(user.clone()), 201).await;
+    assert_eq!(r.ok(&partner, M::GET, managers, None, 200).await["managers"][0]["sub"], "dana");
+    let revoked = r.ok(&partner, M::POST, &format!("{managers}/revoke"), Some(user), 200).await;
+    assert_eq!(revoked["managers"], json!([]));
     let call =
         json!({ "workspace_id": "demo-ws-2", "meter": "voice_minutes", "quantity": "1.5", "event_id": "call-1" });
     let used = r.ok(&platform, M::POST, "/platform/usage", Some(call), 200).await;

@@ -5,14 +5,15 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
 use billing::{
-    BillingModeSet, CheckoutCreated, PartnerDetails, PartnerEvent, PartnerTopupTerms, PartnerWallet, Reply, TopupOffers,
+    BillingModeSet, CheckoutCreated, ManagersChanged, PartnerDetails, PartnerEvent, PartnerTopupTerms, PartnerWallet,
+    Reply, TopupOffers,
 };
 use domain::{
     Balance, CreditRateTerms, Currency, Limits, Money, PartnerAddon, PartnerSettings, PartnerTopupOption, Plan, Points,
-    WholesaleFloors,
+    WholesaleFloors, WorkspaceId,
 };
 use store::Listed;
-use store::records::{PartnerRef, PartnerStatus, StripeConnection};
+use store::records::{BillingManagers, PartnerRef, PartnerStatus, StripeConnection};
 
 use super::workspaces::{AutoRefillBody, ledger_page};
 use super::{AddonOffer, EntryBody, Page, StatusBody, date, instant, optional_instant, reply};
@@ -169,6 +170,41 @@ impl<'a> From<&'a Listed> for ListedBody<'a> {
             created_at: ws.created_at,
         }
     }
+}
+
+/// A workspace's billing managers: the users its partner lets pay beside its admins.
+#[derive(Serialize)]
+pub struct ManagersBody<'a> {
+    workspace_id: &'a str,
+    managers: Vec<ManagerBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct ManagerBody<'a> {
+    sub: &'a str,
+    granted_by: &'a str,
+    #[serde(serialize_with = "instant")]
+    granted_at: OffsetDateTime,
+}
+
+impl<'a> ManagersBody<'a> {
+    pub fn new(w: &'a WorkspaceId, m: &'a BillingManagers) -> Self {
+        let managers = m
+            .managers
+            .iter()
+            .map(|g| ManagerBody { sub: &g.sub, granted_by: &g.granted_by, granted_at: g.granted_at })
+            .collect();
+        Self { workspace_id: w.as_str(), managers }
+    }
+}
+
+/// A grant: 201 when it gave access, 200 when the user held it already.
+pub fn billing_granted(c: &ManagersChanged) -> Reply {
+    reply(if c.changed { 201 } else { 200 }, &ManagersBody::new(&c.workspace, &c.managers))
+}
+
+pub fn billing_revoked(c: &ManagersChanged) -> Reply {
+    reply(200, &ManagersBody::new(&c.workspace, &c.managers))
 }
 
 /// The partner's Stripe account as connected.

@@ -72,6 +72,11 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
             r.param("id", P).json(json!({ "amount": "1", "reason": "test" }))
         }
         "PUT /partner/workspaces/{id}/rebilling" => r.param("id", t.workspace).json(json!({ "enabled": false })),
+        "GET /partner/workspaces/{id}/billing-managers" => r.param("id", t.workspace),
+        // Granted, then revoked: in `ALL_ROUTES`' order each finds what it changes.
+        "POST /partner/workspaces/{id}/billing-managers" | "POST /partner/workspaces/{id}/billing-managers/revoke" => {
+            r.param("id", t.workspace).json(json!({ "sub": "billing-user" }))
+        }
         "POST /partner/wallet/checkout" => r.json(json!({
             "amount": "10.00", "success_url": "https://agency.example/paid", "cancel_url": "https://agency.example/back",
         })),

@@ -45,6 +45,7 @@ mod forged;
 mod idempotency;
 mod input;
 mod labels;
+mod managers;
 mod onboarding;
 mod partner;
 pub(crate) mod partner_wallet;
@@ -69,7 +70,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 45] = [
+pub const ALL_ROUTES: [&str; 48] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -106,6 +107,9 @@ pub const ALL_ROUTES: [&str; 45] = [
     "PUT /platform/partners/{id}/billing",
     "POST /platform/partners/{id}/wallet/adjustments",
     "PUT /partner/workspaces/{id}/rebilling",
+    "GET /partner/workspaces/{id}/billing-managers",
+    "POST /partner/workspaces/{id}/billing-managers",
+    "POST /partner/workspaces/{id}/billing-managers/revoke",
     "GET /partner/wallet",
     "POST /partner/wallet/checkout",
     "PUT /partner/wallet/auto-refill",
