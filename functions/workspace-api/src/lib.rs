@@ -33,6 +33,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         let terms = AutoTopupTerms {
             enabled: body.enabled,
             option,
+            points: body.points,
             threshold: body.threshold,
             monthly_cap_minor: body.monthly_cap_minor,
         };
@@ -64,13 +65,16 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
     }
 }
 
-/// `PUT /workspace/auto-topup`: `{"enabled": true, "topup_option_id": "to_..."}` (with an
-/// optional `"threshold": "5"` and `"monthly_cap_minor": 5000`) or `{"enabled": false}`.
+/// `PUT /workspace/auto-topup`: `{"enabled": true, "topup_option_id": "to_..."}` or
+/// `{"enabled": true, "points": "120"}` (at the partner's credit rate), with an optional
+/// `"threshold": "5"` and `"monthly_cap_minor": 5000`; or `{"enabled": false}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AutoTopupBody {
     enabled: bool,
     topup_option_id: Option<String>,
+    /// Points to buy at the partner's credit rate each time, instead of an option.
+    points: Option<Points>,
     /// Refill when a debit (usage) leaves the balance below this many points.
     threshold: Option<Points>,
     /// The most auto top-up may charge in a calendar month, in the option's minor units.

@@ -6,7 +6,7 @@
 //! enough of the workspace's chosen top-up option; a renewal's shortfall starts one, and so does
 //! a debit that leaves the balance under the workspace's threshold.
 
-use domain::{AutoTopup, Money, PartnerId, Points, TopupOptionId, Workspace, WorkspaceId};
+use domain::{AutoTopup, Money, PartnerId, Points, TopupOption, TopupOptionId, Workspace, WorkspaceId};
 use store::records::StripeCustomer;
 use store::{Attr, Condition, Guard, Item, Table, Write, keys, records};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
@@ -21,12 +21,15 @@ pub const AUTO_TOPUP_ACTOR: &str = "auto-topup";
 /// The metadata `source` of an off-session top-up.
 pub const SOURCE_AUTO_TOPUP: &str = "auto_topup";
 
-/// Auto top-up as `PUT /workspace/auto-topup` sets it: on with a top-up option (and, optionally,
-/// a threshold refill and a monthly cap), or off.
+/// Auto top-up as `PUT /workspace/auto-topup` sets it: on with a top-up option or a number of
+/// points at the partner's credit rate (and, optionally, a threshold refill and a monthly cap),
+/// or off.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AutoTopupTerms {
     pub enabled: bool,
     pub option: Option<TopupOptionId>,
+    /// Points to buy at the credit rate each time, instead of an option.
+    pub points: Option<Points>,
     pub threshold: Option<Points>,
     /// In minor units of the chosen option's currency.
     pub monthly_cap_minor: Option<i64>,
@@ -95,6 +98,8 @@ impl<T: Table> Billing<T> {
                 keys::workspace_customer(w),
                 keys::partner_topups(p),
                 keys::partner_stripe(p),
+                keys::partner_credit_rate(p),
+                keys::partner_profile(p),
             ]
         };
         let (ws, read) = fresh!(self.load_workspace_change(w, asker, m.key(), needed).await?);
@@ -107,20 +112,44 @@ impl<T: Table> Billing<T> {
             }
             None => None,
         };
-        let AutoTopupTerms { enabled, option, threshold, monthly_cap_minor } = terms;
+        let AutoTopupTerms { enabled, option, points, threshold, monthly_cap_minor } = terms;
         let next = if enabled {
-            let option =
-                option.ok_or_else(|| OpError::invalid("topup_option_id", "required to turn auto top-up on"))?;
-            let offered = super::load::topup_options(&read, &ws.partner)?;
-            let Some(chosen) = offered.options.iter().find(|o| o.id == option) else {
-                return Err(OpError::invalid("topup_option_id", "no such top-up option"));
+            // What one refill charges, and the setting that buys it.
+            let (amount, on) = match (option, points) {
+                (Some(option), None) => {
+                    let offered = super::load::topup_options(&read, &ws.partner)?;
+                    let Some(chosen) = offered.options.iter().find(|o| o.id == option) else {
+                        return Err(OpError::invalid("topup_option_id", "no such top-up option"));
+                    };
+                    (chosen.option.amount(), current.turned_on(option))
+                }
+                (None, Some(points)) => {
+                    let rate = super::load::credit_rate(&read, &ws.partner)?.ok_or_else(|| {
+                        OpError::invalid("points", "this partner sells no points at a rate: pick a top-up option")
+                    })?;
+                    let profile = super::load::partner_profile(&read, &ws.partner)?;
+                    self.floors_of(&profile).check_rate(rate.rate()).map_err(|_| {
+                        OpError::Forbidden(
+                            "the partner's credit rate is below the platform's cost: points can't be sold at it",
+                        )
+                    })?;
+                    (
+                        rate.amount_for(points).map_err(|e| OpError::invalid("points", e))?,
+                        current.turned_on_points(points),
+                    )
+                }
+                (Some(_), Some(_)) => {
+                    return Err(OpError::invalid("points", "give topup_option_id or points, not both"));
+                }
+                (None, None) => {
+                    return Err(OpError::invalid("topup_option_id", "required to turn auto top-up on (or points)"));
+                }
             };
             if threshold.is_some_and(|t| t.is_zero()) {
                 return Err(OpError::invalid("threshold", "must be greater than 0"));
             }
-            // The cap is in the option's currency, and at least one charge of it, or it could
-            // never let a top-up through.
-            let amount = chosen.option.amount();
+            // The cap is in the charge's currency, and at least one charge, or it could never
+            // let a top-up through.
             let cap = monthly_cap_minor
                 .map(|minor| Money::from_minor(minor, amount.currency()))
                 .transpose()
@@ -128,7 +157,7 @@ impl<T: Table> Billing<T> {
             if let Some(cap) = cap.filter(|c| c.amount_minor() < amount.amount_minor()) {
                 return Err(OpError::invalid(
                     "monthly_cap_minor",
-                    format!("must be at least one charge of the option ({}), not {}", amount, cap),
+                    format!("must be at least one refill's charge ({}), not {}", amount, cap),
                 ));
             }
             if card.is_none() {
@@ -137,10 +166,11 @@ impl<T: Table> Billing<T> {
                     "no card is saved yet: pay once through POST /workspace/checkout, which saves the card",
                 ));
             }
-            AutoTopup { threshold, monthly_cap: cap, ..current.turned_on(option) }
+            AutoTopup { threshold, monthly_cap: cap, ..on }
         } else {
-            if option.is_some() {
-                return Err(OpError::invalid("topup_option_id", "only with \"enabled\": true"));
+            if option.is_some() || points.is_some() {
+                let param = if option.is_some() { "topup_option_id" } else { "points" };
+                return Err(OpError::invalid(param, "only with \"enabled\": true"));
             }
             if threshold.is_some() || monthly_cap_minor.is_some() {
                 let param = if threshold.is_some() { "threshold" } else { "monthly_cap_minor" };
@@ -156,8 +186,12 @@ impl<T: Table> Billing<T> {
     }
 
     /// What the workspace's next attempt buys: its chosen option, if the partner still offers
-    /// it at or above the wholesale floor.
+    /// it at or above the wholesale floor; or its points at the partner's credit rate as it is
+    /// now, if the rate still sells them.
     pub(super) async fn topup_offer(&self, ws: &Workspace, auto: &AutoTopup) -> Result<Offer, OpError> {
+        if let Some(points) = auto.points {
+            return self.rate_offer(ws, points).await;
+        }
         let Some(id) = auto.option.clone() else { return Ok(Offer::Nothing) };
         let offered = self.topup_options(&ws.partner).await?;
         let Some(option) = offered.options.into_iter().find(|o| o.id == id) else {
@@ -172,6 +206,26 @@ impl<T: Table> Billing<T> {
             return Ok(Offer::Refused("topup_option_below_floor"));
         }
         Ok(Offer::Buy(id, option.option, Some(profile.settings.unit_name)))
+    }
+
+    /// `points` at the partner's credit rate: a refill that buys by the point.
+    async fn rate_offer(&self, ws: &Workspace, points: Points) -> Result<Offer, OpError> {
+        let [rate, profile] =
+            self.read([keys::partner_credit_rate(&ws.partner), keys::partner_profile(&ws.partner)]).await?;
+        let Some(rate) = rate.as_ref().map(records::credit_rate_from).transpose()? else {
+            return Ok(Offer::Refused("credit_rate_removed"));
+        };
+        let profile = records::partner_profile_from(profile.as_ref().ok_or(OpError::NotFound("partner"))?)?;
+        if let Err(e) = self.floors_of(&profile).check_rate(rate.rate()) {
+            tracing::warn!(workspace = %ws.id, error = %e, "auto top-up at a credit rate under the wholesale floor");
+            return Ok(Offer::Refused("credit_rate_below_floor"));
+        }
+        // The partner may have moved its bounds (`min_points`, `max_points`) since.
+        let Ok(amount) = rate.amount_for(points) else { return Ok(Offer::Refused("points_out_of_bounds")) };
+        let unit = profile.settings.unit_name;
+        let option = TopupOption::new(&super::payments::in_units(points, &unit), amount, points)
+            .map_err(|e| OpError::Internal(format!("a refill of {points} points at the rate is no top-up: {e}")))?;
+        Ok(Offer::Buy(domain::rate_option(), option, Some(unit)))
     }
 
     /// `payment_intent.succeeded | payment_failed` of an off-session top-up on `account`: its

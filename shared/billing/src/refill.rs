@@ -140,7 +140,8 @@ impl Payer<'_> {
     /// partner whose cross-workspace ledger lists it.
     fn ledger_names(self, attempt: &TopupAttempt) -> (Option<TopupOptionId>, Option<PartnerId>) {
         match self {
-            Payer::Workspace(ws) => (Some(attempt.option.clone()), Some(ws.partner.clone())),
+            // Points at the rate name no option, as a checkout at the rate doesn't.
+            Payer::Workspace(ws) => ((!attempt.at_rate()).then(|| attempt.option.clone()), Some(ws.partner.clone())),
             Payer::Partner(_) => (None, None),
         }
     }
@@ -185,6 +186,10 @@ impl Card {
 /// What an auto top-up's charge tells the customer: `Auto top-up: Starter pack (500 credits)`,
 /// `Auto top-up: 2 x Starter pack (1000 credits)` for two of the option.
 fn auto_topup_description(label: &str, attempt: &TopupAttempt, unit: &str) -> String {
+    if attempt.at_rate() {
+        // Points at the credit rate: what they come to, however many times the setting's.
+        return format!("Auto top-up: {}", super::payments::in_units(attempt.points, unit));
+    }
     let times = if attempt.quantity > 1 { format!("{} x ", attempt.quantity) } else { String::new() };
     format!("Auto top-up: {times}{}", super::payments::option_text(label, attempt.points, unit))
 }

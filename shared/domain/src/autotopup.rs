@@ -44,6 +44,21 @@ pub struct TopupAttempt {
     pub description: Option<String>,
 }
 
+/// The option id an attempt names when it buys points at the partner's credit rate: not one of
+/// the partner's options (theirs are `to_` and hex digits), so never mistaken for one.
+pub fn rate_option() -> TopupOptionId {
+    TopupOptionId::parse(RATE_OPTION).expect("a valid option id")
+}
+
+const RATE_OPTION: &str = "to_credit_rate";
+
+impl TopupAttempt {
+    /// Whether it buys points at the credit rate rather than one of the partner's options.
+    pub fn at_rate(&self) -> bool {
+        self.option.as_str() == RATE_OPTION
+    }
+}
+
 /// The last failure, as shown to the workspace and its partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopupFailure {
@@ -58,6 +73,9 @@ pub struct TopupFailure {
 pub struct AutoTopup {
     pub enabled: bool,
     pub option: Option<TopupOptionId>,
+    /// The points each refill buys at the partner's credit rate, when a workspace buys by the
+    /// point rather than one of the partner's options (then `option` is none).
+    pub points: Option<Points>,
     pub consecutive_failures: u32,
     pub last_failure: Option<TopupFailure>,
     pub next_attempt_after: Option<OffsetDateTime>,
@@ -121,11 +139,17 @@ impl AutoTopup {
         AutoTopup {
             enabled: true,
             option: Some(option),
+            points: None,
             consecutive_failures: 0,
             next_attempt_after: None,
             disabled_reason: None,
             ..self.clone()
         }
+    }
+
+    /// On, buying `points` at the partner's credit rate each time.
+    pub fn turned_on_points(&self, points: Points) -> AutoTopup {
+        AutoTopup { option: None, points: Some(points), ..self.turned_on(rate_option()) }
     }
 
     pub fn turned_off(&self) -> AutoTopup {

@@ -1114,7 +1114,8 @@ fn auto_topup_attrs(item: Item, a: &AutoTopup) -> Item {
         }
         Attr::M(attempt)
     });
-    item.with("enabled", Attr::Bool(a.enabled))
+    let item = item
+        .with("enabled", Attr::Bool(a.enabled))
         .with("option", a.option.as_ref().map_or(Attr::Null, |o| Attr::s(o.as_str())))
         .with("consecutive_failures", Attr::n(a.consecutive_failures))
         .with("last_failure_code", opt_str(&a.last_failure.as_ref().map(|f| f.code.clone())))
@@ -1135,7 +1136,12 @@ fn auto_topup_attrs(item: Item, a: &AutoTopup) -> Item {
                 ]))
             }),
         )
-        .with("version", Attr::n(a.version))
+        .with("version", Attr::n(a.version));
+    // Written only when a workspace buys by the point: a setting stored before has none.
+    match a.points {
+        Some(p) => item.with("points", points_attr(p)),
+        None => item,
+    }
 }
 
 fn money_attr(m: &Money) -> Attr {
@@ -1181,6 +1187,7 @@ pub fn auto_topup_from(item: &Item) -> Result<AutoTopup, MalformedItem> {
     Ok(AutoTopup {
         enabled: get_bool(item, "enabled")?,
         option: get_opt_parsed(item, "option", TopupOptionId::parse)?,
+        points: get_opt_points(item, "points")?,
         consecutive_failures: get_u32(item, "consecutive_failures")?,
         last_failure,
         next_attempt_after: get_opt_time(item, "next_attempt_after")?,

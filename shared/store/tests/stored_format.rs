@@ -250,6 +250,7 @@ fn samples() -> Vec<(&'static str, Item)> {
     let auto = AutoTopup {
         enabled: true,
         option: Some(TopupOptionId::parse("to_0000000000000001").unwrap()),
+        points: None,
         consecutive_failures: 1,
         last_failure: Some(TopupFailure { code: "card_declined".into(), at }),
         next_attempt_after: Some(at),
@@ -272,6 +273,20 @@ fn samples() -> Vec<(&'static str, Item)> {
     };
     let item = auto_topup_item(&w, &auto);
     check("auto_topup", item.clone(), auto_topup_from(&item).unwrap() == auto);
+    let by_points = AutoTopup {
+        points: Some(points("120")),
+        in_flight: auto.in_flight.clone().map(|a| TopupAttempt {
+            option: domain::rate_option(),
+            quantity: 1,
+            points: points("120"),
+            amount: usd(144),
+            description: Some("Auto top-up: 120 credits".into()),
+            ..a
+        }),
+        ..auto.turned_on_points(points("120"))
+    };
+    let item = auto_topup_item(&w, &by_points);
+    check("auto_topup_points", item.clone(), auto_topup_from(&item).unwrap() == by_points);
     let off = AutoTopup::default();
     let item = auto_topup_item(&w, &off);
     check("auto_topup_off", item.clone(), auto_topup_from(&item).unwrap() == off);

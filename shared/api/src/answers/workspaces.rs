@@ -104,11 +104,13 @@ pub struct AutoTopupBody<'a> {
     #[serde(flatten)]
     refill: RefillBody<'a>,
     topup_option_id: Option<&'a str>,
+    points: Option<Points>,
 }
 
 impl<'a> From<&'a RefillState> for AutoTopupBody<'a> {
     fn from(r: &'a RefillState) -> Self {
-        Self { refill: r.into(), topup_option_id: r.setting.option.as_ref().map(|o| o.as_str()) }
+        let s = &r.setting;
+        Self { refill: r.into(), topup_option_id: s.option.as_ref().map(|o| o.as_str()), points: s.points }
     }
 }
 

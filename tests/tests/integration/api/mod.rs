@@ -52,6 +52,7 @@ pub(crate) mod partner_wallet;
 mod plan_edits;
 mod points;
 mod prepaid;
+mod refill_points;
 mod renewal;
 mod schedules;
 mod spec;

@@ -183,7 +183,7 @@ async fn workspace_views_for_admins_and_members<T: Table>(api: Api<T>) {
         "status": "active",
         "exceeded": [],
         "auto_topup": {
-            "enabled": false, "topup_option_id": null, "card_saved": false, "consecutive_failures": 0,
+            "enabled": false, "topup_option_id": null, "points": null, "card_saved": false, "consecutive_failures": 0,
             "last_failure": null, "next_attempt_after": null, "disabled_reason": null, "payment_pending": false,
             "threshold": null, "monthly_cap": null, "spent_this_month": null,
         },
