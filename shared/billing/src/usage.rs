@@ -90,12 +90,16 @@ pub struct BillingModeSet {
     pub mode: WalletMode,
 }
 
-/// The partner wallet: its balance (the folded one), mode, auto-refill and a page of its ledger.
+/// The partner wallet: its balance (the folded one), what it owes not folded yet, mode,
+/// auto-refill and a page of its ledger.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartnerWallet {
     pub partner: PartnerId,
     pub currency: Currency,
     pub balance: Balance,
+    /// Wholesale charges accrued and not folded into `balance` yet: a prepaid partner is gated
+    /// on `balance` less these.
+    pub unfolded: Points,
     pub mode: WalletMode,
     pub auto_refill: RefillState,
     pub ledger: LedgerPage,
@@ -465,12 +469,15 @@ impl<T: Table> Billing<T> {
         self.partner_settings(p).await?;
         let wallet = WalletId::Partner(p.clone());
         let state = self.store.wallet(&wallet).await?;
+        let accrued = self.store.get_many(&keys::accrued_all(p)).await?;
+        let unfolded = records::accrued_from(accrued.iter().map(Option::as_ref))?;
         let billing = self.partner_billing(p).await?;
         let page = self.store.ledger(&wallet, page.after.as_ref(), page.limit, Order::Descending).await?;
         Ok(PartnerWallet {
             partner: p.clone(),
             currency: self.meters.currency(),
             balance: state.balance,
+            unfolded,
             mode: billing.mode,
             auto_refill: self.partner_refill_state(p).await?,
             ledger: LedgerPage { items: page.items, next_cursor: page.next.map(|c| c.encode(&wallet)) },

@@ -38,10 +38,9 @@ async fn a_prepaid_partner_at_zero_takes_no_more_before_the_fold<T: Table>(api: 
     api.fund(Q, X, "100").await;
     // A minute costs the partner 0.07: 0.03 is left, unfolded.
     api.spend(X, "1", "call-1").await.ok(200);
-    assert_eq!(
-        (accrued(&api, Q).await, api.partner_wallet(Q).await["balance"].clone()),
-        ("0.07".into(), json!("0.10"))
-    );
+    assert_eq!(accrued(&api, Q).await, "0.07");
+    let wallet = api.partner_wallet(Q).await;
+    assert_eq!((&wallet["balance"], &wallet["unfolded"]), (&json!("0.10"), &json!("0.07")), "the partner sees both");
     api.access(X).await.ok(200);
     // A second minute leaves -0.04 owed: refused now, not after the next fold.
     api.spend(X, "1", "call-2").await.ok(200);
@@ -51,10 +50,9 @@ async fn a_prepaid_partner_at_zero_takes_no_more_before_the_fold<T: Table>(api: 
     assert_eq!(api.state().await, before, "a refused purchase writes nothing");
     // The fold moves the charges into the wallet and off the sums: the same standing.
     api.fold(Q).await;
-    assert_eq!(
-        (accrued(&api, Q).await, api.partner_wallet(Q).await["balance"].clone()),
-        ("0.00".into(), json!("-0.04"))
-    );
+    assert_eq!(accrued(&api, Q).await, "0.00");
+    let wallet = api.partner_wallet(Q).await;
+    assert_eq!((&wallet["balance"], &wallet["unfolded"]), (&json!("-0.04"), &json!("0.00")));
     api.access(X).await.err(403, "partner_wallet_depleted", None);
     // Paid: open again. An add-on's cost counts before its fold too: an extra bot bought on 15
     // April costs the partner 2.50 (5.00 a month, half of April left), all the wallet holds.
