@@ -677,7 +677,6 @@ fn low_balance_event(ws: &Workspace, auto_topup: &domain::AutoTopup, event_id: &
     }
 }
 
-/// The write that records an accrual; none for a charge of zero (nothing to fold).
 /// The writes of a new accrual: the accrual, and its addition to its shard's sum (none for
 /// nothing owed).
 pub(super) fn accrual_write(a: &Accrual) -> Vec<Write> {
