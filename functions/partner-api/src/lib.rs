@@ -3,7 +3,8 @@
 
 use api::{ApiError, Caller, answers, partner_scope};
 use billing::{
-    Billing, ListedStatus, MAX_TOPUP_OPTIONS, Mutation, PartnerRefillTerms, TopupOptionDraft, WorkspaceDraft,
+    Billing, BillingAccess, ListedStatus, MAX_TOPUP_OPTIONS, Mutation, PartnerRefillTerms, TopupOptionDraft,
+    WorkspaceDraft,
 };
 use domain::{
     AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
@@ -172,17 +173,16 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let w = workspace_id(req)?;
             Ok(api::ok(answers::ManagersBody::new(&w, &billing.billing_managers(p, &w).await?)))
         }
-        "POST /partner/workspaces/{id}/billing-managers" => {
+        "POST /partner/workspaces/{id}/billing-managers" | "POST /partner/workspaces/{id}/billing-managers/revoke" => {
             let w = workspace_id(req)?;
             let body: Manager = api::json_body(req)?;
-            let m = Mutation::new(idem(), &answers::billing_granted);
-            api::replied(billing.grant_billing(p, &w, &body.sub, &caller.actor(), m).await)
-        }
-        "POST /partner/workspaces/{id}/billing-managers/revoke" => {
-            let w = workspace_id(req)?;
-            let body: Manager = api::json_body(req)?;
-            let m = Mutation::new(idem(), &answers::billing_revoked);
-            api::replied(billing.revoke_billing(p, &w, &body.sub, &caller.actor(), m).await)
+            let (change, respond) = if route.ends_with("/revoke") {
+                (BillingAccess::Revoke, &answers::billing_revoked as billing::Respond<'_, _>)
+            } else {
+                (BillingAccess::Grant, &answers::billing_granted as billing::Respond<'_, _>)
+            };
+            let m = Mutation::new(idem(), respond);
+            api::replied(billing.billing_access(p, &w, &body.sub, change, &caller.actor(), m).await)
         }
         "GET /partner/wallet" => {
             let wallet = WalletId::Partner(p.clone());

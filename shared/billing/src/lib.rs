@@ -37,7 +37,7 @@ pub use autotopup::{AUTO_TOPUP_ACTOR, AutoTopupTerms};
 pub use charging::RefillRun;
 pub use events::{PartnerEvent, PartnerEventKind};
 pub use load::{Asker, NOT_A_BILLING_MANAGER};
-pub use managers::{MAX_BILLING_MANAGERS, ManagersChanged, SUB_MAX_LEN};
+pub use managers::{BillingAccess, MAX_BILLING_MANAGERS, ManagersChanged, SUB_MAX_LEN};
 pub use partner_wallet::{PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET};
 pub use partners::{NewPartner, PartnerDetails, PartnerTerms, check_partner_name};
 pub use payments::{CheckoutCreated, CheckoutRequest, Payments, WebhookEndpoint};

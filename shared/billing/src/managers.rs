@@ -43,9 +43,13 @@ pub fn check_sub(sub: &str) -> Result<&str, OpError> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Change {
+/// What a partner does to a user's billing access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingAccess {
+    /// `POST /partner/workspaces/{id}/billing-managers`: the user may manage the billing.
     Grant,
+    /// `POST /partner/workspaces/{id}/billing-managers/revoke`: no longer; 404 if it held no
+    /// grant.
     Revoke,
 }
 
@@ -58,40 +62,17 @@ impl<T: Table> Billing<T> {
         Ok(records::billing_managers_from(managers.as_ref())?)
     }
 
-    /// `POST /partner/workspaces/{id}/billing-managers`: `sub` may manage the workspace's billing.
-    pub async fn grant_billing(
+    /// Grants or revokes `sub`'s access to workspace `w`'s billing, as its partner `p`.
+    pub async fn billing_access(
         &self,
         p: &PartnerId,
         w: &WorkspaceId,
         sub: &str,
+        change: BillingAccess,
         actor: &Actor,
         m: Mutation<'_, ManagersChanged>,
     ) -> Replied {
-        self.change_managers(p, w, check_sub(sub)?, actor, Change::Grant, m).await
-    }
-
-    /// `POST /partner/workspaces/{id}/billing-managers/revoke`: `sub` no longer may; 404 if it
-    /// holds no grant.
-    pub async fn revoke_billing(
-        &self,
-        p: &PartnerId,
-        w: &WorkspaceId,
-        sub: &str,
-        actor: &Actor,
-        m: Mutation<'_, ManagersChanged>,
-    ) -> Replied {
-        self.change_managers(p, w, check_sub(sub)?, actor, Change::Revoke, m).await
-    }
-
-    async fn change_managers(
-        &self,
-        p: &PartnerId,
-        w: &WorkspaceId,
-        sub: &str,
-        actor: &Actor,
-        change: Change,
-        m: Mutation<'_, ManagersChanged>,
-    ) -> Replied {
+        let sub = check_sub(sub)?;
         let needed = |_: &PartnerId| vec![keys::billing_managers(w)];
         let (_, read) = fresh!(self.load_workspace_change(w, Asker::Partner(p), m.key(), needed).await?);
         let mut current = records::billing_managers_from(read.get(&keys::billing_managers(w)))?;
@@ -102,8 +83,8 @@ impl<T: Table> Billing<T> {
             let now = self.clock.now();
             let mut next = current.clone();
             let kind = match change {
-                Change::Grant if current.holds(sub) => None,
-                Change::Grant => {
+                BillingAccess::Grant if current.holds(sub) => None,
+                BillingAccess::Grant => {
                     if current.managers.len() >= MAX_BILLING_MANAGERS {
                         return Err(OpError::invalid(
                             "sub",
@@ -113,8 +94,8 @@ impl<T: Table> Billing<T> {
                     next.managers.push(BillingManager { sub: sub.to_owned(), granted_by: by.clone(), granted_at: now });
                     Some(PartnerEventKind::BillingAccessGranted)
                 }
-                Change::Revoke if !current.holds(sub) => return Err(OpError::NotFound("billing manager")),
-                Change::Revoke => {
+                BillingAccess::Revoke if !current.holds(sub) => return Err(OpError::NotFound("billing manager")),
+                BillingAccess::Revoke => {
                     next.managers.retain(|m| m.sub != sub);
                     Some(PartnerEventKind::BillingAccessRevoked)
                 }

@@ -171,6 +171,22 @@ macro_rules! conditioned {
     };
 }
 
+/// `#uN = :uN` for each attribute of `set`, its name and value added to the expression's.
+fn assignments(
+    set: &[(String, Attr)],
+    names: &mut HashMap<String, String>,
+    values: &mut HashMap<String, AttributeValue>,
+) -> Vec<String> {
+    set.iter()
+        .enumerate()
+        .map(|(i, (name, value))| {
+            names.insert(format!("#u{i}"), name.clone());
+            values.insert(format!(":u{i}"), to_av(value));
+            format!("#u{i} = :u{i}")
+        })
+        .collect()
+}
+
 impl DynamoTable {
     fn transact_item(&self, write: &Write) -> Result<TransactWriteItem, TableError> {
         let cond = Expression::condition(write.condition());
@@ -183,15 +199,7 @@ impl DynamoTable {
             Write::Update { key, set, .. } => {
                 let mut names = cond.names.clone();
                 let mut values = cond.values.clone();
-                let assignments: Vec<String> = set
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (name, value))| {
-                        names.insert(format!("#u{i}"), name.clone());
-                        values.insert(format!(":u{i}"), to_av(value));
-                        format!("#u{i} = :u{i}")
-                    })
-                    .collect();
+                let assignments = assignments(set, &mut names, &mut values);
                 TransactWriteItem::builder().update(
                     Update::builder()
                         .table_name(&self.table_name)
@@ -208,15 +216,7 @@ impl DynamoTable {
             Write::Add { key, attr, by, set } => {
                 let mut names = HashMap::from([("#a".to_owned(), attr.clone())]);
                 let mut values = HashMap::from([(":a".to_owned(), to_av(&Attr::N(*by)))]);
-                let assignments: Vec<String> = set
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (name, value))| {
-                        names.insert(format!("#u{i}"), name.clone());
-                        values.insert(format!(":u{i}"), to_av(value));
-                        format!("#u{i} = :u{i}")
-                    })
-                    .collect();
+                let assignments = assignments(set, &mut names, &mut values);
                 let set =
                     if assignments.is_empty() { String::new() } else { format!("SET {} ", assignments.join(", ")) };
                 TransactWriteItem::builder().update(
