@@ -71,7 +71,8 @@ fn upgrade_table() -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let config = runtime::aws_config().await.map_err(|e| e.to_string())?;
-        let client = aws_sdk_dynamodb::Client::new(&config);
+        let client =
+            store::dynamodb::client(&config, store::dynamodb::ATTEMPT_TIMEOUT, store::dynamodb::OPERATION_TIMEOUT);
         let store = store::Store::new(store::dynamodb::DynamoTable::new(client, table.clone()));
         let done = store.backfill_workspace_list().await.map_err(|e| format!("{table}: {e}"))?;
         println!(

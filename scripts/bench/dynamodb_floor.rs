@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = runtime::aws_config().await?;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = store::dynamodb::client(&config, store::dynamodb::ATTEMPT_TIMEOUT, store::dynamodb::OPERATION_TIMEOUT);
     let table = std::env::var("TABLE_NAME")?;
     let (client, table) = (&client, table.as_str());
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {

@@ -128,7 +128,7 @@ pub async fn billing_from_env() -> Result<Arc<Billing<DynamoTable>>, ConfigError
 /// [`billing_from_env`] with a configuration already loaded (to add [`billing::Payments`]).
 pub fn billing(config: &aws_config::SdkConfig) -> Result<Billing<DynamoTable>, ConfigError> {
     let table = env(TABLE_NAME_VAR)?;
-    let client = aws_sdk_dynamodb::Client::new(config);
+    let client = store::dynamodb::client(config, store::dynamodb::ATTEMPT_TIMEOUT, store::dynamodb::OPERATION_TIMEOUT);
     let billing = Billing::new(Store::new(DynamoTable::new(client, table)), Arc::new(SystemClock));
     Ok(billing.with_meters(meters_from_env()?).with_platform(platform_from_env()?))
 }

@@ -473,7 +473,31 @@ pub async fn local_client(endpoint: &str) -> Client {
         .credentials_provider(credentials)
         .load()
         .await;
-    Client::new(&config)
+    // DynamoDB Local shares its machine with the tests and builds that drive it: it may pause
+    // for longer than DynamoDB does.
+    client(&config, LOCAL_ATTEMPT_TIMEOUT, LOCAL_ATTEMPT_TIMEOUT * 3)
+}
+
+/// [`ATTEMPT_TIMEOUT`] for DynamoDB Local.
+pub const LOCAL_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one DynamoDB request may go unanswered before the SDK gives it up and sends it again
+/// (on another connection): a connection that stalls costs this, not the function's whole time.
+/// DynamoDB answers in milliseconds; a transaction that lost a race is cancelled at once.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most one operation takes with the SDK's own retries (3 attempts): under the API
+/// functions' 10 s, so a DynamoDB that keeps stalling answers 503 rather than a Lambda timeout.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// The DynamoDB client of `config`, with the time limits of one attempt and one operation. A
+/// request given up on may have landed: the store treats it as an outcome it can't know (a
+/// conditioned write is refused by its own condition when tried again).
+pub fn client(config: &aws_config::SdkConfig, attempt: Duration, operation: Duration) -> Client {
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build();
+    Client::from_conf(aws_sdk_dynamodb::config::Builder::from(config).timeout_config(timeouts).build())
 }
 
 /// Creates the table as [`TABLE`] defines it (tests and local runs; production tables come

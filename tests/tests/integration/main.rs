@@ -17,3 +17,4 @@ mod model;
 mod routes;
 mod smoke;
 mod stack;
+mod timeouts;
