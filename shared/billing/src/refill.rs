@@ -549,22 +549,14 @@ impl<T: Table> Billing<T> {
     ) -> Result<Posting, OpError> {
         let now = self.clock.now();
         let wallet = payer.wallet();
-        let payment = PaymentRecord {
-            payment_intent: payment_intent.clone(),
-            checkout: None,
-            wallet: wallet.clone(),
-            partner: payer.partner(),
-            account: account.cloned(),
-            points: attempt.points,
-            amount: attempt.amount,
-            refunded_minor: 0,
-            disputed_minor: 0,
-            disputes: Vec::new(),
-            disputes_won: Vec::new(),
-            won_minor: 0,
-            clawed_back: Points::ZERO,
-            version: 1,
-        };
+        let payment = PaymentRecord::credited(
+            payment_intent.clone(),
+            wallet.clone(),
+            payer.partner(),
+            account.cloned(),
+            attempt.points,
+            attempt.amount,
+        );
         let pi = payment_intent.as_str();
         let data = json!({ "payment": pi, "points": attempt.points, "amount": attempt.amount.format_major(),
                            "currency": attempt.amount.currency().code(), "auto": true });

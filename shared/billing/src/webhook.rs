@@ -214,20 +214,15 @@ impl<T: Table> Billing<T> {
         let idempotency = IdempotencyKey::new(CREDIT_SCOPE, id, id.as_bytes())
             .map_err(|_| OpError::Internal(format!("checkout id {id} can't key a credit")))?;
         let payment = PaymentRecord {
-            payment_intent: payment_intent.clone(),
             checkout: Some(checkout.id.clone()),
-            wallet: checkout.wallet.clone(),
-            partner: checkout.partner.clone(),
-            account: checkout.account.clone(),
-            points: checkout.points,
-            amount: checkout.amount,
-            refunded_minor: 0,
-            disputed_minor: 0,
-            disputes: Vec::new(),
-            disputes_won: Vec::new(),
-            won_minor: 0,
-            clawed_back: Points::ZERO,
-            version: 1,
+            ..PaymentRecord::credited(
+                payment_intent.clone(),
+                checkout.wallet.clone(),
+                checkout.partner.clone(),
+                checkout.account.clone(),
+                checkout.points,
+                checkout.amount,
+            )
         };
         let credited: Vec<&str> =
             CheckoutStatus::sources_of(CheckoutStatus::Credited).iter().map(|s| s.as_str()).collect();

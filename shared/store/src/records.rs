@@ -992,6 +992,36 @@ pub struct PaymentRecord {
     pub version: u64,
 }
 
+impl PaymentRecord {
+    /// A payment just credited, off-session (no checkout): nothing refunded, disputed or
+    /// taken back yet, version 1.
+    pub fn credited(
+        payment_intent: PaymentIntentId,
+        wallet: WalletId,
+        partner: PartnerId,
+        account: Option<AccountId>,
+        points: Points,
+        amount: Money,
+    ) -> Self {
+        PaymentRecord {
+            payment_intent,
+            checkout: None,
+            wallet,
+            partner,
+            account,
+            points,
+            amount,
+            refunded_minor: 0,
+            disputed_minor: 0,
+            disputes: Vec::new(),
+            disputes_won: Vec::new(),
+            won_minor: 0,
+            clawed_back: Points::ZERO,
+            version: 1,
+        }
+    }
+}
+
 pub fn payment_item(r: &PaymentRecord) -> Item {
     let item = Item::new(&keys::payment(&r.payment_intent), "payment")
         .with("payment_intent", Attr::s(r.payment_intent.as_str()))
