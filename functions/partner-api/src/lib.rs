@@ -182,7 +182,7 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                 (BillingAccess::Grant, &answers::billing_granted as billing::Respond<'_, _>)
             };
             let m = Mutation::new(idem(), respond);
-            api::replied(billing.billing_access(p, &w, &body.sub, change, &caller.actor(), m).await)
+            api::replied(billing.billing_access(p, &w, &body.sub, change, &caller.sub, m).await)
         }
         "GET /partner/wallet" => {
             let wallet = WalletId::Partner(p.clone());

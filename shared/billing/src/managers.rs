@@ -9,7 +9,7 @@
 
 use serde_json::json;
 
-use domain::{Actor, PartnerId, WorkspaceId};
+use domain::{PartnerId, WorkspaceId};
 use store::records::{self, BillingManager, BillingManagers};
 use store::{Condition, Guard, Table, Write, keys};
 
@@ -62,23 +62,21 @@ impl<T: Table> Billing<T> {
         Ok(records::billing_managers_from(managers.as_ref())?)
     }
 
-    /// Grants or revokes `sub`'s access to workspace `w`'s billing, as its partner `p`.
+    /// Grants or revokes `sub`'s access to workspace `w`'s billing, as its partner `p`'s admin
+    /// `by` (that admin's `sub`).
     pub async fn billing_access(
         &self,
         p: &PartnerId,
         w: &WorkspaceId,
         sub: &str,
         change: BillingAccess,
-        actor: &Actor,
+        by: &str,
         m: Mutation<'_, ManagersChanged>,
     ) -> Replied {
         let sub = check_sub(sub)?;
         let needed = |_: &PartnerId| vec![keys::billing_managers(w)];
         let (_, read) = fresh!(self.load_workspace_change(w, Asker::Partner(p), m.key(), needed).await?);
         let mut current = records::billing_managers_from(read.get(&keys::billing_managers(w)))?;
-        let by = match actor {
-            Actor::User(sub) | Actor::System(sub) | Actor::Stripe(sub) => sub.clone(),
-        };
         for _ in 0..MAX_OP_ATTEMPTS {
             let now = self.clock.now();
             let mut next = current.clone();
@@ -91,7 +89,11 @@ impl<T: Table> Billing<T> {
                             format!("a workspace grants billing access to at most {MAX_BILLING_MANAGERS} users"),
                         ));
                     }
-                    next.managers.push(BillingManager { sub: sub.to_owned(), granted_by: by.clone(), granted_at: now });
+                    next.managers.push(BillingManager {
+                        sub: sub.to_owned(),
+                        granted_by: by.to_owned(),
+                        granted_at: now,
+                    });
                     Some(PartnerEventKind::BillingAccessGranted)
                 }
                 BillingAccess::Revoke if !current.holds(sub) => return Err(OpError::NotFound("billing manager")),

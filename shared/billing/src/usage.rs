@@ -466,12 +466,16 @@ impl<T: Table> Billing<T> {
         p: &PartnerId,
         page: PageRequest<store::LedgerCursor>,
     ) -> Result<PartnerWallet, OpError> {
-        self.partner_settings(p).await?;
         let wallet = WalletId::Partner(p.clone());
-        let state = self.store.wallet(&wallet).await?;
-        let accrued = self.store.get_many(&keys::accrued_all(p)).await?;
-        let unfolded = records::accrued_from(accrued.iter().map(Option::as_ref))?;
-        let billing = self.partner_billing(p).await?;
+        // The profile (a partner that doesn't exist is 404), the wallet, its mode and the sums of
+        // its charges not folded yet, in one read.
+        let mut needed = vec![keys::partner_profile(p), keys::wallet(&wallet), keys::partner_billing(p)];
+        needed.extend(keys::accrued_all(p));
+        let items = self.store.get_many(&needed).await?;
+        records::partner_profile_from(items[0].as_ref().ok_or(OpError::NotFound("partner"))?)?;
+        let state = wallet_state(items[1].as_ref())?;
+        let billing = records::partner_billing_from(items[2].as_ref())?;
+        let unfolded = records::accrued_from(items[3..].iter().map(Option::as_ref))?;
         let page = self.store.ledger(&wallet, page.after.as_ref(), page.limit, Order::Descending).await?;
         Ok(PartnerWallet {
             partner: p.clone(),
