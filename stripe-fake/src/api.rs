@@ -13,18 +13,24 @@ use serde_json::Value;
 
 use crate::Fake;
 use crate::form::Param;
-use crate::state::{self, Acct, FaultKind, IdempotentResult, LoggedRequest, Reply, State, error, now_ms, random_id};
+use crate::state::{
+    self, Acct, Expand, FaultKind, IdempotentResult, LoggedRequest, Reply, State, error, now_ms, random_id,
+};
 
 /// The calls the fake answers, named as faults and the request log name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     CustomersCreate,
     CustomersRetrieve,
+    CustomersRetrievePaymentMethod,
     CheckoutSessionsCreate,
     CheckoutSessionsRetrieve,
     CheckoutSessionsExpire,
     PaymentIntentsCreate,
     PaymentIntentsRetrieve,
+    PaymentMethodsRetrieve,
+    PaymentMethodsDetach,
+    SetupIntentsRetrieve,
     ChargesRetrieve,
     RefundsCreate,
     RefundsRetrieve,
@@ -32,14 +38,18 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 15] = [
         Self::CustomersCreate,
         Self::CustomersRetrieve,
+        Self::CustomersRetrievePaymentMethod,
         Self::CheckoutSessionsCreate,
         Self::CheckoutSessionsRetrieve,
         Self::CheckoutSessionsExpire,
         Self::PaymentIntentsCreate,
         Self::PaymentIntentsRetrieve,
+        Self::PaymentMethodsRetrieve,
+        Self::PaymentMethodsDetach,
+        Self::SetupIntentsRetrieve,
         Self::ChargesRetrieve,
         Self::RefundsCreate,
         Self::RefundsRetrieve,
@@ -50,11 +60,15 @@ impl Operation {
         match self {
             Self::CustomersCreate => "customers.create",
             Self::CustomersRetrieve => "customers.retrieve",
+            Self::CustomersRetrievePaymentMethod => "customers.retrieve_payment_method",
             Self::CheckoutSessionsCreate => "checkout.sessions.create",
             Self::CheckoutSessionsRetrieve => "checkout.sessions.retrieve",
             Self::CheckoutSessionsExpire => "checkout.sessions.expire",
             Self::PaymentIntentsCreate => "payment_intents.create",
             Self::PaymentIntentsRetrieve => "payment_intents.retrieve",
+            Self::PaymentMethodsRetrieve => "payment_methods.retrieve",
+            Self::PaymentMethodsDetach => "payment_methods.detach",
+            Self::SetupIntentsRetrieve => "setup_intents.retrieve",
             Self::ChargesRetrieve => "charges.retrieve",
             Self::RefundsCreate => "refunds.create",
             Self::RefundsRetrieve => "refunds.retrieve",
@@ -62,36 +76,48 @@ impl Operation {
         }
     }
 
-    /// The operation and the object id in the path, if any.
-    fn route<'a>(method: &Method, segments: &[&'a str]) -> Option<(Operation, Option<&'a str>)> {
+    /// The operation and the ids in its path.
+    fn route<'a>(method: &Method, segments: &[&'a str]) -> Option<(Operation, PathIds<'a>)> {
         let get = method == Method::GET;
         let post = method == Method::POST;
-        Some(match segments {
-            ["v1", "customers"] if post => (Self::CustomersCreate, None),
-            ["v1", "customers", id] if get => (Self::CustomersRetrieve, Some(*id)),
-            ["v1", "checkout", "sessions"] if post => (Self::CheckoutSessionsCreate, None),
-            ["v1", "checkout", "sessions", id] if get => (Self::CheckoutSessionsRetrieve, Some(*id)),
-            ["v1", "checkout", "sessions", id, "expire"] if post => (Self::CheckoutSessionsExpire, Some(*id)),
-            ["v1", "payment_intents"] if post => (Self::PaymentIntentsCreate, None),
-            ["v1", "payment_intents", id] if get => (Self::PaymentIntentsRetrieve, Some(*id)),
-            ["v1", "charges", id] if get => (Self::ChargesRetrieve, Some(*id)),
-            ["v1", "refunds"] if post => (Self::RefundsCreate, None),
-            ["v1", "refunds", id] if get => (Self::RefundsRetrieve, Some(*id)),
-            ["oauth", "token"] if post => (Self::OAuthToken, None),
+        let none = PathIds::default();
+        let id = |id: &'a str| PathIds { id, parent: "" };
+        Some(match *segments {
+            ["v1", "customers"] if post => (Self::CustomersCreate, none),
+            ["v1", "customers", cus] if get => (Self::CustomersRetrieve, id(cus)),
+            ["v1", "customers", cus, "payment_methods", pm] if get => {
+                (Self::CustomersRetrievePaymentMethod, PathIds { id: pm, parent: cus })
+            }
+            ["v1", "checkout", "sessions"] if post => (Self::CheckoutSessionsCreate, none),
+            ["v1", "checkout", "sessions", cs] if get => (Self::CheckoutSessionsRetrieve, id(cs)),
+            ["v1", "checkout", "sessions", cs, "expire"] if post => (Self::CheckoutSessionsExpire, id(cs)),
+            ["v1", "payment_intents"] if post => (Self::PaymentIntentsCreate, none),
+            ["v1", "payment_intents", pi] if get => (Self::PaymentIntentsRetrieve, id(pi)),
+            ["v1", "payment_methods", pm] if get => (Self::PaymentMethodsRetrieve, id(pm)),
+            ["v1", "payment_methods", pm, "detach"] if post => (Self::PaymentMethodsDetach, id(pm)),
+            ["v1", "setup_intents", seti] if get => (Self::SetupIntentsRetrieve, id(seti)),
+            ["v1", "charges", ch] if get => (Self::ChargesRetrieve, id(ch)),
+            ["v1", "refunds"] if post => (Self::RefundsCreate, none),
+            ["v1", "refunds", re] if get => (Self::RefundsRetrieve, id(re)),
+            ["oauth", "token"] if post => (Self::OAuthToken, none),
             _ => return None,
         })
     }
 
-    fn run(self, state: &mut State, acct: &Acct, id: Option<&str>, p: &Param) -> Reply {
-        let id = id.unwrap_or_default();
+    fn run(self, state: &mut State, acct: &Acct, ids: PathIds, p: &Param) -> Reply {
+        let PathIds { id, parent } = ids;
         let result = match self {
             Self::CustomersCreate => state.create_customer(acct, p),
             Self::CustomersRetrieve => state.retrieve_customer(acct, id),
+            Self::CustomersRetrievePaymentMethod => state.retrieve_customer_payment_method(acct, parent, id),
             Self::CheckoutSessionsCreate => state.create_session(acct, p),
-            Self::CheckoutSessionsRetrieve => state.retrieve_session(acct, id, p),
+            Self::CheckoutSessionsRetrieve => state.retrieve_session(acct, id, &Expand::of(p)),
             Self::CheckoutSessionsExpire => state.expire_session(Some(acct), id),
             Self::PaymentIntentsCreate => state.create_payment_intent(acct, p),
             Self::PaymentIntentsRetrieve => state.retrieve_payment_intent(acct, id),
+            Self::PaymentMethodsRetrieve => state.retrieve_payment_method(acct, id),
+            Self::PaymentMethodsDetach => state.detach_payment_method(acct, id),
+            Self::SetupIntentsRetrieve => state.retrieve_setup_intent(acct, id, &Expand::of(p)),
             Self::ChargesRetrieve => state.retrieve_charge(acct, id),
             Self::RefundsCreate => state.create_refund(acct, p),
             Self::RefundsRetrieve => state.retrieve_refund(acct, id),
@@ -99,6 +125,14 @@ impl Operation {
         };
         result.unwrap_or_else(|e| e)
     }
+}
+
+/// The ids in a call's path: the object's, and its parent's for an object read through another
+/// (`/v1/customers/{parent}/payment_methods/{id}`); empty where the path has none.
+#[derive(Debug, Clone, Copy, Default)]
+struct PathIds<'a> {
+    id: &'a str,
+    parent: &'a str,
 }
 
 /// Whether Stripe keeps an answer under its idempotency key: when the endpoint ran (a success,
@@ -193,7 +227,7 @@ pub async fn handle(fake: &Fake, parts: &Parts, segments: &[&str], body: &Bytes)
         json_response(reply.status, &reply.body, headers)
     };
 
-    let Some((op, id)) = Operation::route(&parts.method, segments) else {
+    let Some((op, ids)) = Operation::route(&parts.method, segments) else {
         let message = format!(
             "Unrecognized request URL ({}: {path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.",
             parts.method
@@ -281,7 +315,7 @@ pub async fn handle(fake: &Fake, parts: &Parts, segments: &[&str], body: &Bytes)
 
     let (reply, replayed) = {
         let mut state = fake.state();
-        act(&mut state, op, &acct, id, key.as_deref(), parts.method.as_str(), &path, &params)
+        act(&mut state, op, &acct, ids, key.as_deref(), parts.method.as_str(), &path, &params)
     };
     if replayed {
         headers.push(("idempotent-replayed", "true".into()));
@@ -302,14 +336,14 @@ fn act(
     state: &mut State,
     op: Operation,
     acct: &Acct,
-    id: Option<&str>,
+    ids: PathIds,
     key: Option<&str>,
     method: &str,
     path: &str,
     params: &Param,
 ) -> (Reply, bool) {
     let Some(key) = key else {
-        return (op.run(state, acct, id, params), false);
+        return (op.run(state, acct, ids, params), false);
     };
     // Keys are scoped to the account the call acts on.
     let slot = (acct.clone().unwrap_or_default(), key.to_owned());
@@ -322,7 +356,7 @@ fn act(
         );
         return (error(400, "idempotency_error", None, &message, None), false);
     }
-    let reply = op.run(state, acct, id, params);
+    let reply = op.run(state, acct, ids, params);
     if kept_under_key(reply.status) {
         let kept = IdempotentResult {
             method: method.to_owned(),

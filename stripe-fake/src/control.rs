@@ -9,15 +9,17 @@
 //! | `GET\|POST\|DELETE /_fake/faults` | `{"operation", "fault", "count"?, "delay_ms"?}` | fail the next `count` calls of `operation` (or `*`) with `500`, `502` (HTML body), `429`, `timeout_before` or `timeout_after` |
 //! | `POST /_fake/payment_intents/next` | `{"outcome", "decline_code"?, "count"?}` | the next confirmed PaymentIntents `succeed`, `decline` (`card_declined` + decline code) or need `authentication_required` |
 //! | `GET /_fake/checkout/sessions?account=acct_..` | | the account's sessions |
-//! | `GET /_fake/checkout/sessions/{cs}` | | the session with its PaymentIntent, charge and saved payment method |
-//! | `POST /_fake/checkout/sessions/{cs}/pay` | | what "Pay now" does |
-//! | `POST /_fake/checkout/sessions/{cs}/async` | | its payment completes later: `completed` with `unpaid` |
+//! | `GET /_fake/checkout/sessions/{cs}` | | the session with its PaymentIntent or SetupIntent, charge and saved payment method |
+//! | `POST /_fake/checkout/sessions/{cs}/pay` | `{"card"?: {"brand", "last4", "exp_month", "exp_year"}}` | what "Pay now" (or "Save card") does, with that card (default: Visa 4242, expiring in December three years on) |
+//! | `POST /_fake/checkout/sessions/{cs}/async` | | its payment completes later: `completed` with `unpaid` (not in setup mode) |
 //! | `POST /_fake/checkout/sessions/{cs}/async_result` | `{"result": "succeeded"\|"failed"}` | `checkout.session.async_payment_*` |
 //! | `POST /_fake/checkout/sessions/{cs}/expire` | | `checkout.session.expired` |
 //! | `POST /_fake/charges/{ch}/refund` | `{"amount"?}` | a full or partial refund, `charge.refunded` |
 //! | `POST /_fake/charges/{ch}/dispute` | `{"amount"?, "reason"?}` | a chargeback (once per charge; default: all not refunded, `fraudulent`), `charge.dispute.created` |
 //! | `POST /_fake/disputes/{dp}/close` | `{"status": "won"\|"lost"}` | the bank decides (once): won sends `charge.dispute.funds_reinstated`, both send `charge.dispute.closed` |
 //! | `GET /_fake/customers?account=acct_..` | | the account's customers |
+//! | `GET /_fake/payment_methods?account=acct_..` | | the account's payment methods, with their customer and card |
+//! | `POST /_fake/payment_methods/{pm}/card` | `{"exp_month", "exp_year"}` | the card updater's new expiry, `payment_method.automatically_updated` |
 //! | `GET /_fake/charges?account=acct_..` | | the account's charges |
 //! | `GET /_fake/disputes?account=acct_..` | | the account's disputes |
 //! | `GET\|POST /_fake/events/config` | `{"hold"?, "duplicate"?, "delay_ms"?}` | how events leave |
@@ -35,7 +37,9 @@ use serde_json::{Value, json};
 use crate::Fake;
 use crate::api::{Operation, json_response};
 use crate::form::Param;
-use crate::state::{Delivery, DeliveryMode, Event, Fault, FaultKind, LoggedRequest, NextPaymentIntent};
+use crate::state::{
+    Card, Delivery, DeliveryMode, Event, Fault, FaultKind, LoggedRequest, NextPaymentIntent, check_expiry,
+};
 use crate::webhooks;
 
 /// Most faults or queued outcomes set by one call.
@@ -95,14 +99,22 @@ impl Fake {
         }
     }
 
-    /// What "Pay now" on the pay page does; the session as the API shows it.
+    /// What "Pay now" (or "Save card") on the pay page does with the default card, Visa 4242;
+    /// the session as the API shows it.
     pub async fn pay(&self, session: &str) -> Result<Value, String> {
-        let paid = self.state().pay(session);
+        self.pay_with_card(session, None).await
+    }
+
+    /// What "Pay now" (or "Save card") does with `card` (`None`: Visa 4242), taken as given,
+    /// expired or not; a card Stripe would refuse ([`Card::check`]) is refused.
+    pub async fn pay_with_card(&self, session: &str, card: Option<Card>) -> Result<Value, String> {
+        let paid = self.state().pay(session, card);
         webhooks::dispatch(self).await;
         paid
     }
 
-    /// The session's payment will complete later ([`Fake::finish_async`]).
+    /// The session's payment will complete later ([`Fake::finish_async`]); not for a setup
+    /// session, which takes no payment.
     pub fn make_async(&self, session: &str) -> Result<(), String> {
         self.state().set_async_payment(session)
     }
@@ -141,7 +153,8 @@ impl Fake {
         closed
     }
 
-    /// The session as the API shows it, plus `fake: {account, charge, payment_method, ..}`.
+    /// The session as the API shows it, plus `fake: {account, charge, payment_method,
+    /// setup_intent, ..}`.
     pub fn session(&self, id: &str) -> Option<Value> {
         self.state().session_control_view(id)
     }
@@ -153,6 +166,25 @@ impl Fake {
 
     pub fn sessions(&self, account: Option<&str>) -> Vec<Value> {
         self.state().sessions_of_account(&account.map(str::to_owned))
+    }
+
+    /// The account's payment methods (`None`: the platform's), in the order they were made, as
+    /// the API shows them: customer (`null` once detached) and card.
+    pub fn payment_methods(&self, account: Option<&str>) -> Vec<Value> {
+        self.state().payment_methods_of_account(&account.map(str::to_owned))
+    }
+
+    /// The card updater gives a payment method's card a new expiry, as when the bank sends the
+    /// cardholder a renewed card: the payment method as the API shows it.
+    pub async fn update_card_expiry(
+        &self,
+        payment_method: &str,
+        exp_month: u32,
+        exp_year: u32,
+    ) -> Result<Value, String> {
+        let updated = self.state().update_card_expiry(payment_method, exp_month, exp_year);
+        webhooks::dispatch(self).await;
+        updated
     }
 
     pub fn charges(&self, account: Option<&str>) -> Vec<Value> {
@@ -242,6 +274,19 @@ struct NextBody {
     outcome: String,
     decline_code: Option<String>,
     count: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayBody {
+    card: Option<Card>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpiryBody {
+    exp_month: u32,
+    exp_year: u32,
 }
 
 #[derive(Deserialize)]
@@ -393,8 +438,17 @@ pub async fn handle(fake: &Fake, method: &Method, path: &[&str], query: Option<&
             (&Method::GET, ["checkout", "sessions", id]) => {
                 fake.session(id).map(ok).ok_or_else(|| refusal(404, &format!("no session {id}")))?
             }
-            (&Method::POST, ["checkout", "sessions", id, "pay"]) => done(fake.pay(id).await),
+            (&Method::POST, ["checkout", "sessions", id, "pay"]) => {
+                let b: PayBody = body(bytes)?;
+                if let Some(card) = &b.card {
+                    card.check().map_err(|m| Refusal(400, m))?;
+                }
+                done(fake.pay_with_card(id, b.card).await)
+            }
             (&Method::POST, ["checkout", "sessions", id, "async"]) => {
+                if fake.session(id).is_some_and(|s| s["mode"] == "setup") {
+                    return Err(refusal(400, &format!("session {id} is in setup mode: it takes no payment")));
+                }
                 done(fake.make_async(id).map(|()| fake.session(id).unwrap_or_default()))
             }
             (&Method::POST, ["checkout", "sessions", id, "async_result"]) => {
@@ -421,6 +475,14 @@ pub async fn handle(fake: &Fake, method: &Method, path: &[&str], query: Option<&
             }
             (&Method::GET, ["customers"]) => {
                 ok(json!({ "data": fake.customers(query_param(query, "account").as_deref()) }))
+            }
+            (&Method::GET, ["payment_methods"]) => {
+                ok(json!({ "data": fake.payment_methods(query_param(query, "account").as_deref()) }))
+            }
+            (&Method::POST, ["payment_methods", id, "card"]) => {
+                let b: ExpiryBody = body(bytes)?;
+                check_expiry(b.exp_month, b.exp_year).map_err(|m| Refusal(400, m))?;
+                done(fake.update_card_expiry(id, b.exp_month, b.exp_year).await)
             }
             (&Method::GET, ["checkout", "sessions"]) => {
                 ok(json!({ "data": fake.sessions(query_param(query, "account").as_deref()) }))

@@ -6,14 +6,19 @@
 //! with its endpoint's secret.
 //!
 //! Endpoints (`/v1` answers Stripe-shaped JSON; see `api.rs` for each operation's name):
-//! - `POST /v1/customers`, `GET /v1/customers/{id}`
-//! - `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}` (`expand[]=payment_intent`),
+//! - `POST /v1/customers`, `GET /v1/customers/{id}`,
+//!   `GET /v1/customers/{id}/payment_methods/{pm}` (only a card saved on that customer)
+//! - `POST /v1/checkout/sessions` (`mode=payment`, or `mode=setup` to save a card),
+//!   `GET /v1/checkout/sessions/{id}` (`expand[]=payment_intent`, `expand[]=setup_intent`),
 //!   `POST /v1/checkout/sessions/{id}/expire`
 //! - `POST /v1/payment_intents`, `GET /v1/payment_intents/{id}`
+//! - `GET /v1/payment_methods/{pm}`, `POST /v1/payment_methods/{pm}/detach`
+//! - `GET /v1/setup_intents/{id}` (`expand[]=payment_method`)
 //! - `GET /v1/charges/{id}`, `POST /v1/refunds`, `GET /v1/refunds/{id}`
 //! - `POST /oauth/token` (Connect's code exchange, on connect.stripe.com in production)
 //! - `GET|POST /oauth/authorize` (the consent page: "Connect" redirects with a code)
-//! - `GET /pay/{session}`, `POST /pay/{session}` (the pay page)
+//! - `GET /pay/{session}`, `POST /pay/{session}` (the pay page: pay, or save a card, with one of
+//!   three test cards)
 //! - `/_fake/...`: control, see `control.rs`.
 
 // serde_json's `json!` recurses once per field, and Stripe objects have many.
@@ -40,7 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use state::State;
-pub use state::{DeliveryMode, Fault, FaultKind, NextPaymentIntent};
+pub use state::{Card, DeliveryMode, Fault, FaultKind, NextPaymentIntent, TestCard};
 
 /// Largest request body read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -169,7 +174,7 @@ impl Fake {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let response = match (&parts.method, segments.as_slice()) {
             (&Method::GET, ["pay", id]) => pages::pay_page(self, id),
-            (&Method::POST, ["pay", id]) => pages::pay(self, id).await,
+            (&Method::POST, ["pay", id]) => pages::pay(self, id, &body).await,
             (&Method::GET, ["oauth", "authorize"]) => pages::authorize_page(self, parts.uri.query().unwrap_or("")),
             (&Method::POST, ["oauth", "authorize"]) => pages::authorize(self, &body),
             (_, ["_fake", rest @ ..]) => control::handle(self, &parts.method, rest, parts.uri.query(), &body).await,

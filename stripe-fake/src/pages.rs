@@ -1,12 +1,13 @@
-//! The two pages a person sees: the pay page of a Checkout Session (`/pay/{id}`) and Connect's
-//! consent page (`/oauth/authorize`). Small HTML, no scripts.
+//! The two pages a person sees: the pay page of a Checkout Session (`/pay/{id}`: pay, or save a
+//! card, with one of three test cards) and Connect's consent page (`/oauth/authorize`). Small
+//! HTML, no scripts.
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
 
 use crate::form::Param;
-use crate::state::PageSession;
+use crate::state::{PagePurpose, TestCard};
 use crate::{Fake, text_response};
 
 fn escape(s: &str) -> String {
@@ -43,6 +44,8 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response<Full<Bytes>> {
          main{{max-width:26rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 2px 8px #0002}}\
          .test{{color:#a04100;font-size:.8rem;font-weight:600;letter-spacing:.05em}}\
          .amount{{font-size:2rem;font-weight:600;margin:.5rem 0 1.5rem}}\
+         label{{display:block;font-weight:600;margin-bottom:.3rem}}\
+         select{{width:100%;padding:.5rem;font-size:1rem;margin-bottom:1.5rem}}\
          button{{width:100%;padding:.8rem;font-size:1rem;border:0;border-radius:6px;background:#635bff;color:#fff;cursor:pointer}}\
          a{{color:#635bff}}</style></head>\n<body><main>\
          <p class=\"test\">TEST MODE &middot; FAKE STRIPE</p>\n{body}\n</main></body></html>\n",
@@ -51,12 +54,16 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response<Full<Bytes>> {
     text_response(status, "text/html; charset=utf-8", html)
 }
 
-/// `10.00 USD`, `1000 JPY`, `5.120 KWD`: the currency's own number of decimals.
-pub fn format_amount(s: &PageSession) -> String {
-    match s.amount {
-        Some(m) => format!("{} {}", m.format_major(), s.currency.to_uppercase()),
-        None => format!("{} {} (minor units)", s.amount_minor, s.currency.to_uppercase()),
-    }
+/// The test cards to choose from; Visa 4242 first, chosen.
+fn card_select() -> String {
+    let options: String = TestCard::ALL
+        .iter()
+        .map(|c| {
+            let selected = if *c == TestCard::Visa { " selected" } else { "" };
+            format!("<option value=\"{}\"{selected}>{}</option>", c.code(), escape(&c.label()))
+        })
+        .collect();
+    format!("<label for=\"card\">Test card</label><select name=\"card\" id=\"card\">{options}</select>")
 }
 
 pub fn pay_page(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
@@ -64,7 +71,7 @@ pub fn pay_page(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
         return page(StatusCode::NOT_FOUND, "Not found", "<h1>No such checkout session</h1>");
     };
     if !s.open {
-        let body = format!("<h1>This checkout session is {}</h1><p>{}</p>", s.status, escape(&s.label));
+        let body = format!("<h1>This checkout session is {}</h1><p>{}</p>", s.status, escape(s.label()));
         return page(StatusCode::OK, "Checkout", &body);
     }
     let cancel = s
@@ -72,36 +79,70 @@ pub fn pay_page(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
         .as_ref()
         .map(|u| format!("<p><a id=\"cancel\" href=\"{}\">Cancel and go back</a></p>", escape(u)))
         .unwrap_or_default();
+    let (title, what, button) = match &s.purpose {
+        PagePurpose::Pay { amount, .. } => (
+            format!("Pay {amount}"),
+            format!("<p class=\"amount\" id=\"amount\">{}</p>", escape(&amount.to_string())),
+            "Pay now",
+        ),
+        PagePurpose::SaveCard => (
+            "Save a card".to_owned(),
+            "<p id=\"setup\">Nothing is charged now: the card is saved for later payments.</p>".to_owned(),
+            "Save card",
+        ),
+    };
     let body = format!(
-        "<h1 id=\"label\">{label}</h1>\n<p class=\"amount\" id=\"amount\">{amount}</p>\n\
-         <form method=\"post\" action=\"/pay/{id}\"><button type=\"submit\" id=\"pay\">Pay now</button></form>\n{cancel}",
-        label = escape(&s.label),
-        amount = escape(&format_amount(&s)),
+        "<h1 id=\"label\">{label}</h1>\n{what}\n\
+         <form method=\"post\" action=\"/pay/{id}\">{select}<button type=\"submit\" id=\"pay\">{button}</button></form>\n{cancel}",
+        label = escape(s.label()),
         id = escape(&s.id),
+        select = card_select(),
     );
-    page(StatusCode::OK, &format!("Pay {}", format_amount(&s)), &body)
+    page(StatusCode::OK, &title, &body)
 }
 
-/// "Pay now": the session is paid (see `State::pay`), its events leave, and the browser goes to
-/// the success URL (`{CHECKOUT_SESSION_ID}` filled in, as Stripe does).
-pub async fn pay(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
-    let paid = fake.state().pay(id);
+/// "Pay now" or "Save card": the session is paid or its card saved (see `State::pay`) with the
+/// test card chosen (the form's `card`; Visa 4242 without one), its events leave, and the
+/// browser goes to the success URL (`{CHECKOUT_SESSION_ID}` filled in, as Stripe does).
+pub async fn pay(fake: &Fake, id: &str, form: &[u8]) -> Response<Full<Bytes>> {
+    let form = std::str::from_utf8(form).ok().and_then(|b| Param::parse(b).ok()).unwrap_or_else(Param::empty);
+    let card = match form.str_at(&["card"]) {
+        None => None,
+        Some(code) => match TestCard::parse(code) {
+            Some(c) => Some(c.card()),
+            None => {
+                let body = format!("<h1>No such test card</h1><p>{}</p>", escape(code));
+                return page(StatusCode::BAD_REQUEST, "Checkout", &body);
+            }
+        },
+    };
+    let paid = fake.state().pay(id, card);
     crate::webhooks::dispatch(fake).await;
     if let Err(message) = paid {
         let status = if message.starts_with("no session") { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
-        return page(status, "Checkout", &format!("<h1>Payment not possible</h1><p>{}</p>", escape(&message)));
+        let heading = match fake.state().session_for_page(id).map(|s| s.purpose) {
+            Some(PagePurpose::SaveCard) => "Card not saved",
+            _ => "Payment not possible",
+        };
+        return page(status, "Checkout", &format!("<h1>{heading}</h1><p>{}</p>", escape(&message)));
     }
-    let success = fake.state().session_for_page(id).and_then(|s| s.success_url);
-    match success {
+    let Some(s) = fake.state().session_for_page(id) else {
+        return page(StatusCode::NOT_FOUND, "Not found", "<h1>No such checkout session</h1>");
+    };
+    let (title, done) = match s.purpose {
+        PagePurpose::Pay { .. } => ("Paid", "Payment complete"),
+        PagePurpose::SaveCard => ("Card saved", "Card saved"),
+    };
+    match s.success_url {
         Some(url) => {
             let mut response =
-                page(StatusCode::SEE_OTHER, "Paid", &format!("<p>Paid. <a href=\"{0}\">{0}</a></p>", escape(&url)));
+                page(StatusCode::SEE_OTHER, title, &format!("<p>{title}. <a href=\"{0}\">{0}</a></p>", escape(&url)));
             if let Ok(location) = hyper::header::HeaderValue::from_str(&url) {
                 response.headers_mut().insert(hyper::header::LOCATION, location);
             }
             response
         }
-        None => page(StatusCode::OK, "Paid", "<h1 id=\"paid\">Payment complete</h1>"),
+        None => page(StatusCode::OK, title, &format!("<h1 id=\"paid\">{done}</h1>")),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Checkout Sessions: created, retrieved and expired through the API; paid in `payment`.
+//! Checkout Sessions, in `payment` or `setup` mode: created, retrieved and expired through the
+//! API; paid (or a card saved) in `payment`.
 
 mod payment;
 
@@ -7,12 +8,12 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{
-    Acct, Currency, R, Reply, State, check_amount, check_known_params, invalid, metadata_json, missing, now_s,
+    Acct, Currency, Expand, R, Reply, State, check_amount, check_known_params, invalid, metadata_json, missing, now_s,
     of_account, opt_string, owned, parse_amount, parse_currency, random_id, string_map,
 };
 use crate::form::Param;
 
-pub use payment::PageSession;
+pub use payment::{PageAmount, PagePurpose, PageSession};
 
 /// Stripe's default and maximum Checkout Session lifetime.
 pub const SESSION_LIFETIME_S: i64 = 24 * 60 * 60;
@@ -43,26 +44,64 @@ pub(super) struct Session {
     account: Acct,
     created: i64,
     expires_at: i64,
-    currency: String,
-    amount_total: i64,
-    line_items: Vec<LineItem>,
+    /// The line items' in `payment` mode; in `setup` mode, as given (Stripe needs it unless
+    /// `payment_method_types` is set).
+    currency: Option<String>,
     customer: Option<String>,
     client_reference_id: Option<String>,
     metadata: BTreeMap<String, String>,
     success_url: Option<String>,
     cancel_url: Option<String>,
+    locale: Option<String>,
+    status: SessionStatus,
+    mode: Mode,
+}
+
+owned_by_account_field!(Session);
+
+/// What the session is for, with what only that mode has.
+#[derive(Debug, Clone)]
+enum Mode {
+    /// Line items paid for now.
+    Payment(Purchase),
+    /// A card saved for later payments, nothing charged: through this SetupIntent, made with
+    /// the session.
+    Setup { setup_intent: String },
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Payment(_) => "payment",
+            Self::Setup { .. } => "setup",
+        }
+    }
+}
+
+/// A new session's mode, checked, before anything is made for it.
+enum NewMode {
+    Payment(Purchase),
+    /// The SetupIntent's description and metadata (`setup_intent_data`).
+    Setup {
+        description: Option<String>,
+        metadata: BTreeMap<String, String>,
+    },
+}
+
+/// A `payment` session's purchase and, once paid, its PaymentIntent.
+#[derive(Debug, Clone)]
+pub(super) struct Purchase {
+    amount_total: i64,
+    line_items: Vec<LineItem>,
     setup_future_usage: Option<String>,
     pi_metadata: BTreeMap<String, String>,
     pi_description: Option<String>,
-    status: SessionStatus,
     /// "paid" | "unpaid".
     payment_status: &'static str,
     payment_intent: Option<String>,
     /// Set by the control endpoint: the payment completes later (`async_payment_*` events).
     async_payment: bool,
 }
-
-owned_by_account_field!(Session);
 
 #[derive(Debug, Clone)]
 pub(super) struct LineItem {
@@ -71,11 +110,148 @@ pub(super) struct LineItem {
     quantity: i64,
 }
 
+/// Parameters only `payment` mode takes: Stripe refuses them in `setup` mode.
+const PAYMENT_ONLY: [&str; 2] = ["line_items", "payment_intent_data"];
+/// And those only `setup` mode takes.
+const SETUP_ONLY: [&str; 1] = ["setup_intent_data"];
+
+/// Refuses the first of `names` given, as Stripe does in `mode`.
+fn only_in_other_mode(p: &Param, names: &[&str], mode: &str) -> R<()> {
+    match names.iter().find(|n| p.get(n).is_some()) {
+        Some(name) => Err(invalid(None, &format!("You can not pass `{name}` in `{mode}` mode."), Some(name))),
+        None => Ok(()),
+    }
+}
+
+/// The line items (`price_data` only) and their one currency.
+fn line_items_param(p: &Param) -> R<(Currency, Vec<LineItem>)> {
+    let items = p.get("line_items").map(Param::items).unwrap_or_default();
+    if items.is_empty() {
+        return Err(invalid(Some("parameter_missing"), "You must provide at least one line item.", Some("line_items")));
+    }
+    let mut currency: Option<Currency> = None;
+    let mut line_items = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = |field: &str| format!("line_items[{i}][{field}]");
+        if item.get("price").is_some() {
+            return Err(invalid(None, "The fake only takes price_data, not price.", Some(&at("price"))));
+        }
+        let param = at("price_data][currency");
+        let c = parse_currency(item, &["price_data", "currency"], &param)?;
+        if currency.is_some_and(|cur| cur != c) {
+            return Err(invalid(None, "All line items must use the same currency.", Some(&param)));
+        }
+        currency = Some(c);
+        let unit_amount = parse_amount(item, &["price_data", "unit_amount"], &at("price_data][unit_amount"))?;
+        let name = item.str_at(&["price_data", "product_data", "name"]).filter(|n| !n.is_empty()).ok_or_else(|| {
+            invalid(
+                Some("parameter_missing"),
+                "Missing required param: line_items[0][price_data][product_data][name].",
+                Some(&at("price_data][product_data][name")),
+            )
+        })?;
+        let quantity = match item.str_at(&["quantity"]) {
+            None => 1,
+            Some(q) => q
+                .parse::<i64>()
+                .ok()
+                .filter(|q| (1..=999_999).contains(q))
+                .ok_or_else(|| invalid(None, &format!("Invalid quantity: {q}"), Some(&at("quantity"))))?,
+        };
+        line_items.push(LineItem { name: name.to_owned(), unit_amount, quantity });
+    }
+    Ok((currency.expect("at least one line item"), line_items))
+}
+
+/// A `payment` session's line items and PaymentIntent data: the purchase and its currency.
+fn purchase_param(p: &Param) -> R<(Currency, Purchase)> {
+    let (currency, line_items) = line_items_param(p)?;
+    if p.get("currency").is_some() && parse_currency(p, &["currency"], "currency")? != currency {
+        return Err(invalid(None, "currency must be the line items' currency.", Some("currency")));
+    }
+    let amount_total = line_items
+        .iter()
+        .try_fold(0i64, |sum, li| li.unit_amount.checked_mul(li.quantity).and_then(|a| sum.checked_add(a)))
+        .ok_or_else(|| invalid(Some("amount_too_large"), "Amount too large.", Some("line_items")))?;
+    check_amount(amount_total, currency, "line_items[0][price_data][unit_amount]")?;
+    let setup_future_usage = opt_string(p, &["payment_intent_data", "setup_future_usage"]);
+    if let Some(sfu) = &setup_future_usage
+        && !matches!(sfu.as_str(), "off_session" | "on_session")
+    {
+        return Err(invalid(
+            None,
+            &format!("Invalid setup_future_usage: {sfu}"),
+            Some("payment_intent_data[setup_future_usage]"),
+        ));
+    }
+    let pi_metadata = match p.at(&["payment_intent_data", "metadata"]) {
+        None => BTreeMap::new(),
+        Some(m) => {
+            m.string_map().ok_or_else(|| invalid(None, "Invalid hash", Some("payment_intent_data[metadata]")))?
+        }
+    };
+    let purchase = Purchase {
+        amount_total,
+        line_items,
+        setup_future_usage,
+        pi_metadata,
+        pi_description: opt_string(p, &["payment_intent_data", "description"]),
+        payment_status: "unpaid",
+        payment_intent: None,
+        async_payment: false,
+    };
+    Ok((currency, purchase))
+}
+
+/// A `setup` session's SetupIntent data (`setup_intent_data[description]`,
+/// `setup_intent_data[metadata][k]`).
+fn setup_intent_param(p: &Param) -> R<(Option<String>, BTreeMap<String, String>)> {
+    let names = p.get("setup_intent_data").map(Param::names).unwrap_or_default();
+    if let Some(unknown) = names.into_iter().find(|n| !["description", "metadata"].contains(n)) {
+        let param = format!("setup_intent_data[{unknown}]");
+        return Err(invalid(Some("parameter_unknown"), &format!("Received unknown parameter: {param}"), Some(&param)));
+    }
+    let metadata = match p.at(&["setup_intent_data", "metadata"]) {
+        None => BTreeMap::new(),
+        Some(m) => m.string_map().ok_or_else(|| invalid(None, "Invalid hash", Some("setup_intent_data[metadata]")))?,
+    };
+    Ok((opt_string(p, &["setup_intent_data", "description"]), metadata))
+}
+
+/// A `setup` session's currency: required unless `payment_method_types` says what to save.
+fn setup_currency_param(p: &Param) -> R<Option<Currency>> {
+    if p.get("currency").is_none() && p.get("payment_method_types").is_some() {
+        return Ok(None);
+    }
+    parse_currency(p, &["currency"], "currency").map(Some)
+}
+
 impl State {
-    fn session_json(&self, s: &Session, expand_payment_intent: bool) -> Value {
-        let payment_intent = match (&s.payment_intent, expand_payment_intent) {
-            (Some(pi), true) => self.payment_intents.get(pi).map_or(json!(pi), |pi| self.payment_intent_json(pi)),
-            (pi, _) => json!(pi),
+    /// The session as the API shows it; `expand` may ask for `payment_intent` and
+    /// `setup_intent` (and its `payment_method`).
+    fn session_json(&self, s: &Session, expand: &Expand) -> Value {
+        let (amount, payment_status, payment_intent, setup_intent) = match &s.mode {
+            Mode::Payment(p) => {
+                let pi = match (&p.payment_intent, expand.has("payment_intent")) {
+                    (Some(pi), true) => {
+                        self.payment_intents.get(pi).map_or(json!(pi), |pi| self.payment_intent_json(pi))
+                    }
+                    (pi, _) => json!(pi),
+                };
+                (json!(p.amount_total), p.payment_status, pi, Value::Null)
+            }
+            Mode::Setup { setup_intent } => {
+                let si = match (self.setup_intents.get(setup_intent), expand.has("setup_intent")) {
+                    (Some(si), true) => self.setup_intent_json(si, &expand.within("setup_intent")),
+                    _ => json!(setup_intent),
+                };
+                (Value::Null, "no_payment_required", Value::Null, si)
+            }
+        };
+        // A setup session has no amount, so no breakdown of one.
+        let total_details = match s.mode {
+            Mode::Payment(_) => json!({ "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 }),
+            Mode::Setup { .. } => Value::Null,
         };
         let url = (s.status == SessionStatus::Open).then(|| format!("{}/pay/{}", self.base_url, s.id));
         json!({
@@ -84,8 +260,8 @@ impl State {
             "adaptive_pricing": null,
             "after_expiration": null,
             "allow_promotion_codes": null,
-            "amount_subtotal": s.amount_total,
-            "amount_total": s.amount_total,
+            "amount_subtotal": amount,
+            "amount_total": amount,
             "automatic_tax": { "enabled": false, "liability": null, "provider": null, "status": null },
             "billing_address_collection": null,
             "cancel_url": s.cancel_url,
@@ -105,17 +281,17 @@ impl State {
             "invoice": null,
             "invoice_creation": null,
             "livemode": false,
-            "locale": null,
+            "locale": s.locale,
             "metadata": metadata_json(&s.metadata),
-            "mode": "payment",
+            "mode": s.mode.name(),
             "payment_intent": payment_intent,
             "payment_link": null,
-            "payment_method_collection": "if_required",
+            "payment_method_collection": match s.mode { Mode::Payment(_) => "if_required", Mode::Setup { .. } => "always" },
             "payment_method_types": ["card"],
-            "payment_status": s.payment_status,
+            "payment_status": payment_status,
             "phone_number_collection": { "enabled": false },
             "recovered_from": null,
-            "setup_intent": null,
+            "setup_intent": setup_intent,
             "shipping_address_collection": null,
             "shipping_cost": null,
             "shipping_options": [],
@@ -123,17 +299,20 @@ impl State {
             "submit_type": null,
             "subscription": null,
             "success_url": s.success_url,
-            "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
+            "total_details": total_details,
             "url": url,
         })
     }
 
+    /// `POST /v1/checkout/sessions`, in `payment` mode (line items paid now) or `setup` mode (a
+    /// card saved for later; its SetupIntent is made with the session).
     pub fn create_session(&mut self, acct: &Acct, p: &Param) -> R<Reply> {
         check_known_params(
             p,
             &[
                 "cancel_url",
                 "client_reference_id",
+                "currency",
                 "customer",
                 "customer_email",
                 "expand",
@@ -144,63 +323,32 @@ impl State {
                 "mode",
                 "payment_intent_data",
                 "payment_method_types",
+                "setup_intent_data",
                 "submit_type",
                 "success_url",
             ],
         )?;
-        match p.str_at(&["mode"]) {
-            Some("payment") => {}
+        let (currency, mode) = match p.str_at(&["mode"]) {
+            Some("payment") => {
+                only_in_other_mode(p, &SETUP_ONLY, "payment")?;
+                let (currency, purchase) = purchase_param(p)?;
+                (Some(currency), NewMode::Payment(purchase))
+            }
+            Some("setup") => {
+                only_in_other_mode(p, &PAYMENT_ONLY, "setup")?;
+                let currency = setup_currency_param(p)?;
+                let (description, metadata) = setup_intent_param(p)?;
+                (currency, NewMode::Setup { description, metadata })
+            }
             Some(other) => {
-                return Err(invalid(None, &format!("The fake only does mode=payment, not {other}."), Some("mode")));
+                return Err(invalid(
+                    None,
+                    &format!("The fake only does mode=payment and mode=setup, not {other}."),
+                    Some("mode"),
+                ));
             }
             None => return Err(invalid(Some("parameter_missing"), "Missing required param: mode.", Some("mode"))),
-        }
-        let items = p.get("line_items").map(Param::items).unwrap_or_default();
-        if items.is_empty() {
-            return Err(invalid(
-                Some("parameter_missing"),
-                "You must provide at least one line item.",
-                Some("line_items"),
-            ));
-        }
-        let mut currency: Option<Currency> = None;
-        let mut line_items = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let at = |field: &str| format!("line_items[{i}][{field}]");
-            if item.get("price").is_some() {
-                return Err(invalid(None, "The fake only takes price_data, not price.", Some(&at("price"))));
-            }
-            let param = at("price_data][currency");
-            let c = parse_currency(item, &["price_data", "currency"], &param)?;
-            if currency.is_some_and(|cur| cur != c) {
-                return Err(invalid(None, "All line items must use the same currency.", Some(&param)));
-            }
-            currency = Some(c);
-            let unit_amount = parse_amount(item, &["price_data", "unit_amount"], &at("price_data][unit_amount"))?;
-            let name =
-                item.str_at(&["price_data", "product_data", "name"]).filter(|n| !n.is_empty()).ok_or_else(|| {
-                    invalid(
-                        Some("parameter_missing"),
-                        "Missing required param: line_items[0][price_data][product_data][name].",
-                        Some(&at("price_data][product_data][name")),
-                    )
-                })?;
-            let quantity = match item.str_at(&["quantity"]) {
-                None => 1,
-                Some(q) => q
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|q| (1..=999_999).contains(q))
-                    .ok_or_else(|| invalid(None, &format!("Invalid quantity: {q}"), Some(&at("quantity"))))?,
-            };
-            line_items.push(LineItem { name: name.to_owned(), unit_amount, quantity });
-        }
-        let currency = currency.expect("at least one line item");
-        let amount_total = line_items
-            .iter()
-            .try_fold(0i64, |sum, li| li.unit_amount.checked_mul(li.quantity).and_then(|a| sum.checked_add(a)))
-            .ok_or_else(|| invalid(Some("amount_too_large"), "Amount too large.", Some("line_items")))?;
-        check_amount(amount_total, currency, "line_items[0][price_data][unit_amount]")?;
+        };
         let customer = self.customer_param(acct, p)?;
         let created = now_s();
         let expires_at = match p.str_at(&["expires_at"]) {
@@ -213,20 +361,12 @@ impl State {
                     invalid(None, "expires_at must be between 30 minutes and 24 hours from now.", Some("expires_at"))
                 })?,
         };
-        let setup_future_usage = opt_string(p, &["payment_intent_data", "setup_future_usage"]);
-        if let Some(sfu) = &setup_future_usage
-            && !matches!(sfu.as_str(), "off_session" | "on_session")
-        {
-            return Err(invalid(
-                None,
-                &format!("Invalid setup_future_usage: {sfu}"),
-                Some("payment_intent_data[setup_future_usage]"),
-            ));
-        }
-        let pi_metadata = match p.at(&["payment_intent_data", "metadata"]) {
-            None => BTreeMap::new(),
-            Some(m) => {
-                m.string_map().ok_or_else(|| invalid(None, "Invalid hash", Some("payment_intent_data[metadata]")))?
+        let metadata = string_map(p, "metadata")?;
+        // Everything is checked: only now is anything made.
+        let mode = match mode {
+            NewMode::Payment(purchase) => Mode::Payment(purchase),
+            NewMode::Setup { description, metadata } => {
+                Mode::Setup { setup_intent: self.new_setup_intent(acct, customer.clone(), description, metadata) }
             }
         };
         let session = Session {
@@ -237,23 +377,17 @@ impl State {
             account: acct.clone(),
             created,
             expires_at,
-            currency: currency.code().to_owned(),
-            amount_total,
-            line_items,
+            currency: currency.map(|c| c.code().to_owned()),
             customer,
             client_reference_id: opt_string(p, &["client_reference_id"]),
-            metadata: string_map(p, "metadata")?,
+            metadata,
             success_url: opt_string(p, &["success_url"]),
             cancel_url: opt_string(p, &["cancel_url"]),
-            setup_future_usage,
-            pi_metadata,
-            pi_description: opt_string(p, &["payment_intent_data", "description"]),
+            locale: opt_string(p, &["locale"]),
             status: SessionStatus::Open,
-            payment_status: "unpaid",
-            payment_intent: None,
-            async_payment: false,
+            mode,
         };
-        let body = self.session_json(&session, false);
+        let body = self.session_json(&session, &Expand::none());
         self.sessions.insert(session.id.clone(), session);
         Ok(Reply::ok(body))
     }
@@ -262,10 +396,10 @@ impl State {
         owned(&self.sessions, acct, "checkout.session", id, None)
     }
 
-    pub fn retrieve_session(&self, acct: &Acct, id: &str, p: &Param) -> R<Reply> {
-        let expand = p.get("expand").map(Param::string_list).unwrap_or_default();
+    /// `GET /v1/checkout/sessions/{id}` (`expand[]=payment_intent`, `expand[]=setup_intent`).
+    pub fn retrieve_session(&self, acct: &Acct, id: &str, expand: &Expand) -> R<Reply> {
         let s = self.session(acct, id)?;
-        Ok(Reply::ok(self.session_json(s, expand.contains(&"payment_intent"))))
+        Ok(Reply::ok(self.session_json(s, expand)))
     }
 
     /// `POST /v1/checkout/sessions/{id}/expire`, or the control endpoint (`acct` = the session's).
@@ -291,12 +425,15 @@ impl State {
     /// Event `type_` with session `id` as it is now; the call answers the same JSON.
     fn emit_session(&mut self, id: &str, type_: &str) -> Value {
         let s = self.sessions.get(id).expect("the caller found the session");
-        let (body, account) = (self.session_json(s, false), s.account.clone());
+        let (body, account) = (self.session_json(s, &Expand::none()), s.account.clone());
         self.emit(type_, &account, body.clone(), None);
         body
     }
 
     pub fn sessions_of_account(&self, account: &Acct) -> Vec<Value> {
-        of_account(&self.sessions, account, |s| s.seq).into_iter().map(|s| self.session_json(s, false)).collect()
+        of_account(&self.sessions, account, |s| s.seq)
+            .into_iter()
+            .map(|s| self.session_json(s, &Expand::none()))
+            .collect()
     }
 }

@@ -70,7 +70,7 @@ impl State {
         p.str_at(&["customer"]).map(|c| Ok(self.customer(acct, c, Some("customer"))?.id.clone())).transpose()
     }
 
-    fn customer(&self, acct: &Acct, id: &str, param: Option<&str>) -> R<&Customer> {
+    pub(super) fn customer(&self, acct: &Acct, id: &str, param: Option<&str>) -> R<&Customer> {
         owned(&self.customers, acct, "customer", id, param)
     }
 

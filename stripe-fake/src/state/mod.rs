@@ -25,7 +25,9 @@ mod customers;
 mod disputes;
 mod events;
 mod payment_intents;
+mod payment_methods;
 mod refunds;
+mod setup_intents;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,14 +41,17 @@ pub use accounts::Account;
 use accounts::OAuthCodeState;
 use charges::Charge;
 use checkout::Session;
-pub use checkout::{PageSession, SESSION_LIFETIME_S};
+pub use checkout::{PageAmount, PagePurpose, PageSession, SESSION_LIFETIME_S};
 use customers::Customer;
 pub use disputes::DISPUTE_RESPONSE_WINDOW_S;
 use disputes::Dispute;
 pub use events::{Delivery, DeliveryMode, Event};
 pub use payment_intents::NextPaymentIntent;
-use payment_intents::{PaymentIntent, PaymentMethod};
+use payment_intents::PaymentIntent;
+use payment_methods::PaymentMethod;
+pub use payment_methods::{Card, TestCard, check_expiry};
 use refunds::Refund;
+use setup_intents::SetupIntent;
 
 /// The API version the fake's events claim: the one async-stripe 1.0.0-rc.10 is generated for.
 pub const API_VERSION: &str = "2026-09-30.endive";
@@ -55,6 +60,12 @@ pub const MAX_LOG: usize = 10_000;
 
 pub fn now_s() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+/// This month, UTC: `(year, month)`, the month 1 to 12. A card's expiry is a month.
+pub fn this_month_utc() -> (u32, u32) {
+    let now = time::OffsetDateTime::now_utc();
+    (u32::try_from(now.year()).unwrap_or(0), u32::from(u8::from(now.month())))
 }
 
 pub fn now_ms() -> i64 {
@@ -200,6 +211,7 @@ pub struct State {
     sessions: HashMap<String, Session>,
     payment_intents: HashMap<String, PaymentIntent>,
     payment_methods: HashMap<String, PaymentMethod>,
+    setup_intents: HashMap<String, SetupIntent>,
     charges: HashMap<String, Charge>,
     refunds: HashMap<String, Refund>,
     disputes: HashMap<String, Dispute>,
@@ -289,6 +301,35 @@ fn opt_string(p: &Param, path: &[&str]) -> Option<String> {
     p.str_at(path).map(str::to_owned)
 }
 
+/// The fields a retrieve asked to expand (`expand[]=setup_intent`), with their own
+/// (`expand[]=setup_intent.payment_method` expands the SetupIntent and its PaymentMethod).
+#[derive(Debug, Clone, Default)]
+pub struct Expand(Vec<String>);
+
+impl Expand {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn of(p: &Param) -> Self {
+        Self(p.get("expand").map(Param::string_list).unwrap_or_default().into_iter().map(str::to_owned).collect())
+    }
+
+    /// Every one of `fields`, as the control endpoints show objects.
+    fn all(fields: &[&str]) -> Self {
+        Self(fields.iter().map(|f| (*f).to_owned()).collect())
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|e| e == field || e.strip_prefix(field).is_some_and(|rest| rest.starts_with('.')))
+    }
+
+    /// What to expand inside `field`.
+    pub fn within(&self, field: &str) -> Self {
+        Self(self.0.iter().filter_map(|e| e.strip_prefix(field)?.strip_prefix('.')).map(str::to_owned).collect())
+    }
+}
+
 /// A Stripe list object.
 fn list(url: &str, data: Vec<Value>) -> Value {
     json!({ "object": "list", "data": data, "has_more": false, "url": url })
@@ -304,6 +345,7 @@ impl State {
             sessions: HashMap::new(),
             payment_intents: HashMap::new(),
             payment_methods: HashMap::new(),
+            setup_intents: HashMap::new(),
             charges: HashMap::new(),
             refunds: HashMap::new(),
             disputes: HashMap::new(),

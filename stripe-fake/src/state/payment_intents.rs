@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{
-    Acct, R, Reply, State, bool_param, check_amount, check_known_params, doc_url, invalid, metadata_json, now_s,
+    Acct, Card, R, Reply, State, bool_param, check_amount, check_known_params, doc_url, invalid, metadata_json, now_s,
     opt_string, owned, parse_amount, parse_currency, random_id, string_map,
 };
 use crate::form::Param;
@@ -38,16 +38,57 @@ pub(super) struct PaymentIntent {
     pub(super) last_payment_error: Option<Value>,
 }
 
-#[derive(Debug, Clone)]
-pub(super) struct PaymentMethod {
-    pub(super) id: String,
-    pub(super) account: Acct,
-    pub(super) customer: Option<String>,
-}
-
 owned_by_account_field!(PaymentIntent);
 
-owned_by_account_field!(PaymentMethod);
+/// A card error a confirmation answers (HTTP 402), as Stripe words it.
+struct CardDecline {
+    code: &'static str,
+    /// The issuer's reason, for a `card_declined`.
+    decline_code: Option<String>,
+    message: &'static str,
+    param: Option<&'static str>,
+}
+
+impl CardDecline {
+    /// What a queued outcome makes of a confirmation: `None` is a success.
+    fn queued(outcome: NextPaymentIntent) -> Option<Self> {
+        match outcome {
+            NextPaymentIntent::Succeed => None,
+            NextPaymentIntent::Decline(code) => Some(Self {
+                code: "card_declined",
+                decline_code: Some(code),
+                message: "Your card was declined.",
+                param: None,
+            }),
+            NextPaymentIntent::AuthenticationRequired => Some(Self {
+                code: "authentication_required",
+                decline_code: Some("authentication_required".to_owned()),
+                message: "Your card was declined. This transaction requires authentication.",
+                param: None,
+            }),
+        }
+    }
+
+    /// A card past its expiry month: `expired_card`, the code alone saying why (no `decline_code`).
+    fn expired() -> Self {
+        Self { code: "expired_card", decline_code: None, message: "Your card has expired.", param: Some("exp_month") }
+    }
+
+    fn error_json(&self) -> Value {
+        let mut e =
+            json!({ "type": "card_error", "code": self.code, "message": self.message, "doc_url": doc_url(self.code) });
+        if let Some(decline_code) = &self.decline_code {
+            e["decline_code"] = json!(decline_code);
+        }
+        if let Some(param) = self.param {
+            e["param"] = json!(param);
+        }
+        e
+    }
+}
+
+/// Stripe's refusal of a payment method that is not saved on the customer charged.
+const NOT_ATTACHED: &str = "The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, shared with a connected account without Customer attachment, or was detached from a Customer. It may not be used again. To use a PaymentMethod multiple times, you must attach it to a Customer first.";
 
 impl State {
     pub(super) fn payment_intent_json(&self, pi: &PaymentIntent) -> Value {
@@ -89,9 +130,11 @@ impl State {
         })
     }
 
-    /// `POST /v1/payment_intents`. With `confirm=true` the next queued outcome decides (a
-    /// success by default); a decline or an authentication request answers 402 with the
-    /// PaymentIntent in the error, as Stripe does, and is kept under the idempotency key.
+    /// `POST /v1/payment_intents`. A payment method charged with a customer must be saved on
+    /// that customer. With `confirm=true` the next queued outcome decides; with none queued, a
+    /// card past its expiry month is declined (`expired_card`) and any other succeeds. A
+    /// decline or an authentication request answers 402 with the PaymentIntent in the error,
+    /// as Stripe does, and is kept under the idempotency key.
     pub fn create_payment_intent(&mut self, acct: &Acct, p: &Param) -> R<Reply> {
         check_known_params(
             p,
@@ -122,11 +165,7 @@ impl State {
             Some(id) => {
                 let pm = owned(&self.payment_methods, acct, "PaymentMethod", id, Some("payment_method"))?;
                 if customer.is_some() && pm.customer != customer {
-                    return Err(invalid(
-                        None,
-                        "The provided PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again.",
-                        Some("payment_method"),
-                    ));
+                    return Err(invalid(None, NOT_ATTACHED, Some("payment_method")));
                 }
                 Some(pm.id.clone())
             }
@@ -164,37 +203,41 @@ impl State {
             self.payment_intents.insert(pi.id.clone(), pi);
             return Ok(Reply::ok(body));
         }
-        let failure = match self.next_payment_intents.pop_front().unwrap_or(NextPaymentIntent::Succeed) {
-            NextPaymentIntent::Succeed => None,
-            NextPaymentIntent::Decline(code) => Some(("card_declined", code, "Your card was declined.")),
-            NextPaymentIntent::AuthenticationRequired => Some((
-                "authentication_required",
-                "authentication_required".to_owned(),
-                "Your card was declined. This transaction requires authentication.",
-            )),
-        };
-        let Some((code, decline_code, message)) = failure else {
-            self.succeed_payment_intent(&mut pi);
-            let body = self.payment_intent_json(&pi);
-            self.payment_intents.insert(pi.id.clone(), pi);
-            self.emit("payment_intent.succeeded", acct, body.clone(), None);
-            return Ok(Reply::ok(body));
-        };
-        let error_body = json!({
-            "type": "card_error",
-            "code": code,
-            "decline_code": decline_code,
-            "message": message,
-            "doc_url": doc_url(code),
-        });
+        match self.confirmation_outcome(&pi) {
+            None => {
+                self.succeed_payment_intent(&mut pi);
+                let body = self.payment_intent_json(&pi);
+                self.payment_intents.insert(pi.id.clone(), pi);
+                self.emit("payment_intent.succeeded", acct, body.clone(), None);
+                Ok(Reply::ok(body))
+            }
+            Some(decline) => Ok(self.decline_payment_intent(pi, &decline)),
+        }
+    }
+
+    /// How a confirmation ends: as the next queued outcome says; with none queued, declined if
+    /// the card has expired. `None` is a success.
+    fn confirmation_outcome(&mut self, pi: &PaymentIntent) -> Option<CardDecline> {
+        if let Some(queued) = self.next_payment_intents.pop_front() {
+            return CardDecline::queued(queued);
+        }
+        let card = pi.payment_method.as_ref().and_then(|pm| self.payment_methods.get(pm)).map(|pm| &pm.card);
+        card.is_some_and(Card::expired).then(CardDecline::expired)
+    }
+
+    /// The confirmation failed: the PaymentIntent waits for another card, event
+    /// `payment_intent.payment_failed`, and a 402 with the PaymentIntent in the error.
+    fn decline_payment_intent(&mut self, mut pi: PaymentIntent, decline: &CardDecline) -> Reply {
+        let error_body = decline.error_json();
         pi.status = "requires_payment_method";
         pi.last_payment_error = Some(error_body.clone());
         let pi_body = self.payment_intent_json(&pi);
+        let account = pi.account.clone();
         self.payment_intents.insert(pi.id.clone(), pi);
-        self.emit("payment_intent.payment_failed", acct, pi_body.clone(), None);
+        self.emit("payment_intent.payment_failed", &account, pi_body.clone(), None);
         let mut error = error_body;
         error["payment_intent"] = pi_body;
-        Ok(Reply { status: 402, body: json!({ "error": error }) })
+        Reply { status: 402, body: json!({ "error": error }) }
     }
 
     pub fn retrieve_payment_intent(&self, acct: &Acct, id: &str) -> R<Reply> {

@@ -42,8 +42,11 @@ async fn an_asynchronous_payment_completes_unpaid_then_succeeds_or_fails() {
             (Some("complete"), Some("unpaid"))
         );
     }
-    assert_eq!(stack.receiver.types(), ["checkout.session.completed", "checkout.session.completed"]);
-    assert!(stack.receiver.events().iter().all(|e| e.json()["data"]["object"]["payment_status"] == "unpaid"));
+    // Each saves its card as it is paid; the money comes later.
+    let saved_then_completed = ["payment_method.attached", "checkout.session.completed"];
+    assert_eq!(stack.receiver.types(), [saved_then_completed, saved_then_completed].concat());
+    let completed = stack.receiver.events().into_iter().filter(|e| e.json()["type"] == "checkout.session.completed");
+    assert!(completed.into_iter().all(|e| e.json()["data"]["object"]["payment_status"] == "unpaid"));
 
     let result = |id, r| {
         let http = stack.http.clone();
@@ -54,7 +57,7 @@ async fn an_asynchronous_payment_completes_unpaid_then_succeeds_or_fails() {
     assert_eq!(result(&bad, "failed").await.json()["payment_status"], "unpaid");
     assert_eq!(result(&bad, "succeeded").await.status, 409, "settled once");
     assert_eq!(
-        stack.receiver.types()[2..],
+        stack.receiver.types()[4..],
         [
             "payment_intent.succeeded",
             "checkout.session.async_payment_succeeded",
@@ -244,13 +247,15 @@ async fn events_can_be_sent_twice() {
     assert_eq!(
         stack.receiver.types(),
         [
+            "payment_method.attached",
+            "payment_method.attached",
             "payment_intent.succeeded",
             "payment_intent.succeeded",
             "checkout.session.completed",
             "checkout.session.completed"
         ]
     );
-    assert_eq!(events[2].body, events[3].body, "the same event, byte for byte");
+    assert_eq!(events[4].body, events[5].body, "the same event, byte for byte");
     let recorded = stack.fake.events();
     assert!(recorded.iter().all(|e| e.deliveries.len() == 2 && e.deliveries.iter().all(|d| d.status == Some(200))));
 }
@@ -267,13 +272,26 @@ async fn events_can_be_held_and_released_out_of_order() {
     let held = stack.http.control("GET", "/events", Value::Null).await.json();
     let held: Vec<String> =
         held["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(held, ["payment_intent.succeeded", "checkout.session.completed", "checkout.session.expired"]);
+    assert_eq!(
+        held,
+        [
+            "payment_method.attached",
+            "payment_intent.succeeded",
+            "checkout.session.completed",
+            "checkout.session.expired"
+        ]
+    );
 
     let released = stack.http.control("POST", "/events/release", json!({ "order": "reverse" })).await.json();
-    assert_eq!(released["released"].as_array().unwrap().len(), 3);
+    assert_eq!(released["released"].as_array().unwrap().len(), 4);
     assert_eq!(
         stack.receiver.types(),
-        ["checkout.session.expired", "checkout.session.completed", "payment_intent.succeeded"]
+        [
+            "checkout.session.expired",
+            "checkout.session.completed",
+            "payment_intent.succeeded",
+            "payment_method.attached"
+        ]
     );
     // Nothing is left to release; still holding new ones.
     assert_eq!(stack.http.control("POST", "/events/release", Value::Null).await.json()["released"], json!([]));
@@ -294,12 +312,15 @@ async fn events_can_arrive_late() {
     assert!(stack.receiver.events().is_empty(), "not yet");
     // Bounded wait for the background delivery.
     for _ in 0..100 {
-        if stack.receiver.events().len() == 2 {
+        if stack.receiver.events().len() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(stack.receiver.types(), ["payment_intent.succeeded", "checkout.session.completed"]);
+    assert_eq!(
+        stack.receiver.types(),
+        ["payment_method.attached", "payment_intent.succeeded", "checkout.session.completed"]
+    );
 }
 
 #[tokio::test]

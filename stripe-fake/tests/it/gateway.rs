@@ -161,8 +161,11 @@ async fn paying_on_the_pay_page_sends_a_signed_webhook_for_the_connected_account
 
     // Delivered before the pay page answered: no waiting.
     let events = stack.receiver.events();
-    assert_eq!(stack.receiver.types(), ["payment_intent.succeeded", "checkout.session.completed"]);
-    let completed = &events[1];
+    assert_eq!(
+        stack.receiver.types(),
+        ["payment_method.attached", "payment_intent.succeeded", "checkout.session.completed"]
+    );
+    let completed = &events[2];
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert_eq!(signature::verify(&completed.body, completed.signature.as_deref(), &[WEBHOOK_SECRET], now), Ok(()));
     assert_eq!(
@@ -192,7 +195,7 @@ async fn paying_on_the_pay_page_sends_a_signed_webhook_for_the_connected_account
     // A second "Pay now" does nothing.
     let again = stack.http.send("POST", &path, &[], "").await;
     assert_eq!(again.status, 409);
-    assert_eq!(stack.receiver.events().len(), 2);
+    assert_eq!(stack.receiver.events().len(), 3);
     assert!(stack.http.send("GET", &path, &[], "").await.text().contains("This checkout session is complete"));
 }
 

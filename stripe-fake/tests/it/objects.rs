@@ -32,6 +32,12 @@ fn event_object_parses(event: &Value) {
         "account.application" => {
             let _ = parses::<stripe_shared::Application>(type_, object);
         }
+        "payment_method" => {
+            let _ = parses::<stripe_shared::PaymentMethod>(type_, object);
+        }
+        "setup_intent" => {
+            let _ = parses::<stripe_shared::SetupIntent>(type_, object);
+        }
         other => panic!("no check for events of kind {other}"),
     }
 }
@@ -107,6 +113,63 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
         Some("requires_payment_method")
     );
 
+    // Checkout in setup mode, its SetupIntent and the card it saves, read every way.
+    let setup_form = format!(
+        "mode=setup&customer={cus}&currency=eur&setup_intent_data[metadata][workspace_id]=ws-1\
+         &setup_intent_data[description]=Card&success_url=https://x.example/ok"
+    );
+    let setup = stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), Some("s4"), &setup_form).await;
+    assert_eq!(setup.status, 200, "{}", setup.text());
+    let parsed = parses::<stripe_shared::CheckoutSession>("open setup session", &setup.json());
+    assert_eq!(parsed.mode.as_str(), "setup");
+    let cs4 = setup.json()["id"].as_str().unwrap().to_owned();
+    let seti = setup.json()["setup_intent"].as_str().unwrap().to_owned();
+    let si = parses::<stripe_shared::SetupIntent>(
+        "waiting setup intent",
+        &api("GET", format!("/v1/setup_intents/{seti}"), None, "").await.json(),
+    );
+    assert_eq!(si.status.as_str(), "requires_payment_method");
+    let card = stripe_fake::Card { brand: "amex".into(), last4: "0005".into(), exp_month: 1, exp_year: 2020 };
+    stack.fake.pay_with_card(&cs4, Some(card)).await.unwrap();
+    let expanded =
+        api("GET", format!("/v1/checkout/sessions/{cs4}?expand[]=setup_intent.payment_method"), None, "").await.json();
+    let parsed = parses::<stripe_shared::CheckoutSession>("session with its SetupIntent", &expanded);
+    let si = parsed.setup_intent.unwrap().into_object().unwrap();
+    assert_eq!(si.status.as_str(), "succeeded");
+    let saved = si.payment_method.unwrap().into_object().unwrap();
+    let saved_card = saved.card.unwrap();
+    assert_eq!((saved_card.brand.as_str(), saved_card.last4.as_str(), saved_card.exp_year), ("amex", "0005", 2020));
+    let saved = saved.id.as_str().to_owned();
+    parses::<stripe_shared::SetupIntent>(
+        "setup intent",
+        &api("GET", format!("/v1/setup_intents/{seti}?expand[]=payment_method"), None, "").await.json(),
+    );
+    for path in [format!("/v1/payment_methods/{saved}"), format!("/v1/customers/{cus}/payment_methods/{saved}")] {
+        let pm = parses::<stripe_shared::PaymentMethod>("payment method", &api("GET", path, None, "").await.json());
+        assert_eq!(pm.customer.map(|c| c.id().as_str().to_owned()).as_deref(), Some(cus.as_str()));
+    }
+    // The expired card's charge, then the card updater, then the card detached.
+    let expired_form =
+        format!("amount=700&currency=eur&customer={cus}&payment_method={saved}&off_session=true&confirm=true");
+    let expired = stack.http.api("POST", "/v1/payment_intents", Some(ACCOUNT), Some("p3"), &expired_form).await;
+    assert_eq!(expired.status, 402);
+    let error = parses::<stripe_shared::Error>("expired card", &expired.json());
+    assert_eq!(
+        (error.error.code.map(|c| c.as_str().to_owned()), error.error.decline_code),
+        (Some("expired_card".into()), None)
+    );
+    parses::<stripe_shared::PaymentMethod>(
+        "renewed card",
+        &stack.fake.update_card_expiry(&saved, 2, 2040).await.unwrap(),
+    );
+    let detached =
+        stack.http.api("POST", &format!("/v1/payment_methods/{saved}/detach"), Some(ACCOUNT), Some("d1"), "").await;
+    assert_eq!(detached.status, 200, "{}", detached.text());
+    parses::<stripe_shared::PaymentMethod>("detached card", &detached.json());
+    for pm in stack.fake.payment_methods(Some(ACCOUNT)) {
+        parses::<stripe_shared::PaymentMethod>("listed payment method", &pm);
+    }
+
     // Errors of every kind the fake answers.
     let refusals = [
         stack.http.api("POST", "/v1/customers", Some(ACCOUNT), Some("c1"), "description=other").await,
@@ -115,9 +178,15 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
         stack.http.api("POST", "/v1/customers", Some(ACCOUNT), None, "bogus=1").await,
         stack.http.api("POST", "/v1/nonesuch", Some(ACCOUNT), None, "").await,
         stack.http.send("POST", "/v1/customers", &[], "").await,
+        stack.http.api("POST", &format!("/v1/payment_methods/{saved}/detach"), Some(ACCOUNT), Some("d2"), "").await,
+        stack
+            .http
+            .api("GET", &format!("/v1/customers/{cus}/payment_methods/pm_nonesuch"), Some(ACCOUNT), None, "")
+            .await,
+        stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), None, "mode=setup").await,
     ];
     let statuses: Vec<u16> = refusals.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [400, 403, 404, 400, 404, 401]);
+    assert_eq!(statuses, [400, 403, 404, 400, 404, 401, 400, 404, 400]);
     for r in &refusals {
         parses::<stripe_shared::Error>("error", &r.json());
     }
@@ -159,6 +228,10 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
             "checkout.session.expired",
             "payment_intent.payment_failed",
             "payment_intent.succeeded",
+            "payment_method.attached",
+            "payment_method.automatically_updated",
+            "payment_method.detached",
+            "setup_intent.succeeded",
         ]
     );
     for received in stack.receiver.events() {

@@ -1,36 +1,78 @@
-//! A Checkout Session's payment: the pay page's view, paying, asynchronous payments that
-//! settle later, and the control endpoint's view of the whole.
+//! A Checkout Session's payment, or the card it saves: the pay page's view, paying, saving a
+//! card, asynchronous payments that settle later, and the control endpoint's view of the whole.
 
 use serde_json::{Value, json};
 
-use super::SessionStatus;
-use crate::state::{Currency, Money, PaymentIntent, PaymentMethod, State, now_s, random_id};
+use super::{Mode, Purchase, Session, SessionStatus};
+use crate::state::{Card, Currency, Expand, Money, PaymentIntent, State, now_s, random_id};
 
 /// What the pay page shows.
 #[derive(Debug, Clone)]
 pub struct PageSession {
     pub id: String,
-    /// `None` only for a currency the shared domain doesn't know (the fake refuses those).
-    pub amount: Option<Money>,
-    pub currency: String,
-    pub amount_minor: i64,
-    pub label: String,
+    pub purpose: PagePurpose,
     pub open: bool,
     pub status: &'static str,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
 }
 
+/// What the customer is asked for.
+#[derive(Debug, Clone)]
+pub enum PagePurpose {
+    /// An amount for the line items (`label`: their names).
+    Pay { label: String, amount: PageAmount },
+    /// A card to save, nothing charged now.
+    SaveCard,
+}
+
+/// An amount as the pay page writes it.
+#[derive(Debug, Clone)]
+pub struct PageAmount {
+    /// `None` only for a currency the shared domain doesn't know (the fake refuses those).
+    pub money: Option<Money>,
+    pub currency: String,
+    pub minor: i64,
+}
+
+impl std::fmt::Display for PageAmount {
+    /// `10.00 USD`, `1000 JPY`, `5.120 KWD`: the currency's own number of decimals.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.money {
+            Some(m) => write!(f, "{} {}", m.format_major(), self.currency.to_uppercase()),
+            None => write!(f, "{} {} (minor units)", self.minor, self.currency.to_uppercase()),
+        }
+    }
+}
+
+impl PageSession {
+    /// What the page is about: the line items, or saving a card.
+    pub fn label(&self) -> &str {
+        match &self.purpose {
+            PagePurpose::Pay { label, .. } => label,
+            PagePurpose::SaveCard => "Save a card for later payments",
+        }
+    }
+}
+
 impl State {
-    /// The pay page's view of a session: amount, currency, label, status, URLs.
+    /// The pay page's view of a session: what it asks for, status, URLs.
     pub fn session_for_page(&self, id: &str) -> Option<PageSession> {
         let s = self.sessions.get(id)?;
+        let purpose = match &s.mode {
+            Mode::Payment(p) => {
+                let currency = s.currency.clone().unwrap_or_default();
+                let money = Currency::parse(&currency).ok().and_then(|c| Money::from_minor(p.amount_total, c).ok());
+                PagePurpose::Pay {
+                    label: p.line_items.iter().map(|li| li.name.as_str()).collect::<Vec<_>>().join(", "),
+                    amount: PageAmount { money, currency, minor: p.amount_total },
+                }
+            }
+            Mode::Setup { .. } => PagePurpose::SaveCard,
+        };
         Some(PageSession {
             id: s.id.clone(),
-            amount: Currency::parse(&s.currency).ok().and_then(|c| Money::from_minor(s.amount_total, c).ok()),
-            currency: s.currency.clone(),
-            amount_minor: s.amount_total,
-            label: s.line_items.iter().map(|li| li.name.as_str()).collect::<Vec<_>>().join(", "),
+            purpose,
             open: s.status == SessionStatus::Open && now_s() < s.expires_at,
             status: s.status.as_str(),
             success_url: s.success_url.as_ref().map(|u| u.replace("{CHECKOUT_SESSION_ID}", &s.id)),
@@ -38,35 +80,57 @@ impl State {
         })
     }
 
-    /// The whole session as the control endpoint shows it: the API's JSON with the
-    /// PaymentIntent, its charge and the saved payment method.
+    /// The whole session as the control endpoint shows it: the API's JSON with its
+    /// PaymentIntent or SetupIntent expanded, plus `fake`: its account, charge, saved payment
+    /// method and SetupIntent.
     pub fn session_control_view(&self, id: &str) -> Option<Value> {
         let s = self.sessions.get(id)?;
-        let mut v = self.session_json(s, true);
-        let pi = s.payment_intent.as_ref().and_then(|pi| self.payment_intents.get(pi));
-        v["fake"] = json!({
-            "account": s.account,
-            "async_payment": s.async_payment,
-            "charge": pi.and_then(|pi| pi.latest_charge.clone()),
-            "payment_method": pi.and_then(|pi| pi.payment_method.clone()),
-        });
+        let mut v = self.session_json(s, &Expand::all(&["payment_intent", "setup_intent"]));
+        v["fake"] = match &s.mode {
+            Mode::Payment(p) => {
+                let pi = p.payment_intent.as_ref().and_then(|pi| self.payment_intents.get(pi));
+                json!({
+                    "account": s.account,
+                    "async_payment": p.async_payment,
+                    "charge": pi.and_then(|pi| pi.latest_charge.clone()),
+                    "payment_method": pi.and_then(|pi| pi.payment_method.clone()),
+                    "setup_intent": null,
+                })
+            }
+            Mode::Setup { setup_intent } => json!({
+                "account": s.account,
+                "async_payment": false,
+                "charge": null,
+                "payment_method": self.setup_intents.get(setup_intent).and_then(|si| si.payment_method()),
+                "setup_intent": setup_intent,
+            }),
+        };
         Some(v)
     }
 
-    pub fn set_async_payment(&mut self, id: &str) -> Result<(), String> {
+    /// The session's purchase, to change; `Err` for a setup session, which has none.
+    fn purchase_mut(&mut self, id: &str) -> Result<&mut Purchase, String> {
         let s = self.sessions.get_mut(id).ok_or_else(|| format!("no session {id}"))?;
-        if s.status != SessionStatus::Open {
-            return Err(format!("session {id} is {}", s.status.as_str()));
+        match &mut s.mode {
+            Mode::Payment(p) => Ok(p),
+            Mode::Setup { .. } => Err(format!("session {id} is in setup mode: it saves a card and takes no payment")),
         }
-        s.async_payment = true;
+    }
+
+    pub fn set_async_payment(&mut self, id: &str) -> Result<(), String> {
+        let status = self.sessions.get(id).ok_or_else(|| format!("no session {id}"))?.status;
+        let purchase = self.purchase_mut(id)?;
+        if status != SessionStatus::Open {
+            return Err(format!("session {id} is {}", status.as_str()));
+        }
+        purchase.async_payment = true;
         Ok(())
     }
 
-    /// The customer pays on the pay page: a card payment method (saved on the customer when
-    /// `setup_future_usage` asked for it), a PaymentIntent and, unless the payment is
-    /// asynchronous, a charge; the session completes. Events: `payment_intent.succeeded` (not
-    /// for an asynchronous payment) and `checkout.session.completed`.
-    pub fn pay(&mut self, id: &str) -> Result<Value, String> {
+    /// The customer pays, or saves a card, on the pay page with `card` (by default Stripe's
+    /// test Visa 4242): see [`State::pay_purchase`] and [`State::save_card`]. The card is
+    /// taken as given, expired or not, so a test can make any card it needs.
+    pub fn pay(&mut self, id: &str, card: Option<Card>) -> Result<Value, String> {
         let s = self.sessions.get(id).ok_or_else(|| format!("no session {id}"))?.clone();
         if s.status != SessionStatus::Open {
             return Err(format!("this checkout session is {}", s.status.as_str()));
@@ -74,49 +138,81 @@ impl State {
         if now_s() >= s.expires_at {
             return Err("this checkout session has expired".into());
         }
-        let pm = PaymentMethod {
-            id: random_id("pm_", 24),
-            account: s.account.clone(),
-            customer: s.setup_future_usage.as_ref().and(s.customer.clone()),
-        };
+        let card = card.unwrap_or_default();
+        card.check()?;
+        match &s.mode {
+            Mode::Payment(purchase) => Ok(self.pay_purchase(&s, purchase, card)),
+            Mode::Setup { setup_intent } => Ok(self.save_card(&s, setup_intent, card)),
+        }
+    }
+
+    /// A `payment` session is paid: a card payment method (saved on the customer when
+    /// `setup_future_usage` asked for it), a PaymentIntent and, unless the payment is
+    /// asynchronous, a charge; the session completes. Events: `payment_method.attached` (when
+    /// the card is saved), `payment_intent.succeeded` (not for an asynchronous payment) and
+    /// `checkout.session.completed`.
+    fn pay_purchase(&mut self, s: &Session, purchase: &Purchase, card: Card) -> Value {
+        let saved_on = purchase.setup_future_usage.as_ref().and(s.customer.clone());
+        let saved = saved_on.is_some();
+        let pm = self.new_payment_method(&s.account, saved_on, card);
+        if saved {
+            let body = Self::payment_method_json(&self.payment_methods[&pm]);
+            self.emit("payment_method.attached", &s.account, body, None);
+        }
         let mut pi = PaymentIntent {
             id: random_id("pi_", 24),
             account: s.account.clone(),
             created: now_s(),
-            amount: s.amount_total,
-            currency: s.currency.clone(),
+            amount: purchase.amount_total,
+            currency: s.currency.clone().expect("a payment session has the line items' currency"),
             customer: s.customer.clone(),
-            payment_method: Some(pm.id.clone()),
-            description: s.pi_description.clone(),
-            metadata: s.pi_metadata.clone(),
-            setup_future_usage: s.setup_future_usage.clone(),
+            payment_method: Some(pm),
+            description: purchase.pi_description.clone(),
+            metadata: purchase.pi_metadata.clone(),
+            setup_future_usage: purchase.setup_future_usage.clone(),
             status: "processing",
             latest_charge: None,
             last_payment_error: None,
         };
-        self.payment_methods.insert(pm.id.clone(), pm);
-        if !s.async_payment {
+        if !purchase.async_payment {
             self.succeed_payment_intent(&mut pi);
         }
-        let session = self.sessions.get_mut(id).expect("found above");
-        session.status = SessionStatus::Complete;
-        session.payment_status = if s.async_payment { "unpaid" } else { "paid" };
-        session.payment_intent = Some(pi.id.clone());
-        let pi_body = self.payment_intent_json(&pi);
+        self.sessions.get_mut(&s.id).expect("the caller found the session").status = SessionStatus::Complete;
         let paid = pi.status == "succeeded";
+        let p = self.purchase_mut(&s.id).expect("the caller found a payment session");
+        p.payment_status = if paid { "paid" } else { "unpaid" };
+        p.payment_intent = Some(pi.id.clone());
+        let pi_body = self.payment_intent_json(&pi);
         self.payment_intents.insert(pi.id.clone(), pi);
         if paid {
             self.emit("payment_intent.succeeded", &s.account, pi_body, None);
         }
-        Ok(self.emit_session(id, "checkout.session.completed"))
+        self.emit_session(&s.id, "checkout.session.completed")
+    }
+
+    /// A `setup` session saves the card: a payment method saved on the session's customer (if
+    /// it has one), its SetupIntent succeeds with it, the session completes with nothing to
+    /// pay. Events, in this order: `payment_method.attached` (only with a customer),
+    /// `setup_intent.succeeded`, `checkout.session.completed`.
+    fn save_card(&mut self, s: &Session, setup_intent: &str, card: Card) -> Value {
+        let pm = self.new_payment_method(&s.account, s.customer.clone(), card);
+        if s.customer.is_some() {
+            let body = Self::payment_method_json(&self.payment_methods[&pm]);
+            self.emit("payment_method.attached", &s.account, body, None);
+        }
+        self.succeed_setup_intent(setup_intent, pm);
+        self.sessions.get_mut(&s.id).expect("the caller found the session").status = SessionStatus::Complete;
+        self.emit_session(&s.id, "checkout.session.completed")
     }
 
     /// An asynchronous payment settles: `checkout.session.async_payment_succeeded` (with
     /// `payment_intent.succeeded`) or `..._failed` (with `payment_intent.payment_failed`).
     pub fn finish_async_payment(&mut self, id: &str, succeeded: bool) -> Result<Value, String> {
-        let s = self.sessions.get(id).ok_or_else(|| format!("no session {id}"))?.clone();
-        let waiting = s.status == SessionStatus::Complete && s.payment_status == "unpaid" && s.async_payment;
-        let pi_id = s.payment_intent.clone().filter(|_| waiting).ok_or_else(|| {
+        let status = self.sessions.get(id).ok_or_else(|| format!("no session {id}"))?.status;
+        let purchase = self.purchase_mut(id)?;
+        let waiting =
+            status == SessionStatus::Complete && purchase.payment_status == "unpaid" && purchase.async_payment;
+        let pi_id = purchase.payment_intent.clone().filter(|_| waiting).ok_or_else(|| {
             format!("session {id} has no asynchronous payment waiting (make it async, then pay it, first)")
         })?;
         let mut pi = self.payment_intents.get(&pi_id).expect("sessions name their PaymentIntent").clone();
@@ -125,7 +221,7 @@ impl State {
         }
         if succeeded {
             self.succeed_payment_intent(&mut pi);
-            self.sessions.get_mut(id).expect("found above").payment_status = "paid";
+            self.purchase_mut(id)?.payment_status = "paid";
         } else {
             pi.status = "requires_payment_method";
             pi.last_payment_error = Some(json!({
@@ -135,13 +231,14 @@ impl State {
             }));
         }
         let pi_body = self.payment_intent_json(&pi);
+        let account = pi.account.clone();
         self.payment_intents.insert(pi.id.clone(), pi);
         let (pi_event, session_event) = if succeeded {
             ("payment_intent.succeeded", "checkout.session.async_payment_succeeded")
         } else {
             ("payment_intent.payment_failed", "checkout.session.async_payment_failed")
         };
-        self.emit(pi_event, &s.account, pi_body, None);
+        self.emit(pi_event, &account, pi_body, None);
         Ok(self.emit_session(id, session_event))
     }
 }
