@@ -1,6 +1,8 @@
-//! Top-ups: a workspace admin asks to pay for one of the partner's top-up options, or for a
-//! number of points at the partner's credit rate, and is sent to Stripe Checkout on the
-//! partner's connected account. The points arrive through the webhook once Stripe says paid.
+//! A workspace's payments on its partner's connected account. Top-ups: who manages the
+//! workspace's billing asks to pay for one of the partner's top-up options, or for a number of
+//! points at the partner's credit rate, and is sent to Stripe Checkout; the points arrive
+//! through the webhook once Stripe says paid. The card auto top-up charges: saved (or
+//! replaced) on a Checkout page in setup mode without paying, and removed.
 
 use api::{ApiError, Caller, workspace_scope};
 use billing::{Billing, CheckoutRequest, Mutation};
@@ -11,6 +13,8 @@ use store::Table;
 
 api::routes! {
     "POST /workspace/checkout" => checkout,
+    "POST /workspace/card" => save_card,
+    "DELETE /workspace/card" => remove_card,
 }
 
 /// Exactly one of the two.
@@ -35,4 +39,19 @@ async fn checkout<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request
     };
     let m = Mutation::new(&idem, &api::answers::checkout_created);
     api::replied(billing.create_checkout(w, asker, &request, m).await)
+}
+
+/// No body: the page sends the customer back to the partner's checkout URLs.
+async fn save_card<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
+    let (w, asker) = caller.workspace_payer()?;
+    let idem = api::idempotency_key(req, &workspace_scope(w))?;
+    let m = Mutation::new(&idem, &api::answers::card_session_created);
+    api::replied(billing.create_card_session(w, asker, m).await)
+}
+
+async fn remove_card<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
+    let (w, asker) = caller.workspace_payer()?;
+    let idem = api::idempotency_key(req, &workspace_scope(w))?;
+    let m = Mutation::new(&idem, &api::answers::card_removed);
+    api::replied(billing.remove_workspace_card(w, asker, m).await)
 }

@@ -42,6 +42,9 @@ api::routes!(
     "GET /partner/wallet",
     "POST /partner/wallet/checkout",
     "PUT /partner/wallet/auto-refill",
+    "GET /partner/wallet/card",
+    "POST /partner/wallet/card",
+    "DELETE /partner/wallet/card",
 );
 
 async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req: &Request) -> api::Answer {
@@ -195,6 +198,17 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let m = Mutation::new(idem(), &answers::checkout_created);
             api::replied(billing.create_partner_checkout(p, amount, success_url, cancel_url, m).await)
         }
+        "GET /partner/wallet/card" => {
+            Ok(api::ok(answers::CardBody::from(billing.partner_wallet_card(p).await?.as_ref())))
+        }
+        "POST /partner/wallet/card" => {
+            let body: SaveCard = api::json_body(req)?;
+            let m = Mutation::new(idem(), &answers::card_session_created);
+            api::replied(billing.create_partner_card_session(p, &body.success_url, &body.cancel_url, m).await)
+        }
+        "DELETE /partner/wallet/card" => {
+            api::replied(billing.remove_partner_card(p, Mutation::new(idem(), &answers::card_removed)).await)
+        }
         "PUT /partner/wallet/auto-refill" => {
             let body: AutoRefill = api::json_body(req)?;
             let currency = billing.meters.currency();
@@ -341,6 +355,14 @@ mod tests {
 #[serde(deny_unknown_fields)]
 struct WalletCheckout {
     amount: String,
+    success_url: String,
+    cancel_url: String,
+}
+
+/// `POST /partner/wallet/card`: where the setup page sends the partner back to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaveCard {
     success_url: String,
     cancel_url: String,
 }

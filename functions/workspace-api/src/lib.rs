@@ -1,7 +1,7 @@
 //! A workspace's own view: plan, effective limits, usage, status, balance, add-ons on offer
 //! (labels and points, never cost prices), the top-up options and credit rate it may pay with
-//! (never the wholesale cost), and its ledger. Admins and members may read; an admin sets auto
-//! top-up.
+//! (never the wholesale cost), its saved card and its ledger. Admins and members may read; who
+//! manages its billing sets auto top-up.
 
 use api::{ApiError, Caller, answers, workspace_scope};
 use billing::{AutoTopupTerms, Billing, Mutation};
@@ -16,6 +16,7 @@ api::routes!(
     "GET /workspace/addons",
     "GET /workspace/topup-options",
     "GET /workspace/ledger",
+    "GET /workspace/card",
     "PUT /workspace/auto-topup",
 );
 
@@ -54,6 +55,10 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             // The token's partner must be the workspace's: another partner's options are not found.
             let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
             Ok(api::ok(answers::TopupOffersBody::from(&billing.workspace_topup_options(&ws).await?)))
+        }
+        "GET /workspace/card" => {
+            let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
+            Ok(api::ok(answers::CardBody::from(billing.workspace_card(&ws).await?.as_ref())))
         }
         "GET /workspace/ledger" => {
             let wallet = WalletId::Workspace(w.clone());

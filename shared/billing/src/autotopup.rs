@@ -12,6 +12,7 @@ use store::{Attr, Condition, Guard, Item, Table, Write, keys, records};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::ids::AccountId;
 
+use super::cards::{Need, workspace_card_notice};
 use super::load::{Asker, fresh};
 use super::refill::{Card, Offer, Payer, RefillState, Setting, named_refill, unnamed_refill};
 use super::{Billing, Mutation, OpError, Replied, WebhookOutcome};
@@ -163,7 +164,7 @@ impl<T: Table> Billing<T> {
             if card.is_none() {
                 return Err(OpError::invalid(
                     "enabled",
-                    "no card is saved yet: pay once through POST /workspace/checkout, which saves the card",
+                    "no card is saved yet: save one through POST /workspace/card, or pay once through POST /workspace/checkout",
                 ));
             }
             AutoTopup { threshold, monthly_cap: cap, ..on }
@@ -178,10 +179,17 @@ impl<T: Table> Billing<T> {
             }
             current.turned_off()
         };
-        let read = Setting { auto: current, amount: None };
-        let next = read.next(next);
-        let reply = m.answer(&RefillState::new(&next, card.is_some(), self.clock.now()));
-        let writes = vec![read.replaced_by(Payer::Workspace(&ws), &next)];
+        let read_setting = Setting { auto: current, amount: None };
+        let next = read_setting.next(next);
+        let now = self.clock.now();
+        let reply = m.answer(&RefillState::new(&next, card.is_some(), now));
+        let mut writes = vec![read_setting.replaced_by(Payer::Workspace(&ws), &next)];
+        if next.auto.enabled {
+            // A card that won't last the month, or to the next renewal, is told of now.
+            let account = card.as_ref().and_then(|c| c.account.as_ref());
+            let need = Need { refills: true, renews_on: Some(ws.renews_on) };
+            writes.extend(workspace_card_notice(&ws, account, read.get(&keys::workspace_customer(w)), need, now)?);
+        }
         self.commit(m.key(), writes, reply, |_| OpError::Conflict).await
     }
 
@@ -272,6 +280,11 @@ pub(super) struct CustomerRead {
 }
 
 impl CustomerRead {
+    /// `customer`, found at the workspace's key at `version`.
+    pub(super) fn at_key(customer: StripeCustomer, version: u64) -> Self {
+        Self { on_account: Some(customer), version, earlier: false }
+    }
+
     pub(super) fn customer(&self) -> Option<&StripeCustomer> {
         self.on_account.as_ref()
     }

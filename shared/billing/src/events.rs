@@ -36,6 +36,7 @@ pub enum PartnerEventKind {
     WalletLowBalance,
     BillingAccessGranted,
     BillingAccessRevoked,
+    CardExpiring,
 }
 
 impl PartnerEventKind {
@@ -52,6 +53,7 @@ impl PartnerEventKind {
             PartnerEventKind::WalletLowBalance => "wallet.low_balance",
             PartnerEventKind::BillingAccessGranted => "billing_access.granted",
             PartnerEventKind::BillingAccessRevoked => "billing_access.revoked",
+            PartnerEventKind::CardExpiring => "card.expiring",
         }
     }
 }

@@ -9,6 +9,7 @@
 //! caller's (the `api` crate's answers), never an operation's.
 
 mod autotopup;
+mod cards;
 mod catalog;
 mod charging;
 mod events;
@@ -34,6 +35,7 @@ use store::{IdempotencyKey, Store, StoreError, Table, keys, records};
 use stripe_gateway::gateway::GatewayError;
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, AutoTopupTerms};
+pub use cards::{CardSession, RemovedCard, SOURCE_CARD, SavedCard};
 pub use charging::RefillRun;
 pub use events::{PartnerEvent, PartnerEventKind};
 pub use load::{Asker, NOT_A_BILLING_MANAGER};

@@ -23,9 +23,10 @@ use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, NewCheckoutSession, NewCustomer};
 use stripe_gateway::ids::CustomerId;
 
+use super::cards::{CardOwner, Need, Saved, partner_card_notice};
 use super::load::fresh;
 use super::payments::{Payments, stripe_error, stripe_key};
-use super::refill::{Card, CardOwner, Offer, Payer, RefillState, Setting, named_refill, unnamed_refill};
+use super::refill::{Card, Offer, Payer, RefillState, Setting, named_refill, unnamed_refill};
 use super::{Billing, CheckoutCreated, Mutation, OpError, Replied, WebhookOutcome};
 
 /// The partner's customer on the platform account, as read.
@@ -185,7 +186,7 @@ impl<T: Table> Billing<T> {
 
     /// The partner's customer on the platform account: created once (a race creates one
     /// customer, through the idempotency key) and stored.
-    async fn partner_customer(
+    pub(super) async fn partner_customer(
         &self,
         p: &PartnerId,
         read: Option<PlatformCustomer>,
@@ -207,6 +208,8 @@ impl<T: Table> Billing<T> {
             customer: customer.clone(),
             payment_method: None,
             payment_method_created: None,
+            card: None,
+            expiry_noticed: false,
             version: 1,
         };
         let put = Write::Put {
@@ -224,13 +227,18 @@ impl<T: Table> Billing<T> {
         }
     }
 
-    /// `payment_intent.succeeded` of a wallet checkout that saved its card: the partner's
-    /// customer record keeps it for off-session refills.
-    pub(super) async fn save_partner_card(&self, pi: &PaymentIntentObject) -> Result<WebhookOutcome, OpError> {
-        let Some(p) = pi.metadata.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok()) else {
+    /// A card the partner saved on the platform's account (paying into its wallet, or without
+    /// paying): its customer record keeps it for off-session refills. `named` is the metadata
+    /// of the PaymentIntent or SetupIntent that saved it.
+    pub(super) async fn save_partner_card(
+        &self,
+        named: &std::collections::BTreeMap<String, String>,
+        saved: Saved<'_>,
+    ) -> Result<WebhookOutcome, OpError> {
+        let Some(p) = named.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok()) else {
             return Ok(WebhookOutcome::Ignored);
         };
-        self.save_card(CardOwner::Partner(&p), pi).await
+        self.save_card(CardOwner::Partner(&p), saved).await
     }
 
     // ---- auto-refill --------------------------------------------------------------------
@@ -275,7 +283,7 @@ impl<T: Table> Billing<T> {
             if !card {
                 return Err(OpError::invalid(
                     "enabled",
-                    "no card is saved yet: pay once through POST /partner/wallet/checkout, which saves the card",
+                    "no card is saved yet: save one through POST /partner/wallet/card, or pay once through POST /partner/wallet/checkout",
                 ));
             }
             let (id, _) = refill_option(amount)?;
@@ -294,8 +302,14 @@ impl<T: Table> Billing<T> {
             (current.turned_off(), read.amount)
         };
         let next = Setting { amount, ..read.next(next) };
-        let reply = m.answer(&RefillState::new(&next, card, self.clock.now()));
-        let writes = vec![read.replaced_by(Payer::Partner(p), &next)];
+        let now = self.clock.now();
+        let reply = m.answer(&RefillState::new(&next, card, now));
+        let mut writes = vec![read.replaced_by(Payer::Partner(p), &next)];
+        if next.auto.enabled {
+            // A card that won't last the month is told of now.
+            let need = Need { refills: true, renews_on: None };
+            writes.extend(partner_card_notice(p, platform_customer(&snapshot, p)?, need, now));
+        }
         self.commit(m.key(), writes, reply, |_| OpError::Conflict).await
     }
 

@@ -357,7 +357,7 @@ impl<T: Table> Billing<T> {
     /// The workspace's customer on `account`: created once (a race creates one customer, through
     /// the idempotency key) and stored. With it, the write that moves a customer read where it
     /// was kept before to the workspace's key, for the checkout's transaction.
-    async fn workspace_customer(
+    pub(super) async fn workspace_customer(
         &self,
         ws: &Workspace,
         account: &AccountId,
@@ -386,6 +386,8 @@ impl<T: Table> Billing<T> {
             customer: customer.clone(),
             payment_method: None,
             payment_method_created: None,
+            card: None,
+            expiry_noticed: false,
             version: 1,
         };
         match self.store.write(vec![read.put(&ws.id, record)]).await {

@@ -15,11 +15,10 @@
 //!   change they tell of;
 //! - credits a paid attempt keyed by its PaymentIntent (`PAYMENT#pi`, the idempotency record
 //!   `stripe-credit:<pi>`): the call that charged and the `payment_intent.succeeded` event
-//!   credit once between them, and an event credits only the attempt in flight it matches;
-//! - saves the card that a checkout's PaymentIntent leaves for off-session charges.
+//!   credit once between them, and an event credits only the attempt in flight it matches.
 //!
-//! What differs between payers (the setting's item, the card's record, what a charge buys, the
-//! views) is in `autotopup.rs` and `partner_wallet.rs`.
+//! What differs between payers (the setting's item, what a charge buys, the views) is in
+//! `autotopup.rs` and `partner_wallet.rs`; the card itself, saved and removed, in `cards.rs`.
 
 use std::ops::ControlFlow;
 
@@ -28,15 +27,14 @@ use time::{Duration, OffsetDateTime};
 
 use domain::{
     Actor, AutoTopup, Currency, EntryKind, InFlight, Money, Overdraft, PartnerId, Points, PointsDelta, StartError,
-    TopupAttempt, TopupOption, TopupOptionId, WalletId, Workspace, WorkspaceId,
+    TopupAttempt, TopupOption, TopupOptionId, WalletId, Workspace,
 };
-use store::records::{self, PaymentRecord, PlatformCustomer, StripeCustomer, rfc3339};
+use store::records::{self, PaymentRecord, rfc3339};
 use store::{Attr, Condition, Guard, IdempotencyKey, Item, Outcome, Posting, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, OffSessionCharge, OffSessionOutcome};
 use stripe_gateway::ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
 
-use super::autotopup::CustomerRead;
 use super::events::{PartnerEventKind, wallet_event_write};
 use super::payments::stripe_key;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, WebhookOutcome};
@@ -438,7 +436,9 @@ impl<T: Table> Billing<T> {
             }
             Err(e) => return Err(internal(e)),
         };
-        match self.store.write(vec![setting.replaced_by(payer, &started)]).await {
+        let mut writes = vec![setting.replaced_by(payer, &started)];
+        writes.extend(self.card_notice_at_refill(payer, now).await?);
+        match self.store.write(writes).await {
             Ok(()) => Ok(ControlFlow::Continue(started.auto.in_flight.expect("just started"))),
             Err(StoreError::ConditionFailed { .. }) => match trigger {
                 Trigger::Threshold => Ok(ControlFlow::Break(TopupResult::NotTried)),
@@ -692,107 +692,6 @@ impl<T: Table> Billing<T> {
             Credit::Unmatched(why) => unmatched(event_id, &pi.id, &wallet, &why),
         })
     }
-
-    /// `payment_intent.succeeded` of a checkout that saved its card: the owner's customer record
-    /// keeps it for off-session charges (a late, older one changes nothing). Crediting is the
-    /// checkout's business, never this event's.
-    pub(super) async fn save_card(
-        &self,
-        owner: CardOwner<'_>,
-        pi: &PaymentIntentObject,
-    ) -> Result<WebhookOutcome, OpError> {
-        let (Some(customer), Some(method)) = (pi.customer.as_ref(), pi.payment_method.as_ref()) else {
-            return Ok(WebhookOutcome::Ignored);
-        };
-        if pi.setup_future_usage.as_deref() != Some("off_session") {
-            return Ok(WebhookOutcome::Ignored);
-        }
-        for _ in 0..MAX_OP_ATTEMPTS {
-            let Some(current) = self.customer_record(owner).await? else {
-                tracing::warn!(owner = ?owner, "a saved card for a customer we don't have");
-                return Ok(WebhookOutcome::Ignored);
-            };
-            if current.customer() != customer {
-                tracing::warn!(owner = ?owner, "a saved card of another customer than the owner's");
-                return Ok(WebhookOutcome::Ignored);
-            }
-            if current.card_created().is_some_and(|at| at >= pi.created) {
-                return Ok(WebhookOutcome::Unchanged);
-            }
-            match self.store.write(vec![current.with_card(method, pi.created)]).await {
-                Ok(()) => return Ok(WebhookOutcome::CardSaved),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(OpError::Conflict)
-    }
-
-    async fn customer_record<'a>(&self, owner: CardOwner<'a>) -> Result<Option<CustomerRecord<'a>>, OpError> {
-        Ok(match owner {
-            CardOwner::Workspace { w, account } => {
-                let at_key = self.store.get(&keys::workspace_customer(w)).await?;
-                let read = self.customer_read(w, account, at_key.as_ref()).await?;
-                read.customer().is_some().then_some(CustomerRecord::Workspace(w, read))
-            }
-            CardOwner::Partner(p) => self.platform_customer(p).await?.map(|c| CustomerRecord::Partner(p, c)),
-        })
-    }
-}
-
-/// Whose customer record keeps a card a checkout saved.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum CardOwner<'a> {
-    /// A workspace, as a customer on its partner's connected account.
-    Workspace { w: &'a WorkspaceId, account: &'a AccountId },
-    /// A partner, as the platform's own customer.
-    Partner(&'a PartnerId),
-}
-
-/// The customer record a card is saved on, with its owner.
-enum CustomerRecord<'a> {
-    /// Found: [`CustomerRead::customer`] is some.
-    Workspace(&'a WorkspaceId, CustomerRead),
-    Partner(&'a PartnerId, PlatformCustomer),
-}
-
-impl CustomerRecord<'_> {
-    fn workspace_customer(read: &CustomerRead) -> &StripeCustomer {
-        read.customer().expect("a workspace's record is one that was found")
-    }
-
-    fn customer(&self) -> &CustomerId {
-        match self {
-            CustomerRecord::Workspace(_, read) => &Self::workspace_customer(read).customer,
-            CustomerRecord::Partner(_, c) => &c.customer,
-        }
-    }
-
-    /// When the PaymentIntent that saved the card was created (unix s).
-    fn card_created(&self) -> Option<i64> {
-        match self {
-            CustomerRecord::Workspace(_, read) => Self::workspace_customer(read).payment_method_created,
-            CustomerRecord::Partner(_, c) => c.payment_method_created,
-        }
-    }
-
-    /// The write that saves `method` on the record, one version on, guarded by the version read.
-    fn with_card(&self, method: &PaymentMethodId, created: i64) -> Write {
-        let (payment_method, payment_method_created) = (Some(method.clone()), Some(created));
-        match self {
-            CustomerRecord::Workspace(w, read) => {
-                let c = Self::workspace_customer(read);
-                read.put(w, StripeCustomer { payment_method, payment_method_created, ..c.clone() })
-            }
-            CustomerRecord::Partner(p, c) => Write::Put {
-                item: records::platform_customer_item(
-                    p,
-                    &PlatformCustomer { payment_method, payment_method_created, version: c.version + 1, ..c.clone() },
-                ),
-                condition: version_is(Guard::CustomerVersion, c.version),
-            },
-        }
-    }
 }
 
 /// A `payment_intent.payment_failed` of a refill: it fails the attempt in flight it matches
@@ -839,7 +738,7 @@ pub(super) fn unmatched(event_id: &str, pi: &PaymentIntentId, wallet: &str, why:
 
 /// A setting's or a customer record's condition, under `guard`: the version it was read at
 /// (never written: not there yet).
-fn version_is(guard: Guard, version: u64) -> Condition {
+pub(super) fn version_is(guard: Guard, version: u64) -> Condition {
     if version == 0 { Condition::not_exists(guard) } else { Condition::equals(guard, "version", Attr::n(version)) }
 }
 

@@ -42,6 +42,7 @@ use store::schema::DUE_INDEX;
 use store::table::{IndexPosition, IndexQuery, MAX_QUERY_LIMIT, MAX_TRANSACTION_ACTIONS};
 use store::{Attr, Condition, Guard, IdempotencyKey, Order, Outcome, StoreError, Table, WalletState, Write, keys};
 
+use super::cards::{Need, workspace_card_notice};
 use super::refill::REFILL_RESUME_AFTER;
 use super::{Billing, MAX_OP_ATTEMPTS, OpError};
 
@@ -49,9 +50,9 @@ use super::{Billing, MAX_OP_ATTEMPTS, OpError};
 const RENEWAL_SCOPE: &str = "renewal";
 
 /// What a renewal (or an overflow's lapse) writes besides its add-ons: the wallet, the ledger
-/// entry, the idempotency record, the workspace, the partner's accrual or the lapse event, and
-/// a pause/resume event.
-const RENEWAL_FIXED_ACTIONS: usize = 6;
+/// entry, the idempotency record, the workspace, the partner's accrual and its sum (or the
+/// lapse event), a pause/resume event, and a `card.expiring` event with its customer record.
+const RENEWAL_FIXED_ACTIONS: usize = 9;
 const _: () = assert!(MAX_RENEWAL_ADDONS + RENEWAL_FIXED_ACTIONS <= MAX_TRANSACTION_ACTIONS);
 
 /// Overflow batches one renewal may write: enough for every add-on a profile of the earlier
@@ -178,7 +179,14 @@ impl<T: Table> Billing<T> {
             let ended_on = ws.renews_on.previous_day().ok_or_else(|| internal("renews_on is the first day"))?;
             let ended = Cycle::containing(ws.anchor, ended_on).map_err(internal)?;
             let wallet = WalletId::Workspace(w.clone());
-            let [wallet_item, auto_topup] = self.read([keys::wallet(&wallet), keys::workspace_auto_topup(w)]).await?;
+            let [wallet_item, auto_topup, customer, connection] = self
+                .read([
+                    keys::wallet(&wallet),
+                    keys::workspace_auto_topup(w),
+                    keys::workspace_customer(w),
+                    keys::partner_stripe(&ws.partner),
+                ])
+                .await?;
             let state = store::wallet_state(wallet_item.as_ref())?;
             let auto_topup = auto_topup.as_ref().map(records::auto_topup_from).transpose()?.unwrap_or_default();
             let prices = terms.prices(self, &ws.partner).await?;
@@ -211,6 +219,11 @@ impl<T: Table> Billing<T> {
             let next_renews_on = renews_on(&plan.next).map_err(internal)?;
             let plan_terms = terms.plan(self, &ws.partner, ws.plan).await?;
             let mut writes = renewal_writes(&ws, &plan, &plan_terms, lapse, next_renews_on, now)?;
+            // Each renewal looks a cycle ahead: a card that won't last to the next one is told of.
+            let connection = connection.as_ref().map(records::stripe_connection_from).transpose()?;
+            let account = self.usable(connection).map(|c| c.account);
+            let need = Need { refills: auto_topup.enabled, renews_on: Some(next_renews_on) };
+            writes.extend(workspace_card_notice(&ws, account.as_ref(), customer.as_ref(), need, now)?);
             if plan.lines.is_empty() {
                 // Nothing to pay or lapse: only the cycle (and any cancelled add-on) moves on.
                 return match self.store.write(writes).await {

@@ -38,12 +38,14 @@ use store::{
     Attr, Condition, Guard, IdempotencyKey, Outcome, Posting, StoreError, Table, WalletState, Write, keys, wallet_state,
 };
 use stripe_gateway::event::{
-    ChargeObject, DisputeFunds, DisputeObject, Event, EventObject, PaymentIntentObject, SessionObject, metadata,
+    ChargeObject, DisputeFunds, DisputeObject, Event, EventObject, PaymentIntentObject, SessionObject,
+    SetupIntentObject, metadata,
 };
 use stripe_gateway::gateway::PaymentStatus;
 use stripe_gateway::ids::AccountId;
 use stripe_gateway::signature;
 
+use super::cards::{CardOwner, Saved};
 use super::{Billing, MAX_OP_ATTEMPTS, OpError, WebhookEndpoint};
 
 /// What an event came to, as the webhook answers it (and logs it).
@@ -139,6 +141,8 @@ impl<T: Table> Billing<T> {
         let outcome = match &event.object {
             EventObject::CheckoutSession(s) => Box::pin(self.on_session(&event, s)).await?,
             EventObject::PaymentIntent(pi) => Box::pin(self.on_payment_intent(&event, pi)).await?,
+            EventObject::SetupIntent(si) => Box::pin(self.on_setup_intent(&event, si)).await?,
+            EventObject::PaymentMethod(pm) => Box::pin(self.on_payment_method(&event, pm)).await?,
             EventObject::Charge(c) => Box::pin(self.on_refund(&event, c)).await?,
             EventObject::Dispute(d, funds) => Box::pin(self.on_dispute(&event, d, *funds)).await?,
             EventObject::Deauthorized => Box::pin(self.on_deauthorized(&event)).await?,
@@ -306,7 +310,8 @@ impl<T: Table> Billing<T> {
     // ---- payment intents ------------------------------------------------------------------
 
     /// A Checkout payment that saved its card: the workspace's customer record keeps the card
-    /// for off-session top-ups. Crediting is the session's business, never this event's.
+    /// for off-session top-ups (`cards.rs`). Crediting is the session's business, never this
+    /// event's.
     async fn on_payment_intent(&self, event: &Event, pi: &PaymentIntentObject) -> Result<WebhookOutcome, OpError> {
         let succeeded = event.type_ == "payment_intent.succeeded";
         match pi.metadata.get(metadata::SOURCE).map(String::as_str) {
@@ -329,7 +334,8 @@ impl<T: Table> Billing<T> {
                 if event.account.is_some() {
                     return Ok(not_ours(event, pi, "a partner wallet payment is made on the platform's account"));
                 }
-                return self.save_partner_card(pi).await;
+                let Some(saved) = saved_by_payment(event, pi) else { return Ok(WebhookOutcome::Ignored) };
+                return self.save_partner_card(&pi.metadata, saved).await;
             }
             Some(metadata::SOURCE_CHECKOUT) if succeeded => {}
             _ => return Ok(WebhookOutcome::Ignored),
@@ -339,7 +345,31 @@ impl<T: Table> Billing<T> {
         else {
             return Ok(WebhookOutcome::Ignored);
         };
-        self.save_card(super::refill::CardOwner::Workspace { w: &w, account }, pi).await
+        let Some(saved) = saved_by_payment(event, pi) else { return Ok(WebhookOutcome::Ignored) };
+        self.save_card(CardOwner::Workspace { w: &w, account }, saved).await
+    }
+
+    /// `setup_intent.succeeded` of a setup session of ours (metadata `source` = `card`): a card
+    /// saved without paying, by a workspace on its partner's account or by a partner on the
+    /// platform's.
+    async fn on_setup_intent(&self, event: &Event, si: &SetupIntentObject) -> Result<WebhookOutcome, OpError> {
+        let ours = si.metadata.get(metadata::SOURCE).is_some_and(|s| s == super::SOURCE_CARD);
+        let (Some(customer), Some(payment_method)) = (&si.customer, &si.payment_method) else {
+            return Ok(WebhookOutcome::Ignored);
+        };
+        if !ours || si.usage.as_deref() != Some("off_session") {
+            return Ok(WebhookOutcome::Ignored);
+        }
+        let saved = Saved { customer, payment_method, at: event.created };
+        match &event.account {
+            Some(account) => {
+                let Some(w) = si.metadata.get(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok()) else {
+                    return Ok(WebhookOutcome::Ignored);
+                };
+                self.save_card(CardOwner::Workspace { w: &w, account }, saved).await
+            }
+            None => self.save_partner_card(&si.metadata, saved).await,
+        }
     }
 
     // ---- refunds and disputes -------------------------------------------------------------
@@ -629,6 +659,14 @@ impl Reversal<'_> {
 }
 
 /// Logs a PaymentIntent event that names one of our sources on the wrong account.
+/// The card a succeeded checkout payment saved for off-session charges, if it saved one.
+fn saved_by_payment<'a>(event: &Event, pi: &'a PaymentIntentObject) -> Option<Saved<'a>> {
+    if pi.setup_future_usage.as_deref() != Some("off_session") {
+        return None;
+    }
+    Some(Saved { customer: pi.customer.as_ref()?, payment_method: pi.payment_method.as_ref()?, at: event.created })
+}
+
 fn not_ours(event: &Event, pi: &PaymentIntentObject, reason: &str) -> WebhookOutcome {
     let account = event.account.as_ref().map_or("", AccountId::as_str);
     tracing::warn!(event = %event.id, payment_intent = %pi.id, account, reason, "not a payment of ours: ignored");

@@ -156,6 +156,12 @@ impl AutoTopup {
         AutoTopup { enabled: false, ..self.clone() }
     }
 
+    /// Off for a reason the payer didn't choose (its card was removed): the reason is kept to
+    /// show until it is turned on again.
+    pub fn turned_off_because(&self, reason: &str) -> AutoTopup {
+        AutoTopup { enabled: false, disabled_reason: Some(reason.to_owned()), ..self.clone() }
+    }
+
     /// Whether a new attempt may start now.
     pub fn may_attempt(&self, now: OffsetDateTime) -> bool {
         self.enabled && self.in_flight.is_none() && self.next_attempt_after.is_none_or(|t| now >= t)

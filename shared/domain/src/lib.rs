@@ -7,6 +7,7 @@
 
 pub mod amount;
 pub mod autotopup;
+pub mod card;
 pub mod catalog;
 pub mod clock;
 pub mod cycle;
@@ -25,6 +26,7 @@ pub mod workspace;
 
 pub use amount::*;
 pub use autotopup::*;
+pub use card::*;
 pub use catalog::*;
 pub use clock::*;
 pub use cycle::*;

@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use stripe_gateway::gateway::{
     Account, CheckoutSession, ConnectedAccount, CreatedCheckoutSession, Gateway, GatewayError, NewCheckoutSession,
-    NewCustomer, OffSessionCharge, OffSessionOutcome, PaymentGateway,
+    NewCustomer, NewSetupSession, OffSessionCharge, OffSessionOutcome, PaymentGateway,
 };
-use stripe_gateway::ids::{CheckoutId, CustomerId, IdempotencyKey, OAuthCode};
+use stripe_gateway::ids::{CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentMethodId};
 use tokio::sync::OnceCell;
 
 use crate::ConfigError;
@@ -92,6 +92,24 @@ impl PaymentGateway for LazyGateway {
         self.gateway().await?.retrieve_checkout_session(account, id).await
     }
 
+    async fn create_setup_session(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        session: &NewSetupSession,
+    ) -> Result<CreatedCheckoutSession, GatewayError> {
+        self.gateway().await?.create_setup_session(account, key, session).await
+    }
+
+    async fn detach_payment_method(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        id: &PaymentMethodId,
+    ) -> Result<(), GatewayError> {
+        self.gateway().await?.detach_payment_method(account, key, id).await
+    }
+
     async fn charge_off_session(
         &self,
         account: Account<'_>,
@@ -139,6 +157,22 @@ mod tests {
             _: Account<'_>,
             _: &CheckoutId,
         ) -> Result<CheckoutSession, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn create_setup_session(
+            &self,
+            _: Account<'_>,
+            _: &IdempotencyKey,
+            _: &NewSetupSession,
+        ) -> Result<CreatedCheckoutSession, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn detach_payment_method(
+            &self,
+            _: Account<'_>,
+            _: &IdempotencyKey,
+            _: &PaymentMethodId,
+        ) -> Result<(), GatewayError> {
             Err(GatewayError::Fatal("not in this test".into()))
         }
         async fn charge_off_session(

@@ -156,6 +156,8 @@ pub enum Guard {
     CustomerNew,
     /// A Stripe customer record is at the version read.
     CustomerVersion,
+    /// A saved payment method's record is at the version read (absent for version 0).
+    PaymentMethodVersion,
     /// A connected account is nobody's yet, or already this partner's.
     StripeAccountClaim,
     /// The partner's Stripe connection still names the account the event is about.

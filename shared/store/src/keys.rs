@@ -23,6 +23,7 @@
 //! | `WS#w` | `STRIPE#acct_..` | `stripe_customer` (the same, as stored before it moved to `CUSTOMER`) |
 //! | `CHECKOUT#cs_..` | `CHECKOUT` | `checkout` (points promised, pending/awaiting_payment/credited/expired/failed) |
 //! | `PAYMENT#pi_..` | `PAYMENT` | `payment` (a credited payment: points, amount, refunded and disputed shares) |
+//! | `PM#pm_..` | `PM` | `payment_method` (a saved card's details and whose it is, as Stripe's events told of them) |
 //! | `PARTNER#p` | `BILLING` | `partner_billing` (prepaid or postpaid, set by the platform) |
 //! | `PARTNER#p` | `CUSTOMER` | `platform_customer` (the partner as the platform's Stripe customer, saved card) |
 //! | `PARTNER#p` | `REFILL` | `partner_refill` (the partner wallet's auto-refill: amount, threshold, attempts) |
@@ -33,7 +34,7 @@
 
 use domain::{AddonCode, AddonId, CheckoutId, PartnerId, PlanId, WalletId, WorkspaceId};
 
-use domain::stripe_ids::{AccountId, PaymentIntentId};
+use domain::stripe_ids::{AccountId, PaymentIntentId, PaymentMethodId};
 
 use super::item::Key;
 
@@ -167,6 +168,10 @@ pub fn checkout(id: &CheckoutId) -> Key {
 }
 
 /// Keyed by the PaymentIntent that refunds and disputes name.
+pub fn payment_method(pm: &PaymentMethodId) -> Key {
+    Key::new(format!("PM#{pm}"), "PM")
+}
+
 pub fn payment(payment_intent: &PaymentIntentId) -> Key {
     Key::new(format!("PAYMENT#{payment_intent}"), "PAYMENT")
 }

@@ -7,10 +7,10 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use domain::{
-    AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CheckoutId, CheckoutStatus, CreditRate, CreditRateTerms,
-    Currency, LimitKind, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId, Points, Rebilling,
-    TopupAttempt, TopupFailure, TopupOption, Usage, UsageQuantity, WalletId, WalletMode, WholesaleFloors, Workspace,
-    WorkspaceAddon, WorkspaceId, WorkspaceStatus,
+    AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CardDetails, CheckoutId, CheckoutStatus, CreditRate,
+    CreditRateTerms, Currency, LimitKind, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
+    Points, Rebilling, TopupAttempt, TopupFailure, TopupOption, Usage, UsageQuantity, WalletId, WalletMode,
+    WholesaleFloors, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
 };
 // The top-up option id sits in `ops` until `domain::ids` can take it.
 use domain::stripe_ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
@@ -838,15 +838,24 @@ pub fn stripe_account_partner(item: &Item) -> Result<PartnerId, MalformedItem> {
     item.parsed("partner_id", PartnerId::parse)
 }
 
-/// A workspace's customer on a connected account, and the card its last checkout saved.
+/// A workspace's customer on a connected account, and the card it saved last (paying at
+/// checkout, or saving one without paying).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StripeCustomer {
     pub account: AccountId,
     pub customer: CustomerId,
     pub payment_method: Option<PaymentMethodId>,
-    /// When the PaymentIntent that saved `payment_method` was created (unix s): an older one
-    /// arriving late doesn't replace a newer card.
+    /// When the saved card last changed (unix s, Stripe's clock): when Stripe reported it saved,
+    /// or when it was removed. A save that Stripe reported earlier, arriving late, changes
+    /// nothing.
     pub payment_method_created: Option<i64>,
+    /// The saved card's brand, last 4 digits and expiry; `None` for a card saved before they
+    /// were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "card_details")]
+    pub card: Option<CardDetails>,
+    /// Its partner has been told that the saved card is expiring: once per card.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expiry_noticed: bool,
     pub version: u64,
 }
 
@@ -1108,14 +1117,84 @@ pub fn partner_refill_from(item: &Item) -> Result<(AutoTopup, Option<Money>), Ma
 }
 
 /// The partner as the platform's own Stripe customer (it pays into its partner wallet), and
-/// the card its last wallet checkout saved.
+/// the card it saved last (paying into the wallet, or saving one without paying).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformCustomer {
     pub customer: CustomerId,
     pub payment_method: Option<PaymentMethodId>,
-    /// When the PaymentIntent that saved `payment_method` was created (unix s).
+    /// When the saved card last changed (unix s), as [`StripeCustomer::payment_method_created`].
     pub payment_method_created: Option<i64>,
+    /// As [`StripeCustomer::card`].
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "card_details")]
+    pub card: Option<CardDetails>,
+    /// As [`StripeCustomer::expiry_noticed`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expiry_noticed: bool,
     pub version: u64,
+}
+
+/// A saved payment method, by id, as Stripe's events told of it: its card's details (from
+/// `payment_method.attached|updated|automatically_updated`, with when Stripe reported them) and
+/// whose it is (from the event that saved it). Either event may come first: the second finds
+/// the first's half here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentMethodRecord {
+    /// The connected account it is on; `None`: the platform's own.
+    pub account: Option<AccountId>,
+    pub customer: CustomerId,
+    /// The workspace that saved it, on its partner's account...
+    pub workspace_id: Option<WorkspaceId>,
+    /// ...or the partner, on the platform's; neither until the save is heard of.
+    pub partner_id: Option<PartnerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "card_details")]
+    pub card: Option<CardDetails>,
+    /// When Stripe reported the details (unix s): an older report changes nothing.
+    pub card_at: Option<i64>,
+    /// Set while nobody saved it (DynamoDB's TTL, unix s): a card another integration attached
+    /// on a partner's account is forgotten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    pub version: u64,
+}
+
+pub fn payment_method_item(pm: &PaymentMethodId, r: &PaymentMethodRecord) -> Item {
+    Item::record(&keys::payment_method(pm), "payment_method", r)
+}
+
+pub fn payment_method_from(item: &Item) -> Result<PaymentMethodRecord, MalformedItem> {
+    item.read()
+}
+
+/// A saved card's details as stored: a map of its four fields, checked again when read.
+mod card_details {
+    use domain::CardDetails;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        brand: String,
+        last4: String,
+        exp_month: u32,
+        exp_year: u32,
+    }
+
+    pub fn serialize<S: Serializer>(card: &Option<CardDetails>, s: S) -> Result<S::Ok, S::Error> {
+        card.as_ref()
+            .map(|c| Stored {
+                brand: c.brand().to_owned(),
+                last4: c.last4().to_owned(),
+                exp_month: c.exp_month(),
+                exp_year: c.exp_year(),
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CardDetails>, D::Error> {
+        Option::<Stored>::deserialize(d)?
+            .map(|c| CardDetails::new(&c.brand, &c.last4, c.exp_month, c.exp_year))
+            .transpose()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 pub fn platform_customer_item(p: &PartnerId, c: &PlatformCustomer) -> Item {

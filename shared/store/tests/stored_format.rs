@@ -11,8 +11,8 @@ use time::macros::{date, datetime};
 
 use domain::stripe_ids::{AccountId, CheckoutId, CustomerId, PaymentIntentId, PaymentMethodId};
 use domain::{
-    AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CheckoutStatus, CreditRateTerms, LimitKind, Money,
-    PartnerAddon, PartnerId, PartnerSettings, PartnerTopupOption, Plan, PlanId, Points, Rebilling, TopupAttempt,
+    AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CardDetails, CheckoutStatus, CreditRateTerms, LimitKind,
+    Money, PartnerAddon, PartnerId, PartnerSettings, PartnerTopupOption, Plan, PlanId, Points, Rebilling, TopupAttempt,
     TopupFailure, TopupOption, TopupOptionId, TopupOptionList, Usage, UsageQuantity, WalletId, WalletMode,
     WholesaleFloors, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
 };
@@ -181,10 +181,19 @@ fn samples() -> Vec<(&'static str, Item)> {
         customer: CustomerId::parse("cus_1").unwrap(),
         payment_method: Some(PaymentMethodId::parse("pm_1").unwrap()),
         payment_method_created: Some(1_778_840_000),
+        card: None,
+        expiry_noticed: false,
         version: 2,
     };
     let item = stripe_customer_item(&w, &customer);
     check("stripe_customer", item.clone(), stripe_customer_from(&item).unwrap() == customer);
+    let with_card = StripeCustomer {
+        card: Some(CardDetails::new("visa", "4242", 12, 2029).unwrap()),
+        expiry_noticed: true,
+        ..customer.clone()
+    };
+    let item = stripe_customer_item(&w, &with_card);
+    check("stripe_customer_with_card", item.clone(), stripe_customer_from(&item).unwrap() == with_card);
     let item = empty_customer_slot_item(&w);
     check(
         "customer_slot",
@@ -297,10 +306,37 @@ fn samples() -> Vec<(&'static str, Item)> {
         customer: CustomerId::parse("cus_2").unwrap(),
         payment_method: None,
         payment_method_created: None,
+        card: None,
+        expiry_noticed: false,
         version: 1,
     };
     let item = platform_customer_item(&p, &platform_customer);
     check("platform_customer", item.clone(), platform_customer_from(&item).unwrap() == platform_customer);
+    let with_card = PlatformCustomer {
+        payment_method: Some(PaymentMethodId::parse("pm_2").unwrap()),
+        payment_method_created: Some(1_778_840_000),
+        card: Some(CardDetails::new("mastercard", "4444", 1, 2027).unwrap()),
+        ..platform_customer.clone()
+    };
+    let item = platform_customer_item(&p, &with_card);
+    check("platform_customer_with_card", item.clone(), platform_customer_from(&item).unwrap() == with_card);
+
+    let pm = PaymentMethodId::parse("pm_1").unwrap();
+    let method = PaymentMethodRecord {
+        account: Some(account.clone()),
+        customer: CustomerId::parse("cus_1").unwrap(),
+        workspace_id: Some(w.clone()),
+        partner_id: None,
+        card: Some(CardDetails::new("visa", "4242", 12, 2029).unwrap()),
+        card_at: Some(1_778_840_000),
+        expires_at: None,
+        version: 2,
+    };
+    let item = payment_method_item(&pm, &method);
+    check("payment_method", item.clone(), payment_method_from(&item).unwrap() == method);
+    let unclaimed = PaymentMethodRecord { workspace_id: None, expires_at: Some(1_779_444_800), version: 1, ..method };
+    let item = payment_method_item(&pm, &unclaimed);
+    check("payment_method_unclaimed", item.clone(), payment_method_from(&item).unwrap() == unclaimed);
 
     let accrual = Accrual {
         partner: p.clone(),

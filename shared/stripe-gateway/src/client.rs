@@ -28,10 +28,10 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, ProductData,
-    RetrieveCheckoutSession,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
+    CreateCheckoutSessionSetupIntentData, ProductData, RetrieveCheckoutSession,
 };
-use stripe_client_core::{RequestStrategy, StripeRequest};
+use stripe_client_core::{RequestBuilder, RequestStrategy, StripeMethod, StripeRequest};
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
@@ -42,7 +42,8 @@ use time::OffsetDateTime;
 
 use super::gateway::{
     Account, CheckoutSession, ConnectedAccount, CreatedCheckoutSession, GatewayError, Metadata, NewCheckoutSession,
-    NewCustomer, OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus, RetryPolicy, SessionStatus,
+    NewCustomer, NewSetupSession, OffSessionCharge, OffSessionOutcome, PaymentGateway, PaymentStatus, RetryPolicy,
+    SessionStatus,
 };
 use super::ids::{
     AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
@@ -346,6 +347,13 @@ struct PaymentErrorView {
     decline_code: Option<String>,
 }
 
+/// The field of a PaymentMethod this gateway reads: whether it is still attached (its customer
+/// is not expanded: an id).
+#[derive(miniserde::Deserialize)]
+struct PaymentMethodView {
+    customer: Option<String>,
+}
+
 fn payment_status(status: &str) -> Result<PaymentStatus, GatewayError> {
     match status {
         "paid" => Ok(PaymentStatus::Paid),
@@ -516,6 +524,89 @@ impl PaymentGateway for StripeGateway {
             })
             .await?;
         session_from_stripe(session)
+    }
+
+    async fn create_setup_session(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        session: &NewSetupSession,
+    ) -> Result<CreatedCheckoutSession, GatewayError> {
+        let mut setup_intent_data = CreateCheckoutSessionSetupIntentData::new();
+        // The SetupIntent carries the metadata: its `setup_intent.succeeded` saves the card.
+        setup_intent_data.metadata = Some(to_metadata(&session.metadata));
+        setup_intent_data.description = Some(session.description.clone());
+        let request = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Setup)
+            .customer(session.customer.as_str())
+            .currency(to_currency(session.currency))
+            .setup_intent_data(setup_intent_data)
+            .metadata(to_metadata(&session.metadata))
+            .client_reference_id(session.client_reference_id.clone())
+            .success_url(session.success_url.clone())
+            .cancel_url(session.cancel_url.clone());
+        let (request, strategy) = (&request, &Self::strategy(key)?);
+        let created = self
+            .with_retries("checkout.sessions.create", || async move {
+                on!(request.build().customize::<CreatedSessionView>(), account)
+                    .request_strategy(strategy.clone())
+                    .send(&self.client)
+                    .await
+                    .map_err(classify)
+            })
+            .await?;
+        let id = returned("session id", CheckoutId::parse(&created.id))?;
+        let url = created.url.ok_or_else(|| GatewayError::Fatal(format!("session {id} has no url")))?;
+        Ok(CreatedCheckoutSession {
+            payment_status: payment_status(&created.payment_status)?,
+            expires_at: timestamp("expires_at", created.expires_at)?,
+            id,
+            url,
+        })
+    }
+
+    async fn detach_payment_method(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        id: &PaymentMethodId,
+    ) -> Result<(), GatewayError> {
+        // async-stripe has these two calls in a crate of its own (async-stripe-payment), whose
+        // build is not worth two requests without parameters: they are made by path.
+        let strategy = &Self::strategy(key)?;
+        let detached = self
+            .with_retries("payment_methods.detach", || async move {
+                on!(
+                    RequestBuilder::new(StripeMethod::Post, format!("/payment_methods/{id}/detach"))
+                        .customize::<PaymentMethodView>(),
+                    account
+                )
+                .request_strategy(strategy.clone())
+                .send(&self.client)
+                .await
+                .map_err(classify)
+            })
+            .await;
+        match detached {
+            Ok(_) => Ok(()),
+            // Refused: detached already (by an earlier request, or in the dashboard) is done.
+            Err(refused @ GatewayError::InvalidRequest { .. }) => {
+                let pm = self
+                    .with_retries("payment_methods.retrieve", || async move {
+                        on!(
+                            RequestBuilder::new(StripeMethod::Get, format!("/payment_methods/{id}"))
+                                .customize::<PaymentMethodView>(),
+                            account
+                        )
+                        .send(&self.client)
+                        .await
+                        .map_err(classify)
+                    })
+                    .await?;
+                if pm.customer.is_none() { Ok(()) } else { Err(refused) }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn charge_off_session(

@@ -30,6 +30,8 @@ pub struct Event {
     pub id: String,
     pub type_: String,
     pub livemode: bool,
+    /// When it happened (unix s, Stripe's clock): a redelivery keeps it.
+    pub created: i64,
     /// The connected account the event happened on (Connect webhooks); `None` for events of
     /// the platform's own account.
     pub account: Option<AccountId>,
@@ -43,6 +45,11 @@ pub enum EventObject {
     CheckoutSession(SessionObject),
     /// `payment_intent.succeeded | payment_failed`.
     PaymentIntent(PaymentIntentObject),
+    /// `setup_intent.succeeded`: a card saved without a payment.
+    SetupIntent(SetupIntentObject),
+    /// `payment_method.attached | updated | automatically_updated`: a card's details, when it
+    /// is saved and when they change (a new expiry from the card's network).
+    PaymentMethod(PaymentMethodObject),
     /// `charge.refunded`.
     Charge(ChargeObject),
     /// `charge.dispute.created | funds_withdrawn | funds_reinstated | closed`, with what the
@@ -94,6 +101,40 @@ pub struct PaymentIntentObject {
     pub setup_future_usage: Option<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SetupIntentObject {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<CustomerId>,
+    #[serde(default)]
+    pub payment_method: Option<PaymentMethodId>,
+    /// `off_session` for a card saved to be charged later without the customer.
+    #[serde(default)]
+    pub usage: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PaymentMethodObject {
+    pub id: PaymentMethodId,
+    /// The customer it is attached to; `None` once detached.
+    #[serde(default)]
+    pub customer: Option<CustomerId>,
+    /// A card's details; `None` for a payment method of another type.
+    #[serde(default)]
+    pub card: Option<CardObject>,
+}
+
+/// A card as Stripe describes it: never more of the number than its last 4.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CardObject {
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
 }
 
 /// Why a PaymentIntent's last attempt failed.
@@ -177,6 +218,7 @@ struct Envelope {
     #[serde(rename = "type")]
     type_: String,
     livemode: bool,
+    created: i64,
     #[serde(default)]
     account: Option<AccountId>,
     data: Data,
@@ -206,7 +248,7 @@ impl Event {
         let mut de = serde_json::Deserializer::from_slice(payload);
         let envelope: Envelope =
             serde_path_to_error::deserialize(&mut de).map_err(|e| MalformedEvent(e.to_string()))?;
-        let Envelope { id, type_, livemode, account, data } = envelope;
+        let Envelope { id, type_, livemode, created, account, data } = envelope;
         let object = match type_.as_str() {
             "checkout.session.completed"
             | "checkout.session.async_payment_succeeded"
@@ -214,6 +256,10 @@ impl Event {
             | "checkout.session.expired" => EventObject::CheckoutSession(object(&type_, data.object)?),
             "payment_intent.succeeded" | "payment_intent.payment_failed" => {
                 EventObject::PaymentIntent(object(&type_, data.object)?)
+            }
+            "setup_intent.succeeded" => EventObject::SetupIntent(object(&type_, data.object)?),
+            "payment_method.attached" | "payment_method.updated" | "payment_method.automatically_updated" => {
+                EventObject::PaymentMethod(object(&type_, data.object)?)
             }
             "charge.refunded" => EventObject::Charge(object(&type_, data.object)?),
             "charge.dispute.created"
@@ -227,7 +273,7 @@ impl Event {
             "account.application.deauthorized" => EventObject::Deauthorized,
             _ => EventObject::Other,
         };
-        Ok(Event { id, type_, livemode, account, object })
+        Ok(Event { id, type_, livemode, created, account, object })
     }
 }
 
@@ -244,7 +290,7 @@ mod tests {
     #[test]
     fn reads_a_completed_session() {
         let e = parse(json!({
-            "id": "evt_1", "type": "checkout.session.completed", "livemode": false, "account": "acct_1",
+            "id": "evt_1", "type": "checkout.session.completed", "livemode": false, "created": 1_777_000_000, "account": "acct_1",
             "data": { "object": { "id": "cs_test_1", "payment_status": "paid", "payment_intent": "pi_1",
                                   "amount_total": 1000, "anything": { "else": true } } }
         }))
@@ -257,10 +303,49 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_saved_card() {
+        let e = parse(json!({
+            "id": "evt_5", "type": "setup_intent.succeeded", "livemode": false, "created": 1_777_000_123,
+            "account": "acct_1",
+            "data": { "object": { "id": "seti_1", "object": "setup_intent", "customer": "cus_1",
+                                  "payment_method": "pm_1", "usage": "off_session", "status": "succeeded",
+                                  "metadata": { "workspace_id": "ws-1" } } }
+        }))
+        .unwrap();
+        assert_eq!(e.created, 1_777_000_123);
+        let EventObject::SetupIntent(si) = e.object else { panic!("{e:?}") };
+        assert_eq!(si.customer, Some(CustomerId::parse("cus_1").unwrap()));
+        assert_eq!(si.payment_method, Some(PaymentMethodId::parse("pm_1").unwrap()));
+        assert_eq!(
+            (si.usage.as_deref(), si.metadata.get("workspace_id").map(String::as_str)),
+            (Some("off_session"), Some("ws-1"))
+        );
+    }
+
+    #[test]
+    fn reads_a_card() {
+        let e = parse(json!({
+            "id": "evt_6", "type": "payment_method.automatically_updated", "livemode": false, "created": 1_777_000_200,
+            "account": "acct_1",
+            "data": { "object": { "id": "pm_1", "object": "payment_method", "type": "card", "customer": "cus_1",
+                                  "card": { "brand": "visa", "last4": "4242", "exp_month": 3, "exp_year": 2031,
+                                            "funding": "credit" } } }
+        }))
+        .unwrap();
+        let EventObject::PaymentMethod(pm) = e.object else { panic!("{e:?}") };
+        assert_eq!((pm.id.as_str(), pm.customer.as_ref().map(CustomerId::as_str)), ("pm_1", Some("cus_1")));
+        let card = pm.card.unwrap();
+        assert_eq!(
+            (card.brand.as_str(), card.last4.as_str(), card.exp_month, card.exp_year),
+            ("visa", "4242", 3, 2031)
+        );
+    }
+
+    #[test]
     fn a_dispute_event_says_where_the_money_is() {
         let funds = |type_: &str, status: &str| {
             let e = parse(json!({
-                "id": "evt_1", "type": type_, "livemode": false, "account": "acct_1",
+                "id": "evt_1", "type": type_, "livemode": false, "created": 1_777_000_000, "account": "acct_1",
                 "data": { "object": { "id": "dp_1", "payment_intent": "pi_1", "amount": 700, "currency": "usd",
                                       "status": status } }
             }))
@@ -283,17 +368,20 @@ mod tests {
 
     #[test]
     fn unknown_types_are_other_and_bad_objects_are_refused() {
-        let other = parse(json!({ "id": "evt_2", "type": "customer.created", "livemode": true,
+        let other =
+            parse(json!({ "id": "evt_2", "type": "customer.created", "livemode": true, "created": 1_777_000_000,
                                   "data": { "object": { "id": 7 } } }))
-        .unwrap();
+            .unwrap();
         assert_eq!((other.object, other.account), (EventObject::Other, None));
-        let bad = parse(json!({ "id": "evt_3", "type": "charge.refunded", "livemode": false,
+        let bad = parse(json!({ "id": "evt_3", "type": "charge.refunded", "livemode": false, "created": 1_777_000_000,
                                 "data": { "object": { "id": "ch_1", "amount": "10" } } }))
         .unwrap_err();
         assert!(bad.0.contains("data.object.amount"), "{bad}");
         assert!(Event::parse(b"not json").is_err());
-        let bad_status = parse(json!({ "id": "evt_4", "type": "checkout.session.expired", "livemode": false,
-                                       "data": { "object": { "id": "cs_1", "payment_status": "maybe" } } }));
+        let bad_status = parse(
+            json!({ "id": "evt_4", "type": "checkout.session.expired", "livemode": false, "created": 1_777_000_000,
+                                       "data": { "object": { "id": "cs_1", "payment_status": "maybe" } } }),
+        );
         assert!(bad_status.is_err());
     }
 }

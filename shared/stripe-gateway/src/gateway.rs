@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use super::ids::{
     AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
 };
-use domain::Money;
+use domain::{Currency, Money};
 
 /// Most attempts one gateway call makes (the first and up to three retries). With the default
 /// [`RetryPolicy`] the waits between them add up to at most 0.25 + 0.5 + 1 = 1.75 s; with the
@@ -202,6 +202,25 @@ pub struct NewCheckoutSession {
     pub cancel_url: String,
 }
 
+/// A hosted Checkout Session that saves a card without charging it: `mode=setup`, its
+/// SetupIntent for off-session use, on the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSetupSession {
+    pub customer: CustomerId,
+    /// Stripe wants one in setup mode (it picks the payment methods offered by it): the
+    /// currency the card will be charged in.
+    pub currency: Currency,
+    /// Our reference for the session (Stripe allows 200 characters).
+    pub client_reference_id: String,
+    /// On the session and on its SetupIntent (`setup_intent_data.metadata`), whose event saves
+    /// the card.
+    pub metadata: Metadata,
+    /// The SetupIntent's description, shown in the dashboard.
+    pub description: String,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionStatus {
     Open,
@@ -315,6 +334,24 @@ pub trait PaymentGateway: Send + Sync + 'static {
         session: &NewCheckoutSession,
     ) -> impl Future<Output = Result<CreatedCheckoutSession, GatewayError>> + Send;
 
+    /// Creates a hosted Checkout Session in setup mode on `account`: the customer saves a card
+    /// and pays nothing; `setup_intent.succeeded` follows.
+    fn create_setup_session(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        session: &NewSetupSession,
+    ) -> impl Future<Output = Result<CreatedCheckoutSession, GatewayError>> + Send;
+
+    /// Detaches a payment method from its customer: it can't be charged again. One already
+    /// detached is done already (`Ok`).
+    fn detach_payment_method(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        id: &PaymentMethodId,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send;
+
     /// Reads a session, with its PaymentIntent expanded (for the saved payment method). A read
     /// needs no idempotency key: it is retried as it is.
     fn retrieve_checkout_session(
@@ -365,6 +402,20 @@ pub trait Gateway: Send + Sync {
         id: &'a CheckoutId,
     ) -> GatewayFuture<'a, CheckoutSession>;
 
+    fn create_setup_session<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        session: &'a NewSetupSession,
+    ) -> GatewayFuture<'a, CreatedCheckoutSession>;
+
+    fn detach_payment_method<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        id: &'a PaymentMethodId,
+    ) -> GatewayFuture<'a, ()>;
+
     fn charge_off_session<'a>(
         &'a self,
         account: Account<'a>,
@@ -400,6 +451,24 @@ impl<G: PaymentGateway> Gateway for G {
         id: &'a CheckoutId,
     ) -> GatewayFuture<'a, CheckoutSession> {
         Box::pin(PaymentGateway::retrieve_checkout_session(self, account, id))
+    }
+
+    fn create_setup_session<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        session: &'a NewSetupSession,
+    ) -> GatewayFuture<'a, CreatedCheckoutSession> {
+        Box::pin(PaymentGateway::create_setup_session(self, account, key, session))
+    }
+
+    fn detach_payment_method<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        id: &'a PaymentMethodId,
+    ) -> GatewayFuture<'a, ()> {
+        Box::pin(PaymentGateway::detach_payment_method(self, account, key, id))
     }
 
     fn charge_off_session<'a>(

@@ -338,6 +338,8 @@ impl Case {
                 json!({ "amount": "10.00", "success_url": SUCCESS, "cancel_url": CANCEL })
             }
             "PUT /partner/wallet/auto-refill" => json!({ "enabled": false }),
+            "POST /partner/wallet/card" => json!({ "success_url": SUCCESS, "cancel_url": CANCEL }),
+            "POST /workspace/card" => return None,
             "PUT /partner/addons/{code}" => json!({ "label": "Rival Bot", "points": "10", "enabled": true }),
             "PUT /partner/plans/{id}" => json!({
                 "label": "Rival Starter",
@@ -468,6 +470,9 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
         .find(|e| e.account.is_none() && e.type_ == "checkout.session.completed")
         .expect("the fake says the wallet checkout is paid")
         .payload;
+    // X and Q save a card each, for their rightful callers to remove.
+    crate::api::cards::save_workspace_card(api, Q, X, None).await;
+    crate::api::cards::save_partner_card(api, Q, None).await;
     let account = api.account(Q).await;
     let (code, _) = api.stripe.issue_oauth_code(Some(&account), false);
     let markers = vec![

@@ -389,6 +389,26 @@ async fn walk_every_route(r: &mut Runner) {
     assert_eq!(events["data"][0]["type"], "topup.succeeded", "{events}");
     let off = r.ok(&admin, M::PUT, "/workspace/auto-topup", Some(json!({ "enabled": false })), 200).await;
     assert_eq!(off["enabled"], false);
+    // A card saved without paying, then replaced (its events delivered); shown, then removed.
+    for _ in 0..2 {
+        let since = r.fake.events().len();
+        let saving = r.ok(&admin, M::POST, "/workspace/card", None, 201).await;
+        r.fake.pay(saving["id"].as_str().unwrap()).await.unwrap();
+        let saved = ["payment_method.attached", "setup_intent.succeeded"];
+        for event in r.fake.events().into_iter().skip(since).filter(|e| saved.contains(&e.type_.as_str())) {
+            let signature = stripe_gateway::signature::sign(
+                event.payload.as_bytes(),
+                &[local::stripe::FAKE_WEBHOOK_SECRET],
+                i64::try_from(now_s()).unwrap(),
+            );
+            let (status, answer) = r.webhook("/stripe/webhook", &event.payload, &signature).await;
+            assert_eq!(status, 200, "{answer}");
+        }
+    }
+    let card = r.ok(&admin, M::GET, "/workspace/card", None, 200).await;
+    assert_eq!((&card["card"]["brand"], &card["card"]["last4"]), (&json!("visa"), &json!("4242")), "{card}");
+    let removed = r.ok(&admin, M::DELETE, "/workspace/card", None, 200).await;
+    assert_eq!(removed["removed"]["last4"], "4242");
 
     // Metered usage, re-billed at 10 points a minute (0.12 USD at the demo's 0.012 a point, above
     // the 0.07 wholesale cost); the platform makes the partner prepaid and credits its wallet.
@@ -457,6 +477,14 @@ async fn walk_every_route(r: &mut Runner) {
     let refill = json!({ "enabled": true, "threshold": "20.00", "amount": "50.00" });
     let refill = r.ok(&partner, M::PUT, "/partner/wallet/auto-refill", Some(refill), 200).await;
     assert_eq!((&refill["enabled"], &refill["card_saved"]), (&json!(true), &json!(true)));
+    // The wallet checkout's card, replaced on a page of its own, then removed: the refill stops.
+    let card = r.ok(&partner, M::GET, "/partner/wallet/card", None, 200).await;
+    assert!(card["card"].is_object(), "{card}");
+    let urls = json!({ "success_url": "https://agency.example/saved", "cancel_url": "https://agency.example/back" });
+    let saving = r.ok(&partner, M::POST, "/partner/wallet/card", Some(urls), 201).await;
+    assert!(saving["url"].as_str().unwrap().contains("/pay/"), "{saving}");
+    let removed = r.ok(&partner, M::DELETE, "/partner/wallet/card", None, 200).await;
+    assert_eq!(removed["auto_topup_turned_off"], true);
 
     let all = r.router.routes();
     assert_eq!(

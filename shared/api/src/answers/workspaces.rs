@@ -4,10 +4,10 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
 use billing::{
-    AddonAdded, LabelledAddon, LedgerPage, RefillState, Reply, UsageRecorded, WorkspaceAddons, WorkspaceDetails,
-    WorkspaceState,
+    AddonAdded, CardSession, LabelledAddon, LedgerPage, RefillState, RemovedCard, Reply, SavedCard, UsageRecorded,
+    WorkspaceAddons, WorkspaceDetails, WorkspaceState,
 };
-use domain::{Balance, LedgerEntry, Limits, Money, Points, Usage, Workspace};
+use domain::{Balance, CardDetails, LedgerEntry, Limits, Money, Points, Usage, Workspace};
 
 use super::{
     AddonOffer, CycleBody, EntryBody, OwnedAddon, Page, StatusBody, date, instant, named, optional_instant, reply,
@@ -331,4 +331,66 @@ struct RebillingBody<'a> {
 
 pub fn rebilling_set(ws: &Workspace) -> Reply {
     reply(200, &RebillingBody { workspace_id: ws.id.as_str(), rebilling: &ws.rebilling })
+}
+
+/// `GET /workspace/card` and `GET /partner/wallet/card`: the saved card, or `null`.
+#[derive(Serialize)]
+pub struct CardBody<'a> {
+    card: Option<CardView<'a>>,
+}
+
+impl<'a> From<Option<&'a SavedCard>> for CardBody<'a> {
+    fn from(card: Option<&'a SavedCard>) -> Self {
+        Self { card: card.map(CardView::from) }
+    }
+}
+
+/// A saved card as its owner sees it: never more of the number than its last 4. The details
+/// are `null` for a card saved before they were kept.
+#[derive(Serialize)]
+struct CardView<'a> {
+    brand: Option<&'a str>,
+    last4: Option<&'a str>,
+    exp_month: Option<u32>,
+    exp_year: Option<u32>,
+    /// It lapses before the wallet needs it: before the next renewal, or within a month, while
+    /// auto top-up is on.
+    expiring: bool,
+}
+
+impl<'a> From<&'a SavedCard> for CardView<'a> {
+    fn from(c: &'a SavedCard) -> Self {
+        let d = c.details.as_ref();
+        Self {
+            brand: d.map(CardDetails::brand),
+            last4: d.map(CardDetails::last4),
+            exp_month: d.map(CardDetails::exp_month),
+            exp_year: d.map(CardDetails::exp_year),
+            expiring: c.expiring,
+        }
+    }
+}
+
+/// `POST /workspace/card`, `POST /partner/wallet/card`: the page where the card is saved.
+#[derive(Serialize)]
+struct CardSessionBody<'a> {
+    id: &'a str,
+    url: &'a str,
+    #[serde(serialize_with = "instant")]
+    expires_at: OffsetDateTime,
+}
+
+pub fn card_session_created(s: &CardSession) -> Reply {
+    reply(201, &CardSessionBody { id: s.checkout.as_str(), url: &s.url, expires_at: s.expires_at })
+}
+
+/// `DELETE /workspace/card`, `DELETE /partner/wallet/card`.
+#[derive(Serialize)]
+struct CardRemovedBody<'a> {
+    removed: CardView<'a>,
+    auto_topup_turned_off: bool,
+}
+
+pub fn card_removed(r: &RemovedCard) -> Reply {
+    reply(200, &CardRemovedBody { removed: CardView::from(&r.removed), auto_topup_turned_off: r.auto_topup_turned_off })
 }

@@ -81,6 +81,9 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
             "amount": "10.00", "success_url": "https://agency.example/paid", "cancel_url": "https://agency.example/back",
         })),
         "PUT /partner/wallet/auto-refill" => r.json(json!({ "enabled": false })),
+        "POST /partner/wallet/card" => {
+            r.json(json!({ "success_url": "https://agency.example/saved", "cancel_url": "https://agency.example/back" }))
+        }
         "POST /platform/partners" => r.json(json!({ "id": "p-new", "name": "New Agency" })),
         "GET /platform/partners/{id}" | "POST /platform/partners/{id}/reinstate" => r.param("id", P),
         "PUT /platform/partners/{id}/terms" => {
@@ -90,6 +93,12 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
         "POST /platform/partners/{id}/suspend" => r.param("id", Q).json(json!({ "reason": "test" })),
         _ => r,
     }
+}
+
+/// A Connect code for P's own account: connecting it again keeps its customers and saved cards.
+pub(super) async fn own_account_code<T: Table>(api: &Api<T>) -> String {
+    let account = api.account(P).await;
+    api.stripe.issue_oauth_code(Some(&account), false).0
 }
 
 /// A sample target with a code that is never exchanged.
@@ -114,7 +123,7 @@ pub(super) fn callers() -> [Claims; 4] {
     [partner_admin(P), workspace_admin(P, W), workspace_member(P, W), platform()]
 }
 
-/// Two tenants, each workspace funded and holding one add-on.
+/// Two tenants, each workspace funded and holding one add-on; W and P with a saved card.
 pub(super) async fn setup<T: Table>(api: &Api<T>) -> (String, String) {
     api.tenants().await;
     // P sells points at a rate, so that a checkout by W's admin goes through.
@@ -125,6 +134,14 @@ pub(super) async fn setup<T: Table>(api: &Api<T>) -> (String, String) {
         api.fund(p, w, "100").await;
         ids.push(api.buy(p, w, "extra_bot", 1).await.ok(201)["addon"]["id"].as_str().unwrap().to_owned());
     }
+    // W and P have cards to remove (W's page returns to P's checkout URLs).
+    let settings = json!({
+        "credit_billing": true, "success_url": "https://agency.example/paid", "cancel_url": "https://agency.example/back",
+        "grace_days": 0,
+    });
+    api.call(req("PUT /partner/settings").by(partner_admin(P)).json(settings)).await.ok(200);
+    super::cards::save_workspace_card(api, P, W, None).await;
+    super::cards::save_partner_card(api, P, None).await;
     let theirs = ids.pop().unwrap();
     (ids.pop().unwrap(), theirs)
 }
@@ -192,7 +209,7 @@ async fn no_claims_is_401_on_every_route<T: Table>(api: Api<T>) {
 async fn wrong_roles_are_403_on_every_route<T: Table>(api: Api<T>) {
     let (mine, _) = setup(&api).await;
     // The rightful partner admin below connects another account with this code.
-    let (code, _) = api.stripe.issue_oauth_code(None, false);
+    let code = own_account_code(&api).await;
     let target = Target { workspace: W, addon: &mine, code: &code };
     let no_roles: Claims = claims(&[("sub", "u"), ("partner_id", P), ("workspace_id", W)]);
     let unknown_role: Claims =
@@ -235,7 +252,7 @@ async fn wrong_roles_are_403_on_every_route<T: Table>(api: Api<T>) {
 async fn every_change_makes_one_read_and_one_transaction() {
     let api = Api::over(CountingTable::new(MemoryTable::new())).await;
     let (mine, _) = setup(&api).await;
-    let (code, _) = api.stripe.issue_oauth_code(None, false);
+    let code = own_account_code(&api).await;
     let target = Target { workspace: W, addon: &mine, code: &code };
     let table = api.billing.store.table();
     for route in ALL_ROUTES.iter().copied().filter(|r| !r.starts_with("GET ")) {

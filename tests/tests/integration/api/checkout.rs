@@ -505,6 +505,8 @@ async fn stripe_failures_answer_clearly_and_duplicate_nothing<T: Table>(api: Api
         customer: stripe_gateway::ids::CustomerId::parse("cus_deleted").unwrap(),
         payment_method: None,
         payment_method_created: None,
+        card: None,
+        expiry_noticed: false,
         version: 1,
     };
     api.billing

@@ -334,7 +334,7 @@ async fn a_refund_of_an_unknown_payment_is_ignored<T: Table>(api: Api<T>) {
     let charge = |metadata: Value| {
         json!({
             "id": format!("evt_{:016x}", fastrand::u64(..)), "object": "event", "type": "charge.refunded",
-            "livemode": false, "account": account,
+            "livemode": false, "created": 1_777_000_000, "account": account,
             "data": { "object": { "id": "ch_forged", "object": "charge", "payment_intent": "pi_forged",
                                   "amount": 50, "amount_refunded": 50, "currency": "usd", "metadata": metadata } }
         })

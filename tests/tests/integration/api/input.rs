@@ -15,8 +15,10 @@ async fn truncated_json_names_the_body<T: Table>(api: Api<T>) {
     let target = super::access::target(W, "ad_unused");
     let before = api.state().await;
     let mut wrong = vec![];
-    // Reinstating a partner is the one mutation without a body.
-    let with_body = |r: &&str| (r.starts_with("POST") || r.starts_with("PUT")) && !r.ends_with("/reinstate");
+    // Reinstating a partner and saving a workspace's card are the mutations without a body.
+    let with_body = |r: &&str| {
+        (r.starts_with("POST") || r.starts_with("PUT")) && !r.ends_with("/reinstate") && *r != "POST /workspace/card"
+    };
     for route in ALL_ROUTES.iter().copied().filter(with_body) {
         let caller = callers().into_iter().zip(allowed(route)).find(|(_, ok)| *ok).map(|(c, _)| c).unwrap();
         let body = sample(route, &target).event()["body"].as_str().expect("a route with a body").to_owned();

@@ -37,6 +37,7 @@ macro_rules! api_suite {
 mod access;
 mod addons;
 pub(crate) mod autotopup;
+pub(crate) mod cards;
 pub(crate) mod checkout;
 mod cursors;
 mod disputes;
@@ -71,7 +72,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 48] = [
+pub const ALL_ROUTES: [&str; 54] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -101,6 +102,9 @@ pub const ALL_ROUTES: [&str; 48] = [
     "GET /workspace/ledger",
     "POST /workspace/checkout",
     "PUT /workspace/auto-topup",
+    "GET /workspace/card",
+    "POST /workspace/card",
+    "DELETE /workspace/card",
     "PUT /platform/workspaces/{id}/usage-counts",
     "GET /platform/workspaces/{id}/entitlements",
     "POST /platform/usage",
@@ -114,6 +118,9 @@ pub const ALL_ROUTES: [&str; 48] = [
     "GET /partner/wallet",
     "POST /partner/wallet/checkout",
     "PUT /partner/wallet/auto-refill",
+    "GET /partner/wallet/card",
+    "POST /partner/wallet/card",
+    "DELETE /partner/wallet/card",
     "POST /platform/partners",
     "GET /platform/partners",
     "GET /platform/partners/{id}",
