@@ -34,11 +34,12 @@ pub enum Operation {
     ChargesRetrieve,
     RefundsCreate,
     RefundsRetrieve,
+    EventsList,
     OAuthToken,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 16] = [
         Self::CustomersCreate,
         Self::CustomersRetrieve,
         Self::CustomersRetrievePaymentMethod,
@@ -53,6 +54,7 @@ impl Operation {
         Self::ChargesRetrieve,
         Self::RefundsCreate,
         Self::RefundsRetrieve,
+        Self::EventsList,
         Self::OAuthToken,
     ];
 
@@ -72,6 +74,7 @@ impl Operation {
             Self::ChargesRetrieve => "charges.retrieve",
             Self::RefundsCreate => "refunds.create",
             Self::RefundsRetrieve => "refunds.retrieve",
+            Self::EventsList => "events.list",
             Self::OAuthToken => "oauth.token",
         }
     }
@@ -99,6 +102,7 @@ impl Operation {
             ["v1", "charges", ch] if get => (Self::ChargesRetrieve, id(ch)),
             ["v1", "refunds"] if post => (Self::RefundsCreate, none),
             ["v1", "refunds", re] if get => (Self::RefundsRetrieve, id(re)),
+            ["v1", "events"] if get => (Self::EventsList, none),
             ["oauth", "token"] if post => (Self::OAuthToken, none),
             _ => return None,
         })
@@ -121,6 +125,7 @@ impl Operation {
             Self::ChargesRetrieve => state.retrieve_charge(acct, id),
             Self::RefundsCreate => state.create_refund(acct, p),
             Self::RefundsRetrieve => state.retrieve_refund(acct, id),
+            Self::EventsList => state.list_events(acct, p),
             Self::OAuthToken => Ok(state.oauth_token(p)),
         };
         result.unwrap_or_else(|e| e)

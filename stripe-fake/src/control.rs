@@ -25,7 +25,8 @@
 //! | `GET\|POST /_fake/events/config` | `{"hold"?, "duplicate"?, "delay_ms"?}` | how events leave |
 //! | `POST /_fake/events/release` | `{"order"?: "fifo"\|"reverse"\|"shuffle", "seed"?, "ids"?}` | send held events |
 //! | `POST /_fake/events/{evt}/deliver` | | send one event (again) now |
-//! | `GET /_fake/events` | | every event with its deliveries (`?type=` filters) |
+//! | `POST /_fake/events/{evt}/drop` | | lose a held event's delivery for good: `release` passes it over (`deliver` still sends it); `409` if it is not held |
+//! | `GET /_fake/events` | | every event with its deliveries and its `held` and `dropped` flags (`?type=` filters) |
 //! | `GET /_fake/requests` | | the API request log (`?operation=` filters) |
 
 use http_body_util::Full;
@@ -38,7 +39,7 @@ use crate::Fake;
 use crate::api::{Operation, json_response};
 use crate::form::Param;
 use crate::state::{
-    Card, Delivery, DeliveryMode, Event, Fault, FaultKind, LoggedRequest, NextPaymentIntent, check_expiry,
+    Card, Delivery, DeliveryMode, Event, Fault, FaultKind, Hold, LoggedRequest, NextPaymentIntent, check_expiry,
 };
 use crate::webhooks;
 
@@ -203,15 +204,15 @@ impl Fake {
         self.state().delivery
     }
 
-    /// Sends the held events (or those of `ids` that are held) in `order`; their ids, in the
-    /// order sent. `seed` makes a shuffle repeatable.
+    /// Sends the held events (or those of `ids` that are held; never a dropped one) in `order`;
+    /// their ids, in the order sent. `seed` makes a shuffle repeatable.
     pub async fn release(&self, order: ReleaseOrder, seed: Option<u64>, ids: Option<&[String]>) -> Vec<String> {
         let mut held: Vec<String> = {
             let state = self.state();
             state
                 .events
                 .iter()
-                .filter(|e| e.held && ids.is_none_or(|ids| ids.contains(&e.id)))
+                .filter(|e| e.hold == Hold::Held && ids.is_none_or(|ids| ids.contains(&e.id)))
                 .map(|e| e.id.clone())
                 .collect()
         };
@@ -235,6 +236,12 @@ impl Fake {
     /// Sends one event now (again if it was sent before).
     pub async fn deliver(&self, event: &str) -> Option<Delivery> {
         webhooks::deliver(self, event).await
+    }
+
+    /// Loses a held event's webhook for good, so a test can miss one: `release` passes it over,
+    /// [`Fake::deliver`] still sends it, and `GET /v1/events` lists it like any other.
+    pub fn drop_event(&self, id: &str) -> Result<(), String> {
+        self.state().drop_event(id)
     }
 
     pub fn events(&self) -> Vec<Event> {
@@ -508,6 +515,9 @@ pub async fn handle(fake: &Fake, method: &Method, path: &[&str], query: Option<&
                 Some(d) => ok(json!(d)),
                 None => refuse(404, &format!("no event {id}")),
             },
+            (&Method::POST, ["events", id, "drop"]) => {
+                done(fake.drop_event(id).map(|()| json!(fake.state().events.iter().find(|e| e.id == *id))))
+            }
             (&Method::GET, ["events"]) => {
                 let wanted = query_param(query, "type");
                 let events: Vec<Event> =

@@ -15,6 +15,9 @@
 //! - `GET /v1/payment_methods/{pm}`, `POST /v1/payment_methods/{pm}/detach`
 //! - `GET /v1/setup_intents/{id}` (`expand[]=payment_method`)
 //! - `GET /v1/charges/{id}`, `POST /v1/refunds`, `GET /v1/refunds/{id}`
+//! - `GET /v1/events` (the List Events API: the calling account's events, newest first, each as
+//!   its webhook's body, delivered or not; `created[gt|gte|lt|lte]`, `types[]`, `type` with `*`
+//!   wildcards, `limit`, `starting_after`, `ending_before`)
 //! - `POST /oauth/token` (Connect's code exchange, on connect.stripe.com in production)
 //! - `GET|POST /oauth/authorize` (the consent page: "Connect" redirects with a code)
 //! - `GET /pay/{session}`, `POST /pay/{session}` (the pay page: pay, or save a card, with one of

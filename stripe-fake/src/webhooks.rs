@@ -11,7 +11,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::Fake;
-use crate::state::{Delivery, now_ms, now_s};
+use crate::state::{Delivery, Hold, now_ms, now_s};
 
 /// How long a receiver gets to answer (Stripe's own limit is in this range).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,7 +42,7 @@ pub async fn dispatch(fake: &Fake) {
         if state.delivery.hold {
             for id in &ids {
                 if let Some(e) = state.event_mut(id) {
-                    e.held = true;
+                    e.hold = Hold::Held;
                 }
             }
             return;
@@ -69,12 +69,15 @@ pub async fn dispatch(fake: &Fake) {
     }
 }
 
-/// Sends one event now (again, if it was sent before), signed at the current time.
+/// Sends one event now (again, if it was sent before), signed at the current time. A held event
+/// is held no more; a dropped one stays dropped, its automatic delivery still lost.
 pub async fn deliver(fake: &Fake, id: &str) -> Option<Delivery> {
     let (payload, platform) = {
         let mut state = fake.state();
         let event = state.event_mut(id)?;
-        event.held = false;
+        if event.hold == Hold::Held {
+            event.hold = Hold::NotHeld;
+        }
         (event.payload.clone(), event.account.is_none())
     };
     let config = fake.config();

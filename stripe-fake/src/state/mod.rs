@@ -45,7 +45,7 @@ pub use checkout::{PageAmount, PagePurpose, PageSession, SESSION_LIFETIME_S};
 use customers::Customer;
 pub use disputes::DISPUTE_RESPONSE_WINDOW_S;
 use disputes::Dispute;
-pub use events::{Delivery, DeliveryMode, Event};
+pub use events::{Delivery, DeliveryMode, Event, Hold};
 pub use payment_intents::NextPaymentIntent;
 use payment_intents::PaymentIntent;
 use payment_methods::PaymentMethod;
@@ -273,11 +273,13 @@ fn check_amount(amount: i64, currency: Currency, param: &str) -> R<()> {
 
 fn check_known_params(p: &Param, allowed: &[&str]) -> R<()> {
     match p.names().into_iter().find(|n| !allowed.contains(n)) {
-        Some(unknown) => {
-            Err(invalid(Some("parameter_unknown"), &format!("Received unknown parameter: {unknown}"), Some(unknown)))
-        }
+        Some(unknown) => Err(unknown_param(unknown)),
         None => Ok(()),
     }
+}
+
+fn unknown_param(name: &str) -> Reply {
+    invalid(Some("parameter_unknown"), &format!("Received unknown parameter: {name}"), Some(name))
 }
 
 fn bool_param(p: &Param, name: &str) -> R<bool> {

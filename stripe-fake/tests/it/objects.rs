@@ -1,11 +1,15 @@
-//! Every object, error and event the fake returns parses with async-stripe's own types (miniserde,
-//! as async-stripe parses Stripe's answers): if the fake drifts from what async-stripe requires,
-//! these fail here rather than as an opaque "error deserializing request data" in the gateway.
+//! Every object, error and event the fake returns (sent, or listed by `GET /v1/events`) parses with
+//! async-stripe's own types (miniserde, as async-stripe parses Stripe's answers): if the fake
+//! drifts from what async-stripe requires, these fail here rather than as an opaque "error
+//! deserializing request data" in the gateway.
 
 use serde_json::{Value, json};
 use stripe_fake::NextPaymentIntent;
 
 use crate::support::*;
+
+/// Most pages of `GET /v1/events` read (10 events each, by default).
+const MAX_LIST_PAGES: usize = 20;
 
 fn parses<T: miniserde::Deserialize>(what: &str, v: &Value) -> T {
     miniserde::json::from_str::<T>(&v.to_string())
@@ -211,6 +215,28 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
     stack.fake.make_async(&cs3).unwrap();
     stack.fake.pay(&cs3).await.unwrap();
     stack.fake.finish_async(&cs3, false).await.unwrap();
+    // The same events through the List Events API, read before the account is disconnected (its
+    // calls are refused after): newest first, each exactly its webhook's body.
+    let mut listed: Vec<Value> = Vec::new();
+    let mut query = String::new();
+    for _ in 0..MAX_LIST_PAGES {
+        let page = stack.http.api("GET", &format!("/v1/events?{query}"), Some(ACCOUNT), None, "").await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        let page = page.json();
+        assert_eq!((&page["object"], &page["url"]), (&json!("list"), &json!("/v1/events")));
+        let data = page["data"].as_array().unwrap();
+        listed.extend(data.iter().cloned());
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+        query = format!("starting_after={}", data.last().unwrap()["id"].as_str().unwrap());
+    }
+    let sent: Vec<Value> = stack.receiver.events().iter().rev().map(Received::json).collect();
+    assert_eq!(listed, sent);
+    for event in &listed {
+        parses::<stripe_shared::Event>("listed event", event);
+        event_object_parses(event);
+    }
     stack.fake.deauthorize(ACCOUNT).await.unwrap();
     let mut kinds: Vec<String> = stack.receiver.types();
     kinds.sort();
