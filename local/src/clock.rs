@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::ApiError;
-use billing::{FoldRun, OpError, PlanEditLimits, PlanEditRun, RefillRun, RenewalLimits, RenewalRun};
+use billing::{
+    FoldRun, OpError, PlanEditLimits, PlanEditRun, RefillRun, RenewalLimits, RenewalRun, SweepLimits, SweepRun,
+};
 use domain::{Clock, OffsetClock};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
@@ -146,7 +148,18 @@ pub async fn charge<T: Table>(app: &App<T>) -> Result<RefillRun, OpError> {
     Ok(run)
 }
 
-/// Runs a plan edits' pass, a renewal pass, a fold and a charging pass every `every`, for as
+/// One reconciliation sweep of the fake's events, as reconcile-payments runs it, with its
+/// permissions. The fake delivers its webhooks itself, so the sweep finds what a held or
+/// dropped delivery (its `/_fake/events` controls) left.
+pub async fn sweep<T: Table>(app: &App<T>) -> Result<SweepRun, OpError> {
+    let pass = app.billing.sweep(|| false, SweepLimits::default());
+    match app.router.sweep_policy() {
+        Some(p) => policy::scope(p, pass).await,
+        None => pass.await,
+    }
+}
+
+/// Runs a plan edits' pass, a renewal pass, a fold, a charging pass and a sweep every `every`, for as
 /// long as the runner runs, and logs the passes that did something. A failed pass is logged;
 /// what it left is there for the next.
 pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
@@ -172,6 +185,11 @@ pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
         }
         if let Err(e) = charge(&app).await {
             tracing::warn!(error = %e, "charging tick failed; the next tick takes what it left");
+        }
+        match sweep(&app).await {
+            Ok(run) if run.fixed == 0 && run.refused == 0 && run.failed == 0 => {}
+            Ok(run) => tracing::warn!(summary = %run.summary(), "sweep tick found what the webhook missed"),
+            Err(e) => tracing::warn!(error = %e, "sweep tick failed; the next tick goes on from where it was"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The function crates of template.yaml, by the `CodeUri` it gives them: the HTTP ones, which
-//! the runner serves, and renew-addons, which runs on a schedule and has no routes (the
-//! runner's own ticker renews in its place, with its permissions: `crate::clock`). A new HTTP
+//! the runner serves, and those that run on a schedule or the table's stream and have no routes
+//! (the runner's own ticker does their work in their place, with their permissions:
+//! `crate::clock`). A new HTTP
 //! function is one line here (and its crate in Cargo.toml); start-up refuses a template route
 //! whose function is missing from this list.
 
@@ -32,6 +33,8 @@ pub const FOLD_USAGE: &str = "functions/fold-usage";
 /// The off-session charges of the refills debits and renewals ask for (the table's stream and a
 /// schedule, no routes).
 pub const CHARGE_REFILLS: &str = "functions/charge-refills";
+/// The reconciliation sweep of Stripe's events (EventBridge Scheduler, no routes).
+pub const RECONCILE_PAYMENTS: &str = "functions/reconcile-payments";
 
 pub const FUNCTIONS: &[FunctionEntry] = &[
     FunctionEntry { code_uri: "functions/adjust-points", package: "adjust-points", routes: adjust_points::ROUTES },
@@ -45,6 +48,7 @@ pub const FUNCTIONS: &[FunctionEntry] = &[
     FunctionEntry { code_uri: "functions/partner-api", package: "partner-api", routes: partner_api::ROUTES },
     FunctionEntry { code_uri: "functions/platform-api", package: "platform-api", routes: platform_api::ROUTES },
     FunctionEntry { code_uri: "functions/purchase-addon", package: "purchase-addon", routes: purchase_addon::ROUTES },
+    FunctionEntry { code_uri: RECONCILE_PAYMENTS, package: "reconcile-payments", routes: &[] },
     FunctionEntry { code_uri: RENEW_ADDONS, package: "renew-addons", routes: &[] },
     FunctionEntry { code_uri: "functions/stripe-webhook", package: "stripe-webhook", routes: stripe_webhook::ROUTES },
     FunctionEntry { code_uri: "functions/workspace-api", package: "workspace-api", routes: workspace_api::ROUTES },

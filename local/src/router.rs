@@ -118,13 +118,14 @@ pub struct Matched<'r, T> {
 }
 
 /// Every route of template.yaml, each bound to its function's handler, and the permissions of
-/// the functions without routes (renewal, fold, charging), which the runner's own passes run
-/// with.
+/// the functions without routes (renewal, fold, charging, sweep), which the runner's own passes
+/// run with.
 pub struct Router<T> {
     routes: Vec<Route<T>>,
     renewal: Option<Arc<ActivePolicy>>,
     fold: Option<Arc<ActivePolicy>>,
     charging: Option<Arc<ActivePolicy>>,
+    sweep: Option<Arc<ActivePolicy>>,
 }
 
 impl<T: Table> Router<T> {
@@ -191,9 +192,9 @@ impl<T: Table> Router<T> {
                 }
             }
         }
-        // Functions without routes: the runner runs renew-addons', fold-usage's and
-        // charge-refills' work itself (`crate::clock`).
-        let (mut renewal, mut fold, mut charging) = (None, None, None);
+        // Functions without routes: the runner runs renew-addons', fold-usage's,
+        // charge-refills' and reconcile-payments' work itself (`crate::clock`).
+        let (mut renewal, mut fold, mut charging, mut sweep) = (None, None, None, None);
         for f in template.functions.iter().filter(|f| f.routes.is_empty()) {
             let Some(entry) = registry::entry(&f.code_uri) else { continue };
             served.insert(entry.code_uri);
@@ -204,6 +205,8 @@ impl<T: Table> Router<T> {
                 fold = active_policy(f);
             } else if entry.code_uri == registry::CHARGE_REFILLS {
                 charging = active_policy(f);
+            } else if entry.code_uri == registry::RECONCILE_PAYMENTS {
+                sweep = active_policy(f);
             }
         }
         for entry in registry::FUNCTIONS.iter().filter(|e| !served.contains(e.code_uri)) {
@@ -214,7 +217,7 @@ impl<T: Table> Router<T> {
             ));
         }
         if problems.is_empty() {
-            Ok(Router { routes, renewal, fold, charging })
+            Ok(Router { routes, renewal, fold, charging, sweep })
         } else {
             Err(RouterError::Mismatch(problems))
         }
@@ -255,6 +258,11 @@ impl<T> Router<T> {
     /// The charging function's permissions, for the runner's charging passes.
     pub fn charging_policy(&self) -> Option<Arc<ActivePolicy>> {
         self.charging.clone()
+    }
+
+    /// The sweep function's permissions, for the runner's sweeps.
+    pub fn sweep_policy(&self) -> Option<Arc<ActivePolicy>> {
+        self.sweep.clone()
     }
 
     /// Every route key the runner serves.
@@ -570,6 +578,7 @@ mod tests {
             renewal: None,
             fold: None,
             charging: None,
+            sweep: None,
         };
         let key = |m: Method, p: &str| router.resolve(&m, p).unwrap().route.key();
         assert_eq!(key(Method::GET, "/x/me"), "GET /x/me");

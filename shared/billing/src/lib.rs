@@ -19,6 +19,7 @@ mod partner_wallet;
 mod partners;
 mod payments;
 mod plan_edits;
+mod reconcile;
 mod refill;
 mod renewal;
 mod topup;
@@ -44,6 +45,7 @@ pub use partner_wallet::{PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNE
 pub use partners::{NewPartner, PartnerDetails, PartnerTerms, check_partner_name};
 pub use payments::{CheckoutCreated, CheckoutRequest, Payments, WebhookEndpoint};
 pub use plan_edits::{PlanEditLimits, PlanEditRun};
+pub use reconcile::{LOOKBACK, SWEPT_TYPES, SweepLimits, SweepRun};
 pub use refill::{REFILL_RESUME_AFTER, RefillState};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
 pub use topup::{MAX_TOPUP_OPTIONS, PartnerTopupTerms, PlatformConfig, TopupOffers, TopupOptionDraft};

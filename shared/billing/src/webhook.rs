@@ -69,6 +69,21 @@ pub enum WebhookOutcome {
 }
 
 impl WebhookOutcome {
+    /// Whether applying the event changed something: for the sweep, an event the webhook had
+    /// not applied.
+    pub fn changed(self) -> bool {
+        match self {
+            WebhookOutcome::Credited
+            | WebhookOutcome::Moved(_)
+            | WebhookOutcome::ClawedBack
+            | WebhookOutcome::GivenBack
+            | WebhookOutcome::Recorded
+            | WebhookOutcome::CardSaved
+            | WebhookOutcome::Deauthorized => true,
+            WebhookOutcome::AlreadyCredited | WebhookOutcome::Unchanged | WebhookOutcome::Ignored => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             WebhookOutcome::Credited => "credited",
@@ -122,7 +137,18 @@ impl<T: Table> Billing<T> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         signature::verify(payload, signature, &secrets, now).map_err(|e| refused("Stripe-Signature", e))?;
         let event = Event::parse(payload).map_err(|e| refused("body", e))?;
-        if event.livemode != payments.livemode() {
+        self.apply_event(endpoint, &event).await
+    }
+
+    /// Applies one event as Stripe sent it to `endpoint` (or as the sweep listed it from that
+    /// endpoint's account): every effect keyed by the object it changes, so applying it twice,
+    /// or after a later event, changes nothing more.
+    pub(super) async fn apply_event(
+        &self,
+        endpoint: WebhookEndpoint,
+        event: &Event,
+    ) -> Result<WebhookOutcome, OpError> {
+        if event.livemode != self.livemode() {
             return Err(refused("livemode", "the event's mode is not this deployment's"));
         }
         // Stripe sends a Connect endpoint only events of connected accounts, and an account
@@ -139,13 +165,13 @@ impl<T: Table> Billing<T> {
         // Each kind's work is a future of its own on the heap: inline, the largest of them (a
         // credit over the DynamoDB client) would make every delivery's future that large.
         let outcome = match &event.object {
-            EventObject::CheckoutSession(s) => Box::pin(self.on_session(&event, s)).await?,
-            EventObject::PaymentIntent(pi) => Box::pin(self.on_payment_intent(&event, pi)).await?,
-            EventObject::SetupIntent(si) => Box::pin(self.on_setup_intent(&event, si)).await?,
-            EventObject::PaymentMethod(pm) => Box::pin(self.on_payment_method(&event, pm)).await?,
-            EventObject::Charge(c) => Box::pin(self.on_refund(&event, c)).await?,
-            EventObject::Dispute(d, funds) => Box::pin(self.on_dispute(&event, d, *funds)).await?,
-            EventObject::Deauthorized => Box::pin(self.on_deauthorized(&event)).await?,
+            EventObject::CheckoutSession(s) => Box::pin(self.on_session(event, s)).await?,
+            EventObject::PaymentIntent(pi) => Box::pin(self.on_payment_intent(event, pi)).await?,
+            EventObject::SetupIntent(si) => Box::pin(self.on_setup_intent(event, si)).await?,
+            EventObject::PaymentMethod(pm) => Box::pin(self.on_payment_method(event, pm)).await?,
+            EventObject::Charge(c) => Box::pin(self.on_refund(event, c)).await?,
+            EventObject::Dispute(d, funds) => Box::pin(self.on_dispute(event, d, *funds)).await?,
+            EventObject::Deauthorized => Box::pin(self.on_deauthorized(event)).await?,
             EventObject::Other => WebhookOutcome::Ignored,
         };
         let account = event.account.as_ref().map_or("", AccountId::as_str);

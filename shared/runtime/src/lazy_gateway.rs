@@ -17,8 +17,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use stripe_gateway::gateway::{
-    Account, CheckoutSession, ConnectedAccount, CreatedCheckoutSession, Gateway, GatewayError, NewCheckoutSession,
-    NewCustomer, NewSetupSession, OffSessionCharge, OffSessionOutcome, PaymentGateway,
+    Account, CheckoutSession, ConnectedAccount, CreatedCheckoutSession, EventPage, EventQuery, Gateway, GatewayError,
+    NewCheckoutSession, NewCustomer, NewSetupSession, OffSessionCharge, OffSessionOutcome, PaymentGateway,
 };
 use stripe_gateway::ids::{CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentMethodId};
 use tokio::sync::OnceCell;
@@ -119,6 +119,10 @@ impl PaymentGateway for LazyGateway {
         self.gateway().await?.charge_off_session(account, key, charge).await
     }
 
+    async fn list_events(&self, account: Account<'_>, query: &EventQuery<'_>) -> Result<EventPage, GatewayError> {
+        self.gateway().await?.list_events(account, query).await
+    }
+
     async fn connect_account(&self, code: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {
         self.gateway().await?.connect_account(code).await
     }
@@ -181,6 +185,9 @@ mod tests {
             _: &IdempotencyKey,
             _: &OffSessionCharge,
         ) -> Result<OffSessionOutcome, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn list_events(&self, _: Account<'_>, _: &EventQuery<'_>) -> Result<EventPage, GatewayError> {
             Err(GatewayError::Fatal("not in this test".into()))
         }
         async fn connect_account(&self, _: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {

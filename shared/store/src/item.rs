@@ -158,6 +158,8 @@ pub enum Guard {
     CustomerVersion,
     /// A saved payment method's record is at the version read (absent for version 0).
     PaymentMethodVersion,
+    /// The sweep's position in an account's events is where this run read it (absent for 0).
+    SweepPositionVersion,
     /// A connected account is nobody's yet, or already this partner's.
     StripeAccountClaim,
     /// The partner's Stripe connection still names the account the event is about.

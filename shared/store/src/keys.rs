@@ -31,6 +31,8 @@
 //! | `ACCRUED#<partner>#<shard>` | `ACCRUED` | `accrued` (the sum of the partner's accruals in that shard) |
 //! | `PLAN_EDITS` | `<partner>#<plan>` | `plan_edit` (an edited plan whose workspaces' status the pass has yet to settle) |
 //! | `REFILLS` | `WS#w` / `PARTNER#p` | `refill_request` (a refill a debit or a renewal asked for, which the charging pass has yet to make) |
+//! | `SWEEP#acct_..` / `SWEEP#platform` | `SWEEP` | `sweep_position` (where the reconciliation sweep goes on in that account's events) |
+//! | `SWEEP` | `CURSOR` | `sweep_cursor` (the partner the last sweep run stopped after) |
 
 use domain::{AddonCode, AddonId, CheckoutId, PartnerId, PlanId, WalletId, WorkspaceId};
 
@@ -168,6 +170,17 @@ pub fn checkout(id: &CheckoutId) -> Key {
 }
 
 /// Keyed by the PaymentIntent that refunds and disputes name.
+/// Where the reconciliation sweep goes on in an account's events: a connected account's, or
+/// the platform's own (`None`).
+pub fn sweep_position(account: Option<&AccountId>) -> Key {
+    Key::new(format!("SWEEP#{}", account.map_or("platform", AccountId::as_str)), "SWEEP")
+}
+
+/// The partner the last sweep run stopped after, when its time ran out.
+pub fn sweep_cursor() -> Key {
+    Key::new("SWEEP", "CURSOR")
+}
+
 pub fn payment_method(pm: &PaymentMethodId) -> Key {
     Key::new(format!("PM#{pm}"), "PM")
 }

@@ -1133,6 +1133,34 @@ pub struct PlatformCustomer {
     pub version: u64,
 }
 
+/// Where the reconciliation sweep goes on in an account's events: the start (unix s, Stripe's
+/// clock) of the next window it lists, under a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepPosition {
+    pub position: i64,
+    pub version: u64,
+}
+
+pub fn sweep_position_item(account: Option<&AccountId>, p: &SweepPosition) -> Item {
+    Item::record(&keys::sweep_position(account), "sweep_position", p)
+}
+
+pub fn sweep_position_from(item: &Item) -> Result<SweepPosition, MalformedItem> {
+    item.read()
+}
+
+/// The partner the last sweep run stopped after (its time ran out); none: start from the first.
+pub fn sweep_cursor_item(after: Option<&PartnerId>) -> Item {
+    Item::new(&keys::sweep_cursor(), "sweep_cursor").with("after", after.map_or(Attr::Null, |p| Attr::s(p.as_str())))
+}
+
+pub fn sweep_cursor_from(item: &Item) -> Result<Option<PartnerId>, MalformedItem> {
+    match item.get("after") {
+        None | Some(Attr::Null) => Ok(None),
+        Some(_) => item.parsed("after", PartnerId::parse).map(Some),
+    }
+}
+
 /// A saved payment method, by id, as Stripe's events told of it: its card's details (from
 /// `payment_method.attached|updated|automatically_updated`, with when Stripe reported them) and
 /// whose it is (from the event that saved it). Either event may come first: the second finds

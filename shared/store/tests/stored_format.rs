@@ -334,6 +334,15 @@ fn samples() -> Vec<(&'static str, Item)> {
     };
     let item = payment_method_item(&pm, &method);
     check("payment_method", item.clone(), payment_method_from(&item).unwrap() == method);
+    let position = SweepPosition { position: 1_778_840_000, version: 3 };
+    let item = sweep_position_item(Some(&account), &position);
+    check("sweep_position", item.clone(), sweep_position_from(&item).unwrap() == position);
+    let item = sweep_position_item(None, &position);
+    check("sweep_position_platform", item.clone(), sweep_position_from(&item).unwrap() == position);
+    let item = sweep_cursor_item(Some(&p));
+    check("sweep_cursor", item.clone(), sweep_cursor_from(&item).unwrap() == Some(p.clone()));
+    let item = sweep_cursor_item(None);
+    check("sweep_cursor_start", item.clone(), sweep_cursor_from(&item).unwrap().is_none());
     let unclaimed = PaymentMethodRecord { workspace_id: None, expires_at: Some(1_779_444_800), version: 1, ..method };
     let item = payment_method_item(&pm, &unclaimed);
     check("payment_method_unclaimed", item.clone(), payment_method_from(&item).unwrap() == unclaimed);

@@ -221,6 +221,33 @@ pub struct NewSetupSession {
     pub cancel_url: String,
 }
 
+/// Which of an account's events to list: those created in `[created_gte, created_lt)` of the
+/// given types, a page of at most `limit` (1 to 100), older than `starting_after` when paging on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery<'a> {
+    pub created_gte: i64,
+    pub created_lt: i64,
+    /// At most 20, as Stripe takes.
+    pub types: &'a [&'a str],
+    pub limit: u8,
+    pub starting_after: Option<&'a str>,
+}
+
+/// One page of events, newest first, each as the body a webhook delivery of it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    pub events: Vec<ListedEvent>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedEvent {
+    pub id: String,
+    pub created: i64,
+    /// The event's JSON, as Stripe would POST it to a webhook endpoint.
+    pub payload: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionStatus {
     Open,
@@ -369,6 +396,14 @@ pub trait PaymentGateway: Send + Sync + 'static {
         charge: &OffSessionCharge,
     ) -> impl Future<Output = Result<OffSessionOutcome, GatewayError>> + Send;
 
+    /// Lists `account`'s events (`GET /v1/events`), newest first: what happened on it, whether
+    /// or not its webhook was delivered. A read: retried as it is.
+    fn list_events(
+        &self,
+        account: Account<'_>,
+        query: &EventQuery<'_>,
+    ) -> impl Future<Output = Result<EventPage, GatewayError>> + Send;
+
     /// Exchanges a Connect OAuth authorization code (from the partner's redirect) for the
     /// connected account. Made on the platform's own account; the code is single use, which makes
     /// the call idempotent by itself (see [`GatewayError::Ambiguous`] for a lost first answer).
@@ -422,6 +457,8 @@ pub trait Gateway: Send + Sync {
         key: &'a IdempotencyKey,
         charge: &'a OffSessionCharge,
     ) -> GatewayFuture<'a, OffSessionOutcome>;
+
+    fn list_events<'a>(&'a self, account: Account<'a>, query: &'a EventQuery<'a>) -> GatewayFuture<'a, EventPage>;
 
     fn connect_account<'a>(&'a self, code: &'a OAuthCode) -> GatewayFuture<'a, ConnectedAccount>;
 }
@@ -478,6 +515,10 @@ impl<G: PaymentGateway> Gateway for G {
         charge: &'a OffSessionCharge,
     ) -> GatewayFuture<'a, OffSessionOutcome> {
         Box::pin(PaymentGateway::charge_off_session(self, account, key, charge))
+    }
+
+    fn list_events<'a>(&'a self, account: Account<'a>, query: &'a EventQuery<'a>) -> GatewayFuture<'a, EventPage> {
+        Box::pin(PaymentGateway::list_events(self, account, query))
     }
 
     fn connect_account<'a>(&'a self, code: &'a OAuthCode) -> GatewayFuture<'a, ConnectedAccount> {

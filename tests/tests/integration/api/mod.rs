@@ -58,6 +58,7 @@ mod renewal;
 mod schedules;
 mod spec;
 mod status;
+mod sweep;
 mod topup;
 pub(crate) mod usage;
 mod workspace_list;
