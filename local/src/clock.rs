@@ -1,8 +1,9 @@
 //! The runner's time, for demos ("buy an add-on, move a month ahead, see it renewed"): its
 //! `Billing` runs on an [`OffsetClock`] (the real time plus an offset that only grows), and it
 //! does the work the deployed stack leaves to the functions without routes: the plan edits'
-//! pass and the renewals (renew-addons), the fold (fold-usage), and the charges of the refills
-//! they ask for (charge-refills).
+//! pass and the renewals (renew-addons), the fold (fold-usage), the charges of the refills
+//! they ask for (charge-refills), and the sweep of Stripe's events the webhook missed
+//! (reconcile-payments).
 //!
 //! - The ticker ([`tick`]) runs the passes every `LOCAL_RENEWAL_TICK_S` seconds.
 //! - After every change the runner answers, it takes the refill requests pending ([`charge`]),
@@ -91,11 +92,13 @@ async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) 
     log_run("renewal pass", &run);
     let folded = fold(app).await?;
     let charged = charge(app).await?;
+    let swept = sweep(app).await?;
     let mut body = now(clock);
     body["plan_edits"] = edits.summary();
     body["renewal"] = run.summary();
     body["fold"] = folded.summary();
     body["refills"] = charged.summary();
+    body["sweep"] = swept.summary();
     Ok(body)
 }
 
@@ -152,16 +155,18 @@ pub async fn charge<T: Table>(app: &App<T>) -> Result<RefillRun, OpError> {
 /// permissions. The fake delivers its webhooks itself, so the sweep finds what a held or
 /// dropped delivery (its `/_fake/events` controls) left.
 pub async fn sweep<T: Table>(app: &App<T>) -> Result<SweepRun, OpError> {
-    let pass = app.billing.sweep(|| false, SweepLimits::default());
+    // The fake lists an event the moment it makes it: a second's lag, not Stripe's minute.
+    let limits = SweepLimits { lag: time::Duration::seconds(1), ..SweepLimits::default() };
+    let pass = app.billing.sweep(|| false, limits);
     match app.router.sweep_policy() {
         Some(p) => policy::scope(p, pass).await,
         None => pass.await,
     }
 }
 
-/// Runs a plan edits' pass, a renewal pass, a fold, a charging pass and a sweep every `every`, for as
-/// long as the runner runs, and logs the passes that did something. A failed pass is logged;
-/// what it left is there for the next.
+/// Runs a plan edits' pass, a renewal pass, a fold, a charging pass and a sweep every `every`,
+/// for as long as the runner runs, and logs the passes that did something. A failed pass is
+/// logged; what it left is there for the next.
 pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
     let mut interval = tokio::time::interval(every);
     // A pass that overran its period is followed by a full period, not by a burst.
