@@ -35,7 +35,7 @@ use stripe_gateway::ids::{AccountId, CheckoutId, CustomerId, PaymentMethodId};
 use super::autotopup::CustomerRead;
 use super::events::{PartnerEventKind, wallet_event_write};
 use super::load::{Asker, fresh};
-use super::payments::{stripe_error, stripe_key};
+use super::payments::{CheckoutTerms, checkout_keys, stripe_error, stripe_key};
 use super::refill::{Payer, Setting, version_is};
 use super::{Billing, MAX_OP_ATTEMPTS, Mutation, OpError, Replied, WebhookOutcome};
 
@@ -304,33 +304,10 @@ impl<T: Table> Billing<T> {
         asker: Asker<'_>,
         m: Mutation<'_, CardSession>,
     ) -> Replied {
-        let needed = |p: &PartnerId| {
-            vec![
-                keys::workspace_customer(w),
-                keys::partner_profile(p),
-                keys::partner_stripe(p),
-                keys::partner_topups(p),
-                keys::partner_credit_rate(p),
-            ]
-        };
+        let needed = |p: &PartnerId| checkout_keys(w, p);
         let (ws, read) = fresh!(self.load_workspace_change(w, asker, m.key(), needed).await?);
         let payments = self.payments()?;
-        let profile = super::load::partner_profile(&read, &ws.partner)?;
-        if profile.status.is_suspended() {
-            return Err(OpError::AccessDenied(domain::AccessDenied::PartnerSuspended));
-        }
-        let settings = profile.settings;
-        if !settings.credit_billing {
-            return Err(OpError::Forbidden("credit billing is off for this workspace's partner"));
-        }
-        let connection = self
-            .usable(super::load::connection(&read, &ws.partner)?)
-            .ok_or(OpError::Forbidden("this workspace's partner has no connected Stripe account"))?;
-        let (Some(success_url), Some(cancel_url)) = (settings.success_url, settings.cancel_url) else {
-            return Err(OpError::Forbidden(
-                "this workspace's partner has not set its checkout success and cancel URLs",
-            ));
-        };
+        let CheckoutTerms { connection, success_url, cancel_url, .. } = self.checkout_terms(&read, &ws.partner)?;
         let customer_read = self.customer_read(w, &connection.account, read.get(&keys::workspace_customer(w))).await?;
         let (customer, moved) = self.workspace_customer(&ws, &connection.account, &customer_read, payments).await?;
         let session = NewSetupSession {

@@ -252,34 +252,10 @@ impl<T: Table> Billing<T> {
         request: &CheckoutRequest,
         m: Mutation<'_, CheckoutCreated>,
     ) -> Replied {
-        let needed = |p: &PartnerId| {
-            vec![
-                keys::workspace_customer(w),
-                keys::partner_profile(p),
-                keys::partner_stripe(p),
-                keys::partner_topups(p),
-                keys::partner_credit_rate(p),
-            ]
-        };
+        let needed = |p: &PartnerId| checkout_keys(w, p);
         let (ws, read) = fresh!(self.load_workspace_change(w, asker, m.key(), needed).await?);
         let payments = self.payments()?;
-        let profile = super::load::partner_profile(&read, &ws.partner)?;
-        if profile.status.is_suspended() {
-            return Err(OpError::AccessDenied(domain::AccessDenied::PartnerSuspended));
-        }
-        let settings = profile.settings.clone();
-        if !settings.credit_billing {
-            return Err(OpError::Forbidden("credit billing is off for this workspace's partner"));
-        }
-        let connection = super::load::connection(&read, &ws.partner)?;
-        let connection = self
-            .usable(connection)
-            .ok_or(OpError::Forbidden("this workspace's partner has no connected Stripe account"))?;
-        let (Some(success_url), Some(cancel_url)) = (settings.success_url, settings.cancel_url) else {
-            return Err(OpError::Forbidden(
-                "this workspace's partner has not set its checkout success and cancel URLs",
-            ));
-        };
+        let CheckoutTerms { profile, connection, success_url, cancel_url } = self.checkout_terms(&read, &ws.partner)?;
         let Purchase { points, amount, option } = offer(&read, &ws.partner, self.floors_of(&profile), request)?;
 
         let at_key = read.get(&keys::workspace_customer(w));
@@ -354,6 +330,30 @@ impl<T: Table> Billing<T> {
         .await
     }
 
+    /// Where a workspace's Checkout Session is made, and where it sends the customer back, from
+    /// [`checkout_keys`] as read: refused while the partner is suspended, its credit billing is
+    /// off, it has no usable connected account, or no return URLs.
+    pub(super) fn checkout_terms(&self, read: &Snapshot, p: &PartnerId) -> Result<CheckoutTerms, OpError> {
+        let profile = super::load::partner_profile(read, p)?;
+        if profile.status.is_suspended() {
+            return Err(OpError::AccessDenied(domain::AccessDenied::PartnerSuspended));
+        }
+        if !profile.settings.credit_billing {
+            return Err(OpError::Forbidden("credit billing is off for this workspace's partner"));
+        }
+        let connection = self
+            .usable(super::load::connection(read, p)?)
+            .ok_or(OpError::Forbidden("this workspace's partner has no connected Stripe account"))?;
+        let (Some(success_url), Some(cancel_url)) =
+            (profile.settings.success_url.clone(), profile.settings.cancel_url.clone())
+        else {
+            return Err(OpError::Forbidden(
+                "this workspace's partner has not set its checkout success and cancel URLs",
+            ));
+        };
+        Ok(CheckoutTerms { profile, connection, success_url, cancel_url })
+    }
+
     /// The workspace's customer on `account`: created once (a race creates one customer, through
     /// the idempotency key) and stored. With it, the write that moves a customer read where it
     /// was kept before to the workspace's key, for the checkout's transaction.
@@ -407,6 +407,26 @@ impl<T: Table> Billing<T> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// What a workspace's Checkout Session is made from: its customer, its partner's profile and
+/// connection, and what the partner sells.
+pub(super) fn checkout_keys(w: &WorkspaceId, p: &PartnerId) -> Vec<store::Key> {
+    vec![
+        keys::workspace_customer(w),
+        keys::partner_profile(p),
+        keys::partner_stripe(p),
+        keys::partner_topups(p),
+        keys::partner_credit_rate(p),
+    ]
+}
+
+/// A workspace's partner as its Checkout Sessions need it ([`Billing::checkout_terms`]).
+pub(super) struct CheckoutTerms {
+    pub(super) profile: records::PartnerProfile,
+    pub(super) connection: StripeConnection,
+    pub(super) success_url: String,
+    pub(super) cancel_url: String,
 }
 
 /// The points and the amount of what the workspace asked for, priced now on the partner's terms

@@ -475,6 +475,35 @@ fn outcome_from_intent(pi: IntentView) -> Result<OffSessionOutcome, GatewayError
     }
 }
 
+impl StripeGateway {
+    /// Creates a Checkout Session (either mode) under `key`: its id, page and expiry.
+    async fn create_session(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        request: &CreateCheckoutSession,
+    ) -> Result<CreatedCheckoutSession, GatewayError> {
+        let strategy = &Self::strategy(key)?;
+        let created = self
+            .with_retries("checkout.sessions.create", || async move {
+                on!(request.build().customize::<CreatedSessionView>(), account)
+                    .request_strategy(strategy.clone())
+                    .send(&self.client)
+                    .await
+                    .map_err(classify)
+            })
+            .await?;
+        let id = returned("session id", CheckoutId::parse(&created.id))?;
+        let url = created.url.ok_or_else(|| GatewayError::Fatal(format!("session {id} has no url")))?;
+        Ok(CreatedCheckoutSession {
+            payment_status: payment_status(&created.payment_status)?,
+            expires_at: timestamp("expires_at", created.expires_at)?,
+            id,
+            url,
+        })
+    }
+}
+
 impl PaymentGateway for StripeGateway {
     async fn create_customer(
         &self,
@@ -525,24 +554,7 @@ impl PaymentGateway for StripeGateway {
             .client_reference_id(session.client_reference_id.clone())
             .success_url(session.success_url.clone())
             .cancel_url(session.cancel_url.clone());
-        let (request, strategy) = (&request, &Self::strategy(key)?);
-        let created = self
-            .with_retries("checkout.sessions.create", || async move {
-                on!(request.build().customize::<CreatedSessionView>(), account)
-                    .request_strategy(strategy.clone())
-                    .send(&self.client)
-                    .await
-                    .map_err(classify)
-            })
-            .await?;
-        let id = returned("session id", CheckoutId::parse(&created.id))?;
-        let url = created.url.ok_or_else(|| GatewayError::Fatal(format!("session {id} has no url")))?;
-        Ok(CreatedCheckoutSession {
-            payment_status: payment_status(&created.payment_status)?,
-            expires_at: timestamp("expires_at", created.expires_at)?,
-            id,
-            url,
-        })
+        self.create_session(account, key, &request).await
     }
 
     async fn retrieve_checkout_session(
@@ -579,24 +591,7 @@ impl PaymentGateway for StripeGateway {
             .client_reference_id(session.client_reference_id.clone())
             .success_url(session.success_url.clone())
             .cancel_url(session.cancel_url.clone());
-        let (request, strategy) = (&request, &Self::strategy(key)?);
-        let created = self
-            .with_retries("checkout.sessions.create", || async move {
-                on!(request.build().customize::<CreatedSessionView>(), account)
-                    .request_strategy(strategy.clone())
-                    .send(&self.client)
-                    .await
-                    .map_err(classify)
-            })
-            .await?;
-        let id = returned("session id", CheckoutId::parse(&created.id))?;
-        let url = created.url.ok_or_else(|| GatewayError::Fatal(format!("session {id} has no url")))?;
-        Ok(CreatedCheckoutSession {
-            payment_status: payment_status(&created.payment_status)?,
-            expires_at: timestamp("expires_at", created.expires_at)?,
-            id,
-            url,
-        })
+        self.create_session(account, key, &request).await
     }
 
     async fn detach_payment_method(
