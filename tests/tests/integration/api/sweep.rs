@@ -135,7 +135,38 @@ async fn webhook_and_sweep_racing_credit_once<T: Table>(api: Api<T>) {
     println!("webhook and sweep raced over {rounds} payments (seed {seed}): each credited once");
 }
 
-api_suite!(a_payment_whose_webhook_never_came_is_credited_once, a_refund_the_webhook_missed_is_taken_back);
+/// A run out of time leaves a cursor after the last partner it swept; the next goes on from
+/// there, then starts over with the platform's account.
+async fn a_run_out_of_time_is_taken_up_by_the_next<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    // Every account ten seconds behind: one window each, one deadline check each.
+    let behind = time::OffsetDateTime::now_utc().unix_timestamp() - 10;
+    let mut accounts = vec![None];
+    for p in [P, super::Q] {
+        accounts.push(Some(stripe_gateway::ids::AccountId::parse(&api.account(p).await).unwrap()));
+    }
+    for account in &accounts {
+        let position = store::records::SweepPosition { position: behind, version: 1 };
+        let item = store::records::sweep_position_item(account.as_ref(), &position);
+        api.billing.store.write(vec![store::Write::Put { item, condition: store::Condition::Always }]).await.unwrap();
+    }
+    let one_at_a_time = SweepLimits { concurrency: 1, ..limits() };
+    // Asked before the platform's window, P's turn, P's window, then Q's turn: no more time.
+    let asked = std::sync::atomic::AtomicU32::new(0);
+    let out_of_time = || asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 3;
+    let first = api.billing.sweep(out_of_time, one_at_a_time).await.unwrap();
+    assert_eq!((first.accounts, first.finished), (2, false), "{first:?}");
+    let second = api.billing.sweep(|| false, one_at_a_time).await.unwrap();
+    assert_eq!((second.accounts, second.finished), (1, true), "Q alone: {second:?}");
+    let third = api.billing.sweep(|| false, one_at_a_time).await.unwrap();
+    assert_eq!((third.accounts, third.finished), (3, true), "from the start: {third:?}");
+}
+
+api_suite!(
+    a_payment_whose_webhook_never_came_is_credited_once,
+    a_refund_the_webhook_missed_is_taken_back,
+    a_run_out_of_time_is_taken_up_by_the_next,
+);
 
 #[tokio::test]
 async fn webhook_and_sweep_racing_on_dynamodb_local_credit_once() {
