@@ -20,7 +20,8 @@
 //!   version read: a run that overlaps another stops on that account instead of racing it.
 //! - **Failures**: an event the webhook would refuse (400) is logged and passed; one that fails
 //!   for a reason that may clear (the store busy, a conflict) stops the account's window, which
-//!   the next run lists again.
+//!   the next run lists again; so does an account Stripe won't list. No account holds up
+//!   another.
 //! - **Bounded time**: accounts are taken in partner order, [`SweepLimits::concurrency`] at a
 //!   time, from where the last run ran out of time (`SWEEP / CURSOR`), the platform's first,
 //!   until the deadline.
@@ -211,7 +212,21 @@ impl<T: Table> Billing<T> {
         let mut window = limits.window.whole_seconds().max(1);
         while at.position < until && !past_deadline() {
             let end = until.min(at.position.saturating_add(window));
-            let Some(mut events) = self.list_window(account, at.position, end, limits).await? else {
+            let listed = match self.list_window(account, at.position, end, limits).await {
+                Ok(listed) => listed,
+                // Stripe refusing or unreachable for this account (one that revoked our access
+                // before its deauthorization came): the others go on; the next run lists it again.
+                Err(e) => {
+                    run.failed += 1;
+                    tracing::warn!(
+                        account = account.map(AccountId::as_str),
+                        error = super::error_chain(&e),
+                        "the sweep could not list an account's events; the next run tries again"
+                    );
+                    return Ok(run);
+                }
+            };
+            let Some(mut events) = listed else {
                 // Too many for one window: half as long, down to a second.
                 window = ((end - at.position) / 2).max(1);
                 continue;

@@ -162,7 +162,23 @@ async fn a_run_out_of_time_is_taken_up_by_the_next<T: Table>(api: Api<T>) {
     assert_eq!((third.accounts, third.finished), (3, true), "from the start: {third:?}");
 }
 
+async fn an_account_stripe_will_not_list_holds_up_no_other<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    let option = seller(&api, P).await;
+    let id = session(&api, P, W, &option).await;
+    api.stripe.pay(&id).await.unwrap();
+    next_second().await;
+    // Every attempt at the run's first listing (the platform's account) fails.
+    api.stripe.fail_next("events.list", stripe_fake::FaultKind::ServerError, 4, 0);
+    let run = sweep(&api).await;
+    assert_eq!((run.accounts, run.failed, run.finished), (3, 1, true), "{run:?}");
+    assert_eq!(api.balance(P, W).await, "1000.00", "P's account was swept all the same");
+    let again = sweep(&api).await;
+    assert_eq!((again.accounts, again.failed), (3, 0), "{again:?}");
+}
+
 api_suite!(
+    an_account_stripe_will_not_list_holds_up_no_other,
     a_payment_whose_webhook_never_came_is_credited_once,
     a_refund_the_webhook_missed_is_taken_back,
     a_run_out_of_time_is_taken_up_by_the_next,
