@@ -40,6 +40,22 @@ pub enum PartnerEventKind {
 }
 
 impl PartnerEventKind {
+    /// Every kind, for what lists them (openapi.yaml's enum, checked by a test).
+    pub const ALL: [PartnerEventKind; 12] = [
+        PartnerEventKind::WorkspacePaused,
+        PartnerEventKind::WorkspaceResumed,
+        PartnerEventKind::TopupSucceeded,
+        PartnerEventKind::TopupFailed,
+        PartnerEventKind::AutotopupDisabled,
+        PartnerEventKind::AddonLapsed,
+        PartnerEventKind::RefundClawedBack,
+        PartnerEventKind::DisputeWon,
+        PartnerEventKind::WalletLowBalance,
+        PartnerEventKind::BillingAccessGranted,
+        PartnerEventKind::BillingAccessRevoked,
+        PartnerEventKind::CardExpiring,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PartnerEventKind::WorkspacePaused => "workspace.paused",

@@ -184,3 +184,21 @@ fn the_checker_catches_drift() {
     assert!(all.contains("settings.surprise: not in the spec"), "{all}");
     assert!(all.contains("the required field"), "{all}");
 }
+
+/// Every kind of partner event is one `GET /partner/events` documents, and no other.
+#[test]
+fn every_partner_event_type_is_documented() {
+    let spec = Spec::load();
+    let pointer = "/paths/~1partner~1events/get/responses/200/content/application~1json/schema/properties/data/items/properties/type/enum";
+    let documented: std::collections::BTreeSet<&str> = spec
+        .doc
+        .pointer(pointer)
+        .expect("the events' type enum")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let written: std::collections::BTreeSet<&str> = billing::PartnerEventKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(documented, written);
+}
