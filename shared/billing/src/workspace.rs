@@ -112,6 +112,8 @@ pub struct WorkspaceDetails {
     /// Add-ons that still count.
     pub addons: Vec<LabelledAddon>,
     pub auto_topup: RefillState,
+    /// What its partner calls its points (`credits`, `tokens`).
+    pub unit_name: String,
 }
 
 /// A workspace after a change, or as evaluated now: its plan, usage, effective limits and status.
@@ -233,6 +235,7 @@ impl<T: Table> Billing<T> {
             balance: Default::default(),
             addons: vec![],
             auto_topup: RefillState::new(&Setting { auto: Default::default(), amount: None }, false, now),
+            unit_name: settings.unit_name.clone(),
         });
         self.commit(m.key(), writes, reply, |failed| {
             if failed.contains(Guard::WorkspaceNew) {
@@ -273,7 +276,8 @@ impl<T: Table> Billing<T> {
             addons.push(LabelledAddon { addon: a.clone(), label });
         }
         let auto_topup = self.auto_topup_state(&ws).await?;
-        Ok(WorkspaceDetails { workspace: ws, cycle, limits, balance, addons, auto_topup })
+        let unit_name = self.partner_settings(&ws.partner).await?.unit_name;
+        Ok(WorkspaceDetails { workspace: ws, cycle, limits, balance, addons, auto_topup, unit_name })
     }
 
     /// What a workspace may buy (labels and points, never cost prices), and what it holds.

@@ -28,6 +28,8 @@ pub struct WorkspaceBody<'a> {
     balance: Balance,
     addons: Vec<OwnedAddon<'a>>,
     auto_topup: AutoTopupBody<'a>,
+    /// What the partner calls its points, for the workspace's screens.
+    unit_name: &'a str,
     #[serde(flatten)]
     status: StatusBody<'a>,
 }
@@ -47,6 +49,7 @@ impl<'a> From<&'a WorkspaceDetails> for WorkspaceBody<'a> {
             balance: d.balance,
             addons: d.addons.iter().map(OwnedAddon::from).collect(),
             auto_topup: AutoTopupBody::from(&d.auto_topup),
+            unit_name: &d.unit_name,
             status: (&ws.status).into(),
         }
     }

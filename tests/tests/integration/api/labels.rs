@@ -46,6 +46,8 @@ async fn checkout_names_the_option_and_the_partners_points<T: Table>(api: Api<T>
     api.call(req("PUT /partner/credit-rate").by(partner_admin(P)).json(rate)).await.ok(200);
     let offers = api.call(req("GET /workspace/topup-options").by(workspace_member(P, W))).await.ok(200);
     assert_eq!(offers["unit_name"], "credits", "the page that sells says them too");
+    let own = api.call(req("GET /workspace").by(workspace_member(P, W))).await.ok(200);
+    assert_eq!((&own["unit_name"], &own["balance"]), (&json!("credits"), &json!("0.00")), "and its balance's");
 
     api.call(checkout(P, W, json!({ "topup_option_id": option }))).await.ok(201);
     api.call(checkout(P, W, json!({ "points": "1000" }))).await.ok(201);

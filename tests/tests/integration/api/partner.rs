@@ -263,6 +263,7 @@ async fn workspaces_are_created_listed_and_shown<T: Table>(api: Api<T>) {
             "last_failure": null, "next_attempt_after": null, "disabled_reason": null, "payment_pending": false,
             "threshold": null, "monthly_cap": null, "spent_this_month": null,
         },
+        "unit_name": "points",
     });
     assert_eq!(created, expected);
     let shown = api.call(req("GET /partner/workspaces/{id}").param("id", &first).by(partner_admin(P))).await.ok(200);

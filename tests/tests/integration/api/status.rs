@@ -187,6 +187,7 @@ async fn workspace_views_for_admins_and_members<T: Table>(api: Api<T>) {
             "last_failure": null, "next_attempt_after": null, "disabled_reason": null, "payment_pending": false,
             "threshold": null, "monthly_cap": null, "spent_this_month": null,
         },
+        "unit_name": "points",
     });
     assert_eq!(api.call(req("GET /workspace").by(workspace_member(P, W))).await.ok(200), expected);
     assert_eq!(api.call(req("GET /workspace").by(workspace_admin(P, W))).await.ok(200), expected);
