@@ -36,7 +36,7 @@ use super::autotopup::CustomerRead;
 use super::events::{PartnerEventKind, wallet_event_write};
 use super::load::{Asker, fresh};
 use super::payments::{CheckoutTerms, checkout_keys, stripe_error, stripe_key};
-use super::refill::{Payer, Setting, version_is};
+use super::refill::{Card, Payer, Setting, version_is};
 use super::{Billing, MAX_OP_ATTEMPTS, Mutation, OpError, Replied, WebhookOutcome};
 
 /// The metadata `source` of a Checkout Session that saves a card without paying.
@@ -513,25 +513,27 @@ impl<T: Table> Billing<T> {
         self.commit(m.key(), writes, reply, |_| OpError::Conflict).await
     }
 
-    /// `card.expiring`, with its record's write, when a refill of `payer` starts with a card
-    /// that won't last the month (or, for a workspace, to its next renewal).
-    pub(super) async fn card_notice_at_refill(
+    /// The card a refill of `payer` would charge, and `card.expiring` with its record's write
+    /// when that card won't last the month (or, for a workspace, to its next renewal): one read.
+    pub(super) async fn refill_card_and_notice(
         &self,
         payer: Payer<'_>,
         now: OffsetDateTime,
-    ) -> Result<Vec<Write>, OpError> {
+    ) -> Result<(Option<Card>, Vec<Write>), OpError> {
         match payer {
             Payer::Workspace(ws) => {
                 let [at_key, connection] =
                     self.read([keys::workspace_customer(&ws.id), keys::partner_stripe(&ws.partner)]).await?;
                 let connection = connection.as_ref().map(records::stripe_connection_from).transpose()?;
-                let account = self.usable(connection).map(|c| c.account);
+                let Some(account) = self.usable(connection).map(|c| c.account) else { return Ok((None, vec![])) };
+                let card = self.customer_read(&ws.id, &account, at_key.as_ref()).await?.card();
                 let need = Need { refills: true, renews_on: Some(ws.renews_on) };
-                workspace_card_notice(ws, account.as_ref(), at_key.as_ref(), need, now)
+                Ok((card, workspace_card_notice(ws, Some(&account), at_key.as_ref(), need, now)?))
             }
             Payer::Partner(p) => {
                 let customer = self.platform_customer(p).await?;
-                Ok(partner_card_notice(p, customer, Need { refills: true, renews_on: None }, now))
+                let notice = partner_card_notice(p, customer.clone(), Need { refills: true, renews_on: None }, now);
+                Ok((super::partner_wallet::card_of(customer), notice))
             }
         }
     }

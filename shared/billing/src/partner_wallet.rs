@@ -41,7 +41,7 @@ pub(super) fn refill_setting(item: Option<&Item>) -> Result<Setting, OpError> {
 }
 
 /// The card a wallet checkout saved on the partner's customer.
-fn card_of(customer: Option<PlatformCustomer>) -> Option<Card> {
+pub(super) fn card_of(customer: Option<PlatformCustomer>) -> Option<Card> {
     customer.and_then(|c| {
         let payment_method = c.payment_method?;
         Some(Card { account: None, customer: c.customer, payment_method })

@@ -417,7 +417,9 @@ impl<T: Table> Billing<T> {
                 return Ok(ControlFlow::Break(TopupResult::Failed));
             }
         };
-        if self.refill_card(payer).await?.is_none() {
+        // One read of the card, for whether there is one and whether it lasts.
+        let (card, notice) = self.refill_card_and_notice(payer, now).await?;
+        if card.is_none() {
             self.refill_failed(payer, None, "no_saved_card").await?;
             return Ok(ControlFlow::Break(TopupResult::Failed));
         }
@@ -437,7 +439,7 @@ impl<T: Table> Billing<T> {
             Err(e) => return Err(internal(e)),
         };
         let mut writes = vec![setting.replaced_by(payer, &started)];
-        writes.extend(self.card_notice_at_refill(payer, now).await?);
+        writes.extend(notice);
         match self.store.write(writes).await {
             Ok(()) => Ok(ControlFlow::Continue(started.auto.in_flight.expect("just started"))),
             Err(StoreError::ConditionFailed { .. }) => match trigger {
