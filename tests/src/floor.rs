@@ -79,7 +79,9 @@ pub fn moved(template: &[Write], tag: &str, hot: Option<&Key>) -> Vec<Write> {
                 Write::Update { set, .. } => Write::Update { key, set: set.clone(), condition },
                 Write::Delete { .. } => Write::Delete { key, condition },
                 Write::Check { .. } => Write::Check { key, condition },
-                Write::Add { attr, by, set, .. } => Write::Add { key, attr: attr.clone(), by: *by, set: set.clone() },
+                Write::Add { add, set, set_if_absent, .. } => {
+                    Write::Add { key, add: add.clone(), set: set.clone(), set_if_absent: set_if_absent.clone() }
+                }
             }
         })
         .collect()

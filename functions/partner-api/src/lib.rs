@@ -1,5 +1,5 @@
 //! A partner's side: settings, add-on prices and labels, plans, top-up options and the credit
-//! rate, workspaces, the ledger, and the connection of its Stripe account.
+//! rate, workspaces, the ledger and monthly statements, and the connection of its Stripe account.
 
 use api::{ApiError, Caller, answers, partner_scope};
 use billing::{
@@ -32,6 +32,9 @@ api::routes!(
     "GET /partner/workspaces/{id}",
     "PUT /partner/workspaces/{id}/plan",
     "GET /partner/ledger",
+    "GET /partner/statements/{month}",
+    "GET /partner/workspaces/{id}/statements/{month}",
+    "GET /partner/wallet/statements/{month}",
     "GET /partner/stripe",
     "POST /partner/stripe/connect",
     "GET /partner/events",
@@ -166,6 +169,31 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
                     Ok(api::ok(answers::partner_ledger_page(&billing.partner_ledger(p, page).await?)))
                 }
             }
+        }
+        "GET /partner/statements/{month}" => {
+            let (month, format) = api::statement_query(req)?;
+            let page = api::page_request(req, |c| WorkspaceCursor::decode(c, p))?;
+            let (first_page, limit) = (page.after.is_none(), page.limit);
+            let after = page.after.as_ref().map(WorkspaceCursor::workspace);
+            let statement = Box::pin(billing.partner_statement(p, month, after, limit)).await?;
+            let next = statement.next_workspace.clone().map(|w| WorkspaceCursor::after(w).encode(p));
+            Ok(answers::partner_statement(&statement, next.as_deref(), first_page, format, limit))
+        }
+        "GET /partner/workspaces/{id}/statements/{month}" => {
+            let w = workspace_id(req)?;
+            let wallet = WalletId::Workspace(w.clone());
+            let (month, format) = api::statement_query(req)?;
+            let page = api::statement_page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
+            billing.partner_workspace(p, &w).await?;
+            let (first_page, limit) = (page.after.is_none(), page.limit);
+            Ok(answers::statement(&Box::pin(billing.statement(&wallet, month, page)).await?, format, first_page, limit))
+        }
+        "GET /partner/wallet/statements/{month}" => {
+            let wallet = WalletId::Partner(p.clone());
+            let (month, format) = api::statement_query(req)?;
+            let page = api::statement_page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
+            let (first_page, limit) = (page.after.is_none(), page.limit);
+            Ok(answers::statement(&Box::pin(billing.statement(&wallet, month, page)).await?, format, first_page, limit))
         }
         "PUT /partner/workspaces/{id}/rebilling" => {
             let w = workspace_id(req)?;

@@ -1,6 +1,6 @@
 //! A workspace's own view: plan, effective limits, usage, status, balance, add-ons on offer
 //! (labels and points, never cost prices), the top-up options and credit rate it may pay with
-//! (never the wholesale cost), its saved card and its ledger. Admins and members may read; who
+//! (never the wholesale cost), its saved card, its ledger and its monthly statements. Admins and members may read; who
 //! manages its billing sets auto top-up.
 
 use api::{ApiError, Caller, answers, workspace_scope};
@@ -16,6 +16,7 @@ api::routes!(
     "GET /workspace/addons",
     "GET /workspace/topup-options",
     "GET /workspace/ledger",
+    "GET /workspace/statements/{month}",
     "GET /workspace/card",
     "PUT /workspace/auto-topup",
 );
@@ -65,6 +66,15 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let page = api::page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
             billing.caller_workspace(w, caller.partner.as_ref()).await?;
             Ok(api::ok(answers::ledger_page(&billing.workspace_ledger(w, page).await?)))
+        }
+        "GET /workspace/statements/{month}" => {
+            let wallet = WalletId::Workspace(w.clone());
+            let (month, format) = api::statement_query(req)?;
+            let page = api::statement_page_request(req, |c| LedgerCursor::decode(c, &wallet))?;
+            billing.caller_workspace(w, caller.partner.as_ref()).await?;
+            let (first_page, limit) = (page.after.is_none(), page.limit);
+            let statement = Box::pin(billing.statement(&wallet, month, page)).await?;
+            Ok(answers::statement(&statement, format, first_page, limit))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }

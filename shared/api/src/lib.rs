@@ -72,18 +72,38 @@ pub fn page_request<C>(
     req: &Request,
     decode: impl FnOnce(&str) -> Result<C, InvalidCursor>,
 ) -> Result<PageRequest<C>, ApiError> {
-    Ok(PageRequest { limit: page_size(req)?, after: cursor(req, decode)? })
+    Ok(PageRequest { limit: page_size(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?, after: cursor(req, decode)? })
 }
 
-/// `?limit=` (1..=100, default 25).
-fn page_size(req: &Request) -> Result<usize, ApiError> {
+/// [`page_request`] for a statement's entries, whose pages are larger: a month is read whole.
+pub fn statement_page_request<C>(
+    req: &Request,
+    decode: impl FnOnce(&str) -> Result<C, InvalidCursor>,
+) -> Result<PageRequest<C>, ApiError> {
+    Ok(PageRequest { limit: page_size(req, MAX_STATEMENT_PAGE, MAX_STATEMENT_PAGE)?, after: cursor(req, decode)? })
+}
+
+/// What a statement route asks: the month of its path (`/statements/{month}`, `YYYY-MM`) and
+/// `?format=` (`json`, the default, or `csv`).
+pub fn statement_query(req: &Request) -> Result<(domain::Month, answers::StatementFormat), ApiError> {
+    let month = path_param(req, "month")?.parse().map_err(|e| ApiError::invalid("month", e))?;
+    let format = answers::StatementFormat::parse(query_param(req, "format").as_deref())
+        .ok_or_else(|| ApiError::invalid("format", "must be json or csv"))?;
+    Ok((month, format))
+}
+
+/// Most entries on one page of a statement, and its default.
+pub const MAX_STATEMENT_PAGE: usize = 500;
+
+/// `?limit=` (1..=`max`, default `default`).
+fn page_size(req: &Request, default: usize, max: usize) -> Result<usize, ApiError> {
     match query_param(req, "limit") {
-        None => Ok(DEFAULT_PAGE_SIZE),
+        None => Ok(default),
         Some(s) => s
             .parse::<usize>()
             .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))),
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", format!("must be an integer from 1 to {max}"))),
     }
 }
 

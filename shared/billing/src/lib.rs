@@ -22,6 +22,7 @@ mod plan_edits;
 mod reconcile;
 mod refill;
 mod renewal;
+mod statements;
 mod topup;
 mod usage;
 mod webhook;
@@ -48,6 +49,7 @@ pub use plan_edits::{PlanEditLimits, PlanEditRun};
 pub use reconcile::{LOOKBACK, SWEPT_TYPES, SweepLimits, SweepRun};
 pub use refill::{REFILL_RESUME_AFTER, RefillState};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
+pub use statements::{PartnerStatement, Statement, WorkspaceMonth};
 pub use topup::{MAX_TOPUP_OPTIONS, PartnerTopupTerms, PlatformConfig, TopupOffers, TopupOptionDraft};
 pub use usage::{
     BillingModeSet, FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, PartnerWallet, UsageCharge, UsageEvent, UsageRecorded,

@@ -50,9 +50,10 @@ use super::{Billing, MAX_OP_ATTEMPTS, OpError};
 const RENEWAL_SCOPE: &str = "renewal";
 
 /// What a renewal (or an overflow's lapse) writes besides its add-ons: the wallet, the ledger
-/// entry, the idempotency record, the workspace, the partner's accrual and its sum (or the
-/// lapse event), a pause/resume event, and a `card.expiring` event with its customer record.
-const RENEWAL_FIXED_ACTIONS: usize = 9;
+/// entry, the idempotency record, the wallet's month totals, the workspace, the partner's
+/// accrual and its sum (or the lapse event), a pause/resume event, and a `card.expiring` event
+/// with its customer record.
+const RENEWAL_FIXED_ACTIONS: usize = 10;
 const _: () = assert!(MAX_RENEWAL_ADDONS + RENEWAL_FIXED_ACTIONS <= MAX_TRANSACTION_ACTIONS);
 
 /// Overflow batches one renewal may write: enough for every add-on a profile of the earlier
@@ -368,7 +369,11 @@ impl<T: Table> Billing<T> {
         match self.store.post_from(posting, held.state, |_| json!({ "outcome": "overflow_lapsed" })).await {
             Ok(Outcome::Applied { entry, .. }) => {
                 tracing::info!(workspace = %before.id, entry = %entry.id, lapsed, "renewal overflow lapsed");
-                let state = WalletState { balance: entry.balance_after, version: entry.id.seq };
+                let state = WalletState {
+                    balance: entry.balance_after,
+                    version: entry.id.seq,
+                    updated_at: Some(entry.created_at),
+                };
                 Ok(Some(Holding { ws, state }))
             }
             Ok(Outcome::Replayed { .. } | Outcome::KeyReused | Outcome::InsufficientBalance { .. })

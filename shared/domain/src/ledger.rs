@@ -86,6 +86,19 @@ pub enum ClawBackCause {
 }
 
 impl EntryKind {
+    /// Every kind's [`EntryKind::name`], in the order the enum declares them.
+    pub const NAMES: [&'static str; 9] = [
+        "adjustment",
+        "addon_purchase",
+        "top_up",
+        "claw_back",
+        "dispute_won",
+        "renewal",
+        "lapse",
+        "usage",
+        "wholesale_charges",
+    ];
+
     /// The stable name stored beside the entry (and used to filter ledgers).
     pub fn name(&self) -> &'static str {
         match self {

@@ -125,6 +125,11 @@ impl LedgerCursor {
     pub(crate) fn sort_key(&self) -> String {
         keys::ledger_sk(self.seq)
     }
+
+    /// The entry the page after this cursor follows.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 /// After one entry of a partner's ledger across its workspaces: when it was written, and which

@@ -213,17 +213,34 @@ impl DynamoTable {
                         .map_err(build_err)?,
                 )
             }
-            Write::Add { key, attr, by, set } => {
-                let mut names = HashMap::from([("#a".to_owned(), attr.clone())]);
-                let mut values = HashMap::from([(":a".to_owned(), to_av(&Attr::N(*by)))]);
-                let assignments = assignments(set, &mut names, &mut values);
-                let set =
-                    if assignments.is_empty() { String::new() } else { format!("SET {} ", assignments.join(", ")) };
+            Write::Add { key, add, set, set_if_absent } => {
+                let mut names = HashMap::new();
+                let mut values = HashMap::new();
+                let mut sets = assignments(set, &mut names, &mut values);
+                for (i, (name, value)) in set_if_absent.iter().enumerate() {
+                    names.insert(format!("#f{i}"), name.clone());
+                    values.insert(format!(":f{i}"), to_av(value));
+                    sets.push(format!("#f{i} = if_not_exists(#f{i}, :f{i})"));
+                }
+                let mut adds = Vec::with_capacity(add.len());
+                for (i, (name, by)) in add.iter().enumerate() {
+                    names.insert(format!("#a{i}"), name.clone());
+                    values.insert(format!(":a{i}"), to_av(&Attr::N(*by)));
+                    adds.push(format!("#a{i} :a{i}"));
+                }
+                let mut expression = Vec::with_capacity(2);
+                if !sets.is_empty() {
+                    expression.push(format!("SET {}", sets.join(", ")));
+                }
+                if !adds.is_empty() {
+                    expression.push(format!("ADD {}", adds.join(", ")));
+                }
+                assert!(!expression.is_empty(), "an Add that changes nothing");
                 TransactWriteItem::builder().update(
                     Update::builder()
                         .table_name(&self.table_name)
                         .set_key(Some(key_map(key)))
-                        .update_expression(format!("{set}ADD #a :a"))
+                        .update_expression(expression.join(" "))
                         .set_expression_attribute_names(Some(names))
                         .set_expression_attribute_values(Some(values))
                         .build()

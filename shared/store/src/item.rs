@@ -277,14 +277,15 @@ pub enum Write {
         key: Key,
         condition: Condition,
     },
-    /// Add `by` to the number `attr` (counting from zero where the item or the attribute is
-    /// absent) and set `set`, creating the item if absent, as DynamoDB's `ADD` does. No
+    /// Add each number of `add` to its attribute (counting from zero where the item or the
+    /// attribute is absent), set `set`, and set `set_if_absent` only where the attribute is not
+    /// there yet, creating the item if absent, as DynamoDB's `ADD` and `if_not_exists` do. No
     /// condition: additions commute, so concurrent ones all land.
     Add {
         key: Key,
-        attr: String,
-        by: Decimal,
+        add: Vec<(String, Decimal)>,
         set: Vec<(String, Attr)>,
+        set_if_absent: Vec<(String, Attr)>,
     },
     /// Write nothing; fail the transaction unless the condition holds.
     Check {

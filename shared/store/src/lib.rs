@@ -13,6 +13,7 @@ pub mod load;
 pub mod memory;
 pub mod records;
 pub mod schema;
+pub mod statements;
 pub mod table;
 pub mod upgrade;
 pub mod wallet;

@@ -148,20 +148,27 @@ impl Table for MemoryTable {
                         item.set(&name, value);
                     }
                 }
-                Write::Add { attr, by, set, .. } => {
+                Write::Add { add, set, set_if_absent, .. } => {
                     let item = items
                         .entry(key.clone())
                         .or_insert_with(|| Item::default().with(PK, Attr::s(&key.pk)).with(SK, Attr::s(&key.sk)));
-                    let before = match item.get(&attr) {
-                        None => Decimal::ZERO,
-                        Some(Attr::N(n)) => *n,
-                        Some(other) => {
-                            return Err(TableError::fatal(format!("ADD to {attr}, which holds {other:?}")));
-                        }
-                    };
-                    item.set(&attr, Attr::N(before + by));
+                    for (attr, by) in add {
+                        let before = match item.get(&attr) {
+                            None => Decimal::ZERO,
+                            Some(Attr::N(n)) => *n,
+                            Some(other) => {
+                                return Err(TableError::fatal(format!("ADD to {attr}, which holds {other:?}")));
+                            }
+                        };
+                        item.set(&attr, Attr::N(before + by));
+                    }
                     for (name, value) in set {
                         item.set(&name, value);
+                    }
+                    for (name, value) in set_if_absent {
+                        if item.get(&name).is_none() {
+                            item.set(&name, value);
+                        }
                     }
                 }
                 Write::Delete { .. } => {

@@ -1376,9 +1376,9 @@ pub struct Accrual {
 pub fn accrued_write(p: &PartnerId, shard: u32, amount: rust_decimal::Decimal) -> Write {
     Write::Add {
         key: keys::accrued(p, shard),
-        attr: "amount".into(),
-        by: amount,
+        add: vec![("amount".into(), amount)],
         set: vec![(ENTITY_TYPE.into(), Attr::s("accrued")), ("partner_id".into(), Attr::s(p.as_str()))],
+        set_if_absent: Vec::new(),
     }
 }
 

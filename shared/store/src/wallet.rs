@@ -22,7 +22,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use domain::{
-    Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Overdraft, PartnerId, PointsDelta, WalletId, WorkspaceId,
+    Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Month, MonthTotals, Overdraft, PartnerId, PointsDelta,
+    WalletId, WorkspaceId,
 };
 
 use super::cursor::{LedgerCursor, PartnerLedgerCursor};
@@ -38,8 +39,9 @@ use super::{Store, StoreError};
 pub const IDEMPOTENCY_TTL_S: i64 = 7 * 24 * 60 * 60;
 /// Stripe's limit, which we share: keys are at most 255 characters.
 pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 255;
-/// Actions the wallet change itself uses: wallet, ledger entry, idempotency record.
-const OWN_ACTIONS: usize = 3;
+/// Actions a wallet change itself uses: wallet, ledger entry, idempotency record, the wallet's
+/// month totals; and a workspace's top-up one more, its partner's top-ups of the month.
+pub const POSTING_OWN_ACTIONS: usize = 4;
 
 /// Bounded retries with full jitter.
 #[derive(Debug, Clone, Copy)]
@@ -187,6 +189,10 @@ pub enum Outcome {
 pub struct WalletState {
     pub balance: Balance,
     pub version: u64,
+    /// When its last entry was made (`None`: never written). The next is dated no earlier, so
+    /// that a wallet's entries are in time order as they are in `seq` order, whatever the
+    /// clocks of the machines that wrote them.
+    pub updated_at: Option<OffsetDateTime>,
 }
 
 /// What a client asks of a listing: at most `limit` items, after the position `after` (from the
@@ -222,14 +228,20 @@ fn wallet_from_item(item: &Item) -> Result<WalletState, MalformedItem> {
         balance: Balance::from_decimal(balance)
             .map_err(|_| MalformedItem { key: item.key(), attr: "balance".into() })?,
         version: item.u64("version")?,
+        updated_at: item
+            .get("updated_at")
+            .map(|_| item.parsed("updated_at", |s| OffsetDateTime::parse(s, &Rfc3339)))
+            .transpose()?,
     })
 }
 
-fn wallet_item(wallet: &WalletId, partner: Option<&PartnerId>, state: WalletState, at: OffsetDateTime) -> Item {
-    let item = Item::new(&keys::wallet(wallet), "wallet")
+fn wallet_item(wallet: &WalletId, partner: Option<&PartnerId>, state: WalletState) -> Item {
+    let mut item = Item::new(&keys::wallet(wallet), "wallet")
         .with("balance", Attr::N(state.balance.as_decimal()))
-        .with("version", Attr::n(state.version))
-        .with("updated_at", Attr::s(rfc3339(at)));
+        .with("version", Attr::n(state.version));
+    if let Some(at) = state.updated_at {
+        item.set("updated_at", Attr::s(rfc3339(at)));
+    }
     match (wallet, partner) {
         (WalletId::Workspace(w), Some(p)) => item
             .with(WORKSPACE_LIST_INDEX.partition, Attr::s(keys::partner_pk(p)))
@@ -429,11 +441,13 @@ impl<T: Table> Store<T> {
             posting.partner.is_some(),
             "a workspace's posting names its partner, a partner wallet's none"
         );
+        let own = POSTING_OWN_ACTIONS
+            + usize::from(posting.partner.is_some() && matches!(posting.kind, EntryKind::TopUp { .. }));
         let extra = crossings.len();
         assert!(
-            posting.also.len() + OWN_ACTIONS + extra <= MAX_TRANSACTION_ACTIONS,
+            posting.also.len() + own + extra <= MAX_TRANSACTION_ACTIONS,
             "a posting carries at most {} other writes",
-            MAX_TRANSACTION_ACTIONS - OWN_ACTIONS
+            MAX_TRANSACTION_ACTIONS - own
         );
         let mut state = state;
         let mut attempt = 0;
@@ -448,7 +462,7 @@ impl<T: Table> Store<T> {
                 balance_after,
                 kind: posting.kind.clone(),
                 actor: posting.actor.clone(),
-                created_at: posting.at,
+                created_at: state.updated_at.map_or(posting.at, |last| last.max(posting.at)),
                 idempotency_key: posting.idempotency.key.clone(),
             };
             let response = respond(&entry);
@@ -501,10 +515,11 @@ impl<T: Table> Store<T> {
         } else {
             Condition::equals(Guard::WalletVersion, "version", Attr::n(state.version))
         };
-        let new_state = WalletState { balance: entry.balance_after, version: entry.id.seq };
-        let mut writes = Vec::with_capacity(OWN_ACTIONS + posting.also.len());
+        let new_state =
+            WalletState { balance: entry.balance_after, version: entry.id.seq, updated_at: Some(entry.created_at) };
+        let mut writes = Vec::with_capacity(POSTING_OWN_ACTIONS + posting.also.len());
         writes.push(Write::Put {
-            item: wallet_item(&posting.wallet, posting.partner.as_ref(), new_state, posting.at),
+            item: wallet_item(&posting.wallet, posting.partner.as_ref(), new_state),
             condition: wallet_condition,
         });
         writes.push(Write::Put {
@@ -512,6 +527,7 @@ impl<T: Table> Store<T> {
             condition: Condition::not_exists(Guard::LedgerEntryNew),
         });
         writes.push(idempotency_write(&posting.idempotency, posting.at, response, Some(&entry.id)));
+        writes.extend(super::statements::month_writes(entry, posting.partner.as_ref()));
         writes.extend(posting.also.iter().cloned());
         writes
     }
@@ -630,6 +646,8 @@ impl<T: Table> Store<T> {
         let mut expected_seq = 1u64;
         let mut running = Balance::ZERO;
         let mut cursor = None;
+        let mut months: Vec<MonthTotals> = Vec::new();
+        let mut last_at = None;
         loop {
             let page = self.ledger(wallet, cursor.as_ref(), VERIFY_PAGE, Order::Ascending).await?;
             for entry in &page.items {
@@ -640,6 +658,14 @@ impl<T: Table> Store<T> {
                     Some(b) if b == entry.balance_after => b,
                     _ => return corrupt(format!("entry {} does not add up", entry.id.seq)),
                 };
+                if last_at.is_some_and(|at| entry.created_at < at) {
+                    return corrupt(format!("entry {} is dated before the one before it", entry.id.seq));
+                }
+                last_at = Some(entry.created_at);
+                match months.last_mut() {
+                    Some(m) if m.month == Month::of(entry.created_at) => m.add(entry),
+                    _ => months.push(MonthTotals::starting(entry)),
+                }
                 expected_seq += 1;
             }
             if expected_seq > VERIFY_MAX_ENTRIES {
@@ -657,6 +683,10 @@ impl<T: Table> Store<T> {
         }
         if running != state.balance {
             return corrupt(format!("entries sum to {running}, balance is {}", state.balance));
+        }
+        let stored = self.wallet_months(wallet).await?;
+        if stored != months {
+            return corrupt(format!("month totals {stored:?} are not those of its entries {months:?}"));
         }
         Ok(Verified { entries, balance: state.balance })
     }

@@ -213,8 +213,8 @@ enum Slot {
     Partner,
     Workspace,
     Addon,
-    /// A name of the platform's catalog (a plan, an add-on code): each partner has its own
-    /// copy, so it names no tenant.
+    /// A name that names no tenant: one of the platform's catalog (a plan, an add-on code: each
+    /// partner has its own copy) or a statement's month.
     Catalog(&'static str),
 }
 
@@ -225,6 +225,7 @@ fn slot(route: &str, before: &str, name: &str) -> Slot {
         (_, "addon_id") => Slot::Addon,
         ("plans", "id") => Slot::Catalog("starter"),
         ("addons", "code") => Slot::Catalog("extra_bot"),
+        ("statements", "month") => Slot::Catalog("2020-01"),
         _ => panic!(
             "{route}: isolation.rs doesn't know what {{{name}}} names; teach `slot` (a tenant's id, filled with the \
              victim's, or a catalog name)"

@@ -356,6 +356,16 @@ async fn walk_every_route(r: &mut Runner) {
     let ledger = r.ok(&partner, M::GET, "/partner/ledger?workspace_id=demo-ws-1", None, 200).await;
     assert_eq!(ledger["data"].as_array().unwrap().len(), 4, "seed, bonus, purchase, grant: {ledger}");
     r.ok(&partner, M::GET, "/partner/ledger", None, 200).await;
+    // This month's statements: the workspace's own (read by it and by its partner), the
+    // partner wallet's, and the partner's across its workspaces.
+    let month = "2026-04";
+    let statement = r.ok(&admin, M::GET, &format!("/workspace/statements/{month}"), None, 200).await;
+    let theirs = format!("/partner/workspaces/demo-ws-1/statements/{month}");
+    assert_eq!(r.ok(&partner, M::GET, &theirs, None, 200).await, statement);
+    assert_eq!(statement["entries"].as_array().unwrap().len(), 4, "{statement}");
+    r.ok(&partner, M::GET, &format!("/partner/wallet/statements/{month}"), None, 200).await;
+    let across = r.ok(&partner, M::GET, &format!("/partner/statements/{month}"), None, 200).await;
+    assert_eq!(across["workspaces"][0]["closing_balance"], statement["closing_balance"], "{across}");
 
     // The platform: over the starter plan's one bot (plus the cancelling extra bot) pauses it.
     let usage = json!({ "bots": 3, "members": 1, "bot_users": 10 });

@@ -8,9 +8,11 @@
 //! replay is answered exactly as the first request was.
 
 mod partners;
+mod statements;
 mod workspaces;
 
 pub use partners::*;
+pub use statements::*;
 pub use workspaces::*;
 
 use serde::{Serialize, Serializer};

@@ -51,6 +51,10 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
         "GET /partner/workspaces/{id}" | "GET /platform/workspaces/{id}/entitlements" => r.param("id", t.workspace),
         "PUT /partner/workspaces/{id}/plan" => r.param("id", t.workspace).json(json!({ "plan": "growth" })),
         "GET /partner/ledger" => r.query("workspace_id", t.workspace),
+        "GET /partner/workspaces/{id}/statements/{month}" => r.param("id", t.workspace).param("month", "2020-01"),
+        "GET /partner/statements/{month}" | "GET /partner/wallet/statements/{month}" | "GET /workspace/statements/{month}" => {
+            r.param("month", "2020-01")
+        }
         "POST /partner/workspaces/{id}/points" => {
             r.param("id", t.workspace).json(json!({ "amount": "-1", "reason": "test" }))
         }

@@ -57,6 +57,7 @@ mod refill_points;
 mod renewal;
 mod schedules;
 mod spec;
+mod statements;
 mod status;
 mod sweep;
 mod topup;
@@ -73,7 +74,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 54] = [
+pub const ALL_ROUTES: [&str; 58] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -89,6 +90,9 @@ pub const ALL_ROUTES: [&str; 54] = [
     "GET /partner/workspaces/{id}",
     "PUT /partner/workspaces/{id}/plan",
     "GET /partner/ledger",
+    "GET /partner/statements/{month}",
+    "GET /partner/workspaces/{id}/statements/{month}",
+    "GET /partner/wallet/statements/{month}",
     "GET /partner/stripe",
     "GET /partner/events",
     "POST /partner/stripe/connect",
@@ -101,6 +105,7 @@ pub const ALL_ROUTES: [&str; 54] = [
     "GET /workspace/addons",
     "GET /workspace/topup-options",
     "GET /workspace/ledger",
+    "GET /workspace/statements/{month}",
     "POST /workspace/checkout",
     "PUT /workspace/auto-topup",
     "GET /workspace/card",
