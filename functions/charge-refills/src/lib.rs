@@ -11,11 +11,17 @@
 //!
 //! Taking a request is conditional (see `billing`'s charging module), so an invocation that
 //! overlaps another (a retried batch, the sweep) charges each request once.
+//!
+//! Each invocation prints what it charged as one metric line (Embedded Metric Format, see
+//! `runtime::metrics`): `AutoTopupsCharged`, `AutoTopupsDeclined`, and the renewals that waited
+//! for their top-up (`RenewalsDone`, `RenewalsInGrace`, `RenewalsLapsed`, as renew-addons names
+//! its own).
 
 use std::time::{Duration, Instant};
 
 use billing::{Billing, OpError, RefillRun};
 use domain::WalletId;
+use runtime::metrics::MetricLine;
 use serde_json::Value;
 use store::Table;
 
@@ -24,6 +30,9 @@ use store::Table;
 /// comment) and its credit. A run stopped mid-charge loses nothing (the attempt is recorded
 /// before its charge and taken up again under its key), but it would count as an error.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(30);
+
+/// The value of the metrics' `Function` dimension.
+pub const FUNCTION: &str = "charge-refills";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChargeError {
@@ -66,6 +75,7 @@ pub async fn handle<T: Table>(
         None => billing.charge_refills(|| out_of_time(Instant::now(), deadline)).await?,
     };
     run.log("charging run");
+    metrics(&run).emit();
     if run.errors > 0 {
         return Err(ChargeError::Failed(run));
     }
@@ -89,6 +99,19 @@ pub fn stream_wallets(event: &Value) -> Result<Option<Vec<WalletId>>, ChargeErro
         }
     }
     Ok(Some(wallets))
+}
+
+/// An invocation's charges as one metric line, workspaces' auto top-ups and partners'
+/// auto-refills together. Charged: credited now, or accepted by Stripe with the money to come
+/// (its event credits it). Declined: declined, or nothing to charge with; the payer's setting
+/// records it and the partner hears of it.
+pub fn metrics(run: &RefillRun) -> MetricLine {
+    MetricLine::new(FUNCTION)
+        .count("AutoTopupsCharged", run.credited.saturating_add(run.pending))
+        .count("AutoTopupsDeclined", run.failed)
+        .count("RenewalsDone", run.renewed)
+        .count("RenewalsInGrace", run.in_grace)
+        .count("RenewalsLapsed", run.lapsed)
 }
 
 /// Whether a sweep at `now` must stop taking requests for `deadline`.
@@ -145,6 +168,28 @@ mod tests {
         assert_eq!(run, RefillRun { finished: true, ..RefillRun::default() });
         let run = handle(&billing, &json!({ "Records": [] }), Instant::now()).await.unwrap();
         assert_eq!(run, RefillRun { finished: true, ..RefillRun::default() }, "an empty batch");
+    }
+
+    #[test]
+    fn charges_and_the_renewals_after_them_are_the_metrics() {
+        let run = RefillRun {
+            taken: 9,
+            credited: 3,
+            pending: 1,
+            failed: 2,
+            not_tried: 1,
+            errors: 1,
+            renewed: 2,
+            in_grace: 1,
+            lapsed: 1,
+            finished: true,
+        };
+        let line: Value = serde_json::from_str(&metrics(&run).to_json(0)).unwrap();
+        let value = |name: &str| line[name].as_u64().unwrap_or_else(|| panic!("{name} in {line}"));
+        assert_eq!((value("AutoTopupsCharged"), value("AutoTopupsDeclined")), (4, 2));
+        assert_eq!((value("RenewalsDone"), value("RenewalsInGrace"), value("RenewalsLapsed")), (2, 1, 1));
+        assert_eq!(line["Function"], FUNCTION);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 5);
     }
 
     #[test]

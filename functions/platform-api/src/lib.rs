@@ -3,13 +3,17 @@
 //! workspace is entitled to and whether it may use a meter now, signs its partners up (their
 //! terms, suspension and reinstatement) and keeps their wallets (prepaid or postpaid, credits
 //! and corrections).
+//!
+//! A usage event refused (403) prints one metric line (Embedded Metric Format, see
+//! `runtime::metrics`): `UsageRefused`, per reason.
 
 use lambda_http::Request;
 use std::collections::BTreeMap;
 
 use api::{ApiError, Caller, PLATFORM_SCOPE, answers};
-use billing::{Billing, Mutation, NewPartner, PartnerTerms, UsageEvent};
-use domain::{MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WholesaleFloors, WorkspaceId};
+use billing::{Billing, Mutation, NewPartner, OpError, PartnerTerms, UsageEvent};
+use domain::{AccessDenied, MeterCode, PartnerId, PointsDelta, Usage, WalletMode, WholesaleFloors, WorkspaceId};
+use runtime::metrics::{FUNCTION as BY_FUNCTION, MetricLine, Unit};
 use serde::Deserialize;
 use store::{PartnerCursor, Table};
 
@@ -36,7 +40,11 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         // and a retry with the same id and body is answered as the first time.
         "POST /platform/usage" => {
             let event: UsageEvent = api::json_body(req)?;
-            api::replied(billing.record_usage(&event, &answers::usage_recorded).await)
+            let recorded = billing.record_usage(&event, &answers::usage_recorded).await;
+            if let Err(OpError::AccessDenied(why)) = &recorded {
+                usage_refused(*why).emit();
+            }
+            api::replied(recorded)
         }
         "POST /platform/partners" => {
             let idem = api::idempotency_key(req, PLATFORM_SCOPE)?;
@@ -122,6 +130,22 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
     }
 }
 
+/// The value of the metrics' `Function` dimension.
+pub const FUNCTION: &str = "platform-api";
+
+/// A usage event refused: counted per function, and per `Reason`, the 403's code, which names the
+/// level that refused it: `partner_suspended` (the partner), `paused` (the workspace, over its
+/// plan's limits), `wallet_depleted` (the workspace's wallet, for a meter it is re-billed for),
+/// `partner_wallet_depleted` (a prepaid partner's wallet).
+pub fn usage_refused(why: AccessDenied) -> MetricLine {
+    MetricLine::new(FUNCTION).dimension("Reason", why.code()).metric(
+        "UsageRefused",
+        1_u64.into(),
+        Unit::Count,
+        &[&[BY_FUNCTION], &[BY_FUNCTION, "Reason"]],
+    )
+}
+
 fn partner_id(req: &Request) -> Result<PartnerId, ApiError> {
     PartnerId::parse(&api::path_param(req, "id")?).map_err(|_| ApiError::not_found("partner"))
 }
@@ -182,4 +206,32 @@ fn terms(body: TermsBody, prefix: &str) -> Result<PartnerTerms, ApiError> {
 #[serde(deny_unknown_fields)]
 struct Suspend {
     reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn a_refused_usage_event_is_counted_per_level() {
+        let cases = [
+            (AccessDenied::PartnerSuspended, "partner_suspended"),
+            (AccessDenied::Paused, "paused"),
+            (AccessDenied::WalletDepleted, "wallet_depleted"),
+            (AccessDenied::PartnerWalletDepleted, "partner_wallet_depleted"),
+        ];
+        for (why, reason) in cases {
+            let line: Value = serde_json::from_str(&usage_refused(why).to_json(0)).unwrap();
+            assert_eq!(
+                (&line["Function"], &line["Reason"], &line["UsageRefused"]),
+                (&json!(FUNCTION), &json!(reason), &json!(1))
+            );
+            assert_eq!(
+                line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                json!([["Function"], ["Function", "Reason"]])
+            );
+        }
+    }
 }

@@ -13,14 +13,15 @@
 use std::time::{Duration, Instant};
 
 use billing::{Billing, OpError, SweepLimits, SweepRun};
+use runtime::metrics::MetricLine;
 use store::Table;
 
 /// How long before the invocation's deadline a run stops starting windows. A window is a few
 /// Stripe pages (each up to 26 s with its retries) and its events' transactions.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(60);
 
-/// The metrics' namespace in CloudWatch.
-pub const METRICS_NAMESPACE: &str = "BillingBackend";
+/// The value of the metrics' `Function` dimension (template.yaml's alarm names it).
+pub const FUNCTION: &str = "reconcile-payments";
 
 /// A run that stopped: the partner list or a position could not be read or written. The
 /// positions stay where they were; the next run goes on from them.
@@ -58,32 +59,17 @@ pub async fn handle<T: Table>(billing: &Billing<T>, deadline: Instant) -> Result
     let run = billing.sweep(|| Instant::now() >= stop, SweepLimits::default()).await.map_err(SweepError)?;
     let SweepRun { accounts, events, fixed, refused, failed, finished } = run;
     tracing::info!(accounts, events, fixed, refused, failed, finished, "sweep run");
-    println!("{}", metric_line(&run, time::OffsetDateTime::now_utc().unix_timestamp() * 1000));
+    metrics(&run).emit();
     Ok(run)
 }
 
 /// The run's counts as one Embedded Metric Format line: CloudWatch makes metrics of it from the
 /// log, with no call of its own.
-pub fn metric_line(run: &SweepRun, timestamp_ms: i64) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": [
-                    { "Name": "SweepFixed", "Unit": "Count" },
-                    { "Name": "SweepEvents", "Unit": "Count" },
-                    { "Name": "SweepRefused", "Unit": "Count" },
-                ],
-            }],
-        },
-        "Function": "reconcile-payments",
-        "SweepFixed": run.fixed,
-        "SweepEvents": run.events,
-        "SweepRefused": run.refused,
-    })
-    .to_string()
+pub fn metrics(run: &SweepRun) -> MetricLine {
+    MetricLine::new(FUNCTION)
+        .count("SweepFixed", run.fixed)
+        .count("SweepEvents", run.events)
+        .count("SweepRefused", run.refused)
 }
 
 #[cfg(test)]
@@ -93,10 +79,10 @@ mod tests {
     #[test]
     fn the_metric_line_is_embedded_metric_format() {
         let run = SweepRun { accounts: 3, events: 6, fixed: 2, refused: 1, failed: 0, finished: true };
-        let line: serde_json::Value = serde_json::from_str(&metric_line(&run, 1_777_000_000_000)).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&metrics(&run).to_json(1_777_000_000_000)).unwrap();
         assert_eq!(line["_aws"]["Timestamp"], 1_777_000_000_000_i64);
         let declared = &line["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(declared["Namespace"], METRICS_NAMESPACE);
+        assert_eq!(declared["Namespace"], runtime::metrics::NAMESPACE);
         for metric in declared["Metrics"].as_array().unwrap() {
             let name = metric["Name"].as_str().unwrap();
             assert!(line[name].is_u64(), "{name} has a value: {line}");

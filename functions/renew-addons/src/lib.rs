@@ -5,11 +5,16 @@
 //! its own deadline is near. A workspace stays due until it is renewed or lapses, so what one
 //! run leaves, the next one finds; each renewal is one idempotent transaction, so two runs
 //! that overlap (a slow run and the next tick, or a retry) renew and charge once.
+//!
+//! Each run prints its renewals' outcomes as one metric line (Embedded Metric Format, see
+//! `runtime::metrics`): `RenewalsDone`, `RenewalsLapsed`, `RenewalsInGrace`,
+//! `RenewalsAwaitingTopup`, `RenewalsFailed`.
 
 use std::time::{Duration, Instant};
 
 use billing::{Billing, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun};
 use runtime::ConfigError;
+use runtime::metrics::MetricLine;
 use store::Table;
 use store::table::MAX_QUERY_LIMIT;
 
@@ -26,6 +31,9 @@ pub const PAGE_SIZE_VAR: &str = "RENEWAL_PAGE_SIZE";
 pub const CONCURRENCY_VAR: &str = "RENEWAL_CONCURRENCY";
 /// Renewals in flight at once, at most: each holds a few DynamoDB calls open, and one run must not throttle the table for the API.
 pub const MAX_CONCURRENCY: usize = 64;
+
+/// The value of the metrics' `Function` dimension.
+pub const FUNCTION: &str = "renew-addons";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenewError {
@@ -88,6 +96,7 @@ pub async fn handle<T: Table>(
     let run = billing.renew_due(stop, limits).await?;
     let RenewalRun { renewed, lapsed, in_grace, awaiting_topup, skipped, failed, finished } = run;
     tracing::info!(renewed, lapsed, in_grace, awaiting_topup, skipped, failed, finished, "renewal run");
+    metrics(&run).emit();
     if !finished {
         tracing::warn!("the deadline came before every due renewal was read; the next run goes on");
     }
@@ -96,6 +105,17 @@ pub async fn handle<T: Table>(
     }
     edits.map_err(RenewError::PlanEdits)?;
     Ok(run)
+}
+
+/// A run's outcomes as one metric line. `skipped` is left out: a workspace found due that another
+/// run renewed first is no business fact.
+pub fn metrics(run: &RenewalRun) -> MetricLine {
+    MetricLine::new(FUNCTION)
+        .count("RenewalsDone", run.renewed)
+        .count("RenewalsLapsed", run.lapsed)
+        .count("RenewalsInGrace", run.in_grace)
+        .count("RenewalsAwaitingTopup", run.awaiting_topup)
+        .count("RenewalsFailed", run.failed)
 }
 
 /// Whether a run at `now` must stop starting work for `deadline`.
@@ -148,6 +168,27 @@ mod tests {
         assert!(out_of_time(deadline - SAFETY_MARGIN, deadline));
         assert!(out_of_time(deadline, deadline));
         assert!(out_of_time(deadline + Duration::from_secs(1), deadline), "past the deadline");
+    }
+
+    #[test]
+    fn a_run_s_outcomes_are_its_metrics() {
+        let run =
+            RenewalRun { renewed: 5, lapsed: 2, in_grace: 1, awaiting_topup: 3, skipped: 9, failed: 4, finished: true };
+        let line: serde_json::Value = serde_json::from_str(&metrics(&run).to_json(0)).unwrap();
+        let declared: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            declared,
+            ["RenewalsDone", "RenewalsLapsed", "RenewalsInGrace", "RenewalsAwaitingTopup", "RenewalsFailed"]
+        );
+        let values: Vec<u64> = declared.iter().map(|name| line[name].as_u64().unwrap()).collect();
+        assert_eq!(values, [5, 2, 1, 3, 4]);
+        assert_eq!(line["Function"], FUNCTION);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Function"]]));
     }
 
     #[test]

@@ -250,7 +250,8 @@ pub(super) enum Paid<'a> {
 /// What a credit of a paid attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Credit {
-    Credited,
+    /// Credited now, with the attempt's amount.
+    Credited(Money),
     AlreadyCredited,
     /// An event that matches no stored attempt: nothing written.
     Unmatched(Unmatched),
@@ -518,7 +519,7 @@ impl<T: Table> Billing<T> {
             };
             let posting = self.refill_credit(payer, account, &setting, attempt, payment_intent, actor.clone())?;
             match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
-                Ok(Outcome::Applied { .. }) => return Ok(Credit::Credited),
+                Ok(Outcome::Applied { .. }) => return Ok(Credit::Credited(attempt.amount)),
                 // Credited already (the payment exists, or its record answers): settle the
                 // attempt if it is still open.
                 Ok(Outcome::Replayed { .. }) => {}
@@ -689,7 +690,7 @@ impl<T: Table> Billing<T> {
         }
         let actor = Actor::Stripe(event_id.to_owned());
         Ok(match self.credit_refill(payer, account, Paid::Event { number, pi }, &pi.id, actor).await? {
-            Credit::Credited => WebhookOutcome::Credited,
+            Credit::Credited(amount) => WebhookOutcome::Credited(amount),
             Credit::AlreadyCredited => WebhookOutcome::AlreadyCredited,
             Credit::Unmatched(why) => unmatched(event_id, &pi.id, &wallet, &why),
         })

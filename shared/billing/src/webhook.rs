@@ -51,7 +51,9 @@ use super::{Billing, MAX_OP_ATTEMPTS, OpError, WebhookEndpoint};
 /// What an event came to, as the webhook answers it (and logs it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookOutcome {
-    Credited,
+    /// A top-up credited, with what was paid for it (the amount stored before the payment, which
+    /// the payment matched): the webhook's metrics sum it per currency.
+    Credited(Money),
     AlreadyCredited,
     /// A checkout moved to another state (awaiting payment, expired, failed).
     Moved(CheckoutStatus),
@@ -73,7 +75,7 @@ impl WebhookOutcome {
     /// not applied.
     pub fn changed(self) -> bool {
         match self {
-            WebhookOutcome::Credited
+            WebhookOutcome::Credited(_)
             | WebhookOutcome::Moved(_)
             | WebhookOutcome::ClawedBack
             | WebhookOutcome::GivenBack
@@ -86,7 +88,7 @@ impl WebhookOutcome {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            WebhookOutcome::Credited => "credited",
+            WebhookOutcome::Credited(_) => "credited",
             WebhookOutcome::AlreadyCredited => "already_credited",
             WebhookOutcome::Moved(s) => s.as_str(),
             WebhookOutcome::Unchanged => "unchanged",
@@ -303,7 +305,7 @@ impl<T: Table> Billing<T> {
             Ok(Outcome::Applied { entry, .. }) => {
                 tracing::info!(wallet = %checkout.wallet, checkout = %checkout.id, points = %checkout.points,
                     entry = %entry.id, "checkout credited");
-                Ok(WebhookOutcome::Credited)
+                Ok(WebhookOutcome::Credited(checkout.amount))
             }
             Ok(Outcome::Replayed { .. }) => Ok(WebhookOutcome::AlreadyCredited),
             // The checkout is credited already (after the idempotency record expired), or its

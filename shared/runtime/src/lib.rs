@@ -11,7 +11,9 @@ use store::dynamodb::DynamoTable;
 
 #[cfg(feature = "stripe")]
 pub mod lazy_gateway;
+pub mod metrics;
 mod serve;
+pub mod xray;
 
 #[cfg(feature = "stripe")]
 use lazy_gateway::LazyGateway;
@@ -32,19 +34,33 @@ pub enum ConfigError {
     Parameter { name: String, why: String },
 }
 
-/// JSON logs filtered by `RUST_LOG` (default `info`), without ANSI colours (CloudWatch).
+/// JSON logs filtered by `RUST_LOG` (default `info`), without ANSI colours (CloudWatch); and,
+/// when Lambda runs an X-Ray daemon beside the function, the calls' subsegments
+/// ([`xray::XrayLayer`]).
 pub fn init_tracing() {
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // The spans made for X-Ray stay out of the log: as a line's current span they would
+        // hide the request's.
+        .add_directive(format!("{}=off", xray::TARGET).parse().expect("a directive"));
+    let logs = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_ansi(false)
         // The request span's fields (request id, operation, partner, workspace) on every line.
         .with_current_span(true)
         .with_span_list(false)
         .without_time()
-        .init();
+        .with_filter(filter);
+    let (traces, unusable) = match xray::XrayLayer::from_env() {
+        Ok(layer) => (layer, None),
+        Err(why) => (None, Some(why)),
+    };
+    tracing_subscriber::registry().with(logs).with(traces.map(|l| l.with_filter(xray::XrayLayer::filter()))).init();
+    if let Some(why) = unusable {
+        tracing::warn!(error = %why, "X-Ray's daemon can't be reached: no subsegments are sent");
+    }
 }
 
 /// The roots of trust of AWS's endpoints (Amazon Trust Services, and the Starfield root it is

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -346,15 +347,14 @@ where
 
 impl Table for DynamoTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        let out = self
+        let get = self
             .client
             .get_item()
             .table_name(&self.table_name)
             .set_key(Some(key_map(key)))
             .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
+            .send();
+        let out = traced("GetItem", &self.table_name, get).await.map_err(classify)?;
         out.item().map(from_map).transpose()
     }
 
@@ -370,8 +370,8 @@ impl Table for DynamoTable {
                 .consistent_read(true)
                 .build()
                 .map_err(build_err)?;
-            let out =
-                self.client.batch_get_item().request_items(&self.table_name, request).send().await.map_err(classify)?;
+            let get = self.client.batch_get_item().request_items(&self.table_name, request).send();
+            let out = traced("BatchGetItem", &self.table_name, get).await.map_err(classify)?;
             for map in out.responses().and_then(|r| r.get(&self.table_name)).into_iter().flatten() {
                 let item = from_map(map)?;
                 let key = item.key().ok_or_else(|| TableError::fatal("a batch get returned an item without keys"))?;
@@ -445,12 +445,8 @@ impl Table for DynamoTable {
         }
         let items = writes.iter().map(|w| self.transact_item(w)).collect::<Result<Vec<_>, _>>()?;
         let guards: Vec<Option<Guard>> = writes.iter().map(|w| w.condition().guard()).collect();
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| classify_transact(e, &guards))?;
+        let write = self.client.transact_write_items().set_transact_items(Some(items)).send();
+        traced("TransactWriteItems", &self.table_name, write).await.map_err(|e| classify_transact(e, &guards))?;
         Ok(())
     }
 }
@@ -467,8 +463,9 @@ async fn collect_pages(
     let mut items = Vec::with_capacity(limit);
     for _ in 0..MAX_QUERY_ROUNDS {
         let remaining = i32::try_from(limit - items.len()).expect("limit <= MAX_QUERY_LIMIT");
+        let page = query.clone().set_exclusive_start_key(start.take()).limit(remaining).send();
         let out =
-            query.clone().set_exclusive_start_key(start.take()).limit(remaining).send().await.map_err(classify)?;
+            traced("Query", query.get_table_name().as_deref().unwrap_or_default(), page).await.map_err(classify)?;
         for map in out.items() {
             items.push(from_map(map)?);
         }
@@ -478,6 +475,45 @@ async fn collect_pages(
         }
     }
     Ok(items)
+}
+
+/// Awaits one DynamoDB call (with the SDK's retries) inside a span that `runtime`'s X-Ray layer
+/// sends as a subsegment when the function's tracing is on (the span contract is in
+/// `runtime::xray`): the operation, the table, and how the call failed. With tracing off the
+/// span is disabled and this is the bare call.
+async fn traced<T, E>(
+    operation: &'static str,
+    table: &str,
+    call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata,
+{
+    use tracing::field::Empty;
+    // On the heap: an SDK call's future is large, and a debug build's stack is not.
+    let call = Box::pin(call);
+    let span = tracing::info_span!(target: "xray", "DynamoDB", aws.operation = operation, aws.table_name = table,
+        http.status = Empty, error = Empty, throttle = Empty, fault = Empty);
+    if span.is_disabled() {
+        return call.await;
+    }
+    let result = tracing::Instrument::instrument(call, span.clone()).await;
+    if let Err(e) = &result {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        // DynamoDB throttles with a 400 and one of these codes.
+        let throttled = e.code().is_some_and(|c| {
+            c.contains("Throttl") || c.starts_with("ProvisionedThroughputExceeded") || c == "RequestLimitExceeded"
+        });
+        if let Some(status) = status {
+            span.record("http.status", u64::from(status));
+        }
+        match status {
+            Some(400..=499) => span.record("error", true).record("throttle", throttled),
+            // A 5xx, or no answer (a timeout, a dropped connection).
+            _ => span.record("fault", true),
+        };
+    }
+    result
 }
 
 /// A client for a DynamoDB outside AWS (DynamoDB Local): static dummy credentials, region

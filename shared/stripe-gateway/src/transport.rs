@@ -20,6 +20,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use stripe_client_core::{CustomizedStripeRequest, StripeClient, StripeClientErr, StripeMethod};
+use tracing::Instrument;
 
 /// Largest answer read. Stripe's objects, expanded, are tens of KiB.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -40,12 +41,21 @@ pub(crate) fn https_client() -> Result<HttpsClient, String> {
     Ok(HyperClient::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(connector))
 }
 
-/// Reads an answer's status and body, at most [`MAX_RESPONSE_BYTES`], within `timeout`.
+/// Reads an answer's status and body, at most [`MAX_RESPONSE_BYTES`], within `timeout`. The call
+/// is one span that `runtime`'s X-Ray layer sends as a subsegment when the function's tracing is
+/// on (the span contract is in `runtime::xray`): the method, the scheme and host, the path with
+/// its ids as `{id}`, and the status. Never the query, the headers (the secret key, the
+/// connected account) or the body.
 pub(crate) async fn exchange(
     http: &HttpsClient,
     request: hyper::Request<Full<Bytes>>,
     timeout: Duration,
 ) -> Result<(u16, Bytes), CallError> {
+    use tracing::field::Empty;
+    let uri = request.uri();
+    let span = tracing::info_span!(target: "xray", "Stripe", http.method = request.method().as_str(),
+        http.url = origin(uri), http.path = path_template(uri.path()),
+        http.status = Empty, error = Empty, throttle = Empty, fault = Empty);
     let attempt = async {
         let response = http.request(request).await.map_err(|e| CallError::Transport(e.to_string()))?;
         let status = response.status().as_u16();
@@ -56,7 +66,41 @@ pub(crate) async fn exchange(
             .to_bytes();
         Ok((status, body))
     };
-    tokio::time::timeout(timeout, attempt).await.map_err(|_| CallError::Timeout)?
+    let answer = tokio::time::timeout(timeout, attempt).instrument(span.clone()).await;
+    let answer = answer.map_err(|_| CallError::Timeout).and_then(|answer| answer);
+    match &answer {
+        Ok((status, _)) => {
+            span.record("http.status", u64::from(*status));
+            match status {
+                429 => span.record("error", true).record("throttle", true),
+                400..=499 => span.record("error", true),
+                500.. => span.record("fault", true),
+                _ => &span,
+            };
+        }
+        // No answer: refused, reset, cut off, or too late.
+        Err(_) => {
+            span.record("fault", true);
+        }
+    }
+    answer
+}
+
+/// The scheme, host and port a request goes to: `https://api.stripe.com`.
+fn origin(uri: &hyper::Uri) -> String {
+    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{}{port}", uri.scheme_str().unwrap_or("https"), uri.host().unwrap_or_default())
+}
+
+/// A request's path with its ids as `{id}`: `/v1/payment_methods/{id}/detach`. Stripe's resource
+/// names are lowercase letters and underscores and its version is `v1`; an id has digits or
+/// capitals (`pm_1NqX...`), so any other segment is taken for one.
+fn path_template(path: &str) -> String {
+    let resource = |segment: &str| segment.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    path.split('/')
+        .map(|segment| if segment == "v1" || resource(segment) { segment } else { "{id}" })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Why one call to Stripe's API gave no object.
@@ -200,5 +244,21 @@ mod tests {
         assert_eq!(error.decline_code.as_deref(), Some("insufficient_funds"));
         assert_eq!(error.payment_intent, Some(ObjectId { id: "pi_1".into() }));
         assert_eq!(api_error(502, b"<html>Bad gateway</html>"), CallError::UnreadableError { status: 502 });
+    }
+
+    #[test]
+    fn a_traced_call_names_its_host_and_path_without_ids() {
+        let cases = [
+            ("/v1/payment_intents", "/v1/payment_intents"),
+            ("/v1/payment_methods/pm_1NqXkL2eZvKYlo2C/detach", "/v1/payment_methods/{id}/detach"),
+            ("/v1/checkout/sessions/cs_test_a1B2c3", "/v1/checkout/sessions/{id}"),
+            ("/oauth/token", "/oauth/token"),
+        ];
+        for (path, template) in cases {
+            assert_eq!(path_template(path), template);
+        }
+        let uri: hyper::Uri = "https://api.stripe.com/v1/events?created%5Bgte%5D=1".parse().unwrap();
+        assert_eq!(origin(&uri), "https://api.stripe.com");
+        assert_eq!(origin(&"http://127.0.0.1:12111/v1/customers".parse().unwrap()), "http://127.0.0.1:12111");
     }
 }
