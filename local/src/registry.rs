@@ -35,10 +35,14 @@ pub const FOLD_USAGE: &str = "functions/fold-usage";
 pub const CHARGE_REFILLS: &str = "functions/charge-refills";
 /// The reconciliation sweep of Stripe's events (EventBridge Scheduler, no routes).
 pub const RECONCILE_PAYMENTS: &str = "functions/reconcile-payments";
+/// Partner webhooks (the table's stream and a schedule, no routes). The runner has no stream:
+/// it does not send them (see docs/local.md).
+pub const DELIVER_WEBHOOKS: &str = "functions/deliver-webhooks";
 
 pub const FUNCTIONS: &[FunctionEntry] = &[
     FunctionEntry { code_uri: "functions/adjust-points", package: "adjust-points", routes: adjust_points::ROUTES },
     FunctionEntry { code_uri: CHARGE_REFILLS, package: "charge-refills", routes: &[] },
+    FunctionEntry { code_uri: DELIVER_WEBHOOKS, package: "deliver-webhooks", routes: &[] },
     FunctionEntry { code_uri: FOLD_USAGE, package: "fold-usage", routes: &[] },
     FunctionEntry {
         code_uri: "functions/create-checkout",

@@ -32,6 +32,7 @@ pub enum Operation {
     PaymentMethodsDetach,
     SetupIntentsRetrieve,
     ChargesRetrieve,
+    InvoicesRetrieve,
     RefundsCreate,
     RefundsRetrieve,
     EventsList,
@@ -39,7 +40,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 17] = [
         Self::CustomersCreate,
         Self::CustomersRetrieve,
         Self::CustomersRetrievePaymentMethod,
@@ -52,6 +53,7 @@ impl Operation {
         Self::PaymentMethodsDetach,
         Self::SetupIntentsRetrieve,
         Self::ChargesRetrieve,
+        Self::InvoicesRetrieve,
         Self::RefundsCreate,
         Self::RefundsRetrieve,
         Self::EventsList,
@@ -72,6 +74,7 @@ impl Operation {
             Self::PaymentMethodsDetach => "payment_methods.detach",
             Self::SetupIntentsRetrieve => "setup_intents.retrieve",
             Self::ChargesRetrieve => "charges.retrieve",
+            Self::InvoicesRetrieve => "invoices.retrieve",
             Self::RefundsCreate => "refunds.create",
             Self::RefundsRetrieve => "refunds.retrieve",
             Self::EventsList => "events.list",
@@ -100,6 +103,7 @@ impl Operation {
             ["v1", "payment_methods", pm, "detach"] if post => (Self::PaymentMethodsDetach, id(pm)),
             ["v1", "setup_intents", seti] if get => (Self::SetupIntentsRetrieve, id(seti)),
             ["v1", "charges", ch] if get => (Self::ChargesRetrieve, id(ch)),
+            ["v1", "invoices", inv] if get => (Self::InvoicesRetrieve, id(inv)),
             ["v1", "refunds"] if post => (Self::RefundsCreate, none),
             ["v1", "refunds", re] if get => (Self::RefundsRetrieve, id(re)),
             ["v1", "events"] if get => (Self::EventsList, none),
@@ -123,6 +127,7 @@ impl Operation {
             Self::PaymentMethodsDetach => state.detach_payment_method(acct, id),
             Self::SetupIntentsRetrieve => state.retrieve_setup_intent(acct, id, &Expand::of(p)),
             Self::ChargesRetrieve => state.retrieve_charge(acct, id),
+            Self::InvoicesRetrieve => state.retrieve_invoice(acct, id),
             Self::RefundsCreate => state.create_refund(acct, p),
             Self::RefundsRetrieve => state.retrieve_refund(acct, id),
             Self::EventsList => state.list_events(acct, p),

@@ -21,6 +21,7 @@
 //! | `GET /_fake/payment_methods?account=acct_..` | | the account's payment methods, with their customer and card |
 //! | `POST /_fake/payment_methods/{pm}/card` | `{"exp_month", "exp_year"}` | the card updater's new expiry, `payment_method.automatically_updated` |
 //! | `GET /_fake/charges?account=acct_..` | | the account's charges |
+//! | `GET /_fake/invoices?account=acct_..` | | the account's invoices (made by Checkout with `invoice_creation`) |
 //! | `GET /_fake/disputes?account=acct_..` | | the account's disputes |
 //! | `GET\|POST /_fake/events/config` | `{"hold"?, "duplicate"?, "delay_ms"?}` | how events leave |
 //! | `POST /_fake/events/release` | `{"order"?: "fifo"\|"reverse"\|"shuffle", "seed"?, "ids"?}` | send held events |
@@ -190,6 +191,10 @@ impl Fake {
 
     pub fn charges(&self, account: Option<&str>) -> Vec<Value> {
         self.state().charges_of_account(&account.map(str::to_owned))
+    }
+
+    pub fn invoices(&self, account: Option<&str>) -> Vec<Value> {
+        self.state().invoices_of_account(&account.map(str::to_owned))
     }
 
     pub fn disputes(&self, account: Option<&str>) -> Vec<Value> {
@@ -496,6 +501,9 @@ pub async fn handle(fake: &Fake, method: &Method, path: &[&str], query: Option<&
             }
             (&Method::GET, ["charges"]) => {
                 ok(json!({ "data": fake.charges(query_param(query, "account").as_deref()) }))
+            }
+            (&Method::GET, ["invoices"]) => {
+                ok(json!({ "data": fake.invoices(query_param(query, "account").as_deref()) }))
             }
             (&Method::GET, ["disputes"]) => {
                 ok(json!({ "data": fake.disputes(query_param(query, "account").as_deref()) }))

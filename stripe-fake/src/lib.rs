@@ -14,7 +14,9 @@
 //! - `POST /v1/payment_intents`, `GET /v1/payment_intents/{id}`
 //! - `GET /v1/payment_methods/{pm}`, `POST /v1/payment_methods/{pm}/detach`
 //! - `GET /v1/setup_intents/{id}` (`expand[]=payment_method`)
-//! - `GET /v1/charges/{id}`, `POST /v1/refunds`, `GET /v1/refunds/{id}`
+//! - `GET /v1/charges/{id}` (its `receipt_url`), `POST /v1/refunds`, `GET /v1/refunds/{id}`
+//! - `GET /v1/invoices/{id}`: the paid invoice of a `payment` session created with
+//!   `invoice_creation[enabled]=true`
 //! - `GET /v1/events` (the List Events API: the calling account's events, newest first, each as
 //!   its webhook's body, delivered or not; `created[gt|gte|lt|lte]`, `types[]`, `type` with `*`
 //!   wildcards, `limit`, `starting_after`, `ending_before`)
@@ -22,6 +24,8 @@
 //! - `GET|POST /oauth/authorize` (the consent page: "Connect" redirects with a code)
 //! - `GET /pay/{session}`, `POST /pay/{session}` (the pay page: pay, or save a card, with one of
 //!   three test cards)
+//! - `GET /i/{invoice}`, `GET /i/{invoice}/pdf` (an invoice's `hosted_invoice_url` and
+//!   `invoice_pdf`), `GET /receipts/payment/{charge}` (a charge's `receipt_url`)
 //! - `/_fake/...`: control, see `control.rs`.
 
 // serde_json's `json!` recurses once per field, and Stripe objects have many.
@@ -177,6 +181,9 @@ impl Fake {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let response = match (&parts.method, segments.as_slice()) {
             (&Method::GET, ["pay", id]) => pages::pay_page(self, id),
+            (&Method::GET, ["i", id]) => pages::invoice_page(self, id),
+            (&Method::GET, ["i", id, "pdf"]) => pages::invoice_pdf(self, id),
+            (&Method::GET, ["receipts", "payment", id]) => pages::receipt_page(self, id),
             (&Method::POST, ["pay", id]) => pages::pay(self, id, &body).await,
             (&Method::GET, ["oauth", "authorize"]) => pages::authorize_page(self, parts.uri.query().unwrap_or("")),
             (&Method::POST, ["oauth", "authorize"]) => pages::authorize(self, &body),

@@ -1,13 +1,17 @@
-//! The two pages a person sees: the pay page of a Checkout Session (`/pay/{id}`: pay, or save a
-//! card, with one of three test cards) and Connect's consent page (`/oauth/authorize`). Small
-//! HTML, no scripts.
+//! The pages a person sees: the pay page of a Checkout Session (`/pay/{id}`: pay, or save a
+//! card, with one of three test cards), Connect's consent page (`/oauth/authorize`), and the
+//! receipts Stripe hands customers: an invoice's hosted page (`/i/{id}`) and PDF
+//! (`/i/{id}/pdf`), a charge's receipt (`/receipts/payment/{id}`). Small HTML, no scripts.
+//! Like Stripe's, the receipts' pages need no key: their URLs are what grants access.
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
 
+use domain::{Currency, Money};
+
 use crate::form::Param;
-use crate::state::{PagePurpose, TestCard};
+use crate::state::{PageAmount, PagePurpose, TestCard};
 use crate::{Fake, text_response};
 
 fn escape(s: &str) -> String {
@@ -190,6 +194,105 @@ pub fn authorize(fake: &Fake, body: &[u8]) -> Response<Full<Bytes>> {
     response
 }
 
+/// `minor` units of `currency` as a page writes them (`10.00 USD`).
+fn amount(minor: i64, currency: &str) -> String {
+    let money = Currency::parse(currency).ok().and_then(|c| Money::from_minor(minor, c).ok());
+    PageAmount { money, currency: currency.to_owned(), minor }.to_string()
+}
+
+/// The hosted invoice page (`hosted_invoice_url`): its number, lines, what was paid, a link to
+/// its PDF.
+pub fn invoice_page(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
+    let Some(i) = fake.state().invoice_for_page(id) else {
+        return page(StatusCode::NOT_FOUND, "Not found", "<h1>No such invoice</h1>");
+    };
+    let lines: String = i
+        .lines
+        .iter()
+        .map(|(name, quantity, minor)| {
+            format!("<li>{} &times; {quantity}: {}</li>", escape(name), escape(&amount(*minor, &i.currency)))
+        })
+        .collect();
+    let body = format!(
+        "<h1 id=\"invoice\">Invoice {number}</h1>\n<p id=\"status\">{status}</p>\n<ul id=\"lines\">{lines}</ul>\n\
+         <p class=\"amount\" id=\"amount\">{paid}</p>\n<p><a id=\"pdf\" href=\"/i/{id}/pdf\">Download invoice (PDF)</a></p>",
+        number = escape(&i.number),
+        status = if i.status == "paid" { "Paid" } else { "Open" },
+        paid = escape(&amount(i.amount, &i.currency)),
+        id = escape(id),
+    );
+    page(StatusCode::OK, &format!("Invoice {}", i.number), &body)
+}
+
+/// The invoice's PDF (`invoice_pdf`): one page saying what the hosted page says.
+pub fn invoice_pdf(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
+    let Some(i) = fake.state().invoice_for_page(id) else {
+        return page(StatusCode::NOT_FOUND, "Not found", "<h1>No such invoice</h1>");
+    };
+    let mut lines = vec![format!("Invoice {}", i.number), format!("Status: {}", i.status)];
+    lines.extend(i.lines.iter().map(|(name, q, minor)| format!("{name} x {q}: {}", amount(*minor, &i.currency))));
+    lines.push(format!("Amount paid: {}", amount(i.amount, &i.currency)));
+    text_response(StatusCode::OK, "application/pdf", pdf(&lines))
+}
+
+/// A charge's receipt page (`receipt_url`).
+pub fn receipt_page(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
+    let Some(c) = fake.state().charge_for_page(id) else {
+        return page(StatusCode::NOT_FOUND, "Not found", "<h1>No such receipt</h1>");
+    };
+    let date = time::OffsetDateTime::from_unix_timestamp(c.created).map(|t| t.date().to_string()).unwrap_or_default();
+    let refunded = if c.amount_refunded > 0 {
+        format!("<p id=\"refunded\">Refunded {}</p>", escape(&amount(c.amount_refunded, &c.currency)))
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<h1 id=\"receipt\">Receipt</h1>\n<p class=\"amount\" id=\"amount\">{paid}</p>\n<p id=\"date\">Paid {date}</p>\n{refunded}",
+        paid = escape(&amount(c.amount, &c.currency)),
+    );
+    page(StatusCode::OK, "Receipt", &body)
+}
+
+/// A one-page PDF of `lines` in Helvetica: enough for a browser or a PDF reader to open.
+fn pdf(lines: &[String]) -> String {
+    // PDF strings escape `\`, `(` and `)`; Helvetica's standard encoding is taken as ASCII.
+    let text = |s: &str| -> String {
+        s.chars()
+            .map(|c| match c {
+                '\\' | '(' | ')' => format!("\\{c}"),
+                c if c.is_ascii() && !c.is_ascii_control() => c.to_string(),
+                _ => "?".to_owned(),
+            })
+            .collect()
+    };
+    let mut content = String::from("BT /F1 12 Tf 72 720 Td 18 TL\n");
+    for line in lines {
+        content.push_str(&format!("({}) '\n", text(line)));
+    }
+    content.push_str("ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>"
+            .to_owned(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+    ];
+    let mut out = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.push_str(&format!("{} 0 obj\n{object}\nendobj\n", i + 1));
+    }
+    let xref = out.len();
+    out.push_str(&format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1));
+    for offset in offsets {
+        out.push_str(&format!("{offset:010} 00000 n \n"));
+    }
+    out.push_str(&format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +301,18 @@ mod tests {
     fn escapes_and_encodes() {
         assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
         assert_eq!(url_encode("a b/c?d=e&f"), "a%20b%2Fc%3Fd%3De%26f");
+    }
+
+    #[test]
+    fn a_pdf_s_cross_references_point_at_its_objects() {
+        let doc = pdf(&["Invoice (1) \\ paid".to_owned(), "10.00 USD, caf\u{e9}".to_owned()]);
+        assert!(doc.starts_with("%PDF-1.4\n") && doc.ends_with("%%EOF\n"));
+        assert!(doc.contains("(Invoice \\(1\\) \\\\ paid) '") && doc.contains("(10.00 USD, caf?) '"), "{doc}");
+        let xref: usize = doc.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
+        assert!(doc[xref..].starts_with("xref\n0 6\n"));
+        for (i, entry) in doc[xref..].lines().skip(3).take(5).enumerate() {
+            let offset: usize = entry[..10].parse().unwrap();
+            assert!(doc[offset..].starts_with(&format!("{} 0 obj", i + 1)), "object {}", i + 1);
+        }
     }
 }

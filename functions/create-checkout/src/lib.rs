@@ -3,9 +3,15 @@
 //! points at the partner's credit rate, and is sent to Stripe Checkout; the points arrive
 //! through the webhook once Stripe says paid. The card auto top-up charges: saved (or
 //! replaced) on a Checkout page in setup mode without paying, and removed.
+//!
+//! And the receipts of top-ups, read from Stripe when asked: a workspace's (anyone of it) and a
+//! partner wallet's (its partner admin). They are here because reading them needs the Stripe
+//! key, which this function holds; the partner's is checked as every partner route checks it
+//! (the role, then a suspended partner refused).
 
-use api::{ApiError, Caller, workspace_scope};
+use api::{ApiError, Caller, answers, workspace_scope};
 use billing::{Billing, CheckoutRequest, Mutation};
+use domain::stripe_ids::ReceiptId;
 use domain::{Points, TopupOptionId};
 use lambda_http::Request;
 use serde::Deserialize;
@@ -15,6 +21,8 @@ api::routes! {
     "POST /workspace/checkout" => checkout,
     "POST /workspace/card" => save_card,
     "DELETE /workspace/card" => remove_card,
+    "GET /workspace/receipts/{id}" => workspace_receipt,
+    "GET /partner/wallet/receipts/{id}" => partner_receipt,
 }
 
 /// Exactly one of the two.
@@ -54,4 +62,31 @@ async fn remove_card<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Requ
     let idem = api::idempotency_key(req, &workspace_scope(w))?;
     let m = Mutation::new(&idem, &api::answers::card_removed);
     api::replied(billing.remove_workspace_card(w, asker, m).await)
+}
+
+/// The receipt `{id}` names, if it can be one: an id that can't is one the caller has none of.
+fn receipt_id(req: &Request) -> Result<Option<ReceiptId>, ApiError> {
+    Ok(ReceiptId::parse(&api::path_param(req, "id")?).ok())
+}
+
+async fn workspace_receipt<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
+    let w = caller.workspace_reader()?;
+    let Some(id) = receipt_id(req)? else {
+        // Whose workspace it is comes first, as with an id that could be a receipt.
+        billing.caller_workspace(w, caller.partner.as_ref()).await?;
+        return Err(ApiError::not_found("receipt"));
+    };
+    let receipt = billing.workspace_receipt(w, caller.partner.as_ref(), &id).await?;
+    Ok(api::ok(answers::ReceiptBody::from(&receipt)))
+}
+
+async fn partner_receipt<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
+    let p = caller.partner_admin()?;
+    let Some(id) = receipt_id(req)? else {
+        // A suspended partner is refused first, as with an id that could be a receipt.
+        billing.partner_admin_gate(p).await?;
+        return Err(ApiError::not_found("receipt"));
+    };
+    let receipt = billing.partner_receipt(p, &id).await?;
+    Ok(api::ok(answers::ReceiptBody::from(&receipt)))
 }

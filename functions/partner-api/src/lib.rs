@@ -3,8 +3,8 @@
 
 use api::{ApiError, Caller, answers, partner_scope};
 use billing::{
-    Billing, BillingAccess, ListedStatus, MAX_TOPUP_OPTIONS, Mutation, PartnerRefillTerms, TopupOptionDraft,
-    WorkspaceDraft,
+    BalanceAlerts, Billing, BillingAccess, ListedStatus, MAX_TOPUP_OPTIONS, Mutation, PartnerRefillTerms,
+    TopupOptionDraft, WorkspaceDraft,
 };
 use domain::{
     AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
@@ -12,7 +12,7 @@ use domain::{
 };
 use lambda_http::Request;
 use serde::Deserialize;
-use store::{EventCursor, LedgerCursor, PartnerLedgerCursor, Table, WorkspaceCursor};
+use store::{DeliveryCursor, EventCursor, LedgerCursor, PartnerLedgerCursor, Table, WorkspaceCursor};
 use stripe_gateway::ids::OAuthCode;
 
 api::routes!(
@@ -48,6 +48,13 @@ api::routes!(
     "GET /partner/wallet/card",
     "POST /partner/wallet/card",
     "DELETE /partner/wallet/card",
+    "GET /partner/webhook",
+    "PUT /partner/webhook",
+    "POST /partner/webhook/secret",
+    "GET /partner/webhook/deliveries",
+    "POST /partner/webhook/deliveries/{id}/replay",
+    "GET /partner/balance-alerts",
+    "PUT /partner/balance-alerts",
 );
 
 async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req: &Request) -> api::Answer {
@@ -195,6 +202,32 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let (first_page, limit) = (page.after.is_none(), page.limit);
             Ok(answers::statement(&Box::pin(billing.statement(&wallet, month, page)).await?, format, first_page, limit))
         }
+        "GET /partner/webhook" => Ok(api::ok(answers::endpoint(billing.partner_endpoint(p).await?.as_ref()))),
+        "PUT /partner/webhook" => {
+            let body: EndpointTerms = api::json_body(req)?;
+            let m = Mutation::new(idem(), &answers::endpoint_changed);
+            api::replied(billing.put_partner_endpoint(p, &body.url, body.enabled, m).await)
+        }
+        "POST /partner/webhook/secret" => {
+            api::replied(billing.roll_endpoint_secret(p, Mutation::new(idem(), &answers::endpoint_changed)).await)
+        }
+        "GET /partner/webhook/deliveries" => {
+            let page = api::page_request(req, |c| DeliveryCursor::decode(c, p))?;
+            let deliveries = billing.webhook_deliveries(p, page).await?;
+            Ok(api::ok(answers::Page::of(&deliveries, answers::DeliveryBody::from)))
+        }
+        "POST /partner/webhook/deliveries/{id}/replay" => {
+            let id = api::path_param(req, "id")?;
+            let m = Mutation::new(idem(), &answers::delivery_replayed);
+            api::replied(billing.replay_delivery(p, &id, m).await)
+        }
+        "GET /partner/balance-alerts" => Ok(api::ok(answers::balance_alerts(&billing.balance_alerts(p).await?))),
+        "PUT /partner/balance-alerts" => {
+            let body: AlertTerms = api::json_body(req)?;
+            let alerts = BalanceAlerts::new(body.workspace, body.wallet)?;
+            let m = Mutation::new(idem(), &answers::balance_alerts_set);
+            api::replied(billing.put_balance_alerts(p, alerts, m).await)
+        }
         "PUT /partner/workspaces/{id}/rebilling" => {
             let w = workspace_id(req)?;
             let rebilling: Rebilling = api::json_body(req)?;
@@ -257,6 +290,30 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }
+}
+
+/// `PUT /partner/balance-alerts`: the thresholds under which a balance is told, for the
+/// partner's workspaces and for its own wallet.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertTerms {
+    #[serde(default)]
+    workspace: Vec<Points>,
+    #[serde(default)]
+    wallet: Vec<Points>,
+}
+
+/// `PUT /partner/webhook`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointTerms {
+    url: String,
+    #[serde(default = "on")]
+    enabled: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 #[derive(Deserialize)]

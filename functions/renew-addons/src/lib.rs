@@ -4,7 +4,9 @@
 //! workspace whose renewal is due (`Billing::renew_due`, shard by shard), until
 //! its own deadline is near. A workspace stays due until it is renewed or lapses, so what one
 //! run leaves, the next one finds; each renewal is one idempotent transaction, so two runs
-//! that overlap (a slow run and the next tick, or a retry) renew and charge once.
+//! that overlap (a slow run and the next tick, or a retry) renew and charge once. Last, it
+//! warns the partners of the renewals of the next days the balance will not cover
+//! (`Billing::warn_renewals_ahead`, `renewal.at_risk`, once per renewal).
 //!
 //! Each run prints its renewals' outcomes as one metric line (Embedded Metric Format, see
 //! `runtime::metrics`): `RenewalsDone`, `RenewalsLapsed`, `RenewalsInGrace`,
@@ -12,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use billing::{Billing, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun};
+use billing::{Billing, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun, WarningRun};
 use runtime::ConfigError;
 use runtime::metrics::MetricLine;
 use store::Table;
@@ -99,6 +101,14 @@ pub async fn handle<T: Table>(
     metrics(&run).emit();
     if !finished {
         tracing::warn!("the deadline came before every due renewal was read; the next run goes on");
+    }
+    // Then the renewals of the next days the balance will not cover: after the renewals, so a
+    // short run spends its time on what is due.
+    match billing.warn_renewals_ahead(stop).await {
+        Ok(WarningRun { looked_at, warned, finished }) => {
+            tracing::info!(looked_at, warned, finished, "renewal warnings pass");
+        }
+        Err(e) => tracing::error!(error = billing::error_chain(&e), "the renewal warnings' pass stopped"),
     }
     if failed > 0 {
         return Err(RenewError::Failed(run));

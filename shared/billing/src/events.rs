@@ -37,11 +37,14 @@ pub enum PartnerEventKind {
     BillingAccessGranted,
     BillingAccessRevoked,
     CardExpiring,
+    BalanceLow,
+    BalanceRecovered,
+    RenewalAtRisk,
 }
 
 impl PartnerEventKind {
     /// Every kind, for what lists them (openapi.yaml's enum, checked by a test).
-    pub const ALL: [PartnerEventKind; 12] = [
+    pub const ALL: [PartnerEventKind; 15] = [
         PartnerEventKind::WorkspacePaused,
         PartnerEventKind::WorkspaceResumed,
         PartnerEventKind::TopupSucceeded,
@@ -54,6 +57,9 @@ impl PartnerEventKind {
         PartnerEventKind::BillingAccessGranted,
         PartnerEventKind::BillingAccessRevoked,
         PartnerEventKind::CardExpiring,
+        PartnerEventKind::BalanceLow,
+        PartnerEventKind::BalanceRecovered,
+        PartnerEventKind::RenewalAtRisk,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +76,9 @@ impl PartnerEventKind {
             PartnerEventKind::BillingAccessGranted => "billing_access.granted",
             PartnerEventKind::BillingAccessRevoked => "billing_access.revoked",
             PartnerEventKind::CardExpiring => "card.expiring",
+            PartnerEventKind::BalanceLow => "balance.low",
+            PartnerEventKind::BalanceRecovered => "balance.recovered",
+            PartnerEventKind::RenewalAtRisk => "renewal.at_risk",
         }
     }
 }

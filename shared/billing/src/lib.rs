@@ -9,6 +9,7 @@
 //! caller's (the `api` crate's answers), never an operation's.
 
 mod autotopup;
+mod balance_alerts;
 mod cards;
 mod catalog;
 mod charging;
@@ -16,12 +17,15 @@ mod events;
 mod load;
 mod managers;
 mod partner_wallet;
+mod partner_webhooks;
 mod partners;
 mod payments;
 mod plan_edits;
+mod receipts;
 mod reconcile;
 mod refill;
 mod renewal;
+mod renewal_warnings;
 mod statements;
 mod topup;
 mod usage;
@@ -37,18 +41,26 @@ use store::{IdempotencyKey, Store, StoreError, Table, keys, records};
 use stripe_gateway::gateway::GatewayError;
 
 pub use autotopup::{AUTO_TOPUP_ACTOR, AutoTopupTerms};
+pub use balance_alerts::{AlertsTold, BalanceAlerts, MAX_THRESHOLDS};
 pub use cards::{CardSession, RemovedCard, SOURCE_CARD, SavedCard};
 pub use charging::RefillRun;
 pub use events::{PartnerEvent, PartnerEventKind};
 pub use load::{Asker, NOT_A_BILLING_MANAGER};
 pub use managers::{BillingAccess, MAX_BILLING_MANAGERS, ManagersChanged, SUB_MAX_LEN};
 pub use partner_wallet::{PARTNER_REFILL_ACTOR, PartnerRefillTerms, SOURCE_PARTNER_REFILL, SOURCE_PARTNER_WALLET};
+pub use partner_webhooks::{
+    Delivery, DeliveryRun, DeliveryStatus, EVENT_ID_HEADER, EndpointChanged, PartnerEndpoint, RETRY_DELAYS_S,
+    ROLLED_SECRET_LIFETIME, SIGNATURE_HEADER, SigningSecret, WebhookSender, check_endpoint_url, delivery_position,
+    is_public,
+};
 pub use partners::{NewPartner, PartnerDetails, PartnerTerms, check_partner_name};
 pub use payments::{CheckoutCreated, CheckoutRequest, Payments, WebhookEndpoint};
 pub use plan_edits::{PlanEditLimits, PlanEditRun};
+pub use receipts::Receipt;
 pub use reconcile::{LOOKBACK, SWEPT_TYPES, SweepLimits, SweepRun};
 pub use refill::{REFILL_RESUME_AFTER, RefillState};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
+pub use renewal_warnings::{WARN_DAYS, WarningRun};
 pub use statements::{PartnerStatement, Statement, WorkspaceMonth};
 pub use topup::{MAX_TOPUP_OPTIONS, PartnerTopupTerms, PlatformConfig, TopupOffers, TopupOptionDraft};
 pub use usage::{

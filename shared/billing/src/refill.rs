@@ -33,7 +33,7 @@ use store::records::{self, PaymentRecord, rfc3339};
 use store::{Attr, Condition, Guard, IdempotencyKey, Item, Outcome, Posting, StoreError, Table, Write, keys};
 use stripe_gateway::event::{PaymentIntentObject, metadata};
 use stripe_gateway::gateway::{Account, Metadata, OffSessionCharge, OffSessionOutcome};
-use stripe_gateway::ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
+use stripe_gateway::ids::{AccountId, ChargeId, CustomerId, PaymentIntentId, PaymentMethodId, ReceiptId};
 
 use super::events::{PartnerEventKind, wallet_event_write};
 use super::payments::stripe_key;
@@ -240,11 +240,29 @@ pub(super) enum TopupResult {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Paid<'a> {
     /// This run's own charge of the attempt came back succeeded: Stripe's answer to our request,
-    /// under the attempt's key, for the attempt as it was stored before the charge.
-    Charge(&'a TopupAttempt),
+    /// under the attempt's key, for the attempt as it was stored before the charge, and the
+    /// charge it made.
+    Charge { attempt: &'a TopupAttempt, charge: Option<&'a ChargeId> },
     /// A `payment_intent.succeeded` event naming attempt `number` in its metadata: credited only
     /// as the attempt in flight under that number stored it, if the payment matches it.
     Event { number: u64, pi: &'a PaymentIntentObject },
+}
+
+impl Paid<'_> {
+    /// The receipt the customer got for the payment: its charge's, whichever way it was heard of.
+    fn receipt(self) -> Option<ReceiptId> {
+        match self {
+            Paid::Charge { charge, .. } => charge.cloned().map(ReceiptId::Charge),
+            Paid::Event { pi, .. } => pi.latest_charge.clone().map(ReceiptId::Charge),
+        }
+    }
+}
+
+/// The payment that paid an attempt: its PaymentIntent, and the receipt Stripe gave for it.
+#[derive(Debug, Clone)]
+struct PaidBy<'a> {
+    payment_intent: &'a PaymentIntentId,
+    receipt: Option<ReceiptId>,
 }
 
 /// What a credit of a paid attempt came to.
@@ -470,8 +488,8 @@ impl<T: Table> Billing<T> {
         tracing::info!(wallet = %payer.wallet(), attempt = attempt.number, amount = %attempt.amount.format_major(),
             currency = attempt.amount.currency().code(), outcome = ?outcome, "refill charge");
         let code = match outcome {
-            Ok(OffSessionOutcome::Succeeded { payment_intent }) => {
-                let paid = Paid::Charge(attempt);
+            Ok(OffSessionOutcome::Succeeded { payment_intent, charge }) => {
+                let paid = Paid::Charge { attempt, charge: charge.as_ref() };
                 self.credit_refill(payer, card.account.as_ref(), paid, &payment_intent, payer.actor()).await?;
                 return Ok(TopupResult::Credited);
             }
@@ -507,7 +525,7 @@ impl<T: Table> Billing<T> {
         for _ in 0..MAX_OP_ATTEMPTS {
             let setting = self.refill_setting(payer).await?;
             let attempt = match paid {
-                Paid::Charge(attempt) => attempt,
+                Paid::Charge { attempt, .. } => attempt,
                 Paid::Event { number, pi } => match match_attempt(setting.auto.in_flight.as_ref(), number, pi, true) {
                     Ok(attempt) => attempt,
                     // A repeat, or the charge's own answer came first: the attempt is settled.
@@ -517,7 +535,8 @@ impl<T: Table> Billing<T> {
                     Err(why) => return Ok(Credit::Unmatched(why)),
                 },
             };
-            let posting = self.refill_credit(payer, account, &setting, attempt, payment_intent, actor.clone())?;
+            let by = PaidBy { payment_intent, receipt: paid.receipt() };
+            let posting = self.refill_credit(payer, account, &setting, attempt, by, actor.clone())?;
             match self.store.post(posting, |_| json!({ "outcome": "credited" })).await {
                 Ok(Outcome::Applied { .. }) => return Ok(Credit::Credited(attempt.amount)),
                 // Credited already (the payment exists, or its record answers): settle the
@@ -547,9 +566,10 @@ impl<T: Table> Billing<T> {
         account: Option<&AccountId>,
         setting: &Setting,
         attempt: &TopupAttempt,
-        payment_intent: &PaymentIntentId,
+        by: PaidBy<'_>,
         actor: Actor,
     ) -> Result<Posting, OpError> {
+        let PaidBy { payment_intent, receipt } = by;
         let now = self.clock.now();
         let wallet = payer.wallet();
         let payment = PaymentRecord::credited(
@@ -570,6 +590,8 @@ impl<T: Table> Billing<T> {
         if setting.auto.in_flight.as_ref().is_some_and(|f| f.number == attempt.number) {
             also.push(setting.replaced_by(payer, &setting.next(setting.auto.succeeded())));
         }
+        let named = receipt.as_ref().map(ReceiptId::to_string);
+        also.extend(receipt.map(|r| super::receipts::receipt_write(r, &payment)));
         let (topup_option_id, partner) = payer.ledger_names(attempt);
         Ok(Posting {
             wallet,
@@ -580,6 +602,7 @@ impl<T: Table> Billing<T> {
                 topup_option_id,
                 amount: attempt.amount.format_major(),
                 currency: attempt.amount.currency().code().to_owned(),
+                receipt: named,
             },
             actor,
             at: now,

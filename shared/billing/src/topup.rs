@@ -31,6 +31,9 @@ pub struct PlatformConfig {
     /// for what a workspace consumes through the partner's own wallet, so a platform that also
     /// charges per point sold (a 12 cent floor under a 25 cent price, say) sets its figure.
     pub wholesale_floors: WholesaleFloors,
+    /// Partner webhook endpoints may be `http://` and on any host: the local runner's and the
+    /// tests' own servers. Never set in a deployed stack.
+    pub local_webhook_endpoints: bool,
 }
 
 /// An option as the partner sends it: with the id of the option it replaces, or without one
@@ -271,7 +274,10 @@ mod tests {
         let clock = Arc::new(FixedClock::new(datetime!(2026-04-15 10:00 UTC)));
         let billing = Billing::new(Store::new(MemoryTable::new()), clock);
         assert_eq!(billing.platform.wholesale_floors.to_setting(), "usd=0.01");
-        let twelve_cents = PlatformConfig { wholesale_floors: WholesaleFloors::parse_setting("usd=0.12").unwrap() };
+        let twelve_cents = PlatformConfig {
+            wholesale_floors: WholesaleFloors::parse_setting("usd=0.12").unwrap(),
+            ..Default::default()
+        };
         assert_eq!(billing.with_platform(twelve_cents.clone()).platform, twelve_cents);
     }
 

@@ -42,7 +42,7 @@ use stripe_gateway::event::{
     SetupIntentObject, metadata,
 };
 use stripe_gateway::gateway::PaymentStatus;
-use stripe_gateway::ids::AccountId;
+use stripe_gateway::ids::{AccountId, ReceiptId};
 use stripe_gateway::signature;
 
 use super::cards::{CardOwner, Saved};
@@ -258,7 +258,9 @@ impl<T: Table> Billing<T> {
         };
         let credited: Vec<&str> =
             CheckoutStatus::sources_of(CheckoutStatus::Credited).iter().map(|s| s.as_str()).collect();
-        let posting = Posting {
+        // The invoice Stripe made for the session (asked for at its creation) is the receipt.
+        let receipt = s.invoice.clone().map(ReceiptId::Invoice);
+        let mut posting = Posting {
             wallet: checkout.wallet.clone(),
             amount: PointsDelta::credit(checkout.points),
             overdraft: Overdraft::Forbid,
@@ -267,6 +269,7 @@ impl<T: Table> Billing<T> {
                 topup_option_id: checkout.topup_option_id.clone(),
                 amount: checkout.amount.format_major(),
                 currency: checkout.amount.currency().code().to_owned(),
+                receipt: receipt.as_ref().map(ReceiptId::to_string),
             },
             actor: Actor::Stripe(event.id.clone()),
             at: now,
@@ -297,6 +300,7 @@ impl<T: Table> Billing<T> {
                 ),
             ],
         };
+        posting.also.extend(receipt.map(|r| super::receipts::receipt_write(r, &payment)));
         let state = match wallet {
             Some(state) => state,
             None => self.store.wallet(&checkout.wallet).await?,

@@ -27,10 +27,21 @@ pub enum EntryKind {
         days_in_cycle: u32,
         by_partner: bool,
     },
-    /// Points bought with money: `payment` is the paid Checkout Session (`cs_...`), `amount`
-    /// what was paid in `currency` (major units, as a string), `topup_option_id` the option
-    /// picked, if one was (else the points were bought at the partner's credit rate).
-    TopUp { payment: String, topup_option_id: Option<TopupOptionId>, amount: String, currency: String },
+    /// Points bought with money: `payment` is the paid Checkout Session (`cs_...`), or an
+    /// off-session PaymentIntent (`pi_...`), `amount` what was paid in `currency` (major units,
+    /// as a string), `topup_option_id` the option picked, if one was (else the points were
+    /// bought at the partner's credit rate). `receipt` is the Stripe object whose receipt the
+    /// customer got for it: the invoice Checkout made (`in_...`) or the off-session charge
+    /// (`ch_...`); `None` when the crediting event named neither, as every entry written before
+    /// receipts were kept (absent from the stored JSON, so those entries read as they are).
+    TopUp {
+        payment: String,
+        topup_option_id: Option<TopupOptionId>,
+        amount: String,
+        currency: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<String>,
+    },
     /// Points taken back because money went back to the customer. `refunded` and `disputed` are
     /// the payment's totals so far (major units; `disputed` counts the disputes not won); the
     /// amount is what those totals newly take back: `points x min(paid, refunded + disputed) /
@@ -182,6 +193,31 @@ mod tests {
         assert_eq!(serde_json::to_string(&k).unwrap(), r#"{"type":"adjustment","reason":"goodwill"}"#);
         assert_eq!(k.name(), "adjustment");
         let a = Actor::User("user-1".into());
+        // A top-up without a receipt is stored as before receipts were kept, and one stored then
+        // reads back as one without.
+        let before = r#"{"type":"top_up","payment":"cs_1","topup_option_id":null,"amount":"10.00","currency":"usd"}"#;
+        let read: EntryKind = serde_json::from_str(before).unwrap();
+        assert_eq!(
+            read,
+            EntryKind::TopUp {
+                payment: "cs_1".into(),
+                topup_option_id: None,
+                amount: "10.00".into(),
+                currency: "usd".into(),
+                receipt: None
+            }
+        );
+        assert_eq!(serde_json::to_string(&read).unwrap(), before);
+        let with = EntryKind::TopUp {
+            payment: "cs_1".into(),
+            topup_option_id: None,
+            amount: "10.00".into(),
+            currency: "usd".into(),
+            receipt: Some("in_1".into()),
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert!(json.ends_with(r#""currency":"usd","receipt":"in_1"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<EntryKind>(&json).unwrap(), with);
         assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"type":"user","id":"user-1"}"#);
     }
 }

@@ -238,10 +238,10 @@ impl StatementLine {
                     "{quantity} x {addon} {who} at {unit_points} points each, {days_remaining} of {days_in_cycle} days"
                 ))
             }
-            EntryKind::TopUp { payment, amount, currency, .. } => Self {
+            EntryKind::TopUp { payment, amount, currency, receipt, .. } => Self {
                 money: Some((amount.clone(), upper(currency))),
                 description: format!("top-up paid {amount} {}", upper(currency)),
-                stripe_ids: vec![payment.clone()],
+                stripe_ids: std::iter::once(payment).chain(receipt).cloned().collect(),
             },
             EntryKind::ClawBack { payment_intent, cause, refunded, disputed, currency } => {
                 let cause = match cause {
@@ -324,6 +324,7 @@ mod tests {
             topup_option_id: None,
             amount: amount.into(),
             currency: currency.into(),
+            receipt: None,
         };
         let mut t = MonthTotals::starting(&entry(4, "100", "130", top_up("10.00", "usd")));
         t.add(&entry(5, "-30.5", "99.5", EntryKind::Adjustment { reason: "goodwill back".into() }));
@@ -350,6 +351,7 @@ mod tests {
                 topup_option_id: None,
                 amount: "10.00".into(),
                 currency: "usd".into(),
+                receipt: None,
             },
         );
         let line = StatementLine::of(&top_up);

@@ -42,11 +42,49 @@ stripe_id!(
     "A charge: `ch_...` (`py_...` charges of other payment methods are not used here)."
 );
 stripe_id!(
+    InvoiceId,
+    "invoice id",
+    "in_",
+    "An invoice: `in_...`; here, the paid invoice Checkout creates for a payment it was asked to invoice."
+);
+stripe_id!(
     OAuthCode,
     "OAuth authorization code",
     "ac_",
     "A Connect OAuth authorization code: `ac_...`, single use, valid for 5 minutes."
 );
+
+/// The Stripe object whose receipt a top-up's payment has: the invoice a Checkout Session made
+/// (its hosted page and PDF), or, for an off-session charge, the charge (its receipt page).
+/// Told apart by the id's prefix, as Stripe's own ids are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReceiptId {
+    Invoice(InvoiceId),
+    Charge(ChargeId),
+}
+
+impl ReceiptId {
+    /// `in_...` or `ch_...`; anything else is no receipt of ours.
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        match s.get(..3) {
+            Some("ch_") => ChargeId::parse(s).map(Self::Charge),
+            _ => InvoiceId::parse(s).map(Self::Invoice),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Invoice(id) => id.as_str(),
+            Self::Charge(id) => id.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for ReceiptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// An `Idempotency-Key`: 1 to 255 visible ASCII characters (it travels as a header).
 ///
@@ -98,6 +136,16 @@ mod tests {
         );
         assert_eq!(serde_json::to_string(&CustomerId::parse("cus_9").unwrap()).unwrap(), "\"cus_9\"");
         assert!(serde_json::from_str::<CustomerId>("\"acct_9\"").is_err());
+    }
+
+    #[test]
+    fn receipts_are_invoices_or_charges() {
+        assert_eq!(ReceiptId::parse("in_1Abc").unwrap(), ReceiptId::Invoice(InvoiceId::parse("in_1Abc").unwrap()));
+        assert_eq!(ReceiptId::parse("ch_3Xyz").unwrap(), ReceiptId::Charge(ChargeId::parse("ch_3Xyz").unwrap()));
+        assert_eq!(ReceiptId::parse("ch_3Xyz").unwrap().to_string(), "ch_3Xyz");
+        for bad in ["", "in_", "ch_", "pi_1", "py_1", "cs_test_1", "in_a-b", "IN_1"] {
+            assert!(ReceiptId::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

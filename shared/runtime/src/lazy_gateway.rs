@@ -19,8 +19,9 @@ use std::sync::Arc;
 use stripe_gateway::gateway::{
     Account, CheckoutSession, ConnectedAccount, CreatedCheckoutSession, EventPage, EventQuery, Gateway, GatewayError,
     NewCheckoutSession, NewCustomer, NewSetupSession, OffSessionCharge, OffSessionOutcome, PaymentGateway,
+    ReceiptLinks,
 };
-use stripe_gateway::ids::{CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentMethodId};
+use stripe_gateway::ids::{CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentMethodId, ReceiptId};
 use tokio::sync::OnceCell;
 
 use crate::ConfigError;
@@ -123,6 +124,14 @@ impl PaymentGateway for LazyGateway {
         self.gateway().await?.list_events(account, query).await
     }
 
+    async fn retrieve_receipt(
+        &self,
+        account: Account<'_>,
+        id: &ReceiptId,
+    ) -> Result<Option<ReceiptLinks>, GatewayError> {
+        self.gateway().await?.retrieve_receipt(account, id).await
+    }
+
     async fn connect_account(&self, code: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {
         self.gateway().await?.connect_account(code).await
     }
@@ -188,6 +197,9 @@ mod tests {
             Err(GatewayError::Fatal("not in this test".into()))
         }
         async fn list_events(&self, _: Account<'_>, _: &EventQuery<'_>) -> Result<EventPage, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn retrieve_receipt(&self, _: Account<'_>, _: &ReceiptId) -> Result<Option<ReceiptLinks>, GatewayError> {
             Err(GatewayError::Fatal("not in this test".into()))
         }
         async fn connect_account(&self, _: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {

@@ -161,7 +161,7 @@ pub fn platform_from_env() -> Result<billing::PlatformConfig, ConfigError> {
             .map_err(|e| ConfigError::Invalid { name: WHOLESALE_FLOORS_VAR, why: e.to_string() })?,
         Err(_) => domain::WholesaleFloors::default(),
     };
-    Ok(billing::PlatformConfig { wholesale_floors })
+    Ok(billing::PlatformConfig { wholesale_floors, ..Default::default() })
 }
 
 /// The platform's meters and their wholesale unit costs in USD, `code=unit_cost` separated by

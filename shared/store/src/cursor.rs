@@ -38,6 +38,7 @@ enum Listing {
     Events,
     Workspaces,
     Partners,
+    Deliveries,
 }
 
 impl Listing {
@@ -48,6 +49,7 @@ impl Listing {
             Listing::Events => "events",
             Listing::Workspaces => "workspaces",
             Listing::Partners => "partners",
+            Listing::Deliveries => "deliveries",
         }
     }
 }
@@ -218,6 +220,36 @@ impl EventCursor {
     /// The sort key the next page starts after, in the caller's partner partition.
     pub fn sort_key(&self) -> String {
         keys::event_sk(self.written_ns, self.seq, &self.id)
+    }
+}
+
+/// After one of a partner's webhook deliveries: a delivery is at its event's place in the
+/// outbox (`<written ns, 20 digits><seq, 10 digits>#<event id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCursor(EventCursor);
+
+impl DeliveryCursor {
+    /// The cursor after the delivery at `position`; `None` if it is not an outbox position.
+    pub fn from_position(position: &str) -> Option<Self> {
+        EventCursor::from_sort_key(&format!("{}{position}", keys::EVENT_PREFIX)).map(Self)
+    }
+
+    pub fn decode(cursor: &str, p: &PartnerId) -> Result<Self, InvalidCursor> {
+        open(cursor, Listing::Deliveries, p.as_str(), |fields| match fields {
+            [ns, seq, id] => Some(Self(EventCursor { written_ns: number(ns)?, seq: number(seq)?, id: event_id(id)? })),
+            _ => None,
+        })
+    }
+
+    pub fn encode(&self, p: &PartnerId) -> String {
+        let fields = [self.0.written_ns.to_string(), self.0.seq.to_string()];
+        seal(Listing::Deliveries, p.as_str(), &[&fields[0], &fields[1], &self.0.id])
+    }
+
+    /// The sort key the next page starts after, in the caller's partner partition.
+    pub fn sort_key(&self) -> String {
+        let event = self.0.sort_key();
+        format!("DELIVERY#{}", event.strip_prefix(keys::EVENT_PREFIX).unwrap_or(&event))
     }
 }
 

@@ -174,6 +174,8 @@ pub enum Guard {
     PaymentNew,
     /// A payment's record is at the version read.
     PaymentVersion,
+    /// A receipt's record does not exist yet: written once, with its payment's credit.
+    ReceiptNew,
     /// A wholesale charge's accrual does not exist yet.
     AccrualNew,
     /// An accrual is still there to fold: no other fold took it.
@@ -187,6 +189,18 @@ pub enum Guard {
     RefillRequestPending,
     /// A workspace's list of billing managers is at the version read.
     BillingManagersVersion,
+    /// A partner's webhook endpoint is at the version read (absent: none registered yet).
+    WebhookEndpointVersion,
+    /// A partner event's delivery was never queued before.
+    DeliveryNew,
+    /// A queued delivery is at the version read (absent: not queued).
+    DeliveryQueued,
+    /// A partner's mark of queued deliveries still counts what was read: nothing was queued since.
+    WebhooksDueCount,
+    /// What a wallet's balance alerts last told is at the version read (absent: nothing yet).
+    AlertStateVersion,
+    /// A workspace's renewal was not warned about before (`renewal.at_risk`).
+    RenewalWarningNew,
 }
 
 impl Guard {

@@ -36,7 +36,7 @@
 
 use domain::{AddonCode, AddonId, CheckoutId, PartnerId, PlanId, WalletId, WorkspaceId};
 
-use domain::stripe_ids::{AccountId, PaymentIntentId, PaymentMethodId};
+use domain::stripe_ids::{AccountId, PaymentIntentId, PaymentMethodId, ReceiptId};
 
 use super::item::Key;
 
@@ -187,6 +187,12 @@ pub fn payment_method(pm: &PaymentMethodId) -> Key {
 
 pub fn payment(payment_intent: &PaymentIntentId) -> Key {
     Key::new(format!("PAYMENT#{payment_intent}"), "PAYMENT")
+}
+
+/// Keyed by the receipt's own id (`in_...`, `ch_...`), so that the one read of a request for it
+/// finds whose it is.
+pub fn receipt(id: &ReceiptId) -> Key {
+    Key::new(format!("RECEIPT#{id}"), "RECEIPT")
 }
 
 /// The one partition of the platform's partner index: written once per partner sign-up and

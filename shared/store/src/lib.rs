@@ -19,7 +19,9 @@ pub mod upgrade;
 pub mod wallet;
 pub mod workspace_list;
 
-pub use cursor::{EventCursor, InvalidCursor, LedgerCursor, PartnerCursor, PartnerLedgerCursor, WorkspaceCursor};
+pub use cursor::{
+    DeliveryCursor, EventCursor, InvalidCursor, LedgerCursor, PartnerCursor, PartnerLedgerCursor, WorkspaceCursor,
+};
 pub use item::{Attr, Condition, Guard, Item, Key, MalformedItem, Order, Test, Write};
 pub use load::{Loaded, Snapshot};
 pub use table::{FailedGuard, FailedGuards, IndexQuery, Query, SdkCause, Table, TableError};

@@ -13,7 +13,7 @@ use domain::{
     WholesaleFloors, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
 };
 // The top-up option id sits in `ops` until `domain::ids` can take it.
-use domain::stripe_ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId};
+use domain::stripe_ids::{AccountId, CustomerId, PaymentIntentId, PaymentMethodId, ReceiptId};
 use domain::{PartnerTopupOption, TopupOptionId, TopupOptionList};
 
 use serde::{Deserialize, Serialize};
@@ -1087,6 +1087,39 @@ pub fn payment_from(item: &Item) -> Result<PaymentRecord, MalformedItem> {
         won_minor,
         clawed_back: get_points(item, "clawed_back")?,
         version: item.u64("version")?,
+    })
+}
+
+/// Whose receipt a Stripe invoice or charge is: written with its payment's credit, so that a
+/// request for the receipt reads in one item whether it is the caller's, and on which account
+/// Stripe keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    pub id: ReceiptId,
+    /// The wallet the payment credited: only its owner may read the receipt.
+    pub wallet: WalletId,
+    pub partner: PartnerId,
+    /// Where Stripe keeps it: the partner's connected account, `None` for the platform's own.
+    pub account: Option<AccountId>,
+    pub payment_intent: PaymentIntentId,
+}
+
+pub fn receipt_item(r: &ReceiptRecord) -> Item {
+    let item = Item::new(&keys::receipt(&r.id), "receipt").with("receipt_id", Attr::s(r.id.as_str()));
+    with_wallet(item, &r.wallet)
+        .with("partner_id", Attr::s(r.partner.as_str()))
+        .with("account", opt_account(&r.account))
+        .with("payment_intent", Attr::s(r.payment_intent.as_str()))
+}
+
+pub fn receipt_from(item: &Item) -> Result<ReceiptRecord, MalformedItem> {
+    let partner = item.parsed("partner_id", PartnerId::parse)?;
+    Ok(ReceiptRecord {
+        id: item.parsed("receipt_id", ReceiptId::parse)?,
+        wallet: get_wallet(item, &partner)?,
+        partner,
+        account: get_opt_parsed(item, "account", AccountId::parse)?,
+        payment_intent: item.parsed("payment_intent", PaymentIntentId::parse)?,
     })
 }
 

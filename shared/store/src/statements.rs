@@ -236,6 +236,7 @@ mod tests {
                 topup_option_id: None,
                 amount: "10.00".into(),
                 currency: "usd".into(),
+                receipt: None,
             },
             actor: Actor::Stripe("evt_1".into()),
             created_at: datetime!(2026-11-30 23:59:59 UTC),

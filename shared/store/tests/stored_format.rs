@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use time::macros::{date, datetime};
 
-use domain::stripe_ids::{AccountId, CheckoutId, CustomerId, PaymentIntentId, PaymentMethodId};
+use domain::stripe_ids::{AccountId, CheckoutId, CustomerId, PaymentIntentId, PaymentMethodId, ReceiptId};
 use domain::{
     AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CardDetails, CheckoutStatus, CreditRateTerms, LimitKind,
     Money, PartnerAddon, PartnerId, PartnerSettings, PartnerTopupOption, Plan, PlanId, Points, Rebilling, TopupAttempt,
@@ -255,6 +255,23 @@ fn samples() -> Vec<(&'static str, Item)> {
     };
     let item = payment_item(&won);
     check("payment_dispute_won", item.clone(), payment_from(&item).unwrap() == won);
+    let receipt = ReceiptRecord {
+        id: ReceiptId::parse("in_1").unwrap(),
+        wallet: WalletId::Workspace(w.clone()),
+        partner: p.clone(),
+        account: Some(account.clone()),
+        payment_intent: PaymentIntentId::parse("pi_1").unwrap(),
+    };
+    let item = receipt_item(&receipt);
+    check("receipt", item.clone(), receipt_from(&item).unwrap() == receipt);
+    let wallet_receipt = ReceiptRecord {
+        id: ReceiptId::parse("ch_1").unwrap(),
+        wallet: WalletId::Partner(p.clone()),
+        account: None,
+        ..receipt
+    };
+    let item = receipt_item(&wallet_receipt);
+    check("receipt_partner", item.clone(), receipt_from(&item).unwrap() == wallet_receipt);
 
     let auto = AutoTopup {
         enabled: true,

@@ -13,10 +13,10 @@
 //! - Amounts leave as `Money`'s integer minor units, which is what Stripe's `amount` /
 //!   `unit_amount` are; the currency as its lowercase ISO code.
 //! - Requests are async-stripe's typed parameters; answers are read into the small views below
-//!   ([`CustomerView`], [`SessionView`], [`IntentView`]): only the fields this gateway maps, parsed
-//!   with the miniserde async-stripe itself uses. async-stripe's full `CheckoutSession` and
-//!   `PaymentIntent` parsers (every nested object Stripe may return) were about half of each
-//!   Stripe-calling bootstrap.
+//!   ([`CustomerView`], [`SessionView`], [`IntentView`], [`InvoiceView`], [`ChargeView`]): only
+//!   the fields this gateway maps, parsed with the miniserde async-stripe itself uses.
+//!   async-stripe's full `CheckoutSession` and `PaymentIntent` parsers (every nested object
+//!   Stripe may return) were about half of each Stripe-calling bootstrap.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,9 +27,10 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
-    CreateCheckoutSessionSetupIntentData, ProductData, RetrieveCheckoutSession,
+    CreateCheckoutSession, CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, CreateCheckoutSessionSetupIntentData, ProductData,
+    RetrieveCheckoutSession,
 };
 use stripe_client_core::{RequestBuilder, RequestStrategy, StripeMethod, StripeRequest};
 use stripe_core::customer::CreateCustomer;
@@ -43,10 +44,10 @@ use time::OffsetDateTime;
 use super::gateway::{
     Account, CheckoutSession, ConnectedAccount, CreatedCheckoutSession, EventPage, EventQuery, GatewayError,
     ListedEvent, Metadata, NewCheckoutSession, NewCustomer, NewSetupSession, OffSessionCharge, OffSessionOutcome,
-    PaymentGateway, PaymentStatus, RetryPolicy, SessionStatus,
+    PaymentGateway, PaymentStatus, ReceiptLinks, RetryPolicy, SessionStatus,
 };
 use super::ids::{
-    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
+    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId, ReceiptId,
 };
 use super::transport::{ApiError, CallError, HttpsClient, StripeHttp, exchange, https_client};
 use domain::{Currency, Money};
@@ -339,6 +340,21 @@ struct IntentView {
     id: String,
     status: String,
     last_payment_error: Option<PaymentErrorView>,
+    /// Not expanded: an id.
+    latest_charge: Option<String>,
+}
+
+/// The fields of an Invoice this gateway reads: its pages, once finalized.
+#[derive(miniserde::Deserialize)]
+struct InvoiceView {
+    hosted_invoice_url: Option<String>,
+    invoice_pdf: Option<String>,
+}
+
+/// The field of a Charge this gateway reads: its receipt's page.
+#[derive(miniserde::Deserialize)]
+struct ChargeView {
+    receipt_url: Option<String>,
 }
 
 #[derive(miniserde::Deserialize)]
@@ -458,7 +474,12 @@ fn outcome_from_error(error: &CallError) -> Option<OffSessionOutcome> {
 fn outcome_from_intent(pi: IntentView) -> Result<OffSessionOutcome, GatewayError> {
     let payment_intent = returned("payment intent id", PaymentIntentId::parse(&pi.id))?;
     match pi.status.as_str() {
-        "succeeded" => Ok(OffSessionOutcome::Succeeded { payment_intent }),
+        "succeeded" => {
+            // Only the receipt is named by it: a charge id we can't read costs the receipt, never
+            // the outcome of a charge that was made.
+            let charge = pi.latest_charge.as_deref().and_then(|c| ChargeId::parse(c).ok());
+            Ok(OffSessionOutcome::Succeeded { payment_intent, charge })
+        }
         "processing" => Ok(OffSessionOutcome::Processing { payment_intent }),
         "requires_action" => Ok(OffSessionOutcome::AuthenticationRequired { payment_intent: Some(payment_intent) }),
         "requires_payment_method" => {
@@ -550,6 +571,9 @@ impl PaymentGateway for StripeGateway {
             .customer(session.customer.as_str())
             .line_items(vec![line_item])
             .payment_intent_data(payment_intent_data)
+            // A paid invoice for the payment: Stripe emails it to the customer as the receipt, and
+            // the completed session names it (`invoice`) for the ledger entry of the top-up.
+            .invoice_creation(CreateCheckoutSessionInvoiceCreation::new(true))
             .metadata(to_metadata(&session.metadata))
             .client_reference_id(session.client_reference_id.clone())
             .success_url(session.success_url.clone())
@@ -682,6 +706,48 @@ impl PaymentGateway for StripeGateway {
             .await?;
         let events = page.data.iter().map(listed_event).collect::<Result<_, _>>()?;
         Ok(EventPage { events, has_more: page.has_more })
+    }
+
+    async fn retrieve_receipt(
+        &self,
+        account: Account<'_>,
+        id: &ReceiptId,
+    ) -> Result<Option<ReceiptLinks>, GatewayError> {
+        // async-stripe has the invoice's call in a crate of its own (async-stripe-billing), and the
+        // charge's behind a feature whose types nothing else here uses: two reads without
+        // parameters, made by path.
+        match id {
+            ReceiptId::Invoice(invoice) => {
+                let got = self
+                    .with_retries("invoices.retrieve", || async move {
+                        on!(
+                            RequestBuilder::new(StripeMethod::Get, format!("/invoices/{invoice}"))
+                                .customize::<InvoiceView>(),
+                            account
+                        )
+                        .send(&self.client)
+                        .await
+                        .map_err(classify)
+                    })
+                    .await?;
+                Ok(got.hosted_invoice_url.map(|url| ReceiptLinks { url, pdf: got.invoice_pdf }))
+            }
+            ReceiptId::Charge(charge) => {
+                let got = self
+                    .with_retries("charges.retrieve", || async move {
+                        on!(
+                            RequestBuilder::new(StripeMethod::Get, format!("/charges/{charge}"))
+                                .customize::<ChargeView>(),
+                            account
+                        )
+                        .send(&self.client)
+                        .await
+                        .map_err(classify)
+                    })
+                    .await?;
+                Ok(got.receipt_url.map(|url| ReceiptLinks { url, pdf: None }))
+            }
+        }
     }
 
     async fn connect_account(&self, code: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {

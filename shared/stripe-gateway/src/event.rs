@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::gateway::PaymentStatus;
-use super::ids::{AccountId, ChargeId, CheckoutId, CustomerId, PaymentIntentId, PaymentMethodId};
+use super::ids::{AccountId, ChargeId, CheckoutId, CustomerId, InvoiceId, PaymentIntentId, PaymentMethodId};
 
 /// Metadata keys the product writes on its Checkout Sessions (and, through
 /// `payment_intent_data.metadata`, on their PaymentIntents and charges).
@@ -78,6 +78,10 @@ pub struct SessionObject {
     /// of which wallet to read with it.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The paid invoice Stripe made for the session (`invoice_creation[enabled]`), the receipt
+    /// its top-up names. See [`lenient_id`].
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub invoice: Option<InvoiceId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -101,6 +105,10 @@ pub struct PaymentIntentObject {
     pub setup_future_usage: Option<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The charge a succeeded PaymentIntent made, whose receipt an off-session top-up names.
+    /// See [`lenient_id`].
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub latest_charge: Option<ChargeId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -238,6 +246,21 @@ fn payment_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PaymentStatu
     }
 }
 
+/// An id that only names a receipt: one that is not the id we expect (a `py_...` charge of
+/// another payment method, an object expanded by some other integration's API version) is none,
+/// rather than a refusal of the event. Crediting never depends on it, and a refused event would
+/// be delivered again for days, its money uncredited.
+fn lenient_id<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: for<'a> TryFrom<&'a str>,
+{
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => T::try_from(s.as_str()).ok(),
+        _ => None,
+    })
+}
+
 fn object<T: for<'de> Deserialize<'de>>(type_: &str, v: Value) -> Result<T, MalformedEvent> {
     serde_path_to_error::deserialize(v).map_err(|e| MalformedEvent(format!("{type_}: data.object.{e}")))
 }
@@ -300,6 +323,40 @@ mod tests {
         assert_eq!((s.id.as_str(), s.payment_status), ("cs_test_1", PaymentStatus::Paid));
         assert_eq!(s.payment_intent, Some(PaymentIntentId::parse("pi_1").unwrap()));
         assert_eq!((s.amount_total, s.currency), (Some(1000), None));
+        assert_eq!(s.invoice, None);
+    }
+
+    #[test]
+    fn reads_what_a_receipt_is_for() {
+        let session = |invoice: Value| {
+            let e = parse(json!({
+                "id": "evt_1", "type": "checkout.session.completed", "livemode": false, "created": 1_777_000_000,
+                "account": "acct_1",
+                "data": { "object": { "id": "cs_test_1", "payment_status": "paid", "invoice": invoice } }
+            }))
+            .unwrap();
+            let EventObject::CheckoutSession(s) = e.object else { panic!("{e:?}") };
+            s.invoice
+        };
+        assert_eq!(session(json!("in_1Abc")), Some(InvoiceId::parse("in_1Abc").unwrap()));
+        // Not an id we know: no receipt, and the event is still read.
+        assert_eq!(session(json!(null)), None);
+        assert_eq!(session(json!({ "id": "in_1Abc", "object": "invoice" })), None);
+        assert_eq!(session(json!("pi_1")), None);
+        let intent = |charge: Value| {
+            let e = parse(json!({
+                "id": "evt_2", "type": "payment_intent.succeeded", "livemode": false, "created": 1_777_000_000,
+                "account": "acct_1",
+                "data": { "object": { "id": "pi_1", "created": 1_777_000_000, "status": "succeeded", "amount": 500,
+                                      "amount_received": 500, "currency": "usd", "latest_charge": charge } }
+            }))
+            .unwrap();
+            let EventObject::PaymentIntent(pi) = e.object else { panic!("{e:?}") };
+            pi.latest_charge
+        };
+        assert_eq!(intent(json!("ch_3Xyz")), Some(ChargeId::parse("ch_3Xyz").unwrap()));
+        assert_eq!(intent(json!("py_3Xyz")), None);
+        assert_eq!(intent(json!(null)), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::ids::{
-    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId,
+    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId, ReceiptId,
 };
 use domain::{Currency, Money};
 
@@ -186,7 +186,9 @@ pub struct NewCustomer {
 
 /// A hosted Checkout Session for one payment: `mode=payment`, one line item built from
 /// `price_data` (`amount`, `label` as the product name), the payment method saved for later
-/// off-session charges (`payment_intent_data.setup_future_usage=off_session`).
+/// off-session charges (`payment_intent_data.setup_future_usage=off_session`), and a paid
+/// invoice made for it (`invoice_creation[enabled]=true`): Stripe emails the customer its
+/// receipt and the completed session names the invoice, the top-up's receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCheckoutSession {
     pub customer: CustomerId,
@@ -311,8 +313,9 @@ pub struct OffSessionCharge {
 /// this call, not errors: the caller records them and stops trying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OffSessionOutcome {
-    /// Charged. `payment_intent.succeeded` follows.
-    Succeeded { payment_intent: PaymentIntentId },
+    /// Charged. `payment_intent.succeeded` follows. `charge` is its `latest_charge`, whose
+    /// receipt the customer gets (`None` if Stripe named none, or not a card's `ch_...`).
+    Succeeded { payment_intent: PaymentIntentId, charge: Option<ChargeId> },
     /// Accepted, the money arrives later (bank debits): wait for `payment_intent.succeeded|
     /// payment_failed`.
     Processing { payment_intent: PaymentIntentId },
@@ -320,6 +323,17 @@ pub enum OffSessionOutcome {
     AuthenticationRequired { payment_intent: Option<PaymentIntentId> },
     /// Declined; `code` as in [`GatewayError::Declined`].
     Declined { payment_intent: Option<PaymentIntentId>, code: String },
+}
+
+/// Where a receipt is read, as Stripe serves it now: its pages' URLs are Stripe's to change
+/// (a hosted invoice link expires), so they are asked for when wanted, never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptLinks {
+    /// The page the customer reads it on: an invoice's `hosted_invoice_url`, a charge's
+    /// `receipt_url`.
+    pub url: String,
+    /// An invoice's PDF (`invoice_pdf`); a charge's receipt has none.
+    pub pdf: Option<String>,
 }
 
 /// A partner's Stripe account, connected through Connect OAuth.
@@ -404,6 +418,17 @@ pub trait PaymentGateway: Send + Sync + 'static {
         query: &EventQuery<'_>,
     ) -> impl Future<Output = Result<EventPage, GatewayError>> + Send;
 
+    /// Reads a receipt's pages on `account`: an invoice's (`GET /v1/invoices/{id}`), or a
+    /// charge's (`GET /v1/charges/{id}`). `Ok(None)`: Stripe has the object but no page for it
+    /// (a draft invoice, a charge that did not succeed). An object of another account is
+    /// `InvalidRequest` with code `resource_missing`, as one that never was. A read: retried as
+    /// it is.
+    fn retrieve_receipt(
+        &self,
+        account: Account<'_>,
+        id: &ReceiptId,
+    ) -> impl Future<Output = Result<Option<ReceiptLinks>, GatewayError>> + Send;
+
     /// Exchanges a Connect OAuth authorization code (from the partner's redirect) for the
     /// connected account. Made on the platform's own account; the code is single use, which makes
     /// the call idempotent by itself (see [`GatewayError::Ambiguous`] for a lost first answer).
@@ -459,6 +484,12 @@ pub trait Gateway: Send + Sync {
     ) -> GatewayFuture<'a, OffSessionOutcome>;
 
     fn list_events<'a>(&'a self, account: Account<'a>, query: &'a EventQuery<'a>) -> GatewayFuture<'a, EventPage>;
+
+    fn retrieve_receipt<'a>(
+        &'a self,
+        account: Account<'a>,
+        id: &'a ReceiptId,
+    ) -> GatewayFuture<'a, Option<ReceiptLinks>>;
 
     fn connect_account<'a>(&'a self, code: &'a OAuthCode) -> GatewayFuture<'a, ConnectedAccount>;
 }
@@ -519,6 +550,14 @@ impl<G: PaymentGateway> Gateway for G {
 
     fn list_events<'a>(&'a self, account: Account<'a>, query: &'a EventQuery<'a>) -> GatewayFuture<'a, EventPage> {
         Box::pin(PaymentGateway::list_events(self, account, query))
+    }
+
+    fn retrieve_receipt<'a>(
+        &'a self,
+        account: Account<'a>,
+        id: &'a ReceiptId,
+    ) -> GatewayFuture<'a, Option<ReceiptLinks>> {
+        Box::pin(PaymentGateway::retrieve_receipt(self, account, id))
     }
 
     fn connect_account<'a>(&'a self, code: &'a OAuthCode) -> GatewayFuture<'a, ConnectedAccount> {

@@ -81,9 +81,25 @@ impl State {
             "paid": true,
             "payment_intent": c.payment_intent,
             "payment_method": c.payment_method,
-            "receipt_url": null,
+            "receipt_url": self.receipt_url(&c.id),
             "refunded": c.amount_refunded == c.amount,
             "status": "succeeded",
+        })
+    }
+
+    /// Where a charge's receipt is read (Stripe's `receipt_url`): a page of the fake's.
+    pub fn receipt_url(&self, id: &str) -> String {
+        format!("{}/receipts/payment/{id}", self.base_url)
+    }
+
+    /// What a charge's receipt page shows; `None` for no such charge.
+    pub fn charge_for_page(&self, id: &str) -> Option<ReceiptPage> {
+        let c = self.charges.get(id)?;
+        Some(ReceiptPage {
+            amount: c.amount,
+            amount_refunded: c.amount_refunded,
+            currency: c.currency.clone(),
+            created: c.created,
         })
     }
 
@@ -95,4 +111,15 @@ impl State {
     pub fn charges_of_account(&self, account: &Acct) -> Vec<Value> {
         of_account(&self.charges, account, |c| c.seq).into_iter().map(|c| self.charge_json(c)).collect()
     }
+}
+
+/// A charge as its receipt page shows it.
+#[derive(Debug, Clone)]
+pub struct ReceiptPage {
+    /// Minor units.
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: String,
+    /// Unix seconds.
+    pub created: i64,
 }

@@ -101,6 +101,10 @@ pub(super) struct Purchase {
     payment_intent: Option<String>,
     /// Set by the control endpoint: the payment completes later (`async_payment_*` events).
     async_payment: bool,
+    /// `invoice_creation[enabled]`: a paid invoice is made when the payment succeeds.
+    invoice_creation: bool,
+    /// That invoice, once made.
+    invoice: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +116,8 @@ pub(super) struct LineItem {
 
 /// Parameters only `payment` mode takes: Stripe refuses them in `setup` mode.
 const PAYMENT_ONLY: [&str; 2] = ["line_items", "payment_intent_data"];
+/// Stripe's own refusal of `invoice_creation` outside `payment` mode.
+const INVOICE_CREATION_MODE: &str = "You can only enable invoice creation when `mode` is set to `payment`. Invoices are created automatically when `mode` is set to `subscription`, and are unsupported when set to `setup`. To learn more visit https://stripe.com/docs/payments/checkout/post-payment-invoices.";
 /// And those only `setup` mode takes.
 const SETUP_ONLY: [&str; 1] = ["setup_intent_data"];
 
@@ -163,6 +169,30 @@ fn line_items_param(p: &Param) -> R<(Currency, Vec<LineItem>)> {
     Ok((currency.expect("at least one line item"), line_items))
 }
 
+/// `invoice_creation[enabled]`, the one part of `invoice_creation` the fake takes (its
+/// `invoice_data` customizes an invoice the fake does not render): `false` when not given.
+fn invoice_creation_param(p: &Param) -> R<bool> {
+    let Some(given) = p.get("invoice_creation") else { return Ok(false) };
+    if let Some(other) = given.names().into_iter().find(|n| *n != "enabled") {
+        let param = format!("invoice_creation[{other}]");
+        return Err(invalid(Some("parameter_unknown"), &format!("Received unknown parameter: {param}"), Some(&param)));
+    }
+    match given.str_at(&["enabled"]) {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(invalid(
+            Some("parameter_invalid_boolean"),
+            &format!("Invalid boolean: {other}"),
+            Some("invoice_creation[enabled]"),
+        )),
+        None => Err(invalid(
+            Some("parameter_missing"),
+            "Missing required param: invoice_creation[enabled].",
+            Some("invoice_creation[enabled]"),
+        )),
+    }
+}
+
 /// A `payment` session's line items and PaymentIntent data: the purchase and its currency.
 fn purchase_param(p: &Param) -> R<(Currency, Purchase)> {
     let (currency, line_items) = line_items_param(p)?;
@@ -199,6 +229,8 @@ fn purchase_param(p: &Param) -> R<(Currency, Purchase)> {
         payment_status: "unpaid",
         payment_intent: None,
         async_payment: false,
+        invoice_creation: invoice_creation_param(p)?,
+        invoice: None,
     };
     Ok((currency, purchase))
 }
@@ -230,6 +262,19 @@ impl State {
     /// The session as the API shows it; `expand` may ask for `payment_intent` and
     /// `setup_intent` (and its `payment_method`).
     fn session_json(&self, s: &Session, expand: &Expand) -> Value {
+        let (invoice, invoice_creation) = match &s.mode {
+            Mode::Payment(p) => (
+                json!(p.invoice),
+                json!({
+                    "enabled": p.invoice_creation,
+                    "invoice_data": {
+                        "account_tax_ids": null, "custom_fields": null, "description": null, "footer": null,
+                        "issuer": null, "metadata": {}, "rendering_options": null,
+                    },
+                }),
+            ),
+            Mode::Setup { .. } => (Value::Null, Value::Null),
+        };
         let (amount, payment_status, payment_intent, setup_intent) = match &s.mode {
             Mode::Payment(p) => {
                 let pi = match (&p.payment_intent, expand.has("payment_intent")) {
@@ -278,8 +323,8 @@ impl State {
             "customer_details": null,
             "customer_email": null,
             "expires_at": s.expires_at,
-            "invoice": null,
-            "invoice_creation": null,
+            "invoice": invoice,
+            "invoice_creation": invoice_creation,
             "livemode": false,
             "locale": s.locale,
             "metadata": metadata_json(&s.metadata),
@@ -317,6 +362,7 @@ impl State {
                 "customer_email",
                 "expand",
                 "expires_at",
+                "invoice_creation",
                 "line_items",
                 "locale",
                 "metadata",
@@ -336,6 +382,9 @@ impl State {
             }
             Some("setup") => {
                 only_in_other_mode(p, &PAYMENT_ONLY, "setup")?;
+                if p.get("invoice_creation").is_some() {
+                    return Err(invalid(None, INVOICE_CREATION_MODE, Some("invoice_creation")));
+                }
                 let currency = setup_currency_param(p)?;
                 let (description, metadata) = setup_intent_param(p)?;
                 (currency, NewMode::Setup { description, metadata })

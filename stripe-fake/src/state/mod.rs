@@ -24,6 +24,7 @@ mod checkout;
 mod customers;
 mod disputes;
 mod events;
+mod invoices;
 mod payment_intents;
 mod payment_methods;
 mod refunds;
@@ -40,12 +41,15 @@ use crate::form::Param;
 pub use accounts::Account;
 use accounts::OAuthCodeState;
 use charges::Charge;
+pub use charges::ReceiptPage;
 use checkout::Session;
 pub use checkout::{PageAmount, PagePurpose, PageSession, SESSION_LIFETIME_S};
 use customers::Customer;
 pub use disputes::DISPUTE_RESPONSE_WINDOW_S;
 use disputes::Dispute;
 pub use events::{Delivery, DeliveryMode, Event, Hold};
+use invoices::Invoice;
+pub use invoices::InvoicePage;
 pub use payment_intents::NextPaymentIntent;
 use payment_intents::PaymentIntent;
 use payment_methods::PaymentMethod;
@@ -213,6 +217,7 @@ pub struct State {
     payment_methods: HashMap<String, PaymentMethod>,
     setup_intents: HashMap<String, SetupIntent>,
     charges: HashMap<String, Charge>,
+    invoices: HashMap<String, Invoice>,
     refunds: HashMap<String, Refund>,
     disputes: HashMap<String, Dispute>,
     /// By (account or "" for the platform, key).
@@ -349,6 +354,7 @@ impl State {
             payment_methods: HashMap::new(),
             setup_intents: HashMap::new(),
             charges: HashMap::new(),
+            invoices: HashMap::new(),
             refunds: HashMap::new(),
             disputes: HashMap::new(),
             idempotency: HashMap::new(),

@@ -469,7 +469,13 @@ async fn paying_with_a_chosen_card_puts_its_details_on_the_payment_method() {
     assert!((time::OffsetDateTime::now_utc().unix_timestamp() - created).abs() < 60, "{created}");
     assert_eq!(
         stack.receiver.types(),
-        ["payment_method.attached", "payment_intent.succeeded", "checkout.session.completed"],
+        [
+            "payment_method.attached",
+            "payment_intent.succeeded",
+            "invoice.finalized",
+            "invoice.paid",
+            "checkout.session.completed"
+        ],
         "the card saved for later, then paid"
     );
 

@@ -60,6 +60,8 @@ async fn an_asynchronous_payment_completes_unpaid_then_succeeds_or_fails() {
         stack.receiver.types()[4..],
         [
             "payment_intent.succeeded",
+            "invoice.finalized",
+            "invoice.paid",
             "checkout.session.async_payment_succeeded",
             "payment_intent.payment_failed",
             "checkout.session.async_payment_failed"
@@ -251,11 +253,15 @@ async fn events_can_be_sent_twice() {
             "payment_method.attached",
             "payment_intent.succeeded",
             "payment_intent.succeeded",
+            "invoice.finalized",
+            "invoice.finalized",
+            "invoice.paid",
+            "invoice.paid",
             "checkout.session.completed",
             "checkout.session.completed"
         ]
     );
-    assert_eq!(events[4].body, events[5].body, "the same event, byte for byte");
+    assert_eq!(events[8].body, events[9].body, "the same event, byte for byte");
     let recorded = stack.fake.events();
     assert!(recorded.iter().all(|e| e.deliveries.len() == 2 && e.deliveries.iter().all(|d| d.status == Some(200))));
 }
@@ -277,18 +283,22 @@ async fn events_can_be_held_and_released_out_of_order() {
         [
             "payment_method.attached",
             "payment_intent.succeeded",
+            "invoice.finalized",
+            "invoice.paid",
             "checkout.session.completed",
             "checkout.session.expired"
         ]
     );
 
     let released = stack.http.control("POST", "/events/release", json!({ "order": "reverse" })).await.json();
-    assert_eq!(released["released"].as_array().unwrap().len(), 4);
+    assert_eq!(released["released"].as_array().unwrap().len(), 6);
     assert_eq!(
         stack.receiver.types(),
         [
             "checkout.session.expired",
             "checkout.session.completed",
+            "invoice.paid",
+            "invoice.finalized",
             "payment_intent.succeeded",
             "payment_method.attached"
         ]
@@ -312,14 +322,20 @@ async fn events_can_arrive_late() {
     assert!(stack.receiver.events().is_empty(), "not yet");
     // Bounded wait for the background delivery.
     for _ in 0..100 {
-        if stack.receiver.events().len() == 3 {
+        if stack.receiver.events().len() == 5 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
         stack.receiver.types(),
-        ["payment_method.attached", "payment_intent.succeeded", "checkout.session.completed"]
+        [
+            "payment_method.attached",
+            "payment_intent.succeeded",
+            "invoice.finalized",
+            "invoice.paid",
+            "checkout.session.completed"
+        ]
     );
 }
 

@@ -115,6 +115,7 @@ async fn a_checkout_session_is_created_as_designed_and_read_back() {
             "client_reference_id": "ws-1:topup:1",
             "success_url": "https://partner.example/topup/done?session={CHECKOUT_SESSION_ID}",
             "cancel_url": "https://partner.example/topup",
+            "invoice_creation": { "enabled": "true" },
         })
     );
 
@@ -163,9 +164,15 @@ async fn paying_on_the_pay_page_sends_a_signed_webhook_for_the_connected_account
     let events = stack.receiver.events();
     assert_eq!(
         stack.receiver.types(),
-        ["payment_method.attached", "payment_intent.succeeded", "checkout.session.completed"]
+        [
+            "payment_method.attached",
+            "payment_intent.succeeded",
+            "invoice.finalized",
+            "invoice.paid",
+            "checkout.session.completed"
+        ]
     );
-    let completed = &events[2];
+    let completed = &events[4];
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert_eq!(signature::verify(&completed.body, completed.signature.as_deref(), &[WEBHOOK_SECRET], now), Ok(()));
     assert_eq!(
@@ -195,7 +202,7 @@ async fn paying_on_the_pay_page_sends_a_signed_webhook_for_the_connected_account
     // A second "Pay now" does nothing.
     let again = stack.http.send("POST", &path, &[], "").await;
     assert_eq!(again.status, 409);
-    assert_eq!(stack.receiver.events().len(), 3);
+    assert_eq!(stack.receiver.events().len(), 5);
     assert!(stack.http.send("GET", &path, &[], "").await.text().contains("This checkout session is complete"));
 }
 
@@ -229,7 +236,7 @@ async fn off_session_charges_succeed_decline_or_need_authentication() {
         .gateway
         .charge_off_session(Account::Connected(&account()), &key("topup:ws-1:2026-11:1"), &off_session(&cus, &pm, 2000))
         .await;
-    let Ok(OffSessionOutcome::Succeeded { payment_intent }) = ok else { panic!("{ok:?}") };
+    let Ok(OffSessionOutcome::Succeeded { payment_intent, charge }) = ok else { panic!("{ok:?}") };
     let sent = stack.requests("payment_intents.create").pop().unwrap();
     assert_eq!(sent.params["off_session"], "true");
     assert_eq!(sent.params["confirm"], "true");
@@ -240,6 +247,7 @@ async fn off_session_charges_succeed_decline_or_need_authentication() {
     let pi =
         stack.http.api("GET", &format!("/v1/payment_intents/{payment_intent}"), Some(ACCOUNT), None, "").await.json();
     assert_eq!((pi["status"].as_str(), pi["amount_received"].as_i64()), (Some("succeeded"), Some(2000)));
+    assert_eq!(charge.as_ref().map(|c| c.as_str()), pi["latest_charge"].as_str(), "the charge it made");
 
     stack.fake.next_payment_intents(NextPaymentIntent::Decline("insufficient_funds".into()), 1);
     let k = key("topup:ws-1:2026-12:1");

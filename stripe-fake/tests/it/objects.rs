@@ -42,6 +42,9 @@ fn event_object_parses(event: &Value) {
         "setup_intent" => {
             let _ = parses::<stripe_shared::SetupIntent>(type_, object);
         }
+        "invoice" => {
+            let _ = parses::<stripe_shared::Invoice>(type_, object);
+        }
         other => panic!("no check for events of kind {other}"),
     }
 }
@@ -67,7 +70,8 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
     let form = format!(
         "mode=payment&customer={cus}&line_items[0][price_data][currency]=eur&line_items[0][price_data][unit_amount]=990\
          &line_items[0][price_data][product_data][name]=Points&line_items[0][quantity]=2\
-         &payment_intent_data[setup_future_usage]=off_session&success_url=https://x.example/ok"
+         &payment_intent_data[setup_future_usage]=off_session&invoice_creation[enabled]=true\
+         &success_url=https://x.example/ok"
     );
     let session = stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), Some("s1"), &form).await;
     assert_eq!(session.status, 200, "{}", session.text());
@@ -91,7 +95,19 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
         "payment intent",
         &api("GET", format!("/v1/payment_intents/{pi}"), None, "").await.json(),
     );
-    parses::<stripe_shared::Charge>("charge", &api("GET", format!("/v1/charges/{ch}"), None, "").await.json());
+    let charge =
+        parses::<stripe_shared::Charge>("charge", &api("GET", format!("/v1/charges/{ch}"), None, "").await.json());
+    assert!(charge.receipt_url.is_some());
+    assert!(parsed.invoice.is_some(), "a paid session that asked for an invoice names it");
+    let invoice = parses::<stripe_shared::Invoice>(
+        "invoice",
+        &api("GET", format!("/v1/invoices/{}", expanded["invoice"].as_str().unwrap()), None, "").await.json(),
+    );
+    assert_eq!((invoice.status.map(|s| s.as_str().to_owned()), invoice.amount_paid), (Some("paid".into()), 1980));
+    assert_eq!(invoice.lines.data.len(), 1);
+    for listed in stack.fake.invoices(Some(ACCOUNT)) {
+        parses::<stripe_shared::Invoice>("listed invoice", &listed);
+    }
 
     let refund =
         stack.http.api("POST", "/v1/refunds", Some(ACCOUNT), Some("r1"), &format!("charge={ch}&amount=500")).await;
@@ -188,9 +204,20 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
             .api("GET", &format!("/v1/customers/{cus}/payment_methods/pm_nonesuch"), Some(ACCOUNT), None, "")
             .await,
         stack.http.api("POST", "/v1/checkout/sessions", Some(ACCOUNT), None, "mode=setup").await,
+        stack.http.api("GET", "/v1/invoices/in_nonesuch", Some(ACCOUNT), None, "").await,
+        stack
+            .http
+            .api(
+                "POST",
+                "/v1/checkout/sessions",
+                Some(ACCOUNT),
+                None,
+                "mode=setup&currency=eur&invoice_creation[enabled]=true",
+            )
+            .await,
     ];
     let statuses: Vec<u16> = refusals.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [400, 403, 404, 400, 404, 401, 400, 404, 400]);
+    assert_eq!(statuses, [400, 403, 404, 400, 404, 401, 400, 404, 400, 404, 400]);
     for r in &refusals {
         parses::<stripe_shared::Error>("error", &r.json());
     }
@@ -252,6 +279,8 @@ async fn objects_errors_and_events_parse_with_async_stripe_types() {
             "checkout.session.async_payment_failed",
             "checkout.session.completed",
             "checkout.session.expired",
+            "invoice.finalized",
+            "invoice.paid",
             "payment_intent.payment_failed",
             "payment_intent.succeeded",
             "payment_method.attached",

@@ -38,6 +38,7 @@ const X2_NAME: &str = "Rival Second Office";
 const NOBODY: &str = "ws-nobody";
 const NO_PARTNER: &str = "p-nobody";
 const NO_ADDON: &str = "ad_000000000000000000000000";
+const NO_RECEIPT: &str = "in_000000000000000000000000";
 const JWT_SECRET: &str = "isolation-secret";
 /// The base64url of `{"alg":"none","typ":"JWT"}`: an unsigned token's header.
 const ALG_NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
@@ -200,11 +201,24 @@ struct Ids<'a> {
     bought: &'a str,
     /// The add-on a partner route names (one the partner gave).
     given: &'a str,
+    /// The receipt of one of the workspace's top-ups, and of one of the partner wallet's.
+    receipt: &'a str,
+    wallet_receipt: &'a str,
+    /// One of the partner's webhook deliveries.
+    delivery: &'a str,
 }
 
 impl Ids<'static> {
     fn nowhere() -> Self {
-        Ids { partner: NO_PARTNER, workspace: NOBODY, bought: NO_ADDON, given: NO_ADDON }
+        Ids {
+            partner: NO_PARTNER,
+            workspace: NOBODY,
+            bought: NO_ADDON,
+            given: NO_ADDON,
+            receipt: NO_RECEIPT,
+            wallet_receipt: NO_RECEIPT,
+            delivery: crate::api::access::NO_DELIVERY,
+        }
     }
 }
 
@@ -213,6 +227,10 @@ enum Slot {
     Partner,
     Workspace,
     Addon,
+    /// A receipt (a tenant's: of its workspace's top-ups, or of its partner wallet's).
+    Receipt,
+    /// A partner's webhook delivery.
+    Delivery,
     /// A name that names no tenant: one of the platform's catalog (a plan, an add-on code: each
     /// partner has its own copy) or a statement's month.
     Catalog(&'static str),
@@ -223,9 +241,11 @@ fn slot(route: &str, before: &str, name: &str) -> Slot {
         ("partners", "id") => Slot::Partner,
         ("workspaces" | "workspace", "id") => Slot::Workspace,
         (_, "addon_id") => Slot::Addon,
+        ("receipts", "id") => Slot::Receipt,
         ("plans", "id") => Slot::Catalog("starter"),
         ("addons", "code") => Slot::Catalog("extra_bot"),
         ("statements", "month") => Slot::Catalog("2020-01"),
+        ("deliveries", "id") => Slot::Delivery,
         _ => panic!(
             "{route}: isolation.rs doesn't know what {{{name}}} names; teach `slot` (a tenant's id, filled with the \
              victim's, or a catalog name)"
@@ -277,7 +297,9 @@ fn cases() -> Vec<Case> {
             });
             let slots = param_slots(&spec.key(), &spec.path);
             let names_tenant = workspace_query
-                || slots.iter().any(|(_, s)| matches!(s, Slot::Partner | Slot::Workspace | Slot::Addon));
+                || slots
+                    .iter()
+                    .any(|(_, s)| matches!(s, Slot::Partner | Slot::Workspace | Slot::Addon | Slot::Receipt));
             Case {
                 key: spec.key(),
                 method: Method::from_bytes(spec.method.as_bytes()).expect("an HTTP method"),
@@ -304,6 +326,9 @@ impl Case {
                 Slot::Workspace => ids.workspace,
                 Slot::Addon if self.family == Family::Workspace => ids.bought,
                 Slot::Addon => ids.given,
+                Slot::Receipt if self.family == Family::Workspace => ids.receipt,
+                Slot::Receipt => ids.wallet_receipt,
+                Slot::Delivery => ids.delivery,
                 Slot::Catalog(catalog) => catalog,
             };
             path = path.replace(&format!("{{{name}}}"), value);
@@ -341,6 +366,9 @@ impl Case {
             "PUT /partner/wallet/auto-refill" => json!({ "enabled": false }),
             "POST /partner/wallet/card" => json!({ "success_url": SUCCESS, "cancel_url": CANCEL }),
             "POST /workspace/card" => return None,
+            "PUT /partner/webhook" => json!({ "url": "https://hooks.agency.example/billing" }),
+            "PUT /partner/balance-alerts" => json!({ "workspace": ["100"], "wallet": ["50"] }),
+            "POST /partner/webhook/secret" | "POST /partner/webhook/deliveries/{id}/replay" => return None,
             "PUT /partner/addons/{code}" => json!({ "label": "Rival Bot", "points": "10", "enabled": true }),
             "PUT /partner/plans/{id}" => json!({
                 "label": "Rival Starter",
@@ -409,6 +437,14 @@ struct Tenants {
     platform_completed: String,
     /// A Connect code for Q's own account (single use; the rightful control spends it).
     code: String,
+    /// Receipts of credited top-ups: X's and Q's wallet's (the victim's), W's and P's wallet's.
+    x_receipt: String,
+    q_receipt: String,
+    w_receipt: String,
+    p_receipt: String,
+    /// A webhook delivery of each partner's: Q's (the victim's) and P's.
+    q_delivery: String,
+    p_delivery: String,
     /// Strings that are the victim's alone: no answer to anyone else may carry them.
     markers: Vec<String>,
 }
@@ -439,7 +475,7 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
     for (p, w, name) in [(P, W2, "Acme Second Office"), (Q, X2, X2_NAME)] {
         api.provision(p, w, name, "starter", Some(1)).await;
     }
-    sell(api, P, "Acme").await;
+    let own_option = sell(api, P, "Acme").await;
     let option = sell(api, Q, "Rival").await;
     for (p, w, amount) in [(P, W, "100"), (P, W2, "50"), (Q, X, "7777"), (Q, X2, "3333")] {
         api.fund(p, w, amount).await;
@@ -471,6 +507,13 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
         .find(|e| e.account.is_none() && e.type_ == "checkout.session.completed")
         .expect("the fake says the wallet checkout is paid")
         .payload;
+    // Top-ups credited with their receipts, for each wallet's own reader (after the payments
+    // above, whose events the finds above take as the first of their kind).
+    let x_receipt = credited_receipt(api, Q, X, &option).await;
+    let w_receipt = credited_receipt(api, P, W, &own_option).await;
+    let (q_receipt, p_receipt) = (wallet_receipt(api, Q).await, wallet_receipt(api, P).await);
+    let q_delivery = crate::api::access::delivery_of(api, Q, X).await;
+    let p_delivery = crate::api::access::delivery_of(api, P, W).await;
     // X and Q save a card each, for their rightful callers to remove.
     crate::api::cards::save_workspace_card(api, Q, X, None).await;
     crate::api::cards::save_partner_card(api, Q, None).await;
@@ -492,8 +535,46 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
         checkout,
         wallet_checkout,
         option,
+        x_receipt.clone(),
+        q_receipt.clone(),
+        q_delivery.clone(),
     ];
-    Tenants { bought, given, own_addon, completed, platform_completed, code, markers }
+    Tenants {
+        bought,
+        given,
+        own_addon,
+        completed,
+        platform_completed,
+        code,
+        markers,
+        x_receipt,
+        q_receipt,
+        w_receipt,
+        p_receipt,
+        q_delivery,
+        p_delivery,
+    }
+}
+
+/// `w` pays for `option` and the payment is credited: the receipt its ledger entry names.
+async fn credited_receipt<T: Table>(api: &Api<T>, p: &str, w: &str, option: &str) -> String {
+    let id = session(api, p, w, option).await;
+    api.stripe.pay(&id).await.unwrap();
+    let completed = events_of(api, w)
+        .into_iter()
+        .find(|(t, payload)| t == "checkout.session.completed" && payload.contains(&id))
+        .expect("the fake says it is paid")
+        .1;
+    assert_eq!(api.deliver(&completed).await.ok(200)["outcome"], "credited");
+    let entry = api.ledger(p, w).await[0].clone();
+    entry["detail"]["receipt"].as_str().expect("a receipt").to_owned()
+}
+
+/// Partner `p` pays into its wallet: the receipt its ledger entry names.
+async fn wallet_receipt<T: Table>(api: &Api<T>, p: &str) -> String {
+    api.pay_into_wallet(p, "5.00").await;
+    let wallet = api.partner_wallet(p).await;
+    wallet["ledger"]["data"][0]["detail"]["receipt"].as_str().expect("a receipt").to_owned()
 }
 
 // ---- the whole table -----------------------------------------------------------------------
@@ -805,7 +886,15 @@ where
     let m = Matrix::new(api);
     let cases = cases();
     let who = identities();
-    let victim = Ids { partner: Q, workspace: X, bought: &t.bought, given: &t.given };
+    let victim = Ids {
+        partner: Q,
+        workspace: X,
+        bought: &t.bought,
+        given: &t.given,
+        receipt: &t.x_receipt,
+        wallet_receipt: &t.q_receipt,
+        delivery: &t.q_delivery,
+    };
     let unauthorized = {
         let r = api::ApiError::unauthorized().into_response();
         match r.body() {
@@ -889,7 +978,15 @@ where
 
     // The other tenant's own reads: every GET of its partner and workspace routes, with its
     // own ids (and the partner-wide listings without any), show nothing of the victim.
-    let own = Ids { partner: P, workspace: W, bought: &t.own_addon, given: &t.own_addon };
+    let own = Ids {
+        partner: P,
+        workspace: W,
+        bought: &t.own_addon,
+        given: &t.own_addon,
+        receipt: &t.w_receipt,
+        wallet_receipt: &t.p_receipt,
+        delivery: &t.p_delivery,
+    };
     let readers: [(Family, Claims); 3] = [
         (Family::Partner, Claims { partner: Some(P), workspace: None, roles: &["partner_admin"] }),
         (Family::Workspace, Claims { partner: Some(P), workspace: Some(W), roles: &["workspace_admin"] }),
@@ -990,7 +1087,20 @@ fn the_expectations_follow_the_design() {
     );
     assert_eq!(
         case("DELETE /partner/workspaces/{id}/addons/{addon_id}")
-            .uri(&Ids { partner: Q, workspace: X, bought: "ad_b", given: "ad_g" }, true),
+            .uri(&Ids { partner: Q, workspace: X, bought: "ad_b", given: "ad_g", ..Ids::nowhere() }, true),
         "/partner/workspaces/ws-rival-1/addons/ad_g"
     );
+    // A receipt is a tenant's: the workspace's own, or the partner wallet's.
+    let ids = Ids { receipt: "in_w", wallet_receipt: "in_p", ..Ids::nowhere() };
+    for (key, uri) in [
+        ("GET /workspace/receipts/{id}", "/workspace/receipts/in_w"),
+        ("GET /partner/wallet/receipts/{id}", "/partner/wallet/receipts/in_p"),
+    ] {
+        let receipt = case(key);
+        assert!(receipt.names_tenant, "{key}");
+        assert_eq!(receipt.uri(&ids, true), uri);
+    }
+    let receipt = case("GET /workspace/receipts/{id}");
+    assert_eq!(expect(receipt, tok(Some(P), Some(W), &["workspace_admin"])), Expect::Refused(404, "not_found"));
+    assert_eq!(expect(receipt, tok(Some(Q), Some(X), &["workspace_member"])), Expect::Allowed);
 }

@@ -395,6 +395,11 @@ async fn walk_every_route(r: &mut Runner) {
     let (status, answer) = r.webhook("/stripe/webhook", &completed.payload, &signature).await;
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("credited")), "{answer}");
     assert_eq!(r.ok(&admin, M::GET, "/workspace", None, 200).await["balance"], "110.00");
+    // Its receipt: the invoice Stripe made for it, linked from the fake.
+    let ledger = r.ok(&admin, M::GET, "/workspace/ledger?limit=1", None, 200).await;
+    let invoice = ledger["data"][0]["detail"]["receipt"].as_str().expect("the top-up names its invoice").to_owned();
+    let receipt = r.ok(&admin, M::GET, &format!("/workspace/receipts/{invoice}"), None, 200).await;
+    assert!(receipt["receipt"]["url"].as_str().unwrap().ends_with(&format!("/i/{invoice}")), "{receipt}");
     let events = r.ok(&partner, M::GET, "/partner/events?limit=5", None, 200).await;
     assert_eq!(events["data"][0]["type"], "topup.succeeded", "{events}");
     let off = r.ok(&admin, M::PUT, "/workspace/auto-topup", Some(json!({ "enabled": false })), 200).await;
@@ -483,7 +488,11 @@ async fn walk_every_route(r: &mut Runner) {
         let (status, answer) = r.webhook("/stripe/platform-webhook", &event.payload, &signature).await;
         assert_eq!((status, answer["outcome"].as_str()), (200, Some(outcome)), "{answer}");
     }
-    assert_eq!(r.ok(&partner, M::GET, "/partner/wallet", None, 200).await["balance"], "75.00");
+    let wallet = r.ok(&partner, M::GET, "/partner/wallet", None, 200).await;
+    assert_eq!(wallet["balance"], "75.00");
+    let invoice = wallet["ledger"]["data"][0]["detail"]["receipt"].as_str().expect("an invoice").to_owned();
+    let receipt = r.ok(&partner, M::GET, &format!("/partner/wallet/receipts/{invoice}"), None, 200).await;
+    assert_eq!(receipt["receipt"]["id"], invoice.as_str());
     let refill = json!({ "enabled": true, "threshold": "20.00", "amount": "50.00" });
     let refill = r.ok(&partner, M::PUT, "/partner/wallet/auto-refill", Some(refill), 200).await;
     assert_eq!((&refill["enabled"], &refill["card_saved"]), (&json!(true), &json!(true)));
@@ -495,6 +504,19 @@ async fn walk_every_route(r: &mut Runner) {
     assert!(saving["url"].as_str().unwrap().contains("/pay/"), "{saving}");
     let removed = r.ok(&partner, M::DELETE, "/partner/wallet/card", None, 200).await;
     assert_eq!(removed["auto_topup_turned_off"], true);
+    // Its webhook endpoint (the runner has no stream, so nothing is delivered) and its alerts.
+    let hook = json!({ "url": "https://hooks.agency.example/billing" });
+    let hook = r.ok(&partner, M::PUT, "/partner/webhook", Some(hook), 201).await;
+    assert!(hook["secret"].as_str().unwrap().starts_with("whsec_"), "{hook}");
+    let rolled = r.ok(&partner, M::POST, "/partner/webhook/secret", None, 200).await;
+    assert_eq!(rolled["endpoint"]["secrets"].as_array().unwrap().len(), 2, "{rolled}");
+    assert_eq!(r.ok(&partner, M::GET, "/partner/webhook", None, 200).await["endpoint"]["enabled"], true);
+    assert_eq!(r.ok(&partner, M::GET, "/partner/webhook/deliveries", None, 200).await["data"], json!([]));
+    let nobody = "/partner/webhook/deliveries/dlv_000000000000000000010000000001_ab/replay";
+    r.ok(&partner, M::POST, nobody, None, 404).await;
+    let alerts = json!({ "workspace": ["100"], "wallet": ["20"] });
+    r.ok(&partner, M::PUT, "/partner/balance-alerts", Some(alerts), 200).await;
+    assert_eq!(r.ok(&partner, M::GET, "/partner/balance-alerts", None, 200).await["wallet"], json!(["20.00"]));
 
     let all = r.router.routes();
     assert_eq!(

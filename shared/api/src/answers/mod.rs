@@ -9,10 +9,12 @@
 
 mod partners;
 mod statements;
+mod webhooks;
 mod workspaces;
 
 pub use partners::*;
 pub use statements::*;
+pub use webhooks::*;
 pub use workspaces::*;
 
 use serde::{Serialize, Serializer};

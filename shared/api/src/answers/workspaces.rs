@@ -4,8 +4,8 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
 use billing::{
-    AddonAdded, CardSession, LabelledAddon, LedgerPage, RefillState, RemovedCard, Reply, SavedCard, UsageRecorded,
-    WorkspaceAddons, WorkspaceDetails, WorkspaceState,
+    AddonAdded, CardSession, LabelledAddon, LedgerPage, Receipt, RefillState, RemovedCard, Reply, SavedCard,
+    UsageRecorded, WorkspaceAddons, WorkspaceDetails, WorkspaceState,
 };
 use domain::{Balance, CardDetails, LedgerEntry, Limits, Money, Points, Usage, Workspace};
 
@@ -396,4 +396,25 @@ struct CardRemovedBody<'a> {
 
 pub fn card_removed(r: &RemovedCard) -> Reply {
     reply(200, &CardRemovedBody { removed: CardView::from(&r.removed), auto_topup_turned_off: r.auto_topup_turned_off })
+}
+
+/// `GET /workspace/receipts/{id}` and `GET /partner/wallet/receipts/{id}`: where Stripe serves
+/// the receipt of a top-up now.
+#[derive(Serialize)]
+pub struct ReceiptBody<'a> {
+    receipt: ReceiptView<'a>,
+}
+
+#[derive(Serialize)]
+struct ReceiptView<'a> {
+    /// The invoice (`in_...`) or the charge (`ch_...`) the top-up's ledger entry names.
+    id: &'a str,
+    url: &'a str,
+    pdf: Option<&'a str>,
+}
+
+impl<'a> From<&'a Receipt> for ReceiptBody<'a> {
+    fn from(r: &'a Receipt) -> Self {
+        Self { receipt: ReceiptView { id: r.id.as_str(), url: &r.url, pdf: r.pdf.as_deref() } }
+    }
 }

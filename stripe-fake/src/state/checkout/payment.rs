@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Mode, Purchase, Session, SessionStatus};
+use crate::state::invoices::{InvoiceLine, PaidPurchase};
 use crate::state::{Card, Currency, Expand, Money, PaymentIntent, State, now_s, random_id};
 
 /// What the pay page shows.
@@ -148,8 +149,10 @@ impl State {
 
     /// A `payment` session is paid: a card payment method (saved on the customer when
     /// `setup_future_usage` asked for it), a PaymentIntent and, unless the payment is
-    /// asynchronous, a charge; the session completes. Events: `payment_method.attached` (when
-    /// the card is saved), `payment_intent.succeeded` (not for an asynchronous payment) and
+    /// asynchronous, a charge (and the invoice `invoice_creation` asked for); the session
+    /// completes. Events: `payment_method.attached` (when the card is saved),
+    /// `payment_intent.succeeded`, `invoice.finalized` and `invoice.paid` (not for an
+    /// asynchronous payment; the last two with `invoice_creation`) and
     /// `checkout.session.completed`.
     fn pay_purchase(&mut self, s: &Session, purchase: &Purchase, card: Card) -> Value {
         let saved_on = purchase.setup_future_usage.as_ref().and(s.customer.clone());
@@ -186,8 +189,32 @@ impl State {
         self.payment_intents.insert(pi.id.clone(), pi);
         if paid {
             self.emit("payment_intent.succeeded", &s.account, pi_body, None);
+            self.invoice_if_asked(&s.id);
         }
         self.emit_session(&s.id, "checkout.session.completed")
+    }
+
+    /// The session's payment succeeded: the paid invoice its `invoice_creation` asked for,
+    /// named on the session (whose completing event then carries it).
+    fn invoice_if_asked(&mut self, id: &str) {
+        let s = self.sessions.get(id).expect("the caller found the session");
+        let Mode::Payment(p) = &s.mode else { return };
+        if !p.invoice_creation || p.invoice.is_some() {
+            return;
+        }
+        let paid = PaidPurchase {
+            account: s.account.clone(),
+            customer: s.customer.clone(),
+            currency: s.currency.clone().expect("a payment session has the line items' currency"),
+            amount: p.amount_total,
+            lines: p
+                .line_items
+                .iter()
+                .map(|l| InvoiceLine { name: l.name.clone(), unit_amount: l.unit_amount, quantity: l.quantity })
+                .collect(),
+        };
+        let invoice = self.invoice_paid_purchase(paid);
+        self.purchase_mut(id).expect("a payment session").invoice = Some(invoice);
     }
 
     /// A `setup` session saves the card: a payment method saved on the session's customer (if
@@ -239,6 +266,9 @@ impl State {
             ("payment_intent.payment_failed", "checkout.session.async_payment_failed")
         };
         self.emit(pi_event, &account, pi_body, None);
+        if succeeded {
+            self.invoice_if_asked(id);
+        }
         Ok(self.emit_session(id, session_event))
     }
 }

@@ -17,6 +17,11 @@ pub(super) struct Target<'a> {
     pub addon: &'a str,
     /// A Connect OAuth code for `POST /partner/stripe/connect` (single use).
     pub code: &'a str,
+    /// A receipt of the workspace's top-ups, and one of its partner's own wallet ([`receipts`]).
+    pub receipt: &'a str,
+    pub wallet_receipt: &'a str,
+    /// One of the partner's webhook deliveries ([`delivery`]).
+    pub delivery: &'a str,
 }
 
 /// A request to `route` that its rightful caller may send (only the caller is missing).
@@ -51,6 +56,11 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
         "GET /partner/workspaces/{id}" | "GET /platform/workspaces/{id}/entitlements" => r.param("id", t.workspace),
         "PUT /partner/workspaces/{id}/plan" => r.param("id", t.workspace).json(json!({ "plan": "growth" })),
         "GET /partner/ledger" => r.query("workspace_id", t.workspace),
+        "GET /workspace/receipts/{id}" => r.param("id", t.receipt),
+        "GET /partner/wallet/receipts/{id}" => r.param("id", t.wallet_receipt),
+        "PUT /partner/balance-alerts" => r.json(json!({ "workspace": ["100.00", "10"], "wallet": ["50"] })),
+        "PUT /partner/webhook" => r.json(json!({ "url": "https://hooks.agency.example/billing" })),
+        "POST /partner/webhook/deliveries/{id}/replay" => r.param("id", t.delivery),
         "GET /partner/workspaces/{id}/statements/{month}" => r.param("id", t.workspace).param("month", "2020-01"),
         "GET /partner/statements/{month}" | "GET /partner/wallet/statements/{month}" | "GET /workspace/statements/{month}" => {
             r.param("month", "2020-01")
@@ -107,7 +117,61 @@ pub(super) async fn own_account_code<T: Table>(api: &Api<T>) -> String {
 
 /// A sample target with a code that is never exchanged.
 pub(super) fn target<'a>(workspace: &'a str, addon: &'a str) -> Target<'a> {
-    Target { workspace, addon, code: "ac_unused" }
+    Target {
+        workspace,
+        addon,
+        code: "ac_unused",
+        receipt: NO_RECEIPT,
+        wallet_receipt: NO_RECEIPT,
+        delivery: NO_DELIVERY,
+    }
+}
+
+/// A delivery id that is nobody's.
+pub(crate) const NO_DELIVERY: &str = "dlv_000000000000000000010000000001_ab";
+
+/// P registers a webhook endpoint and one of its events is queued for it, as the table's
+/// stream has it queued: the delivery's id, for the replay route's sample.
+pub(super) async fn delivery<T: Table>(api: &Api<T>) -> String {
+    delivery_of(api, P, W).await
+}
+
+/// Partner `p` registers a webhook endpoint and an event of its workspace `w` (a billing
+/// manager granted) is queued for it: the delivery's id.
+pub(crate) async fn delivery_of<T: Table>(api: &Api<T>, p: &str, w: &str) -> String {
+    let endpoint = json!({ "url": "https://hooks.agency.example/billing" });
+    api.call(req("PUT /partner/webhook").by(partner_admin(p)).json(endpoint)).await.ok(201);
+    let grant =
+        req("POST /partner/workspaces/{id}/billing-managers").param("id", w).json(json!({ "sub": "manager-1" }));
+    api.call(grant.by(partner_admin(p))).await.ok(201);
+    let id = domain::PartnerId::parse(p).unwrap();
+    let pk = store::keys::partner_pk(&id);
+    let events = api.billing.store.query_prefix(&pk, store::keys::EVENT_PREFIX, None, 100).await.unwrap();
+    let event = events.last().expect("the grant's event");
+    let key = store::Key::new(pk, event.str(store::item::SK).unwrap());
+    assert!(api.billing.queue_partner_event(&id, &key).await.unwrap(), "queued");
+    let listed = api.call(req("GET /partner/webhook/deliveries").by(partner_admin(p))).await.ok(200);
+    listed["data"][0]["id"].as_str().unwrap().to_owned()
+}
+
+/// A receipt id that is nobody's.
+pub(super) const NO_RECEIPT: &str = "in_unused";
+
+/// W pays a top-up through Checkout and P one into its wallet, each credited by its event:
+/// the receipts their ledger entries name, W's and P's, for the receipt routes' samples.
+pub(super) async fn receipts<T: Table>(api: &Api<T>) -> (String, String) {
+    let checkout = req("POST /workspace/checkout").by(workspace_admin(P, W)).json(json!({ "points": "100" }));
+    let id = api.call(checkout).await.ok(201)["id"].as_str().unwrap().to_owned();
+    api.stripe.pay(&id).await.unwrap();
+    let events = super::checkout::events_of(api, W);
+    let completed = events.into_iter().rfind(|(t, _)| t == "checkout.session.completed").expect("paid").1;
+    assert_eq!(api.deliver(&completed).await.ok(200)["outcome"], "credited");
+    let entry = api.ledger(P, W).await[0].clone();
+    let workspace = entry["detail"]["receipt"].as_str().expect("the top-up names its receipt").to_owned();
+    api.pay_into_wallet(P, "10.00").await;
+    let wallet = api.partner_wallet(P).await;
+    let partner = wallet["ledger"]["data"][0]["detail"]["receipt"].as_str().expect("a receipt").to_owned();
+    (workspace, partner)
 }
 
 /// The callers a route accepts, among partner admin, workspace admin, workspace member, platform.
@@ -214,7 +278,16 @@ async fn wrong_roles_are_403_on_every_route<T: Table>(api: Api<T>) {
     let (mine, _) = setup(&api).await;
     // The rightful partner admin below connects another account with this code.
     let code = own_account_code(&api).await;
-    let target = Target { workspace: W, addon: &mine, code: &code };
+    let (receipt, wallet_receipt) = receipts(&api).await;
+    let delivery = delivery(&api).await;
+    let target = Target {
+        workspace: W,
+        addon: &mine,
+        code: &code,
+        receipt: &receipt,
+        wallet_receipt: &wallet_receipt,
+        delivery: &delivery,
+    };
     let no_roles: Claims = claims(&[("sub", "u"), ("partner_id", P), ("workspace_id", W)]);
     let unknown_role: Claims =
         claims(&[("sub", "u"), ("partner_id", P), ("workspace_id", W), ("roles", "[superuser]")]);
@@ -257,7 +330,8 @@ async fn every_change_makes_one_read_and_one_transaction() {
     let api = Api::over(CountingTable::new(MemoryTable::new())).await;
     let (mine, _) = setup(&api).await;
     let code = own_account_code(&api).await;
-    let target = Target { workspace: W, addon: &mine, code: &code };
+    let delivery = delivery(&api).await;
+    let target = Target { workspace: W, addon: &mine, code: &code, delivery: &delivery, ..target(W, &mine) };
     let table = api.billing.store.table();
     for route in ALL_ROUTES.iter().copied().filter(|r| !r.starts_with("GET ")) {
         let (caller, _) = callers().into_iter().zip(allowed(route)).find(|(_, ok)| *ok).expect("a caller");

@@ -107,9 +107,12 @@ async fn a_paid_checkout_credits_its_points_once<T: Table>(api: Api<T>) {
     let ledger = api.call(req("GET /workspace/ledger").by(workspace_admin(P, W))).await.ok(200);
     let entry = &ledger["data"][0];
     assert_eq!((&entry["kind"], &entry["amount"]), (&json!("top_up"), &json!("1000.00")), "{ledger}");
+    // The receipt is the invoice Stripe made for the session (receipts.rs reads its link).
+    let invoice = api.stripe.session(id).unwrap()["invoice"].clone();
+    assert!(invoice.as_str().is_some_and(|i| i.starts_with("in_")), "{invoice}");
     assert_eq!(
         entry["detail"],
-        json!({ "payment": id, "topup_option_id": option, "amount": "10.00", "currency": "usd" })
+        json!({ "payment": id, "topup_option_id": option, "amount": "10.00", "currency": "usd", "receipt": invoice })
     );
     assert_eq!(entry["actor"]["type"], "stripe");
     assert_eq!(api.verify(W).await, 1);

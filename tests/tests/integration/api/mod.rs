@@ -34,7 +34,7 @@ macro_rules! api_suite {
     };
 }
 
-mod access;
+pub(crate) mod access;
 mod addons;
 pub(crate) mod autotopup;
 pub(crate) mod cards;
@@ -53,6 +53,7 @@ pub(crate) mod partner_wallet;
 mod plan_edits;
 mod points;
 mod prepaid;
+mod receipts;
 mod refill_points;
 mod renewal;
 mod schedules;
@@ -62,6 +63,7 @@ mod status;
 mod sweep;
 mod topup;
 pub(crate) mod usage;
+mod webhooks;
 mod workspace_list;
 
 /// The clock every scenario starts at: mid-April, in a cycle 1-30 April for anchor day 1.
@@ -74,7 +76,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 58] = [
+pub const ALL_ROUTES: [&str; 67] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -111,6 +113,8 @@ pub const ALL_ROUTES: [&str; 58] = [
     "GET /workspace/card",
     "POST /workspace/card",
     "DELETE /workspace/card",
+    "GET /workspace/receipts/{id}",
+    "GET /partner/wallet/receipts/{id}",
     "PUT /platform/workspaces/{id}/usage-counts",
     "GET /platform/workspaces/{id}/entitlements",
     "POST /platform/usage",
@@ -127,6 +131,13 @@ pub const ALL_ROUTES: [&str; 58] = [
     "GET /partner/wallet/card",
     "POST /partner/wallet/card",
     "DELETE /partner/wallet/card",
+    "GET /partner/webhook",
+    "PUT /partner/webhook",
+    "POST /partner/webhook/secret",
+    "GET /partner/webhook/deliveries",
+    "POST /partner/webhook/deliveries/{id}/replay",
+    "GET /partner/balance-alerts",
+    "PUT /partner/balance-alerts",
     "POST /platform/partners",
     "GET /platform/partners",
     "GET /platform/partners/{id}",

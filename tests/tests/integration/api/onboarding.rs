@@ -247,7 +247,7 @@ async fn a_suspended_partner_keeps_everything_until_reinstated<T: Table>(api: Ap
 
     // Every partner route of P answers 403 partner_suspended; Q's are untouched.
     let code = api.stripe.issue_oauth_code(None, false).0;
-    let t = super::access::Target { workspace: W, addon: &addon, code: &code };
+    let t = super::access::Target { workspace: W, addon: &addon, code: &code, ..super::access::target(W, &addon) };
     for route in ALL_ROUTES.iter().copied().filter(|r| r.split_once(' ').unwrap().1.starts_with("/partner")) {
         api.call(sample(route, &t).by(partner_admin(P))).await.err(403, "partner_suspended", None);
     }

@@ -161,7 +161,16 @@ async fn every_answer_fits_the_documented_schema() {
     let api = Api::over(MemoryTable::new()).await;
     let (mine, _) = setup(&api).await;
     let code = super::access::own_account_code(&api).await;
-    let target = Target { workspace: super::W, addon: &mine, code: &code };
+    let (receipt, wallet_receipt) = super::access::receipts(&api).await;
+    let delivery = super::access::delivery(&api).await;
+    let target = Target {
+        workspace: super::W,
+        addon: &mine,
+        code: &code,
+        receipt: &receipt,
+        wallet_receipt: &wallet_receipt,
+        delivery: &delivery,
+    };
     let mut wrong = Vec::new();
     for route in ALL_ROUTES {
         let (caller, _) = callers().into_iter().zip(allowed(route)).find(|(_, ok)| *ok).expect("a caller");

@@ -167,6 +167,7 @@ async fn a_month_of_every_kind_sums_to_the_ledger<T: Table>(api: Api<T>) {
     let top_up = entries.iter().find(|l| l["entry"]["kind"] == "top_up").unwrap();
     assert_eq!(top_up["money"], json!({ "amount": "10.00", "currency": "USD" }), "{top_up}");
     assert!(top_up["stripe_ids"][0].as_str().unwrap().starts_with("cs_"), "{top_up}");
+    assert_eq!(top_up["stripe_ids"][1], top_up["entry"]["detail"]["receipt"], "and its receipt: {top_up}");
     // The partner reads the same statement of its workspace; another partner finds none.
     let theirs = req("GET /partner/workspaces/{id}/statements/{month}").param("id", W).param("month", "2026-05");
     let (partner_view, _) = statement_pages(&api, theirs.clone().by(partner_admin(P)), 500).await;

@@ -84,7 +84,7 @@ fn tiers() -> Vec<Value> {
 
 /// The deployment's default floors, as `WHOLESALE_FLOORS` would set them.
 fn floors(setting: &str) -> PlatformConfig {
-    PlatformConfig { wholesale_floors: WholesaleFloors::parse_setting(setting).unwrap() }
+    PlatformConfig { wholesale_floors: WholesaleFloors::parse_setting(setting).unwrap(), ..Default::default() }
 }
 
 fn wholesale(price_per_point: &str) -> PlatformConfig {
