@@ -203,7 +203,7 @@ pub async fn handle<T: Table>(
             let mut run = DeliveryRun::default();
             for p in &partners {
                 let step = billing.deliver_webhooks(p, sender).await.map_err(DeliverError::Failed)?;
-                run = add(run, step);
+                run.add(step);
             }
             run
         }
@@ -216,17 +216,6 @@ pub async fn handle<T: Table>(
     tracing::info!(partners, sent, delivered, retrying, failed, skipped, "webhook pass");
     metrics(&run).emit();
     Ok(run)
-}
-
-fn add(a: DeliveryRun, b: DeliveryRun) -> DeliveryRun {
-    DeliveryRun {
-        partners: a.partners + b.partners,
-        sent: a.sent + b.sent,
-        delivered: a.delivered + b.delivered,
-        retrying: a.retrying + b.retrying,
-        failed: a.failed + b.failed,
-        skipped: a.skipped + b.skipped,
-    }
 }
 
 /// A pass as one metric line: deliveries that reached the partner, attempts that will be tried

@@ -401,7 +401,8 @@ pub struct DeliveryRun {
 }
 
 impl DeliveryRun {
-    fn add(&mut self, other: DeliveryRun) {
+    /// Counts `other` in.
+    pub fn add(&mut self, other: DeliveryRun) {
         self.partners += other.partners;
         self.sent += other.sent;
         self.delivered += other.delivered;

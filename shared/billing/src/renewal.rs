@@ -422,6 +422,23 @@ impl<T: Table> Billing<T> {
         run
     }
 
+    /// A page of one shard of the due index (`pk`), earliest renewal first, after `after`: the
+    /// workspace profiles it projects, in today's shape.
+    pub(super) async fn due_page(
+        &self,
+        pk: &str,
+        after: Option<&IndexPosition>,
+        limit: usize,
+    ) -> Result<Vec<store::Item>, OpError> {
+        let items = self
+            .store
+            .table()
+            .query_index(IndexQuery { index: &DUE_INDEX, pk, start_after: after, limit, order: Order::Ascending })
+            .await
+            .map_err(StoreError::from_table)?;
+        Ok(self.store.upgrade_all(items).await?)
+    }
+
     /// Renews every workspace due today, shard by shard, until `out_of_time()` says to stop (it
     /// is asked before each page and each batch: the Lambda passes its deadline less a margin).
     /// Failures are logged and counted, not fatal: the workspace stays due for the next run.
@@ -441,20 +458,8 @@ impl<T: Table> Billing<T> {
                 if out_of_time() {
                     return Ok(run);
                 }
-                let items = self
-                    .store
-                    .table()
-                    .query_index(IndexQuery {
-                        index: &DUE_INDEX,
-                        pk: &pk,
-                        start_after: after.as_ref(),
-                        limit: page_size,
-                        order: Order::Ascending,
-                    })
-                    .await
-                    .map_err(StoreError::from_table)?;
+                let items = self.due_page(&pk, after.as_ref(), page_size).await?;
                 let full = items.len() == page_size;
-                let items = self.store.upgrade_all(items).await?;
                 let mut due = Vec::new();
                 let mut reached_future = false;
                 for item in &items {

@@ -15,8 +15,8 @@ use time::Date;
 use domain::{Cycle, Points, WalletId, plan_renewal};
 use store::records::{self, format_date};
 use store::schema::DUE_INDEX;
-use store::table::{IndexPosition, IndexQuery, MAX_QUERY_LIMIT};
-use store::{Attr, Condition, Guard, Item, Key, Order, StoreError, Table, Write, keys, wallet_state};
+use store::table::{IndexPosition, MAX_QUERY_LIMIT};
+use store::{Attr, Condition, Guard, Item, Key, StoreError, Table, Write, keys, wallet_state};
 
 use super::events::{PartnerEventKind, event_write};
 use super::{Billing, OpError};
@@ -60,19 +60,7 @@ impl<T: Table> Billing<T> {
                 if out_of_time() {
                     return Ok(run);
                 }
-                let items = self
-                    .store
-                    .table()
-                    .query_index(IndexQuery {
-                        index: &DUE_INDEX,
-                        pk: &pk,
-                        start_after: after.as_ref(),
-                        limit: MAX_QUERY_LIMIT,
-                        order: Order::Ascending,
-                    })
-                    .await
-                    .map_err(StoreError::from_table)?;
-                let items = self.store.upgrade_all(items).await?;
+                let items = self.due_page(&pk, after.as_ref(), MAX_QUERY_LIMIT).await?;
                 for item in &items {
                     // `<yyyy-mm-dd>#<workspace>`: dates compare as strings.
                     let sk = item.str(DUE_INDEX.sort)?;
