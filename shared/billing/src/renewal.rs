@@ -50,9 +50,9 @@ use super::{Billing, MAX_OP_ATTEMPTS, OpError};
 const RENEWAL_SCOPE: &str = "renewal";
 
 /// What a renewal (or an overflow's lapse) writes besides its add-ons: the wallet, the ledger
-/// entry, the idempotency record, the wallet's month totals, the workspace, the partner's
-/// accrual and its sum (or the lapse event), a pause/resume event, and a `card.expiring` event
-/// with its customer record.
+/// entry, the idempotency record, the month before (when the renewal begins a new one), the
+/// workspace, the partner's accrual and its sum (or the lapse event), a pause/resume event, and
+/// a `card.expiring` event with its customer record.
 const RENEWAL_FIXED_ACTIONS: usize = 10;
 const _: () = assert!(MAX_RENEWAL_ADDONS + RENEWAL_FIXED_ACTIONS <= MAX_TRANSACTION_ACTIONS);
 
@@ -369,12 +369,7 @@ impl<T: Table> Billing<T> {
         match self.store.post_from(posting, held.state, |_| json!({ "outcome": "overflow_lapsed" })).await {
             Ok(Outcome::Applied { entry, .. }) => {
                 tracing::info!(workspace = %before.id, entry = %entry.id, lapsed, "renewal overflow lapsed");
-                let state = WalletState {
-                    balance: entry.balance_after,
-                    version: entry.id.seq,
-                    updated_at: Some(entry.created_at),
-                };
-                Ok(Some(Holding { ws, state }))
+                Ok(Some(Holding { ws, state: held.state.after(&entry) }))
             }
             Ok(Outcome::Replayed { .. } | Outcome::KeyReused | Outcome::InsufficientBalance { .. })
             | Err(StoreError::ConditionFailed { .. }) => Ok(None),

@@ -44,8 +44,9 @@ use super::{Billing, LedgerPage, MAX_OP_ATTEMPTS, Mutation, OpError, RefillState
 /// Who the partner's ledger names for a fold.
 pub const FOLD_ACTOR: &str = "usage-fold";
 /// Accruals folded in one transaction: all the actions a transaction has but the wallet's own
-/// four (wallet, ledger entry, idempotency record, month totals), the shard's sum the fold
-/// takes them off, and the refill request a fold under the partner's threshold writes.
+/// four (wallet, ledger entry, idempotency record, the month before when a fold begins a new
+/// one), the shard's sum the fold takes them off, and the refill request a fold under the
+/// partner's threshold writes.
 pub const FOLD_BATCH: usize = MAX_TRANSACTION_ACTIONS - 6;
 /// Fold transactions one run makes at most (then the next run goes on).
 pub const MAX_FOLD_BATCHES_PER_RUN: u32 = 10_000;

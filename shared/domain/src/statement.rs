@@ -168,6 +168,100 @@ impl MonthTotals {
     }
 }
 
+/// The month a wallet is in, as its wallet item carries it: its totals but for the top-ups by
+/// currency (which a top-up adds to the month's own item). Of a fixed size, so that a wallet's
+/// state stays a small `Copy` value, and the month costs a usage debit no write of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthRun {
+    pub month: Month,
+    pub first_seq: u64,
+    pub opening_balance: Balance,
+    pub entries: u64,
+    pub credits: Decimal,
+    pub debits: Decimal,
+    /// By kind, in the order of [`EntryKind::NAMES`].
+    pub kinds: [KindTotal; EntryKind::NAMES.len()],
+}
+
+impl MonthRun {
+    /// The run after `entry`, the wallet's next: `before` added to, or a new month begun.
+    pub fn next(before: Option<MonthRun>, entry: &LedgerEntry) -> MonthRun {
+        let month = Month::of(entry.created_at);
+        let mut run = match before {
+            Some(run) if run.month == month => run,
+            _ => {
+                let t = MonthTotals::starting(entry);
+                return MonthRun::of(&t);
+            }
+        };
+        let count = |n: &mut u64| *n = n.saturating_add(1);
+        let sum = |d: &mut Decimal, by: Decimal| *d = d.saturating_add(by);
+        for (name, by) in month_additions(entry) {
+            match name {
+                Addition::Entries => count(&mut run.entries),
+                Addition::Credits => sum(&mut run.credits, by),
+                Addition::Debits => sum(&mut run.debits, by),
+                Addition::KindCount(kind) => {
+                    if let Some(k) = kind_index(kind).and_then(|i| run.kinds.get_mut(i)) {
+                        count(&mut k.count);
+                    }
+                }
+                Addition::KindPoints(kind) => {
+                    if let Some(k) = kind_index(kind).and_then(|i| run.kinds.get_mut(i)) {
+                        sum(&mut k.points, by);
+                    }
+                }
+                Addition::TopUpCount(_) | Addition::TopUpAmount(_) => {}
+            }
+        }
+        run
+    }
+
+    /// The run of `totals` (its top-ups by currency left out).
+    pub fn of(totals: &MonthTotals) -> MonthRun {
+        let mut kinds = [KindTotal::default(); EntryKind::NAMES.len()];
+        for (name, total) in &totals.by_kind {
+            if let Some(k) = kind_index(name).and_then(|i| kinds.get_mut(i)) {
+                *k = *total;
+            }
+        }
+        MonthRun {
+            month: totals.month,
+            first_seq: totals.first_seq,
+            opening_balance: totals.opening_balance,
+            entries: totals.entries,
+            credits: totals.credits,
+            debits: totals.debits,
+            kinds,
+        }
+    }
+
+    /// The month's totals, its last entry `last_seq` leaving `closing`, with its `top_ups`.
+    pub fn totals(&self, last_seq: u64, closing: Balance, top_ups: BTreeMap<String, MoneyTotal>) -> MonthTotals {
+        MonthTotals {
+            month: self.month,
+            first_seq: self.first_seq,
+            last_seq,
+            opening_balance: self.opening_balance,
+            closing_balance: closing,
+            entries: self.entries,
+            credits: self.credits,
+            debits: self.debits,
+            by_kind: EntryKind::NAMES
+                .iter()
+                .zip(self.kinds)
+                .filter(|(_, k)| k.count > 0)
+                .map(|(name, k)| ((*name).to_owned(), k))
+                .collect(),
+            top_ups,
+        }
+    }
+}
+
+fn kind_index(name: &str) -> Option<usize> {
+    EntryKind::NAMES.iter().position(|n| *n == name)
+}
+
 /// One number a month's totals add for an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addition {
@@ -338,6 +432,36 @@ mod tests {
         assert_eq!(t.by_kind["top_up"], KindTotal { count: 3, points: Decimal::new(1150, 0) });
         assert_eq!(t.top_ups["USD"], MoneyTotal { count: 2, amount: Decimal::new(1550, 2) });
         assert_eq!(t.top_ups["JPY"], MoneyTotal { count: 1, amount: Decimal::new(1000, 0) });
+    }
+
+    #[test]
+    fn a_run_is_the_totals_but_the_top_ups() {
+        let top_up = EntryKind::TopUp {
+            payment: "cs_1".into(),
+            topup_option_id: None,
+            amount: "10.00".into(),
+            currency: "usd".into(),
+            receipt: None,
+        };
+        let entries = [
+            entry(4, "100", "130", top_up),
+            entry(5, "-30.5", "99.5", EntryKind::Adjustment { reason: "goodwill back".into() }),
+            entry(6, "-0.5", "99", EntryKind::Adjustment { reason: "typo".into() }),
+        ];
+        let mut totals = MonthTotals::starting(&entries[0]);
+        let mut run = MonthRun::next(None, &entries[0]);
+        for e in &entries[1..] {
+            totals.add(e);
+            run = MonthRun::next(Some(run), e);
+        }
+        assert_eq!(run.totals(6, Balance::parse("99").unwrap(), totals.top_ups.clone()), totals);
+        assert_eq!(MonthRun::of(&totals), run);
+        // The next month starts a run of its own.
+        let mut december = entry(7, "1", "100", EntryKind::Adjustment { reason: "x".into() });
+        december.created_at = datetime!(2026-12-01 0:00 UTC);
+        let next = MonthRun::next(Some(run), &december);
+        assert_eq!((next.month.to_string(), next.first_seq, next.entries), ("2026-12".to_owned(), 7, 1));
+        assert_eq!(next.opening_balance, Balance::parse("99").unwrap());
     }
 
     #[test]

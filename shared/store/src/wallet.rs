@@ -22,8 +22,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use domain::{
-    Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Month, MonthTotals, Overdraft, PartnerId, PointsDelta,
-    WalletId, WorkspaceId,
+    Actor, Balance, EntryKind, LedgerEntry, LedgerEntryId, Month, MonthRun, MonthTotals, Overdraft, PartnerId,
+    PointsDelta, WalletId, WorkspaceId,
 };
 
 use super::cursor::{LedgerCursor, PartnerLedgerCursor};
@@ -39,9 +39,12 @@ use super::{Store, StoreError};
 pub const IDEMPOTENCY_TTL_S: i64 = 7 * 24 * 60 * 60;
 /// Stripe's limit, which we share: keys are at most 255 characters.
 pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 255;
-/// Actions a wallet change itself uses: wallet, ledger entry, idempotency record, the wallet's
-/// month totals; and a workspace's top-up one more, its partner's top-ups of the month.
+/// Actions a wallet change itself uses at most: wallet, ledger entry, idempotency record, and
+/// the month before written into its own item when the change begins a new month; a top-up two
+/// more (its month's top-ups, and its partner's).
 pub const POSTING_OWN_ACTIONS: usize = 4;
+/// The wallet item's attributes of the month it is in start with this.
+pub(crate) const RUN_PREFIX: &str = "month_";
 
 /// Bounded retries with full jitter.
 #[derive(Debug, Clone, Copy)]
@@ -193,6 +196,21 @@ pub struct WalletState {
     /// that a wallet's entries are in time order as they are in `seq` order, whatever the
     /// clocks of the machines that wrote them.
     pub updated_at: Option<OffsetDateTime>,
+    /// The month its last entry is in, and what that month's entries add up to so far (`None`:
+    /// never written, or written before months were kept).
+    pub month: Option<MonthRun>,
+}
+
+impl WalletState {
+    /// The state `entry`, the wallet's next change, leaves it in.
+    pub fn after(&self, entry: &LedgerEntry) -> WalletState {
+        WalletState {
+            balance: entry.balance_after,
+            version: entry.id.seq,
+            updated_at: Some(entry.created_at),
+            month: Some(MonthRun::next(self.month, entry)),
+        }
+    }
 }
 
 /// What a client asks of a listing: at most `limit` items, after the position `after` (from the
@@ -232,6 +250,7 @@ fn wallet_from_item(item: &Item) -> Result<WalletState, MalformedItem> {
             .get("updated_at")
             .map(|_| item.parsed("updated_at", |s| OffsetDateTime::parse(s, &Rfc3339)))
             .transpose()?,
+        month: super::statements::run_from(item, RUN_PREFIX)?,
     })
 }
 
@@ -241,6 +260,11 @@ fn wallet_item(wallet: &WalletId, partner: Option<&PartnerId>, state: WalletStat
         .with("version", Attr::n(state.version));
     if let Some(at) = state.updated_at {
         item.set("updated_at", Attr::s(rfc3339(at)));
+    }
+    if let Some(run) = &state.month {
+        for (name, value) in super::statements::run_attrs(run, RUN_PREFIX) {
+            item.set(&name, value);
+        }
     }
     match (wallet, partner) {
         (WalletId::Workspace(w), Some(p)) => item
@@ -441,8 +465,7 @@ impl<T: Table> Store<T> {
             posting.partner.is_some(),
             "a workspace's posting names its partner, a partner wallet's none"
         );
-        let own = POSTING_OWN_ACTIONS
-            + usize::from(posting.partner.is_some() && matches!(posting.kind, EntryKind::TopUp { .. }));
+        let own = POSTING_OWN_ACTIONS + 2 * usize::from(matches!(posting.kind, EntryKind::TopUp { .. }));
         let extra = crossings.len();
         assert!(
             posting.also.len() + own + extra <= MAX_TRANSACTION_ACTIONS,
@@ -481,7 +504,7 @@ impl<T: Table> Store<T> {
                         // back off so contenders spread out, then read afresh, because state
                         // that aged through a sleep would only conflict again.
                         Cancelled::WalletMoved(fresh) if attempt == 0 => {
-                            state = fresh;
+                            state = *fresh;
                             None
                         }
                         Cancelled::WalletMoved(_) => Some(self.retry.delay(attempt)),
@@ -515,8 +538,7 @@ impl<T: Table> Store<T> {
         } else {
             Condition::equals(Guard::WalletVersion, "version", Attr::n(state.version))
         };
-        let new_state =
-            WalletState { balance: entry.balance_after, version: entry.id.seq, updated_at: Some(entry.created_at) };
+        let new_state = state.after(entry);
         let mut writes = Vec::with_capacity(POSTING_OWN_ACTIONS + posting.also.len());
         writes.push(Write::Put {
             item: wallet_item(&posting.wallet, posting.partner.as_ref(), new_state),
@@ -527,7 +549,7 @@ impl<T: Table> Store<T> {
             condition: Condition::not_exists(Guard::LedgerEntryNew),
         });
         writes.push(idempotency_write(&posting.idempotency, posting.at, response, Some(&entry.id)));
-        writes.extend(super::statements::month_writes(entry, posting.partner.as_ref()));
+        writes.extend(super::statements::month_writes(entry, posting.partner.as_ref(), state.month, state.balance));
         writes.extend(posting.also.iter().cloned());
         writes
     }
@@ -543,7 +565,7 @@ impl<T: Table> Store<T> {
         }
         if let Some(wallet) = failed.get(Guard::WalletVersion) {
             let fresh = wallet.current.as_ref().map(wallet_from_item).transpose()?.unwrap_or_default();
-            return Ok(Cancelled::WalletMoved(fresh));
+            return Ok(Cancelled::WalletMoved(Box::new(fresh)));
         }
         if failed.contains(Guard::LedgerEntryNew) {
             // The wallet said version v, yet entry v+1 exists: the ledger and the wallet
@@ -818,5 +840,5 @@ fn assert_callers_own(writes: &[Write]) {
 
 enum Cancelled {
     Done(Box<Outcome>),
-    WalletMoved(WalletState),
+    WalletMoved(Box<WalletState>),
 }

@@ -378,6 +378,7 @@ fn kind(key: &Key) -> &'static str {
         _ if key.pk.starts_with("ACCRUAL#") => "accrual",
         _ if key.pk.starts_with("ACCRUED#") => "accrued sum",
         keys::IDEMP_SK => "idempotency record",
+        sk if sk.starts_with("MONTH#") => "month totals",
         _ => "other",
     }
 }
