@@ -220,6 +220,10 @@ impl<T: Table> Store<T> {
     /// Every month totals of `wallet`, oldest first: one a month it changed in (a dozen a year,
     /// so one query reads all of them), the month it is in from its wallet item.
     pub async fn wallet_months(&self, wallet: &WalletId) -> Result<Vec<MonthTotals>, StoreError> {
+        // The wallet first: a change between the two reads that begins a new month has written
+        // the month before into its item by the time the query looks, so no month is lost; the
+        // new one is left out, as the wallet read before it.
+        let item = self.get_many(&[keys::wallet(wallet)]).await?.into_iter().next().flatten();
         let pk = keys::wallet_pk(wallet);
         let mut months = Vec::new();
         let mut open: BTreeMap<Month, BTreeMap<String, MoneyTotal>> = BTreeMap::new();
@@ -239,7 +243,6 @@ impl<T: Table> Store<T> {
             }
             after = items.last().and_then(|i| i.key()).map(|k| k.sk);
         }
-        let item = self.get_many(&[keys::wallet(wallet)]).await?.into_iter().next().flatten();
         if let Some(item) = &item
             && let Some(run) = run_from(item, super::wallet::RUN_PREFIX)?
             && months.last().is_none_or(|m| m.month < run.month)
@@ -260,15 +263,17 @@ impl<T: Table> Store<T> {
         Ok(item.as_ref().map(top_ups_of).transpose()?.unwrap_or_default())
     }
 
-    /// The month totals of several wallets at once (absent: no change that month): each
-    /// wallet's item (the month it is in) and its month's item, in one `BatchGetItem` a chunk.
+    /// The month totals of several wallets at once (absent: no change that month): the wallets'
+    /// items (the month each is in), then their month's items, a `BatchGetItem` each per chunk.
+    /// In that order: a change between the reads that begins a new month has written the month
+    /// before into its item when the second read looks.
     pub async fn months_of(&self, wallets: &[WalletId], month: Month) -> Result<Vec<Option<MonthTotals>>, StoreError> {
         let mut found = Vec::with_capacity(wallets.len());
-        for chunk in wallets.chunks(super::table::MAX_BATCH_GET_KEYS / 2) {
-            let keys: Vec<Key> = chunk.iter().flat_map(|w| [keys::wallet(w), wallet_month(w, month)]).collect();
-            let items = self.get_many(&keys).await?;
-            for pair in items.chunks(2) {
-                found.push(totals_of(month, pair[0].as_ref(), pair[1].as_ref())?);
+        for chunk in wallets.chunks(super::table::MAX_BATCH_GET_KEYS) {
+            let wallet_items = self.get_many(&chunk.iter().map(keys::wallet).collect::<Vec<_>>()).await?;
+            let month_items = self.get_many(&chunk.iter().map(|w| wallet_month(w, month)).collect::<Vec<_>>()).await?;
+            for (w, m) in wallet_items.iter().zip(&month_items) {
+                found.push(totals_of(month, w.as_ref(), m.as_ref())?);
             }
         }
         Ok(found)
