@@ -418,20 +418,28 @@ impl<T: Table> Billing<T> {
     }
 
     /// A page of one shard of the due index (`pk`), earliest renewal first, after `after`: the
-    /// workspace profiles it projects, in today's shape.
+    /// workspace profiles it projects, in today's shape, and where the next page starts (`None`:
+    /// the shard has no more).
     pub(super) async fn due_page(
         &self,
         pk: &str,
         after: Option<&IndexPosition>,
         limit: usize,
-    ) -> Result<Vec<store::Item>, OpError> {
+    ) -> Result<(Vec<store::Item>, Option<IndexPosition>), OpError> {
         let items = self
             .store
             .table()
             .query_index(IndexQuery { index: &DUE_INDEX, pk, start_after: after, limit, order: Order::Ascending })
             .await
             .map_err(StoreError::from_table)?;
-        Ok(self.store.upgrade_all(items).await?)
+        let next = match items.last() {
+            Some(last) if items.len() == limit => {
+                let key = last.key().ok_or_else(|| internal("an index item without its key"))?;
+                Some(IndexPosition { key, index_sk: last.str(DUE_INDEX.sort)?.to_owned() })
+            }
+            _ => None,
+        };
+        Ok((self.store.upgrade_all(items).await?, next))
     }
 
     /// Renews every workspace due today, shard by shard, until `out_of_time()` says to stop (it
@@ -453,8 +461,7 @@ impl<T: Table> Billing<T> {
                 if out_of_time() {
                     return Ok(run);
                 }
-                let items = self.due_page(&pk, after.as_ref(), page_size).await?;
-                let full = items.len() == page_size;
+                let (items, next) = self.due_page(&pk, after.as_ref(), page_size).await?;
                 let mut due = Vec::new();
                 let mut reached_future = false;
                 for item in &items {
@@ -479,12 +486,10 @@ impl<T: Table> Billing<T> {
                         run.add(&counted);
                     }
                 }
-                if reached_future || !full {
-                    break;
+                match next {
+                    Some(next) if !reached_future => after = Some(next),
+                    _ => break,
                 }
-                let last = items.last().expect("a full page has a last item");
-                let key = last.key().ok_or_else(|| internal("an index item without its key"))?;
-                after = Some(IndexPosition { key, index_sk: last.str(DUE_INDEX.sort)?.to_owned() });
             }
         }
         run.finished = true;

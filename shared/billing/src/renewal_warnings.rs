@@ -60,7 +60,7 @@ impl<T: Table> Billing<T> {
                 if out_of_time() {
                     return Ok(run);
                 }
-                let items = self.due_page(&pk, after.as_ref(), MAX_QUERY_LIMIT).await?;
+                let (items, next) = self.due_page(&pk, after.as_ref(), MAX_QUERY_LIMIT).await?;
                 for item in &items {
                     // `<yyyy-mm-dd>#<workspace>`: dates compare as strings.
                     let sk = item.str(DUE_INDEX.sort)?;
@@ -80,12 +80,10 @@ impl<T: Table> Billing<T> {
                         Err(e) => tracing::warn!(workspace = %ws.id, error = %e, "renewal warning failed"),
                     }
                 }
-                if items.len() < MAX_QUERY_LIMIT {
-                    break;
+                match next {
+                    Some(next) => after = Some(next),
+                    None => break,
                 }
-                let last = items.last().expect("a full page has a last item");
-                let key = last.key().ok_or_else(|| internal("an index item without its key"))?;
-                after = Some(IndexPosition { key, index_sk: last.str(DUE_INDEX.sort)?.to_owned() });
             }
         }
         run.finished = true;

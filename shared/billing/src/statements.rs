@@ -45,6 +45,24 @@ pub struct PartnerStatement {
     pub next_workspace: Option<WorkspaceId>,
 }
 
+/// The balance of a wallet (at `version` when read) that did not change in `month`: the closing
+/// balance of the last month before it that it changed in, else zero (if it has no entries from
+/// before).
+fn balance_through(version: u64, months: &[MonthTotals], month: Month) -> Result<Balance, OpError> {
+    if let Some(before) = months.iter().rev().find(|m| m.month < month) {
+        return Ok(before.closing_balance);
+    }
+    // No change before `month`: the wallet was empty then, unless it changed before month
+    // totals were kept at all.
+    if months.is_empty() && version > 0 {
+        return Err(OpError::Invalid {
+            param: "month".into(),
+            message: "this wallet's entries were all written before statements were kept".into(),
+        });
+    }
+    Ok(Balance::ZERO)
+}
+
 fn begins_with(month: Month) -> OpError {
     OpError::Invalid { param: "month".into(), message: format!("statements of this wallet begin with {month}") }
 }
@@ -57,11 +75,23 @@ impl<T: Table> Billing<T> {
         month: Month,
         page: PageRequest<LedgerCursor>,
     ) -> Result<Statement, OpError> {
+        let mut statement = self.month_of(wallet, month).await?;
+        if let Some(t) = &statement.totals {
+            let found = self.store.month_entries(wallet, t, page.after.as_ref(), page.limit).await?;
+            statement.entries = found.items;
+            statement.next_cursor = found.next.map(|c| c.encode(wallet));
+        }
+        Ok(statement)
+    }
+
+    /// `wallet`'s statement of `month` without its entries: what it opened and closed at, and
+    /// its totals.
+    async fn month_of(&self, wallet: &WalletId, month: Month) -> Result<Statement, OpError> {
         let now = self.clock.now();
         if month > Month::of(now) {
             return Err(OpError::Invalid { param: "month".into(), message: "has not begun".into() });
         }
-        let months = self.store.wallet_months(wallet).await?;
+        let store::statements::WalletMonths { version, months } = self.store.wallet_months(wallet).await?;
         if let Some(first) = months.first()
             && first.first_seq > 1
             && month <= first.month
@@ -73,16 +103,9 @@ impl<T: Table> Billing<T> {
         let (opening, closing, totals) = match months.iter().find(|m| m.month == month) {
             Some(t) => (t.opening_balance, t.closing_balance, Some(t.clone())),
             None => {
-                let balance = self.balance_through(wallet, &months, month).await?;
+                let balance = balance_through(version, &months, month)?;
                 (balance, balance, None)
             }
-        };
-        let (entries, next) = match &totals {
-            Some(t) => {
-                let found = self.store.month_entries(wallet, t, page.after.as_ref(), page.limit).await?;
-                (found.items, found.next)
-            }
-            None => (Vec::new(), None),
         };
         Ok(Statement {
             wallet: wallet.clone(),
@@ -91,31 +114,9 @@ impl<T: Table> Billing<T> {
             opening_balance: opening,
             closing_balance: closing,
             totals,
-            entries,
-            next_cursor: next.map(|c| c.encode(wallet)),
+            entries: Vec::new(),
+            next_cursor: None,
         })
-    }
-
-    /// The balance of a wallet that did not change in `month`: the closing balance of the last
-    /// month before it that it changed in, else zero (if it has no entries from before).
-    async fn balance_through(
-        &self,
-        wallet: &WalletId,
-        months: &[MonthTotals],
-        month: Month,
-    ) -> Result<Balance, OpError> {
-        if let Some(before) = months.iter().rev().find(|m| m.month < month) {
-            return Ok(before.closing_balance);
-        }
-        // No change before `month`: the wallet was empty then, unless it changed before month
-        // totals were kept at all.
-        if months.is_empty() && self.store.wallet(wallet).await?.version > 0 {
-            return Err(OpError::Invalid {
-                param: "month".into(),
-                message: "this wallet's entries were all written before statements were kept".into(),
-            });
-        }
-        Ok(Balance::ZERO)
     }
 
     /// Partner `p`'s statement of `month`: its wallet's totals, its workspaces' top-ups, and up
@@ -130,9 +131,7 @@ impl<T: Table> Billing<T> {
         self.partner_settings(p).await?;
         let wallet = WalletId::Partner(p.clone());
         // The wallet's totals only; its entries are its own statement's.
-        let mut own = self.statement(&wallet, month, PageRequest { after: None, limit: 1 }).await?;
-        own.entries.clear();
-        own.next_cursor = None;
+        let own = self.month_of(&wallet, month).await?;
         let top_ups = self.store.partner_top_ups(p, month).await?;
         let listed = self.store.workspace_list(p, after, limit, None).await?;
         let wallets: Vec<WalletId> = listed.items.iter().map(|l| WalletId::Workspace(l.workspace.id.clone())).collect();

@@ -179,6 +179,15 @@ fn top_ups_of(item: &Item) -> Result<BTreeMap<String, MoneyTotal>, MalformedItem
     Ok(top_ups)
 }
 
+/// A wallet's months, as [`Store::wallet_months`] read them with its wallet item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletMonths {
+    /// The wallet's version when read (0: never written).
+    pub version: u64,
+    /// Oldest first.
+    pub months: Vec<MonthTotals>,
+}
+
 /// A month's item: a closed month's totals, or (the month a wallet is in) only what its
 /// top-ups added.
 struct StoredMonth {
@@ -219,7 +228,7 @@ fn totals_of(
 impl<T: Table> Store<T> {
     /// Every month totals of `wallet`, oldest first: one a month it changed in (a dozen a year,
     /// so one query reads all of them), the month it is in from its wallet item.
-    pub async fn wallet_months(&self, wallet: &WalletId) -> Result<Vec<MonthTotals>, StoreError> {
+    pub async fn wallet_months(&self, wallet: &WalletId) -> Result<WalletMonths, StoreError> {
         // The wallet first: a change between the two reads that begins a new month has written
         // the month before into its item by the time the query looks, so no month is lost; the
         // new one is left out, as the wallet read before it.
@@ -250,7 +259,8 @@ impl<T: Table> Store<T> {
             let top_ups = open.remove(&run.month).unwrap_or_default();
             months.push(run.totals(item.u64("version")?, balance(item, "balance")?, top_ups));
         }
-        Ok(months)
+        let version = item.as_ref().map(|i| i.u64("version")).transpose()?.unwrap_or(0);
+        Ok(WalletMonths { version, months })
     }
 
     /// The top-ups of partner `p`'s workspaces in `month`, by currency.

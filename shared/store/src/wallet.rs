@@ -706,7 +706,7 @@ impl<T: Table> Store<T> {
         if running != state.balance {
             return corrupt(format!("entries sum to {running}, balance is {}", state.balance));
         }
-        let stored = self.wallet_months(wallet).await?;
+        let stored = self.wallet_months(wallet).await?.months;
         if stored != months {
             return corrupt(format!("month totals {stored:?} are not those of its entries {months:?}"));
         }
