@@ -22,6 +22,7 @@ use std::time::Duration;
 use api::ApiError;
 use billing::{
     FoldRun, OpError, PlanEditLimits, PlanEditRun, RefillRun, RenewalLimits, RenewalRun, SweepLimits, SweepRun,
+    UnpaidRun,
 };
 use domain::{Clock, OffsetClock};
 use lambda_http::http::{Method, StatusCode};
@@ -86,16 +87,20 @@ async fn advance<T: Table>(app: &App<T>, clock: &OffsetClock, req: HttpRequest) 
     let by = advance_of(req)?;
     clock.advance(by).map_err(|e| ApiError::invalid("advance_days", e))?;
     tracing::info!(offset_s = clock.offset().whole_seconds(), "the clock moved ahead by {by}");
+    // Stripe's time first: renewals it bills reach the webhook before the passes look.
+    crate::stripe::move_fake_clock(clock.now()).await;
     let edits = apply_plan_edits(app).await?;
     log_edits("plan edits pass", &edits);
     let run = renew(app).await?;
     log_run("renewal pass", &run);
+    let unpaid = pause_unpaid(app).await?;
     let folded = fold(app).await?;
     let charged = charge(app).await?;
     let swept = sweep(app).await?;
     let mut body = now(clock);
     body["plan_edits"] = edits.summary();
     body["renewal"] = run.summary();
+    body["unpaid_plans"] = serde_json::to_value(&unpaid).expect("counts serialize");
     body["fold"] = folded.summary();
     body["refills"] = charged.summary();
     body["sweep"] = swept.summary();
@@ -120,6 +125,16 @@ pub async fn apply_plan_edits<T: Table>(app: &App<T>) -> Result<PlanEditRun, OpE
 /// template.yaml's policies are ones the runner can read). No deadline: a local table is small.
 pub async fn renew<T: Table>(app: &App<T>) -> Result<RenewalRun, OpError> {
     let pass = app.billing.renew_due(|| false, RenewalLimits::default());
+    match app.router.renewal_policy() {
+        Some(p) => policy::scope(p, pass).await,
+        None => pass.await,
+    }
+}
+
+/// One pass over the plans billed in money still unpaid after their grace days (pausing their
+/// workspaces), as renew-addons runs it after its renewals, with its permissions.
+pub async fn pause_unpaid<T: Table>(app: &App<T>) -> Result<UnpaidRun, OpError> {
+    let pass = app.billing.pause_unpaid_plans(|| false);
     match app.router.renewal_policy() {
         Some(p) => policy::scope(p, pass).await,
         None => pass.await,
@@ -182,6 +197,11 @@ pub async fn tick<T: Table>(app: Arc<App<T>>, every: Duration) {
             Ok(run) if run == (RenewalRun { finished: true, ..RenewalRun::default() }) => {}
             Ok(run) => log_run("renewal tick", &run),
             Err(e) => tracing::warn!(error = %e, "renewal tick failed; the next tick tries again"),
+        }
+        match pause_unpaid(&app).await {
+            Ok(run) if run == UnpaidRun::default() => {}
+            Ok(UnpaidRun { paused, cleared, failed }) => tracing::info!(paused, cleared, failed, "unpaid plans tick"),
+            Err(e) => tracing::warn!(error = %e, "unpaid plans tick failed; the next tick goes on"),
         }
         match fold(&app).await {
             Ok(run) if run.batches == 0 => {}

@@ -204,6 +204,7 @@ async fn serve_with<T: Table>(config: &Config, billing: Billing<T>, store: Strin
     let fake = stripe::start_fake(([127, 0, 0, 1], config.stripe_fake_port).into(), &base_url)
         .await
         .map_err(|source| Error::Bind { port: config.stripe_fake_port, source })?;
+    stripe::register_fake(&fake);
     let billing = billing.with_payments(stripe::payments(&fake.url));
     seed::seed(&billing, &base_url, &fake).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))

@@ -5,7 +5,7 @@
 //! the fake.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use billing::Payments;
 use stripe_fake::{Fake, FakeConfig, RunningFake};
@@ -33,6 +33,24 @@ pub async fn start_fake(addr: SocketAddr, runner_url: &str) -> std::io::Result<R
     config.platform_webhook_secret = FAKE_PLATFORM_WEBHOOK_SECRET.to_owned();
     config.accounts = vec![DEMO_ACCOUNT.to_owned()];
     Fake::start(config, addr).await
+}
+
+/// The fake the runner serves, for its clock: set once when it starts. A runner a test builds
+/// around an `App` of its own has none, and its clock moves leave the fake's time alone.
+static RUNNER_FAKE: OnceLock<Fake> = OnceLock::new();
+
+/// Makes `fake` the one [`move_fake_clock`] moves.
+pub fn register_fake(fake: &Fake) {
+    let _ = RUNNER_FAKE.set(fake.clone());
+}
+
+/// Moves the runner's fake to `now` (never back), so subscriptions whose period ended by then
+/// renew and their events reach the runner's webhook before its own passes run.
+pub async fn move_fake_clock(now: time::OffsetDateTime) {
+    if let Some(fake) = RUNNER_FAKE.get() {
+        let moved = fake.advance_clock_to(now.unix_timestamp()).await;
+        tracing::info!(subscriptions = %moved["subscriptions"], "the fake Stripe's clock moved to {now}");
+    }
 }
 
 /// The deployment's Stripe as the runner has it: the gateway to the fake at `fake_url`, the

@@ -33,6 +33,19 @@ pub enum Operation {
     SetupIntentsRetrieve,
     ChargesRetrieve,
     InvoicesRetrieve,
+    ProductsCreate,
+    ProductsUpdate,
+    ProductsRetrieve,
+    PricesCreate,
+    PricesRetrieve,
+    SubscriptionsRetrieve,
+    SubscriptionsUpdate,
+    SubscriptionsCancel,
+    InvoicesCreate,
+    InvoicesPay,
+    InvoicesVoid,
+    InvoicesList,
+    InvoiceItemsCreate,
     RefundsCreate,
     RefundsRetrieve,
     EventsList,
@@ -40,7 +53,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 30] = [
         Self::CustomersCreate,
         Self::CustomersRetrieve,
         Self::CustomersRetrievePaymentMethod,
@@ -54,6 +67,19 @@ impl Operation {
         Self::SetupIntentsRetrieve,
         Self::ChargesRetrieve,
         Self::InvoicesRetrieve,
+        Self::ProductsCreate,
+        Self::ProductsUpdate,
+        Self::ProductsRetrieve,
+        Self::PricesCreate,
+        Self::PricesRetrieve,
+        Self::SubscriptionsRetrieve,
+        Self::SubscriptionsUpdate,
+        Self::SubscriptionsCancel,
+        Self::InvoicesCreate,
+        Self::InvoicesPay,
+        Self::InvoicesVoid,
+        Self::InvoicesList,
+        Self::InvoiceItemsCreate,
         Self::RefundsCreate,
         Self::RefundsRetrieve,
         Self::EventsList,
@@ -75,6 +101,19 @@ impl Operation {
             Self::SetupIntentsRetrieve => "setup_intents.retrieve",
             Self::ChargesRetrieve => "charges.retrieve",
             Self::InvoicesRetrieve => "invoices.retrieve",
+            Self::ProductsCreate => "products.create",
+            Self::ProductsUpdate => "products.update",
+            Self::ProductsRetrieve => "products.retrieve",
+            Self::PricesCreate => "prices.create",
+            Self::PricesRetrieve => "prices.retrieve",
+            Self::SubscriptionsRetrieve => "subscriptions.retrieve",
+            Self::SubscriptionsUpdate => "subscriptions.update",
+            Self::SubscriptionsCancel => "subscriptions.cancel",
+            Self::InvoicesCreate => "invoices.create",
+            Self::InvoicesPay => "invoices.pay",
+            Self::InvoicesVoid => "invoices.void",
+            Self::InvoicesList => "invoices.list",
+            Self::InvoiceItemsCreate => "invoiceitems.create",
             Self::RefundsCreate => "refunds.create",
             Self::RefundsRetrieve => "refunds.retrieve",
             Self::EventsList => "events.list",
@@ -86,6 +125,7 @@ impl Operation {
     fn route<'a>(method: &Method, segments: &[&'a str]) -> Option<(Operation, PathIds<'a>)> {
         let get = method == Method::GET;
         let post = method == Method::POST;
+        let delete = method == Method::DELETE;
         let none = PathIds::default();
         let id = |id: &'a str| PathIds { id, parent: "" };
         Some(match *segments {
@@ -103,7 +143,20 @@ impl Operation {
             ["v1", "payment_methods", pm, "detach"] if post => (Self::PaymentMethodsDetach, id(pm)),
             ["v1", "setup_intents", seti] if get => (Self::SetupIntentsRetrieve, id(seti)),
             ["v1", "charges", ch] if get => (Self::ChargesRetrieve, id(ch)),
+            ["v1", "invoices"] if get => (Self::InvoicesList, none),
+            ["v1", "invoices"] if post => (Self::InvoicesCreate, none),
             ["v1", "invoices", inv] if get => (Self::InvoicesRetrieve, id(inv)),
+            ["v1", "invoices", inv, "pay"] if post => (Self::InvoicesPay, id(inv)),
+            ["v1", "invoices", inv, "void"] if post => (Self::InvoicesVoid, id(inv)),
+            ["v1", "invoiceitems"] if post => (Self::InvoiceItemsCreate, none),
+            ["v1", "products"] if post => (Self::ProductsCreate, none),
+            ["v1", "products", prod] if post => (Self::ProductsUpdate, id(prod)),
+            ["v1", "products", prod] if get => (Self::ProductsRetrieve, id(prod)),
+            ["v1", "prices"] if post => (Self::PricesCreate, none),
+            ["v1", "prices", price] if get => (Self::PricesRetrieve, id(price)),
+            ["v1", "subscriptions", sub] if get => (Self::SubscriptionsRetrieve, id(sub)),
+            ["v1", "subscriptions", sub] if post => (Self::SubscriptionsUpdate, id(sub)),
+            ["v1", "subscriptions", sub] if delete => (Self::SubscriptionsCancel, id(sub)),
             ["v1", "refunds"] if post => (Self::RefundsCreate, none),
             ["v1", "refunds", re] if get => (Self::RefundsRetrieve, id(re)),
             ["v1", "events"] if get => (Self::EventsList, none),
@@ -128,6 +181,19 @@ impl Operation {
             Self::SetupIntentsRetrieve => state.retrieve_setup_intent(acct, id, &Expand::of(p)),
             Self::ChargesRetrieve => state.retrieve_charge(acct, id),
             Self::InvoicesRetrieve => state.retrieve_invoice(acct, id),
+            Self::InvoicesList => state.list_invoices(acct, p),
+            Self::InvoicesCreate => state.create_invoice(acct, p),
+            Self::InvoicesPay => state.pay_invoice(acct, id, p),
+            Self::InvoicesVoid => state.void_invoice(acct, id, p),
+            Self::InvoiceItemsCreate => state.create_invoice_item(acct, p),
+            Self::ProductsCreate => state.create_product(acct, p),
+            Self::ProductsUpdate => state.update_product(acct, id, p),
+            Self::ProductsRetrieve => state.retrieve_product(acct, id),
+            Self::PricesCreate => state.create_price(acct, p),
+            Self::PricesRetrieve => state.retrieve_price(acct, id),
+            Self::SubscriptionsRetrieve => state.retrieve_subscription(acct, id),
+            Self::SubscriptionsUpdate => state.update_subscription(acct, id, p),
+            Self::SubscriptionsCancel => state.cancel_subscription(acct, id, p),
             Self::RefundsCreate => state.create_refund(acct, p),
             Self::RefundsRetrieve => state.retrieve_refund(acct, id),
             Self::EventsList => state.list_events(acct, p),
@@ -265,8 +331,12 @@ pub async fn handle(fake: &Fake, parts: &Parts, segments: &[&str], body: &Bytes)
             Some(a.clone())
         }
     };
+    let query = parts.uri.query().filter(|q| !q.is_empty());
     let raw = if parts.method == Method::GET {
         parts.uri.query().unwrap_or("")
+    } else if let (&Method::DELETE, Some(query)) = (&parts.method, query) {
+        // A DELETE's parameters may come in the query, as Stripe's libraries send them.
+        query
     } else {
         std::str::from_utf8(body).unwrap_or("\u{fffd}")
     };

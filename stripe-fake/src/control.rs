@@ -21,8 +21,13 @@
 //! | `GET /_fake/payment_methods?account=acct_..` | | the account's payment methods, with their customer and card |
 //! | `POST /_fake/payment_methods/{pm}/card` | `{"exp_month", "exp_year"}` | the card updater's new expiry, `payment_method.automatically_updated` |
 //! | `GET /_fake/charges?account=acct_..` | | the account's charges |
-//! | `GET /_fake/invoices?account=acct_..` | | the account's invoices (made by Checkout with `invoice_creation`) |
+//! | `GET /_fake/invoices?account=acct_..` | | the account's invoices (Checkout's with `invoice_creation`, subscriptions', drafts made through the API) |
 //! | `GET /_fake/disputes?account=acct_..` | | the account's disputes |
+//! | `GET /_fake/clock` | | the fake's time: `{"now", "offset_s"}` |
+//! | `POST /_fake/clock` | `{"now": <unix s>}` | moves the clock forward (never back: 400) and renews the subscriptions whose period ended by then, period after period: `{"now", "offset_s", "subscriptions": [{"id", "status", "invoices"}]}` |
+//! | `GET /_fake/subscriptions?account=acct_..` | | the account's subscriptions |
+//! | `POST /_fake/subscriptions/{sub}/payment_outcome` | `{"outcome": "succeed"\|"decline"\|"authentication_required"\|"default", "decline_code"?}` | every later charge of the subscription's invoices (renewals, `POST /v1/invoices/{id}/pay`) ends so, until set again; `default` goes back to the queued outcome, else the card's expiry |
+//! | `POST /_fake/invoices/{in}/pay` | | an open invoice is paid now, as Stripe's retry after a card update: the subscription's outcome is cleared, `invoice.paid`, and a past-due subscription with nothing else open is `active` again |
 //! | `GET\|POST /_fake/events/config` | `{"hold"?, "duplicate"?, "delay_ms"?}` | how events leave |
 //! | `POST /_fake/events/release` | `{"order"?: "fifo"\|"reverse"\|"shuffle", "seed"?, "ids"?}` | send held events |
 //! | `POST /_fake/events/{evt}/deliver` | | send one event (again) now |
@@ -201,6 +206,56 @@ impl Fake {
         self.state().disputes_of_account(&account.map(str::to_owned))
     }
 
+    /// The fake's time (unix seconds): the real time plus how far [`Fake::set_clock`] moved it.
+    pub fn clock_now(&self) -> i64 {
+        self.state().now()
+    }
+
+    /// Moves the fake's clock to `unix_s` (not earlier than now: `Err`) and renews the
+    /// subscriptions whose period ended by then, sending their events: what it renewed, as
+    /// `POST /_fake/clock` answers.
+    pub async fn set_clock(&self, unix_s: i64) -> Result<Value, String> {
+        let moved = self.state().set_clock(unix_s);
+        webhooks::dispatch(self).await;
+        moved
+    }
+
+    /// As [`Fake::set_clock`], for a caller with a clock of its own (the local runner's): a time
+    /// not later than the fake's leaves the clock where it is, and renews what is due.
+    pub async fn advance_clock_to(&self, unix_s: i64) -> Value {
+        let moved = self.state().advance_clock_to(unix_s);
+        webhooks::dispatch(self).await;
+        moved
+    }
+
+    /// Moves the clock `seconds` ahead: [`Fake::set_clock`] from now.
+    pub async fn advance_clock_by(&self, seconds: i64) -> Value {
+        let to = self.clock_now().saturating_add(seconds.max(0));
+        self.advance_clock_to(to).await
+    }
+
+    /// The account's subscriptions, as the API shows them.
+    pub fn subscriptions(&self, account: Option<&str>) -> Vec<Value> {
+        self.state().subscriptions_of_account(&account.map(str::to_owned))
+    }
+
+    /// How every later charge of `subscription`'s invoices ends (`None`: the usual rules).
+    pub fn set_subscription_payment_outcome(
+        &self,
+        subscription: &str,
+        outcome: Option<NextPaymentIntent>,
+    ) -> Result<Value, String> {
+        self.state().set_subscription_payment_outcome(subscription, outcome)
+    }
+
+    /// Pays an open invoice now, as Stripe's retry after the customer fixed the card: the
+    /// invoice as the API shows it.
+    pub async fn pay_open_invoice(&self, invoice: &str) -> Result<Value, String> {
+        let paid = self.state().pay_open_invoice(invoice);
+        webhooks::dispatch(self).await;
+        paid
+    }
+
     pub fn set_delivery(&self, mode: DeliveryMode) {
         self.state().delivery = mode;
     }
@@ -286,6 +341,19 @@ struct NextBody {
     outcome: String,
     decline_code: Option<String>,
     count: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockBody {
+    now: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeBody {
+    outcome: String,
+    decline_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -508,6 +576,36 @@ pub async fn handle(fake: &Fake, method: &Method, path: &[&str], query: Option<&
             (&Method::GET, ["disputes"]) => {
                 ok(json!({ "data": fake.disputes(query_param(query, "account").as_deref()) }))
             }
+            (&Method::GET, ["clock"]) => {
+                let state = fake.state();
+                ok(json!({ "now": state.now(), "offset_s": state.now() - crate::state::now_s() }))
+            }
+            (&Method::POST, ["clock"]) => {
+                let b: ClockBody = body(bytes)?;
+                ok(fake.set_clock(b.now).await.map_err(|m| Refusal(400, m))?)
+            }
+            (&Method::GET, ["subscriptions"]) => {
+                ok(json!({ "data": fake.subscriptions(query_param(query, "account").as_deref()) }))
+            }
+            (&Method::POST, ["subscriptions", id, "payment_outcome"]) => {
+                let b: OutcomeBody = body(bytes)?;
+                let outcome = match b.outcome.as_str() {
+                    "default" => None,
+                    "succeed" => Some(NextPaymentIntent::Succeed),
+                    "decline" => {
+                        Some(NextPaymentIntent::Decline(b.decline_code.unwrap_or_else(|| "generic_decline".into())))
+                    }
+                    "authentication_required" => Some(NextPaymentIntent::AuthenticationRequired),
+                    _ => {
+                        return Err(refusal(
+                            400,
+                            "outcome must be succeed, decline, authentication_required or default",
+                        ));
+                    }
+                };
+                done(fake.set_subscription_payment_outcome(id, outcome))
+            }
+            (&Method::POST, ["invoices", id, "pay"]) => done(fake.pay_open_invoice(id).await),
             (&Method::GET, ["events", "config"]) => ok(json!(fake.delivery())),
             (&Method::POST, ["events", "config"]) => {
                 let mode: DeliveryMode = body(bytes)?;

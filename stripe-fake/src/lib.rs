@@ -15,8 +15,17 @@
 //! - `GET /v1/payment_methods/{pm}`, `POST /v1/payment_methods/{pm}/detach`
 //! - `GET /v1/setup_intents/{id}` (`expand[]=payment_method`)
 //! - `GET /v1/charges/{id}` (its `receipt_url`), `POST /v1/refunds`, `GET /v1/refunds/{id}`
-//! - `GET /v1/invoices/{id}`: the paid invoice of a `payment` session created with
-//!   `invoice_creation[enabled]=true`
+//! - `POST /v1/checkout/sessions` with `mode=subscription` (`line_items[n][price]`, `quantity`,
+//!   `subscription_data[metadata]`, `customer`): paying it starts a subscription
+//! - `POST /v1/products` (with an `id` of the caller's), `POST|GET /v1/products/{id}`,
+//!   `POST /v1/prices`, `GET /v1/prices/{id}`
+//! - `GET|POST|DELETE /v1/subscriptions/{id}` (items, `cancel_at_period_end`, metadata; cancel
+//!   now); renewals as the fake's clock passes a period's end (`/_fake/clock`)
+//! - `GET /v1/invoices/{id}` (the paid invoice of a `payment` session created with
+//!   `invoice_creation[enabled]=true`, a subscription's invoices, drafts made through the API),
+//!   `GET /v1/invoices` (`customer`, `subscription`, `status`, `limit`, `starting_after`),
+//!   `POST /v1/invoices` (a draft), `POST /v1/invoices/{id}/pay`, `POST /v1/invoices/{id}/void`,
+//!   `POST /v1/invoiceitems`
 //! - `GET /v1/events` (the List Events API: the calling account's events, newest first, each as
 //!   its webhook's body, delivered or not; `created[gt|gte|lt|lte]`, `types[]`, `type` with `*`
 //!   wildcards, `limit`, `starting_after`, `ending_before`)

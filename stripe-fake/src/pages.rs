@@ -217,7 +217,11 @@ pub fn invoice_page(fake: &Fake, id: &str) -> Response<Full<Bytes>> {
         "<h1 id=\"invoice\">Invoice {number}</h1>\n<p id=\"status\">{status}</p>\n<ul id=\"lines\">{lines}</ul>\n\
          <p class=\"amount\" id=\"amount\">{paid}</p>\n<p><a id=\"pdf\" href=\"/i/{id}/pdf\">Download invoice (PDF)</a></p>",
         number = escape(&i.number),
-        status = if i.status == "paid" { "Paid" } else { "Open" },
+        status = match i.status {
+            "paid" => "Paid",
+            "void" => "Void",
+            _ => "Open",
+        },
         paid = escape(&amount(i.amount, &i.currency)),
         id = escape(id),
     );

@@ -3,12 +3,12 @@
 
 use api::{ApiError, Caller, answers, partner_scope};
 use billing::{
-    BalanceAlerts, Billing, BillingAccess, ListedStatus, MAX_TOPUP_OPTIONS, Mutation, PartnerRefillTerms,
+    Asker, BalanceAlerts, Billing, BillingAccess, ListedStatus, MAX_TOPUP_OPTIONS, Mutation, PartnerRefillTerms,
     TopupOptionDraft, WorkspaceDraft,
 };
 use domain::{
-    AddonCode, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan, PlanId,
-    Points, Rebilling, TopupOption, TopupOptionId, WalletId, WorkspaceId, check_label,
+    AddonCode, AddonId, AnchorDay, CreditRateTerms, Limits, Money, PartnerAddon, PartnerId, PartnerSettings, Plan,
+    PlanId, Points, Rebilling, TopupOption, TopupOptionId, WalletId, WorkspaceId, check_label,
 };
 use lambda_http::Request;
 use serde::Deserialize;
@@ -31,6 +31,9 @@ api::routes!(
     "POST /partner/workspaces",
     "GET /partner/workspaces/{id}",
     "PUT /partner/workspaces/{id}/plan",
+    "GET /partner/workspaces/{id}/subscription",
+    "GET /partner/workspaces/{id}/invoices",
+    "DELETE /partner/workspaces/{id}/subscription/addons/{addon_id}",
     "GET /partner/ledger",
     "GET /partner/statements/{month}",
     "GET /partner/workspaces/{id}/statements/{month}",
@@ -77,7 +80,10 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let body: AddonTerms = api::json_body(req)?;
             let label = check_label(&body.label).map_err(|e| ApiError::invalid("label", e))?;
             body.points.check_price().map_err(|e| ApiError::invalid("points", e))?;
-            let addon = PartnerAddon { code, label, points: body.points, enabled: body.enabled };
+            if let Some(price) = body.price {
+                price.check_chargeable().map_err(|e| ApiError::invalid("price", e))?;
+            }
+            let addon = PartnerAddon { code, label, points: body.points, price: body.price, enabled: body.enabled };
             api::replied(billing.put_partner_addon(p, &addon, Mutation::new(idem(), &answers::partner_addon_set)).await)
         }
         "GET /partner/plans" => {
@@ -158,7 +164,26 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let w = workspace_id(req)?;
             let body: ChangePlan = api::json_body(req)?;
             let plan = PlanId::parse(&body.plan).map_err(|e| ApiError::invalid("plan", e))?;
-            api::replied(billing.change_plan(p, &w, plan, Mutation::new(idem(), &answers::workspace_changed)).await)
+            // A subscribed workspace's change is billed as the workspace's own would be; the
+            // partner's answer is the workspace after it.
+            let respond = |c: &billing::PlanChanged| answers::workspace_changed(&c.after);
+            api::replied(billing.change_plan(&w, Asker::Partner(p), plan, Mutation::new(idem(), &respond)).await)
+        }
+        "GET /partner/workspaces/{id}/subscription" => {
+            let ws = billing.partner_workspace(p, &workspace_id(req)?).await?;
+            Ok(api::ok(answers::SubscriptionDetailsBody::from(&billing.subscription_details(&ws).await?)))
+        }
+        "GET /partner/workspaces/{id}/invoices" => {
+            let ws = billing.partner_workspace(p, &workspace_id(req)?).await?;
+            let (limit, after) = api::invoice_page(req)?;
+            let page = billing.invoices(&ws, limit, after.as_ref()).await?;
+            Ok(api::ok(answers::InvoicesBody::from(&page)))
+        }
+        "DELETE /partner/workspaces/{id}/subscription/addons/{addon_id}" => {
+            let w = workspace_id(req)?;
+            let id = AddonId::parse(&api::path_param(req, "addon_id")?).map_err(|_| ApiError::not_found("add-on"))?;
+            let m = Mutation::new(idem(), &answers::workspace_changed);
+            api::replied(billing.end_billed_addon(&w, Asker::Partner(p), &id, m).await)
         }
         "GET /partner/ledger" => {
             match api::query_param(req, "workspace_id") {
@@ -321,6 +346,9 @@ fn on() -> bool {
 struct AddonTerms {
     label: String,
     points: Points,
+    /// Its price a month in money, for workspaces billed in money (credit billing off).
+    #[serde(default)]
+    price: Option<Money>,
     enabled: bool,
 }
 

@@ -6,7 +6,9 @@
 //! run leaves, the next one finds; each renewal is one idempotent transaction, so two runs
 //! that overlap (a slow run and the next tick, or a retry) renew and charge once. Last, it
 //! warns the partners of the renewals of the next days the balance will not cover
-//! (`Billing::warn_renewals_ahead`, `renewal.at_risk`, once per renewal).
+//! (`Billing::warn_renewals_ahead`, `renewal.at_risk`, once per renewal), and pauses the
+//! workspaces whose plan, billed in money, is still unpaid after their partner's grace days
+//! (`Billing::pause_unpaid_plans`).
 //!
 //! Each run prints its renewals' outcomes as one metric line (Embedded Metric Format, see
 //! `runtime::metrics`): `RenewalsDone`, `RenewalsLapsed`, `RenewalsInGrace`,
@@ -14,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use billing::{Billing, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun, WarningRun};
+use billing::{Billing, OpError, PlanEditLimits, PlanEditRun, RenewalLimits, RenewalRun, UnpaidRun, WarningRun};
 use runtime::ConfigError;
 use runtime::metrics::MetricLine;
 use store::Table;
@@ -109,6 +111,11 @@ pub async fn handle<T: Table>(
             tracing::info!(looked_at, warned, finished, "renewal warnings pass");
         }
         Err(e) => tracing::error!(error = billing::error_chain(&e), "the renewal warnings' pass stopped"),
+    }
+    // And the plans billed in money still unpaid when their grace days are over: paused.
+    match billing.pause_unpaid_plans(stop).await {
+        Ok(UnpaidRun { paused, cleared, failed }) => tracing::info!(paused, cleared, failed, "unpaid plans pass"),
+        Err(e) => tracing::error!(error = billing::error_chain(&e), "the unpaid plans' pass stopped"),
     }
     if failed > 0 {
         return Err(RenewError::Failed(run));

@@ -19,6 +19,8 @@ api::routes!(
     "GET /workspace/statements/{month}",
     "GET /workspace/card",
     "PUT /workspace/auto-topup",
+    "GET /workspace/plans",
+    "GET /workspace/subscription",
 );
 
 async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req: &Request) -> api::Answer {
@@ -75,6 +77,14 @@ async fn route<T: Table>(billing: &Billing<T>, caller: &Caller, route: &str, req
             let (first_page, limit) = (page.after.is_none(), page.limit);
             let statement = Box::pin(billing.statement(&wallet, month, page)).await?;
             Ok(answers::statement(&statement, format, first_page, limit))
+        }
+        "GET /workspace/plans" => {
+            let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
+            Ok(api::ok(answers::PlanOffersBody::from(&billing.plan_offers(&ws).await?)))
+        }
+        "GET /workspace/subscription" => {
+            let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
+            Ok(api::ok(answers::SubscriptionDetailsBody::from(&billing.subscription_details(&ws).await?)))
         }
         other => unreachable!("route {other} is in ROUTES but not handled"),
     }

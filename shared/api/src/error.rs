@@ -93,6 +93,11 @@ impl ApiError {
                 "insufficient_points",
                 format!("this needs {required} points and the balance is {balance}"),
             ),
+            OpError::PaymentDeclined { code } => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_declined",
+                format!("the card on file was declined ({code}); nothing was charged or changed"),
+            ),
             // A conflict with what the workspace holds, like an existing id: the request was
             // well formed, and the same one succeeds once an add-on has ended.
             OpError::AddonLimit(limit) => ApiError::new(StatusCode::CONFLICT, "addon_limit", limit.to_string()),
@@ -241,6 +246,7 @@ mod tests {
                 "insufficient_points",
             ),
             (OpError::AddonLimit(domain::AddonLimitReached { max: 90 }), 409, "addon_limit"),
+            (OpError::PaymentDeclined { code: "card_declined".into() }, 402, "payment_declined"),
             (OpError::KeyReused, 422, "idempotency_key_reused"),
             (OpError::Conflict, 409, "conflict"),
             (unavailable(), 503, "unavailable"),

@@ -10,6 +10,7 @@ mod auth;
 mod error;
 mod routes;
 
+use domain::stripe_ids;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
@@ -59,6 +60,25 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .and_then(|p| p.first(name))
         .map(str::to_owned)
         .ok_or_else(|| ApiError::invalid(name, "missing path parameter"))
+}
+
+/// `?limit=` (1 to 100, default 20) and `?cursor=` (the last invoice's id of the page before) of
+/// a page of invoices, read from Stripe as it pages.
+pub fn invoice_page(req: &Request) -> Result<(u8, Option<stripe_ids::InvoiceId>), ApiError> {
+    let limit = match query_param(req, "limit") {
+        None => 20,
+        Some(l) => l
+            .parse::<u8>()
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 100"))?,
+    };
+    let after = query_param(req, "cursor")
+        .map(|c| {
+            stripe_ids::InvoiceId::parse(&c).map_err(|_| ApiError::invalid("cursor", "not a cursor of this listing"))
+        })
+        .transpose()?;
+    Ok((limit, after))
 }
 
 pub fn query_param(req: &Request, name: &str) -> Option<String> {

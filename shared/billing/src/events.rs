@@ -40,11 +40,16 @@ pub enum PartnerEventKind {
     BalanceLow,
     BalanceRecovered,
     RenewalAtRisk,
+    SubscriptionStarted,
+    SubscriptionPastDue,
+    SubscriptionRecovered,
+    SubscriptionEnded,
+    PlanChanged,
 }
 
 impl PartnerEventKind {
     /// Every kind, for what lists them (openapi.yaml's enum, checked by a test).
-    pub const ALL: [PartnerEventKind; 15] = [
+    pub const ALL: [PartnerEventKind; 20] = [
         PartnerEventKind::WorkspacePaused,
         PartnerEventKind::WorkspaceResumed,
         PartnerEventKind::TopupSucceeded,
@@ -60,6 +65,11 @@ impl PartnerEventKind {
         PartnerEventKind::BalanceLow,
         PartnerEventKind::BalanceRecovered,
         PartnerEventKind::RenewalAtRisk,
+        PartnerEventKind::SubscriptionStarted,
+        PartnerEventKind::SubscriptionPastDue,
+        PartnerEventKind::SubscriptionRecovered,
+        PartnerEventKind::SubscriptionEnded,
+        PartnerEventKind::PlanChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +89,11 @@ impl PartnerEventKind {
             PartnerEventKind::BalanceLow => "balance.low",
             PartnerEventKind::BalanceRecovered => "balance.recovered",
             PartnerEventKind::RenewalAtRisk => "renewal.at_risk",
+            PartnerEventKind::SubscriptionStarted => "subscription.started",
+            PartnerEventKind::SubscriptionPastDue => "subscription.past_due",
+            PartnerEventKind::SubscriptionRecovered => "subscription.recovered",
+            PartnerEventKind::SubscriptionEnded => "subscription.ended",
+            PartnerEventKind::PlanChanged => "plan.changed",
         }
     }
 }
@@ -136,8 +151,10 @@ pub fn status_event(
     at: OffsetDateTime,
 ) -> Option<Write> {
     match (before.is_paused(), after) {
-        (false, WorkspaceStatus::Paused { exceeded }) => {
-            Some(event_write(p, w, PartnerEventKind::WorkspacePaused, json!({ "exceeded": exceeded }), at))
+        (false, WorkspaceStatus::Paused { exceeded, unpaid }) => {
+            let data =
+                if *unpaid { json!({ "exceeded": exceeded, "unpaid": true }) } else { json!({ "exceeded": exceeded }) };
+            Some(event_write(p, w, PartnerEventKind::WorkspacePaused, data, at))
         }
         (true, WorkspaceStatus::Active) => Some(event_write(p, w, PartnerEventKind::WorkspaceResumed, json!({}), at)),
         _ => None,

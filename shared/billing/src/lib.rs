@@ -21,6 +21,7 @@ mod partner_webhooks;
 mod partners;
 mod payments;
 mod plan_edits;
+mod plans;
 mod receipts;
 mod reconcile;
 mod refill;
@@ -56,12 +57,18 @@ pub use partner_webhooks::{
 pub use partners::{NewPartner, PartnerDetails, PartnerTerms, check_partner_name};
 pub use payments::{CheckoutCreated, CheckoutRequest, Payments, WebhookEndpoint};
 pub use plan_edits::{PlanEditLimits, PlanEditRun};
+pub use plans::{
+    AddonBilled, ChargedNow, FALLBACK_PLAN, PlanChanged, PlanOffer, PlanOffers, SubscriptionCheckout,
+    SubscriptionDetails, UnpaidRun, addon_product, plan_product,
+};
 pub use receipts::Receipt;
 pub use reconcile::{LOOKBACK, SWEPT_TYPES, SweepLimits, SweepRun};
 pub use refill::{REFILL_RESUME_AFTER, RefillState};
 pub use renewal::{RENEWAL_ACTOR, RenewalLimits, RenewalOutcome, RenewalRun, join_all};
 pub use renewal_warnings::{WARN_DAYS, WarningRun};
 pub use statements::{PartnerStatement, Statement, WorkspaceMonth};
+/// A workspace's invoices as Stripe holds them, for the answers that list them.
+pub use stripe_gateway::subscription::{Invoice, InvoicePage, InvoiceStatus};
 pub use topup::{MAX_TOPUP_OPTIONS, PartnerTopupTerms, PlatformConfig, TopupOffers, TopupOptionDraft};
 pub use usage::{
     BillingModeSet, FOLD_ACTOR, FoldRun, MAX_CACHED_WORKSPACES, PartnerWallet, UsageCharge, UsageEvent, UsageRecorded,
@@ -183,6 +190,9 @@ pub enum OpError {
     /// Stripe refused a call that should have worked.
     #[error("Stripe refused the request")]
     StripeFailed(#[source] GatewayError),
+    /// The card was declined (or needs its holder present): nothing was charged or changed.
+    #[error("the payment was declined ({code})")]
+    PaymentDeclined { code: String },
     /// Something this depends on has not happened yet (a refund of a payment whose crediting
     /// event is still on its way): retry later.
     #[error("{0}; retry later")]
@@ -285,6 +295,6 @@ impl<T: Table> Billing<T> {
 }
 
 /// Maps the outcome of a replayable step to the reply.
-fn replayed(response: Value) -> Result<Reply, OpError> {
+pub(crate) fn replayed(response: Value) -> Result<Reply, OpError> {
     Reply::from_stored(response)
 }

@@ -45,7 +45,7 @@ use super::{Billing, OpError, WebhookEndpoint, WebhookOutcome};
 pub const LOOKBACK: Duration = Duration::days(30);
 
 /// The event types the webhook acts on: the only ones listed. Stripe takes 20 at most.
-pub const SWEPT_TYPES: [&str; 15] = [
+pub const SWEPT_TYPES: [&str; 20] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
@@ -61,6 +61,11 @@ pub const SWEPT_TYPES: [&str; 15] = [
     "charge.dispute.funds_withdrawn",
     "charge.dispute.funds_reinstated",
     "charge.dispute.closed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
 ];
 
 /// How a run goes through the events.

@@ -529,7 +529,7 @@ fn renewal_writes(
             next
         })
         .collect();
-    let (_, status) = evaluate(plan_terms, &after, &ws.usage).map_err(internal)?;
+    let (_, status) = evaluate(plan_terms, &after, &ws.usage, ws.unpaid()).map_err(internal)?;
     if status != ws.status {
         tracing::info!(workspace = %ws.id, paused = status.is_paused(), "renewal changes the workspace's status");
     }
@@ -584,7 +584,7 @@ fn overflow_batch(
     };
     let addons: Vec<WorkspaceAddon> =
         ws.addons.iter().filter(|a| !batch.iter().any(|b| b.id == a.id)).cloned().collect();
-    let (_, status) = evaluate(plan_terms, &addons, &ws.usage).map_err(internal)?;
+    let (_, status) = evaluate(plan_terms, &addons, &ws.usage, ws.unpaid()).map_err(internal)?;
     let updated = Workspace { status, addons, version: ws.version + 1, ..ws.clone() };
     let mut writes = vec![Write::Put {
         item: records::workspace_item(&updated),

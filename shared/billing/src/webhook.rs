@@ -65,6 +65,8 @@ pub enum WebhookOutcome {
     /// A refund or dispute too small to take back a point's fraction: recorded, no entry.
     Recorded,
     CardSaved,
+    /// A workspace made to agree with its subscription (plan, cycle, payment, add-ons).
+    SubscriptionApplied,
     Deauthorized,
     /// Not about anything of ours, or a type we don't act on.
     Ignored,
@@ -81,6 +83,7 @@ impl WebhookOutcome {
             | WebhookOutcome::GivenBack
             | WebhookOutcome::Recorded
             | WebhookOutcome::CardSaved
+            | WebhookOutcome::SubscriptionApplied
             | WebhookOutcome::Deauthorized => true,
             WebhookOutcome::AlreadyCredited | WebhookOutcome::Unchanged | WebhookOutcome::Ignored => false,
         }
@@ -96,6 +99,7 @@ impl WebhookOutcome {
             WebhookOutcome::GivenBack => "given_back",
             WebhookOutcome::Recorded => "recorded",
             WebhookOutcome::CardSaved => "card_saved",
+            WebhookOutcome::SubscriptionApplied => "subscription_applied",
             WebhookOutcome::Deauthorized => "deauthorized",
             WebhookOutcome::Ignored => "ignored",
         }
@@ -173,6 +177,11 @@ impl<T: Table> Billing<T> {
             EventObject::PaymentMethod(pm) => Box::pin(self.on_payment_method(event, pm)).await?,
             EventObject::Charge(c) => Box::pin(self.on_refund(event, c)).await?,
             EventObject::Dispute(d, funds) => Box::pin(self.on_dispute(event, d, *funds)).await?,
+            EventObject::Subscription(sub) => Box::pin(self.sync_subscription(event, &sub.id)).await?,
+            EventObject::Invoice(invoice) => match invoice.subscription() {
+                Some(id) => Box::pin(self.sync_subscription(event, id)).await?,
+                None => WebhookOutcome::Ignored,
+            },
             EventObject::Deauthorized => Box::pin(self.on_deauthorized(event)).await?,
             EventObject::Other => WebhookOutcome::Ignored,
         };
@@ -184,6 +193,13 @@ impl<T: Table> Billing<T> {
     // ---- checkout sessions ----------------------------------------------------------------
 
     async fn on_session(&self, event: &Event, s: &SessionObject) -> Result<WebhookOutcome, OpError> {
+        // A subscription's session: the subscription it made says what the workspace has.
+        if s.mode.as_deref() == Some("subscription") {
+            return match &s.subscription {
+                Some(id) if s.payment_status == PaymentStatus::Paid => self.sync_subscription(event, id).await,
+                _ => Ok(WebhookOutcome::Ignored),
+            };
+        }
         // The wallet the session's metadata names is read with the checkout: the checkout
         // record decides which wallet is credited, and the metadata only saves a second read
         // when it agrees.

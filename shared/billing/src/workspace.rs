@@ -213,6 +213,7 @@ impl<T: Table> Billing<T> {
             addons: vec![],
             renews_on: domain::renews_on(&cycle).map_err(internal)?,
             rebilling: settings.default_rebilling,
+            subscription: None,
             version: 1,
             created_at: now,
         };
@@ -266,7 +267,7 @@ impl<T: Table> Billing<T> {
     pub async fn workspace_details(&self, ws: &Workspace) -> Result<WorkspaceDetails, OpError> {
         let plan = self.plan(&ws.partner, ws.plan).await?;
         // Evaluated now, not read back: a plan edited since the last change shows at once.
-        let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage).map_err(internal)?;
+        let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage, ws.unpaid()).map_err(internal)?;
         let ws = Workspace { status, ..ws.clone() };
         let balance = self.store.wallet(&WalletId::Workspace(ws.id.clone())).await?.balance;
         let cycle = Cycle::containing(ws.anchor, self.clock.now().date()).map_err(internal)?;
@@ -292,7 +293,7 @@ impl<T: Table> Billing<T> {
     /// Effective limits and status, for the platform.
     pub async fn entitlements(&self, ws: &Workspace) -> Result<WorkspaceState, OpError> {
         let plan = self.plan(&ws.partner, ws.plan).await?;
-        let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage).map_err(internal)?;
+        let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage, ws.unpaid()).map_err(internal)?;
         Ok(WorkspaceState { workspace: Workspace { status, ..ws.clone() }, limits })
     }
 
@@ -373,6 +374,7 @@ impl<T: Table> Billing<T> {
                 status: AddonStatus::Active,
                 period_end: cycle.end(),
                 created_at: now,
+                billed: None,
             };
             // Exact under concurrent purchases: the workspace's version condition below makes a
             // purchase that raced another decide again on the list that includes it.
@@ -380,7 +382,8 @@ impl<T: Table> Billing<T> {
             let mut addons = ws.addons.clone();
             addons.push(addon.clone());
             let plan = super::load::plan(&read, &ws.partner, ws.plan)?;
-            let (limits, status) = evaluate(&plan, &addons, &ws.usage).map_err(|e| OpError::invalid("quantity", e))?;
+            let (limits, status) =
+                evaluate(&plan, &addons, &ws.usage, ws.unpaid()).map_err(|e| OpError::invalid("quantity", e))?;
             let updated = Workspace { status: status.clone(), addons, version: ws.version + 1, ..ws.clone() };
             let charged = if order.charge { prorated.amount() } else { Default::default() };
             // The partner owes the platform the add-on's cost price, prorated by the same rule,
@@ -550,20 +553,6 @@ impl<T: Table> Billing<T> {
         self.evolve(w, Asker::Partner(p), history, change, state_after, m).await
     }
 
-    pub async fn change_plan(
-        &self,
-        p: &PartnerId,
-        w: &WorkspaceId,
-        plan: PlanId,
-        m: Mutation<'_, WorkspaceState>,
-    ) -> Replied {
-        let change = |ws: &mut Workspace, _: &Snapshot| {
-            ws.plan = plan;
-            Ok(vec![])
-        };
-        self.evolve(w, Asker::Partner(p), |_| vec![], change, state_after, m).await
-    }
-
     /// The platform reports what a workspace uses; it pauses or resumes accordingly.
     pub async fn report_usage(&self, w: &WorkspaceId, usage: Usage, m: Mutation<'_, WorkspaceState>) -> Replied {
         let change = |ws: &mut Workspace, _: &Snapshot| {
@@ -594,7 +583,7 @@ impl<T: Table> Billing<T> {
     /// one transaction conditioned on that version. Running it again after it was stored finds
     /// nothing to change, so the event is written once.
     pub(super) async fn settle_status(&self, ws: &Workspace, plan: &Plan) -> Result<Settled, OpError> {
-        let (_, status) = evaluate(plan, &ws.addons, &ws.usage).map_err(internal)?;
+        let (_, status) = evaluate(plan, &ws.addons, &ws.usage, ws.unpaid()).map_err(internal)?;
         if status == ws.status {
             return Ok(Settled::Unchanged);
         }
@@ -638,7 +627,7 @@ impl<T: Table> Billing<T> {
             let before = ws.status.clone();
             let mut writes = change(&mut ws, &read)?;
             let plan = super::load::plan(&read, &ws.partner, ws.plan)?;
-            let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage).map_err(internal)?;
+            let (limits, status) = evaluate(&plan, &ws.addons, &ws.usage, ws.unpaid()).map_err(internal)?;
             ws.status = status;
             ws.version = expected + 1;
             writes.extend(super::events::status_event(&ws.partner, w, &before, &ws.status, self.clock.now()));

@@ -5,6 +5,8 @@
 //!   partner's price *now* (a price change takes effect at the next renewal), whole month, no
 //!   proration.
 //! - An add-on cancelled by the workspace (`cancelling`) ends instead.
+//! - An add-on billed in money ([`WorkspaceAddon::billed`]) is on its plan's Stripe bill: it is
+//!   none of this renewal's business.
 //! - **All or nothing**: the points must cover every renewing add-on, or none of them renews.
 //!   Renewing some would pick winners the customer never chose (which bot keeps running?), and a
 //!   partial debit would leave the workspace half-billed for a cycle; so a shortfall is one fact
@@ -45,8 +47,10 @@ pub fn room_for_addon(addons: &[WorkspaceAddon]) -> Result<(), AddonLimitReached
 /// cancelled ones first (they end at this renewal anyway), then active ones, newest first (the
 /// workspace keeps what it has held longest). Empty when all fit.
 pub fn renewal_overflow(ended: &Cycle, addons: &[WorkspaceAddon]) -> Vec<WorkspaceAddon> {
-    let mut due: Vec<&WorkspaceAddon> =
-        addons.iter().filter(|a| a.period_end <= ended.end() && a.status.counts_toward_limits()).collect();
+    let mut due: Vec<&WorkspaceAddon> = addons
+        .iter()
+        .filter(|a| a.billed.is_none() && a.period_end <= ended.end() && a.status.counts_toward_limits())
+        .collect();
     let Some(excess) = due.len().checked_sub(MAX_RENEWAL_ADDONS).filter(|n| *n > 0) else {
         return Vec::new();
     };
@@ -115,7 +119,8 @@ pub fn plan_renewal(
     price: impl Fn(AddonCode) -> Option<Points>,
 ) -> Result<RenewalPlan, RenewalError> {
     let next = ended.next()?;
-    let due = |a: &&WorkspaceAddon| a.period_end <= ended.end();
+    // An add-on billed in money renews on the plan's bill, never in points.
+    let due = |a: &&WorkspaceAddon| a.billed.is_none() && a.period_end <= ended.end();
     let mut lines = Vec::new();
     let mut ending = Vec::new();
     let mut total = Points::ZERO;
@@ -169,6 +174,7 @@ mod tests {
             status,
             period_end: end,
             created_at: datetime!(2026-04-15 10:00 UTC),
+            billed: None,
         }
     }
 
@@ -208,6 +214,7 @@ mod tests {
                 status,
                 period_end: end,
                 created_at: datetime!(2026-04-15 10:00 UTC) + time::Duration::minutes(i as i64),
+                billed: None,
             })
             .collect()
     }

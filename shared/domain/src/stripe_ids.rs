@@ -47,6 +47,14 @@ stripe_id!(
     "in_",
     "An invoice: `in_...`; here, the paid invoice Checkout creates for a payment it was asked to invoice."
 );
+stripe_id!(PriceId, "price id", "price_", "A price of a product on a connected account: `price_...`.");
+stripe_id!(
+    SubscriptionId,
+    "subscription id",
+    "sub_",
+    "A subscription of a workspace's customer to its plan (and add-ons, in money): `sub_...`."
+);
+stripe_id!(SubscriptionItemId, "subscription item id", "si_", "One price on a subscription: `si_...`.");
 stripe_id!(
     OAuthCode,
     "OAuth authorization code",

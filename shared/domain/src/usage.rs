@@ -454,7 +454,7 @@ mod tests {
     #[test]
     fn access_is_refused_in_order() {
         let active = WorkspaceStatus::Active;
-        let paused = WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] };
+        let paused = WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots], unpaid: false };
         let facts = |status, rebilled, ws: &str, mode, partner: &str| {
             check_access(AccessFacts {
                 partner_suspended: false,

@@ -9,9 +9,10 @@
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
+use super::stripe_ids::SubscriptionItemId;
 use super::{
-    AddonCode, AddonId, AnchorDay, CatalogError, LimitKind, Limits, Money, PartnerId, PlanId, Points, Rebilling, Usage,
-    WorkspaceId, effective_limits, exceeded_limits,
+    AddonCode, AddonId, AnchorDay, CatalogError, LimitKind, Limits, Money, PartnerId, PlanId, PlanPayment,
+    PlanSubscription, Points, Rebilling, Usage, WorkspaceId, effective_limits, exceeded_limits,
 };
 
 /// Longest label or name a partner may set.
@@ -193,13 +194,16 @@ pub struct PartnerAddon {
     pub label: String,
     /// Selling price per month, in points (a partner-set price: at most 2 decimals).
     pub points: Points,
+    /// Selling price per month in money, for workspaces whose plan is billed in money (its
+    /// partner's credit billing off): on the plan's bill. `None`: not sold in money.
+    pub price: Option<Money>,
     pub enabled: bool,
 }
 
 impl PartnerAddon {
     /// Before a partner edits it: the platform's label and suggested price, on sale.
     pub fn default_for(code: AddonCode) -> Self {
-        Self { code, label: code.default_label().to_owned(), points: code.default_points(), enabled: true }
+        Self { code, label: code.default_label().to_owned(), points: code.default_points(), price: None, enabled: true }
     }
 }
 
@@ -264,6 +268,16 @@ pub struct WorkspaceAddon {
     /// Last day of the period paid for.
     pub period_end: Date,
     pub created_at: OffsetDateTime,
+    /// Billed in money, on the workspace's subscription (then `unit_points` is zero and the
+    /// points renewal passes it by); `None`: paid in points.
+    pub billed: Option<BilledAddon>,
+}
+
+/// An add-on on a workspace's plan bill: its subscription item and price per unit a month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BilledAddon {
+    pub item: SubscriptionItemId,
+    pub unit_price: Money,
 }
 
 /// Active, or paused with the limits it is over.
@@ -271,7 +285,13 @@ pub struct WorkspaceAddon {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum WorkspaceStatus {
     Active,
-    Paused { exceeded: Vec<LimitKind> },
+    /// Over the limits in `exceeded`, or (`unpaid`) its plan's invoice unpaid past the grace
+    /// days; either keeps it paused.
+    Paused {
+        exceeded: Vec<LimitKind>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unpaid: bool,
+    },
 }
 
 impl WorkspaceStatus {
@@ -299,21 +319,37 @@ pub struct Workspace {
     pub renews_on: Date,
     /// Whether, and at what rates, the partner re-bills the workspace's metered usage.
     pub rebilling: Rebilling,
+    /// Its plan billed in money on its partner's Stripe account; `None`: the plan is not
+    /// charged (points only, or not subscribed yet).
+    pub subscription: Option<PlanSubscription>,
     /// Optimistic-concurrency version of the workspace's profile.
     pub version: u64,
     pub created_at: OffsetDateTime,
 }
 
-/// Effective limits and status of a workspace with `plan`, `addons` and `usage`.
+impl Workspace {
+    /// Its plan's invoice is unpaid past the grace days: paused whatever its limits.
+    pub fn unpaid(&self) -> bool {
+        self.subscription.as_ref().is_some_and(|s| matches!(s.payment, PlanPayment::Unpaid { .. }))
+    }
+}
+
+/// Effective limits and status of a workspace with `plan`, `addons` and `usage`, and whether its
+/// plan is `unpaid` past the grace days ([`Workspace::unpaid`]).
 pub fn evaluate(
     plan: &Plan,
     addons: &[WorkspaceAddon],
     usage: &Usage,
+    unpaid: bool,
 ) -> Result<(Limits, WorkspaceStatus), CatalogError> {
     let counted = addons.iter().filter(|a| a.status.counts_toward_limits()).map(|a| (a.code, a.quantity));
     let limits = effective_limits(&plan.limits, counted)?;
     let exceeded = exceeded_limits(&limits, usage);
-    let status = if exceeded.is_empty() { WorkspaceStatus::Active } else { WorkspaceStatus::Paused { exceeded } };
+    let status = if exceeded.is_empty() && !unpaid {
+        WorkspaceStatus::Active
+    } else {
+        WorkspaceStatus::Paused { exceeded, unpaid }
+    };
     Ok((limits, status))
 }
 
@@ -331,6 +367,7 @@ mod tests {
             status,
             period_end: date!(2026 - 04 - 30),
             created_at: datetime!(2026-04-15 0:00 UTC),
+            billed: None,
         }
     }
 
@@ -338,25 +375,25 @@ mod tests {
     fn pause_and_resume_follow_the_limits() {
         let starter = Plan::default_for(PlanId::Starter);
         let two_bots = Usage { bots: 2, members: 1, bot_users: 10 };
-        let (_, status) = evaluate(&starter, &[], &two_bots).unwrap();
-        assert_eq!(status, WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] });
+        let (_, status) = evaluate(&starter, &[], &two_bots, false).unwrap();
+        assert_eq!(status, WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots], unpaid: false });
         let bought = [addon(AddonCode::ExtraBot, 1, AddonStatus::Active)];
-        let (limits, status) = evaluate(&starter, &bought, &two_bots).unwrap();
+        let (limits, status) = evaluate(&starter, &bought, &two_bots, false).unwrap();
         assert_eq!((limits.bots, status), (2, WorkspaceStatus::Active));
         // A cancelled add-on still counts until its period ends; a removed or lapsed one not.
         for (s, paused) in [(AddonStatus::Cancelling, false), (AddonStatus::Removed, true), (AddonStatus::Lapsed, true)]
         {
-            let (_, status) = evaluate(&starter, &[addon(AddonCode::ExtraBot, 1, s)], &two_bots).unwrap();
+            let (_, status) = evaluate(&starter, &[addon(AddonCode::ExtraBot, 1, s)], &two_bots, false).unwrap();
             assert_eq!(status.is_paused(), paused, "{s:?}");
         }
         // A plan upgrade alone resumes it.
-        let (_, status) = evaluate(&Plan::default_for(PlanId::Growth), &[], &two_bots).unwrap();
+        let (_, status) = evaluate(&Plan::default_for(PlanId::Growth), &[], &two_bots, false).unwrap();
         assert_eq!(status, WorkspaceStatus::Active);
     }
 
     #[test]
     fn status_json() {
-        let paused = WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots, LimitKind::BotUsers] };
+        let paused = WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots, LimitKind::BotUsers], unpaid: false };
         assert_eq!(serde_json::to_string(&paused).unwrap(), r#"{"status":"paused","exceeded":["bots","bot_users"]}"#);
         assert_eq!(serde_json::to_string(&WorkspaceStatus::Active).unwrap(), r#"{"status":"active"}"#);
     }

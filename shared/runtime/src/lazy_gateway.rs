@@ -21,7 +21,12 @@ use stripe_gateway::gateway::{
     NewCheckoutSession, NewCustomer, NewSetupSession, OffSessionCharge, OffSessionOutcome, PaymentGateway,
     ReceiptLinks,
 };
-use stripe_gateway::ids::{CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentMethodId, ReceiptId};
+use stripe_gateway::ids::{
+    CheckoutId, CustomerId, IdempotencyKey, InvoiceId, OAuthCode, PaymentMethodId, PriceId, ReceiptId, SubscriptionId,
+};
+use stripe_gateway::subscription::{
+    InvoiceCharge, InvoiceOutcome, InvoicePage, NewSubscriptionCheckout, PriceSpec, Subscription, SubscriptionChange,
+};
 use tokio::sync::OnceCell;
 
 use crate::ConfigError;
@@ -135,6 +140,61 @@ impl PaymentGateway for LazyGateway {
     async fn connect_account(&self, code: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {
         self.gateway().await?.connect_account(code).await
     }
+
+    async fn create_price(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        spec: &PriceSpec,
+    ) -> Result<PriceId, GatewayError> {
+        self.gateway().await?.create_price(account, key, spec).await
+    }
+
+    async fn create_subscription_checkout(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        session: &NewSubscriptionCheckout,
+    ) -> Result<CreatedCheckoutSession, GatewayError> {
+        self.gateway().await?.create_subscription_checkout(account, key, session).await
+    }
+
+    async fn retrieve_subscription(
+        &self,
+        account: Account<'_>,
+        id: &SubscriptionId,
+    ) -> Result<Subscription, GatewayError> {
+        self.gateway().await?.retrieve_subscription(account, id).await
+    }
+
+    async fn update_subscription(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        id: &SubscriptionId,
+        change: &SubscriptionChange,
+    ) -> Result<Subscription, GatewayError> {
+        self.gateway().await?.update_subscription(account, key, id, change).await
+    }
+
+    async fn charge_invoice(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        charge: &InvoiceCharge,
+    ) -> Result<InvoiceOutcome, GatewayError> {
+        self.gateway().await?.charge_invoice(account, key, charge).await
+    }
+
+    async fn list_invoices(
+        &self,
+        account: Account<'_>,
+        customer: &CustomerId,
+        limit: u8,
+        starting_after: Option<&InvoiceId>,
+    ) -> Result<InvoicePage, GatewayError> {
+        self.gateway().await?.list_invoices(account, customer, limit, starting_after).await
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +264,55 @@ mod tests {
         }
         async fn connect_account(&self, _: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {
             Ok(ConnectedAccount { account: AccountId::parse("acct_lazy").unwrap(), livemode: false })
+        }
+        async fn create_price(
+            &self,
+            _: Account<'_>,
+            _: &IdempotencyKey,
+            _: &PriceSpec,
+        ) -> Result<PriceId, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn create_subscription_checkout(
+            &self,
+            _: Account<'_>,
+            _: &IdempotencyKey,
+            _: &NewSubscriptionCheckout,
+        ) -> Result<CreatedCheckoutSession, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn retrieve_subscription(
+            &self,
+            _: Account<'_>,
+            _: &SubscriptionId,
+        ) -> Result<Subscription, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn update_subscription(
+            &self,
+            _: Account<'_>,
+            _: &IdempotencyKey,
+            _: &SubscriptionId,
+            _: &SubscriptionChange,
+        ) -> Result<Subscription, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn charge_invoice(
+            &self,
+            _: Account<'_>,
+            _: &IdempotencyKey,
+            _: &InvoiceCharge,
+        ) -> Result<InvoiceOutcome, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
+        }
+        async fn list_invoices(
+            &self,
+            _: Account<'_>,
+            _: &CustomerId,
+            _: u8,
+            _: Option<&InvoiceId>,
+        ) -> Result<InvoicePage, GatewayError> {
+            Err(GatewayError::Fatal("not in this test".into()))
         }
     }
 

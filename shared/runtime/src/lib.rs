@@ -285,6 +285,12 @@ pub const STRIPE_API_BASE_VAR: &str = "STRIPE_API_BASE";
 /// misconfiguration: that call fails as retryable, logged, without reaching Stripe.
 #[cfg(feature = "stripe")]
 pub fn client_payments_from_env(config: &aws_config::SdkConfig) -> Result<billing::Payments, ConfigError> {
+    Ok(billing::Payments::new(livemode_from_env()?).with_gateway(lazy_client_from_env(config)?))
+}
+
+/// The Stripe client alone, as [`client_payments_from_env`] builds it.
+#[cfg(feature = "stripe")]
+pub fn lazy_client_from_env(config: &aws_config::SdkConfig) -> Result<Arc<LazyGateway>, ConfigError> {
     let livemode = livemode_from_env()?;
     // Both read now: a function missing either is misdeployed, which init should say.
     let key_param = env(STRIPE_SECRET_KEY_PARAM_VAR)?;
@@ -303,7 +309,7 @@ pub fn client_payments_from_env(config: &aws_config::SdkConfig) -> Result<billin
             stripe_client(key, livemode, base.as_deref())
         }
     });
-    Ok(billing::Payments::new(livemode).with_gateway(Arc::new(gateway)))
+    Ok(Arc::new(gateway))
 }
 
 /// The client over `key`, refused when the key's mode is not the deployment's.

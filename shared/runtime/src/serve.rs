@@ -31,6 +31,9 @@ pub enum Stripe {
     /// ([`crate::lazy_gateway::LazyGateway`]).
     #[cfg(feature = "stripe")]
     Client,
+    /// Both: the webhook, which reads a subscription from Stripe when an event says it changed.
+    #[cfg(feature = "stripe")]
+    WebhookSecretsAndClient,
 }
 
 /// Logs, configuration, the clients: what a function builds once. A failure is logged and
@@ -46,6 +49,10 @@ pub async fn init(stripe: Stripe) -> Result<Operations, Error> {
             Stripe::WebhookSecrets => billing.with_payments(crate::webhook_payments_from_env(&config).await?),
             #[cfg(feature = "stripe")]
             Stripe::Client => billing.with_payments(crate::client_payments_from_env(&config)?),
+            #[cfg(feature = "stripe")]
+            Stripe::WebhookSecretsAndClient => billing.with_payments(
+                crate::webhook_payments_from_env(&config).await?.with_gateway(crate::lazy_client_from_env(&config)?),
+            ),
         };
         Ok::<_, ConfigError>(Arc::new(billing))
     };

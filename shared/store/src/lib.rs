@@ -11,6 +11,7 @@ pub mod item;
 pub mod keys;
 pub mod load;
 pub mod memory;
+pub mod plan_billing;
 pub mod records;
 pub mod schema;
 pub mod statements;

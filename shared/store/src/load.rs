@@ -34,6 +34,19 @@ pub struct Loaded {
 }
 
 impl<T: Table> Store<T> {
+    /// Reads `keys` in one consistent `BatchGetItem`, for what decides without a request's
+    /// idempotency record (a webhook's state sync, a pass).
+    pub async fn snapshot(&self, keys: &[Key]) -> Result<Snapshot, StoreError> {
+        let mut unique: Vec<Key> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(key) {
+                unique.push(key.clone());
+            }
+        }
+        let items = unique.iter().cloned().zip(self.get_many(&unique).await?).collect();
+        Ok(Snapshot { items })
+    }
+
     /// Reads the idempotency record of `idem` and `keys` (repeats allowed) in one consistent
     /// `BatchGetItem`. A record that expired counts as unused, as at commit.
     pub async fn load(&self, idem: &IdempotencyKey, now: OffsetDateTime, keys: &[Key]) -> Result<Loaded, StoreError> {

@@ -267,6 +267,9 @@ struct PartnerAddonDef {
     label: String,
     #[serde(with = "number")]
     points: Points,
+    /// Written only when the partner sells the add-on in money: terms stored before have none.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "super::plan_billing::money_map::optional")]
+    price: Option<Money>,
     enabled: bool,
 }
 
@@ -471,9 +474,10 @@ fn usage_from(item: &Item) -> Result<Usage, MalformedItem> {
 pub fn workspace_item(w: &Workspace) -> Item {
     let (status, exceeded) = match &w.status {
         WorkspaceStatus::Active => ("active", Vec::new()),
-        WorkspaceStatus::Paused { exceeded } => ("paused", exceeded.clone()),
+        WorkspaceStatus::Paused { exceeded, .. } => ("paused", exceeded.clone()),
     };
-    Item::new(&keys::workspace_profile(&w.id), "workspace")
+    let unpaid = matches!(w.status, WorkspaceStatus::Paused { unpaid: true, .. });
+    let item = Item::new(&keys::workspace_profile(&w.id), "workspace")
         .with("workspace_id", Attr::s(w.id.as_str()))
         .with("partner_id", Attr::s(w.partner.as_str()))
         .with("name", Attr::s(&w.name))
@@ -490,7 +494,13 @@ pub fn workspace_item(w: &Workspace) -> Item {
         .with("rebilling", rebilling_attr(&w.rebilling))
         .with("addons", held_addons_attr(&w.addons))
         .with("version", Attr::n(w.version))
-        .with("created_at", Attr::s(rfc3339(w.created_at)))
+        .with("created_at", Attr::s(rfc3339(w.created_at)));
+    // Only on a workspace whose plan is billed in money: a profile stored before has neither.
+    let item = if unpaid { item.with("unpaid", Attr::Bool(true)) } else { item };
+    match &w.subscription {
+        Some(sub) => item.with("subscription", super::plan_billing::subscription_attr(sub)),
+        None => item,
+    }
 }
 
 /// The add-ons a workspace holds, in its profile: one read finds them with it, and every
@@ -543,6 +553,7 @@ pub fn workspace_from(item: &Item) -> Result<Workspace, MalformedItem> {
         renews_on: item.parsed("renews_on", parse_date)?,
         rebilling: get_rebilling(item, "rebilling")?,
         addons: held_addons_from(item)?,
+        subscription: super::plan_billing::subscription_from(item)?,
         version: item.u64("version")?,
         created_at: item.parsed("created_at", parse_time)?,
     })
@@ -560,9 +571,14 @@ fn status_from(item: &Item) -> Result<WorkspaceStatus, MalformedItem> {
             .collect::<Result<Vec<_>, _>>()?,
         _ => return Err(bad("exceeded")),
     };
+    let unpaid = match item.get("unpaid") {
+        None => false,
+        Some(Attr::Bool(b)) => *b,
+        Some(_) => return Err(bad("unpaid")),
+    };
     match item.str("status")? {
-        "active" if exceeded.is_empty() => Ok(WorkspaceStatus::Active),
-        "paused" if !exceeded.is_empty() => Ok(WorkspaceStatus::Paused { exceeded }),
+        "active" if exceeded.is_empty() && !unpaid => Ok(WorkspaceStatus::Active),
+        "paused" if !exceeded.is_empty() || unpaid => Ok(WorkspaceStatus::Paused { exceeded, unpaid }),
         _ => Err(bad("status")),
     }
 }
@@ -659,6 +675,9 @@ struct WorkspaceAddonDef {
     period_end: Date,
     #[serde(with = "super::attrs::rfc3339")]
     created_at: OffsetDateTime,
+    /// Only on an add-on billed in money.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "super::plan_billing::billed")]
+    billed: Option<domain::BilledAddon>,
 }
 
 /// An add-on's own item: the history of one that ended.
@@ -777,6 +796,7 @@ mod tests {
             status: AddonStatus::Cancelling,
             period_end: date!(2026 - 04 - 30),
             created_at: datetime!(2026-04-15 10:00 UTC),
+            billed: None,
         };
         let w = Workspace {
             id: WorkspaceId::parse("w1").unwrap(),
@@ -785,10 +805,11 @@ mod tests {
             plan: PlanId::Starter,
             anchor: AnchorDay::new(31).unwrap(),
             usage: Usage { bots: 2, members: 1, bot_users: 5 },
-            status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] },
+            status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots], unpaid: false },
             addons: vec![wa.clone()],
             renews_on: time::macros::date!(2026 - 04 - 30),
             rebilling: Default::default(),
+            subscription: None,
             version: 3,
             created_at: datetime!(2026-04-01 10:00 UTC),
         };

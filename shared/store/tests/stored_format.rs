@@ -9,15 +9,22 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use time::macros::{date, datetime};
 
-use domain::stripe_ids::{AccountId, CheckoutId, CustomerId, PaymentIntentId, PaymentMethodId, ReceiptId};
+use domain::stripe_ids::{
+    AccountId, CheckoutId, CustomerId, PaymentIntentId, PaymentMethodId, PriceId, ReceiptId, SubscriptionId,
+    SubscriptionItemId,
+};
 use domain::{
     AddonCode, AddonId, AddonStatus, AnchorDay, AutoTopup, CardDetails, CheckoutStatus, CreditRateTerms, LimitKind,
     Money, PartnerAddon, PartnerId, PartnerSettings, PartnerTopupOption, Plan, PlanId, Points, Rebilling, TopupAttempt,
     TopupFailure, TopupOption, TopupOptionId, TopupOptionList, Usage, UsageQuantity, WalletId, WalletMode,
     WholesaleFloors, Workspace, WorkspaceAddon, WorkspaceId, WorkspaceStatus,
 };
+use domain::{BilledAddon, PlanPayment, PlanSubscription};
 use domain::{MeterCode, UnitRate};
 use store::item::{Attr, Item};
+use store::plan_billing::{
+    StripePrice, UnpaidPlan, stripe_price, stripe_price_from, stripe_price_item, unpaid_plan_from, unpaid_plan_item,
+};
 use store::records::*;
 
 /// An item as JSON: `S` a string, `N` `{"N": "..."}`, `NULL` null, `BOOL`, `L` and `M`.
@@ -86,10 +93,18 @@ fn samples() -> Vec<(&'static str, Item)> {
     let r = partner_ref_from(&item).unwrap();
     check("partner_ref", item, (r.id, r.name.as_str(), r.status.as_str()) == (p.clone(), "Acme Agency", "suspended"));
 
-    let addon =
-        PartnerAddon { code: AddonCode::ExtraBot, label: "Extra bot".into(), points: points("12.50"), enabled: true };
+    let addon = PartnerAddon {
+        code: AddonCode::ExtraBot,
+        label: "Extra bot".into(),
+        points: points("12.50"),
+        price: None,
+        enabled: true,
+    };
     let item = partner_addon_item(&p, &addon);
     check("partner_addon", item.clone(), partner_addon_from(&item).unwrap() == addon);
+    let in_money = PartnerAddon { price: Some(usd(1000)), ..addon.clone() };
+    let item = partner_addon_item(&p, &in_money);
+    check("partner_addon_in_money", item.clone(), partner_addon_from(&item).unwrap() == in_money);
 
     let plan = Plan::default_for(PlanId::Growth);
     let item = plan_item(&p, &plan);
@@ -145,6 +160,7 @@ fn samples() -> Vec<(&'static str, Item)> {
         status: AddonStatus::Cancelling,
         period_end: date!(2026 - 05 - 31),
         created_at: at,
+        billed: None,
     };
     let ws = Workspace {
         id: w.clone(),
@@ -153,15 +169,43 @@ fn samples() -> Vec<(&'static str, Item)> {
         plan: PlanId::Starter,
         anchor: AnchorDay::new(1).unwrap(),
         usage: Usage { bots: 2, members: 1, bot_users: 5 },
-        status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots] },
+        status: WorkspaceStatus::Paused { exceeded: vec![LimitKind::Bots], unpaid: false },
         addons: vec![held.clone()],
         renews_on: date!(2026 - 06 - 01),
         rebilling: Rebilling::default(),
+        subscription: None,
         version: 3,
         created_at: at,
     };
     let item = workspace_item(&ws);
     check("workspace", item.clone(), workspace_from(&item).unwrap() == ws);
+    // A workspace whose plan is billed in money, unpaid past its grace days, with an add-on on
+    // the plan's bill.
+    let billed = WorkspaceAddon {
+        code: AddonCode::ExtraMember,
+        quantity: 1,
+        unit_points: points("0"),
+        status: AddonStatus::Active,
+        billed: Some(BilledAddon { item: SubscriptionItemId::parse("si_member1").unwrap(), unit_price: usd(1000) }),
+        ..held.clone()
+    };
+    let subscribed = Workspace {
+        status: WorkspaceStatus::Paused { exceeded: vec![], unpaid: true },
+        addons: vec![billed],
+        subscription: Some(PlanSubscription {
+            id: SubscriptionId::parse("sub_1").unwrap(),
+            plan_item: SubscriptionItemId::parse("si_plan1").unwrap(),
+            plan_price: usd(4900),
+            cycle_start: date!(2026 - 05 - 01),
+            cycle_end: date!(2026 - 05 - 31),
+            payment: PlanPayment::Unpaid { since: date!(2026 - 06 - 01) },
+            cancel_at_cycle_end: false,
+            next_plan: Some(PlanId::Starter),
+        }),
+        ..ws.clone()
+    };
+    let item = workspace_item(&subscribed);
+    check("workspace_subscribed", item.clone(), workspace_from(&item).unwrap() == subscribed);
     let item = workspace_ref_item(&p, &ws);
     let r = workspace_ref_from(&item).unwrap();
     check("workspace_ref", item, (r.id, r.name.as_str(), r.created_at) == (w.clone(), "Acme", at));
@@ -387,6 +431,18 @@ fn samples() -> Vec<(&'static str, Item)> {
     let billing = PartnerBilling { mode: WalletMode::Prepaid, version: 2 };
     let item = partner_billing_item(&p, &billing, at);
     check("partner_billing", item.clone(), partner_billing_from(Some(&item)).unwrap() == billing);
+
+    let price = StripePrice {
+        account: account.clone(),
+        product: "addon_extra_member".into(),
+        amount: usd(1000),
+        price_id: PriceId::parse("price_1").unwrap(),
+    };
+    let item = stripe_price_item(&stripe_price(&p, "addon_extra_member"), &price);
+    check("stripe_price", item.clone(), stripe_price_from(&item).unwrap() == price);
+    let unpaid = UnpaidPlan { workspace: w.clone(), pauses_on: date!(2026 - 06 - 08) };
+    let item = unpaid_plan_item(&unpaid);
+    check("unpaid_plan", item.clone(), unpaid_plan_from(&item).unwrap() == unpaid);
     out
 }
 

@@ -17,6 +17,7 @@
 //!   the fields this gateway maps, parsed with the miniserde async-stripe itself uses.
 //!   async-stripe's full `CheckoutSession` and `PaymentIntent` parsers (every nested object
 //!   Stripe may return) were about half of each Stripe-calling bootstrap.
+//! - Plans billed in money (products, prices, subscriptions, invoices) are in [`plans`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,7 +48,11 @@ use super::gateway::{
     PaymentGateway, PaymentStatus, ReceiptLinks, RetryPolicy, SessionStatus,
 };
 use super::ids::{
-    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId, ReceiptId,
+    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, InvoiceId, OAuthCode, PaymentIntentId,
+    PaymentMethodId, PriceId, ReceiptId, SubscriptionId,
+};
+use super::subscription::{
+    InvoiceCharge, InvoiceOutcome, InvoicePage, NewSubscriptionCheckout, PriceSpec, Subscription, SubscriptionChange,
 };
 use super::transport::{ApiError, CallError, HttpsClient, StripeHttp, exchange, https_client};
 use domain::{Currency, Money};
@@ -277,6 +282,9 @@ macro_rules! on {
         }
     }};
 }
+
+// After `on!`, which it uses.
+mod plans;
 
 fn to_currency(currency: Currency) -> stripe_types::Currency {
     stripe_types::Currency::from_str(currency.code()).unwrap_or_else(|never| match never {})
@@ -748,6 +756,61 @@ impl PaymentGateway for StripeGateway {
                 Ok(got.receipt_url.map(|url| ReceiptLinks { url, pdf: None }))
             }
         }
+    }
+
+    async fn create_price(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        spec: &PriceSpec,
+    ) -> Result<PriceId, GatewayError> {
+        self.plans_create_price(account, key, spec).await
+    }
+
+    async fn create_subscription_checkout(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        session: &NewSubscriptionCheckout,
+    ) -> Result<CreatedCheckoutSession, GatewayError> {
+        self.plans_create_subscription_checkout(account, key, session).await
+    }
+
+    async fn retrieve_subscription(
+        &self,
+        account: Account<'_>,
+        id: &SubscriptionId,
+    ) -> Result<Subscription, GatewayError> {
+        self.plans_retrieve_subscription(account, id).await
+    }
+
+    async fn update_subscription(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        id: &SubscriptionId,
+        change: &SubscriptionChange,
+    ) -> Result<Subscription, GatewayError> {
+        self.plans_update_subscription(account, key, id, change).await
+    }
+
+    async fn charge_invoice(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        charge: &InvoiceCharge,
+    ) -> Result<InvoiceOutcome, GatewayError> {
+        self.plans_charge_invoice(account, key, charge).await
+    }
+
+    async fn list_invoices(
+        &self,
+        account: Account<'_>,
+        customer: &CustomerId,
+        limit: u8,
+        starting_after: Option<&InvoiceId>,
+    ) -> Result<InvoicePage, GatewayError> {
+        self.plans_list_invoices(account, customer, limit, starting_after).await
     }
 
     async fn connect_account(&self, code: &OAuthCode) -> Result<ConnectedAccount, GatewayError> {

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::gateway::PaymentStatus;
-use super::ids::{AccountId, ChargeId, CheckoutId, CustomerId, InvoiceId, PaymentIntentId, PaymentMethodId};
+use super::ids::{
+    AccountId, ChargeId, CheckoutId, CustomerId, InvoiceId, PaymentIntentId, PaymentMethodId, SubscriptionId,
+};
 
 /// Metadata keys the product writes on its Checkout Sessions (and, through
 /// `payment_intent_data.metadata`, on their PaymentIntents and charges).
@@ -55,6 +57,12 @@ pub enum EventObject {
     /// `charge.dispute.created | funds_withdrawn | funds_reinstated | closed`, with what the
     /// event means for the disputed money.
     Dispute(DisputeObject, DisputeFunds),
+    /// `customer.subscription.created | updated | deleted`: a plan billed in money changed. Only
+    /// which subscription it is, is read: the handler reads the subscription as it is now, so
+    /// events that come late or twice apply nothing stale.
+    Subscription(SubscriptionObject),
+    /// `invoice.paid | invoice.payment_failed`: a subscription's invoice was paid or not.
+    Invoice(InvoiceObject),
     /// `account.application.deauthorized` (the object is the application: nothing in it is used).
     Deauthorized,
     /// Any other type: acknowledged and ignored.
@@ -82,6 +90,52 @@ pub struct SessionObject {
     /// its top-up names. See [`lenient_id`].
     #[serde(default, deserialize_with = "lenient_id")]
     pub invoice: Option<InvoiceId>,
+    /// `payment`, `setup` or `subscription` (absent in an old payload: `payment`).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The subscription a completed session in subscription mode created.
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub subscription: Option<SubscriptionId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SubscriptionObject {
+    pub id: SubscriptionId,
+    /// What the product wrote on it (`subscription_data[metadata]`): which workspace, a hint
+    /// checked against the stored subscription.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct InvoiceObject {
+    pub id: InvoiceId,
+    /// The subscription it bills: `parent.subscription_details.subscription` in the API versions
+    /// from 2025-03-31, `subscription` before them. `None`: an invoice of no subscription.
+    #[serde(default, deserialize_with = "invoice_subscription", rename = "parent")]
+    pub parent_subscription: Option<SubscriptionId>,
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub subscription: Option<SubscriptionId>,
+    /// `subscription_create`, `subscription_cycle`, `manual`...
+    #[serde(default)]
+    pub billing_reason: Option<String>,
+}
+
+impl InvoiceObject {
+    /// The subscription the invoice bills, whichever API version wrote it.
+    pub fn subscription(&self) -> Option<&SubscriptionId> {
+        self.parent_subscription.as_ref().or(self.subscription.as_ref())
+    }
+}
+
+/// `parent.subscription_details.subscription` of an invoice, when it is a subscription's id.
+fn invoice_subscription<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SubscriptionId>, D::Error> {
+    let parent = Value::deserialize(d)?;
+    Ok(parent
+        .get("subscription_details")
+        .and_then(|x| x.get("subscription"))
+        .and_then(Value::as_str)
+        .and_then(|s| SubscriptionId::try_from(s).ok()))
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -293,6 +347,10 @@ impl Event {
                 let funds = DisputeFunds::of(&type_, &dispute.status);
                 EventObject::Dispute(dispute, funds)
             }
+            "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
+                EventObject::Subscription(object(&type_, data.object)?)
+            }
+            "invoice.paid" | "invoice.payment_failed" => EventObject::Invoice(object(&type_, data.object)?),
             "account.application.deauthorized" => EventObject::Deauthorized,
             _ => EventObject::Other,
         };
@@ -440,5 +498,122 @@ mod tests {
                                        "data": { "object": { "id": "cs_1", "payment_status": "maybe" } } }),
         );
         assert!(bad_status.is_err());
+    }
+
+    /// A `customer.subscription.updated` as Stripe sends it from API version 2025-03-31: the
+    /// period on the items, the old values in `previous_attributes`.
+    #[test]
+    fn reads_which_subscription_changed() {
+        let e = parse(json!({
+            "id": "evt_1QxSubUpdated", "object": "event", "api_version": "2026-09-30.endive", "type": "customer.subscription.updated",
+            "livemode": false, "created": 1_777_000_000, "account": "acct_1", "pending_webhooks": 1,
+            "request": { "id": null, "idempotency_key": null },
+            "data": {
+                "object": {
+                    "id": "sub_1QxPlanStarter0001", "object": "subscription", "status": "past_due",
+                    "customer": "cus_QxWorkspace1", "billing_cycle_anchor": 1_754_935_036, "cancel_at_period_end": false,
+                    "collection_method": "charge_automatically", "currency": "usd", "latest_invoice": "in_1QxFirst",
+                    "items": { "object": "list", "has_more": false, "data": [{
+                        "id": "si_QxItemStarter01", "object": "subscription_item", "quantity": 1,
+                        "current_period_start": 1_757_613_436, "current_period_end": 1_760_205_436,
+                        "price": { "id": "price_1QxStarter", "object": "price", "product": "plan_starter", "unit_amount": 5000,
+                                   "currency": "usd", "recurring": { "interval": "month", "interval_count": 1 } }
+                    }] },
+                    "metadata": { "workspace_id": "ws-1" }
+                },
+                "previous_attributes": { "status": "active" }
+            }
+        }))
+        .unwrap();
+        let EventObject::Subscription(sub) = e.object else { panic!("{e:?}") };
+        assert_eq!(sub.id, SubscriptionId::parse("sub_1QxPlanStarter0001").unwrap());
+        assert_eq!(sub.metadata.get("workspace_id").map(String::as_str), Some("ws-1"));
+        for type_ in ["customer.subscription.created", "customer.subscription.deleted"] {
+            let e = parse(json!({ "id": "evt_2", "type": type_, "livemode": false, "created": 1, "account": "acct_1",
+                                  "data": { "object": { "id": "sub_1", "object": "subscription" } } }))
+            .unwrap();
+            assert!(
+                matches!(e.object, EventObject::Subscription(SubscriptionObject { ref id, .. }) if id.as_str() == "sub_1")
+            );
+        }
+        let not_a_subscription =
+            parse(json!({ "id": "evt_3", "type": "customer.subscription.updated", "livemode": false,
+                                               "created": 1, "data": { "object": { "id": "cus_1" } } }));
+        assert!(not_a_subscription.is_err());
+    }
+
+    /// `invoice.paid` and `invoice.payment_failed` name their subscription in
+    /// `parent.subscription_details` from API version 2025-03-31, at the top level before it.
+    #[test]
+    fn reads_which_subscription_an_invoice_bills_in_either_shape() {
+        let invoice = |type_: &str, object: Value| {
+            let e = parse(json!({ "id": "evt_1", "type": type_, "livemode": false, "created": 1_777_000_000,
+                                  "account": "acct_1", "data": { "object": object } }))
+            .unwrap();
+            let EventObject::Invoice(i) = e.object else { panic!("{e:?}") };
+            i
+        };
+        let basil = invoice(
+            "invoice.paid",
+            json!({
+                "id": "in_1QxCycleInvoice0001", "object": "invoice", "billing_reason": "subscription_cycle",
+                "status": "paid", "amount_paid": 5000, "currency": "usd",
+                "parent": { "type": "subscription_details", "quote_details": null,
+                            "subscription_details": { "metadata": { "workspace_id": "ws-1" }, "subscription": "sub_1QxPlanStarter0001" } },
+                "lines": { "object": "list", "data": [{ "id": "il_1", "object": "line_item", "amount": 5000,
+                    "parent": { "type": "subscription_item_details", "invoice_item_details": null,
+                                "subscription_item_details": { "invoice_item": null, "proration": false,
+                                    "proration_details": { "credited_items": null },
+                                    "subscription": "sub_1QxPlanStarter0001", "subscription_item": "si_QxItemStarter01" } } }] }
+            }),
+        );
+        assert_eq!(basil.id, InvoiceId::parse("in_1QxCycleInvoice0001").unwrap());
+        assert_eq!(basil.subscription().map(SubscriptionId::as_str), Some("sub_1QxPlanStarter0001"));
+        assert_eq!(basil.billing_reason.as_deref(), Some("subscription_cycle"));
+        let older = invoice(
+            "invoice.payment_failed",
+            json!({
+                "id": "in_1Old", "object": "invoice", "billing_reason": "subscription_create", "status": "open",
+                "subscription": "sub_1Old", "attempt_count": 1
+            }),
+        );
+        assert_eq!(older.subscription().map(SubscriptionId::as_str), Some("sub_1Old"));
+        // An invoice of no subscription (a quote's, a one-off), or one whose parent is null.
+        let quote = invoice(
+            "invoice.paid",
+            json!({ "id": "in_2", "parent": { "type": "quote_details",
+            "quote_details": { "quote": "qt_1" }, "subscription_details": null } }),
+        );
+        assert_eq!((quote.subscription(), quote.billing_reason.as_deref()), (None, None));
+        assert_eq!(
+            invoice("invoice.paid", json!({ "id": "in_3", "parent": null, "subscription": null })).subscription(),
+            None
+        );
+        // Other invoice events are not read.
+        let finalized = parse(json!({ "id": "evt_4", "type": "invoice.finalized", "livemode": false, "created": 1,
+                                      "data": { "object": { "id": "in_3" } } }))
+        .unwrap();
+        assert_eq!(finalized.object, EventObject::Other);
+    }
+
+    #[test]
+    fn reads_a_completed_subscription_session() {
+        let e = parse(json!({
+            "id": "evt_1", "type": "checkout.session.completed", "livemode": false, "created": 1_777_000_000, "account": "acct_1",
+            "data": { "object": { "id": "cs_test_1", "object": "checkout.session", "mode": "subscription",
+                                  "payment_status": "paid", "payment_intent": null, "amount_total": 1500, "currency": "usd",
+                                  "subscription": "sub_1QxPlanStarter0001", "invoice": "in_1QxFirst",
+                                  "metadata": { "workspace_id": "ws-1" } } }
+        }))
+        .unwrap();
+        let EventObject::CheckoutSession(s) = e.object else { panic!("{e:?}") };
+        assert_eq!((s.mode.as_deref(), s.payment_intent), (Some("subscription"), None));
+        assert_eq!(s.subscription, Some(SubscriptionId::parse("sub_1QxPlanStarter0001").unwrap()));
+        // An older payload without `mode`, and a payment session's null subscription.
+        let e = parse(json!({ "id": "evt_2", "type": "checkout.session.completed", "livemode": false, "created": 1,
+                              "data": { "object": { "id": "cs_test_2", "payment_status": "paid", "subscription": null } } }))
+        .unwrap();
+        let EventObject::CheckoutSession(s) = e.object else { panic!("{e:?}") };
+        assert_eq!((s.mode, s.subscription), (None, None));
     }
 }

@@ -17,7 +17,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::ids::{
-    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, OAuthCode, PaymentIntentId, PaymentMethodId, ReceiptId,
+    AccountId, ChargeId, CheckoutId, CustomerId, IdempotencyKey, InvoiceId, OAuthCode, PaymentIntentId,
+    PaymentMethodId, PriceId, ReceiptId, SubscriptionId,
+};
+use super::subscription::{
+    InvoiceCharge, InvoiceOutcome, InvoicePage, NewSubscriptionCheckout, PriceSpec, Subscription, SubscriptionChange,
 };
 use domain::{Currency, Money};
 
@@ -433,6 +437,61 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// connected account. Made on the platform's own account; the code is single use, which makes
     /// the call idempotent by itself (see [`GatewayError::Ambiguous`] for a lost first answer).
     fn connect_account(&self, code: &OAuthCode) -> impl Future<Output = Result<ConnectedAccount, GatewayError>> + Send;
+
+    /// Creates a monthly price of one of our products on `account`, creating the product (or
+    /// renaming it) first: see [`PriceSpec`]. Call it once per product, amount and currency, and
+    /// store the id; a retry with the same `key` returns the same price.
+    fn create_price(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        spec: &PriceSpec,
+    ) -> impl Future<Output = Result<PriceId, GatewayError>> + Send;
+
+    /// Creates a hosted Checkout Session in subscription mode on `account`.
+    fn create_subscription_checkout(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        session: &NewSubscriptionCheckout,
+    ) -> impl Future<Output = Result<CreatedCheckoutSession, GatewayError>> + Send;
+
+    /// Reads a subscription as it is now (`GET /v1/subscriptions/{id}`). One of another account is
+    /// `InvalidRequest` with code `resource_missing`. A read: retried as it is.
+    fn retrieve_subscription(
+        &self,
+        account: Account<'_>,
+        id: &SubscriptionId,
+    ) -> impl Future<Output = Result<Subscription, GatewayError>> + Send;
+
+    /// Changes a subscription's items or its end, never prorating (see [`SubscriptionChange`]),
+    /// and answers it as it is after the change.
+    fn update_subscription(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        id: &SubscriptionId,
+        change: &SubscriptionChange,
+    ) -> impl Future<Output = Result<Subscription, GatewayError>> + Send;
+
+    /// Charges an amount now on an invoice of its own (see [`InvoiceCharge`]). A decline is
+    /// `Ok(InvoiceOutcome::Declined)`, never an error.
+    fn charge_invoice(
+        &self,
+        account: Account<'_>,
+        key: &IdempotencyKey,
+        charge: &InvoiceCharge,
+    ) -> impl Future<Output = Result<InvoiceOutcome, GatewayError>> + Send;
+
+    /// A page of a customer's invoices, newest first, at most `limit` (1 to 100), older than
+    /// `starting_after` when paging on. A read: retried as it is.
+    fn list_invoices(
+        &self,
+        account: Account<'_>,
+        customer: &CustomerId,
+        limit: u8,
+        starting_after: Option<&InvoiceId>,
+    ) -> impl Future<Output = Result<InvoicePage, GatewayError>> + Send;
 }
 
 /// A gateway call's future, boxed so that the gateway can sit behind a pointer.
@@ -492,6 +551,49 @@ pub trait Gateway: Send + Sync {
     ) -> GatewayFuture<'a, Option<ReceiptLinks>>;
 
     fn connect_account<'a>(&'a self, code: &'a OAuthCode) -> GatewayFuture<'a, ConnectedAccount>;
+
+    fn create_price<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        spec: &'a PriceSpec,
+    ) -> GatewayFuture<'a, PriceId>;
+
+    fn create_subscription_checkout<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        session: &'a NewSubscriptionCheckout,
+    ) -> GatewayFuture<'a, CreatedCheckoutSession>;
+
+    fn retrieve_subscription<'a>(
+        &'a self,
+        account: Account<'a>,
+        id: &'a SubscriptionId,
+    ) -> GatewayFuture<'a, Subscription>;
+
+    fn update_subscription<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        id: &'a SubscriptionId,
+        change: &'a SubscriptionChange,
+    ) -> GatewayFuture<'a, Subscription>;
+
+    fn charge_invoice<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        charge: &'a InvoiceCharge,
+    ) -> GatewayFuture<'a, InvoiceOutcome>;
+
+    fn list_invoices<'a>(
+        &'a self,
+        account: Account<'a>,
+        customer: &'a CustomerId,
+        limit: u8,
+        starting_after: Option<&'a InvoiceId>,
+    ) -> GatewayFuture<'a, InvoicePage>;
 }
 
 impl<G: PaymentGateway> Gateway for G {
@@ -562,6 +664,61 @@ impl<G: PaymentGateway> Gateway for G {
 
     fn connect_account<'a>(&'a self, code: &'a OAuthCode) -> GatewayFuture<'a, ConnectedAccount> {
         Box::pin(PaymentGateway::connect_account(self, code))
+    }
+
+    fn create_price<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        spec: &'a PriceSpec,
+    ) -> GatewayFuture<'a, PriceId> {
+        Box::pin(PaymentGateway::create_price(self, account, key, spec))
+    }
+
+    fn create_subscription_checkout<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        session: &'a NewSubscriptionCheckout,
+    ) -> GatewayFuture<'a, CreatedCheckoutSession> {
+        Box::pin(PaymentGateway::create_subscription_checkout(self, account, key, session))
+    }
+
+    fn retrieve_subscription<'a>(
+        &'a self,
+        account: Account<'a>,
+        id: &'a SubscriptionId,
+    ) -> GatewayFuture<'a, Subscription> {
+        Box::pin(PaymentGateway::retrieve_subscription(self, account, id))
+    }
+
+    fn update_subscription<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        id: &'a SubscriptionId,
+        change: &'a SubscriptionChange,
+    ) -> GatewayFuture<'a, Subscription> {
+        Box::pin(PaymentGateway::update_subscription(self, account, key, id, change))
+    }
+
+    fn charge_invoice<'a>(
+        &'a self,
+        account: Account<'a>,
+        key: &'a IdempotencyKey,
+        charge: &'a InvoiceCharge,
+    ) -> GatewayFuture<'a, InvoiceOutcome> {
+        Box::pin(PaymentGateway::charge_invoice(self, account, key, charge))
+    }
+
+    fn list_invoices<'a>(
+        &'a self,
+        account: Account<'a>,
+        customer: &'a CustomerId,
+        limit: u8,
+        starting_after: Option<&'a InvoiceId>,
+    ) -> GatewayFuture<'a, InvoicePage> {
+        Box::pin(PaymentGateway::list_invoices(self, account, customer, limit, starting_after))
     }
 }
 

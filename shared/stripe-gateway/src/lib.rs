@@ -6,6 +6,7 @@ pub mod client;
 pub mod event;
 pub mod gateway;
 pub mod signature;
+pub mod subscription;
 #[cfg(feature = "client")]
 mod transport;
 

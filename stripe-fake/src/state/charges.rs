@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Acct, PaymentIntent, R, Reply, State, metadata_json, now_s, of_account, owned, random_id};
+use super::{Acct, PaymentIntent, R, Reply, State, metadata_json, of_account, owned, random_id};
 
 #[derive(Debug, Clone)]
 pub(super) struct Charge {
@@ -43,7 +43,7 @@ impl State {
             seq: self.next_seq(),
             id: random_id("ch_", 24),
             account: pi.account.clone(),
-            created: now_s(),
+            created: self.now(),
             amount: pi.amount,
             amount_refunded: 0,
             currency: pi.currency.clone(),

@@ -1,5 +1,5 @@
-//! Checkout Sessions, in `payment` or `setup` mode: created, retrieved and expired through the
-//! API; paid (or a card saved) in `payment`.
+//! Checkout Sessions, in `payment`, `setup` or `subscription` mode: created, retrieved and
+//! expired through the API; paid (or a card saved, or a subscription started) on the pay page.
 
 mod payment;
 
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{
-    Acct, Currency, Expand, R, Reply, State, check_amount, check_known_params, invalid, metadata_json, missing, now_s,
+    Acct, Currency, Expand, R, Reply, State, check_amount, check_known_params, invalid, metadata_json, missing,
     of_account, opt_string, owned, parse_amount, parse_currency, random_id, string_map,
 };
 use crate::form::Param;
@@ -67,6 +67,22 @@ enum Mode {
     /// A card saved for later payments, nothing charged: through this SetupIntent, made with
     /// the session.
     Setup { setup_intent: String },
+    /// A subscription to recurring prices, its first invoice paid now.
+    Subscription(SubscriptionPurchase),
+}
+
+/// A `subscription` session's prices and, once paid, what it made.
+#[derive(Debug, Clone)]
+pub(super) struct SubscriptionPurchase {
+    /// Price and quantity of each line item.
+    pub(super) line_items: Vec<(String, u64)>,
+    /// What the first period costs: each price x quantity.
+    pub(super) amount_total: i64,
+    /// `subscription_data[metadata]`: the subscription's.
+    pub(super) metadata: BTreeMap<String, String>,
+    pub(super) subscription: Option<String>,
+    /// Its first invoice (`subscription_create`).
+    pub(super) invoice: Option<String>,
 }
 
 impl Mode {
@@ -74,6 +90,7 @@ impl Mode {
         match self {
             Self::Payment(_) => "payment",
             Self::Setup { .. } => "setup",
+            Self::Subscription(_) => "subscription",
         }
     }
 }
@@ -86,6 +103,7 @@ enum NewMode {
         description: Option<String>,
         metadata: BTreeMap<String, String>,
     },
+    Subscription(SubscriptionPurchase),
 }
 
 /// A `payment` session's purchase and, once paid, its PaymentIntent.
@@ -120,6 +138,10 @@ const PAYMENT_ONLY: [&str; 2] = ["line_items", "payment_intent_data"];
 const INVOICE_CREATION_MODE: &str = "You can only enable invoice creation when `mode` is set to `payment`. Invoices are created automatically when `mode` is set to `subscription`, and are unsupported when set to `setup`. To learn more visit https://stripe.com/docs/payments/checkout/post-payment-invoices.";
 /// And those only `setup` mode takes.
 const SETUP_ONLY: [&str; 1] = ["setup_intent_data"];
+/// And those only `subscription` mode takes.
+const SUBSCRIPTION_ONLY: [&str; 1] = ["subscription_data"];
+/// What `subscription` mode refuses.
+const NOT_IN_SUBSCRIPTION: [&str; 2] = ["payment_intent_data", "setup_intent_data"];
 
 /// Refuses the first of `names` given, as Stripe does in `mode`.
 fn only_in_other_mode(p: &Param, names: &[&str], mode: &str) -> R<()> {
@@ -259,6 +281,85 @@ fn setup_currency_param(p: &Param) -> R<Option<Currency>> {
 }
 
 impl State {
+    /// A `subscription` session's line items (`line_items[n][price]`: one of the account's prices
+    /// recurring by the month, all in one currency; `quantity`, default 1) and
+    /// `subscription_data[metadata]`.
+    fn subscription_purchase_param(&self, acct: &Acct, p: &Param) -> R<(Currency, SubscriptionPurchase)> {
+        let items = p.get("line_items").map(Param::items).unwrap_or_default();
+        if items.is_empty() {
+            return Err(invalid(
+                Some("parameter_missing"),
+                "You must provide at least one line item.",
+                Some("line_items"),
+            ));
+        }
+        let mut currency: Option<Currency> = None;
+        let mut line_items = Vec::with_capacity(items.len());
+        let mut amount_total = 0i64;
+        for (i, item) in items.iter().enumerate() {
+            let at = |field: &str| format!("line_items[{i}][{field}]");
+            if item.get("price_data").is_some() {
+                return Err(invalid(
+                    None,
+                    "The fake takes price, not price_data, in subscription mode.",
+                    Some(&at("price_data")),
+                ));
+            }
+            let id = item.str_at(&["price"]).ok_or_else(|| {
+                invalid(
+                    Some("parameter_missing"),
+                    &format!("Missing required param: {}.", at("price")),
+                    Some(&at("price")),
+                )
+            })?;
+            let price = self.price(acct, id, Some(&at("price")))?;
+            if price.interval.as_deref() != Some("month") {
+                return Err(invalid(
+                    None,
+                    "The fake's subscriptions take prices recurring by the month only.",
+                    Some(&at("price")),
+                ));
+            }
+            let c =
+                Currency::parse(&price.currency).map_err(|_| invalid(None, "Invalid currency", Some(&at("price"))))?;
+            if currency.is_some_and(|cur| cur != c) {
+                return Err(invalid(None, "All line items must use the same currency.", Some(&at("price"))));
+            }
+            currency = Some(c);
+            let quantity = match item.str_at(&["quantity"]) {
+                None => 1,
+                Some(q) => q
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|q| (1..=999_999).contains(q))
+                    .ok_or_else(|| invalid(None, &format!("Invalid quantity: {q}"), Some(&at("quantity"))))?,
+            };
+            let line = i64::try_from(quantity).ok().and_then(|q| price.unit_amount.checked_mul(q));
+            amount_total = line
+                .and_then(|l| amount_total.checked_add(l))
+                .ok_or_else(|| invalid(Some("amount_too_large"), "Amount too large.", Some("line_items")))?;
+            line_items.push((price.id.clone(), quantity));
+        }
+        if let Some(other) =
+            p.get("subscription_data").map(Param::names).unwrap_or_default().into_iter().find(|n| *n != "metadata")
+        {
+            let param = format!("subscription_data[{other}]");
+            return Err(invalid(
+                Some("parameter_unknown"),
+                &format!("Received unknown parameter: {param}"),
+                Some(&param),
+            ));
+        }
+        let metadata = match p.at(&["subscription_data", "metadata"]) {
+            None => BTreeMap::new(),
+            Some(m) => {
+                m.string_map().ok_or_else(|| invalid(None, "Invalid hash", Some("subscription_data[metadata]")))?
+            }
+        };
+        let purchase = SubscriptionPurchase { line_items, amount_total, metadata, subscription: None, invoice: None };
+        Ok((currency.expect("at least one line item"), purchase))
+    }
+
     /// The session as the API shows it; `expand` may ask for `payment_intent` and
     /// `setup_intent` (and its `payment_method`).
     fn session_json(&self, s: &Session, expand: &Expand) -> Value {
@@ -274,6 +375,7 @@ impl State {
                 }),
             ),
             Mode::Setup { .. } => (Value::Null, Value::Null),
+            Mode::Subscription(p) => (json!(p.invoice), Value::Null),
         };
         let (amount, payment_status, payment_intent, setup_intent) = match &s.mode {
             Mode::Payment(p) => {
@@ -292,10 +394,20 @@ impl State {
                 };
                 (Value::Null, "no_payment_required", Value::Null, si)
             }
+            Mode::Subscription(p) => {
+                let status = if p.subscription.is_some() { "paid" } else { "unpaid" };
+                (json!(p.amount_total), status, Value::Null, Value::Null)
+            }
+        };
+        let subscription = match &s.mode {
+            Mode::Subscription(p) => json!(p.subscription),
+            _ => Value::Null,
         };
         // A setup session has no amount, so no breakdown of one.
         let total_details = match s.mode {
-            Mode::Payment(_) => json!({ "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 }),
+            Mode::Payment(_) | Mode::Subscription(_) => {
+                json!({ "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 })
+            }
             Mode::Setup { .. } => Value::Null,
         };
         let url = (s.status == SessionStatus::Open).then(|| format!("{}/pay/{}", self.base_url, s.id));
@@ -331,7 +443,7 @@ impl State {
             "mode": s.mode.name(),
             "payment_intent": payment_intent,
             "payment_link": null,
-            "payment_method_collection": match s.mode { Mode::Payment(_) => "if_required", Mode::Setup { .. } => "always" },
+            "payment_method_collection": match s.mode { Mode::Payment(_) => "if_required", _ => "always" },
             "payment_method_types": ["card"],
             "payment_status": payment_status,
             "phone_number_collection": { "enabled": false },
@@ -342,7 +454,7 @@ impl State {
             "shipping_options": [],
             "status": s.status.as_str(),
             "submit_type": null,
-            "subscription": null,
+            "subscription": subscription,
             "success_url": s.success_url,
             "total_details": total_details,
             "url": url,
@@ -371,17 +483,20 @@ impl State {
                 "payment_method_types",
                 "setup_intent_data",
                 "submit_type",
+                "subscription_data",
                 "success_url",
             ],
         )?;
         let (currency, mode) = match p.str_at(&["mode"]) {
             Some("payment") => {
                 only_in_other_mode(p, &SETUP_ONLY, "payment")?;
+                only_in_other_mode(p, &SUBSCRIPTION_ONLY, "payment")?;
                 let (currency, purchase) = purchase_param(p)?;
                 (Some(currency), NewMode::Payment(purchase))
             }
             Some("setup") => {
                 only_in_other_mode(p, &PAYMENT_ONLY, "setup")?;
+                only_in_other_mode(p, &SUBSCRIPTION_ONLY, "setup")?;
                 if p.get("invoice_creation").is_some() {
                     return Err(invalid(None, INVOICE_CREATION_MODE, Some("invoice_creation")));
                 }
@@ -389,17 +504,25 @@ impl State {
                 let (description, metadata) = setup_intent_param(p)?;
                 (currency, NewMode::Setup { description, metadata })
             }
+            Some("subscription") => {
+                only_in_other_mode(p, &NOT_IN_SUBSCRIPTION, "subscription")?;
+                if p.get("invoice_creation").is_some() {
+                    return Err(invalid(None, INVOICE_CREATION_MODE, Some("invoice_creation")));
+                }
+                let (currency, purchase) = self.subscription_purchase_param(acct, p)?;
+                (Some(currency), NewMode::Subscription(purchase))
+            }
             Some(other) => {
                 return Err(invalid(
                     None,
-                    &format!("The fake only does mode=payment and mode=setup, not {other}."),
+                    &format!("The fake only does mode=payment, mode=setup and mode=subscription, not {other}."),
                     Some("mode"),
                 ));
             }
             None => return Err(invalid(Some("parameter_missing"), "Missing required param: mode.", Some("mode"))),
         };
         let customer = self.customer_param(acct, p)?;
-        let created = now_s();
+        let created = self.now();
         let expires_at = match p.str_at(&["expires_at"]) {
             None => created + SESSION_LIFETIME_S,
             Some(raw) => raw
@@ -416,6 +539,16 @@ impl State {
             NewMode::Payment(purchase) => Mode::Payment(purchase),
             NewMode::Setup { description, metadata } => {
                 Mode::Setup { setup_intent: self.new_setup_intent(acct, customer.clone(), description, metadata) }
+            }
+            NewMode::Subscription(purchase) => {
+                if customer.is_none() {
+                    return Err(invalid(
+                        Some("parameter_missing"),
+                        "The fake needs `customer` in subscription mode (it does not create customers).",
+                        Some("customer"),
+                    ));
+                }
+                Mode::Subscription(purchase)
             }
         };
         let session = Session {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{
-    Acct, R, Reply, State, check_known_params, list, metadata_json, now_s, of_account, opt_string, owned, random_id,
+    Acct, R, Reply, State, check_known_params, list, metadata_json, of_account, opt_string, owned, random_id,
     string_map,
 };
 use crate::form::Param;
@@ -54,7 +54,7 @@ impl State {
             seq: self.next_seq(),
             id: random_id("cus_", 14),
             account: acct.clone(),
-            created: now_s(),
+            created: self.now(),
             description: opt_string(p, &["description"]),
             email: opt_string(p, &["email"]),
             name: opt_string(p, &["name"]),

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Acct, R, State, invalid, missing, now_s, of_account, random_id};
+use super::{Acct, R, State, invalid, missing, of_account, random_id};
 
 /// How long a merchant has to answer a new dispute (`evidence_details.due_by`): Stripe's usual
 /// window, so code that shows or acts on the deadline sees a realistic one.
@@ -123,7 +123,7 @@ impl State {
             seq: self.next_seq(),
             id: random_id("dp_", 24),
             account: c.account,
-            created: now_s(),
+            created: self.now(),
             amount,
             currency: c.currency,
             charge: c.id,

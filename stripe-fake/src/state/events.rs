@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use serde_json::{Value, json};
 
 use super::{
-    API_VERSION, Acct, R, Reply, State, check_known_params, invalid, list, missing, now_s, push_bounded, random_id,
+    API_VERSION, Acct, R, Reply, State, check_known_params, invalid, list, missing, push_bounded, random_id,
     unknown_param,
 };
 use crate::form::Param;
@@ -82,7 +82,7 @@ pub struct Event {
 impl State {
     pub(super) fn emit(&mut self, type_: &str, account: &Acct, object: Value, previous: Option<Value>) -> String {
         let id = random_id("evt_", 24);
-        let created = now_s();
+        let created = self.now();
         let mut data = json!({ "object": object });
         if let Some(previous) = previous {
             data["previous_attributes"] = previous;

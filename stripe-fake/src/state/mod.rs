@@ -27,8 +27,11 @@ mod events;
 mod invoices;
 mod payment_intents;
 mod payment_methods;
+mod products;
 mod refunds;
+mod renewals;
 mod setup_intents;
+mod subscriptions;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -54,14 +57,19 @@ pub use payment_intents::NextPaymentIntent;
 use payment_intents::PaymentIntent;
 use payment_methods::PaymentMethod;
 pub use payment_methods::{Card, TestCard, check_expiry};
+use products::{Price, Product};
 use refunds::Refund;
+pub use renewals::{MAX_RENEWED_PERIODS, period_end};
 use setup_intents::SetupIntent;
+use subscriptions::Subscription;
 
 /// The API version the fake's events claim: the one async-stripe 1.0.0-rc.10 is generated for.
 pub const API_VERSION: &str = "2026-09-30.endive";
 /// Most events, requests and deliveries kept: the fake runs for a test or a local session.
 pub const MAX_LOG: usize = 10_000;
 
+/// The real time, unix seconds: what webhook signatures are dated with (the receiver checks them
+/// against its own clock). Objects and events are dated by [`State::now`], the fake's clock.
 pub fn now_s() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
@@ -218,8 +226,16 @@ pub struct State {
     setup_intents: HashMap<String, SetupIntent>,
     charges: HashMap<String, Charge>,
     invoices: HashMap<String, Invoice>,
+    invoice_items: HashMap<String, invoices::InvoiceItem>,
+    products: HashMap<String, Product>,
+    prices: HashMap<String, Price>,
+    subscriptions: HashMap<String, Subscription>,
     refunds: HashMap<String, Refund>,
     disputes: HashMap<String, Dispute>,
+    /// How far the fake's clock is ahead of the real time (seconds; only grows): see [`State::now`].
+    clock_offset_s: i64,
+    /// While a renewal bills a period that ended in the past, the time it writes: that end.
+    as_of: Option<i64>,
     /// By (account or "" for the platform, key).
     pub idempotency: HashMap<(String, String), IdempotentResult>,
     pub faults: Vec<Fault>,
@@ -355,8 +371,14 @@ impl State {
             setup_intents: HashMap::new(),
             charges: HashMap::new(),
             invoices: HashMap::new(),
+            invoice_items: HashMap::new(),
+            products: HashMap::new(),
+            prices: HashMap::new(),
+            subscriptions: HashMap::new(),
             refunds: HashMap::new(),
             disputes: HashMap::new(),
+            clock_offset_s: 0,
+            as_of: None,
             idempotency: HashMap::new(),
             faults: Vec::new(),
             next_payment_intents: VecDeque::new(),
@@ -370,6 +392,21 @@ impl State {
             s.create_account(Some(id), false);
         }
         s
+    }
+
+    /// The fake's time, unix seconds: the real time plus the offset the clock control set
+    /// ([`State::set_clock`]). Every timestamp the fake writes (`created`, periods, events) is
+    /// this one.
+    pub fn now(&self) -> i64 {
+        self.as_of.unwrap_or_else(|| now_s().saturating_add(self.clock_offset_s))
+    }
+
+    /// The month of [`State::now`], UTC: `(year, month)`, against which a card charged now is
+    /// judged.
+    pub fn this_month(&self) -> (u32, u32) {
+        let now =
+            time::OffsetDateTime::from_unix_timestamp(self.now()).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        (u32::try_from(now.year()).unwrap_or(0), u32::from(u8::from(now.month())))
     }
 
     fn next_seq(&mut self) -> u64 {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{
-    Acct, Card, R, Reply, State, bool_param, check_amount, check_known_params, doc_url, invalid, metadata_json, now_s,
-    opt_string, owned, parse_amount, parse_currency, random_id, string_map,
+    Acct, R, Reply, State, bool_param, check_amount, check_known_params, doc_url, invalid, metadata_json, opt_string,
+    owned, parse_amount, parse_currency, random_id, string_map,
 };
 use crate::form::Param;
 
@@ -41,7 +41,7 @@ pub(super) struct PaymentIntent {
 owned_by_account_field!(PaymentIntent);
 
 /// A card error a confirmation answers (HTTP 402), as Stripe words it.
-struct CardDecline {
+pub(super) struct CardDecline {
     code: &'static str,
     /// The issuer's reason, for a `card_declined`.
     decline_code: Option<String>,
@@ -51,7 +51,7 @@ struct CardDecline {
 
 impl CardDecline {
     /// What a queued outcome makes of a confirmation: `None` is a success.
-    fn queued(outcome: NextPaymentIntent) -> Option<Self> {
+    pub(super) fn queued(outcome: NextPaymentIntent) -> Option<Self> {
         match outcome {
             NextPaymentIntent::Succeed => None,
             NextPaymentIntent::Decline(code) => Some(Self {
@@ -186,7 +186,7 @@ impl State {
         let mut pi = PaymentIntent {
             id: random_id("pi_", 24),
             account: acct.clone(),
-            created: now_s(),
+            created: self.now(),
             amount,
             currency: currency.code().to_owned(),
             customer,
@@ -217,17 +217,25 @@ impl State {
 
     /// How a confirmation ends: as the next queued outcome says; with none queued, declined if
     /// the card has expired. `None` is a success.
-    fn confirmation_outcome(&mut self, pi: &PaymentIntent) -> Option<CardDecline> {
+    pub(super) fn confirmation_outcome(&mut self, pi: &PaymentIntent) -> Option<CardDecline> {
         if let Some(queued) = self.next_payment_intents.pop_front() {
             return CardDecline::queued(queued);
         }
         let card = pi.payment_method.as_ref().and_then(|pm| self.payment_methods.get(pm)).map(|pm| &pm.card);
-        card.is_some_and(Card::expired).then(CardDecline::expired)
+        let month = self.this_month();
+        card.is_some_and(|c| c.expired_in(month)).then(CardDecline::expired)
     }
 
     /// The confirmation failed: the PaymentIntent waits for another card, event
     /// `payment_intent.payment_failed`, and a 402 with the PaymentIntent in the error.
-    fn decline_payment_intent(&mut self, mut pi: PaymentIntent, decline: &CardDecline) -> Reply {
+    fn decline_payment_intent(&mut self, pi: PaymentIntent, decline: &CardDecline) -> Reply {
+        let error = self.decline_payment_intent_error(pi, decline);
+        Reply { status: 402, body: json!({ "error": error }) }
+    }
+
+    /// The PaymentIntent waits for another card, event `payment_intent.payment_failed`; the
+    /// card error Stripe answers, with the PaymentIntent in it.
+    pub(super) fn decline_payment_intent_error(&mut self, mut pi: PaymentIntent, decline: &CardDecline) -> Value {
         let error_body = decline.error_json();
         pi.status = "requires_payment_method";
         pi.last_payment_error = Some(error_body.clone());
@@ -237,7 +245,7 @@ impl State {
         self.emit("payment_intent.payment_failed", &account, pi_body.clone(), None);
         let mut error = error_body;
         error["payment_intent"] = pi_body;
-        Reply { status: 402, body: json!({ "error": error }) }
+        error
     }
 
     pub fn retrieve_payment_intent(&self, acct: &Acct, id: &str) -> R<Reply> {

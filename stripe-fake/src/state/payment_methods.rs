@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Acct, R, Reply, State, invalid, missing, now_s, of_account, owned, random_id, this_month_utc};
+use super::{Acct, R, Reply, State, invalid, missing, of_account, owned, random_id, this_month_utc};
 
 /// Earliest and latest expiry year taken: four digits, as Stripe shows `exp_year`.
 const EXP_YEARS: std::ops::RangeInclusive<u32> = 2000..=9999;
@@ -45,7 +45,13 @@ impl Card {
     /// Whether the card has expired: it works through the last day of its expiry month (UTC;
     /// Stripe gives no time zone), so the card of March 2026 expired on April 1st, 2026.
     pub fn expired(&self) -> bool {
-        (self.exp_year, self.exp_month) < this_month_utc()
+        self.expired_in(this_month_utc())
+    }
+
+    /// Whether the card has expired by `(year, month)` (the fake's clock's month, when a
+    /// renewal charges it months ahead of the real time).
+    pub fn expired_in(&self, (year, month): (u32, u32)) -> bool {
+        (self.exp_year, self.exp_month) < (year, month)
     }
 }
 
@@ -152,7 +158,7 @@ impl State {
             seq: self.next_seq(),
             id: random_id("pm_", 24),
             account: account.clone(),
-            created: now_s(),
+            created: self.now(),
             customer,
             card,
         };

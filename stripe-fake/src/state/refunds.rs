@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Acct, R, Reply, State, check_known_params, invalid, missing, now_s, owned, parse_amount, random_id};
+use super::{Acct, R, Reply, State, check_known_params, invalid, missing, owned, parse_amount, random_id};
 use crate::form::Param;
 
 #[derive(Debug, Clone)]
@@ -96,7 +96,7 @@ impl State {
         let refund = Refund {
             id: random_id("re_", 24),
             account: c.account.clone(),
-            created: now_s(),
+            created: self.now(),
             amount,
             currency: c.currency.clone(),
             charge: c.id.clone(),

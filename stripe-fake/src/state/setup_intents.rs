@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Acct, Expand, R, Reply, State, metadata_json, now_s, owned, random_id};
+use super::{Acct, Expand, R, Reply, State, metadata_json, owned, random_id};
 
 /// Where a SetupIntent is: waiting for a card, or done with one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl State {
         let si = SetupIntent {
             id: random_id("seti_", 24),
             account: account.clone(),
-            created: now_s(),
+            created: self.now(),
             customer,
             description,
             metadata,

@@ -44,6 +44,7 @@ async fn seed<T: Table>(billing: &Billing<T>, p: &PartnerId, i: usize) {
         status: AddonStatus::Active,
         period_end: date!(2026 - 04 - 30),
         created_at,
+        billed: None,
     };
     let ws = Workspace {
         id: w.clone(),
@@ -56,6 +57,7 @@ async fn seed<T: Table>(billing: &Billing<T>, p: &PartnerId, i: usize) {
         addons: vec![addon],
         renews_on: date!(2026 - 05 - 01),
         rebilling: Default::default(),
+        subscription: None,
         version: 1,
         created_at,
     };

@@ -206,6 +206,10 @@ struct Ids<'a> {
     wallet_receipt: &'a str,
     /// One of the partner's webhook deliveries.
     delivery: &'a str,
+    /// The workspace's add-ons on its plan's bill: the one a workspace route names, and the one
+    /// a partner route names.
+    billed: &'a str,
+    billed_by_partner: &'a str,
 }
 
 impl Ids<'static> {
@@ -218,6 +222,8 @@ impl Ids<'static> {
             receipt: NO_RECEIPT,
             wallet_receipt: NO_RECEIPT,
             delivery: crate::api::access::NO_DELIVERY,
+            billed: NO_ADDON,
+            billed_by_partner: NO_ADDON,
         }
     }
 }
@@ -231,6 +237,8 @@ enum Slot {
     Receipt,
     /// A partner's webhook delivery.
     Delivery,
+    /// An add-on on a workspace's plan's bill.
+    BilledAddon,
     /// A name that names no tenant: one of the platform's catalog (a plan, an add-on code: each
     /// partner has its own copy) or a statement's month.
     Catalog(&'static str),
@@ -240,6 +248,7 @@ fn slot(route: &str, before: &str, name: &str) -> Slot {
     match (before, name) {
         ("partners", "id") => Slot::Partner,
         ("workspaces" | "workspace", "id") => Slot::Workspace,
+        (_, "addon_id") if route.contains("/subscription/addons/") => Slot::BilledAddon,
         (_, "addon_id") => Slot::Addon,
         ("receipts", "id") => Slot::Receipt,
         ("plans", "id") => Slot::Catalog("starter"),
@@ -297,9 +306,9 @@ fn cases() -> Vec<Case> {
             });
             let slots = param_slots(&spec.key(), &spec.path);
             let names_tenant = workspace_query
-                || slots
-                    .iter()
-                    .any(|(_, s)| matches!(s, Slot::Partner | Slot::Workspace | Slot::Addon | Slot::Receipt));
+                || slots.iter().any(|(_, s)| {
+                    matches!(s, Slot::Partner | Slot::Workspace | Slot::Addon | Slot::BilledAddon | Slot::Receipt)
+                });
             Case {
                 key: spec.key(),
                 method: Method::from_bytes(spec.method.as_bytes()).expect("an HTTP method"),
@@ -329,6 +338,8 @@ impl Case {
                 Slot::Receipt if self.family == Family::Workspace => ids.receipt,
                 Slot::Receipt => ids.wallet_receipt,
                 Slot::Delivery => ids.delivery,
+                Slot::BilledAddon if self.family == Family::Workspace => ids.billed,
+                Slot::BilledAddon => ids.billed_by_partner,
                 Slot::Catalog(catalog) => catalog,
             };
             path = path.replace(&format!("{{{name}}}"), value);
@@ -385,6 +396,10 @@ impl Case {
                 json!({ "name": "New", "plan": "starter", "cycle_anchor_day": 1 })
             }
             "PUT /partner/workspaces/{id}/plan" => json!({ "plan": "growth" }),
+            // Sent before the partner's (in key order), on the starter plan: an upgrade.
+            "POST /workspace/plan" => json!({ "plan": "agency" }),
+            "POST /workspace/subscription" => json!({ "plan": "growth" }),
+            "POST /workspace/subscription/addons" => json!({ "addon": "extra_member", "quantity": 1 }),
             "POST /partner/workspaces/{id}/points" => json!({ "amount": "-1", "reason": "isolation probe" }),
             "POST /partner/workspace/{id}/add-addon" => {
                 json!({ "addon": "extra_bot", "quantity": 1, "charge_points": true })
@@ -445,6 +460,11 @@ struct Tenants {
     /// A webhook delivery of each partner's: Q's (the victim's) and P's.
     q_delivery: String,
     p_delivery: String,
+    /// Each workspace's two add-ons on its plan's bill: X's (the victim's) and W's.
+    x_billed: String,
+    x_billed_2: String,
+    w_billed: String,
+    w_billed_2: String,
     /// Strings that are the victim's alone: no answer to anyone else may carry them.
     markers: Vec<String>,
 }
@@ -475,6 +495,18 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
     for (p, w, name) in [(P, W2, "Acme Second Office"), (Q, X2, X2_NAME)] {
         api.provision(p, w, name, "starter", Some(1)).await;
     }
+    // W and X pay for their plans in money, each with an add-on on the plan's bill (while their
+    // partners sell in money; they sell for points again below).
+    let mut billed = vec![];
+    for (p, w) in [(P, W), (Q, X)] {
+        crate::api::plans::subscribe_with_billed_addon(api, p, w).await;
+        billed.push(crate::api::plans::billed_addon_of(api, p, w).await);
+        // A second one, for the partner's route to remove while the workspace cancels the first.
+        let body = json!({ "addon": "extra_member", "quantity": 2 });
+        let more = req("POST /workspace/subscription/addons").by(crate::api::workspace_admin(p, w)).json(body);
+        billed.push(api.call(more).await.ok(201)["addon"]["id"].as_str().unwrap().to_owned());
+    }
+    let [w_billed, w_billed_2, x_billed, x_billed_2] = billed.try_into().unwrap();
     let own_option = sell(api, P, "Acme").await;
     let option = sell(api, Q, "Rival").await;
     for (p, w, amount) in [(P, W, "100"), (P, W2, "50"), (Q, X, "7777"), (Q, X2, "3333")] {
@@ -493,7 +525,7 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
     api.stripe.pay(&checkout).await.unwrap();
     let completed = events_of(api, X)
         .into_iter()
-        .find(|(t, _)| t == "checkout.session.completed")
+        .find(|(t, payload)| t == "checkout.session.completed" && payload.contains(&checkout))
         .expect("the fake says the checkout is paid")
         .1;
     let wallet = json!({ "amount": "25.00", "success_url": SUCCESS, "cancel_url": CANCEL });
@@ -519,7 +551,12 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
     crate::api::cards::save_partner_card(api, Q, None).await;
     let account = api.account(Q).await;
     let (code, _) = api.stripe.issue_oauth_code(Some(&account), false);
+    let x_subscription = api.call(req("GET /workspace/subscription").by(crate::api::workspace_admin(Q, X))).await;
+    let x_subscription = x_subscription.ok(200)["subscription"]["id"].as_str().unwrap().to_owned();
     let markers = vec![
+        x_billed.clone(),
+        x_billed_2.clone(),
+        x_subscription,
         Q.to_owned(),
         X.to_owned(),
         X2.to_owned(),
@@ -553,6 +590,10 @@ async fn setup<T: Table>(api: &Api<T>) -> Tenants {
         p_receipt,
         q_delivery,
         p_delivery,
+        x_billed,
+        x_billed_2,
+        w_billed,
+        w_billed_2,
     }
 }
 
@@ -894,6 +935,8 @@ where
         receipt: &t.x_receipt,
         wallet_receipt: &t.q_receipt,
         delivery: &t.q_delivery,
+        billed: &t.x_billed,
+        billed_by_partner: &t.x_billed_2,
     };
     let unauthorized = {
         let r = api::ApiError::unauthorized().into_response();
@@ -986,6 +1029,8 @@ where
         receipt: &t.w_receipt,
         wallet_receipt: &t.p_receipt,
         delivery: &t.p_delivery,
+        billed: &t.w_billed,
+        billed_by_partner: &t.w_billed_2,
     };
     let readers: [(Family, Claims); 3] = [
         (Family::Partner, Claims { partner: Some(P), workspace: None, roles: &["partner_admin"] }),
@@ -1017,7 +1062,8 @@ where
             if c.family == Family::Stripe { Cred::Signature(Sig::Valid) } else { Cred::Token(rightful(c.family)) };
         assert_eq!(expect(c, cred), Expect::Allowed, "{}", c.key);
         let a = m.send(c, cred, &victim, &t, true).await;
-        assert!((200..300).contains(&a.status), "{} by its rightful caller: {} {}", c.key, a.status, a.body);
+        crate::api::access::rightful(&c.key, a.status, &a.body)
+            .unwrap_or_else(|e| panic!("by its rightful caller: {e}"));
         if c.key == "POST /platform/partners/{id}/suspend" {
             // The routes after it act as the victim's rightful callers again.
             let reinstate = cases.iter().find(|c| c.key == "POST /platform/partners/{id}/reinstate").unwrap();

@@ -280,6 +280,21 @@ async fn store_in_earlier_shapes(billing: &Billing<PolicyTable<MemoryTable>>, w:
     assert!(!records::holds_addons(&table.get(&keys::workspace_profile(&w)).await.unwrap().unwrap()));
 }
 
+/// Delivers the fake's events on connected accounts sent since the `since`th through the
+/// runner's webhook, each answered 200.
+async fn deliver_since(r: &mut Runner, since: usize) {
+    let events: Vec<_> = r.fake.events().into_iter().skip(since).filter(|e| e.account.is_some()).collect();
+    for event in events {
+        let signature = stripe_gateway::signature::sign(
+            event.payload.as_bytes(),
+            &[local::stripe::FAKE_WEBHOOK_SECRET],
+            i64::try_from(now_s()).unwrap(),
+        );
+        let (status, answer) = r.webhook("/stripe/webhook", &event.payload, &signature).await;
+        assert_eq!(status, 200, "{}: {answer}", event.type_);
+    }
+}
+
 async fn walk_every_route(r: &mut Runner) {
     use Method as M;
     let partner = r.token(Some(PARTNER), None, "partner_admin");
@@ -517,6 +532,45 @@ async fn walk_every_route(r: &mut Runner) {
     let alerts = json!({ "workspace": ["100"], "wallet": ["20"] });
     r.ok(&partner, M::PUT, "/partner/balance-alerts", Some(alerts), 200).await;
     assert_eq!(r.ok(&partner, M::GET, "/partner/balance-alerts", None, 200).await["wallet"], json!(["20.00"]));
+
+    // Plans billed in money: demo-ws-2 subscribes on the fake's Checkout page (its events
+    // through the webhook), puts add-ons on the plan's bill while its partner sells in money,
+    // changes its plan, and cancels; its partner reads its subscription and invoices.
+    let other = r.token(Some(PARTNER), Some("demo-ws-2"), "workspace_admin");
+    let plans = r.ok(&other, M::GET, "/workspace/plans", None, 200).await;
+    assert!(plans["subscription"].is_null(), "{plans}");
+    let since = r.fake.events().len();
+    r.ok(&other, M::POST, "/workspace/subscription", Some(json!({ "plan": "growth" })), 201).await;
+    let session = r.fake.sessions(Some(local::stripe::DEMO_ACCOUNT)).last().unwrap()["id"].clone();
+    r.fake.pay(session.as_str().unwrap()).await.unwrap();
+    deliver_since(r, since).await;
+    assert_eq!(r.ok(&other, M::GET, "/workspace/subscription", None, 200).await["plan"], "growth");
+    let in_money = json!({
+        "credit_billing": false, "success_url": "http://localhost:3000/checkout/success",
+        "cancel_url": "http://localhost:3000/checkout/cancel", "grace_days": 0,
+    });
+    r.ok(&partner, M::PUT, "/partner/settings", Some(in_money), 200).await;
+    let priced =
+        json!({ "label": "Bot", "points": "10", "enabled": true, "price": { "amount_minor": 900, "currency": "usd" } });
+    r.ok(&partner, M::PUT, "/partner/addons/extra_bot", Some(priced), 200).await;
+    let mut billed = vec![];
+    for _ in 0..2 {
+        let since = r.fake.events().len();
+        let body = json!({ "addon": "extra_bot", "quantity": 1 });
+        let bought = r.ok(&other, M::POST, "/workspace/subscription/addons", Some(body), 201).await;
+        billed.push(bought["addon"]["id"].as_str().unwrap().to_owned());
+        deliver_since(r, since).await;
+    }
+    let upgraded = r.ok(&other, M::POST, "/workspace/plan", Some(json!({ "plan": "agency" })), 200).await;
+    assert_eq!(upgraded["workspace"]["plan"], "agency", "{upgraded}");
+    assert!(!r.ok(&other, M::GET, "/workspace/invoices", None, 200).await["data"].as_array().unwrap().is_empty());
+    r.ok(&partner, M::GET, "/partner/workspaces/demo-ws-2/subscription", None, 200).await;
+    r.ok(&partner, M::GET, "/partner/workspaces/demo-ws-2/invoices?limit=2", None, 200).await;
+    r.ok(&other, M::DELETE, &format!("/workspace/subscription/addons/{}", billed[0]), None, 200).await;
+    let removed = format!("/partner/workspaces/demo-ws-2/subscription/addons/{}", billed[1]);
+    r.ok(&partner, M::DELETE, &removed, None, 200).await;
+    let cancelled = r.ok(&other, M::DELETE, "/workspace/subscription", None, 200).await;
+    assert_eq!(cancelled["subscription"]["cancel_at_cycle_end"], true, "{cancelled}");
 
     let all = r.router.routes();
     assert_eq!(

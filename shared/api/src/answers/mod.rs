@@ -8,11 +8,13 @@
 //! replay is answered exactly as the first request was.
 
 mod partners;
+mod plans;
 mod statements;
 mod webhooks;
 mod workspaces;
 
 pub use partners::*;
+pub use plans::*;
 pub use statements::*;
 pub use webhooks::*;
 pub use workspaces::*;
@@ -63,19 +65,29 @@ impl From<&Cycle> for CycleBody {
     }
 }
 
+impl CycleBody {
+    /// A cycle from its first to its last day.
+    pub fn between(start: Date, end: Date) -> Self {
+        Self { start, end }
+    }
+}
+
 /// `"status": "active"` or `"paused"`, and the limits it is over (`[]` when active): flattened
 /// into the body that shows a workspace.
 #[derive(Serialize)]
 pub struct StatusBody<'a> {
     status: &'static str,
     exceeded: &'a [LimitKind],
+    /// Paused because its plan's invoice is unpaid past the grace days (only then present).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unpaid: bool,
 }
 
 impl<'a> From<&'a WorkspaceStatus> for StatusBody<'a> {
     fn from(s: &'a WorkspaceStatus) -> Self {
         match s {
-            WorkspaceStatus::Active => Self { status: "active", exceeded: &[] },
-            WorkspaceStatus::Paused { exceeded } => Self { status: "paused", exceeded },
+            WorkspaceStatus::Active => Self { status: "active", exceeded: &[], unpaid: false },
+            WorkspaceStatus::Paused { exceeded, unpaid } => Self { status: "paused", exceeded, unpaid: *unpaid },
         }
     }
 }
@@ -87,6 +99,9 @@ pub struct AddonOffer<'a> {
     label: &'a str,
     effect: AddonEffect,
     points: domain::Points,
+    /// Its price a month in money, on the plan's bill (only when the partner sells it so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<domain::Money>,
 }
 
 #[derive(Serialize)]
@@ -103,6 +118,7 @@ impl<'a> From<&'a PartnerAddon> for AddonOffer<'a> {
             label: &a.label,
             effect: AddonEffect { limit: limit.as_str(), amount },
             points: a.points,
+            price: a.price,
         }
     }
 }
@@ -118,6 +134,9 @@ pub struct OwnedAddon<'a> {
     status: &'static str,
     #[serde(serialize_with = "date")]
     period_end: Date,
+    /// An add-on on the plan's bill: its price a month, in money (only then present).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit_price: Option<domain::Money>,
 }
 
 impl<'a> OwnedAddon<'a> {
@@ -130,6 +149,7 @@ impl<'a> OwnedAddon<'a> {
             unit_points: a.unit_points,
             status: a.status.as_str(),
             period_end: a.period_end,
+            unit_price: a.billed.as_ref().map(|b| b.unit_price),
         }
     }
 }

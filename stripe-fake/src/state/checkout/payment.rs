@@ -3,9 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::{Mode, Purchase, Session, SessionStatus};
-use crate::state::invoices::{InvoiceLine, PaidPurchase};
-use crate::state::{Card, Currency, Expand, Money, PaymentIntent, State, now_s, random_id};
+use super::{Mode, Purchase, Session, SessionStatus, SubscriptionPurchase};
+use crate::state::invoices::{ChargeResult, InvoiceLine, NewInvoice, PaidPurchase};
+use crate::state::subscriptions::NewSubscription;
+use crate::state::{Card, Currency, Expand, Money, NextPaymentIntent, PaymentIntent, State, random_id};
 
 /// What the pay page shows.
 #[derive(Debug, Clone)]
@@ -70,11 +71,27 @@ impl State {
                 }
             }
             Mode::Setup { .. } => PagePurpose::SaveCard,
+            Mode::Subscription(p) => {
+                let currency = s.currency.clone().unwrap_or_default();
+                let money = Currency::parse(&currency).ok().and_then(|c| Money::from_minor(p.amount_total, c).ok());
+                let names: Vec<String> = p
+                    .line_items
+                    .iter()
+                    .map(|(price, _)| {
+                        let product = self.prices.get(price).and_then(|pr| self.product(&s.account, &pr.product));
+                        product.map_or_else(|| price.clone(), |pr| pr.name.clone())
+                    })
+                    .collect();
+                PagePurpose::Pay {
+                    label: format!("{}, every month", names.join(", ")),
+                    amount: PageAmount { money, currency, minor: p.amount_total },
+                }
+            }
         };
         Some(PageSession {
             id: s.id.clone(),
             purpose,
-            open: s.status == SessionStatus::Open && now_s() < s.expires_at,
+            open: s.status == SessionStatus::Open && self.now() < s.expires_at,
             status: s.status.as_str(),
             success_url: s.success_url.as_ref().map(|u| u.replace("{CHECKOUT_SESSION_ID}", &s.id)),
             cancel_url: s.cancel_url.clone(),
@@ -98,6 +115,14 @@ impl State {
                     "setup_intent": null,
                 })
             }
+            Mode::Subscription(p) => json!({
+                "account": s.account,
+                "async_payment": false,
+                "charge": null,
+                "payment_method": p.subscription.as_ref().and_then(|id| self.subscriptions.get(id)).and_then(|sub| sub.default_payment_method.clone()),
+                "setup_intent": null,
+                "subscription": p.subscription,
+            }),
             Mode::Setup { setup_intent } => json!({
                 "account": s.account,
                 "async_payment": false,
@@ -115,6 +140,9 @@ impl State {
         match &mut s.mode {
             Mode::Payment(p) => Ok(p),
             Mode::Setup { .. } => Err(format!("session {id} is in setup mode: it saves a card and takes no payment")),
+            Mode::Subscription(_) => {
+                Err(format!("session {id} is in subscription mode: its payment is its first invoice"))
+            }
         }
     }
 
@@ -136,7 +164,7 @@ impl State {
         if s.status != SessionStatus::Open {
             return Err(format!("this checkout session is {}", s.status.as_str()));
         }
-        if now_s() >= s.expires_at {
+        if self.now() >= s.expires_at {
             return Err("this checkout session has expired".into());
         }
         let card = card.unwrap_or_default();
@@ -144,6 +172,7 @@ impl State {
         match &s.mode {
             Mode::Payment(purchase) => Ok(self.pay_purchase(&s, purchase, card)),
             Mode::Setup { setup_intent } => Ok(self.save_card(&s, setup_intent, card)),
+            Mode::Subscription(purchase) => self.start_subscription(&s, purchase, card),
         }
     }
 
@@ -165,7 +194,7 @@ impl State {
         let mut pi = PaymentIntent {
             id: random_id("pi_", 24),
             account: s.account.clone(),
-            created: now_s(),
+            created: self.now(),
             amount: purchase.amount_total,
             currency: s.currency.clone().expect("a payment session has the line items' currency"),
             customer: s.customer.clone(),
@@ -197,6 +226,7 @@ impl State {
     /// The session's payment succeeded: the paid invoice its `invoice_creation` asked for,
     /// named on the session (whose completing event then carries it).
     fn invoice_if_asked(&mut self, id: &str) {
+        let now = self.now();
         let s = self.sessions.get(id).expect("the caller found the session");
         let Mode::Payment(p) = &s.mode else { return };
         if !p.invoice_creation || p.invoice.is_some() {
@@ -206,11 +236,10 @@ impl State {
             account: s.account.clone(),
             customer: s.customer.clone(),
             currency: s.currency.clone().expect("a payment session has the line items' currency"),
-            amount: p.amount_total,
             lines: p
                 .line_items
                 .iter()
-                .map(|l| InvoiceLine { name: l.name.clone(), unit_amount: l.unit_amount, quantity: l.quantity })
+                .map(|l| InvoiceLine::checkout(l.name.clone(), l.unit_amount, l.quantity, now))
                 .collect(),
         };
         let invoice = self.invoice_paid_purchase(paid);
@@ -270,5 +299,70 @@ impl State {
             self.invoice_if_asked(id);
         }
         Ok(self.emit_session(id, session_event))
+    }
+
+    /// A `subscription` session is paid: the card is saved on the customer
+    /// (`payment_method.attached`), the subscription starts (`customer.subscription.created`,
+    /// active, anchored now, the card its default payment method), its first invoice
+    /// (`subscription_create`) is made, finalized and paid (`invoice.created`,
+    /// `invoice.finalized`, `payment_intent.succeeded`, `invoice.paid`,
+    /// `invoice.payment_succeeded`), and the session completes (`checkout.session.completed`,
+    /// naming the subscription and the invoice). A decline (the next queued outcome, an expired
+    /// card) makes nothing and leaves the session open, as Checkout asks for another card.
+    fn start_subscription(
+        &mut self,
+        s: &Session,
+        purchase: &SubscriptionPurchase,
+        card: Card,
+    ) -> Result<Value, String> {
+        let queued = self.next_payment_intents.pop_front();
+        if let Some(outcome @ (NextPaymentIntent::Decline(_) | NextPaymentIntent::AuthenticationRequired)) = queued {
+            return Err(format!("the card was declined ({outcome:?}): try another card"));
+        }
+        if card.expired_in(self.this_month()) {
+            return Err("the card has expired: try another card".into());
+        }
+        let customer = s.customer.clone().expect("a subscription session has a customer");
+        let currency = s.currency.clone().expect("a subscription session has its prices' currency");
+        let pm = self.new_payment_method(&s.account, Some(customer.clone()), card);
+        let body = Self::payment_method_json(&self.payment_methods[&pm]);
+        self.emit("payment_method.attached", &s.account, body, None);
+        let sub = self.new_subscription(NewSubscription {
+            account: s.account.clone(),
+            customer: customer.clone(),
+            currency: currency.clone(),
+            items: purchase.line_items.clone(),
+            metadata: purchase.metadata.clone(),
+            default_payment_method: pm,
+        });
+        let subscription = self.subscriptions[&sub].clone();
+        let period = subscription.current_period();
+        let lines = self.subscription_lines(&subscription, period);
+        let invoice = self.new_invoice_quietly(NewInvoice {
+            account: s.account.clone(),
+            customer: Some(customer),
+            currency,
+            lines,
+            billing_reason: "subscription_create",
+            subscription: Some(sub.clone()),
+            auto_advance: false,
+            metadata: Default::default(),
+            description: None,
+            period: (period.0, period.0),
+        });
+        self.subscriptions.get_mut(&sub).expect("just made").latest_invoice = Some(invoice.clone());
+        self.emit_subscription(&sub, "customer.subscription.created", None);
+        self.emit_invoice(&invoice, "invoice.created", None);
+        self.finalize_invoice(&invoice);
+        // The card was judged above: this charge goes through.
+        let charged = self.charge_invoice(&invoice, true);
+        assert!(matches!(charged, Ok(ChargeResult::Paid)), "a forced charge with a default payment method is paid");
+        let session = self.sessions.get_mut(&s.id).expect("the caller found the session");
+        session.status = SessionStatus::Complete;
+        if let Mode::Subscription(p) = &mut session.mode {
+            p.subscription = Some(sub);
+            p.invoice = Some(invoice);
+        }
+        Ok(self.emit_session(&s.id, "checkout.session.completed"))
     }
 }

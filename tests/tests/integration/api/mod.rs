@@ -51,6 +51,7 @@ mod onboarding;
 mod partner;
 pub(crate) mod partner_wallet;
 mod plan_edits;
+pub(crate) mod plans;
 mod points;
 mod prepaid;
 mod receipts;
@@ -60,6 +61,7 @@ mod schedules;
 mod spec;
 mod statements;
 mod status;
+mod subscription_schedules;
 mod sweep;
 mod topup;
 pub(crate) mod usage;
@@ -76,7 +78,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 67] = [
+pub const ALL_ROUTES: [&str; 78] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -144,6 +146,17 @@ pub const ALL_ROUTES: [&str; 67] = [
     "PUT /platform/partners/{id}/terms",
     "POST /platform/partners/{id}/suspend",
     "POST /platform/partners/{id}/reinstate",
+    "GET /workspace/plans",
+    "GET /workspace/subscription",
+    "POST /workspace/subscription",
+    "POST /workspace/plan",
+    "POST /workspace/subscription/addons",
+    "DELETE /workspace/subscription/addons/{addon_id}",
+    "GET /workspace/invoices",
+    "DELETE /workspace/subscription",
+    "GET /partner/workspaces/{id}/subscription",
+    "GET /partner/workspaces/{id}/invoices",
+    "DELETE /partner/workspaces/{id}/subscription/addons/{addon_id}",
 ];
 
 /// The routes without a JWT: Stripe's webhooks (the Connect endpoint and the platform account's),

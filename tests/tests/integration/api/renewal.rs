@@ -300,6 +300,7 @@ async fn a_workspace_over_the_limit_and_behind_is_renewed_or_lapsed_in_full<T: T
             status: if i < 4 { AddonStatus::Cancelling } else { AddonStatus::Active },
             period_end: date!(2026 - 04 - 30),
             created_at: datetime!(2026-04-01 00:00 UTC) + time::Duration::minutes(i),
+            billed: None,
         })
         .collect();
     for chunk in seeded.chunks(50) {

@@ -163,6 +163,7 @@ async fn every_answer_fits_the_documented_schema() {
     let code = super::access::own_account_code(&api).await;
     let (receipt, wallet_receipt) = super::access::receipts(&api).await;
     let delivery = super::access::delivery(&api).await;
+    let billed = super::plans::billed_addon(&api).await;
     let target = Target {
         workspace: super::W,
         addon: &mine,
@@ -170,12 +171,13 @@ async fn every_answer_fits_the_documented_schema() {
         receipt: &receipt,
         wallet_receipt: &wallet_receipt,
         delivery: &delivery,
+        billed: &billed,
     };
     let mut wrong = Vec::new();
     for route in ALL_ROUTES {
         let (caller, _) = callers().into_iter().zip(allowed(route)).find(|(_, ok)| *ok).expect("a caller");
         let r = api.call(sample(route, &target).by(caller)).await;
-        assert!((200..300).contains(&r.status), "{route}: {} {}", r.status, r.body);
+        super::access::rightful(route, r.status, &r.body).unwrap();
         spec.check(spec.answer_schema(route, r.status), &r.body, route, &mut wrong);
     }
     assert!(wrong.is_empty(), "answers that openapi.yaml does not document:\n{}", wrong.join("\n"));
