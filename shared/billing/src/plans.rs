@@ -178,10 +178,11 @@ fn meta(ws: &Workspace, extra: &[(&str, &str)]) -> Result<Metadata, OpError> {
     Ok(m)
 }
 
-/// The cycle a subscribed workspace is in on `today`: its subscription's, whose anchor is the
-/// workspace's.
+/// The cycle a subscribed workspace's plan is in on `today`: its subscription's (Stripe's
+/// periods follow the same anchor rule as ours).
 fn cycle_of(ws: &Workspace, today: Date) -> Result<Cycle, OpError> {
-    Cycle::containing(ws.anchor, today).map_err(internal)
+    let sub = ws.subscription.as_ref().ok_or_else(|| internal("a cycle in money of a workspace not subscribed"))?;
+    sub.cycle_on(today).map_err(internal)
 }
 
 /// The keys every change of a subscribed workspace reads: its customer, its partner's profile
@@ -1094,8 +1095,15 @@ fn agree(ws: &Workspace, sub: &Subscription, grace_days: u32, today: Date) -> Re
             _ => (ws.plan, h.plan_price, h.next_plan),
         },
     };
+    let anchor = held.map_or_else(|| AnchorDay::of(sub.billing_cycle_anchor.date()), |h| h.anchor);
+    if held.is_none() && !after.addons.iter().any(|a| a.billed.is_none()) {
+        // Its cycles become the subscription's. One that holds add-ons paid with points keeps
+        // its own cycles for their renewals: moving them would renew those add-ons for a cycle
+        // that leaves days of the old one unbilled, or bills some twice.
+        after.anchor = anchor;
+        after.renews_on = cycle_end.next_day().ok_or_else(|| internal("no day after the cycle"))?;
+    }
     if held.is_none() {
-        after.anchor = AnchorDay::of(sub.billing_cycle_anchor.date());
         events.push((
             PartnerEventKind::SubscriptionStarted,
             json!({
@@ -1158,6 +1166,7 @@ fn agree(ws: &Workspace, sub: &Subscription, grace_days: u32, today: Date) -> Re
         id: sub.id.clone(),
         plan_item: plan_item.id.clone(),
         plan_price,
+        anchor,
         cycle_start,
         cycle_end,
         payment,

@@ -10,7 +10,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use time::Date;
 
 use super::stripe_ids::{SubscriptionId, SubscriptionItemId};
-use super::{Cycle, Money, MoneyError, Plan, PlanId, ProrationError};
+use super::{AnchorDay, Cycle, Money, MoneyError, Plan, PlanId, ProrationError};
 
 /// What money a part of a cycle costs, with the facts that explain it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,8 @@ pub struct PlanSubscription {
     pub plan_item: SubscriptionItemId,
     /// What the plan is billed a month (the partner's price when it was subscribed or changed).
     pub plan_price: Money,
+    /// The day of the month its cycles start on (Stripe's billing cycle anchor).
+    pub anchor: AnchorDay,
     /// The cycle paid for (Stripe's current period, as dates: its last day included).
     pub cycle_start: Date,
     pub cycle_end: Date,
@@ -108,6 +110,13 @@ pub struct PlanSubscription {
     /// A cheaper plan chosen during the cycle: billed from the next invoice, its limits from the
     /// next cycle.
     pub next_plan: Option<PlanId>,
+}
+
+impl PlanSubscription {
+    /// The cycle that contains `date` (today's: Stripe's current period, as dates).
+    pub fn cycle_on(&self, date: Date) -> Result<Cycle, super::CycleError> {
+        Cycle::containing(self.anchor, date)
+    }
 }
 
 /// What a customer's change of plan does.

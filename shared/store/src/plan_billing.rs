@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use domain::stripe_ids::{AccountId, PriceId, SubscriptionId, SubscriptionItemId};
-use domain::{BilledAddon, Currency, Money, PartnerId, PlanId, PlanPayment, PlanSubscription, WorkspaceId};
+use domain::{AnchorDay, BilledAddon, Currency, Money, PartnerId, PlanId, PlanPayment, PlanSubscription, WorkspaceId};
 
 use super::attrs::{self, date, word};
 use super::item::{Attr, Item, Key, MalformedItem};
@@ -145,6 +145,7 @@ struct StoredSubscription {
     plan_item: SubscriptionItemId,
     #[serde(with = "money_map")]
     plan_price: Money,
+    anchor_day: u8,
     #[serde(with = "date")]
     cycle_start: Date,
     #[serde(with = "date")]
@@ -202,6 +203,7 @@ pub(crate) fn subscription_attr(s: &PlanSubscription) -> Attr {
         subscription_id: s.id.clone(),
         plan_item: s.plan_item.clone(),
         plan_price: s.plan_price,
+        anchor_day: s.anchor.get(),
         cycle_start: s.cycle_start,
         cycle_end: s.cycle_end,
         payment: payment.to_owned(),
@@ -228,10 +230,12 @@ pub(crate) fn subscription_from(item: &Item) -> Result<Option<PlanSubscription>,
         "unpaid" => PlanPayment::Unpaid { since: since()? },
         _ => return Err(bad("payment")),
     };
+    let anchor = AnchorDay::new(s.anchor_day).map_err(|_| bad("anchor_day"))?;
     Ok(Some(PlanSubscription {
         id: s.subscription_id,
         plan_item: s.plan_item,
         plan_price: s.plan_price,
+        anchor,
         cycle_start: s.cycle_start,
         cycle_end: s.cycle_end,
         payment,

@@ -196,6 +196,7 @@ fn samples() -> Vec<(&'static str, Item)> {
             id: SubscriptionId::parse("sub_1").unwrap(),
             plan_item: SubscriptionItemId::parse("si_plan1").unwrap(),
             plan_price: usd(4900),
+            anchor: AnchorDay::new(1).unwrap(),
             cycle_start: date!(2026 - 05 - 01),
             cycle_end: date!(2026 - 05 - 31),
             payment: PlanPayment::Unpaid { since: date!(2026 - 06 - 01) },

@@ -371,6 +371,38 @@ async fn money_routes_refuse_what_they_do_not_bill<T: Table>(api: Api<T>) {
     assert_eq!(api.call(moved).await.ok(200)["workspace"]["plan"], "growth");
 }
 
+/// A workspace's cycles become its subscription's (its renewals of points add-ons too), unless
+/// it holds add-ons paid with points then: those keep renewing on its own cycles.
+async fn the_workspace_takes_its_subscription_s_cycle_unless_it_holds_points_add_ons<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    let settings = json!({
+        "credit_billing": true, "success_url": "https://agency.example/paid",
+        "cancel_url": "https://agency.example/back", "grace_days": 0,
+    });
+    api.call(req("PUT /partner/settings").by(partner_admin(P)).json(settings)).await.ok(200);
+    api.workspace(P, "ws-acme-2", "starter").await;
+    api.fund(P, "ws-acme-2", "100").await;
+    api.buy(P, "ws-acme-2", "extra_bot", 1).await.ok(201);
+    let mut feed = Feed::default();
+    let start = in_next_year(Month::April, 10, 9);
+    subscribe(&api, &mut feed, "starter", start).await;
+    let next = start.date().replace_month(Month::May).unwrap();
+    let ws = api.call(req("GET /workspace").by(workspace_admin(P, W))).await.ok(200);
+    let cycle = json!({ "start": start.date().to_string(), "end": next.previous_day().unwrap().to_string() });
+    assert_eq!((&ws["cycle"], &ws["renews_on"]), (&cycle, &json!(next.to_string())), "{ws}");
+    // The other one holds an extra bot paid with points: its cycles stay the calendar month's.
+    let other = |r: &'static str| req(r).by(workspace_admin(P, "ws-acme-2"));
+    api.call(other("POST /workspace/subscription").json(json!({ "plan": "starter" }))).await.ok(201);
+    let account = api.account(P).await;
+    let session = api.stripe.sessions(Some(&account)).last().unwrap()["id"].as_str().unwrap().to_owned();
+    api.stripe.pay(&session).await.unwrap();
+    feed.deliver(&api).await;
+    let ws = api.call(other("GET /workspace")).await.ok(200);
+    assert_eq!(ws["cycle"]["start"], start.date().replace_day(1).unwrap().to_string(), "{ws}");
+    let sub = api.call(other("GET /workspace/subscription")).await.ok(200);
+    assert_eq!(sub["subscription"]["cycle"]["start"], start.date().to_string(), "{sub}");
+}
+
 /// The two changes in money the tenant matrix can't make succeed (its workspace is subscribed,
 /// its partner sells for points) make one read and one transaction like every other change: a
 /// subscription's Checkout (after the first, which also stores the new customer), and an add-on
@@ -415,5 +447,6 @@ api_suite!(
     a_declined_upgrade_changes_nothing,
     a_failed_renewal_pauses_after_the_grace_days_and_a_payment_resumes,
     a_cancelled_subscription_ends_with_its_cycle,
-    money_routes_refuse_what_they_do_not_bill
+    money_routes_refuse_what_they_do_not_bill,
+    the_workspace_takes_its_subscription_s_cycle_unless_it_holds_points_add_ons
 );
