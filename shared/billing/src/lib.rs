@@ -21,6 +21,7 @@ mod partner_webhooks;
 mod partners;
 mod payments;
 mod plan_edits;
+mod quote;
 mod receipts;
 mod reconcile;
 mod refill;
@@ -56,6 +57,7 @@ pub use partner_webhooks::{
 pub use partners::{NewPartner, PartnerDetails, PartnerTerms, check_partner_name};
 pub use payments::{CheckoutCreated, CheckoutRequest, Payments, WebhookEndpoint};
 pub use plan_edits::{PlanEditLimits, PlanEditRun};
+pub use quote::AddonQuote;
 pub use receipts::Receipt;
 pub use reconcile::{LOOKBACK, SWEPT_TYPES, SweepLimits, SweepRun};
 pub use refill::{REFILL_RESUME_AFTER, RefillState};
@@ -69,7 +71,7 @@ pub use usage::{
 pub use webhook::WebhookOutcome;
 pub use workspace::{
     AddonAdded, AddonOrder, LabelledAddon, LedgerPage, ListedStatus, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS,
-    WorkspaceAddons, WorkspaceDetails, WorkspaceDraft, WorkspaceState,
+    ShownBrand, WorkspaceAddons, WorkspaceDetails, WorkspaceDraft, WorkspaceState,
 };
 
 /// An operation whose workspace changed under it is attempted again, at most this often.
