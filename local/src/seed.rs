@@ -60,13 +60,14 @@ pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake)
     let p = PartnerId::parse(DEMO_PARTNER).expect("a valid id");
     let settings = PartnerSettings {
         credit_billing: true,
-        success_url: Some(format!("{base_url}{}", crate::server::SUCCESS_PATH)),
-        cancel_url: Some(format!("{base_url}{}", crate::server::CANCEL_PATH)),
+        // Checkout comes back to the billing page, which shows the points arriving.
+        success_url: Some(format!("{base_url}/billing/?partner={DEMO_PARTNER}&checkout={{CHECKOUT_SESSION_ID}}")),
+        cancel_url: Some(format!("{base_url}/billing/?partner={DEMO_PARTNER}&checkout=cancelled")),
         grace_days: 3,
         default_rebilling: Default::default(),
         unit_name: domain::DEFAULT_UNIT_NAME.to_owned(),
-        // The billing page shows the partner's brand, never the platform's; the runner's own
-        // pages may frame it.
+        // The billing page shows the partner's brand, never the platform's; the runner itself
+        // may frame it (its sign-in page's embedding demo).
         brand: domain::Brand {
             name: Some(DEMO_BRAND_NAME.into()),
             logo_url: None,
