@@ -96,8 +96,8 @@ async fn respond<T: Table>(
         }
     };
     if method == hyper::Method::GET {
-        if path == "/" || path == web::SIGN_IN_PATH || path == web::SIGN_IN_SCRIPT_PATH {
-            return web::sign_in_page(path == web::SIGN_IN_SCRIPT_PATH);
+        if let Some(page) = web::local_page(&path) {
+            return page;
         }
         if let Some(response) = web::serve_static(&app.billing, &app.web_root, &path, parts.uri.query()).await {
             return response;

@@ -36,6 +36,11 @@ const TOKEN_TTL_S: u64 = 8 * 60 * 60;
 const SIGN_IN_PAGE: &str = include_str!("sign_in.html");
 const SIGN_IN_SCRIPT: &str = include_str!("sign_in.js");
 pub const SIGN_IN_SCRIPT_PATH: &str = "/_local/sign-in.js";
+const EMBED_PAGE: &str = include_str!("embed.html");
+const EMBED_SCRIPT: &str = include_str!("embed.js");
+/// A stand-in for a partner's own app that embeds the billing page (and its script).
+pub const EMBED_PATH: &str = "/_local/embed";
+pub const EMBED_SCRIPT_PATH: &str = "/_local/embed.js";
 
 /// A demo user the sign-in page offers: who, with which role, on what, and where they land.
 pub struct DemoUser {
@@ -45,12 +50,14 @@ pub struct DemoUser {
     pub lands_on: &'static str,
 }
 
-/// The demo users: the partner's admin, and an admin and a member of the demo workspaces.
-pub const DEMO_USERS: [DemoUser; 4] = [
+/// The demo users: the partner's admin, an admin and a member of the demo workspaces, and the
+/// platform (whose usage reports pause and resume workspaces; the sign-in page's local tools).
+pub const DEMO_USERS: [DemoUser; 5] = [
     DemoUser { sub: "alice", role: "partner_admin", workspace: None, lands_on: "/console/" },
     DemoUser { sub: "bob", role: "workspace_admin", workspace: Some("demo-ws-1"), lands_on: "/billing/" },
     DemoUser { sub: "carol", role: "workspace_admin", workspace: Some("demo-ws-2"), lands_on: "/billing/" },
     DemoUser { sub: "erin", role: "workspace_member", workspace: Some("demo-ws-1"), lands_on: "/billing/" },
+    DemoUser { sub: "platform", role: "platform_service", workspace: None, lands_on: "/_local/sign-in" },
 ];
 
 /// `web/` of the repository, or `WEB_ROOT`.
@@ -160,12 +167,15 @@ fn not_found() -> Response<Full<Bytes>> {
     response
 }
 
-/// The sign-in page (pick a demo user, get a token, go to their screen), or its script.
-pub fn sign_in_page(script: bool) -> Response<Full<Bytes>> {
-    let (body, kind) = if script {
-        (SIGN_IN_SCRIPT, "text/javascript; charset=utf-8")
-    } else {
-        (SIGN_IN_PAGE, "text/html; charset=utf-8")
+/// The runner's own pages: the sign-in page (pick a demo user, get a token, go to their
+/// screen) and the embedding demo (a host page framing the billing page), and their scripts.
+pub fn local_page(path: &str) -> Option<Response<Full<Bytes>>> {
+    let (body, kind) = match path {
+        "/" | SIGN_IN_PATH => (SIGN_IN_PAGE, "text/html; charset=utf-8"),
+        SIGN_IN_SCRIPT_PATH => (SIGN_IN_SCRIPT, "text/javascript; charset=utf-8"),
+        EMBED_PATH => (EMBED_PAGE, "text/html; charset=utf-8"),
+        EMBED_SCRIPT_PATH => (EMBED_SCRIPT, "text/javascript; charset=utf-8"),
+        _ => return None,
     };
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     let headers = response.headers_mut();
@@ -173,7 +183,7 @@ pub fn sign_in_page(script: bool) -> Response<Full<Bytes>> {
     if let Ok(policy) = HeaderValue::from_str(&csp("'none'")) {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
-    response
+    Some(response)
 }
 
 #[derive(Deserialize)]
@@ -202,9 +212,10 @@ pub fn token(verifier: &Verifier, now_epoch_s: u64, body: &[u8]) -> (StatusCode,
             json!({ "error": { "type": "invalid_request", "param": "user", "message": message } }),
         );
     };
+    let platform = user.role == "platform_service";
     let request = TokenRequest {
         sub: user.sub.to_owned(),
-        partner_id: Some(seed::DEMO_PARTNER.to_owned()),
+        partner_id: (!platform).then(|| seed::DEMO_PARTNER.to_owned()),
         workspace_id: user.workspace.map(str::to_owned),
         roles: vec![user.role.to_owned()],
         ttl_s: TOKEN_TTL_S,
@@ -246,6 +257,9 @@ mod tests {
         assert_eq!(claims["roles"], "[workspace_admin]");
         let (_, alice) = token(&verifier, now, br#"{"user": "alice"}"#);
         assert_eq!(alice["lands_on"], "/console/");
+        let (_, platform) = token(&verifier, now, br#"{"user": "platform"}"#);
+        let claims = verifier.verify(platform["token"].as_str().unwrap()).unwrap();
+        assert_eq!((claims.get("partner_id"), claims["roles"].as_str()), (None, "[platform_service]"));
         let (status, answer) = token(&verifier, now, br#"{"user": "mallory"}"#);
         assert_eq!((status, answer["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("user")));
     }

@@ -478,13 +478,14 @@ function tokenFromHost() {
 }
 
 async function start() {
-  const held = takeToken() || (embedded ? await tokenFromHost() : null);
+  // Framed, the host's token only: the tab's own (a sign-in of the same origin) is not this frame's.
+  const held = embedded ? await tokenFromHost() : takeToken();
   if (!held) {
     say("Sign in first: this page needs a workspace's token.", "error");
     return;
   }
   token = held;
-  keepToken(held);
+  if (!embedded) keepToken(held);
   const claims = claimsOf(held);
   fill("who", `${claims.sub || ""} · ${(claims.roles || []).join(", ")}`);
   try {

@@ -27,7 +27,7 @@ use hyper::{Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use local::{App, PolicyTable, Router, TokenRequest, Verifier};
+use local::{App, PolicyTable, Router, Verifier};
 use serde_json::{Value, json};
 use store::memory::MemoryTable;
 use store::{Store, Table};
@@ -375,7 +375,6 @@ fn url_path(url: &str) -> &str {
 struct Runner {
     url: String,
     _fake: RunningFake,
-    client: Client<HttpConnector, Full<Bytes>>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -398,33 +397,7 @@ impl Runner {
             };
             local::server::serve(app, listener, shutdown).await.unwrap();
         });
-        Runner { url, _fake: fake, client: Client::builder(TokioExecutor::new()).build_http(), _stop: stop }
-    }
-
-    /// What the platform does that no screen does: a request with its own token (or none, for
-    /// the runner's clock), JSON in and out.
-    async fn platform(&self, method: Method, path: &str, body: Value) -> Value {
-        let token = TokenRequest {
-            sub: "platform".into(),
-            partner_id: None,
-            workspace_id: None,
-            roles: vec!["platform_service".into()],
-            ttl_s: 600,
-        }
-        .mint(&Verifier::new(SECRET), local::server::now_epoch_s());
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.url))
-            .header("authorization", format!("Bearer {token}"))
-            .header("idempotency-key", format!("browser-{:016x}", fastrand::u64(..)))
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        let response = self.client.request(req).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        assert_eq!(status, 200, "{path}: {answer}");
-        answer
+        Runner { url, _fake: fake, _stop: stop }
     }
 }
 
@@ -493,10 +466,11 @@ async fn story(session: Session, runner: &Runner, screenshots: Option<PathBuf>) 
     session.wait_text("#status", "4 top-up options saved.").await;
     check_screen(&session, &axe, "the console").await;
 
-    // The platform reports 2 bots where the starter plan allows 1: the workspace pauses.
-    let usage = json!({ "bots": 2, "members": 1, "bot_users": 10 });
-    let paused = runner.platform(Method::PUT, "/platform/workspaces/demo-ws-1/usage-counts", usage).await;
-    assert_eq!(paused["workspace"]["status"], "paused", "{paused}");
+    // The platform reports 2 bots where the starter plan allows 1 (the sign-in page's local
+    // tool, as a newcomer clicks it): the workspace pauses.
+    session.go(&format!("{}/_local/sign-in", runner.url)).await;
+    session.click("#tool-usage").await;
+    session.wait_text("#sign-in-status", "demo-ws-1 uses 2 bots of 1: it is paused.").await;
 
     // The workspace's admin: the partner's brand, why it is paused and the three ways out.
     sign_in(&session, runner, "bob").await;
@@ -544,9 +518,10 @@ async fn story(session: Session, runner: &Runner, screenshots: Option<PathBuf>) 
     session.wait_text("#auto-state", "On").await;
 
     // A month later the add-on renews at its price: the renewal is in the ledger.
-    let moved = runner.platform(Method::POST, "/_local/clock", json!({ "advance_days": 31 })).await;
-    assert_eq!(moved["renewal"]["renewed"], json!(2), "{moved}");
-    session.call(Method::POST, "/refresh", Some(json!({}))).await;
+    session.go(&format!("{}/_local/sign-in", runner.url)).await;
+    session.click("#tool-clock").await;
+    session.wait_text("#sign-in-status", "2 workspaces renewed, 0 lapsed").await;
+    session.click("button[data-user=\"bob\"]").await;
     let renewal = session.wait_text("#ledger-rows tr[data-kind=\"renewal\"]", "-12.00").await;
     assert!(renewal.contains("extra_bot x 1"), "{renewal}");
 
@@ -569,6 +544,15 @@ async fn story(session: Session, runner: &Runner, screenshots: Option<PathBuf>) 
         let bytes = session.screenshot(&dir.join("console.png")).await;
         assert!(bytes < MAX_SCREENSHOT_BYTES, "console.png is {bytes} bytes");
     }
+
+    // The billing page in a partner's app: the host hands it the token with postMessage.
+    session.go(&format!("{}/_local/embed", runner.url)).await;
+    let frame = session.wait_for("#billing-frame").await;
+    session.call(Method::POST, "/frame", Some(json!({ "id": { ELEMENT: frame } }))).await;
+    session.wait_text("#brand-name", local::seed::DEMO_BRAND_NAME).await;
+    session.wait_text("#balance-value", "points").await;
+    session.call(Method::POST, "/frame/parent", Some(json!({}))).await;
+    session.wait_text("#embed-status", "Token handed to the billing page.").await;
 
     // Nothing the pages did logged an error.
     let errors: Vec<Value> = session
