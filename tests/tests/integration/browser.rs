@@ -554,7 +554,8 @@ async fn story(session: Session, runner: &Runner, screenshots: Option<PathBuf>) 
     session.call(Method::POST, "/frame/parent", Some(json!({}))).await;
     session.wait_text("#embed-status", "Token handed to the billing page.").await;
 
-    // Nothing the pages did logged an error.
+    // Nothing the pages did logged an error. (The fake's pay page, Stripe's stand-in on its own
+    // origin, is not one of ours: its missing favicon is not.)
     let errors: Vec<Value> = session
         .browser_log()
         .await
@@ -610,6 +611,56 @@ mod dynamodb {
     async fn the_story_through_the_screens() {
         super::story_in_a_browser(integration_tests::fresh_table().await, false).await;
     }
+}
+
+/// The Content-Security-Policy a page is served with, over HTTP.
+async fn policy_of(url: &str) -> String {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let response = client.request(Request::get(url).body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    let policy = response.headers().get("content-security-policy").unwrap_or_else(|| panic!("no CSP on {url}"));
+    policy.to_str().unwrap().to_owned()
+}
+
+/// Who may frame the pages: the console nobody, the billing page its own origin and the sites
+/// its partner lists in `brand.embed_origins`, read when the page is served.
+#[tokio::test]
+async fn the_billing_page_may_be_framed_only_by_its_partners_sites() {
+    let runner = Runner::start(MemoryTable::new()).await;
+    let console = policy_of(&format!("{}/console/", runner.url)).await;
+    assert!(console.ends_with("frame-ancestors 'none'"), "{console}");
+    let billing_url = format!("{}/billing/?partner={}", runner.url, local::seed::DEMO_PARTNER);
+    let seeded = policy_of(&billing_url).await;
+    assert!(seeded.ends_with(&format!("frame-ancestors 'self' {}", runner.url)), "{seeded}");
+    assert!(seeded.contains("script-src 'self';"), "{seeded}");
+    // The partner names its app's origin in its settings: the next load allows it.
+    let token = local::TokenRequest {
+        sub: "alice".into(),
+        partner_id: Some(local::seed::DEMO_PARTNER.into()),
+        workspace_id: None,
+        roles: vec!["partner_admin".into()],
+        ttl_s: 600,
+    }
+    .mint(&Verifier::new(SECRET), local::server::now_epoch_s());
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let get = Request::get(format!("{}/partner/settings", runner.url))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let bytes = client.request(get).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    let mut settings: Value = serde_json::from_slice(&bytes).unwrap();
+    settings["brand"]["embed_origins"] = json!(["https://app.northwind.example"]);
+    let put = Request::put(format!("{}/partner/settings", runner.url))
+        .header("authorization", format!("Bearer {token}"))
+        .header("idempotency-key", "embed-origins")
+        .body(Full::new(Bytes::from(settings.to_string())))
+        .unwrap();
+    assert_eq!(client.request(put).await.unwrap().status(), 200);
+    let named = policy_of(&billing_url).await;
+    assert!(named.ends_with("frame-ancestors 'self' https://app.northwind.example"), "{named}");
+    // Without a partner the page may be framed by its own origin only.
+    let anyone = policy_of(&format!("{}/billing/", runner.url)).await;
+    assert!(anyone.ends_with("frame-ancestors 'self'"), "{anyone}");
 }
 
 #[test]
