@@ -563,6 +563,19 @@ async fn story(session: Session, runner: &Runner, screenshots: Option<PathBuf>) 
         .filter(|e| e["level"] == "SEVERE" && e["message"].as_str().is_some_and(|m| m.contains(&runner.url)))
         .collect();
     assert!(errors.is_empty(), "the browser logged errors: {errors:#?}");
+
+    // A page the partner did not list may not frame the billing page: the browser refuses it
+    // (the frame holds the browser's error page, not the billing page).
+    session.go("about:blank").await;
+    let billing = format!("{}/billing/?partner={}", runner.url, local::seed::DEMO_PARTNER);
+    let frame = "const f = document.createElement('iframe');
+        f.onload = () => { f.dataset.loaded = 'yes'; }; f.src = arguments[0]; document.body.append(f);";
+    session.exec(frame, json!([billing])).await;
+    let frame = session.wait_for("iframe[data-loaded]").await;
+    session.call(Method::POST, "/frame", Some(json!({ "id": { ELEMENT: frame } }))).await;
+    let shown = session.exec("return location.href;", json!([])).await;
+    assert!(shown.as_str().is_some_and(|href| href.starts_with("chrome-error://")), "an unlisted page framed {shown}");
+    session.call(Method::POST, "/frame/parent", Some(json!({}))).await;
 }
 
 /// Runs the story on `table` in a fresh browser, or says why it was skipped.
