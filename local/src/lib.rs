@@ -10,6 +10,7 @@
 //! - [`policy`] enforces each function's DynamoDB permissions from template.yaml;
 //! - [`stripe`] runs the fake Stripe the top-ups are paid on;
 //! - [`clock`] moves the runner's time and renews what falls due, as renew-addons does;
+//! - [`web`] serves the screens (`web/`) and the local sign-in page that mints their tokens;
 //! - [`server`] is the hyper server.
 //!
 //! Time, for demos: the runner's clock is the real time plus an offset that only grows.
@@ -29,6 +30,7 @@ pub mod seed;
 pub mod server;
 pub mod stripe;
 pub mod template;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -237,7 +239,8 @@ async fn serve_with<T: Table>(config: &Config, billing: Billing<T>, store: Strin
     }
     tracing::info!("move time ahead: curl -X POST http://{addr}{} -d '{{\"advance_days\": 31}}'", clock::CLOCK_PATH);
     tracing::info!("listening on http://{addr}");
-    let app = Arc::new(App { router, billing, verifier: Verifier::new(&config.jwt_secret) });
+    tracing::info!("the screens: sign in as a demo user at http://localhost:{}{}", addr.port(), web::SIGN_IN_PATH);
+    let app = Arc::new(App { router, billing, verifier: Verifier::new(&config.jwt_secret), web_root: web::web_root() });
     if let Some(every) = config.renewal_tick {
         tokio::spawn(clock::tick(app.clone(), every));
     }

@@ -53,15 +53,28 @@ fn key(name: &str, request: &str) -> IdempotencyKey {
 /// Creates the demo partner and workspaces unless they exist. `base_url` is where the runner
 /// listens (`http://localhost:3000`), for the partner's Checkout return URLs; `stripe` is the
 /// fake the partner's account is connected on.
+/// The name the demo partner's billing page shows.
+pub const DEMO_BRAND_NAME: &str = "Northwind Bots";
+
 pub async fn seed<T: Table>(billing: &Billing<T>, base_url: &str, stripe: &Fake) -> Result<(), SeedError> {
     let p = PartnerId::parse(DEMO_PARTNER).expect("a valid id");
     let settings = PartnerSettings {
         credit_billing: true,
-        success_url: Some(format!("{base_url}{}", crate::server::SUCCESS_PATH)),
-        cancel_url: Some(format!("{base_url}{}", crate::server::CANCEL_PATH)),
+        // Checkout comes back to the billing page, which shows the points arriving.
+        success_url: Some(format!("{base_url}/billing/?partner={DEMO_PARTNER}&checkout={{CHECKOUT_SESSION_ID}}")),
+        cancel_url: Some(format!("{base_url}/billing/?partner={DEMO_PARTNER}&checkout=cancelled")),
         grace_days: 3,
         default_rebilling: Default::default(),
         unit_name: domain::DEFAULT_UNIT_NAME.to_owned(),
+        // The billing page shows the partner's brand, never the platform's; the runner itself
+        // may frame it (its sign-in page's embedding demo).
+        brand: domain::Brand {
+            name: Some(DEMO_BRAND_NAME.into()),
+            logo_url: None,
+            primary_color: Some("#0f5b8c".into()),
+            accent_color: Some("#8a3b12".into()),
+            embed_origins: vec![base_url.to_owned()],
+        },
     };
     let fail = |what: &str| {
         let what = what.to_owned();

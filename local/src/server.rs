@@ -1,6 +1,7 @@
 //! The HTTP server: hyper (HTTP/1.1) on 127.0.0.1, every request through the [`Router`], but
-//! the runner's own pages and controls: the demo partner's Checkout return pages and the clock
-//! control ([`clock`]), which are not routes of template.yaml.
+//! the runner's own pages and controls: the screens of `web/` and the local sign-in ([`web`]),
+//! and the clock control ([`clock`]), which are not
+//! routes of template.yaml.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use crate::clock;
 use crate::jwt::Verifier;
 use crate::router::Router;
+use crate::web;
 
 /// Largest request body read (API Gateway's own limit is 10 MB; the handlers accept 64 KiB).
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -32,6 +34,8 @@ pub struct App<T> {
     pub router: Router<T>,
     pub billing: Billing<T>,
     pub verifier: Verifier,
+    /// Where the screens' files are read from (`web/`).
+    pub web_root: std::path::PathBuf,
 }
 
 pub fn now_epoch_s() -> u64 {
@@ -91,10 +95,17 @@ async fn respond<T: Table>(
             return plain(status, body.to_string());
         }
     };
-    if method == hyper::Method::GET
-        && let Some(page) = partner_page(&path)
-    {
-        return html(page);
+    if method == hyper::Method::GET {
+        if let Some(page) = web::local_page(&path) {
+            return page;
+        }
+        if let Some(response) = web::serve_static(&app.billing, &app.web_root, &path, parts.uri.query()).await {
+            return response;
+        }
+    }
+    if method == hyper::Method::POST && path == web::TOKEN_PATH {
+        let (status, body) = web::token(&app.verifier, now_epoch_s(), &body);
+        return plain(status, body.to_string());
     }
     // API Gateway tells the function who called.
     if let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string()) {
@@ -130,32 +141,6 @@ async fn respond<T: Table>(
         "request"
     );
     hyper::Response::from_parts(parts, Full::new(bytes))
-}
-
-/// The demo partner's Checkout return pages (`seed.rs` sets them to the runner's own address).
-/// They stand in for the partner's website; no function serves them and they are not routes.
-pub const SUCCESS_PATH: &str = "/checkout/success";
-pub const CANCEL_PATH: &str = "/checkout/cancel";
-
-fn partner_page(path: &str) -> Option<&'static str> {
-    match path {
-        SUCCESS_PATH => Some(
-            "<h1>Thank you!</h1><p>Your payment went through. The points are added as soon as Stripe's \
-             webhook arrives, usually at once: <code>GET /workspace</code> shows the balance.</p>",
-        ),
-        CANCEL_PATH => Some("<h1>Payment cancelled</h1><p>Nothing was charged.</p>"),
-        _ => None,
-    }
-}
-
-fn html(main: &str) -> hyper::Response<Full<Bytes>> {
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Demo partner</title></head>\
-         <body><main><p>demo-partner's website (served by the local runner)</p>{main}</main></body></html>"
-    );
-    let mut response = hyper::Response::new(Full::new(Bytes::from(page)));
-    response.headers_mut().insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    response
 }
 
 fn plain(status: StatusCode, body: String) -> hyper::Response<Full<Bytes>> {

@@ -1,5 +1,6 @@
-//! Add-ons: a workspace buys one with points (prorated to the cycle's end) or cancels one at
-//! the cycle end; its partner adds one (free unless `charge_points`) or removes one now.
+//! Add-ons: a workspace sees what one would cost, buys one with points (prorated to the cycle's
+//! end) or cancels one at the cycle end; its partner adds one (free unless `charge_points`) or
+//! removes one now.
 
 use api::{ApiError, Caller, answers, partner_scope, workspace_scope};
 use billing::{AddonOrder, Asker, Billing, Mutation};
@@ -9,6 +10,7 @@ use serde::Deserialize;
 use store::Table;
 
 api::routes! {
+    "GET /workspace/addons/quote" => quote,
     "POST /workspace/addons" => buy,
     "DELETE /workspace/addons/{addon_id}" => cancel,
     "POST /partner/workspace/{id}/add-addon" => partner_add,
@@ -44,6 +46,21 @@ fn workspace_id(req: &Request) -> Result<WorkspaceId, ApiError> {
 
 fn addon_id(req: &Request) -> Result<AddonId, ApiError> {
     AddonId::parse(&api::path_param(req, "addon_id")?).map_err(|_| ApiError::not_found("add-on"))
+}
+
+/// The price of `?addon=extra_bot&quantity=1` now and per month, before the purchase: any
+/// user of the workspace may read it.
+async fn quote<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {
+    let w = caller.workspace_reader()?;
+    let addon = api::query_param(req, "addon").ok_or_else(|| ApiError::invalid("addon", "give ?addon="))?;
+    let quantity = match api::query_param(req, "quantity") {
+        None => 1,
+        Some(q) => q.parse().map_err(|_| ApiError::invalid("quantity", "must be a whole number"))?,
+    };
+    let (code, quantity) = order(&addon, quantity)?;
+    let ws = billing.caller_workspace(w, caller.partner.as_ref()).await?;
+    let quote = billing.quote_addon(&ws, code, quantity).await?;
+    Ok(api::ok(answers::AddonQuoteBody::from(&quote)))
 }
 
 async fn buy<T: Table>(billing: &Billing<T>, caller: &Caller, req: &Request) -> api::Answer {

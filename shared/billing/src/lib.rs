@@ -22,6 +22,7 @@ mod partners;
 mod payments;
 mod plan_edits;
 mod plans;
+mod quote;
 mod receipts;
 mod reconcile;
 mod refill;
@@ -61,6 +62,7 @@ pub use plans::{
     AddonBilled, ChargedNow, FALLBACK_PLAN, PlanChanged, PlanOffer, PlanOffers, SubscriptionCheckout,
     SubscriptionDetails, UnpaidRun, addon_product, plan_product,
 };
+pub use quote::AddonQuote;
 pub use receipts::Receipt;
 pub use reconcile::{LOOKBACK, SWEPT_TYPES, SweepLimits, SweepRun};
 pub use refill::{REFILL_RESUME_AFTER, RefillState};
@@ -76,7 +78,7 @@ pub use usage::{
 pub use webhook::WebhookOutcome;
 pub use workspace::{
     AddonAdded, AddonOrder, LabelledAddon, LedgerPage, ListedStatus, NewWorkspace, PointsAdjustment, REASON_MAX_CHARS,
-    WorkspaceAddons, WorkspaceDetails, WorkspaceDraft, WorkspaceState,
+    ShownBrand, WorkspaceAddons, WorkspaceDetails, WorkspaceDraft, WorkspaceState,
 };
 
 /// An operation whose workspace changed under it is attempted again, at most this often.

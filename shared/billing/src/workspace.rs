@@ -114,6 +114,22 @@ pub struct WorkspaceDetails {
     pub auto_topup: RefillState,
     /// What its partner calls its points (`credits`, `tokens`).
     pub unit_name: String,
+    /// Its partner's brand, for the white-label billing page.
+    pub brand: ShownBrand,
+}
+
+/// A partner's brand as its workspaces' page shows it: the name it chose, else its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShownBrand {
+    pub name: String,
+    pub brand: domain::Brand,
+}
+
+impl ShownBrand {
+    pub fn of(profile: &records::PartnerProfile) -> Self {
+        let brand = profile.settings.brand.clone();
+        Self { name: brand.name.clone().unwrap_or_else(|| profile.name.clone()), brand }
+    }
 }
 
 /// A workspace after a change, or as evaluated now: its plan, usage, effective limits and status.
@@ -199,7 +215,9 @@ impl<T: Table> Billing<T> {
         let now = self.clock.now();
         let plan = super::load::plan(read, p, new.plan)?;
         // A workspace starts with its partner's default re-billing (checked when it was saved).
-        let settings = super::load::partner_profile(read, p)?.settings;
+        let profile = super::load::partner_profile(read, p)?;
+        let brand = ShownBrand::of(&profile);
+        let settings = profile.settings;
         let anchor = new.anchor.unwrap_or_else(|| AnchorDay::of(now.date()));
         let cycle = Cycle::containing(anchor, now.date()).map_err(internal)?;
         let ws = Workspace {
@@ -237,6 +255,7 @@ impl<T: Table> Billing<T> {
             addons: vec![],
             auto_topup: RefillState::new(&Setting { auto: Default::default(), amount: None }, false, now),
             unit_name: settings.unit_name.clone(),
+            brand,
         });
         self.commit(m.key(), writes, reply, |failed| {
             if failed.contains(Guard::WorkspaceNew) {
@@ -277,8 +296,10 @@ impl<T: Table> Billing<T> {
             addons.push(LabelledAddon { addon: a.clone(), label });
         }
         let auto_topup = self.auto_topup_state(&ws).await?;
-        let unit_name = self.partner_settings(&ws.partner).await?.unit_name;
-        Ok(WorkspaceDetails { workspace: ws, cycle, limits, balance, addons, auto_topup, unit_name })
+        let profile = self.partner_profile(&ws.partner).await?;
+        let brand = ShownBrand::of(&profile);
+        let unit_name = profile.settings.unit_name;
+        Ok(WorkspaceDetails { workspace: ws, cycle, limits, balance, addons, auto_topup, unit_name, brand })
     }
 
     /// What a workspace may buy (labels and points, never cost prices), and what it holds.

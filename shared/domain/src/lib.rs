@@ -7,6 +7,7 @@
 
 pub mod amount;
 pub mod autotopup;
+pub mod brand;
 pub mod card;
 pub mod catalog;
 pub mod clock;
@@ -28,6 +29,7 @@ pub mod workspace;
 
 pub use amount::*;
 pub use autotopup::*;
+pub use brand::*;
 pub use card::*;
 pub use catalog::*;
 pub use clock::*;

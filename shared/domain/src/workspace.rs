@@ -40,6 +40,8 @@ pub enum SettingError {
     Quantity,
     #[error("must be 1 to {UNIT_NAME_MAX_CHARS} characters, without control characters or spaces at either end")]
     UnitName,
+    #[error(transparent)]
+    Brand(#[from] super::BrandError),
 }
 
 /// Checks a label or name and returns it trimmed.
@@ -145,6 +147,10 @@ pub struct PartnerSettings {
     /// the Checkout page, the off-session charge, the answers a white-label page shows.
     #[serde(default = "default_unit_name")]
     pub unit_name: String,
+    /// The name, logo and colours its workspaces' billing page shows, and the sites that may
+    /// embed it.
+    #[serde(default)]
+    pub brand: super::Brand,
 }
 
 fn default_unit_name() -> String {
@@ -169,7 +175,7 @@ impl PartnerSettings {
         if !unit_ok {
             return Err(("unit_name", SettingError::UnitName));
         }
-        Ok(())
+        self.brand.validate().map_err(|(param, e)| (param, e.into()))
     }
 }
 
@@ -183,6 +189,7 @@ impl Default for PartnerSettings {
             grace_days: 0,
             default_rebilling: Rebilling::default(),
             unit_name: default_unit_name(),
+            brand: super::Brand::default(),
         }
     }
 }

@@ -64,4 +64,17 @@ impl<T: Table> Store<T> {
         };
         Ok(Loaded { used, snapshot: Snapshot { items } })
     }
+
+    /// Reads `keys` (repeats allowed) in one consistent `BatchGetItem`, with no idempotency
+    /// record: the one read of an operation that changes nothing (a quote).
+    pub async fn read(&self, keys: &[Key]) -> Result<Snapshot, StoreError> {
+        let mut unique: Vec<Key> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(key) {
+                unique.push(key.clone());
+            }
+        }
+        let items = unique.iter().cloned().zip(self.get_many(&unique).await?).collect();
+        Ok(Snapshot { items })
+    }
 }

@@ -134,6 +134,7 @@ pub fn partner_item(profile: &PartnerProfile) -> Item {
         .with("grace_days", Attr::n(s.grace_days))
         .with("default_rebilling", rebilling_attr(&s.default_rebilling))
         .with("unit_name", Attr::s(&s.unit_name))
+        .with("brand", brand_attr(&s.brand))
         .with("created_at", Attr::s(rfc3339(profile.created_at)));
     partner_platform_attrs(profile).into_iter().fold(item, |item, (name, value)| item.with(&name, value))
 }
@@ -255,7 +256,21 @@ pub fn partner_settings_from(item: &Item) -> Result<PartnerSettings, MalformedIt
         default_rebilling: get_rebilling(item, "default_rebilling")?,
         // Absent on items written before partners named their points.
         unit_name: get_opt_str(item, "unit_name")?.unwrap_or_else(|| domain::DEFAULT_UNIT_NAME.to_owned()),
+        brand: get_brand(item)?,
     })
+}
+
+/// A partner's brand, as JSON text: one attribute, read and written whole with the settings.
+fn brand_attr(brand: &domain::Brand) -> Attr {
+    Attr::s(serde_json::to_string(brand).expect("a brand serializes"))
+}
+
+/// Absent on items written before partners set their brand: none.
+fn get_brand(item: &Item) -> Result<domain::Brand, MalformedItem> {
+    match item.get("brand") {
+        None => Ok(domain::Brand::default()),
+        Some(_) => item.parsed("brand", |s| serde_json::from_str(s)),
+    }
 }
 
 /// How a partner's add-on terms are stored.
@@ -735,6 +750,9 @@ mod tests {
         assert_eq!(partner_settings_from(&unnamed).unwrap().unit_name, "credits");
         unnamed.0.remove("unit_name");
         assert_eq!(partner_settings_from(&unnamed).unwrap().unit_name, "points");
+        // Before partners set their brand: none, the page's own look.
+        unnamed.0.remove("brand");
+        assert_eq!(partner_settings_from(&unnamed).unwrap().brand, domain::Brand::default());
         let plan = Plan::default_for(PlanId::Growth);
         assert_eq!(plan_from(&plan_item(&p, &plan)).unwrap(), plan);
         let a = PartnerAddon::default_for(AddonCode::ExtraMember);

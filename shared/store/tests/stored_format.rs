@@ -74,6 +74,13 @@ fn samples() -> Vec<(&'static str, Item)> {
             rates: BTreeMap::from([(MeterCode::parse("voice_minutes").unwrap(), UnitRate::parse("0.15").unwrap())]),
         },
         unit_name: "credits".into(),
+        brand: domain::Brand {
+            name: Some("Acme Bots".into()),
+            logo_url: None,
+            primary_color: Some("#1d4ed8".into()),
+            accent_color: None,
+            embed_origins: vec!["https://app.acme.example".into()],
+        },
     };
     let profile = PartnerProfile {
         id: p.clone(),

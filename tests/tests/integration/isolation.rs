@@ -355,6 +355,7 @@ impl Case {
     fn required_query(&self) -> &'static [&'static str] {
         match self.key.as_str() {
             "GET /platform/workspaces/{id}/access" => &["meter=voice_minutes"],
+            "GET /workspace/addons/quote" => &["addon=extra_bot", "quantity=1"],
             _ => &[],
         }
     }

@@ -47,7 +47,7 @@ impl Runner {
         local::seed::seed(&billing, &url, &fake).await.unwrap();
         let template = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("template.yaml");
         let router = Router::from_template(&template).unwrap();
-        let app = Arc::new(App { router, billing, verifier: Verifier::new(SECRET) });
+        let app = Arc::new(App { router, billing, verifier: Verifier::new(SECRET), web_root: local::web::web_root() });
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {

@@ -354,6 +354,8 @@ async fn walk_every_route(r: &mut Runner) {
     assert!(!offers.to_string().contains("cost_price"), "a workspace never sees cost prices");
     let topups = r.ok(&admin, M::GET, "/workspace/topup-options", None, 200).await;
     assert_eq!((topups["data"][0]["amount_major"].as_str(), &topups["credit_rate"]), (Some("10.00"), &rate));
+    let quote = r.ok(&admin, M::GET, "/workspace/addons/quote?addon=extra_bot&quantity=1", None, 200).await;
+    assert_eq!((quote["now"].as_str(), quote["per_month"].as_str()), (Some("5.00"), Some("10.00")));
     let bought =
         r.ok(&admin, M::POST, "/workspace/addons", Some(json!({ "addon": "extra_bot", "quantity": 1 })), 201).await;
     assert_eq!((bought["charged"].as_str(), bought["balance"].as_str()), (Some("5.00"), Some("100.00")));

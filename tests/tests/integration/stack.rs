@@ -55,7 +55,8 @@ impl Stack {
         local::seed::seed(&billing, &url, &fake).await.unwrap();
         let template = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("template.yaml");
         let router = Router::from_template(&template).unwrap();
-        let app = Arc::new(App { router, billing, verifier: Verifier::new(JWT_SECRET) });
+        let app =
+            Arc::new(App { router, billing, verifier: Verifier::new(JWT_SECRET), web_root: local::web::web_root() });
         let (stop, stopped) = oneshot::channel::<()>();
         let served = app.clone();
         tokio::spawn(async move {

@@ -30,8 +30,19 @@ pub struct WorkspaceBody<'a> {
     auto_topup: AutoTopupBody<'a>,
     /// What the partner calls its points, for the workspace's screens.
     unit_name: &'a str,
+    /// The partner's brand, for a white-label page: never the platform's.
+    brand: BrandBody<'a>,
     #[serde(flatten)]
     status: StatusBody<'a>,
+}
+
+#[derive(Serialize)]
+struct BrandBody<'a> {
+    name: &'a str,
+    logo_url: Option<&'a str>,
+    primary_color: Option<&'a str>,
+    accent_color: Option<&'a str>,
+    embed_origins: &'a [String],
 }
 
 impl<'a> From<&'a WorkspaceDetails> for WorkspaceBody<'a> {
@@ -50,6 +61,13 @@ impl<'a> From<&'a WorkspaceDetails> for WorkspaceBody<'a> {
             addons: d.addons.iter().map(OwnedAddon::from).collect(),
             auto_topup: AutoTopupBody::from(&d.auto_topup),
             unit_name: &d.unit_name,
+            brand: BrandBody {
+                name: &d.brand.name,
+                logo_url: d.brand.brand.logo_url.as_deref(),
+                primary_color: d.brand.brand.primary_color.as_deref(),
+                accent_color: d.brand.brand.accent_color.as_deref(),
+                embed_origins: &d.brand.brand.embed_origins,
+            },
             status: (&ws.status).into(),
         }
     }
@@ -416,5 +434,47 @@ struct ReceiptView<'a> {
 impl<'a> From<&'a Receipt> for ReceiptBody<'a> {
     fn from(r: &'a Receipt) -> Self {
         Self { receipt: ReceiptView { id: r.id.as_str(), url: &r.url, pdf: r.pdf.as_deref() } }
+    }
+}
+
+/// `GET /workspace/addons/quote`: the price before the purchase.
+#[derive(Serialize)]
+pub struct AddonQuoteBody<'a> {
+    addon: &'a str,
+    label: &'a str,
+    quantity: u32,
+    unit_points: Points,
+    /// Debited now: the rest of this cycle.
+    now: Points,
+    /// Each month after this one.
+    per_month: Points,
+    days_remaining: u32,
+    days_in_cycle: u32,
+    cycle: CycleBody,
+    balance: Balance,
+    balance_after: Option<Balance>,
+    enough_points: bool,
+    limits_after: &'a Limits,
+    status_after: StatusBody<'a>,
+}
+
+impl<'a> From<&'a billing::AddonQuote> for AddonQuoteBody<'a> {
+    fn from(q: &'a billing::AddonQuote) -> Self {
+        Self {
+            addon: q.code.as_str(),
+            label: &q.label,
+            quantity: q.quantity,
+            unit_points: q.unit_points,
+            now: q.now,
+            per_month: q.per_month,
+            days_remaining: q.days_remaining,
+            days_in_cycle: q.days_in_cycle,
+            cycle: (&q.cycle).into(),
+            balance: q.balance,
+            balance_after: q.balance_after,
+            enough_points: q.balance_after.is_some(),
+            limits_after: &q.limits_after,
+            status_after: (&q.status_after).into(),
+        }
     }
 }

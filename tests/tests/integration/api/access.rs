@@ -82,6 +82,7 @@ pub(super) fn sample(route: &'static str, t: &Target<'_>) -> Req {
             r.param("id", t.workspace).json(json!({ "amount": "-1", "reason": "test" }))
         }
         "POST /workspace/addons" => r.json(json!({ "addon": "extra_bot", "quantity": 1 })),
+        "GET /workspace/addons/quote" => r.query("addon", "extra_bot").query("quantity", "1"),
         "DELETE /workspace/addons/{addon_id}" => r.param("addon_id", t.addon),
         "POST /partner/workspace/{id}/add-addon" => {
             r.param("id", t.workspace).json(json!({ "addon": "extra_bot", "quantity": 1, "charge_points": true }))

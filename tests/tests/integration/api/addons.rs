@@ -444,7 +444,63 @@ async fn a_profile_from_before_addons_moved_into_it_keeps_them<T: Table>(api: Ap
     assert_eq!(api.verify(W).await, 3);
 }
 
+/// The quote says before the purchase what the purchase then charges: 5.00 now for the half
+/// of April left, 10.00 a month after; for a paused workspace, that the add-on resumes it; and
+/// when the points are short, that they are. It writes nothing.
+async fn a_quote_is_what_the_purchase_charges<T: Table>(api: Api<T>) {
+    api.tenants().await;
+    api.price(P, "extra_bot", "Extra bot", "10", true).await;
+    api.fund(P, W, "7").await;
+    assert_eq!(api.usage(W, 2, 1, 10).await.ok(200)["workspace"]["status"], "paused");
+    let quote = |addon: &str, quantity: &str| {
+        req("GET /workspace/addons/quote").by(workspace_member(P, W)).query("addon", addon).query("quantity", quantity)
+    };
+    let before = api.state().await;
+    let q = api.call(quote("extra_bot", "1")).await.ok(200);
+    assert_eq!(
+        q,
+        json!({
+            "addon": "extra_bot",
+            "label": "Extra bot",
+            "quantity": 1,
+            "unit_points": "10.00",
+            "now": "5.00",
+            "per_month": "10.00",
+            "days_remaining": 15,
+            "days_in_cycle": 30,
+            "cycle": { "start": "2026-04-01", "end": "2026-04-30" },
+            "balance": "7.00",
+            "balance_after": "2.00",
+            "enough_points": true,
+            "limits_after": starter_limits(2, 2),
+            "status_after": { "status": "active", "exceeded": [] },
+        })
+    );
+    // Two bots cost 10.00 now, more than the 7.00 there.
+    let two = api.call(quote("extra_bot", "2")).await.ok(200);
+    assert_eq!(
+        (&two["now"], &two["balance_after"], &two["enough_points"]),
+        (&json!("10.00"), &Value::Null, &json!(false))
+    );
+    assert_eq!(api.state().await, before, "a quote writes nothing");
+    for (addon, quantity, param) in
+        [("extra_nothing", "1", "addon"), ("extra_bot", "0", "quantity"), ("extra_bot", "x", "quantity")]
+    {
+        let r = api.call(quote(addon, quantity)).await;
+        assert_eq!(
+            (r.status, r.body["error"]["param"].as_str()),
+            (400, Some(param)),
+            "{addon} x {quantity}: {}",
+            r.body
+        );
+    }
+    let bought = api.buy(P, W, "extra_bot", 1).await.ok(201);
+    assert_eq!((&bought["charged"], &bought["balance"]), (&q["now"], &q["balance_after"]));
+    assert_eq!(bought["workspace"]["status"], q["status_after"]["status"]);
+}
+
 api_suite!(
+    a_quote_is_what_the_purchase_charges,
     a_profile_from_before_addons_moved_into_it_keeps_them,
     concurrent_purchases_never_overdraw,
     proration_vector_thirty_day_cycle,

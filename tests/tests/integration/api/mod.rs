@@ -78,7 +78,7 @@ pub const Q: &str = "p-rival";
 pub const X: &str = "ws-rival-1";
 
 /// Every route behind the JWT authorizer, as API Gateway names them.
-pub const ALL_ROUTES: [&str; 78] = [
+pub const ALL_ROUTES: [&str; 79] = [
     "GET /partner/addons",
     "PUT /partner/addons/{code}",
     "GET /partner/plans",
@@ -107,6 +107,7 @@ pub const ALL_ROUTES: [&str; 78] = [
     "DELETE /partner/workspaces/{id}/addons/{addon_id}",
     "GET /workspace",
     "GET /workspace/addons",
+    "GET /workspace/addons/quote",
     "GET /workspace/topup-options",
     "GET /workspace/ledger",
     "GET /workspace/statements/{month}",

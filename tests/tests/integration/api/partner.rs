@@ -191,6 +191,7 @@ async fn settings_are_read_and_replaced<T: Table>(api: Api<T>) {
         json!({
             "credit_billing": true, "success_url": null, "cancel_url": null, "grace_days": 0, "default_rebilling": off,
             "unit_name": "points",
+            "brand": { "name": null, "logo_url": null, "primary_color": null, "accent_color": null, "embed_origins": [] },
         })
     );
     let new = json!({
@@ -200,6 +201,13 @@ async fn settings_are_read_and_replaced<T: Table>(api: Api<T>) {
         "grace_days": 3,
         "default_rebilling": { "enabled": true, "rates": { "voice_minutes": "0.20" } },
         "unit_name": "credits",
+        "brand": {
+            "name": "Acme Bots",
+            "logo_url": "https://cdn.agency.example/logo.svg",
+            "primary_color": "#1d4ed8",
+            "accent_color": null,
+            "embed_origins": ["https://app.agency.example"],
+        },
     });
     let put = api.call(req("PUT /partner/settings").by(partner_admin(P)).json(new.clone())).await.ok(200);
     assert_eq!(put, new);
@@ -218,6 +226,13 @@ async fn settings_are_read_and_replaced<T: Table>(api: Api<T>) {
     let mut ftp = new.clone();
     ftp["success_url"] = json!("ftp://agency.example/paid");
     api.call(bad(ftp)).await.invalid("success_url");
+    // The page writes white text on the brand's colours: one too light to read is refused.
+    let mut light = new.clone();
+    light["brand"]["primary_color"] = json!("#ffcc00");
+    api.call(bad(light)).await.invalid("brand.primary_color");
+    let mut with_path = new.clone();
+    with_path["brand"]["embed_origins"] = json!(["https://app.agency.example/billing"]);
+    api.call(bad(with_path)).await.invalid("brand.embed_origins");
     let mut extra = new.clone();
     extra["stripe_account"] = json!("acct_123");
     api.call(bad(extra)).await.invalid("stripe_account");
@@ -264,6 +279,7 @@ async fn workspaces_are_created_listed_and_shown<T: Table>(api: Api<T>) {
             "threshold": null, "monthly_cap": null, "spent_this_month": null,
         },
         "unit_name": "points",
+        "brand": { "name": P, "logo_url": null, "primary_color": null, "accent_color": null, "embed_origins": [] },
     });
     assert_eq!(created, expected);
     let shown = api.call(req("GET /partner/workspaces/{id}").param("id", &first).by(partner_admin(P))).await.ok(200);
@@ -421,6 +437,8 @@ async fn creation_answers_alike_whatever_ids_others_hold<T: Table>(api: Api<T>) 
     let same_shape = |mut v: Value| {
         v["id"] = json!("ws_");
         v["partner_id"] = json!("p");
+        // Each partner's brand is its own name.
+        v["brand"]["name"] = json!("p");
         v
     };
     assert_eq!(same_shape(p_first), same_shape(q_first.clone()));

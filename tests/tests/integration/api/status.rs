@@ -188,6 +188,7 @@ async fn workspace_views_for_admins_and_members<T: Table>(api: Api<T>) {
             "threshold": null, "monthly_cap": null, "spent_this_month": null,
         },
         "unit_name": "points",
+        "brand": { "name": P, "logo_url": null, "primary_color": null, "accent_color": null, "embed_origins": [] },
     });
     assert_eq!(api.call(req("GET /workspace").by(workspace_member(P, W))).await.ok(200), expected);
     assert_eq!(api.call(req("GET /workspace").by(workspace_admin(P, W))).await.ok(200), expected);
