@@ -147,6 +147,14 @@ pub struct UnpaidRun {
     pub failed: u64,
 }
 
+/// The Stripe idempotency key of a change a request decided: the request (its Idempotency-Key)
+/// and what it decided. A retry of the request, and its attempt again after the workspace moved
+/// under it (a usage report), make the same Stripe calls when they decide the same, which Stripe
+/// answers once; one that decides otherwise makes calls of its own.
+fn stripe_change_key(what: &str, ws: &Workspace, request: &str, change: &str) -> String {
+    format!("{what}:{}:{request}:{change}", ws.id)
+}
+
 /// Who pays a charge now: the workspace's customer on the partner's account, for its
 /// subscription.
 #[derive(Clone, Copy)]
@@ -387,7 +395,10 @@ impl<T: Table> Billing<T> {
                         "this workspace's plan is not billed: subscribe to a plan first (POST /workspace/subscription)",
                     ));
                 }
-                Some(sub) => self.change_billed_plan(&ws, sub, &read, &target, today, m.key().fingerprint()).await?,
+                Some(sub) => {
+                    let request = m.key().fingerprint();
+                    self.change_billed_plan(&ws, sub, &read, &target, today, &request).await?
+                }
             };
             let Decided { ws: mut after, charged, effective, mut extra } = decided;
             let plan = super::load::plan(&read, &after.partner, after.plan)?;
@@ -431,7 +442,7 @@ impl<T: Table> Billing<T> {
         read: &Snapshot,
         target: &Plan,
         today: Date,
-        request: String,
+        request: &str,
     ) -> Result<Decided, OpError> {
         if !matches!(sub.payment, PlanPayment::Paid) {
             return Err(OpError::Forbidden("the plan's last invoice is unpaid: pay it before changing plans"));
@@ -440,7 +451,7 @@ impl<T: Table> Billing<T> {
         let account = &connection.account;
         let customer = self.billed_customer(read, ws, account)?;
         let cycle = cycle_of(ws, today)?;
-        let key = format!("plan:{}:{request}", ws.id);
+        let key = stripe_change_key("plan", ws, request, &format!("{}:{today}", target.id.as_str()));
         let (price, price_write) = self
             .price_for(read, &ws.partner, account, &plan_product(target.id), &target.label, target.monthly_price)
             .await?;
@@ -524,7 +535,6 @@ impl<T: Table> Billing<T> {
             keys.push(keys::wallet(&domain::WalletId::Partner(p.clone())));
             keys
         };
-        let request = m.key().fingerprint();
         for _ in 0..MAX_OP_ATTEMPTS {
             let (ws, read) = fresh!(self.load_workspace_change(w, asker, m.key(), needed).await?);
             let MoneyTerms { profile, connection } = self.money_terms(&read, &ws.partner)?;
@@ -559,7 +569,8 @@ impl<T: Table> Billing<T> {
             let customer = self.billed_customer(&read, &ws, account)?;
             let (price, price_write) =
                 self.price_for(&read, &ws.partner, account, &product, &offer.label, unit_price).await?;
-            let key = format!("addon:{}:{request}", ws.id);
+            let change = format!("{}x{quantity}:{}", code.as_str(), now.date());
+            let key = stripe_change_key("addon", &ws, &m.key().fingerprint(), &change);
             let text =
                 format!("{} x{quantity}, {} of {} days", offer.label, prorated.days_remaining, prorated.days_in_cycle);
             let meta = meta(&ws, &[("addon", code.as_str())])?;
