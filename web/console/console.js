@@ -114,25 +114,37 @@ async function loadAddons() {
     const points = h("input", { id: `price-${a.code}`, value: a.points, inputMode: "decimal", size: 8, "aria-label": `${a.label}: your price in points` });
     const label = h("input", { id: `label-${a.code}`, value: a.label, "aria-label": `${a.code}: label your workspaces see` });
     const enabled = h("input", { type: "checkbox", id: `enabled-${a.code}`, checked: a.enabled, "aria-label": `${a.label} on sale` });
+    // In money, on a subscribed workspace's plan bill (sold so while credit billing is off).
+    const money = h("input", { id: `money-${a.code}`, value: a.price ? majorOf(a.price.amount_minor, a.price.currency) : "", inputMode: "decimal", size: 8, "aria-label": `${a.label}: price a month in money, on the plan's bill (empty: not sold in money)` });
+    const currency = h("input", { id: `money-currency-${a.code}`, value: a.price ? a.price.currency : "usd", size: 3, maxLength: 3, "aria-label": `${a.label}: currency of the price in money` });
     return h(
       "tr",
       null,
       h("th", { scope: "row" }, a.code),
       h("td", { class: "num" }, `${formatMoney(a.cost_price)} a month`),
       h("td", null, points),
+      h("td", null, money, " ", currency),
       h("td", null, label),
       h("td", null, enabled),
       h("td", null, actionButton("Save", async () => {
-        const saved = await api("PUT", `/partner/addons/${a.code}`, {
-          body: { label: /** @type {HTMLInputElement} */ (label).value, points: /** @type {HTMLInputElement} */ (points).value.trim(), enabled: /** @type {HTMLInputElement} */ (enabled).checked },
-        });
-        return `${saved.label}: ${saved.points} points a month${saved.enabled ? "" : " (not on sale)"}.`;
+        /** @type {Record<string, unknown>} */
+        const body = { label: /** @type {HTMLInputElement} */ (label).value, points: /** @type {HTMLInputElement} */ (points).value.trim(), enabled: /** @type {HTMLInputElement} */ (enabled).checked };
+        const moneyText = /** @type {HTMLInputElement} */ (money).value.trim();
+        if (moneyText) {
+          const code = /** @type {HTMLInputElement} */ (currency).value.trim().toLowerCase();
+          const parsed = minorOf(moneyText, code);
+          if (!parsed.ok) throw new Error(`${a.code}: ${parsed.why}`);
+          body.price = { amount_minor: parsed.minor, currency: code };
+        }
+        const saved = await api("PUT", `/partner/addons/${a.code}`, { body });
+        const inMoney = saved.price ? `, ${formatMoney(saved.price)} on the plan's bill` : "";
+        return `${saved.label}: ${saved.points} points a month${inMoney}${saved.enabled ? "" : " (not on sale)"}.`;
       }, { "data-save-addon": a.code, "aria-label": `Save ${a.code}` })),
     );
   });
   fill(
     "addons",
-    h("div", { class: "table-wrap" }, h("table", null, h("thead", null, h("tr", null, h("th", { scope: "col" }, "Add-on"), h("th", { scope: "col", class: "num" }, "Cost price"), h("th", { scope: "col" }, "Your price (points)"), h("th", { scope: "col" }, "Label"), h("th", { scope: "col" }, "On sale"), h("th", { scope: "col" }, ""))), h("tbody", null, rows))),
+    h("div", { class: "table-wrap" }, h("table", null, h("thead", null, h("tr", null, h("th", { scope: "col" }, "Add-on"), h("th", { scope: "col", class: "num" }, "Cost price"), h("th", { scope: "col" }, "Your price (points)"), h("th", { scope: "col" }, "In money, on the plan's bill"), h("th", { scope: "col" }, "Label"), h("th", { scope: "col" }, "On sale"), h("th", { scope: "col" }, ""))), h("tbody", null, rows))),
   );
 }
 
