@@ -46,7 +46,7 @@ use super::load::{Asker, fresh};
 use super::payments::{stripe_error, stripe_key};
 use super::webhook::WebhookOutcome;
 use super::workspace::{LabelledAddon, WorkspaceState, history_write};
-use super::{Billing, MAX_OP_ATTEMPTS, Mutation, OpError, Replied, replayed};
+use super::{Billing, MAX_OP_ATTEMPTS, Mutation, OpError, Replied, Reply, replayed};
 
 /// The plan a workspace falls back to when its subscription ends.
 pub const FALLBACK_PLAN: PlanId = PlanId::Starter;
@@ -153,6 +153,14 @@ pub struct UnpaidRun {
 /// answers once; one that decides otherwise makes calls of its own.
 fn stripe_change_key(what: &str, ws: &Workspace, request: &str, change: &str) -> String {
     format!("{what}:{}:{request}:{change}", ws.id)
+}
+
+/// The write of workspace `after`, on the condition that it is still at `version` as read.
+fn workspace_put(after: &Workspace, version: u64) -> Write {
+    Write::Put {
+        item: records::workspace_item(after),
+        condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(version)),
+    }
 }
 
 /// Who pays a charge now: the workspace's customer on the partner's account, for its
@@ -406,10 +414,7 @@ impl<T: Table> Billing<T> {
             after.status = status;
             after.version = ws.version + 1;
             let now = self.clock.now();
-            let mut writes = vec![Write::Put {
-                item: records::workspace_item(&after),
-                condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
-            }];
+            let mut writes = vec![workspace_put(&after, ws.version)];
             writes.append(&mut extra);
             writes.extend(status_event(&ws.partner, w, &ws.status, &after.status, now));
             let data = json!({ "from": ws.plan.as_str(), "to": to.as_str(), "effective": effective.to_string() });
@@ -422,13 +427,8 @@ impl<T: Table> Billing<T> {
                 after: WorkspaceState { workspace: after, limits },
             };
             let reply = m.answer(&outcome);
-            match self.store.commit(m.key(), now, writes, &reply.to_stored()).await {
-                Ok(store::Committed::Applied) => return Ok(reply),
-                Ok(store::Committed::Replayed { response }) => return replayed(response),
-                Ok(store::Committed::KeyReused) => return Err(OpError::KeyReused),
-                // The workspace moved: decide again (the Stripe calls replay under their keys).
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if let Some(reply) = self.commit_change(m.key(), now, writes, reply).await? {
+                return Ok(reply);
             }
         }
         Err(OpError::Conflict)
@@ -504,6 +504,25 @@ impl<T: Table> Billing<T> {
             .map_err(|e| stripe_error("subscriptions.update", e))?;
         after.subscription = Some(billed);
         Ok(Decided { ws: after, charged, effective, extra: price_write.into_iter().collect() })
+    }
+
+    /// Commits a change of a workspace (its writes, `reply` with the request's idempotency
+    /// record): the reply to send, or `None` when the workspace moved under it and the change is
+    /// decided again (its Stripe calls replay under their keys).
+    async fn commit_change(
+        &self,
+        key: &store::IdempotencyKey,
+        now: OffsetDateTime,
+        writes: Vec<Write>,
+        reply: Reply,
+    ) -> Result<Option<Reply>, OpError> {
+        match self.store.commit(key, now, writes, &reply.to_stored()).await {
+            Ok(store::Committed::Applied) => Ok(Some(reply)),
+            Ok(store::Committed::Replayed { response }) => replayed(response).map(Some),
+            Ok(store::Committed::KeyReused) => Err(OpError::KeyReused),
+            Err(StoreError::ConditionFailed { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The workspace's customer on `account`, as read: a subscribed workspace has one.
@@ -631,10 +650,7 @@ impl<T: Table> Billing<T> {
                 created_at: now,
                 counted: true,
             };
-            let mut writes = vec![Write::Put {
-                item: records::workspace_item(&after),
-                condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
-            }];
+            let mut writes = vec![workspace_put(&after, ws.version)];
             writes.extend(price_write);
             writes.extend(status_event(&ws.partner, w, &ws.status, &after.status, now));
             writes.extend(super::usage::accrual_write(&accrual));
@@ -645,12 +661,8 @@ impl<T: Table> Billing<T> {
                 after: WorkspaceState { workspace: after, limits },
             };
             let reply = m.answer(&outcome);
-            match self.store.commit(m.key(), now, writes, &reply.to_stored()).await {
-                Ok(store::Committed::Applied) => return Ok(reply),
-                Ok(store::Committed::Replayed { response }) => return replayed(response),
-                Ok(store::Committed::KeyReused) => return Err(OpError::KeyReused),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if let Some(reply) = self.commit_change(m.key(), now, writes, reply).await? {
+                return Ok(reply);
             }
         }
         Err(OpError::Conflict)
@@ -728,19 +740,12 @@ impl<T: Table> Billing<T> {
             after.status = status;
             after.version = ws.version + 1;
             let now = self.clock.now();
-            let mut writes = vec![Write::Put {
-                item: records::workspace_item(&after),
-                condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
-            }];
+            let mut writes = vec![workspace_put(&after, ws.version)];
             writes.append(&mut extra);
             writes.extend(status_event(&ws.partner, w, &ws.status, &after.status, now));
             let reply = m.answer(&WorkspaceState { workspace: after, limits });
-            match self.store.commit(m.key(), now, writes, &reply.to_stored()).await {
-                Ok(store::Committed::Applied) => return Ok(reply),
-                Ok(store::Committed::Replayed { response }) => return replayed(response),
-                Ok(store::Committed::KeyReused) => return Err(OpError::KeyReused),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if let Some(reply) = self.commit_change(m.key(), now, writes, reply).await? {
+                return Ok(reply);
             }
         }
         Err(OpError::Conflict)
@@ -770,17 +775,10 @@ impl<T: Table> Billing<T> {
             after.subscription = Some(PlanSubscription { cancel_at_cycle_end: true, ..sub });
             after.version = ws.version + 1;
             let details = self.details_of(&read, &after)?;
-            let writes = vec![Write::Put {
-                item: records::workspace_item(&after),
-                condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
-            }];
+            let writes = vec![workspace_put(&after, ws.version)];
             let reply = m.answer(&details);
-            match self.store.commit(m.key(), self.clock.now(), writes, &reply.to_stored()).await {
-                Ok(store::Committed::Applied) => return Ok(reply),
-                Ok(store::Committed::Replayed { response }) => return replayed(response),
-                Ok(store::Committed::KeyReused) => return Err(OpError::KeyReused),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if let Some(reply) = self.commit_change(m.key(), self.clock.now(), writes, reply).await? {
+                return Ok(reply);
             }
         }
         Err(OpError::Conflict)
@@ -896,10 +894,7 @@ impl<T: Table> Billing<T> {
             let (_, status) = evaluate(&plan, &after.addons, &after.usage, after.unpaid()).map_err(internal)?;
             after.status = status;
             after.version = ws.version + 1;
-            let mut writes = vec![Write::Put {
-                item: records::workspace_item(&after),
-                condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
-            }];
+            let mut writes = vec![workspace_put(&after, ws.version)];
             writes.extend(marks);
             for (kind, data) in events {
                 writes.push(event_write(&ws.partner, &w, kind, data, now));
@@ -985,10 +980,7 @@ impl<T: Table> Billing<T> {
             after.version = ws.version + 1;
             let now = self.clock.now();
             let writes: Vec<Write> = [
-                Write::Put {
-                    item: records::workspace_item(&after),
-                    condition: Condition::equals(Guard::WorkspaceVersion, "version", Attr::n(ws.version)),
-                },
+                workspace_put(&after, ws.version),
                 Write::Delete { key: mark_key.clone(), condition: Condition::Always },
             ]
             .into_iter()

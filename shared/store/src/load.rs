@@ -37,12 +37,7 @@ impl<T: Table> Store<T> {
     /// Reads `keys` in one consistent `BatchGetItem`, for what decides without a request's
     /// idempotency record (a webhook's state sync, a pass).
     pub async fn snapshot(&self, keys: &[Key]) -> Result<Snapshot, StoreError> {
-        let mut unique: Vec<Key> = Vec::with_capacity(keys.len());
-        for key in keys {
-            if !unique.contains(key) {
-                unique.push(key.clone());
-            }
-        }
+        let unique = unique(keys.iter());
         let items = unique.iter().cloned().zip(self.get_many(&unique).await?).collect();
         Ok(Snapshot { items })
     }
@@ -51,12 +46,7 @@ impl<T: Table> Store<T> {
     /// `BatchGetItem`. A record that expired counts as unused, as at commit.
     pub async fn load(&self, idem: &IdempotencyKey, now: OffsetDateTime, keys: &[Key]) -> Result<Loaded, StoreError> {
         let record_key = idem.item_key();
-        let mut unique: Vec<Key> = Vec::with_capacity(keys.len() + 1);
-        for key in std::iter::once(&record_key).chain(keys) {
-            if !unique.contains(key) {
-                unique.push(key.clone());
-            }
-        }
+        let unique = unique(std::iter::once(&record_key).chain(keys));
         let mut items: HashMap<Key, Option<Item>> = unique.iter().cloned().zip(self.get_many(&unique).await?).collect();
         let used = match items.remove(&record_key).flatten() {
             Some(record) => replay_of_record(idem, &record, now)?,
@@ -77,4 +67,15 @@ impl<T: Table> Store<T> {
         let items = unique.iter().cloned().zip(self.get_many(&unique).await?).collect();
         Ok(Snapshot { items })
     }
+}
+
+/// `keys` without repeats, in their order.
+fn unique<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<Key> {
+    let mut unique: Vec<Key> = Vec::new();
+    for key in keys {
+        if !unique.contains(key) {
+            unique.push(key.clone());
+        }
+    }
+    unique
 }
