@@ -13,8 +13,11 @@
 //! Stripe prices); decide; make the Stripe calls, each with an idempotency key derived from the
 //! request's (a retried request makes the same calls, and Stripe answers them once); then write
 //! the workspace once, under its version, with the request's idempotency record. A declined
-//! charge writes nothing (its invoice is voided). A change that loses the race with another
-//! change of the workspace decides again on the new state, with the same Stripe keys.
+//! charge writes nothing (its invoice is voided). A change whose workspace moved under it (a
+//! usage report) decides again on the new state, and makes the same Stripe calls with the same
+//! keys when it decides the same, so Stripe answers them once. Two different changes that charge
+//! at once are the exception: the one that loses the race decides again and may charge again,
+//! its first charge left paid (refunding it is not built yet).
 //!
 //! **Stripe's events** (`checkout.session.completed` in subscription mode,
 //! `customer.subscription.*`, `invoice.paid`, `invoice.payment_failed`) all do one thing: read
@@ -84,7 +87,8 @@ pub struct PlanOffer {
     pub current: bool,
     /// The workspace moves to it at its next cycle (a downgrade it chose).
     pub next: bool,
-    /// What choosing it now does (`None`: the current plan, or the workspace isn't subscribed).
+    /// What choosing it now does (`None`: the current plan, the workspace isn't subscribed, or
+    /// the plan is priced in another currency than its subscription).
     pub change: Option<PlanChange>,
 }
 
@@ -355,11 +359,11 @@ impl<T: Table> Billing<T> {
         for (id, item) in PlanId::ALL.into_iter().zip(items) {
             let plan = item.as_ref().map(records::plan_from).transpose()?.unwrap_or_else(|| Plan::default_for(id));
             let sub = ws.subscription.as_ref();
+            // A plan priced in another currency than the subscription's can't be chosen.
             let change = match sub {
-                Some(s) if id != ws.plan => Some(
-                    plan_change(ws.plan, s.plan_price, &plan, &cycle_of(ws, today)?, today)
-                        .map_err(|e| OpError::invalid("plan", e))?,
-                ),
+                Some(s) if id != ws.plan => {
+                    plan_change(ws.plan, s.plan_price, &plan, &cycle_of(ws, today)?, today).ok()
+                }
                 _ => None,
             };
             let next = sub.is_some_and(|s| s.next_plan == Some(id));
@@ -417,8 +421,10 @@ impl<T: Table> Billing<T> {
             let mut writes = vec![workspace_put(&after, ws.version)];
             writes.append(&mut extra);
             writes.extend(status_event(&ws.partner, w, &ws.status, &after.status, now));
-            let data = json!({ "from": ws.plan.as_str(), "to": to.as_str(), "effective": effective.to_string() });
-            writes.push(event_write(&ws.partner, w, PartnerEventKind::PlanChanged, data, now));
+            if to != ws.plan {
+                let data = json!({ "from": ws.plan.as_str(), "to": to.as_str(), "effective": effective.to_string() });
+                writes.push(event_write(&ws.partner, w, PartnerEventKind::PlanChanged, data, now));
+            }
             let outcome = PlanChanged {
                 from: ws.plan,
                 to,
