@@ -30,7 +30,7 @@ use time::{Date, OffsetDateTime};
 
 use domain::stripe_ids::{AccountId, CustomerId, InvoiceId, PriceId, SubscriptionId};
 use domain::{
-    AddonCode, AddonId, AddonStatus, AnchorDay, BilledAddon, Cycle, Money, PartnerId, Plan, PlanChange, PlanId,
+    AddonCode, AddonId, AddonStatus, AnchorDay, BilledAddon, Cycle, Limits, Money, PartnerId, Plan, PlanChange, PlanId,
     PlanPayment, PlanSubscription, Points, ProratedMoney, Workspace, WorkspaceAddon, WorkspaceId, evaluate,
     plan_change, prorate_money, room_for_addon,
 };
@@ -157,6 +157,23 @@ pub struct UnpaidRun {
 /// answers once; one that decides otherwise makes calls of its own.
 fn stripe_change_key(what: &str, ws: &Workspace, request: &str, change: &str) -> String {
     format!("{what}:{}:{request}:{change}", ws.id)
+}
+
+/// `after`, a change of `before`, settled on `plan`: its status evaluated, its version the next
+/// one; with the writes every such change makes (the workspace, on the condition that it is still
+/// at the version read, and the pause or resume event its status change tells) and its effective
+/// limits.
+fn settle(
+    before: &Workspace,
+    after: &mut Workspace,
+    plan: &Plan,
+    now: OffsetDateTime,
+) -> Result<(Limits, Vec<Write>), domain::CatalogError> {
+    let (limits, status) = evaluate(plan, &after.addons, &after.usage, after.unpaid())?;
+    after.status = status;
+    after.version = before.version + 1;
+    let event = status_event(&before.partner, &before.id, &before.status, &after.status, now);
+    Ok((limits, std::iter::once(workspace_put(after, before.version)).chain(event).collect()))
 }
 
 /// The write of workspace `after`, on the condition that it is still at `version` as read.
@@ -355,15 +372,14 @@ impl<T: Table> Billing<T> {
         let keys: Vec<Key> = PlanId::ALL.iter().map(|id| keys::partner_plan(&ws.partner, *id)).collect();
         let items = self.store.get_many(&keys).await?;
         let today = self.clock.now().date();
+        let sub = ws.subscription.as_ref();
+        let cycle = sub.map(|_| cycle_of(ws, today)).transpose()?;
         let mut plans = Vec::new();
         for (id, item) in PlanId::ALL.into_iter().zip(items) {
             let plan = item.as_ref().map(records::plan_from).transpose()?.unwrap_or_else(|| Plan::default_for(id));
-            let sub = ws.subscription.as_ref();
             // A plan priced in another currency than the subscription's can't be chosen.
-            let change = match sub {
-                Some(s) if id != ws.plan => {
-                    plan_change(ws.plan, s.plan_price, &plan, &cycle_of(ws, today)?, today).ok()
-                }
+            let change = match (sub, &cycle) {
+                (Some(s), Some(cycle)) if id != ws.plan => plan_change(ws.plan, s.plan_price, &plan, cycle, today).ok(),
                 _ => None,
             };
             let next = sub.is_some_and(|s| s.next_plan == Some(id));
@@ -414,13 +430,9 @@ impl<T: Table> Billing<T> {
             };
             let Decided { ws: mut after, charged, effective, mut extra } = decided;
             let plan = super::load::plan(&read, &after.partner, after.plan)?;
-            let (limits, status) = evaluate(&plan, &after.addons, &after.usage, after.unpaid()).map_err(internal)?;
-            after.status = status;
-            after.version = ws.version + 1;
             let now = self.clock.now();
-            let mut writes = vec![workspace_put(&after, ws.version)];
+            let (limits, mut writes) = settle(&ws, &mut after, &plan, now).map_err(internal)?;
             writes.append(&mut extra);
-            writes.extend(status_event(&ws.partner, w, &ws.status, &after.status, now));
             if to != ws.plan {
                 let data = json!({ "from": ws.plan.as_str(), "to": to.as_str(), "effective": effective.to_string() });
                 writes.push(event_write(&ws.partner, w, PartnerEventKind::PlanChanged, data, now));
@@ -510,6 +522,39 @@ impl<T: Table> Billing<T> {
             .map_err(|e| stripe_error("subscriptions.update", e))?;
         after.subscription = Some(billed);
         Ok(Decided { ws: after, charged, effective, extra: price_write.into_iter().collect() })
+    }
+
+    /// Workspace `w` and `keys` of its partner in one read, for what decides without a request
+    /// (a Stripe event, a pass); the partner is the one this process saw it with, else `hint`,
+    /// else read first (as is one that turns out wrong). `None`: there is no such workspace.
+    async fn workspace_with(
+        &self,
+        w: &WorkspaceId,
+        hint: Option<PartnerId>,
+        keys: impl Fn(&PartnerId) -> Vec<Key>,
+    ) -> Result<Option<(Workspace, Snapshot)>, OpError> {
+        let mut partner = match self.known_partner(w).or(hint) {
+            Some(p) => p,
+            None => match self.workspace(w).await {
+                Ok(ws) => ws.partner,
+                Err(OpError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+        };
+        // At most twice: a partner that was wrong is corrected by the first read.
+        for _ in 0..2 {
+            let mut all = vec![keys::workspace_profile(w)];
+            all.extend(keys(&partner));
+            let read = self.store.snapshot(&all).await?;
+            let Some(item) = read.get(&keys::workspace_profile(w)) else { return Ok(None) };
+            let ws = records::workspace_from(item)?;
+            if ws.partner == partner {
+                self.remember_partner(&ws);
+                return Ok(Some((ws, read)));
+            }
+            partner = ws.partner;
+        }
+        Err(OpError::Conflict)
     }
 
     /// Commits a change of a workspace (its writes, `reply` with the request's idempotency
@@ -639,10 +684,8 @@ impl<T: Table> Billing<T> {
             let mut after = ws.clone();
             after.addons.push(addon.clone());
             let plan = super::load::plan(&read, &ws.partner, ws.plan)?;
-            let (limits, status) = evaluate(&plan, &after.addons, &after.usage, after.unpaid())
-                .map_err(|e| OpError::invalid("quantity", e))?;
-            after.status = status;
-            after.version = ws.version + 1;
+            let (limits, mut writes) =
+                settle(&ws, &mut after, &plan, now).map_err(|e| OpError::invalid("quantity", e))?;
             // The partner owes the platform the add-on's cost price for the rest of the cycle,
             // as for an add-on bought with points.
             let cost = super::usage::addon_cost(code, quantity, &cycle, now.date())?;
@@ -656,9 +699,7 @@ impl<T: Table> Billing<T> {
                 created_at: now,
                 counted: true,
             };
-            let mut writes = vec![workspace_put(&after, ws.version)];
             writes.extend(price_write);
-            writes.extend(status_event(&ws.partner, w, &ws.status, &after.status, now));
             writes.extend(super::usage::accrual_write(&accrual));
             let outcome = AddonBilled {
                 addon: LabelledAddon { addon, label: offer.label.clone() },
@@ -742,13 +783,9 @@ impl<T: Table> Billing<T> {
                 a.status = AddonStatus::Cancelling;
             }
             let plan = super::load::plan(&read, &ws.partner, ws.plan)?;
-            let (limits, status) = evaluate(&plan, &after.addons, &after.usage, after.unpaid()).map_err(internal)?;
-            after.status = status;
-            after.version = ws.version + 1;
             let now = self.clock.now();
-            let mut writes = vec![workspace_put(&after, ws.version)];
+            let (limits, mut writes) = settle(&ws, &mut after, &plan, now).map_err(internal)?;
             writes.append(&mut extra);
-            writes.extend(status_event(&ws.partner, w, &ws.status, &after.status, now));
             let reply = m.answer(&WorkspaceState { workspace: after, limits });
             if let Some(reply) = self.commit_change(m.key(), now, writes, reply).await? {
                 return Ok(reply);
@@ -826,10 +863,11 @@ impl<T: Table> Billing<T> {
         limit: u8,
         after: Option<&InvoiceId>,
     ) -> Result<stripe_gateway::subscription::InvoicePage, OpError> {
-        let connection = self.usable_connection(&ws.partner).await?.ok_or(OpError::NotFound("subscription"))?;
-        let slot = self.store.get(&keys::workspace_customer(&ws.id)).await?;
-        let customer = slot
-            .as_ref()
+        let read = self.store.snapshot(&[keys::partner_stripe(&ws.partner), keys::workspace_customer(&ws.id)]).await?;
+        let connection =
+            self.usable(super::load::connection(&read, &ws.partner)?).ok_or(OpError::NotFound("subscription"))?;
+        let customer = read
+            .get(&keys::workspace_customer(&ws.id))
             .map(records::customer_slot_from)
             .transpose()?
             .and_then(|s| s.customer)
@@ -872,14 +910,11 @@ impl<T: Table> Billing<T> {
         let Some(w) = sub.metadata.get(metadata::WORKSPACE).and_then(|w| WorkspaceId::parse(w).ok()) else {
             return Ok(WebhookOutcome::Ignored);
         };
+        let hint = sub.metadata.get(metadata::PARTNER).and_then(|p| PartnerId::parse(p).ok());
         for _ in 0..MAX_OP_ATTEMPTS {
-            let ws = match self.workspace(&w).await {
-                Ok(ws) => ws,
-                Err(OpError::NotFound(_)) => return Ok(WebhookOutcome::Ignored),
-                Err(e) => return Err(e),
+            let Some((ws, read)) = self.workspace_with(&w, hint.clone(), |p| money_keys(&w, p)).await? else {
+                return Ok(WebhookOutcome::Ignored);
             };
-            let keys = money_keys(&w, &ws.partner);
-            let read = self.store.snapshot(&keys).await?;
             let connection = super::load::connection(&read, &ws.partner)?;
             let customer = read.get(&keys::workspace_customer(&w)).map(records::customer_slot_from).transpose()?;
             let ours = connection.is_some_and(|c| &c.account == account)
@@ -897,15 +932,11 @@ impl<T: Table> Billing<T> {
             };
             let Agreed { ws: mut after, events, marks } = agreed;
             let plan = super::load::plan(&read, &ws.partner, after.plan)?;
-            let (_, status) = evaluate(&plan, &after.addons, &after.usage, after.unpaid()).map_err(internal)?;
-            after.status = status;
-            after.version = ws.version + 1;
-            let mut writes = vec![workspace_put(&after, ws.version)];
+            let (_, mut writes) = settle(&ws, &mut after, &plan, now).map_err(internal)?;
             writes.extend(marks);
             for (kind, data) in events {
                 writes.push(event_write(&ws.partner, &w, kind, data, now));
             }
-            writes.extend(status_event(&ws.partner, &w, &ws.status, &after.status, now));
             match self.store.write(writes).await {
                 Ok(()) => {
                     tracing::info!(subscription = %sub.id, workspace = %w, status = sub.status.as_str(), "subscription applied");
@@ -957,18 +988,18 @@ impl<T: Table> Billing<T> {
     async fn settle_unpaid(&self, mark: &UnpaidPlan, today: Date) -> Result<bool, OpError> {
         let mark_key = plan_billing::unpaid_plan(mark.pauses_on, &mark.workspace);
         let clear = Write::Delete { key: mark_key.clone(), condition: Condition::Always };
+        let partner_keys = |p: &PartnerId| {
+            let mut keys: Vec<Key> = PlanId::ALL.iter().map(|id| keys::partner_plan(p, *id)).collect();
+            keys.push(keys::partner_profile(p));
+            keys
+        };
         for _ in 0..MAX_OP_ATTEMPTS {
-            let ws = match self.workspace(&mark.workspace).await {
-                Ok(ws) => ws,
-                Err(OpError::NotFound(_)) => {
-                    self.store.write(vec![clear]).await?;
-                    return Ok(false);
-                }
-                Err(e) => return Err(e),
+            let Some((ws, read)) = self.workspace_with(&mark.workspace, None, partner_keys).await? else {
+                self.store.write(vec![clear]).await?;
+                return Ok(false);
             };
-            let profile = self.store.get(&keys::partner_profile(&ws.partner)).await?;
-            let grace =
-                profile.as_ref().map(records::partner_profile_from).transpose()?.map_or(0, |p| p.settings.grace_days);
+            let profile = read.get(&keys::partner_profile(&ws.partner));
+            let grace = profile.map(records::partner_profile_from).transpose()?.map_or(0, |p| p.settings.grace_days);
             let due = ws.subscription.as_ref().and_then(|s| s.payment.pauses_on(grace));
             let Some(sub) = ws.subscription.clone().filter(|_| due.is_some_and(|d| d <= today)) else {
                 self.store.write(vec![clear]).await?;
@@ -980,18 +1011,9 @@ impl<T: Table> Billing<T> {
             };
             let mut after = ws.clone();
             after.subscription = Some(PlanSubscription { payment: PlanPayment::Unpaid { since }, ..sub });
-            let plan = self.plan(&ws.partner, ws.plan).await?;
-            let (_, status) = evaluate(&plan, &after.addons, &after.usage, true).map_err(internal)?;
-            after.status = status;
-            after.version = ws.version + 1;
-            let now = self.clock.now();
-            let writes: Vec<Write> = [
-                workspace_put(&after, ws.version),
-                Write::Delete { key: mark_key.clone(), condition: Condition::Always },
-            ]
-            .into_iter()
-            .chain(status_event(&ws.partner, &ws.id, &ws.status, &after.status, now))
-            .collect();
+            let plan = super::load::plan(&read, &ws.partner, ws.plan)?;
+            let (_, mut writes) = settle(&ws, &mut after, &plan, self.clock.now()).map_err(internal)?;
+            writes.push(Write::Delete { key: mark_key.clone(), condition: Condition::Always });
             match self.store.write(writes).await {
                 Ok(()) => return Ok(true),
                 Err(StoreError::ConditionFailed { .. }) => continue,
