@@ -585,14 +585,7 @@ impl State {
         let subscription = match p.str_at(&["subscription"]) {
             None => None,
             Some(id) => {
-                let s = self.subscription(acct, id, Some("subscription"))?;
-                if s.customer != customer {
-                    return Err(invalid(
-                        None,
-                        &format!("The subscription {id} does not belong to customer {customer}."),
-                        Some("subscription"),
-                    ));
-                }
+                let s = self.customer_subscription(acct, id, &customer)?;
                 if s.status == super::subscriptions::SubscriptionStatus::Canceled {
                     return Err(invalid(
                         None,
@@ -736,14 +729,7 @@ impl State {
             }
         };
         if let Some(id) = p.str_at(&["subscription"]) {
-            let s = self.subscription(acct, id, Some("subscription"))?;
-            if s.customer != customer {
-                return Err(invalid(
-                    None,
-                    &format!("The subscription {id} does not belong to customer {customer}."),
-                    Some("subscription"),
-                ));
-            }
+            let s = self.customer_subscription(acct, id, &customer)?;
             if invoice.is_some() && subscription.as_deref() != Some(id) {
                 return Err(invalid(None, "The invoice bills another subscription.", Some("subscription")));
             }

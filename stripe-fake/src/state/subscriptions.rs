@@ -232,6 +232,20 @@ impl State {
         owned(&self.subscriptions, acct, "subscription", id, param)
     }
 
+    /// The `subscription` parameter's subscription, refused as Stripe does unless it is
+    /// `customer`'s.
+    pub(super) fn customer_subscription(&self, acct: &Acct, id: &str, customer: &str) -> R<&Subscription> {
+        let s = self.subscription(acct, id, Some("subscription"))?;
+        if s.customer != customer {
+            return Err(invalid(
+                None,
+                &format!("The subscription {id} does not belong to customer {customer}."),
+                Some("subscription"),
+            ));
+        }
+        Ok(s)
+    }
+
     /// A paid `subscription` session's subscription: active, anchored now, its first period
     /// starting now; event `customer.subscription.created`. Its first invoice is the caller's.
     pub(super) fn new_subscription(&mut self, new: NewSubscription) -> String {
